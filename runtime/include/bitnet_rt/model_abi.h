@@ -1,0 +1,122 @@
+/*===- bitnet_rt/model_abi.h - Contract of a compiled model ---------*- C -*-===*
+ *
+ * Part of bitnet-mlir.
+ *
+ *===----------------------------------------------------------------------===*
+ *
+ * What a shared object produced by `bitnet-compile --emit=so` exports, and what
+ * the runtime (or any application that dlopen()s the object itself) may rely
+ * on. Plain C, no dependency on the compiler.
+ *
+ * A compiled model exports exactly two symbols:
+ *
+ *   const bitnet_model_info bitnet_model_info;        (data)
+ *   int32_t bitnet_model_run(void *const *buffers,    (function)
+ *                            void *workspace,
+ *                            bitnet_exec_ctx *ctx);
+ *
+ * `bitnet_model_info` describes the entry function: its inputs and outputs with
+ * names, element types and static shapes. Read `magic` and `abi_version` first;
+ * nothing else in the struct may be trusted unless both match this header.
+ *
+ * `bitnet_model_run` runs the model once. `buffers` holds
+ * `num_inputs + num_outputs` pointers: the inputs in declaration order, then the
+ * outputs. Every buffer is a dense row-major array of its tensor's element type
+ * and shape. Inputs are only read; outputs are fully written. Buffers must not
+ * overlap. `workspace` points to at least `workspace_bytes` writable bytes
+ * aligned to `workspace_alignment` (it may be NULL when `workspace_bytes` is 0):
+ * every intermediate buffer of the run lives there, so a run allocates no
+ * memory of its own and a caller that keeps the workspace between runs
+ * allocates nothing in the steady state. One workspace serves one run at a
+ * time; concurrent runs need one workspace each. `ctx` may be NULL, in which
+ * case the model runs on the calling thread.
+ * It returns 0 on success.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef BITNET_RT_MODEL_ABI_H
+#define BITNET_RT_MODEL_ABI_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** "BTNM" read as a little-endian 32-bit integer. */
+#define BITNET_MODEL_MAGIC 0x4d4e5442u
+/** Bumped whenever a struct below or the run signature changes. */
+#define BITNET_MODEL_ABI_VERSION 1u
+
+/** Names of the two exported symbols. */
+#define BITNET_MODEL_INFO_SYMBOL "bitnet_model_info"
+#define BITNET_MODEL_RUN_SYMBOL "bitnet_model_run"
+
+/** Element types of model inputs and outputs. Values are part of the ABI. */
+typedef enum bitnet_dtype {
+  BITNET_DTYPE_INVALID = 0,
+  BITNET_DTYPE_F32 = 1,
+  BITNET_DTYPE_F16 = 2,
+  BITNET_DTYPE_BF16 = 3,
+  BITNET_DTYPE_F64 = 4,
+  BITNET_DTYPE_I8 = 5,
+  BITNET_DTYPE_I16 = 6,
+  BITNET_DTYPE_I32 = 7,
+  BITNET_DTYPE_I64 = 8,
+  BITNET_DTYPE_U8 = 9,
+  BITNET_DTYPE_BOOL = 10, /**< one byte per element, 0 or 1 */
+} bitnet_dtype;
+
+/** One input or output of the entry function. */
+typedef struct bitnet_tensor_info {
+  const char *name;     /**< argument name, NUL-terminated */
+  int32_t dtype;        /**< a bitnet_dtype */
+  int32_t rank;         /**< number of dimensions, 0 for a scalar */
+  const int64_t *shape; /**< `rank` static extents, each >= 0 */
+} bitnet_tensor_info;
+
+/** The descriptor a compiled model exports under BITNET_MODEL_INFO_SYMBOL. */
+typedef struct bitnet_model_info {
+  uint32_t magic;       /**< BITNET_MODEL_MAGIC */
+  uint32_t abi_version; /**< BITNET_MODEL_ABI_VERSION */
+  const char *name;     /**< name of the entry function in the source IR */
+  const char *producer; /**< e.g. "bitnet-compile 0.1.0" */
+  const char *target;   /**< target triple and CPU the code was built for */
+  int32_t num_inputs;
+  int32_t num_outputs;
+  const bitnet_tensor_info *inputs;  /**< num_inputs entries */
+  const bitnet_tensor_info *outputs; /**< num_outputs entries */
+  int64_t workspace_bytes;     /**< scratch memory one run needs */
+  int64_t workspace_alignment; /**< required alignment of it, a power of 2 */
+} bitnet_model_info;
+
+/**
+ * Services the caller offers to the compiled kernels during one run. Every
+ * field may be NULL / zero; kernels then fall back to running serially and
+ * report nothing.
+ */
+typedef struct bitnet_exec_ctx {
+  uint32_t abi_version; /**< BITNET_MODEL_ABI_VERSION */
+  int32_t num_threads;  /**< threads parallel_for may use, >= 1 */
+  void *user;           /**< passed back to every callback */
+  /** Runs fn(arg, begin, end) over disjoint chunks covering [0, n), possibly
+   *  in parallel, and returns when all chunks are done. */
+  void (*parallel_for)(void *user, int64_t n,
+                       void (*fn)(void *arg, int64_t begin, int64_t end),
+                       void *arg);
+  /** Called around every kernel when profiling is on. `bytes` is the data
+   *  the kernel reads and writes, `flops` its arithmetic operations. */
+  void (*kernel_begin)(void *user, const char *kernel, int64_t bytes,
+                       int64_t flops);
+  void (*kernel_end)(void *user, const char *kernel);
+} bitnet_exec_ctx;
+
+/** Signature of BITNET_MODEL_RUN_SYMBOL. */
+typedef int32_t (*bitnet_model_run_fn)(void *const *buffers, void *workspace,
+                                       bitnet_exec_ctx *ctx);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* BITNET_RT_MODEL_ABI_H */
