@@ -1,0 +1,23 @@
+# bitnet_add_library(name SOURCES... [DEPENDS targets...] [LIBS targets...])
+#
+# A static library of the compiler, linked against the libMLIR.so and
+# libLLVM.so dylibs (never against static MLIR/LLVM archives, so that two
+# copies of LLVM's globals can never meet in one process).
+function(bitnet_add_library name)
+  cmake_parse_arguments(ARG "" "" "DEPENDS;LIBS" ${ARGN})
+  add_library(${name} STATIC ${ARG_UNPARSED_ARGUMENTS})
+  set_target_properties(${name} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  if(ARG_DEPENDS)
+    add_dependencies(${name} ${ARG_DEPENDS})
+  endif()
+  target_link_libraries(${name} PUBLIC ${ARG_LIBS} MLIR LLVM)
+endfunction()
+
+# bitnet_add_tool(name SOURCES... [LIBS targets...])
+function(bitnet_add_tool name)
+  cmake_parse_arguments(ARG "" "" "LIBS" ${ARGN})
+  add_executable(${name} ${ARG_UNPARSED_ARGUMENTS})
+  set_target_properties(${name} PROPERTIES
+    RUNTIME_OUTPUT_DIRECTORY ${BITNET_TOOLS_DIR})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} MLIR LLVM)
+endfunction()

@@ -1,0 +1,283 @@
+//===- BitNetOps.td - Operations of the bitnet dialect -----*- tablegen -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BITNET_DIALECT_BITNET_IR_BITNETOPS_TD
+#define BITNET_DIALECT_BITNET_IR_BITNETOPS_TD
+
+include "mlir/IR/OpBase.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+include "mlir/Interfaces/InferTypeOpInterface.td"
+include "bitnet/Dialect/BitNet/IR/BitNetDialect.td"
+include "bitnet/Dialect/BitNet/IR/BitNetAttrs.td"
+include "bitnet/Dialect/BitNet/IR/BitNetTypes.td"
+
+def BitNet_F32Tensor : RankedTensorOf<[F32]>;
+def BitNet_I8Tensor : RankedTensorOf<[I8]>;
+def BitNet_I32Tensor : RankedTensorOf<[I32]>;
+def BitNet_IntTensor : RankedTensorOf<[I32, I64]>;
+
+//===----------------------------------------------------------------------===//
+// Quantisation
+//===----------------------------------------------------------------------===//
+
+def BitNet_QuantizeActivationsOp : BitNet_Op<"quantize_activations", [Pure]> {
+  let summary = "per-token absmax quantisation of activations to int8";
+  let description = [{
+    Quantises every token (every vector along the last dimension) of `input`
+    on its own: `scale = 127 / max(max(|x|), 1e-5)` and
+    `quantized = clamp(round_half_even(x * scale), -128, 127)`. `scale` has
+    the shape of `input` without its last dimension. Dequantise with
+    `quantized / scale`.
+
+    ```mlir
+    %q, %s = bitnet.quantize_activations %x : tensor<4x256xf32> -> tensor<4x256xi8>, tensor<4xf32>
+    ```
+  }];
+  let arguments = (ins BitNet_F32Tensor:$input);
+  let results = (outs BitNet_I8Tensor:$quantized, BitNet_F32Tensor:$scale);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($quantized) `,` type($scale)
+  }];
+  let hasVerifier = 1;
+}
+
+def BitNet_TernarizeOp : BitNet_Op<"ternarize", [Pure]> {
+  let summary = "absmean ternarisation of latent float weights";
+  let description = [{
+    Turns a float weight tensor into ternary values and one scale for the whole
+    tensor: `scale = max(mean(|W|), 1e-5)` and
+    `ternary = clamp(round_half_even(W / scale), -1, 1)`. The weight is
+    recovered as `ternary * scale`. On a constant it folds at compile time, so a
+    compiled model never carries the latent float weights.
+
+    ```mlir
+    %wq, %ws = bitnet.ternarize %w : tensor<256x512xf32> -> tensor<256x512xi8>, tensor<f32>
+    ```
+  }];
+  let arguments = (ins BitNet_F32Tensor:$input);
+  let results = (outs BitNet_I8Tensor:$ternary, 0DTensorOf<[F32]>:$scale);
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` type($ternary) `,` type($scale)
+  }];
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Ternary weight storage
+//===----------------------------------------------------------------------===//
+
+def BitNet_PackOp : BitNet_Op<"pack", [Pure]> {
+  let summary = "stores an int8 ternary matrix in a ternary format";
+  let description = [{
+    Converts an `N x K` matrix of int8 values into the storage of the result's
+    `!bitnet.ternary` type. Values are clamped to [-1, 1] first, so every input
+    has a defined result. Packing a constant folds at compile time, and packing
+    the result of `bitnet.unpack` of the same type folds to the unpacked value.
+
+    ```mlir
+    %p = bitnet.pack %wq : tensor<256x512xi8> -> !bitnet.ternary<256x512, i2>
+    ```
+  }];
+  let arguments = (ins BitNet_I8Tensor:$input);
+  let results = (outs BitNet_TernaryType:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def BitNet_UnpackOp : BitNet_Op<"unpack", [Pure]> {
+  let summary = "expands a stored ternary matrix to int8 values";
+  let description = [{
+    The inverse of `bitnet.pack`: one int8 in {-1, 0, 1} per value.
+
+    ```mlir
+    %wq = bitnet.unpack %p : !bitnet.ternary<256x512, i2> -> tensor<256x512xi8>
+    ```
+  }];
+  let arguments = (ins BitNet_TernaryType:$input);
+  let results = (outs BitNet_I8Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+def BitNet_ConstantOp : BitNet_Op<"constant", [ConstantLike, Pure]> {
+  let summary = "a ternary matrix known at compile time";
+  let description = [{
+    Holds the bytes of a `!bitnet.ternary` matrix, in exactly the storage type
+    of that type (see `!bitnet.ternary`). The verifier checks that every byte
+    is a valid encoding.
+
+    ```mlir
+    %w = bitnet.constant dense<[[36, 1], [145, 2]]> : tensor<2x2xi8> -> !bitnet.ternary<2x8, i2>
+    ```
+  }];
+  let arguments = (ins ElementsAttr:$storage);
+  let results = (outs BitNet_TernaryType:$result);
+  let assemblyFormat = "$storage attr-dict `->` type($result)";
+  let hasVerifier = 1;
+  let hasFolder = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Linear layers
+//===----------------------------------------------------------------------===//
+
+def BitNet_TernaryMatmulOp : BitNet_Op<"ternary_matmul", [Pure]> {
+  let summary = "int8 activations times a ternary matrix, accumulated in int32";
+  let description = [{
+    The integer core of a BitLinear layer:
+    `result[..., n] = sum_k input[..., k] * weight[n, k]`, exact in int32
+    (|sum| <= 128 * K, so K up to 16M cannot overflow). Leading dimensions of
+    `input` (tokens, batch) are kept.
+
+    ```mlir
+    %acc = bitnet.ternary_matmul %xq, %w : tensor<4x512xi8>, !bitnet.ternary<256x512, i2> -> tensor<4x256xi32>
+    ```
+  }];
+  let arguments = (ins BitNet_I8Tensor:$input, BitNet_TernaryType:$weight);
+  let results = (outs BitNet_I32Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def BitNet_BitLinearOp : BitNet_Op<"bitlinear", [Pure]> {
+  let summary = "a BitNet b1.58 linear layer: float in, ternary weight, float out";
+  let description = [{
+    Quantises each token of `input` to int8 (as `bitnet.quantize_activations`),
+    multiplies by the ternary `weight` (as `bitnet.ternary_matmul`) and rescales:
+    `result[..., n] = acc[..., n] * weight_scale / s_x[...]`. `weight_scale` is
+    the per-tensor scale `s_w` of the weight (as produced by
+    `bitnet.ternarize`). The weight is `N x K` (outputs x inputs), as in
+    `torch.nn.Linear`.
+
+    ```mlir
+    %y = bitnet.bitlinear %x, %w scale %ws : tensor<4x512xf32>, !bitnet.ternary<256x512, i2>, tensor<f32> -> tensor<4x256xf32>
+    ```
+  }];
+  let arguments = (ins BitNet_F32Tensor:$input, BitNet_TernaryType:$weight,
+                       0DTensorOf<[F32]>:$weight_scale);
+  let results = (outs BitNet_F32Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight `scale` $weight_scale attr-dict `:` type($input) `,`
+    type($weight) `,` type($weight_scale) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Transformer building blocks
+//===----------------------------------------------------------------------===//
+
+def BitNet_RMSNormOp : BitNet_Op<"rmsnorm", [Pure]> {
+  let summary = "root-mean-square normalisation over the last dimension";
+  let description = [{
+    `result = x / sqrt(mean(x^2) + epsilon) * gamma`, where the mean is over the
+    last dimension D and `gamma` has shape `[D]`.
+
+    ```mlir
+    %y = bitnet.rmsnorm %x, %gamma {epsilon = 1.0e-05 : f32} : tensor<4x256xf32>, tensor<256xf32> -> tensor<4x256xf32>
+    ```
+  }];
+  let arguments = (ins BitNet_F32Tensor:$input, BitNet_F32Tensor:$gamma,
+                       DefaultValuedAttr<F32Attr, "1.0e-5">:$epsilon);
+  let results = (outs BitNet_F32Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $gamma attr-dict `:` type($input) `,` type($gamma) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def BitNet_SquaredReluOp : BitNet_Op<"squared_relu",
+    [Pure, Elementwise, SameOperandsAndResultType]> {
+  let summary = "relu(x)^2, the BitNet b1.58 2B feed-forward activation";
+  let description = [{
+    ```mlir
+    %y = bitnet.squared_relu %x : tensor<4x1024xf32>
+    ```
+  }];
+  let arguments = (ins BitNet_F32Tensor:$input);
+  let results = (outs BitNet_F32Tensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasFolder = 1;
+}
+
+def BitNet_RopeOp : BitNet_Op<"rope", [Pure]> {
+  let summary = "rotary position embedding";
+  let description = [{
+    Rotates feature pairs of every head of every token by angles that depend
+    on the token's position `p`: for pair i of D/2,
+    `angle = p * theta^(-2i / D)`, `(a, b) -> (a cos - b sin, b cos + a sin)`.
+    `input` is `[tokens, heads, D]`, `positions` holds one position per token.
+    `style = half` pairs feature i with i + D/2 (Llama, Hugging Face BitNet);
+    `style = interleaved` pairs 2i with 2i + 1.
+
+    ```mlir
+    %y = bitnet.rope %q, %pos {theta = 500000.0 : f32} : tensor<4x8x64xf32>, tensor<4xi32> -> tensor<4x8x64xf32>
+    ```
+  }];
+  let arguments = (ins BitNet_F32Tensor:$input, RankedTensorOf<[I32, I64]>:$positions,
+                       DefaultValuedAttr<F32Attr, "10000.0">:$theta,
+                       DefaultValuedAttr<BitNet_RopeStyleAttr,
+                                         "::mlir::bitnet::RopeStyle::Half">:$style);
+  let results = (outs BitNet_F32Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $positions attr-dict `:` type($input) `,` type($positions) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def BitNet_AttentionOp : BitNet_Op<"attention", [Pure]> {
+  let summary = "causal grouped-query attention that appends to a KV cache";
+  let description = [{
+    Writes the keys and values of `S` new tokens into the caches at rows
+    `[position, position + S)` and lets every new token attend to all cached
+    tokens up to and including itself:
+
+    ```
+    k_cache'[position + s] = key[s]        v_cache'[position + s] = value[s]
+    out[s, h] = softmax_{j <= position + s}(scale * query[s, h] . k_cache'[j, g])
+                . v_cache'[j, g]           with g = h / (Hq / Hkv)
+    ```
+
+    `query` is `[S, Hq, D]`, `key` and `value` are `[S, Hkv, D]` with Hq a
+    multiple of Hkv (grouped-query attention; Hkv = Hq is multi-head
+    attention), the caches are `[C, Hkv, D]` for a capacity of C tokens and
+    `position` is a rank-0 integer tensor. `scale` defaults to `1/sqrt(D)`.
+    A `position` outside `[0, C - S]` is clamped into it. The results are the
+    attention output and the updated caches.
+
+    ```mlir
+    %o, %kc1, %vc1 = bitnet.attention %q, %k, %v, %kc, %vc, %pos
+        : tensor<1x8x64xf32>, tensor<1x2x64xf32>, tensor<1x2x64xf32>,
+          tensor<128x2x64xf32>, tensor<128x2x64xf32>, tensor<i32>
+        -> tensor<1x8x64xf32>, tensor<128x2x64xf32>, tensor<128x2x64xf32>
+    ```
+  }];
+  let arguments = (ins BitNet_F32Tensor:$query, BitNet_F32Tensor:$key,
+                       BitNet_F32Tensor:$value, BitNet_F32Tensor:$k_cache,
+                       BitNet_F32Tensor:$v_cache,
+                       0DTensorOf<[I32, I64]>:$position,
+                       OptionalAttr<F32Attr>:$scale);
+  let results = (outs BitNet_F32Tensor:$result, BitNet_F32Tensor:$new_k_cache,
+                      BitNet_F32Tensor:$new_v_cache);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $k_cache `,` $v_cache `,` $position attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `,` type($k_cache) `,`
+    type($v_cache) `,` type($position) `->` type($result) `,`
+    type($new_k_cache) `,` type($new_v_cache)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The softmax scale: the attribute if present, else 1/sqrt(D).
+    float getEffectiveScale();
+  }];
+}
+
+#endif // BITNET_DIALECT_BITNET_IR_BITNETOPS_TD

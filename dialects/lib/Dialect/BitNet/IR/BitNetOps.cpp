@@ -1,0 +1,361 @@
+//===- BitNetOps.cpp - Operations of the bitnet dialect ---------*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+#include "bitnet/Dialect/BitNet/IR/TernaryEncoding.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/OpImplementation.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+#define GET_OP_CLASSES
+#include "bitnet/Dialect/BitNet/IR/BitNetOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Shape helpers
+//===----------------------------------------------------------------------===//
+
+/// Prints a shape the way MLIR types do: 4x?x8.
+static std::string shapeStr(ArrayRef<int64_t> shape) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  llvm::interleave(
+      shape, os,
+      [&](int64_t d) {
+        if (ShapedType::isDynamic(d))
+          os << "?";
+        else
+          os << d;
+      },
+      "x");
+  return s;
+}
+
+/// Two extents are compatible unless both are static and differ.
+static bool compatibleDim(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+static bool compatibleShape(ArrayRef<int64_t> a, ArrayRef<int64_t> b) {
+  if (a.size() != b.size())
+    return false;
+  for (auto [x, y] : llvm::zip(a, b))
+    if (!compatibleDim(x, y))
+      return false;
+  return true;
+}
+
+/// Checks that `result` has the leading dimensions of `input` followed by
+/// `lastDim` (a linear layer maps [..., K] to [..., N]).
+static LogicalResult verifyLinearShapes(Operation *op, RankedTensorType input,
+                                        TernaryType weight,
+                                        RankedTensorType result) {
+  if (input.getRank() < 1)
+    return op->emitOpError("input must have rank >= 1, got a scalar");
+  int64_t k = input.getShape().back();
+  if (!compatibleDim(k, weight.getCols()))
+    return op->emitOpError("input has ")
+           << k << " features but the weight " << weight << " expects "
+           << weight.getCols();
+  SmallVector<int64_t> expected(input.getShape().drop_back());
+  expected.push_back(weight.getRows());
+  if (!compatibleShape(result.getShape(), expected))
+    return op->emitOpError("result shape ")
+           << shapeStr(result.getShape()) << " does not match expected "
+           << shapeStr(expected);
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// QuantizeActivationsOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult QuantizeActivationsOp::verify() {
+  RankedTensorType input = getInput().getType();
+  if (input.getRank() < 1)
+    return emitOpError("input must have rank >= 1, got a scalar");
+  if (!compatibleShape(getQuantized().getType().getShape(), input.getShape()))
+    return emitOpError("quantized shape ")
+           << shapeStr(getQuantized().getType().getShape())
+           << " must equal the input shape " << shapeStr(input.getShape());
+  ArrayRef<int64_t> tokens = input.getShape().drop_back();
+  if (!compatibleShape(getScale().getType().getShape(), tokens))
+    return emitOpError("scale shape ")
+           << shapeStr(getScale().getType().getShape())
+           << " must be the input shape without its last dimension ("
+           << shapeStr(tokens) << ")";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// TernarizeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult TernarizeOp::verify() {
+  if (!compatibleShape(getTernary().getType().getShape(),
+                       getInput().getType().getShape()))
+    return emitOpError("ternary shape ")
+           << shapeStr(getTernary().getType().getShape())
+           << " must equal the input shape "
+           << shapeStr(getInput().getType().getShape());
+  return success();
+}
+
+LogicalResult TernarizeOp::fold(FoldAdaptor adaptor,
+                                SmallVectorImpl<OpFoldResult> &results) {
+  auto input = dyn_cast_if_present<DenseFPElementsAttr>(adaptor.getInput());
+  if (!input || !getTernary().getType().hasStaticShape())
+    return failure();
+  // The mean is accumulated in double and rounded once, so it is independent
+  // of summation order (see the dialect's numerics contract).
+  double sum = 0.0;
+  int64_t count = 0;
+  for (const APFloat &v : input.getValues<APFloat>()) {
+    sum += std::fabs(v.convertToFloat());
+    ++count;
+  }
+  float scale = count == 0 ? 0.0f : static_cast<float>(sum / count);
+  scale = std::max(scale, 1e-5f);
+  SmallVector<int8_t> ternary;
+  ternary.reserve(count);
+  for (const APFloat &v : input.getValues<APFloat>()) {
+    float q = std::nearbyint(v.convertToFloat() / scale);
+    ternary.push_back(static_cast<int8_t>(std::clamp(q, -1.0f, 1.0f)));
+  }
+  results.push_back(
+      DenseElementsAttr::get(getTernary().getType(), ArrayRef(ternary)));
+  results.push_back(DenseElementsAttr::get(getScale().getType(), scale));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// PackOp / UnpackOp / ConstantOp
+//===----------------------------------------------------------------------===//
+
+static LogicalResult verifyMatrixOf(Operation *op, RankedTensorType matrix,
+                                    TernaryType ternary, StringRef what) {
+  if (matrix.getRank() != 2)
+    return op->emitOpError() << what << " must be a 2-D matrix, got rank "
+                             << matrix.getRank();
+  if (!compatibleShape(matrix.getShape(),
+                       {ternary.getRows(), ternary.getCols()}))
+    return op->emitOpError()
+           << what << " shape " << shapeStr(matrix.getShape())
+           << " does not match the ternary matrix " << ternary.getRows() << "x"
+           << ternary.getCols();
+  return success();
+}
+
+LogicalResult PackOp::verify() {
+  return verifyMatrixOf(*this, getInput().getType(), getType(), "input");
+}
+
+OpFoldResult PackOp::fold(FoldAdaptor adaptor) {
+  // pack(unpack(x)) == x: unpack yields values pack stores exactly.
+  if (auto unpack = getInput().getDefiningOp<UnpackOp>())
+    if (unpack.getInput().getType() == getType())
+      return unpack.getInput();
+  auto input = dyn_cast_if_present<DenseIntElementsAttr>(adaptor.getInput());
+  if (!input || !getInput().getType().hasStaticShape())
+    return {};
+  TernaryType type = getType();
+  SmallVector<int8_t> values(input.getValues<int8_t>());
+  SmallVector<int8_t> bytes =
+      packTernary(values, type.getRows(), type.getCols(), type.getFormat());
+  return DenseElementsAttr::get(type.getStorageType(), ArrayRef(bytes));
+}
+
+LogicalResult UnpackOp::verify() {
+  return verifyMatrixOf(*this, getType(), getInput().getType(), "result");
+}
+
+OpFoldResult UnpackOp::fold(FoldAdaptor adaptor) {
+  auto storage = dyn_cast_if_present<DenseIntElementsAttr>(adaptor.getInput());
+  if (!storage || !getType().hasStaticShape())
+    return {};
+  TernaryType type = getInput().getType();
+  SmallVector<int8_t> bytes(storage.getValues<int8_t>());
+  std::optional<SmallVector<int8_t>> values =
+      unpackTernary(bytes, type.getRows(), type.getCols(), type.getFormat());
+  if (!values)
+    return {};
+  return DenseElementsAttr::get(getType(), ArrayRef(*values));
+}
+
+LogicalResult ConstantOp::verify() {
+  TernaryType type = getType();
+  if (getStorage().getType() != type.getStorageType())
+    return emitOpError("storage type ")
+           << getStorage().getType() << " does not match " << type
+           << ", whose storage is " << type.getStorageType();
+  if (auto dense = dyn_cast<DenseIntElementsAttr>(getStorage())) {
+    SmallVector<int8_t> bytes(dense.getValues<int8_t>());
+    if (!unpackTernary(bytes, type.getRows(), type.getCols(),
+                       type.getFormat()))
+      return emitOpError("storage holds a byte that is not a valid ")
+             << stringifyTernaryFormat(type.getFormat()) << " encoding";
+  }
+  return success();
+}
+
+OpFoldResult ConstantOp::fold(FoldAdaptor) { return getStorage(); }
+
+//===----------------------------------------------------------------------===//
+// TernaryMatmulOp / BitLinearOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult TernaryMatmulOp::verify() {
+  return verifyLinearShapes(*this, getInput().getType(), getWeight().getType(),
+                            getType());
+}
+
+LogicalResult BitLinearOp::verify() {
+  return verifyLinearShapes(*this, getInput().getType(), getWeight().getType(),
+                            getType());
+}
+
+//===----------------------------------------------------------------------===//
+// RMSNormOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RMSNormOp::verify() {
+  RankedTensorType input = getInput().getType();
+  if (input.getRank() < 1)
+    return emitOpError("input must have rank >= 1, got a scalar");
+  RankedTensorType gamma = getGamma().getType();
+  if (gamma.getRank() != 1 ||
+      !compatibleDim(gamma.getDimSize(0), input.getShape().back()))
+    return emitOpError("gamma must have shape [")
+           << shapeStr(input.getShape().back()) << "], got ["
+           << shapeStr(gamma.getShape()) << "]";
+  if (!compatibleShape(getType().getShape(), input.getShape()))
+    return emitOpError("result shape ")
+           << shapeStr(getType().getShape()) << " must equal the input shape "
+           << shapeStr(input.getShape());
+  float eps = getEpsilon().convertToFloat();
+  if (!(eps >= 0.0f) || std::isinf(eps))
+    return emitOpError("epsilon must be a finite value >= 0, got ") << eps;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// SquaredReluOp
+//===----------------------------------------------------------------------===//
+
+OpFoldResult SquaredReluOp::fold(FoldAdaptor adaptor) {
+  auto input = dyn_cast_if_present<DenseFPElementsAttr>(adaptor.getInput());
+  if (!input)
+    return {};
+  return input.mapValues(input.getElementType(), [](const APFloat &v) {
+    float x = std::max(v.convertToFloat(), 0.0f);
+    return APFloat(x * x).bitcastToAPInt();
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// RopeOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RopeOp::verify() {
+  RankedTensorType input = getInput().getType();
+  if (input.getRank() != 3)
+    return emitOpError("input must be [tokens, heads, head_dim], got rank ")
+           << input.getRank();
+  int64_t headDim = input.getDimSize(2);
+  if (ShapedType::isDynamic(headDim) || headDim % 2 != 0)
+    return emitOpError("head_dim must be static and even, got ")
+           << shapeStr(headDim);
+  RankedTensorType positions = getPositions().getType();
+  if (positions.getRank() != 1 ||
+      !compatibleDim(positions.getDimSize(0), input.getDimSize(0)))
+    return emitOpError("positions must have shape [")
+           << shapeStr(input.getDimSize(0)) << "], got ["
+           << shapeStr(positions.getShape()) << "]";
+  if (!compatibleShape(getType().getShape(), input.getShape()))
+    return emitOpError("result shape ")
+           << shapeStr(getType().getShape()) << " must equal the input shape "
+           << shapeStr(input.getShape());
+  float theta = getTheta().convertToFloat();
+  if (!(theta > 0.0f) || std::isinf(theta))
+    return emitOpError("theta must be finite and > 0, got ") << theta;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+float AttentionOp::getEffectiveScale() {
+  if (std::optional<APFloat> scale = getScale())
+    return scale->convertToFloat();
+  return 1.0f /
+         std::sqrt(static_cast<float>(getQuery().getType().getDimSize(2)));
+}
+
+LogicalResult AttentionOp::verify() {
+  auto check3d = [&](Value v, StringRef name) -> LogicalResult {
+    auto type = cast<RankedTensorType>(v.getType());
+    if (type.getRank() != 3)
+      return emitOpError() << name << " must have rank 3, got "
+                           << type.getRank();
+    if (!type.hasStaticShape())
+      return emitOpError() << name << " must have a static shape, got "
+                           << type;
+    return success();
+  };
+  for (auto [v, name] :
+       llvm::zip(ValueRange{getQuery(), getKey(), getValue(), getKCache(),
+                            getVCache()},
+                 ArrayRef<StringRef>{"query", "key", "value", "k_cache",
+                                     "v_cache"}))
+    if (failed(check3d(v, name)))
+      return failure();
+  ArrayRef<int64_t> q = getQuery().getType().getShape();
+  ArrayRef<int64_t> k = getKey().getType().getShape();
+  ArrayRef<int64_t> cache = getKCache().getType().getShape();
+  if (getValue().getType().getShape() != k)
+    return emitOpError("value shape ")
+           << shapeStr(getValue().getType().getShape())
+           << " must equal the key shape " << shapeStr(k);
+  if (getVCache().getType().getShape() != cache)
+    return emitOpError("v_cache shape ")
+           << shapeStr(getVCache().getType().getShape())
+           << " must equal the k_cache shape " << shapeStr(cache);
+  if (k[0] != q[0])
+    return emitOpError("key has ")
+           << k[0] << " tokens but query has " << q[0];
+  if (k[2] != q[2] || cache[2] != q[2])
+    return emitOpError("head_dim differs: query ")
+           << q[2] << ", key " << k[2] << ", cache " << cache[2];
+  if (cache[1] != k[1])
+    return emitOpError("cache has ")
+           << cache[1] << " kv heads but key has " << k[1];
+  if (k[1] == 0 || q[1] % k[1] != 0)
+    return emitOpError("query heads (")
+           << q[1] << ") must be a multiple of kv heads (" << k[1] << ")";
+  if (q[0] > cache[0])
+    return emitOpError("cannot append ")
+           << q[0] << " tokens to a cache of capacity " << cache[0];
+  if (getType(0) != getQuery().getType())
+    return emitOpError("result type ")
+           << getType(0) << " must equal the query type "
+           << getQuery().getType();
+  if (getType(1) != getKCache().getType() ||
+      getType(2) != getVCache().getType())
+    return emitOpError("updated caches must have the types of the caches");
+  if (std::optional<APFloat> scale = getScale()) {
+    float s = scale->convertToFloat();
+    if (!(s > 0.0f) || std::isinf(s))
+      return emitOpError("scale must be finite and > 0, got ") << s;
+  }
+  return success();
+}

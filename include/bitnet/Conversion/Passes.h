@@ -1,0 +1,39 @@
+//===- Passes.h - Conversion passes of bitnet -------------------*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BITNET_CONVERSION_PASSES_H
+#define BITNET_CONVERSION_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir {
+class RewritePatternSet;
+class TypeConverter;
+} // namespace mlir
+
+namespace mlir::bitnet {
+
+#define GEN_PASS_DECL
+#include "bitnet/Conversion/Passes.h.inc"
+
+/// Converts `!bitnet.ternary` to its storage tensor, everything else to itself.
+void populateBitNetToLinalgTypeConversion(TypeConverter &converter);
+
+/// Adds the patterns that lower every bitnet op to linalg/arith/math/tensor.
+void populateBitNetToLinalgPatterns(const TypeConverter &converter,
+                                    RewritePatternSet &patterns);
+
+#define GEN_PASS_REGISTRATION
+#include "bitnet/Conversion/Passes.h.inc"
+
+} // namespace mlir::bitnet
+
+#endif // BITNET_CONVERSION_PASSES_H

@@ -1,0 +1,73 @@
+//===- Pipelines.h - Named bitnet pass pipelines ----------------*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// The stages of the compiler as named pass pipelines. bitnet-opt, bitnet-compile
+// and the Python bindings all build their pass managers from these, so any
+// stage can be reproduced from the command line:
+//
+//   bitnet-linalg-pipeline     bitnet ops -> linalg/arith/math on tensors
+//   bitnet-bufferize-pipeline  tensors -> memrefs, loops, out-parameters and
+//                              one planned workspace
+//   bitnet-llvm-pipeline       the C entry point and descriptor, then the
+//                              LLVM dialect
+//   bitnet-reference-pipeline  all three
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BITNET_PIPELINES_PIPELINES_H
+#define BITNET_PIPELINES_PIPELINES_H
+
+#include "mlir/Pass/PassOptions.h"
+
+#include <string>
+
+namespace mlir {
+class DialectRegistry;
+class OpPassManager;
+} // namespace mlir
+
+namespace mlir::bitnet {
+
+/// Options shared by the named pipelines.
+struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
+  PassOptions::Option<std::string> entry{
+      *this, "entry",
+      llvm::cl::desc("Entry function (default: the only public function)"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> weightFormat{
+      *this, "weight-format",
+      llvm::cl::desc("Re-encode ternary weights as int8, i2 or base3 "
+                     "(default: keep each weight's format)"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> producer{
+      *this, "producer", llvm::cl::desc("Producer recorded in the descriptor"),
+      llvm::cl::init("bitnet-compile")};
+  PassOptions::Option<std::string> target{
+      *this, "target",
+      llvm::cl::desc("Target (triple and CPU) recorded in the descriptor"),
+      llvm::cl::init("")};
+};
+
+/// bitnet ops to linalg/arith/math/tensor on tensors.
+void buildLinalgPipeline(OpPassManager &pm, const PipelineOptions &options);
+/// Tensors to memrefs and loops, outputs as out-parameters, one workspace.
+void buildBufferizePipeline(OpPassManager &pm, const PipelineOptions &options);
+/// The C entry point and descriptor, then everything to the LLVM dialect.
+void buildLLVMPipeline(OpPassManager &pm, const PipelineOptions &options);
+/// The whole reference path: the three above in order.
+void buildReferencePipeline(OpPassManager &pm, const PipelineOptions &options);
+
+/// Registers the bitnet dialect and every dialect and interface the
+/// pipelines use.
+void registerDialects(DialectRegistry &registry);
+
+/// Registers the bitnet passes and the named pipelines with the global
+/// registry (for bitnet-opt's command line and textual pipelines).
+void registerAllPassesAndPipelines();
+
+} // namespace mlir::bitnet
+
+#endif // BITNET_PIPELINES_PIPELINES_H

@@ -1,0 +1,104 @@
+//===- Passes.td - Transformation passes of bitnet ---------*- tablegen -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BITNET_TRANSFORMS_PASSES_TD
+#define BITNET_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def BitNetPackWeights : Pass<"bitnet-pack-weights", "::mlir::ModuleOp"> {
+  let summary = "Re-encodes the ternary weights of linear layers in one format";
+  let description = [{
+    Every `bitnet.bitlinear` and `bitnet.ternary_matmul` whose weight is stored
+    in another format gets its weight converted to `format` (through
+    `bitnet.unpack` and `bitnet.pack`), and the conversion is folded, so that
+    constant weights are re-encoded at compile time and the compiled artifact
+    holds only the packed bytes.
+
+    Before (`format=i2`):
+
+    ```mlir
+    %w = bitnet.constant dense<...> : tensor<4x8xi8> -> !bitnet.ternary<4x8, int8>
+    %y = bitnet.bitlinear %x, %w scale %s : tensor<2x8xf32>, !bitnet.ternary<4x8, int8>, tensor<f32> -> tensor<2x4xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %w = bitnet.constant dense<...> : tensor<4x2xi8> -> !bitnet.ternary<4x8, i2>
+    %y = bitnet.bitlinear %x, %w scale %s : tensor<2x8xf32>, !bitnet.ternary<4x8, i2>, tensor<f32> -> tensor<2x4xf32>
+    ```
+  }];
+  let options = [
+    Option<"format", "format", "std::string", /*default=*/"\"i2\"",
+           "Target format: int8, i2 or base3">,
+  ];
+}
+
+def BitNetPlanWorkspace : Pass<"bitnet-plan-workspace", "::mlir::ModuleOp"> {
+  let summary = "Places every intermediate buffer of the entry function in one workspace";
+  let description = [{
+    Runs on bufferized IR. Every statically sized `memref.alloc` in the entry
+    block of the entry function becomes a `memref.view` into one `i8` buffer,
+    the workspace, which is appended to the function's arguments (marked
+    `bitnet.workspace`). Offsets are assigned by lifetime (from the alloc to
+    its `memref.dealloc`, or to the end of the function), first fit, so buffers
+    that are never live together share bytes. The deallocations are removed and
+    the size is recorded in the function attribute `bitnet.workspace_bytes`.
+    A run of the compiled model then allocates nothing of its own.
+
+    Before:
+
+    ```mlir
+    %a = memref.alloc() {alignment = 64 : i64} : memref<2x8xf32>
+    ...
+    memref.dealloc %a : memref<2x8xf32>
+    ```
+
+    After:
+
+    ```mlir
+    %a = memref.view %ws[%c0][] : memref<64xi8> to memref<2x8xf32>
+    ```
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", /*default=*/"\"\"",
+           "Entry function (default: the only public function)">,
+    Option<"alignment", "alignment", "int64_t", /*default=*/"64",
+           "Alignment of every buffer in the workspace, a power of 2">,
+  ];
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::memref::MemRefDialect"];
+}
+
+def BitNetEmitEntryPoint : Pass<"bitnet-emit-entry-point", "::mlir::ModuleOp"> {
+  let summary = "Adds the stable C entry point and the model descriptor";
+  let description = [{
+    Runs on bufferized IR whose entry function takes its inputs, then its
+    outputs as out-parameters (marked `bufferize.result`), then optionally the
+    workspace (marked `bitnet.workspace`). Adds what `bitnet_rt/model_abi.h`
+    specifies: the constant `bitnet_model_info` (names, element types and
+    shapes of inputs and outputs, workspace size, producer and target) and the
+    function `bitnet_model_run(void *const *buffers, void *workspace,
+    bitnet_exec_ctx *ctx)`, which wraps each buffer in a memref descriptor and
+    calls the entry function. The entry function becomes private.
+
+    Names come from the argument attribute `bitnet.name` and the function
+    attribute `bitnet.output_names`; they default to `input<i>`/`output<i>`.
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", /*default=*/"\"\"",
+           "Entry function (default: the only public function)">,
+    Option<"producer", "producer", "std::string",
+           /*default=*/"\"bitnet-compile\"", "Producer string of the descriptor">,
+    Option<"target", "target", "std::string", /*default=*/"\"\"",
+           "Target string of the descriptor (triple and CPU)">,
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::func::FuncDialect"];
+}
+
+#endif // BITNET_TRANSFORMS_PASSES_TD

@@ -1,0 +1,798 @@
+//===- BitNetToLinalg.cpp - Reference lowering of bitnet ops ----*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Lowers every bitnet op to linalg.generic ops on tensors that spell out the
+// numerics contract of the dialect. Clarity beats speed here: this is the
+// oracle the optimised kernels are compared with.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet/Conversion/Passes.h"
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Func/Transforms/FuncConversions.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Utils/StructuredOpsUtils.h"
+#include "mlir/IR/AffineMap.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+#include <cmath>
+
+namespace mlir::bitnet {
+#define GEN_PASS_DEF_BITNETLOWERTOLINALG
+#include "bitnet/Conversion/Passes.h.inc"
+} // namespace mlir::bitnet
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+using utils::IteratorType;
+
+//===----------------------------------------------------------------------===//
+// Building blocks
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The body of a linalg.generic: block arguments in, yielded value out.
+using BodyFn = function_ref<Value(OpBuilder &, Location, ValueRange)>;
+
+/// A small helper that keeps the lowerings below readable.
+struct Emitter {
+  OpBuilder &b;
+  Location loc;
+
+  Value f32(float v) { return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(v)); }
+  Value f64(double v) { return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(v)); }
+  Value i32(int32_t v) { return arith::ConstantOp::create(b, loc, b.getI32IntegerAttr(v)); }
+  Value i8(int8_t v) {
+    return arith::ConstantOp::create(b, loc, b.getIntegerAttr(b.getI8Type(), v));
+  }
+  Value index(int64_t v) { return arith::ConstantIndexOp::create(b, loc, v); }
+
+  /// The extents of `v`, static or read with tensor.dim.
+  SmallVector<OpFoldResult> sizes(Value v) {
+    return tensor::getMixedSizes(b, loc, v);
+  }
+
+  Value empty(ArrayRef<OpFoldResult> sizes, Type elementType) {
+    return tensor::EmptyOp::create(b, loc, sizes, elementType);
+  }
+
+  Value filled(ArrayRef<OpFoldResult> sizes, Value value) {
+    Value init = empty(sizes, value.getType());
+    return linalg::FillOp::create(b, loc, ValueRange{value}, ValueRange{init})
+        .getResult(0);
+  }
+
+  /// A linalg.generic with one result written into `init`.
+  Value generic(ValueRange inputs, Value init, ArrayRef<AffineMap> maps,
+                ArrayRef<IteratorType> iterators, BodyFn body) {
+    auto op = linalg::GenericOp::create(
+        b, loc, TypeRange{init.getType()}, inputs, ValueRange{init}, maps,
+        iterators, [&](OpBuilder &nb, Location nl, ValueRange args) {
+          linalg::YieldOp::create(nb, nl, body(nb, nl, args));
+        });
+    return op.getResult(0);
+  }
+
+  /// Identity map over `rank` loops.
+  AffineMap identity(unsigned rank) {
+    return AffineMap::getMultiDimIdentityMap(rank, b.getContext());
+  }
+
+  /// Map over `rank` loops that keeps the listed loop dimensions.
+  AffineMap project(unsigned rank, ArrayRef<unsigned> dims) {
+    SmallVector<AffineExpr> exprs;
+    for (unsigned d : dims)
+      exprs.push_back(b.getAffineDimExpr(d));
+    return AffineMap::get(rank, 0, exprs, b.getContext());
+  }
+
+  /// Map over `rank` loops that drops the last loop dimension.
+  AffineMap dropLast(unsigned rank) {
+    return project(rank, llvm::to_vector(llvm::seq<unsigned>(0, rank - 1)));
+  }
+
+  /// Map over `rank` loops to a rank-0 tensor.
+  AffineMap scalar(unsigned rank) {
+    return AffineMap::get(rank, 0, {}, b.getContext());
+  }
+
+  SmallVector<IteratorType> parallel(unsigned rank) {
+    return SmallVector<IteratorType>(rank, IteratorType::parallel);
+  }
+
+  /// `rank - 1` parallel loops and a trailing reduction.
+  SmallVector<IteratorType> reduceLast(unsigned rank) {
+    SmallVector<IteratorType> it = parallel(rank);
+    it.back() = IteratorType::reduction;
+    return it;
+  }
+
+  /// clamp(roundeven(v), lo, hi) converted to an integer of `type`.
+  Value roundClamp(OpBuilder &nb, Location nl, Value v, float lo, float hi,
+                   Type type) {
+    Value r = math::RoundEvenOp::create(nb, nl, v);
+    Value loV = arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(lo));
+    Value hiV = arith::ConstantOp::create(nb, nl, nb.getF32FloatAttr(hi));
+    // maxnumf/minnumf send NaN to a bound instead of to an undefined cast.
+    r = arith::MaxNumFOp::create(nb, nl, r, loV);
+    r = arith::MinNumFOp::create(nb, nl, r, hiV);
+    return arith::FPToSIOp::create(nb, nl, type, r);
+  }
+};
+} // namespace
+
+static SmallVector<OpFoldResult> dropLastSize(ArrayRef<OpFoldResult> sizes) {
+  return SmallVector<OpFoldResult>(sizes.drop_back());
+}
+
+//===----------------------------------------------------------------------===//
+// Ternary storage
+//===----------------------------------------------------------------------===//
+
+/// Extracts the 2-bit or base-3 code of value `col` of row `row` from the
+/// storage bytes of `type` and returns the ternary value as i8.
+static Value loadTernary(OpBuilder &b, Location loc, Value storage,
+                         TernaryType type, Value row, Value col) {
+  Emitter h{b, loc};
+  if (type.getFormat() == TernaryFormat::Int8)
+    return tensor::ExtractOp::create(b, loc, storage, ValueRange{row, col});
+  int64_t perByte = type.getValuesPerByte();
+  Value perByteV = h.index(perByte);
+  Value byteIdx = arith::DivUIOp::create(b, loc, col, perByteV);
+  Value slot = arith::RemUIOp::create(b, loc, col, perByteV);
+  Value byte = tensor::ExtractOp::create(b, loc, storage,
+                                         ValueRange{row, byteIdx});
+  Value byte32 = arith::ExtUIOp::create(b, loc, b.getI32Type(), byte);
+  Value slot32 = arith::IndexCastOp::create(b, loc, b.getI32Type(), slot);
+  Value code;
+  if (type.getFormat() == TernaryFormat::I2) {
+    Value shift = arith::MulIOp::create(b, loc, slot32, h.i32(2));
+    Value shifted = arith::ShRUIOp::create(b, loc, byte32, shift);
+    code = arith::AndIOp::create(b, loc, shifted, h.i32(3));
+  } else {
+    // 3^slot by a select chain; slot < 5.
+    Value pow = h.i32(1);
+    for (int t = 1; t < 5; ++t) {
+      Value isT = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                        slot32, h.i32(t));
+      pow = arith::SelectOp::create(b, loc, isT,
+                                    h.i32(static_cast<int32_t>(std::pow(3, t))),
+                                    pow);
+    }
+    Value digit = arith::DivUIOp::create(b, loc, byte32, pow);
+    code = arith::RemUIOp::create(b, loc, digit, h.i32(3));
+  }
+  Value value = arith::SubIOp::create(b, loc, code, h.i32(1));
+  return arith::TruncIOp::create(b, loc, b.getI8Type(), value);
+}
+
+/// The ternary matrix as an N x K tensor of i8 values in {-1, 0, 1}.
+static Value unpackToInt8(OpBuilder &b, Location loc, Value storage,
+                          TernaryType type) {
+  if (type.getFormat() == TernaryFormat::Int8)
+    return storage;
+  Emitter h{b, loc};
+  Value init = h.empty({b.getIndexAttr(type.getRows()),
+                        b.getIndexAttr(type.getCols())},
+                       b.getI8Type());
+  return h.generic({}, init, {h.identity(2)}, h.parallel(2),
+                   [&](OpBuilder &nb, Location nl, ValueRange) {
+                     Value n = linalg::IndexOp::create(nb, nl, 0);
+                     Value k = linalg::IndexOp::create(nb, nl, 1);
+                     return loadTernary(nb, nl, storage, type, n, k);
+                   });
+}
+
+/// Packs an N x K i8 tensor (values clamped to [-1, 1]) into the storage of
+/// `type`.
+static Value packFromInt8(OpBuilder &b, Location loc, Value values,
+                          TernaryType type) {
+  Emitter h{b, loc};
+  auto clampCode = [&](OpBuilder &nb, Location nl, Value v) {
+    // v clamped to [-1, 1]; as a code in {0, 1, 2} when `asCode`.
+    Value lo = arith::ConstantOp::create(nb, nl, nb.getIntegerAttr(nb.getI8Type(), -1));
+    Value hi = arith::ConstantOp::create(nb, nl, nb.getIntegerAttr(nb.getI8Type(), 1));
+    v = arith::MaxSIOp::create(nb, nl, v, lo);
+    return arith::MinSIOp::create(nb, nl, v, hi);
+  };
+  if (type.getFormat() == TernaryFormat::Int8) {
+    Value init = h.empty(h.sizes(values), b.getI8Type());
+    return h.generic(values, init, {h.identity(2), h.identity(2)},
+                     h.parallel(2),
+                     [&](OpBuilder &nb, Location nl, ValueRange args) {
+                       return clampCode(nb, nl, args[0]);
+                     });
+  }
+  // Loops (n, byte, slot); the slot loop is a reduction that accumulates
+  // code * 4^slot (i2) or code * 3^slot (base3). Both stay below 256, so i8
+  // arithmetic modulo 256 gives the exact unsigned byte.
+  int64_t perByte = type.getValuesPerByte();
+  int64_t cols = type.getCols();
+  Value init = h.filled({b.getIndexAttr(type.getRows()),
+                         b.getIndexAttr(type.getBytesPerRow())},
+                        h.i8(0));
+  // The slot loop needs an extent: a zero-sized dummy input carries it.
+  Value slots = h.empty({b.getIndexAttr(perByte)}, b.getI8Type());
+  bool isI2 = type.getFormat() == TernaryFormat::I2;
+  return h.generic(
+      slots, init, {h.project(3, {2}), h.project(3, {0, 1})},
+      {IteratorType::parallel, IteratorType::parallel, IteratorType::reduction},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Emitter hb{nb, nl};
+        Value n = linalg::IndexOp::create(nb, nl, 0);
+        Value byteIdx = linalg::IndexOp::create(nb, nl, 1);
+        Value slot = linalg::IndexOp::create(nb, nl, 2);
+        Value col = arith::AddIOp::create(
+            nb, nl, arith::MulIOp::create(nb, nl, byteIdx, hb.index(perByte)),
+            slot);
+        Value inRange = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ult,
+                                              col, hb.index(cols));
+        Value safeCol = arith::MinUIOp::create(nb, nl, col, hb.index(cols - 1));
+        Value v = tensor::ExtractOp::create(nb, nl, values,
+                                            ValueRange{n, safeCol});
+        // Columns past the end are padded with zero weights.
+        v = arith::SelectOp::create(nb, nl, inRange, clampCode(nb, nl, v),
+                                    hb.i8(0));
+        Value code = arith::AddIOp::create(nb, nl, v, hb.i8(1));
+        Value slot8 = arith::IndexCastOp::create(nb, nl, nb.getI8Type(), slot);
+        Value weight;
+        if (isI2) {
+          Value shift = arith::MulIOp::create(nb, nl, slot8, hb.i8(2));
+          weight = arith::ShLIOp::create(nb, nl, hb.i8(1), shift);
+        } else {
+          weight = hb.i8(1);
+          for (int t = 1; t < 5; ++t) {
+            Value isT = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::eq,
+                                              slot8, hb.i8(t));
+            weight = arith::SelectOp::create(
+                nb, nl, isT, hb.i8(static_cast<int8_t>(std::pow(3, t))),
+                weight);
+          }
+        }
+        Value term = arith::MulIOp::create(nb, nl, code, weight);
+        return arith::AddIOp::create(nb, nl, args[1], term);
+      });
+}
+
+//===----------------------------------------------------------------------===//
+// Quantisation and linear layers
+//===----------------------------------------------------------------------===//
+
+/// Per-token absmax quantisation: returns (xq : i8, s_x : f32 per token).
+static std::pair<Value, Value> quantizeActivations(OpBuilder &b, Location loc,
+                                                   Value x) {
+  Emitter h{b, loc};
+  auto type = cast<RankedTensorType>(x.getType());
+  unsigned rank = type.getRank();
+  SmallVector<OpFoldResult> sizes = h.sizes(x);
+  SmallVector<OpFoldResult> tokenSizes = dropLastSize(sizes);
+
+  // max |x| over the token.
+  Value amax = h.generic(
+      x, h.filled(tokenSizes, h.f32(0.0f)), {h.identity(rank), h.dropLast(rank)},
+      h.reduceLast(rank), [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value a = math::AbsFOp::create(nb, nl, args[0]);
+        return arith::MaximumFOp::create(nb, nl, args[1], a);
+      });
+  // s_x = 127 / max(amax, 1e-5).
+  Value scale = h.generic(
+      amax, h.empty(tokenSizes, b.getF32Type()),
+      {h.identity(rank - 1), h.identity(rank - 1)}, h.parallel(rank - 1),
+      [](OpBuilder &nb, Location nl, ValueRange args) {
+        Emitter hb{nb, nl};
+        Value m = arith::MaximumFOp::create(nb, nl, args[0], hb.f32(1e-5f));
+        return arith::DivFOp::create(nb, nl, hb.f32(127.0f), m);
+      });
+  // xq = clamp(roundeven(x * s_x), -128, 127).
+  Value q = h.generic(
+      ValueRange{x, scale}, h.empty(sizes, b.getI8Type()),
+      {h.identity(rank), h.dropLast(rank), h.identity(rank)}, h.parallel(rank),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value v = arith::MulFOp::create(nb, nl, args[0], args[1]);
+        return h.roundClamp(nb, nl, v, -128.0f, 127.0f, nb.getI8Type());
+      });
+  return {q, scale};
+}
+
+/// Absmean ternarisation of a float tensor: returns (Wq : i8, s_w : f32).
+static std::pair<Value, Value> ternarize(OpBuilder &b, Location loc, Value w) {
+  Emitter h{b, loc};
+  auto type = cast<RankedTensorType>(w.getType());
+  unsigned rank = type.getRank();
+  SmallVector<OpFoldResult> sizes = h.sizes(w);
+
+  // sum |W| in double, then count, then one rounding to f32.
+  Value sum = h.generic(
+      w, h.filled({}, h.f64(0.0)), {h.identity(rank), h.scalar(rank)},
+      SmallVector<IteratorType>(rank, IteratorType::reduction),
+      [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value a = math::AbsFOp::create(nb, nl, args[0]);
+        Value d = arith::ExtFOp::create(nb, nl, nb.getF64Type(), a);
+        return arith::AddFOp::create(nb, nl, args[1], d);
+      });
+  Value count = h.index(1);
+  for (unsigned d = 0; d < rank; ++d)
+    count = arith::MulIOp::create(
+        b, loc, count, getValueOrCreateConstantIndexOp(b, loc, sizes[d]));
+  Value countF = arith::UIToFPOp::create(
+      b, loc, b.getF64Type(),
+      arith::IndexCastUIOp::create(b, loc, b.getI64Type(), count));
+  Value scale = h.generic(
+      sum, h.empty({}, b.getF32Type()), {h.scalar(0), h.scalar(0)}, {},
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Emitter hb{nb, nl};
+        Value mean = arith::DivFOp::create(nb, nl, args[0], countF);
+        Value m32 = arith::TruncFOp::create(nb, nl, nb.getF32Type(), mean);
+        return arith::MaximumFOp::create(nb, nl, m32, hb.f32(1e-5f));
+      });
+  Value q = h.generic(
+      ValueRange{w, scale}, h.empty(sizes, b.getI8Type()),
+      {h.identity(rank), h.scalar(rank), h.identity(rank)}, h.parallel(rank),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value v = arith::DivFOp::create(nb, nl, args[0], args[1]);
+        return h.roundClamp(nb, nl, v, -1.0f, 1.0f, nb.getI8Type());
+      });
+  return {q, scale};
+}
+
+/// acc[..., n] = sum_k xq[..., k] * W[n, k], exact in i32.
+static Value ternaryMatmul(OpBuilder &b, Location loc, Value xq, Value storage,
+                           TernaryType type) {
+  Emitter h{b, loc};
+  Value wq = unpackToInt8(b, loc, storage, type);
+  auto xType = cast<RankedTensorType>(xq.getType());
+  unsigned rank = xType.getRank(); // loops: leading..., n, k
+  unsigned loops = rank + 1;
+  SmallVector<OpFoldResult> outSizes = dropLastSize(h.sizes(xq));
+  outSizes.push_back(b.getIndexAttr(type.getRows()));
+  SmallVector<unsigned> xDims, outDims;
+  for (unsigned d = 0; d + 1 < rank; ++d) {
+    xDims.push_back(d);
+    outDims.push_back(d);
+  }
+  unsigned n = rank - 1, k = rank;
+  xDims.push_back(k);
+  outDims.push_back(n);
+  return h.generic(
+      ValueRange{xq, wq}, h.filled(outSizes, h.i32(0)),
+      {h.project(loops, xDims), h.project(loops, {n, k}),
+       h.project(loops, outDims)},
+      h.reduceLast(loops), [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value a = arith::ExtSIOp::create(nb, nl, nb.getI32Type(), args[0]);
+        Value w = arith::ExtSIOp::create(nb, nl, nb.getI32Type(), args[1]);
+        Value p = arith::MulIOp::create(nb, nl, a, w);
+        return arith::AddIOp::create(nb, nl, args[2], p);
+      });
+}
+
+/// y = (float(acc) * s_w) / s_x.
+static Value rescale(OpBuilder &b, Location loc, Value acc, Value sx,
+                     Value sw) {
+  Emitter h{b, loc};
+  unsigned rank = cast<RankedTensorType>(acc.getType()).getRank();
+  return h.generic(
+      ValueRange{acc, sx, sw}, h.empty(h.sizes(acc), b.getF32Type()),
+      {h.identity(rank), h.dropLast(rank), h.scalar(rank), h.identity(rank)},
+      h.parallel(rank), [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value a = arith::SIToFPOp::create(nb, nl, nb.getF32Type(), args[0]);
+        Value scaled = arith::MulFOp::create(nb, nl, a, args[2]);
+        return arith::DivFOp::create(nb, nl, scaled, args[1]);
+      });
+}
+
+//===----------------------------------------------------------------------===//
+// Transformer blocks
+//===----------------------------------------------------------------------===//
+
+/// x * rsqrt(mean(x^2) + eps) * gamma over the last dimension.
+static Value rmsnorm(OpBuilder &b, Location loc, Value x, Value gamma,
+                     float eps) {
+  Emitter h{b, loc};
+  unsigned rank = cast<RankedTensorType>(x.getType()).getRank();
+  SmallVector<OpFoldResult> sizes = h.sizes(x);
+  Value dim = getValueOrCreateConstantIndexOp(b, loc, sizes.back());
+  Value dimF = arith::UIToFPOp::create(
+      b, loc, b.getF32Type(),
+      arith::IndexCastUIOp::create(b, loc, b.getI64Type(), dim));
+  Value sumsq = h.generic(
+      x, h.filled(dropLastSize(sizes), h.f32(0.0f)),
+      {h.identity(rank), h.dropLast(rank)}, h.reduceLast(rank),
+      [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value sq = arith::MulFOp::create(nb, nl, args[0], args[0]);
+        return arith::AddFOp::create(nb, nl, args[1], sq);
+      });
+  return h.generic(
+      ValueRange{x, sumsq, gamma}, h.empty(sizes, b.getF32Type()),
+      {h.identity(rank), h.dropLast(rank), h.project(rank, {rank - 1}),
+       h.identity(rank)},
+      h.parallel(rank), [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Emitter hb{nb, nl};
+        Value mean = arith::DivFOp::create(nb, nl, args[1], dimF);
+        Value inv = math::RsqrtOp::create(
+            nb, nl, arith::AddFOp::create(nb, nl, mean, hb.f32(eps)));
+        Value normed = arith::MulFOp::create(nb, nl, args[0], inv);
+        return arith::MulFOp::create(nb, nl, args[2], normed);
+      });
+}
+
+static Value rope(OpBuilder &b, Location loc, Value x, Value positions,
+                  float theta, RopeStyle style) {
+  Emitter h{b, loc};
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t headDim = type.getDimSize(2);
+  int64_t half = headDim / 2;
+  // inv_freq[i] = 1 / theta^(2i / D), computed once here in single precision.
+  SmallVector<float> invFreq;
+  for (int64_t i = 0; i < half; ++i)
+    invFreq.push_back(1.0f / std::pow(theta, static_cast<float>(2 * i) /
+                                                 static_cast<float>(headDim)));
+  auto freqType = RankedTensorType::get({half}, b.getF32Type());
+  Value freqs = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(freqType, ArrayRef(invFreq)));
+  bool interleaved = style == RopeStyle::Interleaved;
+  return h.generic(
+      ValueRange{x, positions}, h.empty(h.sizes(x), b.getF32Type()),
+      {h.identity(3), h.project(3, {0}), h.identity(3)}, h.parallel(3),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Emitter hb{nb, nl};
+        Value s = linalg::IndexOp::create(nb, nl, 0);
+        Value hd = linalg::IndexOp::create(nb, nl, 1);
+        Value d = linalg::IndexOp::create(nb, nl, 2);
+        // pair index i, whether d is the first of its pair, and the partner.
+        Value pair, first, partner;
+        if (interleaved) {
+          pair = arith::DivUIOp::create(nb, nl, d, hb.index(2));
+          Value odd = arith::RemUIOp::create(nb, nl, d, hb.index(2));
+          first = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::eq, odd,
+                                        hb.index(0));
+          partner = arith::SelectOp::create(
+              nb, nl, first, arith::AddIOp::create(nb, nl, d, hb.index(1)),
+              arith::SubIOp::create(nb, nl, d, hb.index(1)));
+        } else {
+          first = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ult, d,
+                                        hb.index(half));
+          pair = arith::SelectOp::create(
+              nb, nl, first, d, arith::SubIOp::create(nb, nl, d, hb.index(half)));
+          partner = arith::SelectOp::create(
+              nb, nl, first, arith::AddIOp::create(nb, nl, d, hb.index(half)),
+              pair);
+        }
+        Value freq = tensor::ExtractOp::create(nb, nl, freqs, ValueRange{pair});
+        Value pos = arith::SIToFPOp::create(nb, nl, nb.getF32Type(), args[1]);
+        Value angle = arith::MulFOp::create(nb, nl, pos, freq);
+        Value c = math::CosOp::create(nb, nl, angle);
+        Value sn = math::SinOp::create(nb, nl, angle);
+        Value other =
+            tensor::ExtractOp::create(nb, nl, x, ValueRange{s, hd, partner});
+        // first: a cos - b sin; second: b cos + a sin.
+        Value xc = arith::MulFOp::create(nb, nl, args[0], c);
+        Value os = arith::MulFOp::create(nb, nl, other, sn);
+        Value minus = arith::SubFOp::create(nb, nl, xc, os);
+        Value plus = arith::AddFOp::create(nb, nl, xc, os);
+        return arith::SelectOp::create(nb, nl, first, minus, plus);
+      });
+}
+
+/// Returns (out, k_cache', v_cache').
+static SmallVector<Value> attention(OpBuilder &b, Location loc, AttentionOp op,
+                                    Value q, Value k, Value v, Value kCache,
+                                    Value vCache, Value position) {
+  Emitter h{b, loc};
+  ArrayRef<int64_t> qShape = op.getQuery().getType().getShape();
+  ArrayRef<int64_t> cShape = op.getKCache().getType().getShape();
+  int64_t tokens = qShape[0], heads = qShape[1], dim = qShape[2];
+  int64_t capacity = cShape[0], kvHeads = cShape[1];
+  int64_t group = heads / kvHeads;
+  Type f32 = b.getF32Type();
+
+  // p = clamp(position, 0, C - S), as an index.
+  Value p = tensor::ExtractOp::create(b, loc, position, ValueRange{});
+  p = arith::IndexCastOp::create(b, loc, b.getIndexType(), p);
+  p = arith::MaxSIOp::create(b, loc, p, h.index(0));
+  p = arith::MinSIOp::create(b, loc, p, h.index(capacity - tokens));
+
+  auto insertRows = [&](Value rows, Value cache) -> Value {
+    SmallVector<OpFoldResult> offsets{p, b.getIndexAttr(0), b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(tokens),
+                                    b.getIndexAttr(kvHeads),
+                                    b.getIndexAttr(dim)};
+    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+    return tensor::InsertSliceOp::create(b, loc, rows, cache, offsets, sizes,
+                                         strides);
+  };
+  Value kNew = insertRows(k, kCache);
+  Value vNew = insertRows(v, vCache);
+
+  // Split the query heads into (kv head, member of its group).
+  auto grouped = RankedTensorType::get({tokens, kvHeads, group, dim}, f32);
+  SmallVector<ReassociationIndices> split{{0}, {1, 2}, {3}};
+  Value qg = tensor::ExpandShapeOp::create(b, loc, grouped, q, split);
+
+  auto idx = [&](int64_t v) { return b.getIndexAttr(v); };
+  // Loops (s, kv, g, j, d): scores[s, kv, g, j] = scale * q . k.
+  Value scores = h.generic(
+      ValueRange{qg, kNew},
+      h.filled({idx(tokens), idx(kvHeads), idx(group), idx(capacity)},
+               h.f32(0.0f)),
+      {h.project(5, {0, 1, 2, 4}), h.project(5, {3, 1, 4}),
+       h.project(5, {0, 1, 2, 3})},
+      h.reduceLast(5), [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value m = arith::MulFOp::create(nb, nl, args[0], args[1]);
+        return arith::AddFOp::create(nb, nl, args[2], m);
+      });
+  // Scale, and mask keys after the query's own position with -inf.
+  float scale = op.getEffectiveScale();
+  float negInf = -std::numeric_limits<float>::infinity();
+  Value masked = h.generic(
+      scores, h.empty({idx(tokens), idx(kvHeads), idx(group), idx(capacity)}, f32),
+      {h.identity(4), h.identity(4)}, h.parallel(4),
+      [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Emitter hb{nb, nl};
+        Value s = linalg::IndexOp::create(nb, nl, 0);
+        Value j = linalg::IndexOp::create(nb, nl, 3);
+        Value limit = arith::AddIOp::create(nb, nl, p, s);
+        Value visible = arith::CmpIOp::create(nb, nl, arith::CmpIPredicate::ule,
+                                              j, limit);
+        Value scaled = arith::MulFOp::create(nb, nl, args[0], hb.f32(scale));
+        return arith::SelectOp::create(nb, nl, visible, scaled,
+                                       hb.f32(negInf));
+      });
+  // Softmax over j: max, exp(x - max), sum, divide.
+  SmallVector<OpFoldResult> rowSizes{idx(tokens), idx(kvHeads), idx(group)};
+  Value rowMax = h.generic(
+      masked, h.filled(rowSizes, h.f32(negInf)),
+      {h.identity(4), h.dropLast(4)}, h.reduceLast(4),
+      [](OpBuilder &nb, Location nl, ValueRange args) {
+        return arith::MaximumFOp::create(nb, nl, args[1], args[0]);
+      });
+  Value exps = h.generic(
+      ValueRange{masked, rowMax},
+      h.empty({idx(tokens), idx(kvHeads), idx(group), idx(capacity)}, f32),
+      {h.identity(4), h.dropLast(4), h.identity(4)}, h.parallel(4),
+      [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value d = arith::SubFOp::create(nb, nl, args[0], args[1]);
+        return math::ExpOp::create(nb, nl, d);
+      });
+  Value rowSum = h.generic(
+      exps, h.filled(rowSizes, h.f32(0.0f)), {h.identity(4), h.dropLast(4)},
+      h.reduceLast(4), [](OpBuilder &nb, Location nl, ValueRange args) {
+        return arith::AddFOp::create(nb, nl, args[1], args[0]);
+      });
+  // Loops (s, kv, g, d, j): out[s, kv, g, d] = sum_j e[s,kv,g,j] v[j,kv,d] / sum.
+  Value weighted = h.generic(
+      ValueRange{exps, vNew},
+      h.filled({idx(tokens), idx(kvHeads), idx(group), idx(dim)}, h.f32(0.0f)),
+      {h.project(5, {0, 1, 2, 4}), h.project(5, {4, 1, 3}),
+       h.project(5, {0, 1, 2, 3})},
+      h.reduceLast(5), [](OpBuilder &nb, Location nl, ValueRange args) {
+        Value m = arith::MulFOp::create(nb, nl, args[0], args[1]);
+        return arith::AddFOp::create(nb, nl, args[2], m);
+      });
+  Value normalised = h.generic(
+      ValueRange{weighted, rowSum},
+      h.empty({idx(tokens), idx(kvHeads), idx(group), idx(dim)}, f32),
+      {h.identity(4), h.dropLast(4), h.identity(4)}, h.parallel(4),
+      [](OpBuilder &nb, Location nl, ValueRange args) {
+        return arith::DivFOp::create(nb, nl, args[0], args[1]);
+      });
+  Value out = tensor::CollapseShapeOp::create(
+      b, loc, RankedTensorType::get({tokens, heads, dim}, f32), normalised,
+      split);
+  return {out, kNew, vNew};
+}
+
+//===----------------------------------------------------------------------===//
+// Patterns
+//===----------------------------------------------------------------------===//
+
+namespace {
+template <typename Op>
+struct Lowering : OpConversionPattern<Op> {
+  using OpConversionPattern<Op>::OpConversionPattern;
+  using Adaptor = typename OpConversionPattern<Op>::OpAdaptor;
+};
+
+struct ConstantLowering : Lowering<ConstantOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(ConstantOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOpWithNewOp<arith::ConstantOp>(
+        op, cast<TypedAttr>(op.getStorage()));
+    return success();
+  }
+};
+
+struct PackLowering : Lowering<PackOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(PackOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, packFromInt8(rewriter, op.getLoc(),
+                                        adaptor.getInput(), op.getType()));
+    return success();
+  }
+};
+
+struct UnpackLowering : Lowering<UnpackOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(UnpackOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Value result = unpackToInt8(rewriter, op.getLoc(), adaptor.getInput(),
+                                op.getInput().getType());
+    if (result.getType() != op.getType())
+      result = tensor::CastOp::create(rewriter, op.getLoc(), op.getType(),
+                                      result);
+    rewriter.replaceOp(op, result);
+    return success();
+  }
+};
+
+struct QuantizeActivationsLowering : Lowering<QuantizeActivationsOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(QuantizeActivationsOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto [q, s] = quantizeActivations(rewriter, op.getLoc(), adaptor.getInput());
+    rewriter.replaceOp(op, {q, s});
+    return success();
+  }
+};
+
+struct TernarizeLowering : Lowering<TernarizeOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(TernarizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    auto [q, s] = ternarize(rewriter, op.getLoc(), adaptor.getInput());
+    rewriter.replaceOp(op, {q, s});
+    return success();
+  }
+};
+
+struct TernaryMatmulLowering : Lowering<TernaryMatmulOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(TernaryMatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, ternaryMatmul(rewriter, op.getLoc(),
+                                         adaptor.getInput(), adaptor.getWeight(),
+                                         op.getWeight().getType()));
+    return success();
+  }
+};
+
+struct BitLinearLowering : Lowering<BitLinearOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(BitLinearOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    auto [q, sx] = quantizeActivations(rewriter, loc, adaptor.getInput());
+    Value acc = ternaryMatmul(rewriter, loc, q, adaptor.getWeight(),
+                              op.getWeight().getType());
+    rewriter.replaceOp(op, rescale(rewriter, loc, acc, sx,
+                                   adaptor.getWeightScale()));
+    return success();
+  }
+};
+
+struct RMSNormLowering : Lowering<RMSNormOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(RMSNormOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, rmsnorm(rewriter, op.getLoc(), adaptor.getInput(),
+                                   adaptor.getGamma(),
+                                   op.getEpsilon().convertToFloat()));
+    return success();
+  }
+};
+
+struct SquaredReluLowering : Lowering<SquaredReluOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(SquaredReluOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Emitter h{rewriter, loc};
+    Value x = adaptor.getInput();
+    unsigned rank = op.getType().getRank();
+    rewriter.replaceOp(
+        op, h.generic(x, h.empty(h.sizes(x), rewriter.getF32Type()),
+                      {h.identity(rank), h.identity(rank)}, h.parallel(rank),
+                      [](OpBuilder &nb, Location nl, ValueRange args) {
+                        Emitter hb{nb, nl};
+                        Value r = arith::MaximumFOp::create(nb, nl, args[0],
+                                                            hb.f32(0.0f));
+                        return arith::MulFOp::create(nb, nl, r, r);
+                      }));
+    return success();
+  }
+};
+
+struct RopeLowering : Lowering<RopeOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(RopeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, rope(rewriter, op.getLoc(), adaptor.getInput(),
+                                adaptor.getPositions(),
+                                op.getTheta().convertToFloat(), op.getStyle()));
+    return success();
+  }
+};
+
+struct AttentionLowering : Lowering<AttentionOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(AttentionOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(
+        op, attention(rewriter, op.getLoc(), op, adaptor.getQuery(),
+                      adaptor.getKey(), adaptor.getValue(), adaptor.getKCache(),
+                      adaptor.getVCache(), adaptor.getPosition()));
+    return success();
+  }
+};
+} // namespace
+
+void mlir::bitnet::populateBitNetToLinalgTypeConversion(
+    TypeConverter &converter) {
+  converter.addConversion([](Type type) { return type; });
+  converter.addConversion(
+      [](TernaryType type) -> Type { return type.getStorageType(); });
+}
+
+void mlir::bitnet::populateBitNetToLinalgPatterns(
+    const TypeConverter &converter, RewritePatternSet &patterns) {
+  patterns.add<ConstantLowering, PackLowering, UnpackLowering,
+               QuantizeActivationsLowering, TernarizeLowering,
+               TernaryMatmulLowering, BitLinearLowering, RMSNormLowering,
+               SquaredReluLowering, RopeLowering, AttentionLowering>(
+      converter, patterns.getContext());
+}
+
+namespace {
+struct BitNetLowerToLinalgPass
+    : bitnet::impl::BitNetLowerToLinalgBase<BitNetLowerToLinalgPass> {
+  void runOnOperation() override {
+    MLIRContext *ctx = &getContext();
+    TypeConverter converter;
+    populateBitNetToLinalgTypeConversion(converter);
+
+    ConversionTarget target(*ctx);
+    target.addIllegalDialect<BitNetDialect>();
+    target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
+                           math::MathDialect, tensor::TensorDialect>();
+    // Functions, calls and returns are legal once no ternary type is left.
+    target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
+      return converter.isSignatureLegal(op.getFunctionType()) &&
+             converter.isLegal(&op.getBody());
+    });
+    target.markUnknownOpDynamicallyLegal(
+        [&](Operation *op) { return converter.isLegal(op); });
+
+    RewritePatternSet patterns(ctx);
+    populateBitNetToLinalgPatterns(converter, patterns);
+    populateFunctionOpInterfaceTypeConversionPattern<func::FuncOp>(patterns,
+                                                                   converter);
+    populateCallOpTypeConversionPattern(patterns, converter);
+    populateReturnOpTypeConversionPattern(patterns, converter);
+    if (failed(applyPartialConversion(getOperation(), target,
+                                      std::move(patterns))))
+      signalPassFailure();
+  }
+};
+} // namespace

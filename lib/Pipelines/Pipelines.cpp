@@ -1,0 +1,107 @@
+//===- Pipelines.cpp - Named bitnet pass pipelines --------------*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet/Pipelines/Pipelines.h"
+
+#include "bitnet/Conversion/Passes.h"
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+#include "bitnet/Transforms/Passes.h"
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+#include "llvm/Support/ErrorHandling.h"
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+/// Appends an upstream textual pipeline; the strings are fixed, so a parse
+/// failure is a bug in this file.
+static void addUpstream(OpPassManager &pm, StringRef pipeline) {
+  if (failed(parsePassPipeline(pipeline, pm, llvm::errs())))
+    llvm::report_fatal_error(
+        llvm::Twine("bitnet: invalid built-in pipeline: ") + pipeline);
+}
+
+void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
+                                       const PipelineOptions &options) {
+  if (!options.weightFormat.empty())
+    pm.addPass(createBitNetPackWeights({options.weightFormat}));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createBitNetLowerToLinalg());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void mlir::bitnet::buildBufferizePipeline(OpPassManager &pm,
+                                          const PipelineOptions &options) {
+  addUpstream(pm, "one-shot-bufferize{bufferize-function-boundaries "
+                  "function-boundary-type-conversion=identity-layout-map},"
+                  "buffer-results-to-out-params{hoist-static-allocs "
+                  "modify-public-functions add-result-attr},"
+                  "canonicalize,"
+                  "buffer-deallocation-pipeline,"
+                  "func.func(convert-linalg-to-loops)");
+  BitNetPlanWorkspaceOptions plan;
+  plan.entry = options.entry;
+  pm.addPass(createBitNetPlanWorkspace(plan));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+void mlir::bitnet::buildLLVMPipeline(OpPassManager &pm,
+                                     const PipelineOptions &options) {
+  pm.addPass(createBitNetEmitEntryPoint(
+      {options.entry, options.producer, options.target}));
+  addUpstream(pm, "expand-strided-metadata,"
+                  "lower-affine,"
+                  "convert-scf-to-cf,"
+                  "convert-math-to-llvm,"
+                  "convert-arith-to-llvm,"
+                  "convert-index-to-llvm,"
+                  "finalize-memref-to-llvm,"
+                  "convert-func-to-llvm,"
+                  "convert-cf-to-llvm,"
+                  "reconcile-unrealized-casts,"
+                  "canonicalize");
+}
+
+void mlir::bitnet::buildReferencePipeline(OpPassManager &pm,
+                                          const PipelineOptions &options) {
+  buildLinalgPipeline(pm, options);
+  buildBufferizePipeline(pm, options);
+  buildLLVMPipeline(pm, options);
+}
+
+void mlir::bitnet::registerDialects(DialectRegistry &registry) {
+  registry.insert<BitNetDialect>();
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+}
+
+void mlir::bitnet::registerAllPassesAndPipelines() {
+  registerBitNetConversionPasses();
+  registerBitNetTransformsPasses();
+  PassPipelineRegistration<PipelineOptions>(
+      "bitnet-linalg-pipeline",
+      "Lower bitnet ops to linalg/arith/math/tensor on tensors",
+      buildLinalgPipeline);
+  PassPipelineRegistration<PipelineOptions>(
+      "bitnet-bufferize-pipeline",
+      "Bufferize, lower linalg to loops, plan the workspace",
+      buildBufferizePipeline);
+  PassPipelineRegistration<PipelineOptions>(
+      "bitnet-llvm-pipeline",
+      "Add the C entry point and descriptor, lower to the LLVM dialect",
+      buildLLVMPipeline);
+  PassPipelineRegistration<PipelineOptions>(
+      "bitnet-reference-pipeline",
+      "The whole reference path from bitnet ops to the LLVM dialect",
+      buildReferencePipeline);
+}

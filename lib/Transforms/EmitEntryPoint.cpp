@@ -1,0 +1,319 @@
+//===- EmitEntryPoint.cpp - The stable C entry of a model -------*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Emits, in the LLVM dialect, what runtime/include/bitnet_rt/model_abi.h
+// specifies: the `bitnet_model_info` descriptor and `bitnet_model_run`.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::bitnet {
+#define GEN_PASS_DEF_BITNETEMITENTRYPOINT
+#include "bitnet/Transforms/Passes.h.inc"
+} // namespace mlir::bitnet
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+// Mirrors of the ABI constants (model_abi.h). The compiler does not include
+// runtime headers; the end-to-end tests check that both sides agree.
+static constexpr uint32_t kModelMagic = 0x4d4e5442u;
+static constexpr uint32_t kModelAbiVersion = 1u;
+static constexpr StringLiteral kInfoSymbol = "bitnet_model_info";
+static constexpr StringLiteral kRunSymbol = "bitnet_model_run";
+
+/// bitnet_dtype of an element type, or 0 when it has none.
+static int32_t dtypeCode(Type type) {
+  if (type.isF32())
+    return 1;
+  if (type.isF16())
+    return 2;
+  if (type.isBF16())
+    return 3;
+  if (type.isF64())
+    return 4;
+  if (type.isSignlessInteger(8) || type.isSignedInteger(8))
+    return 5;
+  if (type.isSignlessInteger(16))
+    return 6;
+  if (type.isSignlessInteger(32))
+    return 7;
+  if (type.isSignlessInteger(64))
+    return 8;
+  if (type.isUnsignedInteger(8))
+    return 9;
+  if (type.isSignlessInteger(1))
+    return 10;
+  return 0;
+}
+
+namespace {
+/// Builds the descriptor globals at module level.
+class DescriptorBuilder {
+public:
+  DescriptorBuilder(ModuleOp module, Location loc)
+      : module(module), loc(loc), b(module.getContext()),
+        ptr(LLVM::LLVMPointerType::get(module.getContext())) {
+    b.setInsertionPointToEnd(module.getBody());
+  }
+
+  /// A private NUL-terminated string constant.
+  LLVM::GlobalOp string(StringRef text) {
+    std::string data = (text + Twine('\0')).str();
+    auto type = LLVM::LLVMArrayType::get(b.getI8Type(), data.size());
+    return LLVM::GlobalOp::create(b, loc, type, /*isConstant=*/true,
+                                  LLVM::Linkage::Private, uniqueName("str"),
+                                  b.getStringAttr(data));
+  }
+
+  /// A private array of i64.
+  LLVM::GlobalOp i64Array(ArrayRef<int64_t> values) {
+    auto type = LLVM::LLVMArrayType::get(b.getI64Type(),
+                                         std::max<size_t>(values.size(), 1));
+    SmallVector<int64_t> data(values);
+    if (data.empty())
+      data.push_back(0);
+    auto attr = DenseElementsAttr::get(
+        RankedTensorType::get({static_cast<int64_t>(data.size())},
+                              b.getI64Type()),
+        ArrayRef(data));
+    return LLVM::GlobalOp::create(b, loc, type, true, LLVM::Linkage::Private,
+                                  uniqueName("shape"), attr);
+  }
+
+  /// A global whose initializer is built by `fill` from a poison value.
+  LLVM::GlobalOp aggregate(Type type, StringRef name, LLVM::Linkage linkage,
+                           function_ref<Value(OpBuilder &, Value)> fill) {
+    auto global = LLVM::GlobalOp::create(b, loc, type, true, linkage, name,
+                                         Attribute());
+    OpBuilder::InsertionGuard guard(b);
+    Block *block = b.createBlock(&global.getInitializerRegion());
+    b.setInsertionPointToStart(block);
+    Value value = fill(b, LLVM::PoisonOp::create(b, loc, type));
+    LLVM::ReturnOp::create(b, loc, value);
+    return global;
+  }
+
+  std::string uniqueName(StringRef kind) {
+    return ("__bitnet_" + kind + "_" + Twine(counter++)).str();
+  }
+
+  Value insert(OpBuilder &ib, Value aggregate, Value value,
+               ArrayRef<int64_t> position) {
+    return LLVM::InsertValueOp::create(ib, loc, aggregate, value, position);
+  }
+  Value constant(OpBuilder &ib, Type type, int64_t v) {
+    return LLVM::ConstantOp::create(ib, loc, type, ib.getIntegerAttr(type, v));
+  }
+  Value address(OpBuilder &ib, LLVM::GlobalOp global) {
+    return LLVM::AddressOfOp::create(ib, loc, global);
+  }
+
+  ModuleOp module;
+  Location loc;
+  OpBuilder b;
+  Type ptr;
+
+private:
+  unsigned counter = 0;
+};
+
+/// One argument of the entry function as the ABI sees it.
+struct TensorArg {
+  std::string name;
+  MemRefType type;
+  unsigned argIndex;
+};
+
+struct BitNetEmitEntryPointPass
+    : bitnet::impl::BitNetEmitEntryPointBase<BitNetEmitEntryPointPass> {
+  using Base::Base;
+
+  void runOnOperation() override;
+};
+} // namespace
+
+void BitNetEmitEntryPointPass::runOnOperation() {
+  ModuleOp module = getOperation();
+  MLIRContext *ctx = &getContext();
+  for (StringRef symbol : {kInfoSymbol, kRunSymbol})
+    if (module.lookupSymbol(symbol)) {
+      module.emitError("the module already defines '") << symbol << "'";
+      return signalPassFailure();
+    }
+  func::FuncOp func = lookupEntryFunction(module, entry);
+  if (!func)
+    return signalPassFailure();
+  if (func.getNumResults() != 0) {
+    func.emitError("the entry function must return its outputs through "
+                   "out-parameters (run buffer-results-to-out-params)");
+    return signalPassFailure();
+  }
+
+  // Sort the arguments into inputs, outputs and the workspace.
+  SmallVector<TensorArg> inputs, outputs;
+  std::optional<unsigned> workspaceArg;
+  auto outputNames = func->getAttrOfType<ArrayAttr>("bitnet.output_names");
+  for (BlockArgument arg : func.getArguments()) {
+    unsigned i = arg.getArgNumber();
+    auto type = dyn_cast<MemRefType>(arg.getType());
+    if (!type || !type.hasStaticShape() || !type.getLayout().isIdentity()) {
+      func.emitError("entry argument #")
+          << i << " must be a statically shaped memref with the identity "
+          << "layout, got " << arg.getType();
+      return signalPassFailure();
+    }
+    if (func.getArgAttr(i, "bitnet.workspace")) {
+      workspaceArg = i;
+      continue;
+    }
+    if (dtypeCode(type.getElementType()) == 0) {
+      func.emitError("entry argument #")
+          << i << " has element type " << type.getElementType()
+          << ", which the model ABI cannot describe";
+      return signalPassFailure();
+    }
+    bool isOutput = static_cast<bool>(func.getArgAttr(i, "bufferize.result"));
+    SmallVector<TensorArg> &list = isOutput ? outputs : inputs;
+    std::string name;
+    if (auto attr = func.getArgAttrOfType<StringAttr>(i, "bitnet.name"))
+      name = attr.str();
+    else if (isOutput && outputNames && list.size() < outputNames.size() &&
+             isa<StringAttr>(outputNames[list.size()]))
+      name = cast<StringAttr>(outputNames[list.size()]).str();
+    else
+      name = ((isOutput ? "output" : "input") + Twine(list.size())).str();
+    list.push_back({name, type, i});
+  }
+  if (outputs.empty()) {
+    func.emitError("the entry function has no outputs");
+    return signalPassFailure();
+  }
+  int64_t workspaceBytes = 0, workspaceAlignment = 1;
+  if (workspaceArg) {
+    workspaceBytes =
+        cast<MemRefType>(func.getArgument(*workspaceArg).getType())
+            .getNumElements();
+    workspaceAlignment = 64;
+    if (auto attr =
+            func->getAttrOfType<IntegerAttr>("bitnet.workspace_alignment"))
+      workspaceAlignment = attr.getInt();
+  }
+
+  Location loc = func.getLoc();
+  DescriptorBuilder d(module, loc);
+  Type i32 = d.b.getI32Type(), i64 = d.b.getI64Type(), ptr = d.ptr;
+
+  // struct bitnet_tensor_info { const char *; int32; int32; const int64 *; }
+  auto tensorInfo = LLVM::LLVMStructType::getLiteral(ctx, {ptr, i32, i32, ptr});
+  auto tensorTable = [&](ArrayRef<TensorArg> args) -> LLVM::GlobalOp {
+    SmallVector<std::pair<LLVM::GlobalOp, LLVM::GlobalOp>> parts;
+    for (const TensorArg &arg : args)
+      parts.push_back({d.string(arg.name), d.i64Array(arg.type.getShape())});
+    auto type = LLVM::LLVMArrayType::get(tensorInfo, args.size());
+    return d.aggregate(
+        type, d.uniqueName("tensors"), LLVM::Linkage::Private,
+        [&](OpBuilder &ib, Value table) {
+          for (auto [i, arg] : llvm::enumerate(args)) {
+            int64_t at = static_cast<int64_t>(i);
+            table = d.insert(ib, table, d.address(ib, parts[i].first), {at, 0});
+            table = d.insert(
+                ib, table,
+                d.constant(ib, i32, dtypeCode(arg.type.getElementType())),
+                {at, 1});
+            table = d.insert(ib, table,
+                             d.constant(ib, i32, arg.type.getRank()), {at, 2});
+            table =
+                d.insert(ib, table, d.address(ib, parts[i].second), {at, 3});
+          }
+          return table;
+        });
+  };
+  LLVM::GlobalOp inputTable = tensorTable(inputs);
+  LLVM::GlobalOp outputTable = tensorTable(outputs);
+  LLVM::GlobalOp nameStr = d.string(func.getSymName());
+  LLVM::GlobalOp producerStr = d.string(producer);
+  LLVM::GlobalOp targetStr = d.string(target);
+
+  // struct bitnet_model_info (see model_abi.h for the field order).
+  auto modelInfo = LLVM::LLVMStructType::getLiteral(
+      ctx, {i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64});
+  d.aggregate(modelInfo, kInfoSymbol, LLVM::Linkage::External,
+              [&](OpBuilder &ib, Value info) {
+                Value fields[] = {
+                    d.constant(ib, i32, kModelMagic),
+                    d.constant(ib, i32, kModelAbiVersion),
+                    d.address(ib, nameStr),
+                    d.address(ib, producerStr),
+                    d.address(ib, targetStr),
+                    d.constant(ib, i32, inputs.size()),
+                    d.constant(ib, i32, outputs.size()),
+                    d.address(ib, inputTable),
+                    d.address(ib, outputTable),
+                    d.constant(ib, i64, workspaceBytes),
+                    d.constant(ib, i64, workspaceAlignment),
+                };
+                for (auto [i, field] : llvm::enumerate(fields))
+                  info = d.insert(ib, info, field, {static_cast<int64_t>(i)});
+                return info;
+              });
+
+  // int32_t bitnet_model_run(void *const *buffers, void *ws, void *ctx)
+  OpBuilder &b = d.b;
+  auto runType = b.getFunctionType({ptr, ptr, ptr}, {i32});
+  auto run = func::FuncOp::create(b, loc, kRunSymbol, runType);
+  Block *entryBlock = run.addEntryBlock();
+  b.setInsertionPointToStart(entryBlock);
+  Value buffers = entryBlock->getArgument(0);
+  Value workspace = entryBlock->getArgument(1);
+
+  SmallVector<Value> callArgs(func.getNumArguments());
+  auto wrap = [&](Value basePtr, MemRefType type) -> Value {
+    // The memref descriptor {allocated, aligned, offset, sizes, strides} of a
+    // dense row-major buffer.
+    SmallVector<Type> fields{ptr, ptr, i64};
+    if (type.getRank() > 0) {
+      auto dims = LLVM::LLVMArrayType::get(i64, type.getRank());
+      fields.append({dims, dims});
+    }
+    auto descType = LLVM::LLVMStructType::getLiteral(ctx, fields);
+    Value desc = LLVM::PoisonOp::create(b, loc, descType);
+    desc = d.insert(b, desc, basePtr, {0});
+    desc = d.insert(b, desc, basePtr, {1});
+    desc = d.insert(b, desc, d.constant(b, i64, 0), {2});
+    int64_t stride = 1;
+    for (int64_t dim = type.getRank() - 1; dim >= 0; --dim) {
+      desc = d.insert(b, desc, d.constant(b, i64, type.getDimSize(dim)),
+                      {3, dim});
+      desc = d.insert(b, desc, d.constant(b, i64, stride), {4, dim});
+      stride *= type.getDimSize(dim);
+    }
+    return UnrealizedConversionCastOp::create(b, loc, type, desc).getResult(0);
+  };
+  unsigned slot = 0;
+  for (ArrayRef<TensorArg> list : {ArrayRef(inputs), ArrayRef(outputs)}) {
+    for (const TensorArg &arg : list) {
+      Value address = LLVM::GEPOp::create(
+          b, loc, ptr, ptr, buffers,
+          ArrayRef<LLVM::GEPArg>{static_cast<int32_t>(slot++)});
+      Value base = LLVM::LoadOp::create(b, loc, ptr, address);
+      callArgs[arg.argIndex] = wrap(base, arg.type);
+    }
+  }
+  if (workspaceArg)
+    callArgs[*workspaceArg] =
+        wrap(workspace,
+             cast<MemRefType>(func.getArgument(*workspaceArg).getType()));
+  func::CallOp::create(b, loc, func, callArgs);
+  func::ReturnOp::create(b, loc, d.constant(b, i32, 0));
+  func.setPrivate();
+}
