@@ -13,6 +13,7 @@
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
@@ -24,6 +25,12 @@ using namespace mlir::bitnet;
 /// Appends an upstream textual pipeline; the strings are fixed, so a parse
 /// failure is a bug in this file.
 static void addUpstream(OpPassManager &pm, StringRef pipeline) {
+  // Textual pipelines name registered passes.
+  static bool registered = [] {
+    registerAllPasses();
+    return true;
+  }();
+  (void)registered;
   if (failed(parsePassPipeline(pipeline, pm, llvm::errs())))
     llvm::report_fatal_error(
         llvm::Twine("bitnet: invalid built-in pipeline: ") + pipeline);

@@ -1,0 +1,87 @@
+//===- Compiler.h - The compiler as a library -------------------*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Everything bitnet-compile does, callable from C++ (the tool, the Python
+// bindings, tests): load a model, run the named pipelines, and write one of
+// the phases (--emit=mlir|llvm|obj|so).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BITNET_COMPILER_COMPILER_H
+#define BITNET_COMPILER_COMPILER_H
+
+#include "bitnet/Target/CPU.h"
+
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+#include "mlir/Support/LLVM.h"
+
+#include <optional>
+#include <string>
+
+namespace llvm {
+class SourceMgr;
+}
+
+namespace mlir::bitnet {
+
+/// The phase whose result the compiler writes.
+enum class EmitKind {
+  MLIR,         ///< MLIR text, at the stage `CompileOptions::stage`
+  LLVM,         ///< LLVM IR text after optimisation
+  Object,       ///< a relocatable object file
+  SharedObject, ///< a loadable model (the default)
+};
+
+/// How far MLIR output is lowered.
+enum class MLIRStage {
+  Input,      ///< as read (and imported), canonicalised
+  Linalg,     ///< after bitnet-linalg-pipeline
+  Bufferized, ///< after bitnet-bufferize-pipeline
+  LLVM,       ///< after bitnet-llvm-pipeline (LLVM dialect)
+};
+
+std::optional<EmitKind> parseEmitKind(StringRef name);
+std::optional<MLIRStage> parseMLIRStage(StringRef name);
+/// File extension of a phase's output, with the dot.
+StringRef getDefaultExtension(EmitKind kind);
+
+struct CompileOptions {
+  EmitKind emit = EmitKind::SharedObject;
+  MLIRStage stage = MLIRStage::Input;
+  /// Entry function; empty for the only public function.
+  std::string entry;
+  /// Re-encode ternary weights (int8, i2, base3); empty keeps them.
+  std::string weightFormat;
+  CPUTarget target;
+  /// Compiler driver used to link shared objects; empty picks one.
+  std::string linker;
+  /// Print each stage and its time to stderr.
+  bool verbose = false;
+  /// Apply MLIR's pass-manager command-line options (--mlir-timing,
+  /// --mlir-print-ir-after-all, ...); only for tools that registered them.
+  bool applyPassManagerCLOptions = false;
+};
+
+/// The producer string written into every compiled model.
+StringRef getProducerString();
+
+/// Registers what the compiler needs with `context`.
+void prepareContext(MLIRContext &context);
+
+/// Reads a model from `path` (`.mlir`, or `-` for stdin). Errors are
+/// reported through the context's diagnostic handler.
+OwningOpRef<ModuleOp> loadModel(StringRef path, MLIRContext &context,
+                                llvm::SourceMgr &sourceMgr);
+
+/// Compiles `module` and writes the requested phase to `outputPath`
+/// (`-` writes text phases to stdout). `module` is lowered in place.
+LogicalResult compileModule(ModuleOp module, const CompileOptions &options,
+                            StringRef outputPath);
+
+} // namespace mlir::bitnet
+
+#endif // BITNET_COMPILER_COMPILER_H

@@ -1,0 +1,263 @@
+//===- Compiler.cpp - The compiler as a library -----------------*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet/Compiler/Compiler.h"
+
+#include "bitnet/Pipelines/Pipelines.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "mlir/Transforms/Passes.h"
+
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/Format.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Target/TargetMachine.h"
+
+#include <chrono>
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+#ifndef BITNET_VERSION
+#define BITNET_VERSION "0.0.0"
+#endif
+
+std::optional<EmitKind> mlir::bitnet::parseEmitKind(StringRef name) {
+  return llvm::StringSwitch<std::optional<EmitKind>>(name)
+      .Case("mlir", EmitKind::MLIR)
+      .Case("llvm", EmitKind::LLVM)
+      .Case("obj", EmitKind::Object)
+      .Case("so", EmitKind::SharedObject)
+      .Default(std::nullopt);
+}
+
+std::optional<MLIRStage> mlir::bitnet::parseMLIRStage(StringRef name) {
+  return llvm::StringSwitch<std::optional<MLIRStage>>(name)
+      .Case("input", MLIRStage::Input)
+      .Case("linalg", MLIRStage::Linalg)
+      .Case("bufferized", MLIRStage::Bufferized)
+      .Case("llvm", MLIRStage::LLVM)
+      .Default(std::nullopt);
+}
+
+StringRef mlir::bitnet::getDefaultExtension(EmitKind kind) {
+  switch (kind) {
+  case EmitKind::MLIR:
+    return ".mlir";
+  case EmitKind::LLVM:
+    return ".ll";
+  case EmitKind::Object:
+    return ".o";
+  case EmitKind::SharedObject:
+    return ".so";
+  }
+  llvm_unreachable("unknown emit kind");
+}
+
+StringRef mlir::bitnet::getProducerString() {
+  return "bitnet-compile " BITNET_VERSION;
+}
+
+void mlir::bitnet::prepareContext(MLIRContext &context) {
+  DialectRegistry registry;
+  registerDialects(registry);
+  context.appendDialectRegistry(registry);
+  context.loadAllAvailableDialects();
+}
+
+OwningOpRef<ModuleOp> mlir::bitnet::loadModel(StringRef path,
+                                              MLIRContext &context,
+                                              llvm::SourceMgr &sourceMgr) {
+  if (!path.ends_with(".mlir") && path != "-") {
+    emitError(UnknownLoc::get(&context))
+        << "cannot read '" << path
+        << "': expected a .mlir file (or - for standard input)";
+    return {};
+  }
+  std::string message;
+  std::unique_ptr<llvm::MemoryBuffer> file = openInputFile(path, &message);
+  if (!file) {
+    emitError(UnknownLoc::get(&context)) << message;
+    return {};
+  }
+  sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+  return parseSourceFile<ModuleOp>(sourceMgr, &context);
+}
+
+namespace {
+/// Prints "[stage] name ... 12.3 ms" lines when verbose.
+class Progress {
+public:
+  explicit Progress(bool enabled) : enabled(enabled) {}
+
+  template <typename Fn>
+  LogicalResult step(StringRef name, Fn &&fn) {
+    auto start = std::chrono::steady_clock::now();
+    if (enabled)
+      llvm::errs() << "bitnet-compile: " << name << " ...";
+    LogicalResult result = fn();
+    if (enabled) {
+      double ms = std::chrono::duration<double, std::milli>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+      llvm::errs() << (succeeded(result) ? " done" : " FAILED") << " ("
+                   << llvm::format("%.1f", ms) << " ms)\n";
+    }
+    return result;
+  }
+
+private:
+  bool enabled;
+};
+} // namespace
+
+static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
+                                 void (*build)(OpPassManager &,
+                                               const PipelineOptions &)) {
+  PassManager pm(module->getName());
+  if (options.applyPassManagerCLOptions &&
+      failed(applyPassManagerCLOptions(pm)))
+    return failure();
+  PipelineOptions pipelineOptions;
+  pipelineOptions.entry = options.entry;
+  pipelineOptions.weightFormat = options.weightFormat;
+  pipelineOptions.producer = getProducerString().str();
+  ResolvedTarget target = resolveTarget(options.target);
+  pipelineOptions.target = target.triple + " " + target.cpu;
+  build(pm, pipelineOptions);
+  return pm.run(module);
+}
+
+static LogicalResult writeText(StringRef outputPath,
+                               function_ref<void(llvm::raw_ostream &)> write,
+                               Location loc) {
+  std::string message;
+  std::unique_ptr<llvm::ToolOutputFile> out =
+      openOutputFile(outputPath, &message);
+  if (!out)
+    return emitError(loc) << message;
+  write(out->os());
+  out->keep();
+  return success();
+}
+
+static LogicalResult reportError(Location loc, llvm::Error error) {
+  InFlightDiagnostic diag = emitError(loc);
+  diag << llvm::toString(std::move(error));
+  return diag;
+}
+
+LogicalResult mlir::bitnet::compileModule(ModuleOp module,
+                                          const CompileOptions &options,
+                                          StringRef outputPath) {
+  Location loc = module.getLoc();
+  Progress progress(options.verbose);
+  auto emitMLIR = [&] {
+    return writeText(outputPath, [&](llvm::raw_ostream &os) {
+      module.print(os);
+      os << "\n";
+    }, loc);
+  };
+  bool mlirOut = options.emit == EmitKind::MLIR;
+
+  // The input stage: canonicalised, so folds (ternarisation, packing of
+  // constants) are visible.
+  if (mlirOut && options.stage == MLIRStage::Input) {
+    PassManager pm(module->getName());
+    pm.addPass(createCanonicalizerPass());
+    if (failed(pm.run(module)))
+      return failure();
+    return emitMLIR();
+  }
+  if (failed(progress.step("lowering to linalg", [&] {
+        return runPipeline(module, options, buildLinalgPipeline);
+      })))
+    return failure();
+  if (mlirOut && options.stage == MLIRStage::Linalg)
+    return emitMLIR();
+  if (failed(progress.step("bufferizing", [&] {
+        return runPipeline(module, options, buildBufferizePipeline);
+      })))
+    return failure();
+  if (mlirOut && options.stage == MLIRStage::Bufferized)
+    return emitMLIR();
+  if (failed(progress.step("lowering to the LLVM dialect", [&] {
+        return runPipeline(module, options, buildLLVMPipeline);
+      })))
+    return failure();
+  if (mlirOut)
+    return emitMLIR();
+
+  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
+      createTargetMachine(options.target);
+  if (!machine)
+    return reportError(loc, machine.takeError());
+  llvm::LLVMContext llvmContext;
+  std::unique_ptr<llvm::Module> llvmModule;
+  if (failed(progress.step("optimising LLVM IR", [&]() -> LogicalResult {
+        auto translated = translateAndOptimize(module, llvmContext, **machine,
+                                               options.target.optLevel);
+        if (!translated)
+          return reportError(loc, translated.takeError());
+        llvmModule = std::move(*translated);
+        return success();
+      })))
+    return failure();
+  if (options.emit == EmitKind::LLVM)
+    return writeText(outputPath,
+                     [&](llvm::raw_ostream &os) { llvmModule->print(os, nullptr); },
+                     loc);
+
+  if (options.emit == EmitKind::Object) {
+    return progress.step("emitting the object file", [&]() -> LogicalResult {
+      std::string message;
+      std::unique_ptr<llvm::ToolOutputFile> out =
+          openOutputFile(outputPath, &message);
+      if (!out)
+        return emitError(loc) << message;
+      if (llvm::Error error = emitObject(*llvmModule, **machine, out->os()))
+        return reportError(loc, std::move(error));
+      out->keep();
+      return success();
+    });
+  }
+
+  // A shared object: the object goes to a temporary file, then the linker.
+  llvm::SmallString<128> objectPath;
+  if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
+          "bitnet-model", "o", objectPath))
+    return emitError(loc) << "cannot create a temporary file: "
+                          << ec.message();
+  llvm::FileRemover removeObject(objectPath);
+  if (failed(progress.step("emitting the object file", [&]() -> LogicalResult {
+        std::error_code ec;
+        llvm::raw_fd_ostream os(objectPath, ec);
+        if (ec)
+          return emitError(loc) << "cannot write " << objectPath << ": "
+                                << ec.message();
+        if (llvm::Error error = emitObject(*llvmModule, **machine, os))
+          return reportError(loc, std::move(error));
+        return success();
+      })))
+    return failure();
+  return progress.step("linking " + outputPath.str(), [&]() -> LogicalResult {
+    if (llvm::Error error =
+            linkSharedObject(objectPath, outputPath,
+                             resolveTarget(options.target), options.linker))
+      return reportError(loc, std::move(error));
+    return success();
+  });
+}

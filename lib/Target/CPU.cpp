@@ -1,0 +1,209 @@
+//===- CPU.cpp - Machine code for CPU targets -------------------*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet/Target/CPU.h"
+
+#include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Export.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/IR/LLVMContext.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/IR/Verifier.h"
+#include "llvm/MC/MCSubtargetInfo.h"
+#include "llvm/MC/TargetRegistry.h"
+#include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+#include "llvm/Target/TargetOptions.h"
+#include "llvm/TargetParser/Host.h"
+#include "llvm/TargetParser/Triple.h"
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+static llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+static void initializeTargets() {
+  static bool done = [] {
+    llvm::InitializeAllTargetInfos();
+    llvm::InitializeAllTargets();
+    llvm::InitializeAllTargetMCs();
+    llvm::InitializeAllAsmPrinters();
+    return true;
+  }();
+  (void)done;
+}
+
+ResolvedTarget mlir::bitnet::resolveTarget(const CPUTarget &target) {
+  std::string host = llvm::sys::getProcessTriple();
+  ResolvedTarget resolved;
+  resolved.triple = target.triple.empty()
+                        ? host
+                        : llvm::Triple::normalize(target.triple);
+  resolved.isHost = llvm::Triple(resolved.triple).getArch() ==
+                        llvm::Triple(host).getArch() &&
+                    llvm::Triple(resolved.triple).getOS() ==
+                        llvm::Triple(host).getOS();
+  bool hostCpu = resolved.isHost && (target.cpu.empty() || target.cpu == "native");
+  resolved.cpu = hostCpu ? llvm::sys::getHostCPUName().str()
+                         : (target.cpu.empty() ? "generic" : target.cpu);
+  SmallVector<std::string> features;
+  if (hostCpu)
+    for (const auto &feature : llvm::sys::getHostCPUFeatures())
+      features.push_back((feature.second ? "+" : "-") + feature.first().str());
+  if (!target.features.empty())
+    features.push_back(target.features);
+  resolved.features = llvm::join(features, ",");
+  return resolved;
+}
+
+llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
+mlir::bitnet::createTargetMachine(const CPUTarget &target) {
+  initializeTargets();
+  if (target.optLevel > 3)
+    return makeError("optimisation level must be 0 to 3, got " +
+                     llvm::Twine(target.optLevel));
+  ResolvedTarget resolved = resolveTarget(target);
+  llvm::Triple triple(resolved.triple);
+  std::string error;
+  const llvm::Target *llvmTarget =
+      llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!llvmTarget)
+    return makeError("unknown target '" + resolved.triple + "': " + error);
+  if (!resolved.isHost && !target.cpu.empty() && target.cpu != "generic") {
+    // Unknown CPUs only warn inside LLVM; check them here.
+    std::unique_ptr<llvm::MCSubtargetInfo> sti(
+        llvmTarget->createMCSubtargetInfo(triple, "", ""));
+    if (sti && !sti->isCPUStringValid(resolved.cpu))
+      return makeError("unknown CPU '" + resolved.cpu + "' for " +
+                       resolved.triple);
+  }
+  llvm::TargetOptions options;
+  auto level = static_cast<llvm::CodeGenOptLevel>(target.optLevel);
+  std::unique_ptr<llvm::TargetMachine> machine(llvmTarget->createTargetMachine(
+      triple, resolved.cpu, resolved.features, options, llvm::Reloc::PIC_,
+      std::nullopt, level));
+  if (!machine)
+    return makeError("cannot create a target machine for " + resolved.triple);
+  return machine;
+}
+
+/// Keeps only the model ABI's symbols visible outside the shared object, so
+/// that LLVM may inline and drop everything else and two models loaded into
+/// one process never clash.
+static void internalize(llvm::Module &module) {
+  auto isAbi = [](llvm::StringRef name) {
+    return name == "bitnet_model_info" || name == "bitnet_model_run";
+  };
+  for (llvm::Function &f : module)
+    if (!f.isDeclaration() && !isAbi(f.getName()))
+      f.setLinkage(llvm::GlobalValue::InternalLinkage);
+  for (llvm::GlobalVariable &g : module.globals())
+    if (!g.isDeclaration() && !isAbi(g.getName()))
+      g.setLinkage(llvm::GlobalValue::InternalLinkage);
+}
+
+llvm::Expected<std::unique_ptr<llvm::Module>>
+mlir::bitnet::translateAndOptimize(ModuleOp module, llvm::LLVMContext &context,
+                                   llvm::TargetMachine &machine,
+                                   unsigned optLevel) {
+  DialectRegistry registry;
+  registerBuiltinDialectTranslation(registry);
+  registerLLVMDialectTranslation(registry);
+  module->getContext()->appendDialectRegistry(registry);
+
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, context, "bitnet_model");
+  if (!llvmModule)
+    return makeError("translation to LLVM IR failed");
+  llvmModule->setTargetTriple(machine.getTargetTriple());
+  llvmModule->setDataLayout(machine.createDataLayout());
+  // Code for the chosen CPU, not LLVM's default for the triple.
+  for (llvm::Function &f : *llvmModule) {
+    if (f.isDeclaration())
+      continue;
+    f.addFnAttr("target-cpu", machine.getTargetCPU());
+    if (!machine.getTargetFeatureString().empty())
+      f.addFnAttr("target-features", machine.getTargetFeatureString());
+  }
+  internalize(*llvmModule);
+
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PassBuilder pb(&machine);
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  static const llvm::OptimizationLevel levels[] = {
+      llvm::OptimizationLevel::O0, llvm::OptimizationLevel::O1,
+      llvm::OptimizationLevel::O2, llvm::OptimizationLevel::O3};
+  llvm::ModulePassManager mpm =
+      optLevel == 0 ? pb.buildO0DefaultPipeline(levels[0])
+                    : pb.buildPerModuleDefaultPipeline(levels[optLevel]);
+  mpm.run(*llvmModule, mam);
+  if (llvm::verifyModule(*llvmModule, &llvm::errs()))
+    return makeError("the optimised LLVM IR does not verify");
+  return llvmModule;
+}
+
+llvm::Error mlir::bitnet::emitObject(llvm::Module &module,
+                                     llvm::TargetMachine &machine,
+                                     llvm::raw_pwrite_stream &os) {
+  llvm::legacy::PassManager pm;
+  if (machine.addPassesToEmitFile(pm, os, nullptr,
+                                  llvm::CodeGenFileType::ObjectFile))
+    return makeError("the target cannot emit object files");
+  pm.run(module);
+  return llvm::Error::success();
+}
+
+llvm::Error mlir::bitnet::linkSharedObject(llvm::StringRef objectPath,
+                                           llvm::StringRef outputPath,
+                                           const ResolvedTarget &target,
+                                           llvm::StringRef linker) {
+  std::string driver = linker.str();
+  std::vector<std::string> args;
+  if (driver.empty())
+    driver = target.isHost ? "cc" : "clang-22";
+  llvm::ErrorOr<std::string> program = llvm::sys::findProgramByName(driver);
+  if (!program && !target.isHost && linker.empty())
+    program = llvm::sys::findProgramByName("clang", {"/usr/lib/llvm-22/bin"});
+  if (!program)
+    return makeError("cannot find the linker driver '" + driver +
+                     "' (choose one with --linker)");
+  args.push_back(*program);
+  if (!target.isHost) {
+    // No sysroot for foreign triples: link the object alone; the libm calls
+    // it may make stay undefined and are resolved when it is loaded.
+    args.insert(args.end(), {"--target=" + target.triple, "-fuse-ld=lld",
+                             "-nostdlib"});
+  }
+  args.insert(args.end(), {"-shared", "-o", outputPath.str(),
+                           objectPath.str()});
+  if (target.isHost)
+    args.push_back("-lm");
+  SmallVector<llvm::StringRef> argRefs(args.begin(), args.end());
+  std::string message;
+  int rc = llvm::sys::ExecuteAndWait(*program, argRefs, std::nullopt, {}, 0, 0,
+                                     &message);
+  if (rc != 0)
+    return makeError("linking failed (" +
+                     (message.empty() ? "exit code " + llvm::Twine(rc)
+                                      : llvm::Twine(message)) +
+                     "): " + llvm::join(args, " "));
+  return llvm::Error::success();
+}

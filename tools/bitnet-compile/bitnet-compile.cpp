@@ -1,0 +1,163 @@
+//===- bitnet-compile.cpp - Compiles a model to a shared object ------------===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+//   bitnet-compile model.mlir -o model.so
+//   bitnet-compile model.mlir --emit=mlir --mlir-stage=linalg
+//   bitnet-compile model.mlir --emit=obj --target=aarch64-linux-gnu
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet/Compiler/Compiler.h"
+
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/Pass/PassManager.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/WithColor.h"
+
+using namespace mlir;
+using namespace mlir::bitnet;
+namespace cl = llvm::cl;
+
+static cl::OptionCategory category("bitnet-compile options");
+
+static cl::opt<std::string> inputPath(cl::Positional,
+                                      cl::desc("<model.mlir | ->"),
+                                      cl::Required, cl::cat(category));
+
+static cl::opt<std::string> outputPath(
+    "o",
+    cl::desc("Output file (default: the input's name with the phase's "
+             "extension for obj/so, standard output for mlir/llvm)"),
+    cl::value_desc("path"), cl::cat(category));
+
+static cl::opt<std::string> emit(
+    "emit",
+    cl::desc("Phase to write: mlir (MLIR text), llvm (LLVM IR), obj (object "
+             "file) or so (shared object, the default)"),
+    cl::init("so"), cl::cat(category));
+
+static cl::opt<std::string> mlirStage(
+    "mlir-stage",
+    cl::desc("With --emit=mlir, how far to lower: input (the default), "
+             "linalg, bufferized or llvm"),
+    cl::init("input"), cl::cat(category));
+
+static cl::opt<std::string>
+    entry("entry",
+          cl::desc("Entry function (default: the only public function)"),
+          cl::cat(category));
+
+static cl::opt<std::string> weightFormat(
+    "weight-format",
+    cl::desc("Re-encode ternary weights as int8, i2 or base3 (default: keep "
+             "each weight as the model stores it)"),
+    cl::cat(category));
+
+static cl::opt<std::string> triple(
+    "target",
+    cl::desc("Target triple, e.g. x86_64-linux-gnu or aarch64-linux-gnu "
+             "(default: this machine)"),
+    cl::cat(category));
+
+static cl::opt<std::string>
+    cpu("cpu",
+        cl::desc("Target CPU, e.g. sapphirerapids or neoverse-v1 (default: "
+                 "this machine's CPU for the host triple, generic otherwise)"),
+        cl::cat(category));
+
+static cl::opt<std::string>
+    features("features",
+             cl::desc("Extra target features, e.g. -avx512f,+avx2"),
+             cl::cat(category));
+
+static cl::opt<unsigned> optLevel("opt-level",
+                                  cl::desc("LLVM optimisation level, 0 to 3"),
+                                  cl::init(2), cl::cat(category));
+
+static cl::opt<std::string>
+    linker("linker",
+           cl::desc("Compiler driver that links shared objects (default: cc "
+                    "for this machine, clang with lld for other targets)"),
+           cl::cat(category));
+
+static cl::opt<bool> verbose("v", cl::desc("Print each stage and its time"),
+                             cl::cat(category));
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM init(argc, argv);
+  registerMLIRContextCLOptions();
+  registerPassManagerCLOptions();
+  registerAsmPrinterCLOptions();
+  registerDefaultTimingManagerCLOptions();
+  cl::ParseCommandLineOptions(
+      argc, argv,
+      "bitnet-compile: compiles a BitNet b1.58 model into a shared object\n\n"
+      "The shared object exports the entry point described in\n"
+      "runtime/include/bitnet_rt/model_abi.h; run it with bitnet-run or load\n"
+      "it with libbitnet_rt. --emit shows any phase on the way.\n");
+
+  auto fail = [](const llvm::Twine &message) {
+    llvm::WithColor::error(llvm::errs(), "bitnet-compile") << message << "\n";
+    return 1;
+  };
+  CompileOptions options;
+  std::optional<EmitKind> kind = parseEmitKind(emit);
+  if (!kind)
+    return fail("unknown --emit=" + emit + " (expected mlir, llvm, obj or so)");
+  options.emit = *kind;
+  std::optional<MLIRStage> stage = parseMLIRStage(mlirStage);
+  if (!stage)
+    return fail("unknown --mlir-stage=" + mlirStage +
+                " (expected input, linalg, bufferized or llvm)");
+  if (mlirStage.getNumOccurrences() && options.emit != EmitKind::MLIR)
+    return fail("--mlir-stage needs --emit=mlir");
+  if (optLevel > 3)
+    return fail("--opt-level must be 0 to 3, got " + llvm::Twine(optLevel));
+  if (!weightFormat.empty() && weightFormat != "int8" &&
+      weightFormat != "i2" && weightFormat != "base3")
+    return fail("unknown --weight-format=" + weightFormat +
+                " (expected int8, i2 or base3)");
+  options.stage = *stage;
+  options.entry = entry;
+  options.weightFormat = weightFormat;
+  options.target = {triple, cpu, features, optLevel};
+  options.linker = linker;
+  options.verbose = verbose;
+  options.applyPassManagerCLOptions = true;
+
+  std::string output = outputPath;
+  if (output.empty()) {
+    bool text = options.emit == EmitKind::MLIR || options.emit == EmitKind::LLVM;
+    if (text || inputPath == "-") {
+      if (!text)
+        return fail("writing a binary phase needs -o when reading stdin");
+      output = "-";
+    } else {
+      llvm::SmallString<128> path(llvm::sys::path::filename(inputPath));
+      llvm::sys::path::replace_extension(path,
+                                         getDefaultExtension(options.emit));
+      output = path.str().str();
+    }
+  }
+
+  MLIRContext context;
+  prepareContext(context);
+  llvm::SourceMgr sourceMgr;
+  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  OwningOpRef<ModuleOp> module = loadModel(inputPath, context, sourceMgr);
+  if (!module)
+    return 1;
+  if (failed(compileModule(*module, options, output)))
+    return 1;
+  return 0;
+}
