@@ -1,0 +1,342 @@
+/*===- context.c - Execution contexts and runs ----------------------*- C -*-===*
+ *
+ * Part of bitnet-mlir.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_internal.h"
+
+#define DEFAULT_WORKSPACE_ALIGNMENT 64
+
+struct bitnet_context {
+  bitnet_model *model;
+  bitnet_pool *pool;
+  bitnet_thread_pool *threads; /* NULL: serial */
+  bitnet_profiler profiler;
+  int profiling;
+  void *workspace;
+  int64_t workspace_bytes;
+  atomic_int running;
+  bitnet_exec_ctx exec_template; /* what every run starts from */
+  bitnet_exec_ctx exec;          /* handed to the model, refilled per run */
+  void **buffers;                /* inputs, then outputs */
+};
+
+static void ctx_parallel_for(void *user, int64_t n,
+                             void (*fn)(void *arg, int64_t begin, int64_t end),
+                             void *arg) {
+  bitnet_context *context = user;
+  bitnet_thread_pool_parallel_for(context->threads, n, fn, arg);
+}
+
+static void ctx_kernel_begin(void *user, const char *kernel, int64_t bytes,
+                             int64_t flops) {
+  bitnet_context *context = user;
+  context->profiler.kernel_begin(context->profiler.user, kernel, bytes, flops);
+}
+
+static void ctx_kernel_end(void *user, const char *kernel) {
+  bitnet_context *context = user;
+  context->profiler.kernel_end(context->profiler.user, kernel);
+}
+
+/* Fills the exec_ctx every run starts from. */
+static void build_exec_template(bitnet_context *context) {
+  bitnet_exec_ctx *exec = &context->exec_template;
+  memset(exec, 0, sizeof(*exec));
+  exec->abi_version = BITNET_MODEL_ABI_VERSION;
+  exec->num_threads = bitnet_thread_pool_size(context->threads);
+  exec->user = context;
+  exec->parallel_for = context->threads ? ctx_parallel_for : NULL;
+  if (context->profiling) {
+    exec->kernel_begin = context->profiler.kernel_begin ? ctx_kernel_begin : NULL;
+    exec->kernel_end = context->profiler.kernel_end ? ctx_kernel_end : NULL;
+  }
+}
+
+static void set_profiler(bitnet_context *context,
+                         const bitnet_profiler *profiler) {
+  if (profiler != NULL) {
+    context->profiler = *profiler;
+    context->profiling = 1;
+  } else {
+    memset(&context->profiler, 0, sizeof(context->profiler));
+    context->profiling = 0;
+  }
+  build_exec_template(context);
+}
+
+bitnet_status bitnet_context_create(bitnet_model *model,
+                                    const bitnet_context_options *options,
+                                    bitnet_context **out_context) {
+  BITNET_CHECK_ARG(out_context, "bitnet_context_create");
+  *out_context = NULL;
+  BITNET_CHECK_ARG(model, "bitnet_context_create");
+  const bitnet_context_options no_options = {0};
+  if (options == NULL)
+    options = &no_options;
+  const bitnet_model_info *info = model->info;
+  size_t num_buffers = (size_t)info->num_inputs + (size_t)info->num_outputs;
+
+  bitnet_context *context = calloc(1, sizeof(*context));
+  void **buffers = calloc(num_buffers ? num_buffers : 1, sizeof(void *));
+  if (context == NULL || buffers == NULL) {
+    free(context);
+    free(buffers);
+    return bitnet_status_make(BITNET_STATUS_OUT_OF_MEMORY,
+                              "bitnet_context_create: out of memory");
+  }
+  context->buffers = buffers;
+  atomic_init(&context->running, 0);
+  bitnet_model_retain(model);
+  context->model = model;
+  if (options->pool != NULL) {
+    bitnet_pool_retain(options->pool);
+    context->pool = options->pool;
+  } else {
+    bitnet_status status = bitnet_pool_create(&context->pool);
+    if (status != BITNET_OK) {
+      bitnet_context_free(context);
+      return status;
+    }
+  }
+  if (options->thread_pool != NULL) {
+    bitnet_thread_pool_retain(options->thread_pool);
+    context->threads = options->thread_pool;
+  }
+  context->workspace_bytes = info->workspace_bytes;
+  if (info->workspace_bytes > 0) {
+    int64_t align = info->workspace_alignment > DEFAULT_WORKSPACE_ALIGNMENT
+                        ? info->workspace_alignment
+                        : DEFAULT_WORKSPACE_ALIGNMENT;
+    bitnet_status status = bitnet_pool_allocate(
+        context->pool, info->workspace_bytes, align, &context->workspace);
+    if (status != BITNET_OK) {
+      bitnet_context_free(context);
+      return status;
+    }
+  }
+  set_profiler(context, options->profiler);
+  *out_context = context;
+  return BITNET_OK;
+}
+
+void bitnet_context_free(bitnet_context *context) {
+  if (context == NULL)
+    return;
+  if (context->workspace)
+    bitnet_status_free(bitnet_pool_deallocate(context->pool, context->workspace));
+  bitnet_pool_release(context->pool);
+  bitnet_thread_pool_release(context->threads);
+  bitnet_model_release(context->model);
+  free(context->buffers);
+  free(context);
+}
+
+bitnet_model *bitnet_context_model(const bitnet_context *context) {
+  return context ? context->model : NULL;
+}
+
+int64_t bitnet_context_workspace_bytes(const bitnet_context *context) {
+  return context ? context->workspace_bytes : 0;
+}
+
+/* Marks the context busy; fails if a run is in progress. */
+static bitnet_status enter(bitnet_context *context, const char *fn) {
+  int expected = 0;
+  if (!atomic_compare_exchange_strong_explicit(&context->running, &expected, 1,
+                                               memory_order_acquire,
+                                               memory_order_relaxed))
+    return bitnet_status_make(
+        BITNET_STATUS_FAILED_PRECONDITION,
+        "%s: the context is already running; concurrent runs need one "
+        "context each",
+        fn);
+  return BITNET_OK;
+}
+
+static void leave(bitnet_context *context) {
+  atomic_store_explicit(&context->running, 0, memory_order_release);
+}
+
+bitnet_status bitnet_context_set_profiler(bitnet_context *context,
+                                          const bitnet_profiler *profiler) {
+  BITNET_CHECK_ARG(context, "bitnet_context_set_profiler");
+  BITNET_RETURN_IF_ERROR(enter(context, "bitnet_context_set_profiler"));
+  set_profiler(context, profiler);
+  leave(context);
+  return BITNET_OK;
+}
+
+/* Checks the counts. */
+static bitnet_status check_counts(const char *fn, const bitnet_model *model,
+                                  int32_t num_inputs, int32_t num_outputs) {
+  const bitnet_model_info *info = model->info;
+  if (num_inputs != info->num_inputs || num_outputs != info->num_outputs)
+    return bitnet_status_make(
+        BITNET_STATUS_INVALID_ARGUMENT,
+        "%s: %d inputs and %d outputs given, model '%s' takes %d inputs and "
+        "has %d outputs",
+        fn, (int)num_inputs, (int)num_outputs, model->path,
+        (int)info->num_inputs, (int)info->num_outputs);
+  return BITNET_OK;
+}
+
+/* Checks that buffer `index` (an input or output) is non-NULL. */
+static bitnet_status check_pointer(const char *fn, const bitnet_model *model,
+                                   int32_t index, const void *data) {
+  int32_t num_inputs = model->info->num_inputs;
+  const bitnet_tensor_desc *desc = &model->descs[index];
+  if (data == NULL && desc->byte_size > 0)
+    return bitnet_status_make(BITNET_STATUS_INVALID_ARGUMENT,
+                              "%s: %s %d ('%s') is NULL", fn,
+                              index < num_inputs ? "input" : "output",
+                              (int)(index < num_inputs ? index
+                                                       : index - num_inputs),
+                              desc->name);
+  return BITNET_OK;
+}
+
+/* Runs the model on context->buffers. */
+static bitnet_status run_buffers(bitnet_context *context) {
+  bitnet_model *model = context->model;
+  const char *name = model->info->name ? model->info->name : "model";
+  context->exec = context->exec_template;
+  if (context->profiling && context->profiler.run_begin)
+    context->profiler.run_begin(context->profiler.user, name);
+  int32_t result =
+      model->run((void *const *)context->buffers, context->workspace,
+                 &context->exec);
+  if (context->profiling && context->profiler.run_end)
+    context->profiler.run_end(context->profiler.user, name, result);
+  if (result != 0)
+    return bitnet_status_make(BITNET_STATUS_RUN_FAILED,
+                              "model '%s' failed: bitnet_model_run returned %d",
+                              model->path, (int)result);
+  return BITNET_OK;
+}
+
+bitnet_status bitnet_context_run(bitnet_context *context,
+                                 const void *const *inputs, int32_t num_inputs,
+                                 void *const *outputs, int32_t num_outputs) {
+  static const char fn[] = "bitnet_context_run";
+  BITNET_CHECK_ARG(context, fn);
+  bitnet_model *model = context->model;
+  BITNET_RETURN_IF_ERROR(check_counts(fn, model, num_inputs, num_outputs));
+  if (num_inputs > 0)
+    BITNET_CHECK_ARG(inputs, fn);
+  if (num_outputs > 0)
+    BITNET_CHECK_ARG(outputs, fn);
+  for (int32_t i = 0; i < num_inputs; ++i)
+    BITNET_RETURN_IF_ERROR(check_pointer(fn, model, i, inputs[i]));
+  for (int32_t i = 0; i < num_outputs; ++i)
+    BITNET_RETURN_IF_ERROR(check_pointer(fn, model, num_inputs + i, outputs[i]));
+
+  BITNET_RETURN_IF_ERROR(enter(context, fn));
+  for (int32_t i = 0; i < num_inputs; ++i)
+    context->buffers[i] = (void *)inputs[i];
+  for (int32_t i = 0; i < num_outputs; ++i)
+    context->buffers[num_inputs + i] = outputs[i];
+  bitnet_status status = run_buffers(context);
+  leave(context);
+  return status;
+}
+
+static void format_shape(char *buf, size_t size, int32_t rank,
+                         const int64_t *shape) {
+  size_t used = (size_t)snprintf(buf, size, "[");
+  for (int32_t d = 0; d < rank && used < size; ++d)
+    used += (size_t)snprintf(buf + used, size - used, d ? ",%lld" : "%lld",
+                             (long long)shape[d]);
+  if (used < size)
+    snprintf(buf + used, size - used, "]");
+}
+
+/* Checks a caller's tensor against buffer `index` of the model. */
+static bitnet_status check_tensor_arg(const char *fn, const bitnet_model *model,
+                                      int32_t index, const bitnet_tensor *t) {
+  int32_t num_inputs = model->info->num_inputs;
+  const bitnet_tensor_desc *desc = &model->descs[index];
+  const char *kind = index < num_inputs ? "input" : "output";
+  int pos = (int)(index < num_inputs ? index : index - num_inputs);
+  BITNET_RETURN_IF_ERROR(check_pointer(fn, model, index, t->data));
+  if (t->dtype != desc->dtype)
+    return bitnet_status_make(BITNET_STATUS_INVALID_ARGUMENT,
+                              "%s: %s %d ('%s') has dtype %s, the model "
+                              "expects %s",
+                              fn, kind, pos, desc->name,
+                              bitnet_dtype_name(t->dtype),
+                              bitnet_dtype_name(desc->dtype));
+  int same = t->rank == desc->rank && (t->rank == 0 || t->shape != NULL);
+  for (int32_t d = 0; same && d < t->rank; ++d)
+    same = t->shape[d] == desc->shape[d];
+  if (!same) {
+    char given[256], expected[256];
+    if (t->rank < 0 || t->rank > BITNET_MAX_RANK || (t->rank && !t->shape))
+      snprintf(given, sizeof(given), "of rank %d", (int)t->rank);
+    else
+      format_shape(given, sizeof(given), t->rank, t->shape);
+    format_shape(expected, sizeof(expected), desc->rank, desc->shape);
+    return bitnet_status_make(BITNET_STATUS_INVALID_ARGUMENT,
+                              "%s: %s %d ('%s') has shape %s, the model "
+                              "expects %s",
+                              fn, kind, pos, desc->name, given, expected);
+  }
+  if (t->byte_size < desc->byte_size)
+    return bitnet_status_make(BITNET_STATUS_INVALID_ARGUMENT,
+                              "%s: %s %d ('%s') holds %lld bytes, the model "
+                              "needs %lld",
+                              fn, kind, pos, desc->name, (long long)t->byte_size,
+                              (long long)desc->byte_size);
+  return BITNET_OK;
+}
+
+bitnet_status bitnet_context_run_checked(bitnet_context *context,
+                                         const bitnet_tensor *inputs,
+                                         int32_t num_inputs,
+                                         const bitnet_tensor *outputs,
+                                         int32_t num_outputs) {
+  static const char fn[] = "bitnet_context_run_checked";
+  BITNET_CHECK_ARG(context, fn);
+  bitnet_model *model = context->model;
+  BITNET_RETURN_IF_ERROR(check_counts(fn, model, num_inputs, num_outputs));
+  if (num_inputs > 0)
+    BITNET_CHECK_ARG(inputs, fn);
+  if (num_outputs > 0)
+    BITNET_CHECK_ARG(outputs, fn);
+  for (int32_t i = 0; i < num_inputs; ++i)
+    BITNET_RETURN_IF_ERROR(check_tensor_arg(fn, model, i, &inputs[i]));
+  for (int32_t i = 0; i < num_outputs; ++i)
+    BITNET_RETURN_IF_ERROR(
+        check_tensor_arg(fn, model, num_inputs + i, &outputs[i]));
+  /* Outputs are written, so none may overlap any other buffer. */
+  int32_t total = num_inputs + num_outputs;
+  for (int32_t o = 0; o < num_outputs; ++o) {
+    const bitnet_tensor_desc *od = &model->descs[num_inputs + o];
+    uintptr_t ob = (uintptr_t)outputs[o].data, oe = ob + (uintptr_t)od->byte_size;
+    for (int32_t j = 0; j < total; ++j) {
+      if (j == num_inputs + o)
+        continue;
+      const bitnet_tensor *t = j < num_inputs ? &inputs[j] : &outputs[j - num_inputs];
+      uintptr_t b = (uintptr_t)t->data, e = b + (uintptr_t)model->descs[j].byte_size;
+      if (ob < e && b < oe)
+        return bitnet_status_make(
+            BITNET_STATUS_INVALID_ARGUMENT,
+            "%s: output %d ('%s') overlaps %s %d ('%s')", fn, (int)o, od->name,
+            j < num_inputs ? "input" : "output",
+            (int)(j < num_inputs ? j : j - num_inputs), model->descs[j].name);
+    }
+  }
+  BITNET_RETURN_IF_ERROR(enter(context, fn));
+  for (int32_t i = 0; i < num_inputs; ++i)
+    context->buffers[i] = inputs[i].data;
+  for (int32_t i = 0; i < num_outputs; ++i)
+    context->buffers[num_inputs + i] = outputs[i].data;
+  bitnet_status status = run_buffers(context);
+  leave(context);
+  return status;
+}

@@ -1,0 +1,38 @@
+/*===- internal.h - Shared helpers of the runtime sources -----------*- C -*-===*
+ *
+ * Part of bitnet-mlir.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef BITNET_RT_SRC_INTERNAL_H
+#define BITNET_RT_SRC_INTERNAL_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "bitnet_rt/bitnet_rt.h"
+
+/** Monotonic clock in nanoseconds. */
+static inline int64_t bitnet_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/** Returns INVALID_ARGUMENT naming the NULL argument when `ptr` is NULL. */
+#define BITNET_CHECK_ARG(ptr, fn)                                              \
+  do {                                                                         \
+    if ((ptr) == NULL)                                                         \
+      return bitnet_status_make(BITNET_STATUS_INVALID_ARGUMENT,                \
+                                "%s: '%s' must not be NULL", fn, #ptr);        \
+  } while (0)
+
+/** a * b for non-negative values; 0 on overflow of INT64_MAX, else 1. */
+static inline int bitnet_mul_ok(int64_t a, int64_t b, int64_t *out) {
+  if (a != 0 && b > INT64_MAX / a)
+    return 0;
+  *out = a * b;
+  return 1;
+}
+
+#endif /* BITNET_RT_SRC_INTERNAL_H */

@@ -1,0 +1,341 @@
+/*===- model.c - Loading and describing compiled models -------------*- C -*-===*
+ *
+ * Part of bitnet-mlir.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "model_internal.h"
+
+/* Validates one tensor entry and computes its sizes. */
+static bitnet_status check_tensor(const char *path, const char *kind,
+                                  int32_t index, const bitnet_tensor_info *t,
+                                  bitnet_tensor_desc *desc) {
+  if (t->name == NULL)
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s': %s %d has no name", path, kind,
+                              (int)index);
+  if (!bitnet_dtype_is_valid(t->dtype))
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s': %s %d ('%s') has unknown dtype %d",
+                              path, kind, (int)index, t->name, (int)t->dtype);
+  if (t->rank < 0 || t->rank > BITNET_MAX_RANK)
+    return bitnet_status_make(
+        BITNET_STATUS_INVALID_MODEL,
+        "model '%s': %s %d ('%s') has rank %d, expected 0 to %d", path, kind,
+        (int)index, t->name, (int)t->rank, BITNET_MAX_RANK);
+  if (t->rank > 0 && t->shape == NULL)
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s': %s %d ('%s') has rank %d but no shape",
+                              path, kind, (int)index, t->name, (int)t->rank);
+  int64_t elements = 1;
+  for (int32_t d = 0; d < t->rank; ++d) {
+    if (t->shape[d] < 0)
+      return bitnet_status_make(
+          BITNET_STATUS_INVALID_MODEL,
+          "model '%s': %s %d ('%s') has negative extent %lld in dimension %d",
+          path, kind, (int)index, t->name, (long long)t->shape[d], (int)d);
+    if (!bitnet_mul_ok(elements, t->shape[d], &elements))
+      return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                                "model '%s': %s %d ('%s') is too large", path,
+                                kind, (int)index, t->name);
+  }
+  int64_t bytes;
+  if (!bitnet_mul_ok(elements, bitnet_dtype_size(t->dtype), &bytes))
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s': %s %d ('%s') is too large", path,
+                              kind, (int)index, t->name);
+  desc->name = t->name;
+  desc->dtype = t->dtype;
+  desc->rank = t->rank;
+  desc->shape = t->shape;
+  desc->num_elements = elements;
+  desc->byte_size = bytes;
+  return BITNET_OK;
+}
+
+static bitnet_status check_info(bitnet_model *model) {
+  const bitnet_model_info *info = model->info;
+  const char *path = model->path;
+  if (info->magic != BITNET_MODEL_MAGIC)
+    return bitnet_status_make(
+        BITNET_STATUS_INVALID_MODEL,
+        "model '%s' is not a bitnet model: its descriptor's magic is 0x%08x, "
+        "expected 0x%08x (\"BTNM\")",
+        path, (unsigned)info->magic, (unsigned)BITNET_MODEL_MAGIC);
+  if (info->abi_version != BITNET_MODEL_ABI_VERSION)
+    return bitnet_status_make(
+        BITNET_STATUS_INCOMPATIBLE,
+        "model '%s' was built for model ABI version %u, but this runtime "
+        "supports version %u: recompile the model with a matching "
+        "bitnet-compile",
+        path, (unsigned)info->abi_version, (unsigned)BITNET_MODEL_ABI_VERSION);
+  if (info->num_inputs < 0 || info->num_outputs < 0)
+    return bitnet_status_make(
+        BITNET_STATUS_INVALID_MODEL,
+        "model '%s' declares %d inputs and %d outputs; counts must be >= 0",
+        path, (int)info->num_inputs, (int)info->num_outputs);
+  if ((info->num_inputs > 0 && info->inputs == NULL) ||
+      (info->num_outputs > 0 && info->outputs == NULL))
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s' declares tensors but no table of them",
+                              path);
+  if (info->workspace_bytes < 0)
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s' declares a negative workspace (%lld "
+                              "bytes)",
+                              path, (long long)info->workspace_bytes);
+  int64_t align = info->workspace_alignment;
+  int align_ok = align > 0 && (align & (align - 1)) == 0 &&
+                 align <= ((int64_t)1 << 20);
+  if (!align_ok && !(align == 0 && info->workspace_bytes == 0))
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s' declares workspace alignment %lld; "
+                              "expected a power of two up to 1 MiB",
+                              path, (long long)align);
+  return BITNET_OK;
+}
+
+static bitnet_status check_file(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    int err = errno;
+    return bitnet_status_make(err == ENOENT || err == ENOTDIR
+                                  ? BITNET_STATUS_NOT_FOUND
+                                  : BITNET_STATUS_IO_ERROR,
+                              "cannot open model '%s': %s", path, strerror(err));
+  }
+  if (!S_ISREG(st.st_mode))
+    return bitnet_status_make(BITNET_STATUS_INVALID_ARGUMENT,
+                              "cannot open model '%s': not a regular file",
+                              path);
+  if (access(path, R_OK) != 0) {
+    int err = errno;
+    return bitnet_status_make(BITNET_STATUS_PERMISSION_DENIED,
+                              "cannot open model '%s': %s", path,
+                              strerror(err));
+  }
+  return BITNET_OK;
+}
+
+static void model_destroy(bitnet_model *model) {
+  if (model->handle)
+    dlclose(model->handle);
+  free(model->descs);
+  free(model->path);
+  free(model);
+}
+
+bitnet_status bitnet_model_load(const char *path, bitnet_model **out_model) {
+  BITNET_CHECK_ARG(out_model, "bitnet_model_load");
+  *out_model = NULL;
+  BITNET_CHECK_ARG(path, "bitnet_model_load");
+  BITNET_RETURN_IF_ERROR(check_file(path));
+
+  bitnet_model *model = calloc(1, sizeof(*model));
+  /* dlopen() searches the library path for a name without '/'. */
+  size_t len = strlen(path);
+  int needs_prefix = strchr(path, '/') == NULL;
+  char *dl_path = malloc(len + 3);
+  if (model == NULL || dl_path == NULL) {
+    free(model);
+    free(dl_path);
+    return bitnet_status_make(BITNET_STATUS_OUT_OF_MEMORY,
+                              "bitnet_model_load: out of memory");
+  }
+  memcpy(dl_path, needs_prefix ? "./" : "", needs_prefix ? 2 : 0);
+  memcpy(dl_path + (needs_prefix ? 2 : 0), path, len + 1);
+  atomic_init(&model->refs, 1);
+  model->path = dl_path;
+
+  dlerror();
+  model->handle = dlopen(dl_path, RTLD_NOW | RTLD_LOCAL);
+  if (model->handle == NULL) {
+    const char *err = dlerror();
+    bitnet_status status = bitnet_status_make(
+        BITNET_STATUS_INVALID_MODEL,
+        "cannot load model '%s' as a shared object: %s", path,
+        err ? err : "unknown dlopen error");
+    model_destroy(model);
+    return status;
+  }
+  model->info = dlsym(model->handle, BITNET_MODEL_INFO_SYMBOL);
+  model->run = (bitnet_model_run_fn)dlsym(model->handle, BITNET_MODEL_RUN_SYMBOL);
+  if (model->info == NULL || model->run == NULL) {
+    bitnet_status status = bitnet_status_make(
+        BITNET_STATUS_INVALID_MODEL,
+        "model '%s' does not export '%s': it is not a model compiled by "
+        "bitnet-compile",
+        path,
+        model->info == NULL ? BITNET_MODEL_INFO_SYMBOL : BITNET_MODEL_RUN_SYMBOL);
+    model_destroy(model);
+    return status;
+  }
+  bitnet_status status = check_info(model);
+  const bitnet_model_info *info = model->info;
+  if (status == BITNET_OK) {
+    int64_t count = (int64_t)info->num_inputs + info->num_outputs;
+    model->descs = calloc(count > 0 ? (size_t)count : 1, sizeof(*model->descs));
+    if (model->descs == NULL)
+      status = bitnet_status_make(BITNET_STATUS_OUT_OF_MEMORY,
+                                  "bitnet_model_load: out of memory");
+  }
+  for (int32_t i = 0; status == BITNET_OK && i < info->num_inputs; ++i)
+    status = check_tensor(path, "input", i, &info->inputs[i], &model->descs[i]);
+  for (int32_t i = 0; status == BITNET_OK && i < info->num_outputs; ++i)
+    status = check_tensor(path, "output", i, &info->outputs[i],
+                          &model->descs[info->num_inputs + i]);
+  if (status != BITNET_OK) {
+    model_destroy(model);
+    return status;
+  }
+  *out_model = model;
+  return BITNET_OK;
+}
+
+void bitnet_model_retain(bitnet_model *model) {
+  if (model)
+    atomic_fetch_add_explicit(&model->refs, 1, memory_order_relaxed);
+}
+
+void bitnet_model_release(bitnet_model *model) {
+  if (model &&
+      atomic_fetch_sub_explicit(&model->refs, 1, memory_order_acq_rel) == 1)
+    model_destroy(model);
+}
+
+const bitnet_model_info *bitnet_model_get_info(const bitnet_model *model) {
+  return model ? model->info : NULL;
+}
+
+const char *bitnet_model_path(const bitnet_model *model) {
+  return model ? model->path : NULL;
+}
+
+int32_t bitnet_model_num_inputs(const bitnet_model *model) {
+  return model ? model->info->num_inputs : 0;
+}
+
+int32_t bitnet_model_num_outputs(const bitnet_model *model) {
+  return model ? model->info->num_outputs : 0;
+}
+
+static bitnet_status get_desc(const char *fn, const bitnet_model *model,
+                              int is_output, int32_t index,
+                              bitnet_tensor_desc *out_desc) {
+  BITNET_CHECK_ARG(model, fn);
+  BITNET_CHECK_ARG(out_desc, fn);
+  int32_t count = is_output ? model->info->num_outputs : model->info->num_inputs;
+  if (index < 0 || index >= count)
+    return bitnet_status_make(BITNET_STATUS_INVALID_ARGUMENT,
+                              "%s: index %d is out of range: the model has %d %s",
+                              fn, (int)index, (int)count,
+                              is_output ? "outputs" : "inputs");
+  *out_desc = model->descs[(is_output ? model->info->num_inputs : 0) + index];
+  return BITNET_OK;
+}
+
+bitnet_status bitnet_model_input(const bitnet_model *model, int32_t index,
+                                 bitnet_tensor_desc *out_desc) {
+  return get_desc("bitnet_model_input", model, 0, index, out_desc);
+}
+
+bitnet_status bitnet_model_output(const bitnet_model *model, int32_t index,
+                                  bitnet_tensor_desc *out_desc) {
+  return get_desc("bitnet_model_output", model, 1, index, out_desc);
+}
+
+static bitnet_status find_by_name(const char *fn, const bitnet_model *model,
+                                  int is_output, const char *name,
+                                  int32_t *out_index) {
+  BITNET_CHECK_ARG(model, fn);
+  BITNET_CHECK_ARG(name, fn);
+  BITNET_CHECK_ARG(out_index, fn);
+  *out_index = -1;
+  int32_t count = is_output ? model->info->num_outputs : model->info->num_inputs;
+  const bitnet_tensor_desc *descs =
+      model->descs + (is_output ? model->info->num_inputs : 0);
+  for (int32_t i = 0; i < count; ++i) {
+    if (strcmp(descs[i].name, name) == 0) {
+      *out_index = i;
+      return BITNET_OK;
+    }
+  }
+  /* Lists the names that exist. */
+  size_t list_len = 1;
+  for (int32_t i = 0; i < count; ++i)
+    list_len += strlen(descs[i].name) + 4;
+  char *list = malloc(list_len);
+  if (list != NULL) {
+    list[0] = '\0';
+    for (int32_t i = 0; i < count; ++i) {
+      strcat(list, i ? ", '" : "'");
+      strcat(list, descs[i].name);
+      strcat(list, "'");
+    }
+  }
+  bitnet_status status = bitnet_status_make(
+      BITNET_STATUS_NOT_FOUND, "model '%s' has no %s named '%s' (it has: %s)",
+      model->path, is_output ? "output" : "input", name,
+      list == NULL ? "?" : count == 0 ? "none" : list);
+  free(list);
+  return status;
+}
+
+bitnet_status bitnet_model_find_input(const bitnet_model *model,
+                                      const char *name, int32_t *out_index) {
+  return find_by_name("bitnet_model_find_input", model, 0, name, out_index);
+}
+
+bitnet_status bitnet_model_find_output(const bitnet_model *model,
+                                       const char *name, int32_t *out_index) {
+  return find_by_name("bitnet_model_find_output", model, 1, name, out_index);
+}
+
+bitnet_status bitnet_model_get_mapping(const bitnet_model *model,
+                                       bitnet_model_mapping *out_mapping) {
+  BITNET_CHECK_ARG(model, "bitnet_model_get_mapping");
+  BITNET_CHECK_ARG(out_mapping, "bitnet_model_get_mapping");
+  memset(out_mapping, 0, sizeof(*out_mapping));
+  struct stat st;
+  if (stat(model->path, &st) != 0)
+    return bitnet_status_make(BITNET_STATUS_IO_ERROR,
+                              "bitnet_model_get_mapping: cannot stat '%s': %s",
+                              model->path, strerror(errno));
+  FILE *maps = fopen("/proc/self/maps", "r");
+  if (maps == NULL)
+    return bitnet_status_make(BITNET_STATUS_UNAVAILABLE,
+                              "bitnet_model_get_mapping: /proc/self/maps is "
+                              "not available");
+  /* Lines read: start-end perms offset major:minor inode path. Mappings are
+   * matched by device and inode, which no path spelling can fool. */
+  char line[4096];
+  while (fgets(line, sizeof(line), maps) != NULL) {
+    unsigned long long start, end, offset, inode;
+    unsigned major_id, minor_id;
+    char perms[8];
+    if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms,
+               &offset, &major_id, &minor_id, &inode) != 7)
+      continue;
+    if (inode != (unsigned long long)st.st_ino ||
+        major_id != major(st.st_dev) || minor_id != minor(st.st_dev))
+      continue;
+    int64_t size = (int64_t)(end - start);
+    if (perms[1] == 'w')
+      out_mapping->writable_bytes += size;
+    else if (perms[2] == 'x')
+      out_mapping->code_bytes += size;
+    else if (perms[0] == 'r')
+      out_mapping->read_only_bytes += size;
+  }
+  fclose(maps);
+  return BITNET_OK;
+}

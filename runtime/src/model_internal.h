@@ -1,0 +1,23 @@
+/*===- model_internal.h - The model object, shared with the context -*- C -*-===*
+ *
+ * Part of bitnet-mlir.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef BITNET_RT_SRC_MODEL_INTERNAL_H
+#define BITNET_RT_SRC_MODEL_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "internal.h"
+
+struct bitnet_model {
+  atomic_int refs;
+  void *handle;                  /* from dlopen */
+  const bitnet_model_info *info; /* validated */
+  bitnet_model_run_fn run;
+  char *path;                    /* as given, "./" added to a bare name */
+  bitnet_tensor_desc *descs;     /* inputs, then outputs */
+};
+
+#endif /* BITNET_RT_SRC_MODEL_INTERNAL_H */

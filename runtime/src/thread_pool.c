@@ -1,0 +1,231 @@
+/*===- thread_pool.c - Fixed worker threads for parallel loops ------*- C -*-===*
+ *
+ * Part of bitnet-mlir.
+ *
+ *===----------------------------------------------------------------------===*
+ *
+ * One loop at a time. The caller publishes the loop and bumps `generation`;
+ * workers (spinning briefly, then sleeping on a condition variable) see the
+ * new generation, claim chunks from an atomic counter and, once no chunk is
+ * left, check out by decrementing `pending`. The caller claims chunks too and
+ * returns when every worker has checked out, so no worker can still be
+ * reading a loop when the next one is published. Nothing is allocated per
+ * loop. A second caller (or a loop started inside a loop) finds the dispatch
+ * lock taken and runs its loop on its own thread.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define MAX_THREADS 1024
+/* Chunks per thread: a little slack for uneven chunks. */
+#define CHUNKS_PER_THREAD 4
+/* Polls of `generation` / `pending` before sleeping. */
+#define SPIN_COUNT 4000
+
+typedef void (*loop_fn)(void *arg, int64_t begin, int64_t end);
+
+struct bitnet_thread_pool {
+  atomic_int refs;
+  int32_t num_threads;
+  pthread_t *workers;
+  int32_t num_workers;
+
+  pthread_mutex_t dispatch; /* held by the caller of the current loop */
+
+  pthread_mutex_t mutex; /* guards sleeping and waking */
+  pthread_cond_t wake;   /* workers wait here for a new generation */
+  pthread_cond_t done;   /* the caller waits here for `pending` to reach 0 */
+  int stop;
+
+  /* The loop being run; written before `generation` is bumped. */
+  loop_fn fn;
+  void *arg;
+  int64_t n;
+  int64_t num_chunks;
+  atomic_llong next_chunk;
+  atomic_int pending; /* workers that have not checked out yet */
+  atomic_ullong generation;
+};
+
+int32_t bitnet_default_num_threads(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  if (n < 1)
+    return 1;
+  return n > MAX_THREADS ? MAX_THREADS : (int32_t)n;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield");
+#endif
+}
+
+/* Claims and runs chunks of the current loop until none is left. */
+static void run_chunks(bitnet_thread_pool *pool) {
+  const int64_t n = pool->n, chunks = pool->num_chunks;
+  for (;;) {
+    int64_t c = atomic_fetch_add_explicit(&pool->next_chunk, 1,
+                                          memory_order_relaxed);
+    if (c >= chunks)
+      return;
+    /* Balanced split: chunk c is [c*n/chunks, (c+1)*n/chunks). */
+    int64_t q = n / chunks, r = n % chunks;
+    int64_t begin = c * q + (c < r ? c : r);
+    int64_t end = begin + q + (c < r ? 1 : 0);
+    pool->fn(pool->arg, begin, end);
+  }
+}
+
+static void *worker_main(void *opaque) {
+  bitnet_thread_pool *pool = opaque;
+  unsigned long long seen = 0;
+  for (;;) {
+    unsigned long long gen =
+        atomic_load_explicit(&pool->generation, memory_order_acquire);
+    for (int i = 0; gen == seen && i < SPIN_COUNT; ++i) {
+      cpu_relax();
+      gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
+    }
+    if (gen == seen) {
+      pthread_mutex_lock(&pool->mutex);
+      while ((gen = atomic_load_explicit(&pool->generation,
+                                         memory_order_acquire)) == seen &&
+             !pool->stop)
+        pthread_cond_wait(&pool->wake, &pool->mutex);
+      int stop = pool->stop;
+      pthread_mutex_unlock(&pool->mutex);
+      if (stop)
+        return NULL;
+    }
+    seen = gen;
+    run_chunks(pool);
+    if (atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel) ==
+        1) {
+      pthread_mutex_lock(&pool->mutex);
+      pthread_cond_signal(&pool->done);
+      pthread_mutex_unlock(&pool->mutex);
+    }
+  }
+}
+
+bitnet_status bitnet_thread_pool_create(int32_t num_threads,
+                                        bitnet_thread_pool **out_pool) {
+  BITNET_CHECK_ARG(out_pool, "bitnet_thread_pool_create");
+  *out_pool = NULL;
+  if (num_threads < 1 || num_threads > MAX_THREADS)
+    return bitnet_status_make(
+        BITNET_STATUS_INVALID_ARGUMENT,
+        "bitnet_thread_pool_create: thread count %d is out of range [1, %d]",
+        (int)num_threads, MAX_THREADS);
+  bitnet_thread_pool *pool = calloc(1, sizeof(*pool));
+  pthread_t *workers =
+      num_threads > 1 ? calloc((size_t)num_threads - 1, sizeof(pthread_t))
+                      : NULL;
+  if (pool == NULL || (num_threads > 1 && workers == NULL)) {
+    free(pool);
+    free(workers);
+    return bitnet_status_make(BITNET_STATUS_OUT_OF_MEMORY,
+                              "bitnet_thread_pool_create: out of memory");
+  }
+  atomic_init(&pool->refs, 1);
+  pool->num_threads = num_threads;
+  pool->workers = workers;
+  pthread_mutex_init(&pool->dispatch, NULL);
+  pthread_mutex_init(&pool->mutex, NULL);
+  pthread_cond_init(&pool->wake, NULL);
+  pthread_cond_init(&pool->done, NULL);
+  atomic_init(&pool->next_chunk, 0);
+  atomic_init(&pool->pending, 0);
+  atomic_init(&pool->generation, 0);
+  for (int32_t i = 0; i < num_threads - 1; ++i) {
+    int err = pthread_create(&workers[i], NULL, worker_main, pool);
+    if (err != 0) {
+      bitnet_thread_pool_release(pool); /* joins the ones started */
+      return bitnet_status_make(
+          BITNET_STATUS_OUT_OF_MEMORY,
+          "bitnet_thread_pool_create: cannot start thread %d of %d (error %d)",
+          (int)i + 2, (int)num_threads, err);
+    }
+    pool->num_workers++;
+  }
+  *out_pool = pool;
+  return BITNET_OK;
+}
+
+void bitnet_thread_pool_retain(bitnet_thread_pool *pool) {
+  if (pool)
+    atomic_fetch_add_explicit(&pool->refs, 1, memory_order_relaxed);
+}
+
+void bitnet_thread_pool_release(bitnet_thread_pool *pool) {
+  if (pool == NULL ||
+      atomic_fetch_sub_explicit(&pool->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  pthread_mutex_lock(&pool->mutex);
+  pool->stop = 1;
+  pthread_cond_broadcast(&pool->wake);
+  pthread_mutex_unlock(&pool->mutex);
+  for (int32_t i = 0; i < pool->num_workers; ++i)
+    pthread_join(pool->workers[i], NULL);
+  pthread_cond_destroy(&pool->done);
+  pthread_cond_destroy(&pool->wake);
+  pthread_mutex_destroy(&pool->mutex);
+  pthread_mutex_destroy(&pool->dispatch);
+  free(pool->workers);
+  free(pool);
+}
+
+int32_t bitnet_thread_pool_size(const bitnet_thread_pool *pool) {
+  return pool ? pool->num_threads : 1;
+}
+
+void bitnet_thread_pool_parallel_for(bitnet_thread_pool *pool, int64_t n,
+                                     loop_fn fn, void *arg) {
+  if (n <= 0 || fn == NULL)
+    return;
+  if (pool == NULL || pool->num_workers == 0 || n == 1 ||
+      pthread_mutex_trylock(&pool->dispatch) != 0) {
+    fn(arg, 0, n);
+    return;
+  }
+  int64_t chunks = (int64_t)pool->num_threads * CHUNKS_PER_THREAD;
+  pool->fn = fn;
+  pool->arg = arg;
+  pool->n = n;
+  pool->num_chunks = chunks < n ? chunks : n;
+  atomic_store_explicit(&pool->next_chunk, 0, memory_order_relaxed);
+  atomic_store_explicit(&pool->pending, pool->num_workers,
+                        memory_order_relaxed);
+  /* Publishes the loop: workers read it after an acquire of `generation`. */
+  atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
+  pthread_mutex_lock(&pool->mutex);
+  pthread_cond_broadcast(&pool->wake);
+  pthread_mutex_unlock(&pool->mutex);
+
+  run_chunks(pool);
+
+  int done = 0;
+  for (int i = 0; i < SPIN_COUNT; ++i) {
+    if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0) {
+      done = 1;
+      break;
+    }
+    cpu_relax();
+  }
+  if (!done) {
+    pthread_mutex_lock(&pool->mutex);
+    while (atomic_load_explicit(&pool->pending, memory_order_acquire) != 0)
+      pthread_cond_wait(&pool->done, &pool->mutex);
+    pthread_mutex_unlock(&pool->mutex);
+  }
+  pthread_mutex_unlock(&pool->dispatch);
+}

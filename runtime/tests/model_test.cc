@@ -1,0 +1,245 @@
+//===- model_test.cc - Loading, validating and describing models ----------===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "test_util.h"
+
+#include <cstring>
+#include <string>
+#include <sys/stat.h>
+
+using namespace bitnet_test;
+
+namespace {
+
+// Tests that a valid model loads and describes its inputs and outputs.
+TEST(ModelTest, LoadAndQuery) {
+  ModelPtr model = LoadModel(BITNET_TEST_MODEL_AFFINE);
+  ASSERT_NE(model, nullptr);
+  const bitnet_model_info *info = bitnet_model_get_info(model.get());
+  ASSERT_NE(info, nullptr);
+  EXPECT_STREQ(info->name, "affine");
+  EXPECT_STREQ(info->producer, "bitnet_rt tests");
+  EXPECT_STREQ(bitnet_model_path(model.get()), BITNET_TEST_MODEL_AFFINE);
+  EXPECT_EQ(bitnet_model_num_inputs(model.get()), 1);
+  EXPECT_EQ(bitnet_model_num_outputs(model.get()), 1);
+
+  bitnet_tensor_desc d;
+  ASSERT_TRUE(IsOk(bitnet_model_input(model.get(), 0, &d)));
+  EXPECT_STREQ(d.name, "x");
+  EXPECT_EQ(d.dtype, BITNET_DTYPE_F32);
+  ASSERT_EQ(d.rank, 2);
+  EXPECT_EQ(d.shape[0], 4);
+  EXPECT_EQ(d.shape[1], 3);
+  EXPECT_EQ(d.num_elements, 12);
+  EXPECT_EQ(d.byte_size, 48);
+  ASSERT_TRUE(IsOk(bitnet_model_output(model.get(), 0, &d)));
+  EXPECT_STREQ(d.name, "y");
+  EXPECT_EQ(d.byte_size, 48);
+
+  EXPECT_TRUE(IsError(bitnet_model_input(model.get(), 1, &d),
+                      BITNET_STATUS_INVALID_ARGUMENT,
+                      {"index 1 is out of range", "1 inputs"}));
+  EXPECT_TRUE(IsError(bitnet_model_output(model.get(), -1, &d),
+                      BITNET_STATUS_INVALID_ARGUMENT, {"index -1"}));
+}
+
+// Tests scalars (rank 0) and several dtypes.
+TEST(ModelTest, ScalarsAndDtypes) {
+  ModelPtr model = LoadModel(BITNET_TEST_MODEL_MIXED);
+  bitnet_tensor_desc d;
+  ASSERT_TRUE(IsOk(bitnet_model_input(model.get(), 1, &d)));
+  EXPECT_STREQ(d.name, "scale");
+  EXPECT_EQ(d.rank, 0);
+  EXPECT_EQ(d.num_elements, 1);
+  EXPECT_EQ(d.byte_size, 4);
+  ASSERT_TRUE(IsOk(bitnet_model_input(model.get(), 2, &d)));
+  EXPECT_EQ(d.dtype, BITNET_DTYPE_BOOL);
+  EXPECT_EQ(d.byte_size, 5);
+  ASSERT_TRUE(IsOk(bitnet_model_output(model.get(), 1, &d)));
+  EXPECT_EQ(d.dtype, BITNET_DTYPE_I64);
+  EXPECT_EQ(d.byte_size, 8);
+  ASSERT_TRUE(IsOk(bitnet_model_output(model.get(), 2, &d)));
+  EXPECT_EQ(d.dtype, BITNET_DTYPE_F16);
+  EXPECT_EQ(d.byte_size, 8);
+}
+
+// Tests finding tensors by name, and the list of names when one is missing.
+TEST(ModelTest, FindByName) {
+  ModelPtr model = LoadModel(BITNET_TEST_MODEL_MIXED);
+  int32_t index = -1;
+  ASSERT_TRUE(IsOk(bitnet_model_find_input(model.get(), "mask", &index)));
+  EXPECT_EQ(index, 2);
+  ASSERT_TRUE(IsOk(bitnet_model_find_output(model.get(), "total", &index)));
+  EXPECT_EQ(index, 1);
+  EXPECT_TRUE(IsError(bitnet_model_find_input(model.get(), "nope", &index),
+                      BITNET_STATUS_NOT_FOUND,
+                      {"no input named 'nope'", "'tokens', 'scale', 'mask'"}));
+  EXPECT_EQ(index, -1);
+  EXPECT_TRUE(IsError(bitnet_model_find_output(model.get(), "tokens", &index),
+                      BITNET_STATUS_NOT_FOUND, {"'out', 'total', 'half'"}));
+}
+
+// Tests every NULL argument of the model functions.
+TEST(ModelTest, NullArguments) {
+  bitnet_model *model = reinterpret_cast<bitnet_model *>(1);
+  EXPECT_TRUE(IsError(bitnet_model_load(nullptr, &model),
+                      BITNET_STATUS_INVALID_ARGUMENT, {"path"}));
+  EXPECT_EQ(model, nullptr);
+  EXPECT_TRUE(IsError(bitnet_model_load(BITNET_TEST_MODEL_AFFINE, nullptr),
+                      BITNET_STATUS_INVALID_ARGUMENT, {"out_model"}));
+  bitnet_tensor_desc d;
+  int32_t index;
+  EXPECT_TRUE(IsError(bitnet_model_input(nullptr, 0, &d),
+                      BITNET_STATUS_INVALID_ARGUMENT));
+  EXPECT_TRUE(IsError(bitnet_model_output(nullptr, 0, &d),
+                      BITNET_STATUS_INVALID_ARGUMENT));
+  EXPECT_TRUE(IsError(bitnet_model_find_input(nullptr, "x", &index),
+                      BITNET_STATUS_INVALID_ARGUMENT));
+  ModelPtr good = LoadModel(BITNET_TEST_MODEL_AFFINE);
+  EXPECT_TRUE(IsError(bitnet_model_input(good.get(), 0, nullptr),
+                      BITNET_STATUS_INVALID_ARGUMENT));
+  EXPECT_TRUE(IsError(bitnet_model_find_input(good.get(), nullptr, &index),
+                      BITNET_STATUS_INVALID_ARGUMENT));
+  EXPECT_EQ(bitnet_model_get_info(nullptr), nullptr);
+  EXPECT_EQ(bitnet_model_path(nullptr), nullptr);
+  EXPECT_EQ(bitnet_model_num_inputs(nullptr), 0);
+  EXPECT_EQ(bitnet_model_num_outputs(nullptr), 0);
+  bitnet_model_retain(nullptr);
+  bitnet_model_release(nullptr);
+}
+
+// Tests files that are not there, not files, or not shared objects.
+TEST(ModelTest, BadFiles) {
+  bitnet_model *model = nullptr;
+  EXPECT_TRUE(IsError(bitnet_model_load("/nonexistent/model.so", &model),
+                      BITNET_STATUS_NOT_FOUND,
+                      {"cannot open model '/nonexistent/model.so'",
+                       "No such file"}));
+  std::string dir = MakeTempDir();
+  EXPECT_TRUE(IsError(bitnet_model_load(dir.c_str(), &model),
+                      BITNET_STATUS_INVALID_ARGUMENT, {"not a regular file"}));
+
+  std::string garbage = dir + "/garbage.so";
+  WriteFile(garbage, "this is not an ELF file at all\n");
+  EXPECT_TRUE(IsError(bitnet_model_load(garbage.c_str(), &model),
+                      BITNET_STATUS_INVALID_MODEL,
+                      {"cannot load model '" + garbage + "'", "shared object"}));
+
+  std::string empty = dir + "/empty.so";
+  WriteFile(empty, "");
+  EXPECT_TRUE(IsError(bitnet_model_load(empty.c_str(), &model),
+                      BITNET_STATUS_INVALID_MODEL, {empty}));
+
+  // The first 200 bytes of a real model: a valid ELF header, nothing behind.
+  std::string truncated = dir + "/truncated.so";
+  WriteFile(truncated, ReadFile(BITNET_TEST_MODEL_AFFINE).substr(0, 200));
+  EXPECT_TRUE(IsError(bitnet_model_load(truncated.c_str(), &model),
+                      BITNET_STATUS_INVALID_MODEL, {truncated}));
+  EXPECT_EQ(model, nullptr);
+}
+
+// Tests that an unreadable file is reported as such (root reads anything, so
+// this only checks when not running as root).
+TEST(ModelTest, UnreadableFile) {
+  if (geteuid() == 0)
+    GTEST_SKIP() << "root can read every file";
+  std::string path = MakeTempDir() + "/locked.so";
+  WriteFile(path, ReadFile(BITNET_TEST_MODEL_AFFINE));
+  chmod(path.c_str(), 0);
+  bitnet_model *model = nullptr;
+  EXPECT_TRUE(IsError(bitnet_model_load(path.c_str(), &model),
+                      BITNET_STATUS_PERMISSION_DENIED, {path}));
+}
+
+// Tests that a bare file name is opened in the current directory, not
+// searched for on the library path.
+TEST(ModelTest, BareNameIsRelative) {
+  std::string dir = MakeTempDir();
+  WriteFile(dir + "/copy.so", ReadFile(BITNET_TEST_MODEL_AFFINE));
+  char cwd[4096];
+  ASSERT_NE(getcwd(cwd, sizeof(cwd)), nullptr);
+  ASSERT_EQ(chdir(dir.c_str()), 0);
+  bitnet_model *model = nullptr;
+  bitnet_status status = bitnet_model_load("copy.so", &model);
+  ASSERT_EQ(chdir(cwd), 0);
+  ASSERT_TRUE(IsOk(status));
+  EXPECT_STREQ(bitnet_model_path(model), "./copy.so");
+  bitnet_model_release(model);
+}
+
+// Tests the models whose descriptor or exports are wrong: each gives its own
+// message naming the file.
+TEST(ModelTest, BrokenModels) {
+  struct Case {
+    const char *path;
+    bitnet_status_code code;
+    std::initializer_list<std::string> parts;
+  } cases[] = {
+      {BITNET_TEST_MODEL_BAD_MAGIC, BITNET_STATUS_INVALID_MODEL,
+       {"is not a bitnet model", "0x464c457f", "0x4d4e5442"}},
+      {BITNET_TEST_MODEL_BAD_VERSION, BITNET_STATUS_INCOMPATIBLE,
+       {"model ABI version 2", "supports version 1"}},
+      {BITNET_TEST_MODEL_NO_RUN, BITNET_STATUS_INVALID_MODEL,
+       {"does not export 'bitnet_model_run'"}},
+      {BITNET_TEST_MODEL_NO_INFO, BITNET_STATUS_INVALID_MODEL,
+       {"does not export 'bitnet_model_info'"}},
+      {BITNET_TEST_MODEL_NEG_COUNT, BITNET_STATUS_INVALID_MODEL,
+       {"-1 inputs", "must be >= 0"}},
+      {BITNET_TEST_MODEL_BIG_RANK, BITNET_STATUS_INVALID_MODEL,
+       {"input 0 ('x') has rank 9", "0 to 8"}},
+      {BITNET_TEST_MODEL_NEG_DIM, BITNET_STATUS_INVALID_MODEL,
+       {"negative extent -2 in dimension 0"}},
+      {BITNET_TEST_MODEL_BAD_DTYPE, BITNET_STATUS_INVALID_MODEL,
+       {"unknown dtype 42"}},
+      {BITNET_TEST_MODEL_BAD_ALIGN, BITNET_STATUS_INVALID_MODEL,
+       {"workspace alignment 48", "power of two"}},
+      {BITNET_TEST_MODEL_NULL_NAME, BITNET_STATUS_INVALID_MODEL,
+       {"input 0 has no name"}},
+      {BITNET_TEST_MODEL_NEG_WORKSPACE, BITNET_STATUS_INVALID_MODEL,
+       {"negative workspace (-64 bytes)"}},
+  };
+  for (const Case &c : cases) {
+    bitnet_model *model = nullptr;
+    bitnet_status status = bitnet_model_load(c.path, &model);
+    std::string message = bitnet_status_message(status);
+    EXPECT_NE(message.find(c.path), std::string::npos) << message;
+    bitnet_status_code code = bitnet_status_get_code(status);
+    EXPECT_EQ(code, c.code) << message;
+    for (const std::string &part : c.parts)
+      EXPECT_NE(message.find(part), std::string::npos)
+          << "'" << message << "' lacks '" << part << "'";
+    bitnet_status_free(status);
+    EXPECT_EQ(model, nullptr) << c.path;
+  }
+  // The same source without a defect loads.
+  ModelPtr valid = LoadModel(BITNET_TEST_MODEL_VALID);
+  EXPECT_NE(valid, nullptr);
+}
+
+// Tests that a model's mappings are measured: the weights model maps its 8
+// MiB of read-only data.
+TEST(ModelTest, Mapping) {
+  ModelPtr model = LoadModel(BITNET_TEST_MODEL_WEIGHTS);
+  bitnet_model_mapping mapping;
+  ASSERT_TRUE(IsOk(bitnet_model_get_mapping(model.get(), &mapping)));
+  EXPECT_GE(mapping.read_only_bytes, 8 << 20);
+  EXPECT_GT(mapping.code_bytes, 0);
+  EXPECT_TRUE(IsError(bitnet_model_get_mapping(model.get(), nullptr),
+                      BITNET_STATUS_INVALID_ARGUMENT));
+}
+
+// Tests that one file loaded twice gives two working handles, released in
+// any order.
+TEST(ModelTest, LoadTwice) {
+  ModelPtr a = LoadModel(BITNET_TEST_MODEL_AFFINE);
+  ModelPtr b = LoadModel(BITNET_TEST_MODEL_AFFINE);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  a.reset();
+  EXPECT_STREQ(bitnet_model_get_info(b.get())->name, "affine");
+}
+
+} // namespace

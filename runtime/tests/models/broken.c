@@ -1,0 +1,95 @@
+/*===- broken.c - Test models with one defect each ------------------*- C -*-===*
+ *
+ * Part of bitnet-mlir.
+ *
+ *===----------------------------------------------------------------------===*
+ *
+ * Built once per defect, each selected by a macro:
+ *   BAD_MAGIC, BAD_VERSION, NO_RUN, NO_INFO, NEG_COUNT, BIG_RANK, NEG_DIM,
+ *   BAD_DTYPE, BAD_ALIGN, NULL_NAME, NEG_WORKSPACE.
+ * Without a macro it is a valid model with y = x on f32[2].
+ *
+ *===----------------------------------------------------------------------===*/
+
+#include "test_model.h"
+
+#ifdef BIG_RANK
+static const int64_t shape[9] = {1, 1, 1, 1, 1, 1, 1, 1, 2};
+#define RANK 9
+#elif defined(NEG_DIM)
+static const int64_t shape[1] = {-2};
+#define RANK 1
+#else
+static const int64_t shape[1] = {2};
+#define RANK 1
+#endif
+
+#ifdef NULL_NAME
+#define INPUT_NAME 0
+#else
+#define INPUT_NAME "x"
+#endif
+
+#ifdef BAD_DTYPE
+#define INPUT_DTYPE 42
+#else
+#define INPUT_DTYPE BITNET_DTYPE_F32
+#endif
+
+static const bitnet_tensor_info inputs[1] = {
+    {INPUT_NAME, INPUT_DTYPE, RANK, shape}};
+static const bitnet_tensor_info outputs[1] = {
+    {"y", BITNET_DTYPE_F32, RANK, shape}};
+
+#ifndef NO_INFO
+TEST_MODEL_INFO = {
+#ifdef BAD_MAGIC
+    .magic = 0x464c457fu, /* "\x7f" "ELF" */
+#else
+    .magic = BITNET_MODEL_MAGIC,
+#endif
+#ifdef BAD_VERSION
+    .abi_version = BITNET_MODEL_ABI_VERSION + 1,
+#else
+    .abi_version = BITNET_MODEL_ABI_VERSION,
+#endif
+    .name = "broken",
+    .producer = "bitnet_rt tests",
+    .target = "host",
+#ifdef NEG_COUNT
+    .num_inputs = -1,
+#else
+    .num_inputs = 1,
+#endif
+    .num_outputs = 1,
+    .inputs = inputs,
+    .outputs = outputs,
+#ifdef NEG_WORKSPACE
+    .workspace_bytes = -64,
+#else
+    .workspace_bytes = 64,
+#endif
+#ifdef BAD_ALIGN
+    .workspace_alignment = 48,
+#else
+    .workspace_alignment = 16,
+#endif
+};
+#else
+/* Something exported, so that the object is otherwise ordinary. */
+TEST_EXPORT const struct bitnet_tensor_info *broken_inputs = inputs;
+#endif
+
+#ifndef NO_RUN
+TEST_MODEL_RUN {
+  (void)workspace;
+  (void)ctx;
+  const float *x = buffers[0];
+  float *y = buffers[1];
+  y[0] = x[0];
+  y[1] = x[1];
+  return 0;
+}
+#else
+TEST_EXPORT int32_t bitnet_model_walk(void) { return (int32_t)outputs[0].rank; }
+#endif
