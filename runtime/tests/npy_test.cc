@@ -171,7 +171,7 @@ TEST_F(NpyTest, RejectsBadFiles) {
       {"fortran", Npy(1, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", four),
        BITNET_STATUS_INVALID_FORMAT, "Fortran order"},
       {"big endian", Npy(1, "{'descr': '>f4', 'fortran_order': False, 'shape': (4,), }", four),
-       BITNET_STATUS_INVALID_FORMAT, "big-endian ('>f4')"},
+       BITNET_STATUS_INVALID_FORMAT, "big-endian data ('>f4')"},
       {"complex", Npy(1, "{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", four),
        BITNET_STATUS_INVALID_FORMAT, "dtype '<c8', which is not supported"},
       {"unicode", Npy(1, "{'descr': '<U4', 'fortran_order': False, 'shape': (1,), }", four),
