@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,11 @@
 #include <unistd.h>
 
 #include "model_internal.h"
+
+/* glibc serialises dlopen and dlclose with a lock that ThreadSanitizer does
+ * not see, so it reports their bookkeeping as racing; loading is rare, so a
+ * lock of our own costs nothing and keeps the tools quiet. */
+static pthread_mutex_t dl_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 /* Validates one tensor entry and computes its sizes. */
 static bitnet_status check_tensor(const char *path, const char *kind,
@@ -127,8 +133,11 @@ static bitnet_status check_file(const char *path) {
 }
 
 static void model_destroy(bitnet_model *model) {
-  if (model->handle)
+  if (model->handle) {
+    pthread_mutex_lock(&dl_mutex);
     dlclose(model->handle);
+    pthread_mutex_unlock(&dl_mutex);
+  }
   free(model->descs);
   free(model->path);
   free(model);
@@ -156,21 +165,25 @@ bitnet_status bitnet_model_load(const char *path, bitnet_model **out_model) {
   atomic_init(&model->refs, 1);
   model->path = dl_path;
 
+  pthread_mutex_lock(&dl_mutex);
   dlerror();
   model->handle = dlopen(dl_path, RTLD_NOW | RTLD_LOCAL);
+  bitnet_status status = BITNET_OK;
   if (model->handle == NULL) {
     const char *err = dlerror();
-    bitnet_status status = bitnet_status_make(
-        BITNET_STATUS_INVALID_MODEL,
-        "cannot load model '%s' as a shared object: %s", path,
-        err ? err : "unknown dlopen error");
+    status = bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                                "cannot load model '%s' as a shared object: %s",
+                                path, err ? err : "unknown dlopen error");
+  }
+  pthread_mutex_unlock(&dl_mutex);
+  if (status != BITNET_OK) {
     model_destroy(model);
     return status;
   }
   model->info = dlsym(model->handle, BITNET_MODEL_INFO_SYMBOL);
   model->run = (bitnet_model_run_fn)dlsym(model->handle, BITNET_MODEL_RUN_SYMBOL);
   if (model->info == NULL || model->run == NULL) {
-    bitnet_status status = bitnet_status_make(
+    status = bitnet_status_make(
         BITNET_STATUS_INVALID_MODEL,
         "model '%s' does not export '%s': it is not a model compiled by "
         "bitnet-compile",
@@ -179,7 +192,7 @@ bitnet_status bitnet_model_load(const char *path, bitnet_model **out_model) {
     model_destroy(model);
     return status;
   }
-  bitnet_status status = check_info(model);
+  status = check_info(model);
   const bitnet_model_info *info = model->info;
   if (status == BITNET_OK) {
     int64_t count = (int64_t)info->num_inputs + info->num_outputs;
