@@ -48,6 +48,8 @@ def BitNet_RopeStyle : I32EnumAttr<"RopeStyle", "pairing of rotary features", [
   let genSpecializedAttr = 0;
 }
 
-def BitNet_RopeStyleAttr : EnumAttr<BitNet_Dialect, BitNet_RopeStyle, "rope_style">;
+def BitNet_RopeStyleAttr : EnumAttr<BitNet_Dialect, BitNet_RopeStyle, "rope_style"> {
+  let assemblyFormat = "`<` $value `>`";
+}
 
 #endif // BITNET_DIALECT_BITNET_IR_BITNETATTRS_TD

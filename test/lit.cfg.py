@@ -1,0 +1,25 @@
+# -*- Python -*-
+# The lit suite of bitnet-mlir: every .mlir test of the compiler.
+
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "BITNET"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir"]
+config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "unit"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.bitnet_obj_root, "test")
+
+config.substitutions.append(("%PATH%", config.environment["PATH"]))
+llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
+llvm_config.use_default_substitutions()
+
+# Tools: ours first, then LLVM's (FileCheck, not, count, split-file).
+tool_dirs = [config.bitnet_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(["bitnet-opt", "bitnet-compile"], tool_dirs)
+llvm_config.with_environment("PATH", config.bitnet_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+config.substitutions.append(("%bitnet_src_root", config.bitnet_src_root))

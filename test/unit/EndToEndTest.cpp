@@ -1,0 +1,481 @@
+//===- EndToEndTest.cpp - Compiled models against the reference -*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Each test writes a small model in the bitnet dialect, compiles it with
+// `bitnet-compile --emit=so`, loads it with dlopen, runs it on random and edge
+// inputs and compares with the scalar reference. The quantised paths are
+// compared bit for bit (float outputs included: the contract fixes the order
+// of every float operation there); the others within a stated tolerance.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ModelHarness.h"
+
+#include "bitnet/Reference/Numerics.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <sstream>
+
+using namespace bitnet;
+using bitnet::test::CompiledModel;
+using bitnet::test::denseF32;
+using bitnet::test::denseInt;
+using bitnet::test::shapeStr;
+
+namespace {
+
+std::unique_ptr<CompiledModel> compileOrFail(const std::string &mlir,
+                                             std::vector<std::string> flags = {}) {
+  std::string error;
+  auto model = CompiledModel::compile(mlir, flags, error);
+  EXPECT_TRUE(model) << "compilation failed:\n" << error << "\n" << mlir;
+  return model;
+}
+
+/// Equal bit patterns (so -0 != +0 and NaNs compare by payload).
+::testing::AssertionResult bitEqual(const std::vector<float> &expected,
+                                    const float *actual) {
+  for (size_t i = 0; i < expected.size(); ++i) {
+    uint32_t a, b;
+    std::memcpy(&a, &expected[i], 4);
+    std::memcpy(&b, &actual[i], 4);
+    if (a != b)
+      return ::testing::AssertionFailure()
+             << "element " << i << ": expected " << expected[i] << " got "
+             << actual[i];
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult near(const std::vector<float> &expected,
+                                const float *actual, float tolerance) {
+  for (size_t i = 0; i < expected.size(); ++i) {
+    float scale = std::max(1.0f, std::fabs(expected[i]));
+    if (!(std::fabs(expected[i] - actual[i]) <= tolerance * scale))
+      return ::testing::AssertionFailure()
+             << "element " << i << ": expected " << expected[i] << " got "
+             << actual[i] << " (tolerance " << tolerance << " relative)";
+  }
+  return ::testing::AssertionSuccess();
+}
+
+enum class Activations { Random, ZeroRow, Saturating, Ties };
+enum class Weights { Random, AllZero, AllPlusOne, AllMinusOne };
+
+std::vector<float> makeActivations(Activations kind, int64_t m, int64_t k,
+                                   std::mt19937 &rng) {
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(m * k);
+  for (float &v : x)
+    v = normal(rng);
+  switch (kind) {
+  case Activations::Random:
+    break;
+  case Activations::ZeroRow:
+    std::fill(x.begin(), x.begin() + k, 0.0f);
+    break;
+  case Activations::Saturating:
+    // One huge value per row: everything else quantises to 0 or +-1, and the
+    // maximum to exactly +-127.
+    for (int64_t r = 0; r < m; ++r)
+      x[r * k + (r % k)] = (r % 2 ? -3.0e30f : 3.0e30f);
+    break;
+  case Activations::Ties:
+    // max|x| = 127 gives s_x = 1: x * s_x lands exactly on .5 ties.
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t i = 0; i < k; ++i)
+        x[r * k + i] = i == 0 ? 127.0f
+                              : static_cast<float>((i * 7 + r) % 19) - 9.5f;
+    break;
+  }
+  return x;
+}
+
+std::vector<float> makeWeights(Weights kind, int64_t n, int64_t k,
+                               std::mt19937 &rng) {
+  std::normal_distribution<float> normal(0.0f, 0.05f);
+  std::vector<float> w(n * k);
+  for (float &v : w) {
+    switch (kind) {
+    case Weights::Random:
+      v = normal(rng);
+      break;
+    case Weights::AllZero:
+      v = 0.0f;
+      break;
+    case Weights::AllPlusOne:
+      v = 0.7f;
+      break;
+    case Weights::AllMinusOne:
+      v = -1.3f;
+      break;
+    }
+  }
+  return w;
+}
+
+struct LinearCase {
+  int64_t m, n, k;
+  const char *format;
+  Activations activations;
+  Weights weights;
+};
+
+std::string caseName(const ::testing::TestParamInfo<LinearCase> &info) {
+  const LinearCase &c = info.param;
+  static const char *acts[] = {"Random", "ZeroRow", "Saturating", "Ties"};
+  static const char *ws[] = {"Random", "Zero", "Plus", "Minus"};
+  std::ostringstream os;
+  os << c.m << "x" << c.n << "x" << c.k << "_" << c.format << "_"
+     << acts[static_cast<int>(c.activations)] << "_"
+     << ws[static_cast<int>(c.weights)];
+  return os.str();
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// bitlinear with constant latent weights, ternarised and packed at compile time
+//===----------------------------------------------------------------------===//
+
+class BitLinearEndToEnd : public ::testing::TestWithParam<LinearCase> {};
+
+TEST_P(BitLinearEndToEnd, MatchesReferenceBitForBit) {
+  const LinearCase &c = GetParam();
+  std::mt19937 rng(static_cast<unsigned>(c.m * 1000003 + c.n * 1009 + c.k));
+  std::vector<float> w = makeWeights(c.weights, c.n, c.k, rng);
+  std::vector<float> x = makeActivations(c.activations, c.m, c.k, rng);
+
+  std::string xT = "tensor<" + shapeStr({c.m, c.k}) + "f32>";
+  std::string yT = "tensor<" + shapeStr({c.m, c.n}) + "f32>";
+  std::string wT = "tensor<" + shapeStr({c.n, c.k});
+  std::string tT = "!bitnet.ternary<" + std::to_string(c.n) + "x" +
+                   std::to_string(c.k) + ", " + c.format + ">";
+  std::ostringstream mlir;
+  mlir << "func.func @linear(%x: " << xT << ") -> " << yT << " {\n"
+       << "  %w = arith.constant " << denseF32(w, {c.n, c.k}) << " : " << wT
+       << "f32>\n"
+       << "  %wq, %ws = bitnet.ternarize %w : " << wT << "f32> -> " << wT
+       << "i8>, tensor<f32>\n"
+       << "  %p = bitnet.pack %wq : " << wT << "i8> -> " << tT << "\n"
+       << "  %y = bitnet.bitlinear %x, %p scale %ws : " << xT << ", " << tT
+       << ", tensor<f32> -> " << yT << "\n"
+       << "  return %y : " << yT << "\n}\n";
+  auto model = compileOrFail(mlir.str());
+  ASSERT_TRUE(model);
+  ASSERT_EQ(model->info().num_inputs, 1);
+  ASSERT_EQ(model->info().num_outputs, 1);
+
+  std::vector<float> y(c.m * c.n, std::nanf(""));
+  ASSERT_EQ(model->run({x.data(), y.data()}), 0);
+
+  ref::TernaryWeights t = ref::ternarize(w.data(), c.n * c.k);
+  std::vector<float> expected =
+      ref::bitlinear(x.data(), t.values.data(), t.scale, c.m, c.n, c.k);
+  EXPECT_TRUE(bitEqual(expected, y.data()));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, BitLinearEndToEnd,
+    ::testing::Values(
+        // Odd sizes and sizes that are no multiple of 4 (i2) or 5 (base3).
+        LinearCase{1, 1, 1, "i2", Activations::Random, Weights::Random},
+        LinearCase{1, 4, 3, "i2", Activations::Random, Weights::Random},
+        LinearCase{2, 5, 13, "base3", Activations::Random, Weights::Random},
+        LinearCase{3, 7, 17, "int8", Activations::Random, Weights::Random},
+        LinearCase{4, 16, 64, "i2", Activations::Random, Weights::Random},
+        LinearCase{5, 33, 130, "base3", Activations::Random, Weights::Random},
+        LinearCase{2, 9, 255, "i2", Activations::Random, Weights::Random},
+        LinearCase{1, 3, 2560, "i2", Activations::Random, Weights::Random},
+        // Edge inputs.
+        LinearCase{3, 8, 24, "i2", Activations::ZeroRow, Weights::Random},
+        LinearCase{3, 8, 24, "base3", Activations::Saturating, Weights::Random},
+        LinearCase{4, 6, 21, "i2", Activations::Ties, Weights::Random},
+        LinearCase{2, 6, 21, "int8", Activations::Ties, Weights::AllPlusOne},
+        LinearCase{2, 6, 22, "i2", Activations::Random, Weights::AllZero},
+        LinearCase{2, 6, 23, "base3", Activations::Saturating,
+                   Weights::AllMinusOne},
+        LinearCase{3, 5, 7, "i2", Activations::Saturating, Weights::AllPlusOne}),
+    caseName);
+
+//===----------------------------------------------------------------------===//
+// Weights handed over at run time
+//===----------------------------------------------------------------------===//
+
+TEST(EndToEnd, PackedWeightsAsInputs) {
+  // The storage of !bitnet.ternary arguments is an input of the model: the
+  // unpacking runs in the compiled code, not in the folder.
+  const int64_t m = 3, n = 6, k = 19;
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> tern(-1, 1);
+  std::vector<int8_t> wq(n * k);
+  for (int8_t &v : wq)
+    v = static_cast<int8_t>(tern(rng));
+  std::vector<float> x = makeActivations(Activations::Random, m, k, rng);
+  float scale = 0.0421875f;
+  std::vector<float> expected =
+      ref::bitlinear(x.data(), wq.data(), scale, m, n, k);
+
+  struct Format {
+    const char *name;
+    std::vector<uint8_t> bytes;
+    int64_t bytesPerRow;
+  } formats[] = {
+      {"i2", ref::packI2(wq.data(), n, k), (k + 3) / 4},
+      {"base3", ref::packBase3(wq.data(), n, k), (k + 4) / 5},
+  };
+  for (Format &f : formats) {
+    std::ostringstream mlir;
+    std::string tT = "!bitnet.ternary<6x19, " + std::string(f.name) + ">";
+    mlir << "func.func @linear(%x: tensor<3x19xf32>, %w: " << tT
+         << ", %s: tensor<f32>) -> tensor<3x6xf32> {\n"
+         << "  %y = bitnet.bitlinear %x, %w scale %s : tensor<3x19xf32>, "
+         << tT << ", tensor<f32> -> tensor<3x6xf32>\n"
+         << "  return %y : tensor<3x6xf32>\n}\n";
+    auto model = compileOrFail(mlir.str());
+    ASSERT_TRUE(model);
+    const bitnet_model_info &info = model->info();
+    ASSERT_EQ(info.num_inputs, 3);
+    EXPECT_EQ(info.inputs[1].dtype, BITNET_DTYPE_I8);
+    EXPECT_EQ(info.inputs[1].shape[1], f.bytesPerRow) << f.name;
+    std::vector<float> y(m * n);
+    ASSERT_EQ(model->run({x.data(), f.bytes.data(), &scale, y.data()}), 0);
+    EXPECT_TRUE(bitEqual(expected, y.data())) << f.name;
+  }
+}
+
+TEST(EndToEnd, TernarizeAndPackAtRunTime) {
+  // Latent float weights as an input: absmean, rounding and packing all run
+  // in the compiled code.
+  const int64_t m = 2, n = 5, k = 11;
+  std::mt19937 rng(11);
+  std::vector<float> w = makeWeights(Weights::Random, n, k, rng);
+  w[3] = 0.0f;
+  std::vector<float> x = makeActivations(Activations::Random, m, k, rng);
+  const char *mlir = R"(
+func.func @latent(%x: tensor<2x11xf32>, %w: tensor<5x11xf32>)
+    -> (tensor<2x5xf32>, tensor<5x11xi8>, tensor<f32>) {
+  %wq, %ws = bitnet.ternarize %w : tensor<5x11xf32> -> tensor<5x11xi8>, tensor<f32>
+  %p = bitnet.pack %wq : tensor<5x11xi8> -> !bitnet.ternary<5x11, i2>
+  %y = bitnet.bitlinear %x, %p scale %ws : tensor<2x11xf32>, !bitnet.ternary<5x11, i2>, tensor<f32> -> tensor<2x5xf32>
+  return %y, %wq, %ws : tensor<2x5xf32>, tensor<5x11xi8>, tensor<f32>
+}
+)";
+  auto model = compileOrFail(mlir);
+  ASSERT_TRUE(model);
+  std::vector<float> y(m * n);
+  std::vector<int8_t> wq(n * k);
+  float ws = 0.0f;
+  ASSERT_EQ(model->run({x.data(), w.data(), y.data(), wq.data(), &ws}), 0);
+  ref::TernaryWeights t = ref::ternarize(w.data(), n * k);
+  EXPECT_EQ(ws, t.scale);
+  EXPECT_EQ(wq, t.values);
+  EXPECT_TRUE(bitEqual(
+      ref::bitlinear(x.data(), t.values.data(), t.scale, m, n, k), y.data()));
+}
+
+//===----------------------------------------------------------------------===//
+// The other ops
+//===----------------------------------------------------------------------===//
+
+TEST(EndToEnd, QuantizeActivationsAndTernaryMatmul) {
+  const int64_t m = 4, n = 3, k = 9;
+  std::mt19937 rng(3);
+  std::vector<float> x = makeActivations(Activations::Ties, m, k, rng);
+  std::fill(x.begin() + k, x.begin() + 2 * k, 0.0f); // an all-zero row
+  std::uniform_int_distribution<int> tern(-1, 1);
+  std::vector<int64_t> wq(n * k);
+  std::vector<int8_t> wq8(n * k);
+  for (size_t i = 0; i < wq.size(); ++i)
+    wq8[i] = static_cast<int8_t>(wq[i] = tern(rng));
+  std::ostringstream mlir;
+  mlir << "func.func @q(%x: tensor<4x9xf32>) -> (tensor<4x9xi8>, "
+          "tensor<4xf32>, tensor<4x3xi32>) {\n"
+       << "  %q, %s = bitnet.quantize_activations %x : tensor<4x9xf32> -> "
+          "tensor<4x9xi8>, tensor<4xf32>\n"
+       << "  %w = bitnet.constant " << denseInt(wq, {n, k})
+       << " : tensor<3x9xi8> -> !bitnet.ternary<3x9, int8>\n"
+       << "  %acc = bitnet.ternary_matmul %q, %w : tensor<4x9xi8>, "
+          "!bitnet.ternary<3x9, int8> -> tensor<4x3xi32>\n"
+       << "  return %q, %s, %acc : tensor<4x9xi8>, tensor<4xf32>, "
+          "tensor<4x3xi32>\n}\n";
+  // Re-encoded as base3 at compile time: the matmul then unpacks base-3.
+  auto model = compileOrFail(mlir.str(), {"--weight-format=base3"});
+  ASSERT_TRUE(model);
+  std::vector<int8_t> q(m * k);
+  std::vector<float> s(m);
+  std::vector<int32_t> acc(m * n);
+  ASSERT_EQ(model->run({x.data(), q.data(), s.data(), acc.data()}), 0);
+  ref::QuantizedActivations expected = ref::quantizeActivations(x.data(), m, k);
+  EXPECT_EQ(q, expected.values);
+  EXPECT_TRUE(bitEqual(expected.scale, s.data()));
+  EXPECT_EQ(acc, ref::ternaryMatmul(expected.values.data(), wq8.data(), m, n, k));
+}
+
+TEST(EndToEnd, BatchedInputKeepsLeadingDimensions) {
+  // [2, 3, K] activations: every token is quantised on its own.
+  const int64_t b = 2, t = 3, n = 4, k = 10;
+  std::mt19937 rng(5);
+  std::vector<float> w = makeWeights(Weights::Random, n, k, rng);
+  std::vector<float> x = makeActivations(Activations::Random, b * t, k, rng);
+  std::ostringstream mlir;
+  mlir << "func.func @batched(%x: tensor<2x3x10xf32>) -> tensor<2x3x4xf32> {\n"
+       << "  %w = arith.constant " << denseF32(w, {n, k})
+       << " : tensor<4x10xf32>\n"
+       << "  %wq, %ws = bitnet.ternarize %w : tensor<4x10xf32> -> "
+          "tensor<4x10xi8>, tensor<f32>\n"
+       << "  %p = bitnet.pack %wq : tensor<4x10xi8> -> !bitnet.ternary<4x10, "
+          "i2>\n"
+       << "  %y = bitnet.bitlinear %x, %p scale %ws : tensor<2x3x10xf32>, "
+          "!bitnet.ternary<4x10, i2>, tensor<f32> -> tensor<2x3x4xf32>\n"
+       << "  return %y : tensor<2x3x4xf32>\n}\n";
+  auto model = compileOrFail(mlir.str());
+  ASSERT_TRUE(model);
+  std::vector<float> y(b * t * n);
+  ASSERT_EQ(model->run({x.data(), y.data()}), 0);
+  ref::TernaryWeights tw = ref::ternarize(w.data(), n * k);
+  EXPECT_TRUE(bitEqual(
+      ref::bitlinear(x.data(), tw.values.data(), tw.scale, b * t, n, k),
+      y.data()));
+}
+
+TEST(EndToEnd, RMSNormAndSquaredRelu) {
+  const int64_t rows = 3, d = 37;
+  std::mt19937 rng(13);
+  std::normal_distribution<float> normal(0.0f, 2.0f);
+  std::vector<float> x(rows * d), gamma(d);
+  for (float &v : x)
+    v = normal(rng);
+  for (float &v : gamma)
+    v = normal(rng);
+  std::fill(x.begin(), x.begin() + d, 0.0f); // all-zero row: eps only
+  std::ostringstream mlir;
+  mlir << "func.func @norm(%x: tensor<3x37xf32>, %g: tensor<37xf32>) -> "
+          "(tensor<3x37xf32>, tensor<3x37xf32>) {\n"
+       << "  %y = bitnet.rmsnorm %x, %g {epsilon = 1.0e-05 : f32} : "
+          "tensor<3x37xf32>, tensor<37xf32> -> tensor<3x37xf32>\n"
+       << "  %r = bitnet.squared_relu %x : tensor<3x37xf32>\n"
+       << "  return %y, %r : tensor<3x37xf32>, tensor<3x37xf32>\n}\n";
+  auto model = compileOrFail(mlir.str());
+  ASSERT_TRUE(model);
+  std::vector<float> y(rows * d), r(rows * d);
+  ASSERT_EQ(model->run({x.data(), gamma.data(), y.data(), r.data()}), 0);
+  EXPECT_TRUE(near(ref::rmsnorm(x.data(), gamma.data(), rows, d, 1e-5f),
+                   y.data(), 2e-6f));
+  EXPECT_TRUE(bitEqual(ref::squaredRelu(x.data(), rows * d), r.data()));
+}
+
+TEST(EndToEnd, RopeBothStyles) {
+  const int64_t s = 3, h = 2, d = 8;
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(s * h * d);
+  for (float &v : x)
+    v = normal(rng);
+  std::vector<int32_t> pos = {0, 5, 1000};
+  std::vector<int64_t> pos64(pos.begin(), pos.end());
+  for (const char *style : {"half", "interleaved"}) {
+    std::ostringstream mlir;
+    mlir << "func.func @rope(%x: tensor<3x2x8xf32>, %p: tensor<3xi32>) -> "
+            "tensor<3x2x8xf32> {\n"
+         << "  %y = bitnet.rope %x, %p {theta = 500000.0 : f32, style = "
+            "#bitnet.rope_style<"
+         << style
+         << ">} : tensor<3x2x8xf32>, tensor<3xi32> -> tensor<3x2x8xf32>\n"
+         << "  return %y : tensor<3x2x8xf32>\n}\n";
+    auto model = compileOrFail(mlir.str());
+    ASSERT_TRUE(model);
+    std::vector<float> y(s * h * d);
+    ASSERT_EQ(model->run({x.data(), pos.data(), y.data()}), 0);
+    bool interleaved = std::string(style) == "interleaved";
+    EXPECT_TRUE(near(ref::rope(x.data(), pos64.data(), s, h, d, 500000.0f,
+                               interleaved),
+                     y.data(), 1e-5f))
+        << style;
+  }
+}
+
+TEST(EndToEnd, AttentionWithKVCache) {
+  // Prefill 3 tokens at position 2 of a 6-token cache, GQA 4 heads : 2.
+  const int64_t s = 3, hq = 4, hkv = 2, d = 4, cap = 6;
+  std::mt19937 rng(19);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto randomVec = [&](int64_t n) {
+    std::vector<float> v(n);
+    for (float &e : v)
+      e = normal(rng);
+    return v;
+  };
+  std::vector<float> q = randomVec(s * hq * d), k = randomVec(s * hkv * d),
+                     v = randomVec(s * hkv * d), kc = randomVec(cap * hkv * d),
+                     vc = randomVec(cap * hkv * d);
+  for (int32_t position : {2, 0, 99 /* clamped to cap - s */}) {
+    const char *mlir = R"(
+func.func @attn(%q: tensor<3x4x4xf32>, %k: tensor<3x2x4xf32>, %v: tensor<3x2x4xf32>,
+                %kc: tensor<6x2x4xf32>, %vc: tensor<6x2x4xf32>, %pos: tensor<i32>)
+    -> (tensor<3x4x4xf32>, tensor<6x2x4xf32>, tensor<6x2x4xf32>) {
+  %o, %kc1, %vc1 = bitnet.attention %q, %k, %v, %kc, %vc, %pos
+      : tensor<3x4x4xf32>, tensor<3x2x4xf32>, tensor<3x2x4xf32>,
+        tensor<6x2x4xf32>, tensor<6x2x4xf32>, tensor<i32>
+      -> tensor<3x4x4xf32>, tensor<6x2x4xf32>, tensor<6x2x4xf32>
+  return %o, %kc1, %vc1 : tensor<3x4x4xf32>, tensor<6x2x4xf32>, tensor<6x2x4xf32>
+}
+)";
+    auto model = compileOrFail(mlir);
+    ASSERT_TRUE(model);
+    std::vector<float> o(s * hq * d), kOut(kc.size()), vOut(vc.size());
+    ASSERT_EQ(model->run({q.data(), k.data(), v.data(), kc.data(), vc.data(),
+                          &position, o.data(), kOut.data(), vOut.data()}),
+              0);
+    std::vector<float> kRef = kc, vRef = vc;
+    std::vector<float> expected =
+        ref::attention(q.data(), k.data(), v.data(), kRef.data(), vRef.data(),
+                       position, s, hq, hkv, d, cap, 0.5f);
+    EXPECT_TRUE(near(expected, o.data(), 1e-5f)) << "position " << position;
+    EXPECT_TRUE(bitEqual(kRef, kOut.data())) << "position " << position;
+    EXPECT_TRUE(bitEqual(vRef, vOut.data())) << "position " << position;
+  }
+}
+
+TEST(EndToEnd, DescriptorDescribesTheEntryFunction) {
+  const char *mlir = R"(
+func.func @named(%x: tensor<2x3xf32> {bitnet.name = "hidden"}, %i: tensor<4xi32>)
+    -> (tensor<2x3xf32>, tensor<4xi32>) attributes {bitnet.output_names = ["out"]} {
+  %y = bitnet.squared_relu %x : tensor<2x3xf32>
+  return %y, %i : tensor<2x3xf32>, tensor<4xi32>
+}
+)";
+  auto model = compileOrFail(mlir);
+  ASSERT_TRUE(model);
+  const bitnet_model_info &info = model->info();
+  EXPECT_EQ(info.magic, BITNET_MODEL_MAGIC);
+  EXPECT_EQ(info.abi_version, BITNET_MODEL_ABI_VERSION);
+  EXPECT_STREQ(info.name, "named");
+  EXPECT_EQ(std::string(info.producer).rfind("bitnet-compile ", 0), 0u);
+  ASSERT_EQ(info.num_inputs, 2);
+  ASSERT_EQ(info.num_outputs, 2);
+  EXPECT_STREQ(info.inputs[0].name, "hidden");
+  EXPECT_STREQ(info.inputs[1].name, "input1");
+  EXPECT_STREQ(info.outputs[0].name, "out");
+  EXPECT_STREQ(info.outputs[1].name, "output1");
+  EXPECT_EQ(info.inputs[0].dtype, BITNET_DTYPE_F32);
+  EXPECT_EQ(info.inputs[1].dtype, BITNET_DTYPE_I32);
+  EXPECT_EQ(info.inputs[0].rank, 2);
+  EXPECT_EQ(info.inputs[0].shape[0], 2);
+  EXPECT_EQ(info.inputs[0].shape[1], 3);
+  EXPECT_EQ(info.outputs[1].shape[0], 4);
+  EXPECT_GE(info.workspace_alignment, 1);
+  EXPECT_EQ(info.workspace_alignment & (info.workspace_alignment - 1), 0);
+
+  std::vector<float> x = {-1, 2, -3, 4, 0, 0.5f}, y(6);
+  std::vector<int32_t> in = {1, -2, 3, 7}, out(4);
+  ASSERT_EQ(model->run({x.data(), in.data(), y.data(), out.data()}), 0);
+  EXPECT_EQ(out, in);
+  EXPECT_TRUE(bitEqual({0, 4, 0, 16, 0, 0.25f}, y.data()));
+}

@@ -1,0 +1,140 @@
+//===- ModelHarness.cpp - Compile, load and run a model in tests -*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "ModelHarness.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <functional>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+namespace bitnet::test {
+
+static std::string readFile(const std::string &path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::unique_ptr<CompiledModel>
+CompiledModel::compile(const std::string &mlir,
+                       const std::vector<std::string> &flags,
+                       std::string &error) {
+  char dirTemplate[] = "/tmp/bitnet-test-XXXXXX";
+  if (!mkdtemp(dirTemplate)) {
+    error = "mkdtemp failed";
+    return nullptr;
+  }
+  std::unique_ptr<CompiledModel> model(new CompiledModel());
+  model->dir = dirTemplate;
+  std::string input = model->dir + "/model.mlir";
+  std::string output = model->dir + "/model.so";
+  std::string log = model->dir + "/compile.log";
+  std::ofstream(input) << mlir;
+  std::string command = std::string(BITNET_COMPILE_PATH) + " " + input +
+                        " -o " + output;
+  for (const std::string &flag : flags)
+    command += " " + flag;
+  command += " > " + log + " 2>&1";
+  if (std::system(command.c_str()) != 0) {
+    error = command + "\n" + readFile(log);
+    return nullptr;
+  }
+  model->handle = dlopen(output.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!model->handle) {
+    error = dlerror();
+    return nullptr;
+  }
+  model->modelInfo = static_cast<const bitnet_model_info *>(
+      dlsym(model->handle, BITNET_MODEL_INFO_SYMBOL));
+  model->runFn = reinterpret_cast<bitnet_model_run_fn>(
+      dlsym(model->handle, BITNET_MODEL_RUN_SYMBOL));
+  if (!model->modelInfo || !model->runFn) {
+    error = "the shared object lacks the model ABI symbols";
+    return nullptr;
+  }
+  return model;
+}
+
+CompiledModel::~CompiledModel() {
+  if (handle)
+    dlclose(handle);
+  if (!dir.empty()) {
+    for (const char *file : {"/model.mlir", "/model.so", "/compile.log"})
+      unlink((dir + file).c_str());
+    rmdir(dir.c_str());
+  }
+}
+
+int32_t CompiledModel::run(const std::vector<void *> &buffers) const {
+  size_t bytes = static_cast<size_t>(modelInfo->workspace_bytes);
+  size_t align = static_cast<size_t>(modelInfo->workspace_alignment);
+  void *workspace = nullptr;
+  if (bytes > 0) {
+    // Poison the workspace: a kernel that reads memory it never wrote fails.
+    workspace = std::aligned_alloc(align, (bytes + align - 1) / align * align);
+    std::memset(workspace, 0xA5, bytes);
+  }
+  int32_t rc = runFn(buffers.data(), workspace, nullptr);
+  std::free(workspace);
+  return rc;
+}
+
+std::string shapeStr(const std::vector<int64_t> &shape) {
+  std::string s;
+  for (int64_t d : shape)
+    s += std::to_string(d) + "x";
+  return s;
+}
+
+template <typename T, typename Print>
+static std::string dense(const std::vector<T> &values,
+                         const std::vector<int64_t> &shape, Print print) {
+  std::ostringstream os;
+  size_t index = 0;
+  // Nested brackets, one level per dimension.
+  std::function<void(size_t)> emit = [&](size_t dim) {
+    if (dim == shape.size()) {
+      print(os, values[index++]);
+      return;
+    }
+    os << "[";
+    for (int64_t i = 0; i < shape[dim]; ++i) {
+      if (i)
+        os << ", ";
+      emit(dim + 1);
+    }
+    os << "]";
+  };
+  os << "dense<";
+  emit(0);
+  os << ">";
+  return os.str();
+}
+
+std::string denseF32(const std::vector<float> &values,
+                     const std::vector<int64_t> &shape) {
+  return dense(values, shape, [](std::ostream &os, float v) {
+    // Hexadecimal bit patterns round-trip every float exactly.
+    uint32_t bits;
+    std::memcpy(&bits, &v, 4);
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "0x%08X", bits);
+    os << buf;
+  });
+}
+
+std::string denseInt(const std::vector<int64_t> &values,
+                     const std::vector<int64_t> &shape) {
+  return dense(values, shape, [](std::ostream &os, int64_t v) { os << v; });
+}
+
+} // namespace bitnet::test

@@ -1,0 +1,53 @@
+//===- ModelHarness.h - Compile, load and run a model in tests --*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BITNET_TEST_UNIT_MODELHARNESS_H
+#define BITNET_TEST_UNIT_MODELHARNESS_H
+
+#include "bitnet_rt/model_abi.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace bitnet::test {
+
+/// A model compiled by `bitnet-compile --emit=so` from MLIR text and loaded
+/// with dlopen, exactly as a user would do it.
+class CompiledModel {
+public:
+  /// Compiles `mlir` with the extra `flags`; on failure returns null and
+  /// puts bitnet-compile's output in `error`.
+  static std::unique_ptr<CompiledModel>
+  compile(const std::string &mlir, const std::vector<std::string> &flags,
+          std::string &error);
+  ~CompiledModel();
+
+  const bitnet_model_info &info() const { return *modelInfo; }
+  /// Runs with inputs then outputs, using a fresh workspace.
+  int32_t run(const std::vector<void *> &buffers) const;
+
+private:
+  CompiledModel() = default;
+  std::string dir;
+  void *handle = nullptr;
+  const bitnet_model_info *modelInfo = nullptr;
+  bitnet_model_run_fn runFn = nullptr;
+};
+
+/// `dense<...>` text of float values with the given shape (exact round trip).
+std::string denseF32(const std::vector<float> &values,
+                     const std::vector<int64_t> &shape);
+/// `dense<...>` text of integer values with the given shape.
+std::string denseInt(const std::vector<int64_t> &values,
+                     const std::vector<int64_t> &shape);
+/// "2x3x" style shape prefix of a tensor type.
+std::string shapeStr(const std::vector<int64_t> &shape);
+
+} // namespace bitnet::test
+
+#endif // BITNET_TEST_UNIT_MODELHARNESS_H
