@@ -128,8 +128,7 @@ struct LinearCase {
   Weights weights;
 };
 
-std::string caseName(const ::testing::TestParamInfo<LinearCase> &info) {
-  const LinearCase &c = info.param;
+std::string describe(const LinearCase &c) {
   static const char *acts[] = {"Random", "ZeroRow", "Saturating", "Ties"};
   static const char *ws[] = {"Random", "Zero", "Plus", "Minus"};
   std::ostringstream os;
@@ -137,6 +136,13 @@ std::string caseName(const ::testing::TestParamInfo<LinearCase> &info) {
      << acts[static_cast<int>(c.activations)] << "_"
      << ws[static_cast<int>(c.weights)];
   return os.str();
+}
+
+// Readable parameters in test listings (M x N x K, format, inputs).
+void PrintTo(const LinearCase &c, std::ostream *os) { *os << describe(c); }
+
+std::string caseName(const ::testing::TestParamInfo<LinearCase> &info) {
+  return describe(info.param);
 }
 } // namespace
 

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs the Debian packages bitnet-mlir builds with (as root; idempotent and
+# quick when everything is present), then configures and builds the project.
+#
+#   scripts/setup.sh            install + configure + build into ./build
+#   BUILD_DIR=dir scripts/setup.sh
+#
+# Sourced by scripts/example.sh and scripts/test.sh.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+LLVM_PREFIX=/usr/lib/llvm-22
+
+# Every package the build, the tests and the tools use, by name.
+PACKAGES=(
+  build-essential cmake ninja-build python3       # toolchain; lit runs on python3
+  llvm-22-dev libmlir-22-dev mlir-22-tools        # LLVM/MLIR 22: libs, cmake, tblgen
+  llvm-22-tools                                   # lit, FileCheck, not, count
+  clang-22 lld-22                                 # cross-target linking (aarch64)
+  libgtest-dev libgmock-dev libbenchmark-dev      # unit tests and benchmarks
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: these packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
+  cmake -S "$ROOT" -B "$BUILD_DIR" -G Ninja \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DMLIR_DIR="$LLVM_PREFIX/lib/cmake/mlir" \
+    -DLLVM_EXTERNAL_LIT="$LLVM_PREFIX/bin/lit"
+fi
+cmake --build "$BUILD_DIR" -j "$(nproc)"
