@@ -4,14 +4,19 @@
  *
  *===----------------------------------------------------------------------===*
  *
- * One loop at a time. The caller publishes the loop and bumps `generation`;
- * workers (spinning briefly, then sleeping on a condition variable) see the
- * new generation, claim chunks from an atomic counter and, once no chunk is
- * left, check out by decrementing `pending`. The caller claims chunks too and
- * returns when every worker has checked out, so no worker can still be
- * reading a loop when the next one is published. Nothing is allocated per
- * loop. A second caller (or a loop started inside a loop) finds the dispatch
- * lock taken and runs its loop on its own thread.
+ * One loop at a time. `generation` is odd while a loop is open and even
+ * while none is. The caller writes the loop, opens it (generation + 1), claims
+ * chunks from an atomic counter like everybody else, and once none is left
+ * closes it (generation + 1 again) and waits for `active` to reach zero.
+ * A worker that sees an open generation announces itself in `active`, checks
+ * that the generation is still the one it saw, and only then reads the loop
+ * and claims chunks. That pairs with the caller's close-then-check (both
+ * sequentially consistent): a late worker either backs off or is waited
+ * for, so nobody reads a loop while the next one is written, and the caller
+ * never waits for a worker that is asleep or not scheduled. Workers spin
+ * briefly between loops, then sleep on a condition variable. Nothing is
+ * allocated per loop. A second caller (or a loop started inside a loop) finds
+ * the dispatch lock taken and runs its loop on its own thread.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -26,7 +31,7 @@
 #define MAX_THREADS 1024
 /* Chunks per thread: a little slack for uneven chunks. */
 #define CHUNKS_PER_THREAD 4
-/* Polls of `generation` / `pending` before sleeping. */
+/* Polls of `generation` / `active` before sleeping. */
 #define SPIN_COUNT 4000
 
 typedef void (*loop_fn)(void *arg, int64_t begin, int64_t end);
@@ -40,17 +45,18 @@ struct bitnet_thread_pool {
   pthread_mutex_t dispatch; /* held by the caller of the current loop */
 
   pthread_mutex_t mutex; /* guards sleeping and waking */
-  pthread_cond_t wake;   /* workers wait here for a new generation */
-  pthread_cond_t done;   /* the caller waits here for `pending` to reach 0 */
-  int stop;
+  pthread_cond_t wake;   /* workers wait here for an open generation */
+  pthread_cond_t done;   /* the caller waits here for `active` to reach 0 */
+  atomic_int sleepers;   /* workers waiting on `wake` */
+  atomic_int stop;
 
-  /* The loop being run; written before `generation` is bumped. */
+  /* The loop being run; written while the generation is even. */
   loop_fn fn;
   void *arg;
   int64_t n;
   int64_t num_chunks;
   atomic_llong next_chunk;
-  atomic_int pending; /* workers that have not checked out yet */
+  atomic_int active; /* workers inside the current generation */
   atomic_ullong generation;
 };
 
@@ -85,35 +91,52 @@ static void run_chunks(bitnet_thread_pool *pool) {
   }
 }
 
+static inline int is_open(unsigned long long gen, unsigned long long seen) {
+  return (gen & 1) != 0 && gen != seen;
+}
+
+/* Waits until a loop other than `seen` is open, or the pool stops. */
+static unsigned long long wait_for_loop(bitnet_thread_pool *pool,
+                                        unsigned long long seen) {
+  unsigned long long gen;
+  for (int i = 0; i < SPIN_COUNT; ++i) {
+    gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
+    if (is_open(gen, seen) ||
+        atomic_load_explicit(&pool->stop, memory_order_relaxed))
+      return gen;
+    cpu_relax();
+  }
+  pthread_mutex_lock(&pool->mutex);
+  atomic_fetch_add(&pool->sleepers, 1);
+  while (!is_open(gen = atomic_load(&pool->generation), seen) &&
+         !atomic_load_explicit(&pool->stop, memory_order_relaxed))
+    pthread_cond_wait(&pool->wake, &pool->mutex);
+  atomic_fetch_sub(&pool->sleepers, 1);
+  pthread_mutex_unlock(&pool->mutex);
+  return gen;
+}
+
+/* Leaves the current generation, waking the caller if it waits for us. */
+static void leave_loop(bitnet_thread_pool *pool) {
+  if (atomic_fetch_sub_explicit(&pool->active, 1, memory_order_acq_rel) == 1) {
+    pthread_mutex_lock(&pool->mutex);
+    pthread_cond_signal(&pool->done);
+    pthread_mutex_unlock(&pool->mutex);
+  }
+}
+
 static void *worker_main(void *opaque) {
   bitnet_thread_pool *pool = opaque;
   unsigned long long seen = 0;
   for (;;) {
-    unsigned long long gen =
-        atomic_load_explicit(&pool->generation, memory_order_acquire);
-    for (int i = 0; gen == seen && i < SPIN_COUNT; ++i) {
-      cpu_relax();
-      gen = atomic_load_explicit(&pool->generation, memory_order_acquire);
-    }
-    if (gen == seen) {
-      pthread_mutex_lock(&pool->mutex);
-      while ((gen = atomic_load_explicit(&pool->generation,
-                                         memory_order_acquire)) == seen &&
-             !pool->stop)
-        pthread_cond_wait(&pool->wake, &pool->mutex);
-      int stop = pool->stop;
-      pthread_mutex_unlock(&pool->mutex);
-      if (stop)
-        return NULL;
-    }
+    unsigned long long gen = wait_for_loop(pool, seen);
+    if (atomic_load_explicit(&pool->stop, memory_order_relaxed))
+      return NULL;
+    atomic_fetch_add(&pool->active, 1);
+    if (atomic_load(&pool->generation) == gen)
+      run_chunks(pool); /* still open: the loop is safe to read */
     seen = gen;
-    run_chunks(pool);
-    if (atomic_fetch_sub_explicit(&pool->pending, 1, memory_order_acq_rel) ==
-        1) {
-      pthread_mutex_lock(&pool->mutex);
-      pthread_cond_signal(&pool->done);
-      pthread_mutex_unlock(&pool->mutex);
-    }
+    leave_loop(pool);
   }
 }
 
@@ -143,8 +166,10 @@ bitnet_status bitnet_thread_pool_create(int32_t num_threads,
   pthread_mutex_init(&pool->mutex, NULL);
   pthread_cond_init(&pool->wake, NULL);
   pthread_cond_init(&pool->done, NULL);
+  atomic_init(&pool->sleepers, 0);
+  atomic_init(&pool->stop, 0);
   atomic_init(&pool->next_chunk, 0);
-  atomic_init(&pool->pending, 0);
+  atomic_init(&pool->active, 0);
   atomic_init(&pool->generation, 0);
   for (int32_t i = 0; i < num_threads - 1; ++i) {
     int err = pthread_create(&workers[i], NULL, worker_main, pool);
@@ -171,7 +196,7 @@ void bitnet_thread_pool_release(bitnet_thread_pool *pool) {
       atomic_fetch_sub_explicit(&pool->refs, 1, memory_order_acq_rel) != 1)
     return;
   pthread_mutex_lock(&pool->mutex);
-  pool->stop = 1;
+  atomic_store(&pool->stop, 1);
   pthread_cond_broadcast(&pool->wake);
   pthread_mutex_unlock(&pool->mutex);
   for (int32_t i = 0; i < pool->num_workers; ++i)
@@ -203,27 +228,27 @@ void bitnet_thread_pool_parallel_for(bitnet_thread_pool *pool, int64_t n,
   pool->n = n;
   pool->num_chunks = chunks < n ? chunks : n;
   atomic_store_explicit(&pool->next_chunk, 0, memory_order_relaxed);
-  atomic_store_explicit(&pool->pending, pool->num_workers,
-                        memory_order_relaxed);
-  /* Publishes the loop: workers read it after an acquire of `generation`. */
-  atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
-  pthread_mutex_lock(&pool->mutex);
-  pthread_cond_broadcast(&pool->wake);
-  pthread_mutex_unlock(&pool->mutex);
+  /* Opens the loop; workers read it after acquiring the new generation. */
+  atomic_fetch_add(&pool->generation, 1);
+  if (atomic_load(&pool->sleepers) > 0) {
+    pthread_mutex_lock(&pool->mutex);
+    pthread_cond_broadcast(&pool->wake);
+    pthread_mutex_unlock(&pool->mutex);
+  }
 
   run_chunks(pool);
 
+  /* Closes the loop, then waits for the workers inside it. */
+  atomic_fetch_add(&pool->generation, 1);
   int done = 0;
-  for (int i = 0; i < SPIN_COUNT; ++i) {
-    if (atomic_load_explicit(&pool->pending, memory_order_acquire) == 0) {
-      done = 1;
-      break;
-    }
-    cpu_relax();
+  for (int i = 0; i < SPIN_COUNT && !done; ++i) {
+    done = atomic_load(&pool->active) == 0;
+    if (!done)
+      cpu_relax();
   }
   if (!done) {
     pthread_mutex_lock(&pool->mutex);
-    while (atomic_load_explicit(&pool->pending, memory_order_acquire) != 0)
+    while (atomic_load(&pool->active) != 0)
       pthread_cond_wait(&pool->done, &pool->mutex);
     pthread_mutex_unlock(&pool->mutex);
   }
