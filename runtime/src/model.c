@@ -110,7 +110,7 @@ static bitnet_status check_info(bitnet_model *model) {
   return BITNET_OK;
 }
 
-static bitnet_status check_file(const char *path) {
+static bitnet_status check_file(const char *path, struct stat *out_st) {
   struct stat st;
   if (stat(path, &st) != 0) {
     int err = errno;
@@ -129,6 +129,7 @@ static bitnet_status check_file(const char *path) {
                               "cannot open model '%s': %s", path,
                               strerror(err));
   }
+  *out_st = st;
   return BITNET_OK;
 }
 
@@ -147,7 +148,9 @@ bitnet_status bitnet_model_load(const char *path, bitnet_model **out_model) {
   BITNET_CHECK_ARG(out_model, "bitnet_model_load");
   *out_model = NULL;
   BITNET_CHECK_ARG(path, "bitnet_model_load");
-  BITNET_RETURN_IF_ERROR(check_file(path));
+  struct stat st;
+  memset(&st, 0, sizeof(st));
+  BITNET_RETURN_IF_ERROR(check_file(path, &st));
 
   bitnet_model *model = calloc(1, sizeof(*model));
   /* dlopen() searches the library path for a name without '/'. */
@@ -164,6 +167,8 @@ bitnet_status bitnet_model_load(const char *path, bitnet_model **out_model) {
   memcpy(dl_path + (needs_prefix ? 2 : 0), path, len + 1);
   atomic_init(&model->refs, 1);
   model->path = dl_path;
+  model->file_dev = st.st_dev;
+  model->file_ino = st.st_ino;
 
   pthread_mutex_lock(&dl_mutex);
   dlerror();
@@ -318,18 +323,14 @@ bitnet_status bitnet_model_get_mapping(const bitnet_model *model,
   BITNET_CHECK_ARG(model, "bitnet_model_get_mapping");
   BITNET_CHECK_ARG(out_mapping, "bitnet_model_get_mapping");
   memset(out_mapping, 0, sizeof(*out_mapping));
-  struct stat st;
-  if (stat(model->path, &st) != 0)
-    return bitnet_status_make(BITNET_STATUS_IO_ERROR,
-                              "bitnet_model_get_mapping: cannot stat '%s': %s",
-                              model->path, strerror(errno));
   FILE *maps = fopen("/proc/self/maps", "r");
   if (maps == NULL)
     return bitnet_status_make(BITNET_STATUS_UNAVAILABLE,
                               "bitnet_model_get_mapping: /proc/self/maps is "
                               "not available");
   /* Lines read: start-end perms offset major:minor inode path. Mappings are
-   * matched by device and inode, which no path spelling can fool. */
+   * matched by the device and inode the file had when it was loaded, which
+   * neither another spelling of the path nor a later rebuild can fool. */
   char line[4096];
   while (fgets(line, sizeof(line), maps) != NULL) {
     unsigned long long start, end, offset, inode;
@@ -338,8 +339,8 @@ bitnet_status bitnet_model_get_mapping(const bitnet_model *model,
     if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms,
                &offset, &major_id, &minor_id, &inode) != 7)
       continue;
-    if (inode != (unsigned long long)st.st_ino ||
-        major_id != major(st.st_dev) || minor_id != minor(st.st_dev))
+    if (inode != (unsigned long long)model->file_ino ||
+        major_id != major(model->file_dev) || minor_id != minor(model->file_dev))
       continue;
     int64_t size = (int64_t)(end - start);
     if (perms[1] == 'w')

@@ -8,6 +8,7 @@
 #define BITNET_RT_SRC_MODEL_INTERNAL_H
 
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #include "internal.h"
 
@@ -18,6 +19,8 @@ struct bitnet_model {
   bitnet_model_run_fn run;
   char *path;                    /* as given, "./" added to a bare name */
   bitnet_tensor_desc *descs;     /* inputs, then outputs */
+  dev_t file_dev;                /* the file that was loaded, to find its */
+  ino_t file_ino;                /* mappings in /proc/self/maps */
 };
 
 #endif /* BITNET_RT_SRC_MODEL_INTERNAL_H */
