@@ -299,11 +299,14 @@ bitnet_model_get_mapping(const bitnet_model *model,
  *  every kernel the compiled code reports. */
 typedef struct bitnet_profiler {
   void *user; /**< passed back to every callback */
+  /** Before a run; `model` is the descriptor's name. */
   void (*run_begin)(void *user, const char *model);
   /** `result` is the value bitnet_model_run returned (0 on success). */
   void (*run_end)(void *user, const char *model, int32_t result);
+  /** Before a kernel, with the bytes it moves and its arithmetic operations. */
   void (*kernel_begin)(void *user, const char *kernel, int64_t bytes,
                        int64_t flops);
+  /** After the kernel last begun on this thread. */
   void (*kernel_end)(void *user, const char *kernel);
 } bitnet_profiler;
 
@@ -314,10 +317,10 @@ typedef struct bitnet_profile_collector bitnet_profile_collector;
 /** Totals for one kernel name. */
 typedef struct bitnet_kernel_stats {
   const char *name; /**< owned by the collector */
-  int64_t calls;
-  int64_t total_ns;
-  int64_t min_ns;
-  int64_t max_ns;
+  int64_t calls;    /**< completed calls */
+  int64_t total_ns; /**< time inside the kernel, summed over calls */
+  int64_t min_ns;   /**< shortest call */
+  int64_t max_ns;   /**< longest call */
   int64_t bytes; /**< sum over calls of the bytes reported */
   int64_t flops; /**< sum over calls of the flops reported */
 } bitnet_kernel_stats;
@@ -418,7 +421,7 @@ BITNET_RT_API bitnet_status bitnet_context_run(bitnet_context *context,
 
 /** A caller's buffer with what it holds, for bitnet_context_run_checked. */
 typedef struct bitnet_tensor {
-  void *data;
+  void *data;           /**< dense row-major elements */
   int32_t dtype;        /**< a bitnet_dtype */
   int32_t rank;
   const int64_t *shape; /**< `rank` extents */
