@@ -25,6 +25,7 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Target/TargetMachine.h"
+#include "llvm/TargetParser/Triple.h"
 
 #include <chrono>
 
@@ -65,6 +66,43 @@ StringRef mlir::bitnet::getDefaultExtension(EmitKind kind) {
     return ".so";
   }
   llvm_unreachable("unknown emit kind");
+}
+
+/// Whether a comma-separated LLVM feature string enables `feature`.
+static bool hasFeature(StringRef features, StringRef feature) {
+  SmallVector<StringRef> parts;
+  features.split(parts, ',');
+  bool enabled = false;
+  for (StringRef part : parts) {
+    if (part.drop_front() == feature)
+      enabled = part.front() == '+';
+  }
+  return enabled;
+}
+
+FailureOr<std::string> mlir::bitnet::selectKernels(const CompileOptions &options,
+                                                   std::string &error) {
+  ResolvedTarget target = resolveTarget(options.target);
+  bool x86 = llvm::Triple(target.triple).isX86();
+  bool vnni512 = x86 && hasFeature(target.features, "avx512f") &&
+                 hasFeature(target.features, "avx512bw") &&
+                 hasFeature(target.features, "avx512vnni");
+  if (options.kernels == "reference")
+    return std::string("none");
+  if (options.kernels == "auto")
+    return std::string(vnni512 ? "avx512vnni" : "none");
+  if (options.kernels == "avx512vnni") {
+    if (!vnni512) {
+      error = "--kernels=avx512vnni needs a target with avx512f, avx512bw and "
+              "avx512vnni (this one is " + target.triple + " " + target.cpu +
+              ")";
+      return failure();
+    }
+    return std::string("avx512vnni");
+  }
+  error = "unknown kernels '" + options.kernels +
+          "' (expected auto, reference or avx512vnni)";
+  return failure();
 }
 
 StringRef mlir::bitnet::getProducerString() {
@@ -137,6 +175,11 @@ static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
   pipelineOptions.producer = getProducerString().str();
   ResolvedTarget target = resolveTarget(options.target);
   pipelineOptions.target = target.triple + " " + target.cpu;
+  std::string error;
+  FailureOr<std::string> kernels = selectKernels(options, error);
+  if (failed(kernels))
+    return emitError(module.getLoc()) << error;
+  pipelineOptions.cpuKernels = *kernels;
   build(pm, pipelineOptions);
   return pm.run(module);
 }

@@ -41,6 +41,8 @@ void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
   if (!options.weightFormat.empty())
     pm.addPass(createBitNetPackWeights({options.weightFormat}));
   pm.addPass(createCanonicalizerPass());
+  if (options.cpuKernels != "none")
+    pm.addPass(createBitNetLowerToCPUKernels({options.cpuKernels}));
   pm.addPass(createBitNetLowerToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -69,6 +71,7 @@ void mlir::bitnet::buildLLVMPipeline(OpPassManager &pm,
   addUpstream(pm, "expand-strided-metadata,"
                   "lower-affine,"
                   "convert-scf-to-cf,"
+                  "convert-vector-to-llvm,"
                   "convert-math-to-llvm,"
                   "convert-arith-to-llvm,"
                   "convert-index-to-llvm,"

@@ -313,7 +313,16 @@ void BitNetEmitEntryPointPass::runOnOperation() {
     callArgs[*workspaceArg] =
         wrap(workspace,
              cast<MemRefType>(func.getArgument(*workspaceArg).getType()));
+  // Kernels that use the caller's services (thread pool, profiling) find the
+  // context in a thread-local for the duration of the run.
+  auto execCtxGlobal = module.lookupSymbol<LLVM::GlobalOp>("__bitnet_exec_ctx");
+  if (execCtxGlobal)
+    LLVM::StoreOp::create(b, loc, entryBlock->getArgument(2),
+                          LLVM::AddressOfOp::create(b, loc, execCtxGlobal));
   func::CallOp::create(b, loc, func, callArgs);
+  if (execCtxGlobal)
+    LLVM::StoreOp::create(b, loc, LLVM::ZeroOp::create(b, loc, ptr),
+                          LLVM::AddressOfOp::create(b, loc, execCtxGlobal));
   func::ReturnOp::create(b, loc, d.constant(b, i32, 0));
   func.setPrivate();
 }

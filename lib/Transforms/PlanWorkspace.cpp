@@ -44,6 +44,19 @@ static std::optional<int64_t> staticBytes(MemRefType type) {
   return type.getNumElements() * (bits / 8);
 }
 
+/// A call may take a buffer of the workspace when its callee is defined here
+/// and frees nothing (the kernels the compiler generates).
+static bool calleeKeepsBuffers(ModuleOp module, func::CallOp call) {
+  auto callee = module.lookupSymbol<func::FuncOp>(call.getCallee());
+  if (!callee || callee.isExternal())
+    return false;
+  WalkResult result = callee.walk([](Operation *op) {
+    return isa<memref::DeallocOp, func::CallOp>(op) ? WalkResult::interrupt()
+                                                    : WalkResult::advance();
+  });
+  return !result.wasInterrupted();
+}
+
 struct BitNetPlanWorkspacePass
     : bitnet::impl::BitNetPlanWorkspaceBase<BitNetPlanWorkspacePass> {
   using Base::Base;
@@ -53,7 +66,7 @@ struct BitNetPlanWorkspacePass
     if (alignment <= 0 || !llvm::isPowerOf2_64(alignment)) {
       module.emitError("bitnet-plan-workspace: alignment must be a power of "
                        "2, got ")
-          << alignment;
+          << static_cast<int64_t>(alignment);
       return signalPassFailure();
     }
     func::FuncOp func = lookupEntryFunction(module, entry);
@@ -76,8 +89,11 @@ struct BitNetPlanWorkspacePass
       // be freed by someone else: it keeps its own allocation.
       bool placeable = true;
       for (Operation *user : alloc->getUsers()) {
-        if (isa<func::ReturnOp, func::CallOp>(user))
+        if (isa<func::ReturnOp>(user))
           placeable = false;
+        if (auto call = dyn_cast<func::CallOp>(user))
+          if (!calleeKeepsBuffers(module, call))
+            placeable = false;
         auto dealloc = dyn_cast<memref::DeallocOp>(user);
         if (!dealloc)
           continue;

@@ -63,6 +63,13 @@ static cl::opt<std::string> weightFormat(
              "each weight as the model stores it)"),
     cl::cat(category));
 
+static cl::opt<std::string> kernels(
+    "kernels",
+    cl::desc("Kernels for linear layers with constant weights: auto (the "
+             "best the target has, the default), reference (the reference "
+             "lowering only) or avx512vnni"),
+    cl::init("auto"), cl::cat(category));
+
 static cl::opt<std::string> triple(
     "target",
     cl::desc("Target triple, e.g. x86_64-linux-gnu or aarch64-linux-gnu "
@@ -132,6 +139,7 @@ int main(int argc, char **argv) {
   options.weightFormat = weightFormat;
   options.target = {triple, cpu, features, optLevel};
   options.linker = linker;
+  options.kernels = kernels;
   options.verbose = verbose;
   options.applyPassManagerCLOptions = true;
 

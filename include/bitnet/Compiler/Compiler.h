@@ -57,6 +57,10 @@ struct CompileOptions {
   /// Re-encode ternary weights (int8, i2, base3); empty keeps them.
   std::string weightFormat;
   CPUTarget target;
+  /// Kernels for linear layers: "auto" (the best the target has),
+  /// "reference" (the reference lowering only) or an instruction set
+  /// ("avx512vnni").
+  std::string kernels = "auto";
   /// Compiler driver used to link shared objects; empty picks one.
   std::string linker;
   /// Print each stage and its time to stderr.
@@ -65,6 +69,11 @@ struct CompileOptions {
   /// --mlir-print-ir-after-all, ...); only for tools that registered them.
   bool applyPassManagerCLOptions = false;
 };
+
+/// The kernel family `options` selects for its target: an instruction set
+/// name or "none"; an error for an unknown or unsupported request.
+FailureOr<std::string> selectKernels(const CompileOptions &options,
+                                     std::string &error);
 
 /// The producer string written into every compiled model.
 StringRef getProducerString();

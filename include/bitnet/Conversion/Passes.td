@@ -43,4 +43,54 @@ def BitNetLowerToLinalg : Pass<"bitnet-lower-to-linalg", "::mlir::ModuleOp"> {
   ];
 }
 
+def BitNetLowerToCPUKernels
+    : Pass<"bitnet-lower-to-cpu-kernels", "::mlir::ModuleOp"> {
+  let summary = "Lowers bitlinear layers with constant weights to CPU kernels";
+  let description = [{
+    Replaces every `bitnet.bitlinear` whose weight is a constant and whose
+    shapes are static by a call to a kernel generated for its shape and the
+    instruction set `isa`:
+
+    * `avx512vnni`: the MAD kernel. The weight is laid out at compile time as
+      2-bit codes `w + 1` in groups of 64 rows x 16 columns, so that one
+      64-byte load and one AND give the unsigned operand of `vpdpbusd` for
+      16 rows; each token is quantised once (fused into the kernel) and its
+      sum corrects the unsigned codes; row groups are spread over the
+      runtime's thread pool (`bitnet_exec_ctx.parallel_for`).
+    * `none`: nothing is lowered; the reference lowering handles everything.
+
+    Other bitlinear ops are left to `bitnet-lower-to-linalg`. The choice is
+    recorded on the call as the `bitnet.kernel` attribute.
+
+    Before:
+
+    ```mlir
+    %y = bitnet.bitlinear %x, %w scale %s : tensor<1x2560xf32>, !bitnet.ternary<6912x2560, i2>, tensor<f32> -> tensor<1x6912xf32>
+    ```
+
+    After (abridged):
+
+    ```mlir
+    %packed = arith.constant dense<...> : tensor<4423680xi8>
+    call @__bitnet_mad_vnni_1x6912x2560_memref(%xb, %wb, %sb, %yb, %scratch)
+        {bitnet.kernel = {family = "mad", isa = "avx512vnni", ...}} : (...) -> ()
+    %y = bufferization.to_tensor %yb restrict writable : ...
+    ```
+  }];
+  let options = [
+    Option<"isa", "isa", "std::string", /*default=*/"\"avx512vnni\"",
+           "Instruction set of the kernels: avx512vnni or none">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::bufferization::BufferizationDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 #endif // BITNET_CONVERSION_PASSES_TD

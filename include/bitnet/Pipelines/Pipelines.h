@@ -42,6 +42,11 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Re-encode ternary weights as int8, i2 or base3 "
                      "(default: keep each weight's format)"),
       llvm::cl::init("")};
+  PassOptions::Option<std::string> cpuKernels{
+      *this, "cpu-kernels",
+      llvm::cl::desc("Kernels for bitlinear layers with constant weights: "
+                     "avx512vnni or none (the reference lowering)"),
+      llvm::cl::init("none")};
   PassOptions::Option<std::string> producer{
       *this, "producer", llvm::cl::desc("Producer recorded in the descriptor"),
       llvm::cl::init("bitnet-compile")};

@@ -1,0 +1,537 @@
+//===- MADKernels.cpp - Ternary multiply-add kernels for CPUs ---*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Lowers `bitnet.bitlinear` with a constant weight to a kernel specialised for
+// its shape:
+//
+//  * at compile time the ternary weight is laid out for the kernel: 2-bit
+//    codes (w + 1) in groups of 64 rows x 16 columns, so that one 64-byte
+//    load gives, after an AND with one of four masks, the unsigned operand of
+//    `vpdpbusd` for 16 rows x 4 columns (the "MAD" layout below);
+//  * at run time each token is quantised once (absmax, round half to even,
+//    int8) into the workspace, and its sum is kept: with unsigned codes
+//    c = w + 1, sum(c * x) - sum(x) = sum(w * x);
+//  * row groups are spread over the runtime's thread pool.
+//
+// MAD layout, for G = ceil(N / 64) row groups and KB = ceil(K / 16) column
+// blocks: bytes[G][KB][4 tiles][64]. Byte 4r + q of tile i of block (g, kb)
+// holds in bits [2j, 2j+2) the code of W[64g + 16i + r][16kb + 4j + q]
+// (code 1, a zero weight, past the matrix's edge). Masking with 3 << 2j keeps
+// code * 4^j, so four accumulators per tile collect 4^j * sum(c * x) exactly
+// and are scaled back with arithmetic shifts.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet/Conversion/Passes.h"
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+#include "bitnet/Dialect/BitNet/IR/TernaryEncoding.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/PatternMatch.h"
+#include "llvm/Support/FormatVariadic.h"
+
+namespace mlir::bitnet {
+#define GEN_PASS_DEF_BITNETLOWERTOCPUKERNELS
+#include "bitnet/Conversion/Passes.h.inc"
+} // namespace mlir::bitnet
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+/// Name of the thread-local that holds the caller's bitnet_exec_ctx during a
+/// run (set by bitnet_model_run, see bitnet-emit-entry-point).
+static constexpr StringLiteral kExecCtxGlobal = "__bitnet_exec_ctx";
+/// Byte offsets of bitnet_exec_ctx fields (runtime/include/bitnet_rt/model_abi.h).
+static constexpr int64_t kCtxUserOffset = 8;
+static constexpr int64_t kCtxParallelForOffset = 16;
+
+static constexpr int64_t kRowsPerGroup = 64;
+static constexpr int64_t kTilesPerGroup = 4;
+static constexpr int64_t kColsPerBlock = 16;
+
+//===----------------------------------------------------------------------===//
+// Compile-time weight layout
+//===----------------------------------------------------------------------===//
+
+/// Lays out `n x k` ternary values (row-major int8) in the MAD layout.
+static SmallVector<int8_t> layoutMAD(ArrayRef<int8_t> w, int64_t n,
+                                     int64_t k) {
+  int64_t groups = llvm::divideCeil(n, kRowsPerGroup);
+  int64_t blocks = llvm::divideCeil(k, kColsPerBlock);
+  SmallVector<int8_t> bytes(groups * blocks * kTilesPerGroup * 64);
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t kb = 0; kb < blocks; ++kb)
+      for (int64_t i = 0; i < kTilesPerGroup; ++i)
+        for (int64_t r = 0; r < 16; ++r)
+          for (int64_t q = 0; q < 4; ++q) {
+            unsigned byte = 0;
+            for (int64_t j = 0; j < 4; ++j) {
+              int64_t row = g * kRowsPerGroup + i * 16 + r;
+              int64_t col = kb * kColsPerBlock + 4 * j + q;
+              int code = 1;
+              if (row < n && col < k)
+                code = std::clamp<int>(w[row * k + col], -1, 1) + 1;
+              byte |= static_cast<unsigned>(code) << (2 * j);
+            }
+            int64_t at = ((g * blocks + kb) * kTilesPerGroup + i) * 64 + 4 * r + q;
+            bytes[at] = static_cast<int8_t>(byte);
+          }
+  return bytes;
+}
+
+/// The int8 values of a constant ternary weight, or nothing.
+static std::optional<SmallVector<int8_t>> constantTernary(Value weight) {
+  auto constant = weight.getDefiningOp<bitnet::ConstantOp>();
+  if (!constant)
+    return std::nullopt;
+  auto storage = dyn_cast<DenseIntElementsAttr>(constant.getStorage());
+  if (!storage)
+    return std::nullopt;
+  TernaryType type = constant.getType();
+  SmallVector<int8_t> bytes(storage.getValues<int8_t>());
+  return unpackTernary(bytes, type.getRows(), type.getCols(),
+                       type.getFormat());
+}
+
+//===----------------------------------------------------------------------===//
+// Kernel generation
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Emits the LLVM-dialect kernel functions of one (M, N, K) shape.
+class MADKernelEmitter {
+public:
+  MADKernelEmitter(ModuleOp module, int64_t m, int64_t n, int64_t k)
+      : module(module), ctx(module.getContext()), b(ctx),
+        loc(module.getLoc()), m(m), n(n), k(k),
+        groups(llvm::divideCeil(n, kRowsPerGroup)),
+        blocks(llvm::divideCeil(k, kColsPerBlock)),
+        kPadded(blocks * kColsPerBlock) {
+    ptr = LLVM::LLVMPointerType::get(ctx);
+    i8 = b.getI8Type();
+    i32 = b.getI32Type();
+    i64 = b.getI64Type();
+    f32 = b.getF32Type();
+    bytesV = VectorType::get({64}, i8);
+    wordsV = VectorType::get({16}, i32);
+    floatsV = VectorType::get({16}, f32);
+  }
+
+  /// Scratch bytes one call needs: quantised tokens, their sums and scales.
+  int64_t scratchBytes() const { return m * kPadded + 8 * m; }
+
+  /// Returns the wrapper `func.func` taking memrefs, creating the kernel
+  /// functions on first use.
+  func::FuncOp getOrCreate(MemRefType xType, MemRefType wType,
+                           MemRefType yType, MemRefType scratchType);
+
+private:
+  std::string baseName() const {
+    return llvm::formatv("__bitnet_mad_vnni_{0}x{1}x{2}", m, n, k).str();
+  }
+
+  Value cI64(OpBuilder &ob, int64_t v) {
+    return arith::ConstantOp::create(ob, loc, ob.getI64IntegerAttr(v));
+  }
+  Value gep(OpBuilder &ob, Value base, Value byteOffset) {
+    return LLVM::GEPOp::create(ob, loc, ptr, i8, base, ValueRange{byteOffset});
+  }
+  Value load(OpBuilder &ob, Type type, Value address) {
+    return LLVM::LoadOp::create(ob, loc, type, address, /*alignment=*/1);
+  }
+  void store(OpBuilder &ob, Value value, Value address) {
+    LLVM::StoreOp::create(ob, loc, value, address, /*alignment=*/1);
+  }
+  Value field(OpBuilder &ob, Value args, int64_t index) {
+    return load(ob, ptr, gep(ob, args, cI64(ob, 8 * index)));
+  }
+
+  void ensureExecCtxGlobal();
+  LLVM::LLVMFuncOp createChunk();
+  LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp chunk);
+
+  ModuleOp module;
+  MLIRContext *ctx;
+  OpBuilder b;
+  Location loc;
+  int64_t m, n, k, groups, blocks, kPadded;
+  Type ptr, i8, i32, i64, f32;
+  VectorType bytesV, wordsV, floatsV;
+};
+} // namespace
+
+void MADKernelEmitter::ensureExecCtxGlobal() {
+  if (module.lookupSymbol(kExecCtxGlobal))
+    return;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  auto global = LLVM::GlobalOp::create(
+      b, loc, ptr, /*isConstant=*/false, LLVM::Linkage::Internal,
+      kExecCtxGlobal, Attribute(), /*alignment=*/8, /*addrSpace=*/0,
+      /*dsoLocal=*/true, /*threadLocal=*/true);
+  Block *init = b.createBlock(&global.getInitializerRegion());
+  b.setInsertionPointToStart(init);
+  LLVM::ReturnOp::create(b, loc, LLVM::ZeroOp::create(b, loc, ptr));
+}
+
+// void chunk(args, begin, end): row groups [begin, end) of every token.
+// args = {xq, xsum, sx, w, y, ws} (pointers).
+LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                          {ptr, i64, i64});
+  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName() + "_chunk", type,
+                                       LLVM::Linkage::Internal);
+  Block *entry = func.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  Value args = entry->getArgument(0);
+  Value begin = entry->getArgument(1), end = entry->getArgument(2);
+  Value xq = field(b, args, 0), xsum = field(b, args, 1),
+        sx = field(b, args, 2), w = field(b, args, 3), y = field(b, args, 4),
+        wsPtr = field(b, args, 5);
+  Value ws = load(b, f32, wsPtr);
+  Value one = cI64(b, 1), zero = cI64(b, 0);
+
+  SmallVector<Value> masks;
+  for (int j = 0; j < 4; ++j)
+    masks.push_back(arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(bytesV, b.getI8IntegerAttr(
+                                           static_cast<int8_t>(3 << (2 * j))))));
+  Value zeroAcc = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(wordsV, b.getI32IntegerAttr(0)));
+  auto vnni = b.getStringAttr("llvm.x86.avx512.vpdpbusd.512");
+
+  scf::ForOp::create(
+      b, loc, begin, end, one, ValueRange{},
+      [&](OpBuilder &gb, Location, Value g, ValueRange) {
+        // Bytes of group g start at g * KB * 256.
+        Value groupBase =
+            gep(gb, w, arith::MulIOp::create(gb, loc, g,
+                                              cI64(gb, blocks * 256)));
+        scf::ForOp::create(
+            gb, loc, zero, cI64(gb, m), one, ValueRange{},
+            [&](OpBuilder &tb, Location, Value tok, ValueRange) {
+              Value xRow = gep(
+                  tb, xq, arith::MulIOp::create(tb, loc, tok, cI64(tb, kPadded)));
+              SmallVector<Value> init(16, zeroAcc);
+              auto kLoop = scf::ForOp::create(
+                  tb, loc, zero, cI64(tb, blocks), one, init,
+                  [&](OpBuilder &kb, Location, Value blk, ValueRange accs) {
+                    Value xBlock = gep(kb, xRow,
+                                       arith::MulIOp::create(kb, loc, blk,
+                                                             cI64(kb, 16)));
+                    SmallVector<Value> xs;
+                    for (int j = 0; j < 4; ++j) {
+                      Value word = load(kb, i32, gep(kb, xBlock, cI64(kb, 4 * j)));
+                      Value splat = vector::BroadcastOp::create(kb, loc, wordsV, word);
+                      xs.push_back(LLVM::BitcastOp::create(kb, loc, bytesV, splat));
+                    }
+                    Value wBlock = gep(kb, groupBase,
+                                       arith::MulIOp::create(kb, loc, blk,
+                                                             cI64(kb, 256)));
+                    SmallVector<Value> next(accs.begin(), accs.end());
+                    for (int i = 0; i < 4; ++i) {
+                      Value wv = load(kb, bytesV, gep(kb, wBlock, cI64(kb, 64 * i)));
+                      for (int j = 0; j < 4; ++j) {
+                        Value codes = arith::AndIOp::create(kb, loc, wv, masks[j]);
+                        next[4 * i + j] =
+                            LLVM::CallIntrinsicOp::create(
+                                kb, loc, wordsV, vnni,
+                                ValueRange{next[4 * i + j], codes, xs[j]})
+                                .getResult(0);
+                      }
+                    }
+                    scf::YieldOp::create(kb, loc, next);
+                  });
+              // Combine: acc0 + acc1/4 + acc2/16 + acc3/64 - sum(x), rescale.
+              Value tok4 = arith::MulIOp::create(tb, loc, tok, cI64(tb, 4));
+              Value sum = load(tb, i32, gep(tb, xsum, tok4));
+              Value sumV = vector::BroadcastOp::create(tb, loc, wordsV, sum);
+              Value scaleX = load(tb, f32, gep(tb, sx, tok4));
+              Value wsV = vector::BroadcastOp::create(tb, loc, floatsV, ws);
+              Value sxV = vector::BroadcastOp::create(tb, loc, floatsV, scaleX);
+              for (int i = 0; i < 4; ++i) {
+                Value total = kLoop.getResult(4 * i);
+                for (int j = 1; j < 4; ++j) {
+                  Value shift = arith::ConstantOp::create(
+                      tb, loc,
+                      DenseElementsAttr::get(wordsV, tb.getI32IntegerAttr(2 * j)));
+                  Value part = arith::ShRSIOp::create(
+                      tb, loc, kLoop.getResult(4 * i + j), shift);
+                  total = arith::AddIOp::create(tb, loc, total, part);
+                }
+                total = arith::SubIOp::create(tb, loc, total, sumV);
+                Value yv = arith::SIToFPOp::create(tb, loc, floatsV, total);
+                yv = arith::MulFOp::create(tb, loc, yv, wsV);
+                yv = arith::DivFOp::create(tb, loc, yv, sxV);
+                // Rows row0 .. row0 + 15; the last tiles may pass N.
+                Value row0 = arith::AddIOp::create(
+                    tb, loc,
+                    arith::MulIOp::create(tb, loc, g, cI64(tb, kRowsPerGroup)),
+                    cI64(tb, 16 * i));
+                Value outIndex = arith::AddIOp::create(
+                    tb, loc, arith::MulIOp::create(tb, loc, tok, cI64(tb, n)),
+                    row0);
+                Value out = gep(tb, y, arith::MulIOp::create(tb, loc, outIndex,
+                                                              cI64(tb, 4)));
+                Value full = arith::CmpIOp::create(
+                    tb, loc, arith::CmpIPredicate::sle,
+                    arith::AddIOp::create(tb, loc, row0, cI64(tb, 16)),
+                    cI64(tb, n));
+                auto ifFull = scf::IfOp::create(tb, loc, full, /*else=*/true);
+                {
+                  OpBuilder::InsertionGuard g2(tb);
+                  tb.setInsertionPointToStart(ifFull.thenBlock());
+                  store(tb, yv, out);
+                  tb.setInsertionPointToStart(ifFull.elseBlock());
+                  Value valid = arith::MaxSIOp::create(
+                      tb, loc, arith::SubIOp::create(tb, loc, cI64(tb, n), row0),
+                      zero);
+                  scf::ForOp::create(
+                      tb, loc, zero, arith::MinSIOp::create(tb, loc, valid, cI64(tb, 16)),
+                      one, ValueRange{},
+                      [&](OpBuilder &eb, Location, Value r, ValueRange) {
+                        Value v = LLVM::ExtractElementOp::create(eb, loc, yv, r);
+                        store(eb, v,
+                              gep(eb, out,
+                                  arith::MulIOp::create(eb, loc, r, cI64(eb, 4))));
+                        scf::YieldOp::create(eb, loc);
+                      });
+                }
+              }
+              scf::YieldOp::create(tb, loc);
+            });
+        scf::YieldOp::create(gb, loc);
+      });
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return func;
+}
+
+// void main(x, w, ws, y, scratch): quantise every token, then run the row
+// groups through the caller's parallel_for (or on this thread).
+LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                          {ptr, ptr, ptr, ptr, ptr});
+  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName(), type,
+                                       LLVM::Linkage::Internal);
+  Block *entry = func.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  Value x = entry->getArgument(0), w = entry->getArgument(1),
+        wsPtr = entry->getArgument(2), y = entry->getArgument(3),
+        scratch = entry->getArgument(4);
+  Value xq = scratch;
+  Value xsum = gep(b, scratch, cI64(b, m * kPadded));
+  Value sx = gep(b, scratch, cI64(b, m * kPadded + 4 * m));
+  Value one = cI64(b, 1), zero = cI64(b, 0);
+
+  // Per token: s_x = 127 / max(max|x|, 1e-5); xq = clamp(round(x * s_x)).
+  scf::ForOp::create(
+      b, loc, zero, cI64(b, m), one, ValueRange{},
+      [&](OpBuilder &tb, Location, Value tok, ValueRange) {
+        Value xRow = gep(tb, x, arith::MulIOp::create(tb, loc, tok, cI64(tb, 4 * k)));
+        Value qRow = gep(tb, xq, arith::MulIOp::create(tb, loc, tok, cI64(tb, kPadded)));
+        Value zeroF = arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(0.0f));
+        auto amaxLoop = scf::ForOp::create(
+            tb, loc, zero, cI64(tb, k), one, ValueRange{zeroF},
+            [&](OpBuilder &lb, Location, Value i, ValueRange acc) {
+              Value v = load(lb, f32, gep(lb, xRow, arith::MulIOp::create(lb, loc, i, cI64(lb, 4))));
+              Value a = math::AbsFOp::create(lb, loc, v);
+              scf::YieldOp::create(lb, loc, ValueRange{arith::MaximumFOp::create(lb, loc, acc[0], a)});
+            });
+        Value floor = arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(1e-5f));
+        Value scale = arith::DivFOp::create(
+            tb, loc, arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(127.0f)),
+            arith::MaximumFOp::create(tb, loc, amaxLoop.getResult(0), floor));
+        Value lo = arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(-128.0f));
+        Value hi = arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(127.0f));
+        Value zeroI = arith::ConstantOp::create(tb, loc, tb.getI32IntegerAttr(0));
+        auto quantLoop = scf::ForOp::create(
+            tb, loc, zero, cI64(tb, k), one, ValueRange{zeroI},
+            [&](OpBuilder &lb, Location, Value i, ValueRange acc) {
+              Value v = load(lb, f32, gep(lb, xRow, arith::MulIOp::create(lb, loc, i, cI64(lb, 4))));
+              Value r = math::RoundEvenOp::create(lb, loc, arith::MulFOp::create(lb, loc, v, scale));
+              r = arith::MinNumFOp::create(lb, loc, arith::MaxNumFOp::create(lb, loc, r, lo), hi);
+              Value q = arith::FPToSIOp::create(lb, loc, i8, r);
+              store(lb, q, gep(lb, qRow, i));
+              Value sum = arith::AddIOp::create(lb, loc, acc[0], arith::ExtSIOp::create(lb, loc, i32, q));
+              scf::YieldOp::create(lb, loc, ValueRange{sum});
+            });
+        // Zero the padding up to a whole column block.
+        Value zeroB = arith::ConstantOp::create(tb, loc, tb.getI8IntegerAttr(0));
+        scf::ForOp::create(tb, loc, cI64(tb, k), cI64(tb, kPadded), one, ValueRange{},
+                           [&](OpBuilder &lb, Location, Value i, ValueRange) {
+                             store(lb, zeroB, gep(lb, qRow, i));
+                             scf::YieldOp::create(lb, loc);
+                           });
+        Value tok4 = arith::MulIOp::create(tb, loc, tok, cI64(tb, 4));
+        store(tb, quantLoop.getResult(0), gep(tb, xsum, tok4));
+        store(tb, scale, gep(tb, sx, tok4));
+        scf::YieldOp::create(tb, loc);
+      });
+
+  // args = {xq, xsum, sx, w, y, ws} on the stack.
+  Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 6), 8);
+  for (auto [i, v] : llvm::enumerate(ValueRange{xq, xsum, sx, w, y, wsPtr}))
+    store(b, v, gep(b, args, cI64(b, 8 * static_cast<int64_t>(i))));
+
+  Value ctxAddr = LLVM::AddressOfOp::create(b, loc, ptr, kExecCtxGlobal);
+  Value execCtx = load(b, ptr, ctxAddr);
+  Value null = LLVM::ZeroOp::create(b, loc, ptr);
+  Value hasCtx = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, execCtx, null);
+  auto ifCtx = scf::IfOp::create(b, loc, TypeRange{ptr}, hasCtx, true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifCtx.thenBlock());
+    Value fn = load(b, ptr, gep(b, execCtx, cI64(b, kCtxParallelForOffset)));
+    scf::YieldOp::create(b, loc, fn);
+    b.setInsertionPointToStart(ifCtx.elseBlock());
+    scf::YieldOp::create(b, loc, null);
+  }
+  Value parallelFor = ifCtx.getResult(0);
+  Value parallel = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, parallelFor, null);
+  auto ifPar = scf::IfOp::create(b, loc, parallel, true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifPar.thenBlock());
+    Value user = load(b, ptr, gep(b, execCtx, cI64(b, kCtxUserOffset)));
+    Value chunkAddr = LLVM::AddressOfOp::create(b, loc, chunk);
+    auto pfType = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                              {ptr, i64, ptr, ptr});
+    LLVM::CallOp::create(b, loc, pfType,
+                         ValueRange{parallelFor, user, cI64(b, groups), chunkAddr, args});
+    b.setInsertionPointToStart(ifPar.elseBlock());
+    LLVM::CallOp::create(b, loc, chunk, ValueRange{args, zero, cI64(b, groups)});
+  }
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return func;
+}
+
+func::FuncOp MADKernelEmitter::getOrCreate(MemRefType xType, MemRefType wType,
+                                           MemRefType yType,
+                                           MemRefType scratchType) {
+  std::string wrapperName = baseName() + "_memref";
+  if (auto existing = module.lookupSymbol<func::FuncOp>(wrapperName))
+    return existing;
+  ensureExecCtxGlobal();
+  LLVM::LLVMFuncOp chunk = createChunk();
+  LLVM::LLVMFuncOp kernel = createMain(chunk);
+
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto wsType = MemRefType::get({}, f32);
+  auto type = b.getFunctionType({xType, wType, wsType, yType, scratchType}, {});
+  auto wrapper = func::FuncOp::create(b, loc, wrapperName, type);
+  wrapper.setPrivate();
+  Block *entry = wrapper.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  SmallVector<Value> ptrs;
+  for (Value arg : entry->getArguments()) {
+    Value index = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, arg);
+    Value asInt = arith::IndexCastOp::create(b, loc, i64, index);
+    ptrs.push_back(LLVM::IntToPtrOp::create(b, loc, ptr, asInt));
+  }
+  LLVM::CallOp::create(b, loc, kernel, ptrs);
+  func::ReturnOp::create(b, loc);
+  return wrapper;
+}
+
+//===----------------------------------------------------------------------===//
+// The pass
+//===----------------------------------------------------------------------===//
+
+namespace {
+struct BitNetLowerToCPUKernelsPass
+    : bitnet::impl::BitNetLowerToCPUKernelsBase<BitNetLowerToCPUKernelsPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (isa != "avx512vnni" && isa != "none") {
+      module.emitError("bitnet-lower-to-cpu-kernels: unknown isa '")
+          << isa << "', expected avx512vnni or none";
+      return signalPassFailure();
+    }
+    if (isa == "none")
+      return;
+    SmallVector<BitLinearOp> ops;
+    module.walk([&](BitLinearOp op) { ops.push_back(op); });
+    for (BitLinearOp op : ops)
+      lower(module, op);
+  }
+
+  void lower(ModuleOp module, BitLinearOp op) {
+    RankedTensorType xType = op.getInput().getType();
+    RankedTensorType yType = op.getType();
+    if (!xType.hasStaticShape() || !yType.hasStaticShape())
+      return; // the reference lowering handles dynamic shapes
+    std::optional<SmallVector<int8_t>> weights = constantTernary(op.getWeight());
+    if (!weights)
+      return; // weights known only at run time: reference lowering
+    TernaryType wType = op.getWeight().getType();
+    int64_t n = wType.getRows(), k = wType.getCols();
+    int64_t m = xType.getNumElements() / k;
+
+    MADKernelEmitter emitter(module, m, n, k);
+    SmallVector<int8_t> layout = layoutMAD(*weights, n, k);
+
+    OpBuilder b(op);
+    Location loc = op.getLoc();
+    auto layoutType = RankedTensorType::get(
+        {static_cast<int64_t>(layout.size())}, b.getI8Type());
+    Value packed = arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(layoutType, ArrayRef(layout)));
+    auto toBuffer = [&](Value tensor) -> Value {
+      auto type = cast<RankedTensorType>(tensor.getType());
+      return bufferization::ToBufferOp::create(
+          b, loc, MemRefType::get(type.getShape(), type.getElementType()),
+          tensor, /*read_only=*/true);
+    };
+    Value xBuf = toBuffer(op.getInput());
+    Value wBuf = toBuffer(packed);
+    Value wsBuf = toBuffer(op.getWeightScale());
+    auto yMemType = MemRefType::get(yType.getShape(), yType.getElementType());
+    Value yBuf = memref::AllocOp::create(b, loc, yMemType,
+                                         b.getI64IntegerAttr(64));
+    auto scratchType = MemRefType::get({emitter.scratchBytes()}, b.getI8Type());
+    Value scratch = memref::AllocOp::create(b, loc, scratchType,
+                                            b.getI64IntegerAttr(64));
+    func::FuncOp kernel = emitter.getOrCreate(
+        cast<MemRefType>(xBuf.getType()), cast<MemRefType>(wBuf.getType()),
+        yMemType, scratchType);
+    auto call = func::CallOp::create(b, loc, kernel,
+                                     ValueRange{xBuf, wBuf, wsBuf, yBuf, scratch});
+    // What was chosen, and why, stays visible in the IR.
+    call->setAttr("bitnet.kernel",
+                  b.getDictionaryAttr({
+                      b.getNamedAttr("family", b.getStringAttr("mad")),
+                      b.getNamedAttr("isa", b.getStringAttr(isa)),
+                      b.getNamedAttr("rows_per_group",
+                                     b.getI64IntegerAttr(kRowsPerGroup)),
+                      b.getNamedAttr("cols_per_block",
+                                     b.getI64IntegerAttr(kColsPerBlock)),
+                      b.getNamedAttr("weight_bytes",
+                                     b.getI64IntegerAttr(layout.size())),
+                  }));
+    Value y = bufferization::ToTensorOp::create(b, loc, yType, yBuf,
+                                                b.getUnitAttr(),
+                                                b.getUnitAttr());
+    op.replaceAllUsesWith(y);
+    op.erase();
+  }
+};
+} // namespace
