@@ -15,6 +15,7 @@
 #include "ModelHarness.h"
 
 #include "bitnet/Reference/Numerics.h"
+#include "bitnet_rt/bitnet_rt.h"
 
 #include <gtest/gtest.h>
 
@@ -64,6 +65,15 @@ std::unique_ptr<CompiledModel> compileOrFail(const std::string &mlir,
              << actual[i] << " (tolerance " << tolerance << " relative)";
   }
   return ::testing::AssertionSuccess();
+}
+
+/// The kernel families bitnet-compile can use on this machine, as flags.
+std::vector<std::string> kernelFlags() {
+  std::vector<std::string> flags = {"--kernels=reference"};
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512vnni"))
+    flags.push_back("--kernels=avx512vnni");
+  return flags;
 }
 
 enum class Activations { Random, ZeroRow, Saturating, Ties };
@@ -173,18 +183,20 @@ TEST_P(BitLinearEndToEnd, MatchesReferenceBitForBit) {
        << "  %y = bitnet.bitlinear %x, %p scale %ws : " << xT << ", " << tT
        << ", tensor<f32> -> " << yT << "\n"
        << "  return %y : " << yT << "\n}\n";
-  auto model = compileOrFail(mlir.str());
-  ASSERT_TRUE(model);
-  ASSERT_EQ(model->info().num_inputs, 1);
-  ASSERT_EQ(model->info().num_outputs, 1);
-
-  std::vector<float> y(c.m * c.n, std::nanf(""));
-  ASSERT_EQ(model->run({x.data(), y.data()}), 0);
-
   ref::TernaryWeights t = ref::ternarize(w.data(), c.n * c.k);
   std::vector<float> expected =
       ref::bitlinear(x.data(), t.values.data(), t.scale, c.m, c.n, c.k);
-  EXPECT_TRUE(bitEqual(expected, y.data()));
+  // Every kernel family this machine runs, each bit for bit.
+  for (const std::string &kernels : kernelFlags()) {
+    SCOPED_TRACE(kernels);
+    auto model = compileOrFail(mlir.str(), {kernels});
+    ASSERT_TRUE(model);
+    ASSERT_EQ(model->info().num_inputs, 1);
+    ASSERT_EQ(model->info().num_outputs, 1);
+    std::vector<float> y(c.m * c.n, std::nanf(""));
+    ASSERT_EQ(model->run({x.data(), y.data()}), 0);
+    EXPECT_TRUE(bitEqual(expected, y.data()));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -207,7 +219,11 @@ INSTANTIATE_TEST_SUITE_P(
         LinearCase{2, 6, 22, "i2", Activations::Random, Weights::AllZero},
         LinearCase{2, 6, 23, "base3", Activations::Saturating,
                    Weights::AllMinusOne},
-        LinearCase{3, 5, 7, "i2", Activations::Saturating, Weights::AllPlusOne}),
+        LinearCase{3, 5, 7, "i2", Activations::Saturating, Weights::AllPlusOne},
+        // More rows than one kernel row group, prefill-sized batches.
+        LinearCase{1, 130, 48, "i2", Activations::Random, Weights::Random},
+        LinearCase{17, 70, 33, "i2", Activations::Random, Weights::Random},
+        LinearCase{1, 64, 640, "base3", Activations::Saturating, Weights::Random}),
     caseName);
 
 //===----------------------------------------------------------------------===//
@@ -484,4 +500,68 @@ func.func @named(%x: tensor<2x3xf32> {bitnet.name = "hidden"}, %i: tensor<4xi32>
   ASSERT_EQ(model->run({x.data(), in.data(), y.data(), out.data()}), 0);
   EXPECT_EQ(out, in);
   EXPECT_TRUE(bitEqual({0, 4, 0, 16, 0, 0.25f}, y.data()));
+}
+
+//===----------------------------------------------------------------------===//
+// Threads: the kernels' row groups through the runtime's thread pool
+//===----------------------------------------------------------------------===//
+
+TEST(EndToEnd, ThreadPoolRunMatchesReference) {
+  // Many row groups, several tokens, run on 3 threads by libbitnet_rt; the
+  // profiler must see the kernel.
+  const int64_t m = 3, n = 300, k = 200;
+  std::mt19937 rng(23);
+  std::vector<float> w = makeWeights(Weights::Random, n, k, rng);
+  std::vector<float> x = makeActivations(Activations::Random, m, k, rng);
+  std::ostringstream mlir;
+  mlir << "func.func @linear(%x: tensor<3x200xf32>) -> tensor<3x300xf32> {\n"
+       << "  %w = arith.constant " << denseF32(w, {n, k})
+       << " : tensor<300x200xf32>\n"
+       << "  %wq, %ws = bitnet.ternarize %w : tensor<300x200xf32> -> "
+          "tensor<300x200xi8>, tensor<f32>\n"
+       << "  %p = bitnet.pack %wq : tensor<300x200xi8> -> "
+          "!bitnet.ternary<300x200, i2>\n"
+       << "  %y = bitnet.bitlinear %x, %p scale %ws : tensor<3x200xf32>, "
+          "!bitnet.ternary<300x200, i2>, tensor<f32> -> tensor<3x300xf32>\n"
+       << "  return %y : tensor<3x300xf32>\n}\n";
+  ref::TernaryWeights t = ref::ternarize(w.data(), n * k);
+  std::vector<float> expected =
+      ref::bitlinear(x.data(), t.values.data(), t.scale, m, n, k);
+  for (const std::string &kernels : kernelFlags()) {
+    SCOPED_TRACE(kernels);
+    std::string error;
+    auto compiled = CompiledModel::compile(mlir.str(), {kernels}, error);
+    ASSERT_TRUE(compiled) << error;
+    bitnet_model *model = nullptr;
+    bitnet_thread_pool *threads = nullptr;
+    bitnet_profile_collector *collector = nullptr;
+    bitnet_context *context = nullptr;
+    ASSERT_EQ(bitnet_model_load(compiled->path().c_str(), &model), nullptr);
+    ASSERT_EQ(bitnet_thread_pool_create(3, &threads), nullptr);
+    ASSERT_EQ(bitnet_profile_collector_create(0, &collector), nullptr);
+    bitnet_context_options options = {};
+    options.thread_pool = threads;
+    bitnet_profiler profiler = bitnet_profile_collector_profiler(collector);
+    options.profiler = &profiler;
+    ASSERT_EQ(bitnet_context_create(model, &options, &context), nullptr);
+    for (int run = 0; run < 20; ++run) {
+      std::vector<float> y(m * n, std::nanf(""));
+      const void *inputs[] = {x.data()};
+      void *outputs[] = {y.data()};
+      ASSERT_EQ(bitnet_context_run(context, inputs, 1, outputs, 1), nullptr);
+      ASSERT_TRUE(bitEqual(expected, y.data())) << "run " << run;
+    }
+    if (kernels == "--kernels=avx512vnni") {
+      ASSERT_EQ(bitnet_profile_collector_num_kernels(collector), 1);
+      bitnet_kernel_stats stats;
+      ASSERT_EQ(bitnet_profile_collector_kernel(collector, 0, &stats), nullptr);
+      EXPECT_EQ(stats.calls, 20);
+      EXPECT_EQ(std::string(stats.name), "bitlinear mad_vnni 3x300x200");
+      EXPECT_EQ(stats.flops, 2 * m * n * k * 20);
+    }
+    bitnet_context_free(context);
+    bitnet_profile_collector_free(collector);
+    bitnet_thread_pool_release(threads);
+    bitnet_model_release(model);
+  }
 }

@@ -28,6 +28,8 @@ public:
   ~CompiledModel();
 
   const bitnet_model_info &info() const { return *modelInfo; }
+  /// Path of the compiled shared object (removed with this object).
+  std::string path() const { return dir + "/model.so"; }
   /// Runs with inputs then outputs, using a fresh workspace.
   int32_t run(const std::vector<void *> &buffers) const;
 

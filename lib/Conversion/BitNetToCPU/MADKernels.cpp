@@ -55,6 +55,8 @@ static constexpr StringLiteral kExecCtxGlobal = "__bitnet_exec_ctx";
 /// Byte offsets of bitnet_exec_ctx fields (runtime/include/bitnet_rt/model_abi.h).
 static constexpr int64_t kCtxUserOffset = 8;
 static constexpr int64_t kCtxParallelForOffset = 16;
+static constexpr int64_t kCtxKernelBeginOffset = 24;
+static constexpr int64_t kCtxKernelEndOffset = 32;
 
 static constexpr int64_t kRowsPerGroup = 64;
 static constexpr int64_t kTilesPerGroup = 4;
@@ -158,6 +160,8 @@ private:
   }
 
   void ensureExecCtxGlobal();
+  /// The kernel's name as reported to profilers, a NUL-terminated constant.
+  LLVM::GlobalOp getOrCreateName();
   LLVM::LLVMFuncOp createChunk();
   LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp chunk);
 
@@ -183,6 +187,19 @@ void MADKernelEmitter::ensureExecCtxGlobal() {
   Block *init = b.createBlock(&global.getInitializerRegion());
   b.setInsertionPointToStart(init);
   LLVM::ReturnOp::create(b, loc, LLVM::ZeroOp::create(b, loc, ptr));
+}
+
+LLVM::GlobalOp MADKernelEmitter::getOrCreateName() {
+  std::string symbol = baseName() + "_name";
+  if (auto existing = module.lookupSymbol<LLVM::GlobalOp>(symbol))
+    return existing;
+  std::string text =
+      llvm::formatv("bitlinear mad_vnni {0}x{1}x{2}", m, n, k).str() + '\0';
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(module.getBody());
+  return LLVM::GlobalOp::create(
+      b, loc, LLVM::LLVMArrayType::get(i8, text.size()), /*isConstant=*/true,
+      LLVM::Linkage::Internal, symbol, b.getStringAttr(text));
 }
 
 // void chunk(args, begin, end): row groups [begin, end) of every token.
@@ -393,22 +410,45 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
   Value execCtx = load(b, ptr, ctxAddr);
   Value null = LLVM::ZeroOp::create(b, loc, ptr);
   Value hasCtx = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, execCtx, null);
-  auto ifCtx = scf::IfOp::create(b, loc, TypeRange{ptr}, hasCtx, true);
-  {
+  // A field of the exec ctx, or null without one.
+  auto ctxField = [&](int64_t offset) -> Value {
+    auto ifCtx = scf::IfOp::create(b, loc, TypeRange{ptr}, hasCtx, true);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(ifCtx.thenBlock());
-    Value fn = load(b, ptr, gep(b, execCtx, cI64(b, kCtxParallelForOffset)));
-    scf::YieldOp::create(b, loc, fn);
+    scf::YieldOp::create(b, loc, load(b, ptr, gep(b, execCtx, cI64(b, offset))));
     b.setInsertionPointToStart(ifCtx.elseBlock());
     scf::YieldOp::create(b, loc, null);
-  }
-  Value parallelFor = ifCtx.getResult(0);
+    return ifCtx.getResult(0);
+  };
+  Value user = ctxField(kCtxUserOffset);
+  Value parallelFor = ctxField(kCtxParallelForOffset);
+
+  // Profiling: kernel_begin(user, name, bytes, flops) ... kernel_end(user, name).
+  Value name = LLVM::AddressOfOp::create(b, loc, getOrCreateName());
+  int64_t bytes = groups * blocks * 256 + 4 * m * k + 4 * m * n;
+  int64_t flops = 2 * m * n * k;
+  auto hook = [&](int64_t offset, bool begin) {
+    Value fn = ctxField(offset);
+    Value set = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, fn, null);
+    auto ifSet = scf::IfOp::create(b, loc, set, false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifSet.thenBlock());
+    auto voidTy = LLVM::LLVMVoidType::get(ctx);
+    if (begin)
+      LLVM::CallOp::create(
+          b, loc, LLVM::LLVMFunctionType::get(voidTy, {ptr, ptr, i64, i64}),
+          ValueRange{fn, user, name, cI64(b, bytes), cI64(b, flops)});
+    else
+      LLVM::CallOp::create(b, loc,
+                           LLVM::LLVMFunctionType::get(voidTy, {ptr, ptr}),
+                           ValueRange{fn, user, name});
+  };
+  hook(kCtxKernelBeginOffset, /*begin=*/true);
   Value parallel = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, parallelFor, null);
   auto ifPar = scf::IfOp::create(b, loc, parallel, true);
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(ifPar.thenBlock());
-    Value user = load(b, ptr, gep(b, execCtx, cI64(b, kCtxUserOffset)));
     Value chunkAddr = LLVM::AddressOfOp::create(b, loc, chunk);
     auto pfType = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
                                               {ptr, i64, ptr, ptr});
@@ -417,6 +457,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
     b.setInsertionPointToStart(ifPar.elseBlock());
     LLVM::CallOp::create(b, loc, chunk, ValueRange{args, zero, cI64(b, groups)});
   }
+  hook(kCtxKernelEndOffset, /*begin=*/false);
   LLVM::ReturnOp::create(b, loc, ValueRange{});
   return func;
 }

@@ -1,0 +1,67 @@
+// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels | FileCheck %s
+// RUN: bitnet-opt %s -split-input-file --bitnet-lower-to-cpu-kernels="isa=none" | FileCheck %s --check-prefix=NONE
+// RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="isa=sse2" 2>&1 | FileCheck %s --check-prefix=BADISA
+
+// BADISA: unknown isa 'sse2', expected avx512vnni or none
+
+// Tests that a bitlinear with a constant weight becomes a call to a kernel
+// generated for its shape, with the weight laid out at compile time (one
+// 64x16 group of 2-bit codes: 256 bytes) and the choice recorded on the call.
+// CHECK-LABEL: func.func @constant_weight
+// CHECK-DAG:     %[[W:.*]] = arith.constant dense<{{.*}}> : tensor<256xi8>
+// CHECK-DAG:     %[[WB:.*]] = bufferization.to_buffer %[[W]] read_only
+// CHECK-DAG:     %[[Y:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x4xf32>
+// CHECK-DAG:     %[[S:.*]] = memref.alloc() {alignment = 64 : i64} : memref<48xi8>
+// CHECK:         call @__bitnet_mad_vnni_2x4x8_memref({{.*}}, %[[WB]], {{.*}}, %[[Y]], %[[S]])
+// CHECK-SAME:      bitnet.kernel = {cols_per_block = 16 : i64, family = "mad", isa = "avx512vnni", rows_per_group = 64 : i64, weight_bytes = 256 : i64}
+// CHECK:         %[[R:.*]] = bufferization.to_tensor %[[Y]] restrict writable
+// CHECK:         return %[[R]]
+// CHECK:       llvm.func internal @__bitnet_mad_vnni_2x4x8_chunk
+// CHECK:         llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK:       llvm.func internal @__bitnet_mad_vnni_2x4x8(
+// CHECK:         math.roundeven
+// CHECK:         llvm.mlir.addressof @__bitnet_exec_ctx
+// CHECK:       func.func private @__bitnet_mad_vnni_2x4x8_memref
+// NONE-LABEL:  func.func @constant_weight
+// NONE:          bitnet.bitlinear
+func.func @constant_weight(%x: tensor<2x8xf32>) -> tensor<2x4xf32> {
+  %w = bitnet.constant dense<[[1, 0, -1, 1, 0, 0, 1, -1], [0, 0, 0, 0, 0, 0, 0, 0],
+                              [1, 1, 1, 1, 1, 1, 1, 1], [-1, -1, -1, -1, 0, 1, 0, 1]]>
+      : tensor<4x8xi8> -> !bitnet.ternary<4x8, int8>
+  %s = arith.constant dense<0.5> : tensor<f32>
+  %y = bitnet.bitlinear %x, %w scale %s : tensor<2x8xf32>, !bitnet.ternary<4x8, int8>, tensor<f32> -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+// -----
+
+// Tests that weights known only at run time are left to the reference
+// lowering.
+// CHECK-LABEL: func.func @runtime_weight
+// CHECK:         bitnet.bitlinear
+// CHECK-NOT:     call @__bitnet_mad
+func.func @runtime_weight(%x: tensor<2x8xf32>, %w: !bitnet.ternary<4x8, i2>, %s: tensor<f32>) -> tensor<2x4xf32> {
+  %y = bitnet.bitlinear %x, %w scale %s : tensor<2x8xf32>, !bitnet.ternary<4x8, i2>, tensor<f32> -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+// -----
+
+// Tests that two layers of one shape share one kernel, and that the scratch
+// holds 3 quantised tokens padded to 32 columns plus their sums and scales.
+// CHECK-LABEL: func.func @shared_kernel
+// CHECK-COUNT-2: call @__bitnet_mad_vnni_3x70x20_memref
+// CHECK:         memref<120xi8>
+// CHECK-COUNT-1: llvm.func internal @__bitnet_mad_vnni_3x70x20_chunk
+func.func @shared_kernel(%x: tensor<3x20xf32>) -> tensor<3x70xf32> {
+  %w = arith.constant dense<0.25> : tensor<70x20xf32>
+  %wq, %ws = bitnet.ternarize %w : tensor<70x20xf32> -> tensor<70x20xi8>, tensor<f32>
+  %p = bitnet.pack %wq : tensor<70x20xi8> -> !bitnet.ternary<70x20, i2>
+  %y = bitnet.bitlinear %x, %p scale %ws : tensor<3x20xf32>, !bitnet.ternary<70x20, i2>, tensor<f32> -> tensor<3x70xf32>
+  %w2 = arith.constant dense<-0.5> : tensor<70x20xf32>
+  %wq2, %ws2 = bitnet.ternarize %w2 : tensor<70x20xf32> -> tensor<70x20xi8>, tensor<f32>
+  %p2 = bitnet.pack %wq2 : tensor<70x20xi8> -> !bitnet.ternary<70x20, i2>
+  %y2 = bitnet.bitlinear %x, %p2 scale %ws2 : tensor<3x20xf32>, !bitnet.ternary<70x20, i2>, tensor<f32> -> tensor<3x70xf32>
+  %r = arith.addf %y, %y2 : tensor<3x70xf32>
+  return %r : tensor<3x70xf32>
+}
