@@ -19,6 +19,7 @@ PACKAGES=(
   llvm-22-tools                                   # lit, FileCheck, not, count
   clang-22 lld-22                                 # cross-target linking (aarch64)
   libgtest-dev libgmock-dev libbenchmark-dev      # unit tests and benchmarks
+  pybind11-dev python3-dev python3-numpy          # Python bindings (bitnet_mlir)
 )
 
 missing=()

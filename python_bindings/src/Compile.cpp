@@ -1,0 +1,178 @@
+//===- Compile.cpp - compile() over the compiler library ---------*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// The same calls bitnet-compile makes (prepareContext, loadModel,
+// compileModule), with every diagnostic captured into a string: a failure
+// becomes bitnet_mlir.CompileError carrying the located diagnostics, and the
+// diagnostics of a successful compilation (warnings, remarks) are returned so
+// that Python can issue them as warnings. The GIL is released throughout.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Native.h"
+
+#include "bitnet/Compiler/Compiler.h"
+
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/IR/MLIRContext.h"
+
+#include "llvm/ADT/SmallString.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <pybind11/stl.h>
+
+#include <optional>
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+namespace bitnet_python {
+
+namespace {
+
+struct CompileRequest {
+  std::string path;
+  std::optional<std::string> output; // none: return the text phase
+  CompileOptions options;
+};
+
+struct CompileResult {
+  bool ok = false;
+  std::optional<std::string> text;
+  std::string diagnostics; // everything the compiler reported
+  std::string error;       // what failed, when !ok
+};
+
+CompileResult runCompile(const CompileRequest &request) {
+  CompileResult result;
+  llvm::raw_string_ostream diagnostics(result.diagnostics);
+
+  MLIRContext context;
+  prepareContext(context);
+  // A failing pass would attach the whole module to its error as a note
+  // ("see current operation: ..."): thousands of lines in an exception
+  // message. The located error itself says what is wrong.
+  context.printOpOnDiagnostic(false);
+  llvm::SourceMgr sourceMgr;
+  // Prints "file:line:col: error: message" with the source line and a caret,
+  // as bitnet-compile does on stderr, but into `diagnostics`.
+  SourceMgrDiagnosticHandler handler(sourceMgr, &context, diagnostics);
+
+  OwningOpRef<ModuleOp> module = loadModel(request.path, context, sourceMgr);
+  if (!module) {
+    result.error = "cannot load '" + request.path + "'";
+    return result;
+  }
+
+  std::string outputPath;
+  llvm::SmallString<128> tempPath;
+  std::optional<llvm::FileRemover> removeTemp;
+  if (request.output) {
+    outputPath = *request.output;
+  } else {
+    StringRef ext =
+        getDefaultExtension(request.options.emit).drop_front(); // no dot
+    if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
+            "bitnet-python", ext, tempPath)) {
+      result.error = "cannot create a temporary file: " + ec.message();
+      return result;
+    }
+    removeTemp.emplace(tempPath);
+    outputPath = tempPath.str().str();
+  }
+
+  if (failed(compileModule(*module, request.options, outputPath))) {
+    result.error = "cannot compile '" + request.path + "'";
+    return result;
+  }
+
+  if (!request.output) {
+    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+        llvm::MemoryBuffer::getFile(tempPath, /*IsText=*/true);
+    if (!buffer) {
+      result.error = "cannot read back " + tempPath.str().str() + ": " +
+                     buffer.getError().message();
+      return result;
+    }
+    result.text = (*buffer)->getBuffer().str();
+  }
+  result.ok = true;
+  return result;
+}
+
+} // namespace
+
+void bindCompiler(py::module_ &m) {
+  m.def(
+      "compile",
+      [](const std::string &path, std::optional<std::string> output,
+         const std::string &emit, const std::string &stage,
+         const std::string &entry, const std::string &weightFormat,
+         const std::string &triple, const std::string &cpu,
+         const std::string &features, unsigned optLevel,
+         const std::string &linker, const std::string &kernels) -> py::tuple {
+        CompileRequest request;
+        request.path = path;
+        request.output = std::move(output);
+        std::optional<EmitKind> kind = parseEmitKind(emit);
+        if (!kind)
+          throw py::value_error("unknown emit='" + emit +
+                                "' (expected 'so', 'obj', 'mlir' or 'llvm')");
+        std::optional<MLIRStage> mlirStage = parseMLIRStage(stage);
+        if (!mlirStage)
+          throw py::value_error("unknown mlir_stage='" + stage +
+                                "' (expected 'input', 'linalg', "
+                                "'bufferized' or 'llvm')");
+        if (optLevel > 3)
+          throw py::value_error("opt_level must be 0 to 3, got " +
+                                std::to_string(optLevel));
+        if (!request.output && *kind != EmitKind::MLIR &&
+            *kind != EmitKind::LLVM)
+          throw py::value_error("emit='" + emit + "' needs an output path");
+        CompileOptions &options = request.options;
+        options.emit = *kind;
+        options.stage = *mlirStage;
+        options.entry = entry;
+        options.weightFormat = weightFormat;
+        options.target = {triple, cpu, features, optLevel};
+        options.linker = linker;
+        options.kernels = kernels.empty() ? "auto" : kernels;
+
+        CompileResult result;
+        {
+          py::gil_scoped_release release;
+          result = runCompile(request);
+        }
+        if (!result.ok) {
+          std::string message = result.error;
+          if (result.diagnostics.empty())
+            message += " (the compiler reported no diagnostic)";
+          else
+            message += ":\n" + result.diagnostics;
+          while (!message.empty() && message.back() == '\n')
+            message.pop_back();
+          throw CompileFailure{message, result.diagnostics};
+        }
+        py::object text = py::none();
+        if (result.text)
+          text = toStr(*result.text);
+        return py::make_tuple(text, toStr(result.diagnostics));
+      },
+      py::arg("path"), py::arg("output"), py::arg("emit"), py::arg("stage"),
+      py::arg("entry"), py::arg("weight_format"), py::arg("triple"),
+      py::arg("cpu"), py::arg("features"), py::arg("opt_level"),
+      py::arg("linker"), py::arg("kernels"),
+      "Compiles the model at `path`. Returns (text or None, diagnostics); "
+      "raises CompileError. Use bitnet_mlir.compile().");
+
+  m.attr("producer") = getProducerString().str();
+}
+
+} // namespace bitnet_python
