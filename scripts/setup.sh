@@ -20,6 +20,7 @@ PACKAGES=(
   clang-22 lld-22                                 # cross-target linking (aarch64)
   libgtest-dev libgmock-dev libbenchmark-dev      # unit tests and benchmarks
   pybind11-dev python3-dev python3-numpy          # Python bindings (bitnet_mlir)
+  libopenblas-dev                                 # fp32 baseline of the benchmarks
 )
 
 missing=()

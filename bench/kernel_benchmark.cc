@@ -1,0 +1,412 @@
+//===- kernel_benchmark.cc - Ternary linear layers against baselines ------===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Times compiled bitlinear layers of the bitnet-b1.58-2B-4T shapes and, in the
+// same process, the baselines they must beat: OpenBLAS fp32 GEMV/GEMM, a plain
+// int8 kernel, the reference path (the oracle the kernels are tested against)
+// and a probe of this machine's read bandwidth. Each runs with weights hot (in
+// cache) and cold (flushed from every cache level before each iteration), on 1
+// and 2 threads. At the end a table gives the ratios.
+//
+//   build/bench/bitnet-kernel-bench [--benchmark_filter=...]
+//
+// Models are generated (random ternary weights) and compiled with
+// bitnet-compile on first use, into $BITNET_BENCH_DIR (default
+// /tmp/bitnet-bench).
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet_rt/bitnet_rt.h"
+
+#include <benchmark/benchmark.h>
+#include <cblas.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <immintrin.h>
+#include <link.h>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+extern "C" void openblas_set_num_threads(int);
+
+namespace {
+
+struct Shape {
+  const char *name;
+  int64_t n, k;
+};
+
+// bitnet-b1.58-2B-4T: q/o, k/v, gate/up, down.
+constexpr Shape kShapes[] = {{"qo", 2560, 2560},
+                             {"kv", 640, 2560},
+                             {"gate_up", 6912, 2560},
+                             {"down", 2560, 6912}};
+
+std::string benchDir() {
+  const char *dir = std::getenv("BITNET_BENCH_DIR");
+  std::string path = dir ? dir : "/tmp/bitnet-bench";
+  mkdir(path.c_str(), 0755);
+  return path;
+}
+
+void fail(const std::string &message) {
+  std::fprintf(stderr, "bitnet-kernel-bench: %s\n", message.c_str());
+  std::exit(1);
+}
+
+void check(bitnet_status status) {
+  if (status) {
+    std::string message = bitnet_status_message(status);
+    bitnet_status_free(status);
+    fail(message);
+  }
+}
+
+/// Writes a model of one bitlinear layer with random ternary weights (2-bit
+/// storage, hex constant) and compiles it with `kernels`; returns the .so.
+std::string compiledModel(int64_t m, int64_t n, int64_t k,
+                          const std::string &kernels) {
+  std::string stem = benchDir() + "/linear_" + std::to_string(m) + "x" +
+                     std::to_string(n) + "x" + std::to_string(k);
+  std::string so = stem + "_" + kernels + ".so";
+  struct stat st;
+  if (stat(so.c_str(), &st) == 0)
+    return so;
+  std::string mlir = stem + ".mlir";
+  if (stat(mlir.c_str(), &st) != 0) {
+    std::mt19937 rng(static_cast<unsigned>(n * 31 + k));
+    std::uniform_int_distribution<int> code(0, 2);
+    int64_t bytesPerRow = (k + 3) / 4;
+    std::string hex;
+    hex.reserve(n * bytesPerRow * 2);
+    static const char digits[] = "0123456789ABCDEF";
+    for (int64_t i = 0; i < n * bytesPerRow; ++i) {
+      unsigned byte = 0;
+      for (int t = 0; t < 4; ++t)
+        byte |= static_cast<unsigned>(code(rng)) << (2 * t);
+      hex += digits[byte >> 4];
+      hex += digits[byte & 15];
+    }
+    std::string x = "tensor<" + std::to_string(m) + "x" + std::to_string(k) + "xf32>";
+    std::string y = "tensor<" + std::to_string(m) + "x" + std::to_string(n) + "xf32>";
+    std::string t = "!bitnet.ternary<" + std::to_string(n) + "x" + std::to_string(k) + ", i2>";
+    FILE *f = std::fopen(mlir.c_str(), "w");
+    if (!f)
+      fail("cannot write " + mlir);
+    std::fprintf(f,
+                 "func.func @linear(%%x: %s) -> %s {\n"
+                 "  %%w = bitnet.constant dense<\"0x%s\"> : tensor<%lldx%lldxi8> -> %s\n"
+                 "  %%s = arith.constant dense<0.0125> : tensor<f32>\n"
+                 "  %%y = bitnet.bitlinear %%x, %%w scale %%s : %s, %s, tensor<f32> -> %s\n"
+                 "  return %%y : %s\n}\n",
+                 x.c_str(), y.c_str(), hex.c_str(), (long long)n,
+                 (long long)bytesPerRow, t.c_str(), x.c_str(), t.c_str(),
+                 y.c_str(), y.c_str());
+    std::fclose(f);
+  }
+  std::string command = std::string(BITNET_COMPILE_PATH) + " " + mlir +
+                        " --kernels=" + kernels + " -o " + so;
+  if (std::system(command.c_str()) != 0)
+    fail("compilation failed: " + command);
+  return so;
+}
+
+/// Evicts [begin, end) from every cache level.
+void flush(const void *begin, size_t bytes) {
+  auto p = reinterpret_cast<uintptr_t>(begin) & ~uintptr_t(63);
+  auto end = reinterpret_cast<uintptr_t>(begin) + bytes;
+  for (; p < end; p += 64)
+    _mm_clflushopt(reinterpret_cast<void *>(p));
+  _mm_sfence();
+}
+
+/// Flushes the read-only segments (weights) of the shared object at `path`.
+void flushObject(const std::string &path) {
+  struct Target {
+    const char *path;
+  } target{path.c_str()};
+  dl_iterate_phdr(
+      [](struct dl_phdr_info *info, size_t, void *data) {
+        auto *t = static_cast<Target *>(data);
+        if (!info->dlpi_name || std::strcmp(info->dlpi_name, t->path) != 0)
+          return 0;
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr) &ph = info->dlpi_phdr[i];
+          if (ph.p_type == PT_LOAD && !(ph.p_flags & PF_W))
+            flush(reinterpret_cast<const void *>(info->dlpi_addr + ph.p_vaddr),
+                  ph.p_memsz);
+        }
+        return 1;
+      },
+      &target);
+}
+
+/// A compiled model loaded by libbitnet_rt with a pool of `threads` threads.
+struct LoadedModel {
+  bitnet_model *model = nullptr;
+  bitnet_thread_pool *pool = nullptr;
+  bitnet_context *context = nullptr;
+  std::string path;
+
+  LoadedModel(const std::string &so, int threads) : path(so) {
+    check(bitnet_model_load(so.c_str(), &model));
+    if (threads > 1)
+      check(bitnet_thread_pool_create(threads, &pool));
+    bitnet_context_options options = {};
+    options.thread_pool = pool;
+    check(bitnet_context_create(model, &options, &context));
+  }
+  ~LoadedModel() {
+    bitnet_context_free(context);
+    bitnet_thread_pool_release(pool);
+    bitnet_model_release(model);
+  }
+  void run(const float *x, float *y) {
+    const void *in[] = {x};
+    void *out[] = {y};
+    check(bitnet_context_run(context, in, 1, out, 1));
+  }
+};
+
+std::vector<float> randomActivations(int64_t count) {
+  std::mt19937 rng(42);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(count);
+  for (float &v : x)
+    v = normal(rng);
+  return x;
+}
+
+void setCounters(benchmark::State &state, int64_t m, int64_t n, int64_t k,
+                 double weightBytes) {
+  state.counters["weight_GB/s"] = benchmark::Counter(
+      weightBytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GOPS"] = benchmark::Counter(
+      2.0 * m * n * k * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+//===----------------------------------------------------------------------===//
+// The compiled kernels (and the reference path)
+//===----------------------------------------------------------------------===//
+
+void BM_Compiled(benchmark::State &state, Shape shape, int64_t m,
+                 std::string kernels, bool cold) {
+  int threads = static_cast<int>(state.range(0));
+  LoadedModel model(compiledModel(m, shape.n, shape.k, kernels), threads);
+  std::vector<float> x = randomActivations(m * shape.k), y(m * shape.n);
+  model.run(x.data(), y.data());
+  for (auto _ : state) {
+    if (cold) {
+      state.PauseTiming();
+      flushObject(model.path);
+      state.ResumeTiming();
+    }
+    model.run(x.data(), y.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  setCounters(state, m, shape.n, shape.k, shape.n * shape.k / 4.0);
+}
+
+//===----------------------------------------------------------------------===//
+// Baselines
+//===----------------------------------------------------------------------===//
+
+void BM_OpenBLAS(benchmark::State &state, Shape shape, int64_t m, bool cold) {
+  openblas_set_num_threads(static_cast<int>(state.range(0)));
+  std::vector<float> w = randomActivations(shape.n * shape.k);
+  std::vector<float> x = randomActivations(m * shape.k), y(m * shape.n);
+  for (auto _ : state) {
+    if (cold) {
+      state.PauseTiming();
+      flush(w.data(), w.size() * 4);
+      state.ResumeTiming();
+    }
+    if (m == 1)
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, shape.n, shape.k, 1.0f,
+                  w.data(), shape.k, x.data(), 1, 0.0f, y.data(), 1);
+    else
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, shape.n, shape.k,
+                  1.0f, x.data(), shape.k, w.data(), shape.k, 0.0f, y.data(),
+                  shape.n);
+    benchmark::DoNotOptimize(y.data());
+  }
+  setCounters(state, m, shape.n, shape.k, shape.n * shape.k * 4.0);
+}
+
+/// A plain int8 kernel: int8 weights and activations, int32 sums, the loops
+/// left to the C++ compiler's vectoriser. One thread.
+__attribute__((noinline)) void int8Gemv(const int8_t *w, const int8_t *x,
+                                        int32_t *y, int64_t n, int64_t k) {
+  for (int64_t i = 0; i < n; ++i) {
+    int32_t sum = 0;
+    for (int64_t j = 0; j < k; ++j)
+      sum += static_cast<int32_t>(w[i * k + j]) * x[j];
+    y[i] = sum;
+  }
+}
+
+void BM_PlainInt8(benchmark::State &state, Shape shape, bool cold) {
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int> dist(-1, 1);
+  std::vector<int8_t> w(shape.n * shape.k), x(shape.k);
+  for (int8_t &v : w)
+    v = static_cast<int8_t>(dist(rng));
+  for (int8_t &v : x)
+    v = static_cast<int8_t>(dist(rng) * 100);
+  std::vector<int32_t> y(shape.n);
+  for (auto _ : state) {
+    if (cold) {
+      state.PauseTiming();
+      flush(w.data(), w.size());
+      state.ResumeTiming();
+    }
+    int8Gemv(w.data(), x.data(), y.data(), shape.n, shape.k);
+    benchmark::DoNotOptimize(y.data());
+  }
+  setCounters(state, 1, shape.n, shape.k, static_cast<double>(shape.n * shape.k));
+}
+
+/// Reads a buffer far larger than the last-level cache: what memory delivers.
+void BM_ReadBandwidth(benchmark::State &state) {
+  int threads = static_cast<int>(state.range(0));
+  const size_t bytes = size_t(1) << 30;
+  static __m512i *buffer = nullptr;
+  if (!buffer) {
+    buffer = static_cast<__m512i *>(std::aligned_alloc(64, bytes));
+    std::memset(buffer, 1, bytes);
+  }
+  bitnet_thread_pool *pool = nullptr;
+  if (threads > 1)
+    check(bitnet_thread_pool_create(threads, &pool));
+  struct Job {
+    const __m512i *data;
+    int64_t lines;
+    __m512i sums[64];
+  } job{buffer, static_cast<int64_t>(bytes / 64), {}};
+  auto body = [](void *arg, int64_t begin, int64_t end) {
+    auto *j = static_cast<Job *>(arg);
+    int64_t per = j->lines / 64;
+    for (int64_t c = begin; c < end; ++c) {
+      __m512i a = _mm512_setzero_si512(), b = a, d = a, e = a;
+      const __m512i *p = j->data + c * per;
+      for (int64_t i = 0; i + 4 <= per; i += 4) {
+        a = _mm512_add_epi32(a, _mm512_load_si512(p + i));
+        b = _mm512_add_epi32(b, _mm512_load_si512(p + i + 1));
+        d = _mm512_add_epi32(d, _mm512_load_si512(p + i + 2));
+        e = _mm512_add_epi32(e, _mm512_load_si512(p + i + 3));
+      }
+      j->sums[c] = _mm512_add_epi32(_mm512_add_epi32(a, b), _mm512_add_epi32(d, e));
+    }
+  };
+  for (auto _ : state) {
+    if (pool)
+      bitnet_thread_pool_parallel_for(pool, 64, body, &job);
+    else
+      body(&job, 0, 64);
+    benchmark::DoNotOptimize(job.sums);
+  }
+  bitnet_thread_pool_release(pool);
+  state.counters["GB/s"] = benchmark::Counter(
+      bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+//===----------------------------------------------------------------------===//
+// Registration and the ratio table
+//===----------------------------------------------------------------------===//
+
+void registerAll() {
+  auto threads = [](benchmark::internal::Benchmark *b) {
+    b->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
+  };
+  benchmark::RegisterBenchmark("read_bandwidth", BM_ReadBandwidth)
+      ->Apply(threads)->Unit(benchmark::kMillisecond);
+  for (const Shape &s : kShapes) {
+    std::string shape = std::string(s.name) + "_" + std::to_string(s.n) + "x" +
+                        std::to_string(s.k);
+    for (bool cold : {false, true}) {
+      std::string temp = cold ? "/cold" : "/hot";
+      benchmark::RegisterBenchmark(("mad_vnni/" + shape + "/m1" + temp).c_str(),
+                                   BM_Compiled, s, 1, "avx512vnni", cold)
+          ->Apply(threads);
+      benchmark::RegisterBenchmark(("openblas_f32/" + shape + "/m1" + temp).c_str(),
+                                   BM_OpenBLAS, s, 1, cold)
+          ->Apply(threads);
+      benchmark::RegisterBenchmark(("plain_int8/" + shape + "/m1" + temp).c_str(),
+                                   BM_PlainInt8, s, cold)
+          ->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+    }
+    benchmark::RegisterBenchmark(("reference/" + shape + "/m1/hot").c_str(),
+                                 BM_Compiled, s, 1, "reference", false)
+        ->Arg(1)->UseRealTime()->Unit(benchmark::kMicrosecond)->Iterations(20);
+  }
+  // Prefill: 128 tokens through q/o.
+  const Shape &qo = kShapes[0];
+  benchmark::RegisterBenchmark("mad_vnni/qo_2560x2560/m128/hot", BM_Compiled,
+                               qo, 128, "avx512vnni", false)
+      ->Apply(threads);
+  benchmark::RegisterBenchmark("openblas_f32/qo_2560x2560/m128/hot",
+                               BM_OpenBLAS, qo, 128, false)
+      ->Apply(threads);
+}
+
+/// Prints results as usual and keeps them for the ratio table.
+class RatioReporter : public benchmark::ConsoleReporter {
+public:
+  void ReportRuns(const std::vector<Run> &runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run &run : runs)
+      if (run.run_type == Run::RT_Iteration && !run.error_occurred)
+        times[run.benchmark_name()] = run.GetAdjustedRealTime();
+  }
+
+  void printRatios() {
+    std::printf("\nratios (time of the baseline / time of mad_vnni; > 1 means "
+                "mad_vnni is faster)\n");
+    std::printf("%-44s %10s %10s %10s\n", "case", "f32 BLAS", "int8",
+                "reference");
+    for (const auto &[name, time] : times) {
+      if (name.rfind("mad_vnni/", 0) != 0)
+        continue;
+      std::string rest = name.substr(std::strlen("mad_vnni/"));
+      auto ratio = [&](const std::string &prefix) -> std::string {
+        std::string base = prefix + rest;
+        // int8 and reference run on one thread: compare like with like.
+        if (!times.count(base))
+          return "-";
+        char buf[32];
+        std::snprintf(buf, sizeof(buf), "%.2fx", times.at(base) / time);
+        return buf;
+      };
+      std::printf("%-44s %10s %10s %10s\n", rest.c_str(),
+                  ratio("openblas_f32/").c_str(), ratio("plain_int8/").c_str(),
+                  ratio("reference/").c_str());
+    }
+  }
+
+private:
+  std::map<std::string, double> times;
+};
+
+} // namespace
+
+int main(int argc, char **argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv))
+    return 1;
+  registerAll();
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.printRatios();
+  benchmark::Shutdown();
+  return 0;
+}
