@@ -198,6 +198,11 @@ static Value unpackToInt8(OpBuilder &b, Location loc, Value storage,
 static Value packFromInt8(OpBuilder &b, Location loc, Value values,
                           TernaryType type) {
   Emitter h{b, loc};
+  // The verifier lets the matrix have dynamic extents; the storage is static.
+  auto matrixType = RankedTensorType::get({type.getRows(), type.getCols()},
+                                          b.getI8Type());
+  if (values.getType() != matrixType)
+    values = tensor::CastOp::create(b, loc, matrixType, values);
   auto clampCode = [&](OpBuilder &nb, Location nl, Value v) {
     // v clamped to [-1, 1]; as a code in {0, 1, 2} when `asCode`.
     Value lo = arith::ConstantOp::create(nb, nl, nb.getIntegerAttr(nb.getI8Type(), -1));

@@ -129,7 +129,9 @@ LogicalResult TernarizeOp::fold(FoldAdaptor adaptor,
   ternary.reserve(count);
   for (const APFloat &v : input.getValues<APFloat>()) {
     float q = std::nearbyint(v.convertToFloat() / scale);
-    ternary.push_back(static_cast<int8_t>(std::clamp(q, -1.0f, 1.0f)));
+    // fmax/fmin send NaN to a bound, as the lowering's maxnumf/minnumf do.
+    ternary.push_back(
+        static_cast<int8_t>(std::fmin(std::fmax(q, -1.0f), 1.0f)));
   }
   results.push_back(
       DenseElementsAttr::get(getTernary().getType(), ArrayRef(ternary)));

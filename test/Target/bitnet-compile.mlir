@@ -1,0 +1,196 @@
+// RUN: rm -rf %t && split-file --leading-lines %s %t
+
+//===----------------------------------------------------------------------===//
+// --emit=mlir and its stages
+//===----------------------------------------------------------------------===//
+
+// RUN: bitnet-compile %t/model.mlir --emit=mlir | FileCheck %s --check-prefix=INPUT
+// RUN: bitnet-compile %t/model.mlir --emit=mlir --mlir-stage=input -o %t/input.mlir
+// RUN: FileCheck %s --check-prefix=INPUT --input-file=%t/input.mlir
+// RUN: bitnet-compile - --emit=mlir < %t/model.mlir | FileCheck %s --check-prefix=INPUT
+
+// Tests that the input stage is the canonicalised model: the latent weights
+// are ternarised and packed at compile time.
+// INPUT-LABEL: func.func @bitlinear
+// INPUT-DAG: arith.constant dense<0.4453125> : tensor<f32>
+// INPUT-DAG: bitnet.constant dense<{{\[\[}}-110, 24], [41, 101], [85, 85], [10, 34]]> : tensor<4x2xi8> -> <4x8, i2>
+// INPUT-NOT: bitnet.ternarize
+// INPUT-NOT: bitnet.pack
+// INPUT: bitnet.bitlinear
+
+// RUN: bitnet-compile %t/model.mlir --emit=mlir --mlir-stage=linalg | FileCheck %s --check-prefix=LINALG
+
+// Tests that the linalg stage has no bitnet op left and still works on
+// tensors.
+// LINALG-LABEL: func.func @bitlinear
+// LINALG-SAME: tensor<2x8xf32>
+// LINALG-NOT: {{= bitnet\.}}
+// LINALG: return %{{.*}} : tensor<2x4xf32>
+
+// RUN: bitnet-compile %t/model.mlir --emit=mlir --mlir-stage=bufferized | FileCheck %s --check-prefix=BUFFERIZED
+
+// Tests that the bufferized stage takes the output as an out-parameter and
+// has a planned workspace.
+// BUFFERIZED-LABEL: func.func @bitlinear
+// BUFFERIZED-SAME: memref<2x8xf32> {bitnet.name = "x"}
+// BUFFERIZED-SAME: memref<2x4xf32> {bufferize.result}
+// BUFFERIZED-SAME: bitnet.workspace_bytes =
+// BUFFERIZED-NOT: tensor<
+
+// RUN: bitnet-compile %t/model.mlir --emit=mlir --mlir-stage=llvm | FileCheck %s --check-prefix=LLVMDIALECT
+
+// Tests that the llvm stage is in the llvm dialect with both ABI symbols.
+// LLVMDIALECT-NOT: func.func
+// LLVMDIALECT: llvm.mlir.global external constant @bitnet_model_info()
+// LLVMDIALECT: llvm.func @bitnet_model_run(%{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr) -> i32
+// LLVMDIALECT-NOT: func.func
+
+//===----------------------------------------------------------------------===//
+// --emit=llvm
+//===----------------------------------------------------------------------===//
+
+// RUN: bitnet-compile %t/model.mlir --emit=llvm | FileCheck %s --check-prefix=LLVMIR
+// RUN: bitnet-compile %t/model.mlir --emit=llvm --opt-level=0 | FileCheck %s --check-prefixes=LLVMIR,LLVMIR0
+
+// Tests that LLVM IR defines the two ABI symbols with external linkage and
+// keeps everything else internal: at -O0 the entry function survives as an
+// internal function.
+// LLVMIR: target triple =
+// LLVMIR: @bitnet_model_info = {{(local_unnamed_addr )?}}constant { i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64 } { i32 1296979010, i32 1,
+// LLVMIR0: define internal void @bitlinear(
+// LLVMIR: define {{.*}}i32 @bitnet_model_run(ptr {{.*}}, ptr {{.*}}, ptr {{.*}})
+
+// RUN: bitnet-compile %t/model.mlir --emit=llvm --target=aarch64-linux-gnu --cpu=neoverse-v1 | FileCheck %s --check-prefix=AARCH64IR
+
+// Tests that the target triple and CPU are those asked for, in the module
+// and in the descriptor.
+// AARCH64IR: target triple = "aarch64-unknown-linux-gnu"
+// AARCH64IR: c"aarch64-unknown-linux-gnu neoverse-v1\00"
+// AARCH64IR: define {{.*}}i32 @bitnet_model_run(
+// AARCH64IR: "target-cpu"="neoverse-v1"
+
+//===----------------------------------------------------------------------===//
+// --emit=obj and --emit=so
+//===----------------------------------------------------------------------===//
+
+// RUN: bitnet-compile %t/model.mlir --emit=obj -o %t/model.o
+// RUN: llvm-nm %t/model.o | FileCheck %s --check-prefix=OBJSYMS
+// RUN: llvm-objdump -t %t/model.o | FileCheck %s --check-prefix=OBJTABLE
+
+// Tests that the object file defines the descriptor as data and the run
+// function as code, both global, and nothing else global.
+// OBJSYMS-DAG: {{^[0-9a-f]+}} D bitnet_model_info
+// OBJSYMS-DAG: {{^[0-9a-f]+}} T bitnet_model_run
+// OBJSYMS-NOT: {{^[0-9a-f]+}} {{[A-Z]}} bitlinear
+// OBJTABLE: SYMBOL TABLE:
+// OBJTABLE-DAG: g {{.*}} bitnet_model_info
+// OBJTABLE-DAG: g {{.*}}F .text{{.*}} bitnet_model_run
+
+// RUN: cd %t && bitnet-compile model.mlir --emit=obj && llvm-nm model.o | FileCheck %s --check-prefix=DEFAULTNAME
+
+// Tests that without -o an object file is named after the input.
+// DEFAULTNAME: T bitnet_model_run
+
+// RUN: bitnet-compile %t/model.mlir --emit=so -o %t/model.so
+// RUN: llvm-nm -D --defined-only %t/model.so | FileCheck %s --check-prefix=SO
+// RUN: llvm-nm -D --defined-only %t/model.so | count 2
+
+// Tests that the shared object exports exactly the two ABI symbols.
+// SO-DAG: D bitnet_model_info
+// SO-DAG: T bitnet_model_run
+
+// RUN: bitnet-compile %t/model.mlir --target=aarch64-linux-gnu --emit=obj -o %t/model-aarch64.o
+// RUN: llvm-objdump -f %t/model-aarch64.o | FileCheck %s --check-prefix=AARCH64
+// RUN: llvm-nm %t/model-aarch64.o | FileCheck %s --check-prefix=SO
+
+// Tests that --target produces an object for another architecture.
+// AARCH64: file format elf64-littleaarch64
+// AARCH64: architecture: aarch64
+
+// RUN: bitnet-compile %t/model.mlir --emit=so -v -o %t/verbose.so 2>&1 | FileCheck %s --check-prefix=VERBOSE
+
+// Tests that -v names every stage.
+// VERBOSE: bitnet-compile: lowering to linalg ... done
+// VERBOSE: bitnet-compile: bufferizing ... done
+// VERBOSE: bitnet-compile: lowering to the LLVM dialect ... done
+// VERBOSE: bitnet-compile: optimising LLVM IR ... done
+// VERBOSE: bitnet-compile: emitting the object file ... done
+// VERBOSE: bitnet-compile: linking {{.*}}verbose.so ... done
+
+//===----------------------------------------------------------------------===//
+// Errors
+//===----------------------------------------------------------------------===//
+
+// RUN: not bitnet-compile %t/model.mlir --emit=foo 2>&1 | FileCheck %s --check-prefix=ERR-EMIT
+// ERR-EMIT: bitnet-compile: error: unknown --emit=foo (expected mlir, llvm, obj or so)
+
+// RUN: not bitnet-compile %t/model.mlir --emit=mlir --mlir-stage=loops 2>&1 | FileCheck %s --check-prefix=ERR-STAGE
+// ERR-STAGE: bitnet-compile: error: unknown --mlir-stage=loops (expected input, linalg, bufferized or llvm)
+
+// RUN: not bitnet-compile %t/model.mlir --emit=llvm --mlir-stage=linalg 2>&1 | FileCheck %s --check-prefix=ERR-STAGE-EMIT
+// ERR-STAGE-EMIT: bitnet-compile: error: --mlir-stage needs --emit=mlir
+
+// RUN: not bitnet-compile %t/model.mlir --opt-level=7 2>&1 | FileCheck %s --check-prefix=ERR-OPT
+// ERR-OPT: bitnet-compile: error: --opt-level must be 0 to 3, got 7
+
+// RUN: not bitnet-compile %t/model.mlir --emit=obj --target=foo-bar-baz -o %t/never.o 2>&1 | FileCheck %s --check-prefix=ERR-TARGET
+// ERR-TARGET: model.mlir:0:0: error: unknown target 'foo-bar-baz'
+
+// RUN: not bitnet-compile %t/model.mlir --emit=obj --target=aarch64-linux-gnu --cpu=pentium -o %t/never.o 2>&1 | FileCheck %s --check-prefix=ERR-CPU
+// ERR-CPU: model.mlir:0:0: error: unknown CPU 'pentium' for aarch64-unknown-linux-gnu
+
+// RUN: not bitnet-compile %t/model.mlir --weight-format=i4 2>&1 | FileCheck %s --check-prefix=ERR-FORMAT
+// ERR-FORMAT: bitnet-compile: error: unknown --weight-format=i4 (expected int8, i2 or base3)
+
+// RUN: not bitnet-compile %t/missing.mlir --emit=mlir 2>&1 | FileCheck %s --check-prefix=ERR-MISSING
+// ERR-MISSING: error: cannot open input file '{{.*}}missing.mlir': No such file or directory
+
+// RUN: not bitnet-compile %t/model.txt --emit=mlir 2>&1 | FileCheck %s --check-prefix=ERR-SUFFIX
+// ERR-SUFFIX: error: cannot read '{{.*}}model.txt': expected a .mlir {{(or .onnx )?}}file (or - for standard input)
+
+// RUN: not bitnet-compile - --emit=obj < %t/model.mlir 2>&1 | FileCheck %s --check-prefix=ERR-STDIN
+// ERR-STDIN: bitnet-compile: error: writing a binary phase needs -o when reading stdin
+
+// RUN: not bitnet-compile %t/parse-error.mlir --emit=mlir 2>&1 | FileCheck %s --check-prefix=ERR-PARSE
+// RUN: not bitnet-compile %t/invalid.mlir 2>&1 | FileCheck %s --check-prefix=ERR-VERIFY
+// RUN: not bitnet-compile %t/dynamic.mlir --emit=obj -o %t/never.o 2>&1 | FileCheck %s --check-prefix=ERR-DYNAMIC
+
+//--- model.mlir
+func.func @bitlinear(%x: tensor<2x8xf32> {bitnet.name = "x"}) -> tensor<2x4xf32>
+    attributes {bitnet.output_names = ["y"]} {
+  %w = arith.constant dense<[[ 0.9, -0.4,  0.0,  1.2, -1.1,  0.3,  0.05, -0.8],
+                             [-0.2,  0.7,  0.6, -0.9,  0.0,  0.0,  1.5,  0.1],
+                             [ 0.0,  0.0,  0.0,  0.0,  0.0,  0.0,  0.0,  0.0],
+                             [ 1.0,  1.0, -1.0, -1.0,  0.5, -0.5,  0.25, -0.25]]> : tensor<4x8xf32>
+  %wq, %ws = bitnet.ternarize %w : tensor<4x8xf32> -> tensor<4x8xi8>, tensor<f32>
+  %packed = bitnet.pack %wq : tensor<4x8xi8> -> !bitnet.ternary<4x8, i2>
+  %y = bitnet.bitlinear %x, %packed scale %ws : tensor<2x8xf32>, !bitnet.ternary<4x8, i2>, tensor<f32> -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+//--- model.txt
+This is not MLIR.
+
+//--- parse-error.mlir
+// Tests that a syntax error is reported at its line and column.
+// ERR-PARSE: parse-error.mlir:[[@LINE+1]]:38: error: custom op 'func.func' expected SSA identifier
+func.func @broken(%x: tensor<4xf32>, {
+  return
+}
+
+//--- invalid.mlir
+// Tests that a model that fails the verifier is reported at the op.
+func.func @invalid(%x: tensor<2x7xf32>, %w: !bitnet.ternary<4x8, i2>, %s: tensor<f32>) -> tensor<2x4xf32> {
+  // ERR-VERIFY: invalid.mlir:[[@LINE+1]]:8: error: 'bitnet.bitlinear' op input has 7 features but the weight '!bitnet.ternary<4x8, i2>' expects 8
+  %y = bitnet.bitlinear %x, %w scale %s : tensor<2x7xf32>, !bitnet.ternary<4x8, i2>, tensor<f32> -> tensor<2x4xf32>
+  return %y : tensor<2x4xf32>
+}
+
+//--- dynamic.mlir
+// Tests that a model whose inputs have dynamic shapes, which the model ABI
+// cannot describe, is rejected at the entry function.
+// ERR-DYNAMIC: dynamic.mlir:[[@LINE+1]]:1: error: entry argument #0 must be a statically shaped memref with the identity layout, got 'memref<?x8xf32>'
+func.func @dynamic(%x: tensor<?x8xf32>, %w: !bitnet.ternary<4x8, i2>, %s: tensor<f32>) -> tensor<?x4xf32> {
+  %y = bitnet.bitlinear %x, %w scale %s : tensor<?x8xf32>, !bitnet.ternary<4x8, i2>, tensor<f32> -> tensor<?x4xf32>
+  return %y : tensor<?x4xf32>
+}
