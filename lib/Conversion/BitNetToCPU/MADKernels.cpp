@@ -61,6 +61,8 @@ static constexpr int64_t kCtxKernelEndOffset = 32;
 static constexpr int64_t kRowsPerGroup = 64;
 static constexpr int64_t kTilesPerGroup = 4;
 static constexpr int64_t kColsPerBlock = 16;
+/// Tokens that share one unpacking of a weight tile (batches, prefill).
+static constexpr int64_t kTokensPerPass = 6;
 
 //===----------------------------------------------------------------------===//
 // Compile-time weight layout
@@ -231,6 +233,148 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
       b, loc, DenseElementsAttr::get(wordsV, b.getI32IntegerAttr(0)));
   auto vnni = b.getStringAttr("llvm.x86.avx512.vpdpbusd.512");
 
+  // y[tok, 64g + 16i + r] for the 16 lanes r of `total` (sum(c * x) - sum(x)),
+  // rescaled as the contract says: (float(acc) * s_w) / s_x.
+  auto storeTile = [&](OpBuilder &tb, Value g, Value tok, int64_t i,
+                       Value total) {
+    Value tok4 = arith::MulIOp::create(tb, loc, tok, cI64(tb, 4));
+    Value sum = load(tb, i32, gep(tb, xsum, tok4));
+    total = arith::SubIOp::create(
+        tb, loc, total, vector::BroadcastOp::create(tb, loc, wordsV, sum));
+    Value scaleX = load(tb, f32, gep(tb, sx, tok4));
+    Value yv = arith::SIToFPOp::create(tb, loc, floatsV, total);
+    yv = arith::MulFOp::create(
+        tb, loc, yv, vector::BroadcastOp::create(tb, loc, floatsV, ws));
+    yv = arith::DivFOp::create(
+        tb, loc, yv, vector::BroadcastOp::create(tb, loc, floatsV, scaleX));
+    // Rows row0 .. row0 + 15; the last tiles may pass N.
+    Value row0 = arith::AddIOp::create(
+        tb, loc, arith::MulIOp::create(tb, loc, g, cI64(tb, kRowsPerGroup)),
+        cI64(tb, 16 * i));
+    Value outIndex = arith::AddIOp::create(
+        tb, loc, arith::MulIOp::create(tb, loc, tok, cI64(tb, n)), row0);
+    Value out =
+        gep(tb, y, arith::MulIOp::create(tb, loc, outIndex, cI64(tb, 4)));
+    Value full = arith::CmpIOp::create(
+        tb, loc, arith::CmpIPredicate::sle,
+        arith::AddIOp::create(tb, loc, row0, cI64(tb, 16)), cI64(tb, n));
+    auto ifFull = scf::IfOp::create(tb, loc, full, /*else=*/true);
+    OpBuilder::InsertionGuard g2(tb);
+    tb.setInsertionPointToStart(ifFull.thenBlock());
+    store(tb, yv, out);
+    tb.setInsertionPointToStart(ifFull.elseBlock());
+    Value valid = arith::MaxSIOp::create(
+        tb, loc, arith::SubIOp::create(tb, loc, cI64(tb, n), row0), zero);
+    scf::ForOp::create(
+        tb, loc, zero, arith::MinSIOp::create(tb, loc, valid, cI64(tb, 16)),
+        one, ValueRange{}, [&](OpBuilder &eb, Location, Value r, ValueRange) {
+          Value v = LLVM::ExtractElementOp::create(eb, loc, yv, r);
+          store(eb, v,
+                gep(eb, out, arith::MulIOp::create(eb, loc, r, cI64(eb, 4))));
+          scf::YieldOp::create(eb, loc);
+        });
+  };
+  // The four bytes x[tok][16 blk + 4j .. + 3] in every 32-bit lane.
+  auto broadcastX = [&](OpBuilder &kb, Value tok, Value blk, int64_t j) {
+    Value at = arith::AddIOp::create(
+        kb, loc, arith::MulIOp::create(kb, loc, tok, cI64(kb, kPadded)),
+        arith::AddIOp::create(
+            kb, loc, arith::MulIOp::create(kb, loc, blk, cI64(kb, 16)),
+            cI64(kb, 4 * j)));
+    Value word = load(kb, i32, gep(kb, xq, at));
+    Value splat = vector::BroadcastOp::create(kb, loc, wordsV, word);
+    return LLVM::BitcastOp::create(kb, loc, bytesV, splat).getResult();
+  };
+  auto weightTile = [&](OpBuilder &kb, Value groupBase, Value blk, int64_t i) {
+    Value at = arith::AddIOp::create(
+        kb, loc, arith::MulIOp::create(kb, loc, blk, cI64(kb, 256)),
+        cI64(kb, 64 * i));
+    return load(kb, bytesV, gep(kb, groupBase, at));
+  };
+  auto dot = [&](OpBuilder &kb, Value acc, Value codes, Value x) {
+    return LLVM::CallIntrinsicOp::create(kb, loc, wordsV, vnni,
+                                         ValueRange{acc, codes, x})
+        .getResult(0);
+  };
+
+  // One token: the codes are masked in place (code * 4^j), four accumulators
+  // per tile, scaled back with shifts at the end. No shifts in the loop.
+  auto oneToken = [&](OpBuilder &tb, Value g, Value groupBase, Value tok) {
+    SmallVector<Value> init(16, zeroAcc);
+    auto kLoop = scf::ForOp::create(
+        tb, loc, zero, cI64(tb, blocks), one, init,
+        [&](OpBuilder &kb, Location, Value blk, ValueRange accs) {
+          SmallVector<Value> xs;
+          for (int64_t j = 0; j < 4; ++j)
+            xs.push_back(broadcastX(kb, tok, blk, j));
+          SmallVector<Value> next(accs.begin(), accs.end());
+          for (int64_t i = 0; i < 4; ++i) {
+            Value wv = weightTile(kb, groupBase, blk, i);
+            for (int64_t j = 0; j < 4; ++j)
+              next[4 * i + j] = dot(kb, next[4 * i + j],
+                                    arith::AndIOp::create(kb, loc, wv, masks[j]),
+                                    xs[j]);
+          }
+          scf::YieldOp::create(kb, loc, next);
+        });
+    for (int64_t i = 0; i < 4; ++i) {
+      Value total = kLoop.getResult(4 * i);
+      for (int64_t j = 1; j < 4; ++j) {
+        Value shift = arith::ConstantOp::create(
+            tb, loc, DenseElementsAttr::get(wordsV, tb.getI32IntegerAttr(2 * j)));
+        total = arith::AddIOp::create(
+            tb, loc, total,
+            arith::ShRSIOp::create(tb, loc, kLoop.getResult(4 * i + j), shift));
+      }
+      storeTile(tb, g, tok, i, total);
+    }
+  };
+
+  // Several tokens: each weight tile is unpacked once to plain codes (shift
+  // and mask) and used by every token; one accumulator per tile and token.
+  auto vec16 = VectorType::get({32}, b.getI16Type());
+  Value lowCodes = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(bytesV, b.getI8IntegerAttr(3)));
+  auto manyTokens = [&](OpBuilder &tb, Value g, Value groupBase, Value tok0) {
+    int64_t t = kTokensPerPass;
+    SmallVector<Value> init(4 * t, zeroAcc);
+    SmallVector<Value> toks;
+    for (int64_t u = 0; u < t; ++u)
+      toks.push_back(arith::AddIOp::create(tb, loc, tok0, cI64(tb, u)));
+    auto kLoop = scf::ForOp::create(
+        tb, loc, zero, cI64(tb, blocks), one, init,
+        [&](OpBuilder &kb, Location, Value blk, ValueRange accs) {
+          SmallVector<Value> next(accs.begin(), accs.end());
+          for (int64_t i = 0; i < 4; ++i) {
+            Value wv = weightTile(kb, groupBase, blk, i);
+            Value wide = LLVM::BitcastOp::create(kb, loc, vec16, wv);
+            SmallVector<Value> codes;
+            for (int64_t j = 0; j < 4; ++j) {
+              Value shifted = wv;
+              if (j > 0) {
+                Value amount = arith::ConstantOp::create(
+                    kb, loc,
+                    DenseElementsAttr::get(
+                        vec16, kb.getI16IntegerAttr(static_cast<int16_t>(2 * j))));
+                shifted = LLVM::BitcastOp::create(
+                    kb, loc, bytesV,
+                    arith::ShRUIOp::create(kb, loc, wide, amount));
+              }
+              codes.push_back(arith::AndIOp::create(kb, loc, shifted, lowCodes));
+            }
+            for (int64_t u = 0; u < t; ++u)
+              for (int64_t j = 0; j < 4; ++j)
+                next[i * t + u] = dot(kb, next[i * t + u], codes[j],
+                                      broadcastX(kb, toks[u], blk, j));
+          }
+          scf::YieldOp::create(kb, loc, next);
+        });
+    for (int64_t i = 0; i < 4; ++i)
+      for (int64_t u = 0; u < t; ++u)
+        storeTile(tb, g, toks[u], i, kLoop.getResult(i * t + u));
+  };
+
+  int64_t passes = m / kTokensPerPass;
   scf::ForOp::create(
       b, loc, begin, end, one, ValueRange{},
       [&](OpBuilder &gb, Location, Value g, ValueRange) {
@@ -238,97 +382,19 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
         Value groupBase =
             gep(gb, w, arith::MulIOp::create(gb, loc, g,
                                               cI64(gb, blocks * 256)));
+        if (passes > 0)
+          scf::ForOp::create(
+              gb, loc, zero, cI64(gb, passes), one, ValueRange{},
+              [&](OpBuilder &tb, Location, Value pass, ValueRange) {
+                manyTokens(tb, g, groupBase,
+                           arith::MulIOp::create(tb, loc, pass,
+                                                 cI64(tb, kTokensPerPass)));
+                scf::YieldOp::create(tb, loc);
+              });
         scf::ForOp::create(
-            gb, loc, zero, cI64(gb, m), one, ValueRange{},
-            [&](OpBuilder &tb, Location, Value tok, ValueRange) {
-              Value xRow = gep(
-                  tb, xq, arith::MulIOp::create(tb, loc, tok, cI64(tb, kPadded)));
-              SmallVector<Value> init(16, zeroAcc);
-              auto kLoop = scf::ForOp::create(
-                  tb, loc, zero, cI64(tb, blocks), one, init,
-                  [&](OpBuilder &kb, Location, Value blk, ValueRange accs) {
-                    Value xBlock = gep(kb, xRow,
-                                       arith::MulIOp::create(kb, loc, blk,
-                                                             cI64(kb, 16)));
-                    SmallVector<Value> xs;
-                    for (int j = 0; j < 4; ++j) {
-                      Value word = load(kb, i32, gep(kb, xBlock, cI64(kb, 4 * j)));
-                      Value splat = vector::BroadcastOp::create(kb, loc, wordsV, word);
-                      xs.push_back(LLVM::BitcastOp::create(kb, loc, bytesV, splat));
-                    }
-                    Value wBlock = gep(kb, groupBase,
-                                       arith::MulIOp::create(kb, loc, blk,
-                                                             cI64(kb, 256)));
-                    SmallVector<Value> next(accs.begin(), accs.end());
-                    for (int i = 0; i < 4; ++i) {
-                      Value wv = load(kb, bytesV, gep(kb, wBlock, cI64(kb, 64 * i)));
-                      for (int j = 0; j < 4; ++j) {
-                        Value codes = arith::AndIOp::create(kb, loc, wv, masks[j]);
-                        next[4 * i + j] =
-                            LLVM::CallIntrinsicOp::create(
-                                kb, loc, wordsV, vnni,
-                                ValueRange{next[4 * i + j], codes, xs[j]})
-                                .getResult(0);
-                      }
-                    }
-                    scf::YieldOp::create(kb, loc, next);
-                  });
-              // Combine: acc0 + acc1/4 + acc2/16 + acc3/64 - sum(x), rescale.
-              Value tok4 = arith::MulIOp::create(tb, loc, tok, cI64(tb, 4));
-              Value sum = load(tb, i32, gep(tb, xsum, tok4));
-              Value sumV = vector::BroadcastOp::create(tb, loc, wordsV, sum);
-              Value scaleX = load(tb, f32, gep(tb, sx, tok4));
-              Value wsV = vector::BroadcastOp::create(tb, loc, floatsV, ws);
-              Value sxV = vector::BroadcastOp::create(tb, loc, floatsV, scaleX);
-              for (int i = 0; i < 4; ++i) {
-                Value total = kLoop.getResult(4 * i);
-                for (int j = 1; j < 4; ++j) {
-                  Value shift = arith::ConstantOp::create(
-                      tb, loc,
-                      DenseElementsAttr::get(wordsV, tb.getI32IntegerAttr(2 * j)));
-                  Value part = arith::ShRSIOp::create(
-                      tb, loc, kLoop.getResult(4 * i + j), shift);
-                  total = arith::AddIOp::create(tb, loc, total, part);
-                }
-                total = arith::SubIOp::create(tb, loc, total, sumV);
-                Value yv = arith::SIToFPOp::create(tb, loc, floatsV, total);
-                yv = arith::MulFOp::create(tb, loc, yv, wsV);
-                yv = arith::DivFOp::create(tb, loc, yv, sxV);
-                // Rows row0 .. row0 + 15; the last tiles may pass N.
-                Value row0 = arith::AddIOp::create(
-                    tb, loc,
-                    arith::MulIOp::create(tb, loc, g, cI64(tb, kRowsPerGroup)),
-                    cI64(tb, 16 * i));
-                Value outIndex = arith::AddIOp::create(
-                    tb, loc, arith::MulIOp::create(tb, loc, tok, cI64(tb, n)),
-                    row0);
-                Value out = gep(tb, y, arith::MulIOp::create(tb, loc, outIndex,
-                                                              cI64(tb, 4)));
-                Value full = arith::CmpIOp::create(
-                    tb, loc, arith::CmpIPredicate::sle,
-                    arith::AddIOp::create(tb, loc, row0, cI64(tb, 16)),
-                    cI64(tb, n));
-                auto ifFull = scf::IfOp::create(tb, loc, full, /*else=*/true);
-                {
-                  OpBuilder::InsertionGuard g2(tb);
-                  tb.setInsertionPointToStart(ifFull.thenBlock());
-                  store(tb, yv, out);
-                  tb.setInsertionPointToStart(ifFull.elseBlock());
-                  Value valid = arith::MaxSIOp::create(
-                      tb, loc, arith::SubIOp::create(tb, loc, cI64(tb, n), row0),
-                      zero);
-                  scf::ForOp::create(
-                      tb, loc, zero, arith::MinSIOp::create(tb, loc, valid, cI64(tb, 16)),
-                      one, ValueRange{},
-                      [&](OpBuilder &eb, Location, Value r, ValueRange) {
-                        Value v = LLVM::ExtractElementOp::create(eb, loc, yv, r);
-                        store(eb, v,
-                              gep(eb, out,
-                                  arith::MulIOp::create(eb, loc, r, cI64(eb, 4))));
-                        scf::YieldOp::create(eb, loc);
-                      });
-                }
-              }
+            gb, loc, cI64(gb, passes * kTokensPerPass), cI64(gb, m), one,
+            ValueRange{}, [&](OpBuilder &tb, Location, Value tok, ValueRange) {
+              oneToken(tb, g, groupBase, tok);
               scf::YieldOp::create(tb, loc);
             });
         scf::YieldOp::create(gb, loc);
