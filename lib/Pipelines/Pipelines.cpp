@@ -55,8 +55,9 @@ void mlir::bitnet::buildBufferizePipeline(OpPassManager &pm,
                   "buffer-results-to-out-params{hoist-static-allocs "
                   "modify-public-functions add-result-attr},"
                   "canonicalize,"
-                  "buffer-deallocation-pipeline,"
-                  "func.func(convert-linalg-to-loops)");
+                  "buffer-deallocation-pipeline");
+  pm.addNestedPass<func::FuncOp>(createBitNetLowerMemRefCopies());
+  addUpstream(pm, "func.func(convert-linalg-to-loops)");
   BitNetPlanWorkspaceOptions plan;
   plan.entry = options.entry;
   pm.addPass(createBitNetPlanWorkspace(plan));

@@ -101,4 +101,22 @@ def BitNetEmitEntryPoint : Pass<"bitnet-emit-entry-point", "::mlir::ModuleOp"> {
                            "::mlir::func::FuncDialect"];
 }
 
+def BitNetLowerMemRefCopies
+    : Pass<"bitnet-lower-memref-copies", "::mlir::func::FuncOp"> {
+  let summary = "Turns memref.copy into linalg.copy, so copies become loops";
+  let description = [{
+    `memref.copy` between buffers that are not both contiguous lowers to a
+    call of `memrefCopy`, a helper of MLIR's C runner utilities that a
+    compiled model must not depend on. Rewriting every copy as `linalg.copy`
+    lets `convert-linalg-to-loops` emit plain loads and stores instead.
+
+    ```mlir
+    memref.copy %sub, %out : memref<2x2x16xf32, strided<[64, 16, 1], offset: 16>> to memref<2x2x16xf32>
+    // becomes
+    linalg.copy ins(%sub : memref<2x2x16xf32, strided<[64, 16, 1], offset: 16>>) outs(%out : memref<2x2x16xf32>)
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 #endif // BITNET_TRANSFORMS_PASSES_TD
