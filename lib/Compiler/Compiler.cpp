@@ -15,6 +15,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include "mlir/Transforms/Passes.h"
 
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
@@ -78,6 +79,24 @@ static bool hasFeature(StringRef features, StringRef feature) {
       enabled = part.front() == '+';
   }
   return enabled;
+}
+
+std::string mlir::bitnet::getCheckableFeatures(const ResolvedTarget &target) {
+  // The x86 features a loader can test with __builtin_cpu_supports; LLVM
+  // uses the same names. Code generated for a CPU may use any of them.
+  static constexpr StringLiteral kChecked[] = {
+      "sse4.1",     "sse4.2",     "avx",        "avx2",       "fma",
+      "f16c",       "bmi",        "bmi2",       "avx512f",    "avx512bw",
+      "avx512vl",   "avx512dq",   "avx512cd",   "avx512vnni", "avx512vbmi",
+      "avx512vbmi2", "avx512bf16", "avx512fp16", "avxvnni",    "amx-tile",
+      "amx-int8",   "amx-bf16"};
+  if (!llvm::Triple(target.triple).isX86())
+    return "";
+  SmallVector<StringRef> needed;
+  for (StringRef feature : kChecked)
+    if (hasFeature(target.features, feature))
+      needed.push_back(feature);
+  return llvm::join(needed, ",");
 }
 
 FailureOr<std::string> mlir::bitnet::selectKernels(const CompileOptions &options,
@@ -180,6 +199,7 @@ static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
   if (failed(kernels))
     return emitError(module.getLoc()) << error;
   pipelineOptions.cpuKernels = *kernels;
+  pipelineOptions.cpuFeatures = getCheckableFeatures(target);
   build(pm, pipelineOptions);
   return pm.run(module);
 }

@@ -68,7 +68,7 @@ void mlir::bitnet::buildBufferizePipeline(OpPassManager &pm,
 void mlir::bitnet::buildLLVMPipeline(OpPassManager &pm,
                                      const PipelineOptions &options) {
   pm.addPass(createBitNetEmitEntryPoint(
-      {options.entry, options.producer, options.target}));
+      {options.entry, options.producer, options.target, options.cpuFeatures}));
   addUpstream(pm, "expand-strided-metadata,"
                   "lower-affine,"
                   "convert-scf-to-cf,"

@@ -27,7 +27,7 @@ using namespace mlir::bitnet;
 // Mirrors of the ABI constants (model_abi.h). The compiler does not include
 // runtime headers; the end-to-end tests check that both sides agree.
 static constexpr uint32_t kModelMagic = 0x4d4e5442u;
-static constexpr uint32_t kModelAbiVersion = 1u;
+static constexpr uint32_t kModelAbiVersion = 2u;
 static constexpr StringLiteral kInfoSymbol = "bitnet_model_info";
 static constexpr StringLiteral kRunSymbol = "bitnet_model_run";
 
@@ -243,10 +243,11 @@ void BitNetEmitEntryPointPass::runOnOperation() {
   LLVM::GlobalOp nameStr = d.string(func.getSymName());
   LLVM::GlobalOp producerStr = d.string(producer);
   LLVM::GlobalOp targetStr = d.string(target);
+  LLVM::GlobalOp featuresStr = d.string(cpuFeatures);
 
   // struct bitnet_model_info (see model_abi.h for the field order).
   auto modelInfo = LLVM::LLVMStructType::getLiteral(
-      ctx, {i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64});
+      ctx, {i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr});
   d.aggregate(modelInfo, kInfoSymbol, LLVM::Linkage::External,
               [&](OpBuilder &ib, Value info) {
                 Value fields[] = {
@@ -261,6 +262,7 @@ void BitNetEmitEntryPointPass::runOnOperation() {
                     d.address(ib, outputTable),
                     d.constant(ib, i64, workspaceBytes),
                     d.constant(ib, i64, workspaceAlignment),
+                    d.address(ib, featuresStr),
                 };
                 for (auto [i, field] : llvm::enumerate(fields))
                   info = d.insert(ib, info, field, {static_cast<int64_t>(i)});

@@ -68,6 +68,77 @@ static bitnet_status check_tensor(const char *path, const char *kind,
   return BITNET_OK;
 }
 
+/* Whether this machine has the CPU feature `name` (a GCC
+ * __builtin_cpu_supports name); -1 for a name this runtime does not know. */
+static int cpu_has(const char *name, size_t len) {
+#define BITNET_CPU_FEATURE(str)                                                \
+  if (len == sizeof(str) - 1 && strncmp(name, str, len) == 0)                  \
+    return __builtin_cpu_supports(str) != 0;
+#if defined(__x86_64__) || defined(__i386__)
+  BITNET_CPU_FEATURE("sse4.1")
+  BITNET_CPU_FEATURE("sse4.2")
+  BITNET_CPU_FEATURE("avx")
+  BITNET_CPU_FEATURE("avx2")
+  BITNET_CPU_FEATURE("fma")
+  BITNET_CPU_FEATURE("f16c")
+  BITNET_CPU_FEATURE("bmi")
+  BITNET_CPU_FEATURE("bmi2")
+  BITNET_CPU_FEATURE("avx512f")
+  BITNET_CPU_FEATURE("avx512bw")
+  BITNET_CPU_FEATURE("avx512vl")
+  BITNET_CPU_FEATURE("avx512dq")
+  BITNET_CPU_FEATURE("avx512cd")
+  BITNET_CPU_FEATURE("avx512vnni")
+  BITNET_CPU_FEATURE("avx512vbmi")
+  BITNET_CPU_FEATURE("avx512vbmi2")
+  BITNET_CPU_FEATURE("avx512bf16")
+  BITNET_CPU_FEATURE("avx512fp16")
+  BITNET_CPU_FEATURE("avxvnni")
+  BITNET_CPU_FEATURE("amx-tile")
+  BITNET_CPU_FEATURE("amx-int8")
+  BITNET_CPU_FEATURE("amx-bf16")
+#endif
+#undef BITNET_CPU_FEATURE
+  return -1;
+}
+
+/* Refuses a model whose code needs CPU features this machine lacks: running
+ * it would die on an illegal instruction. */
+static bitnet_status check_cpu_features(const char *path,
+                                        const char *features) {
+  if (features == NULL)
+    return BITNET_OK;
+  char missing[512] = "";
+  size_t used = 0;
+  const char *p = features;
+  while (*p) {
+    const char *end = strchr(p, ',');
+    size_t len = end ? (size_t)(end - p) : strlen(p);
+    if (len > 0) {
+      int has = cpu_has(p, len);
+      if (has < 0)
+        return bitnet_status_make(
+            BITNET_STATUS_INCOMPATIBLE,
+            "model '%s' needs the CPU feature '%.*s', which this runtime "
+            "cannot check",
+            path, (int)len, p);
+      if (!has && used + len + 3 < sizeof(missing))
+        used += (size_t)snprintf(missing + used, sizeof(missing) - used,
+                                 "%s%.*s", used ? ", " : "", (int)len, p);
+    }
+    p += len;
+    if (*p == ',')
+      ++p;
+  }
+  if (used > 0)
+    return bitnet_status_make(
+        BITNET_STATUS_INCOMPATIBLE,
+        "model '%s' was compiled for CPU features this machine lacks (%s); "
+        "compile it for this machine (bitnet-compile --cpu=native)",
+        path, missing);
+  return BITNET_OK;
+}
+
 static bitnet_status check_info(bitnet_model *model) {
   const bitnet_model_info *info = model->info;
   const char *path = model->path;
@@ -107,7 +178,7 @@ static bitnet_status check_info(bitnet_model *model) {
                               "model '%s' declares workspace alignment %lld; "
                               "expected a power of two up to 1 MiB",
                               path, (long long)align);
-  return BITNET_OK;
+  return check_cpu_features(path, info->cpu_features);
 }
 
 static bitnet_status check_file(const char *path, struct stat *out_st) {

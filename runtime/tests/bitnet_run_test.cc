@@ -94,7 +94,7 @@ TEST_F(BitnetRunTest, Help) {
     EXPECT_TRUE(Contains(r.out, flag)) << flag;
   r = BitnetRun({"--version"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_TRUE(Contains(r.out, "model ABI 1"));
+  EXPECT_TRUE(Contains(r.out, "model ABI " + std::to_string(BITNET_MODEL_ABI_VERSION)));
 }
 
 // Tests usage errors: each exits 2 with a message.
@@ -144,7 +144,7 @@ TEST_F(BitnetRunTest, RuntimeErrors) {
     std::string message;
   } cases[] = {
       {{"/nonexistent.so", "--random"}, "cannot open model '/nonexistent.so'"},
-      {{BITNET_TEST_MODEL_BAD_VERSION, "--random"}, "model ABI version 2"},
+      {{BITNET_TEST_MODEL_BAD_VERSION, "--random"}, "model ABI version 3"},
       {{BITNET_TEST_MODEL_AFFINE}, "input 'x' has no value"},
       {{BITNET_TEST_MODEL_AFFINE, "--input", "w=" + good}, "no input named 'w'"},
       {{BITNET_TEST_MODEL_AFFINE, "--input", "x=" + wrong_shape},

@@ -181,7 +181,7 @@ TEST(ModelTest, BrokenModels) {
       {BITNET_TEST_MODEL_BAD_MAGIC, BITNET_STATUS_INVALID_MODEL,
        {"is not a bitnet model", "0x464c457f", "0x4d4e5442"}},
       {BITNET_TEST_MODEL_BAD_VERSION, BITNET_STATUS_INCOMPATIBLE,
-       {"model ABI version 2", "supports version 1"}},
+       {"model ABI version 3", "supports version 2"}},
       {BITNET_TEST_MODEL_NO_RUN, BITNET_STATUS_INVALID_MODEL,
        {"does not export 'bitnet_model_run'"}},
       {BITNET_TEST_MODEL_NO_INFO, BITNET_STATUS_INVALID_MODEL,
@@ -200,6 +200,8 @@ TEST(ModelTest, BrokenModels) {
        {"input 0 has no name"}},
       {BITNET_TEST_MODEL_NEG_WORKSPACE, BITNET_STATUS_INVALID_MODEL,
        {"negative workspace (-64 bytes)"}},
+      {BITNET_TEST_MODEL_UNKNOWN_FEATURE, BITNET_STATUS_INCOMPATIBLE,
+       {"CPU feature 'frobnicate'", "cannot check"}},
   };
   for (const Case &c : cases) {
     bitnet_model *model = nullptr;
@@ -243,3 +245,29 @@ TEST(ModelTest, LoadTwice) {
 }
 
 } // namespace
+
+// Tests that a model compiled for CPU features this machine lacks is refused
+// with the missing features named, instead of dying on an illegal instruction.
+TEST(ModelTest, ForeignCpuFeaturesAreRefused) {
+  bool hasAll = __builtin_cpu_supports("sse4.2") &&
+                __builtin_cpu_supports("amx-int8") &&
+                __builtin_cpu_supports("avx512fp16") &&
+                __builtin_cpu_supports("avxvnni") &&
+                __builtin_cpu_supports("avx512vbmi2") &&
+                __builtin_cpu_supports("amx-bf16");
+  if (hasAll)
+    GTEST_SKIP() << "this machine has every feature the test model asks for";
+  bitnet_model *model = nullptr;
+  bitnet_status status =
+      bitnet_model_load(BITNET_TEST_MODEL_FOREIGN_CPU, &model);
+  ASSERT_NE(status, nullptr);
+  std::string message = bitnet_status_message(status);
+  EXPECT_EQ(bitnet_status_get_code(status), BITNET_STATUS_INCOMPATIBLE);
+  EXPECT_NE(message.find("CPU features this machine lacks"), std::string::npos)
+      << message;
+  if (!__builtin_cpu_supports("amx-int8"))
+    EXPECT_NE(message.find("amx-int8"), std::string::npos) << message;
+  EXPECT_EQ(message.find("sse4.2"), std::string::npos) << message;
+  bitnet_status_free(status);
+  EXPECT_EQ(model, nullptr);
+}

@@ -465,6 +465,20 @@ func.func @attn(%q: tensor<3x4x4xf32>, %k: tensor<3x2x4xf32>, %v: tensor<3x2x4xf
   }
 }
 
+TEST(EndToEnd, PortableBuildNeedsNoCPUFeatures) {
+  // Code for the baseline x86-64 CPU loads anywhere: no features recorded.
+  const char *mlir = R"(
+func.func @relu(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %y = bitnet.squared_relu %x : tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+)";
+  auto model = compileOrFail(mlir, {"--cpu=x86-64"});
+  ASSERT_TRUE(model);
+  EXPECT_STREQ(model->info().cpu_features, "");
+  EXPECT_NE(std::string(model->info().target).find("x86-64"), std::string::npos);
+}
+
 TEST(EndToEnd, StridedCopiesNeedNoRunnerLibrary) {
   // Returning a non-contiguous slice copies from a strided view; the model
   // must load on its own (no memrefCopy from MLIR's runner utilities).
@@ -513,6 +527,10 @@ func.func @named(%x: tensor<2x3xf32> {bitnet.name = "hidden"}, %i: tensor<4xi32>
   EXPECT_EQ(info.inputs[0].shape[0], 2);
   EXPECT_EQ(info.inputs[0].shape[1], 3);
   EXPECT_EQ(info.outputs[1].shape[0], 4);
+  ASSERT_NE(info.cpu_features, nullptr);
+  if (__builtin_cpu_supports("avx2"))
+    EXPECT_NE(std::string(info.cpu_features).find("avx2"), std::string::npos)
+        << info.cpu_features;
   EXPECT_GE(info.workspace_alignment, 1);
   EXPECT_EQ(info.workspace_alignment & (info.workspace_alignment - 1), 0);
 

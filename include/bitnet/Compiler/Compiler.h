@@ -75,6 +75,10 @@ struct CompileOptions {
 FailureOr<std::string> selectKernels(const CompileOptions &options,
                                      std::string &error);
 
+/// The CPU features of `target` that the code may use and that a loader can
+/// check, comma-separated (empty for non-x86 targets).
+std::string getCheckableFeatures(const ResolvedTarget &target);
+
 /// The producer string written into every compiled model.
 StringRef getProducerString();
 

@@ -50,6 +50,11 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   PassOptions::Option<std::string> producer{
       *this, "producer", llvm::cl::desc("Producer recorded in the descriptor"),
       llvm::cl::init("bitnet-compile")};
+  PassOptions::Option<std::string> cpuFeatures{
+      *this, "cpu-features",
+      llvm::cl::desc("CPU features the code needs, recorded in the "
+                     "descriptor so that loaders refuse other machines"),
+      llvm::cl::init("")};
   PassOptions::Option<std::string> target{
       *this, "target",
       llvm::cl::desc("Target (triple and CPU) recorded in the descriptor"),

@@ -96,6 +96,8 @@ def BitNetEmitEntryPoint : Pass<"bitnet-emit-entry-point", "::mlir::ModuleOp"> {
            /*default=*/"\"bitnet-compile\"", "Producer string of the descriptor">,
     Option<"target", "target", "std::string", /*default=*/"\"\"",
            "Target string of the descriptor (triple and CPU)">,
+    Option<"cpuFeatures", "cpu-features", "std::string", /*default=*/"\"\"",
+           "CPU features the code needs, comma-separated (checked by loaders)">,
   ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect",
                            "::mlir::func::FuncDialect"];

@@ -46,7 +46,7 @@ extern "C" {
 /** "BTNM" read as a little-endian 32-bit integer. */
 #define BITNET_MODEL_MAGIC 0x4d4e5442u
 /** Bumped whenever a struct below or the run signature changes. */
-#define BITNET_MODEL_ABI_VERSION 1u
+#define BITNET_MODEL_ABI_VERSION 2u
 
 /** Names of the two exported symbols. */
 #define BITNET_MODEL_INFO_SYMBOL "bitnet_model_info"
@@ -88,6 +88,11 @@ typedef struct bitnet_model_info {
   const bitnet_tensor_info *outputs; /**< num_outputs entries */
   int64_t workspace_bytes;     /**< scratch memory one run needs */
   int64_t workspace_alignment; /**< required alignment of it, a power of 2 */
+  /** Comma-separated CPU features the code uses, in the names of GCC's
+   *  __builtin_cpu_supports (e.g. "avx2,avx512f,avx512vnni"); NULL or "" when
+   *  it needs nothing beyond the target's baseline. A loader must refuse a
+   *  model that needs a feature the machine lacks. */
+  const char *cpu_features;
 } bitnet_model_info;
 
 /**

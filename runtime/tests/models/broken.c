@@ -6,6 +6,7 @@
  *
  * Built once per defect, each selected by a macro:
  *   BAD_MAGIC, BAD_VERSION, NO_RUN, NO_INFO, NEG_COUNT, BIG_RANK, NEG_DIM,
+ *   UNKNOWN_FEATURE, FOREIGN_CPU,
  *   BAD_DTYPE, BAD_ALIGN, NULL_NAME, NEG_WORKSPACE.
  * Without a macro it is a valid model with y = x on f32[2].
  *
@@ -73,6 +74,15 @@ TEST_MODEL_INFO = {
     .workspace_alignment = 48,
 #else
     .workspace_alignment = 16,
+#endif
+#if defined(UNKNOWN_FEATURE)
+    .cpu_features = "avx2,frobnicate",
+#elif defined(FOREIGN_CPU)
+    /* What no x86 machine has all of: AMX and no AVX-512 at once is
+     * impossible, so at least one is missing wherever the test runs. */
+    .cpu_features = "sse4.2,amx-int8,avx512fp16,avxvnni,avx512vbmi2,amx-bf16",
+#else
+    .cpu_features = "",
 #endif
 };
 #else
