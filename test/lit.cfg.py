@@ -8,8 +8,8 @@ from lit.llvm import llvm_config
 
 config.name = "BITNET"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir"]
-config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "unit"]
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["CMakeLists.txt", "README.md", "lit.cfg.py", "lit.site.cfg.py", "Inputs", "unit", "backend", "torch"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.bitnet_obj_root, "test")
 

@@ -6,6 +6,7 @@
 
 #include "bitnet/Compiler/Compiler.h"
 
+#include "bitnet/Import/ONNX/ONNXImporter.h"
 #include "bitnet/Pipelines/Pipelines.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -135,13 +136,30 @@ void mlir::bitnet::prepareContext(MLIRContext &context) {
   context.loadAllAvailableDialects();
 }
 
-OwningOpRef<ModuleOp> mlir::bitnet::loadModel(StringRef path,
-                                              MLIRContext &context,
-                                              llvm::SourceMgr &sourceMgr) {
+OwningOpRef<ModuleOp>
+mlir::bitnet::loadModel(StringRef path, MLIRContext &context,
+                        llvm::SourceMgr &sourceMgr,
+                        ArrayRef<std::string> inputShapes) {
+  if (path.ends_with(".onnx")) {
+    ONNXImportOptions options;
+    for (const std::string &spec : inputShapes) {
+      std::string error = addInputShape(spec, options);
+      if (!error.empty()) {
+        emitError(UnknownLoc::get(&context)) << error;
+        return {};
+      }
+    }
+    return importONNXFile(path, context, options);
+  }
+  if (!inputShapes.empty()) {
+    emitError(UnknownLoc::get(&context))
+        << "--input-shape applies to ONNX models only";
+    return {};
+  }
   if (!path.ends_with(".mlir") && path != "-") {
     emitError(UnknownLoc::get(&context))
         << "cannot read '" << path
-        << "': expected a .mlir file (or - for standard input)";
+        << "': expected a .mlir or .onnx file (or - for standard input)";
     return {};
   }
   std::string message;

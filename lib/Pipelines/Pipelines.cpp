@@ -8,6 +8,7 @@
 
 #include "bitnet/Conversion/Passes.h"
 #include "bitnet/Dialect/BitNet/IR/BitNet.h"
+#include "bitnet/Import/Passes.h"
 #include "bitnet/Transforms/Passes.h"
 
 #include "mlir/IR/DialectRegistry.h"
@@ -99,6 +100,7 @@ void mlir::bitnet::registerDialects(DialectRegistry &registry) {
 void mlir::bitnet::registerAllPassesAndPipelines() {
   registerBitNetConversionPasses();
   registerBitNetTransformsPasses();
+  registerBitNetImportPasses();
   PassPipelineRegistration<PipelineOptions>(
       "bitnet-linalg-pipeline",
       "Lower bitnet ops to linalg/arith/math/tensor on tensors",

@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 //
 //   bitnet-compile model.mlir -o model.so
+//   bitnet-compile model.onnx --input-shape=x:1x128 -o model.so
 //   bitnet-compile model.mlir --emit=mlir --mlir-stage=linalg
 //   bitnet-compile model.mlir --emit=obj --target=aarch64-linux-gnu
 //
@@ -31,7 +32,7 @@ namespace cl = llvm::cl;
 static cl::OptionCategory category("bitnet-compile options");
 
 static cl::opt<std::string> inputPath(cl::Positional,
-                                      cl::desc("<model.mlir | ->"),
+                                      cl::desc("<model.mlir | model.onnx | ->"),
                                       cl::Required, cl::cat(category));
 
 static cl::opt<std::string> outputPath(
@@ -96,6 +97,12 @@ static cl::opt<std::string>
            cl::desc("Compiler driver that links shared objects (default: cc "
                     "for this machine, clang with lld for other targets)"),
            cl::cat(category));
+
+static cl::list<std::string> inputShapes(
+    "input-shape",
+    cl::desc("Static shape of an ONNX graph input with symbolic or unknown "
+             "dimensions, e.g. --input-shape=input_ids:1x128 (repeatable)"),
+    cl::value_desc("name:dims"), cl::cat(category));
 
 static cl::opt<bool> verbose("v", cl::desc("Print each stage and its time"),
                              cl::cat(category));
@@ -162,7 +169,8 @@ int main(int argc, char **argv) {
   prepareContext(context);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module = loadModel(inputPath, context, sourceMgr);
+  OwningOpRef<ModuleOp> module =
+      loadModel(inputPath, context, sourceMgr, inputShapes);
   if (!module)
     return 1;
   if (failed(compileModule(*module, options, output)))

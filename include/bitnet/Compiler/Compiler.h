@@ -85,10 +85,13 @@ StringRef getProducerString();
 /// Registers what the compiler needs with `context`.
 void prepareContext(MLIRContext &context);
 
-/// Reads a model from `path` (`.mlir`, or `-` for stdin). Errors are
+/// Reads a model from `path`: `.mlir` (or `-` for stdin), or `.onnx`,
+/// imported into the bitnet and upstream dialects. `inputShapes` pins
+/// symbolic input dimensions of ONNX models (`name:1x128` each). Errors are
 /// reported through the context's diagnostic handler.
 OwningOpRef<ModuleOp> loadModel(StringRef path, MLIRContext &context,
-                                llvm::SourceMgr &sourceMgr);
+                                llvm::SourceMgr &sourceMgr,
+                                ArrayRef<std::string> inputShapes = {});
 
 /// Compiles `module` and writes the requested phase to `outputPath`
 /// (`-` writes text phases to stdout). `module` is lowered in place.

@@ -1,0 +1,337 @@
+#!/usr/bin/env python3
+"""Runs ONNX's own backend node tests through bitnet-compile.
+
+For every case in ONNX's test data (libonnx-testdata: <case>/model.onnx and
+test_data_set_0/{input,output}_N.pb) whose operators, operator versions and
+element types the importer supports, the model is compiled to a shared
+object, loaded with ctypes through the model ABI
+(runtime/include/bitnet_rt/model_abi.h), run on the stored inputs and
+compared with the stored outputs. Other cases are skipped with the reason.
+
+Compiled models need static shapes, so graph inputs that feed a shape-like
+operand (Reshape's shape, Slice's starts/ends/axes/steps, ...) are frozen
+into initialisers with the case's own values before compiling; the summary
+says which.
+
+Prints passed/failed/skipped per operator and exits non-zero when a case
+fails (or, with --expect-min-passed N, when fewer than N pass).
+"""
+
+import argparse
+import collections
+import concurrent.futures
+import ctypes
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import defs, numpy_helper
+
+# Operator -> operator versions (ONNX since_version) the importer lowers.
+# Mirrors kLowerings in lib/Import/Transforms/LegalizeONNX.cpp.
+SUPPORTED = {
+    "Constant": {1, 9, 11, 12, 13}, "Add": {7, 13, 14}, "Sub": {7, 13, 14},
+    "Mul": {7, 13, 14}, "Div": {7, 13, 14}, "Pow": {12, 13, 15},
+    "Equal": {11, 13}, "Less": {9, 13}, "Greater": {9, 13},
+    "Sqrt": {6, 13}, "Reciprocal": {6, 13}, "Abs": {6, 13}, "Neg": {6, 13},
+    "Round": {11}, "Relu": {6, 13, 14}, "Sigmoid": {6, 13}, "Sin": {7},
+    "Cos": {7}, "Exp": {6, 13}, "Log": {6, 13}, "Tanh": {6, 13},
+    "Floor": {6, 13}, "Ceil": {6, 13}, "Identity": {1, 13, 14, 16},
+    "Clip": {11, 12, 13}, "Cast": {6, 9, 13}, "Where": {9, 16}, "Shape": {13, 15},
+    "ConstantOfShape": {9}, "Range": {11}, "Reshape": {13, 14},
+    "Expand": {13}, "Transpose": {13}, "Unsqueeze": {11, 13},
+    "Squeeze": {11, 13}, "Concat": {11, 13}, "Slice": {13},
+    "Gather": {11, 13}, "Trilu": {14}, "ReduceMean": {11, 13},
+    "ReduceMax": {11, 12, 13}, "Softmax": {13}, "MatMul": {9, 13},
+    "Gemm": {11, 13}, "MatMulInteger": {10}, "QuantizeLinear": {10, 13},
+    "DequantizeLinear": {10, 13}, "DynamicQuantizeLinear": {11},
+}
+
+# The operators the importer is required to cover (the rest are extras);
+# the summary reports these first.
+REQUIRED = [
+    "MatMul", "Gemm", "Add", "Sub", "Mul", "Div", "Pow", "Sqrt", "Reciprocal",
+    "Abs", "Neg", "Round", "Clip", "Relu", "Sigmoid", "Softmax", "ReduceMean",
+    "ReduceMax", "Reshape", "Transpose", "Unsqueeze", "Squeeze", "Concat",
+    "Slice", "Gather", "Expand", "Cast", "Shape", "ConstantOfShape", "Range",
+    "Where", "Equal", "Trilu", "Sin", "Cos", "Constant", "MatMulInteger",
+    "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
+]
+
+TYPES = {
+    onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.UINT8,
+    onnx.TensorProto.INT8, onnx.TensorProto.INT16, onnx.TensorProto.INT32,
+    onnx.TensorProto.INT64, onnx.TensorProto.BOOL,
+}
+
+# (op, input index) that must be compile-time constants.
+SHAPE_OPERANDS = {
+    ("Reshape", 1), ("Expand", 1), ("ConstantOfShape", 0), ("Slice", 1),
+    ("Slice", 2), ("Slice", 3), ("Slice", 4), ("Unsqueeze", 1),
+    ("Squeeze", 1), ("Range", 0), ("Range", 1), ("Range", 2),
+}
+
+
+class TensorInfo(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32),
+                ("rank", ctypes.c_int32),
+                ("shape", ctypes.POINTER(ctypes.c_int64))]
+
+
+class ModelInfo(ctypes.Structure):
+    _fields_ = [("magic", ctypes.c_uint32), ("abi_version", ctypes.c_uint32),
+                ("name", ctypes.c_char_p), ("producer", ctypes.c_char_p),
+                ("target", ctypes.c_char_p), ("num_inputs", ctypes.c_int32),
+                ("num_outputs", ctypes.c_int32),
+                ("inputs", ctypes.POINTER(TensorInfo)),
+                ("outputs", ctypes.POINTER(TensorInfo)),
+                ("workspace_bytes", ctypes.c_int64),
+                ("workspace_alignment", ctypes.c_int64),
+                ("cpu_features", ctypes.c_char_p)]
+
+
+MAGIC = 0x4D4E5442
+ABI_VERSION = 2
+
+
+def run_compiled(so_path, inputs, expected_dtypes):
+    """Loads a compiled model, runs it once and returns its outputs."""
+    lib = ctypes.CDLL(so_path, mode=os.RTLD_LOCAL | os.RTLD_NOW)
+    info = ModelInfo.in_dll(lib, "bitnet_model_info")
+    if info.magic != MAGIC or info.abi_version != ABI_VERSION:
+        raise RuntimeError("bad magic or ABI version")
+    run = lib.bitnet_model_run
+    run.restype = ctypes.c_int32
+    run.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p,
+                    ctypes.c_void_p]
+    if info.num_inputs != len(inputs):
+        raise RuntimeError("model has %d inputs, test has %d" %
+                           (info.num_inputs, len(inputs)))
+    arrays = []
+    for i in range(info.num_inputs):
+        t = info.inputs[i]
+        name = t.name.decode()
+        if name not in inputs:
+            raise RuntimeError("no test input named " + name)
+        shape = tuple(t.shape[k] for k in range(t.rank))
+        a = np.require(inputs[name], requirements="C")
+        if a.shape != shape and a.size == int(np.prod(shape)):
+            a = a.reshape(shape)
+        if a.shape != shape:
+            raise RuntimeError("input %s: model shape %s, test shape %s" %
+                               (name, shape, a.shape))
+        arrays.append(a)
+    outputs = []
+    for i in range(info.num_outputs):
+        t = info.outputs[i]
+        shape = tuple(t.shape[k] for k in range(t.rank))
+        outputs.append(np.zeros(shape, dtype=expected_dtypes[i]))
+    buffers = (ctypes.c_void_p * (len(arrays) + len(outputs)))(
+        *[a.ctypes.data for a in arrays + outputs])
+    ws = np.zeros(max(info.workspace_bytes, 1) + info.workspace_alignment,
+                  dtype=np.uint8)
+    addr = ws.ctypes.data
+    align = max(info.workspace_alignment, 1)
+    addr = (addr + align - 1) // align * align
+    rc = run(buffers, ctypes.c_void_p(addr), None)
+    if rc != 0:
+        raise RuntimeError("bitnet_model_run returned %d" % rc)
+    return outputs
+
+
+def load_pb(path):
+    t = onnx.TensorProto()
+    with open(path, "rb") as f:
+        t.ParseFromString(f.read())
+    return t
+
+
+def classify(model):
+    """Returns (ops, None) when supported, else (ops, reason)."""
+    opset = {o.domain or "": o.version for o in model.opset_import}
+    ops = []
+    reason = None
+    for node in model.graph.node:
+        ops.append(node.op_type)
+        if node.domain == "com.microsoft" and node.op_type == "MatMulNBits":
+            continue
+        if node.domain not in ("", "ai.onnx"):
+            reason = reason or "domain %s" % node.domain
+            continue
+        if node.op_type not in SUPPORTED:
+            reason = reason or "operator %s not supported" % node.op_type
+            continue
+        try:
+            since = defs.get_schema(node.op_type, opset.get("", 1)).since_version
+        except Exception:
+            reason = reason or "no schema for %s" % node.op_type
+            continue
+        if since not in SUPPORTED[node.op_type]:
+            reason = reason or "%s-%d is outside the supported versions %s" % (
+                node.op_type, since, sorted(SUPPORTED[node.op_type]))
+        if opset.get("", 1) > 17:
+            reason = reason or "opset %d" % opset.get("", 1)
+    for v in list(model.graph.input) + list(model.graph.output):
+        if not v.type.HasField("tensor_type"):
+            reason = reason or "non-tensor value %s" % v.name
+        elif v.type.tensor_type.elem_type not in TYPES:
+            reason = reason or "element type %s" % onnx.TensorProto.DataType.Name(
+                v.type.tensor_type.elem_type)
+    return ops, reason
+
+
+def run_case(case_dir, compiler, work):
+    """Returns (status, ops, message)."""
+    name = os.path.basename(case_dir)
+    model = onnx.load(os.path.join(case_dir, "model.onnx"))
+    ops, reason = classify(model)
+    if reason:
+        return "skipped", ops, reason
+    data_dir = os.path.join(case_dir, "test_data_set_0")
+    if not os.path.isdir(data_dir):
+        return "skipped", ops, "no test_data_set_0"
+    init_names = {t.name for t in model.graph.initializer}
+    graph_inputs = [v for v in model.graph.input if v.name not in init_names]
+    inputs = {}
+    for k, v in enumerate(graph_inputs):
+        p = os.path.join(data_dir, "input_%d.pb" % k)
+        if not os.path.exists(p):
+            return "skipped", ops, "missing input_%d.pb" % k
+        inputs[v.name] = numpy_helper.to_array(load_pb(p))
+    expected = []
+    for k in range(len(model.graph.output)):
+        p = os.path.join(data_dir, "output_%d.pb" % k)
+        expected.append(numpy_helper.to_array(load_pb(p)))
+    # Freeze graph inputs that (through any chain of nodes) feed a shape
+    # operand: compiled models need those values at compile time.
+    producer = {o: node for node in model.graph.node for o in node.output}
+    frozen = []
+    stack = [inp for node in model.graph.node
+             for k, inp in enumerate(node.input)
+             if (node.op_type, k) in SHAPE_OPERANDS]
+    seen = set()
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        if v in inputs:
+            frozen.append(v)
+        elif v in producer:
+            stack.extend(producer[v].input)
+    if frozen:
+        for inp in frozen:
+            model.graph.initializer.append(
+                numpy_helper.from_array(inputs.pop(inp), inp))
+            keep = [v for v in model.graph.input if v.name != inp]
+            del model.graph.input[:]
+            model.graph.input.extend(keep)
+    model_path = os.path.join(work, name + ".onnx")
+    onnx.save(model, model_path)
+    so_path = os.path.join(work, name + ".so")
+    try:
+        proc = subprocess.run([compiler, model_path, "-o", so_path],
+                              capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return "failed", ops, "compile timed out"
+    if proc.returncode != 0:
+        return "failed", ops, "compile failed:\n" + proc.stderr[-3000:]
+    note = " (frozen: %s)" % ", ".join(frozen) if frozen else ""
+    try:
+        outputs = run_compiled(so_path, inputs, [e.dtype for e in expected])
+    except Exception as e:  # report, never stop the run
+        return "failed", ops, "run failed: %s" % e
+    rtol, atol = 1e-3, 1e-5
+    tol_file = os.path.join(case_dir, "tolerance")
+    if os.path.exists(tol_file):
+        with open(tol_file) as f:
+            words = f.read().split()
+        rtol, atol = (0.0, 0.0) if words[0] == "exact" else map(float, words[:2])
+    for k, (got, want) in enumerate(zip(outputs, expected)):
+        if got.shape != want.shape:
+            return "failed", ops, "output %d: shape %s, expected %s" % (
+                k, got.shape, want.shape)
+        if want.dtype.kind == "f":
+            ok = np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
+        else:
+            ok = np.array_equal(got, want)
+        if not ok:
+            diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+            return "failed", ops, "output %d differs (max abs diff %g)\n got %s\nwant %s" % (
+                k, np.nanmax(diff) if diff.size else 0, got.ravel()[:8],
+                want.ravel()[:8])
+    return "passed", ops, note
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--compiler", required=True, help="bitnet-compile")
+    ap.add_argument("--data", default="/usr/share/libonnx-testdata/data/node")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--filter", default="", help="substring of case names")
+    ap.add_argument("--expect-min-passed", type=int, default=0)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    args = ap.parse_args()
+    if not os.path.isdir(args.data):
+        print("no ONNX test data at %s (install libonnx-testdata)" % args.data)
+        return 1
+    cases = sorted(d for d in os.listdir(args.data)
+                   if os.path.exists(os.path.join(args.data, d, "model.onnx"))
+                   and args.filter in d)
+    per_op = collections.defaultdict(lambda: collections.Counter())
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bitnet-onnx-backend-") as work:
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+            futures = {pool.submit(run_case, os.path.join(args.data, c),
+                                   args.compiler, work): c for c in cases}
+            for f in concurrent.futures.as_completed(futures):
+                c = futures[f]
+                try:
+                    results[c] = f.result()
+                except Exception as e:
+                    results[c] = ("failed", [], "runner error: %s" % e)
+    counts = collections.Counter()
+    for c in cases:
+        status, ops, msg = results[c]
+        counts[status] += 1
+        for op in sorted(set(ops)):
+            per_op[op][status] += 1
+        if status == "failed":
+            print("FAIL %s [%s]: %s" % (c, " ".join(sorted(set(ops))), msg))
+        elif args.verbose or (status == "passed" and msg):
+            print("%s %s%s" % ("PASS" if status == "passed" else "SKIP", c,
+                               (": " + msg) if msg else ""))
+    skips = collections.Counter()
+    for c in cases:
+        status, ops, msg = results[c]
+        if status == "skipped" and set(ops) & set(REQUIRED):
+            skips[msg] += 1
+    print("\nSkipped cases that use a required operator, by reason:")
+    for msg, k in sorted(skips.items(), key=lambda kv: -kv[1]):
+        print("  %3d  %s" % (k, msg))
+    print("\n%-24s %6s %6s %7s" % ("operator", "passed", "failed", "skipped"))
+    for op in REQUIRED + sorted(set(per_op) - set(REQUIRED)):
+        c = per_op.get(op)
+        if not c:
+            if op in REQUIRED:
+                print("%-24s %6d %6d %7d" % (op, 0, 0, 0))
+            continue
+        if op not in REQUIRED and not c["passed"] and not c["failed"]:
+            continue
+        print("%-24s %6d %6d %7d" % (op, c["passed"], c["failed"],
+                                      c["skipped"]))
+    print("\ncases: %d passed, %d failed, %d skipped (of %d)" % (
+        counts["passed"], counts["failed"], counts["skipped"], len(cases)))
+    if counts["failed"]:
+        return 1
+    if counts["passed"] < args.expect_min_passed:
+        print("expected at least %d passing cases" % args.expect_min_passed)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
