@@ -19,6 +19,8 @@ PACKAGES=(
   llvm-22-tools                                   # lit, FileCheck, not, count
   clang-22 lld-22                                 # cross-target linking (aarch64)
   libgtest-dev libgmock-dev libbenchmark-dev      # unit tests and benchmarks
+  libonnx-dev libprotobuf-dev                     # the ONNX importer
+  python3-onnx libonnx-testdata                   # its end-to-end tests
   pybind11-dev python3-dev python3-numpy          # Python bindings (bitnet_mlir)
   libopenblas-dev                                 # fp32 baseline of the benchmarks
 )

@@ -94,7 +94,21 @@ class ModelInfo(ctypes.Structure):
 
 
 MAGIC = 0x4D4E5442
-ABI_VERSION = 2
+
+
+def abi_version():
+    """BITNET_MODEL_ABI_VERSION of the tree this script belongs to."""
+    header = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                          "..", "..", "..", "runtime", "include", "bitnet_rt",
+                          "model_abi.h")
+    with open(header) as f:
+        for line in f:
+            if line.startswith("#define BITNET_MODEL_ABI_VERSION"):
+                return int(line.split()[2].rstrip("uU"))
+    raise RuntimeError("no BITNET_MODEL_ABI_VERSION in " + header)
+
+
+ABI_VERSION = abi_version()
 
 
 def run_compiled(so_path, inputs, expected_dtypes):
