@@ -8,6 +8,7 @@
 
 #include "bitnet/Import/ONNX/ONNXImporter.h"
 #include "bitnet/Pipelines/Pipelines.h"
+#include "bitnet/Transforms/Passes.h"
 
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -80,24 +81,6 @@ static bool hasFeature(StringRef features, StringRef feature) {
       enabled = part.front() == '+';
   }
   return enabled;
-}
-
-std::string mlir::bitnet::getCheckableFeatures(const ResolvedTarget &target) {
-  // The x86 features a loader can test with __builtin_cpu_supports; LLVM
-  // uses the same names. Code generated for a CPU may use any of them.
-  static constexpr StringLiteral kChecked[] = {
-      "sse4.1",     "sse4.2",     "avx",        "avx2",       "fma",
-      "f16c",       "bmi",        "bmi2",       "avx512f",    "avx512bw",
-      "avx512vl",   "avx512dq",   "avx512cd",   "avx512vnni", "avx512vbmi",
-      "avx512vbmi2", "avx512bf16", "avx512fp16", "avxvnni",    "amx-tile",
-      "amx-int8",   "amx-bf16"};
-  if (!llvm::Triple(target.triple).isX86())
-    return "";
-  SmallVector<StringRef> needed;
-  for (StringRef feature : kChecked)
-    if (hasFeature(target.features, feature))
-      needed.push_back(feature);
-  return llvm::join(needed, ",");
 }
 
 FailureOr<std::string> mlir::bitnet::selectKernels(const CompileOptions &options,
@@ -199,9 +182,20 @@ private:
 };
 } // namespace
 
+namespace {
+/// How the entry of one build is named and described.
+struct EntryOptions {
+  std::string runSymbol = "bitnet_model_run";
+  bool emitInfo = true;
+  /// Variant builds for the descriptor (bitnet-emit-entry-point's format).
+  std::string variants;
+};
+} // namespace
+
 static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
                                  void (*build)(OpPassManager &,
-                                               const PipelineOptions &)) {
+                                               const PipelineOptions &),
+                                 const EntryOptions &entry = {}) {
   PassManager pm(module->getName());
   if (options.applyPassManagerCLOptions &&
       failed(applyPassManagerCLOptions(pm)))
@@ -218,6 +212,9 @@ static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
     return emitError(module.getLoc()) << error;
   pipelineOptions.cpuKernels = *kernels;
   pipelineOptions.cpuFeatures = getCheckableFeatures(target);
+  pipelineOptions.runSymbol = entry.runSymbol;
+  pipelineOptions.emitInfo = entry.emitInfo;
+  pipelineOptions.variants = entry.variants;
   build(pm, pipelineOptions);
   return pm.run(module);
 }
@@ -241,6 +238,98 @@ static LogicalResult reportError(Location loc, llvm::Error error) {
   return diag;
 }
 
+/// Writes `llvmModule` as an object file to `path`.
+static LogicalResult writeObject(llvm::Module &llvmModule,
+                                 llvm::TargetMachine &machine, StringRef path,
+                                 Location loc) {
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec);
+  if (ec)
+    return emitError(loc) << "cannot write " << path << ": " << ec.message();
+  if (llvm::Error error = emitObject(llvmModule, machine, os))
+    return reportError(loc, std::move(error));
+  return success();
+}
+
+/// A temporary object file, removed when this goes out of scope.
+struct TemporaryObject {
+  llvm::SmallString<128> path;
+  std::optional<llvm::FileRemover> remover;
+
+  LogicalResult create(Location loc) {
+    if (std::error_code ec =
+            llvm::sys::fs::createTemporaryFile("bitnet-model", "o", path))
+      return emitError(loc) << "cannot create a temporary file: "
+                            << ec.message();
+    remover.emplace(path);
+    return success();
+  }
+};
+
+/// Compiles a copy of `module` for the CPU `cpu` into an object whose entry
+/// is a variant's run function; returns its entry for the descriptor.
+static FailureOr<std::string> compileVariant(ModuleOp module,
+                                             const CompileOptions &base,
+                                             StringRef cpu,
+                                             TemporaryObject &object,
+                                             Progress &progress) {
+  Location loc = module.getLoc();
+  CompileOptions options = base;
+  options.target.cpu = cpu == "native" ? "" : cpu.str();
+  ResolvedTarget target = resolveTarget(options.target);
+  EntryOptions entry;
+  entry.emitInfo = false;
+  entry.runSymbol = "bitnet_model_run__";
+  for (char c : target.cpu)
+    entry.runSymbol += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+
+  OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->clone()));
+  auto step = [&](StringRef what, auto fn) {
+    return progress.step((what + " for " + target.cpu).str(), fn);
+  };
+  if (failed(step("lowering to linalg", [&] {
+        return runPipeline(*copy, options, buildLinalgPipeline, entry);
+      })) ||
+      failed(step("bufferizing", [&] {
+        return runPipeline(*copy, options, buildBufferizePipeline, entry);
+      })))
+    return failure();
+  // The workspace each build needs is its own.
+  int64_t bytes = 0, alignment = 1;
+  if (func::FuncOp func = lookupEntryFunction(*copy, options.entry)) {
+    if (auto attr = func->getAttrOfType<IntegerAttr>("bitnet.workspace_bytes"))
+      bytes = attr.getInt();
+    if (auto attr =
+            func->getAttrOfType<IntegerAttr>("bitnet.workspace_alignment"))
+      alignment = attr.getInt();
+  } else {
+    return failure();
+  }
+  if (failed(step("lowering to the LLVM dialect", [&] {
+        return runPipeline(*copy, options, buildLLVMPipeline, entry);
+      })))
+    return failure();
+  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
+      createTargetMachine(options.target);
+  if (!machine)
+    return reportError(loc, machine.takeError());
+  llvm::LLVMContext llvmContext;
+  LogicalResult emitted = step("emitting code", [&]() -> LogicalResult {
+    auto translated = translateAndOptimize(*copy, llvmContext, **machine,
+                                           options.target.optLevel);
+    if (!translated)
+      return reportError(loc, translated.takeError());
+    if (failed(object.create(loc)))
+      return failure();
+    return writeObject(**translated, **machine, object.path, loc);
+  });
+  if (failed(emitted))
+    return failure();
+  return (target.cpu + "|" + entry.runSymbol + "|" + Twine(bytes) + "|" +
+          Twine(alignment) + "|" + getCheckableFeatures(target))
+      .str();
+}
+
 LogicalResult mlir::bitnet::compileModule(ModuleOp module,
                                           const CompileOptions &options,
                                           StringRef outputPath) {
@@ -253,6 +342,19 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
     }, loc);
   };
   bool mlirOut = options.emit == EmitKind::MLIR;
+  if (!options.variants.empty() && options.emit != EmitKind::SharedObject)
+    return emitError(loc) << "variant builds need --emit=so";
+
+  // Variant builds first: the baseline's descriptor lists them.
+  std::vector<TemporaryObject> variantObjects(options.variants.size());
+  EntryOptions entry;
+  for (auto [cpu, object] : llvm::zip(options.variants, variantObjects)) {
+    FailureOr<std::string> variant =
+        compileVariant(module, options, cpu, object, progress);
+    if (failed(variant))
+      return failure();
+    entry.variants += (entry.variants.empty() ? "" : ";") + *variant;
+  }
 
   // The input stage: canonicalised, so folds (ternarisation, packing of
   // constants) are visible.
@@ -264,19 +366,19 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
     return emitMLIR();
   }
   if (failed(progress.step("lowering to linalg", [&] {
-        return runPipeline(module, options, buildLinalgPipeline);
+        return runPipeline(module, options, buildLinalgPipeline, entry);
       })))
     return failure();
   if (mlirOut && options.stage == MLIRStage::Linalg)
     return emitMLIR();
   if (failed(progress.step("bufferizing", [&] {
-        return runPipeline(module, options, buildBufferizePipeline);
+        return runPipeline(module, options, buildBufferizePipeline, entry);
       })))
     return failure();
   if (mlirOut && options.stage == MLIRStage::Bufferized)
     return emitMLIR();
   if (failed(progress.step("lowering to the LLVM dialect", [&] {
-        return runPipeline(module, options, buildLLVMPipeline);
+        return runPipeline(module, options, buildLLVMPipeline, entry);
       })))
     return failure();
   if (mlirOut)
@@ -316,27 +418,19 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
     });
   }
 
-  // A shared object: the object goes to a temporary file, then the linker.
-  llvm::SmallString<128> objectPath;
-  if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
-          "bitnet-model", "o", objectPath))
-    return emitError(loc) << "cannot create a temporary file: "
-                          << ec.message();
-  llvm::FileRemover removeObject(objectPath);
-  if (failed(progress.step("emitting the object file", [&]() -> LogicalResult {
-        std::error_code ec;
-        llvm::raw_fd_ostream os(objectPath, ec);
-        if (ec)
-          return emitError(loc) << "cannot write " << objectPath << ": "
-                                << ec.message();
-        if (llvm::Error error = emitObject(*llvmModule, **machine, os))
-          return reportError(loc, std::move(error));
-        return success();
+  // A shared object: the objects go to temporary files, then the linker.
+  TemporaryObject object;
+  if (failed(object.create(loc)) ||
+      failed(progress.step("emitting the object file", [&] {
+        return writeObject(*llvmModule, **machine, object.path, loc);
       })))
     return failure();
+  std::vector<std::string> objects{object.path.str().str()};
+  for (const TemporaryObject &variant : variantObjects)
+    objects.push_back(variant.path.str().str());
   return progress.step("linking " + outputPath.str(), [&]() -> LogicalResult {
     if (llvm::Error error =
-            linkSharedObject(objectPath, outputPath,
+            linkSharedObject(objects, outputPath,
                              resolveTarget(options.target), options.linker))
       return reportError(loc, std::move(error));
     return success();

@@ -69,7 +69,8 @@ void mlir::bitnet::buildBufferizePipeline(OpPassManager &pm,
 void mlir::bitnet::buildLLVMPipeline(OpPassManager &pm,
                                      const PipelineOptions &options) {
   pm.addPass(createBitNetEmitEntryPoint(
-      {options.entry, options.producer, options.target, options.cpuFeatures}));
+      {options.entry, options.producer, options.target, options.cpuFeatures,
+       options.runSymbol, options.emitInfo, options.variants}));
   addUpstream(pm, "expand-strided-metadata,"
                   "lower-affine,"
                   "convert-scf-to-cf,"

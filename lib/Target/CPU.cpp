@@ -67,6 +67,35 @@ ResolvedTarget mlir::bitnet::resolveTarget(const CPUTarget &target) {
   return resolved;
 }
 
+std::string mlir::bitnet::getCheckableFeatures(const ResolvedTarget &target) {
+  // LLVM and GCC share these names.
+  static constexpr llvm::StringLiteral kChecked[] = {
+      "sse4.1",      "sse4.2",     "avx",        "avx2",       "fma",
+      "f16c",        "bmi",        "bmi2",       "avx512f",    "avx512bw",
+      "avx512vl",    "avx512dq",   "avx512cd",   "avx512vnni", "avx512vbmi",
+      "avx512vbmi2", "avx512bf16", "avx512fp16", "avxvnni",    "amx-tile",
+      "amx-int8",    "amx-bf16"};
+  llvm::Triple triple(target.triple);
+  if (!triple.isX86())
+    return "";
+  initializeTargets();
+  std::string error;
+  const llvm::Target *llvmTarget =
+      llvm::TargetRegistry::lookupTarget(triple, error);
+  if (!llvmTarget)
+    return "";
+  // The CPU's own features with the explicit ones applied on top.
+  std::unique_ptr<llvm::MCSubtargetInfo> sti(llvmTarget->createMCSubtargetInfo(
+      triple, target.cpu, target.features));
+  if (!sti)
+    return "";
+  SmallVector<llvm::StringRef> needed;
+  for (llvm::StringRef feature : kChecked)
+    if (sti->checkFeatures(("+" + feature).str()))
+      needed.push_back(feature);
+  return llvm::join(needed, ",");
+}
+
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
 mlir::bitnet::createTargetMachine(const CPUTarget &target) {
   initializeTargets();
@@ -102,8 +131,10 @@ mlir::bitnet::createTargetMachine(const CPUTarget &target) {
 /// that LLVM may inline and drop everything else and two models loaded into
 /// one process never clash.
 static void internalize(llvm::Module &module) {
+  // bitnet_model_run__<cpu> are the entries of variant builds, which the
+  // baseline's descriptor refers to from another object.
   auto isAbi = [](llvm::StringRef name) {
-    return name == "bitnet_model_info" || name == "bitnet_model_run";
+    return name == "bitnet_model_info" || name.starts_with("bitnet_model_run");
   };
   for (llvm::Function &f : module)
     if (!f.isDeclaration() && !isAbi(f.getName()))
@@ -171,7 +202,7 @@ llvm::Error mlir::bitnet::emitObject(llvm::Module &module,
   return llvm::Error::success();
 }
 
-llvm::Error mlir::bitnet::linkSharedObject(llvm::StringRef objectPath,
+llvm::Error mlir::bitnet::linkSharedObject(ArrayRef<std::string> objectPaths,
                                            llvm::StringRef outputPath,
                                            const ResolvedTarget &target,
                                            llvm::StringRef linker) {
@@ -192,8 +223,8 @@ llvm::Error mlir::bitnet::linkSharedObject(llvm::StringRef objectPath,
     args.insert(args.end(), {"--target=" + target.triple, "-fuse-ld=lld",
                              "-nostdlib"});
   }
-  args.insert(args.end(), {"-shared", "-o", outputPath.str(),
-                           objectPath.str()});
+  args.insert(args.end(), {"-shared", "-o", outputPath.str()});
+  args.insert(args.end(), objectPaths.begin(), objectPaths.end());
   if (target.isHost)
     args.push_back("-lm");
   SmallVector<llvm::StringRef> argRefs(args.begin(), args.end());

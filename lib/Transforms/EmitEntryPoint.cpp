@@ -29,7 +29,6 @@ using namespace mlir::bitnet;
 static constexpr uint32_t kModelMagic = 0x4d4e5442u;
 static constexpr uint32_t kModelAbiVersion = 2u;
 static constexpr StringLiteral kInfoSymbol = "bitnet_model_info";
-static constexpr StringLiteral kRunSymbol = "bitnet_model_run";
 
 /// bitnet_dtype of an element type, or 0 when it has none.
 static int32_t dtypeCode(Type type) {
@@ -139,13 +138,142 @@ struct BitNetEmitEntryPointPass
   using Base::Base;
 
   void runOnOperation() override;
+
+private:
+  LogicalResult emitDescriptor(DescriptorBuilder &d, func::FuncOp func,
+                               ArrayRef<TensorArg> inputs,
+                               ArrayRef<TensorArg> outputs,
+                               int64_t workspaceBytes,
+                               int64_t workspaceAlignment);
 };
 } // namespace
+
+LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
+    DescriptorBuilder &d, func::FuncOp func, ArrayRef<TensorArg> inputs,
+    ArrayRef<TensorArg> outputs, int64_t workspaceBytes,
+    int64_t workspaceAlignment) {
+  MLIRContext *ctx = &getContext();
+  Type i32 = d.b.getI32Type(), i64 = d.b.getI64Type(), ptr = d.ptr;
+  // struct bitnet_tensor_info { const char *; int32; int32; const int64 *; }
+  auto tensorInfo = LLVM::LLVMStructType::getLiteral(ctx, {ptr, i32, i32, ptr});
+  auto tensorTable = [&](ArrayRef<TensorArg> args) -> LLVM::GlobalOp {
+    SmallVector<std::pair<LLVM::GlobalOp, LLVM::GlobalOp>> parts;
+    for (const TensorArg &arg : args)
+      parts.push_back({d.string(arg.name), d.i64Array(arg.type.getShape())});
+    auto type = LLVM::LLVMArrayType::get(tensorInfo, args.size());
+    return d.aggregate(
+        type, d.uniqueName("tensors"), LLVM::Linkage::Private,
+        [&](OpBuilder &ib, Value table) {
+          for (auto [i, arg] : llvm::enumerate(args)) {
+            int64_t at = static_cast<int64_t>(i);
+            table = d.insert(ib, table, d.address(ib, parts[i].first), {at, 0});
+            table = d.insert(
+                ib, table,
+                d.constant(ib, i32, dtypeCode(arg.type.getElementType())),
+                {at, 1});
+            table = d.insert(ib, table,
+                             d.constant(ib, i32, arg.type.getRank()), {at, 2});
+            table =
+                d.insert(ib, table, d.address(ib, parts[i].second), {at, 3});
+          }
+          return table;
+        });
+  };
+  LLVM::GlobalOp inputTable = tensorTable(inputs);
+  LLVM::GlobalOp outputTable = tensorTable(outputs);
+  LLVM::GlobalOp nameStr = d.string(func.getSymName());
+  LLVM::GlobalOp producerStr = d.string(producer);
+  LLVM::GlobalOp targetStr = d.string(target);
+  LLVM::GlobalOp featuresStr = d.string(cpuFeatures);
+
+  // struct bitnet_model_info (see model_abi.h for the field order).
+  auto modelInfo = LLVM::LLVMStructType::getLiteral(
+      ctx, {i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32,
+            ptr});
+  // struct bitnet_model_variant { name, features, run, ws bytes, alignment }
+  struct Variant {
+    std::string name, symbol, features;
+    int64_t bytes, alignment;
+  };
+  SmallVector<Variant> variantList;
+  SmallVector<StringRef> entries;
+  StringRef(variants).split(entries, ';', -1, /*KeepEmpty=*/false);
+  for (StringRef entry : entries) {
+    SmallVector<StringRef> parts;
+    entry.split(parts, '|');
+    Variant v;
+    if (parts.size() != 5 || parts[2].getAsInteger(10, v.bytes) ||
+        parts[3].getAsInteger(10, v.alignment))
+      return d.module.emitError("bitnet-emit-entry-point: malformed variant '")
+             << entry << "', expected name|symbol|bytes|alignment|features";
+    v.name = parts[0].str();
+    v.symbol = parts[1].str();
+    v.features = parts[4].str();
+    variantList.push_back(v);
+  }
+  auto variantType =
+      LLVM::LLVMStructType::getLiteral(ctx, {ptr, ptr, ptr, i64, i64});
+  LLVM::GlobalOp variantTable;
+  if (!variantList.empty()) {
+    SmallVector<LLVM::LLVMFuncOp> runs;
+    SmallVector<std::pair<LLVM::GlobalOp, LLVM::GlobalOp>> strings;
+    auto runFnType = LLVM::LLVMFunctionType::get(i32, {ptr, ptr, ptr});
+    for (const Variant &v : variantList) {
+      auto decl = d.module.lookupSymbol<LLVM::LLVMFuncOp>(v.symbol);
+      if (!decl)
+        decl = LLVM::LLVMFuncOp::create(d.b, d.loc, v.symbol, runFnType);
+      runs.push_back(decl);
+      strings.push_back({d.string(v.name), d.string(v.features)});
+    }
+    variantTable = d.aggregate(
+        LLVM::LLVMArrayType::get(variantType, variantList.size()),
+        d.uniqueName("variants"), LLVM::Linkage::Private,
+        [&](OpBuilder &ib, Value table) {
+          for (auto [i, v] : llvm::enumerate(variantList)) {
+            int64_t at = static_cast<int64_t>(i);
+            table = d.insert(ib, table, d.address(ib, strings[i].first), {at, 0});
+            table = d.insert(ib, table, d.address(ib, strings[i].second), {at, 1});
+            table = d.insert(ib, table,
+                             LLVM::AddressOfOp::create(ib, d.loc, runs[i]),
+                             {at, 2});
+            table = d.insert(ib, table, d.constant(ib, i64, v.bytes), {at, 3});
+            table = d.insert(ib, table, d.constant(ib, i64, v.alignment), {at, 4});
+          }
+          return table;
+        });
+  }
+  d.aggregate(modelInfo, kInfoSymbol, LLVM::Linkage::External,
+              [&](OpBuilder &ib, Value info) {
+                Value fields[] = {
+                    d.constant(ib, i32, kModelMagic),
+                    d.constant(ib, i32, kModelAbiVersion),
+                    d.address(ib, nameStr),
+                    d.address(ib, producerStr),
+                    d.address(ib, targetStr),
+                    d.constant(ib, i32, inputs.size()),
+                    d.constant(ib, i32, outputs.size()),
+                    d.address(ib, inputTable),
+                    d.address(ib, outputTable),
+                    d.constant(ib, i64, workspaceBytes),
+                    d.constant(ib, i64, workspaceAlignment),
+                    d.address(ib, featuresStr),
+                    d.constant(ib, i32, variantList.size()),
+                    variantTable ? d.address(ib, variantTable)
+                                 : LLVM::ZeroOp::create(ib, d.loc, ptr)
+                                       .getResult(),
+                };
+                for (auto [i, field] : llvm::enumerate(fields))
+                  info = d.insert(ib, info, field, {static_cast<int64_t>(i)});
+                return info;
+              });
+
+  return success();
+}
 
 void BitNetEmitEntryPointPass::runOnOperation() {
   ModuleOp module = getOperation();
   MLIRContext *ctx = &getContext();
-  for (StringRef symbol : {kInfoSymbol, kRunSymbol})
+  for (StringRef symbol : {StringRef(kInfoSymbol), StringRef(runSymbol)})
     if (module.lookupSymbol(symbol)) {
       module.emitError("the module already defines '") << symbol << "'";
       return signalPassFailure();
@@ -212,67 +340,16 @@ void BitNetEmitEntryPointPass::runOnOperation() {
   Location loc = func.getLoc();
   DescriptorBuilder d(module, loc);
   Type i32 = d.b.getI32Type(), i64 = d.b.getI64Type(), ptr = d.ptr;
+  (void)i64;
 
-  // struct bitnet_tensor_info { const char *; int32; int32; const int64 *; }
-  auto tensorInfo = LLVM::LLVMStructType::getLiteral(ctx, {ptr, i32, i32, ptr});
-  auto tensorTable = [&](ArrayRef<TensorArg> args) -> LLVM::GlobalOp {
-    SmallVector<std::pair<LLVM::GlobalOp, LLVM::GlobalOp>> parts;
-    for (const TensorArg &arg : args)
-      parts.push_back({d.string(arg.name), d.i64Array(arg.type.getShape())});
-    auto type = LLVM::LLVMArrayType::get(tensorInfo, args.size());
-    return d.aggregate(
-        type, d.uniqueName("tensors"), LLVM::Linkage::Private,
-        [&](OpBuilder &ib, Value table) {
-          for (auto [i, arg] : llvm::enumerate(args)) {
-            int64_t at = static_cast<int64_t>(i);
-            table = d.insert(ib, table, d.address(ib, parts[i].first), {at, 0});
-            table = d.insert(
-                ib, table,
-                d.constant(ib, i32, dtypeCode(arg.type.getElementType())),
-                {at, 1});
-            table = d.insert(ib, table,
-                             d.constant(ib, i32, arg.type.getRank()), {at, 2});
-            table =
-                d.insert(ib, table, d.address(ib, parts[i].second), {at, 3});
-          }
-          return table;
-        });
-  };
-  LLVM::GlobalOp inputTable = tensorTable(inputs);
-  LLVM::GlobalOp outputTable = tensorTable(outputs);
-  LLVM::GlobalOp nameStr = d.string(func.getSymName());
-  LLVM::GlobalOp producerStr = d.string(producer);
-  LLVM::GlobalOp targetStr = d.string(target);
-  LLVM::GlobalOp featuresStr = d.string(cpuFeatures);
-
-  // struct bitnet_model_info (see model_abi.h for the field order).
-  auto modelInfo = LLVM::LLVMStructType::getLiteral(
-      ctx, {i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr});
-  d.aggregate(modelInfo, kInfoSymbol, LLVM::Linkage::External,
-              [&](OpBuilder &ib, Value info) {
-                Value fields[] = {
-                    d.constant(ib, i32, kModelMagic),
-                    d.constant(ib, i32, kModelAbiVersion),
-                    d.address(ib, nameStr),
-                    d.address(ib, producerStr),
-                    d.address(ib, targetStr),
-                    d.constant(ib, i32, inputs.size()),
-                    d.constant(ib, i32, outputs.size()),
-                    d.address(ib, inputTable),
-                    d.address(ib, outputTable),
-                    d.constant(ib, i64, workspaceBytes),
-                    d.constant(ib, i64, workspaceAlignment),
-                    d.address(ib, featuresStr),
-                };
-                for (auto [i, field] : llvm::enumerate(fields))
-                  info = d.insert(ib, info, field, {static_cast<int64_t>(i)});
-                return info;
-              });
+  if (emitInfo && failed(emitDescriptor(d, func, inputs, outputs,
+                                         workspaceBytes, workspaceAlignment)))
+    return signalPassFailure();
 
   // int32_t bitnet_model_run(void *const *buffers, void *ws, void *ctx)
   OpBuilder &b = d.b;
   auto runType = b.getFunctionType({ptr, ptr, ptr}, {i32});
-  auto run = func::FuncOp::create(b, loc, kRunSymbol, runType);
+  auto run = func::FuncOp::create(b, loc, runSymbol, runType);
   Block *entryBlock = run.addEntryBlock();
   b.setInsertionPointToStart(entryBlock);
   Value buffers = entryBlock->getArgument(0);

@@ -108,13 +108,13 @@ bitnet_status bitnet_context_create(bitnet_model *model,
     bitnet_thread_pool_retain(options->thread_pool);
     context->threads = options->thread_pool;
   }
-  context->workspace_bytes = info->workspace_bytes;
-  if (info->workspace_bytes > 0) {
-    int64_t align = info->workspace_alignment > DEFAULT_WORKSPACE_ALIGNMENT
-                        ? info->workspace_alignment
+  context->workspace_bytes = model->workspace_bytes;
+  if (model->workspace_bytes > 0) {
+    int64_t align = model->workspace_alignment > DEFAULT_WORKSPACE_ALIGNMENT
+                        ? model->workspace_alignment
                         : DEFAULT_WORKSPACE_ALIGNMENT;
     bitnet_status status = bitnet_pool_allocate(
-        context->pool, info->workspace_bytes, align, &context->workspace);
+        context->pool, model->workspace_bytes, align, &context->workspace);
     if (status != BITNET_OK) {
       bitnet_context_free(context);
       return status;
@@ -209,7 +209,7 @@ static bitnet_status run_buffers(bitnet_context *context) {
   if (context->profiling && context->profiler.run_begin)
     context->profiler.run_begin(context->profiler.user, name);
   int32_t result =
-      model->run((void *const *)context->buffers, context->workspace,
+      model->run_fn((void *const *)context->buffers, context->workspace,
                  &context->exec);
   if (context->profiling && context->profiler.run_end)
     context->profiler.run_end(context->profiler.user, name, result);

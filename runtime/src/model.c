@@ -139,6 +139,23 @@ static bitnet_status check_cpu_features(const char *path,
   return BITNET_OK;
 }
 
+static bitnet_status check_workspace(const char *path, int64_t bytes,
+                                     int64_t align) {
+  if (bytes < 0)
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s' declares a negative workspace (%lld "
+                              "bytes)",
+                              path, (long long)bytes);
+  int align_ok = align > 0 && (align & (align - 1)) == 0 &&
+                 align <= ((int64_t)1 << 20);
+  if (!align_ok && !(align == 0 && bytes == 0))
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s' declares workspace alignment %lld; "
+                              "expected a power of two up to 1 MiB",
+                              path, (long long)align);
+  return BITNET_OK;
+}
+
 static bitnet_status check_info(bitnet_model *model) {
   const bitnet_model_info *info = model->info;
   const char *path = model->path;
@@ -165,19 +182,41 @@ static bitnet_status check_info(bitnet_model *model) {
     return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
                               "model '%s' declares tensors but no table of them",
                               path);
-  if (info->workspace_bytes < 0)
+  bitnet_status status = check_workspace(path, info->workspace_bytes,
+                                         info->workspace_alignment);
+  if (status != BITNET_OK)
+    return status;
+  if (info->num_variants < 0 || (info->num_variants > 0 && !info->variants))
     return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
-                              "model '%s' declares a negative workspace (%lld "
-                              "bytes)",
-                              path, (long long)info->workspace_bytes);
-  int64_t align = info->workspace_alignment;
-  int align_ok = align > 0 && (align & (align - 1)) == 0 &&
-                 align <= ((int64_t)1 << 20);
-  if (!align_ok && !(align == 0 && info->workspace_bytes == 0))
-    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
-                              "model '%s' declares workspace alignment %lld; "
-                              "expected a power of two up to 1 MiB",
-                              path, (long long)align);
+                              "model '%s' declares %d variants but no table "
+                              "of them",
+                              path, (int)info->num_variants);
+  /* The best variant this machine runs, else the baseline build. */
+  model->run_fn = model->run;
+  model->workspace_bytes = info->workspace_bytes;
+  model->workspace_alignment = info->workspace_alignment;
+  model->variant = NULL;
+  for (int32_t i = 0; i < info->num_variants; ++i) {
+    const bitnet_model_variant *v = &info->variants[i];
+    if (v->run == NULL || !v->name ||
+        check_workspace(path, v->workspace_bytes, v->workspace_alignment))
+      return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                                "model '%s' declares a malformed variant %d",
+                                path, (int)i);
+  }
+  for (int32_t i = 0; i < info->num_variants; ++i) {
+    const bitnet_model_variant *v = &info->variants[i];
+    bitnet_status fits = check_cpu_features(path, v->cpu_features);
+    if (fits != BITNET_OK) {
+      bitnet_status_free(fits);
+      continue;
+    }
+    model->run_fn = v->run;
+    model->workspace_bytes = v->workspace_bytes;
+    model->workspace_alignment = v->workspace_alignment;
+    model->variant = v->name;
+    return BITNET_OK;
+  }
   return check_cpu_features(path, info->cpu_features);
 }
 
@@ -303,6 +342,10 @@ void bitnet_model_release(bitnet_model *model) {
 
 const bitnet_model_info *bitnet_model_get_info(const bitnet_model *model) {
   return model ? model->info : NULL;
+}
+
+const char *bitnet_model_variant_name(const bitnet_model *model) {
+  return model ? model->variant : NULL;
 }
 
 const char *bitnet_model_path(const bitnet_model *model) {

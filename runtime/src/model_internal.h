@@ -16,7 +16,11 @@ struct bitnet_model {
   atomic_int refs;
   void *handle;                  /* from dlopen */
   const bitnet_model_info *info; /* validated */
-  bitnet_model_run_fn run;
+  bitnet_model_run_fn run;       /* the baseline build's entry */
+  bitnet_model_run_fn run_fn;    /* the build chosen for this machine */
+  int64_t workspace_bytes;       /* of the chosen build */
+  int64_t workspace_alignment;
+  const char *variant;           /* its name, NULL for the baseline */
   char *path;                    /* as given, "./" added to a bare name */
   bitnet_tensor_desc *descs;     /* inputs, then outputs */
   dev_t file_dev;                /* the file that was loaded, to find its */

@@ -271,3 +271,33 @@ TEST(ModelTest, ForeignCpuFeaturesAreRefused) {
   bitnet_status_free(status);
   EXPECT_EQ(model, nullptr);
 }
+
+// Tests that the loader runs the best variant this machine supports, with
+// that variant's workspace, and says which one it chose.
+TEST(ModelTest, PicksTheBestVariantTheMachineRuns) {
+  bitnet_model *model = nullptr;
+  ASSERT_EQ(bitnet_model_load(BITNET_TEST_MODEL_VARIANTS, &model), nullptr);
+  ASSERT_NE(bitnet_model_variant_name(model), nullptr);
+  bool foreign = __builtin_cpu_supports("amx-int8") &&
+                 __builtin_cpu_supports("avx512fp16") &&
+                 __builtin_cpu_supports("avxvnni") &&
+                 __builtin_cpu_supports("avx512vbmi2") &&
+                 __builtin_cpu_supports("amx-bf16");
+  std::string expected = foreign ? "foreign" : "plain";
+  EXPECT_EQ(std::string(bitnet_model_variant_name(model)), expected);
+  bitnet_context *context = nullptr;
+  ASSERT_EQ(bitnet_context_create(model, nullptr, &context), nullptr);
+  EXPECT_EQ(bitnet_context_workspace_bytes(context), foreign ? 64 : 4096);
+  float x = 0.5f, y = -1.0f;
+  const void *in[] = {&x};
+  void *out[] = {&y};
+  ASSERT_EQ(bitnet_context_run(context, in, 1, out, 1), nullptr);
+  EXPECT_EQ(y, foreign ? 1.0f : 2.0f);
+  bitnet_context_free(context);
+  bitnet_model_release(model);
+
+  // Without variants the baseline runs and no name is given.
+  ASSERT_EQ(bitnet_model_load(BITNET_TEST_MODEL_AFFINE, &model), nullptr);
+  EXPECT_EQ(bitnet_model_variant_name(model), nullptr);
+  bitnet_model_release(model);
+}

@@ -525,6 +525,11 @@ int main(int argc, char **argv) {
     printf("model: %s (%s, produced by %s, target %s)\n", opt.model_path,
            info->name ? info->name : "?", info->producer ? info->producer : "?",
            info->target ? info->target : "?");
+    if (info->num_variants > 0) {
+      const char *variant = bitnet_model_variant_name(model);
+      printf("build: %s (of %d variants and the baseline)\n",
+             variant ? variant : "baseline", (int)info->num_variants);
+    }
     printf("threads: %d, warmup runs: %lld, timed runs: %lld\n",
            (int)opt.threads, (long long)opt.warmup, (long long)opt.repeat);
     double *sorted = times + opt.repeat, sum = 0;

@@ -479,6 +479,81 @@ func.func @relu(%x: tensor<4xf32>) -> tensor<4xf32> {
   EXPECT_NE(std::string(model->info().target).find("x86-64"), std::string::npos);
 }
 
+TEST(EndToEnd, VariantBuildsAgreeAndTheLoaderPicksOne) {
+  // One shared object with a portable baseline and builds for x86-64-v3 and
+  // this machine: every build gives the reference's bits, and the runtime
+  // runs the best one this machine supports.
+  const int64_t m = 2, n = 70, k = 40;
+  std::mt19937 rng(29);
+  std::vector<float> w = makeWeights(Weights::Random, n, k, rng);
+  std::vector<float> x = makeActivations(Activations::Random, m, k, rng);
+  std::ostringstream mlir;
+  mlir << "func.func @linear(%x: tensor<2x40xf32>) -> tensor<2x70xf32> {\n"
+       << "  %w = arith.constant " << denseF32(w, {n, k})
+       << " : tensor<70x40xf32>\n"
+       << "  %wq, %ws = bitnet.ternarize %w : tensor<70x40xf32> -> "
+          "tensor<70x40xi8>, tensor<f32>\n"
+       << "  %p = bitnet.pack %wq : tensor<70x40xi8> -> "
+          "!bitnet.ternary<70x40, i2>\n"
+       << "  %y = bitnet.bitlinear %x, %p scale %ws : tensor<2x40xf32>, "
+          "!bitnet.ternary<70x40, i2>, tensor<f32> -> tensor<2x70xf32>\n"
+       << "  return %y : tensor<2x70xf32>\n}\n";
+  auto compiled = compileOrFail(
+      mlir.str(), {"--cpu=x86-64", "--variants=native,x86-64-v3"});
+  ASSERT_TRUE(compiled);
+  ref::TernaryWeights t = ref::ternarize(w.data(), n * k);
+  std::vector<float> expected =
+      ref::bitlinear(x.data(), t.values.data(), t.scale, m, n, k);
+
+  const bitnet_model_info &info = compiled->info();
+  ASSERT_EQ(info.num_variants, 2);
+  EXPECT_STREQ(info.cpu_features, "");
+  EXPECT_STREQ(info.variants[1].name, "x86-64-v3");
+  EXPECT_NE(std::string(info.variants[1].cpu_features).find("avx2"),
+            std::string::npos);
+  // The baseline through the exported symbol, every variant through the
+  // table (those this machine can run).
+  std::vector<float> y(m * n, std::nanf(""));
+  ASSERT_EQ(compiled->run({x.data(), y.data()}), 0);
+  EXPECT_TRUE(bitEqual(expected, y.data())) << "baseline";
+  for (int32_t i = 0; i < info.num_variants; ++i) {
+    const bitnet_model_variant &v = info.variants[i];
+    bitnet_model_info copy = info;
+    copy.workspace_bytes = v.workspace_bytes;
+    copy.workspace_alignment = v.workspace_alignment;
+    std::vector<float> yv(m * n, std::nanf(""));
+    std::vector<uint8_t> ws(v.workspace_bytes + v.workspace_alignment);
+    void *aligned = ws.data() + (v.workspace_alignment -
+                                 reinterpret_cast<uintptr_t>(ws.data()) %
+                                     v.workspace_alignment);
+    void *buffers[] = {x.data(), yv.data()};
+    std::string features = v.cpu_features;
+    bool runnable = true;
+    if (features.find("avx512vnni") != std::string::npos)
+      runnable = __builtin_cpu_supports("avx512vnni");
+    if (features.find("avx2") != std::string::npos)
+      runnable = runnable && __builtin_cpu_supports("avx2");
+    if (!runnable)
+      continue;
+    ASSERT_EQ(v.run(buffers, aligned, nullptr), 0) << v.name;
+    EXPECT_TRUE(bitEqual(expected, yv.data())) << v.name;
+  }
+  // The runtime picks the first variant that fits: this machine's own.
+  bitnet_model *model = nullptr;
+  ASSERT_EQ(bitnet_model_load(compiled->path().c_str(), &model), nullptr);
+  ASSERT_NE(bitnet_model_variant_name(model), nullptr);
+  EXPECT_STREQ(bitnet_model_variant_name(model), info.variants[0].name);
+  bitnet_context *context = nullptr;
+  ASSERT_EQ(bitnet_context_create(model, nullptr, &context), nullptr);
+  std::vector<float> yr(m * n, std::nanf(""));
+  const void *in[] = {x.data()};
+  void *out[] = {yr.data()};
+  ASSERT_EQ(bitnet_context_run(context, in, 1, out, 1), nullptr);
+  EXPECT_TRUE(bitEqual(expected, yr.data())) << "through the runtime";
+  bitnet_context_free(context);
+  bitnet_model_release(model);
+}
+
 TEST(EndToEnd, StridedCopiesNeedNoRunnerLibrary) {
   // Returning a non-contiguous slice copies from a strided view; the model
   // must load on its own (no memrefCopy from MLIR's runner utilities).

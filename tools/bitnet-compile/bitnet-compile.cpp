@@ -71,6 +71,14 @@ static cl::opt<std::string> kernels(
              "lowering only) or avx512vnni"),
     cl::init("auto"), cl::cat(category));
 
+static cl::list<std::string> variants(
+    "variants",
+    cl::desc("More builds for other CPUs in the same shared object, best "
+             "first, e.g. --cpu=x86-64 --variants=native,x86-64-v3: the "
+             "runtime runs the first the machine supports, else the "
+             "baseline (--cpu)"),
+    cl::CommaSeparated, cl::value_desc("cpu,..."), cl::cat(category));
+
 static cl::opt<std::string> triple(
     "target",
     cl::desc("Target triple, e.g. x86_64-linux-gnu or aarch64-linux-gnu "
@@ -147,6 +155,7 @@ int main(int argc, char **argv) {
   options.target = {triple, cpu, features, optLevel};
   options.linker = linker;
   options.kernels = kernels;
+  options.variants.assign(variants.begin(), variants.end());
   options.verbose = verbose;
   options.applyPassManagerCLOptions = true;
 

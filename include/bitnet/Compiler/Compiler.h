@@ -21,6 +21,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace llvm {
 class SourceMgr;
@@ -61,6 +62,10 @@ struct CompileOptions {
   /// "reference" (the reference lowering only) or an instruction set
   /// ("avx512vnni").
   std::string kernels = "auto";
+  /// More builds of the model for other CPUs (LLVM CPU names, or "native"),
+  /// best first; the runtime runs the first one the machine supports and
+  /// the baseline build (`target`) otherwise. Shared objects only.
+  std::vector<std::string> variants;
   /// Compiler driver used to link shared objects; empty picks one.
   std::string linker;
   /// Print each stage and its time to stderr.
@@ -74,10 +79,6 @@ struct CompileOptions {
 /// name or "none"; an error for an unknown or unsupported request.
 FailureOr<std::string> selectKernels(const CompileOptions &options,
                                      std::string &error);
-
-/// The CPU features of `target` that the code may use and that a loader can
-/// check, comma-separated (empty for non-x86 targets).
-std::string getCheckableFeatures(const ResolvedTarget &target);
 
 /// The producer string written into every compiled model.
 StringRef getProducerString();

@@ -55,6 +55,19 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("CPU features the code needs, recorded in the "
                      "descriptor so that loaders refuse other machines"),
       llvm::cl::init("")};
+  PassOptions::Option<std::string> runSymbol{
+      *this, "run-symbol",
+      llvm::cl::desc("Name of the run function (variant builds rename it)"),
+      llvm::cl::init("bitnet_model_run")};
+  PassOptions::Option<bool> emitInfo{
+      *this, "emit-info",
+      llvm::cl::desc("Emit the model descriptor (off in variant builds)"),
+      llvm::cl::init(true)};
+  PassOptions::Option<std::string> variants{
+      *this, "variants",
+      llvm::cl::desc("Variant builds for the descriptor (see "
+                     "bitnet-emit-entry-point)"),
+      llvm::cl::init("")};
   PassOptions::Option<std::string> target{
       *this, "target",
       llvm::cl::desc("Target (triple and CPU) recorded in the descriptor"),

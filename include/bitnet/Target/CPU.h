@@ -48,6 +48,11 @@ struct ResolvedTarget {
 };
 ResolvedTarget resolveTarget(const CPUTarget &target);
 
+/// The x86 CPU features that code for `target` (its CPU and explicit
+/// features) may use and that a loader can test with GCC's
+/// __builtin_cpu_supports, comma-separated; empty for other architectures.
+std::string getCheckableFeatures(const ResolvedTarget &target);
+
 /// Creates a TargetMachine for `target`, or an error naming what is unknown.
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
 createTargetMachine(const CPUTarget &target);
@@ -62,10 +67,10 @@ translateAndOptimize(ModuleOp module, llvm::LLVMContext &context,
 llvm::Error emitObject(llvm::Module &module, llvm::TargetMachine &machine,
                        llvm::raw_pwrite_stream &os);
 
-/// Links the object file `objectPath` into the shared object `outputPath`.
+/// Links the object files `objectPaths` into the shared object `outputPath`.
 /// `linker` is a compiler driver (cc, clang) or empty to pick one: `cc` for
 /// the host, clang with lld for other triples.
-llvm::Error linkSharedObject(llvm::StringRef objectPath,
+llvm::Error linkSharedObject(ArrayRef<std::string> objectPaths,
                              llvm::StringRef outputPath,
                              const ResolvedTarget &target,
                              llvm::StringRef linker);

@@ -88,6 +88,11 @@ def BitNetEmitEntryPoint : Pass<"bitnet-emit-entry-point", "::mlir::ModuleOp"> {
 
     Names come from the argument attribute `bitnet.name` and the function
     attribute `bitnet.output_names`; they default to `input<i>`/`output<i>`.
+
+    A model may carry builds for several CPUs: each variant build is compiled
+    with its own `run-symbol` and `emit-info=false`, and the baseline build's
+    `variants` option lists them for the descriptor, which the loader uses to
+    pick the best build the machine runs.
   }];
   let options = [
     Option<"entry", "entry", "std::string", /*default=*/"\"\"",
@@ -98,6 +103,15 @@ def BitNetEmitEntryPoint : Pass<"bitnet-emit-entry-point", "::mlir::ModuleOp"> {
            "Target string of the descriptor (triple and CPU)">,
     Option<"cpuFeatures", "cpu-features", "std::string", /*default=*/"\"\"",
            "CPU features the code needs, comma-separated (checked by loaders)">,
+    Option<"runSymbol", "run-symbol", "std::string",
+           /*default=*/"\"bitnet_model_run\"",
+           "Name of the run function (another name for a variant build)">,
+    Option<"emitInfo", "emit-info", "bool", /*default=*/"true",
+           "Emit the bitnet_model_info descriptor (not in variant builds)">,
+    Option<"variants", "variants", "std::string", /*default=*/"\"\"",
+           "Variant builds linked beside this one, for the descriptor: "
+           "entries 'name|run-symbol|workspace-bytes|alignment|features' "
+           "separated by ';', best first">,
   ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect",
                            "::mlir::func::FuncDialect"];

@@ -251,6 +251,10 @@ bitnet_model_get_info(const bitnet_model *model);
 /** The path the model was loaded from (NULL for NULL). */
 BITNET_RT_API const char *bitnet_model_path(const bitnet_model *model);
 
+/** The variant of the model chosen for this machine at load time (the CPU it
+ *  was built for), or NULL when the baseline build runs. */
+BITNET_RT_API const char *bitnet_model_variant_name(const bitnet_model *model);
+
 /** Number of inputs (0 for NULL). */
 BITNET_RT_API int32_t bitnet_model_num_inputs(const bitnet_model *model);
 

@@ -8,7 +8,8 @@
  * the runtime (or any application that dlopen()s the object itself) may rely
  * on. Plain C, no dependency on the compiler.
  *
- * A compiled model exports exactly two symbols:
+ * A compiled model exports these two symbols (and the run function of each
+ * variant it carries, reached through the descriptor):
  *
  *   const bitnet_model_info bitnet_model_info;        (data)
  *   int32_t bitnet_model_run(void *const *buffers,    (function)
@@ -67,6 +68,31 @@ typedef enum bitnet_dtype {
   BITNET_DTYPE_BOOL = 10, /**< one byte per element, 0 or 1 */
 } bitnet_dtype;
 
+/**
+ * Services the caller offers to the compiled kernels during one run. Every
+ * field may be NULL / zero; kernels then fall back to running serially and
+ * report nothing.
+ */
+typedef struct bitnet_exec_ctx {
+  uint32_t abi_version; /**< BITNET_MODEL_ABI_VERSION */
+  int32_t num_threads;  /**< threads parallel_for may use, >= 1 */
+  void *user;           /**< passed back to every callback */
+  /** Runs fn(arg, begin, end) over disjoint chunks covering [0, n), possibly
+   *  in parallel, and returns when all chunks are done. */
+  void (*parallel_for)(void *user, int64_t n,
+                       void (*fn)(void *arg, int64_t begin, int64_t end),
+                       void *arg);
+  /** Called around every kernel when profiling is on. `bytes` is the data
+   *  the kernel reads and writes, `flops` its arithmetic operations. */
+  void (*kernel_begin)(void *user, const char *kernel, int64_t bytes,
+                       int64_t flops);
+  void (*kernel_end)(void *user, const char *kernel);
+} bitnet_exec_ctx;
+
+/** Signature of BITNET_MODEL_RUN_SYMBOL. */
+typedef int32_t (*bitnet_model_run_fn)(void *const *buffers, void *workspace,
+                                       bitnet_exec_ctx *ctx);
+
 /** One input or output of the entry function. */
 typedef struct bitnet_tensor_info {
   const char *name;     /**< argument name, NUL-terminated */
@@ -93,32 +119,22 @@ typedef struct bitnet_model_info {
    *  it needs nothing beyond the target's baseline. A loader must refuse a
    *  model that needs a feature the machine lacks. */
   const char *cpu_features;
+  /** Builds of the same model for other CPUs, best first (num_variants
+   *  entries; 0 and NULL when there are none). A loader runs the first
+   *  variant whose cpu_features the machine has, and the baseline (the run
+   *  symbol and the fields above) when none fits. */
+  int32_t num_variants;
+  const struct bitnet_model_variant *variants;
 } bitnet_model_info;
 
-/**
- * Services the caller offers to the compiled kernels during one run. Every
- * field may be NULL / zero; kernels then fall back to running serially and
- * report nothing.
- */
-typedef struct bitnet_exec_ctx {
-  uint32_t abi_version; /**< BITNET_MODEL_ABI_VERSION */
-  int32_t num_threads;  /**< threads parallel_for may use, >= 1 */
-  void *user;           /**< passed back to every callback */
-  /** Runs fn(arg, begin, end) over disjoint chunks covering [0, n), possibly
-   *  in parallel, and returns when all chunks are done. */
-  void (*parallel_for)(void *user, int64_t n,
-                       void (*fn)(void *arg, int64_t begin, int64_t end),
-                       void *arg);
-  /** Called around every kernel when profiling is on. `bytes` is the data
-   *  the kernel reads and writes, `flops` its arithmetic operations. */
-  void (*kernel_begin)(void *user, const char *kernel, int64_t bytes,
-                       int64_t flops);
-  void (*kernel_end)(void *user, const char *kernel);
-} bitnet_exec_ctx;
-
-/** Signature of BITNET_MODEL_RUN_SYMBOL. */
-typedef int32_t (*bitnet_model_run_fn)(void *const *buffers, void *workspace,
-                                       bitnet_exec_ctx *ctx);
+/** One build of the model for a CPU, with its own entry and workspace. */
+typedef struct bitnet_model_variant {
+  const char *name;         /**< the CPU it was built for, e.g. "znver4" */
+  const char *cpu_features; /**< as bitnet_model_info.cpu_features */
+  bitnet_model_run_fn run;  /**< same contract as bitnet_model_run */
+  int64_t workspace_bytes;
+  int64_t workspace_alignment;
+} bitnet_model_variant;
 
 #ifdef __cplusplus
 } /* extern "C" */

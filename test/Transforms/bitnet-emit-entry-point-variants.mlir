@@ -1,0 +1,39 @@
+// RUN: bitnet-opt %s -bitnet-emit-entry-point="variants=znver4|bitnet_model_run__znver4|4096|64|avx2,avx512f;x86-64-v3|bitnet_model_run__x86_64_v3|128|64|avx2" | FileCheck %s
+// RUN: bitnet-opt %s -bitnet-emit-entry-point="run-symbol=bitnet_model_run__znver4 emit-info=false" | FileCheck %s --check-prefix=VARIANT
+// RUN: not bitnet-opt %s -bitnet-emit-entry-point="variants=znver4|sym|many|64|avx2" 2>&1 | FileCheck %s --check-prefix=BAD
+
+// Tests that the baseline's descriptor lists the variant builds, best first,
+// with their names, features, run functions (declared, defined in other
+// objects) and workspaces, and counts them.
+// CHECK-DAG: llvm.func @bitnet_model_run__znver4(!llvm.ptr, !llvm.ptr, !llvm.ptr) -> i32
+// CHECK-DAG: llvm.func @bitnet_model_run__x86_64_v3(!llvm.ptr, !llvm.ptr, !llvm.ptr) -> i32
+// CHECK-DAG: llvm.mlir.global private constant @[[ZN:.*]]("znver4\00")
+// CHECK-DAG: llvm.mlir.global private constant @[[ZNF:.*]]("avx2,avx512f\00")
+// CHECK:     llvm.mlir.global private constant @[[TABLE:__bitnet_variants_[0-9]+]]() {{.*}} : !llvm.array<2 x struct<(ptr, ptr, ptr, i64, i64)>>
+// CHECK:       llvm.mlir.addressof @[[ZN]]
+// CHECK:       llvm.mlir.addressof @[[ZNF]]
+// CHECK:       llvm.mlir.addressof @bitnet_model_run__znver4
+// CHECK:       llvm.mlir.constant(4096 : i64)
+// CHECK:       llvm.mlir.addressof @bitnet_model_run__x86_64_v3
+// CHECK:       llvm.mlir.constant(128 : i64)
+// CHECK:     llvm.mlir.global external constant @bitnet_model_info()
+// CHECK:       llvm.mlir.constant(1296979010 : i32)
+// CHECK:       llvm.mlir.constant(2 : i32)
+// CHECK:       %[[COUNT:.*]] = llvm.mlir.constant(2 : i32) : i32
+// CHECK:       %[[ADDR:.*]] = llvm.mlir.addressof @[[TABLE]]
+// CHECK:       llvm.insertvalue %[[COUNT]], %{{.*}}[12]
+// CHECK:       llvm.insertvalue %[[ADDR]], %{{.*}}[13]
+// CHECK:     func.func @bitnet_model_run(
+
+// Tests that a variant build renames its run function and emits no
+// descriptor.
+// VARIANT-NOT: bitnet_model_info
+// VARIANT:     func.func @bitnet_model_run__znver4(
+// VARIANT-NOT: bitnet_model_info
+
+// BAD: malformed variant 'znver4|sym|many|64|avx2', expected name|symbol|bytes|alignment|features
+
+func.func @model(%x: memref<4xf32>, %y: memref<4xf32> {bufferize.result}) {
+  memref.copy %x, %y : memref<4xf32> to memref<4xf32>
+  return
+}
