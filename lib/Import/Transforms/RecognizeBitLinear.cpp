@@ -44,8 +44,16 @@ StringRef typeOf(Value v) {
   return name;
 }
 
-Operation *defOf(Value v, StringRef type) {
-  return typeOf(v) == type ? v.getDefiningOp() : nullptr;
+/// The defining operation of `v` if it has op type `type` and, when
+/// `numOperands` is given, exactly that many operands (malformed graphs may
+/// have any number).
+Operation *defOf(Value v, StringRef type, int numOperands = -1) {
+  if (typeOf(v) != type)
+    return nullptr;
+  Operation *op = v.getDefiningOp();
+  if (numOperands >= 0 && op->getNumOperands() != unsigned(numOperands))
+    return nullptr;
+  return op;
 }
 
 bool isNone(Value v) { return v && isa<NoneType>(v.getType()); }
@@ -162,7 +170,7 @@ struct RecognizeBitLinearPass
     Operation *reduce = defOf(clamped, "ReduceMax");
     if (!reduce || reduce->getNumOperands() != 1)
       return {};
-    Operation *abs = defOf(reduce->getOperand(0), "Abs");
+    Operation *abs = defOf(reduce->getOperand(0), "Abs", 1);
     if (!abs)
       return {};
     Value x = abs->getOperand(0);
@@ -183,21 +191,21 @@ struct RecognizeBitLinearPass
 
   /// s computed from m: 127 / m (exact) or 127 * (1 / m).
   std::optional<std::pair<Value, bool>> matchScale(Value s) {
-    if (Operation *div = defOf(s, "Div")) {
+    if (Operation *div = defOf(s, "Div", 2)) {
       if (isScalar(div->getOperand(0), 127.0))
         if (Value x = matchAbsMax(div->getOperand(1)))
           return std::make_pair(x, true);
       return std::nullopt;
     }
-    if (Operation *mul = defOf(s, "Mul")) {
+    if (Operation *mul = defOf(s, "Mul", 2)) {
       for (int k = 0; k < 2; ++k) {
         if (!isScalar(mul->getOperand(k), 127.0))
           continue;
         Value r = mul->getOperand(1 - k);
         Value m;
-        if (Operation *rec = defOf(r, "Reciprocal"))
+        if (Operation *rec = defOf(r, "Reciprocal", 1))
           m = rec->getOperand(0);
-        else if (Operation *d = defOf(r, "Div"))
+        else if (Operation *d = defOf(r, "Div", 2))
           if (isScalar(d->getOperand(0), 1.0))
             m = d->getOperand(1);
         if (m)
@@ -210,7 +218,7 @@ struct RecognizeBitLinearPass
 
   /// a = clamp(round(x * s), -128, 127) / s with s the scale of x.
   std::optional<ActivationChain> matchActivation(Value a) {
-    Operation *div = defOf(a, "Div");
+    Operation *div = defOf(a, "Div", 2);
     if (!div)
       return std::nullopt;
     Value q = div->getOperand(0), s = div->getOperand(1);
@@ -219,10 +227,10 @@ struct RecognizeBitLinearPass
         !isScalar(clip->getOperand(1), -128.0) ||
         !isScalar(clip->getOperand(2), 127.0))
       return std::nullopt;
-    Operation *round = defOf(clip->getOperand(0), "Round");
+    Operation *round = defOf(clip->getOperand(0), "Round", 1);
     if (!round)
       return std::nullopt;
-    Operation *mul = defOf(round->getOperand(0), "Mul");
+    Operation *mul = defOf(round->getOperand(0), "Mul", 2);
     if (!mul)
       return std::nullopt;
     Value x;
