@@ -71,40 +71,48 @@ StringRef mlir::bitnet::getDefaultExtension(EmitKind kind) {
   llvm_unreachable("unknown emit kind");
 }
 
-/// Whether a comma-separated LLVM feature string enables `feature`.
-static bool hasFeature(StringRef features, StringRef feature) {
-  SmallVector<StringRef> parts;
-  features.split(parts, ',');
-  bool enabled = false;
-  for (StringRef part : parts) {
-    if (part.drop_front() == feature)
-      enabled = part.front() == '+';
-  }
-  return enabled;
-}
-
 FailureOr<std::string> mlir::bitnet::selectKernels(const CompileOptions &options,
                                                    std::string &error) {
   ResolvedTarget target = resolveTarget(options.target);
-  bool x86 = llvm::Triple(target.triple).isX86();
-  bool vnni512 = x86 && hasFeature(target.features, "avx512f") &&
-                 hasFeature(target.features, "avx512bw") &&
-                 hasFeature(target.features, "avx512vnni");
+  SmallVector<StringRef> features;
+  std::string checkable = getCheckableFeatures(target);
+  StringRef(checkable).split(features, ',');
+  auto has = [&](ArrayRef<StringRef> needed) {
+    return llvm::all_of(needed, [&](StringRef f) {
+      return llvm::is_contained(features, f);
+    });
+  };
+  // Best first: what each kernel family needs.
+  struct Family {
+    StringRef name;
+    SmallVector<StringRef> needs;
+  };
+  const Family families[] = {
+      {"avx512vnni", {"avx512f", "avx512bw", "avx512vnni"}},
+      {"avxvnni", {"avx2", "avxvnni"}},
+      {"avx2", {"avx2"}},
+  };
   if (options.kernels == "reference")
     return std::string("none");
-  if (options.kernels == "auto")
-    return std::string(vnni512 ? "avx512vnni" : "none");
-  if (options.kernels == "avx512vnni") {
-    if (!vnni512) {
-      error = "--kernels=avx512vnni needs a target with avx512f, avx512bw and "
-              "avx512vnni (this one is " + target.triple + " " + target.cpu +
-              ")";
+  if (options.kernels == "auto") {
+    for (const Family &family : families)
+      if (has(family.needs))
+        return family.name.str();
+    return std::string("none");
+  }
+  for (const Family &family : families) {
+    if (options.kernels != family.name)
+      continue;
+    if (!has(family.needs)) {
+      error = "--kernels=" + options.kernels + " needs a target with " +
+              llvm::join(family.needs, ", ") + " (this one is " +
+              target.triple + " " + target.cpu + ")";
       return failure();
     }
-    return std::string("avx512vnni");
+    return family.name.str();
   }
   error = "unknown kernels '" + options.kernels +
-          "' (expected auto, reference or avx512vnni)";
+          "' (expected auto, reference, avx512vnni, avxvnni or avx2)";
   return failure();
 }
 

@@ -2,7 +2,7 @@
 // RUN: bitnet-opt %s -split-input-file --bitnet-lower-to-cpu-kernels="isa=none" | FileCheck %s --check-prefix=NONE
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="isa=sse2" 2>&1 | FileCheck %s --check-prefix=BADISA
 
-// BADISA: unknown isa 'sse2', expected avx512vnni or none
+// BADISA: unknown isa 'sse2', expected avx512vnni, avxvnni, avx2 or none
 
 // Tests that a bitlinear with a constant weight becomes a call to a kernel
 // generated for its shape, with the weight laid out at compile time (one
@@ -12,16 +12,16 @@
 // CHECK-DAG:     %[[WB:.*]] = bufferization.to_buffer %[[W]] read_only
 // CHECK-DAG:     %[[Y:.*]] = memref.alloc() {alignment = 64 : i64} : memref<2x4xf32>
 // CHECK-DAG:     %[[S:.*]] = memref.alloc() {alignment = 64 : i64} : memref<48xi8>
-// CHECK:         call @__bitnet_mad_vnni_2x4x8_memref({{.*}}, %[[WB]], {{.*}}, %[[Y]], %[[S]])
+// CHECK:         call @__bitnet_mad_avx512vnni_2x4x8_memref({{.*}}, %[[WB]], {{.*}}, %[[Y]], %[[S]])
 // CHECK-SAME:      bitnet.kernel = {cols_per_block = 16 : i64, family = "mad", isa = "avx512vnni", rows_per_group = 64 : i64, weight_bytes = 256 : i64}
 // CHECK:         %[[R:.*]] = bufferization.to_tensor %[[Y]] restrict writable
 // CHECK:         return %[[R]]
-// CHECK:       llvm.func internal @__bitnet_mad_vnni_2x4x8_chunk
+// CHECK:       llvm.func internal @__bitnet_mad_avx512vnni_2x4x8_chunk
 // CHECK:         llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
-// CHECK:       llvm.func internal @__bitnet_mad_vnni_2x4x8(
+// CHECK:       llvm.func internal @__bitnet_mad_avx512vnni_2x4x8(
 // CHECK:         math.roundeven
 // CHECK:         llvm.mlir.addressof @__bitnet_exec_ctx
-// CHECK:       func.func private @__bitnet_mad_vnni_2x4x8_memref
+// CHECK:       func.func private @__bitnet_mad_avx512vnni_2x4x8_memref
 // NONE-LABEL:  func.func @constant_weight
 // NONE:          bitnet.bitlinear
 func.func @constant_weight(%x: tensor<2x8xf32>) -> tensor<2x4xf32> {
@@ -50,9 +50,9 @@ func.func @runtime_weight(%x: tensor<2x8xf32>, %w: !bitnet.ternary<4x8, i2>, %s:
 // Tests that two layers of one shape share one kernel, and that the scratch
 // holds 3 quantised tokens padded to 32 columns plus their sums and scales.
 // CHECK-LABEL: func.func @shared_kernel
-// CHECK-COUNT-2: call @__bitnet_mad_vnni_3x70x20_memref
+// CHECK-COUNT-2: call @__bitnet_mad_avx512vnni_3x70x20_memref
 // CHECK:         memref<120xi8>
-// CHECK-COUNT-1: llvm.func internal @__bitnet_mad_vnni_3x70x20_chunk
+// CHECK-COUNT-1: llvm.func internal @__bitnet_mad_avx512vnni_3x70x20_chunk
 func.func @shared_kernel(%x: tensor<3x20xf32>) -> tensor<3x70xf32> {
   %w = arith.constant dense<0.25> : tensor<70x20xf32>
   %wq, %ws = bitnet.ternarize %w : tensor<70x20xf32> -> tensor<70x20xi8>, tensor<f32>
@@ -64,4 +64,28 @@ func.func @shared_kernel(%x: tensor<3x20xf32>) -> tensor<3x70xf32> {
   %y2 = bitnet.bitlinear %x, %p2 scale %ws2 : tensor<3x20xf32>, !bitnet.ternary<70x20, i2>, tensor<f32> -> tensor<3x70xf32>
   %r = arith.addf %y, %y2 : tensor<3x70xf32>
   return %r : tensor<3x70xf32>
+}
+
+// -----
+
+// Tests the 256-bit families: groups of 32 rows (one group of 4 tiles of 8
+// rows x 16 columns is 128 bytes), VEX vpdpbusd for AVX-VNNI and
+// vpmaddubsw + vpmaddwd for AVX2.
+// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="isa=avxvnni" | FileCheck %s --check-prefix=VNNI256
+// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="isa=avx2" | FileCheck %s --check-prefix=AVX2
+// VNNI256-LABEL: func.func @narrow
+// VNNI256:         arith.constant dense<{{.*}}> : tensor<128xi8>
+// VNNI256:         call @__bitnet_mad_avxvnni_1x20x16_memref
+// VNNI256-SAME:      rows_per_group = 32
+// VNNI256:       llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.256"
+// AVX2-LABEL:    func.func @narrow
+// AVX2:            call @__bitnet_mad_avx2_1x20x16_memref
+// AVX2:          llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"
+// AVX2:          llvm.call_intrinsic "llvm.x86.avx2.pmadd.wd"
+func.func @narrow(%x: tensor<1x16xf32>) -> tensor<1x20xf32> {
+  %w = arith.constant dense<0.25> : tensor<20x16xf32>
+  %wq, %ws = bitnet.ternarize %w : tensor<20x16xf32> -> tensor<20x16xi8>, tensor<f32>
+  %p = bitnet.pack %wq : tensor<20x16xi8> -> !bitnet.ternary<20x16, i2>
+  %y = bitnet.bitlinear %x, %p scale %ws : tensor<1x16xf32>, !bitnet.ternary<20x16, i2>, tensor<f32> -> tensor<1x20xf32>
+  return %y : tensor<1x20xf32>
 }

@@ -73,6 +73,10 @@ std::vector<std::string> kernelFlags() {
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vnni"))
     flags.push_back("--kernels=avx512vnni");
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni"))
+    flags.push_back("--kernels=avxvnni");
+  if (__builtin_cpu_supports("avx2"))
+    flags.push_back("--kernels=avx2");
   return flags;
 }
 
@@ -665,12 +669,14 @@ TEST(EndToEnd, ThreadPoolRunMatchesReference) {
       ASSERT_EQ(bitnet_context_run(context, inputs, 1, outputs, 1), nullptr);
       ASSERT_TRUE(bitEqual(expected, y.data())) << "run " << run;
     }
-    if (kernels == "--kernels=avx512vnni") {
+    if (kernels != "--kernels=reference") {
       ASSERT_EQ(bitnet_profile_collector_num_kernels(collector), 1);
       bitnet_kernel_stats stats;
       ASSERT_EQ(bitnet_profile_collector_kernel(collector, 0, &stats), nullptr);
       EXPECT_EQ(stats.calls, 20);
-      EXPECT_EQ(std::string(stats.name), "bitlinear mad_vnni 3x300x200");
+      EXPECT_EQ(std::string(stats.name),
+                "bitlinear mad_" + kernels.substr(std::strlen("--kernels=")) +
+                    " 3x300x200");
       EXPECT_EQ(stats.flops, 2 * m * n * k * 20);
     }
     bitnet_context_free(context);

@@ -68,7 +68,7 @@ static cl::opt<std::string> kernels(
     "kernels",
     cl::desc("Kernels for linear layers with constant weights: auto (the "
              "best the target has, the default), reference (the reference "
-             "lowering only) or avx512vnni"),
+             "lowering only), or a kernel family: avx512vnni, avxvnni, avx2"),
     cl::init("auto"), cl::cat(category));
 
 static cl::list<std::string> variants(

@@ -57,6 +57,10 @@ def BitNetLowerToCPUKernels
       16 rows; each token is quantised once (fused into the kernel) and its
       sum corrects the unsigned codes; row groups are spread over the
       runtime's thread pool (`bitnet_exec_ctx.parallel_for`).
+    * `avxvnni`: the same on 256-bit vectors (VEX-encoded `vpdpbusd`,
+      groups of 32 rows), for CPUs with AVX-VNNI and no AVX-512.
+    * `avx2`: the same layout on 256-bit vectors with `vpmaddubsw` and
+      `vpmaddwd` in place of `vpdpbusd`.
     * `none`: nothing is lowered; the reference lowering handles everything.
 
     Other bitlinear ops are left to `bitnet-lower-to-linalg`. The choice is
@@ -79,7 +83,7 @@ def BitNetLowerToCPUKernels
   }];
   let options = [
     Option<"isa", "isa", "std::string", /*default=*/"\"avx512vnni\"",
-           "Instruction set of the kernels: avx512vnni or none">,
+           "Instruction set of the kernels: avx512vnni, avxvnni, avx2 or none">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -8,17 +8,19 @@
 // its shape:
 //
 //  * at compile time the ternary weight is laid out for the kernel: 2-bit
-//    codes (w + 1) in groups of 64 rows x 16 columns, so that one 64-byte
-//    load gives, after an AND with one of four masks, the unsigned operand of
-//    `vpdpbusd` for 16 rows x 4 columns (the "MAD" layout below);
+//    codes (w + 1) in groups of 4L rows x 16 columns, where L is the number
+//    of 32-bit lanes of a vector (16 for AVX-512, 8 for AVX2), so that one
+//    vector load gives, after an AND with one of four masks, the unsigned
+//    operand of `vpdpbusd` (or `vpmaddubsw`) for L rows x 4 columns (the
+//    "MAD" layout below);
 //  * at run time each token is quantised once (absmax, round half to even,
 //    int8) into the workspace, and its sum is kept: with unsigned codes
 //    c = w + 1, sum(c * x) - sum(x) = sum(w * x);
 //  * row groups are spread over the runtime's thread pool.
 //
-// MAD layout, for G = ceil(N / 64) row groups and KB = ceil(K / 16) column
-// blocks: bytes[G][KB][4 tiles][64]. Byte 4r + q of tile i of block (g, kb)
-// holds in bits [2j, 2j+2) the code of W[64g + 16i + r][16kb + 4j + q]
+// MAD layout, for G = ceil(N / 4L) row groups and KB = ceil(K / 16) column
+// blocks: bytes[G][KB][4 tiles][4L]. Byte 4r + q of tile i of block (g, kb)
+// holds in bits [2j, 2j+2) the code of W[4Lg + Li + r][16kb + 4j + q]
 // (code 1, a zero weight, past the matrix's edge). Masking with 3 << 2j keeps
 // code * 4^j, so four accumulators per tile collect 4^j * sum(c * x) exactly
 // and are scaled back with arithmetic shifts.
@@ -39,6 +41,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/Support/FormatVariadic.h"
 
 namespace mlir::bitnet {
@@ -58,7 +61,6 @@ static constexpr int64_t kCtxParallelForOffset = 16;
 static constexpr int64_t kCtxKernelBeginOffset = 24;
 static constexpr int64_t kCtxKernelEndOffset = 32;
 
-static constexpr int64_t kRowsPerGroup = 64;
 static constexpr int64_t kTilesPerGroup = 4;
 static constexpr int64_t kColsPerBlock = 16;
 /// Tokens that share one unpacking of a weight tile (batches, prefill).
@@ -69,26 +71,28 @@ static constexpr int64_t kTokensPerPass = 6;
 //===----------------------------------------------------------------------===//
 
 /// Lays out `n x k` ternary values (row-major int8) in the MAD layout.
-static SmallVector<int8_t> layoutMAD(ArrayRef<int8_t> w, int64_t n,
-                                     int64_t k) {
-  int64_t groups = llvm::divideCeil(n, kRowsPerGroup);
+static SmallVector<int8_t> layoutMAD(ArrayRef<int8_t> w, int64_t n, int64_t k,
+                                     int64_t lanes) {
+  int64_t groupRows = kTilesPerGroup * lanes, tileBytes = 4 * lanes;
+  int64_t groups = llvm::divideCeil(n, groupRows);
   int64_t blocks = llvm::divideCeil(k, kColsPerBlock);
-  SmallVector<int8_t> bytes(groups * blocks * kTilesPerGroup * 64);
+  SmallVector<int8_t> bytes(groups * blocks * kTilesPerGroup * tileBytes);
   for (int64_t g = 0; g < groups; ++g)
     for (int64_t kb = 0; kb < blocks; ++kb)
       for (int64_t i = 0; i < kTilesPerGroup; ++i)
-        for (int64_t r = 0; r < 16; ++r)
+        for (int64_t r = 0; r < lanes; ++r)
           for (int64_t q = 0; q < 4; ++q) {
             unsigned byte = 0;
             for (int64_t j = 0; j < 4; ++j) {
-              int64_t row = g * kRowsPerGroup + i * 16 + r;
+              int64_t row = g * groupRows + i * lanes + r;
               int64_t col = kb * kColsPerBlock + 4 * j + q;
               int code = 1;
               if (row < n && col < k)
                 code = std::clamp<int>(w[row * k + col], -1, 1) + 1;
               byte |= static_cast<unsigned>(code) << (2 * j);
             }
-            int64_t at = ((g * blocks + kb) * kTilesPerGroup + i) * 64 + 4 * r + q;
+            int64_t at =
+                ((g * blocks + kb) * kTilesPerGroup + i) * tileBytes + 4 * r + q;
             bytes[at] = static_cast<int8_t>(byte);
           }
   return bytes;
@@ -113,13 +117,35 @@ static std::optional<SmallVector<int8_t>> constantTernary(Value weight) {
 //===----------------------------------------------------------------------===//
 
 namespace {
+/// The instruction sets the MAD kernel is generated for.
+enum class MADIsa {
+  Avx512Vnni, ///< vpdpbusd on 512-bit vectors (16 rows per tile)
+  AvxVnni,    ///< vpdpbusd on 256-bit vectors, VEX-encoded (8 rows)
+  Avx2,       ///< vpmaddubsw + vpmaddwd on 256-bit vectors (8 rows)
+};
+
+std::optional<MADIsa> parseIsa(StringRef name) {
+  return llvm::StringSwitch<std::optional<MADIsa>>(name)
+      .Case("avx512vnni", MADIsa::Avx512Vnni)
+      .Case("avxvnni", MADIsa::AvxVnni)
+      .Case("avx2", MADIsa::Avx2)
+      .Default(std::nullopt);
+}
+
+/// 32-bit lanes of a vector register: the rows of one tile.
+int64_t lanesOf(MADIsa isa) { return isa == MADIsa::Avx512Vnni ? 16 : 8; }
+
 /// Emits the LLVM-dialect kernel functions of one (M, N, K) shape.
 class MADKernelEmitter {
 public:
-  MADKernelEmitter(ModuleOp module, int64_t m, int64_t n, int64_t k)
+  MADKernelEmitter(ModuleOp module, MADIsa isa, StringRef isaName, int64_t m,
+                   int64_t n, int64_t k)
       : module(module), ctx(module.getContext()), b(ctx),
-        loc(module.getLoc()), m(m), n(n), k(k),
-        groups(llvm::divideCeil(n, kRowsPerGroup)),
+        loc(module.getLoc()), isa(isa), isaName(isaName.str()), m(m), n(n),
+        k(k), lanes(lanesOf(isa)), tileBytes(4 * lanes),
+        groupRows(kTilesPerGroup * lanes),
+        blockBytes(kTilesPerGroup * tileBytes),
+        groups(llvm::divideCeil(n, groupRows)),
         blocks(llvm::divideCeil(k, kColsPerBlock)),
         kPadded(blocks * kColsPerBlock) {
     ptr = LLVM::LLVMPointerType::get(ctx);
@@ -127,9 +153,9 @@ public:
     i32 = b.getI32Type();
     i64 = b.getI64Type();
     f32 = b.getF32Type();
-    bytesV = VectorType::get({64}, i8);
-    wordsV = VectorType::get({16}, i32);
-    floatsV = VectorType::get({16}, f32);
+    bytesV = VectorType::get({tileBytes}, i8);
+    wordsV = VectorType::get({lanes}, i32);
+    floatsV = VectorType::get({lanes}, f32);
   }
 
   /// Scratch bytes one call needs: quantised tokens, their sums and scales.
@@ -142,7 +168,8 @@ public:
 
 private:
   std::string baseName() const {
-    return llvm::formatv("__bitnet_mad_vnni_{0}x{1}x{2}", m, n, k).str();
+    return llvm::formatv("__bitnet_mad_{0}_{1}x{2}x{3}", isaName, m, n, k)
+        .str();
   }
 
   Value cI64(OpBuilder &ob, int64_t v) {
@@ -171,7 +198,10 @@ private:
   MLIRContext *ctx;
   OpBuilder b;
   Location loc;
-  int64_t m, n, k, groups, blocks, kPadded;
+  MADIsa isa;
+  std::string isaName;
+  int64_t m, n, k, lanes, tileBytes, groupRows, blockBytes, groups, blocks,
+      kPadded;
   Type ptr, i8, i32, i64, f32;
   VectorType bytesV, wordsV, floatsV;
 };
@@ -196,7 +226,8 @@ LLVM::GlobalOp MADKernelEmitter::getOrCreateName() {
   if (auto existing = module.lookupSymbol<LLVM::GlobalOp>(symbol))
     return existing;
   std::string text =
-      llvm::formatv("bitlinear mad_vnni {0}x{1}x{2}", m, n, k).str() + '\0';
+      llvm::formatv("bitlinear mad_{0} {1}x{2}x{3}", isaName, m, n, k).str() +
+      '\0';
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(module.getBody());
   return LLVM::GlobalOp::create(
@@ -231,9 +262,9 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
                                            static_cast<int8_t>(3 << (2 * j))))));
   Value zeroAcc = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(wordsV, b.getI32IntegerAttr(0)));
-  auto vnni = b.getStringAttr("llvm.x86.avx512.vpdpbusd.512");
 
-  // y[tok, 64g + 16i + r] for the 16 lanes r of `total` (sum(c * x) - sum(x)),
+  // y[tok, groupRows g + lanes i + r] for the lanes r of `total`
+  // (sum(c * x) - sum(x)),
   // rescaled as the contract says: (float(acc) * s_w) / s_x.
   auto storeTile = [&](OpBuilder &tb, Value g, Value tok, int64_t i,
                        Value total) {
@@ -249,15 +280,15 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
         tb, loc, yv, vector::BroadcastOp::create(tb, loc, floatsV, scaleX));
     // Rows row0 .. row0 + 15; the last tiles may pass N.
     Value row0 = arith::AddIOp::create(
-        tb, loc, arith::MulIOp::create(tb, loc, g, cI64(tb, kRowsPerGroup)),
-        cI64(tb, 16 * i));
+        tb, loc, arith::MulIOp::create(tb, loc, g, cI64(tb, groupRows)),
+        cI64(tb, lanes * i));
     Value outIndex = arith::AddIOp::create(
         tb, loc, arith::MulIOp::create(tb, loc, tok, cI64(tb, n)), row0);
     Value out =
         gep(tb, y, arith::MulIOp::create(tb, loc, outIndex, cI64(tb, 4)));
     Value full = arith::CmpIOp::create(
         tb, loc, arith::CmpIPredicate::sle,
-        arith::AddIOp::create(tb, loc, row0, cI64(tb, 16)), cI64(tb, n));
+        arith::AddIOp::create(tb, loc, row0, cI64(tb, lanes)), cI64(tb, n));
     auto ifFull = scf::IfOp::create(tb, loc, full, /*else=*/true);
     OpBuilder::InsertionGuard g2(tb);
     tb.setInsertionPointToStart(ifFull.thenBlock());
@@ -266,7 +297,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
     Value valid = arith::MaxSIOp::create(
         tb, loc, arith::SubIOp::create(tb, loc, cI64(tb, n), row0), zero);
     scf::ForOp::create(
-        tb, loc, zero, arith::MinSIOp::create(tb, loc, valid, cI64(tb, 16)),
+        tb, loc, zero, arith::MinSIOp::create(tb, loc, valid, cI64(tb, lanes)),
         one, ValueRange{}, [&](OpBuilder &eb, Location, Value r, ValueRange) {
           Value v = LLVM::ExtractElementOp::create(eb, loc, yv, r);
           store(eb, v,
@@ -287,14 +318,34 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
   };
   auto weightTile = [&](OpBuilder &kb, Value groupBase, Value blk, int64_t i) {
     Value at = arith::AddIOp::create(
-        kb, loc, arith::MulIOp::create(kb, loc, blk, cI64(kb, 256)),
-        cI64(kb, 64 * i));
+        kb, loc, arith::MulIOp::create(kb, loc, blk, cI64(kb, blockBytes)),
+        cI64(kb, tileBytes * i));
     return load(kb, bytesV, gep(kb, groupBase, at));
   };
-  auto dot = [&](OpBuilder &kb, Value acc, Value codes, Value x) {
-    return LLVM::CallIntrinsicOp::create(kb, loc, wordsV, vnni,
-                                         ValueRange{acc, codes, x})
-        .getResult(0);
+  // acc + sum of four u8 codes times four s8 activations, per 32-bit lane.
+  auto halfsV = VectorType::get({2 * lanes}, b.getI16Type());
+  Value onesV = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(halfsV, b.getI16IntegerAttr(1)));
+  auto dot = [&](OpBuilder &kb, Value acc, Value codes, Value x) -> Value {
+    auto call = [&](Type type, StringRef name, ValueRange args) {
+      return LLVM::CallIntrinsicOp::create(kb, loc, type,
+                                           kb.getStringAttr(name), args)
+          .getResult(0);
+    };
+    switch (isa) {
+    case MADIsa::Avx512Vnni:
+      return call(wordsV, "llvm.x86.avx512.vpdpbusd.512", {acc, codes, x});
+    case MADIsa::AvxVnni:
+      return call(wordsV, "llvm.x86.avx512.vpdpbusd.256", {acc, codes, x});
+    case MADIsa::Avx2: {
+      // Pairs of products in i16 (codes * 4^j <= 128 and |x| <= 128 keep each
+      // pair within [-32768, 32512]: no saturation), then pairs of pairs.
+      Value pairs = call(halfsV, "llvm.x86.avx2.pmadd.ub.sw", {codes, x});
+      Value quads = call(wordsV, "llvm.x86.avx2.pmadd.wd", {pairs, onesV});
+      return arith::AddIOp::create(kb, loc, acc, quads);
+    }
+    }
+    llvm_unreachable("unknown MAD instruction set");
   };
 
   // One token: the codes are masked in place (code * 4^j), four accumulators
@@ -332,7 +383,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
 
   // Several tokens: each weight tile is unpacked once to plain codes (shift
   // and mask) and used by every token; one accumulator per tile and token.
-  auto vec16 = VectorType::get({32}, b.getI16Type());
+  auto vec16 = halfsV;
   Value lowCodes = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(bytesV, b.getI8IntegerAttr(3)));
   auto manyTokens = [&](OpBuilder &tb, Value g, Value groupBase, Value tok0) {
@@ -378,10 +429,10 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
   scf::ForOp::create(
       b, loc, begin, end, one, ValueRange{},
       [&](OpBuilder &gb, Location, Value g, ValueRange) {
-        // Bytes of group g start at g * KB * 256.
+        // Bytes of group g start at g * KB * blockBytes.
         Value groupBase =
             gep(gb, w, arith::MulIOp::create(gb, loc, g,
-                                              cI64(gb, blocks * 256)));
+                                              cI64(gb, blocks * blockBytes)));
         if (passes > 0)
           scf::ForOp::create(
               gb, loc, zero, cI64(gb, passes), one, ValueRange{},
@@ -491,7 +542,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
 
   // Profiling: kernel_begin(user, name, bytes, flops) ... kernel_end(user, name).
   Value name = LLVM::AddressOfOp::create(b, loc, getOrCreateName());
-  int64_t bytes = groups * blocks * 256 + 4 * m * k + 4 * m * n;
+  int64_t bytes = groups * blocks * blockBytes + 4 * m * k + 4 * m * n;
   int64_t flops = 2 * m * n * k;
   auto hook = [&](int64_t offset, bool begin) {
     Value fn = ctxField(offset);
@@ -568,13 +619,13 @@ struct BitNetLowerToCPUKernelsPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (isa != "avx512vnni" && isa != "none") {
-      module.emitError("bitnet-lower-to-cpu-kernels: unknown isa '")
-          << isa << "', expected avx512vnni or none";
-      return signalPassFailure();
-    }
     if (isa == "none")
       return;
+    if (!parseIsa(isa)) {
+      module.emitError("bitnet-lower-to-cpu-kernels: unknown isa '")
+          << isa << "', expected avx512vnni, avxvnni, avx2 or none";
+      return signalPassFailure();
+    }
     SmallVector<BitLinearOp> ops;
     module.walk([&](BitLinearOp op) { ops.push_back(op); });
     for (BitLinearOp op : ops)
@@ -593,8 +644,9 @@ struct BitNetLowerToCPUKernelsPass
     int64_t n = wType.getRows(), k = wType.getCols();
     int64_t m = xType.getNumElements() / k;
 
-    MADKernelEmitter emitter(module, m, n, k);
-    SmallVector<int8_t> layout = layoutMAD(*weights, n, k);
+    MADIsa kind = *parseIsa(isa);
+    MADKernelEmitter emitter(module, kind, isa, m, n, k);
+    SmallVector<int8_t> layout = layoutMAD(*weights, n, k, lanesOf(kind));
 
     OpBuilder b(op);
     Location loc = op.getLoc();
@@ -628,7 +680,8 @@ struct BitNetLowerToCPUKernelsPass
                       b.getNamedAttr("family", b.getStringAttr("mad")),
                       b.getNamedAttr("isa", b.getStringAttr(isa)),
                       b.getNamedAttr("rows_per_group",
-                                     b.getI64IntegerAttr(kRowsPerGroup)),
+                                     b.getI64IntegerAttr(kTilesPerGroup *
+                                                         lanesOf(kind))),
                       b.getNamedAttr("cols_per_block",
                                      b.getI64IntegerAttr(kColsPerBlock)),
                       b.getNamedAttr("weight_bytes",
