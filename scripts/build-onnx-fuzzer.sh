@@ -56,6 +56,13 @@ if [[ "${1:-}" == run ]]; then
            "$ROOT"/test/Import/ONNX/torch/*/model.onnx; do
     cp "$m" "$corpus/seed_$i.onnx"; i=$((i + 1))
   done
+  # And ONNX's own node tests, for the variety of operators.
+  data=/usr/share/libonnx-testdata/data/node
+  if [[ -d "$data" ]]; then
+    for m in "$data"/*/model.onnx; do
+      cp "$m" "$corpus/$(basename "$(dirname "$m")").onnx"
+    done
+  fi
   cd "$OUT"
   ASAN_OPTIONS=detect_leaks=1 "$OUT/bitnet-onnx-fuzz" "$corpus" \
     -max_total_time="$seconds" -max_len=65536 -timeout=20 -rss_limit_mb=4096 \

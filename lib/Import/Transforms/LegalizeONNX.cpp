@@ -1218,6 +1218,19 @@ FailureOr<Results> lowerGather(Node &n) {
     return n.error() << "result has too many elements";
   if (dim == 0 && numElements(shape) != 0)
     return n.error() << "gathers from an empty dimension";
+  // Constant indices are checked here; indices only known at run time are
+  // clamped into range (ONNX leaves out-of-range indices undefined), so a bad
+  // index can never read outside the tensor.
+  if (std::optional<HostTensor> idx = n.constant(1))
+    for (int64_t i : idx->i)
+      if (i < -dim || i >= dim) {
+        InFlightDiagnostic d = n.error() << "index " << i
+                                         << " is out of range for dimension "
+                                         << *axis << " of " << describe(data);
+        d.attachNote() << "expected indices in [" << -dim << ", " << dim
+                       << ")";
+        return d;
+      }
   SmallVector<AffineExpr> idxExprs;
   for (int64_t k = 0; k < ir; ++k)
     idxExprs.push_back(getAffineDimExpr(*axis + k, n.ctx()));

@@ -151,6 +151,10 @@ def malformed():
                                  perm=[0, 0])],
                [vi("x", F, [2, 3])], [vi("y", F, [3, 2])]),
          "bad_perm.onnx")
+    save(model([helper.make_node("Gather", ["x", "i"], ["y"], name="pick")],
+               [vi("x", F, [2, 3])], [vi("y", F, [2])],
+               inits=[numpy_helper.from_array(np.array(3, np.int64), "i")]),
+         "gather_out_of_range.onnx")
     save(model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
                [vi("x", TensorProto.FLOAT16, [2, 3])],
                [vi("y", TensorProto.FLOAT16, [2, 3])]),
@@ -219,6 +223,45 @@ def save_case(name, m, inputs, outputs, tolerance=None):
 def ternary(shape, scale):
     t = RNG.integers(-1, 2, size=shape).astype(f32)
     return t, f32(scale)
+
+
+def initializers():
+    """Initialisers in typed fields and in an external file."""
+    x = RNG.standard_normal((2, 3)).astype(f32)
+    wf = RNG.standard_normal((2, 3)).astype(f32)
+    wi = np.array([[-3, 0, 7], [127, -128, 1]], np.int8)
+    wb = np.array([[True, False, True], [False, True, True]])
+    wl = np.array([5, -2, 9], np.int64)
+    inits = [helper.make_tensor("wf", F, [2, 3], wf.ravel().tolist()),
+             helper.make_tensor("wi", TensorProto.INT8, [2, 3],
+                                wi.ravel().tolist()),
+             helper.make_tensor("wb", TensorProto.BOOL, [2, 3],
+                                wb.ravel().tolist()),
+             helper.make_tensor("wl", TensorProto.INT64, [3], wl.tolist())]
+    assert all(not t.raw_data for t in inits)
+    nodes = [helper.make_node("Add", ["x", "wf"], ["a"]),
+             helper.make_node("Cast", ["wi"], ["wif"], to=F),
+             helper.make_node("Cast", ["wl"], ["wlf"], to=F),
+             helper.make_node("Mul", ["x", "wif"], ["m"]),
+             helper.make_node("Add", ["m", "wlf"], ["b"]),
+             helper.make_node("Where", ["wb", "a", "b"], ["y"])]
+    m = model(nodes, [vi("x", F, [2, 3])], [vi("y", F, [2, 3])], inits)
+    y = np.where(wb, x + wf, x * wi.astype(f32) + wl.astype(f32)).astype(f32)
+    save_case("typed_initializers", m, [("x", x)], [("y", y)])
+    # The same weight in a file next to the model, at an offset.
+    d = os.path.join(MODELS, "external_initializer")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "weights.bin"), "wb") as f:
+        f.write(b"\xff" * 16 + wf.tobytes())
+    t = empty_tensor("wf", [2, 3])
+    t.data_location = TensorProto.EXTERNAL
+    for k, v in [("location", "weights.bin"), ("offset", "16"),
+                 ("length", str(wf.nbytes))]:
+        e = t.external_data.add()
+        e.key, e.value = k, v
+    m = model([helper.make_node("Add", ["x", "wf"], ["y"], name="add0")],
+              [vi("x", F, [2, 3])], [vi("y", F, [2, 3])], [t])
+    save_case("external_initializer", m, [("x", x)], [("y", (x + wf).astype(f32))])
 
 
 def valid():
@@ -317,6 +360,7 @@ def valid():
     inits += [const("w", w)]
     m = model(nodes, [vi("x", F, [2, 3, 16])], [vi("y", F, [2, 3, 8])], inits)
     save_case("float_matmul", m, [("x", x)], [("y", (xr @ w).astype(f32))])
+    initializers()
 
 
 def main():
