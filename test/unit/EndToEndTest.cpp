@@ -135,6 +135,33 @@ std::vector<float> makeWeights(Weights kind, int64_t n, int64_t k,
   return w;
 }
 
+/// A model of one bitlinear layer: input `leading x k` activations, latent
+/// float weights `w` (n x k) ternarised and packed as `format` at compile
+/// time.
+std::string linearModel(const std::vector<int64_t> &leading, int64_t n,
+                        int64_t k, const std::vector<float> &w,
+                        const std::string &format = "i2") {
+  std::vector<int64_t> xShape = leading, yShape = leading;
+  xShape.push_back(k);
+  yShape.push_back(n);
+  std::string xT = "tensor<" + shapeStr(xShape) + "f32>";
+  std::string yT = "tensor<" + shapeStr(yShape) + "f32>";
+  std::string wT = "tensor<" + shapeStr({n, k});
+  std::string tT = "!bitnet.ternary<" + std::to_string(n) + "x" +
+                   std::to_string(k) + ", " + format + ">";
+  std::ostringstream mlir;
+  mlir << "func.func @linear(%x: " << xT << ") -> " << yT << " {\n"
+       << "  %w = arith.constant " << denseF32(w, {n, k}) << " : " << wT
+       << "f32>\n"
+       << "  %wq, %ws = bitnet.ternarize %w : " << wT << "f32> -> " << wT
+       << "i8>, tensor<f32>\n"
+       << "  %p = bitnet.pack %wq : " << wT << "i8> -> " << tT << "\n"
+       << "  %y = bitnet.bitlinear %x, %p scale %ws : " << xT << ", " << tT
+       << ", tensor<f32> -> " << yT << "\n"
+       << "  return %y : " << yT << "\n}\n";
+  return mlir.str();
+}
+
 struct LinearCase {
   int64_t m, n, k;
   const char *format;
@@ -172,28 +199,14 @@ TEST_P(BitLinearEndToEnd, MatchesReferenceBitForBit) {
   std::vector<float> w = makeWeights(c.weights, c.n, c.k, rng);
   std::vector<float> x = makeActivations(c.activations, c.m, c.k, rng);
 
-  std::string xT = "tensor<" + shapeStr({c.m, c.k}) + "f32>";
-  std::string yT = "tensor<" + shapeStr({c.m, c.n}) + "f32>";
-  std::string wT = "tensor<" + shapeStr({c.n, c.k});
-  std::string tT = "!bitnet.ternary<" + std::to_string(c.n) + "x" +
-                   std::to_string(c.k) + ", " + c.format + ">";
-  std::ostringstream mlir;
-  mlir << "func.func @linear(%x: " << xT << ") -> " << yT << " {\n"
-       << "  %w = arith.constant " << denseF32(w, {c.n, c.k}) << " : " << wT
-       << "f32>\n"
-       << "  %wq, %ws = bitnet.ternarize %w : " << wT << "f32> -> " << wT
-       << "i8>, tensor<f32>\n"
-       << "  %p = bitnet.pack %wq : " << wT << "i8> -> " << tT << "\n"
-       << "  %y = bitnet.bitlinear %x, %p scale %ws : " << xT << ", " << tT
-       << ", tensor<f32> -> " << yT << "\n"
-       << "  return %y : " << yT << "\n}\n";
+  std::string mlir = linearModel({c.m}, c.n, c.k, w, c.format);
   ref::TernaryWeights t = ref::ternarize(w.data(), c.n * c.k);
   std::vector<float> expected =
       ref::bitlinear(x.data(), t.values.data(), t.scale, c.m, c.n, c.k);
   // Every kernel family this machine runs, each bit for bit.
   for (const std::string &kernels : kernelFlags()) {
     SCOPED_TRACE(kernels);
-    auto model = compileOrFail(mlir.str(), {kernels});
+    auto model = compileOrFail(mlir, {kernels});
     ASSERT_TRUE(model);
     ASSERT_EQ(model->info().num_inputs, 1);
     ASSERT_EQ(model->info().num_outputs, 1);
@@ -350,18 +363,8 @@ TEST(EndToEnd, BatchedInputKeepsLeadingDimensions) {
   std::mt19937 rng(5);
   std::vector<float> w = makeWeights(Weights::Random, n, k, rng);
   std::vector<float> x = makeActivations(Activations::Random, b * t, k, rng);
-  std::ostringstream mlir;
-  mlir << "func.func @batched(%x: tensor<2x3x10xf32>) -> tensor<2x3x4xf32> {\n"
-       << "  %w = arith.constant " << denseF32(w, {n, k})
-       << " : tensor<4x10xf32>\n"
-       << "  %wq, %ws = bitnet.ternarize %w : tensor<4x10xf32> -> "
-          "tensor<4x10xi8>, tensor<f32>\n"
-       << "  %p = bitnet.pack %wq : tensor<4x10xi8> -> !bitnet.ternary<4x10, "
-          "i2>\n"
-       << "  %y = bitnet.bitlinear %x, %p scale %ws : tensor<2x3x10xf32>, "
-          "!bitnet.ternary<4x10, i2>, tensor<f32> -> tensor<2x3x4xf32>\n"
-       << "  return %y : tensor<2x3x4xf32>\n}\n";
-  auto model = compileOrFail(mlir.str());
+  std::string mlir = linearModel({b, t}, n, k, w);
+  auto model = compileOrFail(mlir);
   ASSERT_TRUE(model);
   std::vector<float> y(b * t * n);
   ASSERT_EQ(model->run({x.data(), y.data()}), 0);
@@ -491,19 +494,9 @@ TEST(EndToEnd, VariantBuildsAgreeAndTheLoaderPicksOne) {
   std::mt19937 rng(29);
   std::vector<float> w = makeWeights(Weights::Random, n, k, rng);
   std::vector<float> x = makeActivations(Activations::Random, m, k, rng);
-  std::ostringstream mlir;
-  mlir << "func.func @linear(%x: tensor<2x40xf32>) -> tensor<2x70xf32> {\n"
-       << "  %w = arith.constant " << denseF32(w, {n, k})
-       << " : tensor<70x40xf32>\n"
-       << "  %wq, %ws = bitnet.ternarize %w : tensor<70x40xf32> -> "
-          "tensor<70x40xi8>, tensor<f32>\n"
-       << "  %p = bitnet.pack %wq : tensor<70x40xi8> -> "
-          "!bitnet.ternary<70x40, i2>\n"
-       << "  %y = bitnet.bitlinear %x, %p scale %ws : tensor<2x40xf32>, "
-          "!bitnet.ternary<70x40, i2>, tensor<f32> -> tensor<2x70xf32>\n"
-       << "  return %y : tensor<2x70xf32>\n}\n";
-  auto compiled = compileOrFail(
-      mlir.str(), {"--cpu=x86-64", "--variants=native,x86-64-v3"});
+  std::string mlir = linearModel({m}, n, k, w);
+  auto compiled =
+      compileOrFail(mlir, {"--cpu=x86-64", "--variants=native,x86-64-v3"});
   ASSERT_TRUE(compiled);
   ref::TernaryWeights t = ref::ternarize(w.data(), n * k);
   std::vector<float> expected =
@@ -631,24 +624,14 @@ TEST(EndToEnd, ThreadPoolRunMatchesReference) {
   std::mt19937 rng(23);
   std::vector<float> w = makeWeights(Weights::Random, n, k, rng);
   std::vector<float> x = makeActivations(Activations::Random, m, k, rng);
-  std::ostringstream mlir;
-  mlir << "func.func @linear(%x: tensor<3x200xf32>) -> tensor<3x300xf32> {\n"
-       << "  %w = arith.constant " << denseF32(w, {n, k})
-       << " : tensor<300x200xf32>\n"
-       << "  %wq, %ws = bitnet.ternarize %w : tensor<300x200xf32> -> "
-          "tensor<300x200xi8>, tensor<f32>\n"
-       << "  %p = bitnet.pack %wq : tensor<300x200xi8> -> "
-          "!bitnet.ternary<300x200, i2>\n"
-       << "  %y = bitnet.bitlinear %x, %p scale %ws : tensor<3x200xf32>, "
-          "!bitnet.ternary<300x200, i2>, tensor<f32> -> tensor<3x300xf32>\n"
-       << "  return %y : tensor<3x300xf32>\n}\n";
+  std::string mlir = linearModel({m}, n, k, w);
   ref::TernaryWeights t = ref::ternarize(w.data(), n * k);
   std::vector<float> expected =
       ref::bitlinear(x.data(), t.values.data(), t.scale, m, n, k);
   for (const std::string &kernels : kernelFlags()) {
     SCOPED_TRACE(kernels);
     std::string error;
-    auto compiled = CompiledModel::compile(mlir.str(), {kernels}, error);
+    auto compiled = CompiledModel::compile(mlir, {kernels}, error);
     ASSERT_TRUE(compiled) << error;
     bitnet_model *model = nullptr;
     bitnet_thread_pool *threads = nullptr;
