@@ -18,7 +18,9 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSet.h"
@@ -243,7 +245,9 @@ LogicalResult Importer::checkGraph(SmallVectorImpl<int> &order) {
   for (const onnx::TensorProto &t : g.initializer()) {
     if (t.name().empty())
       return graphError() << "an initialiser has no name";
-    producer[t.name()] = -1;
+    if (!producer.try_emplace(t.name(), -1).second)
+      return graphError() << "initialiser '" << t.name()
+                          << "' is defined twice";
   }
   for (const onnx::ValueInfoProto &v : g.input()) {
     if (v.name().empty())
@@ -949,8 +953,25 @@ OwningOpRef<ModuleOp> Importer::run(StringRef bytes) {
     fpm.addPass(createBitNetRecognizeBitLinear(
         {options.relaxedActivationScale}));
   fpm.addPass(createBitNetLegalizeONNX());
+  fpm.addPass(createCanonicalizerPass());
+  fpm.addPass(createCSEPass());
   if (failed(pm.run(module)))
     return {};
+  // A computed tensor returned twice (two graph outputs that compute the
+  // same thing end up as one value) would be hoisted into two output buffers
+  // at once by buffer-results-to-out-params, which mishandles it; give every
+  // repeated result its own copy.
+  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
+  llvm::SmallPtrSet<Value, 8> returned;
+  b.setInsertionPoint(ret);
+  for (OpOperand &operand : ret->getOpOperands()) {
+    Value v = operand.get();
+    if (returned.insert(v).second)
+      continue;
+    auto type = cast<RankedTensorType>(v.getType());
+    operand.set(bufferization::AllocTensorOp::create(
+        b, ret.getLoc(), type, ValueRange{}, /*copy=*/v));
+  }
   if (failed(mlir::verify(module))) {
     graphError() << "internal error: the imported model does not verify";
     return {};
@@ -989,7 +1010,8 @@ mlir::bitnet::importONNXBuffer(StringRef bytes, StringRef name,
   context.allowUnregisteredDialects(true);
   context.loadDialect<arith::ArithDialect, func::FuncDialect,
                       linalg::LinalgDialect, math::MathDialect,
-                      tensor::TensorDialect, BitNetDialect>();
+                      tensor::TensorDialect, bufferization::BufferizationDialect,
+                      BitNetDialect>();
   Importer importer(context, name, baseDir, options);
   OwningOpRef<ModuleOp> module;
   try {

@@ -1136,6 +1136,32 @@ FailureOr<Results> lowerConcat(Node &n) {
   return Results{{dest, n.in[0].elem}};
 }
 
+/// Element i of every dimension of the result is element
+/// start + i * step of `src` (a gather rather than a strided view: views of
+/// tensors bufferize into strided copies that need runtime helpers a
+/// compiled model does not link).
+Value sliceOf(Node &n, Value src, ArrayRef<SliceDim> dims) {
+  auto type = cast<RankedTensorType>(src.getType());
+  SmallVector<int64_t> shape;
+  for (const SliceDim &d : dims)
+    shape.push_back(d.count);
+  SmallVector<SliceDim> params(dims);
+  return n.generic({}, {}, shape, type.getElementType(),
+                   [&](OpBuilder &b, Location loc, ValueRange) -> Value {
+                     SmallVector<Value> idx;
+                     for (size_t k = 0; k < params.size(); ++k) {
+                       const SliceDim &d = params[k];
+                       Value i = linalg::IndexOp::create(b, loc, k);
+                       Value s = arith::ConstantIndexOp::create(b, loc, d.step);
+                       Value o = arith::ConstantIndexOp::create(b, loc,
+                                                                d.start);
+                       idx.push_back(arith::AddIOp::create(
+                           b, loc, o, arith::MulIOp::create(b, loc, i, s)));
+                     }
+                     return tensor::ExtractOp::create(b, loc, src, idx);
+                   });
+}
+
 FailureOr<Results> lowerSlice(Node &n) {
   if (failed(n.arity(3, 5)))
     return failure();
@@ -1165,31 +1191,75 @@ FailureOr<Results> lowerSlice(Node &n) {
                       "distinct axes in range and non-zero steps";
     return d;
   }
-  Type elem = n.in[0].elem;
-  SmallVector<int64_t> shape;
-  for (const SliceDim &d : *dims)
-    shape.push_back(d.count);
-  // Element i of every dimension is element start + i * step of the input.
-  // (A gather rather than a strided view: views of tensors bufferize into
-  // strided copies that need runtime helpers a compiled model does not
-  // link.)
-  Value src = n.in[0].value;
-  Value v = n.generic({}, {}, shape, elem,
-                      [&](OpBuilder &b, Location loc, ValueRange) -> Value {
-                        SmallVector<Value> idx;
-                        for (size_t k = 0; k < dims->size(); ++k) {
-                          const SliceDim &d = (*dims)[k];
-                          Value i = linalg::IndexOp::create(b, loc, k);
-                          Value s = arith::ConstantIndexOp::create(b, loc,
-                                                                   d.step);
-                          Value o = arith::ConstantIndexOp::create(b, loc,
-                                                                   d.start);
-                          idx.push_back(arith::AddIOp::create(
-                              b, loc, o, arith::MulIOp::create(b, loc, i, s)));
-                        }
-                        return tensor::ExtractOp::create(b, loc, src, idx);
-                      });
-  return Results{{v, elem}};
+  return Results{{sliceOf(n, n.in[0].value, *dims), n.in[0].elem}};
+}
+
+FailureOr<Results> lowerSplit(Node &n) {
+  if (failed(n.arity(1, 2)))
+    return failure();
+  FailureOr<int64_t> axisAttr = n.intAttr("axis", 0);
+  if (failed(axisAttr))
+    return failure();
+  const Operand &x = n.in[0];
+  auto axis = normalizeAxis(*axisAttr, x.rank());
+  if (!axis) {
+    InFlightDiagnostic d = n.error() << "axis " << *axisAttr
+                                     << " is out of range for " << describe(x);
+    d.attachNote() << "expected an axis in [-rank, rank)";
+    return d;
+  }
+  int64_t dim = x.shape()[*axis];
+  int64_t outputs = n.op->getNumResults();
+  SmallVector<int64_t> sizes;
+  if (n.version >= 13 && n.input(1)) {
+    FailureOr<SmallVector<int64_t>> s = n.constInts(1, "split");
+    if (failed(s))
+      return failure();
+    sizes = *s;
+  } else if (n.version < 13) {
+    auto s = n.intsAttr("split");
+    if (failed(s))
+      return failure();
+    if (*s)
+      sizes = **s;
+  }
+  if (sizes.empty()) {
+    if (outputs <= 0 || dim % outputs != 0) {
+      InFlightDiagnostic d = n.error() << "cannot split dimension " << dim
+                                       << " into " << outputs
+                                       << " equal parts";
+      d.attachNote() << "expected a dimension divisible by the number of "
+                        "outputs, or a 'split' input";
+      return d;
+    }
+    sizes.assign(outputs, dim / outputs);
+  }
+  int64_t total = 0;
+  bool ok = int64_t(sizes.size()) == outputs;
+  for (int64_t v : sizes) {
+    ok &= v >= 0 && v <= dim;
+    total += ok ? v : 0;
+  }
+  if (!ok || total != dim) {
+    InFlightDiagnostic d = n.error() << "split sizes do not add up to "
+                                        "dimension "
+                                     << dim << " in " << outputs
+                                     << " outputs";
+    d.attachNote() << "expected one non-negative size per output, summing "
+                      "to the dimension";
+    return d;
+  }
+  Results results;
+  int64_t offset = 0;
+  for (int64_t size : sizes) {
+    SmallVector<SliceDim> dims;
+    for (int64_t k = 0; k < x.rank(); ++k)
+      dims.push_back(k == *axis ? SliceDim{offset, 1, size}
+                                : SliceDim{0, 1, x.shape()[k]});
+    results.push_back({sliceOf(n, x.value, dims), x.elem});
+    offset += size;
+  }
+  return results;
 }
 
 FailureOr<Results> lowerGather(Node &n) {
@@ -1897,6 +1967,7 @@ const Lowering kLowerings[] = {
     {"Concat", {11, 13}, lowerConcat},
     {"Slice", {13}, lowerSlice},
     {"Gather", {11, 13}, lowerGather},
+    {"Split", {11, 13}, lowerSplit},
     {"Trilu", {14}, lowerTrilu},
     {"ReduceMean", {11, 13}, lowerReduce},
     {"ReduceMax", {11, 12, 13}, lowerReduce},
@@ -2039,7 +2110,7 @@ void LegalizeONNXPass::runOnOperation() {
                             "Identity, Less, Log, MatMul, MatMulInteger, Mul, "
                             "Neg, Pow, QuantizeLinear, Range, Reciprocal, "
                             "ReduceMax, ReduceMean, Relu, Reshape, Round, "
-                            "Shape, Sigmoid, Sin, Slice, Softmax, Sqrt, "
+                            "Shape, Sigmoid, Sin, Slice, Softmax, Split, Sqrt, "
                             "Squeeze, Sub, Tanh, Transpose, Trilu, Unsqueeze, "
                             "Where, com.microsoft.MatMulNBits";
         }

@@ -8,6 +8,9 @@ needs python3-onnx and python3-numpy only).
                            expected outputs computed here with numpy
                            (float32, the graph's own order of operations).
 
+(Inputs/regressions/ holds inputs found by fuzzing and testing; they are
+kept as found, not generated here.)
+
 The files are committed; rerun after changing this script.
 """
 
