@@ -860,6 +860,15 @@ FailureOr<Results> lowerShape(Node &n) {
   return Results{n.constantOf(r)};
 }
 
+FailureOr<Results> lowerSize(Node &n) {
+  if (failed(n.arity(1, 1)))
+    return failure();
+  HostTensor r;
+  r.elem = n.i64();
+  r.i = {numElements(n.in[0].shape())};
+  return Results{n.constantOf(r)};
+}
+
 FailureOr<Results> lowerConstantOfShape(Node &n) {
   if (failed(n.arity(1, 1)) || failed(n.elemIn(0, {n.i64()}, "input")))
     return failure();
@@ -1379,7 +1388,28 @@ FailureOr<Results> lowerTrilu(Node &n) {
 
 /// Reduction axes of ReduceMean/ReduceMax (attribute `axes`, opsets < 18).
 FailureOr<SmallVector<bool>> reductionAxes(Node &n) {
-  auto axes = n.intsAttr("axes");
+  FailureOr<std::optional<SmallVector<int64_t>>> axes =
+      std::optional<SmallVector<int64_t>>();
+  if (n.opType == "ReduceSum" && n.version >= 13) {
+    // ReduceSum-13 takes the axes as an optional constant input; none (or
+    // an empty list) reduces everything unless noop_with_empty_axes is set.
+    FailureOr<int64_t> noop = n.intAttr("noop_with_empty_axes", 0);
+    if (failed(noop))
+      return failure();
+    SmallVector<int64_t> list;
+    if (n.input(1)) {
+      FailureOr<SmallVector<int64_t>> a = n.constInts(1, "axes");
+      if (failed(a))
+        return failure();
+      list = *a;
+    }
+    if (list.empty() && *noop)
+      return SmallVector<bool>(n.in[0].rank(), false);
+    if (!list.empty())
+      axes = std::optional<SmallVector<int64_t>>(list);
+  } else {
+    axes = n.intsAttr("axes");
+  }
   if (failed(axes))
     return failure();
   int64_t rank = n.in[0].rank();
@@ -1402,7 +1432,10 @@ FailureOr<SmallVector<bool>> reductionAxes(Node &n) {
 
 FailureOr<Results> lowerReduce(Node &n) {
   bool mean = n.opType == "ReduceMean";
-  if (failed(n.arity(1, 1)) ||
+  bool sum = n.opType == "ReduceSum";
+  bool isMin = n.opType == "ReduceMin";
+  bool axesInput = sum && n.version >= 13;
+  if (failed(n.arity(1, axesInput ? 2 : 1)) ||
       failed(n.elemIn(0, mean ? n.floats() : n.numbers(), "data")))
     return failure();
   FailureOr<SmallVector<bool>> reduceDims = reductionAxes(n);
@@ -1422,21 +1455,29 @@ FailureOr<Results> lowerReduce(Node &n) {
     }
   }
   Value init;
-  if (mean) {
+  if (mean || sum) {
     init = n.scalar(elem, 0);
   } else if (isa<FloatType>(elem)) {
-    init = n.scalar(elem, -INFINITY);
+    init = n.scalar(elem, isMin ? INFINITY : -INFINITY);
   } else {
     unsigned w = elem.getIntOrFloatBitWidth();
-    APInt lo = isUnsigned(elem) ? APInt::getMinValue(w)
-                                : APInt::getSignedMinValue(w);
+    APInt bound = isUnsigned(elem)
+                      ? (isMin ? APInt::getMaxValue(w) : APInt::getMinValue(w))
+                      : (isMin ? APInt::getSignedMaxValue(w)
+                               : APInt::getSignedMinValue(w));
     Type s = signlessType(elem);
-    init = arith::ConstantOp::create(n.b, n.loc, s, n.b.getIntegerAttr(s, lo));
+    init =
+        arith::ConstantOp::create(n.b, n.loc, s, n.b.getIntegerAttr(s, bound));
   }
+  bool isFloat = isa<FloatType>(elem);
   Value r = n.reduce(n.in[0].value, *reduceDims, elem, init,
                      [&](OpBuilder &b, Location loc, Value acc, Value v) {
-                       if (mean)
-                         return Value(arith::AddFOp::create(b, loc, acc, v));
+                       if (mean || sum)
+                         return isFloat
+                                    ? Value(arith::AddFOp::create(b, loc, acc, v))
+                                    : Value(arith::AddIOp::create(b, loc, acc, v));
+                       if (isMin)
+                         return minOf(b, loc, acc, v, elem);
                        return maxOf(b, loc, acc, v, elem);
                      });
   if (mean) {
@@ -1492,6 +1533,19 @@ FailureOr<Results> lowerSoftmax(Node &n) {
                          return Value(arith::AddFOp::create(b, loc, acc, v));
                        });
   sum = n.reshape(sum, kept);
+  if (n.opType == "LogSoftmax") {
+    // x - max - log(sum(exp(x - max)))
+    FailureOr<Value> r = n.elementwise(
+        {n.in[0], {mx, elem}, {sum, elem}}, elem,
+        [&](OpBuilder &b, Location loc, ValueRange a) -> Value {
+          Value d = arith::SubFOp::create(b, loc, a[0], a[1]);
+          return arith::SubFOp::create(b, loc, d,
+                                       math::LogOp::create(b, loc, a[2]));
+        });
+    if (failed(r))
+      return failure();
+    return Results{{*r, elem}};
+  }
   FailureOr<Value> r = n.elementwise(
       {{*e, elem}, {sum, elem}}, elem,
       [&](OpBuilder &b, Location loc, ValueRange a) -> Value {
@@ -1971,7 +2025,11 @@ const Lowering kLowerings[] = {
     {"Trilu", {14}, lowerTrilu},
     {"ReduceMean", {11, 13}, lowerReduce},
     {"ReduceMax", {11, 12, 13}, lowerReduce},
+    {"ReduceMin", {11, 12, 13}, lowerReduce},
+    {"ReduceSum", {11, 13}, lowerReduce},
     {"Softmax", {13}, lowerSoftmax},
+    {"LogSoftmax", {13}, lowerSoftmax},
+    {"Size", {13}, lowerSize},
     {"MatMul", {9, 13}, lowerMatMul},
     {"Gemm", {11, 13}, lowerGemm},
     {"MatMulInteger", {10}, lowerMatMulInteger},
@@ -2107,9 +2165,10 @@ void LegalizeONNXPass::runOnOperation() {
                             "Clip, Concat, Constant, ConstantOfShape, Cos, "
                             "DequantizeLinear, Div, DynamicQuantizeLinear, "
                             "Equal, Exp, Expand, Floor, Gather, Gemm, Greater, "
-                            "Identity, Less, Log, MatMul, MatMulInteger, Mul, "
+                            "Identity, Less, Log, LogSoftmax, MatMul, MatMulInteger, Mul, "
                             "Neg, Pow, QuantizeLinear, Range, Reciprocal, "
-                            "ReduceMax, ReduceMean, Relu, Reshape, Round, "
+                            "ReduceMax, ReduceMean, ReduceMin, ReduceSum, Relu, Reshape, "
+                            "Round, Size, "
                             "Shape, Sigmoid, Sin, Slice, Softmax, Split, Sqrt, "
                             "Squeeze, Sub, Tanh, Transpose, Trilu, Unsqueeze, "
                             "Where, com.microsoft.MatMulNBits";

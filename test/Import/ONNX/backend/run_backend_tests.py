@@ -45,7 +45,8 @@ SUPPORTED = {
     "Expand": {13}, "Transpose": {13}, "Unsqueeze": {11, 13},
     "Squeeze": {11, 13}, "Concat": {11, 13}, "Slice": {13},
     "Gather": {11, 13}, "Split": {11, 13}, "Trilu": {14}, "ReduceMean": {11, 13},
-    "ReduceMax": {11, 12, 13}, "Softmax": {13}, "MatMul": {9, 13},
+    "ReduceMax": {11, 12, 13}, "ReduceMin": {11, 12, 13},
+    "ReduceSum": {11, 13}, "Softmax": {13}, "LogSoftmax": {13}, "Size": {13}, "MatMul": {9, 13},
     "Gemm": {11, 13}, "MatMulInteger": {10}, "QuantizeLinear": {10, 13},
     "DequantizeLinear": {10, 13}, "DynamicQuantizeLinear": {11},
 }
@@ -72,6 +73,7 @@ SHAPE_OPERANDS = {
     ("Reshape", 1), ("Expand", 1), ("ConstantOfShape", 0), ("Slice", 1),
     ("Slice", 2), ("Slice", 3), ("Slice", 4), ("Unsqueeze", 1),
     ("Squeeze", 1), ("Range", 0), ("Range", 1), ("Range", 2), ("Split", 1),
+    ("ReduceSum", 1),
 }
 
 
