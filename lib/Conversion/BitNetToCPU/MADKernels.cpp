@@ -479,32 +479,84 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
       [&](OpBuilder &tb, Location, Value tok, ValueRange) {
         Value xRow = gep(tb, x, arith::MulIOp::create(tb, loc, tok, cI64(tb, 4 * k)));
         Value qRow = gep(tb, xq, arith::MulIOp::create(tb, loc, tok, cI64(tb, kPadded)));
-        Value zeroF = arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(0.0f));
-        auto amaxLoop = scf::ForOp::create(
-            tb, loc, zero, cI64(tb, k), one, ValueRange{zeroF},
-            [&](OpBuilder &lb, Location, Value i, ValueRange acc) {
-              Value v = load(lb, f32, gep(lb, xRow, arith::MulIOp::create(lb, loc, i, cI64(lb, 4))));
-              Value a = math::AbsFOp::create(lb, loc, v);
-              scf::YieldOp::create(lb, loc, ValueRange{arith::MaximumFOp::create(lb, loc, acc[0], a)});
+        // 16 values at a time, then the tail one by one. max and the integer
+        // sum are exact, so the result is the scalar loop's, bit for bit.
+        const int64_t width = 16;
+        int64_t kVec = k / width * width;
+        auto f32V = VectorType::get({width}, f32);
+        auto i32V = VectorType::get({width}, i32);
+        auto i8V = VectorType::get({width}, i8);
+        auto at4 = [&](OpBuilder &lb, Value i) {
+          return gep(lb, xRow, arith::MulIOp::create(lb, loc, i, cI64(lb, 4)));
+        };
+        auto step = [&](OpBuilder &lb, Value lbnd, int64_t ub, int64_t st,
+                        Value init,
+                        function_ref<Value(OpBuilder &, Value, Value)> body) {
+          return scf::ForOp::create(
+                     lb, loc, lbnd, cI64(lb, ub), cI64(lb, st), ValueRange{init},
+                     [&](OpBuilder &ib, Location, Value i, ValueRange acc) {
+                       scf::YieldOp::create(ib, loc,
+                                            ValueRange{body(ib, i, acc[0])});
+                     })
+              .getResult(0);
+        };
+        Value amaxV = step(
+            tb, zero, kVec, width,
+            arith::ConstantOp::create(
+                tb, loc, DenseElementsAttr::get(f32V, tb.getF32FloatAttr(0.0f))),
+            [&](OpBuilder &lb, Value i, Value acc) -> Value {
+              Value v = load(lb, f32V, at4(lb, i));
+              return arith::MaximumFOp::create(
+                  lb, loc, acc, math::AbsFOp::create(lb, loc, v));
             });
+        Value amax = vector::ReductionOp::create(
+            tb, loc, vector::CombiningKind::MAXIMUMF, amaxV);
+        amax = step(tb, cI64(tb, kVec), k, 1, amax,
+                    [&](OpBuilder &lb, Value i, Value acc) -> Value {
+                      Value v = load(lb, f32, at4(lb, i));
+                      return arith::MaximumFOp::create(
+                          lb, loc, acc, math::AbsFOp::create(lb, loc, v));
+                    });
         Value floor = arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(1e-5f));
         Value scale = arith::DivFOp::create(
             tb, loc, arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(127.0f)),
-            arith::MaximumFOp::create(tb, loc, amaxLoop.getResult(0), floor));
-        Value lo = arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(-128.0f));
-        Value hi = arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(127.0f));
-        Value zeroI = arith::ConstantOp::create(tb, loc, tb.getI32IntegerAttr(0));
-        auto quantLoop = scf::ForOp::create(
-            tb, loc, zero, cI64(tb, k), one, ValueRange{zeroI},
-            [&](OpBuilder &lb, Location, Value i, ValueRange acc) {
-              Value v = load(lb, f32, gep(lb, xRow, arith::MulIOp::create(lb, loc, i, cI64(lb, 4))));
-              Value r = math::RoundEvenOp::create(lb, loc, arith::MulFOp::create(lb, loc, v, scale));
-              r = arith::MinNumFOp::create(lb, loc, arith::MaxNumFOp::create(lb, loc, r, lo), hi);
-              Value q = arith::FPToSIOp::create(lb, loc, i8, r);
+            arith::MaximumFOp::create(tb, loc, amax, floor));
+        // xq = clamp(roundeven(x * s_x), -128, 127), and the sum of xq.
+        auto quantize = [&](OpBuilder &lb, Value v, Value scaleAny, Type intType) {
+          Type floatType = v.getType();
+          auto splat = [&](float c) -> Value {
+            if (auto vt = dyn_cast<VectorType>(floatType))
+              return arith::ConstantOp::create(
+                  lb, loc, DenseElementsAttr::get(vt, lb.getF32FloatAttr(c)));
+            return arith::ConstantOp::create(lb, loc, lb.getF32FloatAttr(c));
+          };
+          Value r = math::RoundEvenOp::create(
+              lb, loc, arith::MulFOp::create(lb, loc, v, scaleAny));
+          r = arith::MinNumFOp::create(
+              lb, loc, arith::MaxNumFOp::create(lb, loc, r, splat(-128.0f)),
+              splat(127.0f));
+          return arith::FPToSIOp::create(lb, loc, intType, r).getResult();
+        };
+        Value scaleV = vector::BroadcastOp::create(tb, loc, f32V, scale);
+        Value sumV = step(
+            tb, zero, kVec, width,
+            arith::ConstantOp::create(
+                tb, loc, DenseElementsAttr::get(i32V, tb.getI32IntegerAttr(0))),
+            [&](OpBuilder &lb, Value i, Value acc) -> Value {
+              Value q = quantize(lb, load(lb, f32V, at4(lb, i)), scaleV, i8V);
               store(lb, q, gep(lb, qRow, i));
-              Value sum = arith::AddIOp::create(lb, loc, acc[0], arith::ExtSIOp::create(lb, loc, i32, q));
-              scf::YieldOp::create(lb, loc, ValueRange{sum});
+              return arith::AddIOp::create(
+                  lb, loc, acc, arith::ExtSIOp::create(lb, loc, i32V, q));
             });
+        Value sum = vector::ReductionOp::create(
+            tb, loc, vector::CombiningKind::ADD, sumV);
+        sum = step(tb, cI64(tb, kVec), k, 1, sum,
+                   [&](OpBuilder &lb, Value i, Value acc) -> Value {
+                     Value q = quantize(lb, load(lb, f32, at4(lb, i)), scale, i8);
+                     store(lb, q, gep(lb, qRow, i));
+                     return arith::AddIOp::create(
+                         lb, loc, acc, arith::ExtSIOp::create(lb, loc, i32, q));
+                   });
         // Zero the padding up to a whole column block.
         Value zeroB = arith::ConstantOp::create(tb, loc, tb.getI8IntegerAttr(0));
         scf::ForOp::create(tb, loc, cI64(tb, k), cI64(tb, kPadded), one, ValueRange{},
@@ -513,7 +565,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
                              scf::YieldOp::create(lb, loc);
                            });
         Value tok4 = arith::MulIOp::create(tb, loc, tok, cI64(tb, 4));
-        store(tb, quantLoop.getResult(0), gep(tb, xsum, tok4));
+        store(tb, sum, gep(tb, xsum, tok4));
         store(tb, scale, gep(tb, sx, tok4));
         scf::YieldOp::create(tb, loc);
       });
