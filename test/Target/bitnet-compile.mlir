@@ -13,7 +13,7 @@
 // are ternarised and packed at compile time.
 // INPUT-LABEL: func.func @bitlinear
 // INPUT-DAG: arith.constant dense<0.4453125> : tensor<f32>
-// INPUT-DAG: bitnet.constant dense<{{\[\[}}-110, 24], [41, 101], [85, 85], [10, 34]]> : tensor<4x2xi8> -> <4x8, i2>
+// INPUT-DAG: bitnet.constant dense<{{\[\[}}-110, 24], [41, 101], [85, 85], [10, 34]]> : tensor<4x2xi8> -> !bitnet.ternary<4x8, i2>
 // INPUT-NOT: bitnet.ternarize
 // INPUT-NOT: bitnet.pack
 // INPUT: bitnet.bitlinear

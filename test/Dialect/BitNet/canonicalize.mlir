@@ -112,7 +112,7 @@ func.func @ternarize_dynamic_result() -> (tensor<?x2xi8>, tensor<f32>) {
 // Tests that pack of a constant folds to i2 bytes: value t of a group of four
 // is the code w + 1 at bits [2t, 2t + 2), e.g. [1, 0, -1, 0] -> 2 + 4 + 0 + 64.
 // CHECK-LABEL: func.func @pack_i2
-// CHECK: %[[P:.*]] = bitnet.constant dense<{{\[\[}}70, 10], [0, 85]]> : tensor<2x2xi8> -> <2x8, i2>
+// CHECK: %[[P:.*]] = bitnet.constant dense<{{\[\[}}70, 10], [0, 85]]> : tensor<2x2xi8> -> !bitnet.ternary<2x8, i2>
 // CHECK-NOT: bitnet.pack
 // CHECK: return %[[P]]
 func.func @pack_i2() -> !bitnet.ternary<2x8, i2> {
@@ -126,7 +126,7 @@ func.func @pack_i2() -> !bitnet.ternary<2x8, i2> {
 // Tests that a row whose K is not a multiple of 4 is padded with zero-weight
 // codes: [-1, -1] + padding is 0 + 0 + (1 << 4) + (1 << 6) = 80.
 // CHECK-LABEL: func.func @pack_i2_padded
-// CHECK: %[[P:.*]] = bitnet.constant dense<{{\[\[}}-86, 80], [85, 89]]> : tensor<2x2xi8> -> <2x6, i2>
+// CHECK: %[[P:.*]] = bitnet.constant dense<{{\[\[}}-86, 80], [85, 89]]> : tensor<2x2xi8> -> !bitnet.ternary<2x6, i2>
 // CHECK: return %[[P]]
 func.func @pack_i2_padded() -> !bitnet.ternary<2x6, i2> {
   %w = arith.constant dense<[[1, 1, 1, 1, -1, -1], [0, 0, 0, 0, 0, 1]]> : tensor<2x6xi8>
@@ -141,7 +141,7 @@ func.func @pack_i2_padded() -> !bitnet.ternary<2x6, i2> {
 // [1, 0, -1, 0, 1] -> 2 + 3 + 0 + 27 + 162 = 194 (-62 as i8) and
 // [1, -1] + padding -> 2 + 0 + 9 + 27 + 81 = 119.
 // CHECK-LABEL: func.func @pack_base3_padded
-// CHECK: %[[P:.*]] = bitnet.constant dense<{{\[\[}}-62, 119], [-14, 117]]> : tensor<2x2xi8> -> <2x7, base3>
+// CHECK: %[[P:.*]] = bitnet.constant dense<{{\[\[}}-62, 119], [-14, 117]]> : tensor<2x2xi8> -> !bitnet.ternary<2x7, base3>
 // CHECK: return %[[P]]
 func.func @pack_base3_padded() -> !bitnet.ternary<2x7, base3> {
   %w = arith.constant dense<[[1, 0, -1, 0, 1, 1, -1], [1, 1, 1, 1, 1, -1, -1]]> : tensor<2x7xi8>
@@ -153,7 +153,7 @@ func.func @pack_base3_padded() -> !bitnet.ternary<2x7, base3> {
 
 // Tests that a splat of +1 packs to the largest base3 byte, 242 (-14 as i8).
 // CHECK-LABEL: func.func @pack_base3_splat
-// CHECK: %[[P:.*]] = bitnet.constant dense<-14> : tensor<2x2xi8> -> <2x10, base3>
+// CHECK: %[[P:.*]] = bitnet.constant dense<-14> : tensor<2x2xi8> -> !bitnet.ternary<2x10, base3>
 // CHECK: return %[[P]]
 func.func @pack_base3_splat() -> !bitnet.ternary<2x10, base3> {
   %w = arith.constant dense<1> : tensor<2x10xi8>
@@ -165,7 +165,7 @@ func.func @pack_base3_splat() -> !bitnet.ternary<2x10, base3> {
 
 // Tests that packing clamps values to [-1, 1] before storing them.
 // CHECK-LABEL: func.func @pack_int8_clamps
-// CHECK: %[[P:.*]] = bitnet.constant dense<{{\[\[}}1, -1, 0]]> : tensor<1x3xi8> -> <1x3, int8>
+// CHECK: %[[P:.*]] = bitnet.constant dense<{{\[\[}}1, -1, 0]]> : tensor<1x3xi8> -> !bitnet.ternary<1x3, int8>
 // CHECK: return %[[P]]
 func.func @pack_int8_clamps() -> !bitnet.ternary<1x3, int8> {
   %w = arith.constant dense<[[5, -7, 0]]> : tensor<1x3xi8>
@@ -205,8 +205,8 @@ func.func @pack_of_unpack(%x: !bitnet.ternary<4x8, base3>) -> !bitnet.ternary<4x
 // does not fold.
 // CHECK-LABEL: func.func @pack_of_unpack_other_format
 // CHECK-SAME: (%[[X:.*]]: !bitnet.ternary<4x8, i2>)
-// CHECK: %[[U:.*]] = bitnet.unpack %[[X]] : <4x8, i2> -> tensor<4x8xi8>
-// CHECK: %[[P:.*]] = bitnet.pack %[[U]] : tensor<4x8xi8> -> <4x8, base3>
+// CHECK: %[[U:.*]] = bitnet.unpack %[[X]] : !bitnet.ternary<4x8, i2> -> tensor<4x8xi8>
+// CHECK: %[[P:.*]] = bitnet.pack %[[U]] : tensor<4x8xi8> -> !bitnet.ternary<4x8, base3>
 // CHECK: return %[[P]]
 func.func @pack_of_unpack_other_format(%x: !bitnet.ternary<4x8, i2>) -> !bitnet.ternary<4x8, base3> {
   %u = bitnet.unpack %x : !bitnet.ternary<4x8, i2> -> tensor<4x8xi8>
@@ -289,7 +289,7 @@ func.func @unpack_argument(%x: !bitnet.ternary<2x8, i2>) -> tensor<2x8xi8> {
 // fold.
 // CHECK-LABEL: func.func @unpack_dynamic_result
 // CHECK: %[[C:.*]] = bitnet.constant
-// CHECK: bitnet.unpack %[[C]] : <2x8, i2> -> tensor<?x8xi8>
+// CHECK: bitnet.unpack %[[C]] : !bitnet.ternary<2x8, i2> -> tensor<?x8xi8>
 func.func @unpack_dynamic_result() -> tensor<?x8xi8> {
   %c = bitnet.constant dense<85> : tensor<2x2xi8> -> !bitnet.ternary<2x8, i2>
   %u = bitnet.unpack %c : !bitnet.ternary<2x8, i2> -> tensor<?x8xi8>
@@ -347,7 +347,7 @@ func.func @squared_relu_argument(%x: tensor<4xf32>) -> tensor<4xf32> {
 // Tests that a linear layer on a constant weight keeps its bitnet.constant
 // operand and is not folded away.
 // CHECK-LABEL: func.func @bitlinear_constant_weight
-// CHECK-DAG: %[[W:.*]] = bitnet.constant dense<85> : tensor<4x2xi8> -> <4x8, i2>
+// CHECK-DAG: %[[W:.*]] = bitnet.constant dense<85> : tensor<4x2xi8> -> !bitnet.ternary<4x8, i2>
 // CHECK-DAG: %[[S:.*]] = arith.constant dense<1.000000e+00> : tensor<f32>
 // CHECK: %[[Y:.*]] = bitnet.bitlinear %{{.*}}, %[[W]] scale %[[S]]
 // CHECK: return %[[Y]]

@@ -52,10 +52,10 @@ func.func @ternarize(%w: tensor<256x512xf32>, %d: tensor<?x512xf32>) {
 // dynamic extent.
 // CHECK-LABEL: func.func @pack
 // CHECK-SAME: (%[[W:.*]]: tensor<4x8xi8>, %[[D:.*]]: tensor<?x8xi8>)
-// CHECK: bitnet.pack %[[W]] : tensor<4x8xi8> -> <4x8, int8>
-// CHECK: bitnet.pack %[[W]] : tensor<4x8xi8> -> <4x8, i2>
-// CHECK: bitnet.pack %[[W]] : tensor<4x8xi8> -> <4x8, base3>
-// CHECK: bitnet.pack %[[D]] : tensor<?x8xi8> -> <4x8, i2>
+// CHECK: bitnet.pack %[[W]] : tensor<4x8xi8> -> !bitnet.ternary<4x8, int8>
+// CHECK: bitnet.pack %[[W]] : tensor<4x8xi8> -> !bitnet.ternary<4x8, i2>
+// CHECK: bitnet.pack %[[W]] : tensor<4x8xi8> -> !bitnet.ternary<4x8, base3>
+// CHECK: bitnet.pack %[[D]] : tensor<?x8xi8> -> !bitnet.ternary<4x8, i2>
 func.func @pack(%w: tensor<4x8xi8>, %d: tensor<?x8xi8>) -> (!bitnet.ternary<4x8, int8>, !bitnet.ternary<4x8, i2>, !bitnet.ternary<4x8, base3>, !bitnet.ternary<4x8, i2>) {
   %a = bitnet.pack %w : tensor<4x8xi8> -> !bitnet.ternary<4x8, int8>
   %b = bitnet.pack %w : tensor<4x8xi8> -> !bitnet.ternary<4x8, i2>
@@ -70,10 +70,10 @@ func.func @pack(%w: tensor<4x8xi8>, %d: tensor<?x8xi8>) -> (!bitnet.ternary<4x8,
 // dynamic extent.
 // CHECK-LABEL: func.func @unpack
 // CHECK-SAME: (%[[A:.*]]: !bitnet.ternary<4x8, int8>, %[[B:.*]]: !bitnet.ternary<4x8, i2>, %[[C:.*]]: !bitnet.ternary<4x8, base3>)
-// CHECK: bitnet.unpack %[[A]] : <4x8, int8> -> tensor<4x8xi8>
-// CHECK: bitnet.unpack %[[B]] : <4x8, i2> -> tensor<4x8xi8>
-// CHECK: bitnet.unpack %[[C]] : <4x8, base3> -> tensor<4x8xi8>
-// CHECK: bitnet.unpack %[[B]] : <4x8, i2> -> tensor<?x?xi8>
+// CHECK: bitnet.unpack %[[A]] : !bitnet.ternary<4x8, int8> -> tensor<4x8xi8>
+// CHECK: bitnet.unpack %[[B]] : !bitnet.ternary<4x8, i2> -> tensor<4x8xi8>
+// CHECK: bitnet.unpack %[[C]] : !bitnet.ternary<4x8, base3> -> tensor<4x8xi8>
+// CHECK: bitnet.unpack %[[B]] : !bitnet.ternary<4x8, i2> -> tensor<?x?xi8>
 func.func @unpack(%a: !bitnet.ternary<4x8, int8>, %b: !bitnet.ternary<4x8, i2>, %c: !bitnet.ternary<4x8, base3>) -> (tensor<4x8xi8>, tensor<4x8xi8>, tensor<4x8xi8>, tensor<?x?xi8>) {
   %0 = bitnet.unpack %a : !bitnet.ternary<4x8, int8> -> tensor<4x8xi8>
   %1 = bitnet.unpack %b : !bitnet.ternary<4x8, i2> -> tensor<4x8xi8>
@@ -87,10 +87,10 @@ func.func @unpack(%a: !bitnet.ternary<4x8, int8>, %b: !bitnet.ternary<4x8, i2>, 
 // Tests that constant round-trips in every format with its storage bytes,
 // including a short last byte (K = 7 in i2 is 2 bytes, K = 7 in base3 is 2).
 // CHECK-LABEL: func.func @constant
-// CHECK: bitnet.constant dense<{{\[\[}}1, 0, -1], [0, 0, 1]]> : tensor<2x3xi8> -> <2x3, int8>
-// CHECK: bitnet.constant dense<{{\[\[}}36, 1], [-111, 2]]> : tensor<2x2xi8> -> <2x8, i2>
-// CHECK: bitnet.constant dense<{{\[\[}}121, 4]]> : tensor<1x2xi8> -> <1x7, base3>
-// CHECK: bitnet.constant dense<85> : tensor<3x2xi8> -> <3x7, i2>
+// CHECK: bitnet.constant dense<{{\[\[}}1, 0, -1], [0, 0, 1]]> : tensor<2x3xi8> -> !bitnet.ternary<2x3, int8>
+// CHECK: bitnet.constant dense<{{\[\[}}36, 1], [-111, 2]]> : tensor<2x2xi8> -> !bitnet.ternary<2x8, i2>
+// CHECK: bitnet.constant dense<{{\[\[}}121, 4]]> : tensor<1x2xi8> -> !bitnet.ternary<1x7, base3>
+// CHECK: bitnet.constant dense<85> : tensor<3x2xi8> -> !bitnet.ternary<3x7, i2>
 func.func @constant() -> (!bitnet.ternary<2x3, int8>, !bitnet.ternary<2x8, i2>, !bitnet.ternary<1x7, base3>, !bitnet.ternary<3x7, i2>) {
   %a = bitnet.constant dense<[[1, 0, -1], [0, 0, 1]]> : tensor<2x3xi8> -> !bitnet.ternary<2x3, int8>
   %b = bitnet.constant dense<[[36, 1], [145, 2]]> : tensor<2x2xi8> -> !bitnet.ternary<2x8, i2>
@@ -104,9 +104,9 @@ func.func @constant() -> (!bitnet.ternary<2x3, int8>, !bitnet.ternary<2x8, i2>, 
 // Tests that ternary_matmul round-trips with 1-D, 2-D and dynamic 3-D inputs.
 // CHECK-LABEL: func.func @ternary_matmul
 // CHECK-SAME: (%[[X:.*]]: tensor<4x512xi8>, %[[V:.*]]: tensor<512xi8>, %[[D:.*]]: tensor<?x?x512xi8>, %[[W:.*]]: !bitnet.ternary<256x512, i2>)
-// CHECK: bitnet.ternary_matmul %[[X]], %[[W]] : tensor<4x512xi8>, <256x512, i2> -> tensor<4x256xi32>
-// CHECK: bitnet.ternary_matmul %[[V]], %[[W]] : tensor<512xi8>, <256x512, i2> -> tensor<256xi32>
-// CHECK: bitnet.ternary_matmul %[[D]], %[[W]] : tensor<?x?x512xi8>, <256x512, i2> -> tensor<?x?x256xi32>
+// CHECK: bitnet.ternary_matmul %[[X]], %[[W]] : tensor<4x512xi8>, !bitnet.ternary<256x512, i2> -> tensor<4x256xi32>
+// CHECK: bitnet.ternary_matmul %[[V]], %[[W]] : tensor<512xi8>, !bitnet.ternary<256x512, i2> -> tensor<256xi32>
+// CHECK: bitnet.ternary_matmul %[[D]], %[[W]] : tensor<?x?x512xi8>, !bitnet.ternary<256x512, i2> -> tensor<?x?x256xi32>
 func.func @ternary_matmul(%x: tensor<4x512xi8>, %v: tensor<512xi8>, %d: tensor<?x?x512xi8>, %w: !bitnet.ternary<256x512, i2>) {
   %0 = bitnet.ternary_matmul %x, %w : tensor<4x512xi8>, !bitnet.ternary<256x512, i2> -> tensor<4x256xi32>
   %1 = bitnet.ternary_matmul %v, %w : tensor<512xi8>, !bitnet.ternary<256x512, i2> -> tensor<256xi32>
@@ -120,10 +120,10 @@ func.func @ternary_matmul(%x: tensor<4x512xi8>, %v: tensor<512xi8>, %d: tensor<?
 // dynamic number of tokens.
 // CHECK-LABEL: func.func @bitlinear
 // CHECK-SAME: (%[[X:.*]]: tensor<4x512xf32>, %[[D:.*]]: tensor<?x512xf32>, %[[A:.*]]: !bitnet.ternary<256x512, int8>, %[[B:.*]]: !bitnet.ternary<256x512, i2>, %[[C:.*]]: !bitnet.ternary<256x512, base3>, %[[S:.*]]: tensor<f32>)
-// CHECK: bitnet.bitlinear %[[X]], %[[A]] scale %[[S]] : tensor<4x512xf32>, <256x512, int8>, tensor<f32> -> tensor<4x256xf32>
-// CHECK: bitnet.bitlinear %[[X]], %[[B]] scale %[[S]] : tensor<4x512xf32>, <256x512, i2>, tensor<f32> -> tensor<4x256xf32>
-// CHECK: bitnet.bitlinear %[[X]], %[[C]] scale %[[S]] : tensor<4x512xf32>, <256x512, base3>, tensor<f32> -> tensor<4x256xf32>
-// CHECK: bitnet.bitlinear %[[D]], %[[B]] scale %[[S]] : tensor<?x512xf32>, <256x512, i2>, tensor<f32> -> tensor<?x256xf32>
+// CHECK: bitnet.bitlinear %[[X]], %[[A]] scale %[[S]] : tensor<4x512xf32>, !bitnet.ternary<256x512, int8>, tensor<f32> -> tensor<4x256xf32>
+// CHECK: bitnet.bitlinear %[[X]], %[[B]] scale %[[S]] : tensor<4x512xf32>, !bitnet.ternary<256x512, i2>, tensor<f32> -> tensor<4x256xf32>
+// CHECK: bitnet.bitlinear %[[X]], %[[C]] scale %[[S]] : tensor<4x512xf32>, !bitnet.ternary<256x512, base3>, tensor<f32> -> tensor<4x256xf32>
+// CHECK: bitnet.bitlinear %[[D]], %[[B]] scale %[[S]] : tensor<?x512xf32>, !bitnet.ternary<256x512, i2>, tensor<f32> -> tensor<?x256xf32>
 func.func @bitlinear(%x: tensor<4x512xf32>, %d: tensor<?x512xf32>,
                      %a: !bitnet.ternary<256x512, int8>,
                      %b: !bitnet.ternary<256x512, i2>,

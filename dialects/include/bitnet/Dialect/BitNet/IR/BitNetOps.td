@@ -84,7 +84,9 @@ def BitNet_PackOp : BitNet_Op<"pack", [Pure]> {
   }];
   let arguments = (ins BitNet_I8Tensor:$input);
   let results = (outs BitNet_TernaryType:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let assemblyFormat = [{
+    $input attr-dict `:` type($input) `->` qualified(type($result))
+  }];
   let hasVerifier = 1;
   let hasFolder = 1;
 }
@@ -100,7 +102,9 @@ def BitNet_UnpackOp : BitNet_Op<"unpack", [Pure]> {
   }];
   let arguments = (ins BitNet_TernaryType:$input);
   let results = (outs BitNet_I8Tensor:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let assemblyFormat = [{
+    $input attr-dict `:` qualified(type($input)) `->` type($result)
+  }];
   let hasVerifier = 1;
   let hasFolder = 1;
 }
@@ -118,7 +122,7 @@ def BitNet_ConstantOp : BitNet_Op<"constant", [ConstantLike, Pure]> {
   }];
   let arguments = (ins ElementsAttr:$storage);
   let results = (outs BitNet_TernaryType:$result);
-  let assemblyFormat = "$storage attr-dict `->` type($result)";
+  let assemblyFormat = "$storage attr-dict `->` qualified(type($result))";
   let hasVerifier = 1;
   let hasFolder = 1;
 }
@@ -142,7 +146,8 @@ def BitNet_TernaryMatmulOp : BitNet_Op<"ternary_matmul", [Pure]> {
   let arguments = (ins BitNet_I8Tensor:$input, BitNet_TernaryType:$weight);
   let results = (outs BitNet_I32Tensor:$result);
   let assemblyFormat = [{
-    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+    $input `,` $weight attr-dict `:` type($input) `,` qualified(type($weight))
+    `->` type($result)
   }];
   let hasVerifier = 1;
 }
@@ -166,7 +171,7 @@ def BitNet_BitLinearOp : BitNet_Op<"bitlinear", [Pure]> {
   let results = (outs BitNet_F32Tensor:$result);
   let assemblyFormat = [{
     $input `,` $weight `scale` $weight_scale attr-dict `:` type($input) `,`
-    type($weight) `,` type($weight_scale) `->` type($result)
+    qualified(type($weight)) `,` type($weight_scale) `->` type($result)
   }];
   let hasVerifier = 1;
 }
