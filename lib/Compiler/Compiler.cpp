@@ -130,9 +130,11 @@ void mlir::bitnet::prepareContext(MLIRContext &context) {
 OwningOpRef<ModuleOp>
 mlir::bitnet::loadModel(StringRef path, MLIRContext &context,
                         llvm::SourceMgr &sourceMgr,
-                        ArrayRef<std::string> inputShapes) {
+                        ArrayRef<std::string> inputShapes,
+                        bool relaxedActivationScale) {
   if (path.ends_with(".onnx")) {
     ONNXImportOptions options;
+    options.relaxedActivationScale = relaxedActivationScale;
     for (const std::string &spec : inputShapes) {
       std::string error = addInputShape(spec, options);
       if (!error.empty()) {

@@ -112,6 +112,14 @@ static cl::list<std::string> inputShapes(
              "dimensions, e.g. --input-shape=input_ids:1x128 (repeatable)"),
     cl::value_desc("name:dims"), cl::cat(category));
 
+static cl::opt<bool> relaxedActivationScale(
+    "onnx-relaxed-activation-scale",
+    cl::desc("Recognise ONNX BitLinear layers whose activation scale is "
+             "computed as 127 * (1 / m), as torch exports it, as "
+             "bitnet.bitlinear (whose scale is 127 / m: the quantised "
+             "activations may differ in rare ties)"),
+    cl::cat(category));
+
 static cl::opt<bool> verbose("v", cl::desc("Print each stage and its time"),
                              cl::cat(category));
 
@@ -179,7 +187,8 @@ int main(int argc, char **argv) {
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
   OwningOpRef<ModuleOp> module =
-      loadModel(inputPath, context, sourceMgr, inputShapes);
+      loadModel(inputPath, context, sourceMgr, inputShapes,
+                relaxedActivationScale);
   if (!module)
     return 1;
   if (failed(compileModule(*module, options, output)))

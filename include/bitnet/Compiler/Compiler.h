@@ -88,11 +88,14 @@ void prepareContext(MLIRContext &context);
 
 /// Reads a model from `path`: `.mlir` (or `-` for stdin), or `.onnx`,
 /// imported into the bitnet and upstream dialects. `inputShapes` pins
-/// symbolic input dimensions of ONNX models (`name:1x128` each). Errors are
-/// reported through the context's diagnostic handler.
+/// symbolic input dimensions of ONNX models (`name:1x128` each);
+/// `relaxedActivationScale` lets BitLinear recognition accept torch's
+/// 127 * (1 / m) activation scale (see bitnet-recognize-bitlinear). Errors
+/// are reported through the context's diagnostic handler.
 OwningOpRef<ModuleOp> loadModel(StringRef path, MLIRContext &context,
                                 llvm::SourceMgr &sourceMgr,
-                                ArrayRef<std::string> inputShapes = {});
+                                ArrayRef<std::string> inputShapes = {},
+                                bool relaxedActivationScale = false);
 
 /// Compiles `module` and writes the requested phase to `outputPath`
 /// (`-` writes text phases to stdout). `module` is lowered in place.

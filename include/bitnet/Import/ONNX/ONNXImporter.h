@@ -10,8 +10,10 @@
 // generic `onnx.<OpType>` operation located at the node. Then BitLinear
 // recognition and legalisation (include/bitnet/Import/Passes.td) turn the
 // graph into the bitnet and upstream dialects. Every malformed or
-// unsupported input is reported as a diagnostic naming the node; nothing
-// asserts or crashes.
+// unsupported input is reported as a diagnostic naming the node (its name
+// and op type), located at `<model>:<1 + node index>:0` (`<model>:0:0` for
+// the graph), with notes saying what was expected; nothing asserts or
+// crashes.
 //
 //===----------------------------------------------------------------------===//
 

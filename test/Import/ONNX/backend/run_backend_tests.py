@@ -199,7 +199,7 @@ def classify(model):
     return ops, reason
 
 
-def run_case(case_dir, compiler, work):
+def run_case(case_dir, compiler, work, flags=()):
     """Returns (status, ops, message)."""
     name = os.path.basename(case_dir)
     model = onnx.load(os.path.join(case_dir, "model.onnx"))
@@ -249,7 +249,7 @@ def run_case(case_dir, compiler, work):
     onnx.save(model, model_path)
     so_path = os.path.join(work, name + ".so")
     try:
-        proc = subprocess.run([compiler, model_path, "-o", so_path],
+        proc = subprocess.run([compiler, model_path, "-o", so_path, *flags],
                               capture_output=True, text=True, timeout=300)
     except subprocess.TimeoutExpired:
         return "failed", ops, "compile timed out"
@@ -289,6 +289,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--filter", default="", help="substring of case names")
     ap.add_argument("--expect-min-passed", type=int, default=0)
+    ap.add_argument("--flag", action="append", default=[],
+                    help="extra bitnet-compile flag (repeatable)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     if not os.path.isdir(args.data):
@@ -302,7 +304,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bitnet-onnx-backend-") as work:
         with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
             futures = {pool.submit(run_case, os.path.join(args.data, c),
-                                   args.compiler, work): c for c in cases}
+                                   args.compiler, work, args.flag): c
+                       for c in cases}
             for f in concurrent.futures.as_completed(futures):
                 c = futures[f]
                 try:
