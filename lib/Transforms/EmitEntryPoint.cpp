@@ -27,7 +27,11 @@ using namespace mlir::bitnet;
 // Mirrors of the ABI constants (model_abi.h). The compiler does not include
 // runtime headers; the end-to-end tests check that both sides agree.
 static constexpr uint32_t kModelMagic = 0x4d4e5442u;
-static constexpr uint32_t kModelAbiVersion = 2u;
+static constexpr uint32_t kModelAbiVersion = 3u;
+/// The bitnet_gpu_program of a GPU model (bitnet-emit-gpu-program).
+static constexpr StringLiteral kGPUProgramSymbol = "__bitnet_gpu_program";
+/// BITNET_MODEL_RUN_NEEDS_GPU_LOADER.
+static constexpr int32_t kRunNeedsGPULoader = 3;
 static constexpr StringLiteral kInfoSymbol = "bitnet_model_info";
 
 /// bitnet_dtype of an element type, or 0 when it has none.
@@ -189,7 +193,8 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
   // struct bitnet_model_info (see model_abi.h for the field order).
   auto modelInfo = LLVM::LLVMStructType::getLiteral(
       ctx, {i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32,
-            ptr});
+            ptr, ptr});
+  auto gpuProgram = d.module.lookupSymbol<LLVM::GlobalOp>(kGPUProgramSymbol);
   // struct bitnet_model_variant { name, features, run, ws bytes, alignment }
   struct Variant {
     std::string name, symbol, features;
@@ -261,6 +266,9 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
                     variantTable ? d.address(ib, variantTable)
                                  : LLVM::ZeroOp::create(ib, d.loc, ptr)
                                        .getResult(),
+                    gpuProgram ? d.address(ib, gpuProgram)
+                               : LLVM::ZeroOp::create(ib, d.loc, ptr)
+                                     .getResult(),
                 };
                 for (auto [i, field] : llvm::enumerate(fields))
                   info = d.insert(ib, info, field, {static_cast<int64_t>(i)});
@@ -402,6 +410,10 @@ void BitNetEmitEntryPointPass::runOnOperation() {
   if (execCtxGlobal)
     LLVM::StoreOp::create(b, loc, LLVM::ZeroOp::create(b, loc, ptr),
                           LLVM::AddressOfOp::create(b, loc, execCtxGlobal));
-  func::ReturnOp::create(b, loc, d.constant(b, i32, 0));
+  // A GPU model's launches are run by the loader (model_abi.h).
+  bool gpu = static_cast<bool>(
+      module.lookupSymbol<LLVM::GlobalOp>(kGPUProgramSymbol));
+  func::ReturnOp::create(b, loc,
+                         d.constant(b, i32, gpu ? kRunNeedsGPULoader : 0));
   func.setPrivate();
 }

@@ -24,6 +24,7 @@ struct bitnet_context {
   bitnet_exec_ctx exec_template; /* what every run starts from */
   bitnet_exec_ctx exec;          /* handed to the model, refilled per run */
   void **buffers;                /* inputs, then outputs */
+  bitnet_gpu_context *gpu;       /* device memory of a GPU model, or NULL */
 };
 
 static void ctx_parallel_for(void *user, int64_t n,
@@ -120,6 +121,23 @@ bitnet_status bitnet_context_create(bitnet_model *model,
       return status;
     }
   }
+  if (model->gpu != NULL) {
+    int64_t *sizes = calloc(num_buffers ? num_buffers : 1, sizeof(int64_t));
+    bitnet_status status =
+        sizes ? BITNET_OK
+              : bitnet_status_make(BITNET_STATUS_OUT_OF_MEMORY,
+                                   "bitnet_context_create: out of memory");
+    for (size_t i = 0; sizes && i < num_buffers; ++i)
+      sizes[i] = model->descs[i].byte_size;
+    if (status == BITNET_OK)
+      status = bitnet_gpu_context_create(model->gpu, sizes,
+                                         (int32_t)num_buffers, &context->gpu);
+    free(sizes);
+    if (status != BITNET_OK) {
+      bitnet_context_free(context);
+      return status;
+    }
+  }
   set_profiler(context, options->profiler);
   *out_context = context;
   return BITNET_OK;
@@ -128,6 +146,7 @@ bitnet_status bitnet_context_create(bitnet_model *model,
 void bitnet_context_free(bitnet_context *context) {
   if (context == NULL)
     return;
+  bitnet_gpu_context_destroy(context->gpu);
   if (context->workspace)
     bitnet_status_free(bitnet_pool_deallocate(context->pool, context->workspace));
   bitnet_pool_release(context->pool);
@@ -208,6 +227,15 @@ static bitnet_status run_buffers(bitnet_context *context) {
   context->exec = context->exec_template;
   if (context->profiling && context->profiler.run_begin)
     context->profiler.run_begin(context->profiler.user, name);
+  if (context->gpu != NULL) {
+    bitnet_status status = bitnet_gpu_run(
+        context->gpu, (void *const *)context->buffers, model->info->num_inputs,
+        context->profiling ? &context->profiler : NULL);
+    if (context->profiling && context->profiler.run_end)
+      context->profiler.run_end(context->profiler.user, name,
+                                status == BITNET_OK ? 0 : -1);
+    return status;
+  }
   int32_t result =
       model->run_fn((void *const *)context->buffers, context->workspace,
                  &context->exec);

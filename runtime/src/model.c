@@ -244,6 +244,7 @@ static bitnet_status check_file(const char *path, struct stat *out_st) {
 }
 
 static void model_destroy(bitnet_model *model) {
+  bitnet_gpu_model_destroy(model->gpu);
   if (model->handle) {
     pthread_mutex_lock(&dl_mutex);
     dlclose(model->handle);
@@ -321,6 +322,12 @@ bitnet_status bitnet_model_load(const char *path, bitnet_model **out_model) {
   for (int32_t i = 0; status == BITNET_OK && i < info->num_outputs; ++i)
     status = check_tensor(path, "output", i, &info->outputs[i],
                           &model->descs[info->num_inputs + i]);
+  if (status == BITNET_OK && info->gpu != NULL) {
+    status = bitnet_gpu_check_program(path, info->gpu,
+                                      info->num_inputs + info->num_outputs);
+    if (status == BITNET_OK)
+      status = bitnet_gpu_model_create(path, info->gpu, &model->gpu);
+  }
   if (status != BITNET_OK) {
     model_destroy(model);
     return status;
@@ -466,4 +473,8 @@ bitnet_status bitnet_model_get_mapping(const bitnet_model *model,
   }
   fclose(maps);
   return BITNET_OK;
+}
+
+int bitnet_model_is_gpu(const bitnet_model *model) {
+  return model != NULL && model->info->gpu != NULL;
 }

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <sys/types.h>
 
+#include "gpu.h"
 #include "internal.h"
 
 struct bitnet_model {
@@ -25,6 +26,7 @@ struct bitnet_model {
   bitnet_tensor_desc *descs;     /* inputs, then outputs */
   dev_t file_dev;                /* the file that was loaded, to find its */
   ino_t file_ino;                /* mappings in /proc/self/maps */
+  bitnet_gpu_model *gpu;         /* loaded GPU program, or NULL */
 };
 
 #endif /* BITNET_RT_SRC_MODEL_INTERNAL_H */

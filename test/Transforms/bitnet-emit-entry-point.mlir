@@ -9,7 +9,7 @@
 // defaults input<i>/output<i> (also when bitnet.output_names holds a
 // non-string), element types, ranks and shapes, the counts, the workspace
 // size and alignment, producer and target strings, and the magic
-// 0x4d4e5442 and ABI version 2.
+// 0x4d4e5442 and ABI version 3.
 // CHECK-LABEL: func.func private @model
 // CHECK-SAME: (%{{.*}}: memref<2x8xf32> {bitnet.name = "x"}, %{{.*}}: memref<3xi32>, %{{.*}}: memref<2x4xf32> {bufferize.result}, %{{.*}}: memref<i8> {bufferize.result}, %{{.*}}: memref<128xi8> {bitnet.workspace})
 // CHECK: llvm.mlir.global private constant @[[X:__bitnet_str_[0-9]+]]("x\00")
@@ -41,9 +41,9 @@
 // CHECK: llvm.mlir.global private constant @[[NAME:__bitnet_str_[0-9]+]]("model\00")
 // CHECK: llvm.mlir.global private constant @[[PRODUCER:__bitnet_str_[0-9]+]]("test-producer\00")
 // CHECK: llvm.mlir.global private constant @[[TARGET:__bitnet_str_[0-9]+]]("test-target\00")
-// CHECK: llvm.mlir.global external constant @bitnet_model_info() {{.*}} : !llvm.struct<(i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr)> {
+// CHECK: llvm.mlir.global external constant @bitnet_model_info() {{.*}} : !llvm.struct<(i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr, ptr)> {
 // CHECK:   %[[MAGIC:.*]] = llvm.mlir.constant(1296979010 : i32) : i32
-// CHECK:   %[[VERSION:.*]] = llvm.mlir.constant(2 : i32) : i32
+// CHECK:   %[[VERSION:.*]] = llvm.mlir.constant(3 : i32) : i32
 // CHECK:   %[[NAMEP:.*]] = llvm.mlir.addressof @[[NAME]]
 // CHECK:   %[[PRODP:.*]] = llvm.mlir.addressof @[[PRODUCER]]
 // CHECK:   %[[TARGP:.*]] = llvm.mlir.addressof @[[TARGET]]

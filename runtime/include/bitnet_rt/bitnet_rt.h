@@ -233,7 +233,8 @@ typedef struct bitnet_tensor_desc {
 /** Loads the model at `path`: checks that the file exists and is readable,
  *  dlopen()s it (RTLD_NOW | RTLD_LOCAL), checks the descriptor's magic and
  *  ABI version and validates it. The errors name the file and what was found
- *  and expected. The model's read-only data (its weights) stay mapped from the
+ *  and expected. A model compiled for a GPU is loaded onto the device too:
+ *  UNAVAILABLE, with the reason, where there is no CUDA driver or GPU. The model's read-only data (its weights) stay mapped from the
  *  file, so processes that load one model share those pages. */
 BITNET_RT_API bitnet_status bitnet_model_load(const char *path,
                                               bitnet_model **out_model);
@@ -243,6 +244,14 @@ BITNET_RT_API void bitnet_model_retain(bitnet_model *model);
 
 /** Drops a reference; the last one unloads the shared object. */
 BITNET_RT_API void bitnet_model_release(bitnet_model *model);
+
+/** Whether models compiled for NVIDIA GPUs can run here: OK, or UNAVAILABLE
+ *  saying why (no libcuda.so.1, cuInit failed, no device). Loads the CUDA
+ *  driver with dlopen() on first call; CPU models never do. */
+BITNET_RT_API bitnet_status bitnet_gpu_available(void);
+
+/** Whether `model` runs on a GPU (its descriptor carries a GPU program). */
+BITNET_RT_API int bitnet_model_is_gpu(const bitnet_model *model);
 
 /** The raw descriptor exported by the model (NULL for NULL). */
 BITNET_RT_API const bitnet_model_info *

@@ -33,6 +33,17 @@
  * case the model runs on the calling thread.
  * It returns 0 on success.
  *
+ * A model compiled for a GPU (`bitnet-compile --target=nvptx`) sets
+ * `bitnet_model_info.gpu`: its kernels are PTX (and, where ptxas was present
+ * at compile time, a cubin) embedded in the object, and its run is a fixed
+ * list of kernel launches over device buffers (bitnet_gpu_program below). The
+ * loader, not the model, talks to the GPU: it loads the kernels with the CUDA
+ * driver API, copies the weights to device memory once, and for each run
+ * copies the inputs to the device, launches the list on one stream and copies
+ * the outputs back. Such a model's `bitnet_model_run` does nothing and returns
+ * BITNET_MODEL_RUN_NEEDS_GPU_LOADER, so that a host-only caller cannot mistake
+ * it for a successful run. The object itself never links CUDA.
+ *
  *===----------------------------------------------------------------------===*/
 
 #ifndef BITNET_RT_MODEL_ABI_H
@@ -47,11 +58,14 @@ extern "C" {
 /** "BTNM" read as a little-endian 32-bit integer. */
 #define BITNET_MODEL_MAGIC 0x4d4e5442u
 /** Bumped whenever a struct below or the run signature changes. */
-#define BITNET_MODEL_ABI_VERSION 2u
+#define BITNET_MODEL_ABI_VERSION 3u
 
 /** Names of the two exported symbols. */
 #define BITNET_MODEL_INFO_SYMBOL "bitnet_model_info"
 #define BITNET_MODEL_RUN_SYMBOL "bitnet_model_run"
+
+/** What bitnet_model_run of a GPU model returns (see above). */
+#define BITNET_MODEL_RUN_NEEDS_GPU_LOADER 3
 
 /** Element types of model inputs and outputs. Values are part of the ABI. */
 typedef enum bitnet_dtype {
@@ -125,6 +139,8 @@ typedef struct bitnet_model_info {
    *  symbol and the fields above) when none fits. */
   int32_t num_variants;
   const struct bitnet_model_variant *variants;
+  /** The GPU program of a model compiled for a GPU; NULL for CPU models. */
+  const struct bitnet_gpu_program *gpu;
 } bitnet_model_info;
 
 /** One build of the model for a CPU, with its own entry and workspace. */
@@ -135,6 +151,58 @@ typedef struct bitnet_model_variant {
   int64_t workspace_bytes;
   int64_t workspace_alignment;
 } bitnet_model_variant;
+
+/** Where a kernel argument points (bitnet_gpu_arg.kind). */
+typedef enum bitnet_gpu_arg_kind {
+  /** The device copy of run buffer `index` (inputs, then outputs, as in
+   *  bitnet_model_run's `buffers`), plus `offset` bytes. */
+  BITNET_GPU_ARG_BUFFER = 1,
+  /** The device workspace, plus `offset` bytes. */
+  BITNET_GPU_ARG_WORKSPACE = 2,
+  /** The device copy of weight `index` of the program, plus `offset` bytes. */
+  BITNET_GPU_ARG_WEIGHT = 3,
+} bitnet_gpu_arg_kind;
+
+/** One kernel parameter: always a device pointer (8 bytes). */
+typedef struct bitnet_gpu_arg {
+  int32_t kind;   /**< a bitnet_gpu_arg_kind */
+  int32_t index;  /**< buffer or weight index; 0 for the workspace */
+  int64_t offset; /**< bytes added to the base address */
+} bitnet_gpu_arg;
+
+/** One kernel launch of a run; launches run in order on one stream. */
+typedef struct bitnet_gpu_launch {
+  int32_t kernel;       /**< index into bitnet_gpu_program.kernel_names */
+  uint32_t grid[3];     /**< blocks in x, y, z */
+  uint32_t block[3];    /**< threads per block in x, y, z */
+  uint32_t shared_bytes; /**< dynamic shared memory per block */
+  int32_t num_args;
+  const bitnet_gpu_arg *args; /**< num_args entries */
+  int64_t bytes;        /**< memory the launch reads and writes (profiling) */
+  int64_t flops;        /**< its arithmetic operations (profiling) */
+} bitnet_gpu_launch;
+
+/** A constant the kernels read (packed weights, scales, norms' gammas). */
+typedef struct bitnet_gpu_weight {
+  const void *data; /**< host copy in the object's read-only data */
+  int64_t bytes;
+} bitnet_gpu_weight;
+
+/** Everything a loader needs to run a GPU model. */
+typedef struct bitnet_gpu_program {
+  const char *platform;  /**< "cuda" */
+  const char *arch;      /**< the SM the code was built for, e.g. "sm_90" */
+  const char *ptx;       /**< NUL-terminated PTX of every kernel */
+  const void *cubin;     /**< ptxas output for `arch`, or NULL */
+  int64_t cubin_bytes;
+  int32_t num_kernels;
+  const char *const *kernel_names; /**< entry names in the PTX/cubin */
+  int32_t num_weights;
+  const bitnet_gpu_weight *weights;
+  int32_t num_launches;
+  const bitnet_gpu_launch *launches;
+  int64_t workspace_bytes; /**< device scratch memory one run needs */
+} bitnet_gpu_program;
 
 #ifdef __cplusplus
 } /* extern "C" */
