@@ -19,7 +19,15 @@ llvm_config.use_default_substitutions()
 
 # Tools: ours first, then LLVM's (FileCheck, not, count, split-file).
 tool_dirs = [config.bitnet_tools_dir, config.llvm_tools_dir]
-llvm_config.add_tool_substitutions(["bitnet-opt", "bitnet-compile"], tool_dirs)
+llvm_config.add_tool_substitutions(["bitnet-opt", "bitnet-compile", "bitnet-run"], tool_dirs)
 llvm_config.with_environment("PATH", config.bitnet_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 config.substitutions.append(("%bitnet_src_root", config.bitnet_src_root))
+
+# ptxas assembles the PTX of the GPU tests where a CUDA toolkit is installed.
+import os as _os
+_cuda = _os.environ.get("CUDA_HOME", "/usr/local/cuda")
+if _os.access(_os.path.join(_cuda, "bin", "ptxas"), _os.X_OK):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", _os.path.join(_cuda, "bin", "ptxas")))
+    config.substitutions.append(("%cuda_path", _cuda))

@@ -10,6 +10,7 @@
 #include "bitnet/Pipelines/Pipelines.h"
 #include "bitnet/Transforms/Passes.h"
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
@@ -45,6 +46,7 @@ std::optional<EmitKind> mlir::bitnet::parseEmitKind(StringRef name) {
       .Case("llvm", EmitKind::LLVM)
       .Case("obj", EmitKind::Object)
       .Case("so", EmitKind::SharedObject)
+      .Case("ptx", EmitKind::PTX)
       .Default(std::nullopt);
 }
 
@@ -67,6 +69,8 @@ StringRef mlir::bitnet::getDefaultExtension(EmitKind kind) {
     return ".o";
   case EmitKind::SharedObject:
     return ".so";
+  case EmitKind::PTX:
+    return ".ptx";
   }
   llvm_unreachable("unknown emit kind");
 }
@@ -225,6 +229,16 @@ static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
   pipelineOptions.runSymbol = entry.runSymbol;
   pipelineOptions.emitInfo = entry.emitInfo;
   pipelineOptions.variants = entry.variants;
+  if (!options.gpuArch.empty()) {
+    pipelineOptions.gpuArch = options.gpuArch;
+    pipelineOptions.cudaPath = options.cudaPath;
+    pipelineOptions.target = options.gpuArch + " (" + target.triple + " host)";
+    pipelineOptions.cpuFeatures = "";
+    std::string ptxas = options.cudaPath + "/bin/ptxas";
+    if (options.emit == EmitKind::SharedObject &&
+        llvm::sys::fs::can_execute(ptxas))
+      pipelineOptions.ptxas = ptxas;
+  }
   build(pm, pipelineOptions);
   return pm.run(module);
 }
@@ -375,6 +389,30 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
       return failure();
     return emitMLIR();
   }
+  if (!options.gpuArch.empty()) {
+    if (options.emit == EmitKind::PTX) {
+      if (failed(progress.step("compiling GPU kernels", [&] {
+            return runPipeline(module, options, buildGPUKernelPipeline);
+          })))
+        return failure();
+      auto binary = module.lookupSymbol<gpu::BinaryOp>("bitnet_kernels");
+      auto object = binary ? dyn_cast<gpu::ObjectAttr>(binary.getObjects()[0])
+                           : gpu::ObjectAttr();
+      if (!object)
+        return emitError(loc) << "no PTX was produced";
+      return writeText(outputPath, [&](llvm::raw_ostream &os) {
+        os << object.getObject().getValue();
+      }, loc);
+    }
+    if (failed(progress.step("compiling GPU kernels and launches", [&] {
+          return runPipeline(module, options, buildGPUPipeline);
+        })))
+      return failure();
+    if (mlirOut && options.stage != MLIRStage::LLVM)
+      return emitMLIR();
+  } else {
+    if (options.emit == EmitKind::PTX)
+      return emitError(loc) << "--emit=ptx needs a GPU target (--target=nvptx)";
   if (failed(progress.step("lowering to linalg", [&] {
         return runPipeline(module, options, buildLinalgPipeline, entry);
       })))
@@ -387,6 +425,7 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
     return failure();
   if (mlirOut && options.stage == MLIRStage::Bufferized)
     return emitMLIR();
+  }
   if (failed(progress.step("lowering to the LLVM dialect", [&] {
         return runPipeline(module, options, buildLLVMPipeline, entry);
       })))

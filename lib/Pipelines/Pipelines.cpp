@@ -16,6 +16,7 @@
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Transforms/Passes.h"
 #include "llvm/Support/ErrorHandling.h"
@@ -85,6 +86,26 @@ void mlir::bitnet::buildLLVMPipeline(OpPassManager &pm,
                   "canonicalize");
 }
 
+void mlir::bitnet::buildGPUKernelPipeline(OpPassManager &pm,
+                                          const PipelineOptions &options) {
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createBitNetLowerToGPU({options.entry}));
+  std::string features = options.ptxFeatures;
+  addUpstream(pm, "nvvm-attach-target{chip=" + options.gpuArch.getValue() +
+                      " features=" + features + " O=3},"
+                      "gpu.module(convert-scf-to-cf,"
+                      "convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=1},"
+                      "canonicalize,reconcile-unrealized-casts),"
+                      "gpu-module-to-binary{format=isa toolkit=" +
+                      options.cudaPath.getValue() + "}");
+}
+
+void mlir::bitnet::buildGPUPipeline(OpPassManager &pm,
+                                    const PipelineOptions &options) {
+  buildGPUKernelPipeline(pm, options);
+  pm.addPass(createBitNetEmitGPUProgram({options.ptxas}));
+}
+
 void mlir::bitnet::buildReferencePipeline(OpPassManager &pm,
                                           const PipelineOptions &options) {
   buildLinalgPipeline(pm, options);
@@ -96,6 +117,8 @@ void mlir::bitnet::registerDialects(DialectRegistry &registry) {
   registry.insert<BitNetDialect>();
   registerAllDialects(registry);
   registerAllExtensions(registry);
+  // gpu-module-to-binary translates gpu.module through these.
+  registerAllToLLVMIRTranslations(registry);
 }
 
 void mlir::bitnet::registerAllPassesAndPipelines() {
@@ -114,6 +137,10 @@ void mlir::bitnet::registerAllPassesAndPipelines() {
       "bitnet-llvm-pipeline",
       "Add the C entry point and descriptor, lower to the LLVM dialect",
       buildLLVMPipeline);
+  PassPipelineRegistration<PipelineOptions>(
+      "bitnet-gpu-pipeline",
+      "bitnet ops to NVIDIA GPU kernels (PTX) and their launch list",
+      buildGPUPipeline);
   PassPipelineRegistration<PipelineOptions>(
       "bitnet-reference-pipeline",
       "The whole reference path from bitnet ops to the LLVM dialect",

@@ -56,7 +56,7 @@
 // keeps everything else internal: at -O0 the entry function survives as an
 // internal function.
 // LLVMIR: target triple =
-// LLVMIR: @bitnet_model_info = {{(local_unnamed_addr )?}}constant { i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr } { i32 1296979010, i32 2,
+// LLVMIR: @bitnet_model_info = {{(local_unnamed_addr )?}}constant { i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr, ptr } { i32 1296979010, i32 3,
 // LLVMIR0: define internal void @bitlinear(
 // LLVMIR: define {{.*}}i32 @bitnet_model_run(ptr {{.*}}, ptr {{.*}}, ptr {{.*}})
 
@@ -122,7 +122,7 @@
 //===----------------------------------------------------------------------===//
 
 // RUN: not bitnet-compile %t/model.mlir --emit=foo 2>&1 | FileCheck %s --check-prefix=ERR-EMIT
-// ERR-EMIT: bitnet-compile: error: unknown --emit=foo (expected mlir, llvm, obj or so)
+// ERR-EMIT: bitnet-compile: error: unknown --emit=foo (expected mlir, llvm, obj, so or ptx)
 
 // RUN: not bitnet-compile %t/model.mlir --emit=mlir --mlir-stage=loops 2>&1 | FileCheck %s --check-prefix=ERR-STAGE
 // ERR-STAGE: bitnet-compile: error: unknown --mlir-stage=loops (expected input, linalg, bufferized or llvm)

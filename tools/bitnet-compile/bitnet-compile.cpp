@@ -44,7 +44,8 @@ static cl::opt<std::string> outputPath(
 static cl::opt<std::string> emit(
     "emit",
     cl::desc("Phase to write: mlir (MLIR text), llvm (LLVM IR), obj (object "
-             "file) or so (shared object, the default)"),
+             "file), so (shared object, the default) or ptx (the kernels of "
+             "--target=nvptx)"),
     cl::init("so"), cl::cat(category));
 
 static cl::opt<std::string> mlirStage(
@@ -82,8 +83,20 @@ static cl::list<std::string> variants(
 static cl::opt<std::string> triple(
     "target",
     cl::desc("Target triple, e.g. x86_64-linux-gnu or aarch64-linux-gnu "
-             "(default: this machine)"),
+             "(default: this machine), or nvptx: kernels for an NVIDIA GPU "
+             "(--gpu-arch), run by libbitnet_rt through the CUDA driver"),
     cl::cat(category));
+
+static cl::opt<std::string> gpuArch(
+    "gpu-arch",
+    cl::desc("With --target=nvptx, the NVIDIA GPU architecture: sm_80, sm_90 "
+             "(the default), ..."),
+    cl::init("sm_90"), cl::cat(category));
+
+static cl::opt<std::string> cudaPath(
+    "cuda-path",
+    cl::desc("CUDA toolkit for libdevice and ptxas (default /usr/local/cuda)"),
+    cl::init("/usr/local/cuda"), cl::cat(category));
 
 static cl::opt<std::string>
     cpu("cpu",
@@ -143,7 +156,8 @@ int main(int argc, char **argv) {
   CompileOptions options;
   std::optional<EmitKind> kind = parseEmitKind(emit);
   if (!kind)
-    return fail("unknown --emit=" + emit + " (expected mlir, llvm, obj or so)");
+    return fail("unknown --emit=" + emit +
+                " (expected mlir, llvm, obj, so or ptx)");
   options.emit = *kind;
   std::optional<MLIRStage> stage = parseMLIRStage(mlirStage);
   if (!stage)
@@ -161,6 +175,15 @@ int main(int argc, char **argv) {
   options.entry = entry;
   options.weightFormat = weightFormat;
   options.target = {triple, cpu, features, optLevel};
+  if (triple == "nvptx" || triple == "nvptx64" || triple == "cuda") {
+    if (!llvm::StringRef(gpuArch).starts_with("sm_"))
+      return fail("unknown --gpu-arch=" + gpuArch + " (expected sm_80, sm_90, ...)");
+    options.target.triple = "";
+    options.gpuArch = gpuArch;
+    options.cudaPath = cudaPath;
+  } else if (gpuArch.getNumOccurrences()) {
+    return fail("--gpu-arch needs --target=nvptx");
+  }
   options.linker = linker;
   options.kernels = kernels;
   options.variants.assign(variants.begin(), variants.end());
@@ -169,7 +192,8 @@ int main(int argc, char **argv) {
 
   std::string output = outputPath;
   if (output.empty()) {
-    bool text = options.emit == EmitKind::MLIR || options.emit == EmitKind::LLVM;
+    bool text = options.emit == EmitKind::MLIR || options.emit == EmitKind::LLVM ||
+                options.emit == EmitKind::PTX;
     if (text || inputPath == "-") {
       if (!text)
         return fail("writing a binary phase needs -o when reading stdin");

@@ -35,6 +35,7 @@ enum class EmitKind {
   LLVM,         ///< LLVM IR text after optimisation
   Object,       ///< a relocatable object file
   SharedObject, ///< a loadable model (the default)
+  PTX,          ///< the PTX of a GPU model's kernels (needs gpuArch)
 };
 
 /// How far MLIR output is lowered.
@@ -58,6 +59,12 @@ struct CompileOptions {
   /// Re-encode ternary weights (int8, i2, base3); empty keeps them.
   std::string weightFormat;
   CPUTarget target;
+  /// NVIDIA GPU architecture ("sm_80", "sm_90"): non-empty compiles the
+  /// model's kernels for that GPU (`--target=nvptx`); the host side is
+  /// still built for `target`.
+  std::string gpuArch;
+  /// CUDA toolkit: libdevice and, when present, ptxas (for a cubin).
+  std::string cudaPath = "/usr/local/cuda";
   /// Kernels for linear layers: "auto" (the best the target has),
   /// "reference" (the reference lowering only) or an instruction set
   /// ("avx512vnni").

@@ -97,4 +97,62 @@ def BitNetLowerToCPUKernels
   ];
 }
 
+def BitNetLowerToGPU : Pass<"bitnet-lower-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Lowers a model's entry function to NVIDIA GPU kernels and launches";
+  let description = [{
+    Turns the entry function, on tensors, into a host function on memrefs
+    whose body is a fixed list of `gpu.launch_func` ops, and adds the
+    kernels, specialised for every shape, to `gpu.module @bitnet_kernels`
+    (gpu, arith, math, vector and NVVM ops: `nvvm.dot.accumulate.4way` is
+    dp4a). Every value gets its own device buffer: inputs and outputs are the
+    function's arguments (outputs as out-parameters marked
+    `bufferize.result`), constants become `memref.global`s (weights in the
+    GPU layout, see `GPUKernels.h`), intermediates are views of one device
+    workspace argument marked `bitnet.gpu_workspace`; reshapes alias.
+
+    Lowered ops: `bitnet.bitlinear` with a constant weight (a quantisation
+    kernel, then the W2A8 GEMV for up to 8 tokens or a GEMM of 8-token
+    blocks), `bitnet.quantize_activations`, `bitnet.rmsnorm`,
+    `bitnet.squared_relu`, `arith.addf`/`arith.mulf` on f32 tensors of one
+    shape, `tensor.expand_shape`/`collapse_shape`. Anything else is an error
+    that names the op.
+
+    Before:
+
+    ```mlir
+    func.func @f(%x: tensor<1x2560xf32>) -> tensor<1x6912xf32> {
+      %y = bitnet.bitlinear %x, %w scale %s : ... -> tensor<1x6912xf32>
+      return %y : tensor<1x6912xf32>
+    }
+    ```
+
+    After (abridged):
+
+    ```mlir
+    func.func @f(%x: memref<2560xf32>, %y: memref<6912xf32> {bufferize.result},
+                 %ws: memref<...xi8> {bitnet.gpu_workspace}) {
+      gpu.launch_func @bitnet_kernels::@bitnet_quantize_1x2560_1x2560 ...
+      gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x6912x2560_r4 ...
+      return
+    }
+    gpu.module @bitnet_kernels { gpu.func @bitnet_gemv_w2a8_... kernel { ... } }
+    ```
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", /*default=*/"\"\"",
+           "Entry function (default: the only public function)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect",
+    "::mlir::NVVM::NVVMDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 #endif // BITNET_CONVERSION_PASSES_TD

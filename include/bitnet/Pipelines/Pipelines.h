@@ -14,6 +14,8 @@
 //   bitnet-llvm-pipeline       the C entry point and descriptor, then the
 //                              LLVM dialect
 //   bitnet-reference-pipeline  all three
+//   bitnet-gpu-pipeline        bitnet ops -> gpu kernels, PTX and the launch
+//                              list of an NVIDIA GPU model (then the LLVM one)
 //
 //===----------------------------------------------------------------------===//
 
@@ -68,6 +70,23 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Variant builds for the descriptor (see "
                      "bitnet-emit-entry-point)"),
       llvm::cl::init("")};
+  PassOptions::Option<std::string> gpuArch{
+      *this, "gpu-arch",
+      llvm::cl::desc("NVIDIA GPU architecture of bitnet-gpu-pipeline (sm_80, "
+                     "sm_90, ...)"),
+      llvm::cl::init("sm_90")};
+  PassOptions::Option<std::string> ptxFeatures{
+      *this, "ptx-features",
+      llvm::cl::desc("NVPTX features, i.e. the PTX ISA version"),
+      llvm::cl::init("+ptx80")};
+  PassOptions::Option<std::string> cudaPath{
+      *this, "cuda-path",
+      llvm::cl::desc("CUDA toolkit whose libdevice is linked"),
+      llvm::cl::init("/usr/local/cuda")};
+  PassOptions::Option<std::string> ptxas{
+      *this, "ptxas",
+      llvm::cl::desc("ptxas that also assembles a cubin (empty: PTX only)"),
+      llvm::cl::init("")};
   PassOptions::Option<std::string> target{
       *this, "target",
       llvm::cl::desc("Target (triple and CPU) recorded in the descriptor"),
@@ -80,6 +99,12 @@ void buildLinalgPipeline(OpPassManager &pm, const PipelineOptions &options);
 void buildBufferizePipeline(OpPassManager &pm, const PipelineOptions &options);
 /// The C entry point and descriptor, then everything to the LLVM dialect.
 void buildLLVMPipeline(OpPassManager &pm, const PipelineOptions &options);
+/// bitnet ops to NVIDIA kernels: PTX through NVVM and LLVM's NVPTX backend,
+/// embedded with the launch list (bitnet-emit-gpu-program). Follow with
+/// buildLLVMPipeline for the host side.
+void buildGPUPipeline(OpPassManager &pm, const PipelineOptions &options);
+/// Only the kernel part of buildGPUPipeline: ends with gpu.binary (PTX).
+void buildGPUKernelPipeline(OpPassManager &pm, const PipelineOptions &options);
 /// The whole reference path: the three above in order.
 void buildReferencePipeline(OpPassManager &pm, const PipelineOptions &options);
 

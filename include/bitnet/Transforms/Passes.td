@@ -135,4 +135,26 @@ def BitNetLowerMemRefCopies
   let dependentDialects = ["::mlir::linalg::LinalgDialect"];
 }
 
+def BitNetEmitGPUProgram : Pass<"bitnet-emit-gpu-program", "::mlir::ModuleOp"> {
+  let summary = "Embeds the compiled kernels and the launch list of a GPU model";
+  let description = [{
+    Runs after `gpu-module-to-binary{format=isa}` on the output of
+    `bitnet-lower-to-gpu`. Reads the PTX of `gpu.binary @bitnet_kernels` and
+    every `gpu.launch_func` of the host function (the one with a
+    `bitnet.gpu_workspace` argument), tracing each kernel operand back to a
+    run buffer, the device workspace or a constant global, and emits the
+    `bitnet_gpu_program` of `model_abi.h` as the LLVM global
+    `__bitnet_gpu_program`: PTX, a cubin when `ptxas=` names ptxas (a
+    rejection prints the command that reproduces it), kernel names, weights,
+    launches. The host function is left with its inputs and outputs and an
+    empty body; `bitnet-emit-entry-point` then points the descriptor at the
+    program. Modules without a GPU host function are left alone.
+  }];
+  let options = [
+    Option<"ptxas", "ptxas", "std::string", /*default=*/"\"\"",
+           "ptxas to assemble the PTX into a cubin with (empty: PTX only)">,
+  ];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 #endif // BITNET_TRANSFORMS_PASSES_TD

@@ -1,0 +1,101 @@
+//===- GPUKernels.h - gpu.func kernels specialised per shape ----*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// The NVIDIA kernels of bitnet-lower-to-gpu, as gpu-dialect MLIR text with
+// the shapes baked in, and the compile-time weight layout of the W2A8
+// GEMV/GEMM kernel.
+//
+// GEMV layout. K is cut into chunks of 64 values (16 bytes of 2-bit codes
+// c = w + 1). A warp owns RG consecutive rows ("rows per warp", chosen per
+// shape so that K needs little padding); lane l works on row l mod RG and on
+// chunk l / RG of each step, so every step is one 512-byte contiguous,
+// coalesced load per warp (four 128-byte lines):
+//
+//   bytes[N / RG groups][KCp chunks][RG rows][16]
+//
+// Within a chunk, bits [2j, 2j+2) of byte 4 wi + q hold the code of column
+// 16 wi + 4 j + q, so `(word >> 2j) & 0x03030303` gives the four unsigned
+// codes that line up with one 32-bit word of int8 activations: one
+// dp4a.u32.s32 each. With x quantised per token into a zero-padded row, its
+// integer sum s gives sum(w * x) = sum(c * x) - s.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BITNET_CONVERSION_GPUKERNELS_H
+#define BITNET_CONVERSION_GPUKERNELS_H
+
+#include "mlir/Support/LLVM.h"
+
+#include <array>
+#include <string>
+#include <vector>
+
+namespace mlir::bitnet {
+
+/// Values of K per 16-byte chunk of the GEMV layout.
+inline constexpr int64_t kGPUChunkValues = 64;
+/// Tokens one GEMV block handles; more tokens make a GEMM of token blocks.
+inline constexpr int64_t kGPUMaxGemvTokens = 8;
+/// Warps per GEMV block.
+inline constexpr int64_t kGPUGemvWarps = 4;
+
+/// The GEMV layout chosen for one (M, N, K).
+struct GPUGemvLayout {
+  int64_t rowsPerWarp = 1;    ///< RG: 1, 2, 4, ..., 32
+  int64_t chunks = 0;         ///< ceil(K / 64)
+  int64_t paddedChunks = 0;   ///< KCp: chunks padded to a multiple of 32 / RG
+  int64_t groups = 0;         ///< ceil(N / RG)
+  int64_t tokensPerBlock = 1; ///< tokens per block (grid y)
+  int64_t tokenBlocks = 1;    ///< ceil(M / tokensPerBlock)
+
+  int64_t weightBytes() const { return groups * paddedChunks * rowsPerWarp * 16; }
+  /// Bytes of one quantised token row (K zero-padded to KCp chunks).
+  int64_t xRowBytes() const { return paddedChunks * kGPUChunkValues; }
+  /// Tokens of the quantised activations, padded to whole token blocks.
+  int64_t paddedTokens() const { return tokenBlocks * tokensPerBlock; }
+};
+
+/// Picks the layout of an M x K by N x K ternary product.
+GPUGemvLayout chooseGemvLayout(int64_t m, int64_t n, int64_t k);
+
+/// Lays out `n x k` ternary values (row-major int8 in {-1, 0, 1}).
+std::vector<int8_t> layoutGemvWeights(ArrayRef<int8_t> w, int64_t n,
+                                      int64_t k, const GPUGemvLayout &layout);
+
+/// One kernel: its gpu.func text and how it is launched.
+struct GPUKernel {
+  std::string name;
+  std::string text; ///< a gpu.func, to be placed in a gpu.module
+  std::array<int64_t, 3> grid{1, 1, 1};
+  std::array<int64_t, 3> block{1, 1, 1};
+  int64_t bytes = 0; ///< memory traffic, for profiling
+  int64_t flops = 0;
+};
+
+/// Per-token quantisation of `m x k` f32 to int8 rows of `rowStride` bytes
+/// (zero-padded), the rows' integer sums and scales, for `paddedTokens`
+/// tokens (tokens past m are zero).
+/// (%x: f32[m*k], %xq: i8[paddedTokens*rowStride], %xs: i32[paddedTokens],
+///  %sx: f32[paddedTokens])
+GPUKernel quantizeKernel(int64_t m, int64_t k, int64_t rowStride,
+                         int64_t paddedTokens);
+
+/// The W2A8 GEMV (m <= 8) or GEMM (token blocks of 8) in `layout`.
+/// (%w: i8[weightBytes], %xq, %xs, %sx as quantizeKernel, %ws: f32[1],
+///  %y: f32[m*n])
+GPUKernel gemvKernel(int64_t m, int64_t n, int64_t k,
+                     const GPUGemvLayout &layout);
+
+/// RMSNorm of `rows x d`. (%x: f32[rows*d], %gamma: f32[d], %y: f32[rows*d])
+GPUKernel rmsnormKernel(int64_t rows, int64_t d, float eps);
+
+enum class ElementwiseKind { SquaredRelu, Add, Mul, Copy };
+/// (%a[, %b], %y), all f32[count].
+GPUKernel elementwiseKernel(ElementwiseKind kind, int64_t count);
+
+} // namespace mlir::bitnet
+
+#endif // BITNET_CONVERSION_GPUKERNELS_H

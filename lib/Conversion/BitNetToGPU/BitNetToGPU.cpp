@@ -1,0 +1,435 @@
+//===- BitNetToGPU.cpp - A model's entry function on an NVIDIA GPU -*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Plans one device buffer per tensor value of the entry function, then
+// rewrites the function into memref arguments and a list of gpu.launch_func
+// ops over flat views of those buffers. See bitnet-lower-to-gpu in Passes.td.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet/Conversion/GPUKernels.h"
+#include "bitnet/Conversion/Passes.h"
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+#include "bitnet/Dialect/BitNet/IR/TernaryEncoding.h"
+
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/Parser/Parser.h"
+#include "llvm/ADT/MapVector.h"
+
+namespace mlir::bitnet {
+#define GEN_PASS_DEF_BITNETLOWERTOGPU
+#include "bitnet/Conversion/Passes.h.inc"
+} // namespace mlir::bitnet
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+static constexpr StringLiteral kKernelModule = "bitnet_kernels";
+static constexpr int64_t kWorkspaceAlignment = 256;
+
+namespace {
+/// Where a value lives on the device.
+struct BufRef {
+  enum Kind { Arg, Workspace, Global } kind = Workspace;
+  unsigned arg = 0;   ///< argument of the new function
+  int64_t offset = 0; ///< bytes into the workspace
+  std::string global; ///< memref.global symbol
+};
+
+/// A kernel operand: a buffer seen as a flat memref of `count` `element`s.
+struct Operand {
+  BufRef buf;
+  int64_t count;
+  Type element;
+};
+
+struct Launch {
+  GPUKernel kernel;
+  SmallVector<Operand> operands;
+  Location loc;
+};
+
+struct BitNetLowerToGPUPass
+    : bitnet::impl::BitNetLowerToGPUBase<BitNetLowerToGPUPass> {
+  using Base::Base;
+  void runOnOperation() override;
+
+private:
+  LogicalResult plan(func::FuncOp func);
+  LogicalResult planOp(Operation *op);
+  BufRef allocate(int64_t bytes);
+  BufRef resultBuffer(Value v);
+  std::string addGlobal(Location loc, DenseElementsAttr data);
+  Operand operand(Value v);
+  void launch(GPUKernel kernel, SmallVector<Operand> operands, Location loc);
+
+  ModuleOp module;
+  func::FuncOp entryFunc;
+  unsigned numInputs = 0, numOutputs = 0;
+  int64_t workspaceBytes = 0;
+  DenseMap<Value, BufRef> buffers;
+  /// For each result value, the output slot it is written to directly.
+  DenseMap<Value, unsigned> directOutputs;
+  SmallVector<Launch> launches;
+  llvm::MapVector<StringRef, std::string> kernels;
+  std::vector<std::string> kernelNames; // owns the map's keys
+  unsigned globalCounter = 0;
+};
+} // namespace
+
+static int64_t elementBytes(Type t) {
+  return std::max<int64_t>(1, t.getIntOrFloatBitWidth() / 8);
+}
+
+BufRef BitNetLowerToGPUPass::allocate(int64_t bytes) {
+  BufRef ref;
+  ref.kind = BufRef::Workspace;
+  ref.offset = workspaceBytes;
+  workspaceBytes += llvm::alignTo(std::max<int64_t>(bytes, 1), kWorkspaceAlignment);
+  return ref;
+}
+
+BufRef BitNetLowerToGPUPass::resultBuffer(Value v) {
+  auto it = directOutputs.find(v);
+  if (it != directOutputs.end()) {
+    BufRef ref;
+    ref.kind = BufRef::Arg;
+    ref.arg = numInputs + it->second;
+    return buffers[v] = ref;
+  }
+  auto type = cast<RankedTensorType>(v.getType());
+  return buffers[v] = allocate(type.getNumElements() *
+                               elementBytes(type.getElementType()));
+}
+
+std::string BitNetLowerToGPUPass::addGlobal(Location loc, DenseElementsAttr data) {
+  std::string name = "__bitnet_gpu_const_" + std::to_string(globalCounter++);
+  auto flat = MemRefType::get({data.getNumElements()}, data.getElementType());
+  auto tensorType = RankedTensorType::get({data.getNumElements()},
+                                          data.getElementType());
+  OpBuilder b(module.getBodyRegion());
+  b.setInsertionPointToStart(module.getBody());
+  auto global = memref::GlobalOp::create(
+      b, loc, name, b.getStringAttr("private"), flat, data.reshape(tensorType),
+      /*constant=*/true, b.getI64IntegerAttr(64));
+  (void)global;
+  return name;
+}
+
+Operand BitNetLowerToGPUPass::operand(Value v) {
+  auto type = cast<RankedTensorType>(v.getType());
+  return {buffers.lookup(v), type.getNumElements(), type.getElementType()};
+}
+
+void BitNetLowerToGPUPass::launch(GPUKernel kernel,
+                                  SmallVector<Operand> operands, Location loc) {
+  if (!kernels.count(kernel.name)) {
+    kernelNames.push_back(kernel.name);
+    kernels.insert({kernelNames.back(), kernel.text});
+  }
+  launches.push_back({std::move(kernel), std::move(operands), loc});
+}
+
+/// The int8 values of a constant ternary weight, or nothing.
+static std::optional<SmallVector<int8_t>> constantTernary(Value weight) {
+  auto constant = weight.getDefiningOp<bitnet::ConstantOp>();
+  if (!constant)
+    return std::nullopt;
+  auto storage = dyn_cast<DenseIntElementsAttr>(constant.getStorage());
+  if (!storage)
+    return std::nullopt;
+  TernaryType type = constant.getType();
+  SmallVector<int8_t> bytes(storage.getValues<int8_t>());
+  return unpackTernary(bytes, type.getRows(), type.getCols(),
+                       type.getFormat());
+}
+
+LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
+  Location loc = op->getLoc();
+  MLIRContext *ctx = op->getContext();
+  Type f32 = Float32Type::get(ctx), i8 = IntegerType::get(ctx, 8),
+       i32 = IntegerType::get(ctx, 32);
+  auto ws = [&](const BufRef &ref, int64_t count, Type t) {
+    return Operand{ref, count, t};
+  };
+  if (auto c = dyn_cast<arith::ConstantOp>(op)) {
+    auto data = dyn_cast<DenseElementsAttr>(c.getValue());
+    if (!data || !isa<RankedTensorType>(c.getType()))
+      return op->emitError("bitnet-lower-to-gpu: only dense tensor constants "
+                           "can live on the GPU");
+    BufRef ref;
+    ref.kind = BufRef::Global;
+    ref.global = addGlobal(loc, data);
+    buffers[c.getResult()] = ref;
+    if (directOutputs.count(c.getResult()))
+      directOutputs.erase(c.getResult()); // copied by the return
+    return success();
+  }
+  if (isa<bitnet::ConstantOp>(op))
+    return success(); // read by the bitlinear ops that use it
+  if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp, tensor::ReshapeOp>(op)) {
+    Value result = op->getResult(0);
+    buffers[result] = buffers.lookup(op->getOperand(0));
+    directOutputs.erase(result);
+    return success();
+  }
+  if (auto bl = dyn_cast<BitLinearOp>(op)) {
+    std::optional<SmallVector<int8_t>> w = constantTernary(bl.getWeight());
+    if (!w)
+      return op->emitError("bitnet-lower-to-gpu: the GPU kernels need a "
+                           "constant weight (bitnet.constant)");
+    TernaryType wType = bl.getWeight().getType();
+    int64_t n = wType.getRows(), k = wType.getCols();
+    int64_t m = bl.getInput().getType().getNumElements() / k;
+    GPUGemvLayout layout = chooseGemvLayout(m, n, k);
+    std::vector<int8_t> bytes = layoutGemvWeights(*w, n, k, layout);
+    auto dataType = RankedTensorType::get({(int64_t)bytes.size()}, i8);
+    BufRef wRef;
+    wRef.kind = BufRef::Global;
+    wRef.global = addGlobal(loc, DenseElementsAttr::get(dataType, ArrayRef(bytes)));
+    int64_t tokens = layout.paddedTokens(), rowBytes = layout.xRowBytes();
+    BufRef xq = allocate(tokens * rowBytes), xs = allocate(4 * tokens),
+           sx = allocate(4 * tokens);
+    BufRef y = resultBuffer(bl.getResult());
+    launch(quantizeKernel(m, k, rowBytes, tokens),
+           {operand(bl.getInput()), ws(xq, tokens * rowBytes, i8),
+            ws(xs, tokens, i32), ws(sx, tokens, f32)},
+           loc);
+    GPUKernel gemv = gemvKernel(m, n, k, layout);
+    launch(gemv,
+           {Operand{wRef, (int64_t)bytes.size(), i8},
+            ws(xq, tokens * rowBytes, i8), ws(xs, tokens, i32),
+            ws(sx, tokens, f32), operand(bl.getWeightScale()),
+            ws(y, m * n, f32)},
+           loc);
+    return success();
+  }
+  if (auto q = dyn_cast<QuantizeActivationsOp>(op)) {
+    auto xType = q.getInput().getType();
+    int64_t k = xType.getShape().back(), m = xType.getNumElements() / k;
+    BufRef xq = resultBuffer(q.getQuantized());
+    BufRef sx = resultBuffer(q.getScale());
+    BufRef xs = allocate(4 * m);
+    launch(quantizeKernel(m, k, k, m),
+           {operand(q.getInput()), ws(xq, m * k, i8), ws(xs, m, i32),
+            ws(sx, m, f32)},
+           loc);
+    return success();
+  }
+  if (auto norm = dyn_cast<RMSNormOp>(op)) {
+    auto xType = norm.getInput().getType();
+    int64_t d = xType.getShape().back(), rows = xType.getNumElements() / d;
+    resultBuffer(norm.getResult());
+    launch(rmsnormKernel(rows, d, norm.getEpsilon().convertToFloat()),
+           {operand(norm.getInput()), operand(norm.getGamma()),
+            operand(norm.getResult())},
+           loc);
+    return success();
+  }
+  if (auto relu = dyn_cast<SquaredReluOp>(op)) {
+    resultBuffer(relu.getResult());
+    launch(elementwiseKernel(ElementwiseKind::SquaredRelu,
+                             relu.getType().getNumElements()),
+           {operand(relu.getInput()), operand(relu.getResult())}, loc);
+    return success();
+  }
+  if (isa<arith::AddFOp, arith::MulFOp>(op)) {
+    auto type = dyn_cast<RankedTensorType>(op->getResult(0).getType());
+    if (!type || !type.getElementType().isF32() ||
+        op->getOperand(0).getType() != type || op->getOperand(1).getType() != type)
+      return op->emitError("bitnet-lower-to-gpu: only f32 tensors of one "
+                           "shape are added or multiplied on the GPU");
+    resultBuffer(op->getResult(0));
+    launch(elementwiseKernel(isa<arith::AddFOp>(op) ? ElementwiseKind::Add
+                                                    : ElementwiseKind::Mul,
+                             type.getNumElements()),
+           {operand(op->getOperand(0)), operand(op->getOperand(1)),
+            operand(op->getResult(0))},
+           loc);
+    return success();
+  }
+  if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+    for (auto [j, v] : llvm::enumerate(ret.getOperands())) {
+      BufRef ref = buffers.lookup(v);
+      if (ref.kind == BufRef::Arg && ref.arg == numInputs + j)
+        continue;
+      auto type = cast<RankedTensorType>(v.getType());
+      if (!type.getElementType().isF32())
+        return op->emitError("bitnet-lower-to-gpu: output #")
+               << j << " would need a copy, which the GPU path does only "
+               << "for f32 tensors";
+      BufRef out;
+      out.kind = BufRef::Arg;
+      out.arg = numInputs + j;
+      launch(elementwiseKernel(ElementwiseKind::Copy, type.getNumElements()),
+             {operand(v), Operand{out, type.getNumElements(), f32}}, loc);
+    }
+    return success();
+  }
+  return op->emitError("bitnet-lower-to-gpu: '")
+         << op->getName() << "' has no GPU kernel yet";
+}
+
+LogicalResult BitNetLowerToGPUPass::plan(func::FuncOp func) {
+  if (!func.getBody().hasOneBlock())
+    return func.emitError("bitnet-lower-to-gpu: the entry function must be "
+                          "one block");
+  for (Type t : llvm::concat<const Type>(func.getArgumentTypes(),
+                                          func.getResultTypes())) {
+    auto type = dyn_cast<RankedTensorType>(t);
+    if (!type || !type.hasStaticShape())
+      return func.emitError("bitnet-lower-to-gpu: every argument and result "
+                            "must be a statically shaped tensor, got ")
+             << t;
+  }
+  numInputs = func.getNumArguments();
+  numOutputs = func.getNumResults();
+  for (BlockArgument arg : func.getArguments()) {
+    BufRef ref;
+    ref.kind = BufRef::Arg;
+    ref.arg = arg.getArgNumber();
+    buffers[arg] = ref;
+  }
+  Operation *ret = func.getBody().front().getTerminator();
+  for (auto [j, v] : llvm::enumerate(ret->getOperands()))
+    if (v.getDefiningOp() && !directOutputs.count(v))
+      directOutputs[v] = j;
+  for (Operation &op : func.getBody().front())
+    if (failed(planOp(&op)))
+      return failure();
+  return success();
+}
+
+void BitNetLowerToGPUPass::runOnOperation() {
+  module = getOperation();
+  MLIRContext *ctx = &getContext();
+  if (module.lookupSymbol(kKernelModule)) {
+    module.emitError("bitnet-lower-to-gpu: the module already has @")
+        << kKernelModule;
+    return signalPassFailure();
+  }
+  // The entry function: the named one, or the only public one.
+  func::FuncOp func;
+  for (auto f : module.getOps<func::FuncOp>()) {
+    if (f.isExternal())
+      continue;
+    if (!entry.empty() ? f.getSymName() == entry : f.isPublic()) {
+      if (func) {
+        module.emitError("bitnet-lower-to-gpu: several public functions; "
+                         "name the entry with entry=");
+        return signalPassFailure();
+      }
+      func = f;
+    }
+  }
+  if (!func) {
+    module.emitError("bitnet-lower-to-gpu: no entry function") 
+        << (entry.empty() ? std::string() : " '" + entry + "'");
+    return signalPassFailure();
+  }
+  entryFunc = func;
+  if (failed(plan(func)))
+    return signalPassFailure();
+
+  // The kernels.
+  std::string text = "gpu.module @" + kKernelModule.str() + " {\n";
+  for (auto &entryText : kernels)
+    text += entryText.second;
+  text += "}\n";
+  Block parsed;
+  ParserConfig config(ctx);
+  if (failed(parseSourceString(text, &parsed, config, "bitnet-gpu-kernels"))) {
+    module.emitError("bitnet-lower-to-gpu: internal error: a generated "
+                     "kernel does not parse");
+    return signalPassFailure();
+  }
+  OpBuilder b(ctx);
+  b.setInsertionPointToEnd(module.getBody());
+  for (Operation &op : llvm::make_early_inc_range(parsed))
+    op.moveBefore(module.getBody(), module.getBody()->end());
+  module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                  b.getUnitAttr());
+
+  // The host function: inputs, outputs, the device workspace.
+  Location loc = func.getLoc();
+  SmallVector<Type> argTypes;
+  auto memrefOf = [](Type t) {
+    auto type = cast<RankedTensorType>(t);
+    return MemRefType::get(type.getShape(), type.getElementType());
+  };
+  for (Type t : func.getArgumentTypes())
+    argTypes.push_back(memrefOf(t));
+  for (Type t : func.getResultTypes())
+    argTypes.push_back(memrefOf(t));
+  auto wsType = MemRefType::get({std::max<int64_t>(workspaceBytes, 1)},
+                                b.getI8Type());
+  argTypes.push_back(wsType);
+  b.setInsertionPoint(func);
+  auto host = func::FuncOp::create(b, loc, func.getSymName(),
+                                   b.getFunctionType(argTypes, {}));
+  host.setVisibility(func.getVisibility());
+  for (NamedAttribute attr : func->getDiscardableAttrs())
+    host->setAttr(attr.getName(), attr.getValue());
+  for (unsigned i = 0; i < numInputs; ++i)
+    for (NamedAttribute attr : ::mlir::function_interface_impl::getArgAttrs(func, i))
+      host.setArgAttr(i, attr.getName(), attr.getValue());
+  for (unsigned j = 0; j < numOutputs; ++j) {
+    host.setArgAttr(numInputs + j, "bufferize.result", b.getUnitAttr());
+    for (NamedAttribute attr : func.getResultAttrDict(j) ? func.getResultAttrDict(j).getValue() : ArrayRef<NamedAttribute>())
+      host.setArgAttr(numInputs + j, attr.getName(), attr.getValue());
+  }
+  unsigned wsArg = numInputs + numOutputs;
+  host.setArgAttr(wsArg, "bitnet.gpu_workspace", b.getUnitAttr());
+  Block *body = host.addEntryBlock();
+  b.setInsertionPointToStart(body);
+
+  auto view = [&](const Operand &o) -> Value {
+    auto flat = MemRefType::get({o.count}, o.element);
+    switch (o.buf.kind) {
+    case BufRef::Global:
+      return memref::GetGlobalOp::create(b, loc, flat, o.buf.global);
+    case BufRef::Workspace: {
+      Value off = arith::ConstantIndexOp::create(b, loc, o.buf.offset);
+      return memref::ViewOp::create(b, loc, flat, body->getArgument(wsArg), off,
+                                    ValueRange{});
+    }
+    case BufRef::Arg: {
+      Value arg = body->getArgument(o.buf.arg);
+      auto type = cast<MemRefType>(arg.getType());
+      if (type.getRank() == 1)
+        return arg;
+      if (type.getRank() == 0)
+        return memref::ExpandShapeOp::create(b, loc, flat, arg,
+                                             ArrayRef<ReassociationIndices>{});
+      ReassociationIndices all;
+      for (int64_t d = 0; d < type.getRank(); ++d)
+        all.push_back(d);
+      return memref::CollapseShapeOp::create(b, loc, arg,
+                                             ArrayRef<ReassociationIndices>{all});
+    }
+    }
+    llvm_unreachable("unknown buffer kind");
+  };
+  for (const Launch &l : launches) {
+    SmallVector<Value> args;
+    for (const Operand &o : l.operands)
+      args.push_back(view(o));
+    auto dim = [&](const std::array<int64_t, 3> &d) {
+      return gpu::KernelDim3{arith::ConstantIndexOp::create(b, l.loc, d[0]),
+                             arith::ConstantIndexOp::create(b, l.loc, d[1]),
+                             arith::ConstantIndexOp::create(b, l.loc, d[2])};
+    };
+    auto kernelRef = SymbolRefAttr::get(
+        ctx, kKernelModule, {FlatSymbolRefAttr::get(ctx, l.kernel.name)});
+    auto op = gpu::LaunchFuncOp::create(b, l.loc, kernelRef, dim(l.kernel.grid),
+                                        dim(l.kernel.block), Value(), args);
+    op->setAttr("bitnet.bytes", b.getI64IntegerAttr(l.kernel.bytes));
+    op->setAttr("bitnet.flops", b.getI64IntegerAttr(l.kernel.flops));
+  }
+  func::ReturnOp::create(b, loc);
+  func.erase();
+}

@@ -1,0 +1,544 @@
+//===- GPUKernels.cpp - gpu.func kernels specialised per shape --*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Every kernel is written as gpu-dialect MLIR with the shapes baked in as
+// constants, so that LLVM's NVPTX backend sees fixed trip counts. Parameters
+// are flat, statically shaped memrefs (one pointer each under the bare-pointer
+// calling convention).
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet/Conversion/GPUKernels.h"
+
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/MathExtras.h"
+
+#include <cassert>
+
+using namespace mlir;
+using namespace mlir::bitnet;
+using llvm::formatv;
+
+//===----------------------------------------------------------------------===//
+// GEMV layout
+//===----------------------------------------------------------------------===//
+
+GPUGemvLayout mlir::bitnet::chooseGemvLayout(int64_t m, int64_t n, int64_t k) {
+  GPUGemvLayout layout;
+  layout.chunks = llvm::divideCeil(k, kGPUChunkValues);
+  // Rows per warp: the fewest whose padding of K stays small, so that every
+  // warp-wide load is 512 contiguous bytes and no lane idles.
+  int64_t best = 32;
+  double bestWaste = 1e9;
+  for (int64_t rows : {1, 2, 4, 8, 16, 32}) {
+    int64_t perStep = 32 / rows;
+    int64_t padded = llvm::alignTo(layout.chunks, perStep);
+    double waste = double(padded - layout.chunks) / double(padded);
+    if (waste + 1e-9 < bestWaste - 0.02) {
+      best = rows;
+      bestWaste = waste;
+    }
+  }
+  layout.rowsPerWarp = best;
+  layout.paddedChunks = llvm::alignTo(layout.chunks, 32 / best);
+  layout.groups = llvm::divideCeil(n, best);
+  layout.tokensPerBlock = std::min<int64_t>(m, kGPUMaxGemvTokens);
+  layout.tokenBlocks = llvm::divideCeil(m, layout.tokensPerBlock);
+  return layout;
+}
+
+std::vector<int8_t> mlir::bitnet::layoutGemvWeights(ArrayRef<int8_t> w,
+                                                    int64_t n, int64_t k,
+                                                    const GPUGemvLayout &l) {
+  int64_t rg = l.rowsPerWarp;
+  std::vector<int8_t> bytes(l.weightBytes(), 0);
+  for (int64_t g = 0; g < l.groups; ++g)
+    for (int64_t c = 0; c < l.paddedChunks; ++c)
+      for (int64_t r = 0; r < rg; ++r)
+        for (int64_t b = 0; b < 16; ++b) {
+          int64_t row = g * rg + r, word = b / 4, q = b % 4;
+          unsigned byte = 0;
+          for (int64_t j = 0; j < 4; ++j) {
+            int64_t col = c * kGPUChunkValues + 16 * word + 4 * j + q;
+            int code = 1; // a zero weight past the edges
+            if (row < n && col < k)
+              code = std::clamp<int>(w[row * k + col], -1, 1) + 1;
+            byte |= static_cast<unsigned>(code) << (2 * j);
+          }
+          bytes[((g * l.paddedChunks + c) * rg + r) * 16 + b] =
+              static_cast<int8_t>(byte);
+        }
+  return bytes;
+}
+
+//===----------------------------------------------------------------------===//
+// Text helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Builds the body of one gpu.func with fresh SSA names.
+class Body {
+public:
+  std::string text;
+  std::string fresh(StringRef hint = "v") {
+    return (Twine("%") + hint + Twine(counter++)).str();
+  }
+  void line(const Twine &l) { text += "    " + l.str() + "\n"; }
+  std::string idx(int64_t v) {
+    std::string n = fresh("c");
+    line(n + " = arith.constant " + Twine(v) + " : index");
+    return n;
+  }
+  std::string i32(int64_t v) {
+    std::string n = fresh("i");
+    line(n + " = arith.constant " + Twine(v) + " : i32");
+    return n;
+  }
+  std::string f32(StringRef literal) {
+    std::string n = fresh("f");
+    line(n + " = arith.constant " + literal + " : f32");
+    return n;
+  }
+  std::string op(StringRef name, ArrayRef<std::string> args, StringRef type) {
+    std::string n = fresh();
+    line(n + " = " + name + " " + llvm::join(args, ", ") + " : " + type);
+    return n;
+  }
+  /// Warp reduction with butterfly shuffles; `combine` is an arith op name.
+  std::string warpReduce(std::string v, StringRef combine, StringRef type,
+                         int64_t from = 16, int64_t to = 1) {
+    std::string width = i32(32);
+    for (int64_t off = from; off >= to; off /= 2) {
+      std::string o = i32(off), s = fresh("s"), ok = fresh("ok");
+      line(s + ", " + ok + " = gpu.shuffle xor " + v + ", " + o + ", " +
+           width + " : " + type);
+      v = op(combine, {v, s}, type);
+    }
+    return v;
+  }
+  /// Block reduction over `warps` warps through workgroup memory `smem`;
+  /// every thread gets the result.
+  std::string blockReduce(std::string v, StringRef combine, StringRef type,
+                          StringRef smem, int64_t warps, StringRef lane,
+                          StringRef warp) {
+    v = warpReduce(v, combine, type);
+    std::string zero = idx(0);
+    std::string first = op("arith.cmpi eq,", {std::string(lane), zero}, "index");
+    line("scf.if " + first + " {");
+    line("  memref.store " + v + ", " + smem + "[" + warp + "] : memref<" +
+         Twine(warps) + "x" + type + ", #gpu.address_space<workgroup>>");
+    line("}");
+    line("gpu.barrier");
+    std::string r;
+    for (int64_t i = 0; i < warps; ++i) {
+      std::string at = idx(i), x = fresh();
+      line(x + " = memref.load " + smem + "[" + at + "] : memref<" +
+           Twine(warps) + "x" + type + ", #gpu.address_space<workgroup>>");
+      r = r.empty() ? x : op(combine, {r, x}, type);
+    }
+    line("gpu.barrier");
+    return r;
+  }
+
+private:
+  unsigned counter = 0;
+};
+
+std::string memref(int64_t n, StringRef type) {
+  return (Twine("memref<") + Twine(n) + "x" + type + ">").str();
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// Kernels
+//===----------------------------------------------------------------------===//
+
+static constexpr int64_t kReduceThreads = 256;
+
+GPUKernel mlir::bitnet::quantizeKernel(int64_t m, int64_t k, int64_t rowStride,
+                                       int64_t paddedTokens) {
+  GPUKernel kernel;
+  kernel.name = formatv("bitnet_quantize_{0}x{1}_{2}x{3}", m, k,
+                        paddedTokens, rowStride)
+                    .str();
+  kernel.grid = {paddedTokens, 1, 1};
+  kernel.block = {kReduceThreads, 1, 1};
+  int64_t warps = kReduceThreads / 32;
+  Body b;
+  std::string tid = b.fresh("tid"), t = b.fresh("tok");
+  b.line(tid + " = gpu.thread_id x");
+  b.line(t + " = gpu.block_id x");
+  std::string c32 = b.idx(32), cStep = b.idx(kReduceThreads), c0 = b.idx(0);
+  std::string lane = b.op("arith.remui", {tid, c32}, "index");
+  std::string warp = b.op("arith.divui", {tid, c32}, "index");
+  std::string real = b.op("arith.cmpi ult,", {t, b.idx(m)}, "index");
+  // Tokens past m (padding for the matmul's token blocks) read nothing.
+  std::string ub = b.op("arith.select", {real, b.idx(k), c0}, "index");
+  std::string xRow = b.op("arith.muli", {t, b.idx(k)}, "index");
+  std::string qRow = b.op("arith.muli", {t, b.idx(rowStride)}, "index");
+  std::string fz = b.f32("0.0");
+  std::string amax = b.fresh("amax");
+  b.line(amax + " = scf.for %i = " + tid + " to " + ub + " step " + cStep +
+         " iter_args(%a = " + fz + ") -> (f32) {");
+  b.line("  %at = arith.addi " + xRow + ", %i : index");
+  b.line("  %xv = memref.load %x[%at] : " + memref(m * k, "f32"));
+  b.line("  %ax = math.absf %xv : f32");
+  b.line("  %mx = arith.maximumf %a, %ax : f32");
+  b.line("  scf.yield %mx : f32");
+  b.line("}");
+  std::string all =
+      b.blockReduce(amax, "arith.maximumf", "f32", "%redf", warps, lane, warp);
+  std::string floor = b.f32("1.000000e-05"), c127 = b.f32("1.270000e+02");
+  std::string scale = b.op(
+      "arith.divf", {c127, b.op("arith.maximumf", {all, floor}, "f32")}, "f32");
+  std::string lo = b.f32("-1.280000e+02");
+  std::string zi = b.i32(0);
+  std::string sum = b.fresh("sum");
+  b.line(sum + " = scf.for %i = " + tid + " to " + b.idx(rowStride) +
+         " step " + cStep + " iter_args(%s = " + zi + ") -> (i32) {");
+  b.line("  %in = arith.cmpi ult, %i, " + ub + " : index");
+  b.line("  %v = scf.if %in -> (f32) {");
+  b.line("    %at = arith.addi " + xRow + ", %i : index");
+  b.line("    %xv = memref.load %x[%at] : " + memref(m * k, "f32"));
+  b.line("    scf.yield %xv : f32");
+  b.line("  } else {");
+  b.line("    scf.yield " + fz + " : f32");
+  b.line("  }");
+  b.line("  %p = arith.mulf %v, " + scale + " : f32");
+  b.line("  %r = math.roundeven %p : f32");
+  b.line("  %r1 = arith.maxnumf %r, " + lo + " : f32");
+  b.line("  %r2 = arith.minnumf %r1, " + c127 + " : f32");
+  b.line("  %q = arith.fptosi %r2 : f32 to i8");
+  b.line("  %qa = arith.addi " + qRow + ", %i : index");
+  b.line("  memref.store %q, %xq[%qa] : " +
+         memref(paddedTokens * rowStride, "i8"));
+  b.line("  %qw = arith.extsi %q : i8 to i32");
+  b.line("  %s1 = arith.addi %s, %qw : i32");
+  b.line("  scf.yield %s1 : i32");
+  b.line("}");
+  std::string total =
+      b.blockReduce(sum, "arith.addi", "i32", "%redi", warps, lane, warp);
+  std::string first = b.op("arith.cmpi eq,", {tid, c0}, "index");
+  b.line("scf.if " + first + " {");
+  b.line("  memref.store " + total + ", %xs[" + t + "] : " +
+         memref(paddedTokens, "i32"));
+  b.line("  memref.store " + scale + ", %sx[" + t + "] : " +
+         memref(paddedTokens, "f32"));
+  b.line("}");
+  kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %xq: {2}, %xs: {3}, %sx: {4})
+      workgroup(%redf: memref<{5}xf32, #gpu.address_space<workgroup>>,
+                %redi: memref<{5}xi32, #gpu.address_space<workgroup>>)
+      kernel attributes {{known_block_size = array<i32: {6}, 1, 1>} {
+{7}    gpu.return
+  }
+)",
+                        kernel.name, memref(m * k, "f32"),
+                        memref(paddedTokens * rowStride, "i8"),
+                        memref(paddedTokens, "i32"),
+                        memref(paddedTokens, "f32"), warps, kReduceThreads,
+                        b.text)
+                    .str();
+  kernel.bytes = 4 * m * k + paddedTokens * (rowStride + 8);
+  kernel.flops = 3 * m * k;
+  return kernel;
+}
+
+GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
+                                   const GPUGemvLayout &l) {
+  GPUKernel kernel;
+  int64_t rg = l.rowsPerWarp, mt = l.tokensPerBlock;
+  int64_t perStep = 32 / rg;
+  int64_t steps = l.paddedChunks / perStep;
+  int64_t rowBytes = l.xRowBytes();
+  int64_t paddedTokens = l.paddedTokens();
+  kernel.name =
+      formatv("bitnet_{0}_w2a8_{1}x{2}x{3}_r{4}", m <= kGPUMaxGemvTokens
+                                                      ? "gemv" : "gemm",
+              m, n, k, rg)
+          .str();
+  kernel.grid = {llvm::divideCeil(l.groups, kGPUGemvWarps), l.tokenBlocks, 1};
+  kernel.block = {32 * kGPUGemvWarps, 1, 1};
+  std::string wType = memref(l.weightBytes(), "i8");
+  std::string xType = memref(paddedTokens * rowBytes, "i8");
+
+  Body b;
+  std::string tid = b.fresh("tid"), bx = b.fresh("bx"), by = b.fresh("by");
+  b.line(tid + " = gpu.thread_id x");
+  b.line(bx + " = gpu.block_id x");
+  b.line(by + " = gpu.block_id y");
+  std::string c32 = b.idx(32);
+  std::string lane = b.op("arith.remui", {tid, c32}, "index");
+  std::string warp = b.op("arith.divui", {tid, c32}, "index");
+  std::string grp = b.op(
+      "arith.addi",
+      {b.op("arith.muli", {bx, b.idx(kGPUGemvWarps)}, "index"), warp},
+      "index");
+  std::string inGroup = b.op("arith.cmpi ult,", {grp, b.idx(l.groups)}, "index");
+  b.line("scf.if " + inGroup + " {");
+  std::string t0 = b.op("arith.muli", {by, b.idx(mt)}, "index");
+  std::string cRG = b.idx(rg);
+  std::string q = b.op("arith.divui", {lane, cRG}, "index");
+  // This lane's first weight byte: ((grp * KCp + q) * RG + r) * 16.
+  std::string wBase = b.op(
+      "arith.addi",
+      {b.op("arith.muli", {grp, b.idx(l.paddedChunks * rg * 16)}, "index"),
+       b.op("arith.muli", {lane, b.idx(16)}, "index")},
+      "index");
+  std::string q64 = b.op("arith.muli", {q, b.idx(kGPUChunkValues)}, "index");
+  std::vector<std::string> xBase;
+  for (int64_t u = 0; u < mt; ++u) {
+    std::string tok = b.op("arith.addi", {t0, b.idx(u)}, "index");
+    xBase.push_back(b.op(
+        "arith.addi", {b.op("arith.muli", {tok, b.idx(rowBytes)}, "index"), q64},
+        "index"));
+  }
+  std::string mask = b.fresh("mask");
+  b.line(mask + " = arith.constant dense<50529027> : vector<4xi32>");
+  std::vector<std::string> shifts{""};
+  for (int64_t j = 1; j < 4; ++j) {
+    std::string s = b.fresh("sh");
+    b.line(s + " = arith.constant dense<" + Twine(2 * j) + "> : vector<4xi32>");
+    shifts.push_back(s);
+  }
+  std::string zi = b.i32(0);
+  std::vector<std::string> accNames, init, types;
+  for (int64_t u = 0; u < mt; ++u) {
+    accNames.push_back("%acc" + std::to_string(u));
+    init.push_back(accNames.back() + " = " + zi);
+    types.push_back("i32");
+  }
+  std::string c0 = b.idx(0), c1 = b.idx(1);
+  std::string loop = b.fresh("loop");
+  b.line(loop + ":" + Twine(mt) + " = scf.for %s = " + c0 + " to " +
+         b.idx(steps) + " step " + c1 + " iter_args(" + llvm::join(init, ", ") +
+         ") -> (" + llvm::join(types, ", ") + ") {");
+  {
+    std::string wOff = b.op(
+        "arith.addi", {wBase, b.op("arith.muli", {"%s", b.idx(512)}, "index")},
+        "index");
+    std::string wv8 = b.fresh("wv");
+    b.line(wv8 + " = vector.load %w[" + wOff + "] {alignment = 16} : " + wType +
+           ", vector<16xi8>");
+    std::string wv = b.op("vector.bitcast", {wv8}, "vector<16xi8> to vector<4xi32>");
+    std::vector<std::string> codes;
+    for (int64_t j = 0; j < 4; ++j) {
+      std::string shifted =
+          j == 0 ? wv : b.op("arith.shrui", {wv, shifts[j]}, "vector<4xi32>");
+      codes.push_back(b.op("arith.andi", {shifted, mask}, "vector<4xi32>"));
+    }
+    // Unsigned codes of word `wi`, bit pair j: columns 16 wi + 4 j + (0..3).
+    std::vector<std::vector<std::string>> codeBytes(4, std::vector<std::string>(4));
+    for (int64_t wi = 0; wi < 4; ++wi)
+      for (int64_t j = 0; j < 4; ++j) {
+        std::string word = b.fresh("cw");
+        b.line(word + " = vector.extract " + codes[j] + "[" + Twine(wi) +
+               "] : i32 from vector<4xi32>");
+        codeBytes[wi][j] = b.fresh("cb");
+        b.line(codeBytes[wi][j] + " = llvm.bitcast " + word +
+               " : i32 to vector<4xi8>");
+      }
+    std::string xStep = b.op("arith.muli", {"%s", b.idx(perStep * kGPUChunkValues)},
+                             "index");
+    std::vector<std::string> next;
+    for (int64_t u = 0; u < mt; ++u) {
+      std::string acc = accNames[u];
+      std::string xOff = b.op("arith.addi", {xBase[u], xStep}, "index");
+      for (int64_t wi = 0; wi < 4; ++wi) {
+        std::string at =
+            wi == 0 ? xOff : b.op("arith.addi", {xOff, b.idx(16 * wi)}, "index");
+        std::string xv8 = b.fresh("xv");
+        b.line(xv8 + " = vector.load %xq[" + at + "] {alignment = 16} : " +
+               xType + ", vector<16xi8>");
+        std::string xv =
+            b.op("vector.bitcast", {xv8}, "vector<16xi8> to vector<4xi32>");
+        for (int64_t j = 0; j < 4; ++j) {
+          std::string xw = b.fresh("xw");
+          b.line(xw + " = vector.extract " + xv + "[" + Twine(j) +
+                 "] : i32 from vector<4xi32>");
+          std::string xb = b.fresh("xb");
+          b.line(xb + " = llvm.bitcast " + xw + " : i32 to vector<4xi8>");
+          std::string d = b.fresh("d");
+          b.line(d + " = nvvm.dot.accumulate.4way " + codeBytes[wi][j] +
+                 " <unsigned>, " + xb + " <signed>, " + acc +
+                 " : vector<4xi8>, vector<4xi8>");
+          acc = d;
+        }
+      }
+      next.push_back(acc);
+    }
+    b.line("scf.yield " + llvm::join(next, ", ") + " : " +
+           llvm::join(types, ", "));
+  }
+  b.line("}");
+  // Lanes with the same row (lane mod RG) hold parts of one dot product.
+  std::vector<std::string> totals;
+  for (int64_t u = 0; u < mt; ++u) {
+    std::string v = loop + "#" + std::to_string(u);
+    totals.push_back(rg < 32 ? b.warpReduce(v, "arith.addi", "i32", 16, rg) : v);
+  }
+  std::string row = b.op(
+      "arith.addi", {b.op("arith.muli", {grp, cRG}, "index"), lane}, "index");
+  std::string writer = b.op(
+      "arith.andi",
+      {b.op("arith.cmpi ult,", {lane, cRG}, "index"),
+       b.op("arith.cmpi ult,", {row, b.idx(n)}, "index")},
+      "i1");
+  b.line("scf.if " + writer + " {");
+  std::string ws = b.fresh("ws");
+  b.line(ws + " = memref.load %ws[" + c0 + "] : memref<1xf32>");
+  for (int64_t u = 0; u < mt; ++u) {
+    std::string tok = b.op("arith.addi", {t0, b.idx(u)}, "index");
+    bool guard = l.tokenBlocks * mt > m;
+    if (guard)
+      b.line("scf.if " + b.op("arith.cmpi ult,", {tok, b.idx(m)}, "index") +
+             " {");
+    std::string xs = b.fresh("xs"), sx = b.fresh("sx");
+    b.line(xs + " = memref.load %xs[" + tok + "] : " +
+           memref(paddedTokens, "i32"));
+    b.line(sx + " = memref.load %sx[" + tok + "] : " +
+           memref(paddedTokens, "f32"));
+    // sum(c * x) - sum(x) = sum(w * x); then (float(acc) * s_w) / s_x.
+    std::string acc = b.op("arith.subi", {totals[u], xs}, "i32");
+    std::string f = b.op("arith.sitofp", {acc}, "i32 to f32");
+    std::string y = b.op("arith.divf", {b.op("arith.mulf", {f, ws}, "f32"), sx},
+                         "f32");
+    std::string at = b.op(
+        "arith.addi", {b.op("arith.muli", {tok, b.idx(n)}, "index"), row},
+        "index");
+    b.line("memref.store " + y + ", %y[" + at + "] : " + memref(m * n, "f32"));
+    if (guard)
+      b.line("}");
+  }
+  b.line("}");
+  b.line("}");
+  kernel.text =
+      formatv(R"(  gpu.func @{0}(%w: {1}, %xq: {2}, %xs: {3}, %sx: {4}, %ws: memref<1xf32>, %y: {5})
+      kernel attributes {{known_block_size = array<i32: {6}, 1, 1>} {
+{7}    gpu.return
+  }
+)",
+              kernel.name, wType, xType, memref(paddedTokens, "i32"),
+              memref(paddedTokens, "f32"), memref(m * n, "f32"),
+              32 * kGPUGemvWarps, b.text)
+          .str();
+  kernel.bytes = l.weightBytes() * l.tokenBlocks + paddedTokens * rowBytes +
+                 4 * m * n;
+  kernel.flops = 2 * m * n * k;
+  return kernel;
+}
+
+GPUKernel mlir::bitnet::rmsnormKernel(int64_t rows, int64_t d, float eps) {
+  GPUKernel kernel;
+  std::string epsText = formatv("{0:e}", eps).str();
+  kernel.name = formatv("bitnet_rmsnorm_{0}x{1}_{2:x}", rows, d,
+                        llvm::bit_cast<uint32_t>(eps))
+                    .str();
+  kernel.grid = {rows, 1, 1};
+  kernel.block = {kReduceThreads, 1, 1};
+  int64_t warps = kReduceThreads / 32;
+  Body b;
+  std::string tid = b.fresh("tid"), r = b.fresh("row");
+  b.line(tid + " = gpu.thread_id x");
+  b.line(r + " = gpu.block_id x");
+  std::string c32 = b.idx(32), cStep = b.idx(kReduceThreads);
+  std::string lane = b.op("arith.remui", {tid, c32}, "index");
+  std::string warp = b.op("arith.divui", {tid, c32}, "index");
+  std::string base = b.op("arith.muli", {r, b.idx(d)}, "index");
+  std::string cd = b.idx(d);
+  std::string fz = b.f32("0.0");
+  std::string sumsq = b.fresh("ss");
+  std::string xType = memref(rows * d, "f32");
+  b.line(sumsq + " = scf.for %i = " + tid + " to " + cd + " step " + cStep +
+         " iter_args(%a = " + fz + ") -> (f32) {");
+  b.line("  %at = arith.addi " + base + ", %i : index");
+  b.line("  %xv = memref.load %x[%at] : " + xType);
+  b.line("  %sq = arith.mulf %xv, %xv : f32");
+  b.line("  %a1 = arith.addf %a, %sq : f32");
+  b.line("  scf.yield %a1 : f32");
+  b.line("}");
+  std::string all =
+      b.blockReduce(sumsq, "arith.addf", "f32", "%red", warps, lane, warp);
+  std::string mean = b.op("arith.divf", {all, b.f32(formatv("{0:e}", float(d)).str())}, "f32");
+  std::string den = b.op("math.sqrt", {b.op("arith.addf", {mean, b.f32(epsText)}, "f32")}, "f32");
+  std::string inv = b.op("arith.divf", {b.f32("1.0"), den}, "f32");
+  b.line("scf.for %i = " + tid + " to " + cd + " step " + cStep + " {");
+  b.line("  %at = arith.addi " + base + ", %i : index");
+  b.line("  %xv = memref.load %x[%at] : " + xType);
+  b.line("  %g = memref.load %gamma[%i] : " + memref(d, "f32"));
+  b.line("  %xi = arith.mulf %xv, " + inv + " : f32");
+  b.line("  %yv = arith.mulf %g, %xi : f32");
+  b.line("  memref.store %yv, %y[%at] : " + xType);
+  b.line("}");
+  kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %gamma: {2}, %y: {1})
+      workgroup(%red: memref<{3}xf32, #gpu.address_space<workgroup>>)
+      kernel attributes {{known_block_size = array<i32: {4}, 1, 1>} {
+{5}    gpu.return
+  }
+)",
+                        kernel.name, xType, memref(d, "f32"), warps,
+                        kReduceThreads, b.text)
+                    .str();
+  kernel.bytes = 8 * rows * d + 4 * d;
+  kernel.flops = 4 * rows * d;
+  return kernel;
+}
+
+GPUKernel mlir::bitnet::elementwiseKernel(ElementwiseKind kind,
+                                          int64_t count) {
+  static constexpr int64_t kThreads = 256;
+  GPUKernel kernel;
+  StringRef names[] = {"squared_relu", "add", "mul", "copy"};
+  kernel.name =
+      formatv("bitnet_{0}_{1}", names[static_cast<int>(kind)], count).str();
+  kernel.grid = {std::max<int64_t>(1, llvm::divideCeil(count, kThreads)), 1, 1};
+  kernel.block = {kThreads, 1, 1};
+  bool binary = kind == ElementwiseKind::Add || kind == ElementwiseKind::Mul;
+  std::string type = memref(count, "f32");
+  Body b;
+  std::string tid = b.fresh("tid"), bx = b.fresh("bx");
+  b.line(tid + " = gpu.thread_id x");
+  b.line(bx + " = gpu.block_id x");
+  std::string i = b.op(
+      "arith.addi", {b.op("arith.muli", {bx, b.idx(kThreads)}, "index"), tid},
+      "index");
+  b.line("scf.if " + b.op("arith.cmpi ult,", {i, b.idx(count)}, "index") +
+         " {");
+  std::string a = b.fresh("a");
+  b.line(a + " = memref.load %a[" + i + "] : " + type);
+  std::string y;
+  switch (kind) {
+  case ElementwiseKind::SquaredRelu: {
+    std::string r = b.op("arith.maxnumf", {a, b.f32("0.0")}, "f32");
+    y = b.op("arith.mulf", {r, r}, "f32");
+    break;
+  }
+  case ElementwiseKind::Add:
+  case ElementwiseKind::Mul: {
+    std::string c = b.fresh("b");
+    b.line(c + " = memref.load %b[" + i + "] : " + type);
+    y = b.op(kind == ElementwiseKind::Add ? "arith.addf" : "arith.mulf", {a, c},
+             "f32");
+    break;
+  }
+  case ElementwiseKind::Copy:
+    y = a;
+    break;
+  }
+  b.line("memref.store " + y + ", %y[" + i + "] : " + type);
+  b.line("}");
+  kernel.text = formatv(R"(  gpu.func @{0}(%a: {1}, {2}%y: {1})
+      kernel attributes {{known_block_size = array<i32: {3}, 1, 1>} {
+{4}    gpu.return
+  }
+)",
+                        kernel.name, type, binary ? "%b: " + type + ", " : "",
+                        kThreads, b.text)
+                    .str();
+  kernel.bytes = (binary ? 12 : 8) * count;
+  kernel.flops = count;
+  return kernel;
+}
