@@ -192,7 +192,9 @@ private:
   /// The kernel's name as reported to profilers, a NUL-terminated constant.
   LLVM::GlobalOp getOrCreateName();
   LLVM::LLVMFuncOp createChunk();
-  LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp chunk);
+  LLVM::LLVMFuncOp createQuantize();
+  LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp quantize,
+                              LLVM::LLVMFuncOp chunk);
 
   ModuleOp module;
   MLIRContext *ctx;
@@ -456,18 +458,20 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
 
 // void main(x, w, ws, y, scratch): quantise every token, then run the row
 // groups through the caller's parallel_for (or on this thread).
-LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
+// void quantize(args, begin, end): tokens [begin, end) of x into the scratch.
+// args = {x, scratch} (pointers).
+LLVM::LLVMFuncOp MADKernelEmitter::createQuantize() {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(module.getBody());
   auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                          {ptr, ptr, ptr, ptr, ptr});
-  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName(), type,
+                                          {ptr, i64, i64});
+  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName() + "_quantize", type,
                                        LLVM::Linkage::Internal);
   Block *entry = func.addEntryBlock(b);
   b.setInsertionPointToStart(entry);
-  Value x = entry->getArgument(0), w = entry->getArgument(1),
-        wsPtr = entry->getArgument(2), y = entry->getArgument(3),
-        scratch = entry->getArgument(4);
+  Value args = entry->getArgument(0);
+  Value begin = entry->getArgument(1), end = entry->getArgument(2);
+  Value x = field(b, args, 0), scratch = field(b, args, 1);
   Value xq = scratch;
   Value xsum = gep(b, scratch, cI64(b, m * kPadded));
   Value sx = gep(b, scratch, cI64(b, m * kPadded + 4 * m));
@@ -475,7 +479,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
 
   // Per token: s_x = 127 / max(max|x|, 1e-5); xq = clamp(round(x * s_x)).
   scf::ForOp::create(
-      b, loc, zero, cI64(b, m), one, ValueRange{},
+      b, loc, begin, end, one, ValueRange{},
       [&](OpBuilder &tb, Location, Value tok, ValueRange) {
         Value xRow = gep(tb, x, arith::MulIOp::create(tb, loc, tok, cI64(tb, 4 * k)));
         Value qRow = gep(tb, xq, arith::MulIOp::create(tb, loc, tok, cI64(tb, kPadded)));
@@ -570,6 +574,28 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
         scf::YieldOp::create(tb, loc);
       });
 
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return func;
+}
+
+LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp quantize,
+                                              LLVM::LLVMFuncOp chunk) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                          {ptr, ptr, ptr, ptr, ptr});
+  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName(), type,
+                                       LLVM::Linkage::Internal);
+  Block *entry = func.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  Value x = entry->getArgument(0), w = entry->getArgument(1),
+        wsPtr = entry->getArgument(2), y = entry->getArgument(3),
+        scratch = entry->getArgument(4);
+  Value xq = scratch;
+  Value xsum = gep(b, scratch, cI64(b, m * kPadded));
+  Value sx = gep(b, scratch, cI64(b, m * kPadded + 4 * m));
+  Value one = cI64(b, 1), zero = cI64(b, 0);
+
   // args = {xq, xsum, sx, w, y, ws} on the stack.
   Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 6), 8);
   for (auto [i, v] : llvm::enumerate(ValueRange{xq, xsum, sx, w, y, wsPtr}))
@@ -614,18 +640,32 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
   };
   hook(kCtxKernelBeginOffset, /*begin=*/true);
   Value parallel = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, parallelFor, null);
-  auto ifPar = scf::IfOp::create(b, loc, parallel, true);
-  {
+  // fn(fnArgs, 0, count), through the caller's parallel_for when it has one
+  // and `spread` says the work is worth spreading.
+  auto dispatch = [&](LLVM::LLVMFuncOp fn, Value fnArgs, int64_t count,
+                      bool spread) {
+    if (!spread) {
+      LLVM::CallOp::create(b, loc, fn, ValueRange{fnArgs, zero, cI64(b, count)});
+      return;
+    }
+    auto ifPar = scf::IfOp::create(b, loc, parallel, true);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(ifPar.thenBlock());
-    Value chunkAddr = LLVM::AddressOfOp::create(b, loc, chunk);
+    Value fnAddr = LLVM::AddressOfOp::create(b, loc, fn);
     auto pfType = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
                                               {ptr, i64, ptr, ptr});
     LLVM::CallOp::create(b, loc, pfType,
-                         ValueRange{parallelFor, user, cI64(b, groups), chunkAddr, args});
+                         ValueRange{parallelFor, user, cI64(b, count), fnAddr, fnArgs});
     b.setInsertionPointToStart(ifPar.elseBlock());
-    LLVM::CallOp::create(b, loc, chunk, ValueRange{args, zero, cI64(b, groups)});
-  }
+    LLVM::CallOp::create(b, loc, fn, ValueRange{fnArgs, zero, cI64(b, count)});
+  };
+  // Quantise every token once (spread over threads for prefill-sized
+  // batches), then the row groups.
+  Value quantArgs = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 2), 8);
+  store(b, x, quantArgs);
+  store(b, scratch, gep(b, quantArgs, cI64(b, 8)));
+  dispatch(quantize, quantArgs, m, /*spread=*/m >= kTokensPerPass);
+  dispatch(chunk, args, groups, /*spread=*/true);
   hook(kCtxKernelEndOffset, /*begin=*/false);
   LLVM::ReturnOp::create(b, loc, ValueRange{});
   return func;
@@ -638,8 +678,9 @@ func::FuncOp MADKernelEmitter::getOrCreate(MemRefType xType, MemRefType wType,
   if (auto existing = module.lookupSymbol<func::FuncOp>(wrapperName))
     return existing;
   ensureExecCtxGlobal();
+  LLVM::LLVMFuncOp quantize = createQuantize();
   LLVM::LLVMFuncOp chunk = createChunk();
-  LLVM::LLVMFuncOp kernel = createMain(chunk);
+  LLVM::LLVMFuncOp kernel = createMain(quantize, chunk);
 
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(module.getBody());
