@@ -52,6 +52,7 @@ void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
 
 void mlir::bitnet::buildBufferizePipeline(OpPassManager &pm,
                                           const PipelineOptions &options) {
+  pm.addNestedPass<func::FuncOp>(createBitNetDistinctResults());
   addUpstream(pm, "one-shot-bufferize{bufferize-function-boundaries "
                   "function-boundary-type-conversion=identity-layout-map},"
                   "buffer-results-to-out-params{hoist-static-allocs "

@@ -16,10 +16,11 @@
 // CHECK-SAME:      bitnet.kernel = {cols_per_block = 16 : i64, family = "mad", isa = "avx512vnni", rows_per_group = 64 : i64, weight_bytes = 256 : i64}
 // CHECK:         %[[R:.*]] = bufferization.to_tensor %[[Y]] restrict writable
 // CHECK:         return %[[R]]
+// CHECK:       llvm.func internal @__bitnet_mad_avx512vnni_2x4x8_quantize
+// CHECK:         math.roundeven
 // CHECK:       llvm.func internal @__bitnet_mad_avx512vnni_2x4x8_chunk
 // CHECK:         llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // CHECK:       llvm.func internal @__bitnet_mad_avx512vnni_2x4x8(
-// CHECK:         math.roundeven
 // CHECK:         llvm.mlir.addressof @__bitnet_exec_ctx
 // CHECK:       func.func private @__bitnet_mad_avx512vnni_2x4x8_memref
 // NONE-LABEL:  func.func @constant_weight

@@ -551,6 +551,21 @@ TEST(EndToEnd, VariantBuildsAgreeAndTheLoaderPicksOne) {
   bitnet_model_release(model);
 }
 
+TEST(EndToEnd, ATensorReturnedTwiceFillsBothOutputs) {
+  const char *mlir = R"(
+func.func @twice(%x: tensor<4xf32>) -> (tensor<4xf32>, tensor<4xf32>) {
+  %y = bitnet.squared_relu %x : tensor<4xf32>
+  return %y, %y : tensor<4xf32>, tensor<4xf32>
+}
+)";
+  auto model = compileOrFail(mlir);
+  ASSERT_TRUE(model);
+  std::vector<float> x = {-1, 2, 3, -4}, a(4, -7), b(4, -7);
+  ASSERT_EQ(model->run({x.data(), a.data(), b.data()}), 0);
+  EXPECT_TRUE(bitEqual({0, 4, 9, 0}, a.data()));
+  EXPECT_TRUE(bitEqual({0, 4, 9, 0}, b.data()));
+}
+
 TEST(EndToEnd, StridedCopiesNeedNoRunnerLibrary) {
   // Returning a non-contiguous slice copies from a strided view; the model
   // must load on its own (no memrefCopy from MLIR's runner utilities).

@@ -157,4 +157,25 @@ def BitNetEmitGPUProgram : Pass<"bitnet-emit-gpu-program", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def BitNetDistinctResults
+    : Pass<"bitnet-distinct-results", "::mlir::func::FuncOp"> {
+  let summary = "Gives a tensor returned more than once a copy per extra use";
+  let description = [{
+    Every output of a compiled model is written into a buffer of its own, so
+    a function that returns the same tensor twice needs a copy of it for each
+    repetition (upstream `buffer-results-to-out-params` does not handle the
+    repetition). The copy is a `linalg.copy` into a fresh `tensor.empty`.
+
+    ```mlir
+    return %y, %y : tensor<4xf32>, tensor<4xf32>
+    // becomes
+    %e = tensor.empty() : tensor<4xf32>
+    %c = linalg.copy ins(%y : tensor<4xf32>) outs(%e : tensor<4xf32>) -> tensor<4xf32>
+    return %y, %c : tensor<4xf32>, tensor<4xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect",
+                           "::mlir::tensor::TensorDialect"];
+}
+
 #endif // BITNET_TRANSFORMS_PASSES_TD
