@@ -90,3 +90,26 @@ func.func @narrow(%x: tensor<1x16xf32>) -> tensor<1x20xf32> {
   %y = bitnet.bitlinear %x, %p scale %ws : tensor<1x16xf32>, !bitnet.ternary<20x16, i2>, tensor<f32> -> tensor<1x20xf32>
   return %y : tensor<1x20xf32>
 }
+
+// -----
+
+// Tests that the weight stream is prefetched the given distance ahead, and
+// not at all with 0.
+// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="prefetch-distance=1024" | FileCheck %s --check-prefix=PF
+// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="prefetch-distance=0" | FileCheck %s --check-prefix=NOPF
+// RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="prefetch-distance=-1" 2>&1 | FileCheck %s --check-prefix=BADPF
+// PF-LABEL:  llvm.func internal @__bitnet_mad_avx512vnni_1x20x16_chunk
+// PF:          %[[D:.*]] = arith.constant 1024 : i64
+// PF:          %[[P:.*]] = llvm.getelementptr %{{.*}}[%[[D]]]
+// PF:          "llvm.intr.prefetch"(%[[P]])
+// NOPF-LABEL: llvm.func internal @__bitnet_mad_avx512vnni_1x20x16_chunk
+// NOPF-NOT:    llvm.intr.prefetch
+// NOPF:        llvm.func internal @__bitnet_mad_avx512vnni_1x20x16(
+// BADPF: prefetch-distance must be >= 0, got -1
+func.func @prefetch(%x: tensor<1x16xf32>) -> tensor<1x20xf32> {
+  %w = arith.constant dense<0.25> : tensor<20x16xf32>
+  %wq, %ws = bitnet.ternarize %w : tensor<20x16xf32> -> tensor<20x16xi8>, tensor<f32>
+  %p = bitnet.pack %wq : tensor<20x16xi8> -> !bitnet.ternary<20x16, i2>
+  %y = bitnet.bitlinear %x, %p scale %ws : tensor<1x16xf32>, !bitnet.ternary<20x16, i2>, tensor<f32> -> tensor<1x20xf32>
+  return %y : tensor<1x20xf32>
+}

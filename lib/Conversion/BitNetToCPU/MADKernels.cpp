@@ -139,9 +139,10 @@ int64_t lanesOf(MADIsa isa) { return isa == MADIsa::Avx512Vnni ? 16 : 8; }
 class MADKernelEmitter {
 public:
   MADKernelEmitter(ModuleOp module, MADIsa isa, StringRef isaName, int64_t m,
-                   int64_t n, int64_t k)
+                   int64_t n, int64_t k, int64_t prefetchDistance)
       : module(module), ctx(module.getContext()), b(ctx),
-        loc(module.getLoc()), isa(isa), isaName(isaName.str()), m(m), n(n),
+        loc(module.getLoc()), isa(isa), isaName(isaName.str()),
+        prefetchDistance(prefetchDistance), m(m), n(n),
         k(k), lanes(lanesOf(isa)), tileBytes(4 * lanes),
         groupRows(kTilesPerGroup * lanes),
         blockBytes(kTilesPerGroup * tileBytes),
@@ -202,6 +203,7 @@ private:
   Location loc;
   MADIsa isa;
   std::string isaName;
+  int64_t prefetchDistance;
   int64_t m, n, k, lanes, tileBytes, groupRows, blockBytes, groups, blocks,
       kPadded;
   Type ptr, i8, i32, i64, f32;
@@ -322,7 +324,14 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
     Value at = arith::AddIOp::create(
         kb, loc, arith::MulIOp::create(kb, loc, blk, cI64(kb, blockBytes)),
         cI64(kb, tileBytes * i));
-    return load(kb, bytesV, gep(kb, groupBase, at));
+    Value address = gep(kb, groupBase, at);
+    // The weights stream from memory once per call: ask for them early,
+    // one cache line per 64 bytes of tiles.
+    if (prefetchDistance > 0 && (tileBytes * i) % 64 == 0)
+      LLVM::Prefetch::create(kb, loc, gep(kb, address, cI64(kb, prefetchDistance)),
+                             kb.getI32IntegerAttr(0), kb.getI32IntegerAttr(3),
+                             kb.getI32IntegerAttr(1));
+    return load(kb, bytesV, address);
   };
   // acc + sum of four u8 codes times four s8 activations, per 32-bit lane.
   auto halfsV = VectorType::get({2 * lanes}, b.getI16Type());
@@ -712,6 +721,12 @@ struct BitNetLowerToCPUKernelsPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (prefetchDistance < 0) {
+      module.emitError("bitnet-lower-to-cpu-kernels: prefetch-distance must "
+                       "be >= 0, got ")
+          << static_cast<int64_t>(prefetchDistance);
+      return signalPassFailure();
+    }
     if (isa == "none")
       return;
     if (!parseIsa(isa)) {
@@ -738,7 +753,7 @@ struct BitNetLowerToCPUKernelsPass
     int64_t m = xType.getNumElements() / k;
 
     MADIsa kind = *parseIsa(isa);
-    MADKernelEmitter emitter(module, kind, isa, m, n, k);
+    MADKernelEmitter emitter(module, kind, isa, m, n, k, prefetchDistance);
     SmallVector<int8_t> layout = layoutMAD(*weights, n, k, lanesOf(kind));
 
     OpBuilder b(op);
