@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "bitnet/Transforms/ModelABI.h"
 #include "bitnet/Transforms/Passes.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -24,10 +25,9 @@ namespace mlir::bitnet {
 using namespace mlir;
 using namespace mlir::bitnet;
 
-// Mirrors of the ABI constants (model_abi.h). The compiler does not include
-// runtime headers; the end-to-end tests check that both sides agree.
-static constexpr uint32_t kModelMagic = 0x4d4e5442u;
-static constexpr uint32_t kModelAbiVersion = 3u;
+using abi::kModelAbiVersion;
+using abi::kModelMagic;
+
 /// The bitnet_gpu_program of a GPU model (bitnet-emit-gpu-program).
 static constexpr StringLiteral kGPUProgramSymbol = "__bitnet_gpu_program";
 /// BITNET_MODEL_RUN_NEEDS_GPU_LOADER.
@@ -402,7 +402,7 @@ void BitNetEmitEntryPointPass::runOnOperation() {
              cast<MemRefType>(func.getArgument(*workspaceArg).getType()));
   // Kernels that use the caller's services (thread pool, profiling) find the
   // context in a thread-local for the duration of the run.
-  auto execCtxGlobal = module.lookupSymbol<LLVM::GlobalOp>("__bitnet_exec_ctx");
+  auto execCtxGlobal = module.lookupSymbol<LLVM::GlobalOp>(abi::kExecCtxGlobal);
   if (execCtxGlobal)
     LLVM::StoreOp::create(b, loc, entryBlock->getArgument(2),
                           LLVM::AddressOfOp::create(b, loc, execCtxGlobal));

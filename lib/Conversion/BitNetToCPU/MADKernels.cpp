@@ -30,6 +30,7 @@
 #include "bitnet/Conversion/Passes.h"
 #include "bitnet/Dialect/BitNet/IR/BitNet.h"
 #include "bitnet/Dialect/BitNet/IR/TernaryEncoding.h"
+#include "bitnet/Transforms/ModelABI.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -52,14 +53,7 @@ namespace mlir::bitnet {
 using namespace mlir;
 using namespace mlir::bitnet;
 
-/// Name of the thread-local that holds the caller's bitnet_exec_ctx during a
-/// run (set by bitnet_model_run, see bitnet-emit-entry-point).
-static constexpr StringLiteral kExecCtxGlobal = "__bitnet_exec_ctx";
-/// Byte offsets of bitnet_exec_ctx fields (runtime/include/bitnet_rt/model_abi.h).
-static constexpr int64_t kCtxUserOffset = 8;
-static constexpr int64_t kCtxParallelForOffset = 16;
-static constexpr int64_t kCtxKernelBeginOffset = 24;
-static constexpr int64_t kCtxKernelEndOffset = 32;
+using namespace mlir::bitnet::abi;
 
 static constexpr int64_t kTilesPerGroup = 4;
 static constexpr int64_t kColsPerBlock = 16;
