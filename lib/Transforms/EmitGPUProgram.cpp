@@ -404,7 +404,10 @@ void BitNetEmitGPUProgramPass::runOnOperation() {
   for (Operation &op : llvm::make_early_inc_range(llvm::reverse(body)))
     if (&op != ret)
       op.erase();
-  host.eraseArgument(wsArg);
+  if (failed(host.eraseArgument(wsArg))) {
+    host.emitError("cannot remove the workspace argument");
+    return signalPassFailure();
+  }
   binary.erase();
   for (StringRef name : weightGlobals)
     if (auto g = module.lookupSymbol<memref::GlobalOp>(name))

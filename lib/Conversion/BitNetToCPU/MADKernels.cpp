@@ -597,7 +597,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp quantize,
   Value xq = scratch;
   Value xsum = gep(b, scratch, cI64(b, m * kPadded));
   Value sx = gep(b, scratch, cI64(b, m * kPadded + 4 * m));
-  Value one = cI64(b, 1), zero = cI64(b, 0);
+  Value zero = cI64(b, 0);
 
   // args = {xq, xsum, sx, w, y, ws} on the stack.
   Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 6), 8);

@@ -260,7 +260,8 @@ GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
                                                       ? "gemv" : "gemm",
               m, n, k, rg)
           .str();
-  kernel.grid = {llvm::divideCeil(l.groups, kGPUGemvWarps), l.tokenBlocks, 1};
+  kernel.grid = {static_cast<int64_t>(llvm::divideCeil(l.groups, kGPUGemvWarps)),
+                 l.tokenBlocks, 1};
   kernel.block = {32 * kGPUGemvWarps, 1, 1};
   std::string wType = memref(l.weightBytes(), "i8");
   std::string xType = memref(paddedTokens * rowBytes, "i8");
