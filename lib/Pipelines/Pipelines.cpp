@@ -54,8 +54,9 @@ void mlir::bitnet::buildBufferizePipeline(OpPassManager &pm,
                                           const PipelineOptions &options) {
   pm.addNestedPass<func::FuncOp>(createBitNetDistinctResults());
   addUpstream(pm, "one-shot-bufferize{bufferize-function-boundaries "
-                  "function-boundary-type-conversion=identity-layout-map},"
-                  "buffer-results-to-out-params{hoist-static-allocs "
+                  "function-boundary-type-conversion=identity-layout-map}");
+  pm.addNestedPass<func::FuncOp>(createBitNetStateArguments());
+  addUpstream(pm, "buffer-results-to-out-params{hoist-static-allocs "
                   "modify-public-functions add-result-attr},"
                   "canonicalize,"
                   "buffer-deallocation-pipeline");

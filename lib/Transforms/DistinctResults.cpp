@@ -27,7 +27,9 @@ struct BitNetDistinctResultsPass
       for (OpOperand &operand : ret->getOpOperands()) {
         Value value = operand.get();
         auto type = dyn_cast<RankedTensorType>(value.getType());
-        if (!type || seen.insert(value).second)
+        // An argument returned as it is also gets a copy: results that are
+        // arguments mean state updated in place (bitnet-state-arguments).
+        if (!type || (seen.insert(value).second && !isa<BlockArgument>(value)))
           continue;
         Location loc = ret.getLoc();
         SmallVector<OpFoldResult> sizes = tensor::getMixedSizes(b, loc, value);

@@ -27,6 +27,7 @@ using namespace mlir::bitnet;
 
 using abi::kModelAbiVersion;
 using abi::kModelMagic;
+using abi::kTensorState;
 
 /// The bitnet_gpu_program of a GPU model (bitnet-emit-gpu-program).
 static constexpr StringLiteral kGPUProgramSymbol = "__bitnet_gpu_program";
@@ -135,6 +136,7 @@ struct TensorArg {
   std::string name;
   MemRefType type;
   unsigned argIndex;
+  bool state = false; ///< updated in place by the run (bitnet.state)
 };
 
 struct BitNetEmitEntryPointPass
@@ -158,8 +160,10 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
     int64_t workspaceAlignment) {
   MLIRContext *ctx = &getContext();
   Type i32 = d.b.getI32Type(), i64 = d.b.getI64Type(), ptr = d.ptr;
-  // struct bitnet_tensor_info { const char *; int32; int32; const int64 *; }
-  auto tensorInfo = LLVM::LLVMStructType::getLiteral(ctx, {ptr, i32, i32, ptr});
+  // struct bitnet_tensor_info { const char *; int32; int32; const int64 *;
+  //                             int32 flags; }
+  auto tensorInfo =
+      LLVM::LLVMStructType::getLiteral(ctx, {ptr, i32, i32, ptr, i32});
   auto tensorTable = [&](ArrayRef<TensorArg> args) -> LLVM::GlobalOp {
     SmallVector<std::pair<LLVM::GlobalOp, LLVM::GlobalOp>> parts;
     for (const TensorArg &arg : args)
@@ -179,6 +183,9 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
                              d.constant(ib, i32, arg.type.getRank()), {at, 2});
             table =
                 d.insert(ib, table, d.address(ib, parts[i].second), {at, 3});
+            table = d.insert(ib, table,
+                             d.constant(ib, i32, arg.state ? kTensorState : 0),
+                             {at, 4});
           }
           return table;
         });
@@ -193,7 +200,29 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
   // struct bitnet_model_info (see model_abi.h for the field order).
   auto modelInfo = LLVM::LLVMStructType::getLiteral(
       ctx, {i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32,
-            ptr, ptr});
+            ptr, ptr, i32, ptr});
+  // Metadata of the source model: key, value, key, value ... strings.
+  SmallVector<LLVM::GlobalOp> metadataStrings;
+  if (auto meta = d.module->getAttrOfType<DictionaryAttr>("bitnet.metadata"))
+    for (NamedAttribute entry : meta) {
+      auto value = dyn_cast<StringAttr>(entry.getValue());
+      if (!value)
+        return d.module.emitError("bitnet.metadata entry '")
+               << entry.getName().getValue() << "' is not a string";
+      metadataStrings.push_back(d.string(entry.getName().getValue()));
+      metadataStrings.push_back(d.string(value.getValue()));
+    }
+  LLVM::GlobalOp metadataTable;
+  if (!metadataStrings.empty())
+    metadataTable = d.aggregate(
+        LLVM::LLVMArrayType::get(ptr, metadataStrings.size()),
+        d.uniqueName("metadata"), LLVM::Linkage::Private,
+        [&](OpBuilder &ib, Value table) {
+          for (auto [i, str] : llvm::enumerate(metadataStrings))
+            table = d.insert(ib, table, d.address(ib, str),
+                             {static_cast<int64_t>(i)});
+          return table;
+        });
   auto gpuProgram = d.module.lookupSymbol<LLVM::GlobalOp>(kGPUProgramSymbol);
   // struct bitnet_model_variant { name, features, run, ws bytes, alignment }
   struct Variant {
@@ -269,6 +298,10 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
                     gpuProgram ? d.address(ib, gpuProgram)
                                : LLVM::ZeroOp::create(ib, d.loc, ptr)
                                      .getResult(),
+                    d.constant(ib, i32, metadataStrings.size() / 2),
+                    metadataTable ? d.address(ib, metadataTable)
+                                  : LLVM::ZeroOp::create(ib, d.loc, ptr)
+                                        .getResult(),
                 };
                 for (auto [i, field] : llvm::enumerate(fields))
                   info = d.insert(ib, info, field, {static_cast<int64_t>(i)});
@@ -328,7 +361,8 @@ void BitNetEmitEntryPointPass::runOnOperation() {
       name = cast<StringAttr>(outputNames[list.size()]).str();
     else
       name = ((isOutput ? "output" : "input") + Twine(list.size())).str();
-    list.push_back({name, type, i});
+    bool state = static_cast<bool>(func.getArgAttr(i, "bitnet.state"));
+    list.push_back({name, type, i, state});
   }
   if (outputs.empty()) {
     func.emitError("the entry function has no outputs");

@@ -341,20 +341,25 @@ bitnet_status bitnet_context_run_checked(bitnet_context *context,
   for (int32_t i = 0; i < num_outputs; ++i)
     BITNET_RETURN_IF_ERROR(
         check_tensor_arg(fn, model, num_inputs + i, &outputs[i]));
-  /* Outputs are written, so none may overlap any other buffer. */
+  /* Outputs and state inputs are written, so none may overlap any other
+   * buffer. */
   int32_t total = num_inputs + num_outputs;
-  for (int32_t o = 0; o < num_outputs; ++o) {
-    const bitnet_tensor_desc *od = &model->descs[num_inputs + o];
-    uintptr_t ob = (uintptr_t)outputs[o].data, oe = ob + (uintptr_t)od->byte_size;
+  for (int32_t w = 0; w < total; ++w) {
+    const bitnet_tensor_desc *wd = &model->descs[w];
+    if (w < num_inputs && !(wd->flags & BITNET_TENSOR_STATE))
+      continue;
+    const bitnet_tensor *wt = w < num_inputs ? &inputs[w] : &outputs[w - num_inputs];
+    uintptr_t ob = (uintptr_t)wt->data, oe = ob + (uintptr_t)wd->byte_size;
     for (int32_t j = 0; j < total; ++j) {
-      if (j == num_inputs + o)
+      if (j == w)
         continue;
       const bitnet_tensor *t = j < num_inputs ? &inputs[j] : &outputs[j - num_inputs];
       uintptr_t b = (uintptr_t)t->data, e = b + (uintptr_t)model->descs[j].byte_size;
       if (ob < e && b < oe)
         return bitnet_status_make(
-            BITNET_STATUS_INVALID_ARGUMENT,
-            "%s: output %d ('%s') overlaps %s %d ('%s')", fn, (int)o, od->name,
+            BITNET_STATUS_INVALID_ARGUMENT, "%s: %s %d ('%s') overlaps %s %d ('%s')",
+            fn, w < num_inputs ? "state input" : "output",
+            (int)(w < num_inputs ? w : w - num_inputs), wd->name,
             j < num_inputs ? "input" : "output",
             (int)(j < num_inputs ? j : j - num_inputs), model->descs[j].name);
     }

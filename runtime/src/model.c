@@ -65,6 +65,7 @@ static bitnet_status check_tensor(const char *path, const char *kind,
   desc->shape = t->shape;
   desc->num_elements = elements;
   desc->byte_size = bytes;
+  desc->flags = t->flags;
   return BITNET_OK;
 }
 
@@ -186,6 +187,16 @@ static bitnet_status check_info(bitnet_model *model) {
                                          info->workspace_alignment);
   if (status != BITNET_OK)
     return status;
+  if (info->num_metadata < 0 ||
+      (info->num_metadata > 0 && info->metadata == NULL))
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s' declares %d metadata entries but no "
+                              "table of them",
+                              path, (int)info->num_metadata);
+  for (int32_t i = 0; i < 2 * info->num_metadata; ++i)
+    if (info->metadata[i] == NULL)
+      return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                                "model '%s' has a NULL metadata string", path);
   if (info->num_variants < 0 || (info->num_variants > 0 && !info->variants))
     return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
                               "model '%s' declares %d variants but no table "
@@ -477,4 +488,14 @@ bitnet_status bitnet_model_get_mapping(const bitnet_model *model,
 
 int bitnet_model_is_gpu(const bitnet_model *model) {
   return model != NULL && model->info->gpu != NULL;
+}
+
+const char *bitnet_model_metadata(const bitnet_model *model, const char *key) {
+  if (model == NULL || key == NULL)
+    return NULL;
+  const bitnet_model_info *info = model->info;
+  for (int32_t i = 0; i < info->num_metadata; ++i)
+    if (strcmp(info->metadata[2 * i], key) == 0)
+      return info->metadata[2 * i + 1];
+  return NULL;
 }

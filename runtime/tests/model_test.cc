@@ -181,7 +181,7 @@ TEST(ModelTest, BrokenModels) {
       {BITNET_TEST_MODEL_BAD_MAGIC, BITNET_STATUS_INVALID_MODEL,
        {"is not a bitnet model", "0x464c457f", "0x4d4e5442"}},
       {BITNET_TEST_MODEL_BAD_VERSION, BITNET_STATUS_INCOMPATIBLE,
-       {"model ABI version 4", "supports version 3"}},
+       {"model ABI version 5", "supports version 4"}},
       {BITNET_TEST_MODEL_NO_RUN, BITNET_STATUS_INVALID_MODEL,
        {"does not export 'bitnet_model_run'"}},
       {BITNET_TEST_MODEL_NO_INFO, BITNET_STATUS_INVALID_MODEL,

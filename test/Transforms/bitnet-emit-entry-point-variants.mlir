@@ -18,7 +18,7 @@
 // CHECK:       llvm.mlir.constant(128 : i64)
 // CHECK:     llvm.mlir.global external constant @bitnet_model_info()
 // CHECK:       llvm.mlir.constant(1296979010 : i32)
-// CHECK:       llvm.mlir.constant(3 : i32)
+// CHECK:       llvm.mlir.constant(4 : i32)
 // CHECK:       %[[COUNT:.*]] = llvm.mlir.constant(2 : i32) : i32
 // CHECK:       %[[ADDR:.*]] = llvm.mlir.addressof @[[TABLE]]
 // CHECK:       llvm.insertvalue %[[COUNT]], %{{.*}}[12]

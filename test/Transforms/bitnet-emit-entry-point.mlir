@@ -9,14 +9,14 @@
 // defaults input<i>/output<i> (also when bitnet.output_names holds a
 // non-string), element types, ranks and shapes, the counts, the workspace
 // size and alignment, producer and target strings, and the magic
-// 0x4d4e5442 and ABI version 3.
+// 0x4d4e5442 and ABI version 4.
 // CHECK-LABEL: func.func private @model
 // CHECK-SAME: (%{{.*}}: memref<2x8xf32> {bitnet.name = "x"}, %{{.*}}: memref<3xi32>, %{{.*}}: memref<2x4xf32> {bufferize.result}, %{{.*}}: memref<i8> {bufferize.result}, %{{.*}}: memref<128xi8> {bitnet.workspace})
 // CHECK: llvm.mlir.global private constant @[[X:__bitnet_str_[0-9]+]]("x\00")
 // CHECK: llvm.mlir.global private constant @[[XSHAPE:__bitnet_shape_[0-9]+]](dense<[2, 8]> : tensor<2xi64>) {{.*}} : !llvm.array<2 x i64>
 // CHECK: llvm.mlir.global private constant @[[IN1:__bitnet_str_[0-9]+]]("input1\00")
 // CHECK: llvm.mlir.global private constant @[[IN1SHAPE:__bitnet_shape_[0-9]+]](dense<3> : tensor<1xi64>)
-// CHECK: llvm.mlir.global private constant @[[INPUTS:__bitnet_tensors_[0-9]+]]() {{.*}} : !llvm.array<2 x struct<(ptr, i32, i32, ptr)>> {
+// CHECK: llvm.mlir.global private constant @[[INPUTS:__bitnet_tensors_[0-9]+]]() {{.*}} : !llvm.array<2 x struct<(ptr, i32, i32, ptr, i32)>> {
 // CHECK:   llvm.mlir.addressof @[[X]]
 // CHECK:   %[[F32:.*]] = llvm.mlir.constant(1 : i32) : i32
 // CHECK:   llvm.insertvalue %[[F32]], %{{.*}}[0, 1]
@@ -31,7 +31,7 @@
 // CHECK: llvm.mlir.global private constant @{{__bitnet_shape_[0-9]+}}(dense<[2, 4]> : tensor<2xi64>)
 // CHECK: llvm.mlir.global private constant @[[OUT1:__bitnet_str_[0-9]+]]("output1\00")
 // CHECK: llvm.mlir.global private constant @{{__bitnet_shape_[0-9]+}}(dense<0> : tensor<1xi64>)
-// CHECK: llvm.mlir.global private constant @[[OUTPUTS:__bitnet_tensors_[0-9]+]]() {{.*}} : !llvm.array<2 x struct<(ptr, i32, i32, ptr)>> {
+// CHECK: llvm.mlir.global private constant @[[OUTPUTS:__bitnet_tensors_[0-9]+]]() {{.*}} : !llvm.array<2 x struct<(ptr, i32, i32, ptr, i32)>> {
 // CHECK:   llvm.mlir.addressof @[[Y]]
 // CHECK:   llvm.mlir.addressof @[[OUT1]]
 // CHECK:   %[[I8:.*]] = llvm.mlir.constant(5 : i32) : i32
@@ -41,9 +41,9 @@
 // CHECK: llvm.mlir.global private constant @[[NAME:__bitnet_str_[0-9]+]]("model\00")
 // CHECK: llvm.mlir.global private constant @[[PRODUCER:__bitnet_str_[0-9]+]]("test-producer\00")
 // CHECK: llvm.mlir.global private constant @[[TARGET:__bitnet_str_[0-9]+]]("test-target\00")
-// CHECK: llvm.mlir.global external constant @bitnet_model_info() {{.*}} : !llvm.struct<(i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr, ptr)> {
+// CHECK: llvm.mlir.global external constant @bitnet_model_info() {{.*}} : !llvm.struct<(i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr, ptr, i32, ptr)> {
 // CHECK:   %[[MAGIC:.*]] = llvm.mlir.constant(1296979010 : i32) : i32
-// CHECK:   %[[VERSION:.*]] = llvm.mlir.constant(3 : i32) : i32
+// CHECK:   %[[VERSION:.*]] = llvm.mlir.constant(4 : i32) : i32
 // CHECK:   %[[NAMEP:.*]] = llvm.mlir.addressof @[[NAME]]
 // CHECK:   %[[PRODP:.*]] = llvm.mlir.addressof @[[PRODUCER]]
 // CHECK:   %[[TARGP:.*]] = llvm.mlir.addressof @[[TARGET]]
@@ -124,7 +124,7 @@ func.func @strides(%out: memref<5xf32> {bufferize.result}, %in: memref<2x3x4xf32
 // that the element type codes follow bitnet_dtype (f16 2, bf16 3, f64 4,
 // i8 and si8 5, i16 6, i64 8, ui8 9, i1 10).
 // CHECK-LABEL: func.func private @types
-// CHECK: @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<9 x struct<(ptr, i32, i32, ptr)>>
+// CHECK: @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<9 x struct<(ptr, i32, i32, ptr, i32)>>
 // CHECK: %[[T0:.*]] = llvm.mlir.constant(2 : i32) : i32
 // CHECK-NEXT: llvm.insertvalue %[[T0]], %{{.*}}[0, 1]
 // CHECK: %[[T1:.*]] = llvm.mlir.constant(3 : i32) : i32
@@ -263,6 +263,39 @@ module {
     return
   }
   func.func @second(%out: memref<4xf32> {bufferize.result}) {
+    return
+  }
+}
+
+// -----
+
+// Tests that an argument marked bitnet.state (a KV cache the run updates in
+// place) is an input with flags BITNET_TENSOR_STATE (1), other tensors have
+// flags 0, and that the module's bitnet.metadata becomes the key, value
+// string table with its count.
+// CHECK-LABEL: func.func private @step
+// CHECK: llvm.mlir.global private constant @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<2 x struct<(ptr, i32, i32, ptr, i32)>> {
+// CHECK:   llvm.insertvalue %{{.*}}, %{{.*}}[0, 3]
+// CHECK-NEXT: %[[PLAIN:.*]] = llvm.mlir.constant(0 : i32) : i32
+// CHECK-NEXT: llvm.insertvalue %[[PLAIN]], %{{.*}}[0, 4]
+// CHECK:   llvm.insertvalue %{{.*}}, %{{.*}}[1, 3]
+// CHECK-NEXT: %[[STATE:.*]] = llvm.mlir.constant(1 : i32) : i32
+// CHECK-NEXT: llvm.insertvalue %[[STATE]], %{{.*}}[1, 4]
+// CHECK: llvm.mlir.global private constant @[[KEY:__bitnet_str_[0-9]+]]("bitnet.vocab\00")
+// CHECK: llvm.mlir.global private constant @[[VALUE:__bitnet_str_[0-9]+]]("[\22a\22, \22b\22]\00")
+// CHECK: llvm.mlir.global private constant @[[META:__bitnet_metadata_[0-9]+]]() {{.*}} : !llvm.array<2 x ptr> {
+// CHECK:   llvm.mlir.addressof @[[KEY]]
+// CHECK:   llvm.mlir.addressof @[[VALUE]]
+// CHECK: llvm.mlir.global external constant @bitnet_model_info()
+// CHECK:   llvm.mlir.zero : !llvm.ptr
+// CHECK-NEXT: llvm.mlir.zero : !llvm.ptr
+// CHECK-NEXT: %[[COUNT:.*]] = llvm.mlir.constant(1 : i32) : i32
+// CHECK-NEXT: %[[TABLE:.*]] = llvm.mlir.addressof @[[META]]
+// CHECK:   llvm.insertvalue %[[COUNT]], %{{.*}}[15]
+// CHECK:   llvm.insertvalue %[[TABLE]], %{{.*}}[16]
+module attributes {bitnet.metadata = {"bitnet.vocab" = "[\"a\", \"b\"]"}} {
+  func.func @step(%t: memref<1xi32>, %cache: memref<8x4xf32> {bitnet.state},
+                  %y: memref<1x2xf32> {bufferize.result}) {
     return
   }
 }

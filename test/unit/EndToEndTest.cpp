@@ -458,9 +458,17 @@ func.func @attn(%q: tensor<3x4x4xf32>, %k: tensor<3x2x4xf32>, %v: tensor<3x2x4xf
 )";
     auto model = compileOrFail(mlir);
     ASSERT_TRUE(model);
-    std::vector<float> o(s * hq * d), kOut(kc.size()), vOut(vc.size());
-    ASSERT_EQ(model->run({q.data(), k.data(), v.data(), kc.data(), vc.data(),
-                          &position, o.data(), kOut.data(), vOut.data()}),
+    // The caches are updated in place: state inputs, and no outputs of their
+    // own.
+    const bitnet_model_info &info = model->info();
+    ASSERT_EQ(info.num_inputs, 6);
+    ASSERT_EQ(info.num_outputs, 1);
+    for (int i = 0; i < 6; ++i)
+      EXPECT_EQ(info.inputs[i].flags, (i == 3 || i == 4) ? BITNET_TENSOR_STATE : 0)
+          << "input " << i;
+    std::vector<float> o(s * hq * d), kOut = kc, vOut = vc;
+    ASSERT_EQ(model->run({q.data(), k.data(), v.data(), kOut.data(),
+                          vOut.data(), &position, o.data()}),
               0);
     std::vector<float> kRef = kc, vRef = vc;
     std::vector<float> expected =

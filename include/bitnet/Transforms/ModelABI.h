@@ -21,7 +21,10 @@ namespace mlir::bitnet::abi {
 
 /// bitnet_model_info.magic ("BTNM") and abi_version.
 inline constexpr uint32_t kModelMagic = 0x4d4e5442u;
-inline constexpr uint32_t kModelAbiVersion = 3u;
+inline constexpr uint32_t kModelAbiVersion = 4u;
+
+/// bitnet_tensor_info.flags: an input the run updates in place.
+inline constexpr int32_t kTensorState = 1;
 
 /// The thread-local through which generated kernels find the caller's
 /// bitnet_exec_ctx during a run (set by bitnet_model_run).

@@ -157,6 +157,31 @@ def BitNetEmitGPUProgram : Pass<"bitnet-emit-gpu-program", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
 }
 
+def BitNetStateArguments
+    : Pass<"bitnet-state-arguments", "::mlir::func::FuncOp"> {
+  let summary = "Turns results updated in place into state arguments";
+  let description = [{
+    Runs after one-shot bufferization. A result that bufferized to the very
+    buffer of an argument (a KV cache written in place by
+    `bitnet.attention`) is not copied into an output of its own: the result is
+    dropped and the argument is marked `bitnet.state`, which the model
+    descriptor reports (BITNET_TENSOR_STATE), so that the caller keeps the
+    buffer between runs and the run updates it. The matching name is removed
+    from `bitnet.output_names`.
+
+    ```mlir
+    func.func @step(%t: memref<1xi32>, %kc: memref<64x2x8xf32>) -> (memref<1x4xf32>, memref<64x2x8xf32>)
+      ...
+      return %logits, %kc : memref<1x4xf32>, memref<64x2x8xf32>
+    // becomes
+    func.func @step(%t: memref<1xi32>, %kc: memref<64x2x8xf32> {bitnet.state}) -> memref<1x4xf32>
+      ...
+      return %logits : memref<1x4xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def BitNetDistinctResults
     : Pass<"bitnet-distinct-results", "::mlir::func::FuncOp"> {
   let summary = "Gives a tensor returned more than once a copy per extra use";

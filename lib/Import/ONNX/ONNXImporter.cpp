@@ -156,6 +156,7 @@ private:
   onnx::ModelProto model;
   int64_t opset = 0;
   int64_t msOpset = 0;
+  int64_t bitnetOpset = 0;
   llvm::StringMap<Value> values;
   /// Types ONNX shape inference found, by value name.
   std::map<std::string, onnx::TypeProto> inferred;
@@ -221,6 +222,15 @@ LogicalResult Importer::checkOpsets() {
         InFlightDiagnostic d = graphError() << "opset " << msOpset
                                             << " of domain com.microsoft is "
                                                "not supported";
+        d.attachNote() << "expected opset 1";
+        return d;
+      }
+    } else if (domain == "bitnet") {
+      bitnetOpset = id.version();
+      if (bitnetOpset != 1) {
+        InFlightDiagnostic d = graphError() << "opset " << bitnetOpset
+                                            << " of domain bitnet is not "
+                                               "supported";
         d.attachNote() << "expected opset 1";
         return d;
       }
@@ -774,10 +784,17 @@ LogicalResult Importer::importNode(const onnx::NodeProto &node, int index) {
                                        "model does not import";
     version = msOpset;
     opName = "onnx.com.microsoft." + opType;
+  } else if (domain == "bitnet") {
+    if (bitnetOpset == 0)
+      return nodeError(node, index) << "uses domain bitnet, which the model "
+                                       "does not import";
+    version = bitnetOpset;
+    opName = "onnx.bitnet." + opType;
   } else {
     InFlightDiagnostic d = nodeError(node, index)
                            << "domain '" << domain << "' is not supported";
-    d.attachNote() << "expected the default ONNX domain or com.microsoft";
+    d.attachNote() << "expected the default ONNX domain, com.microsoft or "
+                      "bitnet";
     return d;
   }
 
@@ -905,6 +922,17 @@ OwningOpRef<ModuleOp> Importer::run(StringRef bytes) {
       b, graphLoc(), options.entry,
       FunctionType::get(ctx, argTypes, {}));
   func->setAttr("bitnet.output_names", b.getArrayAttr(outputNames));
+  // The model's metadata (a vocabulary, a description) travels with it into
+  // the compiled model's descriptor.
+  if (model.metadata_props_size() > 0) {
+    SmallVector<NamedAttribute> meta;
+    llvm::StringSet<> keys;
+    for (const onnx::StringStringEntryProto &p : model.metadata_props())
+      if (!p.key().empty() && keys.insert(p.key()).second)
+        meta.push_back(
+            b.getNamedAttr(p.key(), b.getStringAttr(p.value())));
+    module->setAttr("bitnet.metadata", b.getDictionaryAttr(meta));
+  }
   Block *entry = func.addEntryBlock();
   for (auto [k, name] : llvm::enumerate(argNames)) {
     func.setArgAttr(k, "bitnet.name", b.getStringAttr(name));

@@ -228,6 +228,8 @@ typedef struct bitnet_tensor_desc {
   const int64_t *shape; /**< `rank` extents, owned by the model */
   int64_t num_elements; /**< product of the extents (1 for a scalar) */
   int64_t byte_size;    /**< num_elements * element size */
+  int32_t flags;        /**< BITNET_TENSOR_* (BITNET_TENSOR_STATE: an input
+                             the run updates in place, a KV cache) */
 } bitnet_tensor_desc;
 
 /** Loads the model at `path`: checks that the file exists and is readable,
@@ -289,6 +291,12 @@ BITNET_RT_API bitnet_status bitnet_model_find_input(const bitnet_model *model,
 BITNET_RT_API bitnet_status bitnet_model_find_output(const bitnet_model *model,
                                                      const char *name,
                                                      int32_t *out_index);
+
+/** The value of metadata entry `key` of the source model (e.g.
+ *  "bitnet.vocab"), owned by the model; NULL when the model has no such entry
+ *  or an argument is NULL. */
+BITNET_RT_API const char *bitnet_model_metadata(const bitnet_model *model,
+                                                const char *key);
 
 /** Sizes of the model's shared object as mapped in this process. */
 typedef struct bitnet_model_mapping {

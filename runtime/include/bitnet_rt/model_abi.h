@@ -23,7 +23,8 @@
  * `bitnet_model_run` runs the model once. `buffers` holds
  * `num_inputs + num_outputs` pointers: the inputs in declaration order, then the
  * outputs. Every buffer is a dense row-major array of its tensor's element type
- * and shape. Inputs are only read; outputs are fully written. Buffers must not
+ * and shape. Inputs are only read, except those flagged BITNET_TENSOR_STATE,
+ * which are updated in place; outputs are fully written. Buffers must not
  * overlap. `workspace` points to at least `workspace_bytes` writable bytes
  * aligned to `workspace_alignment` (it may be NULL when `workspace_bytes` is 0):
  * every intermediate buffer of the run lives there, so a run allocates no
@@ -58,7 +59,7 @@ extern "C" {
 /** "BTNM" read as a little-endian 32-bit integer. */
 #define BITNET_MODEL_MAGIC 0x4d4e5442u
 /** Bumped whenever a struct below or the run signature changes. */
-#define BITNET_MODEL_ABI_VERSION 3u
+#define BITNET_MODEL_ABI_VERSION 4u
 
 /** Names of the two exported symbols. */
 #define BITNET_MODEL_INFO_SYMBOL "bitnet_model_info"
@@ -113,7 +114,15 @@ typedef struct bitnet_tensor_info {
   int32_t dtype;        /**< a bitnet_dtype */
   int32_t rank;         /**< number of dimensions, 0 for a scalar */
   const int64_t *shape; /**< `rank` static extents, each >= 0 */
+  int32_t flags;        /**< BITNET_TENSOR_* bits */
 } bitnet_tensor_info;
+
+/** bitnet_tensor_info.flags of an input that holds state the run updates in
+ *  place (the KV cache of a decoder): the run reads it and writes its new
+ *  value into the same buffer, so the caller keeps the buffer from one run to
+ *  the next. Unlike other inputs it is written, and must not overlap any
+ *  other buffer. */
+#define BITNET_TENSOR_STATE 1
 
 /** The descriptor a compiled model exports under BITNET_MODEL_INFO_SYMBOL. */
 typedef struct bitnet_model_info {
@@ -141,6 +150,11 @@ typedef struct bitnet_model_info {
   const struct bitnet_model_variant *variants;
   /** The GPU program of a model compiled for a GPU; NULL for CPU models. */
   const struct bitnet_gpu_program *gpu;
+  /** Metadata of the source model (ONNX metadata_props, e.g. the vocabulary
+   *  "bitnet.vocab" as a JSON list of strings): 2 * num_metadata strings,
+   *  key, value, key, value ...; NULL when there is none. */
+  int32_t num_metadata;
+  const char *const *metadata;
 } bitnet_model_info;
 
 /** One build of the model for a CPU, with its own entry and workspace. */

@@ -80,7 +80,8 @@ SHAPE_OPERANDS = {
 class TensorInfo(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32),
                 ("rank", ctypes.c_int32),
-                ("shape", ctypes.POINTER(ctypes.c_int64))]
+                ("shape", ctypes.POINTER(ctypes.c_int64)),
+                ("flags", ctypes.c_int32)]
 
 
 class ModelInfo(ctypes.Structure):

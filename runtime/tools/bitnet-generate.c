@@ -1,0 +1,670 @@
+/*===- bitnet-generate.c - Generate text with a compiled decoder ----*- C -*-===*
+ *
+ * Part of bitnet-mlir.
+ *
+ *===----------------------------------------------------------------------===*
+ *
+ * Runs a decoder compiled by bitnet-compile (one step of the model: inputs
+ * `tokens` [S] int32, `position` int32 and KV caches flagged
+ * BITNET_TENSOR_STATE; output `logits` [S, V]) token by token: the prompt
+ * first, then sampled tokens, streamed as they come. The KV caches are held
+ * here, between runs, and updated in place by the model.
+ *
+ * Exit status: 0 on success, 1 when loading or running fails, 2 for bad
+ * command-line usage.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bitnet_rt/bitnet_rt.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_text[] =
+    "usage: bitnet-generate MODEL.so [options]\n"
+    "\n"
+    "Generates tokens with a decoder compiled by bitnet-compile (see\n"
+    "models/README.md): runs the prompt through the model, then samples one\n"
+    "token at a time and prints each as it comes. The model keeps its KV cache\n"
+    "here between steps.\n"
+    "\n"
+    "options:\n"
+    "  --prompt TEXT        prompt text, split into the model's vocabulary\n"
+    "                       (its metadata entry bitnet.vocab)\n"
+    "  --tokens 1,2,3       prompt as token ids instead\n"
+    "  -n N                 tokens to generate (default 128); generation also\n"
+    "                       stops when the KV cache is full\n"
+    "  --temperature T      0 picks the most likely token (greedy); default 0.8\n"
+    "  --top-k K            sample among the K most likely tokens (default 40,\n"
+    "                       0: all)\n"
+    "  --top-p P            ... and among the fewest whose probabilities add up\n"
+    "                       to P (default 0.95, 1: all)\n"
+    "  --seed N             seed of the sampler (default: from the clock)\n"
+    "  --stop TEXT          stop once the generated text ends with TEXT\n"
+    "  --prefill MODEL.so   a build of the same model for S > 1 tokens a step\n"
+    "                       (bitnet-compile --input-shape=tokens:S), used for\n"
+    "                       the prompt; its caches must match\n"
+    "  --threads N          threads for the kernels (default: online cores)\n"
+    "  --ids                print token ids instead of text\n"
+    "  --quiet              no statistics at the end\n"
+    "  --help               show this text\n"
+    "\n"
+    "At the end it prints prompt and decode tokens/s, the time to the first\n"
+    "generated token, the model's read-only (weights) bytes, the KV-cache bytes\n"
+    "and the peak resident memory, on stderr.\n";
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void fail(const char *fmt, const char *arg) {
+  fprintf(stderr, "bitnet-generate: ");
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n");
+  exit(1);
+}
+
+static void check(bitnet_status status) {
+  if (status != BITNET_OK) {
+    fprintf(stderr, "bitnet-generate: %s\n", bitnet_status_message(status));
+    bitnet_status_free(status);
+    exit(1);
+  }
+}
+
+static void *xmalloc(size_t n) {
+  void *p = calloc(1, n ? n : 1);
+  if (p == NULL)
+    fail("out of memory (%s)", "allocation");
+  return p;
+}
+
+/*===----------------------------------------------------------------------===*
+ * Vocabulary: a JSON list of strings
+ *===----------------------------------------------------------------------===*/
+
+typedef struct vocab {
+  char **text;
+  size_t *len;
+  int64_t size;
+} vocab;
+
+static void put_utf8(char **out, unsigned cp) {
+  char *o = *out;
+  if (cp < 0x80) {
+    *o++ = (char)cp;
+  } else if (cp < 0x800) {
+    *o++ = (char)(0xC0 | (cp >> 6));
+    *o++ = (char)(0x80 | (cp & 0x3F));
+  } else {
+    *o++ = (char)(0xE0 | (cp >> 12));
+    *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+    *o++ = (char)(0x80 | (cp & 0x3F));
+  }
+  *out = o;
+}
+
+/* Parses `json`, a list of strings; returns 0, or -1 with `error` set. */
+static int parse_vocab(const char *json, vocab *v, const char **error) {
+  const char *p = json;
+  size_t cap = 256;
+  v->size = 0;
+  v->text = xmalloc(cap * sizeof(char *));
+  v->len = xmalloc(cap * sizeof(size_t));
+  while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+    ++p;
+  if (*p++ != '[') {
+    *error = "expected '['";
+    return -1;
+  }
+  for (;;) {
+    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r' || *p == ',')
+      ++p;
+    if (*p == ']')
+      return 0;
+    if (*p++ != '"') {
+      *error = "expected a string";
+      return -1;
+    }
+    char *s = xmalloc(strlen(p) + 1), *o = s;
+    while (*p != '"') {
+      if (*p == '\0') {
+        *error = "unterminated string";
+        return -1;
+      }
+      if (*p != '\\') {
+        *o++ = *p++;
+        continue;
+      }
+      ++p;
+      switch (*p++) {
+      case 'n': *o++ = '\n'; break;
+      case 't': *o++ = '\t'; break;
+      case 'r': *o++ = '\r'; break;
+      case 'b': *o++ = '\b'; break;
+      case 'f': *o++ = '\f'; break;
+      case '/': *o++ = '/'; break;
+      case '\\': *o++ = '\\'; break;
+      case '"': *o++ = '"'; break;
+      case 'u': {
+        unsigned cp = 0;
+        for (int k = 0; k < 4; ++k, ++p) {
+          char c = *p;
+          int d = c >= '0' && c <= '9'   ? c - '0'
+                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                         : -1;
+          if (d < 0) {
+            *error = "bad \\u escape";
+            return -1;
+          }
+          cp = cp * 16 + (unsigned)d;
+        }
+        put_utf8(&o, cp);
+        break;
+      }
+      default:
+        *error = "bad escape";
+        return -1;
+      }
+    }
+    ++p;
+    if ((size_t)v->size == cap) {
+      cap *= 2;
+      v->text = realloc(v->text, cap * sizeof(char *));
+      v->len = realloc(v->len, cap * sizeof(size_t));
+      if (!v->text || !v->len)
+        fail("out of memory (%s)", "vocabulary");
+    }
+    v->len[v->size] = (size_t)(o - s);
+    *o = '\0';
+    v->text[v->size++] = s;
+  }
+}
+
+/* Splits `text` into tokens, longest match first; bytes no token starts
+ * with are skipped (and counted in *skipped). */
+static int64_t encode(const vocab *v, const char *text, int32_t *ids,
+                      int64_t *skipped) {
+  int64_t n = 0;
+  size_t len = strlen(text);
+  *skipped = 0;
+  for (size_t at = 0; at < len;) {
+    int64_t best = -1;
+    size_t best_len = 0;
+    for (int64_t t = 0; t < v->size; ++t)
+      if (v->len[t] > best_len && v->len[t] <= len - at &&
+          memcmp(text + at, v->text[t], v->len[t]) == 0) {
+        best = t;
+        best_len = v->len[t];
+      }
+    if (best < 0) {
+      ++*skipped;
+      ++at;
+      continue;
+    }
+    ids[n++] = (int32_t)best;
+    at += best_len;
+  }
+  return n;
+}
+
+/*===----------------------------------------------------------------------===*
+ * A compiled decoder step and its buffers
+ *===----------------------------------------------------------------------===*/
+
+typedef struct step_model {
+  bitnet_model *model;
+  bitnet_context *context;
+  int32_t num_inputs, num_outputs;
+  void **inputs, **outputs;
+  int32_t tokens_index, position_index, logits_index;
+  int64_t S, V, capacity;
+  int32_t *tokens;
+  int32_t *position;
+  float *logits;
+} step_model;
+
+static int32_t find(bitnet_model *m, const char *name, int input) {
+  int32_t index = -1;
+  check(input ? bitnet_model_find_input(m, name, &index)
+              : bitnet_model_find_output(m, name, &index));
+  return index;
+}
+
+/* Loads a decoder step; its state inputs share `shared`'s buffers when given
+ * (the same caches for the prompt and the decode builds). */
+static void load_step(step_model *s, const char *path, bitnet_thread_pool *tp,
+                      const step_model *shared) {
+  memset(s, 0, sizeof(*s));
+  check(bitnet_model_load(path, &s->model));
+  bitnet_context_options options = {NULL, tp, NULL};
+  check(bitnet_context_create(s->model, &options, &s->context));
+  s->num_inputs = bitnet_model_num_inputs(s->model);
+  s->num_outputs = bitnet_model_num_outputs(s->model);
+  s->inputs = xmalloc(sizeof(void *) * (size_t)s->num_inputs);
+  s->outputs = xmalloc(sizeof(void *) * (size_t)s->num_outputs);
+  s->tokens_index = find(s->model, "tokens", 1);
+  s->position_index = find(s->model, "position", 1);
+  s->logits_index = find(s->model, "logits", 0);
+  bitnet_tensor_desc d;
+  check(bitnet_model_input(s->model, s->tokens_index, &d));
+  if (d.dtype != BITNET_DTYPE_I32 || d.rank != 1)
+    fail("%s: input 'tokens' must be int32 [S]", path);
+  s->S = d.shape[0];
+  check(bitnet_model_input(s->model, s->position_index, &d));
+  if (d.dtype != BITNET_DTYPE_I32 || d.num_elements != 1)
+    fail("%s: input 'position' must be an int32 scalar", path);
+  check(bitnet_model_output(s->model, s->logits_index, &d));
+  if (d.dtype != BITNET_DTYPE_F32 || d.rank != 2 || d.shape[0] != s->S)
+    fail("%s: output 'logits' must be float32 [S, V]", path);
+  s->V = d.shape[1];
+  s->capacity = -1;
+  for (int32_t i = 0; i < s->num_inputs; ++i) {
+    check(bitnet_model_input(s->model, i, &d));
+    if (i == s->tokens_index || i == s->position_index)
+      continue;
+    if (!(d.flags & BITNET_TENSOR_STATE))
+      fail("%s: an input other than tokens and position is not a KV cache "
+           "(state) input; this model is not a decoder step",
+           path);
+    if (d.rank < 1)
+      fail("%s: a KV cache input has rank 0", path);
+    if (s->capacity < 0 || d.shape[0] < s->capacity)
+      s->capacity = d.shape[0];
+    if (shared) {
+      int32_t j = -1;
+      check(bitnet_model_find_input(shared->model, d.name, &j));
+      bitnet_tensor_desc e;
+      check(bitnet_model_input(shared->model, j, &e));
+      if (e.byte_size != d.byte_size || e.rank != d.rank)
+        fail("--prefill: cache '%s' differs between the two models", d.name);
+      s->inputs[i] = shared->inputs[j];
+    } else {
+      s->inputs[i] = aligned_alloc(64, ((size_t)d.byte_size + 63) / 64 * 64);
+      if (s->inputs[i] == NULL)
+        fail("out of memory (%s)", "KV cache");
+      memset(s->inputs[i], 0, (size_t)d.byte_size);
+    }
+  }
+  if (s->capacity < s->S)
+    fail("%s: the KV cache holds fewer tokens than one step", path);
+  s->tokens = xmalloc(sizeof(int32_t) * (size_t)s->S);
+  s->position = xmalloc(sizeof(int32_t));
+  s->inputs[s->tokens_index] = s->tokens;
+  s->inputs[s->position_index] = s->position;
+  for (int32_t o = 0; o < s->num_outputs; ++o) {
+    check(bitnet_model_output(s->model, o, &d));
+    s->outputs[o] = xmalloc((size_t)d.byte_size);
+  }
+  s->logits = s->outputs[s->logits_index];
+}
+
+static int64_t kv_bytes(const step_model *s) {
+  int64_t total = 0;
+  bitnet_tensor_desc d;
+  for (int32_t i = 0; i < s->num_inputs; ++i) {
+    check(bitnet_model_input(s->model, i, &d));
+    if (d.flags & BITNET_TENSOR_STATE)
+      total += d.byte_size;
+  }
+  return total;
+}
+
+/* Runs `n` <= S tokens at `position`; returns the logits of the last. */
+static const float *run_step(step_model *s, const int32_t *ids, int64_t n,
+                             int64_t position) {
+  for (int64_t k = 0; k < s->S; ++k)
+    s->tokens[k] = k < n ? ids[k] : 0; /* padding: later rows, never seen */
+  *s->position = (int32_t)position;
+  check(bitnet_context_run(s->context, (const void *const *)s->inputs,
+                           s->num_inputs, s->outputs, s->num_outputs));
+  return s->logits + (n - 1) * s->V;
+}
+
+/*===----------------------------------------------------------------------===*
+ * Sampling
+ *===----------------------------------------------------------------------===*/
+
+static uint64_t rng_state;
+
+static double rng_uniform(void) {
+  /* xorshift64* */
+  rng_state ^= rng_state >> 12;
+  rng_state ^= rng_state << 25;
+  rng_state ^= rng_state >> 27;
+  return (double)((rng_state * 0x2545F4914F6CDD1DULL) >> 11) * 0x1.0p-53;
+}
+
+typedef struct candidate {
+  float logit;
+  int32_t id;
+} candidate;
+
+static int by_logit_desc(const void *a, const void *b) {
+  float x = ((const candidate *)a)->logit, y = ((const candidate *)b)->logit;
+  return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static int32_t sample(const float *logits, int64_t V, double temperature,
+                      int64_t top_k, double top_p, candidate *c) {
+  if (temperature <= 0) {
+    int32_t best = 0;
+    for (int64_t i = 1; i < V; ++i)
+      if (logits[i] > logits[best])
+        best = (int32_t)i;
+    return best;
+  }
+  int64_t n = V;
+  for (int64_t i = 0; i < V; ++i)
+    c[i] = (candidate){logits[i], (int32_t)i};
+  if (top_k > 0 && top_k < V) {
+    /* Keep the k largest: a partial selection, then sort those. */
+    int64_t lo = 0, hi = V - 1, k = top_k;
+    while (lo < hi) {
+      float pivot = c[(lo + hi) / 2].logit;
+      int64_t i = lo, j = hi;
+      while (i <= j) {
+        while (c[i].logit > pivot)
+          ++i;
+        while (c[j].logit < pivot)
+          --j;
+        if (i <= j) {
+          candidate t = c[i];
+          c[i++] = c[j];
+          c[j--] = t;
+        }
+      }
+      if (k - 1 <= j)
+        hi = j;
+      else if (k - 1 >= i)
+        lo = i;
+      else
+        break;
+    }
+    n = top_k;
+  }
+  qsort(c, (size_t)n, sizeof(candidate), by_logit_desc);
+  double total = 0, max = c[0].logit;
+  double *p = (double *)xmalloc(sizeof(double) * (size_t)n);
+  for (int64_t i = 0; i < n; ++i)
+    total += p[i] = exp((c[i].logit - max) / temperature);
+  double cum = 0;
+  int64_t keep = n;
+  for (int64_t i = 0; i < n; ++i) {
+    cum += p[i] / total;
+    if (cum >= top_p) {
+      keep = i + 1;
+      break;
+    }
+  }
+  double kept = 0;
+  for (int64_t i = 0; i < keep; ++i)
+    kept += p[i];
+  double r = rng_uniform() * kept;
+  int32_t id = c[keep - 1].id;
+  for (int64_t i = 0; i < keep; ++i) {
+    r -= p[i];
+    if (r < 0) {
+      id = c[i].id;
+      break;
+    }
+  }
+  free(p);
+  return id;
+}
+
+/*===----------------------------------------------------------------------===*
+ * Main
+ *===----------------------------------------------------------------------===*/
+
+static void usage_error(const char *msg, const char *arg) {
+  fprintf(stderr, "bitnet-generate: ");
+  fprintf(stderr, msg, arg);
+  fprintf(stderr, "\n(run bitnet-generate --help for the options)\n");
+  exit(EXIT_USAGE);
+}
+
+static double parse_number(const char *flag, const char *text, double lo,
+                           double hi) {
+  char *end;
+  errno = 0;
+  double v = strtod(text, &end);
+  if (errno || end == text || *end != '\0' || v < lo || v > hi) {
+    fprintf(stderr,
+            "bitnet-generate: %s needs a number in [%g, %g], got '%s'\n",
+            flag, lo, hi, text);
+    exit(EXIT_USAGE);
+  }
+  return v;
+}
+
+int main(int argc, char **argv) {
+  const char *model_path = NULL, *prefill_path = NULL, *prompt = NULL,
+             *token_list = NULL, *stop = NULL;
+  int64_t max_new = 128, top_k = 40, threads = 0;
+  double temperature = 0.8, top_p = 0.95;
+  uint64_t seed = 0;
+  int have_seed = 0, print_ids = 0, quiet = 0;
+  for (int i = 1; i < argc; ++i) {
+    const char *a = argv[i];
+    const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+#define VALUE()                                                               \
+  (next ? (++i, next) : (usage_error("%s needs a value", a), (const char *)0))
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      fputs(usage_text, stdout);
+      return 0;
+    } else if (!strcmp(a, "--prompt")) {
+      prompt = VALUE();
+    } else if (!strcmp(a, "--tokens")) {
+      token_list = VALUE();
+    } else if (!strcmp(a, "-n")) {
+      max_new = (int64_t)parse_number(a, VALUE(), 0, 1e9);
+    } else if (!strcmp(a, "--temperature")) {
+      temperature = parse_number(a, VALUE(), 0, 100);
+    } else if (!strcmp(a, "--top-k")) {
+      top_k = (int64_t)parse_number(a, VALUE(), 0, 1e9);
+    } else if (!strcmp(a, "--top-p")) {
+      top_p = parse_number(a, VALUE(), 1e-6, 1);
+    } else if (!strcmp(a, "--seed")) {
+      seed = (uint64_t)parse_number(a, VALUE(), 0, 9007199254740992.0);
+      have_seed = 1;
+    } else if (!strcmp(a, "--stop")) {
+      stop = VALUE();
+    } else if (!strcmp(a, "--prefill")) {
+      prefill_path = VALUE();
+    } else if (!strcmp(a, "--threads")) {
+      threads = (int64_t)parse_number(a, VALUE(), 1, 4096);
+    } else if (!strcmp(a, "--ids")) {
+      print_ids = 1;
+    } else if (!strcmp(a, "--quiet")) {
+      quiet = 1;
+    } else if (a[0] == '-') {
+      usage_error("unknown option '%s'", a);
+    } else if (!model_path) {
+      model_path = a;
+    } else {
+      usage_error("more than one model given ('%s')", a);
+    }
+#undef VALUE
+  }
+  if (!model_path)
+    usage_error("%s", "no model given");
+  if (prompt && token_list)
+    usage_error("%s", "give --prompt or --tokens, not both");
+  rng_state = have_seed ? seed * 0x9E3779B97F4A7C15ULL + 1
+                        : (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ULL + 1;
+  if (rng_state == 0)
+    rng_state = 1;
+
+  bitnet_thread_pool *tp = NULL;
+  if (threads == 0)
+    threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+  check(bitnet_thread_pool_create((int32_t)threads, &tp));
+  step_model decode, prefill;
+  load_step(&decode, model_path, tp, NULL);
+  if (prefill_path) {
+    load_step(&prefill, prefill_path, tp, &decode);
+    if (prefill.V != decode.V)
+      fail("--prefill: '%s' has another vocabulary size", prefill_path);
+  }
+
+  vocab voc = {0};
+  const char *vjson = bitnet_model_metadata(decode.model, "bitnet.vocab");
+  if (vjson) {
+    const char *error = NULL;
+    if (parse_vocab(vjson, &voc, &error) != 0)
+      fail("the model's bitnet.vocab is not a JSON list of strings: %s",
+           error);
+    if (voc.size != decode.V) {
+      fprintf(stderr, "bitnet-generate: bitnet.vocab has %lld tokens, the "
+                      "logits %lld\n",
+              (long long)voc.size, (long long)decode.V);
+      return 1;
+    }
+  }
+  if (prompt && !vjson)
+    fail("%s has no vocabulary (metadata bitnet.vocab): give --tokens",
+         model_path);
+  if (!vjson)
+    print_ids = 1;
+
+  /* The prompt. */
+  size_t cap = (size_t)decode.capacity + 1;
+  int32_t *ids = xmalloc(sizeof(int32_t) * (cap + strlen(prompt ? prompt : "") +
+                                           (token_list ? strlen(token_list) : 0)));
+  int64_t n = 0;
+  if (prompt) {
+    int64_t skipped;
+    n = encode(&voc, prompt, ids, &skipped);
+    if (skipped)
+      fprintf(stderr, "bitnet-generate: %lld prompt bytes are not in the "
+                      "vocabulary and were left out\n",
+              (long long)skipped);
+  } else if (token_list) {
+    for (const char *p = token_list; *p;) {
+      char *end;
+      long long v = strtoll(p, &end, 10);
+      if (end == p || v < 0 || v >= decode.V)
+        usage_error("--tokens: '%s' is not a list of token ids below the "
+                    "vocabulary size",
+                    token_list);
+      ids[n++] = (int32_t)v;
+      p = *end == ',' ? end + 1 : end;
+      if (*end && *end != ',')
+        usage_error("--tokens: '%s' is not a comma-separated list", token_list);
+    }
+  }
+  if (n == 0)
+    usage_error("%s", "the prompt is empty: give --prompt or --tokens");
+  if (n + decode.S > decode.capacity + 1) {
+    fprintf(stderr, "bitnet-generate: the prompt has %lld tokens; the model's "
+                    "KV cache holds %lld\n",
+            (long long)n, (long long)decode.capacity);
+    return 1;
+  }
+
+  /* Echo the prompt. */
+  for (int64_t k = 0; k < n; ++k) {
+    if (print_ids)
+      printf("%s%d", k ? " " : "", ids[k]);
+    else
+      fwrite(voc.text[ids[k]], 1, voc.len[ids[k]], stdout);
+  }
+  fflush(stdout);
+
+  double t0 = now_seconds();
+  const float *logits = NULL;
+  int64_t pos = 0;
+  while (pos < n) {
+    step_model *s = prefill_path && n - pos >= prefill.S &&
+                            pos + prefill.S <= prefill.capacity
+                        ? &prefill
+                        : &decode;
+    int64_t chunk = n - pos < s->S ? n - pos : s->S;
+    logits = run_step(s, ids + pos, chunk, pos);
+    pos += chunk;
+  }
+  double t_prompt = now_seconds() - t0;
+
+  candidate *cand = xmalloc(sizeof(candidate) * (size_t)decode.V);
+  char *generated = xmalloc(1);
+  size_t gen_len = 0, gen_cap = 1;
+  int64_t produced = 0;
+  double t_first = 0, t_decode0 = now_seconds();
+  const char *why = "the -n limit";
+  while (produced < max_new) {
+    int32_t id = sample(logits, decode.V, temperature, top_k, top_p, cand);
+    ids[pos] = id;
+    ++produced;
+    if (produced == 1)
+      t_first = now_seconds() - t0;
+    if (print_ids) {
+      printf(" %d", id);
+    } else {
+      fwrite(voc.text[id], 1, voc.len[id], stdout);
+      if (stop) {
+        if (gen_len + voc.len[id] + 1 > gen_cap) {
+          gen_cap = 2 * (gen_len + voc.len[id] + 1);
+          generated = realloc(generated, gen_cap);
+          if (!generated)
+            fail("out of memory (%s)", "text");
+        }
+        memcpy(generated + gen_len, voc.text[id], voc.len[id]);
+        gen_len += voc.len[id];
+        generated[gen_len] = '\0';
+      }
+    }
+    fflush(stdout);
+    if (stop && gen_len >= strlen(stop) &&
+        !strcmp(generated + gen_len - strlen(stop), stop)) {
+      why = "the stop text";
+      break;
+    }
+    if (produced == max_new)
+      break;
+    if (pos + decode.S > decode.capacity) {
+      why = "a full KV cache";
+      break;
+    }
+    logits = run_step(&decode, ids + pos, 1, pos);
+    ++pos;
+  }
+  double t_decode = now_seconds() - t_decode0;
+  printf("\n");
+  fflush(stdout);
+
+  if (!quiet) {
+    bitnet_model_mapping map = {0};
+    bitnet_status ms = bitnet_model_get_mapping(decode.model, &map);
+    bitnet_status_free(ms);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    /* Decode steps: every generated token but the last was run. */
+    int64_t steps = produced > 0 ? produced - 1 : 0;
+    fprintf(stderr,
+            "prompt: %lld tokens in %.3f s (%.1f tokens/s)\n"
+            "decode: %lld tokens in %.3f s (%.2f tokens/s)\n"
+            "time to first token: %.3f s; stopped at %s\n"
+            "weights (read-only data of the model): %.1f MB; KV cache: %.1f "
+            "MB; peak RSS: %.1f MB; %lld threads\n",
+            (long long)n, t_prompt, t_prompt > 0 ? n / t_prompt : 0.0,
+            (long long)steps, t_decode,
+            t_decode > 0 ? steps / t_decode : 0.0, t_first, why,
+            map.read_only_bytes / 1e6, kv_bytes(&decode) / 1e6,
+            ru.ru_maxrss / 1024.0, (long long)threads);
+  }
+  return 0;
+}
