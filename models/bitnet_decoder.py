@@ -193,7 +193,7 @@ def load_torch_from_onnx(path):
     m = onnx.load(path)
     meta = {p.key: p.value for p in m.metadata_props}
     cfg = Config(**json.loads(meta["bitnet.config"]))
-    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    inits = {t.name: numpy_helper.to_array(t).copy() for t in m.graph.initializer}
     model = torch_model(cfg)
     model.eval()
     with torch.no_grad():

@@ -23,6 +23,7 @@ PACKAGES=(
   python3-onnx libonnx-testdata                   # its end-to-end tests
   pybind11-dev python3-dev python3-numpy          # Python bindings (bitnet_mlir)
   libopenblas-dev                                 # fp32 baseline of the benchmarks
+  python3-torch                                   # the bundled model's training and agreement test
 )
 
 missing=()

@@ -19,6 +19,7 @@ class TensorSpec:
     shape: tuple
     dtype_name: str   # the runtime's name: "f32", "bf16", "i8", ...
     nbytes: int
+    state: bool = False  # an input the run updates in place (a KV cache)
 
     @property
     def ndim(self):
@@ -47,9 +48,9 @@ class PoolStats:
     deallocations: int
 
 
-def _spec(name, dtype, dtype_name, shape, nbytes):
+def _spec(name, dtype, dtype_name, shape, nbytes, state=False):
     return TensorSpec(name=name, dtype=dtype, shape=tuple(shape),
-                      dtype_name=dtype_name, nbytes=nbytes)
+                      dtype_name=dtype_name, nbytes=nbytes, state=state)
 
 
 _MISSING = object()
@@ -81,6 +82,11 @@ class Model:
     @property
     def path(self):
         return self._native.path
+
+    @property
+    def metadata(self):
+        """Metadata of the source model (e.g. "bitnet.vocab"), a dict of str."""
+        return dict(self._native.metadata)
 
     @property
     def producer(self):
@@ -199,8 +205,17 @@ class Model:
                 f"input {spec.name!r} of {self._what()} must have shape "
                 f"{spec.shape}, got {value.shape}")
         if not (value.flags.c_contiguous and value.flags.aligned):
+            if spec.state:
+                raise ValueError(
+                    f"state input {spec.name!r} of {self._what()} is updated "
+                    f"in place, so it must be a C-contiguous, aligned array "
+                    f"(a copy would lose the update)")
             # A strided or unaligned view: copied once, dtype unchanged.
             value = np.array(value, order="C", copy=True)
+        if spec.state and not value.flags.writeable:
+            raise ValueError(
+                f"state input {spec.name!r} of {self._what()} is updated in "
+                f"place and must be writeable")
         return value
 
     def _bind_outputs(self, out):

@@ -76,6 +76,7 @@ struct TensorSpec {
   std::vector<int64_t> shape;
   int64_t byteSize;
   py::dtype numpyDtype;
+  bool state = false; ///< an input the run updates in place (a KV cache)
 
   py::tuple shapeTuple() const {
     py::tuple t(shape.size());
@@ -86,7 +87,7 @@ struct TensorSpec {
   py::tuple describe() const {
     return py::make_tuple(toStr(name), numpyDtype,
                           py::str(bitnet_dtype_name(dtype)), shapeTuple(),
-                          byteSize);
+                          byteSize, py::bool_(state));
   }
 };
 
@@ -173,6 +174,9 @@ public:
       producer = info->producer ? info->producer : "";
       target = info->target ? info->target : "";
       workspaceAlignment = info->workspace_alignment;
+      for (int32_t i = 0; i < info->num_metadata; ++i)
+        metadata[py::str(toStr(info->metadata[2 * i]))] =
+            py::str(toStr(info->metadata[2 * i + 1]));
       inputs = describe(bitnet_model_num_inputs(model), bitnet_model_input);
       outputs = describe(bitnet_model_num_outputs(model), bitnet_model_output);
     } catch (...) {
@@ -256,7 +260,7 @@ public:
                            static_cast<int64_t>(array.nbytes())};
     };
     for (size_t i = 0; i < inputs.size(); ++i)
-      in.push_back(tensorOf(inputArrays[i], inputs[i], false));
+      in.push_back(tensorOf(inputArrays[i], inputs[i], inputs[i].state));
     for (size_t i = 0; i < outputs.size(); ++i)
       out.push_back(tensorOf(outputArrays[i], outputs[i], true));
 
@@ -340,6 +344,7 @@ public:
   }
 
   std::string path, name, producer, target;
+  py::dict metadata;
   int64_t workspaceAlignment = 0;
   int threads = 1;
 
@@ -397,7 +402,8 @@ private:
                                 "' has a dtype with no NumPy equivalent"};
       specs.push_back(TensorSpec{d.name, d.dtype,
                                  std::vector<int64_t>(d.shape, d.shape + d.rank),
-                                 d.byte_size, py::dtype(dtypeName)});
+                                 d.byte_size, py::dtype(dtypeName),
+                                 (d.flags & BITNET_TENSOR_STATE) != 0});
     }
     return specs;
   }
@@ -441,6 +447,7 @@ void bindRuntime(py::module_ &m) {
       .def_readonly("target", &Model::target)
       .def_readonly("threads", &Model::threads)
       .def_readonly("workspace_alignment", &Model::workspaceAlignment)
+      .def_readonly("metadata", &Model::metadata)
       .def_property_readonly("workspace_bytes", &Model::workspaceBytes)
       .def_property_readonly("closed", &Model::closed)
       .def("inputs", &Model::inputSpecs)
