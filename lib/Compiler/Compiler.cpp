@@ -217,6 +217,7 @@ static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
   PipelineOptions pipelineOptions;
   pipelineOptions.entry = options.entry;
   pipelineOptions.weightFormat = options.weightFormat;
+  pipelineOptions.floatWeights = options.floatWeights;
   pipelineOptions.producer = getProducerString().str();
   ResolvedTarget target = resolveTarget(options.target);
   pipelineOptions.target = target.triple + " " + target.cpu;

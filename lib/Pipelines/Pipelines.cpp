@@ -42,6 +42,8 @@ void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
                                        const PipelineOptions &options) {
   if (!options.weightFormat.empty())
     pm.addPass(createBitNetPackWeights({options.weightFormat}));
+  if (options.floatWeights == "f16")
+    pm.addPass(createBitNetNarrowFloatWeights());
   pm.addPass(createCanonicalizerPass());
   if (options.cpuKernels != "none")
     pm.addPass(createBitNetLowerToCPUKernels({options.cpuKernels}));

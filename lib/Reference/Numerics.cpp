@@ -204,4 +204,28 @@ std::vector<uint8_t> packBase3(const int8_t *w, int64_t rows, int64_t cols) {
   return packRows(w, rows, cols, 5, 3);
 }
 
+std::vector<float> embedding(const float *table, int64_t vocab, int64_t d,
+                             const int32_t *tokens, int64_t count) {
+  std::vector<float> out(count * d);
+  for (int64_t t = 0; t < count; ++t) {
+    int64_t id = tokens[t] < 0 ? tokens[t] + vocab : tokens[t];
+    id = std::clamp<int64_t>(id, 0, vocab - 1);
+    std::copy(table + id * d, table + (id + 1) * d, out.begin() + t * d);
+  }
+  return out;
+}
+
+std::vector<float> denseMatmul(const float *x, const float *w, int64_t m,
+                               int64_t n, int64_t k) {
+  std::vector<float> y(m * n);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double acc = 0;
+      for (int64_t l = 0; l < k; ++l)
+        acc += double(x[i * k + l]) * double(w[j * k + l]);
+      y[i * n + j] = float(acc);
+    }
+  return y;
+}
+
 } // namespace bitnet::ref

@@ -480,6 +480,92 @@ func.func @attn(%q: tensor<3x4x4xf32>, %k: tensor<3x2x4xf32>, %v: tensor<3x2x4xf
   }
 }
 
+// Dense float layers (a decoder's head): every kernel family and the
+// reference, f32 weights and f16 weights (values chosen exact in f16, so that
+// both compare with one reference), shapes with N not a multiple of the four
+// rows of a block and K not a multiple of the vector width.
+struct DenseCase {
+  int64_t m, n, k;
+};
+
+class DenseEndToEnd : public ::testing::TestWithParam<DenseCase> {};
+
+TEST_P(DenseEndToEnd, MatchesReference) {
+  const DenseCase &c = GetParam();
+  std::mt19937 rng(static_cast<unsigned>(c.m * 7919 + c.n * 31 + c.k));
+  std::uniform_int_distribution<int> steps(-128, 128);
+  std::vector<float> w(c.n * c.k), x(c.m * c.k);
+  for (float &v : w)
+    v = steps(rng) / 64.0f; // exact in f16
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (float &v : x)
+    v = normal(rng);
+  std::ostringstream mlir;
+  std::string xt = "tensor<" + shapeStr({c.m, c.k}) + "f32>";
+  std::string wt = "tensor<" + shapeStr({c.n, c.k}) + "f32>";
+  std::string yt = "tensor<" + shapeStr({c.m, c.n}) + "f32>";
+  mlir << "func.func @dense(%x: " << xt << ") -> " << yt << " {\n"
+       << "  %w = arith.constant " << denseF32(w, {c.n, c.k}) << " : " << wt
+       << "\n  %y = bitnet.dense_matmul %x, %w : " << xt << ", " << wt
+       << " -> " << yt << "\n  return %y : " << yt << "\n}\n";
+  std::vector<float> expected = ref::denseMatmul(x.data(), w.data(), c.m, c.n, c.k);
+  for (const std::string &kernels : kernelFlags())
+    for (const char *precision : {"f32", "f16"}) {
+      SCOPED_TRACE(kernels + " " + precision);
+      auto model = compileOrFail(
+          mlir.str(), {kernels, std::string("--float-weights=") + precision});
+      ASSERT_TRUE(model);
+      std::vector<float> y(c.m * c.n, std::nanf(""));
+      ASSERT_EQ(model->run({x.data(), y.data()}), 0);
+      // Float sums in another order: relative to the sum of |terms|.
+      for (int64_t i = 0; i < c.m; ++i)
+        for (int64_t j = 0; j < c.n; ++j) {
+          double scale = 0;
+          for (int64_t l = 0; l < c.k; ++l)
+            scale += std::fabs(x[i * c.k + l] * w[j * c.k + l]);
+          EXPECT_NEAR(y[i * c.n + j], expected[i * c.n + j],
+                      1e-6 * scale + 1e-30)
+              << "y[" << i << ", " << j << "]";
+        }
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, DenseEndToEnd,
+                         ::testing::Values(DenseCase{1, 1, 1},
+                                           DenseCase{1, 5, 16},
+                                           DenseCase{1, 97, 128},
+                                           DenseCase{3, 10, 37},
+                                           DenseCase{7, 33, 260},
+                                           DenseCase{2, 1030, 64}));
+
+TEST(EndToEnd, EmbeddingClampsAndWrapsIds) {
+  const int64_t vocab = 11, d = 19;
+  std::vector<float> table(vocab * d);
+  for (int64_t i = 0; i < vocab * d; ++i)
+    table[i] = float(i % 97 - 48) / 16.0f; // exact in f16
+  std::vector<int32_t> ids = {0, 3, 10, -1, -11, 11, 1000, -1000};
+  int64_t count = static_cast<int64_t>(ids.size());
+  std::string tt = "tensor<" + shapeStr({vocab, d}) + "f32>";
+  std::string it = "tensor<" + shapeStr({count}) + "i32>";
+  std::string yt = "tensor<" + shapeStr({count, d}) + "f32>";
+  std::ostringstream mlir;
+  mlir << "func.func @embed(%ids: " << it << ") -> " << yt << " {\n"
+       << "  %t = arith.constant " << denseF32(table, {vocab, d}) << " : " << tt
+       << "\n  %y = bitnet.embedding %t, %ids : " << tt << ", " << it << " -> "
+       << yt << "\n  return %y : " << yt << "\n}\n";
+  std::vector<float> expected =
+      ref::embedding(table.data(), vocab, d, ids.data(), count);
+  for (const char *precision : {"f32", "f16"}) {
+    SCOPED_TRACE(precision);
+    auto model = compileOrFail(mlir.str(),
+                               {std::string("--float-weights=") + precision});
+    ASSERT_TRUE(model);
+    std::vector<float> y(count * d, std::nanf(""));
+    ASSERT_EQ(model->run({ids.data(), y.data()}), 0);
+    EXPECT_TRUE(bitEqual(expected, y.data()));
+  }
+}
+
 TEST(EndToEnd, PortableBuildNeedsNoCPUFeatures) {
   // Code for the baseline x86-64 CPU loads anywhere: no features recorded.
   const char *mlir = R"(

@@ -65,6 +65,14 @@ static cl::opt<std::string> weightFormat(
              "each weight as the model stores it)"),
     cl::cat(category));
 
+static cl::opt<std::string> floatWeights(
+    "float-weights",
+    cl::desc("Precision of the float weights of embeddings and dense layers "
+             "(a decoder's embedding table and head): f32 (default, as the "
+             "model stores them) or f16 (half the bytes, rounded at compile "
+             "time)"),
+    cl::init("f32"), cl::cat(category));
+
 static cl::opt<std::string> kernels(
     "kernels",
     cl::desc("Kernels for linear layers with constant weights: auto (the "
@@ -174,6 +182,10 @@ int main(int argc, char **argv) {
   options.stage = *stage;
   options.entry = entry;
   options.weightFormat = weightFormat;
+  if (floatWeights != "f32" && floatWeights != "f16")
+    return fail("unknown --float-weights=" + floatWeights +
+                " (expected f32 or f16)");
+  options.floatWeights = floatWeights;
   options.target = {triple, cpu, features, optLevel};
   if (triple == "nvptx" || triple == "nvptx64" || triple == "cuda") {
     if (!llvm::StringRef(gpuArch).starts_with("sm_"))

@@ -44,6 +44,11 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Re-encode ternary weights as int8, i2 or base3 "
                      "(default: keep each weight's format)"),
       llvm::cl::init("")};
+  PassOptions::Option<std::string> floatWeights{
+      *this, "float-weights",
+      llvm::cl::desc("Precision of the embedding and dense (head) weights: "
+                     "f32 (default) or f16"),
+      llvm::cl::init("f32")};
   PassOptions::Option<std::string> cpuKernels{
       *this, "cpu-kernels",
       llvm::cl::desc("Kernels for bitlinear layers with constant weights: "

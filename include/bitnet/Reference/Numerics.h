@@ -68,6 +68,17 @@ std::vector<float> attention(const float *q, const float *k, const float *v,
                              int64_t tokens, int64_t heads, int64_t kvHeads,
                              int64_t d, int64_t capacity, float scale);
 
+/// bitnet.embedding: rows of `table` [vocab, d] for `tokens` ids (negative
+/// ids count from the end, then clamped into [0, vocab - 1]).
+std::vector<float> embedding(const float *table, int64_t vocab, int64_t d,
+                             const int32_t *tokens, int64_t count);
+
+/// bitnet.dense_matmul: y[m, n] = sum_k x[m, k] * w[n, k], summed in double
+/// and rounded once (kernels sum floats in another order: compare within a
+/// tolerance).
+std::vector<float> denseMatmul(const float *x, const float *w, int64_t m,
+                               int64_t n, int64_t k);
+
 /// Packs `rows x cols` ternary values 4 per byte (code w + 1 at bits 2t).
 std::vector<uint8_t> packI2(const int8_t *w, int64_t rows, int64_t cols);
 /// Packs `rows x cols` ternary values 5 per byte (sum (w_t + 1) 3^t).

@@ -9,6 +9,27 @@
 
 include "mlir/Pass/PassBase.td"
 
+def BitNetNarrowFloatWeights
+    : Pass<"bitnet-narrow-float-weights", "::mlir::ModuleOp"> {
+  let summary = "Stores the float weights of embeddings and dense layers as f16";
+  let description = [{
+    Every f32 constant used only as the table of `bitnet.embedding` or the
+    weight of `bitnet.dense_matmul` (the embeddings and head of a decoder,
+    often one tied constant) is rounded to f16 (round to nearest even) at
+    compile time: half the bytes to store and to read per token, at the cost
+    of f16 precision in those weights. Kernels widen each weight to f32.
+
+    ```mlir
+    %t = arith.constant dense<...> : tensor<128x64xf32>
+    %x = bitnet.embedding %t, %ids : tensor<128x64xf32>, tensor<1xi32> -> tensor<1x64xf32>
+    // becomes
+    %t = arith.constant dense<...> : tensor<128x64xf16>
+    %x = bitnet.embedding %t, %ids : tensor<128x64xf16>, tensor<1xi32> -> tensor<1x64xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::arith::ArithDialect"];
+}
+
 def BitNetPackWeights : Pass<"bitnet-pack-weights", "::mlir::ModuleOp"> {
   let summary = "Re-encodes the ternary weights of linear layers in one format";
   let description = [{

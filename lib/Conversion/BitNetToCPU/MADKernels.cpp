@@ -27,6 +27,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "DenseKernels.h"
+#include "KernelSupport.h"
+
 #include "bitnet/Conversion/Passes.h"
 #include "bitnet/Dialect/BitNet/IR/BitNet.h"
 #include "bitnet/Dialect/BitNet/IR/TernaryEncoding.h"
@@ -183,7 +186,6 @@ private:
     return load(ob, ptr, gep(ob, args, cI64(ob, 8 * index)));
   }
 
-  void ensureExecCtxGlobal();
   /// The kernel's name as reported to profilers, a NUL-terminated constant.
   LLVM::GlobalOp getOrCreateName();
   LLVM::LLVMFuncOp createChunk();
@@ -205,32 +207,10 @@ private:
 };
 } // namespace
 
-void MADKernelEmitter::ensureExecCtxGlobal() {
-  if (module.lookupSymbol(kExecCtxGlobal))
-    return;
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(module.getBody());
-  auto global = LLVM::GlobalOp::create(
-      b, loc, ptr, /*isConstant=*/false, LLVM::Linkage::Internal,
-      kExecCtxGlobal, Attribute(), /*alignment=*/8, /*addrSpace=*/0,
-      /*dsoLocal=*/true, /*threadLocal=*/true);
-  Block *init = b.createBlock(&global.getInitializerRegion());
-  b.setInsertionPointToStart(init);
-  LLVM::ReturnOp::create(b, loc, LLVM::ZeroOp::create(b, loc, ptr));
-}
-
 LLVM::GlobalOp MADKernelEmitter::getOrCreateName() {
-  std::string symbol = baseName() + "_name";
-  if (auto existing = module.lookupSymbol<LLVM::GlobalOp>(symbol))
-    return existing;
-  std::string text =
-      llvm::formatv("bitlinear mad_{0} {1}x{2}x{3}", isaName, m, n, k).str() +
-      '\0';
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(module.getBody());
-  return LLVM::GlobalOp::create(
-      b, loc, LLVM::LLVMArrayType::get(i8, text.size()), /*isConstant=*/true,
-      LLVM::Linkage::Internal, symbol, b.getStringAttr(text));
+  return getOrCreateKernelName(
+      module, baseName() + "_name",
+      llvm::formatv("bitlinear mad_{0} {1}x{2}x{3}", isaName, m, n, k).str());
 }
 
 // void chunk(args, begin, end): row groups [begin, end) of every token.
@@ -597,79 +577,29 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp quantize,
   Value xq = scratch;
   Value xsum = gep(b, scratch, cI64(b, m * kPadded));
   Value sx = gep(b, scratch, cI64(b, m * kPadded + 4 * m));
-  Value zero = cI64(b, 0);
 
   // args = {xq, xsum, sx, w, y, ws} on the stack.
   Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 6), 8);
-  for (auto [i, v] : llvm::enumerate(ValueRange{xq, xsum, sx, w, y, wsPtr}))
+  // (A named array: a braced list inside the range expression would not
+  // outlive it.)
+  Value fields[] = {xq, xsum, sx, w, y, wsPtr};
+  for (auto [i, v] : llvm::enumerate(fields))
     store(b, v, gep(b, args, cI64(b, 8 * static_cast<int64_t>(i))));
 
-  Value ctxAddr = LLVM::AddressOfOp::create(b, loc, ptr, kExecCtxGlobal);
-  Value execCtx = load(b, ptr, ctxAddr);
-  Value null = LLVM::ZeroOp::create(b, loc, ptr);
-  Value hasCtx = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, execCtx, null);
-  // A field of the exec ctx, or null without one.
-  auto ctxField = [&](int64_t offset) -> Value {
-    auto ifCtx = scf::IfOp::create(b, loc, TypeRange{ptr}, hasCtx, true);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifCtx.thenBlock());
-    scf::YieldOp::create(b, loc, load(b, ptr, gep(b, execCtx, cI64(b, offset))));
-    b.setInsertionPointToStart(ifCtx.elseBlock());
-    scf::YieldOp::create(b, loc, null);
-    return ifCtx.getResult(0);
-  };
-  Value user = ctxField(kCtxUserOffset);
-  Value parallelFor = ctxField(kCtxParallelForOffset);
-
+  ExecCtxCalls calls(b, loc);
   // Profiling: kernel_begin(user, name, bytes, flops) ... kernel_end(user, name).
   Value name = LLVM::AddressOfOp::create(b, loc, getOrCreateName());
   int64_t bytes = groups * blocks * blockBytes + 4 * m * k + 4 * m * n;
   int64_t flops = 2 * m * n * k;
-  auto hook = [&](int64_t offset, bool begin) {
-    Value fn = ctxField(offset);
-    Value set = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, fn, null);
-    auto ifSet = scf::IfOp::create(b, loc, set, false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifSet.thenBlock());
-    auto voidTy = LLVM::LLVMVoidType::get(ctx);
-    if (begin)
-      LLVM::CallOp::create(
-          b, loc, LLVM::LLVMFunctionType::get(voidTy, {ptr, ptr, i64, i64}),
-          ValueRange{fn, user, name, cI64(b, bytes), cI64(b, flops)});
-    else
-      LLVM::CallOp::create(b, loc,
-                           LLVM::LLVMFunctionType::get(voidTy, {ptr, ptr}),
-                           ValueRange{fn, user, name});
-  };
-  hook(kCtxKernelBeginOffset, /*begin=*/true);
-  Value parallel = LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, parallelFor, null);
-  // fn(fnArgs, 0, count), through the caller's parallel_for when it has one
-  // and `spread` says the work is worth spreading.
-  auto dispatch = [&](LLVM::LLVMFuncOp fn, Value fnArgs, int64_t count,
-                      bool spread) {
-    if (!spread) {
-      LLVM::CallOp::create(b, loc, fn, ValueRange{fnArgs, zero, cI64(b, count)});
-      return;
-    }
-    auto ifPar = scf::IfOp::create(b, loc, parallel, true);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifPar.thenBlock());
-    Value fnAddr = LLVM::AddressOfOp::create(b, loc, fn);
-    auto pfType = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                              {ptr, i64, ptr, ptr});
-    LLVM::CallOp::create(b, loc, pfType,
-                         ValueRange{parallelFor, user, cI64(b, count), fnAddr, fnArgs});
-    b.setInsertionPointToStart(ifPar.elseBlock());
-    LLVM::CallOp::create(b, loc, fn, ValueRange{fnArgs, zero, cI64(b, count)});
-  };
+  calls.kernelBegin(name, bytes, flops);
   // Quantise every token once (spread over threads for prefill-sized
   // batches), then the row groups.
   Value quantArgs = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 2), 8);
   store(b, x, quantArgs);
   store(b, scratch, gep(b, quantArgs, cI64(b, 8)));
-  dispatch(quantize, quantArgs, m, /*spread=*/m >= kTokensPerPass);
-  dispatch(chunk, args, groups, /*spread=*/true);
-  hook(kCtxKernelEndOffset, /*begin=*/false);
+  calls.dispatch(quantize, quantArgs, m, /*spread=*/m >= kTokensPerPass);
+  calls.dispatch(chunk, args, groups, /*spread=*/true);
+  calls.kernelEnd(name);
   LLVM::ReturnOp::create(b, loc, ValueRange{});
   return func;
 }
@@ -680,28 +610,13 @@ func::FuncOp MADKernelEmitter::getOrCreate(MemRefType xType, MemRefType wType,
   std::string wrapperName = baseName() + "_memref";
   if (auto existing = module.lookupSymbol<func::FuncOp>(wrapperName))
     return existing;
-  ensureExecCtxGlobal();
+  ensureExecCtxGlobal(module);
   LLVM::LLVMFuncOp quantize = createQuantize();
   LLVM::LLVMFuncOp chunk = createChunk();
   LLVM::LLVMFuncOp kernel = createMain(quantize, chunk);
-
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(module.getBody());
-  auto wsType = MemRefType::get({}, f32);
-  auto type = b.getFunctionType({xType, wType, wsType, yType, scratchType}, {});
-  auto wrapper = func::FuncOp::create(b, loc, wrapperName, type);
-  wrapper.setPrivate();
-  Block *entry = wrapper.addEntryBlock();
-  b.setInsertionPointToStart(entry);
-  SmallVector<Value> ptrs;
-  for (Value arg : entry->getArguments()) {
-    Value index = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, arg);
-    Value asInt = arith::IndexCastOp::create(b, loc, i64, index);
-    ptrs.push_back(LLVM::IntToPtrOp::create(b, loc, ptr, asInt));
-  }
-  LLVM::CallOp::create(b, loc, kernel, ptrs);
-  func::ReturnOp::create(b, loc);
-  return wrapper;
+  return createMemRefWrapper(
+      module, wrapperName,
+      {xType, wType, MemRefType::get({}, f32), yType, scratchType}, kernel);
 }
 
 //===----------------------------------------------------------------------===//
@@ -732,6 +647,11 @@ struct BitNetLowerToCPUKernelsPass
     module.walk([&](BitLinearOp op) { ops.push_back(op); });
     for (BitLinearOp op : ops)
       lower(module, op);
+    // Dense float layers (a decoder's head) on the same vector width.
+    SmallVector<DenseMatmulOp> dense;
+    module.walk([&](DenseMatmulOp op) { dense.push_back(op); });
+    for (DenseMatmulOp op : dense)
+      lowerDenseMatmulToKernel(module, op, lanesOf(*parseIsa(isa)));
   }
 
   void lower(ModuleOp module, BitLinearOp op) {

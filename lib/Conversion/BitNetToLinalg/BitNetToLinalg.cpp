@@ -751,6 +751,87 @@ struct AttentionLowering : Lowering<AttentionOp> {
     return success();
   }
 };
+
+/// A float weight element widened to f32 (f16 exactly).
+static Value widen(OpBuilder &b, Location loc, Value v) {
+  if (v.getType().isF32())
+    return v;
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
+}
+
+struct EmbeddingLowering : Lowering<EmbeddingOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(EmbeddingOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Emitter h{rewriter, loc};
+    Value table = adaptor.getTable(), tokens = adaptor.getTokens();
+    auto tableType = cast<RankedTensorType>(table.getType());
+    int64_t vocab = tableType.getDimSize(0);
+    unsigned rank = op.getType().getRank();
+    SmallVector<OpFoldResult> sizes = h.sizes(tokens);
+    sizes.push_back(tensor::getMixedSize(rewriter, loc, table, 1));
+    Value init = h.empty(sizes, rewriter.getF32Type());
+    rewriter.replaceOp(
+        op, h.generic(tokens, init, {h.dropLast(rank), h.identity(rank)},
+                      h.parallel(rank),
+                      [&](OpBuilder &nb, Location nl, ValueRange args) {
+                        Emitter hb{nb, nl};
+                        Value id = arith::IndexCastOp::create(
+                            nb, nl, nb.getIndexType(), args[0]);
+                        Value negative = arith::CmpIOp::create(
+                            nb, nl, arith::CmpIPredicate::slt, id, hb.index(0));
+                        id = arith::SelectOp::create(
+                            nb, nl, negative,
+                            arith::AddIOp::create(nb, nl, id, hb.index(vocab)),
+                            id);
+                        id = arith::MaxSIOp::create(nb, nl, id, hb.index(0));
+                        id = arith::MinSIOp::create(
+                            nb, nl, id, hb.index(std::max<int64_t>(vocab - 1, 0)));
+                        Value d = linalg::IndexOp::create(nb, nl, rank - 1);
+                        Value v = tensor::ExtractOp::create(
+                            nb, nl, table, ValueRange{id, d});
+                        return widen(nb, nl, v);
+                      }));
+    return success();
+  }
+};
+
+struct DenseMatmulLowering : Lowering<DenseMatmulOp> {
+  using Lowering::Lowering;
+  LogicalResult
+  matchAndRewrite(DenseMatmulOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Emitter h{rewriter, loc};
+    Value x = adaptor.getInput(), w = adaptor.getWeight();
+    unsigned outRank = op.getType().getRank();
+    unsigned loops = outRank + 1; // batch dims..., n, k
+    SmallVector<unsigned> xDims, outDims;
+    for (unsigned d = 0; d + 1 < outRank; ++d) {
+      xDims.push_back(d);
+      outDims.push_back(d);
+    }
+    xDims.push_back(loops - 1);
+    outDims.push_back(outRank - 1);
+    SmallVector<OpFoldResult> sizes = h.sizes(x);
+    sizes.back() = tensor::getMixedSize(rewriter, loc, w, 0);
+    Value init = h.filled(sizes, h.f32(0.0f));
+    rewriter.replaceOp(
+        op, h.generic(ValueRange{x, w}, init,
+                      {h.project(loops, xDims),
+                       h.project(loops, {outRank - 1, loops - 1}),
+                       h.project(loops, outDims)},
+                      h.reduceLast(loops),
+                      [](OpBuilder &nb, Location nl, ValueRange args) {
+                        Value p = arith::MulFOp::create(
+                            nb, nl, args[0], widen(nb, nl, args[1]));
+                        return arith::AddFOp::create(nb, nl, args[2], p);
+                      }));
+    return success();
+  }
+};
 } // namespace
 
 void mlir::bitnet::populateBitNetToLinalgTypeConversion(
@@ -765,7 +846,8 @@ void mlir::bitnet::populateBitNetToLinalgPatterns(
   patterns.add<ConstantLowering, PackLowering, UnpackLowering,
                QuantizeActivationsLowering, TernarizeLowering,
                TernaryMatmulLowering, BitLinearLowering, RMSNormLowering,
-               SquaredReluLowering, RopeLowering, AttentionLowering>(
+               SquaredReluLowering, RopeLowering, AttentionLowering,
+               EmbeddingLowering, DenseMatmulLowering>(
       converter, patterns.getContext());
 }
 

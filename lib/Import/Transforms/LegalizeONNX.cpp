@@ -1292,6 +1292,17 @@ FailureOr<Results> lowerGather(Node &n) {
   }
   int64_t dim = data.shape()[*axis];
   int64_t ir = indices.rank();
+  // Rows of a constant float table chosen at run time: an embedding, which
+  // keeps its table in whatever precision the compiler picks for it.
+  if (*axis == 0 && rank == 2 && data.elem == n.f32() && !n.constant(1) &&
+      matchPattern(data.value, m_Constant())) {
+    SmallVector<int64_t> outShape(indices.shape());
+    outShape.push_back(data.shape()[1]);
+    Value y = EmbeddingOp::create(n.b, n.loc,
+                                  RankedTensorType::get(outShape, n.f32()),
+                                  data.value, indices.value);
+    return Results{{y, n.f32()}};
+  }
   SmallVector<int64_t> shape(data.shape().take_front(*axis));
   shape.append(indices.shape().begin(), indices.shape().end());
   shape.append(data.shape().begin() + *axis + 1, data.shape().end());
@@ -1686,6 +1697,18 @@ FailureOr<Results> lowerGemm(Node &n) {
   if (failed(alpha) || failed(beta) || failed(transA) || failed(transB))
     return failure();
   Type elem = n.in[0].elem;
+  // x times a constant float weight stored [N, K]: a dense layer (the head
+  // of a decoder), which gets the compiler's float kernels.
+  if (elem == n.f32() && !*transA && *transB && *alpha == 1.0f &&
+      !n.input(2) && n.in[0].shape().back() == n.in[1].shape()[1] &&
+      matchPattern(n.in[1].value, m_Constant())) {
+    Value y = DenseMatmulOp::create(
+        n.b, n.loc,
+        RankedTensorType::get({n.in[0].shape()[0], n.in[1].shape()[0]},
+                              n.f32()),
+        n.in[0].value, n.in[1].value);
+    return Results{{y, n.f32()}};
+  }
   FailureOr<Value> prod =
       matmul(n, n.in[0], n.in[1], *transA, *transB, elem,
              [](OpBuilder &b, Location loc, Value x, Value y, Value acc) {

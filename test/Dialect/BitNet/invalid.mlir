@@ -795,3 +795,39 @@ func.func @attention_position_f32(%q: tensor<1x8x64xf32>, %k: tensor<1x2x64xf32>
   %o, %kc, %vc = bitnet.attention %q, %k, %k, %c, %c, %p : tensor<1x8x64xf32>, tensor<1x2x64xf32>, tensor<1x2x64xf32>, tensor<16x2x64xf32>, tensor<16x2x64xf32>, tensor<f32> -> tensor<1x8x64xf32>, tensor<16x2x64xf32>, tensor<16x2x64xf32>
   return
 }
+
+// -----
+
+// Tests that an embedding's result is the token shape and the row length.
+func.func @embedding_shape(%t: tensor<128x64xf32>, %ids: tensor<4xi32>) {
+  // expected-error @below {{'bitnet.embedding' op result shape 4x32 must be the token shape followed by the table's row length, 4x64}}
+  %x = bitnet.embedding %t, %ids : tensor<128x64xf32>, tensor<4xi32> -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
+// Tests that an embedding table is a matrix.
+func.func @embedding_rank(%t: tensor<128xf32>, %ids: tensor<4xi32>) {
+  // expected-error @below {{'bitnet.embedding' op table must be [vocabulary, dim], got rank 1}}
+  %x = bitnet.embedding %t, %ids : tensor<128xf32>, tensor<4xi32> -> tensor<4x64xf32>
+  return
+}
+
+// -----
+
+// Tests that dense_matmul checks K.
+func.func @dense_k(%x: tensor<4x64xf32>, %w: tensor<10x32xf32>) {
+  // expected-error @below {{'bitnet.dense_matmul' op input ends in K = 64, the weight has K = 32}}
+  %y = bitnet.dense_matmul %x, %w : tensor<4x64xf32>, tensor<10x32xf32> -> tensor<4x10xf32>
+  return
+}
+
+// -----
+
+// Tests that dense_matmul checks the result shape.
+func.func @dense_result(%x: tensor<4x64xf32>, %w: tensor<10x64xf32>) {
+  // expected-error @below {{'bitnet.dense_matmul' op result shape 4x9 must be 4x10}}
+  %y = bitnet.dense_matmul %x, %w : tensor<4x64xf32>, tensor<10x64xf32> -> tensor<4x9xf32>
+  return
+}

@@ -211,3 +211,17 @@ func.func @attention_mha(%q: tensor<4x2x16xf32>, %kc: tensor<4x2x16xf32>, %p: te
       -> tensor<4x2x16xf32>, tensor<4x2x16xf32>, tensor<4x2x16xf32>
   return
 }
+
+// -----
+
+// Tests that embedding and dense_matmul round-trip with f32 and f16 weights.
+// CHECK-LABEL: func.func @embedding_and_head
+// CHECK: bitnet.embedding %{{.*}}, %{{.*}} : tensor<128x64xf16>, tensor<4xi32> -> tensor<4x64xf32>
+// CHECK: bitnet.dense_matmul %{{.*}}, %{{.*}} : tensor<4x64xf32>, tensor<128x64xf16> -> tensor<4x128xf32>
+// CHECK: bitnet.dense_matmul %{{.*}}, %{{.*}} : tensor<2x4x64xf32>, tensor<10x64xf32> -> tensor<2x4x10xf32>
+func.func @embedding_and_head(%t: tensor<128x64xf16>, %ids: tensor<4xi32>, %w: tensor<10x64xf32>, %x3: tensor<2x4x64xf32>) -> (tensor<4x128xf32>, tensor<2x4x10xf32>) {
+  %x = bitnet.embedding %t, %ids : tensor<128x64xf16>, tensor<4xi32> -> tensor<4x64xf32>
+  %y = bitnet.dense_matmul %x, %t : tensor<4x64xf32>, tensor<128x64xf16> -> tensor<4x128xf32>
+  %z = bitnet.dense_matmul %x3, %w : tensor<2x4x64xf32>, tensor<10x64xf32> -> tensor<2x4x10xf32>
+  return %y, %z : tensor<4x128xf32>, tensor<2x4x10xf32>
+}

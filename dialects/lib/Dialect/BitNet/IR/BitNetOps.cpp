@@ -361,3 +361,47 @@ LogicalResult AttentionOp::verify() {
   }
   return success();
 }
+
+//===----------------------------------------------------------------------===//
+// EmbeddingOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbeddingOp::verify() {
+  RankedTensorType table = getTable().getType();
+  if (table.getRank() != 2)
+    return emitOpError("table must be [vocabulary, dim], got rank ")
+           << table.getRank();
+  RankedTensorType tokens = getTokens().getType();
+  SmallVector<int64_t> expected(tokens.getShape());
+  expected.push_back(table.getDimSize(1));
+  if (!compatibleShape(getType().getShape(), expected))
+    return emitOpError("result shape ")
+           << shapeStr(getType().getShape()) << " must be the token shape "
+           << "followed by the table's row length, "
+           << shapeStr(ArrayRef<int64_t>(expected));
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// DenseMatmulOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult DenseMatmulOp::verify() {
+  RankedTensorType input = getInput().getType();
+  RankedTensorType weight = getWeight().getType();
+  if (input.getRank() < 1)
+    return emitOpError("input must have rank >= 1, got a scalar");
+  if (weight.getRank() != 2)
+    return emitOpError("weight must be [N, K], got rank ") << weight.getRank();
+  if (!compatibleDim(input.getShape().back(), weight.getDimSize(1)))
+    return emitOpError("input ends in K = ")
+           << shapeStr(input.getShape().back()) << ", the weight has K = "
+           << shapeStr(weight.getDimSize(1));
+  SmallVector<int64_t> expected(input.getShape().drop_back());
+  expected.push_back(weight.getDimSize(0));
+  if (!compatibleShape(getType().getShape(), expected))
+    return emitOpError("result shape ")
+           << shapeStr(getType().getShape()) << " must be "
+           << shapeStr(ArrayRef<int64_t>(expected));
+  return success();
+}

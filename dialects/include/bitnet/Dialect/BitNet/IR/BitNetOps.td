@@ -285,4 +285,51 @@ def BitNet_AttentionOp : BitNet_Op<"attention", [Pure]> {
   }];
 }
 
+//===----------------------------------------------------------------------===//
+// Float layers with constant weights: embedding and head
+//===----------------------------------------------------------------------===//
+
+def BitNet_FloatWeightTensor : RankedTensorOf<[F32, F16]>;
+
+def BitNet_EmbeddingOp : BitNet_Op<"embedding", [Pure]> {
+  let summary = "rows of a float table selected by token ids";
+  let description = [{
+    `result[..., d] = float(table[id, d])` for a table `[V, D]` of f32 or
+    f16 (widened to f32 exactly), where `id` is `tokens[...]`, plus V when
+    negative (counting from the end, as ONNX Gather), clamped into
+    `[0, V - 1]` so that a bad id never reads outside the table.
+
+    ```mlir
+    %x = bitnet.embedding %table, %tokens : tensor<128x64xf16>, tensor<4xi32> -> tensor<4x64xf32>
+    ```
+  }];
+  let arguments = (ins BitNet_FloatWeightTensor:$table, BitNet_IntTensor:$tokens);
+  let results = (outs BitNet_F32Tensor:$result);
+  let assemblyFormat = [{
+    $table `,` $tokens attr-dict `:` type($table) `,` type($tokens) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
+def BitNet_DenseMatmulOp : BitNet_Op<"dense_matmul", [Pure]> {
+  let summary = "float activations times a float weight stored N x K";
+  let description = [{
+    `result[..., n] = sum_k input[..., k] * float(weight[n, k])` in f32, the
+    weight `[N, K]` (outputs x inputs, as `torch.nn.Linear`) of f32 or f16.
+    The language-model head of a decoder whose embeddings are tied is this op
+    on the embedding table. The order of the sum is not fixed: kernels may
+    add in any order (the float tolerance of the numerics contract).
+
+    ```mlir
+    %logits = bitnet.dense_matmul %x, %table : tensor<4x64xf32>, tensor<128x64xf16> -> tensor<4x128xf32>
+    ```
+  }];
+  let arguments = (ins BitNet_F32Tensor:$input, BitNet_FloatWeightTensor:$weight);
+  let results = (outs BitNet_F32Tensor:$result);
+  let assemblyFormat = [{
+    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+  }];
+  let hasVerifier = 1;
+}
+
 #endif // BITNET_DIALECT_BITNET_IR_BITNETOPS_TD

@@ -1,0 +1,277 @@
+//===- DenseKernels.cpp - Float GEMV/GEMM kernels for dense layers -*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Lowers `bitnet.dense_matmul` with a constant weight (a decoder's head) to a
+// kernel specialised for its shape and weight type:
+//
+//  * the weight stays [N, K] row-major, f32 or f16; rows are taken four at a
+//    time, so that one pass over K streams four rows and every token of the
+//    call reuses them from the cache (decode: one token; prefill: many);
+//  * along K, one vector of `lanes` activations meets one vector of each of
+//    the four rows (f16 widened to f32), in four vector accumulators, reduced
+//    at the end; a K that is not a multiple of the vector is finished
+//    element by element;
+//  * blocks of four rows are spread over the runtime's thread pool.
+//
+// The sum is in another order than the reference's (the float tolerance of
+// the numerics contract).
+//
+//===----------------------------------------------------------------------===//
+
+#include "DenseKernels.h"
+#include "KernelSupport.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+static constexpr int64_t kRowsPerBlock = 4;
+
+namespace {
+class DenseKernelEmitter {
+public:
+  DenseKernelEmitter(ModuleOp module, int64_t m, int64_t n, int64_t k,
+                     Type weightElem, int64_t lanes)
+      : module(module), ctx(module.getContext()), b(ctx), loc(module.getLoc()),
+        m(m), n(n), k(k), lanes(lanes), weightElem(weightElem),
+        weightBytes(weightElem.getIntOrFloatBitWidth() / 8),
+        blocks(llvm::divideCeil(n, kRowsPerBlock)), kVec(k / lanes * lanes) {
+    ptr = LLVM::LLVMPointerType::get(ctx);
+    i64 = b.getI64Type();
+    f32 = b.getF32Type();
+    floatsV = VectorType::get({lanes}, f32);
+    weightsV = VectorType::get({lanes}, weightElem);
+  }
+
+  func::FuncOp getOrCreate(MemRefType xType, MemRefType wType,
+                           MemRefType yType) {
+    std::string wrapperName = baseName() + "_memref";
+    if (auto existing = module.lookupSymbol<func::FuncOp>(wrapperName))
+      return existing;
+    ensureExecCtxGlobal(module);
+    LLVM::LLVMFuncOp kernel = createMain(createChunk());
+    return createMemRefWrapper(module, wrapperName, {xType, wType, yType},
+                               kernel);
+  }
+
+private:
+  std::string typeName() const { return weightBytes == 2 ? "f16" : "f32"; }
+  std::string baseName() const {
+    return llvm::formatv("__bitnet_dense_{0}_{1}x{2}x{3}", typeName(), m, n, k)
+        .str();
+  }
+  Value cI64(OpBuilder &ob, int64_t v) {
+    return arith::ConstantOp::create(ob, loc, ob.getI64IntegerAttr(v));
+  }
+  Value gep(OpBuilder &ob, Value base, Value byteOffset) {
+    return LLVM::GEPOp::create(ob, loc, ptr, ob.getI8Type(), base,
+                               ValueRange{byteOffset});
+  }
+  Value load(OpBuilder &ob, Type type, Value address) {
+    return LLVM::LoadOp::create(ob, loc, type, address, /*alignment=*/1);
+  }
+  Value mul(OpBuilder &ob, Value a, int64_t c) {
+    return arith::MulIOp::create(ob, loc, a, cI64(ob, c));
+  }
+  Value add(OpBuilder &ob, Value a, Value c) {
+    return arith::AddIOp::create(ob, loc, a, c);
+  }
+  Value widen(OpBuilder &ob, Value v, Type to) {
+    return weightBytes == 4 ? v : arith::ExtFOp::create(ob, loc, to, v);
+  }
+  /// for (i = lo; i < hi; i += step) with the given loop-carried values.
+  scf::ForOp loop(OpBuilder &ob, Value lo, Value hi, int64_t step,
+                  ValueRange init,
+                  function_ref<SmallVector<Value>(OpBuilder &, Value,
+                                                  ValueRange)>
+                      body) {
+    return scf::ForOp::create(
+        ob, loc, lo, hi, cI64(ob, step), init,
+        [&](OpBuilder &lb, Location, Value i, ValueRange carried) {
+          scf::YieldOp::create(lb, loc, body(lb, i, carried));
+        });
+  }
+
+  LLVM::LLVMFuncOp createChunk();
+  LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp chunk);
+
+  ModuleOp module;
+  MLIRContext *ctx;
+  OpBuilder b;
+  Location loc;
+  int64_t m, n, k, lanes;
+  Type weightElem;
+  int64_t weightBytes, blocks, kVec;
+  Type ptr, i64, f32;
+  VectorType floatsV, weightsV;
+};
+} // namespace
+
+// void chunk(args, begin, end): blocks of four rows [begin, end) for every
+// token. args = {x, w, y}.
+LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                          {ptr, i64, i64});
+  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName() + "_chunk", type,
+                                       LLVM::Linkage::Internal);
+  Block *entry = func.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  Value args = entry->getArgument(0);
+  Value begin = entry->getArgument(1), end = entry->getArgument(2);
+  Value x = load(b, ptr, args), w = load(b, ptr, gep(b, args, cI64(b, 8))),
+        y = load(b, ptr, gep(b, args, cI64(b, 16)));
+  Value zeroV = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(floatsV, b.getF32FloatAttr(0.0f)));
+  Value lastRow = cI64(b, n - 1);
+
+  loop(b, begin, end, 1, {}, [&](OpBuilder &bb, Value blk, ValueRange) {
+    // The block's rows, clamped to the last row past N (their sums are
+    // computed and dropped).
+    SmallVector<Value> rows, rowBase;
+    for (int64_t r = 0; r < kRowsPerBlock; ++r) {
+      Value row = add(bb, mul(bb, blk, kRowsPerBlock), cI64(bb, r));
+      rows.push_back(row);
+      Value clamped = arith::MinSIOp::create(bb, loc, row, lastRow);
+      rowBase.push_back(gep(bb, w, mul(bb, clamped, k * weightBytes)));
+    }
+    loop(bb, cI64(bb, 0), cI64(bb, m), 1, {}, [&](OpBuilder &tb, Value tok,
+                                                    ValueRange) {
+      Value xRow = gep(tb, x, mul(tb, tok, 4 * k));
+      SmallVector<Value> zeros(kRowsPerBlock, zeroV);
+      SmallVector<Value> acc = llvm::to_vector_of<Value>(
+          loop(tb, cI64(tb, 0), cI64(tb, kVec), lanes, zeros,
+               [&](OpBuilder &kb, Value kk, ValueRange carried) {
+                 Value xv = load(kb, floatsV, gep(kb, xRow, mul(kb, kk, 4)));
+                 SmallVector<Value> next;
+                 for (int64_t r = 0; r < kRowsPerBlock; ++r) {
+                   Value wv = load(
+                       kb, weightsV,
+                       gep(kb, rowBase[r], mul(kb, kk, weightBytes)));
+                   next.push_back(vector::FMAOp::create(
+                       kb, loc, xv, widen(kb, wv, floatsV), carried[r]));
+                 }
+                 return next;
+               })
+              .getResults());
+      for (int64_t r = 0; r < kRowsPerBlock; ++r) {
+        Value sum = vector::ReductionOp::create(
+            tb, loc, vector::CombiningKind::ADD, acc[r], Value(),
+            arith::FastMathFlags::reassoc);
+        // The K tail, element by element.
+        if (kVec < k)
+          sum = loop(tb, cI64(tb, kVec), cI64(tb, k), 1, {sum},
+                     [&](OpBuilder &kb, Value kk, ValueRange carried) {
+                       Value xe = load(kb, f32, gep(kb, xRow, mul(kb, kk, 4)));
+                       Value we = widen(
+                           kb,
+                           load(kb, weightElem,
+                                gep(kb, rowBase[r], mul(kb, kk, weightBytes))),
+                           f32);
+                       Value p = arith::MulFOp::create(kb, loc, xe, we);
+                       return SmallVector<Value>{
+                           arith::AddFOp::create(kb, loc, carried[0], p)};
+                     })
+                    .getResult(0);
+        Value inside = arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::slt,
+                                             rows[r], cI64(tb, n));
+        auto ifInside = scf::IfOp::create(tb, loc, inside, false);
+        OpBuilder::InsertionGuard g(tb);
+        tb.setInsertionPointToStart(ifInside.thenBlock());
+        Value out = gep(tb, y, mul(tb, add(tb, mul(tb, tok, n), rows[r]), 4));
+        LLVM::StoreOp::create(tb, loc, sum, out, /*alignment=*/1);
+      }
+      return SmallVector<Value>{};
+    });
+    return SmallVector<Value>{};
+  });
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return func;
+}
+
+LLVM::LLVMFuncOp DenseKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                          {ptr, ptr, ptr});
+  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName(), type,
+                                       LLVM::Linkage::Internal);
+  Block *entry = func.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 3), 8);
+  for (int64_t i = 0; i < 3; ++i)
+    LLVM::StoreOp::create(b, loc, entry->getArgument(i),
+                          gep(b, args, cI64(b, 8 * i)), /*alignment=*/1);
+  ExecCtxCalls calls(b, loc);
+  Value name = LLVM::AddressOfOp::create(
+      b, loc,
+      getOrCreateKernelName(
+          module, baseName() + "_name",
+          llvm::formatv("dense_matmul {0} {1}x{2}x{3}", typeName(), m, n, k)
+              .str()));
+  calls.kernelBegin(name, n * k * weightBytes + 4 * m * k + 4 * m * n,
+                    2 * m * n * k);
+  // Spread over threads unless the whole product is small.
+  calls.dispatch(chunk, args, blocks, /*spread=*/m * n * k >= (1 << 16));
+  calls.kernelEnd(name);
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return func;
+}
+
+bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
+                                            int64_t lanes) {
+  RankedTensorType xType = op.getInput().getType();
+  RankedTensorType wType = op.getWeight().getType();
+  RankedTensorType yType = op.getType();
+  if (!xType.hasStaticShape() || !wType.hasStaticShape() ||
+      !yType.hasStaticShape() || !matchPattern(op.getWeight(), m_Constant()))
+    return false;
+  int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
+  if (n == 0 || k == 0)
+    return false;
+  int64_t m = xType.getNumElements() / k;
+  DenseKernelEmitter emitter(module, m, n, k, wType.getElementType(), lanes);
+
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  auto toBuffer = [&](Value tensor) -> Value {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    return bufferization::ToBufferOp::create(
+        b, loc, MemRefType::get(type.getShape(), type.getElementType()),
+        tensor, /*read_only=*/true);
+  };
+  Value xBuf = toBuffer(op.getInput());
+  Value wBuf = toBuffer(op.getWeight());
+  auto yMemType = MemRefType::get(yType.getShape(), yType.getElementType());
+  Value yBuf =
+      memref::AllocOp::create(b, loc, yMemType, b.getI64IntegerAttr(64));
+  func::FuncOp kernel = emitter.getOrCreate(
+      cast<MemRefType>(xBuf.getType()), cast<MemRefType>(wBuf.getType()),
+      yMemType);
+  auto call =
+      func::CallOp::create(b, loc, kernel, ValueRange{xBuf, wBuf, yBuf});
+  call->setAttr("bitnet.kernel",
+                b.getDictionaryAttr({
+                    b.getNamedAttr("family", b.getStringAttr("dense")),
+                    b.getNamedAttr("lanes", b.getI64IntegerAttr(lanes)),
+                    b.getNamedAttr("rows_per_block",
+                                   b.getI64IntegerAttr(kRowsPerBlock)),
+                    b.getNamedAttr("weight_type",
+                                   TypeAttr::get(wType.getElementType())),
+                }));
+  Value y = bufferization::ToTensorOp::create(b, loc, yType, yBuf,
+                                              b.getUnitAttr(), b.getUnitAttr());
+  op.replaceAllUsesWith(y);
+  op.erase();
+  return true;
+}

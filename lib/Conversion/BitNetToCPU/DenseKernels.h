@@ -1,0 +1,24 @@
+//===- DenseKernels.h - Float kernels for dense layers ----------*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BITNET_CONVERSION_BITNETTOCPU_DENSEKERNELS_H
+#define BITNET_CONVERSION_BITNETTOCPU_DENSEKERNELS_H
+
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::bitnet {
+
+/// Replaces `op` (static shapes, constant weight) by a call to a kernel
+/// generated for its shape with vectors of `lanes` floats. Returns false and
+/// leaves `op` to the reference lowering otherwise.
+bool lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
+                              int64_t lanes);
+
+} // namespace mlir::bitnet
+
+#endif // BITNET_CONVERSION_BITNETTOCPU_DENSEKERNELS_H

@@ -1,0 +1,26 @@
+// RUN: bitnet-opt %s -split-input-file -bitnet-narrow-float-weights | FileCheck %s
+
+// Tests that a table shared by an embedding and a head becomes one f16
+// constant (0.1 rounds to the nearest f16, 0.0999755859375), used by both.
+// CHECK-LABEL: func.func @tied
+// CHECK: %[[T:.*]] = arith.constant dense<{{\[}}[1.000000e+00, 9.997550e-02], [-2.000000e+00, 6.550400e+04]]> : tensor<2x2xf16>
+// CHECK: bitnet.embedding %[[T]], %{{.*}} : tensor<2x2xf16>
+// CHECK: bitnet.dense_matmul %{{.*}}, %[[T]] : tensor<1x2xf32>, tensor<2x2xf16>
+func.func @tied(%ids: tensor<1xi32>) -> tensor<1x2xf32> {
+  %t = arith.constant dense<[[1.0, 0.1], [-2.0, 65504.0]]> : tensor<2x2xf32>
+  %x = bitnet.embedding %t, %ids : tensor<2x2xf32>, tensor<1xi32> -> tensor<1x2xf32>
+  %y = bitnet.dense_matmul %x, %t : tensor<1x2xf32>, tensor<2x2xf32> -> tensor<1x2xf32>
+  return %y : tensor<1x2xf32>
+}
+
+// -----
+
+// Tests that a constant with another use stays f32.
+// CHECK-LABEL: func.func @shared_with_other_use
+// CHECK: arith.constant dense<{{.*}}> : tensor<2x2xf32>
+// CHECK-NOT: f16
+func.func @shared_with_other_use(%x: tensor<1x2xf32>) -> (tensor<1x2xf32>, tensor<2x2xf32>) {
+  %t = arith.constant dense<[[1.0, 0.1], [-2.0, 3.0]]> : tensor<2x2xf32>
+  %y = bitnet.dense_matmul %x, %t : tensor<1x2xf32>, tensor<2x2xf32> -> tensor<1x2xf32>
+  return %y, %t : tensor<1x2xf32>, tensor<2x2xf32>
+}
