@@ -218,6 +218,14 @@ def load_torch_from_onnx(path):
 # ONNX writer
 # --------------------------------------------------------------------------
 
+class Packed:
+    """A ternary weight already packed two bits a code (as pack2 writes it),
+    with its number of columns K and its scale."""
+
+    def __init__(self, data, cols, scale):
+        self.data, self.cols, self.scale = data, cols, scale
+
+
 def pack2(codes):
     """int8 codes [N, K] -> uint8 [N, ceil(K/4)], code + 1 in two bits."""
     n, k = codes.shape
@@ -231,8 +239,8 @@ def pack2(codes):
 def write_onnx(path, cfg, weights, vocab=None, packed=False, external=None,
                doc=""):
     """Writes the decoder step graph. `weights` as weights_from_torch returns
-    (ternary weights as (int8 codes, scale)); packed=True stores them 2 bits
-    each; external names a file for the initializers' data."""
+    (ternary weights as (int8 codes, scale), or Packed); packed=True stores
+    codes 2 bits each; external names a file for the initializers' data."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -249,6 +257,11 @@ def write_onnx(path, cfg, weights, vocab=None, packed=False, external=None,
         return outs[0]
 
     def bitlinear(x, prefix, wq):
+        if isinstance(wq, Packed):
+            w = init(prefix + ".weight", wq.data)
+            s = init(prefix + ".scale", np.array(wq.scale, np.float32))
+            return node("BitLinear", [x, w, s], [prefix + ".out"], DOMAIN,
+                        bits=2, in_features=int(wq.cols))
         codes, scale = wq
         if packed:
             w = init(prefix + ".weight", pack2(codes))

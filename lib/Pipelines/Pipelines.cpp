@@ -42,8 +42,8 @@ void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
                                        const PipelineOptions &options) {
   if (!options.weightFormat.empty())
     pm.addPass(createBitNetPackWeights({options.weightFormat}));
-  if (options.floatWeights == "f16")
-    pm.addPass(createBitNetNarrowFloatWeights());
+  if (options.floatWeights != "f32")
+    pm.addPass(createBitNetNarrowFloatWeights({options.floatWeights}));
   pm.addPass(createCanonicalizerPass());
   if (options.cpuKernels != "none")
     pm.addPass(createBitNetLowerToCPUKernels({options.cpuKernels}));

@@ -215,6 +215,22 @@ std::vector<float> embedding(const float *table, int64_t vocab, int64_t d,
   return out;
 }
 
+std::vector<float> int8Rows(const float *w, int64_t rows, int64_t cols) {
+  std::vector<float> out(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    float max = 0;
+    for (int64_t c = 0; c < cols; ++c)
+      max = std::max(max, std::fabs(w[r * cols + c]));
+    float scale = max > 0 ? max / 127.0f : 1.0f;
+    for (int64_t c = 0; c < cols; ++c) {
+      float q = std::clamp(roundHalfEven(w[r * cols + c] / scale), -127.0f,
+                           127.0f);
+      out[r * cols + c] = q * scale;
+    }
+  }
+  return out;
+}
+
 std::vector<float> denseMatmul(const float *x, const float *w, int64_t m,
                                int64_t n, int64_t k) {
   std::vector<float> y(m * n);

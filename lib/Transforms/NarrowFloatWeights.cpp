@@ -11,6 +11,9 @@
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/APFloat.h"
 
+#include <algorithm>
+#include <cmath>
+
 namespace mlir::bitnet {
 #define GEN_PASS_DEF_BITNETNARROWFLOATWEIGHTS
 #include "bitnet/Transforms/Passes.h.inc"
@@ -30,13 +33,25 @@ bool isWeightUse(OpOperand &use) {
   return false;
 }
 
+/// Round half to even, as the numerics contract rounds.
+float roundHalfEven(float v) { return std::nearbyint(v); }
+
 struct BitNetNarrowFloatWeightsPass
     : bitnet::impl::BitNetNarrowFloatWeightsBase<BitNetNarrowFloatWeightsPass> {
+  using Base::Base;
+
   void runOnOperation() override {
+    if (precision != "f16" && precision != "int8") {
+      getOperation().emitError("bitnet-narrow-float-weights: unknown "
+                               "precision '")
+          << precision << "', expected f16 or int8";
+      return signalPassFailure();
+    }
     SmallVector<arith::ConstantOp> candidates;
     getOperation().walk([&](arith::ConstantOp c) {
       auto type = dyn_cast<RankedTensorType>(c.getType());
-      if (!type || !type.getElementType().isF32() || c->use_empty())
+      if (!type || !type.getElementType().isF32() || c->use_empty() ||
+          (precision == "int8" && type.getRank() != 2))
         return;
       if (llvm::all_of(c->getUses(), isWeightUse))
         candidates.push_back(c);
@@ -45,27 +60,70 @@ struct BitNetNarrowFloatWeightsPass
       auto attr = dyn_cast<DenseElementsAttr>(c.getValue());
       if (!attr)
         continue;
-      auto type = cast<RankedTensorType>(c.getType());
-      auto halfType = type.clone(Float16Type::get(&getContext()));
-      std::vector<uint16_t> bits;
-      bits.reserve(type.getNumElements());
-      for (APFloat v : attr.getValues<APFloat>()) {
-        bool lost;
-        v.convert(APFloat::IEEEhalf(), APFloat::rmNearestTiesToEven, &lost);
-        bits.push_back(
-            static_cast<uint16_t>(v.bitcastToAPInt().getZExtValue()));
-      }
-      if (attr.isSplat())
-        bits.resize(1);
-      auto half = DenseElementsAttr::getFromRawBuffer(
-          halfType, ArrayRef<char>(reinterpret_cast<const char *>(bits.data()),
-                                   bits.size() * sizeof(uint16_t)));
-      OpBuilder b(c);
-      auto narrowed = arith::ConstantOp::create(b, c.getLoc(), half);
-      for (OpOperand &use : llvm::make_early_inc_range(c->getUses()))
-        use.set(narrowed);
-      c.erase();
+      if (precision == "f16")
+        toHalf(c, attr);
+      else
+        toInt8(c, attr);
     }
+  }
+
+  void toHalf(arith::ConstantOp c, DenseElementsAttr attr) {
+    auto type = cast<RankedTensorType>(c.getType());
+    auto halfType = type.clone(Float16Type::get(&getContext()));
+    std::vector<uint16_t> bits;
+    bits.reserve(type.getNumElements());
+    for (APFloat v : attr.getValues<APFloat>()) {
+      bool lost;
+      v.convert(APFloat::IEEEhalf(), APFloat::rmNearestTiesToEven, &lost);
+      bits.push_back(static_cast<uint16_t>(v.bitcastToAPInt().getZExtValue()));
+    }
+    if (attr.isSplat())
+      bits.resize(1);
+    auto half = DenseElementsAttr::getFromRawBuffer(
+        halfType, ArrayRef<char>(reinterpret_cast<const char *>(bits.data()),
+                                 bits.size() * sizeof(uint16_t)));
+    OpBuilder b(c);
+    auto narrowed = arith::ConstantOp::create(b, c.getLoc(), half);
+    for (OpOperand &use : llvm::make_early_inc_range(c->getUses()))
+      use.set(narrowed);
+    c.erase();
+  }
+
+  void toInt8(arith::ConstantOp c, DenseElementsAttr attr) {
+    auto type = cast<RankedTensorType>(c.getType());
+    int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
+    std::vector<float> values(attr.getValues<float>().begin(),
+                              attr.getValues<float>().end());
+    if (attr.isSplat())
+      values.assign(rows * cols, values.front());
+    std::vector<int8_t> q(rows * cols);
+    std::vector<float> scales(rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      float max = 0;
+      for (int64_t k = 0; k < cols; ++k)
+        max = std::max(max, std::fabs(values[r * cols + k]));
+      float scale = max > 0 ? max / 127.0f : 1.0f;
+      scales[r] = scale;
+      for (int64_t k = 0; k < cols; ++k)
+        q[r * cols + k] = static_cast<int8_t>(std::clamp(
+            roundHalfEven(values[r * cols + k] / scale), -127.0f, 127.0f));
+    }
+    OpBuilder b(c);
+    Location loc = c.getLoc();
+    Value weights = arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(type.clone(b.getI8Type()), ArrayRef(q)));
+    Value rowScales = arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(RankedTensorType::get({rows}, b.getF32Type()),
+                               ArrayRef(scales)));
+    for (OpOperand &use : llvm::make_early_inc_range(c->getUses())) {
+      Operation *user = use.getOwner();
+      use.set(weights);
+      // The optional scales operand is the last one.
+      user->insertOperands(user->getNumOperands(), rowScales);
+    }
+    c.erase();
   }
 };
 } // namespace

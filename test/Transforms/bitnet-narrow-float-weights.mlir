@@ -19,8 +19,26 @@ func.func @tied(%ids: tensor<1xi32>) -> tensor<1x2xf32> {
 // CHECK-LABEL: func.func @shared_with_other_use
 // CHECK: arith.constant dense<{{.*}}> : tensor<2x2xf32>
 // CHECK-NOT: f16
+// CHECK: return
 func.func @shared_with_other_use(%x: tensor<1x2xf32>) -> (tensor<1x2xf32>, tensor<2x2xf32>) {
   %t = arith.constant dense<[[1.0, 0.1], [-2.0, 3.0]]> : tensor<2x2xf32>
   %y = bitnet.dense_matmul %x, %t : tensor<1x2xf32>, tensor<2x2xf32> -> tensor<1x2xf32>
   return %y, %t : tensor<1x2xf32>, tensor<2x2xf32>
+}
+
+// -----
+
+// Tests precision=int8: one scale per row (absmax / 127; 1 for a zero row),
+// codes rounded half to even, and the scales passed to both users.
+// RUN: bitnet-opt %s -split-input-file -bitnet-narrow-float-weights=precision=int8 | FileCheck %s --check-prefix=INT8
+// INT8-LABEL: func.func @tied_int8
+// INT8-DAG: %[[Q:.*]] = arith.constant dense<{{\[}}[127, -64], [0, 0]]> : tensor<2x2xi8>
+// INT8-DAG: %[[S:.*]] = arith.constant dense<[0.0157480314, 1.000000e+00]> : tensor<2xf32>
+// INT8: bitnet.embedding %[[Q]], %{{.*}} scales %[[S]] : tensor<2x2xi8>, tensor<1xi32>, tensor<2xf32> -> tensor<1x2xf32>
+// INT8: bitnet.dense_matmul %{{.*}}, %[[Q]] scales %[[S]] : tensor<1x2xf32>, tensor<2x2xi8>, tensor<2xf32> -> tensor<1x2xf32>
+func.func @tied_int8(%ids: tensor<1xi32>) -> tensor<1x2xf32> {
+  %t = arith.constant dense<[[2.0, -1.0], [0.0, 0.0]]> : tensor<2x2xf32>
+  %x = bitnet.embedding %t, %ids : tensor<2x2xf32>, tensor<1xi32> -> tensor<1x2xf32>
+  %y = bitnet.dense_matmul %x, %t : tensor<1x2xf32>, tensor<2x2xf32> -> tensor<1x2xf32>
+  return %y : tensor<1x2xf32>
 }

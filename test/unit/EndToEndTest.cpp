@@ -508,12 +508,15 @@ TEST_P(DenseEndToEnd, MatchesReference) {
        << "  %w = arith.constant " << denseF32(w, {c.n, c.k}) << " : " << wt
        << "\n  %y = bitnet.dense_matmul %x, %w : " << xt << ", " << wt
        << " -> " << yt << "\n  return %y : " << yt << "\n}\n";
-  std::vector<float> expected = ref::denseMatmul(x.data(), w.data(), c.m, c.n, c.k);
+  std::vector<float> w8 = ref::int8Rows(w.data(), c.n, c.k);
   for (const std::string &kernels : kernelFlags())
-    for (const char *precision : {"f32", "f16"}) {
+    for (std::string precision : {"f32", "f16", "int8"}) {
+      const std::vector<float> &wp = precision == "int8" ? w8 : w;
+      std::vector<float> expected =
+          ref::denseMatmul(x.data(), wp.data(), c.m, c.n, c.k);
       SCOPED_TRACE(kernels + " " + precision);
       auto model = compileOrFail(
-          mlir.str(), {kernels, std::string("--float-weights=") + precision});
+          mlir.str(), {kernels, "--float-weights=" + precision});
       ASSERT_TRUE(model);
       std::vector<float> y(c.m * c.n, std::nanf(""));
       ASSERT_EQ(model->run({x.data(), y.data()}), 0);
@@ -522,7 +525,7 @@ TEST_P(DenseEndToEnd, MatchesReference) {
         for (int64_t j = 0; j < c.n; ++j) {
           double scale = 0;
           for (int64_t l = 0; l < c.k; ++l)
-            scale += std::fabs(x[i * c.k + l] * w[j * c.k + l]);
+            scale += std::fabs(x[i * c.k + l] * wp[j * c.k + l]);
           EXPECT_NEAR(y[i * c.n + j], expected[i * c.n + j],
                       1e-6 * scale + 1e-30)
               << "y[" << i << ", " << j << "]";
@@ -555,14 +558,16 @@ TEST(EndToEnd, EmbeddingClampsAndWrapsIds) {
        << yt << "\n  return %y : " << yt << "\n}\n";
   std::vector<float> expected =
       ref::embedding(table.data(), vocab, d, ids.data(), count);
-  for (const char *precision : {"f32", "f16"}) {
+  std::vector<float> table8 = ref::int8Rows(table.data(), vocab, d);
+  std::vector<float> expected8 =
+      ref::embedding(table8.data(), vocab, d, ids.data(), count);
+  for (std::string precision : {"f32", "f16", "int8"}) {
     SCOPED_TRACE(precision);
-    auto model = compileOrFail(mlir.str(),
-                               {std::string("--float-weights=") + precision});
+    auto model = compileOrFail(mlir.str(), {"--float-weights=" + precision});
     ASSERT_TRUE(model);
     std::vector<float> y(count * d, std::nanf(""));
     ASSERT_EQ(model->run({ids.data(), y.data()}), 0);
-    EXPECT_TRUE(bitEqual(expected, y.data()));
+    EXPECT_TRUE(bitEqual(precision == "int8" ? expected8 : expected, y.data()));
   }
 }
 

@@ -69,8 +69,8 @@ static cl::opt<std::string> floatWeights(
     "float-weights",
     cl::desc("Precision of the float weights of embeddings and dense layers "
              "(a decoder's embedding table and head): f32 (default, as the "
-             "model stores them) or f16 (half the bytes, rounded at compile "
-             "time)"),
+             "model stores them), f16 (half the bytes, rounded at compile "
+             "time) or int8 (a quarter, one scale per row)"),
     cl::init("f32"), cl::cat(category));
 
 static cl::opt<std::string> kernels(
@@ -182,9 +182,10 @@ int main(int argc, char **argv) {
   options.stage = *stage;
   options.entry = entry;
   options.weightFormat = weightFormat;
-  if (floatWeights != "f32" && floatWeights != "f16")
+  if (floatWeights != "f32" && floatWeights != "f16" &&
+      floatWeights != "int8")
     return fail("unknown --float-weights=" + floatWeights +
-                " (expected f32 or f16)");
+                " (expected f32, f16 or int8)");
   options.floatWeights = floatWeights;
   options.target = {triple, cpu, features, optLevel};
   if (triple == "nvptx" || triple == "nvptx64" || triple == "cuda") {

@@ -58,7 +58,7 @@ struct CompileOptions {
   std::string entry;
   /// Re-encode ternary weights (int8, i2, base3); empty keeps them.
   std::string weightFormat;
-  /// Precision of embedding and head weights: "f32" or "f16".
+  /// Precision of embedding and head weights: "f32", "f16" or "int8".
   std::string floatWeights = "f32";
   CPUTarget target;
   /// NVIDIA GPU architecture ("sm_80", "sm_90"): non-empty compiles the

@@ -47,7 +47,7 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   PassOptions::Option<std::string> floatWeights{
       *this, "float-weights",
       llvm::cl::desc("Precision of the embedding and dense (head) weights: "
-                     "f32 (default) or f16"),
+                     "f32 (default), f16 or int8 (per row)"),
       llvm::cl::init("f32")};
   PassOptions::Option<std::string> cpuKernels{
       *this, "cpu-kernels",

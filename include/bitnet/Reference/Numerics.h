@@ -79,6 +79,11 @@ std::vector<float> embedding(const float *table, int64_t vocab, int64_t d,
 std::vector<float> denseMatmul(const float *x, const float *w, int64_t m,
                                int64_t n, int64_t k);
 
+/// What `--float-weights=int8` stores: each row quantised to int8 with scale
+/// absmax / 127 (1 for an all-zero row), round half to even. Returns the
+/// dequantised rows, float(q) * scale.
+std::vector<float> int8Rows(const float *w, int64_t rows, int64_t cols);
+
 /// Packs `rows x cols` ternary values 4 per byte (code w + 1 at bits 2t).
 std::vector<uint8_t> packI2(const int8_t *w, int64_t rows, int64_t cols);
 /// Packs `rows x cols` ternary values 5 per byte (sum (w_t + 1) 3^t).

@@ -11,13 +11,19 @@ include "mlir/Pass/PassBase.td"
 
 def BitNetNarrowFloatWeights
     : Pass<"bitnet-narrow-float-weights", "::mlir::ModuleOp"> {
-  let summary = "Stores the float weights of embeddings and dense layers as f16";
+  let summary = "Stores the float weights of embeddings and dense layers in f16 or int8";
   let description = [{
     Every f32 constant used only as the table of `bitnet.embedding` or the
     weight of `bitnet.dense_matmul` (the embeddings and head of a decoder,
-    often one tied constant) is rounded to f16 (round to nearest even) at
-    compile time: half the bytes to store and to read per token, at the cost
-    of f16 precision in those weights. Kernels widen each weight to f32.
+    often one tied constant) is converted at compile time:
+
+    - `precision=f16`: rounded to f16 (to nearest even): half the bytes to
+      store and to read per token;
+    - `precision=int8`: each row quantised to int8 with its own scale
+      (absmax / 127, round half to even), a quarter of the bytes; the ops get
+      the scales as their `scales` operand.
+
+    Kernels widen each weight to f32 (times its row's scale).
 
     ```mlir
     %t = arith.constant dense<...> : tensor<128x64xf32>
@@ -27,6 +33,10 @@ def BitNetNarrowFloatWeights
     %x = bitnet.embedding %t, %ids : tensor<128x64xf16>, tensor<1xi32> -> tensor<1x64xf32>
     ```
   }];
+  let options = [
+    Option<"precision", "precision", "std::string", /*default=*/"\"f16\"",
+           "f16 or int8">,
+  ];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 

@@ -11,9 +11,10 @@
 //    time, so that one pass over K streams four rows and every token of the
 //    call reuses them from the cache (decode: one token; prefill: many);
 //  * along K, one vector of `lanes` activations meets one vector of each of
-//    the four rows (f16 widened to f32), in four vector accumulators, reduced
-//    at the end; a K that is not a multiple of the vector is finished
-//    element by element;
+//    the four rows (f16 widened to f32, i8 converted), in four vector
+//    accumulators, reduced at the end; a K that is not a multiple of the
+//    vector is finished element by element; an i8 row's sum is then scaled
+//    by the row's scale;
 //  * blocks of four rows are spread over the runtime's thread pool.
 //
 // The sum is in another order than the reference's (the float tolerance of
@@ -52,19 +53,26 @@ public:
     weightsV = VectorType::get({lanes}, weightElem);
   }
 
+  /// `scalesType` is null unless the weight is i8.
   func::FuncOp getOrCreate(MemRefType xType, MemRefType wType,
-                           MemRefType yType) {
+                           MemRefType yType, MemRefType scalesType) {
     std::string wrapperName = baseName() + "_memref";
     if (auto existing = module.lookupSymbol<func::FuncOp>(wrapperName))
       return existing;
     ensureExecCtxGlobal(module);
     LLVM::LLVMFuncOp kernel = createMain(createChunk());
-    return createMemRefWrapper(module, wrapperName, {xType, wType, yType},
-                               kernel);
+    SmallVector<Type> types{xType, wType, yType};
+    if (quantized())
+      types.push_back(scalesType);
+    return createMemRefWrapper(module, wrapperName, types, kernel);
   }
 
 private:
-  std::string typeName() const { return weightBytes == 2 ? "f16" : "f32"; }
+  bool quantized() const { return weightElem.isInteger(8); }
+  int64_t numArgs() const { return quantized() ? 4 : 3; }
+  std::string typeName() const {
+    return quantized() ? "i8" : weightBytes == 2 ? "f16" : "f32";
+  }
   std::string baseName() const {
     return llvm::formatv("__bitnet_dense_{0}_{1}x{2}x{3}", typeName(), m, n, k)
         .str();
@@ -86,6 +94,8 @@ private:
     return arith::AddIOp::create(ob, loc, a, c);
   }
   Value widen(OpBuilder &ob, Value v, Type to) {
+    if (quantized())
+      return arith::SIToFPOp::create(ob, loc, to, v);
     return weightBytes == 4 ? v : arith::ExtFOp::create(ob, loc, to, v);
   }
   /// for (i = lo; i < hi; i += step) with the given loop-carried values.
@@ -117,7 +127,7 @@ private:
 } // namespace
 
 // void chunk(args, begin, end): blocks of four rows [begin, end) for every
-// token. args = {x, w, y}.
+// token. args = {x, w, y} and, for i8 weights, the row scales.
 LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(module.getBody());
@@ -131,6 +141,8 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
   Value begin = entry->getArgument(1), end = entry->getArgument(2);
   Value x = load(b, ptr, args), w = load(b, ptr, gep(b, args, cI64(b, 8))),
         y = load(b, ptr, gep(b, args, cI64(b, 16)));
+  Value scales =
+      quantized() ? load(b, ptr, gep(b, args, cI64(b, 24))) : Value();
   Value zeroV = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(floatsV, b.getF32FloatAttr(0.0f)));
   Value lastRow = cI64(b, n - 1);
@@ -138,12 +150,14 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
   loop(b, begin, end, 1, {}, [&](OpBuilder &bb, Value blk, ValueRange) {
     // The block's rows, clamped to the last row past N (their sums are
     // computed and dropped).
-    SmallVector<Value> rows, rowBase;
+    SmallVector<Value> rows, rowBase, rowScale;
     for (int64_t r = 0; r < kRowsPerBlock; ++r) {
       Value row = add(bb, mul(bb, blk, kRowsPerBlock), cI64(bb, r));
       rows.push_back(row);
       Value clamped = arith::MinSIOp::create(bb, loc, row, lastRow);
       rowBase.push_back(gep(bb, w, mul(bb, clamped, k * weightBytes)));
+      if (quantized())
+        rowScale.push_back(load(bb, f32, gep(bb, scales, mul(bb, clamped, 4))));
     }
     loop(bb, cI64(bb, 0), cI64(bb, m), 1, {}, [&](OpBuilder &tb, Value tok,
                                                     ValueRange) {
@@ -183,6 +197,8 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
                            arith::AddFOp::create(kb, loc, carried[0], p)};
                      })
                     .getResult(0);
+        if (quantized())
+          sum = arith::MulFOp::create(tb, loc, sum, rowScale[r]);
         Value inside = arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::slt,
                                              rows[r], cI64(tb, n));
         auto ifInside = scf::IfOp::create(tb, loc, inside, false);
@@ -202,14 +218,15 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
 LLVM::LLVMFuncOp DenseKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToEnd(module.getBody());
-  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                          {ptr, ptr, ptr});
+  SmallVector<Type> params(numArgs(), ptr);
+  auto type =
+      LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), params);
   auto func = LLVM::LLVMFuncOp::create(b, loc, baseName(), type,
                                        LLVM::Linkage::Internal);
   Block *entry = func.addEntryBlock(b);
   b.setInsertionPointToStart(entry);
-  Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 3), 8);
-  for (int64_t i = 0; i < 3; ++i)
+  Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, numArgs()), 8);
+  for (int64_t i = 0; i < numArgs(); ++i)
     LLVM::StoreOp::create(b, loc, entry->getArgument(i),
                           gep(b, args, cI64(b, 8 * i)), /*alignment=*/1);
   ExecCtxCalls calls(b, loc);
@@ -219,7 +236,9 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
           module, baseName() + "_name",
           llvm::formatv("dense_matmul {0} {1}x{2}x{3}", typeName(), m, n, k)
               .str()));
-  calls.kernelBegin(name, n * k * weightBytes + 4 * m * k + 4 * m * n,
+  calls.kernelBegin(name,
+                    n * k * weightBytes + 4 * m * k + 4 * m * n +
+                        (quantized() ? 4 * n : 0),
                     2 * m * n * k);
   // Spread over threads unless the whole product is small.
   calls.dispatch(chunk, args, blocks, /*spread=*/m * n * k >= (1 << 16));
@@ -234,7 +253,8 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
   RankedTensorType wType = op.getWeight().getType();
   RankedTensorType yType = op.getType();
   if (!xType.hasStaticShape() || !wType.hasStaticShape() ||
-      !yType.hasStaticShape() || !matchPattern(op.getWeight(), m_Constant()))
+      !yType.hasStaticShape() || !matchPattern(op.getWeight(), m_Constant()) ||
+      (op.getScales() && !matchPattern(op.getScales(), m_Constant())))
     return false;
   int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
   if (n == 0 || k == 0)
@@ -255,11 +275,16 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
   auto yMemType = MemRefType::get(yType.getShape(), yType.getElementType());
   Value yBuf =
       memref::AllocOp::create(b, loc, yMemType, b.getI64IntegerAttr(64));
+  SmallVector<Value> operands{xBuf, wBuf, yBuf};
+  MemRefType scalesType;
+  if (Value scales = op.getScales()) {
+    operands.push_back(toBuffer(scales));
+    scalesType = cast<MemRefType>(operands.back().getType());
+  }
   func::FuncOp kernel = emitter.getOrCreate(
       cast<MemRefType>(xBuf.getType()), cast<MemRefType>(wBuf.getType()),
-      yMemType);
-  auto call =
-      func::CallOp::create(b, loc, kernel, ValueRange{xBuf, wBuf, yBuf});
+      yMemType, scalesType);
+  auto call = func::CallOp::create(b, loc, kernel, operands);
   call->setAttr("bitnet.kernel",
                 b.getDictionaryAttr({
                     b.getNamedAttr("family", b.getStringAttr("dense")),

@@ -752,10 +752,14 @@ struct AttentionLowering : Lowering<AttentionOp> {
   }
 };
 
-/// A float weight element widened to f32 (f16 exactly).
-static Value widen(OpBuilder &b, Location loc, Value v) {
+/// A weight element as f32: f16 widened exactly, i8 converted and times its
+/// row's scale.
+static Value widen(OpBuilder &b, Location loc, Value v, Value scale = {}) {
   if (v.getType().isF32())
     return v;
+  if (v.getType().isInteger(8))
+    return arith::MulFOp::create(
+        b, loc, arith::SIToFPOp::create(b, loc, b.getF32Type(), v), scale);
   return arith::ExtFOp::create(b, loc, b.getF32Type(), v);
 }
 
@@ -792,7 +796,11 @@ struct EmbeddingLowering : Lowering<EmbeddingOp> {
                         Value d = linalg::IndexOp::create(nb, nl, rank - 1);
                         Value v = tensor::ExtractOp::create(
                             nb, nl, table, ValueRange{id, d});
-                        return widen(nb, nl, v);
+                        Value scale;
+                        if (Value scales = adaptor.getScales())
+                          scale = tensor::ExtractOp::create(nb, nl, scales,
+                                                            ValueRange{id});
+                        return widen(nb, nl, v, scale);
                       }));
     return success();
   }
@@ -818,16 +826,22 @@ struct DenseMatmulLowering : Lowering<DenseMatmulOp> {
     SmallVector<OpFoldResult> sizes = h.sizes(x);
     sizes.back() = tensor::getMixedSize(rewriter, loc, w, 0);
     Value init = h.filled(sizes, h.f32(0.0f));
+    SmallVector<Value> inputs{x, w};
+    SmallVector<AffineMap> maps{h.project(loops, xDims),
+                                h.project(loops, {outRank - 1, loops - 1})};
+    Value scales = adaptor.getScales();
+    if (scales) {
+      inputs.push_back(scales);
+      maps.push_back(h.project(loops, {outRank - 1}));
+    }
+    maps.push_back(h.project(loops, outDims));
     rewriter.replaceOp(
-        op, h.generic(ValueRange{x, w}, init,
-                      {h.project(loops, xDims),
-                       h.project(loops, {outRank - 1, loops - 1}),
-                       h.project(loops, outDims)},
-                      h.reduceLast(loops),
-                      [](OpBuilder &nb, Location nl, ValueRange args) {
-                        Value p = arith::MulFOp::create(
-                            nb, nl, args[0], widen(nb, nl, args[1]));
-                        return arith::AddFOp::create(nb, nl, args[2], p);
+        op, h.generic(inputs, init, maps, h.reduceLast(loops),
+                      [&](OpBuilder &nb, Location nl, ValueRange args) {
+                        Value wf = widen(nb, nl, args[1],
+                                         scales ? args[2] : Value());
+                        Value p = arith::MulFOp::create(nb, nl, args[0], wf);
+                        return arith::AddFOp::create(nb, nl, args.back(), p);
                       }));
     return success();
   }

@@ -1300,7 +1300,7 @@ FailureOr<Results> lowerGather(Node &n) {
     outShape.push_back(data.shape()[1]);
     Value y = EmbeddingOp::create(n.b, n.loc,
                                   RankedTensorType::get(outShape, n.f32()),
-                                  data.value, indices.value);
+                                  data.value, indices.value, Value());
     return Results{{y, n.f32()}};
   }
   SmallVector<int64_t> shape(data.shape().take_front(*axis));
@@ -1706,7 +1706,7 @@ FailureOr<Results> lowerGemm(Node &n) {
         n.b, n.loc,
         RankedTensorType::get({n.in[0].shape()[0], n.in[1].shape()[0]},
                               n.f32()),
-        n.in[0].value, n.in[1].value);
+        n.in[0].value, n.in[1].value, Value());
     return Results{{y, n.f32()}};
   }
   FailureOr<Value> prod =

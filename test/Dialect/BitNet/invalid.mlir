@@ -831,3 +831,21 @@ func.func @dense_result(%x: tensor<4x64xf32>, %w: tensor<10x64xf32>) {
   %y = bitnet.dense_matmul %x, %w : tensor<4x64xf32>, tensor<10x64xf32> -> tensor<4x9xf32>
   return
 }
+
+// -----
+
+// Tests that an i8 weight needs its row scales.
+func.func @dense_i8_no_scales(%x: tensor<4x64xf32>, %w: tensor<10x64xi8>) {
+  // expected-error @below {{'bitnet.dense_matmul' op an i8 weight needs scales, one per row}}
+  %y = bitnet.dense_matmul %x, %w : tensor<4x64xf32>, tensor<10x64xi8> -> tensor<4x10xf32>
+  return
+}
+
+// -----
+
+// Tests that scales have one entry per row.
+func.func @embedding_scales_shape(%t: tensor<128x64xi8>, %ids: tensor<4xi32>, %s: tensor<64xf32>) {
+  // expected-error @below {{'bitnet.embedding' op scales must have shape [128], got [64]}}
+  %x = bitnet.embedding %t, %ids scales %s : tensor<128x64xi8>, tensor<4xi32>, tensor<64xf32> -> tensor<4x64xf32>
+  return
+}

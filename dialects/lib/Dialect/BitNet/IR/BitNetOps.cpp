@@ -366,11 +366,32 @@ LogicalResult AttentionOp::verify() {
 // EmbeddingOp
 //===----------------------------------------------------------------------===//
 
+/// An i8 weight needs one f32 scale per row; a float weight none.
+static LogicalResult verifyRowScales(Operation *op, RankedTensorType weight,
+                                     Value scales) {
+  bool quantized = weight.getElementType().isInteger(8);
+  if (quantized && !scales)
+    return op->emitOpError("an i8 weight needs scales, one per row");
+  if (!quantized && scales)
+    return op->emitOpError("scales apply only to an i8 weight");
+  if (scales) {
+    auto type = cast<RankedTensorType>(scales.getType());
+    if (type.getRank() != 1 ||
+        !compatibleDim(type.getDimSize(0), weight.getDimSize(0)))
+      return op->emitOpError("scales must have shape [")
+             << shapeStr(weight.getDimSize(0)) << "], got ["
+             << shapeStr(type.getShape()) << "]";
+  }
+  return success();
+}
+
 LogicalResult EmbeddingOp::verify() {
   RankedTensorType table = getTable().getType();
   if (table.getRank() != 2)
     return emitOpError("table must be [vocabulary, dim], got rank ")
            << table.getRank();
+  if (failed(verifyRowScales(*this, table, getScales())))
+    return failure();
   RankedTensorType tokens = getTokens().getType();
   SmallVector<int64_t> expected(tokens.getShape());
   expected.push_back(table.getDimSize(1));
@@ -393,6 +414,8 @@ LogicalResult DenseMatmulOp::verify() {
     return emitOpError("input must have rank >= 1, got a scalar");
   if (weight.getRank() != 2)
     return emitOpError("weight must be [N, K], got rank ") << weight.getRank();
+  if (failed(verifyRowScales(*this, weight, getScales())))
+    return failure();
   if (!compatibleDim(input.getShape().back(), weight.getDimSize(1)))
     return emitOpError("input ends in K = ")
            << shapeStr(input.getShape().back()) << ", the weight has K = "

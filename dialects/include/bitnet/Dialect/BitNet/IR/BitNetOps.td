@@ -289,7 +289,7 @@ def BitNet_AttentionOp : BitNet_Op<"attention", [Pure]> {
 // Float layers with constant weights: embedding and head
 //===----------------------------------------------------------------------===//
 
-def BitNet_FloatWeightTensor : RankedTensorOf<[F32, F16]>;
+def BitNet_FloatWeightTensor : RankedTensorOf<[F32, F16, I8]>;
 
 def BitNet_EmbeddingOp : BitNet_Op<"embedding", [Pure]> {
   let summary = "rows of a float table selected by token ids";
@@ -297,16 +297,20 @@ def BitNet_EmbeddingOp : BitNet_Op<"embedding", [Pure]> {
     `result[..., d] = float(table[id, d])` for a table `[V, D]` of f32 or
     f16 (widened to f32 exactly), where `id` is `tokens[...]`, plus V when
     negative (counting from the end, as ONNX Gather), clamped into
-    `[0, V - 1]` so that a bad id never reads outside the table.
+    `[0, V - 1]` so that a bad id never reads outside the table. An i8 table
+    has one scale per row: `float(table[id, d]) * scales[id]`.
 
     ```mlir
     %x = bitnet.embedding %table, %tokens : tensor<128x64xf16>, tensor<4xi32> -> tensor<4x64xf32>
+    %y = bitnet.embedding %table8, %tokens scales %s : tensor<128x64xi8>, tensor<4xi32>, tensor<128xf32> -> tensor<4x64xf32>
     ```
   }];
-  let arguments = (ins BitNet_FloatWeightTensor:$table, BitNet_IntTensor:$tokens);
+  let arguments = (ins BitNet_FloatWeightTensor:$table, BitNet_IntTensor:$tokens,
+                       Optional<BitNet_F32Tensor>:$scales);
   let results = (outs BitNet_F32Tensor:$result);
   let assemblyFormat = [{
-    $table `,` $tokens attr-dict `:` type($table) `,` type($tokens) `->` type($result)
+    $table `,` $tokens (`scales` $scales^)? attr-dict `:` type($table) `,`
+    type($tokens) (`,` type($scales)^)? `->` type($result)
   }];
   let hasVerifier = 1;
 }
@@ -315,7 +319,8 @@ def BitNet_DenseMatmulOp : BitNet_Op<"dense_matmul", [Pure]> {
   let summary = "float activations times a float weight stored N x K";
   let description = [{
     `result[..., n] = sum_k input[..., k] * float(weight[n, k])` in f32, the
-    weight `[N, K]` (outputs x inputs, as `torch.nn.Linear`) of f32 or f16.
+    weight `[N, K]` (outputs x inputs, as `torch.nn.Linear`) of f32 or f16,
+    or of i8 with one scale per row: `float(weight[n, k]) * scales[n]`.
     The language-model head of a decoder whose embeddings are tied is this op
     on the embedding table. The order of the sum is not fixed: kernels may
     add in any order (the float tolerance of the numerics contract).
@@ -324,10 +329,12 @@ def BitNet_DenseMatmulOp : BitNet_Op<"dense_matmul", [Pure]> {
     %logits = bitnet.dense_matmul %x, %table : tensor<4x64xf32>, tensor<128x64xf16> -> tensor<4x128xf32>
     ```
   }];
-  let arguments = (ins BitNet_F32Tensor:$input, BitNet_FloatWeightTensor:$weight);
+  let arguments = (ins BitNet_F32Tensor:$input, BitNet_FloatWeightTensor:$weight,
+                       Optional<BitNet_F32Tensor>:$scales);
   let results = (outs BitNet_F32Tensor:$result);
   let assemblyFormat = [{
-    $input `,` $weight attr-dict `:` type($input) `,` type($weight) `->` type($result)
+    $input `,` $weight (`scales` $scales^)? attr-dict `:` type($input) `,`
+    type($weight) (`,` type($scales)^)? `->` type($result)
   }];
   let hasVerifier = 1;
 }

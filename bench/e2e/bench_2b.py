@@ -1,0 +1,171 @@
+#!/usr/bin/python3
+"""End-to-end benchmark: a decoder with the shapes of bitnet-b1.58-2B-4T.
+
+  /usr/bin/python3 bench/e2e/bench_2b.py [--build build] [--work DIR]
+
+1. writes the model with random ternary weights (models/gen_2b.py; 1.9 GB of
+   ONNX external data, made once in --work and never committed);
+2. compiles a decode build (one token a step) and a prefill build (128 tokens a
+   step), both with --float-weights=f16 (an f16 embedding table and head, as
+   bitnet.cpp's reference figures);
+3. measures this machine's read bandwidth (bitnet-kernel-bench read_bandwidth)
+   on 1 and 2 threads;
+4. runs bitnet-generate: decode tokens/s at 1 and 2 threads after a 128-token
+   prompt, prefill tokens/s of that prompt with the prefill build, peak RSS;
+5. in the same run, the float baseline on the bundled small model: the
+   reference (scalar float) path against the kernels;
+6. prints the table with the bandwidth bound (weights read per token over the
+   measured bandwidth) and the ratios to the orientation figures of the issue
+   (bitnet.cpp on this machine kind).
+
+Takes about 10 minutes on 2 cores, most of it compiling the two builds.
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+PY = "/usr/bin/python3"
+# bitnet.cpp (llama-bench, same shapes, random weights, fp16 embeddings and
+# head) measured on this machine kind, tokens/s.
+BITNET_CPP = {"decode/1": 5.7, "decode/2": 10.4, "prefill/1": 23.8,
+              "prefill/2": 46.5}
+
+
+def log(msg):
+    print(f"bench_2b: {msg}", flush=True)
+
+
+def run(cmd, **kw):
+    log("$ " + " ".join(cmd))
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def compile_model(build, onnx, so, tokens, extra=()):
+    if os.path.exists(so) and os.path.getmtime(so) > os.path.getmtime(onnx):
+        log(f"{so} is up to date")
+        return
+    start = time.time()
+    run([os.path.join(build, "bin", "bitnet-compile"), onnx,
+         f"--input-shape=tokens:{tokens}", "--float-weights=f16", *extra,
+         "-o", so])
+    log(f"compiled {so} in {time.time() - start:.0f} s")
+
+
+def bandwidth(build):
+    out = os.path.join(build, "bench-2b-bandwidth.json")
+    run([os.path.join(build, "bench", "bitnet-kernel-bench"),
+         "--benchmark_filter=^read_bandwidth", "--benchmark_min_time=0.5s",
+         f"--benchmark_out={out}", "--benchmark_out_format=json"])
+    with open(out) as f:
+        data = json.load(f)
+    result = {}
+    for b in data["benchmarks"]:
+        threads = int(b["name"].split("/")[1])
+        result[threads] = b["GB/s"]
+    return result
+
+
+def generate(build, so, prompt, new, threads):
+    r = run([os.path.join(build, "bin", "bitnet-generate"), so, "--tokens",
+             ",".join(map(str, prompt)), "-n", str(new), "--temperature", "0",
+             "--threads", str(threads), "--ids"])
+    stats = {}
+    m = re.search(r"prompt: (\d+) tokens in ([\d.]+) s \(([\d.]+) tokens/s\)",
+                  r.stderr)
+    stats["prompt_tps"] = float(m.group(3))
+    m = re.search(r"decode: (\d+) tokens in ([\d.]+) s \(([\d.]+) tokens/s\)",
+                  r.stderr)
+    stats["decode_tps"] = float(m.group(3))
+    m = re.search(r"weights \(read-only data of the model\): ([\d.]+) MB; "
+                  r"KV cache: ([\d.]+) MB; peak RSS: ([\d.]+) MB", r.stderr)
+    stats["weights_mb"], stats["kv_mb"], stats["rss_mb"] = map(float, m.groups())
+    stats["tokens"] = [int(t) for t in r.stdout.split()]
+    return stats
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--work", default=None,
+                    help="where the model and builds go (default BUILD/bench-2b)")
+    ap.add_argument("--decode-tokens", type=int, default=48)
+    args = ap.parse_args()
+    build = os.path.abspath(args.build)
+    work = os.path.abspath(args.work or os.path.join(build, "bench-2b"))
+    os.makedirs(work, exist_ok=True)
+
+    onnx = os.path.join(work, "b2.onnx")
+    if not os.path.exists(onnx):
+        run([PY, os.path.join(ROOT, "models", "gen_2b.py"), onnx,
+             "--context", "256"])
+    decode_so = os.path.join(work, "decode.so")
+    prefill_so = os.path.join(work, "prefill128.so")
+    compile_model(build, onnx, decode_so, 1)
+    compile_model(build, onnx, prefill_so, 128)
+
+    bw = bandwidth(build)
+    log(f"read bandwidth: {bw[1]:.1f} GB/s on 1 thread, {bw[2]:.1f} on 2")
+
+    prompt = [(i * 7919 + 13) % 128256 for i in range(128)]
+    results = {}
+    for threads in (1, 2):
+        d = generate(build, decode_so, prompt, args.decode_tokens, threads)
+        p = generate(build, prefill_so, prompt, 1, threads)
+        results[threads] = (d, p)
+        log(f"{threads} threads: decode {d['decode_tps']:.2f} tokens/s, "
+            f"prefill {p['prompt_tps']:.2f} tokens/s, peak RSS {d['rss_mb']:.0f} MB")
+
+    # Float baseline on the bundled model: reference path against kernels.
+    small = os.path.join(ROOT, "models", "fortunes", "fortunes.onnx")
+    small_tps = {}
+    for kernels in ("reference", "auto"):
+        so = os.path.join(work, f"fortunes-{kernels}.so")
+        run([os.path.join(build, "bin", "bitnet-compile"), small,
+             "--input-shape=tokens:1", f"--kernels={kernels}", "-o", so])
+        s = generate(build, so, [40, 41, 42, 43], 200, 1)
+        small_tps[kernels] = s["decode_tps"]
+
+    d1 = results[1][0]
+    weight_bytes = d1["weights_mb"] * 1e6
+    print()
+    print("2B-scale decoder (random weights, f16 embeddings and head, "
+          "fp32 KV cache of 256 tokens)")
+    print(f"  weights read per token: {weight_bytes / 1e6:.0f} MB "
+          f"(ternary + head, the model's read-only data); KV cache "
+          f"{d1['kv_mb']:.0f} MB; peak RSS {d1['rss_mb']:.0f} MB "
+          f"({d1['rss_mb'] / (d1['weights_mb'] + d1['kv_mb']):.2f}x weights + KV)")
+    print(f"  {'':24s}{'measured':>12s}{'bound':>10s}{'of bound':>10s}"
+          f"{'bitnet.cpp':>12s}{'ratio':>8s}")
+    for threads in (1, 2):
+        d, p = results[threads]
+        bound = bw[threads] * 1e9 / weight_bytes
+        ref = BITNET_CPP[f"decode/{threads}"]
+        print(f"  decode, {threads} thread{'s' if threads > 1 else ' '}      "
+              f"{d['decode_tps']:10.2f}/s{bound:9.1f}/s"
+              f"{100 * d['decode_tps'] / bound:9.0f}%{ref:11.1f}/s"
+              f"{d['decode_tps'] / ref:7.2f}x")
+    for threads in (1, 2):
+        d, p = results[threads]
+        ref = BITNET_CPP[f"prefill/{threads}"]
+        print(f"  prefill 128, {threads} thread{'s' if threads > 1 else ' '} "
+              f"{p['prompt_tps']:10.2f}/s{'':10s}{'':10s}{ref:11.1f}/s"
+              f"{p['prompt_tps'] / ref:7.2f}x")
+    print(f"  read bandwidth measured in this run: {bw[1]:.1f} GB/s (1 thread), "
+          f"{bw[2]:.1f} GB/s (2 threads)")
+    print(f"  greedy tokens agree across thread counts: "
+          f"{results[1][0]['tokens'] == results[2][0]['tokens']}")
+    print()
+    print("Float baseline, bundled model (1 thread, decode tokens/s): "
+          f"reference path {small_tps['reference']:.0f}, kernels "
+          f"{small_tps['auto']:.0f} ({small_tps['auto'] / small_tps['reference']:.1f}x)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
