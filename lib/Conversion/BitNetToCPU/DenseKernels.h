@@ -19,6 +19,11 @@ namespace mlir::bitnet {
 bool lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
                               int64_t lanes);
 
+/// Replaces `op` (static shapes, head dim a multiple of `lanes`) by the cache
+/// update in tensor IR and a call to an attention kernel generated for its
+/// shape. Returns false and leaves `op` to the reference lowering otherwise.
+bool lowerAttentionToKernel(ModuleOp module, AttentionOp op, int64_t lanes);
+
 } // namespace mlir::bitnet
 
 #endif // BITNET_CONVERSION_BITNETTOCPU_DENSEKERNELS_H

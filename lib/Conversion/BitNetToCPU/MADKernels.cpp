@@ -652,6 +652,10 @@ struct BitNetLowerToCPUKernelsPass
     module.walk([&](DenseMatmulOp op) { dense.push_back(op); });
     for (DenseMatmulOp op : dense)
       lowerDenseMatmulToKernel(module, op, lanesOf(*parseIsa(isa)));
+    SmallVector<AttentionOp> attention;
+    module.walk([&](AttentionOp op) { attention.push_back(op); });
+    for (AttentionOp op : attention)
+      lowerAttentionToKernel(module, op, lanesOf(*parseIsa(isa)));
   }
 
   void lower(ModuleOp module, BitLinearOp op) {

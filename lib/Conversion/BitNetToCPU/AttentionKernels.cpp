@@ -1,0 +1,310 @@
+//===- AttentionKernels.cpp - Attention over a KV cache for CPUs -*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Lowers `bitnet.attention` to a kernel specialised for its shape. The cache
+// update stays in tensor IR (an insert_slice, which bufferization does in
+// place, so the caches remain state the run updates); the kernel reads the
+// updated caches. One unit of work is one (token, query head):
+//
+//  * the query row is held in D / lanes vector registers;
+//  * scores of the visible cache rows j <= p + s are vector dot products,
+//    scaled, kept in a stack buffer of C floats;
+//  * softmax as the reference computes it (max, exp(x - max), sum, divide);
+//  * the output row is the weighted sum of value rows, in D / lanes vector
+//    accumulators.
+//
+// Units are spread over the runtime's thread pool. Only rows the query can
+// see are read (the reference scores every row of the cache and masks).
+//
+//===----------------------------------------------------------------------===//
+
+#include "DenseKernels.h"
+#include "KernelSupport.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/Support/FormatVariadic.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+namespace {
+class AttentionKernelEmitter {
+public:
+  AttentionKernelEmitter(ModuleOp module, int64_t tokens, int64_t heads,
+                         int64_t kvHeads, int64_t dim, int64_t capacity,
+                         float scale, int64_t lanes)
+      : module(module), ctx(module.getContext()), b(ctx), loc(module.getLoc()),
+        tokens(tokens), heads(heads), kvHeads(kvHeads), dim(dim),
+        capacity(capacity), scale(scale), lanes(lanes),
+        chunks(dim / lanes) {
+    ptr = LLVM::LLVMPointerType::get(ctx);
+    i32 = b.getI32Type();
+    i64 = b.getI64Type();
+    f32 = b.getF32Type();
+    floatsV = VectorType::get({lanes}, f32);
+  }
+
+  func::FuncOp getOrCreate(ArrayRef<Type> memrefTypes) {
+    std::string wrapperName = baseName() + "_memref";
+    if (auto existing = module.lookupSymbol<func::FuncOp>(wrapperName))
+      return existing;
+    ensureExecCtxGlobal(module);
+    LLVM::LLVMFuncOp kernel = createMain(createChunk());
+    return createMemRefWrapper(module, wrapperName, memrefTypes, kernel);
+  }
+
+private:
+  std::string baseName() const {
+    return llvm::formatv("__bitnet_attention_{0}x{1}x{2}x{3}x{4}", tokens,
+                         heads, kvHeads, dim, capacity)
+        .str();
+  }
+  Value cI64(OpBuilder &ob, int64_t v) {
+    return arith::ConstantOp::create(ob, loc, ob.getI64IntegerAttr(v));
+  }
+  Value cF32(OpBuilder &ob, float v) {
+    return arith::ConstantOp::create(ob, loc, ob.getF32FloatAttr(v));
+  }
+  Value gep(OpBuilder &ob, Value base, Value byteOffset) {
+    return LLVM::GEPOp::create(ob, loc, ptr, ob.getI8Type(), base,
+                               ValueRange{byteOffset});
+  }
+  Value load(OpBuilder &ob, Type type, Value address) {
+    return LLVM::LoadOp::create(ob, loc, type, address, /*alignment=*/1);
+  }
+  void store(OpBuilder &ob, Value value, Value address) {
+    LLVM::StoreOp::create(ob, loc, value, address, /*alignment=*/1);
+  }
+  Value mul(OpBuilder &ob, Value a, int64_t c) {
+    return arith::MulIOp::create(ob, loc, a, cI64(ob, c));
+  }
+  Value add(OpBuilder &ob, Value a, Value c) {
+    return arith::AddIOp::create(ob, loc, a, c);
+  }
+  scf::ForOp loop(OpBuilder &ob, Value lo, Value hi, ValueRange init,
+                  function_ref<SmallVector<Value>(OpBuilder &, Value,
+                                                  ValueRange)>
+                      body) {
+    return scf::ForOp::create(
+        ob, loc, lo, hi, cI64(ob, 1), init,
+        [&](OpBuilder &lb, Location, Value i, ValueRange carried) {
+          scf::YieldOp::create(lb, loc, body(lb, i, carried));
+        });
+  }
+
+  LLVM::LLVMFuncOp createChunk();
+  LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp chunk);
+
+  ModuleOp module;
+  MLIRContext *ctx;
+  OpBuilder b;
+  Location loc;
+  int64_t tokens, heads, kvHeads, dim, capacity;
+  float scale;
+  int64_t lanes, chunks;
+  Type ptr, i32, i64, f32;
+  VectorType floatsV;
+};
+} // namespace
+
+// void chunk(args, begin, end): units (token, head) [begin, end).
+// args = {q, kCache, vCache, position, out}.
+LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                          {ptr, i64, i64});
+  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName() + "_chunk", type,
+                                       LLVM::Linkage::Internal);
+  Block *entry = func.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  Value args = entry->getArgument(0);
+  Value begin = entry->getArgument(1), end = entry->getArgument(2);
+  auto field = [&](int64_t i) { return load(b, ptr, gep(b, args, cI64(b, 8 * i))); };
+  Value q = field(0), kc = field(1), vc = field(2), posPtr = field(3),
+        out = field(4);
+  // p = clamp(position, 0, C - S), as the op defines it.
+  Value p = arith::ExtSIOp::create(b, loc, i64, load(b, i32, posPtr));
+  p = arith::MaxSIOp::create(b, loc, p, cI64(b, 0));
+  p = arith::MinSIOp::create(b, loc, p, cI64(b, capacity - tokens));
+  Value scores = LLVM::AllocaOp::create(b, loc, ptr, f32, cI64(b, capacity), 64);
+  Value zeroV = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(floatsV, b.getF32FloatAttr(0.0f)));
+  int64_t group = heads / kvHeads;
+  int64_t rowBytes = 4 * kvHeads * dim; // one cache row
+
+  loop(b, begin, end, {}, [&](OpBuilder &ub, Value unit, ValueRange) {
+    Value s = arith::DivSIOp::create(ub, loc, unit, cI64(ub, heads));
+    Value h = arith::RemSIOp::create(ub, loc, unit, cI64(ub, heads));
+    Value g = arith::DivSIOp::create(ub, loc, h, cI64(ub, group));
+    Value qRow = gep(ub, q, mul(ub, unit, 4 * dim));
+    SmallVector<Value> qv;
+    for (int64_t c = 0; c < chunks; ++c)
+      qv.push_back(load(ub, floatsV, gep(ub, qRow, cI64(ub, 4 * lanes * c))));
+    Value kBase = gep(ub, kc, mul(ub, g, 4 * dim));
+    Value vBase = gep(ub, vc, mul(ub, g, 4 * dim));
+    // Visible rows: j in [0, p + s].
+    Value visible = add(ub, add(ub, p, s), cI64(ub, 1));
+    float negInf = -std::numeric_limits<float>::infinity();
+    Value max = loop(ub, cI64(ub, 0), visible, {cF32(ub, negInf)},
+                     [&](OpBuilder &jb, Value j, ValueRange carried) {
+                       Value kRow = gep(jb, kBase, mul(jb, j, rowBytes));
+                       Value acc = zeroV;
+                       for (int64_t c = 0; c < chunks; ++c)
+                         acc = vector::FMAOp::create(
+                             jb, loc, qv[c],
+                             load(jb, floatsV,
+                                  gep(jb, kRow, cI64(jb, 4 * lanes * c))),
+                             acc);
+                       Value dot = vector::ReductionOp::create(
+                           jb, loc, vector::CombiningKind::ADD, acc, Value(),
+                           arith::FastMathFlags::reassoc);
+                       Value sc = arith::MulFOp::create(jb, loc, dot,
+                                                        cF32(jb, scale));
+                       store(jb, sc, gep(jb, scores, mul(jb, j, 4)));
+                       return SmallVector<Value>{
+                           arith::MaximumFOp::create(jb, loc, carried[0], sc)};
+                     })
+                    .getResult(0);
+    Value sum = loop(ub, cI64(ub, 0), visible, {cF32(ub, 0.0f)},
+                     [&](OpBuilder &jb, Value j, ValueRange carried) {
+                       Value at = gep(jb, scores, mul(jb, j, 4));
+                       Value e = math::ExpOp::create(
+                           jb, loc, arith::SubFOp::create(jb, loc, load(jb, f32, at), max));
+                       store(jb, e, at);
+                       return SmallVector<Value>{
+                           arith::AddFOp::create(jb, loc, carried[0], e)};
+                     })
+                    .getResult(0);
+    SmallVector<Value> zeros(chunks, zeroV);
+    scf::ForOp acc = loop(
+        ub, cI64(ub, 0), visible, zeros,
+        [&](OpBuilder &jb, Value j, ValueRange carried) {
+          Value w = arith::DivFOp::create(
+              jb, loc, load(jb, f32, gep(jb, scores, mul(jb, j, 4))), sum);
+          Value wv = vector::BroadcastOp::create(jb, loc, floatsV, w);
+          Value vRow = gep(jb, vBase, mul(jb, j, rowBytes));
+          SmallVector<Value> next;
+          for (int64_t c = 0; c < chunks; ++c)
+            next.push_back(vector::FMAOp::create(
+                jb, loc, wv,
+                load(jb, floatsV, gep(jb, vRow, cI64(jb, 4 * lanes * c))),
+                carried[c]));
+          return next;
+        });
+    Value outRow = gep(ub, out, mul(ub, unit, 4 * dim));
+    for (int64_t c = 0; c < chunks; ++c)
+      store(ub, acc.getResult(c), gep(ub, outRow, cI64(ub, 4 * lanes * c)));
+    return SmallVector<Value>{};
+  });
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return func;
+}
+
+LLVM::LLVMFuncOp AttentionKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToEnd(module.getBody());
+  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                          {ptr, ptr, ptr, ptr, ptr});
+  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName(), type,
+                                       LLVM::Linkage::Internal);
+  Block *entry = func.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 5), 8);
+  for (int64_t i = 0; i < 5; ++i)
+    store(b, entry->getArgument(i), gep(b, args, cI64(b, 8 * i)));
+  ExecCtxCalls calls(b, loc);
+  Value name = LLVM::AddressOfOp::create(
+      b, loc,
+      getOrCreateKernelName(module, baseName() + "_name",
+                            llvm::formatv("attention {0}x{1}x{2}x{3} C={4}",
+                                          tokens, heads, kvHeads, dim, capacity)
+                                .str()));
+  // Bytes and flops of a full cache (an upper bound: only visible rows are
+  // read).
+  int64_t units = tokens * heads;
+  calls.kernelBegin(name, 2 * 4 * capacity * kvHeads * dim + 8 * units * dim,
+                    4 * units * capacity * dim);
+  calls.dispatch(chunk, args, units,
+                 /*spread=*/units * capacity * dim >= (1 << 15));
+  calls.kernelEnd(name);
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return func;
+}
+
+bool mlir::bitnet::lowerAttentionToKernel(ModuleOp module, AttentionOp op,
+                                          int64_t lanes) {
+  RankedTensorType qType = op.getQuery().getType();
+  RankedTensorType cType = op.getKCache().getType();
+  if (!qType.hasStaticShape() || !cType.hasStaticShape() ||
+      !op.getKey().getType().hasStaticShape() ||
+      !op.getPosition().getType().getElementType().isInteger(32))
+    return false;
+  int64_t tokens = qType.getDimSize(0), heads = qType.getDimSize(1),
+          dim = qType.getDimSize(2);
+  int64_t capacity = cType.getDimSize(0), kvHeads = cType.getDimSize(1);
+  if (dim % lanes != 0 || tokens == 0 || tokens > capacity)
+    return false; // the reference lowering handles these
+  AttentionKernelEmitter emitter(module, tokens, heads, kvHeads, dim, capacity,
+                                 op.getEffectiveScale(), lanes);
+
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  // The cache update, in tensor IR: rows [p, p + S) with p clamped.
+  Value p = tensor::ExtractOp::create(b, loc, op.getPosition(), ValueRange{});
+  p = arith::IndexCastOp::create(b, loc, b.getIndexType(), p);
+  p = arith::MaxSIOp::create(b, loc, p,
+                             arith::ConstantIndexOp::create(b, loc, 0));
+  p = arith::MinSIOp::create(
+      b, loc, p, arith::ConstantIndexOp::create(b, loc, capacity - tokens));
+  auto insertRows = [&](Value rows, Value cache) -> Value {
+    SmallVector<OpFoldResult> offsets{p, b.getIndexAttr(0), b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(tokens),
+                                    b.getIndexAttr(kvHeads),
+                                    b.getIndexAttr(dim)};
+    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+    return tensor::InsertSliceOp::create(b, loc, rows, cache, offsets, sizes,
+                                         strides);
+  };
+  Value kNew = insertRows(op.getKey(), op.getKCache());
+  Value vNew = insertRows(op.getValue(), op.getVCache());
+
+  auto toBuffer = [&](Value tensor) -> Value {
+    auto type = cast<RankedTensorType>(tensor.getType());
+    return bufferization::ToBufferOp::create(
+        b, loc, MemRefType::get(type.getShape(), type.getElementType()),
+        tensor, /*read_only=*/true);
+  };
+  SmallVector<Value> operands{toBuffer(op.getQuery()), toBuffer(kNew),
+                              toBuffer(vNew), toBuffer(op.getPosition())};
+  auto outType = MemRefType::get(qType.getShape(), b.getF32Type());
+  operands.push_back(
+      memref::AllocOp::create(b, loc, outType, b.getI64IntegerAttr(64)));
+  SmallVector<Type> types;
+  for (Value v : operands)
+    types.push_back(v.getType());
+  func::FuncOp kernel = emitter.getOrCreate(types);
+  auto call = func::CallOp::create(b, loc, kernel, operands);
+  call->setAttr("bitnet.kernel",
+                b.getDictionaryAttr(
+                    {b.getNamedAttr("family", b.getStringAttr("attention")),
+                     b.getNamedAttr("lanes", b.getI64IntegerAttr(lanes))}));
+  Value out = bufferization::ToTensorOp::create(b, loc, qType, operands.back(),
+                                                b.getUnitAttr(), b.getUnitAttr());
+  op.getResult().replaceAllUsesWith(out);
+  op.getNewKCache().replaceAllUsesWith(kNew);
+  op.getNewVCache().replaceAllUsesWith(vNew);
+  op.erase();
+  return true;
+}
