@@ -154,6 +154,35 @@ class FortunesAgreement(unittest.TestCase):
         self.assertIn("decode:", run.stderr)
         self.assertIn("peak RSS", run.stderr)
 
+    def test_generate_reports_bad_use(self):
+        # A model that is not a decoder step.
+        so = os.path.join(self.tmp.name, "bitlinear.so")
+        subprocess.run([COMPILER, os.path.join(ROOT, "examples",
+                                               "bitlinear.mlir"), "-o", so],
+                       check=True)
+        r = subprocess.run([GENERATE, so, "--tokens", "1"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("tokens", r.stderr)
+        # Usage errors: exit status 2 with a hint.
+        for args in (["--bogus"], [self.decode_so, "--top-p", "2"],
+                     [self.decode_so, "--prompt", "a", "--tokens", "1"]):
+            r = subprocess.run([GENERATE, *args], capture_output=True,
+                               text=True)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn("bitnet-generate", r.stderr)
+        # Token ids outside the vocabulary.
+        r = subprocess.run([GENERATE, self.decode_so, "--tokens", "1,100000"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("vocabulary", r.stderr)
+        # A prompt longer than the KV cache.
+        r = subprocess.run([GENERATE, self.decode_so, "--prompt",
+                            "x" * (self.cfg.context + 5)],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("KV cache holds", r.stderr)
+
 
 if __name__ == "__main__":
     unittest.main()
