@@ -5,9 +5,10 @@
 
 1. writes the model with random ternary weights (models/gen_2b.py; 1.9 GB of
    ONNX external data, made once in --work and never committed);
-2. compiles a decode build (one token a step) and a prefill build (128 tokens a
-   step), both with --float-weights=f16 (an f16 embedding table and head, as
-   bitnet.cpp's reference figures);
+2. compiles decode builds (one token a step) with an f16 and with an int8
+   embedding table and head (--float-weights=f16 / int8; bitnet.cpp's
+   reference figures have an f16 head) and a prefill build (128 tokens a
+   step, f16);
 3. measures this machine's read bandwidth (bitnet-kernel-bench read_bandwidth)
    on 1 and 2 threads;
 4. runs bitnet-generate: decode tokens/s at 1 and 2 threads after a 128-token
@@ -46,13 +47,13 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def compile_model(build, onnx, so, tokens, extra=()):
+def compile_model(build, onnx, so, tokens, precision):
     if os.path.exists(so) and os.path.getmtime(so) > os.path.getmtime(onnx):
         log(f"{so} is up to date")
         return
     start = time.time()
     run([os.path.join(build, "bin", "bitnet-compile"), onnx,
-         f"--input-shape=tokens:{tokens}", "--float-weights=f16", *extra,
+         f"--input-shape=tokens:{tokens}", f"--float-weights={precision}",
          "-o", so])
     log(f"compiled {so} in {time.time() - start:.0f} s")
 
@@ -60,7 +61,7 @@ def compile_model(build, onnx, so, tokens, extra=()):
 def bandwidth(build):
     out = os.path.join(build, "bench-2b-bandwidth.json")
     run([os.path.join(build, "bench", "bitnet-kernel-bench"),
-         "--benchmark_filter=^read_bandwidth", "--benchmark_min_time=0.5s",
+         "--benchmark_filter=^read_bandwidth", "--benchmark_min_time=0.5",
          f"--benchmark_out={out}", "--benchmark_out_format=json"])
     with open(out) as f:
         data = json.load(f)
@@ -105,22 +106,29 @@ def main():
     if not os.path.exists(onnx):
         run([PY, os.path.join(ROOT, "models", "gen_2b.py"), onnx,
              "--context", "256"])
-    decode_so = os.path.join(work, "decode.so")
-    prefill_so = os.path.join(work, "prefill128.so")
-    compile_model(build, onnx, decode_so, 1)
-    compile_model(build, onnx, prefill_so, 128)
+    decode_so = {p: os.path.join(work, f"decode-{p}.so")
+                 for p in ("f16", "int8")}
+    prefill_so = os.path.join(work, "prefill128-f16.so")
+    for p, so in decode_so.items():
+        compile_model(build, onnx, so, 1, p)
+    compile_model(build, onnx, prefill_so, 128, "f16")
 
     bw = bandwidth(build)
     log(f"read bandwidth: {bw[1]:.1f} GB/s on 1 thread, {bw[2]:.1f} on 2")
 
     prompt = [(i * 7919 + 13) % 128256 for i in range(128)]
-    results = {}
+    results, results8 = {}, {}
     for threads in (1, 2):
-        d = generate(build, decode_so, prompt, args.decode_tokens, threads)
+        d = generate(build, decode_so["f16"], prompt, args.decode_tokens,
+                     threads)
+        d8 = generate(build, decode_so["int8"], prompt, args.decode_tokens,
+                      threads)
         p = generate(build, prefill_so, prompt, 1, threads)
         results[threads] = (d, p)
-        log(f"{threads} threads: decode {d['decode_tps']:.2f} tokens/s, "
-            f"prefill {p['prompt_tps']:.2f} tokens/s, peak RSS {d['rss_mb']:.0f} MB")
+        results8[threads] = d8
+        log(f"{threads} threads: decode {d['decode_tps']:.2f} tokens/s "
+            f"(int8 head {d8['decode_tps']:.2f}), prefill "
+            f"{p['prompt_tps']:.2f} tokens/s, peak RSS {d['rss_mb']:.0f} MB")
 
     # Float baseline on the bundled model: reference path against kernels.
     small = os.path.join(ROOT, "models", "fortunes", "fortunes.onnx")
@@ -151,6 +159,14 @@ def main():
               f"{d['decode_tps']:10.2f}/s{bound:9.1f}/s"
               f"{100 * d['decode_tps'] / bound:9.0f}%{ref:11.1f}/s"
               f"{d['decode_tps'] / ref:7.2f}x")
+    weight8 = results8[1]["weights_mb"] * 1e6
+    for threads in (1, 2):
+        d8 = results8[threads]
+        bound = bw[threads] * 1e9 / weight8
+        print(f"  decode int8 head, {threads}T  "
+              f"{d8['decode_tps']:10.2f}/s{bound:9.1f}/s"
+              f"{100 * d8['decode_tps'] / bound:9.0f}%   (weights read per "
+              f"token {weight8 / 1e6:.0f} MB)")
     for threads in (1, 2):
         d, p = results[threads]
         ref = BITNET_CPP[f"prefill/{threads}"]

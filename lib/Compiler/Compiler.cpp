@@ -218,6 +218,7 @@ static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
   pipelineOptions.entry = options.entry;
   pipelineOptions.weightFormat = options.weightFormat;
   pipelineOptions.floatWeights = options.floatWeights;
+  pipelineOptions.kvCache = options.kvCache;
   pipelineOptions.producer = getProducerString().str();
   ResolvedTarget target = resolveTarget(options.target);
   pipelineOptions.target = target.triple + " " + target.cpu;

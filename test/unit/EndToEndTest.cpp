@@ -456,7 +456,7 @@ func.func @attn(%q: tensor<3x4x4xf32>, %k: tensor<3x2x4xf32>, %v: tensor<3x2x4xf
   return %o, %kc1, %vc1 : tensor<3x4x4xf32>, tensor<6x2x4xf32>, tensor<6x2x4xf32>
 }
 )";
-    auto model = compileOrFail(mlir);
+    auto model = compileOrFail(mlir, {"--kv-cache=f32"});
     ASSERT_TRUE(model);
     // The caches are updated in place: state inputs, and no outputs of their
     // own.
@@ -609,7 +609,7 @@ TEST(EndToEnd, AttentionKernelsMatchReference) {
          << "  return %o, %kc1, %vc1 : " << qt << ", " << ct << ", " << ct
          << "\n}\n";
     for (const std::string &kernels : kernelFlags()) {
-      auto model = compileOrFail(mlir.str(), {kernels});
+      auto model = compileOrFail(mlir.str(), {kernels, "--kv-cache=f32"});
       ASSERT_TRUE(model);
       for (int32_t position : {0, 1, 1000 /* clamped to cap - s */}) {
         SCOPED_TRACE(kernels + " d=" + std::to_string(sh.d) + " position " +
@@ -625,6 +625,39 @@ TEST(EndToEnd, AttentionKernelsMatchReference) {
         EXPECT_TRUE(near(expected, o.data(), 1e-5f));
         EXPECT_TRUE(bitEqual(kRef, kState.data()));
         EXPECT_TRUE(bitEqual(vRef, vState.data()));
+      }
+      // f16 caches (the default): the reference on f16-rounded rows, the
+      // caches holding exactly those rows.
+      auto half = compileOrFail(mlir.str(), {kernels});
+      ASSERT_TRUE(half);
+      ASSERT_EQ(half->info().inputs[3].dtype, BITNET_DTYPE_F16);
+      auto roundF16 = [](std::vector<float> v) {
+        for (float &e : v)
+          e = static_cast<float>(static_cast<_Float16>(e));
+        return v;
+      };
+      auto toF16 = [](const std::vector<float> &v) {
+        std::vector<_Float16> h(v.size());
+        for (size_t i = 0; i < v.size(); ++i)
+          h[i] = static_cast<_Float16>(v[i]);
+        return h;
+      };
+      int32_t position = 2;
+      SCOPED_TRACE(kernels + " f16 caches d=" + std::to_string(sh.d));
+      std::vector<_Float16> kState = toF16(kc), vState = toF16(vc);
+      std::vector<float> o(q.size());
+      ASSERT_EQ(half->run({q.data(), k.data(), v.data(), kState.data(),
+                           vState.data(), &position, o.data()}),
+                0);
+      std::vector<float> kRef = roundF16(kc), vRef = roundF16(vc);
+      std::vector<float> kR = roundF16(k), vR = roundF16(v);
+      std::vector<float> expected = ref::attention(
+          q.data(), kR.data(), vR.data(), kRef.data(), vRef.data(), position,
+          sh.s, sh.hq, sh.hkv, sh.d, sh.cap, 1.0f / std::sqrt(float(sh.d)));
+      EXPECT_TRUE(near(expected, o.data(), 1e-5f));
+      for (size_t i = 0; i < kRef.size(); ++i) {
+        ASSERT_EQ(static_cast<float>(kState[i]), kRef[i]) << "k element " << i;
+        ASSERT_EQ(static_cast<float>(vState[i]), vRef[i]) << "v element " << i;
       }
     }
   }

@@ -73,6 +73,13 @@ static cl::opt<std::string> floatWeights(
              "time) or int8 (a quarter, one scale per row)"),
     cl::init("f32"), cl::cat(category));
 
+static cl::opt<std::string> kvCache(
+    "kv-cache",
+    cl::desc("Element type of a decoder's KV caches (the state inputs its "
+             "attention updates): f16 (default: half the memory, new rows "
+             "rounded) or f32"),
+    cl::init("f16"), cl::cat(category));
+
 static cl::opt<std::string> kernels(
     "kernels",
     cl::desc("Kernels for linear layers with constant weights: auto (the "
@@ -187,6 +194,9 @@ int main(int argc, char **argv) {
     return fail("unknown --float-weights=" + floatWeights +
                 " (expected f32, f16 or int8)");
   options.floatWeights = floatWeights;
+  if (kvCache != "f16" && kvCache != "f32")
+    return fail("unknown --kv-cache=" + kvCache + " (expected f16 or f32)");
+  options.kvCache = kvCache;
   options.target = {triple, cpu, features, optLevel};
   if (triple == "nvptx" || triple == "nvptx64" || triple == "cuda") {
     if (!llvm::StringRef(gpuArch).starts_with("sm_"))

@@ -60,6 +60,8 @@ struct CompileOptions {
   std::string weightFormat;
   /// Precision of embedding and head weights: "f32", "f16" or "int8".
   std::string floatWeights = "f32";
+  /// Element type of a decoder's KV caches: "f16" or "f32".
+  std::string kvCache = "f16";
   CPUTarget target;
   /// NVIDIA GPU architecture ("sm_80", "sm_90"): non-empty compiles the
   /// model's kernels for that GPU (`--target=nvptx`); the host side is

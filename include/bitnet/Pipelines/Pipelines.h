@@ -49,6 +49,11 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Precision of the embedding and dense (head) weights: "
                      "f32 (default), f16 or int8 (per row)"),
       llvm::cl::init("f32")};
+  PassOptions::Option<std::string> kvCache{
+      *this, "kv-cache",
+      llvm::cl::desc("Element type of the KV caches a decoder step keeps as "
+                     "state: f32 (default here) or f16"),
+      llvm::cl::init("f32")};
   PassOptions::Option<std::string> cpuKernels{
       *this, "cpu-kernels",
       llvm::cl::desc("Kernels for bitlinear layers with constant weights: "

@@ -40,6 +40,25 @@ def BitNetNarrowFloatWeights
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
 
+def BitNetNarrowKVCache : Pass<"bitnet-narrow-kv-cache", "::mlir::ModuleOp"> {
+  let summary = "Holds a decoder's KV caches in f16";
+  let description = [{
+    A KV cache that a function takes as an argument, hands to one
+    `bitnet.attention` and returns updated (the state of a decoder step)
+    becomes f16 in the function's signature: half the memory to hold and to
+    read per token. The attention op rounds the new rows to f16 and widens the
+    cached rows when it reads them. The caller allocates the caches from the
+    model's descriptor (dtype f16) and zeroes them, as before.
+
+    ```mlir
+    func.func @step(..., %kc: tensor<64x2x8xf32>, ...) -> (..., tensor<64x2x8xf32>, ...)
+    // becomes
+    func.func @step(..., %kc: tensor<64x2x8xf16>, ...) -> (..., tensor<64x2x8xf16>, ...)
+    ```
+  }];
+  let dependentDialects = ["::mlir::func::FuncDialect"];
+}
+
 def BitNetPackWeights : Pass<"bitnet-pack-weights", "::mlir::ModuleOp"> {
   let summary = "Re-encodes the ternary weights of linear layers in one format";
   let description = [{

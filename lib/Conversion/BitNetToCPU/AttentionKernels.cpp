@@ -26,6 +26,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -43,11 +44,12 @@ class AttentionKernelEmitter {
 public:
   AttentionKernelEmitter(ModuleOp module, int64_t tokens, int64_t heads,
                          int64_t kvHeads, int64_t dim, int64_t capacity,
-                         float scale, int64_t lanes)
+                         float scale, int64_t lanes, Type cacheElem)
       : module(module), ctx(module.getContext()), b(ctx), loc(module.getLoc()),
         tokens(tokens), heads(heads), kvHeads(kvHeads), dim(dim),
         capacity(capacity), scale(scale), lanes(lanes),
-        chunks(dim / lanes) {
+        chunks(dim / lanes), cacheElem(cacheElem),
+        cacheBytes(cacheElem.getIntOrFloatBitWidth() / 8) {
     ptr = LLVM::LLVMPointerType::get(ctx);
     i32 = b.getI32Type();
     i64 = b.getI64Type();
@@ -66,8 +68,9 @@ public:
 
 private:
   std::string baseName() const {
-    return llvm::formatv("__bitnet_attention_{0}x{1}x{2}x{3}x{4}", tokens,
-                         heads, kvHeads, dim, capacity)
+    return llvm::formatv("__bitnet_attention_{0}x{1}x{2}x{3}x{4}_{5}", tokens,
+                         heads, kvHeads, dim, capacity,
+                         cacheBytes == 2 ? "f16" : "f32")
         .str();
   }
   Value cI64(OpBuilder &ob, int64_t v) {
@@ -103,6 +106,15 @@ private:
         });
   }
 
+  /// Vector `c` of a cache row, as f32.
+  Value loadCached(OpBuilder &ob, Value row, int64_t c) {
+    Value at = gep(ob, row, cI64(ob, cacheBytes * lanes * c));
+    if (cacheBytes == 4)
+      return load(ob, floatsV, at);
+    Value half = load(ob, VectorType::get({lanes}, cacheElem), at);
+    return arith::ExtFOp::create(ob, loc, floatsV, half);
+  }
+
   LLVM::LLVMFuncOp createChunk();
   LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp chunk);
 
@@ -113,6 +125,8 @@ private:
   int64_t tokens, heads, kvHeads, dim, capacity;
   float scale;
   int64_t lanes, chunks;
+  Type cacheElem;
+  int64_t cacheBytes;
   Type ptr, i32, i64, f32;
   VectorType floatsV;
 };
@@ -142,7 +156,7 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
   Value zeroV = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(floatsV, b.getF32FloatAttr(0.0f)));
   int64_t group = heads / kvHeads;
-  int64_t rowBytes = 4 * kvHeads * dim; // one cache row
+  int64_t rowBytes = cacheBytes * kvHeads * dim; // one cache row
 
   loop(b, begin, end, {}, [&](OpBuilder &ub, Value unit, ValueRange) {
     Value s = arith::DivSIOp::create(ub, loc, unit, cI64(ub, heads));
@@ -152,8 +166,8 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
     SmallVector<Value> qv;
     for (int64_t c = 0; c < chunks; ++c)
       qv.push_back(load(ub, floatsV, gep(ub, qRow, cI64(ub, 4 * lanes * c))));
-    Value kBase = gep(ub, kc, mul(ub, g, 4 * dim));
-    Value vBase = gep(ub, vc, mul(ub, g, 4 * dim));
+    Value kBase = gep(ub, kc, mul(ub, g, cacheBytes * dim));
+    Value vBase = gep(ub, vc, mul(ub, g, cacheBytes * dim));
     // Visible rows: j in [0, p + s].
     Value visible = add(ub, add(ub, p, s), cI64(ub, 1));
     float negInf = -std::numeric_limits<float>::infinity();
@@ -163,10 +177,7 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
                        Value acc = zeroV;
                        for (int64_t c = 0; c < chunks; ++c)
                          acc = vector::FMAOp::create(
-                             jb, loc, qv[c],
-                             load(jb, floatsV,
-                                  gep(jb, kRow, cI64(jb, 4 * lanes * c))),
-                             acc);
+                             jb, loc, qv[c], loadCached(jb, kRow, c), acc);
                        Value dot = vector::ReductionOp::create(
                            jb, loc, vector::CombiningKind::ADD, acc, Value(),
                            arith::FastMathFlags::reassoc);
@@ -198,9 +209,7 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
           SmallVector<Value> next;
           for (int64_t c = 0; c < chunks; ++c)
             next.push_back(vector::FMAOp::create(
-                jb, loc, wv,
-                load(jb, floatsV, gep(jb, vRow, cI64(jb, 4 * lanes * c))),
-                carried[c]));
+                jb, loc, wv, loadCached(jb, vRow, c), carried[c]));
           return next;
         });
     Value outRow = gep(ub, out, mul(ub, unit, 4 * dim));
@@ -234,7 +243,8 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
   // Bytes and flops of a full cache (an upper bound: only visible rows are
   // read).
   int64_t units = tokens * heads;
-  calls.kernelBegin(name, 2 * 4 * capacity * kvHeads * dim + 8 * units * dim,
+  calls.kernelBegin(name,
+                    2 * cacheBytes * capacity * kvHeads * dim + 8 * units * dim,
                     4 * units * capacity * dim);
   calls.dispatch(chunk, args, units,
                  /*spread=*/units * capacity * dim >= (1 << 15));
@@ -256,8 +266,9 @@ bool mlir::bitnet::lowerAttentionToKernel(ModuleOp module, AttentionOp op,
   int64_t capacity = cType.getDimSize(0), kvHeads = cType.getDimSize(1);
   if (dim % lanes != 0 || tokens == 0 || tokens > capacity)
     return false; // the reference lowering handles these
+  Type cacheElem = cType.getElementType();
   AttentionKernelEmitter emitter(module, tokens, heads, kvHeads, dim, capacity,
-                                 op.getEffectiveScale(), lanes);
+                                 op.getEffectiveScale(), lanes, cacheElem);
 
   OpBuilder b(op);
   Location loc = op.getLoc();
@@ -277,8 +288,28 @@ bool mlir::bitnet::lowerAttentionToKernel(ModuleOp module, AttentionOp op,
     return tensor::InsertSliceOp::create(b, loc, rows, cache, offsets, sizes,
                                          strides);
   };
-  Value kNew = insertRows(op.getKey(), op.getKCache());
-  Value vNew = insertRows(op.getValue(), op.getVCache());
+  // f16 caches hold the new rows rounded to f16.
+  auto narrow = [&](Value rows) -> Value {
+    if (cacheElem.isF32())
+      return rows;
+    auto type = cast<RankedTensorType>(rows.getType());
+    Value init = tensor::EmptyOp::create(b, loc, type.getShape(), cacheElem);
+    auto identity = b.getMultiDimIdentityMap(3);
+    SmallVector<utils::IteratorType> parallel(3, utils::IteratorType::parallel);
+    return linalg::GenericOp::create(
+               b, loc, TypeRange{init.getType()}, ValueRange{rows},
+               ValueRange{init}, ArrayRef<AffineMap>{identity, identity},
+               parallel,
+               [&](OpBuilder &nb, Location nl, ValueRange args) {
+                 linalg::YieldOp::create(
+                     nb, nl,
+                     arith::TruncFOp::create(nb, nl, cacheElem, args[0])
+                         .getResult());
+               })
+        .getResult(0);
+  };
+  Value kNew = insertRows(narrow(op.getKey()), op.getKCache());
+  Value vNew = insertRows(narrow(op.getValue()), op.getVCache());
 
   auto toBuffer = [&](Value tensor) -> Value {
     auto type = cast<RankedTensorType>(tensor.getType());

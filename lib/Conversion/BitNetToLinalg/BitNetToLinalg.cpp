@@ -515,8 +515,26 @@ static SmallVector<Value> attention(OpBuilder &b, Location loc, AttentionOp op,
     return tensor::InsertSliceOp::create(b, loc, rows, cache, offsets, sizes,
                                          strides);
   };
-  Value kNew = insertRows(k, kCache);
-  Value vNew = insertRows(v, vCache);
+  // f16 caches: the new rows rounded to f16, cached rows read back widened.
+  Type cacheElem = cast<RankedTensorType>(kCache.getType()).getElementType();
+  auto narrow = [&](Value rows) -> Value {
+    if (cacheElem.isF32())
+      return rows;
+    SmallVector<OpFoldResult> sizes = h.sizes(rows);
+    return h.generic(rows, h.empty(sizes, cacheElem),
+                     {h.identity(3), h.identity(3)}, h.parallel(3),
+                     [&](OpBuilder &nb, Location nl, ValueRange args) {
+                       return arith::TruncFOp::create(nb, nl, cacheElem,
+                                                      args[0]);
+                     });
+  };
+  auto widenCached = [](OpBuilder &nb, Location nl, Value v) -> Value {
+    if (v.getType().isF32())
+      return v;
+    return arith::ExtFOp::create(nb, nl, nb.getF32Type(), v);
+  };
+  Value kNew = insertRows(narrow(k), kCache);
+  Value vNew = insertRows(narrow(v), vCache);
 
   // Split the query heads into (kv head, member of its group).
   auto grouped = RankedTensorType::get({tokens, kvHeads, group, dim}, f32);
@@ -531,8 +549,9 @@ static SmallVector<Value> attention(OpBuilder &b, Location loc, AttentionOp op,
                h.f32(0.0f)),
       {h.project(5, {0, 1, 2, 4}), h.project(5, {3, 1, 4}),
        h.project(5, {0, 1, 2, 3})},
-      h.reduceLast(5), [](OpBuilder &nb, Location nl, ValueRange args) {
-        Value m = arith::MulFOp::create(nb, nl, args[0], args[1]);
+      h.reduceLast(5), [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value m = arith::MulFOp::create(nb, nl, args[0],
+                                        widenCached(nb, nl, args[1]));
         return arith::AddFOp::create(nb, nl, args[2], m);
       });
   // Scale, and mask keys after the query's own position with -inf.
@@ -579,8 +598,9 @@ static SmallVector<Value> attention(OpBuilder &b, Location loc, AttentionOp op,
       h.filled({idx(tokens), idx(kvHeads), idx(group), idx(dim)}, h.f32(0.0f)),
       {h.project(5, {0, 1, 2, 4}), h.project(5, {4, 1, 3}),
        h.project(5, {0, 1, 2, 3})},
-      h.reduceLast(5), [](OpBuilder &nb, Location nl, ValueRange args) {
-        Value m = arith::MulFOp::create(nb, nl, args[0], args[1]);
+      h.reduceLast(5), [&](OpBuilder &nb, Location nl, ValueRange args) {
+        Value m = arith::MulFOp::create(nb, nl, args[0],
+                                        widenCached(nb, nl, args[1]));
         return arith::AddFOp::create(nb, nl, args[2], m);
       });
   Value normalised = h.generic(

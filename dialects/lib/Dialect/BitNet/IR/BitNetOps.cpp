@@ -314,13 +314,18 @@ LogicalResult AttentionOp::verify() {
                            << type;
     return success();
   };
-  for (auto [v, name] :
-       llvm::zip(ValueRange{getQuery(), getKey(), getValue(), getKCache(),
-                            getVCache()},
-                 ArrayRef<StringRef>{"query", "key", "value", "k_cache",
-                                     "v_cache"}))
+  // Named arrays: braced lists inside the range expression would not outlive
+  // it.
+  Value operands[] = {getQuery(), getKey(), getValue(), getKCache(),
+                      getVCache()};
+  StringRef names[] = {"query", "key", "value", "k_cache", "v_cache"};
+  for (auto [v, name] : llvm::zip(operands, names))
     if (failed(check3d(v, name)))
       return failure();
+  Type cacheElem = getKCache().getType().getElementType();
+  if (getVCache().getType().getElementType() != cacheElem)
+    return emitOpError("k_cache and v_cache must have one element type, got ")
+           << cacheElem << " and " << getVCache().getType().getElementType();
   ArrayRef<int64_t> q = getQuery().getType().getShape();
   ArrayRef<int64_t> k = getKey().getType().getShape();
   ArrayRef<int64_t> cache = getKCache().getType().getShape();

@@ -238,6 +238,8 @@ def BitNet_RopeOp : BitNet_Op<"rope", [Pure]> {
   let hasVerifier = 1;
 }
 
+def BitNet_CacheTensor : RankedTensorOf<[F32, F16]>;
+
 def BitNet_AttentionOp : BitNet_Op<"attention", [Pure]> {
   let summary = "causal grouped-query attention that appends to a KV cache";
   let description = [{
@@ -253,7 +255,8 @@ def BitNet_AttentionOp : BitNet_Op<"attention", [Pure]> {
 
     `query` is `[S, Hq, D]`, `key` and `value` are `[S, Hkv, D]` with Hq a
     multiple of Hkv (grouped-query attention; Hkv = Hq is multi-head
-    attention), the caches are `[C, Hkv, D]` for a capacity of C tokens and
+    attention), the caches are `[C, Hkv, D]` for a capacity of C tokens, f32
+    or f16 (new rows rounded to nearest even, read back widened), and
     `position` is a rank-0 integer tensor. `scale` defaults to `1/sqrt(D)`.
     A `position` outside `[0, C - S]` is clamped into it. The results are the
     attention output and the updated caches.
@@ -266,12 +269,12 @@ def BitNet_AttentionOp : BitNet_Op<"attention", [Pure]> {
     ```
   }];
   let arguments = (ins BitNet_F32Tensor:$query, BitNet_F32Tensor:$key,
-                       BitNet_F32Tensor:$value, BitNet_F32Tensor:$k_cache,
-                       BitNet_F32Tensor:$v_cache,
+                       BitNet_F32Tensor:$value, BitNet_CacheTensor:$k_cache,
+                       BitNet_CacheTensor:$v_cache,
                        0DTensorOf<[I32, I64]>:$position,
                        OptionalAttr<F32Attr>:$scale);
-  let results = (outs BitNet_F32Tensor:$result, BitNet_F32Tensor:$new_k_cache,
-                      BitNet_F32Tensor:$new_v_cache);
+  let results = (outs BitNet_F32Tensor:$result, BitNet_CacheTensor:$new_k_cache,
+                      BitNet_CacheTensor:$new_v_cache);
   let assemblyFormat = [{
     $query `,` $key `,` $value `,` $k_cache `,` $v_cache `,` $position attr-dict
     `:` type($query) `,` type($key) `,` type($value) `,` type($k_cache) `,`

@@ -1,0 +1,56 @@
+//===- NarrowKVCache.cpp - f16 KV caches for decoder steps -------*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+#include "bitnet/Transforms/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+namespace mlir::bitnet {
+#define GEN_PASS_DEF_BITNETNARROWKVCACHE
+#include "bitnet/Transforms/Passes.h.inc"
+} // namespace mlir::bitnet
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+namespace {
+struct BitNetNarrowKVCachePass
+    : bitnet::impl::BitNetNarrowKVCacheBase<BitNetNarrowKVCachePass> {
+  void runOnOperation() override {
+    for (auto func : getOperation().getOps<func::FuncOp>()) {
+      if (func.isExternal() || !func.getBody().hasOneBlock())
+        continue;
+      auto ret = dyn_cast<func::ReturnOp>(func.getBody().front().getTerminator());
+      if (!ret)
+        continue;
+      bool changed = false;
+      func.walk([&](AttentionOp op) {
+        for (auto [cache, updated] :
+             {std::pair<Value, Value>{op.getKCache(), op.getNewKCache()},
+              std::pair<Value, Value>{op.getVCache(), op.getNewVCache()}}) {
+          auto arg = dyn_cast<BlockArgument>(cache);
+          auto type = cast<RankedTensorType>(cache.getType());
+          // Only state: an argument read by this op alone, whose update is
+          // returned and nothing else.
+          if (!arg || arg.getOwner() != &func.getBody().front() ||
+              !type.getElementType().isF32() || !arg.hasOneUse() ||
+              !updated.hasOneUse() || *updated.getUsers().begin() != ret)
+            continue;
+          auto half = type.clone(Float16Type::get(&getContext()));
+          arg.setType(half);
+          updated.setType(half);
+          changed = true;
+        }
+      });
+      if (changed)
+        func.setType(FunctionType::get(&getContext(),
+                                       func.getBody().front().getArgumentTypes(),
+                                       ret.getOperandTypes()));
+    }
+  }
+};
+} // namespace
