@@ -143,8 +143,8 @@ def main():
     d1 = results[1][0]
     weight_bytes = d1["weights_mb"] * 1e6
     print()
-    print("2B-scale decoder (random weights, f16 embeddings and head, "
-          "fp32 KV cache of 256 tokens)")
+    print("2B-scale decoder (random weights, f16 embeddings and head unless "
+          "said, f16 KV cache of 256 tokens)")
     print(f"  weights read per token: {weight_bytes / 1e6:.0f} MB "
           f"(ternary + head, the model's read-only data); KV cache "
           f"{d1['kv_mb']:.0f} MB; peak RSS {d1['rss_mb']:.0f} MB "
