@@ -8,7 +8,7 @@
 2. compiles decode builds (one token a step) with an f16 and with an int8
    embedding table and head (--float-weights=f16 / int8; bitnet.cpp's
    reference figures have an f16 head) and a prefill build (128 tokens a
-   step, f16);
+   step, f16, logits of the last token only);
 3. measures this machine's read bandwidth (bitnet-kernel-bench read_bandwidth)
    on 1 and 2 threads;
 4. runs bitnet-generate: decode tokens/s at 1 and 2 threads after a 128-token
@@ -47,14 +47,14 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def compile_model(build, onnx, so, tokens, precision):
+def compile_model(build, onnx, so, tokens, precision, extra=()):
     if os.path.exists(so) and os.path.getmtime(so) > os.path.getmtime(onnx):
         log(f"{so} is up to date")
         return
     start = time.time()
     run([os.path.join(build, "bin", "bitnet-compile"), onnx,
          f"--input-shape=tokens:{tokens}", f"--float-weights={precision}",
-         "-o", so])
+         *extra, "-o", so])
     log(f"compiled {so} in {time.time() - start:.0f} s")
 
 
@@ -72,8 +72,10 @@ def bandwidth(build):
     return result
 
 
-def generate(build, so, prompt, new, threads):
-    r = run([os.path.join(build, "bin", "bitnet-generate"), so, "--tokens",
+def generate(build, so, prompt, new, threads, prefill=None):
+    extra = ["--prefill", prefill] if prefill else []
+    r = run([os.path.join(build, "bin", "bitnet-generate"), so, *extra,
+             "--tokens",
              ",".join(map(str, prompt)), "-n", str(new), "--temperature", "0",
              "--threads", str(threads), "--ids"])
     stats = {}
@@ -111,7 +113,8 @@ def main():
     prefill_so = os.path.join(work, "prefill128-f16.so")
     for p, so in decode_so.items():
         compile_model(build, onnx, so, 1, p)
-    compile_model(build, onnx, prefill_so, 128, "f16")
+    compile_model(build, onnx, prefill_so, 128, "f16",
+                  ["--last-token-logits"])
 
     bw = bandwidth(build)
     log(f"read bandwidth: {bw[1]:.1f} GB/s on 1 thread, {bw[2]:.1f} on 2")
@@ -123,7 +126,8 @@ def main():
                      threads)
         d8 = generate(build, decode_so["int8"], prompt, args.decode_tokens,
                       threads)
-        p = generate(build, prefill_so, prompt, 1, threads)
+        p = generate(build, decode_so["f16"], prompt, 1, threads,
+                     prefill=prefill_so)
         results[threads] = (d, p)
         results8[threads] = d8
         log(f"{threads} threads: decode {d['decode_tps']:.2f} tokens/s "

@@ -219,6 +219,7 @@ static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
   pipelineOptions.weightFormat = options.weightFormat;
   pipelineOptions.floatWeights = options.floatWeights;
   pipelineOptions.kvCache = options.kvCache;
+  pipelineOptions.lastTokenLogits = options.lastTokenLogits;
   pipelineOptions.producer = getProducerString().str();
   ResolvedTarget target = resolveTarget(options.target);
   pipelineOptions.target = target.triple + " " + target.cpu;

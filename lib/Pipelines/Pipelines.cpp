@@ -42,6 +42,8 @@ void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
                                        const PipelineOptions &options) {
   if (!options.weightFormat.empty())
     pm.addPass(createBitNetPackWeights({options.weightFormat}));
+  if (options.lastTokenLogits)
+    pm.addPass(createBitNetLastTokenLogits({options.entry}));
   if (options.kvCache == "f16")
     pm.addPass(createBitNetNarrowKVCache());
   if (options.floatWeights != "f32")

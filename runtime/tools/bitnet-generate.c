@@ -52,8 +52,9 @@ static const char usage_text[] =
     "  --seed N             seed of the sampler (default: from the clock)\n"
     "  --stop TEXT          stop once the generated text ends with TEXT\n"
     "  --prefill MODEL.so   a build of the same model for S > 1 tokens a step\n"
-    "                       (bitnet-compile --input-shape=tokens:S), used for\n"
-    "                       the prompt; its caches must match\n"
+    "                       (bitnet-compile --input-shape=tokens:S, best with\n"
+    "                       --last-token-logits), used for the prompt's full\n"
+    "                       chunks of S tokens; its caches must match\n"
     "  --threads N          threads for the kernels (default: online cores)\n"
     "  --ids                print token ids instead of text\n"
     "  --quiet              no statistics at the end\n"
@@ -232,6 +233,7 @@ typedef struct step_model {
   void **inputs, **outputs;
   int32_t tokens_index, position_index, logits_index;
   int64_t S, V, capacity;
+  int last_only; /* logits [1, V]: the step's last token only */
   int32_t *tokens;
   int32_t *position;
   float *logits;
@@ -268,8 +270,12 @@ static void load_step(step_model *s, const char *path, bitnet_thread_pool *tp,
   if (d.dtype != BITNET_DTYPE_I32 || d.num_elements != 1)
     fail("%s: input 'position' must be an int32 scalar", path);
   check(bitnet_model_output(s->model, s->logits_index, &d));
-  if (d.dtype != BITNET_DTYPE_F32 || d.rank != 2 || d.shape[0] != s->S)
-    fail("%s: output 'logits' must be float32 [S, V]", path);
+  if (d.dtype != BITNET_DTYPE_F32 || d.rank != 2 ||
+      (d.shape[0] != s->S && d.shape[0] != 1))
+    fail("%s: output 'logits' must be float32 [S, V] (or [1, V], the last "
+         "token's)",
+         path);
+  s->last_only = d.shape[0] == 1 && s->S > 1;
   s->V = d.shape[1];
   s->capacity = -1;
   for (int32_t i = 0; i < s->num_inputs; ++i) {
@@ -331,7 +337,8 @@ static const float *run_step(step_model *s, const int32_t *ids, int64_t n,
   *s->position = (int32_t)position;
   check(bitnet_context_run(s->context, (const void *const *)s->inputs,
                            s->num_inputs, s->outputs, s->num_outputs));
-  return s->logits + (n - 1) * s->V;
+  /* A last-token build runs full steps only (see main). */
+  return s->last_only ? s->logits : s->logits + (n - 1) * s->V;
 }
 
 /*===----------------------------------------------------------------------===*
@@ -515,6 +522,10 @@ int main(int argc, char **argv) {
   check(bitnet_thread_pool_create((int32_t)threads, &tp));
   step_model decode, prefill;
   load_step(&decode, model_path, tp, NULL);
+  if (decode.last_only)
+    fail("%s computes logits for the last of S > 1 tokens only: give it as "
+         "--prefill, with a one-token build as the model",
+         model_path);
   if (prefill_path) {
     load_step(&prefill, prefill_path, tp, &decode);
     if (prefill.V != decode.V)

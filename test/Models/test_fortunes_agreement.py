@@ -60,11 +60,14 @@ class FortunesAgreement(unittest.TestCase):
         cls.prefill_so = os.path.join(cls.tmp.name, "prefill.so")
         cls.decode32_so = os.path.join(cls.tmp.name, "decode32.so")
         cls.prefill32_so = os.path.join(cls.tmp.name, "prefill32.so")
-        for so, s, kv in ((cls.decode_so, 1, "f16"), (cls.prefill_so, 16, "f16"),
-                          (cls.decode32_so, 1, "f32"),
-                          (cls.prefill32_so, 16, "f32")):
+        # The prefill build for bitnet-generate computes the last token's
+        # logits only.
+        for so, s, flags in ((cls.decode_so, 1, []),
+                             (cls.prefill_so, 16, ["--last-token-logits"]),
+                             (cls.decode32_so, 1, ["--kv-cache=f32"]),
+                             (cls.prefill32_so, 16, ["--kv-cache=f32"])):
             subprocess.run([COMPILER, MODEL, f"--input-shape=tokens:{s}",
-                            f"--kv-cache={kv}", "-o", so], check=True)
+                            *flags, "-o", so], check=True)
         cls.torch_model, cls.cfg, cls.vocab = bd.load_torch_from_onnx(MODEL)
         index = {t: i for i, t in enumerate(cls.vocab)}
         with open(HELDOUT) as f:
@@ -183,6 +186,11 @@ class FortunesAgreement(unittest.TestCase):
                            capture_output=True, text=True)
         self.assertEqual(r.returncode, 1)
         self.assertIn("tokens", r.stderr)
+        # A last-token build is a prefill build only.
+        r = subprocess.run([GENERATE, self.prefill_so, "--tokens", "1"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--prefill", r.stderr)
         # Usage errors: exit status 2 with a hint.
         for args in (["--bogus"], [self.decode_so, "--top-p", "2"],
                      [self.decode_so, "--prompt", "a", "--tokens", "1"]):

@@ -80,6 +80,13 @@ static cl::opt<std::string> kvCache(
              "rounded) or f32"),
     cl::init("f16"), cl::cat(category));
 
+static cl::opt<bool> lastTokenLogits(
+    "last-token-logits",
+    cl::desc("Compute a decoder step's logits for its last token only "
+             "(logits [1, V]): a prefill build for generation, where the head "
+             "then runs once per step instead of once per token"),
+    cl::init(false), cl::cat(category));
+
 static cl::opt<std::string> kernels(
     "kernels",
     cl::desc("Kernels for linear layers with constant weights: auto (the "
@@ -197,6 +204,7 @@ int main(int argc, char **argv) {
   if (kvCache != "f16" && kvCache != "f32")
     return fail("unknown --kv-cache=" + kvCache + " (expected f16 or f32)");
   options.kvCache = kvCache;
+  options.lastTokenLogits = lastTokenLogits;
   options.target = {triple, cpu, features, optLevel};
   if (triple == "nvptx" || triple == "nvptx64" || triple == "cuda") {
     if (!llvm::StringRef(gpuArch).starts_with("sm_"))

@@ -62,6 +62,8 @@ struct CompileOptions {
   std::string floatWeights = "f32";
   /// Element type of a decoder's KV caches: "f16" or "f32".
   std::string kvCache = "f16";
+  /// Logits of the last token only (a prefill build for generation).
+  bool lastTokenLogits = false;
   CPUTarget target;
   /// NVIDIA GPU architecture ("sm_80", "sm_90"): non-empty compiles the
   /// model's kernels for that GPU (`--target=nvptx`); the host side is

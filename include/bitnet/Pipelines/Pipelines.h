@@ -54,6 +54,10 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Element type of the KV caches a decoder step keeps as "
                      "state: f32 (default here) or f16"),
       llvm::cl::init("f32")};
+  PassOptions::Option<bool> lastTokenLogits{
+      *this, "last-token-logits",
+      llvm::cl::desc("Compute the head's logits for the last token only"),
+      llvm::cl::init(false)};
   PassOptions::Option<std::string> cpuKernels{
       *this, "cpu-kernels",
       llvm::cl::desc("Kernels for bitlinear layers with constant weights: "

@@ -59,6 +59,32 @@ def BitNetNarrowKVCache : Pass<"bitnet-narrow-kv-cache", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::func::FuncDialect"];
 }
 
+def BitNetLastTokenLogits
+    : Pass<"bitnet-last-token-logits", "::mlir::ModuleOp"> {
+  let summary = "Computes a prefill step's logits for its last token only";
+  let description = [{
+    Generation needs the next-token distribution after the last prompt token
+    only. Every result of the entry function that a `bitnet.dense_matmul`
+    (the head) computes from `[S, K]` rows, S > 1, is computed from the last
+    row alone and becomes `[1, N]`: the head, the largest layer of a decoder,
+    runs once per step instead of S times.
+
+    ```mlir
+    %y = bitnet.dense_matmul %x, %w : tensor<16x64xf32>, tensor<100x64xf16> -> tensor<16x100xf32>
+    return %y
+    // becomes
+    %last = tensor.extract_slice %x[15, 0] [1, 64] [1, 1] : tensor<16x64xf32> to tensor<1x64xf32>
+    %y = bitnet.dense_matmul %last, %w : tensor<1x64xf32>, tensor<100x64xf16> -> tensor<1x100xf32>
+    return %y
+    ```
+  }];
+  let options = [
+    Option<"entry", "entry", "std::string", /*default=*/"\"\"",
+           "Entry function (default: the only public function)">,
+  ];
+  let dependentDialects = ["::mlir::tensor::TensorDialect"];
+}
+
 def BitNetPackWeights : Pass<"bitnet-pack-weights", "::mlir::ModuleOp"> {
   let summary = "Re-encodes the ternary weights of linear layers in one format";
   let description = [{
