@@ -40,20 +40,16 @@ using namespace mlir;
 using namespace mlir::bitnet;
 
 namespace {
-class AttentionKernelEmitter {
+class AttentionKernelEmitter : KernelEmitterBase {
 public:
   AttentionKernelEmitter(ModuleOp module, int64_t tokens, int64_t heads,
                          int64_t kvHeads, int64_t dim, int64_t capacity,
                          float scale, int64_t lanes, Type cacheElem)
-      : module(module), ctx(module.getContext()), b(ctx), loc(module.getLoc()),
-        tokens(tokens), heads(heads), kvHeads(kvHeads), dim(dim),
+      : KernelEmitterBase(module), tokens(tokens), heads(heads), kvHeads(kvHeads), dim(dim),
         capacity(capacity), scale(scale), lanes(lanes),
         chunks(dim / lanes), cacheElem(cacheElem),
         cacheBytes(cacheElem.getIntOrFloatBitWidth() / 8) {
-    ptr = LLVM::LLVMPointerType::get(ctx);
     i32 = b.getI32Type();
-    i64 = b.getI64Type();
-    f32 = b.getF32Type();
     floatsV = VectorType::get({lanes}, f32);
   }
 
@@ -73,37 +69,15 @@ private:
                          cacheBytes == 2 ? "f16" : "f32")
         .str();
   }
-  Value cI64(OpBuilder &ob, int64_t v) {
-    return arith::ConstantOp::create(ob, loc, ob.getI64IntegerAttr(v));
-  }
   Value cF32(OpBuilder &ob, float v) {
     return arith::ConstantOp::create(ob, loc, ob.getF32FloatAttr(v));
   }
-  Value gep(OpBuilder &ob, Value base, Value byteOffset) {
-    return LLVM::GEPOp::create(ob, loc, ptr, ob.getI8Type(), base,
-                               ValueRange{byteOffset});
-  }
-  Value load(OpBuilder &ob, Type type, Value address) {
-    return LLVM::LoadOp::create(ob, loc, type, address, /*alignment=*/1);
-  }
-  void store(OpBuilder &ob, Value value, Value address) {
-    LLVM::StoreOp::create(ob, loc, value, address, /*alignment=*/1);
-  }
-  Value mul(OpBuilder &ob, Value a, int64_t c) {
-    return arith::MulIOp::create(ob, loc, a, cI64(ob, c));
-  }
-  Value add(OpBuilder &ob, Value a, Value c) {
-    return arith::AddIOp::create(ob, loc, a, c);
-  }
+  /// for (i = lo; i < hi; ++i).
   scf::ForOp loop(OpBuilder &ob, Value lo, Value hi, ValueRange init,
                   function_ref<SmallVector<Value>(OpBuilder &, Value,
                                                   ValueRange)>
                       body) {
-    return scf::ForOp::create(
-        ob, loc, lo, hi, cI64(ob, 1), init,
-        [&](OpBuilder &lb, Location, Value i, ValueRange carried) {
-          scf::YieldOp::create(lb, loc, body(lb, i, carried));
-        });
+    return KernelEmitterBase::loop(ob, lo, hi, 1, init, body);
   }
 
   /// Vector `c` of a cache row, as f32.
@@ -118,16 +92,12 @@ private:
   LLVM::LLVMFuncOp createChunk();
   LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp chunk);
 
-  ModuleOp module;
-  MLIRContext *ctx;
-  OpBuilder b;
-  Location loc;
   int64_t tokens, heads, kvHeads, dim, capacity;
   float scale;
   int64_t lanes, chunks;
   Type cacheElem;
   int64_t cacheBytes;
-  Type ptr, i32, i64, f32;
+  Type i32;
   VectorType floatsV;
 };
 } // namespace
@@ -136,18 +106,12 @@ private:
 // args = {q, kCache, vCache, position, out}.
 LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
   OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(module.getBody());
-  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                          {ptr, i64, i64});
-  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName() + "_chunk", type,
-                                       LLVM::Linkage::Internal);
-  Block *entry = func.addEntryBlock(b);
-  b.setInsertionPointToStart(entry);
+  LLVM::LLVMFuncOp func = beginChunk(baseName() + "_chunk");
+  Block *entry = &func.getBody().front();
   Value args = entry->getArgument(0);
   Value begin = entry->getArgument(1), end = entry->getArgument(2);
-  auto field = [&](int64_t i) { return load(b, ptr, gep(b, args, cI64(b, 8 * i))); };
-  Value q = field(0), kc = field(1), vc = field(2), posPtr = field(3),
-        out = field(4);
+  Value q = field(b, args, 0), kc = field(b, args, 1), vc = field(b, args, 2),
+        posPtr = field(b, args, 3), out = field(b, args, 4);
   // p = clamp(position, 0, C - S), as the op defines it.
   Value p = arith::ExtSIOp::create(b, loc, i64, load(b, i32, posPtr));
   p = arith::MaxSIOp::create(b, loc, p, cI64(b, 0));
@@ -223,13 +187,8 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
 
 LLVM::LLVMFuncOp AttentionKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
   OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(module.getBody());
-  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                          {ptr, ptr, ptr, ptr, ptr});
-  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName(), type,
-                                       LLVM::Linkage::Internal);
-  Block *entry = func.addEntryBlock(b);
-  b.setInsertionPointToStart(entry);
+  LLVM::LLVMFuncOp func = beginKernel(baseName(), 5);
+  Block *entry = &func.getBody().front();
   Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 5), 8);
   for (int64_t i = 0; i < 5; ++i)
     store(b, entry->getArgument(i), gep(b, args, cI64(b, 8 * i)));
@@ -311,12 +270,7 @@ bool mlir::bitnet::lowerAttentionToKernel(ModuleOp module, AttentionOp op,
   Value kNew = insertRows(narrow(op.getKey()), op.getKCache());
   Value vNew = insertRows(narrow(op.getValue()), op.getVCache());
 
-  auto toBuffer = [&](Value tensor) -> Value {
-    auto type = cast<RankedTensorType>(tensor.getType());
-    return bufferization::ToBufferOp::create(
-        b, loc, MemRefType::get(type.getShape(), type.getElementType()),
-        tensor, /*read_only=*/true);
-  };
+  auto toBuffer = [&](Value tensor) { return toReadOnlyBuffer(b, loc, tensor); };
   SmallVector<Value> operands{toBuffer(op.getQuery()), toBuffer(kNew),
                               toBuffer(vNew), toBuffer(op.getPosition())};
   auto outType = MemRefType::get(qType.getShape(), b.getF32Type());

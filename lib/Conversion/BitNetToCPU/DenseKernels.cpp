@@ -38,17 +38,13 @@ using namespace mlir::bitnet;
 static constexpr int64_t kRowsPerBlock = 4;
 
 namespace {
-class DenseKernelEmitter {
+class DenseKernelEmitter : KernelEmitterBase {
 public:
   DenseKernelEmitter(ModuleOp module, int64_t m, int64_t n, int64_t k,
                      Type weightElem, int64_t lanes)
-      : module(module), ctx(module.getContext()), b(ctx), loc(module.getLoc()),
-        m(m), n(n), k(k), lanes(lanes), weightElem(weightElem),
+      : KernelEmitterBase(module), m(m), n(n), k(k), lanes(lanes), weightElem(weightElem),
         weightBytes(weightElem.getIntOrFloatBitWidth() / 8),
         blocks(llvm::divideCeil(n, kRowsPerBlock)), kVec(k / lanes * lanes) {
-    ptr = LLVM::LLVMPointerType::get(ctx);
-    i64 = b.getI64Type();
-    f32 = b.getF32Type();
     floatsV = VectorType::get({lanes}, f32);
     weightsV = VectorType::get({lanes}, weightElem);
   }
@@ -77,51 +73,18 @@ private:
     return llvm::formatv("__bitnet_dense_{0}_{1}x{2}x{3}", typeName(), m, n, k)
         .str();
   }
-  Value cI64(OpBuilder &ob, int64_t v) {
-    return arith::ConstantOp::create(ob, loc, ob.getI64IntegerAttr(v));
-  }
-  Value gep(OpBuilder &ob, Value base, Value byteOffset) {
-    return LLVM::GEPOp::create(ob, loc, ptr, ob.getI8Type(), base,
-                               ValueRange{byteOffset});
-  }
-  Value load(OpBuilder &ob, Type type, Value address) {
-    return LLVM::LoadOp::create(ob, loc, type, address, /*alignment=*/1);
-  }
-  Value mul(OpBuilder &ob, Value a, int64_t c) {
-    return arith::MulIOp::create(ob, loc, a, cI64(ob, c));
-  }
-  Value add(OpBuilder &ob, Value a, Value c) {
-    return arith::AddIOp::create(ob, loc, a, c);
-  }
   Value widen(OpBuilder &ob, Value v, Type to) {
     if (quantized())
       return arith::SIToFPOp::create(ob, loc, to, v);
     return weightBytes == 4 ? v : arith::ExtFOp::create(ob, loc, to, v);
   }
-  /// for (i = lo; i < hi; i += step) with the given loop-carried values.
-  scf::ForOp loop(OpBuilder &ob, Value lo, Value hi, int64_t step,
-                  ValueRange init,
-                  function_ref<SmallVector<Value>(OpBuilder &, Value,
-                                                  ValueRange)>
-                      body) {
-    return scf::ForOp::create(
-        ob, loc, lo, hi, cI64(ob, step), init,
-        [&](OpBuilder &lb, Location, Value i, ValueRange carried) {
-          scf::YieldOp::create(lb, loc, body(lb, i, carried));
-        });
-  }
 
   LLVM::LLVMFuncOp createChunk();
   LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp chunk);
 
-  ModuleOp module;
-  MLIRContext *ctx;
-  OpBuilder b;
-  Location loc;
   int64_t m, n, k, lanes;
   Type weightElem;
   int64_t weightBytes, blocks, kVec;
-  Type ptr, i64, f32;
   VectorType floatsV, weightsV;
 };
 } // namespace
@@ -130,19 +93,12 @@ private:
 // token. args = {x, w, y} and, for i8 weights, the row scales.
 LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
   OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(module.getBody());
-  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                          {ptr, i64, i64});
-  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName() + "_chunk", type,
-                                       LLVM::Linkage::Internal);
-  Block *entry = func.addEntryBlock(b);
-  b.setInsertionPointToStart(entry);
+  LLVM::LLVMFuncOp func = beginChunk(baseName() + "_chunk");
+  Block *entry = &func.getBody().front();
   Value args = entry->getArgument(0);
   Value begin = entry->getArgument(1), end = entry->getArgument(2);
-  Value x = load(b, ptr, args), w = load(b, ptr, gep(b, args, cI64(b, 8))),
-        y = load(b, ptr, gep(b, args, cI64(b, 16)));
-  Value scales =
-      quantized() ? load(b, ptr, gep(b, args, cI64(b, 24))) : Value();
+  Value x = field(b, args, 0), w = field(b, args, 1), y = field(b, args, 2);
+  Value scales = quantized() ? field(b, args, 3) : Value();
   Value zeroV = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(floatsV, b.getF32FloatAttr(0.0f)));
   Value lastRow = cI64(b, n - 1);
@@ -205,7 +161,7 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
         OpBuilder::InsertionGuard g(tb);
         tb.setInsertionPointToStart(ifInside.thenBlock());
         Value out = gep(tb, y, mul(tb, add(tb, mul(tb, tok, n), rows[r]), 4));
-        LLVM::StoreOp::create(tb, loc, sum, out, /*alignment=*/1);
+        store(tb, sum, out);
       }
       return SmallVector<Value>{};
     });
@@ -217,18 +173,11 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
 
 LLVM::LLVMFuncOp DenseKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
   OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(module.getBody());
-  SmallVector<Type> params(numArgs(), ptr);
-  auto type =
-      LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), params);
-  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName(), type,
-                                       LLVM::Linkage::Internal);
-  Block *entry = func.addEntryBlock(b);
-  b.setInsertionPointToStart(entry);
+  LLVM::LLVMFuncOp func = beginKernel(baseName(), numArgs());
+  Block *entry = &func.getBody().front();
   Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, numArgs()), 8);
   for (int64_t i = 0; i < numArgs(); ++i)
-    LLVM::StoreOp::create(b, loc, entry->getArgument(i),
-                          gep(b, args, cI64(b, 8 * i)), /*alignment=*/1);
+    store(b, entry->getArgument(i), gep(b, args, cI64(b, 8 * i)));
   ExecCtxCalls calls(b, loc);
   Value name = LLVM::AddressOfOp::create(
       b, loc,
@@ -264,12 +213,7 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
 
   OpBuilder b(op);
   Location loc = op.getLoc();
-  auto toBuffer = [&](Value tensor) -> Value {
-    auto type = cast<RankedTensorType>(tensor.getType());
-    return bufferization::ToBufferOp::create(
-        b, loc, MemRefType::get(type.getShape(), type.getElementType()),
-        tensor, /*read_only=*/true);
-  };
+  auto toBuffer = [&](Value tensor) { return toReadOnlyBuffer(b, loc, tensor); };
   Value xBuf = toBuffer(op.getInput());
   Value wBuf = toBuffer(op.getWeight());
   auto yMemType = MemRefType::get(yType.getShape(), yType.getElementType());

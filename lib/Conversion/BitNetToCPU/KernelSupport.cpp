@@ -9,6 +9,7 @@
 #include "bitnet/Transforms/ModelABI.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
@@ -143,4 +144,81 @@ func::FuncOp mlir::bitnet::createMemRefWrapper(ModuleOp module, StringRef name,
   LLVM::CallOp::create(b, loc, kernel, ptrs);
   func::ReturnOp::create(b, loc);
   return wrapper;
+}
+
+KernelEmitterBase::KernelEmitterBase(ModuleOp module)
+    : module(module), ctx(module.getContext()), b(ctx), loc(module.getLoc()) {
+  ptr = LLVM::LLVMPointerType::get(ctx);
+  i64 = b.getI64Type();
+  f32 = b.getF32Type();
+}
+
+Value KernelEmitterBase::cI64(OpBuilder &ob, int64_t v) {
+  return arith::ConstantOp::create(ob, loc, ob.getI64IntegerAttr(v));
+}
+
+Value KernelEmitterBase::gep(OpBuilder &ob, Value base, Value byteOffset) {
+  return LLVM::GEPOp::create(ob, loc, ptr, ob.getI8Type(), base,
+                             ValueRange{byteOffset});
+}
+
+Value KernelEmitterBase::load(OpBuilder &ob, Type type, Value address) {
+  return LLVM::LoadOp::create(ob, loc, type, address, /*alignment=*/1);
+}
+
+void KernelEmitterBase::store(OpBuilder &ob, Value value, Value address) {
+  LLVM::StoreOp::create(ob, loc, value, address, /*alignment=*/1);
+}
+
+Value KernelEmitterBase::mul(OpBuilder &ob, Value a, int64_t c) {
+  return arith::MulIOp::create(ob, loc, a, cI64(ob, c));
+}
+
+Value KernelEmitterBase::add(OpBuilder &ob, Value a, Value c) {
+  return arith::AddIOp::create(ob, loc, a, c);
+}
+
+Value KernelEmitterBase::field(OpBuilder &ob, Value args, int64_t index) {
+  return load(ob, ptr, gep(ob, args, cI64(ob, 8 * index)));
+}
+
+scf::ForOp KernelEmitterBase::loop(
+    OpBuilder &ob, Value lo, Value hi, int64_t step, ValueRange init,
+    function_ref<SmallVector<Value>(OpBuilder &, Value, ValueRange)> body) {
+  return scf::ForOp::create(
+      ob, loc, lo, hi, cI64(ob, step), init,
+      [&](OpBuilder &lb, Location, Value i, ValueRange carried) {
+        scf::YieldOp::create(lb, loc, body(lb, i, carried));
+      });
+}
+
+LLVM::LLVMFuncOp KernelEmitterBase::beginChunk(StringRef name) {
+  b.setInsertionPointToEnd(module.getBody());
+  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
+                                          {ptr, i64, i64});
+  auto func =
+      LLVM::LLVMFuncOp::create(b, loc, name, type, LLVM::Linkage::Internal);
+  Block *entry = func.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  return func;
+}
+
+LLVM::LLVMFuncOp KernelEmitterBase::beginKernel(StringRef name,
+                                                int64_t numArgs) {
+  b.setInsertionPointToEnd(module.getBody());
+  SmallVector<Type> params(numArgs, ptr);
+  auto type =
+      LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx), params);
+  auto func =
+      LLVM::LLVMFuncOp::create(b, loc, name, type, LLVM::Linkage::Internal);
+  Block *entry = func.addEntryBlock(b);
+  b.setInsertionPointToStart(entry);
+  return func;
+}
+
+Value mlir::bitnet::toReadOnlyBuffer(OpBuilder &b, Location loc, Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  return bufferization::ToBufferOp::create(
+      b, loc, MemRefType::get(type.getShape(), type.getElementType()), tensor,
+      /*read_only=*/true);
 }

@@ -17,6 +17,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinOps.h"
 
@@ -29,11 +30,52 @@ void ensureExecCtxGlobal(ModuleOp module);
 LLVM::GlobalOp getOrCreateKernelName(ModuleOp module, StringRef symbol,
                                      StringRef text);
 
+/// The tensor's buffer, read-only (a kernel's input).
+Value toReadOnlyBuffer(OpBuilder &b, Location loc, Value tensor);
+
 /// A private `func.func @name(memrefs...)` that calls `kernel` with the
 /// aligned pointer of each memref (kernels take plain pointers).
 func::FuncOp createMemRefWrapper(ModuleOp module, StringRef name,
                                  ArrayRef<Type> memrefTypes,
                                  LLVM::LLVMFuncOp kernel);
+
+/// What the kernel emitters share: the module they add functions to, a
+/// builder, and helpers for byte addressing, unaligned loads and stores,
+/// counted loops and the `void chunk(args, begin, end)` functions that a
+/// thread pool runs over a range of work units.
+class KernelEmitterBase {
+protected:
+  explicit KernelEmitterBase(ModuleOp module);
+
+  Value cI64(OpBuilder &ob, int64_t v);
+  Value gep(OpBuilder &ob, Value base, Value byteOffset);
+  Value load(OpBuilder &ob, Type type, Value address);
+  void store(OpBuilder &ob, Value value, Value address);
+  Value mul(OpBuilder &ob, Value a, int64_t c);
+  Value add(OpBuilder &ob, Value a, Value c);
+  /// Pointer `index` of a table of pointers.
+  Value field(OpBuilder &ob, Value args, int64_t index);
+  /// for (i = lo; i < hi; i += step) carrying `init`; `body` returns the
+  /// values for the next iteration.
+  scf::ForOp loop(OpBuilder &ob, Value lo, Value hi, int64_t step,
+                  ValueRange init,
+                  function_ref<SmallVector<Value>(OpBuilder &, Value,
+                                                  ValueRange)>
+                      body);
+  /// Creates the internal `void name(ptr args, i64 begin, i64 end)` at the
+  /// module's end and moves the builder into its entry block (callers keep
+  /// an InsertionGuard).
+  LLVM::LLVMFuncOp beginChunk(StringRef name);
+  /// Likewise for the internal `void name(ptr, ... numArgs pointers)` a
+  /// kernel's memref wrapper calls.
+  LLVM::LLVMFuncOp beginKernel(StringRef name, int64_t numArgs);
+
+  ModuleOp module;
+  MLIRContext *ctx;
+  OpBuilder b;
+  Location loc;
+  Type ptr, i64, f32;
+};
 
 /// The caller's services, read at the builder's insertion point.
 class ExecCtxCalls {

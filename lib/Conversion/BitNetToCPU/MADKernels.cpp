@@ -133,12 +133,11 @@ std::optional<MADIsa> parseIsa(StringRef name) {
 int64_t lanesOf(MADIsa isa) { return isa == MADIsa::Avx512Vnni ? 16 : 8; }
 
 /// Emits the LLVM-dialect kernel functions of one (M, N, K) shape.
-class MADKernelEmitter {
+class MADKernelEmitter : KernelEmitterBase {
 public:
   MADKernelEmitter(ModuleOp module, MADIsa isa, StringRef isaName, int64_t m,
                    int64_t n, int64_t k, int64_t prefetchDistance)
-      : module(module), ctx(module.getContext()), b(ctx),
-        loc(module.getLoc()), isa(isa), isaName(isaName.str()),
+      : KernelEmitterBase(module), isa(isa), isaName(isaName.str()),
         prefetchDistance(prefetchDistance), m(m), n(n),
         k(k), lanes(lanesOf(isa)), tileBytes(4 * lanes),
         groupRows(kTilesPerGroup * lanes),
@@ -146,11 +145,8 @@ public:
         groups(llvm::divideCeil(n, groupRows)),
         blocks(llvm::divideCeil(k, kColsPerBlock)),
         kPadded(blocks * kColsPerBlock) {
-    ptr = LLVM::LLVMPointerType::get(ctx);
     i8 = b.getI8Type();
     i32 = b.getI32Type();
-    i64 = b.getI64Type();
-    f32 = b.getF32Type();
     bytesV = VectorType::get({tileBytes}, i8);
     wordsV = VectorType::get({lanes}, i32);
     floatsV = VectorType::get({lanes}, f32);
@@ -170,22 +166,6 @@ private:
         .str();
   }
 
-  Value cI64(OpBuilder &ob, int64_t v) {
-    return arith::ConstantOp::create(ob, loc, ob.getI64IntegerAttr(v));
-  }
-  Value gep(OpBuilder &ob, Value base, Value byteOffset) {
-    return LLVM::GEPOp::create(ob, loc, ptr, i8, base, ValueRange{byteOffset});
-  }
-  Value load(OpBuilder &ob, Type type, Value address) {
-    return LLVM::LoadOp::create(ob, loc, type, address, /*alignment=*/1);
-  }
-  void store(OpBuilder &ob, Value value, Value address) {
-    LLVM::StoreOp::create(ob, loc, value, address, /*alignment=*/1);
-  }
-  Value field(OpBuilder &ob, Value args, int64_t index) {
-    return load(ob, ptr, gep(ob, args, cI64(ob, 8 * index)));
-  }
-
   /// The kernel's name as reported to profilers, a NUL-terminated constant.
   LLVM::GlobalOp getOrCreateName();
   LLVM::LLVMFuncOp createChunk();
@@ -193,16 +173,12 @@ private:
   LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp quantize,
                               LLVM::LLVMFuncOp chunk);
 
-  ModuleOp module;
-  MLIRContext *ctx;
-  OpBuilder b;
-  Location loc;
   MADIsa isa;
   std::string isaName;
   int64_t prefetchDistance;
   int64_t m, n, k, lanes, tileBytes, groupRows, blockBytes, groups, blocks,
       kPadded;
-  Type ptr, i8, i32, i64, f32;
+  Type i8, i32;
   VectorType bytesV, wordsV, floatsV;
 };
 } // namespace
@@ -217,13 +193,8 @@ LLVM::GlobalOp MADKernelEmitter::getOrCreateName() {
 // args = {xq, xsum, sx, w, y, ws} (pointers).
 LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
   OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(module.getBody());
-  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                          {ptr, i64, i64});
-  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName() + "_chunk", type,
-                                       LLVM::Linkage::Internal);
-  Block *entry = func.addEntryBlock(b);
-  b.setInsertionPointToStart(entry);
+  LLVM::LLVMFuncOp func = beginChunk(baseName() + "_chunk");
+  Block *entry = &func.getBody().front();
   Value args = entry->getArgument(0);
   Value begin = entry->getArgument(1), end = entry->getArgument(2);
   Value xq = field(b, args, 0), xsum = field(b, args, 1),
@@ -445,13 +416,8 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
 // args = {x, scratch} (pointers).
 LLVM::LLVMFuncOp MADKernelEmitter::createQuantize() {
   OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(module.getBody());
-  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                          {ptr, i64, i64});
-  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName() + "_quantize", type,
-                                       LLVM::Linkage::Internal);
-  Block *entry = func.addEntryBlock(b);
-  b.setInsertionPointToStart(entry);
+  LLVM::LLVMFuncOp func = beginChunk(baseName() + "_quantize");
+  Block *entry = &func.getBody().front();
   Value args = entry->getArgument(0);
   Value begin = entry->getArgument(1), end = entry->getArgument(2);
   Value x = field(b, args, 0), scratch = field(b, args, 1);
@@ -564,13 +530,8 @@ LLVM::LLVMFuncOp MADKernelEmitter::createQuantize() {
 LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp quantize,
                                               LLVM::LLVMFuncOp chunk) {
   OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToEnd(module.getBody());
-  auto type = LLVM::LLVMFunctionType::get(LLVM::LLVMVoidType::get(ctx),
-                                          {ptr, ptr, ptr, ptr, ptr});
-  auto func = LLVM::LLVMFuncOp::create(b, loc, baseName(), type,
-                                       LLVM::Linkage::Internal);
-  Block *entry = func.addEntryBlock(b);
-  b.setInsertionPointToStart(entry);
+  LLVM::LLVMFuncOp func = beginKernel(baseName(), 5);
+  Block *entry = &func.getBody().front();
   Value x = entry->getArgument(0), w = entry->getArgument(1),
         wsPtr = entry->getArgument(2), y = entry->getArgument(3),
         scratch = entry->getArgument(4);
@@ -680,12 +641,7 @@ struct BitNetLowerToCPUKernelsPass
         {static_cast<int64_t>(layout.size())}, b.getI8Type());
     Value packed = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(layoutType, ArrayRef(layout)));
-    auto toBuffer = [&](Value tensor) -> Value {
-      auto type = cast<RankedTensorType>(tensor.getType());
-      return bufferization::ToBufferOp::create(
-          b, loc, MemRefType::get(type.getShape(), type.getElementType()),
-          tensor, /*read_only=*/true);
-    };
+    auto toBuffer = [&](Value tensor) { return toReadOnlyBuffer(b, loc, tensor); };
     Value xBuf = toBuffer(op.getInput());
     Value wBuf = toBuffer(packed);
     Value wsBuf = toBuffer(op.getWeightScale());
