@@ -40,6 +40,16 @@ std::unique_ptr<CompiledModel> compileOrFail(const std::string &mlir,
   return model;
 }
 
+/// `n` draws of `normal`.
+std::vector<float> normalVector(std::mt19937 &rng,
+                                std::normal_distribution<float> &normal,
+                                int64_t n) {
+  std::vector<float> v(n);
+  for (float &e : v)
+    e = normal(rng);
+  return v;
+}
+
 /// Equal bit patterns (so -0 != +0 and NaNs compare by payload).
 ::testing::AssertionResult bitEqual(const std::vector<float> &expected,
                                     const float *actual) {
@@ -435,12 +445,7 @@ TEST(EndToEnd, AttentionWithKVCache) {
   const int64_t s = 3, hq = 4, hkv = 2, d = 4, cap = 6;
   std::mt19937 rng(19);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  auto randomVec = [&](int64_t n) {
-    std::vector<float> v(n);
-    for (float &e : v)
-      e = normal(rng);
-    return v;
-  };
+  auto randomVec = [&](int64_t n) { return normalVector(rng, normal, n); };
   std::vector<float> q = randomVec(s * hq * d), k = randomVec(s * hkv * d),
                      v = randomVec(s * hkv * d), kc = randomVec(cap * hkv * d),
                      vc = randomVec(cap * hkv * d);
@@ -583,12 +588,7 @@ TEST(EndToEnd, AttentionKernelsMatchReference) {
                    Shape{2, 8, 2, 64, 7}}) {
     std::mt19937 rng(static_cast<unsigned>(sh.s * 131 + sh.d));
     std::normal_distribution<float> normal(0.0f, 1.0f);
-    auto randomVec = [&](int64_t n) {
-      std::vector<float> v(n);
-      for (float &e : v)
-        e = normal(rng);
-      return v;
-    };
+    auto randomVec = [&](int64_t n) { return normalVector(rng, normal, n); };
     std::vector<float> q = randomVec(sh.s * sh.hq * sh.d),
                        k = randomVec(sh.s * sh.hkv * sh.d),
                        v = randomVec(sh.s * sh.hkv * sh.d),

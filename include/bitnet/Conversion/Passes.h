@@ -35,6 +35,20 @@ namespace mlir::bitnet {
 /// Converts `!bitnet.ternary` to its storage tensor, everything else to itself.
 void populateBitNetToLinalgTypeConversion(TypeConverter &converter);
 
+/// The KV-cache update of `bitnet.attention` in tensor IR, shared by the
+/// reference lowering and the CPU kernels: `position` clamped into
+/// [0, C - S] (as an index), and the caches with the S new rows of `key` and
+/// `value` written there (rounded to the caches' element type). Bufferization
+/// does the inserts in place.
+struct AttentionCacheUpdate {
+  Value position;
+  Value kCache, vCache;
+};
+AttentionCacheUpdate buildAttentionCacheUpdate(OpBuilder &b, Location loc,
+                                               Value key, Value value,
+                                               Value kCache, Value vCache,
+                                               Value position);
+
 /// Adds the patterns that lower every bitnet op to linalg/arith/math/tensor.
 void populateBitNetToLinalgPatterns(const TypeConverter &converter,
                                     RewritePatternSet &patterns);

@@ -24,13 +24,13 @@
 #include "DenseKernels.h"
 #include "KernelSupport.h"
 
+#include "bitnet/Conversion/Passes.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
-#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "llvm/Support/FormatVariadic.h"
 
@@ -231,44 +231,11 @@ bool mlir::bitnet::lowerAttentionToKernel(ModuleOp module, AttentionOp op,
 
   OpBuilder b(op);
   Location loc = op.getLoc();
-  // The cache update, in tensor IR: rows [p, p + S) with p clamped.
-  Value p = tensor::ExtractOp::create(b, loc, op.getPosition(), ValueRange{});
-  p = arith::IndexCastOp::create(b, loc, b.getIndexType(), p);
-  p = arith::MaxSIOp::create(b, loc, p,
-                             arith::ConstantIndexOp::create(b, loc, 0));
-  p = arith::MinSIOp::create(
-      b, loc, p, arith::ConstantIndexOp::create(b, loc, capacity - tokens));
-  auto insertRows = [&](Value rows, Value cache) -> Value {
-    SmallVector<OpFoldResult> offsets{p, b.getIndexAttr(0), b.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes{b.getIndexAttr(tokens),
-                                    b.getIndexAttr(kvHeads),
-                                    b.getIndexAttr(dim)};
-    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
-    return tensor::InsertSliceOp::create(b, loc, rows, cache, offsets, sizes,
-                                         strides);
-  };
-  // f16 caches hold the new rows rounded to f16.
-  auto narrow = [&](Value rows) -> Value {
-    if (cacheElem.isF32())
-      return rows;
-    auto type = cast<RankedTensorType>(rows.getType());
-    Value init = tensor::EmptyOp::create(b, loc, type.getShape(), cacheElem);
-    auto identity = b.getMultiDimIdentityMap(3);
-    SmallVector<utils::IteratorType> parallel(3, utils::IteratorType::parallel);
-    return linalg::GenericOp::create(
-               b, loc, TypeRange{init.getType()}, ValueRange{rows},
-               ValueRange{init}, ArrayRef<AffineMap>{identity, identity},
-               parallel,
-               [&](OpBuilder &nb, Location nl, ValueRange args) {
-                 linalg::YieldOp::create(
-                     nb, nl,
-                     arith::TruncFOp::create(nb, nl, cacheElem, args[0])
-                         .getResult());
-               })
-        .getResult(0);
-  };
-  Value kNew = insertRows(narrow(op.getKey()), op.getKCache());
-  Value vNew = insertRows(narrow(op.getValue()), op.getVCache());
+  // The cache update stays in tensor IR; the kernel reads the result.
+  AttentionCacheUpdate update = buildAttentionCacheUpdate(
+      b, loc, op.getKey(), op.getValue(), op.getKCache(), op.getVCache(),
+      op.getPosition());
+  Value kNew = update.kCache, vNew = update.vCache;
 
   auto toBuffer = [&](Value tensor) { return toReadOnlyBuffer(b, loc, tensor); };
   SmallVector<Value> operands{toBuffer(op.getQuery()), toBuffer(kNew),

@@ -488,6 +488,42 @@ static Value rope(OpBuilder &b, Location loc, Value x, Value positions,
       });
 }
 
+AttentionCacheUpdate mlir::bitnet::buildAttentionCacheUpdate(
+    OpBuilder &b, Location loc, Value key, Value value, Value kCache,
+    Value vCache, Value position) {
+  Emitter h{b, loc};
+  auto cacheType = cast<RankedTensorType>(kCache.getType());
+  auto rowsType = cast<RankedTensorType>(key.getType());
+  int64_t tokens = rowsType.getDimSize(0), kvHeads = rowsType.getDimSize(1),
+          dim = rowsType.getDimSize(2), capacity = cacheType.getDimSize(0);
+  Type cacheElem = cacheType.getElementType();
+
+  // p = clamp(position, 0, C - S), as an index.
+  Value p = tensor::ExtractOp::create(b, loc, position, ValueRange{});
+  p = arith::IndexCastOp::create(b, loc, b.getIndexType(), p);
+  p = arith::MaxSIOp::create(b, loc, p, h.index(0));
+  p = arith::MinSIOp::create(b, loc, p, h.index(capacity - tokens));
+
+  auto insertRows = [&](Value rows, Value cache) -> Value {
+    // f16 caches hold the new rows rounded to f16.
+    if (!cacheElem.isF32())
+      rows = h.generic(rows, h.empty(h.sizes(rows), cacheElem),
+                       {h.identity(3), h.identity(3)}, h.parallel(3),
+                       [&](OpBuilder &nb, Location nl, ValueRange args) {
+                         return arith::TruncFOp::create(nb, nl, cacheElem,
+                                                        args[0]);
+                       });
+    SmallVector<OpFoldResult> offsets{p, b.getIndexAttr(0), b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(tokens),
+                                    b.getIndexAttr(kvHeads),
+                                    b.getIndexAttr(dim)};
+    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+    return tensor::InsertSliceOp::create(b, loc, rows, cache, offsets, sizes,
+                                         strides);
+  };
+  return {p, insertRows(key, kCache), insertRows(value, vCache)};
+}
+
 /// Returns (out, k_cache', v_cache').
 static SmallVector<Value> attention(OpBuilder &b, Location loc, AttentionOp op,
                                     Value q, Value k, Value v, Value kCache,
@@ -500,41 +536,15 @@ static SmallVector<Value> attention(OpBuilder &b, Location loc, AttentionOp op,
   int64_t group = heads / kvHeads;
   Type f32 = b.getF32Type();
 
-  // p = clamp(position, 0, C - S), as an index.
-  Value p = tensor::ExtractOp::create(b, loc, position, ValueRange{});
-  p = arith::IndexCastOp::create(b, loc, b.getIndexType(), p);
-  p = arith::MaxSIOp::create(b, loc, p, h.index(0));
-  p = arith::MinSIOp::create(b, loc, p, h.index(capacity - tokens));
-
-  auto insertRows = [&](Value rows, Value cache) -> Value {
-    SmallVector<OpFoldResult> offsets{p, b.getIndexAttr(0), b.getIndexAttr(0)};
-    SmallVector<OpFoldResult> sizes{b.getIndexAttr(tokens),
-                                    b.getIndexAttr(kvHeads),
-                                    b.getIndexAttr(dim)};
-    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
-    return tensor::InsertSliceOp::create(b, loc, rows, cache, offsets, sizes,
-                                         strides);
-  };
-  // f16 caches: the new rows rounded to f16, cached rows read back widened.
-  Type cacheElem = cast<RankedTensorType>(kCache.getType()).getElementType();
-  auto narrow = [&](Value rows) -> Value {
-    if (cacheElem.isF32())
-      return rows;
-    SmallVector<OpFoldResult> sizes = h.sizes(rows);
-    return h.generic(rows, h.empty(sizes, cacheElem),
-                     {h.identity(3), h.identity(3)}, h.parallel(3),
-                     [&](OpBuilder &nb, Location nl, ValueRange args) {
-                       return arith::TruncFOp::create(nb, nl, cacheElem,
-                                                      args[0]);
-                     });
-  };
+  AttentionCacheUpdate update =
+      buildAttentionCacheUpdate(b, loc, k, v, kCache, vCache, position);
+  Value p = update.position, kNew = update.kCache, vNew = update.vCache;
+  // f16 caches: cached rows read back widened.
   auto widenCached = [](OpBuilder &nb, Location nl, Value v) -> Value {
     if (v.getType().isF32())
       return v;
     return arith::ExtFOp::create(nb, nl, nb.getF32Type(), v);
   };
-  Value kNew = insertRows(narrow(k), kCache);
-  Value vNew = insertRows(narrow(v), vCache);
 
   // Split the query heads into (kv head, member of its group).
   auto grouped = RankedTensorType::get({tokens, kvHeads, group, dim}, f32);
