@@ -97,16 +97,9 @@ static SmallVector<int8_t> layoutMAD(ArrayRef<int8_t> w, int64_t n, int64_t k,
 
 /// The int8 values of a constant ternary weight, or nothing.
 static std::optional<SmallVector<int8_t>> constantTernary(Value weight) {
-  auto constant = weight.getDefiningOp<bitnet::ConstantOp>();
-  if (!constant)
-    return std::nullopt;
-  auto storage = dyn_cast<DenseIntElementsAttr>(constant.getStorage());
-  if (!storage)
-    return std::nullopt;
-  TernaryType type = constant.getType();
-  SmallVector<int8_t> bytes(storage.getValues<int8_t>());
-  return unpackTernary(bytes, type.getRows(), type.getCols(),
-                       type.getFormat());
+  if (auto constant = weight.getDefiningOp<bitnet::ConstantOp>())
+    return constant.getTernaryValues();
+  return std::nullopt;
 }
 
 //===----------------------------------------------------------------------===//

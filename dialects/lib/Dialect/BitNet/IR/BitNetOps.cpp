@@ -211,6 +211,16 @@ LogicalResult ConstantOp::verify() {
 
 OpFoldResult ConstantOp::fold(FoldAdaptor) { return getStorage(); }
 
+std::optional<SmallVector<int8_t>> ConstantOp::getTernaryValues() {
+  auto dense = dyn_cast<DenseIntElementsAttr>(getStorage());
+  if (!dense)
+    return std::nullopt;
+  TernaryType type = getType();
+  SmallVector<int8_t> bytes(dense.getValues<int8_t>());
+  return unpackTernary(bytes, type.getRows(), type.getCols(),
+                       type.getFormat());
+}
+
 //===----------------------------------------------------------------------===//
 // TernaryMatmulOp / BitLinearOp
 //===----------------------------------------------------------------------===//

@@ -125,6 +125,11 @@ def BitNet_ConstantOp : BitNet_Op<"constant", [ConstantLike, Pure]> {
   let assemblyFormat = "$storage attr-dict `->` qualified(type($result))";
   let hasVerifier = 1;
   let hasFolder = 1;
+  let extraClassDeclaration = [{
+    /// The matrix as int8 values in {-1, 0, 1}, row-major; nothing when the
+    /// storage is not a dense attribute or holds an invalid byte.
+    std::optional<::llvm::SmallVector<int8_t>> getTernaryValues();
+  }];
 }
 
 //===----------------------------------------------------------------------===//
