@@ -26,10 +26,10 @@ namespace {
 /// Whether `use` reads its value as a float weight some kernel widens.
 bool isWeightUse(OpOperand &use) {
   Operation *user = use.getOwner();
-  if (auto e = dyn_cast<EmbeddingOp>(user))
-    return use.get() == e.getTable() && use.getOperandNumber() == 0;
-  if (auto d = dyn_cast<DenseMatmulOp>(user))
-    return use.getOperandNumber() == 1;
+  if (isa<EmbeddingOp>(user))
+    return use.getOperandNumber() == 0; // the table
+  if (isa<DenseMatmulOp>(user))
+    return use.getOperandNumber() == 1; // the weight
   return false;
 }
 

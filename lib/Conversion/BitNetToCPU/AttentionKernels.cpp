@@ -21,7 +21,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "DenseKernels.h"
+#include "KernelLowerings.h"
 #include "KernelSupport.h"
 
 #include "bitnet/Conversion/Passes.h"

@@ -24,7 +24,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "DenseKernels.h"
+#include "KernelLowerings.h"
 #include "KernelSupport.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"

@@ -1,11 +1,11 @@
-//===- DenseKernels.h - Float kernels for dense layers ----------*- C++ -*-===//
+//===- KernelLowerings.h - Lowerings to generated kernels -----*- C++ -*-===//
 //
 // Part of bitnet-mlir.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef BITNET_CONVERSION_BITNETTOCPU_DENSEKERNELS_H
-#define BITNET_CONVERSION_BITNETTOCPU_DENSEKERNELS_H
+#ifndef BITNET_CONVERSION_BITNETTOCPU_KERNELLOWERINGS_H
+#define BITNET_CONVERSION_BITNETTOCPU_KERNELLOWERINGS_H
 
 #include "bitnet/Dialect/BitNet/IR/BitNet.h"
 
@@ -26,4 +26,4 @@ bool lowerAttentionToKernel(ModuleOp module, AttentionOp op, int64_t lanes);
 
 } // namespace mlir::bitnet
 
-#endif // BITNET_CONVERSION_BITNETTOCPU_DENSEKERNELS_H
+#endif // BITNET_CONVERSION_BITNETTOCPU_KERNELLOWERINGS_H
