@@ -75,8 +75,8 @@ StringRef mlir::bitnet::getDefaultExtension(EmitKind kind) {
   llvm_unreachable("unknown emit kind");
 }
 
-FailureOr<std::string> mlir::bitnet::selectKernels(const CompileOptions &options,
-                                                   std::string &error) {
+FailureOr<KernelSelection>
+mlir::bitnet::selectKernels(const CompileOptions &options, std::string &error) {
   ResolvedTarget target = resolveTarget(options.target);
   SmallVector<StringRef> features;
   std::string checkable = getCheckableFeatures(target);
@@ -86,23 +86,34 @@ FailureOr<std::string> mlir::bitnet::selectKernels(const CompileOptions &options
       return llvm::is_contained(features, f);
     });
   };
-  // Best first: what each kernel family needs.
+  // Best first: what each kernel family needs. `auto` takes the first the
+  // target has; where that is the LUT family, a cost model chooses between
+  // it and the MAD kernel per layer.
   struct Family {
     StringRef name;
+    KernelSelection selection;
     SmallVector<StringRef> needs;
   };
   const Family families[] = {
-      {"avx512vnni", {"avx512f", "avx512bw", "avx512vnni"}},
-      {"avxvnni", {"avx2", "avxvnni"}},
-      {"avx2", {"avx2"}},
+      {"avx512-lut",
+       {"avx512vnni", "lut"},
+       {"avx512f", "avx512bw", "avx512vnni", "avx512vbmi"}},
+      {"avx512vnni", {"avx512vnni", "mad"}, {"avx512f", "avx512bw", "avx512vnni"}},
+      {"avxvnni", {"avxvnni", "mad"}, {"avx2", "avxvnni"}},
+      {"avx2", {"avx2", "mad"}, {"avx2"}},
   };
   if (options.kernels == "reference")
-    return std::string("none");
+    return KernelSelection{"none", "mad"};
   if (options.kernels == "auto") {
-    for (const Family &family : families)
-      if (has(family.needs))
-        return family.name.str();
-    return std::string("none");
+    for (const Family &family : families) {
+      if (!has(family.needs))
+        continue;
+      KernelSelection selection = family.selection;
+      if (selection.family == "lut")
+        selection.family = "auto";
+      return selection;
+    }
+    return KernelSelection{"none", "mad"};
   }
   for (const Family &family : families) {
     if (options.kernels != family.name)
@@ -113,10 +124,11 @@ FailureOr<std::string> mlir::bitnet::selectKernels(const CompileOptions &options
               target.triple + " " + target.cpu + ")";
       return failure();
     }
-    return family.name.str();
+    return family.selection;
   }
   error = "unknown kernels '" + options.kernels +
-          "' (expected auto, reference, avx512vnni, avxvnni or avx2)";
+          "' (expected auto, reference, avx512-lut, avx512vnni, avxvnni or "
+          "avx2)";
   return failure();
 }
 
@@ -224,10 +236,11 @@ static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
   ResolvedTarget target = resolveTarget(options.target);
   pipelineOptions.target = target.triple + " " + target.cpu;
   std::string error;
-  FailureOr<std::string> kernels = selectKernels(options, error);
+  FailureOr<KernelSelection> kernels = selectKernels(options, error);
   if (failed(kernels))
     return emitError(module.getLoc()) << error;
-  pipelineOptions.cpuKernels = *kernels;
+  pipelineOptions.cpuKernels = kernels->isa;
+  pipelineOptions.cpuKernelFamily = kernels->family;
   pipelineOptions.cpuFeatures = getCheckableFeatures(target);
   pipelineOptions.runSymbol = entry.runSymbol;
   pipelineOptions.emitInfo = entry.emitInfo;

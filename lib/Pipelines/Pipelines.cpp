@@ -49,8 +49,12 @@ void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
   if (options.floatWeights != "f32")
     pm.addPass(createBitNetNarrowFloatWeights({options.floatWeights}));
   pm.addPass(createCanonicalizerPass());
-  if (options.cpuKernels != "none")
-    pm.addPass(createBitNetLowerToCPUKernels({options.cpuKernels}));
+  if (options.cpuKernels != "none") {
+    BitNetLowerToCPUKernelsOptions kernels;
+    kernels.isa = options.cpuKernels;
+    kernels.family = options.cpuKernelFamily;
+    pm.addPass(createBitNetLowerToCPUKernels(kernels));
+  }
   pm.addPass(createBitNetLowerToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());

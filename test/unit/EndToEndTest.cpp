@@ -81,8 +81,11 @@ std::vector<float> normalVector(std::mt19937 &rng,
 std::vector<std::string> kernelFlags() {
   std::vector<std::string> flags = {"--kernels=reference"};
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vnni"))
+      __builtin_cpu_supports("avx512vnni")) {
     flags.push_back("--kernels=avx512vnni");
+    if (__builtin_cpu_supports("avx512vbmi"))
+      flags.push_back("--kernels=avx512-lut");
+  }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni"))
     flags.push_back("--kernels=avxvnni");
   if (__builtin_cpu_supports("avx2"))
@@ -861,8 +864,10 @@ TEST(EndToEnd, ThreadPoolRunMatchesReference) {
       bitnet_kernel_stats stats;
       ASSERT_EQ(bitnet_profile_collector_kernel(collector, 0, &stats), nullptr);
       EXPECT_EQ(stats.calls, 20);
+      std::string family = kernels.substr(std::strlen("--kernels="));
       EXPECT_EQ(std::string(stats.name),
-                "bitlinear mad_" + kernels.substr(std::strlen("--kernels=")) +
+                (family == "avx512-lut" ? "bitlinear lut_avx512"
+                                        : "bitlinear mad_" + family) +
                     " 8x300x200");
       EXPECT_EQ(stats.flops, 2 * m * n * k * 20);
     }

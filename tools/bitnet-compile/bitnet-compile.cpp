@@ -91,7 +91,11 @@ static cl::opt<std::string> kernels(
     "kernels",
     cl::desc("Kernels for linear layers with constant weights: auto (the "
              "best the target has, the default), reference (the reference "
-             "lowering only), or a kernel family: avx512vnni, avxvnni, avx2"),
+             "lowering only), or a kernel family: avx512-lut (table lookups, "
+             "1.67 bits a weight; AVX-512 VBMI), avx512vnni, avxvnni, avx2 "
+             "(multiply-add, 2 bits a weight). Where the target has "
+             "avx512-lut, auto lets a cost model pick it or avx512vnni per "
+             "layer and records the choice in the IR"),
     cl::init("auto"), cl::cat(category));
 
 static cl::list<std::string> variants(

@@ -88,10 +88,18 @@ struct CompileOptions {
   bool applyPassManagerCLOptions = false;
 };
 
-/// The kernel family `options` selects for its target: an instruction set
-/// name or "none"; an error for an unknown or unsupported request.
-FailureOr<std::string> selectKernels(const CompileOptions &options,
-                                     std::string &error);
+/// What `--kernels` selects for a target.
+struct KernelSelection {
+  /// The instruction set of the CPU kernels, or "none" (reference lowering).
+  std::string isa;
+  /// The bitlinear kernel family: mad, lut or auto (a cost model per layer).
+  std::string family = "mad";
+};
+
+/// The kernels `options` selects for its target; an error for an unknown or
+/// unsupported request.
+FailureOr<KernelSelection> selectKernels(const CompileOptions &options,
+                                         std::string &error);
 
 /// The producer string written into every compiled model.
 StringRef getProducerString();

@@ -63,6 +63,12 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Kernels for bitlinear layers with constant weights: "
                      "avx512vnni or none (the reference lowering)"),
       llvm::cl::init("none")};
+  PassOptions::Option<std::string> cpuKernelFamily{
+      *this, "cpu-kernel-family",
+      llvm::cl::desc("Kernel family of bitlinear layers: mad, lut or auto "
+                     "(a cost model per layer; lut and auto need "
+                     "cpu-kernels=avx512vnni and AVX-512 VBMI)"),
+      llvm::cl::init("mad")};
   PassOptions::Option<std::string> producer{
       *this, "producer", llvm::cl::desc("Producer recorded in the descriptor"),
       llvm::cl::init("bitnet-compile")};

@@ -24,6 +24,19 @@ bool lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
 /// shape. Returns false and leaves `op` to the reference lowering otherwise.
 bool lowerAttentionToKernel(ModuleOp module, AttentionOp op, int64_t lanes);
 
+/// Bytes of the LUT layout of an `n x k` ternary weight (5 bits per three
+/// weights, padded to 64 rows x 12 columns).
+int64_t lutWeightBytes(int64_t n, int64_t k);
+
+/// Replaces `op` (static shapes; `weights` its constant ternary weight,
+/// row-major) by a call to the AVX-512 VBMI/VNNI table-lookup kernel
+/// generated for its shape; `choice` is recorded on the call as
+/// `bitnet.kernel`.
+void lowerBitLinearToLUTKernel(ModuleOp module, BitLinearOp op,
+                               ArrayRef<int8_t> weights,
+                               int64_t prefetchDistance,
+                               DictionaryAttr choice);
+
 } // namespace mlir::bitnet
 
 #endif // BITNET_CONVERSION_BITNETTOCPU_KERNELLOWERINGS_H

@@ -10,7 +10,9 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
@@ -221,4 +223,123 @@ Value mlir::bitnet::toReadOnlyBuffer(OpBuilder &b, Location loc, Value tensor) {
   return bufferization::ToBufferOp::create(
       b, loc, MemRefType::get(type.getShape(), type.getElementType()), tensor,
       /*read_only=*/true);
+}
+
+void KernelEmitterBase::storeClipped(OpBuilder &tb, Value v, Value out,
+                                     Value row0, int64_t rows) {
+  auto type = cast<VectorType>(v.getType());
+  int64_t lanes = type.getNumElements();
+  int64_t bytes = type.getElementTypeBitWidth() / 8;
+  Value zero = cI64(tb, 0), one = cI64(tb, 1);
+  Value full = arith::CmpIOp::create(tb, loc, arith::CmpIPredicate::sle,
+                                     add(tb, row0, cI64(tb, lanes)),
+                                     cI64(tb, rows));
+  auto ifFull = scf::IfOp::create(tb, loc, full, /*else=*/true);
+  OpBuilder::InsertionGuard guard(tb);
+  tb.setInsertionPointToStart(ifFull.thenBlock());
+  store(tb, v, out);
+  tb.setInsertionPointToStart(ifFull.elseBlock());
+  Value valid = arith::MaxSIOp::create(
+      tb, loc, arith::SubIOp::create(tb, loc, cI64(tb, rows), row0), zero);
+  scf::ForOp::create(
+      tb, loc, zero, arith::MinSIOp::create(tb, loc, valid, cI64(tb, lanes)),
+      one, ValueRange{}, [&](OpBuilder &eb, Location, Value r, ValueRange) {
+        Value e = LLVM::ExtractElementOp::create(eb, loc, v, r);
+        store(eb, e, gep(eb, out, mul(eb, r, bytes)));
+        scf::YieldOp::create(eb, loc);
+      });
+}
+
+std::pair<Value, Value> KernelEmitterBase::quantizeRow(OpBuilder &tb,
+                                                       Value xRow, Value qRow,
+                                                       int64_t k,
+                                                       int64_t kPadded) {
+  Value one = cI64(tb, 1), zero = cI64(tb, 0);
+  Type i8 = tb.getI8Type(), i32 = tb.getI32Type();
+    // 16 values at a time, then the tail one by one. max and the integer
+    // sum are exact, so the result is the scalar loop's, bit for bit.
+    const int64_t width = 16;
+    int64_t kVec = k / width * width;
+    auto f32V = VectorType::get({width}, f32);
+    auto i32V = VectorType::get({width}, i32);
+    auto i8V = VectorType::get({width}, i8);
+    auto at4 = [&](OpBuilder &lb, Value i) {
+      return gep(lb, xRow, arith::MulIOp::create(lb, loc, i, cI64(lb, 4)));
+    };
+    auto step = [&](OpBuilder &lb, Value lbnd, int64_t ub, int64_t st,
+                    Value init,
+                    function_ref<Value(OpBuilder &, Value, Value)> body) {
+      return scf::ForOp::create(
+                 lb, loc, lbnd, cI64(lb, ub), cI64(lb, st), ValueRange{init},
+                 [&](OpBuilder &ib, Location, Value i, ValueRange acc) {
+                   scf::YieldOp::create(ib, loc,
+                                        ValueRange{body(ib, i, acc[0])});
+                 })
+          .getResult(0);
+    };
+    Value amaxV = step(
+        tb, zero, kVec, width,
+        arith::ConstantOp::create(
+            tb, loc, DenseElementsAttr::get(f32V, tb.getF32FloatAttr(0.0f))),
+        [&](OpBuilder &lb, Value i, Value acc) -> Value {
+          Value v = load(lb, f32V, at4(lb, i));
+          return arith::MaximumFOp::create(
+              lb, loc, acc, math::AbsFOp::create(lb, loc, v));
+        });
+    Value amax = vector::ReductionOp::create(
+        tb, loc, vector::CombiningKind::MAXIMUMF, amaxV);
+    amax = step(tb, cI64(tb, kVec), k, 1, amax,
+                [&](OpBuilder &lb, Value i, Value acc) -> Value {
+                  Value v = load(lb, f32, at4(lb, i));
+                  return arith::MaximumFOp::create(
+                      lb, loc, acc, math::AbsFOp::create(lb, loc, v));
+                });
+    Value floor = arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(1e-5f));
+    Value scale = arith::DivFOp::create(
+        tb, loc, arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(127.0f)),
+        arith::MaximumFOp::create(tb, loc, amax, floor));
+    // xq = clamp(roundeven(x * s_x), -128, 127), and the sum of xq.
+    auto quantize = [&](OpBuilder &lb, Value v, Value scaleAny, Type intType) {
+      Type floatType = v.getType();
+      auto splat = [&](float c) -> Value {
+        if (auto vt = dyn_cast<VectorType>(floatType))
+          return arith::ConstantOp::create(
+              lb, loc, DenseElementsAttr::get(vt, lb.getF32FloatAttr(c)));
+        return arith::ConstantOp::create(lb, loc, lb.getF32FloatAttr(c));
+      };
+      Value r = math::RoundEvenOp::create(
+          lb, loc, arith::MulFOp::create(lb, loc, v, scaleAny));
+      r = arith::MinNumFOp::create(
+          lb, loc, arith::MaxNumFOp::create(lb, loc, r, splat(-128.0f)),
+          splat(127.0f));
+      return arith::FPToSIOp::create(lb, loc, intType, r).getResult();
+    };
+    Value scaleV = vector::BroadcastOp::create(tb, loc, f32V, scale);
+    Value sumV = step(
+        tb, zero, kVec, width,
+        arith::ConstantOp::create(
+            tb, loc, DenseElementsAttr::get(i32V, tb.getI32IntegerAttr(0))),
+        [&](OpBuilder &lb, Value i, Value acc) -> Value {
+          Value q = quantize(lb, load(lb, f32V, at4(lb, i)), scaleV, i8V);
+          store(lb, q, gep(lb, qRow, i));
+          return arith::AddIOp::create(
+              lb, loc, acc, arith::ExtSIOp::create(lb, loc, i32V, q));
+        });
+    Value sum = vector::ReductionOp::create(
+        tb, loc, vector::CombiningKind::ADD, sumV);
+    sum = step(tb, cI64(tb, kVec), k, 1, sum,
+               [&](OpBuilder &lb, Value i, Value acc) -> Value {
+                 Value q = quantize(lb, load(lb, f32, at4(lb, i)), scale, i8);
+                 store(lb, q, gep(lb, qRow, i));
+                 return arith::AddIOp::create(
+                     lb, loc, acc, arith::ExtSIOp::create(lb, loc, i32, q));
+               });
+    // Zero the padding up to a whole column block.
+    Value zeroB = arith::ConstantOp::create(tb, loc, tb.getI8IntegerAttr(0));
+    scf::ForOp::create(tb, loc, cI64(tb, k), cI64(tb, kPadded), one, ValueRange{},
+                       [&](OpBuilder &lb, Location, Value i, ValueRange) {
+                         store(lb, zeroB, gep(lb, qRow, i));
+                         scf::YieldOp::create(lb, loc);
+                       });
+  return {sum, scale};
 }

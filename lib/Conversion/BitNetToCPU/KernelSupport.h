@@ -69,6 +69,17 @@ protected:
   /// Likewise for the internal `void name(ptr, ... numArgs pointers)` a
   /// kernel's memref wrapper calls.
   LLVM::LLVMFuncOp beginKernel(StringRef name, int64_t numArgs);
+  /// Quantises the `k` floats at `xRow` as the numerics contract says
+  /// (s_x = 127 / max(max|x|, 1e-5), xq = clamp(roundeven(x * s_x))) into
+  /// the int8 row `qRow`, zeroing it from `k` up to `kPadded`. Returns the
+  /// exact i32 sum of the codes and the f32 scale s_x.
+  /// Stores the 1-D vector `v` at `out` (rows `row0` .. of an output with
+  /// `rows` rows, unaligned): whole when it fits, else its first
+  /// `rows - row0` elements.
+  void storeClipped(OpBuilder &tb, Value v, Value out, Value row0,
+                    int64_t rows);
+  std::pair<Value, Value> quantizeRow(OpBuilder &tb, Value xRow, Value qRow,
+                                      int64_t k, int64_t kPadded);
 
   ModuleOp module;
   MLIRContext *ctx;

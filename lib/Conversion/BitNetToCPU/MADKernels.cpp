@@ -27,6 +27,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CostModel.h"
 #include "KernelLowerings.h"
 #include "KernelSupport.h"
 
@@ -228,24 +229,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
         tb, loc, arith::MulIOp::create(tb, loc, tok, cI64(tb, n)), row0);
     Value out =
         gep(tb, y, arith::MulIOp::create(tb, loc, outIndex, cI64(tb, 4)));
-    Value full = arith::CmpIOp::create(
-        tb, loc, arith::CmpIPredicate::sle,
-        arith::AddIOp::create(tb, loc, row0, cI64(tb, lanes)), cI64(tb, n));
-    auto ifFull = scf::IfOp::create(tb, loc, full, /*else=*/true);
-    OpBuilder::InsertionGuard g2(tb);
-    tb.setInsertionPointToStart(ifFull.thenBlock());
-    store(tb, yv, out);
-    tb.setInsertionPointToStart(ifFull.elseBlock());
-    Value valid = arith::MaxSIOp::create(
-        tb, loc, arith::SubIOp::create(tb, loc, cI64(tb, n), row0), zero);
-    scf::ForOp::create(
-        tb, loc, zero, arith::MinSIOp::create(tb, loc, valid, cI64(tb, lanes)),
-        one, ValueRange{}, [&](OpBuilder &eb, Location, Value r, ValueRange) {
-          Value v = LLVM::ExtractElementOp::create(eb, loc, yv, r);
-          store(eb, v,
-                gep(eb, out, arith::MulIOp::create(eb, loc, r, cI64(eb, 4))));
-          scf::YieldOp::create(eb, loc);
-        });
+    storeClipped(tb, yv, out, row0, n);
   };
   // The four bytes x[tok][16 blk + 4j .. + 3] in every 32-bit lane.
   auto broadcastX = [&](OpBuilder &kb, Value tok, Value blk, int64_t j) {
@@ -417,7 +401,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createQuantize() {
   Value xq = scratch;
   Value xsum = gep(b, scratch, cI64(b, m * kPadded));
   Value sx = gep(b, scratch, cI64(b, m * kPadded + 4 * m));
-  Value one = cI64(b, 1), zero = cI64(b, 0);
+  Value one = cI64(b, 1);
 
   // Per token: s_x = 127 / max(max|x|, 1e-5); xq = clamp(round(x * s_x)).
   scf::ForOp::create(
@@ -425,91 +409,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createQuantize() {
       [&](OpBuilder &tb, Location, Value tok, ValueRange) {
         Value xRow = gep(tb, x, arith::MulIOp::create(tb, loc, tok, cI64(tb, 4 * k)));
         Value qRow = gep(tb, xq, arith::MulIOp::create(tb, loc, tok, cI64(tb, kPadded)));
-        // 16 values at a time, then the tail one by one. max and the integer
-        // sum are exact, so the result is the scalar loop's, bit for bit.
-        const int64_t width = 16;
-        int64_t kVec = k / width * width;
-        auto f32V = VectorType::get({width}, f32);
-        auto i32V = VectorType::get({width}, i32);
-        auto i8V = VectorType::get({width}, i8);
-        auto at4 = [&](OpBuilder &lb, Value i) {
-          return gep(lb, xRow, arith::MulIOp::create(lb, loc, i, cI64(lb, 4)));
-        };
-        auto step = [&](OpBuilder &lb, Value lbnd, int64_t ub, int64_t st,
-                        Value init,
-                        function_ref<Value(OpBuilder &, Value, Value)> body) {
-          return scf::ForOp::create(
-                     lb, loc, lbnd, cI64(lb, ub), cI64(lb, st), ValueRange{init},
-                     [&](OpBuilder &ib, Location, Value i, ValueRange acc) {
-                       scf::YieldOp::create(ib, loc,
-                                            ValueRange{body(ib, i, acc[0])});
-                     })
-              .getResult(0);
-        };
-        Value amaxV = step(
-            tb, zero, kVec, width,
-            arith::ConstantOp::create(
-                tb, loc, DenseElementsAttr::get(f32V, tb.getF32FloatAttr(0.0f))),
-            [&](OpBuilder &lb, Value i, Value acc) -> Value {
-              Value v = load(lb, f32V, at4(lb, i));
-              return arith::MaximumFOp::create(
-                  lb, loc, acc, math::AbsFOp::create(lb, loc, v));
-            });
-        Value amax = vector::ReductionOp::create(
-            tb, loc, vector::CombiningKind::MAXIMUMF, amaxV);
-        amax = step(tb, cI64(tb, kVec), k, 1, amax,
-                    [&](OpBuilder &lb, Value i, Value acc) -> Value {
-                      Value v = load(lb, f32, at4(lb, i));
-                      return arith::MaximumFOp::create(
-                          lb, loc, acc, math::AbsFOp::create(lb, loc, v));
-                    });
-        Value floor = arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(1e-5f));
-        Value scale = arith::DivFOp::create(
-            tb, loc, arith::ConstantOp::create(tb, loc, tb.getF32FloatAttr(127.0f)),
-            arith::MaximumFOp::create(tb, loc, amax, floor));
-        // xq = clamp(roundeven(x * s_x), -128, 127), and the sum of xq.
-        auto quantize = [&](OpBuilder &lb, Value v, Value scaleAny, Type intType) {
-          Type floatType = v.getType();
-          auto splat = [&](float c) -> Value {
-            if (auto vt = dyn_cast<VectorType>(floatType))
-              return arith::ConstantOp::create(
-                  lb, loc, DenseElementsAttr::get(vt, lb.getF32FloatAttr(c)));
-            return arith::ConstantOp::create(lb, loc, lb.getF32FloatAttr(c));
-          };
-          Value r = math::RoundEvenOp::create(
-              lb, loc, arith::MulFOp::create(lb, loc, v, scaleAny));
-          r = arith::MinNumFOp::create(
-              lb, loc, arith::MaxNumFOp::create(lb, loc, r, splat(-128.0f)),
-              splat(127.0f));
-          return arith::FPToSIOp::create(lb, loc, intType, r).getResult();
-        };
-        Value scaleV = vector::BroadcastOp::create(tb, loc, f32V, scale);
-        Value sumV = step(
-            tb, zero, kVec, width,
-            arith::ConstantOp::create(
-                tb, loc, DenseElementsAttr::get(i32V, tb.getI32IntegerAttr(0))),
-            [&](OpBuilder &lb, Value i, Value acc) -> Value {
-              Value q = quantize(lb, load(lb, f32V, at4(lb, i)), scaleV, i8V);
-              store(lb, q, gep(lb, qRow, i));
-              return arith::AddIOp::create(
-                  lb, loc, acc, arith::ExtSIOp::create(lb, loc, i32V, q));
-            });
-        Value sum = vector::ReductionOp::create(
-            tb, loc, vector::CombiningKind::ADD, sumV);
-        sum = step(tb, cI64(tb, kVec), k, 1, sum,
-                   [&](OpBuilder &lb, Value i, Value acc) -> Value {
-                     Value q = quantize(lb, load(lb, f32, at4(lb, i)), scale, i8);
-                     store(lb, q, gep(lb, qRow, i));
-                     return arith::AddIOp::create(
-                         lb, loc, acc, arith::ExtSIOp::create(lb, loc, i32, q));
-                   });
-        // Zero the padding up to a whole column block.
-        Value zeroB = arith::ConstantOp::create(tb, loc, tb.getI8IntegerAttr(0));
-        scf::ForOp::create(tb, loc, cI64(tb, k), cI64(tb, kPadded), one, ValueRange{},
-                           [&](OpBuilder &lb, Location, Value i, ValueRange) {
-                             store(lb, zeroB, gep(lb, qRow, i));
-                             scf::YieldOp::create(lb, loc);
-                           });
+        auto [sum, scale] = quantizeRow(tb, xRow, qRow, k, kPadded);
         Value tok4 = arith::MulIOp::create(tb, loc, tok, cI64(tb, 4));
         store(tb, sum, gep(tb, xsum, tok4));
         store(tb, scale, gep(tb, sx, tok4));
@@ -597,10 +497,26 @@ struct BitNetLowerToCPUKernelsPass
           << isa << "', expected avx512vnni, avxvnni, avx2 or none";
       return signalPassFailure();
     }
+    if (family != "mad" && family != "lut" && family != "auto") {
+      module.emitError("bitnet-lower-to-cpu-kernels: unknown family '")
+          << family << "', expected mad, lut or auto";
+      return signalPassFailure();
+    }
+    if (family != "mad" && isa != "avx512vnni") {
+      module.emitError("bitnet-lower-to-cpu-kernels: family=")
+          << family << " needs isa=avx512vnni (and AVX-512 VBMI), got " << isa;
+      return signalPassFailure();
+    }
     SmallVector<BitLinearOp> ops;
     module.walk([&](BitLinearOp op) { ops.push_back(op); });
+    // Weights that outgrow the cache stream from memory at every call.
+    int64_t weightBytes = 0;
+    for (BitLinearOp op : ops) {
+      TernaryType t = op.getWeight().getType();
+      weightBytes += llvm::divideCeil(t.getRows() * t.getCols(), 4);
+    }
     for (BitLinearOp op : ops)
-      lower(module, op);
+      lower(module, op, weightBytes > cacheBytes);
     // Dense float layers (a decoder's head) on the same vector width.
     SmallVector<DenseMatmulOp> dense;
     module.walk([&](DenseMatmulOp op) { dense.push_back(op); });
@@ -612,7 +528,7 @@ struct BitNetLowerToCPUKernelsPass
       lowerAttentionToKernel(module, op, lanesOf(*parseIsa(isa)));
   }
 
-  void lower(ModuleOp module, BitLinearOp op) {
+  void lower(ModuleOp module, BitLinearOp op, bool cold) {
     RankedTensorType xType = op.getInput().getType();
     RankedTensorType yType = op.getType();
     if (!xType.hasStaticShape() || !yType.hasStaticShape())
@@ -624,11 +540,37 @@ struct BitNetLowerToCPUKernelsPass
     int64_t n = wType.getRows(), k = wType.getCols();
     int64_t m = xType.getNumElements() / k;
 
+    OpBuilder b(op);
+    SmallVector<NamedAttribute> estimates;
+    bool useLUT = family == "lut";
+    if (family == "auto") {
+      KernelCostEstimate e = estimateBitLinear(m, n, k, cold);
+      useLUT = e.preferLUT();
+      estimates = {
+          b.getNamedAttr("weights", b.getStringAttr(cold ? "cold" : "hot")),
+          b.getNamedAttr("mad_cycles",
+                         b.getI64IntegerAttr(std::llround(e.madCycles))),
+          b.getNamedAttr("lut_cycles",
+                         b.getI64IntegerAttr(std::llround(e.lutCycles)))};
+    }
+    if (useLUT) {
+      SmallVector<NamedAttribute> choice = {
+          b.getNamedAttr("family", b.getStringAttr("lut")),
+          b.getNamedAttr("isa", b.getStringAttr("avx512vbmi")),
+          b.getNamedAttr("rows_per_block", b.getI64IntegerAttr(64)),
+          b.getNamedAttr("cols_per_chunk", b.getI64IntegerAttr(12)),
+          b.getNamedAttr("weight_bytes",
+                         b.getI64IntegerAttr(lutWeightBytes(n, k)))};
+      llvm::append_range(choice, estimates);
+      lowerBitLinearToLUTKernel(module, op, *weights, prefetchDistance,
+                                b.getDictionaryAttr(choice));
+      return;
+    }
+
     MADIsa kind = *parseIsa(isa);
     MADKernelEmitter emitter(module, kind, isa, m, n, k, prefetchDistance);
     SmallVector<int8_t> layout = layoutMAD(*weights, n, k, lanesOf(kind));
 
-    OpBuilder b(op);
     Location loc = op.getLoc();
     auto layoutType = RankedTensorType::get(
         {static_cast<int64_t>(layout.size())}, b.getI8Type());
@@ -650,18 +592,15 @@ struct BitNetLowerToCPUKernelsPass
     auto call = func::CallOp::create(b, loc, kernel,
                                      ValueRange{xBuf, wBuf, wsBuf, yBuf, scratch});
     // What was chosen, and why, stays visible in the IR.
-    call->setAttr("bitnet.kernel",
-                  b.getDictionaryAttr({
-                      b.getNamedAttr("family", b.getStringAttr("mad")),
-                      b.getNamedAttr("isa", b.getStringAttr(isa)),
-                      b.getNamedAttr("rows_per_group",
-                                     b.getI64IntegerAttr(kTilesPerGroup *
-                                                         lanesOf(kind))),
-                      b.getNamedAttr("cols_per_block",
-                                     b.getI64IntegerAttr(kColsPerBlock)),
-                      b.getNamedAttr("weight_bytes",
-                                     b.getI64IntegerAttr(layout.size())),
-                  }));
+    SmallVector<NamedAttribute> choice = {
+        b.getNamedAttr("family", b.getStringAttr("mad")),
+        b.getNamedAttr("isa", b.getStringAttr(isa)),
+        b.getNamedAttr("rows_per_group",
+                       b.getI64IntegerAttr(kTilesPerGroup * lanesOf(kind))),
+        b.getNamedAttr("cols_per_block", b.getI64IntegerAttr(kColsPerBlock)),
+        b.getNamedAttr("weight_bytes", b.getI64IntegerAttr(layout.size()))};
+    llvm::append_range(choice, estimates);
+    call->setAttr("bitnet.kernel", b.getDictionaryAttr(choice));
     Value y = bufferization::ToTensorOp::create(b, loc, yType, yBuf,
                                                 b.getUnitAttr(),
                                                 b.getUnitAttr());

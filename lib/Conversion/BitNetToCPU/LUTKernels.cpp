@@ -1,0 +1,450 @@
+//===- LUTKernels.cpp - Ternary table-lookup kernels for CPUs ---*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Lowers `bitnet.bitlinear` with a constant weight to a table-lookup (LUT)
+// kernel for AVX-512 with VBMI and VNNI, at 5 bits per 3 weights (1.67 bits
+// a weight, against the MAD layout's 2):
+//
+//  * Three ternary weights (w0, w1, w2) read as the balanced-ternary number
+//    v = 9 w0 + 3 w1 + w2 in [-13, 13]. They are stored as the index |v|
+//    (a nibble, 0..13) and a sign bit (v < 0): the dot product with three
+//    activations is sign(v) * T[|v|], where T[i] is the dot product of the
+//    activations with the digits of i.
+//  * At run time each token is quantised (the numerics contract's int8
+//    codes), then, for every 12 columns (four groups of three), the tables
+//    T of the four groups are written once: 64 entries of int16 split into
+//    their low and high bytes, each for +T and -T (256 bytes).
+//  * For 16 rows x 4 groups, one `vpermi2b` looks up the 64 low bytes and
+//    one the high bytes (index = nibble | group << 4 | sign << 6, so the
+//    sign picks the negated table), and `vpdpbusd` sums each row's four low
+//    bytes (unsigned) and four high bytes (signed) into int32. The dot
+//    product is 256 * high + low, exactly.
+//
+// Layout, for B = ceil(N / 64) row blocks and C = ceil(K / 12) column
+// chunks: bytes[B][C][160]. In each 160 bytes, bytes [64p, 64p + 64) hold
+// the nibbles of tiles 2p (low nibble) and 2p + 1 (high nibble), p = 0, 1,
+// and bytes [128 + 8t, 136 + 8t) the 64 sign bits of tile t. Tile t covers
+// rows 64b + 16t .. + 15; position q of a tile is row q / 4 and group q % 4,
+// that is columns 12c + 3 (q % 4) .. + 2. Weights past the matrix's edges
+// are zero.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelLowerings.h"
+#include "KernelSupport.h"
+
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "llvm/Support/FormatVariadic.h"
+
+using namespace mlir;
+using namespace mlir::bitnet;
+
+static constexpr int64_t kTileRows = 16;
+static constexpr int64_t kTilesPerBlock = 4;
+static constexpr int64_t kBlockRows = kTileRows * kTilesPerBlock;
+static constexpr int64_t kGroupsPerChunk = 4;
+static constexpr int64_t kChunkCols = 3 * kGroupsPerChunk;
+static constexpr int64_t kChunkBytes = 2 * 64 + kTilesPerBlock * 8;
+static constexpr int64_t kTableBytes = 4 * 64;
+
+int64_t mlir::bitnet::lutWeightBytes(int64_t n, int64_t k) {
+  return llvm::divideCeil(n, kBlockRows) * llvm::divideCeil(k, kChunkCols) *
+         kChunkBytes;
+}
+
+/// The balanced-ternary digits (w0, w1, w2) of 0 <= i <= 13.
+static std::array<int, 3> digitsOf(int i) {
+  std::array<int, 3> d{};
+  for (int place = 2; place >= 0; --place) {
+    int r = ((i % 3) + 3) % 3;
+    d[place] = r == 2 ? -1 : r;
+    i = (i - d[place]) / 3;
+  }
+  return d;
+}
+
+/// Lays out `n x k` ternary values (row-major int8) in the LUT layout.
+static SmallVector<int8_t> layoutLUT(ArrayRef<int8_t> w, int64_t n,
+                                     int64_t k) {
+  int64_t blocks = llvm::divideCeil(n, kBlockRows);
+  int64_t chunks = llvm::divideCeil(k, kChunkCols);
+  SmallVector<int8_t> bytes(blocks * chunks * kChunkBytes, 0);
+  auto weight = [&](int64_t row, int64_t col) -> int {
+    if (row >= n || col >= k)
+      return 0;
+    return std::clamp<int>(w[row * k + col], -1, 1);
+  };
+  for (int64_t blk = 0; blk < blocks; ++blk)
+    for (int64_t c = 0; c < chunks; ++c) {
+      int8_t *chunk = &bytes[(blk * chunks + c) * kChunkBytes];
+      for (int64_t t = 0; t < kTilesPerBlock; ++t) {
+        uint64_t signs = 0;
+        for (int64_t q = 0; q < 64; ++q) {
+          int64_t row = blk * kBlockRows + t * kTileRows + q / 4;
+          int64_t col = c * kChunkCols + 3 * (q % 4);
+          int v = 9 * weight(row, col) + 3 * weight(row, col + 1) +
+                  weight(row, col + 2);
+          unsigned nibble = static_cast<unsigned>(std::abs(v));
+          if (v < 0)
+            signs |= uint64_t(1) << q;
+          auto &byte = reinterpret_cast<uint8_t &>(chunk[64 * (t / 2) + q]);
+          byte |= nibble << (4 * (t % 2));
+        }
+        for (int64_t i = 0; i < 8; ++i)
+          chunk[128 + 8 * t + i] = static_cast<int8_t>(signs >> (8 * i));
+      }
+    }
+  return bytes;
+}
+
+namespace {
+/// Emits the LLVM-dialect functions of the LUT kernel of one (M, N, K).
+class LUTKernelEmitter : KernelEmitterBase {
+public:
+  LUTKernelEmitter(ModuleOp module, int64_t m, int64_t n, int64_t k,
+                   int64_t prefetchDistance)
+      : KernelEmitterBase(module), m(m), n(n), k(k),
+        prefetchDistance(prefetchDistance),
+        blocks(llvm::divideCeil(n, kBlockRows)),
+        chunks(llvm::divideCeil(k, kChunkCols)),
+        // 16 bytes readable from every chunk's start.
+        rowStride(llvm::alignTo(chunks * kChunkCols + 4, 64)),
+        tablesBytes(m * chunks * kTableBytes),
+        xqOffset(tablesBytes), sxOffset(tablesBytes + m * rowStride) {
+    i8 = b.getI8Type();
+    i16 = b.getI16Type();
+    i32 = b.getI32Type();
+    bytesV = VectorType::get({64}, i8);
+    wordsV = VectorType::get({16}, i32);
+  }
+
+  int64_t scratchBytes() const { return sxOffset + 4 * m; }
+
+  func::FuncOp getOrCreate(MemRefType xType, MemRefType wType,
+                           MemRefType yType, MemRefType scratchType);
+
+private:
+  std::string baseName() const {
+    return llvm::formatv("__bitnet_lut_avx512_{0}x{1}x{2}", m, n, k).str();
+  }
+  Value splat(OpBuilder &ob, VectorType type, int64_t v) {
+    return arith::ConstantOp::create(
+        ob, loc,
+        DenseElementsAttr::get(type, IntegerAttr::get(type.getElementType(), v)));
+  }
+  Value intrinsic(OpBuilder &ob, Type type, StringRef name, ValueRange args) {
+    return LLVM::CallIntrinsicOp::create(ob, loc, type, ob.getStringAttr(name),
+                                         args)
+        .getResult(0);
+  }
+  LLVM::LLVMFuncOp createPrepare();
+  LLVM::LLVMFuncOp createChunk();
+  LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp prepare,
+                              LLVM::LLVMFuncOp chunk);
+
+  int64_t m, n, k, prefetchDistance, blocks, chunks, rowStride, tablesBytes,
+      xqOffset, sxOffset;
+  Type i8, i16, i32;
+  VectorType bytesV, wordsV;
+};
+} // namespace
+
+// void prepare(args, begin, end): tokens [begin, end) of x are quantised
+// into the scratch, then their tables are written. args = {x, scratch}.
+LLVM::LLVMFuncOp LUTKernelEmitter::createPrepare() {
+  OpBuilder::InsertionGuard guard(b);
+  LLVM::LLVMFuncOp func = beginChunk(baseName() + "_prepare");
+  Block *entry = &func.getBody().front();
+  Value args = entry->getArgument(0);
+  Value begin = entry->getArgument(1), end = entry->getArgument(2);
+  Value x = field(b, args, 0), scratch = field(b, args, 1);
+
+  // Lane 16 j + i of the tables of one chunk: group j, entry i (0 past 13).
+  // T = sum over d of digit_d(i) * x[12 c + 3 j + d].
+  auto wideV = VectorType::get({64}, i16);
+  auto in16 = VectorType::get({16}, i8);
+  SmallVector<Value> digitVectors;
+  SmallVector<SmallVector<int64_t>> pickMasks(3);
+  for (int d = 0; d < 3; ++d) {
+    SmallVector<int16_t> digits;
+    for (int64_t lane = 0; lane < 64; ++lane) {
+      int64_t j = lane / 16, i = lane % 16;
+      digits.push_back(i <= 13 ? digitsOf(static_cast<int>(i))[d] : 0);
+      pickMasks[d].push_back(3 * j + d);
+    }
+    digitVectors.push_back(arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(wideV, ArrayRef(digits))));
+  }
+  SmallVector<int64_t> lowBytes, highBytes;
+  for (int64_t e = 0; e < 64; ++e) {
+    lowBytes.push_back(2 * e);
+    highBytes.push_back(2 * e + 1);
+  }
+  Value zeroWide = splat(b, wideV, 0);
+  auto tableBytesV = VectorType::get({128}, i8);
+
+  scf::ForOp::create(
+      b, loc, begin, end, cI64(b, 1), ValueRange{},
+      [&](OpBuilder &tb, Location, Value tok, ValueRange) {
+        Value xRow = gep(tb, x, mul(tb, tok, 4 * k));
+        Value qRow = gep(tb, scratch, add(tb, cI64(tb, xqOffset),
+                                          mul(tb, tok, rowStride)));
+        Value scale = quantizeRow(tb, xRow, qRow, k, rowStride).second;
+        store(tb, scale, gep(tb, scratch, add(tb, cI64(tb, sxOffset),
+                                              mul(tb, tok, 4))));
+        Value tables =
+            gep(tb, scratch, mul(tb, tok, chunks * kTableBytes));
+        loop(tb, cI64(tb, 0), cI64(tb, chunks), 1, {},
+             [&](OpBuilder &lb, Value c, ValueRange) -> SmallVector<Value> {
+               Value xs = load(lb, in16, gep(lb, qRow, mul(lb, c, kChunkCols)));
+               Value t = zeroWide;
+               for (int d = 0; d < 3; ++d) {
+                 Value picked =
+                     vector::ShuffleOp::create(lb, loc, xs, xs, pickMasks[d]);
+                 Value wide = arith::ExtSIOp::create(lb, loc, wideV, picked);
+                 t = arith::AddIOp::create(
+                     lb, loc, t,
+                     arith::MulIOp::create(lb, loc, wide, digitVectors[d]));
+               }
+               Value neg = arith::SubIOp::create(lb, loc, zeroWide, t);
+               Value out = gep(lb, tables, mul(lb, c, kTableBytes));
+               auto asBytes = [&](Value v) {
+                 return vector::BitCastOp::create(lb, loc, tableBytesV, v);
+               };
+               Value posBytes = asBytes(t), negBytes = asBytes(neg);
+               Value parts[] = {
+                   vector::ShuffleOp::create(lb, loc, posBytes, posBytes,
+                                             lowBytes),
+                   vector::ShuffleOp::create(lb, loc, negBytes, negBytes,
+                                             lowBytes),
+                   vector::ShuffleOp::create(lb, loc, posBytes, posBytes,
+                                             highBytes),
+                   vector::ShuffleOp::create(lb, loc, negBytes, negBytes,
+                                             highBytes)};
+               for (auto [i, part] : llvm::enumerate(parts))
+                 store(lb, part,
+                       gep(lb, out, cI64(lb, 64 * static_cast<int64_t>(i))));
+               return {};
+             });
+        scf::YieldOp::create(tb, loc);
+      });
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return func;
+}
+
+// void chunk(args, begin, end): row blocks [begin, end) of every token.
+// args = {scratch, w, y, ws}.
+LLVM::LLVMFuncOp LUTKernelEmitter::createChunk() {
+  OpBuilder::InsertionGuard guard(b);
+  LLVM::LLVMFuncOp func = beginChunk(baseName() + "_chunk");
+  Block *entry = &func.getBody().front();
+  Value args = entry->getArgument(0);
+  Value begin = entry->getArgument(1), end = entry->getArgument(2);
+  Value scratch = field(b, args, 0), w = field(b, args, 1),
+        y = field(b, args, 2), wsPtr = field(b, args, 3);
+  Value ws = load(b, f32, wsPtr);
+  auto floatsV = VectorType::get({16}, f32);
+  auto maskV = VectorType::get({64}, b.getI1Type());
+  auto halfsV = VectorType::get({32}, i16);
+
+  Value lowNibbles = splat(b, bytesV, 0x0F);
+  Value negated = splat(b, bytesV, 0x40);
+  Value onesS8 = splat(b, bytesV, 1);
+  Value four = splat(b, halfsV, 4);
+  Value zeroAcc = splat(b, wordsV, 0);
+  SmallVector<int8_t> groupBits;
+  for (int64_t q = 0; q < 64; ++q)
+    groupBits.push_back(static_cast<int8_t>((q % 4) << 4));
+  Value groupSelect = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(bytesV, ArrayRef(groupBits)));
+
+  loop(b, begin, end, 1, {}, [&](OpBuilder &gb, Value blk, ValueRange) -> SmallVector<Value> {
+    Value blockBase = gep(gb, w, mul(gb, blk, chunks * kChunkBytes));
+    loop(gb, cI64(gb, 0), cI64(gb, m), 1, {},
+         [&](OpBuilder &tb, Value tok, ValueRange) -> SmallVector<Value> {
+           Value tables = gep(tb, scratch, mul(tb, tok, chunks * kTableBytes));
+           SmallVector<Value> init(2 * kTilesPerBlock, zeroAcc);
+           scf::ForOp kLoop = loop(
+               tb, cI64(tb, 0), cI64(tb, chunks), 1, init,
+               [&](OpBuilder &kb, Value c, ValueRange accs) {
+                 Value table = gep(kb, tables, mul(kb, c, kTableBytes));
+                 Value lut[4];
+                 for (int64_t i = 0; i < 4; ++i)
+                   lut[i] = load(kb, bytesV, gep(kb, table, cI64(kb, 64 * i)));
+                 Value base = gep(kb, blockBase, mul(kb, c, kChunkBytes));
+                 if (prefetchDistance > 0)
+                   for (int64_t line = 0; line < kChunkBytes; line += 64)
+                     LLVM::Prefetch::create(
+                         kb, loc,
+                         gep(kb, base, cI64(kb, prefetchDistance + line)),
+                         kb.getI32IntegerAttr(0), kb.getI32IntegerAttr(3),
+                         kb.getI32IntegerAttr(1));
+                 SmallVector<Value> next(accs.begin(), accs.end());
+                 for (int64_t pair = 0; pair < 2; ++pair) {
+                   Value nibbles = load(kb, bytesV, gep(kb, base, cI64(kb, 64 * pair)));
+                   Value high = vector::BitCastOp::create(
+                       kb, loc, bytesV,
+                       arith::ShRUIOp::create(
+                           kb, loc,
+                           vector::BitCastOp::create(kb, loc, halfsV, nibbles),
+                           four));
+                   Value halves[] = {nibbles, high};
+                   for (int64_t h = 0; h < 2; ++h) {
+                     int64_t t = 2 * pair + h;
+                     Value index = arith::OrIOp::create(
+                         kb, loc,
+                         arith::AndIOp::create(kb, loc, halves[h], lowNibbles),
+                         groupSelect);
+                     Value signs = LLVM::BitcastOp::create(
+                         kb, loc, maskV,
+                         load(kb, i64, gep(kb, base, cI64(kb, 128 + 8 * t))));
+                     index = arith::SelectOp::create(
+                         kb, loc, signs,
+                         arith::OrIOp::create(kb, loc, index, negated), index);
+                     Value low = intrinsic(kb, bytesV,
+                                           "llvm.x86.avx512.vpermi2var.qi.512",
+                                           {lut[0], index, lut[1]});
+                     Value high = intrinsic(kb, bytesV,
+                                            "llvm.x86.avx512.vpermi2var.qi.512",
+                                            {lut[2], index, lut[3]});
+                     // Low bytes unsigned times 1, high bytes signed.
+                     next[2 * t] = intrinsic(kb, wordsV,
+                                             "llvm.x86.avx512.vpdpbusd.512",
+                                             {next[2 * t], low, onesS8});
+                     next[2 * t + 1] = intrinsic(
+                         kb, wordsV, "llvm.x86.avx512.vpdpbusd.512",
+                         {next[2 * t + 1], onesS8, high});
+                   }
+                 }
+                 return next;
+               });
+           Value scaleX = load(tb, f32, gep(tb, scratch,
+                                             add(tb, cI64(tb, sxOffset),
+                                                 mul(tb, tok, 4))));
+           Value eight = splat(tb, wordsV, 8);
+           for (int64_t t = 0; t < kTilesPerBlock; ++t) {
+             Value acc = arith::AddIOp::create(
+                 tb, loc,
+                 arith::ShLIOp::create(tb, loc, kLoop.getResult(2 * t + 1),
+                                       eight),
+                 kLoop.getResult(2 * t));
+             // The contract's rescaling: (float(acc) * s_w) / s_x.
+             Value yv = arith::SIToFPOp::create(tb, loc, floatsV, acc);
+             yv = arith::MulFOp::create(
+                 tb, loc, yv, vector::BroadcastOp::create(tb, loc, floatsV, ws));
+             yv = arith::DivFOp::create(
+                 tb, loc, yv,
+                 vector::BroadcastOp::create(tb, loc, floatsV, scaleX));
+             Value row0 = add(tb, mul(tb, blk, kBlockRows),
+                              cI64(tb, kTileRows * t));
+             Value out = gep(tb, y, mul(tb, add(tb, mul(tb, tok, n), row0), 4));
+             storeClipped(tb, yv, out, row0, n);
+           }
+           return {};
+         });
+    return {};
+  });
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return func;
+}
+
+// void main(x, w, ws, y, scratch): every token's quantisation and tables,
+// then the row blocks through the caller's parallel_for (or on this thread).
+LLVM::LLVMFuncOp LUTKernelEmitter::createMain(LLVM::LLVMFuncOp prepare,
+                                              LLVM::LLVMFuncOp chunk) {
+  OpBuilder::InsertionGuard guard(b);
+  LLVM::LLVMFuncOp func = beginKernel(baseName(), 5);
+  Block *entry = &func.getBody().front();
+  Value x = entry->getArgument(0), w = entry->getArgument(1),
+        wsPtr = entry->getArgument(2), y = entry->getArgument(3),
+        scratch = entry->getArgument(4);
+
+  auto table = [&](ArrayRef<Value> fields) {
+    Value args = LLVM::AllocaOp::create(
+        b, loc, ptr, ptr, cI64(b, static_cast<int64_t>(fields.size())), 8);
+    for (auto [i, v] : llvm::enumerate(fields))
+      store(b, v, gep(b, args, cI64(b, 8 * static_cast<int64_t>(i))));
+    return args;
+  };
+  Value prepareFields[] = {x, scratch};
+  Value chunkFields[] = {scratch, w, y, wsPtr};
+  Value prepareArgs = table(prepareFields);
+  Value chunkArgs = table(chunkFields);
+
+  ExecCtxCalls calls(b, loc);
+  Value name = LLVM::AddressOfOp::create(
+      b, loc,
+      getOrCreateKernelName(
+          module, baseName() + "_name",
+          llvm::formatv("bitlinear lut_avx512 {0}x{1}x{2}", m, n, k).str()));
+  calls.kernelBegin(name, lutWeightBytes(n, k) + 4 * m * k + 4 * m * n,
+                    2 * m * n * k);
+  calls.dispatch(prepare, prepareArgs, m, /*spread=*/m > 1);
+  calls.dispatch(chunk, chunkArgs, blocks, /*spread=*/true);
+  calls.kernelEnd(name);
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return func;
+}
+
+func::FuncOp LUTKernelEmitter::getOrCreate(MemRefType xType, MemRefType wType,
+                                           MemRefType yType,
+                                           MemRefType scratchType) {
+  std::string wrapperName = baseName() + "_memref";
+  if (auto existing = module.lookupSymbol<func::FuncOp>(wrapperName))
+    return existing;
+  ensureExecCtxGlobal(module);
+  LLVM::LLVMFuncOp prepare = createPrepare();
+  LLVM::LLVMFuncOp chunk = createChunk();
+  LLVM::LLVMFuncOp kernel = createMain(prepare, chunk);
+  return createMemRefWrapper(
+      module, wrapperName,
+      {xType, wType, MemRefType::get({}, f32), yType, scratchType}, kernel);
+}
+
+void mlir::bitnet::lowerBitLinearToLUTKernel(ModuleOp module, BitLinearOp op,
+                                             ArrayRef<int8_t> weights,
+                                             int64_t prefetchDistance,
+                                             DictionaryAttr choice) {
+  RankedTensorType xType = op.getInput().getType();
+  RankedTensorType yType = op.getType();
+  TernaryType wType = op.getWeight().getType();
+  int64_t n = wType.getRows(), k = wType.getCols();
+  int64_t m = xType.getNumElements() / k;
+  LUTKernelEmitter emitter(module, m, n, k, prefetchDistance);
+  SmallVector<int8_t> layout = layoutLUT(weights, n, k);
+
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  auto layoutType = RankedTensorType::get(
+      {static_cast<int64_t>(layout.size())}, b.getI8Type());
+  Value packed = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(layoutType, ArrayRef(layout)));
+  Value xBuf = toReadOnlyBuffer(b, loc, op.getInput());
+  Value wBuf = toReadOnlyBuffer(b, loc, packed);
+  Value wsBuf = toReadOnlyBuffer(b, loc, op.getWeightScale());
+  auto yMemType = MemRefType::get(yType.getShape(), yType.getElementType());
+  Value yBuf = memref::AllocOp::create(b, loc, yMemType, b.getI64IntegerAttr(64));
+  auto scratchType = MemRefType::get({emitter.scratchBytes()}, b.getI8Type());
+  Value scratch =
+      memref::AllocOp::create(b, loc, scratchType, b.getI64IntegerAttr(64));
+  func::FuncOp kernel = emitter.getOrCreate(
+      cast<MemRefType>(xBuf.getType()), cast<MemRefType>(wBuf.getType()),
+      yMemType, scratchType);
+  auto call = func::CallOp::create(b, loc, kernel,
+                                   ValueRange{xBuf, wBuf, wsBuf, yBuf, scratch});
+  call->setAttr("bitnet.kernel", choice);
+  Value y = bufferization::ToTensorOp::create(b, loc, yType, yBuf,
+                                              b.getUnitAttr(), b.getUnitAttr());
+  op.replaceAllUsesWith(y);
+  op.erase();
+}
