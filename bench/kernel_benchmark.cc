@@ -7,7 +7,8 @@
 // Times compiled bitlinear layers of the bitnet-b1.58-2B-4T shapes and, in the
 // same process, the baselines they must beat: OpenBLAS fp32 GEMV/GEMM, a plain
 // int8 kernel, the reference path (the oracle the kernels are tested against),
-// the AVX2 family of the kernels and a probe of this machine's read
+// the AVX2 family of the kernels, the LUT family (table lookups, 1.67 bits a
+// weight) and a probe of this machine's read
 // bandwidth. Each runs with weights hot (in
 // cache) and cold (flushed from every cache level before each iteration), on 1
 // and 2 threads. At the end a table gives the ratios.
@@ -200,8 +201,19 @@ void setCounters(benchmark::State &state, int64_t m, int64_t n, int64_t k,
 // The compiled kernels (and the reference path)
 //===----------------------------------------------------------------------===//
 
+/// Weight bytes a kernel family reads per call.
+double weightBytes(const std::string &kernels, Shape shape) {
+  if (kernels == "avx512-lut") // per 64 rows: 128 + 160 per 12 columns
+    return ((shape.n + 63) / 64) * (128 + (shape.k + 11) / 12 * 160.0);
+  return shape.n * shape.k / 4.0;
+}
+
 void BM_Compiled(benchmark::State &state, Shape shape, int64_t m,
                  std::string kernels, bool cold) {
+  if (kernels == "avx512-lut" && !__builtin_cpu_supports("avx512vbmi")) {
+    state.SkipWithError("this CPU lacks AVX-512 VBMI (the LUT kernels)");
+    return;
+  }
   int threads = static_cast<int>(state.range(0));
   LoadedModel model(compiledModel(m, shape.n, shape.k, kernels), threads);
   std::vector<float> x = randomActivations(m * shape.k), y(m * shape.n);
@@ -215,7 +227,7 @@ void BM_Compiled(benchmark::State &state, Shape shape, int64_t m,
     model.run(x.data(), y.data());
     benchmark::DoNotOptimize(y.data());
   }
-  setCounters(state, m, shape.n, shape.k, shape.n * shape.k / 4.0);
+  setCounters(state, m, shape.n, shape.k, weightBytes(kernels, shape));
 }
 
 //===----------------------------------------------------------------------===//
@@ -325,6 +337,11 @@ void BM_ReadBandwidth(benchmark::State &state) {
 // Registration and the ratio table
 //===----------------------------------------------------------------------===//
 
+/// The MAD family at its widest on this CPU.
+std::string madKernels() {
+  return __builtin_cpu_supports("avx512vnni") ? "avx512vnni" : "auto";
+}
+
 void registerAll() {
   auto threads = [](benchmark::internal::Benchmark *b) {
     b->Arg(1)->Arg(2)->UseRealTime()->Unit(benchmark::kMicrosecond);
@@ -337,7 +354,10 @@ void registerAll() {
     for (bool cold : {false, true}) {
       std::string temp = cold ? "/cold" : "/hot";
       benchmark::RegisterBenchmark(("mad/" + shape + "/m1" + temp).c_str(),
-                                   BM_Compiled, s, 1, "auto", cold)
+                                   BM_Compiled, s, 1, madKernels(), cold)
+          ->Apply(threads);
+      benchmark::RegisterBenchmark(("lut/" + shape + "/m1" + temp).c_str(),
+                                   BM_Compiled, s, 1, "avx512-lut", cold)
           ->Apply(threads);
       benchmark::RegisterBenchmark(("openblas_f32/" + shape + "/m1" + temp).c_str(),
                                    BM_OpenBLAS, s, 1, cold)
@@ -357,7 +377,7 @@ void registerAll() {
   // Prefill: 128 tokens through q/o.
   const Shape &qo = kShapes[0];
   benchmark::RegisterBenchmark("mad/qo_2560x2560/m128/hot", BM_Compiled,
-                               qo, 128, "auto", false)
+                               qo, 128, madKernels(), false)
       ->Apply(threads);
   benchmark::RegisterBenchmark("openblas_f32/qo_2560x2560/m128/hot",
                                BM_OpenBLAS, qo, 128, false)
@@ -376,10 +396,11 @@ public:
   }
 
   void printRatios() {
-    std::printf("\nratios (time of the baseline / time of the compiled kernel; > 1 means "
-                "the kernel is faster)\n");
-    std::printf("%-44s %10s %10s %10s %10s\n", "case", "f32 BLAS", "int8",
-                "reference", "avx2");
+    std::printf("\nratios (time of the baseline / time of the MAD kernel; > 1 means "
+                "the MAD kernel is faster; the lut column compares the two "
+                "compiled families)\n");
+    std::printf("%-44s %10s %10s %10s %10s %10s\n", "case", "f32 BLAS",
+                "int8", "reference", "avx2", "lut");
     for (const auto &[name, time] : times) {
       if (name.rfind("mad/", 0) != 0)
         continue;
@@ -393,9 +414,10 @@ public:
         std::snprintf(buf, sizeof(buf), "%.2fx", times.at(base) / time);
         return buf;
       };
-      std::printf("%-44s %10s %10s %10s %10s\n", rest.c_str(),
+      std::printf("%-44s %10s %10s %10s %10s %10s\n", rest.c_str(),
                   ratio("openblas_f32/").c_str(), ratio("plain_int8/").c_str(),
-                  ratio("reference/").c_str(), ratio("mad_avx2/").c_str());
+                  ratio("reference/").c_str(), ratio("mad_avx2/").c_str(),
+                  ratio("lut/").c_str());
     }
   }
 

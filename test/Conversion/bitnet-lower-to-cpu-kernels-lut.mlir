@@ -1,30 +1,33 @@
 // RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=lut" | FileCheck %s
 // RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=auto" | FileCheck %s --check-prefix=HOT
-// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=auto cache-bytes=0" | FileCheck %s --check-prefix=COLD
+// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=auto l2-bytes=0 cache-bytes=0" | FileCheck %s --check-prefix=COLD
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="family=tables" 2>&1 | FileCheck %s --check-prefix=BADFAMILY
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="family=lut isa=avx2" 2>&1 | FileCheck %s --check-prefix=BADISA
 
 // BADFAMILY: unknown family 'tables', expected mad, lut or auto
 // BADISA: family=lut needs isa=avx512vnni (and AVX-512 VBMI), got avx2
 
-// Tests the LUT layout of one 64-row x 12-column chunk (160 bytes). Each
-// three weights are v = 9 w0 + 3 w1 + w2, stored as the nibble |v| and a sign
-// bit; rows 0-3 are positions 0-15 of tile 0 (low nibbles of bytes 0-15):
+// Tests the LUT layout of one block of 64 rows with one chunk of 12 columns:
+// 64 int16 row constants, then 160 bytes. Each three weights are
+// v = 9 w0 + 3 w1 + w2, stored as the nibble |v| and a sign bit; rows 0-3
+// are positions 0-15 of tile 0 (low nibbles of bytes 0-15):
 //   row 0: (1,0,-1) = 8, (1,0,0) = 9, (1,-1,0) = 6, padding 0;
 //   row 1: zeros; row 2: 13, 13, (1,1,0) = 12, 0;
 //   row 3: (-1,-1,-1) = -13, (-1,0,1) = -8, (0,1,0) = 3, 0: the sign bits
 //   of positions 12 and 13 are bits 12-13 of tile 0's mask at byte 128.
+// The row constants count +1 per group with v >= 0 and -1 below: 4 for
+// every row but row 3 (0).
 // CHECK-LABEL: func.func @layout
-// CHECK:         arith.constant dense<"0x08090600000000000D0D0C000D080300{{0+}}3000{{0+}}"> : tensor<160xi8>
+// CHECK:         arith.constant dense<"0x0400040004000000{{(0400)+}}08090600000000000D0D0C000D080300{{0+}}3000{{0+}}"> : tensor<288xi8>
 // CHECK:         call @__bitnet_lut_avx512_2x4x8_memref
-// CHECK-SAME:      bitnet.kernel = {cols_per_chunk = 12 : i64, family = "lut", isa = "avx512vbmi", rows_per_block = 64 : i64, weight_bytes = 160 : i64}
-// Tables 2 x 256 bytes, codes 2 x 64 bytes, scales 2 x 4 bytes.
-// CHECK-SAME:      memref<648xi8>
+// CHECK-SAME:      bitnet.kernel = {cols_per_chunk = 12 : i64, family = "lut", isa = "avx512vbmi", rows_per_block = 64 : i64, weight_bytes = 288 : i64}
+// Tables 2 x 128 bytes, codes 2 x 64 bytes, scales 2 x 4 bytes.
+// CHECK-SAME:      memref<392xi8>
 // CHECK:       llvm.func internal @__bitnet_lut_avx512_2x4x8_prepare
 // CHECK:         math.roundeven
 // CHECK:         vector.shuffle
 // CHECK:       llvm.func internal @__bitnet_lut_avx512_2x4x8_chunk
-// CHECK-COUNT-2: llvm.call_intrinsic "llvm.x86.avx512.vpermi2var.qi.512"
+// CHECK-COUNT-2: llvm.call_intrinsic "llvm.x86.avx512.permvar.qi.512"
 // CHECK-COUNT-2: llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
 // CHECK:       llvm.func internal @__bitnet_lut_avx512_2x4x8(
 func.func @layout(%x: tensor<2x8xf32>) -> tensor<2x4xf32> {
@@ -39,27 +42,27 @@ func.func @layout(%x: tensor<2x8xf32>) -> tensor<2x4xf32> {
 // -----
 
 // Tests the cost model's choice: for one token, the MAD kernel computes
-// faster when the weights stay in cache, and the LUT kernel's 17% fewer
-// bytes win when they stream from memory; for eight tokens MAD wins either
-// way. The estimates are recorded on the call.
+// faster when the weights stay in L2, and the LUT kernel's 13% fewer bytes
+// win when they stream from memory; for eight tokens MAD wins either way.
+// The estimates are recorded on the call.
 // HOT-LABEL:  func.func @choice
-// HOT:          call @__bitnet_mad_avx512vnni_1x256x240_memref
+// HOT:          call @__bitnet_mad_avx512vnni_1x1024x240_memref
 // HOT-SAME:       family = "mad"
 // HOT-SAME:       lut_cycles = {{[0-9]+}} : i64, mad_cycles = {{[0-9]+}} : i64
-// HOT-SAME:       weights = "hot"
-// HOT:          call @__bitnet_mad_avx512vnni_8x256x240_memref
+// HOT-SAME:       weights_in = "l2"
+// HOT:          call @__bitnet_mad_avx512vnni_8x1024x240_memref
 // COLD-LABEL: func.func @choice
-// COLD:         call @__bitnet_lut_avx512_1x256x240_memref
+// COLD:         call @__bitnet_lut_avx512_1x1024x240_memref
 // COLD-SAME:      family = "lut"
-// COLD-SAME:      weight_bytes = 12800 : i64, weights = "cold"
-// COLD:         call @__bitnet_mad_avx512vnni_8x256x240_memref
+// COLD-SAME:      weight_bytes = 53248 : i64, weights_in = "memory"
+// COLD:         call @__bitnet_mad_avx512vnni_8x1024x240_memref
 // COLD-SAME:      family = "mad"
-// COLD-SAME:      weight_bytes = 15360 : i64, weights = "cold"
-func.func @choice(%x: tensor<1x240xf32>, %x8: tensor<8x240xf32>) -> (tensor<1x256xf32>, tensor<8x256xf32>) {
-  %w = arith.constant dense<0.25> : tensor<256x240xf32>
-  %wq, %ws = bitnet.ternarize %w : tensor<256x240xf32> -> tensor<256x240xi8>, tensor<f32>
-  %p = bitnet.pack %wq : tensor<256x240xi8> -> !bitnet.ternary<256x240, i2>
-  %y = bitnet.bitlinear %x, %p scale %ws : tensor<1x240xf32>, !bitnet.ternary<256x240, i2>, tensor<f32> -> tensor<1x256xf32>
-  %y8 = bitnet.bitlinear %x8, %p scale %ws : tensor<8x240xf32>, !bitnet.ternary<256x240, i2>, tensor<f32> -> tensor<8x256xf32>
-  return %y, %y8 : tensor<1x256xf32>, tensor<8x256xf32>
+// COLD-SAME:      weight_bytes = 61440 : i64, weights_in = "memory"
+func.func @choice(%x: tensor<1x240xf32>, %x8: tensor<8x240xf32>) -> (tensor<1x1024xf32>, tensor<8x1024xf32>) {
+  %w = arith.constant dense<0.25> : tensor<1024x240xf32>
+  %wq, %ws = bitnet.ternarize %w : tensor<1024x240xf32> -> tensor<1024x240xi8>, tensor<f32>
+  %p = bitnet.pack %wq : tensor<1024x240xi8> -> !bitnet.ternary<1024x240, i2>
+  %y = bitnet.bitlinear %x, %p scale %ws : tensor<1x240xf32>, !bitnet.ternary<1024x240, i2>, tensor<f32> -> tensor<1x1024xf32>
+  %y8 = bitnet.bitlinear %x8, %p scale %ws : tensor<8x240xf32>, !bitnet.ternary<1024x240, i2>, tensor<f32> -> tensor<8x1024xf32>
+  return %y, %y8 : tensor<1x1024xf32>, tensor<8x1024xf32>
 }

@@ -68,10 +68,12 @@ def BitNetLowerToCPUKernels
     (an index into a table of partial sums and a sign, 1.67 bits a weight),
     each token's tables are written once, and `vpermi2b` looks the partial
     sums up for 16 rows x 12 columns at a time. `family=auto` asks a cost
-    model, per layer: compute cycles of each kernel, and, when the module's
-    ternary weights exceed `cache-bytes` (they stream from memory), the
-    cycles their bytes take to arrive. The LUT kernel reads 17% fewer bytes;
-    the MAD kernel computes faster, and much faster for several tokens.
+    model, per layer: compute cycles of each kernel against the cycles the
+    weight bytes take to arrive from where the module's ternary weights stay
+    between calls (within `l2-bytes`: the core's L2; within `cache-bytes`:
+    the last-level cache; else memory). The LUT kernel reads 17% fewer
+    bytes; the MAD kernel computes faster, and much faster for several
+    tokens.
 
     Other bitlinear ops are left to `bitnet-lower-to-linalg`. The choice is
     recorded on the call as the `bitnet.kernel` attribute, with the cost
@@ -98,9 +100,12 @@ def BitNetLowerToCPUKernels
     Option<"family", "family", "std::string", /*default=*/"\"mad\"",
            "Kernel family of bitlinear layers: mad, lut (AVX-512 VBMI and "
            "VNNI) or auto (a cost model chooses per layer)">,
+    Option<"l2Bytes", "l2-bytes", "int64_t", /*default=*/"2 << 20",
+           "A core's L2 cache: models with fewer ternary weight bytes keep "
+           "them there between calls (family=auto)">,
     Option<"cacheBytes", "cache-bytes", "int64_t", /*default=*/"32 << 20",
-           "Cache the weights may stay in between calls: larger models "
-           "stream their weights from memory (family=auto)">,
+           "The last-level cache: larger models stream their weights from "
+           "memory (family=auto)">,
     // 4096 bytes ahead measured best here: weights streamed from memory
     // reach the read bandwidth of one core, without slowing cached weights.
     Option<"prefetchDistance", "prefetch-distance", "int64_t",

@@ -14,38 +14,44 @@
 using namespace mlir::bitnet;
 
 namespace {
-/// Multiply-accumulates per cycle of the MAD kernel: one token at a time
-/// (16 vpdpbusd and 16 ANDs per 1024 on two ports, at the measured 84% of
-/// that), and with six tokens sharing each unpacked tile.
-constexpr double kMadMacsPerCycleOneToken = 54.0;
-constexpr double kMadMacsPerCycleBatched = 100.0;
+/// Multiply-accumulates per cycle of the MAD kernel with its weights in L2:
+/// one token at a time, and with six tokens sharing each unpacked tile.
+constexpr double kMadMacsPerCycleOneToken = 87.0;
+constexpr double kMadMacsPerCycleBatched = 118.0;
 constexpr int64_t kMadTokensPerPass = 6;
-/// The LUT kernel: two vpermi2b and two vpdpbusd per 192, plus the index
-/// arithmetic; and its per-token tables, per 12 columns.
-constexpr double kLutMacsPerCycle = 50.0;
+/// The LUT kernel, and its per-token quantisation and tables per 12 columns.
+constexpr double kLutMacsPerCycle = 66.0;
 constexpr double kLutTableCyclesPerChunk = 24.0;
-/// Bytes per cycle one core streams from memory (about 14 GB/s at 2.1 GHz).
-constexpr double kMemoryBytesPerCycle = 6.7;
+
+/// Weight bytes per cycle one core reads from where they stay.
+double bytesPerCycle(WeightResidency residency) {
+  switch (residency) {
+  case WeightResidency::L2:
+    return 64.0;
+  case WeightResidency::LastLevelCache:
+    return 14.0; // about 30 GB/s at 2.1 GHz
+  case WeightResidency::Memory:
+    return 6.7; // about 14 GB/s
+  }
+  return 6.7;
+}
 } // namespace
 
-KernelCostEstimate mlir::bitnet::estimateBitLinear(int64_t m, int64_t n,
-                                                   int64_t k, bool cold) {
+KernelCostEstimate
+mlir::bitnet::estimateBitLinear(int64_t m, int64_t n, int64_t k,
+                                WeightResidency residency) {
   KernelCostEstimate e;
-  double macs = static_cast<double>(m) * n * k;
   e.madBytes = llvm::divideCeil(n, 64) * llvm::divideCeil(k, 16) * 256;
   e.lutBytes = lutWeightBytes(n, k);
+  double perToken = static_cast<double>(n) * k;
   int64_t batched = m / kMadTokensPerPass * kMadTokensPerPass;
-  double madCompute =
-      static_cast<double>(batched) * n * k / kMadMacsPerCycleBatched +
-      static_cast<double>(m - batched) * n * k / kMadMacsPerCycleOneToken;
-  double lutCompute = macs / kLutMacsPerCycle +
-                      static_cast<double>(m) * llvm::divideCeil(k, 12) *
-                          kLutTableCyclesPerChunk;
-  e.madCycles = madCompute;
-  e.lutCycles = lutCompute;
-  if (cold) {
-    e.madCycles = std::max(madCompute, e.madBytes / kMemoryBytesPerCycle);
-    e.lutCycles = std::max(lutCompute, e.lutBytes / kMemoryBytesPerCycle);
-  }
+  double madCompute = batched * perToken / kMadMacsPerCycleBatched +
+                      (m - batched) * perToken / kMadMacsPerCycleOneToken;
+  double lutCompute = m * perToken / kLutMacsPerCycle;
+  double lutTables =
+      static_cast<double>(m) * llvm::divideCeil(k, 12) * kLutTableCyclesPerChunk;
+  double rate = bytesPerCycle(residency);
+  e.madCycles = std::max(madCompute, e.madBytes / rate);
+  e.lutCycles = std::max(lutCompute, e.lutBytes / rate) + lutTables;
   return e;
 }

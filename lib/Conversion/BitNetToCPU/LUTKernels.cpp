@@ -15,21 +15,24 @@
 //    activations with the digits of i.
 //  * At run time each token is quantised (the numerics contract's int8
 //    codes), then, for every 12 columns (four groups of three), the tables
-//    T of the four groups are written once: 64 entries of int16 split into
-//    their low and high bytes, each for +T and -T (256 bytes).
-//  * For 16 rows x 4 groups, one `vpermi2b` looks up the 64 low bytes and
-//    one the high bytes (index = nibble | group << 4 | sign << 6, so the
-//    sign picks the negated table), and `vpdpbusd` sums each row's four low
-//    bytes (unsigned) and four high bytes (signed) into int32. The dot
-//    product is 256 * high + low, exactly.
+//    of the four groups are written once: 64 entries of T + 512 (in
+//    [128, 896], so both bytes are unsigned), split into a 64-byte table of
+//    low bytes and one of high bytes.
+//  * For 16 rows x 4 groups, one `vpermb` looks up the 64 low bytes and one
+//    the high bytes (index = nibble | group << 4), and `vpdpbusd` sums each
+//    row's four low bytes and four high bytes (unsigned), each times its
+//    group's sign (+1 or -1, signed), into int32: 256 * high + low is
+//    sum(s * T) + 512 * sum(s), and the second term, fixed by the weights,
+//    is a per-row constant of the layout that starts the sum.
 //
 // Layout, for B = ceil(N / 64) row blocks and C = ceil(K / 12) column
-// chunks: bytes[B][C][160]. In each 160 bytes, bytes [64p, 64p + 64) hold
-// the nibbles of tiles 2p (low nibble) and 2p + 1 (high nibble), p = 0, 1,
-// and bytes [128 + 8t, 136 + 8t) the 64 sign bits of tile t. Tile t covers
-// rows 64b + 16t .. + 15; position q of a tile is row q / 4 and group q % 4,
-// that is columns 12c + 3 (q % 4) .. + 2. Weights past the matrix's edges
-// are zero.
+// chunks: per block, 64 int16 row constants sum(s) (128 bytes), then
+// bytes[C][160]. In each 160 bytes, bytes [64p, 64p + 64) hold the nibbles
+// of tiles 2p (low nibble) and 2p + 1 (high nibble), p = 0, 1, and bytes
+// [128 + 8t, 136 + 8t) the 64 sign bits of tile t. Tile t covers rows
+// 64b + 16t .. + 15; position q of a tile is row q / 4 and group q % 4, that
+// is columns 12c + 3 (q % 4) .. + 2. Weights past the matrix's edges are
+// zero. That is 5 bits per three weights plus 16 bits per row.
 //
 //===----------------------------------------------------------------------===//
 
@@ -55,11 +58,17 @@ static constexpr int64_t kBlockRows = kTileRows * kTilesPerBlock;
 static constexpr int64_t kGroupsPerChunk = 4;
 static constexpr int64_t kChunkCols = 3 * kGroupsPerChunk;
 static constexpr int64_t kChunkBytes = 2 * 64 + kTilesPerBlock * 8;
-static constexpr int64_t kTableBytes = 4 * 64;
+static constexpr int64_t kTableBytes = 2 * 64;
+static constexpr int64_t kRowConstantBytes = 2 * kBlockRows;
+/// Added to every table entry: T + 512 is in [128, 896].
+static constexpr int kTableOffset = 512;
+
+static int64_t blockBytes(int64_t k) {
+  return kRowConstantBytes + llvm::divideCeil(k, kChunkCols) * kChunkBytes;
+}
 
 int64_t mlir::bitnet::lutWeightBytes(int64_t n, int64_t k) {
-  return llvm::divideCeil(n, kBlockRows) * llvm::divideCeil(k, kChunkCols) *
-         kChunkBytes;
+  return llvm::divideCeil(n, kBlockRows) * blockBytes(k);
 }
 
 /// The balanced-ternary digits (w0, w1, w2) of 0 <= i <= 13.
@@ -78,15 +87,18 @@ static SmallVector<int8_t> layoutLUT(ArrayRef<int8_t> w, int64_t n,
                                      int64_t k) {
   int64_t blocks = llvm::divideCeil(n, kBlockRows);
   int64_t chunks = llvm::divideCeil(k, kChunkCols);
-  SmallVector<int8_t> bytes(blocks * chunks * kChunkBytes, 0);
+  SmallVector<int8_t> bytes(blocks * blockBytes(k), 0);
   auto weight = [&](int64_t row, int64_t col) -> int {
     if (row >= n || col >= k)
       return 0;
     return std::clamp<int>(w[row * k + col], -1, 1);
   };
-  for (int64_t blk = 0; blk < blocks; ++blk)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    int8_t *block = &bytes[blk * blockBytes(k)];
+    // sum(s) per row: +1 for each group of three with v >= 0, -1 below.
+    SmallVector<int64_t> signSums(kBlockRows, 4 * chunks);
     for (int64_t c = 0; c < chunks; ++c) {
-      int8_t *chunk = &bytes[(blk * chunks + c) * kChunkBytes];
+      int8_t *chunk = block + kRowConstantBytes + c * kChunkBytes;
       for (int64_t t = 0; t < kTilesPerBlock; ++t) {
         uint64_t signs = 0;
         for (int64_t q = 0; q < 64; ++q) {
@@ -95,8 +107,10 @@ static SmallVector<int8_t> layoutLUT(ArrayRef<int8_t> w, int64_t n,
           int v = 9 * weight(row, col) + 3 * weight(row, col + 1) +
                   weight(row, col + 2);
           unsigned nibble = static_cast<unsigned>(std::abs(v));
-          if (v < 0)
+          if (v < 0) {
             signs |= uint64_t(1) << q;
+            signSums[t * kTileRows + q / 4] -= 2;
+          }
           auto &byte = reinterpret_cast<uint8_t &>(chunk[64 * (t / 2) + q]);
           byte |= nibble << (4 * (t % 2));
         }
@@ -104,6 +118,12 @@ static SmallVector<int8_t> layoutLUT(ArrayRef<int8_t> w, int64_t n,
           chunk[128 + 8 * t + i] = static_cast<int8_t>(signs >> (8 * i));
       }
     }
+    for (int64_t r = 0; r < kBlockRows; ++r) {
+      auto sum = static_cast<uint16_t>(static_cast<int16_t>(signSums[r]));
+      block[2 * r] = static_cast<int8_t>(sum & 0xFF);
+      block[2 * r + 1] = static_cast<int8_t>(sum >> 8);
+    }
+  }
   return bytes;
 }
 
@@ -190,7 +210,7 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createPrepare() {
     lowBytes.push_back(2 * e);
     highBytes.push_back(2 * e + 1);
   }
-  Value zeroWide = splat(b, wideV, 0);
+  Value offsetWide = splat(b, wideV, kTableOffset);
   auto tableBytesV = VectorType::get({128}, i8);
 
   scf::ForOp::create(
@@ -207,7 +227,7 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createPrepare() {
         loop(tb, cI64(tb, 0), cI64(tb, chunks), 1, {},
              [&](OpBuilder &lb, Value c, ValueRange) -> SmallVector<Value> {
                Value xs = load(lb, in16, gep(lb, qRow, mul(lb, c, kChunkCols)));
-               Value t = zeroWide;
+               Value t = offsetWide;
                for (int d = 0; d < 3; ++d) {
                  Value picked =
                      vector::ShuffleOp::create(lb, loc, xs, xs, pickMasks[d]);
@@ -216,20 +236,11 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createPrepare() {
                      lb, loc, t,
                      arith::MulIOp::create(lb, loc, wide, digitVectors[d]));
                }
-               Value neg = arith::SubIOp::create(lb, loc, zeroWide, t);
                Value out = gep(lb, tables, mul(lb, c, kTableBytes));
-               auto asBytes = [&](Value v) {
-                 return vector::BitCastOp::create(lb, loc, tableBytesV, v);
-               };
-               Value posBytes = asBytes(t), negBytes = asBytes(neg);
+               Value bytes = vector::BitCastOp::create(lb, loc, tableBytesV, t);
                Value parts[] = {
-                   vector::ShuffleOp::create(lb, loc, posBytes, posBytes,
-                                             lowBytes),
-                   vector::ShuffleOp::create(lb, loc, negBytes, negBytes,
-                                             lowBytes),
-                   vector::ShuffleOp::create(lb, loc, posBytes, posBytes,
-                                             highBytes),
-                   vector::ShuffleOp::create(lb, loc, negBytes, negBytes,
+                   vector::ShuffleOp::create(lb, loc, bytes, bytes, lowBytes),
+                   vector::ShuffleOp::create(lb, loc, bytes, bytes,
                                              highBytes)};
                for (auto [i, part] : llvm::enumerate(parts))
                  store(lb, part,
@@ -258,10 +269,9 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createChunk() {
   auto halfsV = VectorType::get({32}, i16);
 
   Value lowNibbles = splat(b, bytesV, 0x0F);
-  Value negated = splat(b, bytesV, 0x40);
-  Value onesS8 = splat(b, bytesV, 1);
+  Value plusOne = splat(b, bytesV, 1), minusOne = splat(b, bytesV, -1);
   Value four = splat(b, halfsV, 4);
-  Value zeroAcc = splat(b, wordsV, 0);
+  auto rowConstantsV = VectorType::get({16}, i16);
   SmallVector<int8_t> groupBits;
   for (int64_t q = 0; q < 64; ++q)
     groupBits.push_back(static_cast<int8_t>((q % 4) << 4));
@@ -269,18 +279,27 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createChunk() {
       b, loc, DenseElementsAttr::get(bytesV, ArrayRef(groupBits)));
 
   loop(b, begin, end, 1, {}, [&](OpBuilder &gb, Value blk, ValueRange) -> SmallVector<Value> {
-    Value blockBase = gep(gb, w, mul(gb, blk, chunks * kChunkBytes));
+    Value blockStart = gep(gb, w, mul(gb, blk, blockBytes(k)));
+    Value blockBase = gep(gb, blockStart, cI64(gb, kRowConstantBytes));
+    // Each tile's sum starts at -512 * sum(s), the tables' offset.
+    SmallVector<Value> init;
+    for (int64_t t = 0; t < kTilesPerBlock; ++t) {
+      Value sums = arith::ExtSIOp::create(
+          gb, loc, wordsV,
+          load(gb, rowConstantsV, gep(gb, blockStart, cI64(gb, 32 * t))));
+      init.push_back(arith::MulIOp::create(gb, loc, sums,
+                                           splat(gb, wordsV, -kTableOffset)));
+      init.push_back(splat(gb, wordsV, 0));
+    }
     loop(gb, cI64(gb, 0), cI64(gb, m), 1, {},
          [&](OpBuilder &tb, Value tok, ValueRange) -> SmallVector<Value> {
            Value tables = gep(tb, scratch, mul(tb, tok, chunks * kTableBytes));
-           SmallVector<Value> init(2 * kTilesPerBlock, zeroAcc);
            scf::ForOp kLoop = loop(
                tb, cI64(tb, 0), cI64(tb, chunks), 1, init,
                [&](OpBuilder &kb, Value c, ValueRange accs) {
                  Value table = gep(kb, tables, mul(kb, c, kTableBytes));
-                 Value lut[4];
-                 for (int64_t i = 0; i < 4; ++i)
-                   lut[i] = load(kb, bytesV, gep(kb, table, cI64(kb, 64 * i)));
+                 Value lowTable = load(kb, bytesV, table);
+                 Value highTable = load(kb, bytesV, gep(kb, table, cI64(kb, 64)));
                  Value base = gep(kb, blockBase, mul(kb, c, kChunkBytes));
                  if (prefetchDistance > 0)
                    for (int64_t line = 0; line < kChunkBytes; line += 64)
@@ -308,22 +327,21 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createChunk() {
                      Value signs = LLVM::BitcastOp::create(
                          kb, loc, maskV,
                          load(kb, i64, gep(kb, base, cI64(kb, 128 + 8 * t))));
-                     index = arith::SelectOp::create(
-                         kb, loc, signs,
-                         arith::OrIOp::create(kb, loc, index, negated), index);
+                     Value sign = arith::SelectOp::create(kb, loc, signs,
+                                                          minusOne, plusOne);
                      Value low = intrinsic(kb, bytesV,
-                                           "llvm.x86.avx512.vpermi2var.qi.512",
-                                           {lut[0], index, lut[1]});
+                                           "llvm.x86.avx512.permvar.qi.512",
+                                           {lowTable, index});
                      Value high = intrinsic(kb, bytesV,
-                                            "llvm.x86.avx512.vpermi2var.qi.512",
-                                            {lut[2], index, lut[3]});
-                     // Low bytes unsigned times 1, high bytes signed.
+                                            "llvm.x86.avx512.permvar.qi.512",
+                                            {highTable, index});
+                     // Table bytes (unsigned) times the groups' signs.
                      next[2 * t] = intrinsic(kb, wordsV,
                                              "llvm.x86.avx512.vpdpbusd.512",
-                                             {next[2 * t], low, onesS8});
-                     next[2 * t + 1] = intrinsic(
-                         kb, wordsV, "llvm.x86.avx512.vpdpbusd.512",
-                         {next[2 * t + 1], onesS8, high});
+                                             {next[2 * t], low, sign});
+                     next[2 * t + 1] =
+                         intrinsic(kb, wordsV, "llvm.x86.avx512.vpdpbusd.512",
+                                   {next[2 * t + 1], high, sign});
                    }
                  }
                  return next;

@@ -515,8 +515,13 @@ struct BitNetLowerToCPUKernelsPass
       TernaryType t = op.getWeight().getType();
       weightBytes += llvm::divideCeil(t.getRows() * t.getCols(), 4);
     }
+    WeightResidency residency = weightBytes <= l2Bytes
+                                    ? WeightResidency::L2
+                                : weightBytes <= cacheBytes
+                                    ? WeightResidency::LastLevelCache
+                                    : WeightResidency::Memory;
     for (BitLinearOp op : ops)
-      lower(module, op, weightBytes > cacheBytes);
+      lower(module, op, residency);
     // Dense float layers (a decoder's head) on the same vector width.
     SmallVector<DenseMatmulOp> dense;
     module.walk([&](DenseMatmulOp op) { dense.push_back(op); });
@@ -528,7 +533,7 @@ struct BitNetLowerToCPUKernelsPass
       lowerAttentionToKernel(module, op, lanesOf(*parseIsa(isa)));
   }
 
-  void lower(ModuleOp module, BitLinearOp op, bool cold) {
+  void lower(ModuleOp module, BitLinearOp op, WeightResidency residency) {
     RankedTensorType xType = op.getInput().getType();
     RankedTensorType yType = op.getType();
     if (!xType.hasStaticShape() || !yType.hasStaticShape())
@@ -544,10 +549,14 @@ struct BitNetLowerToCPUKernelsPass
     SmallVector<NamedAttribute> estimates;
     bool useLUT = family == "lut";
     if (family == "auto") {
-      KernelCostEstimate e = estimateBitLinear(m, n, k, cold);
+      KernelCostEstimate e = estimateBitLinear(m, n, k, residency);
       useLUT = e.preferLUT();
+      StringRef where = residency == WeightResidency::L2 ? "l2"
+                        : residency == WeightResidency::LastLevelCache
+                            ? "llc"
+                            : "memory";
       estimates = {
-          b.getNamedAttr("weights", b.getStringAttr(cold ? "cold" : "hot")),
+          b.getNamedAttr("weights_in", b.getStringAttr(where)),
           b.getNamedAttr("mad_cycles",
                          b.getI64IntegerAttr(std::llround(e.madCycles))),
           b.getNamedAttr("lut_cycles",
