@@ -48,11 +48,13 @@ def run(cmd, **kw):
 
 
 def compile_model(build, onnx, so, tokens, precision, extra=()):
-    if os.path.exists(so) and os.path.getmtime(so) > os.path.getmtime(onnx):
+    compiler = os.path.join(build, "bin", "bitnet-compile")
+    if os.path.exists(so) and os.path.getmtime(so) > max(
+            os.path.getmtime(onnx), os.path.getmtime(compiler)):
         log(f"{so} is up to date")
         return
     start = time.time()
-    run([os.path.join(build, "bin", "bitnet-compile"), onnx,
+    run([compiler, onnx,
          f"--input-shape=tokens:{tokens}", f"--float-weights={precision}",
          *extra, "-o", so])
     log(f"compiled {so} in {time.time() - start:.0f} s")
