@@ -35,7 +35,7 @@ int64_t lutWeightBytes(int64_t n, int64_t k);
 void lowerBitLinearToLUTKernel(ModuleOp module, BitLinearOp op,
                                ArrayRef<int8_t> weights,
                                int64_t prefetchDistance,
-                               DictionaryAttr choice);
+                               ArrayRef<NamedAttribute> choice);
 
 } // namespace mlir::bitnet
 

@@ -148,6 +148,39 @@ func::FuncOp mlir::bitnet::createMemRefWrapper(ModuleOp module, StringRef name,
   return wrapper;
 }
 
+void mlir::bitnet::replaceByBitLinearKernel(
+    BitLinearOp op, ArrayRef<int8_t> layout, int64_t scratchBytes,
+    function_ref<func::FuncOp(ArrayRef<Type> memrefTypes)> getKernel,
+    ArrayRef<NamedAttribute> choice) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  RankedTensorType yType = op.getType();
+  auto layoutType = RankedTensorType::get(
+      {static_cast<int64_t>(layout.size())}, b.getI8Type());
+  Value packed = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(layoutType, layout));
+  Value xBuf = toReadOnlyBuffer(b, loc, op.getInput());
+  Value wBuf = toReadOnlyBuffer(b, loc, packed);
+  Value wsBuf = toReadOnlyBuffer(b, loc, op.getWeightScale());
+  auto alloc = [&](MemRefType type) -> Value {
+    return memref::AllocOp::create(b, loc, type, b.getI64IntegerAttr(64));
+  };
+  Value yBuf =
+      alloc(MemRefType::get(yType.getShape(), yType.getElementType()));
+  Value scratch = alloc(MemRefType::get({scratchBytes}, b.getI8Type()));
+  Value operands[] = {xBuf, wBuf, wsBuf, yBuf, scratch};
+  SmallVector<Type> types;
+  for (Value v : operands)
+    types.push_back(v.getType());
+  auto call = func::CallOp::create(b, loc, getKernel(types), operands);
+  // What was chosen, and why, stays visible in the IR.
+  call->setAttr("bitnet.kernel", b.getDictionaryAttr(choice));
+  Value y = bufferization::ToTensorOp::create(b, loc, yType, yBuf,
+                                              b.getUnitAttr(), b.getUnitAttr());
+  op.replaceAllUsesWith(y);
+  op.erase();
+}
+
 KernelEmitterBase::KernelEmitterBase(ModuleOp module)
     : module(module), ctx(module.getContext()), b(ctx), loc(module.getLoc()) {
   ptr = LLVM::LLVMPointerType::get(ctx);

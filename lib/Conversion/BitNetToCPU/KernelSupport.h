@@ -15,6 +15,8 @@
 #ifndef BITNET_CONVERSION_BITNETTOCPU_KERNELSUPPORT_H
 #define BITNET_CONVERSION_BITNETTOCPU_KERNELSUPPORT_H
 
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -38,6 +40,16 @@ Value toReadOnlyBuffer(OpBuilder &b, Location loc, Value tensor);
 func::FuncOp createMemRefWrapper(ModuleOp module, StringRef name,
                                  ArrayRef<Type> memrefTypes,
                                  LLVM::LLVMFuncOp kernel);
+
+/// Replaces `op` by a call `kernel(x, w, s_w, y, scratch)`, with `layout`
+/// (the weight laid out for the kernel) as a constant, and the output and
+/// `scratchBytes` of scratch allocated. `getKernel` returns the kernel's
+/// memref wrapper for those five memref types; `choice` is recorded on the
+/// call as `bitnet.kernel`.
+void replaceByBitLinearKernel(
+    BitLinearOp op, ArrayRef<int8_t> layout, int64_t scratchBytes,
+    function_ref<func::FuncOp(ArrayRef<Type> memrefTypes)> getKernel,
+    ArrayRef<NamedAttribute> choice);
 
 /// What the kernel emitters share: the module they add functions to, a
 /// builder, and helpers for byte addressing, unaligned loads and stores,

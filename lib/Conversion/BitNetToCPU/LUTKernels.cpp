@@ -42,9 +42,7 @@
 #include "bitnet/Dialect/BitNet/IR/BitNet.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -150,8 +148,9 @@ public:
 
   int64_t scratchBytes() const { return sxOffset + 4 * m; }
 
-  func::FuncOp getOrCreate(MemRefType xType, MemRefType wType,
-                           MemRefType yType, MemRefType scratchType);
+  /// The memref wrapper of the kernel (operand types x, w, s_w, y,
+  /// scratch), created on first use.
+  func::FuncOp getOrCreate(ArrayRef<Type> memrefTypes);
 
 private:
   std::string baseName() const {
@@ -414,9 +413,7 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createMain(LLVM::LLVMFuncOp prepare,
   return func;
 }
 
-func::FuncOp LUTKernelEmitter::getOrCreate(MemRefType xType, MemRefType wType,
-                                           MemRefType yType,
-                                           MemRefType scratchType) {
+func::FuncOp LUTKernelEmitter::getOrCreate(ArrayRef<Type> memrefTypes) {
   std::string wrapperName = baseName() + "_memref";
   if (auto existing = module.lookupSymbol<func::FuncOp>(wrapperName))
     return existing;
@@ -424,45 +421,18 @@ func::FuncOp LUTKernelEmitter::getOrCreate(MemRefType xType, MemRefType wType,
   LLVM::LLVMFuncOp prepare = createPrepare();
   LLVM::LLVMFuncOp chunk = createChunk();
   LLVM::LLVMFuncOp kernel = createMain(prepare, chunk);
-  return createMemRefWrapper(
-      module, wrapperName,
-      {xType, wType, MemRefType::get({}, f32), yType, scratchType}, kernel);
+  return createMemRefWrapper(module, wrapperName, memrefTypes, kernel);
 }
 
-void mlir::bitnet::lowerBitLinearToLUTKernel(ModuleOp module, BitLinearOp op,
-                                             ArrayRef<int8_t> weights,
-                                             int64_t prefetchDistance,
-                                             DictionaryAttr choice) {
-  RankedTensorType xType = op.getInput().getType();
-  RankedTensorType yType = op.getType();
+void mlir::bitnet::lowerBitLinearToLUTKernel(
+    ModuleOp module, BitLinearOp op, ArrayRef<int8_t> weights,
+    int64_t prefetchDistance, ArrayRef<NamedAttribute> choice) {
   TernaryType wType = op.getWeight().getType();
   int64_t n = wType.getRows(), k = wType.getCols();
-  int64_t m = xType.getNumElements() / k;
+  int64_t m = op.getInput().getType().getNumElements() / k;
   LUTKernelEmitter emitter(module, m, n, k, prefetchDistance);
-  SmallVector<int8_t> layout = layoutLUT(weights, n, k);
-
-  OpBuilder b(op);
-  Location loc = op.getLoc();
-  auto layoutType = RankedTensorType::get(
-      {static_cast<int64_t>(layout.size())}, b.getI8Type());
-  Value packed = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(layoutType, ArrayRef(layout)));
-  Value xBuf = toReadOnlyBuffer(b, loc, op.getInput());
-  Value wBuf = toReadOnlyBuffer(b, loc, packed);
-  Value wsBuf = toReadOnlyBuffer(b, loc, op.getWeightScale());
-  auto yMemType = MemRefType::get(yType.getShape(), yType.getElementType());
-  Value yBuf = memref::AllocOp::create(b, loc, yMemType, b.getI64IntegerAttr(64));
-  auto scratchType = MemRefType::get({emitter.scratchBytes()}, b.getI8Type());
-  Value scratch =
-      memref::AllocOp::create(b, loc, scratchType, b.getI64IntegerAttr(64));
-  func::FuncOp kernel = emitter.getOrCreate(
-      cast<MemRefType>(xBuf.getType()), cast<MemRefType>(wBuf.getType()),
-      yMemType, scratchType);
-  auto call = func::CallOp::create(b, loc, kernel,
-                                   ValueRange{xBuf, wBuf, wsBuf, yBuf, scratch});
-  call->setAttr("bitnet.kernel", choice);
-  Value y = bufferization::ToTensorOp::create(b, loc, yType, yBuf,
-                                              b.getUnitAttr(), b.getUnitAttr());
-  op.replaceAllUsesWith(y);
-  op.erase();
+  replaceByBitLinearKernel(
+      op, layoutLUT(weights, n, k), emitter.scratchBytes(),
+      [&](ArrayRef<Type> types) { return emitter.getOrCreate(types); },
+      choice);
 }

@@ -149,10 +149,9 @@ public:
   /// Scratch bytes one call needs: quantised tokens, their sums and scales.
   int64_t scratchBytes() const { return m * kPadded + 8 * m; }
 
-  /// Returns the wrapper `func.func` taking memrefs, creating the kernel
-  /// functions on first use.
-  func::FuncOp getOrCreate(MemRefType xType, MemRefType wType,
-                           MemRefType yType, MemRefType scratchType);
+  /// Returns the wrapper `func.func` taking memrefs (x, w, s_w, y,
+  /// scratch), creating the kernel functions on first use.
+  func::FuncOp getOrCreate(ArrayRef<Type> memrefTypes);
 
 private:
   std::string baseName() const {
@@ -458,9 +457,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp quantize,
   return func;
 }
 
-func::FuncOp MADKernelEmitter::getOrCreate(MemRefType xType, MemRefType wType,
-                                           MemRefType yType,
-                                           MemRefType scratchType) {
+func::FuncOp MADKernelEmitter::getOrCreate(ArrayRef<Type> memrefTypes) {
   std::string wrapperName = baseName() + "_memref";
   if (auto existing = module.lookupSymbol<func::FuncOp>(wrapperName))
     return existing;
@@ -468,9 +465,7 @@ func::FuncOp MADKernelEmitter::getOrCreate(MemRefType xType, MemRefType wType,
   LLVM::LLVMFuncOp quantize = createQuantize();
   LLVM::LLVMFuncOp chunk = createChunk();
   LLVM::LLVMFuncOp kernel = createMain(quantize, chunk);
-  return createMemRefWrapper(
-      module, wrapperName,
-      {xType, wType, MemRefType::get({}, f32), yType, scratchType}, kernel);
+  return createMemRefWrapper(module, wrapperName, memrefTypes, kernel);
 }
 
 //===----------------------------------------------------------------------===//
@@ -572,7 +567,7 @@ struct BitNetLowerToCPUKernelsPass
                          b.getI64IntegerAttr(lutWeightBytes(n, k)))};
       llvm::append_range(choice, estimates);
       lowerBitLinearToLUTKernel(module, op, *weights, prefetchDistance,
-                                b.getDictionaryAttr(choice));
+                                choice);
       return;
     }
 
@@ -580,27 +575,6 @@ struct BitNetLowerToCPUKernelsPass
     MADKernelEmitter emitter(module, kind, isa, m, n, k, prefetchDistance);
     SmallVector<int8_t> layout = layoutMAD(*weights, n, k, lanesOf(kind));
 
-    Location loc = op.getLoc();
-    auto layoutType = RankedTensorType::get(
-        {static_cast<int64_t>(layout.size())}, b.getI8Type());
-    Value packed = arith::ConstantOp::create(
-        b, loc, DenseElementsAttr::get(layoutType, ArrayRef(layout)));
-    auto toBuffer = [&](Value tensor) { return toReadOnlyBuffer(b, loc, tensor); };
-    Value xBuf = toBuffer(op.getInput());
-    Value wBuf = toBuffer(packed);
-    Value wsBuf = toBuffer(op.getWeightScale());
-    auto yMemType = MemRefType::get(yType.getShape(), yType.getElementType());
-    Value yBuf = memref::AllocOp::create(b, loc, yMemType,
-                                         b.getI64IntegerAttr(64));
-    auto scratchType = MemRefType::get({emitter.scratchBytes()}, b.getI8Type());
-    Value scratch = memref::AllocOp::create(b, loc, scratchType,
-                                            b.getI64IntegerAttr(64));
-    func::FuncOp kernel = emitter.getOrCreate(
-        cast<MemRefType>(xBuf.getType()), cast<MemRefType>(wBuf.getType()),
-        yMemType, scratchType);
-    auto call = func::CallOp::create(b, loc, kernel,
-                                     ValueRange{xBuf, wBuf, wsBuf, yBuf, scratch});
-    // What was chosen, and why, stays visible in the IR.
     SmallVector<NamedAttribute> choice = {
         b.getNamedAttr("family", b.getStringAttr("mad")),
         b.getNamedAttr("isa", b.getStringAttr(isa)),
@@ -609,12 +583,10 @@ struct BitNetLowerToCPUKernelsPass
         b.getNamedAttr("cols_per_block", b.getI64IntegerAttr(kColsPerBlock)),
         b.getNamedAttr("weight_bytes", b.getI64IntegerAttr(layout.size()))};
     llvm::append_range(choice, estimates);
-    call->setAttr("bitnet.kernel", b.getDictionaryAttr(choice));
-    Value y = bufferization::ToTensorOp::create(b, loc, yType, yBuf,
-                                                b.getUnitAttr(),
-                                                b.getUnitAttr());
-    op.replaceAllUsesWith(y);
-    op.erase();
+    replaceByBitLinearKernel(
+        op, layout, emitter.scratchBytes(),
+        [&](ArrayRef<Type> types) { return emitter.getOrCreate(types); },
+        choice);
   }
 };
 } // namespace
