@@ -213,6 +213,14 @@ Value KernelEmitterBase::add(OpBuilder &ob, Value a, Value c) {
   return arith::AddIOp::create(ob, loc, a, c);
 }
 
+Value KernelEmitterBase::pointerTable(OpBuilder &ob, ArrayRef<Value> fields) {
+  Value args = LLVM::AllocaOp::create(
+      ob, loc, ptr, ptr, cI64(ob, static_cast<int64_t>(fields.size())), 8);
+  for (auto [i, v] : llvm::enumerate(fields))
+    store(ob, v, gep(ob, args, cI64(ob, 8 * static_cast<int64_t>(i))));
+  return args;
+}
+
 Value KernelEmitterBase::field(OpBuilder &ob, Value args, int64_t index) {
   return load(ob, ptr, gep(ob, args, cI64(ob, 8 * index)));
 }

@@ -65,6 +65,8 @@ protected:
   void store(OpBuilder &ob, Value value, Value address);
   Value mul(OpBuilder &ob, Value a, int64_t c);
   Value add(OpBuilder &ob, Value a, Value c);
+  /// A table of pointers on the stack (the `args` of a chunk function).
+  Value pointerTable(OpBuilder &ob, ArrayRef<Value> fields);
   /// Pointer `index` of a table of pointers.
   Value field(OpBuilder &ob, Value args, int64_t index);
   /// for (i = lo; i < hi; i += step) carrying `init`; `body` returns the

@@ -386,17 +386,8 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createMain(LLVM::LLVMFuncOp prepare,
         wsPtr = entry->getArgument(2), y = entry->getArgument(3),
         scratch = entry->getArgument(4);
 
-  auto table = [&](ArrayRef<Value> fields) {
-    Value args = LLVM::AllocaOp::create(
-        b, loc, ptr, ptr, cI64(b, static_cast<int64_t>(fields.size())), 8);
-    for (auto [i, v] : llvm::enumerate(fields))
-      store(b, v, gep(b, args, cI64(b, 8 * static_cast<int64_t>(i))));
-    return args;
-  };
-  Value prepareFields[] = {x, scratch};
-  Value chunkFields[] = {scratch, w, y, wsPtr};
-  Value prepareArgs = table(prepareFields);
-  Value chunkArgs = table(chunkFields);
+  Value prepareArgs = pointerTable(b, {x, scratch});
+  Value chunkArgs = pointerTable(b, {scratch, w, y, wsPtr});
 
   ExecCtxCalls calls(b, loc);
   Value name = LLVM::AddressOfOp::create(

@@ -431,13 +431,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp quantize,
   Value xsum = gep(b, scratch, cI64(b, m * kPadded));
   Value sx = gep(b, scratch, cI64(b, m * kPadded + 4 * m));
 
-  // args = {xq, xsum, sx, w, y, ws} on the stack.
-  Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 6), 8);
-  // (A named array: a braced list inside the range expression would not
-  // outlive it.)
-  Value fields[] = {xq, xsum, sx, w, y, wsPtr};
-  for (auto [i, v] : llvm::enumerate(fields))
-    store(b, v, gep(b, args, cI64(b, 8 * static_cast<int64_t>(i))));
+  Value args = pointerTable(b, {xq, xsum, sx, w, y, wsPtr});
 
   ExecCtxCalls calls(b, loc);
   // Profiling: kernel_begin(user, name, bytes, flops) ... kernel_end(user, name).
@@ -447,9 +441,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createMain(LLVM::LLVMFuncOp quantize,
   calls.kernelBegin(name, bytes, flops);
   // Quantise every token once (spread over threads for prefill-sized
   // batches), then the row groups.
-  Value quantArgs = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 2), 8);
-  store(b, x, quantArgs);
-  store(b, scratch, gep(b, quantArgs, cI64(b, 8)));
+  Value quantArgs = pointerTable(b, {x, scratch});
   calls.dispatch(quantize, quantArgs, m, /*spread=*/m >= kTokensPerPass);
   calls.dispatch(chunk, args, groups, /*spread=*/true);
   calls.kernelEnd(name);
