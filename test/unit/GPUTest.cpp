@@ -83,6 +83,13 @@ struct Loaded {
   }
 };
 
+/// Whether a missing GPU fails the tests instead of skipping them
+/// ($BITNET_TEST_REQUIRE_GPU, set by bench/gpu/check.sh).
+bool gpuRequired() {
+  const char *env = std::getenv("BITNET_TEST_REQUIRE_GPU");
+  return env && *env && std::string(env) != "0";
+}
+
 /// Compiles for the GPU; loads it, or skips the test with the reason.
 #define LOAD_OR_SKIP(compiled, loaded)                                         \
   do {                                                                         \
@@ -90,6 +97,8 @@ struct Loaded {
     if (avail != BITNET_OK) {                                                  \
       std::string why = bitnet_status_message(avail);                          \
       bitnet_status_free(avail);                                               \
+      if (gpuRequired())                                                       \
+        FAIL() << "no GPU, and BITNET_TEST_REQUIRE_GPU is set: " << why;       \
       GTEST_SKIP() << "no GPU: " << why;                                       \
     }                                                                          \
     bitnet_status st = bitnet_model_load((compiled).path().c_str(),            \
