@@ -96,6 +96,11 @@ void mlir::bitnet::buildLLVMPipeline(OpPassManager &pm,
 
 void mlir::bitnet::buildGPUKernelPipeline(OpPassManager &pm,
                                           const PipelineOptions &options) {
+  // The graph-level rewrites of the CPU path that apply to the GPU as well.
+  if (options.lastTokenLogits)
+    pm.addPass(createBitNetLastTokenLogits({options.entry}));
+  if (options.kvCache == "f16")
+    pm.addPass(createBitNetNarrowKVCache());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createBitNetLowerToGPU({options.entry}));
   std::string features = options.ptxFeatures;

@@ -78,3 +78,89 @@ func.func @runtime_weight(%x: tensor<1x8xf32>, %w: !bitnet.ternary<4x8, i2>, %s:
   %y = bitnet.bitlinear %x, %w scale %s : tensor<1x8xf32>, !bitnet.ternary<4x8, i2>, tensor<f32> -> tensor<1x4xf32>
   return %y : tensor<1x4xf32>
 }
+
+// -----
+
+// Tests that RoPE becomes one kernel with a thread per rotated pair, its
+// inverse frequencies a constant global, and that interleaved pairs and i64
+// positions get a kernel of their own.
+// CHECK-LABEL: func.func @rope
+// CHECK: memref.get_global @[[FREQ:__bitnet_gpu_const_[0-9]+]] : memref<4xf32>
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rope_3x2x8_half_i32
+// CHECK-SAME: args(%{{.*}} : memref<48xf32>, %{{.*}} : memref<3xi32>, %{{.*}} : memref<4xf32>, %{{.*}} : memref<48xf32>)
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rope_3x2x8_interleaved_i64
+// CHECK: gpu.func @bitnet_rope_3x2x8_half_i32
+// CHECK: arith.sitofp %{{.*}} : i32 to f32
+// CHECK: math.cos
+// CHECK: math.sin
+// CHECK: arith.subf
+// CHECK: arith.addf
+// CHECK: gpu.func @bitnet_rope_3x2x8_interleaved_i64
+// CHECK: arith.sitofp %{{.*}} : i64 to f32
+func.func @rope(%x: tensor<3x2x8xf32>, %p: tensor<3xi32>, %p64: tensor<3xi64>) -> (tensor<3x2x8xf32>, tensor<3x2x8xf32>) {
+  %y = bitnet.rope %x, %p {theta = 10000.0 : f32} : tensor<3x2x8xf32>, tensor<3xi32> -> tensor<3x2x8xf32>
+  %z = bitnet.rope %x, %p64 {theta = 500000.0 : f32, style = #bitnet.rope_style<interleaved>} : tensor<3x2x8xf32>, tensor<3xi64> -> tensor<3x2x8xf32>
+  return %y, %z : tensor<3x2x8xf32>, tensor<3x2x8xf32>
+}
+
+// -----
+
+// Tests that attention over f16 KV caches becomes a cache-update kernel and
+// an attention kernel (one block per token and query head) that update the
+// caches in place: the cache arguments become state and the updated caches
+// returned are no outputs of their own (nor output names).
+// CHECK-LABEL: func.func @decode_step
+// CHECK-SAME: %{{.*}}: memref<16x2x8xf16> {bitnet.name = "k_cache", bitnet.state}, %{{.*}}: memref<16x2x8xf16> {bitnet.state}, %[[POS:.*]]: memref<i32>,
+// CHECK-SAME: %{{.*}}: memref<1x4x8xf32> {bufferize.result}, %{{.*}}: memref<{{[0-9]+}}xi8> {bitnet.gpu_workspace})
+// CHECK-SAME: attributes {bitnet.output_names = ["o"]}
+// CHECK: %[[P:.*]] = memref.expand_shape %[[POS]] [] output_shape [1] : memref<i32> into memref<1xi32>
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_kv_update_1x4x2x8_c16_f16_i32
+// CHECK-SAME: args(%{{.*}} : memref<16xf32>, %{{.*}} : memref<16xf32>, %{{.*}} : memref<256xf16>, %{{.*}} : memref<256xf16>, %[[P]] : memref<1xi32>)
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_attention_1x4x2x8_c16_f16_i32
+// CHECK-SAME: args(%{{[^ ]*}} : memref<32xf32>, %{{[^ ]*}} : memref<256xf16>, %{{[^ ]*}} : memref<256xf16>, %{{[^ ]*}} : memref<1xi32>, %{{[^ ]*}} : memref<64xf32>, %{{[^ ]*}} : memref<32xf32>)
+// CHECK-NEXT: return
+// CHECK: gpu.func @bitnet_kv_update_1x4x2x8_c16_f16_i32
+// CHECK: arith.maxsi
+// CHECK: arith.minsi
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: gpu.func @bitnet_attention_1x4x2x8_c16_f16_i32
+// CHECK-SAME: workgroup(%{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// CHECK: arith.extf %{{.*}} : f16 to f32
+// CHECK: gpu.shuffle xor
+// CHECK: math.exp
+// CHECK: arith.divf
+func.func @decode_step(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf32>,
+                       %kc: tensor<16x2x8xf16> {bitnet.name = "k_cache"}, %vc: tensor<16x2x8xf16>, %pos: tensor<i32>)
+    -> (tensor<1x4x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>)
+    attributes {bitnet.output_names = ["o", "k_cache_out", "v_cache_out"]} {
+  %o, %kc1, %vc1 = bitnet.attention %q, %k, %v, %kc, %vc, %pos
+      : tensor<1x4x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>, tensor<i32>
+      -> tensor<1x4x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>
+  return %o, %kc1, %vc1 : tensor<1x4x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>
+}
+
+// -----
+
+// Tests that a KV cache that is not an argument of the entry function is
+// refused: the GPU kernels update caches in place.
+func.func @constant_cache(%q: tensor<1x2x4xf32>, %k: tensor<1x2x4xf32>, %pos: tensor<i32>) -> tensor<1x2x4xf32> {
+  %c = arith.constant dense<0.0> : tensor<8x2x4xf32>
+  // expected-error @+1 {{bitnet-lower-to-gpu: the KV caches must be arguments of the entry function that only this attention reads (the GPU updates them in place)}}
+  %o, %kc1, %vc1 = bitnet.attention %q, %k, %k, %c, %c, %pos
+      : tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<8x2x4xf32>, tensor<8x2x4xf32>, tensor<i32>
+      -> tensor<1x2x4xf32>, tensor<8x2x4xf32>, tensor<8x2x4xf32>
+  return %o : tensor<1x2x4xf32>
+}
+
+// -----
+
+// Tests that a cache argument read by another op as well is refused.
+func.func @shared_cache(%q: tensor<1x2x4xf32>, %k: tensor<1x2x4xf32>, %kc: tensor<8x2x4xf32>, %vc: tensor<8x2x4xf32>, %pos: tensor<i32>) -> (tensor<1x2x4xf32>, tensor<8x2x4xf32>) {
+  // expected-error @+1 {{the KV caches must be arguments of the entry function that only this attention reads}}
+  %o, %kc1, %vc1 = bitnet.attention %q, %k, %k, %kc, %vc, %pos
+      : tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<8x2x4xf32>, tensor<8x2x4xf32>, tensor<i32>
+      -> tensor<1x2x4xf32>, tensor<8x2x4xf32>, tensor<8x2x4xf32>
+  %d = arith.addf %kc, %kc : tensor<8x2x4xf32>
+  return %o, %d : tensor<1x2x4xf32>, tensor<8x2x4xf32>
+}

@@ -25,9 +25,12 @@
 #include <sstream>
 
 using namespace bitnet;
+using bitnet::test::bitEqual;
 using bitnet::test::CompiledModel;
 using bitnet::test::denseF32;
 using bitnet::test::denseInt;
+using bitnet::test::near;
+using bitnet::test::normalVector;
 using bitnet::test::shapeStr;
 
 namespace {
@@ -38,43 +41,6 @@ std::unique_ptr<CompiledModel> compileOrFail(const std::string &mlir,
   auto model = CompiledModel::compile(mlir, flags, error);
   EXPECT_TRUE(model) << "compilation failed:\n" << error << "\n" << mlir;
   return model;
-}
-
-/// `n` draws of `normal`.
-std::vector<float> normalVector(std::mt19937 &rng,
-                                std::normal_distribution<float> &normal,
-                                int64_t n) {
-  std::vector<float> v(n);
-  for (float &e : v)
-    e = normal(rng);
-  return v;
-}
-
-/// Equal bit patterns (so -0 != +0 and NaNs compare by payload).
-::testing::AssertionResult bitEqual(const std::vector<float> &expected,
-                                    const float *actual) {
-  for (size_t i = 0; i < expected.size(); ++i) {
-    uint32_t a, b;
-    std::memcpy(&a, &expected[i], 4);
-    std::memcpy(&b, &actual[i], 4);
-    if (a != b)
-      return ::testing::AssertionFailure()
-             << "element " << i << ": expected " << expected[i] << " got "
-             << actual[i];
-  }
-  return ::testing::AssertionSuccess();
-}
-
-::testing::AssertionResult near(const std::vector<float> &expected,
-                                const float *actual, float tolerance) {
-  for (size_t i = 0; i < expected.size(); ++i) {
-    float scale = std::max(1.0f, std::fabs(expected[i]));
-    if (!(std::fabs(expected[i] - actual[i]) <= tolerance * scale))
-      return ::testing::AssertionFailure()
-             << "element " << i << ": expected " << expected[i] << " got "
-             << actual[i] << " (tolerance " << tolerance << " relative)";
-  }
-  return ::testing::AssertionSuccess();
 }
 
 /// The kernel families bitnet-compile can use on this machine, as flags.

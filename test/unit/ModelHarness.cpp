@@ -6,6 +6,8 @@
 
 #include "ModelHarness.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -135,6 +137,41 @@ std::string denseF32(const std::vector<float> &values,
 std::string denseInt(const std::vector<int64_t> &values,
                      const std::vector<int64_t> &shape) {
   return dense(values, shape, [](std::ostream &os, int64_t v) { os << v; });
+}
+
+std::vector<float> normalVector(std::mt19937 &rng,
+                                std::normal_distribution<float> &normal,
+                                int64_t n) {
+  std::vector<float> v(n);
+  for (float &e : v)
+    e = normal(rng);
+  return v;
+}
+
+::testing::AssertionResult bitEqual(const std::vector<float> &expected,
+                                    const float *actual) {
+  for (size_t i = 0; i < expected.size(); ++i) {
+    uint32_t a, b;
+    std::memcpy(&a, &expected[i], 4);
+    std::memcpy(&b, &actual[i], 4);
+    if (a != b)
+      return ::testing::AssertionFailure()
+             << "element " << i << ": expected " << expected[i] << " got "
+             << actual[i];
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult near(const std::vector<float> &expected,
+                                const float *actual, float tolerance) {
+  for (size_t i = 0; i < expected.size(); ++i) {
+    float scale = std::max(1.0f, std::fabs(expected[i]));
+    if (!(std::fabs(expected[i] - actual[i]) <= tolerance * scale))
+      return ::testing::AssertionFailure()
+             << "element " << i << ": expected " << expected[i] << " got "
+             << actual[i] << " (tolerance " << tolerance << " relative)";
+  }
+  return ::testing::AssertionSuccess();
 }
 
 } // namespace bitnet::test

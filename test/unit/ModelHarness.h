@@ -9,8 +9,11 @@
 
 #include "bitnet_rt/model_abi.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -49,6 +52,19 @@ std::string denseInt(const std::vector<int64_t> &values,
                      const std::vector<int64_t> &shape);
 /// "2x3x" style shape prefix of a tensor type.
 std::string shapeStr(const std::vector<int64_t> &shape);
+
+/// `n` draws of `normal`.
+std::vector<float> normalVector(std::mt19937 &rng,
+                                std::normal_distribution<float> &normal,
+                                int64_t n);
+
+/// Equal bit patterns (so -0 != +0 and NaNs compare by payload).
+::testing::AssertionResult bitEqual(const std::vector<float> &expected,
+                                    const float *actual);
+
+/// |expected - actual| <= tolerance * max(1, |expected|) everywhere.
+::testing::AssertionResult near(const std::vector<float> &expected,
+                                const float *actual, float tolerance);
 
 } // namespace bitnet::test
 

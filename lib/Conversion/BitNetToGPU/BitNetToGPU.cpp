@@ -19,6 +19,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/Parser/Parser.h"
 #include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace mlir::bitnet {
 #define GEN_PASS_DEF_BITNETLOWERTOGPU
@@ -74,6 +75,11 @@ private:
   DenseMap<Value, BufRef> buffers;
   /// For each result value, the output slot it is written to directly.
   DenseMap<Value, unsigned> directOutputs;
+  /// For each result of the entry function, its output slot, or -1 for a KV
+  /// cache updated in place (state: the input is the output).
+  SmallVector<int> outputSlot;
+  /// Arguments the run updates in place (the KV caches).
+  llvm::SmallSetVector<unsigned, 4> stateArgs;
   SmallVector<Launch> launches;
   llvm::MapVector<StringRef, std::string> kernels;
   std::vector<std::string> kernelNames; // owns the map's keys
@@ -134,6 +140,21 @@ void BitNetLowerToGPUPass::launch(GPUKernel kernel,
   launches.push_back({std::move(kernel), std::move(operands), loc});
 }
 
+static BufRef globalBuffer(std::string name) {
+  BufRef ref;
+  ref.kind = BufRef::Global;
+  ref.global = std::move(name);
+  return ref;
+}
+
+/// The element type's name in kernel text (f32, f16, i32, i64).
+static std::string typeName(Type t) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  t.print(os);
+  return s;
+}
+
 /// The int8 values of a constant ternary weight, or nothing.
 static std::optional<SmallVector<int8_t>> constantTernary(Value weight) {
   if (auto constant = weight.getDefiningOp<bitnet::ConstantOp>())
@@ -181,9 +202,8 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     GPUGemvLayout layout = chooseGemvLayout(m, n, k);
     std::vector<int8_t> bytes = layoutGemvWeights(*w, n, k, layout);
     auto dataType = RankedTensorType::get({(int64_t)bytes.size()}, i8);
-    BufRef wRef;
-    wRef.kind = BufRef::Global;
-    wRef.global = addGlobal(loc, DenseElementsAttr::get(dataType, ArrayRef(bytes)));
+    BufRef wRef =
+        globalBuffer(addGlobal(loc, DenseElementsAttr::get(dataType, ArrayRef(bytes))));
     int64_t tokens = layout.paddedTokens(), rowBytes = layout.xRowBytes();
     BufRef xq = allocate(tokens * rowBytes), xs = allocate(4 * tokens),
            sx = allocate(4 * tokens);
@@ -245,10 +265,80 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
            loc);
     return success();
   }
+  if (auto rope = dyn_cast<RopeOp>(op)) {
+    RankedTensorType type = rope.getInput().getType();
+    if (!type.hasStaticShape())
+      return op->emitError("bitnet-lower-to-gpu: rope needs a static shape");
+    int64_t tokens = type.getDimSize(0), heads = type.getDimSize(1),
+            dim = type.getDimSize(2);
+    SmallVector<float> freqs =
+        ropeInverseFrequencies(rope.getTheta().convertToFloat(), dim);
+    auto freqType = RankedTensorType::get({dim / 2}, f32);
+    BufRef freq = globalBuffer(
+        addGlobal(loc, DenseElementsAttr::get(freqType, ArrayRef(freqs))));
+    resultBuffer(rope.getResult());
+    launch(ropeKernel(tokens, heads, dim,
+                      rope.getStyle() == RopeStyle::Interleaved,
+                      typeName(rope.getPositions().getType().getElementType())),
+           {operand(rope.getInput()), operand(rope.getPositions()),
+            Operand{freq, dim / 2, f32}, operand(rope.getResult())},
+           loc);
+    return success();
+  }
+  if (auto att = dyn_cast<AttentionOp>(op)) {
+    RankedTensorType qType = att.getQuery().getType();
+    RankedTensorType cType = att.getKCache().getType();
+    if (!qType.hasStaticShape() || !cType.hasStaticShape() ||
+        !att.getKey().getType().hasStaticShape())
+      return op->emitError("bitnet-lower-to-gpu: attention needs static "
+                           "shapes");
+    // The caches are updated in place on the device: each must be an
+    // argument that nothing else reads.
+    for (Value cache : {att.getKCache(), att.getVCache()}) {
+      auto arg = dyn_cast<BlockArgument>(cache);
+      if (!arg || arg.getOwner() != &entryFunc.getBody().front() ||
+          !cache.hasOneUse())
+        return op->emitError("bitnet-lower-to-gpu: the KV caches must be "
+                             "arguments of the entry function that only this "
+                             "attention reads (the GPU updates them in place)");
+      stateArgs.insert(arg.getArgNumber());
+    }
+    GPUAttentionShape shape{qType.getDimSize(0),
+                            qType.getDimSize(1),
+                            cType.getDimSize(1),
+                            qType.getDimSize(2),
+                            cType.getDimSize(0),
+                            att.getEffectiveScale(),
+                            typeName(cType.getElementType()),
+                            typeName(att.getPosition().getType().getElementType())};
+    if (shape.tokens > shape.capacity)
+      return op->emitError("bitnet-lower-to-gpu: ")
+             << shape.tokens << " new tokens do not fit a KV cache of "
+             << shape.capacity;
+    buffers[att.getNewKCache()] = buffers.lookup(att.getKCache());
+    buffers[att.getNewVCache()] = buffers.lookup(att.getVCache());
+    int64_t units = shape.tokens * shape.heads;
+    BufRef scores = allocate(4 * units * shape.capacity);
+    resultBuffer(att.getResult());
+    launch(cacheUpdateKernel(shape),
+           {operand(att.getKey()), operand(att.getValue()),
+            operand(att.getKCache()), operand(att.getVCache()),
+            operand(att.getPosition())},
+           loc);
+    launch(attentionKernel(shape),
+           {operand(att.getQuery()), operand(att.getKCache()),
+            operand(att.getVCache()), operand(att.getPosition()),
+            ws(scores, units * shape.capacity, f32), operand(att.getResult())},
+           loc);
+    return success();
+  }
   if (auto ret = dyn_cast<func::ReturnOp>(op)) {
     for (auto [j, v] : llvm::enumerate(ret.getOperands())) {
+      if (outputSlot[j] < 0)
+        continue; // a KV cache, updated in place
+      unsigned slot = outputSlot[j];
       BufRef ref = buffers.lookup(v);
-      if (ref.kind == BufRef::Arg && ref.arg == numInputs + j)
+      if (ref.kind == BufRef::Arg && ref.arg == numInputs + slot)
         continue;
       auto type = cast<RankedTensorType>(v.getType());
       if (!type.getElementType().isF32())
@@ -257,7 +347,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
                << "for f32 tensors";
       BufRef out;
       out.kind = BufRef::Arg;
-      out.arg = numInputs + j;
+      out.arg = numInputs + slot;
       launch(elementwiseKernel(ElementwiseKind::Copy, type.getNumElements()),
              {operand(v), Operand{out, type.getNumElements(), f32}}, loc);
     }
@@ -280,17 +370,27 @@ LogicalResult BitNetLowerToGPUPass::plan(func::FuncOp func) {
              << t;
   }
   numInputs = func.getNumArguments();
-  numOutputs = func.getNumResults();
   for (BlockArgument arg : func.getArguments()) {
     BufRef ref;
     ref.kind = BufRef::Arg;
     ref.arg = arg.getArgNumber();
     buffers[arg] = ref;
   }
+  // An updated KV cache returned is state, not an output: the attention
+  // writes it into its input's buffer (checked when the attention is
+  // planned).
   Operation *ret = func.getBody().front().getTerminator();
+  numOutputs = 0;
+  for (Value v : ret->getOperands()) {
+    auto att = v.getDefiningOp<AttentionOp>();
+    bool state = att && v != att.getResult() &&
+                 isa<BlockArgument>(v == att.getNewKCache() ? att.getKCache()
+                                                            : att.getVCache());
+    outputSlot.push_back(state ? -1 : static_cast<int>(numOutputs++));
+  }
   for (auto [j, v] : llvm::enumerate(ret->getOperands()))
-    if (v.getDefiningOp() && !directOutputs.count(v))
-      directOutputs[v] = j;
+    if (outputSlot[j] >= 0 && v.getDefiningOp() && !directOutputs.count(v))
+      directOutputs[v] = outputSlot[j];
   for (Operation &op : func.getBody().front())
     if (failed(planOp(&op)))
       return failure();
@@ -356,8 +456,9 @@ void BitNetLowerToGPUPass::runOnOperation() {
   };
   for (Type t : func.getArgumentTypes())
     argTypes.push_back(memrefOf(t));
-  for (Type t : func.getResultTypes())
-    argTypes.push_back(memrefOf(t));
+  for (auto [j, t] : llvm::enumerate(func.getResultTypes()))
+    if (outputSlot[j] >= 0)
+      argTypes.push_back(memrefOf(t));
   auto wsType = MemRefType::get({std::max<int64_t>(workspaceBytes, 1)},
                                 b.getI8Type());
   argTypes.push_back(wsType);
@@ -367,13 +468,28 @@ void BitNetLowerToGPUPass::runOnOperation() {
   host.setVisibility(func.getVisibility());
   for (NamedAttribute attr : func->getDiscardableAttrs())
     host->setAttr(attr.getName(), attr.getValue());
-  for (unsigned i = 0; i < numInputs; ++i)
+  // Names of the outputs that remain.
+  if (auto names = func->getAttrOfType<ArrayAttr>("bitnet.output_names")) {
+    SmallVector<Attribute> kept;
+    for (auto [j, name] : llvm::enumerate(names.getValue()))
+      if (j >= outputSlot.size() || outputSlot[j] >= 0)
+        kept.push_back(name);
+    host->setAttr("bitnet.output_names", b.getArrayAttr(kept));
+  }
+  for (unsigned i = 0; i < numInputs; ++i) {
     for (NamedAttribute attr : ::mlir::function_interface_impl::getArgAttrs(func, i))
       host.setArgAttr(i, attr.getName(), attr.getValue());
-  for (unsigned j = 0; j < numOutputs; ++j) {
-    host.setArgAttr(numInputs + j, "bufferize.result", b.getUnitAttr());
-    for (NamedAttribute attr : func.getResultAttrDict(j) ? func.getResultAttrDict(j).getValue() : ArrayRef<NamedAttribute>())
-      host.setArgAttr(numInputs + j, attr.getName(), attr.getValue());
+    if (stateArgs.contains(i))
+      host.setArgAttr(i, "bitnet.state", b.getUnitAttr());
+  }
+  for (unsigned j = 0; j < func.getNumResults(); ++j) {
+    if (outputSlot[j] < 0)
+      continue;
+    unsigned arg = numInputs + outputSlot[j];
+    host.setArgAttr(arg, "bufferize.result", b.getUnitAttr());
+    if (DictionaryAttr attrs = func.getResultAttrDict(j))
+      for (NamedAttribute attr : attrs.getValue())
+        host.setArgAttr(arg, attr.getName(), attr.getValue());
   }
   unsigned wsArg = numInputs + numOutputs;
   host.setArgAttr(wsArg, "bitnet.gpu_workspace", b.getUnitAttr());
