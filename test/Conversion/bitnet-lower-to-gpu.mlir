@@ -164,3 +164,103 @@ func.func @shared_cache(%q: tensor<1x2x4xf32>, %k: tensor<1x2x4xf32>, %kc: tenso
   %d = arith.addf %kc, %kc : tensor<8x2x4xf32>
   return %o, %d : tensor<1x2x4xf32>, tensor<8x2x4xf32>
 }
+
+// -----
+
+// Tests the rest of a decoder step: the embedding of the tokens, the
+// positions of the step's tokens (start + index, as the ONNX import makes
+// them), an elementwise linalg.generic add (ONNX Add) and the head
+// (dense_matmul with an i8 weight and a scale per row).
+// CHECK-LABEL: func.func @decoder_ends
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_embedding_2x16x8_f16_i32
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_position_range_2_i32
+// CHECK-SAME: args(%{{[^ ]*}} : memref<1xi32>, %{{[^ ]*}} : memref<2xi32>)
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_add_16
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_dense_2x16x8_i8
+// CHECK-SAME: args(%{{[^ ]*}} : memref<16xf32>, %{{[^ ]*}} : memref<128xi8>, %{{[^ ]*}} : memref<16xf32>, %{{[^ ]*}} : memref<32xf32>)
+// CHECK: gpu.func @bitnet_embedding_2x16x8_f16_i32
+// CHECK: arith.select
+// CHECK: arith.extf %{{.*}} : f16 to f32
+// CHECK: gpu.func @bitnet_position_range_2_i32
+// CHECK: arith.index_cast %{{.*}} : index to i32
+// CHECK: gpu.func @bitnet_dense_2x16x8_i8
+// CHECK: arith.sitofp %{{.*}} : i8 to f32
+// CHECK: gpu.shuffle xor
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @decoder_ends(%tokens: tensor<2xi32>, %pos: tensor<i32>, %table: tensor<16x8xf16>,
+                        %w: tensor<16x8xi8>, %s: tensor<16xf32>) -> (tensor<2x16xf32>, tensor<2xi32>) {
+  %x = bitnet.embedding %table, %tokens : tensor<16x8xf16>, tensor<2xi32> -> tensor<2x8xf32>
+  %start = tensor.extract %pos[] : tensor<i32>
+  %p = tensor.generate {
+  ^bb0(%i: index):
+    %c = arith.index_cast %i : index to i32
+    %v = arith.addi %start, %c : i32
+    tensor.yield %v : i32
+  } : tensor<2xi32>
+  %e = tensor.empty() : tensor<2x8xf32>
+  %x2 = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x, %x : tensor<2x8xf32>, tensor<2x8xf32>) outs(%e : tensor<2x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.addf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<2x8xf32>
+  %y = bitnet.dense_matmul %x2, %w scales %s : tensor<2x8xf32>, tensor<16x8xi8>, tensor<16xf32> -> tensor<2x16xf32>
+  return %y, %p : tensor<2x16xf32>, tensor<2xi32>
+}
+
+// -----
+
+// Tests that a linalg.generic other than an elementwise add or multiply is
+// refused where it is.
+#id1 = affine_map<(d0) -> (d0)>
+func.func @other_generic(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %e = tensor.empty() : tensor<4xf32>
+  // expected-error @+1 {{bitnet-lower-to-gpu: only elementwise additions and multiplications of two tensors run as a linalg.generic on the GPU}}
+  %y = linalg.generic {indexing_maps = [#id1, #id1], iterator_types = ["parallel"]}
+      ins(%x : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = math.exp %a : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+// Tests that a tensor.generate other than a range of positions is refused.
+func.func @other_generate(%pos: tensor<i32>) -> tensor<3xi32> {
+  %start = tensor.extract %pos[] : tensor<i32>
+  // expected-error @+1 {{the only tensor.generate on the GPU is a range of positions, start + index}}
+  %p = tensor.generate {
+  ^bb0(%i: index):
+    %c = arith.index_cast %i : index to i32
+    %v = arith.muli %start, %c : i32
+    tensor.yield %v : i32
+  } : tensor<3xi32>
+  return %p : tensor<3xi32>
+}
+
+// -----
+
+// Tests that whole rows sliced out of an intermediate (the last token, for
+// the head) are a view into the workspace at that row (2 rows of 64 floats,
+// 512 bytes, past the rmsnorm result at offset 0), copied to the output.
+// CHECK-LABEL: func.func @last_row
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rmsnorm_3x64_
+// CHECK: %[[AT:.*]] = arith.constant 512 : index
+// CHECK: memref.view %{{.*}}[%[[AT]]][] : memref<{{[0-9]+}}xi8> to memref<64xf32>
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_copy_64
+func.func @last_row(%x: tensor<3x64xf32>, %g: tensor<64xf32>) -> tensor<1x64xf32> {
+  %n = bitnet.rmsnorm %x, %g : tensor<3x64xf32>, tensor<64xf32> -> tensor<3x64xf32>
+  %r = tensor.extract_slice %n[2, 0] [1, 64] [1, 1] : tensor<3x64xf32> to tensor<1x64xf32>
+  return %r : tensor<1x64xf32>
+}
+
+// -----
+
+// Tests that a slice of an argument (no workspace view) is refused.
+func.func @argument_slice(%x: tensor<3x64xf32>) -> tensor<1x64xf32> {
+  // expected-error @+1 {{bitnet-lower-to-gpu: only whole rows of an intermediate tensor are sliced on the GPU}}
+  %r = tensor.extract_slice %x[2, 0] [1, 64] [1, 1] : tensor<3x64xf32> to tensor<1x64xf32>
+  return %r : tensor<1x64xf32>
+}

@@ -560,22 +560,10 @@ TEST(EndToEnd, AttentionKernelsMatchReference) {
                        v = randomVec(sh.s * sh.hkv * sh.d),
                        kc = randomVec(sh.cap * sh.hkv * sh.d),
                        vc = randomVec(sh.cap * sh.hkv * sh.d);
-    auto t = [](std::vector<int64_t> shape) {
-      return "tensor<" + shapeStr(shape) + "f32>";
-    };
-    std::string qt = t({sh.s, sh.hq, sh.d}), kt = t({sh.s, sh.hkv, sh.d}),
-                ct = t({sh.cap, sh.hkv, sh.d});
-    std::ostringstream mlir;
-    mlir << "func.func @attn(%q: " << qt << ", %k: " << kt << ", %v: " << kt
-         << ", %kc: " << ct << ", %vc: " << ct << ", %pos: tensor<i32>) -> ("
-         << qt << ", " << ct << ", " << ct << ") {\n"
-         << "  %o, %kc1, %vc1 = bitnet.attention %q, %k, %v, %kc, %vc, %pos : "
-         << qt << ", " << kt << ", " << kt << ", " << ct << ", " << ct
-         << ", tensor<i32> -> " << qt << ", " << ct << ", " << ct << "\n"
-         << "  return %o, %kc1, %vc1 : " << qt << ", " << ct << ", " << ct
-         << "\n}\n";
+    std::string mlir = bitnet::test::attentionModel(sh.s, sh.hq, sh.hkv, sh.d,
+                                                    sh.cap);
     for (const std::string &kernels : kernelFlags()) {
-      auto model = compileOrFail(mlir.str(), {kernels, "--kv-cache=f32"});
+      auto model = compileOrFail(mlir, {kernels, "--kv-cache=f32"});
       ASSERT_TRUE(model);
       for (int32_t position : {0, 1, 1000 /* clamped to cap - s */}) {
         SCOPED_TRACE(kernels + " d=" + std::to_string(sh.d) + " position " +
@@ -594,7 +582,7 @@ TEST(EndToEnd, AttentionKernelsMatchReference) {
       }
       // f16 caches (the default): the reference on f16-rounded rows, the
       // caches holding exactly those rows.
-      auto half = compileOrFail(mlir.str(), {kernels});
+      auto half = compileOrFail(mlir, {kernels});
       ASSERT_TRUE(half);
       ASSERT_EQ(half->info().inputs[3].dtype, BITNET_DTYPE_F16);
       auto roundF16 = [](std::vector<float> v) {

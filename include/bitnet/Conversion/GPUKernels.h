@@ -122,6 +122,26 @@ GPUKernel cacheUpdateKernel(const GPUAttentionShape &shape);
 ///  %scores: f32[t*h*c], %out: f32[t*h*d])
 GPUKernel attentionKernel(const GPUAttentionShape &shape);
 
+/// Rows of a `vocab x dim` table (`tableType` f32, f16 or i8, the last with
+/// one f32 scale per row) for `tokens` ids (`idType` i32 or i64; negative
+/// ids count from the end, then clamped into the table); one thread per
+/// output element.
+/// (%table: tableType[v*d], %ids: idType[t][, %scales: f32[v]], %y: f32[t*d])
+GPUKernel embeddingKernel(int64_t tokens, int64_t vocab, int64_t dim,
+                          StringRef tableType, StringRef idType,
+                          bool scaled);
+
+/// y[m, n] = sum_k x[m, k] * float(w[n, k]) (times scales[n] for an i8
+/// weight): one warp per row of the weight, read once with coalesced loads
+/// for all `m` tokens.
+/// (%x: f32[m*k], %w: weightType[n*k][, %scales: f32[n]], %y: f32[m*n])
+GPUKernel denseKernel(int64_t m, int64_t n, int64_t k, StringRef weightType,
+                      bool scaled);
+
+/// The positions of a step's tokens: y[i] = start[0] + i (`type` i32 or
+/// i64). (%start: type[1], %y: type[count])
+GPUKernel positionRangeKernel(int64_t count, StringRef type);
+
 enum class ElementwiseKind { SquaredRelu, Add, Mul, Copy };
 /// (%a[, %b], %y), all f32[count].
 GPUKernel elementwiseKernel(ElementwiseKind kind, int64_t count);

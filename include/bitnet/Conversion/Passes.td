@@ -123,8 +123,13 @@ def BitNetLowerToGPU : Pass<"bitnet-lower-to-gpu", "::mlir::ModuleOp"> {
     `bitnet.squared_relu`, `bitnet.rope` (one thread per rotated pair),
     `bitnet.attention` (a kernel that writes the new key and value rows into
     the caches, then one block per token and query head over the visible
-    cache rows), `arith.addf`/`arith.mulf` on f32 tensors of one shape,
-    `tensor.expand_shape`/`collapse_shape`. Anything else is an error that
+    cache rows), `bitnet.embedding` and `bitnet.dense_matmul` (f32, f16 or
+    i8 with row scales; a warp per weight row), `arith.addf`/`arith.mulf` on
+    f32 tensors of one shape and the elementwise `linalg.generic` forms of
+    them, the positions of a step (`tensor.generate` of start + index),
+    `tensor.expand_shape`/`collapse_shape`, and whole rows sliced out of an
+    intermediate (`tensor.extract_slice`, a view). A decoder step imported
+    from ONNX thus runs whole on the GPU. Anything else is an error that
     names the op.
 
     The KV caches of `bitnet.attention` must be arguments of the entry

@@ -16,9 +16,10 @@
 #include "bitnet/Dialect/BitNet/IR/TernaryEncoding.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/Parser/Parser.h"
-#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace mlir::bitnet {
@@ -67,6 +68,10 @@ private:
   std::string addGlobal(Location loc, DenseElementsAttr data);
   Operand operand(Value v);
   void launch(GPUKernel kernel, SmallVector<Operand> operands, Location loc);
+  /// `op` (arith.addf or arith.mulf) on f32 tensors `a` and `b` into
+  /// `result` (the op's own result by default).
+  LogicalResult planBinary(Operation *op, Value a, Value b,
+                           Value result = Value());
 
   ModuleOp module;
   func::FuncOp entryFunc;
@@ -81,8 +86,9 @@ private:
   /// Arguments the run updates in place (the KV caches).
   llvm::SmallSetVector<unsigned, 4> stateArgs;
   SmallVector<Launch> launches;
-  llvm::MapVector<StringRef, std::string> kernels;
-  std::vector<std::string> kernelNames; // owns the map's keys
+  /// The text of each kernel by name, and the names in order of first launch.
+  llvm::StringMap<std::string> kernels;
+  std::vector<std::string> kernelOrder;
   unsigned globalCounter = 0;
 };
 } // namespace
@@ -133,10 +139,8 @@ Operand BitNetLowerToGPUPass::operand(Value v) {
 
 void BitNetLowerToGPUPass::launch(GPUKernel kernel,
                                   SmallVector<Operand> operands, Location loc) {
-  if (!kernels.count(kernel.name)) {
-    kernelNames.push_back(kernel.name);
-    kernels.insert({kernelNames.back(), kernel.text});
-  }
+  if (kernels.try_emplace(kernel.name, kernel.text).second)
+    kernelOrder.push_back(kernel.name);
   launches.push_back({std::move(kernel), std::move(operands), loc});
 }
 
@@ -155,11 +159,73 @@ static std::string typeName(Type t) {
   return s;
 }
 
+/// The arith.addf or arith.mulf of the two inputs that is the whole body of
+/// an all-parallel, identity-mapped `generic`, or null.
+static Operation *elementwiseBody(linalg::GenericOp generic) {
+  if (generic.getNumDpsInputs() != 2 || generic.getNumDpsInits() != 1 ||
+      generic.getNumReductionLoops() != 0 ||
+      !llvm::all_of(generic.getIndexingMapsArray(),
+                    [](AffineMap map) { return map.isIdentity(); }))
+    return nullptr;
+  Block &body = generic.getRegion().front();
+  if (body.getOperations().size() != 2)
+    return nullptr;
+  Operation *op = &body.front();
+  auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
+  if (!isa<arith::AddFOp, arith::MulFOp>(op) || !yield ||
+      yield.getNumOperands() != 1 || yield.getOperand(0) != op->getResult(0) ||
+      op->getOperand(0) != body.getArgument(0) ||
+      op->getOperand(1) != body.getArgument(1))
+    return nullptr;
+  return op;
+}
+
+/// The 0-D tensor `s` of a `tensor.generate` that yields s[] + index, the
+/// positions of a step's tokens; null for any other generate.
+static Value positionRangeStart(tensor::GenerateOp gen) {
+  RankedTensorType type = gen.getType();
+  if (type.getRank() != 1 || !type.hasStaticShape())
+    return Value();
+  Block &body = gen.getBody().front();
+  auto yield = dyn_cast<tensor::YieldOp>(body.getTerminator());
+  auto add = yield ? yield.getValue().getDefiningOp<arith::AddIOp>()
+                   : arith::AddIOp();
+  if (!add || add->getBlock() != &body || body.getOperations().size() != 3)
+    return Value();
+  for (auto [x, y] : {std::pair(add.getLhs(), add.getRhs()),
+                      std::pair(add.getRhs(), add.getLhs())}) {
+    auto cast = x.getDefiningOp<arith::IndexCastOp>();
+    auto extract = y.getDefiningOp<tensor::ExtractOp>();
+    if (cast && cast->getBlock() == &body && cast.getIn() == body.getArgument(0) &&
+        extract && extract->getBlock() != &body &&
+        extract.getTensor().getType().getRank() == 0)
+      return extract.getTensor();
+  }
+  return Value();
+}
+
 /// The int8 values of a constant ternary weight, or nothing.
 static std::optional<SmallVector<int8_t>> constantTernary(Value weight) {
   if (auto constant = weight.getDefiningOp<bitnet::ConstantOp>())
     return constant.getTernaryValues();
   return std::nullopt;
+}
+
+LogicalResult BitNetLowerToGPUPass::planBinary(Operation *op, Value a, Value b,
+                                              Value result) {
+  if (!result)
+    result = op->getResult(0);
+  auto type = dyn_cast<RankedTensorType>(result.getType());
+  if (!type || !type.getElementType().isF32() || a.getType() != type ||
+      b.getType() != type)
+    return op->emitError("bitnet-lower-to-gpu: only f32 tensors of one "
+                         "shape are added or multiplied on the GPU");
+  resultBuffer(result);
+  launch(elementwiseKernel(isa<arith::AddFOp>(op) ? ElementwiseKind::Add
+                                                  : ElementwiseKind::Mul,
+                           type.getNumElements()),
+         {operand(a), operand(b), operand(result)}, op->getLoc());
+  return success();
 }
 
 LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
@@ -189,6 +255,29 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     Value result = op->getResult(0);
     buffers[result] = buffers.lookup(op->getOperand(0));
     directOutputs.erase(result);
+    return success();
+  }
+  if (auto slice = dyn_cast<tensor::ExtractSliceOp>(op)) {
+    // Whole rows of an intermediate (the last token's, for the head): a view
+    // into the workspace at the first row.
+    RankedTensorType src = slice.getSourceType(), type = slice.getType();
+    BufRef ref = buffers.lookup(slice.getSource());
+    bool rows = src.hasStaticShape() && type.hasStaticShape() &&
+                src.getRank() == type.getRank() && src.getRank() >= 1 &&
+                slice.getOffsets().empty() && slice.getSizes().empty() &&
+                slice.getStrides().empty() &&
+                llvm::all_of(slice.getStaticStrides(),
+                             [](int64_t stride) { return stride == 1; });
+    for (int64_t d = 1; rows && d < src.getRank(); ++d)
+      rows = slice.getStaticOffsets()[d] == 0 &&
+             type.getDimSize(d) == src.getDimSize(d);
+    if (!rows || ref.kind != BufRef::Workspace)
+      return op->emitError("bitnet-lower-to-gpu: only whole rows of an "
+                           "intermediate tensor are sliced on the GPU");
+    ref.offset += slice.getStaticOffsets()[0] * (src.getNumElements() / src.getDimSize(0)) *
+                  elementBytes(src.getElementType());
+    buffers[slice.getResult()] = ref;
+    directOutputs.erase(slice.getResult()); // copied by the return
     return success();
   }
   if (auto bl = dyn_cast<BitLinearOp>(op)) {
@@ -250,19 +339,81 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
            {operand(relu.getInput()), operand(relu.getResult())}, loc);
     return success();
   }
-  if (isa<arith::AddFOp, arith::MulFOp>(op)) {
-    auto type = dyn_cast<RankedTensorType>(op->getResult(0).getType());
-    if (!type || !type.getElementType().isF32() ||
-        op->getOperand(0).getType() != type || op->getOperand(1).getType() != type)
-      return op->emitError("bitnet-lower-to-gpu: only f32 tensors of one "
-                           "shape are added or multiplied on the GPU");
-    resultBuffer(op->getResult(0));
-    launch(elementwiseKernel(isa<arith::AddFOp>(op) ? ElementwiseKind::Add
-                                                    : ElementwiseKind::Mul,
-                             type.getNumElements()),
-           {operand(op->getOperand(0)), operand(op->getOperand(1)),
-            operand(op->getResult(0))},
-           loc);
+  if (isa<arith::AddFOp, arith::MulFOp>(op))
+    return planBinary(op, op->getOperand(0), op->getOperand(1));
+  if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
+    // An elementwise add or multiply of two tensors (ONNX Add and Mul).
+    Operation *body = elementwiseBody(generic);
+    if (!body)
+      return op->emitError("bitnet-lower-to-gpu: only elementwise additions "
+                           "and multiplications of two tensors run as a "
+                           "linalg.generic on the GPU");
+    return planBinary(body, generic.getInputs()[0], generic.getInputs()[1],
+                      generic.getResult(0));
+  }
+  if (isa<tensor::EmptyOp>(op))
+    return success(); // only the init of elementwise generics, never read
+  if (auto extract = dyn_cast<tensor::ExtractOp>(op)) {
+    // A scalar of a 0-D tensor; read only by position ranges.
+    if (extract.getTensor().getType().getRank() != 0 ||
+        !llvm::all_of(extract->getUsers(), [](Operation *user) {
+          return user->getParentOfType<tensor::GenerateOp>();
+        }))
+      return op->emitError("bitnet-lower-to-gpu: a scalar is read on the "
+                           "GPU only to make a range of positions "
+                           "(tensor.generate)");
+    return success();
+  }
+  if (auto gen = dyn_cast<tensor::GenerateOp>(op)) {
+    Value start = positionRangeStart(gen);
+    if (!start)
+      return op->emitError("bitnet-lower-to-gpu: the only tensor.generate "
+                           "on the GPU is a range of positions, "
+                           "start + index");
+    RankedTensorType type = gen.getType();
+    resultBuffer(gen.getResult());
+    launch(positionRangeKernel(type.getNumElements(),
+                               typeName(type.getElementType())),
+           {operand(start), operand(gen.getResult())}, loc);
+    return success();
+  }
+  if (auto emb = dyn_cast<EmbeddingOp>(op)) {
+    RankedTensorType table = emb.getTable().getType();
+    if (!table.hasStaticShape() || !emb.getTokens().getType().hasStaticShape())
+      return op->emitError("bitnet-lower-to-gpu: embedding needs static "
+                           "shapes");
+    int64_t vocab = table.getDimSize(0), dim = table.getDimSize(1);
+    int64_t tokens = emb.getTokens().getType().getNumElements();
+    resultBuffer(emb.getResult());
+    SmallVector<Operand> operands{operand(emb.getTable()),
+                                  operand(emb.getTokens())};
+    if (emb.getScales())
+      operands.push_back(operand(emb.getScales()));
+    operands.push_back(operand(emb.getResult()));
+    launch(embeddingKernel(tokens, vocab, dim,
+                           typeName(table.getElementType()),
+                           typeName(emb.getTokens().getType().getElementType()),
+                           static_cast<bool>(emb.getScales())),
+           std::move(operands), loc);
+    return success();
+  }
+  if (auto dense = dyn_cast<DenseMatmulOp>(op)) {
+    RankedTensorType w = dense.getWeight().getType();
+    RankedTensorType x = dense.getInput().getType();
+    if (!w.hasStaticShape() || !x.hasStaticShape())
+      return op->emitError("bitnet-lower-to-gpu: dense_matmul needs static "
+                           "shapes");
+    int64_t n = w.getDimSize(0), k = w.getDimSize(1);
+    int64_t m = x.getNumElements() / k;
+    resultBuffer(dense.getResult());
+    SmallVector<Operand> operands{operand(dense.getInput()),
+                                  operand(dense.getWeight())};
+    if (dense.getScales())
+      operands.push_back(operand(dense.getScales()));
+    operands.push_back(operand(dense.getResult()));
+    launch(denseKernel(m, n, k, typeName(w.getElementType()),
+                       static_cast<bool>(dense.getScales())),
+           std::move(operands), loc);
     return success();
   }
   if (auto rope = dyn_cast<RopeOp>(op)) {
@@ -430,8 +581,8 @@ void BitNetLowerToGPUPass::runOnOperation() {
 
   // The kernels.
   std::string text = "gpu.module @" + kKernelModule.str() + " {\n";
-  for (auto &entryText : kernels)
-    text += entryText.second;
+  for (const std::string &name : kernelOrder)
+    text += kernels.lookup(name);
   text += "}\n";
   Block parsed;
   ParserConfig config(ctx);

@@ -762,6 +762,166 @@ GPUKernel mlir::bitnet::attentionKernel(const GPUAttentionShape &s) {
   return kernel;
 }
 
+/// `v` of element type `type` (f32, f16 or an integer) as f32.
+static std::string widenToF32(Body &b, const std::string &v, StringRef type) {
+  if (type == "f32")
+    return v;
+  if (type.starts_with("f"))
+    return b.op("arith.extf", {v}, (type + " to f32").str());
+  return b.op("arith.sitofp", {v}, (type + " to f32").str());
+}
+
+GPUKernel mlir::bitnet::embeddingKernel(int64_t tokens, int64_t vocab,
+                                        int64_t dim, StringRef tableType,
+                                        StringRef idType, bool scaled) {
+  GPUKernel kernel;
+  int64_t count = tokens * dim;
+  kernel.name = formatv("bitnet_embedding_{0}x{1}x{2}_{3}_{4}", tokens, vocab,
+                        dim, tableType, idType)
+                    .str();
+  kernel.grid = {std::max<int64_t>(1, llvm::divideCeil(count, kElementwiseThreads)),
+                 1, 1};
+  kernel.block = {kElementwiseThreads, 1, 1};
+  std::string tType = memref(vocab * dim, tableType);
+  Body b;
+  std::string i = b.globalIndex(kElementwiseThreads);
+  b.line("scf.if " + b.op("arith.cmpi ult,", {i, b.idx(count)}, "index") + " {");
+  std::string t = b.op("arith.divui", {i, b.idx(dim)}, "index");
+  std::string d = b.op("arith.remui", {i, b.idx(dim)}, "index");
+  std::string raw = b.fresh("id");
+  b.line(raw + " = memref.load %ids[" + t + "] : " + memref(tokens, idType));
+  // Negative ids count from the end; then clamped into [0, vocab - 1].
+  std::string id = b.op("arith.index_cast", {raw}, (idType + " to index").str());
+  std::string neg = b.op("arith.cmpi slt,", {id, b.idx(0)}, "index");
+  id = b.op("arith.select",
+            {neg, b.op("arith.addi", {id, b.idx(vocab)}, "index"), id}, "index");
+  id = b.op("arith.maxsi", {id, b.idx(0)}, "index");
+  id = b.op("arith.minsi", {id, b.idx(vocab - 1)}, "index");
+  std::string at = b.op(
+      "arith.addi", {b.op("arith.muli", {id, b.idx(dim)}, "index"), d}, "index");
+  std::string v = b.fresh("tv");
+  b.line(v + " = memref.load %table[" + at + "] : " + tType);
+  std::string y = widenToF32(b, v, tableType);
+  if (scaled) {
+    std::string sc = b.fresh("sc");
+    b.line(sc + " = memref.load %scales[" + id + "] : " + memref(vocab, "f32"));
+    y = b.op("arith.mulf", {y, sc}, "f32");
+  }
+  b.line("memref.store " + y + ", %y[" + i + "] : " + memref(count, "f32"));
+  b.line("}");
+  kernel.text = formatv(R"(  gpu.func @{0}(%table: {1}, %ids: {2}, {3}%y: {4})
+      kernel attributes {{known_block_size = array<i32: {5}, 1, 1>} {
+{6}    gpu.return
+  }
+)",
+                        kernel.name, tType, memref(tokens, idType),
+                        scaled ? "%scales: " + memref(vocab, "f32") + ", " : "",
+                        memref(count, "f32"), kElementwiseThreads, b.text)
+                    .str();
+  kernel.bytes = 8 * count + 8 * tokens;
+  kernel.flops = 0;
+  return kernel;
+}
+
+static constexpr int64_t kDenseWarps = 4;
+
+GPUKernel mlir::bitnet::denseKernel(int64_t m, int64_t n, int64_t k,
+                                    StringRef weightType, bool scaled) {
+  GPUKernel kernel;
+  kernel.name =
+      formatv("bitnet_dense_{0}x{1}x{2}_{3}", m, n, k, weightType).str();
+  kernel.grid = {std::max<int64_t>(1, llvm::divideCeil(n, kDenseWarps)), 1, 1};
+  kernel.block = {32 * kDenseWarps, 1, 1};
+  std::string xType = memref(m * k, "f32"), wType = memref(n * k, weightType);
+  std::string yType = memref(m * n, "f32");
+  Body b;
+  std::string tid = b.fresh("tid"), bx = b.fresh("bx");
+  b.line(tid + " = gpu.thread_id x");
+  b.line(bx + " = gpu.block_id x");
+  std::string c32 = b.idx(32), c0 = b.idx(0), c1 = b.idx(1), cK = b.idx(k);
+  std::string lane = b.op("arith.remui", {tid, c32}, "index");
+  std::string warp = b.op("arith.divui", {tid, c32}, "index");
+  std::string row = b.op(
+      "arith.addi", {b.op("arith.muli", {bx, b.idx(kDenseWarps)}, "index"), warp},
+      "index");
+  b.line("scf.if " + b.op("arith.cmpi ult,", {row, b.idx(n)}, "index") + " {");
+  std::string wRow = b.op("arith.muli", {row, cK}, "index");
+  std::string fz = b.f32(0.0f);
+  std::string scale;
+  if (scaled) {
+    scale = b.fresh("sc");
+    b.line(scale + " = memref.load %scales[" + row + "] : " + memref(n, "f32"));
+  }
+  b.line("scf.for %t = " + c0 + " to " + b.idx(m) + " step " + c1 + " {");
+  std::string xRow = b.op("arith.muli", {"%t", cK}, "index");
+  std::string acc = b.fresh("acc");
+  b.line(acc + " = scf.for %kk = " + lane + " to " + cK + " step " + c32 +
+         " iter_args(%a = " + fz + ") -> (f32) {");
+  std::string xv = b.fresh("xv"), wv = b.fresh("wv");
+  b.line(xv + " = memref.load %x[" + b.op("arith.addi", {xRow, "%kk"}, "index") +
+         "] : " + xType);
+  b.line(wv + " = memref.load %w[" + b.op("arith.addi", {wRow, "%kk"}, "index") +
+         "] : " + wType);
+  std::string prod =
+      b.op("arith.mulf", {xv, widenToF32(b, wv, weightType)}, "f32");
+  b.line("%a1 = arith.addf %a, " + prod + " : f32");
+  b.line("scf.yield %a1 : f32");
+  b.line("}");
+  std::string total = b.warpReduce(acc, "arith.addf", "f32");
+  if (scaled)
+    total = b.op("arith.mulf", {total, scale}, "f32");
+  b.line("scf.if " + b.op("arith.cmpi eq,", {lane, c0}, "index") + " {");
+  std::string at = b.op(
+      "arith.addi", {b.op("arith.muli", {"%t", b.idx(n)}, "index"), row},
+      "index");
+  b.line("memref.store " + total + ", %y[" + at + "] : " + yType);
+  b.line("}");
+  b.line("}");
+  b.line("}");
+  kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %w: {2}, {3}%y: {4})
+      kernel attributes {{known_block_size = array<i32: {5}, 1, 1>} {
+{6}    gpu.return
+  }
+)",
+                        kernel.name, xType, wType,
+                        scaled ? "%scales: " + memref(n, "f32") + ", " : "",
+                        yType, 32 * kDenseWarps, b.text)
+                    .str();
+  int64_t wBytes = weightType == "f32" ? 4 : weightType == "f16" ? 2 : 1;
+  kernel.bytes = wBytes * n * k + 4 * m * k + 4 * m * n;
+  kernel.flops = 2 * m * n * k;
+  return kernel;
+}
+
+GPUKernel mlir::bitnet::positionRangeKernel(int64_t count, StringRef type) {
+  GPUKernel kernel;
+  kernel.name = formatv("bitnet_position_range_{0}_{1}", count, type).str();
+  kernel.grid = {std::max<int64_t>(1, llvm::divideCeil(count, kElementwiseThreads)),
+                 1, 1};
+  kernel.block = {kElementwiseThreads, 1, 1};
+  Body b;
+  std::string i = b.globalIndex(kElementwiseThreads);
+  b.line("scf.if " + b.op("arith.cmpi ult,", {i, b.idx(count)}, "index") + " {");
+  std::string start = b.fresh("start");
+  b.line(start + " = memref.load %start[" + b.idx(0) + "] : " +
+         memref(1, type));
+  std::string off = b.op("arith.index_cast", {i}, ("index to " + type).str());
+  std::string y = b.op("arith.addi", {start, off}, type);
+  b.line("memref.store " + y + ", %y[" + i + "] : " + memref(count, type));
+  b.line("}");
+  kernel.text = formatv(R"(  gpu.func @{0}(%start: {1}, %y: {2})
+      kernel attributes {{known_block_size = array<i32: {3}, 1, 1>} {
+{4}    gpu.return
+  }
+)",
+                        kernel.name, memref(1, type), memref(count, type),
+                        kElementwiseThreads, b.text)
+                    .str();
+  kernel.bytes = 8 * count;
+  kernel.flops = count;
+  return kernel;
+}
+
 GPUKernel mlir::bitnet::elementwiseKernel(ElementwiseKind kind,
                                           int64_t count) {
   static constexpr int64_t kThreads = 256;
