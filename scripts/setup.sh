@@ -4,6 +4,7 @@
 #
 #   scripts/setup.sh            install + configure + build into ./build
 #   BUILD_DIR=dir scripts/setup.sh
+#   SETUP_TARGETS="a b" scripts/setup.sh   build only those targets
 #
 # Sourced by scripts/example.sh and scripts/test.sh.
 set -euo pipefail
@@ -49,4 +50,5 @@ if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
     -DMLIR_DIR="$LLVM_PREFIX/lib/cmake/mlir" \
     -DLLVM_EXTERNAL_LIT="$LLVM_PREFIX/bin/lit"
 fi
-cmake --build "$BUILD_DIR" -j "$(nproc)"
+# shellcheck disable=SC2086 # a list of target names
+cmake --build "$BUILD_DIR" -j "$(nproc)" ${SETUP_TARGETS:+--target $SETUP_TARGETS}

@@ -38,10 +38,10 @@ static void addUpstream(OpPassManager &pm, StringRef pipeline) {
         llvm::Twine("bitnet: invalid built-in pipeline: ") + pipeline);
 }
 
-void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
-                                       const PipelineOptions &options) {
-  if (!options.weightFormat.empty())
-    pm.addPass(createBitNetPackWeights({options.weightFormat}));
+/// The rewrites of the model graph that every target takes: the head on the
+/// last token, f16 KV caches, narrower float weights; then a canonicalisation.
+static void addGraphRewrites(OpPassManager &pm,
+                             const PipelineOptions &options) {
   if (options.lastTokenLogits)
     pm.addPass(createBitNetLastTokenLogits({options.entry}));
   if (options.kvCache == "f16")
@@ -49,6 +49,13 @@ void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
   if (options.floatWeights != "f32")
     pm.addPass(createBitNetNarrowFloatWeights({options.floatWeights}));
   pm.addPass(createCanonicalizerPass());
+}
+
+void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
+                                       const PipelineOptions &options) {
+  if (!options.weightFormat.empty())
+    pm.addPass(createBitNetPackWeights({options.weightFormat}));
+  addGraphRewrites(pm, options);
   if (options.cpuKernels != "none") {
     BitNetLowerToCPUKernelsOptions kernels;
     kernels.isa = options.cpuKernels;
@@ -100,7 +107,7 @@ void mlir::bitnet::buildLLVMPipeline(OpPassManager &pm,
 
 void mlir::bitnet::buildGPUKernelPipeline(OpPassManager &pm,
                                           const PipelineOptions &options) {
-  pm.addPass(createCanonicalizerPass());
+  addGraphRewrites(pm, options);
   pm.addPass(createBitNetLowerToGPU({options.entry}));
   std::string features = options.ptxFeatures;
   addUpstream(pm, "nvvm-attach-target{chip=" + options.gpuArch.getValue() +

@@ -123,16 +123,22 @@ bitnet_status bitnet_context_create(bitnet_model *model,
   }
   if (model->gpu != NULL) {
     int64_t *sizes = calloc(num_buffers ? num_buffers : 1, sizeof(int64_t));
+    int32_t *state = calloc(num_buffers ? num_buffers : 1, sizeof(int32_t));
     bitnet_status status =
-        sizes ? BITNET_OK
-              : bitnet_status_make(BITNET_STATUS_OUT_OF_MEMORY,
-                                   "bitnet_context_create: out of memory");
-    for (size_t i = 0; sizes && i < num_buffers; ++i)
+        sizes && state ? BITNET_OK
+                       : bitnet_status_make(BITNET_STATUS_OUT_OF_MEMORY,
+                                            "bitnet_context_create: out of "
+                                            "memory");
+    for (size_t i = 0; status == BITNET_OK && i < num_buffers; ++i) {
       sizes[i] = model->descs[i].byte_size;
+      state[i] = (int32_t)i < info->num_inputs &&
+                 (model->descs[i].flags & BITNET_TENSOR_STATE) != 0;
+    }
     if (status == BITNET_OK)
-      status = bitnet_gpu_context_create(model->gpu, sizes,
+      status = bitnet_gpu_context_create(model->gpu, sizes, state,
                                          (int32_t)num_buffers, &context->gpu);
     free(sizes);
+    free(state);
     if (status != BITNET_OK) {
       bitnet_context_free(context);
       return status;
@@ -372,4 +378,87 @@ bitnet_status bitnet_context_run_checked(bitnet_context *context,
   bitnet_status status = run_buffers(context);
   leave(context);
   return status;
+}
+
+/*===----------------------------------------------------------------------===*
+ * GPU contexts: data kept on the device between runs
+ *===----------------------------------------------------------------------===*/
+
+/* Checks that `context` runs a GPU model and marks it busy. */
+static bitnet_status enter_gpu(bitnet_context *context, const char *fn) {
+  BITNET_CHECK_ARG(context, fn);
+  if (context->gpu == NULL)
+    return bitnet_status_make(BITNET_STATUS_FAILED_PRECONDITION,
+                              "%s: model '%s' does not run on a GPU", fn,
+                              context->model->path);
+  return enter(context, fn);
+}
+
+/* Checks that `buffer` numbers a run buffer. */
+static bitnet_status check_buffer_index(const char *fn,
+                                        const bitnet_model *model,
+                                        int32_t buffer) {
+  int32_t count = model->info->num_inputs + model->info->num_outputs;
+  if (buffer < 0 || buffer >= count)
+    return bitnet_status_make(BITNET_STATUS_INVALID_ARGUMENT,
+                              "%s: buffer %d is out of range: model '%s' has "
+                              "%d inputs and outputs",
+                              fn, (int)buffer, model->path, (int)count);
+  return BITNET_OK;
+}
+
+bitnet_status bitnet_context_gpu_upload(bitnet_context *context,
+                                        int32_t buffer, const void *data) {
+  static const char fn[] = "bitnet_context_gpu_upload";
+  BITNET_CHECK_ARG(context, fn);
+  BITNET_RETURN_IF_ERROR(check_buffer_index(fn, context->model, buffer));
+  BITNET_RETURN_IF_ERROR(check_pointer(fn, context->model, buffer, data));
+  BITNET_RETURN_IF_ERROR(enter_gpu(context, fn));
+  bitnet_status status = bitnet_gpu_upload(context->gpu, buffer, data);
+  leave(context);
+  return status;
+}
+
+bitnet_status bitnet_context_gpu_download(bitnet_context *context,
+                                          int32_t buffer, void *data) {
+  static const char fn[] = "bitnet_context_gpu_download";
+  BITNET_CHECK_ARG(context, fn);
+  BITNET_RETURN_IF_ERROR(check_buffer_index(fn, context->model, buffer));
+  BITNET_RETURN_IF_ERROR(check_pointer(fn, context->model, buffer, data));
+  BITNET_RETURN_IF_ERROR(enter_gpu(context, fn));
+  bitnet_status status = bitnet_gpu_download(context->gpu, buffer, data);
+  leave(context);
+  return status;
+}
+
+bitnet_status bitnet_context_gpu_launch(bitnet_context *context,
+                                        int32_t first, int32_t count) {
+  static const char fn[] = "bitnet_context_gpu_launch";
+  BITNET_RETURN_IF_ERROR(enter_gpu(context, fn));
+  int32_t total = context->model->info->gpu->num_launches;
+  if (count < 0 && first >= 0 && first <= total)
+    count = total - first;
+  bitnet_status status = BITNET_OK;
+  if (first < 0 || count < 0 || first > total || count > total - first)
+    status = bitnet_status_make(BITNET_STATUS_INVALID_ARGUMENT,
+                                "%s: launches [%d, %d + %d) are out of range: "
+                                "model '%s' has %d",
+                                fn, (int)first, (int)first, (int)count,
+                                context->model->path, (int)total);
+  else
+    status = bitnet_gpu_enqueue(context->gpu, first, count);
+  leave(context);
+  return status;
+}
+
+bitnet_status bitnet_context_gpu_synchronize(bitnet_context *context) {
+  static const char fn[] = "bitnet_context_gpu_synchronize";
+  BITNET_RETURN_IF_ERROR(enter_gpu(context, fn));
+  bitnet_status status = bitnet_gpu_synchronize(context->gpu);
+  leave(context);
+  return status;
+}
+
+void *bitnet_context_gpu_stream(const bitnet_context *context) {
+  return context && context->gpu ? bitnet_gpu_stream(context->gpu) : NULL;
 }

@@ -382,7 +382,8 @@ struct bitnet_gpu_context {
   int32_t num_buffers;
   CUdeviceptr *buffers;
   int64_t *sizes;
-  void **params; /* scratch for one launch's parameter addresses */
+  int32_t *state; /* non-zero for inputs the run updates in place */
+  void **params;  /* scratch for one launch's parameter addresses */
   CUdeviceptr *values;
   int32_t max_args;
 };
@@ -400,13 +401,15 @@ void bitnet_gpu_context_destroy(bitnet_gpu_context *c) {
     cuda.MemFree(c->workspace);
   free(c->buffers);
   free(c->sizes);
+  free(c->state);
   free(c->params);
   free(c->values);
   free(c);
 }
 
 bitnet_status bitnet_gpu_context_create(bitnet_gpu_model *model,
-                                        const int64_t *sizes, int32_t count,
+                                        const int64_t *sizes,
+                                        const int32_t *state, int32_t count,
                                         bitnet_gpu_context **out_context) {
   static const char what[] = "bitnet_context_create (GPU)";
   *out_context = NULL;
@@ -422,10 +425,11 @@ bitnet_status bitnet_gpu_context_create(bitnet_gpu_model *model,
       c->max_args = p->launches[i].num_args;
   c->buffers = calloc((size_t)count + 1, sizeof(CUdeviceptr));
   c->sizes = calloc((size_t)count + 1, sizeof(int64_t));
+  c->state = calloc((size_t)count + 1, sizeof(int32_t));
   c->params = calloc((size_t)c->max_args + 1, sizeof(void *));
   c->values = calloc((size_t)c->max_args + 1, sizeof(CUdeviceptr));
   bitnet_status status = BITNET_OK;
-  if (!c->buffers || !c->sizes || !c->params || !c->values)
+  if (!c->buffers || !c->sizes || !c->state || !c->params || !c->values)
     status = bitnet_status_make(BITNET_STATUS_OUT_OF_MEMORY,
                                 "%s: out of memory", what);
   CUresult r = 0;
@@ -438,6 +442,7 @@ bitnet_status bitnet_gpu_context_create(bitnet_gpu_model *model,
   }
   for (int32_t i = 0; status == BITNET_OK && i < count; ++i) {
     c->sizes[i] = sizes[i];
+    c->state[i] = state ? state[i] : 0;
     if ((r = cuda.MemAlloc(&c->buffers[i], sizes[i] > 0 ? (size_t)sizes[i] : 1)))
       status = cuda_fail(r, "cuMemAlloc (buffers)", what);
   }
@@ -452,20 +457,16 @@ bitnet_status bitnet_gpu_context_create(bitnet_gpu_model *model,
   return BITNET_OK;
 }
 
-bitnet_status bitnet_gpu_run(bitnet_gpu_context *c, void *const *buffers,
-                             int32_t num_inputs,
-                             const bitnet_profiler *profiler) {
+/* Enqueues launches [first, end); with `profiler` (and its kernel hooks),
+ * reports each, synchronising around it. */
+static bitnet_status launch_range(bitnet_gpu_context *c, int32_t first,
+                                  int32_t end,
+                                  const bitnet_profiler *profiler) {
   static const char what[] = "GPU run";
   bitnet_gpu_model *m = c->model;
   const bitnet_gpu_program *p = m->program;
-  CU_CHECK(cuda.CtxSetCurrent(m->context), "cuCtxSetCurrent", what);
-  for (int32_t i = 0; i < num_inputs; ++i)
-    if (c->sizes[i] > 0)
-      CU_CHECK(cuda.MemcpyHtoDAsync(c->buffers[i], buffers[i],
-                                    (size_t)c->sizes[i], c->stream),
-               "cuMemcpyHtoDAsync (inputs)", what);
   int report = profiler && profiler->kernel_begin && profiler->kernel_end;
-  for (int32_t i = 0; i < p->num_launches; ++i) {
+  for (int32_t i = first; i < end; ++i) {
     const bitnet_gpu_launch *l = &p->launches[i];
     for (int32_t a = 0; a < l->num_args; ++a) {
       const bitnet_gpu_arg *arg = &l->args[a];
@@ -495,11 +496,67 @@ bitnet_status bitnet_gpu_run(bitnet_gpu_context *c, void *const *buffers,
         return cuda_fail(r, "kernel", name);
     }
   }
-  for (int32_t i = num_inputs; i < c->num_buffers; ++i)
+  return BITNET_OK;
+}
+
+bitnet_status bitnet_gpu_run(bitnet_gpu_context *c, void *const *buffers,
+                             int32_t num_inputs,
+                             const bitnet_profiler *profiler) {
+  static const char what[] = "GPU run";
+  CU_CHECK(cuda.CtxSetCurrent(c->model->context), "cuCtxSetCurrent", what);
+  for (int32_t i = 0; i < num_inputs; ++i)
     if (c->sizes[i] > 0)
+      CU_CHECK(cuda.MemcpyHtoDAsync(c->buffers[i], buffers[i],
+                                    (size_t)c->sizes[i], c->stream),
+               "cuMemcpyHtoDAsync (inputs)", what);
+  BITNET_RETURN_IF_ERROR(
+      launch_range(c, 0, c->model->program->num_launches, profiler));
+  /* Outputs, and the state inputs the run updated on the device. */
+  for (int32_t i = 0; i < c->num_buffers; ++i)
+    if (c->sizes[i] > 0 && (i >= num_inputs || c->state[i]))
       CU_CHECK(cuda.MemcpyDtoHAsync(buffers[i], c->buffers[i],
                                     (size_t)c->sizes[i], c->stream),
                "cuMemcpyDtoHAsync (outputs)", what);
   CU_CHECK(cuda.StreamSynchronize(c->stream), "cuStreamSynchronize", what);
   return BITNET_OK;
 }
+
+bitnet_status bitnet_gpu_upload(bitnet_gpu_context *c, int32_t index,
+                                const void *data) {
+  static const char what[] = "bitnet_context_gpu_upload";
+  CU_CHECK(cuda.CtxSetCurrent(c->model->context), "cuCtxSetCurrent", what);
+  if (c->sizes[index] > 0)
+    CU_CHECK(cuda.MemcpyHtoDAsync(c->buffers[index], data,
+                                  (size_t)c->sizes[index], c->stream),
+             "cuMemcpyHtoDAsync", what);
+  CU_CHECK(cuda.StreamSynchronize(c->stream), "cuStreamSynchronize", what);
+  return BITNET_OK;
+}
+
+bitnet_status bitnet_gpu_download(bitnet_gpu_context *c, int32_t index,
+                                  void *data) {
+  static const char what[] = "bitnet_context_gpu_download";
+  CU_CHECK(cuda.CtxSetCurrent(c->model->context), "cuCtxSetCurrent", what);
+  if (c->sizes[index] > 0)
+    CU_CHECK(cuda.MemcpyDtoHAsync(data, c->buffers[index],
+                                  (size_t)c->sizes[index], c->stream),
+             "cuMemcpyDtoHAsync", what);
+  CU_CHECK(cuda.StreamSynchronize(c->stream), "cuStreamSynchronize", what);
+  return BITNET_OK;
+}
+
+bitnet_status bitnet_gpu_enqueue(bitnet_gpu_context *c, int32_t first,
+                                 int32_t count) {
+  CU_CHECK(cuda.CtxSetCurrent(c->model->context), "cuCtxSetCurrent",
+           "bitnet_context_gpu_launch");
+  return launch_range(c, first, first + count, NULL);
+}
+
+bitnet_status bitnet_gpu_synchronize(bitnet_gpu_context *c) {
+  static const char what[] = "bitnet_context_gpu_synchronize";
+  CU_CHECK(cuda.CtxSetCurrent(c->model->context), "cuCtxSetCurrent", what);
+  CU_CHECK(cuda.StreamSynchronize(c->stream), "cuStreamSynchronize", what);
+  return BITNET_OK;
+}
+
+void *bitnet_gpu_stream(const bitnet_gpu_context *c) { return c->stream; }

@@ -36,17 +36,33 @@ bitnet_status bitnet_gpu_model_create(const char *path,
 void bitnet_gpu_model_destroy(bitnet_gpu_model *model);
 
 /** Allocates device copies of the run buffers (`sizes`, `count` of them) and
- *  the program's workspace. */
+ *  the program's workspace. `state[i]` is non-zero for an input the run
+ *  updates in place (BITNET_TENSOR_STATE). */
 bitnet_status bitnet_gpu_context_create(bitnet_gpu_model *model,
-                                        const int64_t *sizes, int32_t count,
+                                        const int64_t *sizes,
+                                        const int32_t *state, int32_t count,
                                         bitnet_gpu_context **out_context);
 void bitnet_gpu_context_destroy(bitnet_gpu_context *context);
 
 /** One run: copies the first `num_inputs` buffers to the device, launches
- *  the program, copies the rest back. With `profiler` set (and kernel hooks
- *  in it), reports every launch, synchronising after each. */
+ *  the program, copies the rest and the state inputs back. With `profiler`
+ *  set (and kernel hooks in it), reports every launch, synchronising after
+ *  each. */
 bitnet_status bitnet_gpu_run(bitnet_gpu_context *context,
                              void *const *buffers, int32_t num_inputs,
                              const bitnet_profiler *profiler);
+
+/** Copies host `data` into the device copy of run buffer `index`. */
+bitnet_status bitnet_gpu_upload(bitnet_gpu_context *context, int32_t index,
+                                const void *data);
+/** Copies the device copy of run buffer `index` into host `data`. */
+bitnet_status bitnet_gpu_download(bitnet_gpu_context *context, int32_t index,
+                                  void *data);
+/** Enqueues launches [first, first + count) on the context's stream. */
+bitnet_status bitnet_gpu_enqueue(bitnet_gpu_context *context, int32_t first,
+                                 int32_t count);
+bitnet_status bitnet_gpu_synchronize(bitnet_gpu_context *context);
+/** The context's CUstream. */
+void *bitnet_gpu_stream(const bitnet_gpu_context *context);
 
 #endif /* BITNET_RT_SRC_GPU_H */

@@ -189,6 +189,39 @@ TEST(ContextTest, BadArguments) {
   bitnet_context_free(nullptr);
 }
 
+// Tests that the device-side calls refuse a CPU model, and check their
+// arguments first.
+TEST(ContextTest, GPUCallsOnACPUModel) {
+  ModelPtr model = LoadModel(BITNET_TEST_MODEL_AFFINE);
+  ContextPtr ctx = MakeContext(model.get());
+  float x[12] = {};
+  EXPECT_EQ(bitnet_context_gpu_stream(ctx.get()), nullptr);
+  EXPECT_EQ(bitnet_context_gpu_stream(nullptr), nullptr);
+  EXPECT_TRUE(IsError(bitnet_context_gpu_upload(ctx.get(), 0, x),
+                      BITNET_STATUS_FAILED_PRECONDITION,
+                      {"bitnet_context_gpu_upload", "does not run on a GPU"}));
+  EXPECT_TRUE(IsError(bitnet_context_gpu_download(ctx.get(), 1, x),
+                      BITNET_STATUS_FAILED_PRECONDITION,
+                      {"does not run on a GPU"}));
+  EXPECT_TRUE(IsError(bitnet_context_gpu_launch(ctx.get(), 0, -1),
+                      BITNET_STATUS_FAILED_PRECONDITION,
+                      {"bitnet_context_gpu_launch"}));
+  EXPECT_TRUE(IsError(bitnet_context_gpu_synchronize(ctx.get()),
+                      BITNET_STATUS_FAILED_PRECONDITION));
+  EXPECT_TRUE(IsError(bitnet_context_gpu_upload(ctx.get(), 2, x),
+                      BITNET_STATUS_INVALID_ARGUMENT,
+                      {"buffer 2 is out of range", "2 inputs and outputs"}));
+  EXPECT_TRUE(IsError(bitnet_context_gpu_download(ctx.get(), 0, nullptr),
+                      BITNET_STATUS_INVALID_ARGUMENT, {"is NULL"}));
+  EXPECT_TRUE(IsError(bitnet_context_gpu_launch(nullptr, 0, -1),
+                      BITNET_STATUS_INVALID_ARGUMENT, {"'context'"}));
+  // The context is not left busy.
+  float y[12];
+  const void *inputs[] = {x};
+  void *outputs[] = {y};
+  EXPECT_TRUE(IsOk(bitnet_context_run(ctx.get(), inputs, 1, outputs, 1)));
+}
+
 // Tests the checked run: dtype, rank, shape, size and overlap mismatches
 // each give their message; a matching call runs.
 TEST(ContextTest, RunChecked) {

@@ -78,3 +78,189 @@ func.func @runtime_weight(%x: tensor<1x8xf32>, %w: !bitnet.ternary<4x8, i2>, %s:
   %y = bitnet.bitlinear %x, %w scale %s : tensor<1x8xf32>, !bitnet.ternary<4x8, i2>, tensor<f32> -> tensor<1x4xf32>
   return %y : tensor<1x4xf32>
 }
+
+// -----
+
+// Tests that RoPE becomes one kernel with a thread per rotated pair, its
+// inverse frequencies a constant global, and that interleaved pairs and i64
+// positions get a kernel of their own.
+// CHECK-LABEL: func.func @rope
+// CHECK: memref.get_global @[[FREQ:__bitnet_gpu_const_[0-9]+]] : memref<4xf32>
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rope_3x2x8_half_i32
+// CHECK-SAME: args(%{{.*}} : memref<48xf32>, %{{.*}} : memref<3xi32>, %{{.*}} : memref<4xf32>, %{{.*}} : memref<48xf32>)
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rope_3x2x8_interleaved_i64
+// CHECK: gpu.func @bitnet_rope_3x2x8_half_i32
+// CHECK: arith.sitofp %{{.*}} : i32 to f32
+// CHECK: math.cos
+// CHECK: math.sin
+// CHECK: arith.subf
+// CHECK: arith.addf
+// CHECK: gpu.func @bitnet_rope_3x2x8_interleaved_i64
+// CHECK: arith.sitofp %{{.*}} : i64 to f32
+func.func @rope(%x: tensor<3x2x8xf32>, %p: tensor<3xi32>, %p64: tensor<3xi64>) -> (tensor<3x2x8xf32>, tensor<3x2x8xf32>) {
+  %y = bitnet.rope %x, %p {theta = 10000.0 : f32} : tensor<3x2x8xf32>, tensor<3xi32> -> tensor<3x2x8xf32>
+  %z = bitnet.rope %x, %p64 {theta = 500000.0 : f32, style = #bitnet.rope_style<interleaved>} : tensor<3x2x8xf32>, tensor<3xi64> -> tensor<3x2x8xf32>
+  return %y, %z : tensor<3x2x8xf32>, tensor<3x2x8xf32>
+}
+
+// -----
+
+// Tests that attention over f16 KV caches becomes a cache-update kernel and
+// an attention kernel (one block per token and query head) that update the
+// caches in place: the cache arguments become state and the updated caches
+// returned are no outputs of their own (nor output names).
+// CHECK-LABEL: func.func @decode_step
+// CHECK-SAME: %{{.*}}: memref<16x2x8xf16> {bitnet.name = "k_cache", bitnet.state}, %{{.*}}: memref<16x2x8xf16> {bitnet.state}, %[[POS:.*]]: memref<i32>,
+// CHECK-SAME: %{{.*}}: memref<1x4x8xf32> {bufferize.result}, %{{.*}}: memref<{{[0-9]+}}xi8> {bitnet.gpu_workspace})
+// CHECK-SAME: attributes {bitnet.output_names = ["o"]}
+// CHECK: %[[P:.*]] = memref.expand_shape %[[POS]] [] output_shape [1] : memref<i32> into memref<1xi32>
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_kv_update_1x4x2x8_c16_f16_i32
+// CHECK-SAME: args(%{{.*}} : memref<16xf32>, %{{.*}} : memref<16xf32>, %{{.*}} : memref<256xf16>, %{{.*}} : memref<256xf16>, %[[P]] : memref<1xi32>)
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_attention_1x4x2x8_c16_f16_i32
+// CHECK-SAME: args(%{{[^ ]*}} : memref<32xf32>, %{{[^ ]*}} : memref<256xf16>, %{{[^ ]*}} : memref<256xf16>, %{{[^ ]*}} : memref<1xi32>, %{{[^ ]*}} : memref<64xf32>, %{{[^ ]*}} : memref<32xf32>)
+// CHECK-NEXT: return
+// CHECK: gpu.func @bitnet_kv_update_1x4x2x8_c16_f16_i32
+// CHECK: arith.maxsi
+// CHECK: arith.minsi
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: gpu.func @bitnet_attention_1x4x2x8_c16_f16_i32
+// CHECK-SAME: workgroup(%{{.*}} : memref<8xf32, #gpu.address_space<workgroup>>, %{{.*}} : memref<4xf32, #gpu.address_space<workgroup>>)
+// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// CHECK: arith.extf %{{.*}} : f16 to f32
+// CHECK: gpu.shuffle xor
+// CHECK: math.exp
+// CHECK: arith.divf
+func.func @decode_step(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf32>,
+                       %kc: tensor<16x2x8xf16> {bitnet.name = "k_cache"}, %vc: tensor<16x2x8xf16>, %pos: tensor<i32>)
+    -> (tensor<1x4x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>)
+    attributes {bitnet.output_names = ["o", "k_cache_out", "v_cache_out"]} {
+  %o, %kc1, %vc1 = bitnet.attention %q, %k, %v, %kc, %vc, %pos
+      : tensor<1x4x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>, tensor<i32>
+      -> tensor<1x4x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>
+  return %o, %kc1, %vc1 : tensor<1x4x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>
+}
+
+// -----
+
+// Tests that a KV cache that is not an argument of the entry function is
+// refused: the GPU kernels update caches in place.
+func.func @constant_cache(%q: tensor<1x2x4xf32>, %k: tensor<1x2x4xf32>, %pos: tensor<i32>) -> tensor<1x2x4xf32> {
+  %c = arith.constant dense<0.0> : tensor<8x2x4xf32>
+  // expected-error @+1 {{bitnet-lower-to-gpu: the KV caches must be arguments of the entry function that only this attention reads (the GPU updates them in place)}}
+  %o, %kc1, %vc1 = bitnet.attention %q, %k, %k, %c, %c, %pos
+      : tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<8x2x4xf32>, tensor<8x2x4xf32>, tensor<i32>
+      -> tensor<1x2x4xf32>, tensor<8x2x4xf32>, tensor<8x2x4xf32>
+  return %o : tensor<1x2x4xf32>
+}
+
+// -----
+
+// Tests that a cache argument read by another op as well is refused.
+func.func @shared_cache(%q: tensor<1x2x4xf32>, %k: tensor<1x2x4xf32>, %kc: tensor<8x2x4xf32>, %vc: tensor<8x2x4xf32>, %pos: tensor<i32>) -> (tensor<1x2x4xf32>, tensor<8x2x4xf32>) {
+  // expected-error @+1 {{the KV caches must be arguments of the entry function that only this attention reads}}
+  %o, %kc1, %vc1 = bitnet.attention %q, %k, %k, %kc, %vc, %pos
+      : tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<1x2x4xf32>, tensor<8x2x4xf32>, tensor<8x2x4xf32>, tensor<i32>
+      -> tensor<1x2x4xf32>, tensor<8x2x4xf32>, tensor<8x2x4xf32>
+  %d = arith.addf %kc, %kc : tensor<8x2x4xf32>
+  return %o, %d : tensor<1x2x4xf32>, tensor<8x2x4xf32>
+}
+
+// -----
+
+// Tests the rest of a decoder step: the embedding of the tokens, the
+// positions of the step's tokens (start + index, as the ONNX import makes
+// them), an elementwise linalg.generic add (ONNX Add) and the head
+// (dense_matmul with an i8 weight and a scale per row).
+// CHECK-LABEL: func.func @decoder_ends
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_embedding_2x16x8_f16_i32
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_position_range_2_i32
+// CHECK-SAME: args(%{{[^ ]*}} : memref<1xi32>, %{{[^ ]*}} : memref<2xi32>)
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_add_16
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_dense_2x16x8_i8
+// CHECK-SAME: args(%{{[^ ]*}} : memref<16xf32>, %{{[^ ]*}} : memref<128xi8>, %{{[^ ]*}} : memref<16xf32>, %{{[^ ]*}} : memref<32xf32>)
+// CHECK: gpu.func @bitnet_embedding_2x16x8_f16_i32
+// CHECK: arith.select
+// CHECK: arith.extf %{{.*}} : f16 to f32
+// CHECK: gpu.func @bitnet_position_range_2_i32
+// CHECK: arith.index_cast %{{.*}} : index to i32
+// CHECK: gpu.func @bitnet_dense_2x16x8_i8
+// CHECK: arith.sitofp %{{.*}} : i8 to f32
+// CHECK: gpu.shuffle xor
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @decoder_ends(%tokens: tensor<2xi32>, %pos: tensor<i32>, %table: tensor<16x8xf16>,
+                        %w: tensor<16x8xi8>, %s: tensor<16xf32>) -> (tensor<2x16xf32>, tensor<2xi32>) {
+  %x = bitnet.embedding %table, %tokens : tensor<16x8xf16>, tensor<2xi32> -> tensor<2x8xf32>
+  %start = tensor.extract %pos[] : tensor<i32>
+  %p = tensor.generate {
+  ^bb0(%i: index):
+    %c = arith.index_cast %i : index to i32
+    %v = arith.addi %start, %c : i32
+    tensor.yield %v : i32
+  } : tensor<2xi32>
+  %e = tensor.empty() : tensor<2x8xf32>
+  %x2 = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%x, %x : tensor<2x8xf32>, tensor<2x8xf32>) outs(%e : tensor<2x8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %r = arith.addf %a, %b : f32
+    linalg.yield %r : f32
+  } -> tensor<2x8xf32>
+  %y = bitnet.dense_matmul %x2, %w scales %s : tensor<2x8xf32>, tensor<16x8xi8>, tensor<16xf32> -> tensor<2x16xf32>
+  return %y, %p : tensor<2x16xf32>, tensor<2xi32>
+}
+
+// -----
+
+// Tests that a linalg.generic other than an elementwise add or multiply is
+// refused where it is.
+#id1 = affine_map<(d0) -> (d0)>
+func.func @other_generic(%x: tensor<4xf32>) -> tensor<4xf32> {
+  %e = tensor.empty() : tensor<4xf32>
+  // expected-error @+1 {{bitnet-lower-to-gpu: only elementwise additions and multiplications of two tensors run as a linalg.generic on the GPU}}
+  %y = linalg.generic {indexing_maps = [#id1, #id1], iterator_types = ["parallel"]}
+      ins(%x : tensor<4xf32>) outs(%e : tensor<4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %r = math.exp %a : f32
+    linalg.yield %r : f32
+  } -> tensor<4xf32>
+  return %y : tensor<4xf32>
+}
+
+// -----
+
+// Tests that a tensor.generate other than a range of positions is refused.
+func.func @other_generate(%pos: tensor<i32>) -> tensor<3xi32> {
+  %start = tensor.extract %pos[] : tensor<i32>
+  // expected-error @+1 {{the only tensor.generate on the GPU is a range of positions, start + index}}
+  %p = tensor.generate {
+  ^bb0(%i: index):
+    %c = arith.index_cast %i : index to i32
+    %v = arith.muli %start, %c : i32
+    tensor.yield %v : i32
+  } : tensor<3xi32>
+  return %p : tensor<3xi32>
+}
+
+// -----
+
+// Tests that whole rows sliced out of an intermediate (the last token, for
+// the head) are a view into the workspace at that row (2 rows of 64 floats,
+// 512 bytes, past the rmsnorm result at offset 0), copied to the output.
+// CHECK-LABEL: func.func @last_row
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rmsnorm_3x64_
+// CHECK: %[[AT:.*]] = arith.constant 512 : index
+// CHECK: memref.view %{{.*}}[%[[AT]]][] : memref<{{[0-9]+}}xi8> to memref<64xf32>
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_copy_64
+func.func @last_row(%x: tensor<3x64xf32>, %g: tensor<64xf32>) -> tensor<1x64xf32> {
+  %n = bitnet.rmsnorm %x, %g : tensor<3x64xf32>, tensor<64xf32> -> tensor<3x64xf32>
+  %r = tensor.extract_slice %n[2, 0] [1, 64] [1, 1] : tensor<3x64xf32> to tensor<1x64xf32>
+  return %r : tensor<1x64xf32>
+}
+
+// -----
+
+// Tests that a slice of an argument (no workspace view) is refused.
+func.func @argument_slice(%x: tensor<3x64xf32>) -> tensor<1x64xf32> {
+  // expected-error @+1 {{bitnet-lower-to-gpu: only whole rows of an intermediate tensor are sliced on the GPU}}
+  %r = tensor.extract_slice %x[2, 0] [1, 64] [1, 1] : tensor<3x64xf32> to tensor<1x64xf32>
+  return %r : tensor<1x64xf32>
+}

@@ -25,9 +25,12 @@
 #include <sstream>
 
 using namespace bitnet;
+using bitnet::test::bitEqual;
 using bitnet::test::CompiledModel;
 using bitnet::test::denseF32;
 using bitnet::test::denseInt;
+using bitnet::test::near;
+using bitnet::test::normalVector;
 using bitnet::test::shapeStr;
 
 namespace {
@@ -38,43 +41,6 @@ std::unique_ptr<CompiledModel> compileOrFail(const std::string &mlir,
   auto model = CompiledModel::compile(mlir, flags, error);
   EXPECT_TRUE(model) << "compilation failed:\n" << error << "\n" << mlir;
   return model;
-}
-
-/// `n` draws of `normal`.
-std::vector<float> normalVector(std::mt19937 &rng,
-                                std::normal_distribution<float> &normal,
-                                int64_t n) {
-  std::vector<float> v(n);
-  for (float &e : v)
-    e = normal(rng);
-  return v;
-}
-
-/// Equal bit patterns (so -0 != +0 and NaNs compare by payload).
-::testing::AssertionResult bitEqual(const std::vector<float> &expected,
-                                    const float *actual) {
-  for (size_t i = 0; i < expected.size(); ++i) {
-    uint32_t a, b;
-    std::memcpy(&a, &expected[i], 4);
-    std::memcpy(&b, &actual[i], 4);
-    if (a != b)
-      return ::testing::AssertionFailure()
-             << "element " << i << ": expected " << expected[i] << " got "
-             << actual[i];
-  }
-  return ::testing::AssertionSuccess();
-}
-
-::testing::AssertionResult near(const std::vector<float> &expected,
-                                const float *actual, float tolerance) {
-  for (size_t i = 0; i < expected.size(); ++i) {
-    float scale = std::max(1.0f, std::fabs(expected[i]));
-    if (!(std::fabs(expected[i] - actual[i]) <= tolerance * scale))
-      return ::testing::AssertionFailure()
-             << "element " << i << ": expected " << expected[i] << " got "
-             << actual[i] << " (tolerance " << tolerance << " relative)";
-  }
-  return ::testing::AssertionSuccess();
 }
 
 /// The kernel families bitnet-compile can use on this machine, as flags.
@@ -597,22 +563,10 @@ TEST(EndToEnd, AttentionKernelsMatchReference) {
                        v = randomVec(sh.s * sh.hkv * sh.d),
                        kc = randomVec(sh.cap * sh.hkv * sh.d),
                        vc = randomVec(sh.cap * sh.hkv * sh.d);
-    auto t = [](std::vector<int64_t> shape) {
-      return "tensor<" + shapeStr(shape) + "f32>";
-    };
-    std::string qt = t({sh.s, sh.hq, sh.d}), kt = t({sh.s, sh.hkv, sh.d}),
-                ct = t({sh.cap, sh.hkv, sh.d});
-    std::ostringstream mlir;
-    mlir << "func.func @attn(%q: " << qt << ", %k: " << kt << ", %v: " << kt
-         << ", %kc: " << ct << ", %vc: " << ct << ", %pos: tensor<i32>) -> ("
-         << qt << ", " << ct << ", " << ct << ") {\n"
-         << "  %o, %kc1, %vc1 = bitnet.attention %q, %k, %v, %kc, %vc, %pos : "
-         << qt << ", " << kt << ", " << kt << ", " << ct << ", " << ct
-         << ", tensor<i32> -> " << qt << ", " << ct << ", " << ct << "\n"
-         << "  return %o, %kc1, %vc1 : " << qt << ", " << ct << ", " << ct
-         << "\n}\n";
+    std::string mlir = bitnet::test::attentionModel(sh.s, sh.hq, sh.hkv, sh.d,
+                                                    sh.cap);
     for (const std::string &kernels : kernelFlags()) {
-      auto model = compileOrFail(mlir.str(), {kernels, "--kv-cache=f32"});
+      auto model = compileOrFail(mlir, {kernels, "--kv-cache=f32"});
       ASSERT_TRUE(model);
       for (int32_t position : {0, 1, 1000 /* clamped to cap - s */}) {
         SCOPED_TRACE(kernels + " d=" + std::to_string(sh.d) + " position " +
@@ -631,7 +585,7 @@ TEST(EndToEnd, AttentionKernelsMatchReference) {
       }
       // f16 caches (the default): the reference on f16-rounded rows, the
       // caches holding exactly those rows.
-      auto half = compileOrFail(mlir.str(), {kernels});
+      auto half = compileOrFail(mlir, {kernels});
       ASSERT_TRUE(half);
       ASSERT_EQ(half->info().inputs[3].dtype, BITNET_DTYPE_F16);
       auto roundF16 = [](std::vector<float> v) {

@@ -6,6 +6,8 @@
 
 #include "ModelHarness.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -28,6 +30,20 @@ std::unique_ptr<CompiledModel>
 CompiledModel::compile(const std::string &mlir,
                        const std::vector<std::string> &flags,
                        std::string &error) {
+  return build(&mlir, "", flags, error);
+}
+
+std::unique_ptr<CompiledModel>
+CompiledModel::compileFile(const std::string &path,
+                           const std::vector<std::string> &flags,
+                           std::string &error) {
+  return build(nullptr, path, flags, error);
+}
+
+std::unique_ptr<CompiledModel>
+CompiledModel::build(const std::string *mlir, const std::string &path,
+                     const std::vector<std::string> &flags,
+                     std::string &error) {
   char dirTemplate[] = "/tmp/bitnet-test-XXXXXX";
   if (!mkdtemp(dirTemplate)) {
     error = "mkdtemp failed";
@@ -35,10 +51,11 @@ CompiledModel::compile(const std::string &mlir,
   }
   std::unique_ptr<CompiledModel> model(new CompiledModel());
   model->dir = dirTemplate;
-  std::string input = model->dir + "/model.mlir";
+  std::string input = mlir ? model->dir + "/model.mlir" : path;
   std::string output = model->dir + "/model.so";
   std::string log = model->dir + "/compile.log";
-  std::ofstream(input) << mlir;
+  if (mlir)
+    std::ofstream(input) << *mlir;
   std::string command = std::string(BITNET_COMPILE_PATH) + " " + input +
                         " -o " + output;
   for (const std::string &flag : flags)
@@ -135,6 +152,59 @@ std::string denseF32(const std::vector<float> &values,
 std::string denseInt(const std::vector<int64_t> &values,
                      const std::vector<int64_t> &shape) {
   return dense(values, shape, [](std::ostream &os, int64_t v) { os << v; });
+}
+
+std::string attentionModel(int64_t s, int64_t hq, int64_t hkv, int64_t d,
+                           int64_t cap) {
+  auto t = [](std::vector<int64_t> shape) {
+    return "tensor<" + shapeStr(shape) + "f32>";
+  };
+  std::string qt = t({s, hq, d}), kt = t({s, hkv, d}), ct = t({cap, hkv, d});
+  std::ostringstream mlir;
+  mlir << "func.func @attn(%q: " << qt << ", %k: " << kt << ", %v: " << kt
+       << ", %kc: " << ct << ", %vc: " << ct << ", %pos: tensor<i32>) -> ("
+       << qt << ", " << ct << ", " << ct << ") {\n"
+       << "  %o, %kc1, %vc1 = bitnet.attention %q, %k, %v, %kc, %vc, %pos : "
+       << qt << ", " << kt << ", " << kt << ", " << ct << ", " << ct
+       << ", tensor<i32> -> " << qt << ", " << ct << ", " << ct << "\n"
+       << "  return %o, %kc1, %vc1 : " << qt << ", " << ct << ", " << ct
+       << "\n}\n";
+  return mlir.str();
+}
+
+std::vector<float> normalVector(std::mt19937 &rng,
+                                std::normal_distribution<float> &normal,
+                                int64_t n) {
+  std::vector<float> v(n);
+  for (float &e : v)
+    e = normal(rng);
+  return v;
+}
+
+::testing::AssertionResult bitEqual(const std::vector<float> &expected,
+                                    const float *actual) {
+  for (size_t i = 0; i < expected.size(); ++i) {
+    uint32_t a, b;
+    std::memcpy(&a, &expected[i], 4);
+    std::memcpy(&b, &actual[i], 4);
+    if (a != b)
+      return ::testing::AssertionFailure()
+             << "element " << i << ": expected " << expected[i] << " got "
+             << actual[i];
+  }
+  return ::testing::AssertionSuccess();
+}
+
+::testing::AssertionResult near(const std::vector<float> &expected,
+                                const float *actual, float tolerance) {
+  for (size_t i = 0; i < expected.size(); ++i) {
+    float scale = std::max(1.0f, std::fabs(expected[i]));
+    if (!(std::fabs(expected[i] - actual[i]) <= tolerance * scale))
+      return ::testing::AssertionFailure()
+             << "element " << i << ": expected " << expected[i] << " got "
+             << actual[i] << " (tolerance " << tolerance << " relative)";
+  }
+  return ::testing::AssertionSuccess();
 }
 
 } // namespace bitnet::test

@@ -9,8 +9,11 @@
 
 #include "bitnet_rt/model_abi.h"
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,10 @@ public:
   static std::unique_ptr<CompiledModel>
   compile(const std::string &mlir, const std::vector<std::string> &flags,
           std::string &error);
+  /// Compiles the model file at `path` (.mlir or .onnx) likewise.
+  static std::unique_ptr<CompiledModel>
+  compileFile(const std::string &path, const std::vector<std::string> &flags,
+              std::string &error);
   ~CompiledModel();
 
   const bitnet_model_info &info() const { return *modelInfo; }
@@ -35,6 +42,10 @@ public:
 
 private:
   CompiledModel() = default;
+  /// Compiles `*mlir` (written to a file) or, when null, the file `path`.
+  static std::unique_ptr<CompiledModel>
+  build(const std::string *mlir, const std::string &path,
+        const std::vector<std::string> &flags, std::string &error);
   std::string dir;
   void *handle = nullptr;
   const bitnet_model_info *modelInfo = nullptr;
@@ -49,6 +60,25 @@ std::string denseInt(const std::vector<int64_t> &values,
                      const std::vector<int64_t> &shape);
 /// "2x3x" style shape prefix of a tensor type.
 std::string shapeStr(const std::vector<int64_t> &shape);
+
+/// A function @attn of one bitnet.attention (f32 caches, i32 position) that
+/// returns the output and the updated caches: queries [s, hq, d], keys and
+/// values [s, hkv, d], caches [cap, hkv, d].
+std::string attentionModel(int64_t s, int64_t hq, int64_t hkv, int64_t d,
+                           int64_t cap);
+
+/// `n` draws of `normal`.
+std::vector<float> normalVector(std::mt19937 &rng,
+                                std::normal_distribution<float> &normal,
+                                int64_t n);
+
+/// Equal bit patterns (so -0 != +0 and NaNs compare by payload).
+::testing::AssertionResult bitEqual(const std::vector<float> &expected,
+                                    const float *actual);
+
+/// |expected - actual| <= tolerance * max(1, |expected|) everywhere.
+::testing::AssertionResult near(const std::vector<float> &expected,
+                                const float *actual, float tolerance);
 
 } // namespace bitnet::test
 

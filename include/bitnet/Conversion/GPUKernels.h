@@ -92,6 +92,56 @@ GPUKernel gemvKernel(int64_t m, int64_t n, int64_t k,
 /// RMSNorm of `rows x d`. (%x: f32[rows*d], %gamma: f32[d], %y: f32[rows*d])
 GPUKernel rmsnormKernel(int64_t rows, int64_t d, float eps);
 
+/// Rotary embedding of `tokens x heads x dim` f32 rows by one position per
+/// token (`positionType` i32 or i64), pairs (i, i + D/2) or, `interleaved`,
+/// (2i, 2i + 1); one thread per pair.
+/// (%x: f32[t*h*d], %pos: positionType[t], %freq: f32[d/2], %y: f32[t*h*d])
+GPUKernel ropeKernel(int64_t tokens, int64_t heads, int64_t dim,
+                     bool interleaved, StringRef positionType);
+
+/// The shape of one bitnet.attention on the GPU.
+struct GPUAttentionShape {
+  int64_t tokens, heads, kvHeads, dim, capacity;
+  float scale;
+  std::string cacheType;    ///< f32 or f16
+  std::string positionType; ///< i32 or i64
+};
+
+/// Writes the `tokens` new key and value rows into both caches, in place, at
+/// rows [p, p + tokens) with p = clamp(position, 0, capacity - tokens),
+/// rounded to the cache type; one thread per element.
+/// (%k: f32[t*hkv*d], %v: f32[t*hkv*d], %kc: cache[c*hkv*d], %vc: cache[...],
+///  %pos: positionType[1])
+GPUKernel cacheUpdateKernel(const GPUAttentionShape &shape);
+
+/// Causal grouped-query attention over the updated caches: one block per
+/// (token, query head) scores the visible rows j <= p + token (scores kept
+/// in `%scores`, tokens*heads*capacity floats of scratch), takes the softmax
+/// and the weighted sum of value rows.
+/// (%q: f32[t*h*d], %kc, %vc, %pos as cacheUpdateKernel,
+///  %scores: f32[t*h*c], %out: f32[t*h*d])
+GPUKernel attentionKernel(const GPUAttentionShape &shape);
+
+/// Rows of a `vocab x dim` table (`tableType` f32, f16 or i8, the last with
+/// one f32 scale per row) for `tokens` ids (`idType` i32 or i64; negative
+/// ids count from the end, then clamped into the table); one thread per
+/// output element.
+/// (%table: tableType[v*d], %ids: idType[t][, %scales: f32[v]], %y: f32[t*d])
+GPUKernel embeddingKernel(int64_t tokens, int64_t vocab, int64_t dim,
+                          StringRef tableType, StringRef idType,
+                          bool scaled);
+
+/// y[m, n] = sum_k x[m, k] * float(w[n, k]) (times scales[n] for an i8
+/// weight): one warp per row of the weight, read once with coalesced loads
+/// for all `m` tokens.
+/// (%x: f32[m*k], %w: weightType[n*k][, %scales: f32[n]], %y: f32[m*n])
+GPUKernel denseKernel(int64_t m, int64_t n, int64_t k, StringRef weightType,
+                      bool scaled);
+
+/// The positions of a step's tokens: y[i] = start[0] + i (`type` i32 or
+/// i64). (%start: type[1], %y: type[count])
+GPUKernel positionRangeKernel(int64_t count, StringRef type);
+
 enum class ElementwiseKind { SquaredRelu, Add, Mul, Copy };
 /// (%a[, %b], %y), all f32[count].
 GPUKernel elementwiseKernel(ElementwiseKind kind, int64_t count);

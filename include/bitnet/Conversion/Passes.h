@@ -49,6 +49,11 @@ AttentionCacheUpdate buildAttentionCacheUpdate(OpBuilder &b, Location loc,
                                                Value kCache, Value vCache,
                                                Value position);
 
+/// The inverse frequencies of `bitnet.rope`, theta^(-2i / D) for the D / 2
+/// pairs, computed once at compile time in single precision; the reference
+/// lowering and the GPU kernel use the same table.
+SmallVector<float> ropeInverseFrequencies(float theta, int64_t headDim);
+
 /// Adds the patterns that lower every bitnet op to linalg/arith/math/tensor.
 void populateBitNetToLinalgPatterns(const TypeConverter &converter,
                                     RewritePatternSet &patterns);

@@ -142,9 +142,24 @@ def BitNetLowerToGPU : Pass<"bitnet-lower-to-gpu", "::mlir::ModuleOp"> {
     Lowered ops: `bitnet.bitlinear` with a constant weight (a quantisation
     kernel, then the W2A8 GEMV for up to 8 tokens or a GEMM of 8-token
     blocks), `bitnet.quantize_activations`, `bitnet.rmsnorm`,
-    `bitnet.squared_relu`, `arith.addf`/`arith.mulf` on f32 tensors of one
-    shape, `tensor.expand_shape`/`collapse_shape`. Anything else is an error
-    that names the op.
+    `bitnet.squared_relu`, `bitnet.rope` (one thread per rotated pair),
+    `bitnet.attention` (a kernel that writes the new key and value rows into
+    the caches, then one block per token and query head over the visible
+    cache rows), `bitnet.embedding` and `bitnet.dense_matmul` (f32, f16 or
+    i8 with row scales; a warp per weight row), `arith.addf`/`arith.mulf` on
+    f32 tensors of one shape and the elementwise `linalg.generic` forms of
+    them, the positions of a step (`tensor.generate` of start + index),
+    `tensor.expand_shape`/`collapse_shape`, and whole rows sliced out of an
+    intermediate (`tensor.extract_slice`, a view). A decoder step imported
+    from ONNX thus runs whole on the GPU. Anything else is an error that
+    names the op.
+
+    The KV caches of `bitnet.attention` must be arguments of the entry
+    function that nothing else reads: they stay in device memory and are
+    updated in place, so each becomes a state argument (`bitnet.state`,
+    BITNET_TENSOR_STATE in the descriptor) and an updated cache that the
+    function returns is dropped from the outputs, as `bitnet-state-arguments`
+    does on the CPU path.
 
     Before:
 

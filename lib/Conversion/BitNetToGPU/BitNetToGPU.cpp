@@ -16,9 +16,11 @@
 #include "bitnet/Dialect/BitNet/IR/TernaryEncoding.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/Parser/Parser.h"
-#include "llvm/ADT/MapVector.h"
+#include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/SetVector.h"
 
 namespace mlir::bitnet {
 #define GEN_PASS_DEF_BITNETLOWERTOGPU
@@ -66,6 +68,10 @@ private:
   std::string addGlobal(Location loc, DenseElementsAttr data);
   Operand operand(Value v);
   void launch(GPUKernel kernel, SmallVector<Operand> operands, Location loc);
+  /// `op` (arith.addf or arith.mulf) on f32 tensors `a` and `b` into
+  /// `result` (the op's own result by default).
+  LogicalResult planBinary(Operation *op, Value a, Value b,
+                           Value result = Value());
 
   ModuleOp module;
   func::FuncOp entryFunc;
@@ -74,9 +80,15 @@ private:
   DenseMap<Value, BufRef> buffers;
   /// For each result value, the output slot it is written to directly.
   DenseMap<Value, unsigned> directOutputs;
+  /// For each result of the entry function, its output slot, or -1 for a KV
+  /// cache updated in place (state: the input is the output).
+  SmallVector<int> outputSlot;
+  /// Arguments the run updates in place (the KV caches).
+  llvm::SmallSetVector<unsigned, 4> stateArgs;
   SmallVector<Launch> launches;
-  llvm::MapVector<StringRef, std::string> kernels;
-  std::vector<std::string> kernelNames; // owns the map's keys
+  /// The text of each kernel by name, and the names in order of first launch.
+  llvm::StringMap<std::string> kernels;
+  std::vector<std::string> kernelOrder;
   unsigned globalCounter = 0;
 };
 } // namespace
@@ -127,11 +139,69 @@ Operand BitNetLowerToGPUPass::operand(Value v) {
 
 void BitNetLowerToGPUPass::launch(GPUKernel kernel,
                                   SmallVector<Operand> operands, Location loc) {
-  if (!kernels.count(kernel.name)) {
-    kernelNames.push_back(kernel.name);
-    kernels.insert({kernelNames.back(), kernel.text});
-  }
+  if (kernels.try_emplace(kernel.name, kernel.text).second)
+    kernelOrder.push_back(kernel.name);
   launches.push_back({std::move(kernel), std::move(operands), loc});
+}
+
+static BufRef globalBuffer(std::string name) {
+  BufRef ref;
+  ref.kind = BufRef::Global;
+  ref.global = std::move(name);
+  return ref;
+}
+
+/// The element type's name in kernel text (f32, f16, i32, i64).
+static std::string typeName(Type t) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  t.print(os);
+  return s;
+}
+
+/// The arith.addf or arith.mulf of the two inputs that is the whole body of
+/// an all-parallel, identity-mapped `generic`, or null.
+static Operation *elementwiseBody(linalg::GenericOp generic) {
+  if (generic.getNumDpsInputs() != 2 || generic.getNumDpsInits() != 1 ||
+      generic.getNumReductionLoops() != 0 ||
+      !llvm::all_of(generic.getIndexingMapsArray(),
+                    [](AffineMap map) { return map.isIdentity(); }))
+    return nullptr;
+  Block &body = generic.getRegion().front();
+  if (body.getOperations().size() != 2)
+    return nullptr;
+  Operation *op = &body.front();
+  auto yield = dyn_cast<linalg::YieldOp>(body.getTerminator());
+  if (!isa<arith::AddFOp, arith::MulFOp>(op) || !yield ||
+      yield.getNumOperands() != 1 || yield.getOperand(0) != op->getResult(0) ||
+      op->getOperand(0) != body.getArgument(0) ||
+      op->getOperand(1) != body.getArgument(1))
+    return nullptr;
+  return op;
+}
+
+/// The 0-D tensor `s` of a `tensor.generate` that yields s[] + index, the
+/// positions of a step's tokens; null for any other generate.
+static Value positionRangeStart(tensor::GenerateOp gen) {
+  RankedTensorType type = gen.getType();
+  if (type.getRank() != 1 || !type.hasStaticShape())
+    return Value();
+  Block &body = gen.getBody().front();
+  auto yield = dyn_cast<tensor::YieldOp>(body.getTerminator());
+  auto add = yield ? yield.getValue().getDefiningOp<arith::AddIOp>()
+                   : arith::AddIOp();
+  if (!add || add->getBlock() != &body || body.getOperations().size() != 3)
+    return Value();
+  for (auto [x, y] : {std::pair(add.getLhs(), add.getRhs()),
+                      std::pair(add.getRhs(), add.getLhs())}) {
+    auto cast = x.getDefiningOp<arith::IndexCastOp>();
+    auto extract = y.getDefiningOp<tensor::ExtractOp>();
+    if (cast && cast->getBlock() == &body && cast.getIn() == body.getArgument(0) &&
+        extract && extract->getBlock() != &body &&
+        extract.getTensor().getType().getRank() == 0)
+      return extract.getTensor();
+  }
+  return Value();
 }
 
 /// The int8 values of a constant ternary weight, or nothing.
@@ -139,6 +209,23 @@ static std::optional<SmallVector<int8_t>> constantTernary(Value weight) {
   if (auto constant = weight.getDefiningOp<bitnet::ConstantOp>())
     return constant.getTernaryValues();
   return std::nullopt;
+}
+
+LogicalResult BitNetLowerToGPUPass::planBinary(Operation *op, Value a, Value b,
+                                              Value result) {
+  if (!result)
+    result = op->getResult(0);
+  auto type = dyn_cast<RankedTensorType>(result.getType());
+  if (!type || !type.getElementType().isF32() || a.getType() != type ||
+      b.getType() != type)
+    return op->emitError("bitnet-lower-to-gpu: only f32 tensors of one "
+                         "shape are added or multiplied on the GPU");
+  resultBuffer(result);
+  launch(elementwiseKernel(isa<arith::AddFOp>(op) ? ElementwiseKind::Add
+                                                  : ElementwiseKind::Mul,
+                           type.getNumElements()),
+         {operand(a), operand(b), operand(result)}, op->getLoc());
+  return success();
 }
 
 LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
@@ -170,6 +257,29 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     directOutputs.erase(result);
     return success();
   }
+  if (auto slice = dyn_cast<tensor::ExtractSliceOp>(op)) {
+    // Whole rows of an intermediate (the last token's, for the head): a view
+    // into the workspace at the first row.
+    RankedTensorType src = slice.getSourceType(), type = slice.getType();
+    BufRef ref = buffers.lookup(slice.getSource());
+    bool rows = src.hasStaticShape() && type.hasStaticShape() &&
+                src.getRank() == type.getRank() && src.getRank() >= 1 &&
+                slice.getOffsets().empty() && slice.getSizes().empty() &&
+                slice.getStrides().empty() &&
+                llvm::all_of(slice.getStaticStrides(),
+                             [](int64_t stride) { return stride == 1; });
+    for (int64_t d = 1; rows && d < src.getRank(); ++d)
+      rows = slice.getStaticOffsets()[d] == 0 &&
+             type.getDimSize(d) == src.getDimSize(d);
+    if (!rows || ref.kind != BufRef::Workspace)
+      return op->emitError("bitnet-lower-to-gpu: only whole rows of an "
+                           "intermediate tensor are sliced on the GPU");
+    ref.offset += slice.getStaticOffsets()[0] * (src.getNumElements() / src.getDimSize(0)) *
+                  elementBytes(src.getElementType());
+    buffers[slice.getResult()] = ref;
+    directOutputs.erase(slice.getResult()); // copied by the return
+    return success();
+  }
   if (auto bl = dyn_cast<BitLinearOp>(op)) {
     std::optional<SmallVector<int8_t>> w = constantTernary(bl.getWeight());
     if (!w)
@@ -181,9 +291,8 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     GPUGemvLayout layout = chooseGemvLayout(m, n, k);
     std::vector<int8_t> bytes = layoutGemvWeights(*w, n, k, layout);
     auto dataType = RankedTensorType::get({(int64_t)bytes.size()}, i8);
-    BufRef wRef;
-    wRef.kind = BufRef::Global;
-    wRef.global = addGlobal(loc, DenseElementsAttr::get(dataType, ArrayRef(bytes)));
+    BufRef wRef =
+        globalBuffer(addGlobal(loc, DenseElementsAttr::get(dataType, ArrayRef(bytes))));
     int64_t tokens = layout.paddedTokens(), rowBytes = layout.xRowBytes();
     BufRef xq = allocate(tokens * rowBytes), xs = allocate(4 * tokens),
            sx = allocate(4 * tokens);
@@ -230,25 +339,157 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
            {operand(relu.getInput()), operand(relu.getResult())}, loc);
     return success();
   }
-  if (isa<arith::AddFOp, arith::MulFOp>(op)) {
-    auto type = dyn_cast<RankedTensorType>(op->getResult(0).getType());
-    if (!type || !type.getElementType().isF32() ||
-        op->getOperand(0).getType() != type || op->getOperand(1).getType() != type)
-      return op->emitError("bitnet-lower-to-gpu: only f32 tensors of one "
-                           "shape are added or multiplied on the GPU");
-    resultBuffer(op->getResult(0));
-    launch(elementwiseKernel(isa<arith::AddFOp>(op) ? ElementwiseKind::Add
-                                                    : ElementwiseKind::Mul,
-                             type.getNumElements()),
-           {operand(op->getOperand(0)), operand(op->getOperand(1)),
-            operand(op->getResult(0))},
+  if (isa<arith::AddFOp, arith::MulFOp>(op))
+    return planBinary(op, op->getOperand(0), op->getOperand(1));
+  if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
+    // An elementwise add or multiply of two tensors (ONNX Add and Mul).
+    Operation *body = elementwiseBody(generic);
+    if (!body)
+      return op->emitError("bitnet-lower-to-gpu: only elementwise additions "
+                           "and multiplications of two tensors run as a "
+                           "linalg.generic on the GPU");
+    return planBinary(body, generic.getInputs()[0], generic.getInputs()[1],
+                      generic.getResult(0));
+  }
+  if (isa<tensor::EmptyOp>(op))
+    return success(); // only the init of elementwise generics, never read
+  if (auto extract = dyn_cast<tensor::ExtractOp>(op)) {
+    // A scalar of a 0-D tensor; read only by position ranges.
+    if (extract.getTensor().getType().getRank() != 0 ||
+        !llvm::all_of(extract->getUsers(), [](Operation *user) {
+          return user->getParentOfType<tensor::GenerateOp>();
+        }))
+      return op->emitError("bitnet-lower-to-gpu: a scalar is read on the "
+                           "GPU only to make a range of positions "
+                           "(tensor.generate)");
+    return success();
+  }
+  if (auto gen = dyn_cast<tensor::GenerateOp>(op)) {
+    Value start = positionRangeStart(gen);
+    if (!start)
+      return op->emitError("bitnet-lower-to-gpu: the only tensor.generate "
+                           "on the GPU is a range of positions, "
+                           "start + index");
+    RankedTensorType type = gen.getType();
+    resultBuffer(gen.getResult());
+    launch(positionRangeKernel(type.getNumElements(),
+                               typeName(type.getElementType())),
+           {operand(start), operand(gen.getResult())}, loc);
+    return success();
+  }
+  if (auto emb = dyn_cast<EmbeddingOp>(op)) {
+    RankedTensorType table = emb.getTable().getType();
+    if (!table.hasStaticShape() || !emb.getTokens().getType().hasStaticShape())
+      return op->emitError("bitnet-lower-to-gpu: embedding needs static "
+                           "shapes");
+    int64_t vocab = table.getDimSize(0), dim = table.getDimSize(1);
+    int64_t tokens = emb.getTokens().getType().getNumElements();
+    resultBuffer(emb.getResult());
+    SmallVector<Operand> operands{operand(emb.getTable()),
+                                  operand(emb.getTokens())};
+    if (emb.getScales())
+      operands.push_back(operand(emb.getScales()));
+    operands.push_back(operand(emb.getResult()));
+    launch(embeddingKernel(tokens, vocab, dim,
+                           typeName(table.getElementType()),
+                           typeName(emb.getTokens().getType().getElementType()),
+                           static_cast<bool>(emb.getScales())),
+           std::move(operands), loc);
+    return success();
+  }
+  if (auto dense = dyn_cast<DenseMatmulOp>(op)) {
+    RankedTensorType w = dense.getWeight().getType();
+    RankedTensorType x = dense.getInput().getType();
+    if (!w.hasStaticShape() || !x.hasStaticShape())
+      return op->emitError("bitnet-lower-to-gpu: dense_matmul needs static "
+                           "shapes");
+    int64_t n = w.getDimSize(0), k = w.getDimSize(1);
+    int64_t m = x.getNumElements() / k;
+    resultBuffer(dense.getResult());
+    SmallVector<Operand> operands{operand(dense.getInput()),
+                                  operand(dense.getWeight())};
+    if (dense.getScales())
+      operands.push_back(operand(dense.getScales()));
+    operands.push_back(operand(dense.getResult()));
+    launch(denseKernel(m, n, k, typeName(w.getElementType()),
+                       static_cast<bool>(dense.getScales())),
+           std::move(operands), loc);
+    return success();
+  }
+  if (auto rope = dyn_cast<RopeOp>(op)) {
+    RankedTensorType type = rope.getInput().getType();
+    if (!type.hasStaticShape())
+      return op->emitError("bitnet-lower-to-gpu: rope needs a static shape");
+    int64_t tokens = type.getDimSize(0), heads = type.getDimSize(1),
+            dim = type.getDimSize(2);
+    SmallVector<float> freqs =
+        ropeInverseFrequencies(rope.getTheta().convertToFloat(), dim);
+    auto freqType = RankedTensorType::get({dim / 2}, f32);
+    BufRef freq = globalBuffer(
+        addGlobal(loc, DenseElementsAttr::get(freqType, ArrayRef(freqs))));
+    resultBuffer(rope.getResult());
+    launch(ropeKernel(tokens, heads, dim,
+                      rope.getStyle() == RopeStyle::Interleaved,
+                      typeName(rope.getPositions().getType().getElementType())),
+           {operand(rope.getInput()), operand(rope.getPositions()),
+            Operand{freq, dim / 2, f32}, operand(rope.getResult())},
+           loc);
+    return success();
+  }
+  if (auto att = dyn_cast<AttentionOp>(op)) {
+    RankedTensorType qType = att.getQuery().getType();
+    RankedTensorType cType = att.getKCache().getType();
+    if (!qType.hasStaticShape() || !cType.hasStaticShape() ||
+        !att.getKey().getType().hasStaticShape())
+      return op->emitError("bitnet-lower-to-gpu: attention needs static "
+                           "shapes");
+    // The caches are updated in place on the device: each must be an
+    // argument that nothing else reads.
+    for (Value cache : {att.getKCache(), att.getVCache()}) {
+      auto arg = dyn_cast<BlockArgument>(cache);
+      if (!arg || arg.getOwner() != &entryFunc.getBody().front() ||
+          !cache.hasOneUse())
+        return op->emitError("bitnet-lower-to-gpu: the KV caches must be "
+                             "arguments of the entry function that only this "
+                             "attention reads (the GPU updates them in place)");
+      stateArgs.insert(arg.getArgNumber());
+    }
+    GPUAttentionShape shape{qType.getDimSize(0),
+                            qType.getDimSize(1),
+                            cType.getDimSize(1),
+                            qType.getDimSize(2),
+                            cType.getDimSize(0),
+                            att.getEffectiveScale(),
+                            typeName(cType.getElementType()),
+                            typeName(att.getPosition().getType().getElementType())};
+    if (shape.tokens > shape.capacity)
+      return op->emitError("bitnet-lower-to-gpu: ")
+             << shape.tokens << " new tokens do not fit a KV cache of "
+             << shape.capacity;
+    buffers[att.getNewKCache()] = buffers.lookup(att.getKCache());
+    buffers[att.getNewVCache()] = buffers.lookup(att.getVCache());
+    int64_t units = shape.tokens * shape.heads;
+    BufRef scores = allocate(4 * units * shape.capacity);
+    resultBuffer(att.getResult());
+    launch(cacheUpdateKernel(shape),
+           {operand(att.getKey()), operand(att.getValue()),
+            operand(att.getKCache()), operand(att.getVCache()),
+            operand(att.getPosition())},
+           loc);
+    launch(attentionKernel(shape),
+           {operand(att.getQuery()), operand(att.getKCache()),
+            operand(att.getVCache()), operand(att.getPosition()),
+            ws(scores, units * shape.capacity, f32), operand(att.getResult())},
            loc);
     return success();
   }
   if (auto ret = dyn_cast<func::ReturnOp>(op)) {
     for (auto [j, v] : llvm::enumerate(ret.getOperands())) {
+      if (outputSlot[j] < 0)
+        continue; // a KV cache, updated in place
+      unsigned slot = outputSlot[j];
       BufRef ref = buffers.lookup(v);
-      if (ref.kind == BufRef::Arg && ref.arg == numInputs + j)
+      if (ref.kind == BufRef::Arg && ref.arg == numInputs + slot)
         continue;
       auto type = cast<RankedTensorType>(v.getType());
       if (!type.getElementType().isF32())
@@ -257,7 +498,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
                << "for f32 tensors";
       BufRef out;
       out.kind = BufRef::Arg;
-      out.arg = numInputs + j;
+      out.arg = numInputs + slot;
       launch(elementwiseKernel(ElementwiseKind::Copy, type.getNumElements()),
              {operand(v), Operand{out, type.getNumElements(), f32}}, loc);
     }
@@ -280,17 +521,27 @@ LogicalResult BitNetLowerToGPUPass::plan(func::FuncOp func) {
              << t;
   }
   numInputs = func.getNumArguments();
-  numOutputs = func.getNumResults();
   for (BlockArgument arg : func.getArguments()) {
     BufRef ref;
     ref.kind = BufRef::Arg;
     ref.arg = arg.getArgNumber();
     buffers[arg] = ref;
   }
+  // An updated KV cache returned is state, not an output: the attention
+  // writes it into its input's buffer (checked when the attention is
+  // planned).
   Operation *ret = func.getBody().front().getTerminator();
+  numOutputs = 0;
+  for (Value v : ret->getOperands()) {
+    auto att = v.getDefiningOp<AttentionOp>();
+    bool state = att && v != att.getResult() &&
+                 isa<BlockArgument>(v == att.getNewKCache() ? att.getKCache()
+                                                            : att.getVCache());
+    outputSlot.push_back(state ? -1 : static_cast<int>(numOutputs++));
+  }
   for (auto [j, v] : llvm::enumerate(ret->getOperands()))
-    if (v.getDefiningOp() && !directOutputs.count(v))
-      directOutputs[v] = j;
+    if (outputSlot[j] >= 0 && v.getDefiningOp() && !directOutputs.count(v))
+      directOutputs[v] = outputSlot[j];
   for (Operation &op : func.getBody().front())
     if (failed(planOp(&op)))
       return failure();
@@ -330,8 +581,8 @@ void BitNetLowerToGPUPass::runOnOperation() {
 
   // The kernels.
   std::string text = "gpu.module @" + kKernelModule.str() + " {\n";
-  for (auto &entryText : kernels)
-    text += entryText.second;
+  for (const std::string &name : kernelOrder)
+    text += kernels.lookup(name);
   text += "}\n";
   Block parsed;
   ParserConfig config(ctx);
@@ -356,8 +607,9 @@ void BitNetLowerToGPUPass::runOnOperation() {
   };
   for (Type t : func.getArgumentTypes())
     argTypes.push_back(memrefOf(t));
-  for (Type t : func.getResultTypes())
-    argTypes.push_back(memrefOf(t));
+  for (auto [j, t] : llvm::enumerate(func.getResultTypes()))
+    if (outputSlot[j] >= 0)
+      argTypes.push_back(memrefOf(t));
   auto wsType = MemRefType::get({std::max<int64_t>(workspaceBytes, 1)},
                                 b.getI8Type());
   argTypes.push_back(wsType);
@@ -367,13 +619,28 @@ void BitNetLowerToGPUPass::runOnOperation() {
   host.setVisibility(func.getVisibility());
   for (NamedAttribute attr : func->getDiscardableAttrs())
     host->setAttr(attr.getName(), attr.getValue());
-  for (unsigned i = 0; i < numInputs; ++i)
+  // Names of the outputs that remain.
+  if (auto names = func->getAttrOfType<ArrayAttr>("bitnet.output_names")) {
+    SmallVector<Attribute> kept;
+    for (auto [j, name] : llvm::enumerate(names.getValue()))
+      if (j >= outputSlot.size() || outputSlot[j] >= 0)
+        kept.push_back(name);
+    host->setAttr("bitnet.output_names", b.getArrayAttr(kept));
+  }
+  for (unsigned i = 0; i < numInputs; ++i) {
     for (NamedAttribute attr : ::mlir::function_interface_impl::getArgAttrs(func, i))
       host.setArgAttr(i, attr.getName(), attr.getValue());
-  for (unsigned j = 0; j < numOutputs; ++j) {
-    host.setArgAttr(numInputs + j, "bufferize.result", b.getUnitAttr());
-    for (NamedAttribute attr : func.getResultAttrDict(j) ? func.getResultAttrDict(j).getValue() : ArrayRef<NamedAttribute>())
-      host.setArgAttr(numInputs + j, attr.getName(), attr.getValue());
+    if (stateArgs.contains(i))
+      host.setArgAttr(i, "bitnet.state", b.getUnitAttr());
+  }
+  for (unsigned j = 0; j < func.getNumResults(); ++j) {
+    if (outputSlot[j] < 0)
+      continue;
+    unsigned arg = numInputs + outputSlot[j];
+    host.setArgAttr(arg, "bufferize.result", b.getUnitAttr());
+    if (DictionaryAttr attrs = func.getResultAttrDict(j))
+      for (NamedAttribute attr : attrs.getValue())
+        host.setArgAttr(arg, attr.getName(), attr.getValue());
   }
   unsigned wsArg = numInputs + numOutputs;
   host.setArgAttr(wsArg, "bitnet.gpu_workspace", b.getUnitAttr());

@@ -18,6 +18,7 @@
 #include "llvm/Support/MathExtras.h"
 
 #include <cassert>
+#include <limits>
 
 using namespace mlir;
 using namespace mlir::bitnet;
@@ -102,6 +103,30 @@ public:
     std::string n = fresh("f");
     line(n + " = arith.constant " + literal + " : f32");
     return n;
+  }
+  /// An f32 constant exactly (its bits in hex).
+  std::string f32(float value) {
+    return f32("0x" + llvm::utohexstr(llvm::bit_cast<uint32_t>(value),
+                                      /*LowerCase=*/false, /*Width=*/8));
+  }
+  /// The global index of this thread in a 1-D grid of `threads`-wide blocks.
+  std::string globalIndex(int64_t threads) {
+    std::string tid = fresh("tid"), bx = fresh("bx");
+    line(tid + " = gpu.thread_id x");
+    line(bx + " = gpu.block_id x");
+    return op("arith.addi", {op("arith.muli", {bx, idx(threads)}, "index"), tid},
+              "index");
+  }
+  /// A position read from `pos[0]` (i32 or i64), clamped into [lo, hi], as
+  /// an index.
+  std::string clampedPosition(StringRef pos, StringRef type, int64_t lo,
+                              int64_t hi) {
+    std::string v = fresh("pos");
+    line(v + " = memref.load " + pos + "[" + idx(0) + "] : memref<1x" + type +
+         ">");
+    std::string p = op("arith.index_cast", {v}, (type + " to index").str());
+    p = op("arith.maxsi", {p, idx(lo)}, "index");
+    return op("arith.minsi", {p, idx(hi)}, "index");
   }
   std::string op(StringRef name, ArrayRef<std::string> args, StringRef type) {
     std::string n = fresh();
@@ -485,6 +510,415 @@ GPUKernel mlir::bitnet::rmsnormKernel(int64_t rows, int64_t d, float eps) {
                     .str();
   kernel.bytes = 8 * rows * d + 4 * d;
   kernel.flops = 4 * rows * d;
+  return kernel;
+}
+
+static constexpr int64_t kElementwiseThreads = 256;
+
+GPUKernel mlir::bitnet::ropeKernel(int64_t tokens, int64_t heads, int64_t dim,
+                                   bool interleaved, StringRef positionType) {
+  GPUKernel kernel;
+  int64_t half = dim / 2, pairs = tokens * heads * half;
+  int64_t count = tokens * heads * dim;
+  kernel.name = formatv("bitnet_rope_{0}x{1}x{2}_{3}_{4}", tokens, heads, dim,
+                        interleaved ? "interleaved" : "half", positionType)
+                    .str();
+  kernel.grid = {std::max<int64_t>(1, llvm::divideCeil(pairs, kElementwiseThreads)),
+                 1, 1};
+  kernel.block = {kElementwiseThreads, 1, 1};
+  std::string xType = memref(count, "f32");
+  Body b;
+  std::string i = b.globalIndex(kElementwiseThreads);
+  b.line("scf.if " + b.op("arith.cmpi ult,", {i, b.idx(pairs)}, "index") + " {");
+  // Pair `pair` of row `row` (token t, head h): features a and b.
+  std::string pair = b.op("arith.remui", {i, b.idx(half)}, "index");
+  std::string row = b.op("arith.divui", {i, b.idx(half)}, "index");
+  std::string t = b.op("arith.divui", {row, b.idx(heads)}, "index");
+  std::string base = b.op("arith.muli", {row, b.idx(dim)}, "index");
+  std::string a, c;
+  if (interleaved) {
+    a = b.op("arith.addi", {base, b.op("arith.muli", {pair, b.idx(2)}, "index")},
+             "index");
+    c = b.op("arith.addi", {a, b.idx(1)}, "index");
+  } else {
+    a = b.op("arith.addi", {base, pair}, "index");
+    c = b.op("arith.addi", {a, b.idx(half)}, "index");
+  }
+  std::string pos = b.fresh("pos");
+  b.line(pos + " = memref.load %pos[" + t + "] : " +
+         memref(tokens, positionType));
+  std::string posF =
+      b.op("arith.sitofp", {pos}, (positionType + " to f32").str());
+  std::string freq = b.fresh("freq");
+  b.line(freq + " = memref.load %freq[" + pair + "] : " + memref(half, "f32"));
+  // The reference's operations, in its order: a cos - b sin, b cos + a sin.
+  std::string angle = b.op("arith.mulf", {posF, freq}, "f32");
+  std::string cs = b.op("math.cos", {angle}, "f32");
+  std::string sn = b.op("math.sin", {angle}, "f32");
+  std::string xa = b.fresh("xa"), xb = b.fresh("xb");
+  b.line(xa + " = memref.load %x[" + a + "] : " + xType);
+  b.line(xb + " = memref.load %x[" + c + "] : " + xType);
+  std::string ya = b.op("arith.subf",
+                        {b.op("arith.mulf", {xa, cs}, "f32"),
+                         b.op("arith.mulf", {xb, sn}, "f32")},
+                        "f32");
+  std::string yb = b.op("arith.addf",
+                        {b.op("arith.mulf", {xb, cs}, "f32"),
+                         b.op("arith.mulf", {xa, sn}, "f32")},
+                        "f32");
+  b.line("memref.store " + ya + ", %y[" + a + "] : " + xType);
+  b.line("memref.store " + yb + ", %y[" + c + "] : " + xType);
+  b.line("}");
+  kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %pos: {2}, %freq: {3}, %y: {1})
+      kernel attributes {{known_block_size = array<i32: {4}, 1, 1>} {
+{5}    gpu.return
+  }
+)",
+                        kernel.name, xType, memref(tokens, positionType),
+                        memref(half, "f32"), kElementwiseThreads, b.text)
+                    .str();
+  kernel.bytes = 8 * count + 4 * half + 8 * tokens;
+  kernel.flops = 6 * pairs;
+  return kernel;
+}
+
+/// Name suffix of an attention shape.
+static std::string attentionSuffix(const GPUAttentionShape &s) {
+  return formatv("{0}x{1}x{2}x{3}_c{4}_{5}_{6}", s.tokens, s.heads, s.kvHeads,
+                 s.dim, s.capacity, s.cacheType, s.positionType)
+      .str();
+}
+
+/// A cache element loaded from `cache` at `at`, widened to f32.
+static std::string loadCached(Body &b, StringRef cache, StringRef at,
+                              const GPUAttentionShape &s) {
+  int64_t count = s.capacity * s.kvHeads * s.dim;
+  std::string v = b.fresh("cv");
+  b.line(v + " = memref.load " + cache + "[" + at + "] : " +
+         memref(count, s.cacheType));
+  if (s.cacheType == "f32")
+    return v;
+  return b.op("arith.extf", {v}, s.cacheType + " to f32");
+}
+
+GPUKernel mlir::bitnet::cacheUpdateKernel(const GPUAttentionShape &s) {
+  GPUKernel kernel;
+  kernel.name = "bitnet_kv_update_" + attentionSuffix(s);
+  int64_t rowElems = s.kvHeads * s.dim, count = s.tokens * rowElems;
+  kernel.grid = {std::max<int64_t>(1, llvm::divideCeil(count, kElementwiseThreads)),
+                 1, 1};
+  kernel.block = {kElementwiseThreads, 1, 1};
+  std::string rowsType = memref(count, "f32");
+  std::string cacheType = memref(s.capacity * rowElems, s.cacheType);
+  Body b;
+  std::string i = b.globalIndex(kElementwiseThreads);
+  b.line("scf.if " + b.op("arith.cmpi ult,", {i, b.idx(count)}, "index") + " {");
+  std::string p =
+      b.clampedPosition("%pos", s.positionType, 0, s.capacity - s.tokens);
+  // Element i = (token, rest) goes to ((p + token), rest): p * rowElems + i.
+  std::string at = b.op(
+      "arith.addi", {b.op("arith.muli", {p, b.idx(rowElems)}, "index"), i},
+      "index");
+  for (StringRef which : {"k", "v"}) {
+    std::string v = b.fresh("new");
+    b.line(v + " = memref.load %" + which + "[" + i + "] : " + rowsType);
+    if (s.cacheType != "f32")
+      v = b.op("arith.truncf", {v}, "f32 to " + s.cacheType);
+    b.line("memref.store " + v + ", %" + which + "c[" + at + "] : " +
+           cacheType);
+  }
+  b.line("}");
+  kernel.text = formatv(R"(  gpu.func @{0}(%k: {1}, %v: {1}, %kc: {2}, %vc: {2}, %pos: {3})
+      kernel attributes {{known_block_size = array<i32: {4}, 1, 1>} {
+{5}    gpu.return
+  }
+)",
+                        kernel.name, rowsType, cacheType,
+                        memref(1, s.positionType), kElementwiseThreads, b.text)
+                    .str();
+  int64_t cacheBytes = s.cacheType == "f32" ? 4 : 2;
+  kernel.bytes = 2 * count * (4 + cacheBytes);
+  kernel.flops = 0;
+  return kernel;
+}
+
+static constexpr int64_t kAttentionThreads = 128;
+
+GPUKernel mlir::bitnet::attentionKernel(const GPUAttentionShape &s) {
+  GPUKernel kernel;
+  kernel.name = "bitnet_attention_" + attentionSuffix(s);
+  int64_t units = s.tokens * s.heads, group = s.heads / s.kvHeads;
+  int64_t rowElems = s.kvHeads * s.dim;
+  int64_t warps = kAttentionThreads / 32;
+  kernel.grid = {units, 1, 1};
+  kernel.block = {kAttentionThreads, 1, 1};
+  std::string qType = memref(units * s.dim, "f32");
+  std::string cacheType = memref(s.capacity * rowElems, s.cacheType);
+  std::string scoresType = memref(units * s.capacity, "f32");
+  std::string qsType = (Twine("memref<") + Twine(s.dim) +
+                        "xf32, #gpu.address_space<workgroup>>")
+                           .str();
+  Body b;
+  std::string tid = b.fresh("tid"), unit = b.fresh("unit");
+  b.line(tid + " = gpu.thread_id x");
+  b.line(unit + " = gpu.block_id x");
+  std::string c32 = b.idx(32), cStep = b.idx(kAttentionThreads);
+  std::string c0 = b.idx(0), c1 = b.idx(1), cD = b.idx(s.dim);
+  std::string lane = b.op("arith.remui", {tid, c32}, "index");
+  std::string warp = b.op("arith.divui", {tid, c32}, "index");
+  std::string tok = b.op("arith.divui", {unit, b.idx(s.heads)}, "index");
+  std::string head = b.op("arith.remui", {unit, b.idx(s.heads)}, "index");
+  std::string kvOff = b.op(
+      "arith.muli", {b.op("arith.divui", {head, b.idx(group)}, "index"), cD},
+      "index");
+  std::string p =
+      b.clampedPosition("%pos", s.positionType, 0, s.capacity - s.tokens);
+  // Rows [0, p + token] are visible.
+  std::string visible = b.op(
+      "arith.addi", {b.op("arith.addi", {p, tok}, "index"), c1}, "index");
+  std::string qBase = b.op("arith.muli", {unit, cD}, "index");
+  std::string sBase = b.op("arith.muli", {unit, b.idx(s.capacity)}, "index");
+  // The query row, in workgroup memory.
+  b.line("scf.for %d = " + tid + " to " + cD + " step " + cStep + " {");
+  b.line("  %qa = arith.addi " + qBase + ", %d : index");
+  b.line("  %qv = memref.load %q[%qa] : " + qType);
+  b.line("  memref.store %qv, %qs[%d] : " + qsType);
+  b.line("}");
+  b.line("gpu.barrier");
+  // Scores of the visible rows, and their maximum.
+  std::string negInf = b.f32(-std::numeric_limits<float>::infinity());
+  std::string fz = b.f32(0.0f), scale = b.f32(s.scale);
+  std::string localMax = b.fresh("lmax");
+  b.line(localMax + " = scf.for %j = " + tid + " to " + visible + " step " +
+         cStep + " iter_args(%m = " + negInf + ") -> (f32) {");
+  std::string row = b.op(
+      "arith.addi", {b.op("arith.muli", {"%j", b.idx(rowElems)}, "index"), kvOff},
+      "index");
+  std::string dot = b.fresh("dot");
+  b.line(dot + " = scf.for %d = " + c0 + " to " + cD + " step " + c1 +
+         " iter_args(%a = " + fz + ") -> (f32) {");
+  b.line("  %qd = memref.load %qs[%d] : " + qsType);
+  std::string at = b.op("arith.addi", {row, "%d"}, "index");
+  std::string kv = loadCached(b, "%kc", at, s);
+  b.line("  %qk = arith.mulf %qd, " + kv + " : f32");
+  b.line("  %a1 = arith.addf %a, %qk : f32");
+  b.line("  scf.yield %a1 : f32");
+  b.line("}");
+  std::string score = b.op("arith.mulf", {dot, scale}, "f32");
+  std::string sAt = b.op("arith.addi", {sBase, "%j"}, "index");
+  b.line("memref.store " + score + ", %scores[" + sAt + "] : " + scoresType);
+  b.line("%m1 = arith.maximumf %m, " + score + " : f32");
+  b.line("scf.yield %m1 : f32");
+  b.line("}");
+  std::string max =
+      b.blockReduce(localMax, "arith.maximumf", "f32", "%red", warps, lane, warp);
+  // exp(score - max) in place, and its sum.
+  std::string localSum = b.fresh("lsum");
+  b.line(localSum + " = scf.for %j = " + tid + " to " + visible + " step " +
+         cStep + " iter_args(%a = " + fz + ") -> (f32) {");
+  b.line("  %sa = arith.addi " + sBase + ", %j : index");
+  b.line("  %sv = memref.load %scores[%sa] : " + scoresType);
+  b.line("  %sd = arith.subf %sv, " + max + " : f32");
+  b.line("  %e = math.exp %sd : f32");
+  b.line("  memref.store %e, %scores[%sa] : " + scoresType);
+  b.line("  %a1 = arith.addf %a, %e : f32");
+  b.line("  scf.yield %a1 : f32");
+  b.line("}");
+  std::string sum =
+      b.blockReduce(localSum, "arith.addf", "f32", "%red", warps, lane, warp);
+  // out[d] = sum_j e_j v[j, d] / sum, one feature per thread.
+  b.line("scf.for %d = " + tid + " to " + cD + " step " + cStep + " {");
+  std::string vOff = b.op("arith.addi", {kvOff, "%d"}, "index");
+  std::string acc = b.fresh("acc");
+  b.line(acc + " = scf.for %j = " + c0 + " to " + visible + " step " + c1 +
+         " iter_args(%a = " + fz + ") -> (f32) {");
+  b.line("  %ea = arith.addi " + sBase + ", %j : index");
+  b.line("  %e = memref.load %scores[%ea] : " + scoresType);
+  std::string vAt = b.op(
+      "arith.addi", {b.op("arith.muli", {"%j", b.idx(rowElems)}, "index"), vOff},
+      "index");
+  std::string vv = loadCached(b, "%vc", vAt, s);
+  b.line("  %ev = arith.mulf %e, " + vv + " : f32");
+  b.line("  %a1 = arith.addf %a, %ev : f32");
+  b.line("  scf.yield %a1 : f32");
+  b.line("}");
+  std::string o = b.op("arith.divf", {acc, sum}, "f32");
+  std::string oAt = b.op("arith.addi", {qBase, "%d"}, "index");
+  b.line("memref.store " + o + ", %out[" + oAt + "] : " + qType);
+  b.line("}");
+  kernel.text = formatv(R"(  gpu.func @{0}(%q: {1}, %kc: {2}, %vc: {2}, %pos: {3}, %scores: {4}, %out: {1})
+      workgroup(%qs: {5}, %red: memref<{6}xf32, #gpu.address_space<workgroup>>)
+      kernel attributes {{known_block_size = array<i32: {7}, 1, 1>} {
+{8}    gpu.return
+  }
+)",
+                        kernel.name, qType, cacheType, memref(1, s.positionType),
+                        scoresType, qsType, warps, kAttentionThreads, b.text)
+                    .str();
+  // A full cache read per query head (an upper bound: only visible rows are).
+  int64_t cacheBytes = s.cacheType == "f32" ? 4 : 2;
+  kernel.bytes = units * (2 * cacheBytes * s.capacity * s.dim + 8 * s.dim);
+  kernel.flops = 4 * units * s.capacity * s.dim;
+  return kernel;
+}
+
+/// `v` of element type `type` (f32, f16 or an integer) as f32.
+static std::string widenToF32(Body &b, const std::string &v, StringRef type) {
+  if (type == "f32")
+    return v;
+  if (type.starts_with("f"))
+    return b.op("arith.extf", {v}, (type + " to f32").str());
+  return b.op("arith.sitofp", {v}, (type + " to f32").str());
+}
+
+GPUKernel mlir::bitnet::embeddingKernel(int64_t tokens, int64_t vocab,
+                                        int64_t dim, StringRef tableType,
+                                        StringRef idType, bool scaled) {
+  GPUKernel kernel;
+  int64_t count = tokens * dim;
+  kernel.name = formatv("bitnet_embedding_{0}x{1}x{2}_{3}_{4}", tokens, vocab,
+                        dim, tableType, idType)
+                    .str();
+  kernel.grid = {std::max<int64_t>(1, llvm::divideCeil(count, kElementwiseThreads)),
+                 1, 1};
+  kernel.block = {kElementwiseThreads, 1, 1};
+  std::string tType = memref(vocab * dim, tableType);
+  Body b;
+  std::string i = b.globalIndex(kElementwiseThreads);
+  b.line("scf.if " + b.op("arith.cmpi ult,", {i, b.idx(count)}, "index") + " {");
+  std::string t = b.op("arith.divui", {i, b.idx(dim)}, "index");
+  std::string d = b.op("arith.remui", {i, b.idx(dim)}, "index");
+  std::string raw = b.fresh("id");
+  b.line(raw + " = memref.load %ids[" + t + "] : " + memref(tokens, idType));
+  // Negative ids count from the end; then clamped into [0, vocab - 1].
+  std::string id = b.op("arith.index_cast", {raw}, (idType + " to index").str());
+  std::string neg = b.op("arith.cmpi slt,", {id, b.idx(0)}, "index");
+  id = b.op("arith.select",
+            {neg, b.op("arith.addi", {id, b.idx(vocab)}, "index"), id}, "index");
+  id = b.op("arith.maxsi", {id, b.idx(0)}, "index");
+  id = b.op("arith.minsi", {id, b.idx(vocab - 1)}, "index");
+  std::string at = b.op(
+      "arith.addi", {b.op("arith.muli", {id, b.idx(dim)}, "index"), d}, "index");
+  std::string v = b.fresh("tv");
+  b.line(v + " = memref.load %table[" + at + "] : " + tType);
+  std::string y = widenToF32(b, v, tableType);
+  if (scaled) {
+    std::string sc = b.fresh("sc");
+    b.line(sc + " = memref.load %scales[" + id + "] : " + memref(vocab, "f32"));
+    y = b.op("arith.mulf", {y, sc}, "f32");
+  }
+  b.line("memref.store " + y + ", %y[" + i + "] : " + memref(count, "f32"));
+  b.line("}");
+  kernel.text = formatv(R"(  gpu.func @{0}(%table: {1}, %ids: {2}, {3}%y: {4})
+      kernel attributes {{known_block_size = array<i32: {5}, 1, 1>} {
+{6}    gpu.return
+  }
+)",
+                        kernel.name, tType, memref(tokens, idType),
+                        scaled ? "%scales: " + memref(vocab, "f32") + ", " : "",
+                        memref(count, "f32"), kElementwiseThreads, b.text)
+                    .str();
+  kernel.bytes = 8 * count + 8 * tokens;
+  kernel.flops = 0;
+  return kernel;
+}
+
+static constexpr int64_t kDenseWarps = 4;
+
+GPUKernel mlir::bitnet::denseKernel(int64_t m, int64_t n, int64_t k,
+                                    StringRef weightType, bool scaled) {
+  GPUKernel kernel;
+  kernel.name =
+      formatv("bitnet_dense_{0}x{1}x{2}_{3}", m, n, k, weightType).str();
+  kernel.grid = {std::max<int64_t>(1, llvm::divideCeil(n, kDenseWarps)), 1, 1};
+  kernel.block = {32 * kDenseWarps, 1, 1};
+  std::string xType = memref(m * k, "f32"), wType = memref(n * k, weightType);
+  std::string yType = memref(m * n, "f32");
+  Body b;
+  std::string tid = b.fresh("tid"), bx = b.fresh("bx");
+  b.line(tid + " = gpu.thread_id x");
+  b.line(bx + " = gpu.block_id x");
+  std::string c32 = b.idx(32), c0 = b.idx(0), c1 = b.idx(1), cK = b.idx(k);
+  std::string lane = b.op("arith.remui", {tid, c32}, "index");
+  std::string warp = b.op("arith.divui", {tid, c32}, "index");
+  std::string row = b.op(
+      "arith.addi", {b.op("arith.muli", {bx, b.idx(kDenseWarps)}, "index"), warp},
+      "index");
+  b.line("scf.if " + b.op("arith.cmpi ult,", {row, b.idx(n)}, "index") + " {");
+  std::string wRow = b.op("arith.muli", {row, cK}, "index");
+  std::string fz = b.f32(0.0f);
+  std::string scale;
+  if (scaled) {
+    scale = b.fresh("sc");
+    b.line(scale + " = memref.load %scales[" + row + "] : " + memref(n, "f32"));
+  }
+  b.line("scf.for %t = " + c0 + " to " + b.idx(m) + " step " + c1 + " {");
+  std::string xRow = b.op("arith.muli", {"%t", cK}, "index");
+  std::string acc = b.fresh("acc");
+  b.line(acc + " = scf.for %kk = " + lane + " to " + cK + " step " + c32 +
+         " iter_args(%a = " + fz + ") -> (f32) {");
+  std::string xv = b.fresh("xv"), wv = b.fresh("wv");
+  b.line(xv + " = memref.load %x[" + b.op("arith.addi", {xRow, "%kk"}, "index") +
+         "] : " + xType);
+  b.line(wv + " = memref.load %w[" + b.op("arith.addi", {wRow, "%kk"}, "index") +
+         "] : " + wType);
+  std::string prod =
+      b.op("arith.mulf", {xv, widenToF32(b, wv, weightType)}, "f32");
+  b.line("%a1 = arith.addf %a, " + prod + " : f32");
+  b.line("scf.yield %a1 : f32");
+  b.line("}");
+  std::string total = b.warpReduce(acc, "arith.addf", "f32");
+  if (scaled)
+    total = b.op("arith.mulf", {total, scale}, "f32");
+  b.line("scf.if " + b.op("arith.cmpi eq,", {lane, c0}, "index") + " {");
+  std::string at = b.op(
+      "arith.addi", {b.op("arith.muli", {"%t", b.idx(n)}, "index"), row},
+      "index");
+  b.line("memref.store " + total + ", %y[" + at + "] : " + yType);
+  b.line("}");
+  b.line("}");
+  b.line("}");
+  kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %w: {2}, {3}%y: {4})
+      kernel attributes {{known_block_size = array<i32: {5}, 1, 1>} {
+{6}    gpu.return
+  }
+)",
+                        kernel.name, xType, wType,
+                        scaled ? "%scales: " + memref(n, "f32") + ", " : "",
+                        yType, 32 * kDenseWarps, b.text)
+                    .str();
+  int64_t wBytes = weightType == "f32" ? 4 : weightType == "f16" ? 2 : 1;
+  kernel.bytes = wBytes * n * k + 4 * m * k + 4 * m * n;
+  kernel.flops = 2 * m * n * k;
+  return kernel;
+}
+
+GPUKernel mlir::bitnet::positionRangeKernel(int64_t count, StringRef type) {
+  GPUKernel kernel;
+  kernel.name = formatv("bitnet_position_range_{0}_{1}", count, type).str();
+  kernel.grid = {std::max<int64_t>(1, llvm::divideCeil(count, kElementwiseThreads)),
+                 1, 1};
+  kernel.block = {kElementwiseThreads, 1, 1};
+  Body b;
+  std::string i = b.globalIndex(kElementwiseThreads);
+  b.line("scf.if " + b.op("arith.cmpi ult,", {i, b.idx(count)}, "index") + " {");
+  std::string start = b.fresh("start");
+  b.line(start + " = memref.load %start[" + b.idx(0) + "] : " +
+         memref(1, type));
+  std::string off = b.op("arith.index_cast", {i}, ("index to " + type).str());
+  std::string y = b.op("arith.addi", {start, off}, type);
+  b.line("memref.store " + y + ", %y[" + i + "] : " + memref(count, type));
+  b.line("}");
+  kernel.text = formatv(R"(  gpu.func @{0}(%start: {1}, %y: {2})
+      kernel attributes {{known_block_size = array<i32: {3}, 1, 1>} {
+{4}    gpu.return
+  }
+)",
+                        kernel.name, memref(1, type), memref(count, type),
+                        kElementwiseThreads, b.text)
+                    .str();
+  kernel.bytes = 8 * count;
+  kernel.flops = count;
   return kernel;
 }
 

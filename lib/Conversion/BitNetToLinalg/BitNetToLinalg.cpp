@@ -430,17 +430,23 @@ static Value rmsnorm(OpBuilder &b, Location loc, Value x, Value gamma,
       });
 }
 
+SmallVector<float> mlir::bitnet::ropeInverseFrequencies(float theta,
+                                                       int64_t headDim) {
+  // inv_freq[i] = 1 / theta^(2i / D).
+  SmallVector<float> invFreq;
+  for (int64_t i = 0; i < headDim / 2; ++i)
+    invFreq.push_back(1.0f / std::pow(theta, static_cast<float>(2 * i) /
+                                                 static_cast<float>(headDim)));
+  return invFreq;
+}
+
 static Value rope(OpBuilder &b, Location loc, Value x, Value positions,
                   float theta, RopeStyle style) {
   Emitter h{b, loc};
   auto type = cast<RankedTensorType>(x.getType());
   int64_t headDim = type.getDimSize(2);
   int64_t half = headDim / 2;
-  // inv_freq[i] = 1 / theta^(2i / D), computed once here in single precision.
-  SmallVector<float> invFreq;
-  for (int64_t i = 0; i < half; ++i)
-    invFreq.push_back(1.0f / std::pow(theta, static_cast<float>(2 * i) /
-                                                 static_cast<float>(headDim)));
+  SmallVector<float> invFreq = ropeInverseFrequencies(theta, headDim);
   auto freqType = RankedTensorType::get({half}, b.getF32Type());
   Value freqs = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(freqType, ArrayRef(invFreq)));

@@ -455,6 +455,49 @@ BITNET_RT_API bitnet_status bitnet_context_run_checked(
     bitnet_context *context, const bitnet_tensor *inputs, int32_t num_inputs,
     const bitnet_tensor *outputs, int32_t num_outputs);
 
+/*===----------------------------------------------------------------------===*
+ * GPU contexts: data kept on the device between runs
+ *===----------------------------------------------------------------------===*/
+
+/* A context of a GPU model holds a device copy of every run buffer, numbered
+ * as in bitnet_model_run: input i is buffer i, output j is buffer
+ * num_inputs + j. bitnet_context_run copies the inputs (state included) to
+ * the device, launches the program and copies the outputs and the state
+ * back. The calls below do those parts one at a time, so that data can stay
+ * on the device between runs: a decoder's KV caches uploaded once (zeroed)
+ * and left there while only the tokens, the position and the logits move, or
+ * a benchmark that times the kernels without the host transfers. Work is
+ * ordered on the context's stream. On a CPU model they return
+ * FAILED_PRECONDITION. */
+
+/** Copies `data` (the buffer's byte_size bytes) to the device copy of run
+ *  buffer `buffer`; returns when the copy is done. */
+BITNET_RT_API bitnet_status bitnet_context_gpu_upload(bitnet_context *context,
+                                                      int32_t buffer,
+                                                      const void *data);
+
+/** Copies the device copy of run buffer `buffer` into `data`, after all the
+ *  work enqueued before; returns when the copy is done. */
+BITNET_RT_API bitnet_status bitnet_context_gpu_download(bitnet_context *context,
+                                                        int32_t buffer,
+                                                        void *data);
+
+/** Enqueues launches [first, first + count) of the model's launch list
+ *  (bitnet_model_info.gpu->launches; count < 0: all from `first` on) on the
+ *  context's stream, over the device buffers, and returns without waiting.
+ *  The whole list (0, -1) is one run of the model on the device. */
+BITNET_RT_API bitnet_status bitnet_context_gpu_launch(bitnet_context *context,
+                                                      int32_t first,
+                                                      int32_t count);
+
+/** Waits for the work enqueued on the context's stream. */
+BITNET_RT_API bitnet_status
+bitnet_context_gpu_synchronize(bitnet_context *context);
+
+/** The context's CUDA stream (a CUstream, the same as a cudaStream_t) for a
+ *  caller that records events on it; NULL for a CPU model or NULL. */
+BITNET_RT_API void *bitnet_context_gpu_stream(const bitnet_context *context);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif

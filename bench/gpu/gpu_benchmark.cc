@@ -1,0 +1,563 @@
+//===- gpu_benchmark.cc - Ternary GPU kernels against cuBLAS fp16 ---------===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Compiles bitlinear layers of the bitnet-b1.58-2B-4T shapes with
+// `bitnet-compile --target=nvptx`, runs them on the GPU through libbitnet_rt,
+// checks them bit for bit against the scalar reference, and times them next
+// to cuBLAS fp16 (cublasGemmEx) on the same shapes in the same process:
+//
+//   build/bench/gpu/bitnet-gpu-bench [--arch=sm_90] [--runs=200]
+//       [--warmup=20] [--work=DIR] [--cuda-path=DIR] [--shapes=N,N,N,N]
+//
+// Timing. Inputs are uploaded once (bitnet_context_gpu_upload) and the
+// launches are enqueued on the context's stream without host transfers
+// (bitnet_context_gpu_launch); CUDA events on that stream bracket each
+// launch. Before every timed launch the L2 cache is flushed by a memset of
+// twice its size on the same stream, so weights come from device memory, as
+// in a decoder whose weights are far larger than L2 (the memset also lets
+// the host enqueue the launch before the GPU reaches it). The figure is the
+// median over --runs launches after --warmup untimed ones.
+//
+// Bandwidth. Weight traffic is the bytes of weights a launch reads once (the
+// 2-bit GPU layout for the ternary kernels, N x K x 2 bytes for fp16), over
+// its time. The card's bandwidth is computed from the device attributes
+// (memory clock x bus width x 2) and measured by a device-to-device copy
+// probe in the same run; shares are given against the attribute figure.
+//
+// Models are written and compiled on first use into --work (default
+// $BITNET_BENCH_DIR or /tmp/bitnet-gpu-bench), keyed by shape and arch.
+//
+// Exit status: 0 when every layer matched the reference, 1 when one did not
+// or something failed, 2 when there is no usable GPU.
+//
+//===----------------------------------------------------------------------===//
+
+#include "bitnet/Reference/Numerics.h"
+#include "bitnet_rt/bitnet_rt.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+namespace {
+
+struct Shape {
+  const char *name;
+  int64_t m, n, k;
+};
+
+// bitnet-b1.58-2B-4T: q/o projection, gate/up, down at batch 1, and q/o for a
+// 128-token prefill.
+constexpr Shape kShapes[] = {{"qo", 1, 2560, 2560},
+                             {"gate_up", 1, 6912, 2560},
+                             {"down", 1, 2560, 6912},
+                             {"qo prefill", 128, 2560, 2560}};
+
+struct Options {
+  std::string arch;
+  int runs = 200;
+  int warmup = 20;
+  std::string work;
+  std::string cudaPath = BITNET_CUDA_PATH;
+  std::string compiler = BITNET_COMPILE_PATH;
+  std::vector<bool> shapes = std::vector<bool>(std::size(kShapes), true);
+};
+
+[[noreturn]] void fail(const std::string &message, int code = 1) {
+  std::fprintf(stderr, "bitnet-gpu-bench: %s\n", message.c_str());
+  std::exit(code);
+}
+
+void check(bitnet_status status, const char *what) {
+  if (status) {
+    std::string message = bitnet_status_message(status);
+    bitnet_status_free(status);
+    fail(std::string(what) + ": " + message);
+  }
+}
+
+void checkCuda(cudaError_t err, const char *what) {
+  if (err != cudaSuccess)
+    fail(std::string(what) + ": " + cudaGetErrorName(err) + ": " +
+         cudaGetErrorString(err));
+}
+
+void checkCublas(cublasStatus_t st, const char *what) {
+  if (st != CUBLAS_STATUS_SUCCESS)
+    fail(std::string(what) + ": cuBLAS status " + std::to_string(int(st)));
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/// IEEE half bits of `f`, rounded to nearest even (values of this benchmark
+/// are well inside the half range; subnormals are flushed to zero).
+uint16_t toHalf(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  uint32_t sign = (x >> 16) & 0x8000u;
+  int32_t exp = int32_t((x >> 23) & 0xff) - 127 + 15;
+  uint32_t mant = x & 0x7fffffu;
+  if (exp <= 0)
+    return static_cast<uint16_t>(sign);
+  if (exp >= 31)
+    return static_cast<uint16_t>(sign | 0x7c00u);
+  uint32_t h = (uint32_t(exp) << 10) | (mant >> 13);
+  uint32_t rest = mant & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (h & 1)))
+    ++h; // may carry into the exponent, which is right
+  return static_cast<uint16_t>(sign | h);
+}
+
+float fromHalf(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000u) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ffu;
+  uint32_t x;
+  if (exp == 0)
+    x = sign; // subnormals as zero
+  else if (exp == 31)
+    x = sign | 0x7f800000u | (mant << 13);
+  else
+    x = sign | ((exp - 15 + 127) << 23) | (mant << 13);
+  float f;
+  std::memcpy(&f, &x, 4);
+  return f;
+}
+
+std::vector<float> randomFloats(int64_t count, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(count);
+  for (float &x : v)
+    x = normal(rng);
+  return v;
+}
+
+std::vector<int8_t> randomTernary(int64_t count, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> code(-1, 1);
+  std::vector<int8_t> w(count);
+  for (int8_t &v : w)
+    v = static_cast<int8_t>(code(rng));
+  return w;
+}
+
+constexpr float kWeightScale = 0.0125f;
+
+/// Writes the layer `shape` with weights `w` (2-bit storage, hex constant)
+/// and compiles it for the GPU, unless a build is already there.
+std::string compiledModel(const Options &opt, const Shape &s,
+                          const std::vector<int8_t> &w) {
+  std::string stem = opt.work + "/linear_" + std::to_string(s.m) + "x" +
+                     std::to_string(s.n) + "x" + std::to_string(s.k);
+  std::string so = stem + "_" + opt.arch + ".so";
+  struct stat st;
+  if (stat(so.c_str(), &st) == 0)
+    return so;
+  std::string mlir = stem + ".mlir";
+  std::vector<uint8_t> packed = bitnet::ref::packI2(w.data(), s.n, s.k);
+  int64_t bytesPerRow = (s.k + 3) / 4;
+  std::string hex;
+  hex.reserve(packed.size() * 2);
+  static const char digits[] = "0123456789ABCDEF";
+  for (uint8_t byte : packed) {
+    hex += digits[byte >> 4];
+    hex += digits[byte & 15];
+  }
+  std::string x = "tensor<" + std::to_string(s.m) + "x" + std::to_string(s.k) + "xf32>";
+  std::string y = "tensor<" + std::to_string(s.m) + "x" + std::to_string(s.n) + "xf32>";
+  std::string t = "!bitnet.ternary<" + std::to_string(s.n) + "x" + std::to_string(s.k) + ", i2>";
+  FILE *f = std::fopen(mlir.c_str(), "w");
+  if (!f)
+    fail("cannot write " + mlir);
+  std::fprintf(f,
+               "func.func @linear(%%x: %s) -> %s {\n"
+               "  %%w = bitnet.constant dense<\"0x%s\"> : tensor<%lldx%lldxi8> -> %s\n"
+               "  %%s = arith.constant dense<%.9g> : tensor<f32>\n"
+               "  %%y = bitnet.bitlinear %%x, %%w scale %%s : %s, %s, tensor<f32> -> %s\n"
+               "  return %%y : %s\n}\n",
+               x.c_str(), y.c_str(), hex.c_str(), (long long)s.n,
+               (long long)bytesPerRow, t.c_str(), double(kWeightScale),
+               x.c_str(), t.c_str(), y.c_str(), y.c_str());
+  std::fclose(f);
+  std::string command = opt.compiler + " " + mlir +
+                        " --target=nvptx --gpu-arch=" + opt.arch +
+                        " --cuda-path=" + opt.cudaPath + " -o " + so;
+  std::printf("  compiling %s\n", command.substr(0, 160).c_str());
+  std::fflush(stdout);
+  if (std::system(command.c_str()) != 0)
+    fail("compilation failed: " + command);
+  return so;
+}
+
+/// Times `enqueue` (work on `stream`) with events, flushing L2 before each.
+class Timer {
+public:
+  Timer(cudaStream_t stream, void *flushBuffer, size_t flushBytes,
+        const Options &opt)
+      : stream(stream), flushBuffer(flushBuffer), flushBytes(flushBytes),
+        opt(opt) {}
+
+  template <typename F> double medianMicroseconds(F enqueue) {
+    for (int i = 0; i < opt.warmup; ++i)
+      enqueue();
+    checkCuda(cudaStreamSynchronize(stream), "warm-up");
+    std::vector<cudaEvent_t> start(opt.runs), stop(opt.runs);
+    for (int i = 0; i < opt.runs; ++i) {
+      checkCuda(cudaEventCreate(&start[i]), "cudaEventCreate");
+      checkCuda(cudaEventCreate(&stop[i]), "cudaEventCreate");
+    }
+    for (int i = 0; i < opt.runs; ++i) {
+      checkCuda(cudaMemsetAsync(flushBuffer, i & 0xff, flushBytes, stream),
+                "L2 flush");
+      checkCuda(cudaEventRecord(start[i], stream), "cudaEventRecord");
+      enqueue();
+      checkCuda(cudaEventRecord(stop[i], stream), "cudaEventRecord");
+    }
+    checkCuda(cudaStreamSynchronize(stream), "timed runs");
+    std::vector<double> us(opt.runs);
+    for (int i = 0; i < opt.runs; ++i) {
+      float ms = 0;
+      checkCuda(cudaEventElapsedTime(&ms, start[i], stop[i]),
+                "cudaEventElapsedTime");
+      us[i] = 1e3 * ms;
+      cudaEventDestroy(start[i]);
+      cudaEventDestroy(stop[i]);
+    }
+    return median(us);
+  }
+
+private:
+  cudaStream_t stream;
+  void *flushBuffer;
+  size_t flushBytes;
+  const Options &opt;
+};
+
+struct Row {
+  std::string shape;
+  std::string what;
+  double us;
+  double weightBytes;
+  double cublasUs; // 0 when not compared
+};
+
+Options parseOptions(int argc, char **argv) {
+  Options opt;
+  const char *dir = std::getenv("BITNET_BENCH_DIR");
+  opt.work = dir && *dir ? dir : "/tmp/bitnet-gpu-bench";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&](const char *flag) -> const char * {
+      size_t n = std::strlen(flag);
+      if (a.compare(0, n, flag) == 0 && a.size() > n && a[n] == '=')
+        return argv[i] + n + 1;
+      return nullptr;
+    };
+    if (const char *v = value("--arch"))
+      opt.arch = v;
+    else if (const char *v = value("--runs"))
+      opt.runs = std::max(1, std::atoi(v));
+    else if (const char *v = value("--warmup"))
+      opt.warmup = std::max(0, std::atoi(v));
+    else if (const char *v = value("--work"))
+      opt.work = v;
+    else if (const char *v = value("--cuda-path"))
+      opt.cudaPath = v;
+    else if (const char *v = value("--compiler"))
+      opt.compiler = v;
+    else if (const char *v = value("--shapes")) {
+      // Indices into the shape list, e.g. --shapes=1 for gate/up alone.
+      std::fill(opt.shapes.begin(), opt.shapes.end(), false);
+      for (const char *p = v; *p;) {
+        char *end;
+        long idx = std::strtol(p, &end, 10);
+        if (end == p || idx < 0 || idx >= long(std::size(kShapes)))
+          fail("bad --shapes=" + std::string(v) + " (indices 0 to " +
+               std::to_string(std::size(kShapes) - 1) + ")");
+        opt.shapes[idx] = true;
+        p = *end == ',' ? end + 1 : end;
+      }
+    } else if (a == "--help" || a == "-h") {
+      std::printf("usage: %s [--arch=sm_XY] [--runs=N] [--warmup=N] "
+                  "[--work=DIR] [--cuda-path=DIR] [--compiler=PATH] "
+                  "[--shapes=I,J,...]\nshapes:",
+                  argv[0]);
+      for (size_t s = 0; s < std::size(kShapes); ++s)
+        std::printf(" %zu=%s %lldx%lldx%lld", s, kShapes[s].name,
+                    (long long)kShapes[s].m, (long long)kShapes[s].n,
+                    (long long)kShapes[s].k);
+      std::printf("\n");
+      std::exit(0);
+    } else {
+      fail("unknown argument '" + a + "' (see --help)");
+    }
+  }
+  return opt;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options opt = parseOptions(argc, argv);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+
+  // A GPU, seen both by libbitnet_rt and by the CUDA runtime (cuBLAS).
+  if (bitnet_status st = bitnet_gpu_available()) {
+    std::string why = bitnet_status_message(st);
+    bitnet_status_free(st);
+    fail("no usable NVIDIA GPU: " + why, 2);
+  }
+  int devices = 0;
+  cudaError_t err = cudaGetDeviceCount(&devices);
+  if (err != cudaSuccess || devices == 0)
+    fail(std::string("the CUDA runtime sees no GPU: ") +
+             (err != cudaSuccess ? cudaGetErrorString(err)
+                                 : "the driver reports no device"),
+         2);
+  checkCuda(cudaSetDevice(0), "cudaSetDevice");
+  cudaDeviceProp prop;
+  checkCuda(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
+  int memClockKHz = 0, busBits = 0, l2Bytes = 0;
+  cudaDeviceGetAttribute(&memClockKHz, cudaDevAttrMemoryClockRate, 0);
+  cudaDeviceGetAttribute(&busBits, cudaDevAttrGlobalMemoryBusWidth, 0);
+  cudaDeviceGetAttribute(&l2Bytes, cudaDevAttrL2CacheSize, 0);
+  if (opt.arch.empty())
+    opt.arch = "sm_" + std::to_string(prop.major * 10 + prop.minor);
+  double peakGBs = 2.0 * memClockKHz * 1e3 * (busBits / 8.0) * 1e-9;
+  mkdir(opt.work.c_str(), 0755);
+
+  std::printf("device: %s (sm_%d%d, %d SMs, L2 %.0f MiB), code for %s\n",
+              prop.name, prop.major, prop.minor, prop.multiProcessorCount,
+              l2Bytes / 1048576.0, opt.arch.c_str());
+
+  // The L2 flush buffer and the copy probe.
+  size_t flushBytes = std::max<size_t>(2 * size_t(l2Bytes), 64 << 20);
+  void *flushBuffer = nullptr;
+  checkCuda(cudaMalloc(&flushBuffer, flushBytes), "cudaMalloc (flush)");
+  cudaStream_t stream;
+  checkCuda(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
+            "cudaStreamCreate");
+  double probeGBs = 0;
+  {
+    size_t bytes = 512u << 20;
+    void *a = nullptr, *b = nullptr;
+    checkCuda(cudaMalloc(&a, bytes), "cudaMalloc (probe)");
+    checkCuda(cudaMalloc(&b, bytes), "cudaMalloc (probe)");
+    checkCuda(cudaMemset(a, 1, bytes), "cudaMemset (probe)");
+    Options probeOpt = opt;
+    probeOpt.runs = 20;
+    probeOpt.warmup = 3;
+    Timer timer(stream, flushBuffer, flushBytes, probeOpt);
+    double us = timer.medianMicroseconds([&] {
+      checkCuda(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, stream),
+                "cudaMemcpyAsync (probe)");
+    });
+    probeGBs = 2.0 * bytes / (us * 1e-6) * 1e-9; // read + write
+    cudaFree(a);
+    cudaFree(b);
+  }
+  std::printf("memory bandwidth: %.0f GB/s from the device attributes "
+              "(%d MHz x %d bits x 2), %.0f GB/s measured by a "
+              "device-to-device copy (%.0f%%)\n",
+              peakGBs, memClockKHz / 1000, busBits, probeGBs,
+              100.0 * probeGBs / peakGBs);
+
+  cublasHandle_t cublas;
+  checkCublas(cublasCreate(&cublas), "cublasCreate");
+  checkCublas(cublasSetStream(cublas, stream), "cublasSetStream");
+
+  std::vector<Row> rows;
+  bool allMatch = true;
+  for (size_t si = 0; si < std::size(kShapes); ++si) {
+    if (!opt.shapes[si])
+      continue;
+    const Shape &s = kShapes[si];
+    std::string label = std::string(s.name) + " " + std::to_string(s.m) +
+                        "x" + std::to_string(s.n) + "x" + std::to_string(s.k);
+    std::printf("%s:\n", label.c_str());
+    std::vector<int8_t> w =
+        randomTernary(s.n * s.k, static_cast<unsigned>(s.n * 31 + s.k));
+    std::vector<float> x = randomFloats(s.m * s.k, 42);
+
+    // The ternary layer through libbitnet_rt.
+    std::string so = compiledModel(opt, s, w);
+    bitnet_model *model = nullptr;
+    bitnet_context *context = nullptr;
+    check(bitnet_model_load(so.c_str(), &model), "bitnet_model_load");
+    check(bitnet_context_create(model, nullptr, &context),
+          "bitnet_context_create");
+    const bitnet_gpu_program *program = bitnet_model_get_info(model)->gpu;
+    if (!program)
+      fail(so + " is not a GPU model");
+
+    std::vector<float> y(s.m * s.n, -1.0f);
+    const void *in[] = {x.data()};
+    void *out[] = {y.data()};
+    check(bitnet_context_run(context, in, 1, out, 1), "bitnet_context_run");
+    std::vector<float> expected =
+        bitnet::ref::bitlinear(x.data(), w.data(), kWeightScale, s.m, s.n, s.k);
+    int64_t mismatches = 0;
+    for (size_t i = 0; i < y.size(); ++i)
+      mismatches += y[i] != expected[i];
+    std::printf("  ternary output vs scalar reference: %s\n",
+                mismatches ? (std::to_string(mismatches) + " of " +
+                              std::to_string(y.size()) + " values differ")
+                                 .c_str()
+                           : "bit for bit");
+    allMatch &= mismatches == 0;
+
+    // Kernel timings: the input stays on the device.
+    check(bitnet_context_gpu_upload(context, 0, x.data()),
+          "bitnet_context_gpu_upload");
+    auto bitnetStream =
+        static_cast<cudaStream_t>(bitnet_context_gpu_stream(context));
+    Timer bitnetTimer(bitnetStream, flushBuffer, flushBytes, opt);
+    int32_t gemv = -1;
+    double weightBytes = 0;
+    for (int32_t i = 0; i < program->num_launches; ++i) {
+      const bitnet_gpu_launch &l = program->launches[i];
+      if (!std::strstr(program->kernel_names[l.kernel], "_w2a8_"))
+        continue;
+      gemv = i;
+      for (int32_t a = 0; a < l.num_args; ++a)
+        if (l.args[a].kind == BITNET_GPU_ARG_WEIGHT)
+          weightBytes = std::max<double>(
+              weightBytes, double(program->weights[l.args[a].index].bytes));
+    }
+    if (gemv < 0)
+      fail(so + " has no W2A8 launch");
+    double kernelUs = bitnetTimer.medianMicroseconds([&] {
+      check(bitnet_context_gpu_launch(context, gemv, 1), "gpu launch");
+    });
+    double layerUs = bitnetTimer.medianMicroseconds([&] {
+      check(bitnet_context_gpu_launch(context, 0, -1), "gpu launch");
+    });
+    // A whole bitnet_context_run, host transfers included (host clock).
+    std::vector<double> runUs;
+    for (int i = 0; i < std::max(10, opt.runs / 10); ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      check(bitnet_context_run(context, in, 1, out, 1), "bitnet_context_run");
+      runUs.push_back(std::chrono::duration<double, std::micro>(
+                          std::chrono::steady_clock::now() - t0)
+                          .count());
+    }
+    bitnet_context_free(context);
+    bitnet_model_release(model);
+
+    // cuBLAS fp16: y[M, N] = x[M, K] . W[N, K]^T, fp32 accumulation.
+    std::vector<float> wf(s.n * s.k);
+    {
+      std::mt19937 rng(7);
+      std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+      for (float &v : wf)
+        v = u(rng);
+    }
+    std::vector<uint16_t> wh(wf.size()), xh(x.size()), yh(s.m * s.n);
+    for (size_t i = 0; i < wf.size(); ++i)
+      wh[i] = toHalf(wf[i]);
+    for (size_t i = 0; i < x.size(); ++i)
+      xh[i] = toHalf(x[i]);
+    void *dW, *dX, *dY;
+    checkCuda(cudaMalloc(&dW, wh.size() * 2), "cudaMalloc");
+    checkCuda(cudaMalloc(&dX, xh.size() * 2), "cudaMalloc");
+    checkCuda(cudaMalloc(&dY, yh.size() * 2), "cudaMalloc");
+    checkCuda(cudaMemcpy(dW, wh.data(), wh.size() * 2, cudaMemcpyHostToDevice),
+              "cudaMemcpy");
+    checkCuda(cudaMemcpy(dX, xh.data(), xh.size() * 2, cudaMemcpyHostToDevice),
+              "cudaMemcpy");
+    float alpha = 1.0f, beta = 0.0f;
+    auto gemm = [&] {
+      // Column-major: C[N x M] = W^T (W is K x N column-major) . X[K x M].
+      checkCublas(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, int(s.n),
+                               int(s.m), int(s.k), &alpha, dW, CUDA_R_16F,
+                               int(s.k), dX, CUDA_R_16F, int(s.k), &beta, dY,
+                               CUDA_R_16F, int(s.n), CUBLAS_COMPUTE_32F,
+                               CUBLAS_GEMM_DEFAULT),
+                  "cublasGemmEx");
+    };
+    Timer cublasTimer(stream, flushBuffer, flushBytes, opt);
+    double cublasUs = cublasTimer.medianMicroseconds(gemm);
+    checkCuda(cudaMemcpy(yh.data(), dY, yh.size() * 2, cudaMemcpyDeviceToHost),
+              "cudaMemcpy");
+    // A sanity check of the cuBLAS call on a few outputs of token 0.
+    double worst = 0;
+    for (int64_t n = 0; n < std::min<int64_t>(s.n, 16); ++n) {
+      double ref = 0, mag = 0;
+      for (int64_t k = 0; k < s.k; ++k) {
+        double p = double(fromHalf(wh[n * s.k + k])) * fromHalf(xh[k]);
+        ref += p;
+        mag += std::fabs(p);
+      }
+      worst = std::max(worst, std::fabs(fromHalf(yh[n]) - ref) / (mag + 1e-6));
+    }
+    if (worst > 1e-2)
+      fail("cuBLAS result looks wrong (relative error " +
+           std::to_string(worst) + "): the benchmark's call is broken");
+    cudaFree(dW);
+    cudaFree(dX);
+    cudaFree(dY);
+
+    double fp16Bytes = 2.0 * s.n * s.k;
+    rows.push_back({label, "ternary W2A8 kernel", kernelUs, weightBytes, cublasUs});
+    rows.push_back({label, "ternary layer (quantise + W2A8)", layerUs,
+                    weightBytes, cublasUs});
+    rows.push_back({label, "bitnet_context_run (host copies)", median(runUs),
+                    weightBytes, 0});
+    rows.push_back({label, "cuBLAS fp16 cublasGemmEx", cublasUs, fp16Bytes, 0});
+  }
+
+  std::printf("\nL2 flushed before each launch; medians of %d runs; weight "
+              "GB/s = weight bytes / time; %% of the %.0f GB/s from the device "
+              "attributes\n\n",
+              opt.runs, peakGBs);
+  std::printf("%-22s %-34s %10s %10s %9s %7s %10s\n", "shape (MxNxK)", "what",
+              "time us", "weight MB", "GB/s", "% peak", "vs cuBLAS");
+  for (const Row &r : rows) {
+    double gbs = r.weightBytes / (r.us * 1e-6) * 1e-9;
+    char ratio[32] = "";
+    if (r.cublasUs > 0)
+      std::snprintf(ratio, sizeof(ratio), "%.2fx", r.cublasUs / r.us);
+    std::printf("%-22s %-34s %10.2f %10.2f %9.0f %6.0f%% %10s\n",
+                r.shape.c_str(), r.what.c_str(), r.us, r.weightBytes / 1e6, gbs,
+                100.0 * gbs / peakGBs, ratio);
+  }
+  // The targets: 6912x2560 at batch 1, >= 2.5x cuBLAS and >= 60% of the
+  // bandwidth in weight traffic.
+  for (const Row &r : rows)
+    if (r.shape.find("1x6912x2560") != std::string::npos &&
+        r.what == "ternary W2A8 kernel") {
+      double share = r.weightBytes / (r.us * 1e-6) * 1e-9 / peakGBs;
+      std::printf("\ntarget, 6912x2560 at batch 1: %.2fx cuBLAS fp16 (goal "
+                  ">= 2.5x: %s), %.0f%% of the memory bandwidth (goal >= 60%%: "
+                  "%s)\n",
+                  r.cublasUs / r.us, r.cublasUs / r.us >= 2.5 ? "met" : "missed",
+                  100 * share, share >= 0.6 ? "met" : "missed");
+    }
+  cublasDestroy(cublas);
+  cudaStreamDestroy(stream);
+  cudaFree(flushBuffer);
+  if (!allMatch) {
+    std::fprintf(stderr, "bitnet-gpu-bench: a ternary layer differs from "
+                         "the scalar reference\n");
+    return 1;
+  }
+  return 0;
+}
