@@ -61,6 +61,10 @@ def BitNetLowerToCPUKernels
       groups of 32 rows), for CPUs with AVX-VNNI and no AVX-512.
     * `avx2`: the same layout on 256-bit vectors with `vpmaddubsw` and
       `vpmaddwd` in place of `vpdpbusd`.
+    * `neon`: the same on AArch64's 128-bit vectors with `sdot` (the dot
+      product extension, `+dotprod`): groups of 16 rows, 64 bytes per 16
+      columns. `sdot` multiplies signed bytes, so the top code of each byte
+      is shifted down rather than masked in place.
     * `none`: nothing is lowered; the reference lowering handles everything.
 
     Other bitlinear ops are left to `bitnet-lower-to-linalg`. The choice is
@@ -83,7 +87,8 @@ def BitNetLowerToCPUKernels
   }];
   let options = [
     Option<"isa", "isa", "std::string", /*default=*/"\"avx512vnni\"",
-           "Instruction set of the kernels: avx512vnni, avxvnni, avx2 or none">,
+           "Instruction set of the kernels: avx512vnni, avxvnni, avx2, neon "
+           "or none">,
     // 4096 bytes ahead measured best here: weights streamed from memory
     // reach the read bandwidth of one core, without slowing cached weights.
     Option<"prefetchDistance", "prefetch-distance", "int64_t",
