@@ -95,6 +95,7 @@ FailureOr<std::string> mlir::bitnet::selectKernels(const CompileOptions &options
       {"avx512vnni", {"avx512f", "avx512bw", "avx512vnni"}},
       {"avxvnni", {"avx2", "avxvnni"}},
       {"avx2", {"avx2"}},
+      {"neon", {"dotprod"}},
   };
   if (options.kernels == "reference")
     return std::string("none");
@@ -116,7 +117,7 @@ FailureOr<std::string> mlir::bitnet::selectKernels(const CompileOptions &options
     return family.name.str();
   }
   error = "unknown kernels '" + options.kernels +
-          "' (expected auto, reference, avx512vnni, avxvnni or avx2)";
+          "' (expected auto, reference, avx512vnni, avxvnni, avx2 or neon)";
   return failure();
 }
 

@@ -91,7 +91,8 @@ static cl::opt<std::string> kernels(
     "kernels",
     cl::desc("Kernels for linear layers with constant weights: auto (the "
              "best the target has, the default), reference (the reference "
-             "lowering only), or a kernel family: avx512vnni, avxvnni, avx2"),
+             "lowering only), or a kernel family: avx512vnni, avxvnni, avx2 "
+             "(x86), neon (AArch64 with the dot product extension)"),
     cl::init("auto"), cl::cat(category));
 
 static cl::list<std::string> variants(
