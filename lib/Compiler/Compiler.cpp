@@ -101,6 +101,7 @@ mlir::bitnet::selectKernels(const CompileOptions &options, std::string &error) {
       {"avx512vnni", {"avx512vnni", "mad"}, {"avx512f", "avx512bw", "avx512vnni"}},
       {"avxvnni", {"avxvnni", "mad"}, {"avx2", "avxvnni"}},
       {"avx2", {"avx2", "mad"}, {"avx2"}},
+      {"neon", {"neon", "mad"}, {"dotprod"}},
   };
   if (options.kernels == "reference")
     return KernelSelection{"none", "mad"};
@@ -127,8 +128,8 @@ mlir::bitnet::selectKernels(const CompileOptions &options, std::string &error) {
     return family.selection;
   }
   error = "unknown kernels '" + options.kernels +
-          "' (expected auto, reference, avx512-lut, avx512vnni, avxvnni or "
-          "avx2)";
+          "' (expected auto, reference, avx512-lut, avx512vnni, avxvnni, "
+          "avx2 or neon)";
   return failure();
 }
 

@@ -69,14 +69,21 @@ ResolvedTarget mlir::bitnet::resolveTarget(const CPUTarget &target) {
 
 std::string mlir::bitnet::getCheckableFeatures(const ResolvedTarget &target) {
   // LLVM and GCC share these names.
-  static constexpr llvm::StringLiteral kChecked[] = {
+  static constexpr llvm::StringLiteral kX86[] = {
       "sse4.1",      "sse4.2",     "avx",        "avx2",       "fma",
       "f16c",        "bmi",        "bmi2",       "avx512f",    "avx512bw",
       "avx512vl",    "avx512dq",   "avx512cd",   "avx512vnni", "avx512vbmi",
       "avx512vbmi2", "avx512bf16", "avx512fp16", "avxvnni",    "amx-tile",
       "amx-int8",    "amx-bf16"};
+  // LLVM's names; the runtime reads them from the kernel's hwcaps.
+  static constexpr llvm::StringLiteral kAArch64[] = {"dotprod"};
   llvm::Triple triple(target.triple);
-  if (!triple.isX86())
+  ArrayRef<llvm::StringLiteral> checked;
+  if (triple.isX86())
+    checked = kX86;
+  else if (triple.isAArch64())
+    checked = kAArch64;
+  else
     return "";
   initializeTargets();
   std::string error;
@@ -90,7 +97,7 @@ std::string mlir::bitnet::getCheckableFeatures(const ResolvedTarget &target) {
   if (!sti)
     return "";
   SmallVector<llvm::StringRef> needed;
-  for (llvm::StringRef feature : kChecked)
+  for (llvm::StringRef feature : checked)
     if (sti->checkFeatures(("+" + feature).str()))
       needed.push_back(feature);
   return llvm::join(needed, ",");

@@ -13,6 +13,12 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1UL << 20) /* as in the kernel's asm/hwcap.h */
+#endif
+#endif
 
 #include "model_internal.h"
 
@@ -70,7 +76,8 @@ static bitnet_status check_tensor(const char *path, const char *kind,
 }
 
 /* Whether this machine has the CPU feature `name` (a GCC
- * __builtin_cpu_supports name); -1 for a name this runtime does not know. */
+ * __builtin_cpu_supports name on x86, a hwcap on AArch64 Linux); -1 for a
+ * name this runtime does not know. */
 static int cpu_has(const char *name, size_t len) {
 #define BITNET_CPU_FEATURE(str)                                                \
   if (len == sizeof(str) - 1 && strncmp(name, str, len) == 0)                  \
@@ -100,6 +107,11 @@ static int cpu_has(const char *name, size_t len) {
   BITNET_CPU_FEATURE("amx-bf16")
 #endif
 #undef BITNET_CPU_FEATURE
+#if defined(__aarch64__) && defined(__linux__)
+  /* The dot product extension: sdot and udot. */
+  if (len == sizeof("dotprod") - 1 && strncmp(name, "dotprod", len) == 0)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
   return -1;
 }
 

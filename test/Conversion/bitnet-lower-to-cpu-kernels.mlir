@@ -2,7 +2,7 @@
 // RUN: bitnet-opt %s -split-input-file --bitnet-lower-to-cpu-kernels="isa=none" | FileCheck %s --check-prefix=NONE
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="isa=sse2" 2>&1 | FileCheck %s --check-prefix=BADISA
 
-// BADISA: unknown isa 'sse2', expected avx512vnni, avxvnni, avx2 or none
+// BADISA: unknown isa 'sse2', expected avx512vnni, avxvnni, avx2, neon or none
 
 // Tests that a bitlinear with a constant weight becomes a call to a kernel
 // generated for its shape, with the weight laid out at compile time (one
@@ -83,6 +83,21 @@ func.func @shared_kernel(%x: tensor<3x20xf32>) -> tensor<3x70xf32> {
 // AVX2:            call @__bitnet_mad_avx2_1x20x16_memref
 // AVX2:          llvm.call_intrinsic "llvm.x86.avx2.pmadd.ub.sw"
 // AVX2:          llvm.call_intrinsic "llvm.x86.avx2.pmadd.wd"
+
+// Tests the NEON family: 128-bit vectors, groups of 16 rows (4 tiles of 4
+// rows x 16 columns: 64 bytes per block, two groups here), sdot on signed
+// bytes, so the top code of each byte is shifted down by 6 instead of masked
+// in place.
+// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="isa=neon" | FileCheck %s --check-prefix=NEON
+// NEON-LABEL:    func.func @narrow
+// NEON:            arith.constant dense<{{.*}}> : tensor<128xi8>
+// NEON:            call @__bitnet_mad_neon_1x20x16_memref
+// NEON-SAME:         isa = "neon", rows_per_group = 16
+// NEON-LABEL:    llvm.func internal @__bitnet_mad_neon_1x20x16_chunk
+// NEON-DAG:        arith.constant dense<48> : vector<16xi8>
+// NEON-DAG:        %[[SIX:.*]] = arith.constant dense<6> : vector<16xi8>
+// NEON:            arith.shrui %{{.*}}, %[[SIX]] : vector<16xi8>
+// NEON:            llvm.call_intrinsic "llvm.aarch64.neon.sdot"(%{{.*}}) : (vector<4xi32>, vector<16xi8>, vector<16xi8>) -> vector<4xi32>
 func.func @narrow(%x: tensor<1x16xf32>) -> tensor<1x20xf32> {
   %w = arith.constant dense<0.25> : tensor<20x16xf32>
   %wq, %ws = bitnet.ternarize %w : tensor<20x16xf32> -> tensor<20x16xi8>, tensor<f32>

@@ -93,7 +93,8 @@ static cl::opt<std::string> kernels(
              "best the target has, the default), reference (the reference "
              "lowering only), or a kernel family: avx512-lut (table lookups, "
              "1.67 bits a weight; AVX-512 VBMI), avx512vnni, avxvnni, avx2 "
-             "(multiply-add, 2 bits a weight). Where the target has "
+             "(multiply-add, 2 bits a weight; x86), neon (AArch64 with the "
+             "dot product extension). Where the target has "
              "avx512-lut, auto lets a cost model pick it or avx512vnni per "
              "layer and records the choice in the IR"),
     cl::init("auto"), cl::cat(category));

@@ -61,12 +61,16 @@ def BitNetLowerToCPUKernels
       groups of 32 rows), for CPUs with AVX-VNNI and no AVX-512.
     * `avx2`: the same layout on 256-bit vectors with `vpmaddubsw` and
       `vpmaddwd` in place of `vpdpbusd`.
+    * `neon`: the same on AArch64's 128-bit vectors with `sdot` (the dot
+      product extension, `+dotprod`): groups of 16 rows, 64 bytes per 16
+      columns. `sdot` multiplies signed bytes, so the top code of each byte
+      is shifted down rather than masked in place.
     * `none`: nothing is lowered; the reference lowering handles everything.
 
     With `isa=avx512vnni`, `family` picks between the MAD kernel and the LUT
     kernel, which needs AVX-512 VBMI too: three weights are stored in 5 bits
     (an index into a table of partial sums and a sign, 1.67 bits a weight),
-    each token's tables are written once, and `vpermi2b` looks the partial
+    each token's tables are written once, and two `vpermb` look the partial
     sums up for 16 rows x 12 columns at a time. `family=auto` asks a cost
     model, per layer: compute cycles of each kernel against the cycles the
     weight bytes take to arrive from where the module's ternary weights stay
@@ -96,7 +100,8 @@ def BitNetLowerToCPUKernels
   }];
   let options = [
     Option<"isa", "isa", "std::string", /*default=*/"\"avx512vnni\"",
-           "Instruction set of the kernels: avx512vnni, avxvnni, avx2 or none">,
+           "Instruction set of the kernels: avx512vnni, avxvnni, avx2, neon "
+           "or none">,
     Option<"family", "family", "std::string", /*default=*/"\"mad\"",
            "Kernel family of bitlinear layers: mad, lut (AVX-512 VBMI and "
            "VNNI) or auto (a cost model chooses per layer)">,

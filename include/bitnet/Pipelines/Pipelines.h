@@ -61,7 +61,8 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   PassOptions::Option<std::string> cpuKernels{
       *this, "cpu-kernels",
       llvm::cl::desc("Kernels for bitlinear layers with constant weights: "
-                     "avx512vnni or none (the reference lowering)"),
+                     "avx512vnni, avxvnni, avx2, neon or none (the "
+                     "reference lowering)"),
       llvm::cl::init("none")};
   PassOptions::Option<std::string> cpuKernelFamily{
       *this, "cpu-kernel-family",

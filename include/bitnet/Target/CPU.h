@@ -48,9 +48,10 @@ struct ResolvedTarget {
 };
 ResolvedTarget resolveTarget(const CPUTarget &target);
 
-/// The x86 CPU features that code for `target` (its CPU and explicit
-/// features) may use and that a loader can test with GCC's
-/// __builtin_cpu_supports, comma-separated; empty for other architectures.
+/// The CPU features that code for `target` (its CPU and explicit features)
+/// may use and that a loader can test, comma-separated: on x86 those of GCC's
+/// __builtin_cpu_supports, on AArch64 the dot product extension (`dotprod`,
+/// a Linux hwcap); empty for other architectures.
 std::string getCheckableFeatures(const ResolvedTarget &target);
 
 /// Creates a TargetMachine for `target`, or an error naming what is unknown.

@@ -9,10 +9,11 @@
 //
 //  * at compile time the ternary weight is laid out for the kernel: 2-bit
 //    codes (w + 1) in groups of 4L rows x 16 columns, where L is the number
-//    of 32-bit lanes of a vector (16 for AVX-512, 8 for AVX2), so that one
-//    vector load gives, after an AND with one of four masks, the unsigned
-//    operand of `vpdpbusd` (or `vpmaddubsw`) for L rows x 4 columns (the
-//    "MAD" layout below);
+//    of 32-bit lanes of a vector (16 for AVX-512, 8 for AVX2, 4 for NEON),
+//    so that one vector load gives, after an AND with one of four masks, the
+//    unsigned operand of `vpdpbusd` (or `vpmaddubsw`) for L rows x 4 columns
+//    (the "MAD" layout below); on AArch64 the same layout with L = 4 feeds
+//    `sdot` (see below);
 //  * at run time each token is quantised once (absmax, round half to even,
 //    int8) into the workspace, and its sum is kept: with unsigned codes
 //    c = w + 1, sum(c * x) - sum(x) = sum(w * x);
@@ -24,6 +25,14 @@
 // (code 1, a zero weight, past the matrix's edge). Masking with 3 << 2j keeps
 // code * 4^j, so four accumulators per tile collect 4^j * sum(c * x) exactly
 // and are scaled back with arithmetic shifts.
+//
+// NEON: `sdot` multiplies signed bytes by signed bytes, so a masked code
+// must stay below 128: the largest, 2 * 4^j, are 2, 8 and 32 for j < 3, and
+// the fourth code is taken with a byte shift right by 6 instead (unscaled).
+// The four activation words of a block come from one 16-byte load, each used
+// through sdot's by-element form.
+// One 16-byte tile holds 4 rows x 16 columns, a group 16 rows: 64 bytes, a
+// cache line, per 16 columns.
 //
 //===----------------------------------------------------------------------===//
 
@@ -113,6 +122,7 @@ enum class MADIsa {
   Avx512Vnni, ///< vpdpbusd on 512-bit vectors (16 rows per tile)
   AvxVnni,    ///< vpdpbusd on 256-bit vectors, VEX-encoded (8 rows)
   Avx2,       ///< vpmaddubsw + vpmaddwd on 256-bit vectors (8 rows)
+  Neon,       ///< AArch64 sdot (dot product extension), 128-bit (4 rows)
 };
 
 std::optional<MADIsa> parseIsa(StringRef name) {
@@ -120,11 +130,31 @@ std::optional<MADIsa> parseIsa(StringRef name) {
       .Case("avx512vnni", MADIsa::Avx512Vnni)
       .Case("avxvnni", MADIsa::AvxVnni)
       .Case("avx2", MADIsa::Avx2)
+      .Case("neon", MADIsa::Neon)
       .Default(std::nullopt);
 }
 
 /// 32-bit lanes of a vector register: the rows of one tile.
-int64_t lanesOf(MADIsa isa) { return isa == MADIsa::Avx512Vnni ? 16 : 8; }
+int64_t lanesOf(MADIsa isa) {
+  switch (isa) {
+  case MADIsa::Avx512Vnni:
+    return 16;
+  case MADIsa::AvxVnni:
+  case MADIsa::Avx2:
+    return 8;
+  case MADIsa::Neon:
+    return 4;
+  }
+  llvm_unreachable("unknown MAD instruction set");
+}
+
+/// The single-token loop takes code j of a weight byte as code * 2^s, with s
+/// this shift: 2j when a mask keeps the code in place. Signed products (NEON
+/// sdot) cannot take 2 * 64 = 128, so there the top code is shifted down to
+/// bits [0, 2) instead (s = 0).
+int64_t scaleShiftOf(MADIsa isa, int64_t j) {
+  return isa == MADIsa::Neon && j == 3 ? 0 : 2 * j;
+}
 
 /// Emits the LLVM-dialect kernel functions of one (M, N, K) shape.
 class MADKernelEmitter : KernelEmitterBase {
@@ -196,12 +226,20 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
   Value ws = load(b, f32, wsPtr);
   Value one = cI64(b, 1), zero = cI64(b, 0);
 
+  // Code j of every byte, times 2^scaleShiftOf(j): a mask, or (the top code
+  // when products are signed) a byte shift right by 6.
   SmallVector<Value> masks;
-  for (int j = 0; j < 4; ++j)
+  for (int j = 0; j < 4; ++j) {
+    int64_t scale = scaleShiftOf(isa, j);
+    int8_t bits = static_cast<int8_t>(scale == 2 * j ? 3 << scale : 2 * j);
     masks.push_back(arith::ConstantOp::create(
-        b, loc,
-        DenseElementsAttr::get(bytesV, b.getI8IntegerAttr(
-                                           static_cast<int8_t>(3 << (2 * j))))));
+        b, loc, DenseElementsAttr::get(bytesV, b.getI8IntegerAttr(bits))));
+  }
+  auto scaledCode = [&](OpBuilder &kb, Value tile, int64_t j) -> Value {
+    if (scaleShiftOf(isa, j) == 2 * j)
+      return arith::AndIOp::create(kb, loc, tile, masks[j]);
+    return arith::ShRUIOp::create(kb, loc, tile, masks[j]);
+  };
   Value zeroAcc = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(wordsV, b.getI32IntegerAttr(0)));
 
@@ -232,13 +270,21 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
   };
   // The four bytes x[tok][16 blk + 4j .. + 3] in every 32-bit lane.
   auto broadcastX = [&](OpBuilder &kb, Value tok, Value blk, int64_t j) {
-    Value at = arith::AddIOp::create(
+    Value block = arith::AddIOp::create(
         kb, loc, arith::MulIOp::create(kb, loc, tok, cI64(kb, kPadded)),
-        arith::AddIOp::create(
-            kb, loc, arith::MulIOp::create(kb, loc, blk, cI64(kb, 16)),
-            cI64(kb, 4 * j)));
-    Value word = load(kb, i32, gep(kb, xq, at));
-    Value splat = vector::BroadcastOp::create(kb, loc, wordsV, word);
+        arith::MulIOp::create(kb, loc, blk, cI64(kb, 16)));
+    Value splat;
+    if (isa == MADIsa::Neon) {
+      // The block's 16 bytes (one load for the four j), lane j repeated:
+      // what sdot's by-element form takes.
+      Value words = load(kb, wordsV, gep(kb, xq, block));
+      splat = vector::ShuffleOp::create(kb, loc, words, words,
+                                        SmallVector<int64_t>(lanes, j));
+    } else {
+      Value at = arith::AddIOp::create(kb, loc, block, cI64(kb, 4 * j));
+      Value word = load(kb, i32, gep(kb, xq, at));
+      splat = vector::BroadcastOp::create(kb, loc, wordsV, word);
+    }
     return LLVM::BitcastOp::create(kb, loc, bytesV, splat).getResult();
   };
   auto weightTile = [&](OpBuilder &kb, Value groupBase, Value blk, int64_t i) {
@@ -269,6 +315,9 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
       return call(wordsV, "llvm.x86.avx512.vpdpbusd.512", {acc, codes, x});
     case MADIsa::AvxVnni:
       return call(wordsV, "llvm.x86.avx512.vpdpbusd.256", {acc, codes, x});
+    case MADIsa::Neon:
+      // Codes (at most 32 here) and activations both as signed bytes.
+      return call(wordsV, "llvm.aarch64.neon.sdot", {acc, codes, x});
     case MADIsa::Avx2: {
       // Pairs of products in i16 (codes * 4^j <= 128 and |x| <= 128 keep each
       // pair within [-32768, 32512]: no saturation), then pairs of pairs.
@@ -281,7 +330,8 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
   };
 
   // One token: the codes are masked in place (code * 4^j), four accumulators
-  // per tile, scaled back with shifts at the end. No shifts in the loop.
+  // per tile, scaled back with shifts at the end. No shifts in the loop
+  // (but the one of the top code on NEON).
   auto oneToken = [&](OpBuilder &tb, Value g, Value groupBase, Value tok) {
     SmallVector<Value> init(16, zeroAcc);
     auto kLoop = scf::ForOp::create(
@@ -294,20 +344,21 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
           for (int64_t i = 0; i < 4; ++i) {
             Value wv = weightTile(kb, groupBase, blk, i);
             for (int64_t j = 0; j < 4; ++j)
-              next[4 * i + j] = dot(kb, next[4 * i + j],
-                                    arith::AndIOp::create(kb, loc, wv, masks[j]),
-                                    xs[j]);
+              next[4 * i + j] =
+                  dot(kb, next[4 * i + j], scaledCode(kb, wv, j), xs[j]);
           }
           scf::YieldOp::create(kb, loc, next);
         });
     for (int64_t i = 0; i < 4; ++i) {
       Value total = kLoop.getResult(4 * i);
       for (int64_t j = 1; j < 4; ++j) {
-        Value shift = arith::ConstantOp::create(
-            tb, loc, DenseElementsAttr::get(wordsV, tb.getI32IntegerAttr(2 * j)));
-        total = arith::AddIOp::create(
-            tb, loc, total,
-            arith::ShRSIOp::create(tb, loc, kLoop.getResult(4 * i + j), shift));
+        Value part = kLoop.getResult(4 * i + j);
+        if (int64_t scale = scaleShiftOf(isa, j)) {
+          Value shift = arith::ConstantOp::create(
+              tb, loc, DenseElementsAttr::get(wordsV, tb.getI32IntegerAttr(scale)));
+          part = arith::ShRSIOp::create(tb, loc, part, shift);
+        }
+        total = arith::AddIOp::create(tb, loc, total, part);
       }
       storeTile(tb, g, tok, i, total);
     }
@@ -481,7 +532,7 @@ struct BitNetLowerToCPUKernelsPass
       return;
     if (!parseIsa(isa)) {
       module.emitError("bitnet-lower-to-cpu-kernels: unknown isa '")
-          << isa << "', expected avx512vnni, avxvnni, avx2 or none";
+          << isa << "', expected avx512vnni, avxvnni, avx2, neon or none";
       return signalPassFailure();
     }
     if (family != "mad" && family != "lut" && family != "auto") {

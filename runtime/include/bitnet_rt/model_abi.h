@@ -138,7 +138,8 @@ typedef struct bitnet_model_info {
   int64_t workspace_bytes;     /**< scratch memory one run needs */
   int64_t workspace_alignment; /**< required alignment of it, a power of 2 */
   /** Comma-separated CPU features the code uses, in the names of GCC's
-   *  __builtin_cpu_supports (e.g. "avx2,avx512f,avx512vnni"); NULL or "" when
+   *  __builtin_cpu_supports on x86 (e.g. "avx2,avx512f,avx512vnni"), and
+   *  "dotprod" (the dot product extension) on AArch64; NULL or "" when
    *  it needs nothing beyond the target's baseline. A loader must refuse a
    *  model that needs a feature the machine lacks. */
   const char *cpu_features;
