@@ -4,13 +4,16 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Compiles bitlinear layers of the bitnet-b1.58-2B-4T shapes with
-// `bitnet-compile --target=nvptx`, runs them on the GPU through libbitnet_rt,
-// checks them bit for bit against the scalar reference, and times them next
-// to cuBLAS fp16 (cublasGemmEx) on the same shapes in the same process:
+// Runs bitlinear layers of the bitnet-b1.58-2B-4T shapes (gpu_shapes.h),
+// compiled ahead of time with `bitnet-compile --target=nvptx` by
+// bitnet-gpu-prepare, on the GPU through libbitnet_rt, checks them bit for
+// bit against the scalar reference's outputs written beside them, and times
+// them next to cuBLAS fp16 (cublasGemmEx) on the same shapes in the same
+// process. Needs no compiler:
 //
-//   build/bench/gpu/bitnet-gpu-bench [--arch=sm_90] [--runs=200]
-//       [--warmup=20] [--work=DIR] [--cuda-path=DIR] [--shapes=N,N,N,N]
+//   bitnet-gpu-bench [DIR] [--runs=200] [--warmup=20] [--shapes=N,N,N,N]
+//
+// DIR is the prepared folder (default build-gpu-carry); its bench/ is read.
 //
 // Timing. Inputs are uploaded once (bitnet_context_gpu_upload) and the
 // launches are enqueued on the context's stream without host transfers
@@ -27,15 +30,14 @@
 // (memory clock x bus width x 2) and measured by a device-to-device copy
 // probe in the same run; shares are given against the attribute figure.
 //
-// Models are written and compiled on first use into --work (default
-// $BITNET_BENCH_DIR or /tmp/bitnet-gpu-bench), keyed by shape and arch.
-//
 // Exit status: 0 when every layer matched the reference, 1 when one did not
-// or something failed, 2 when there is no usable GPU.
+// or something failed (a missing prepared file included), 2 when there is no
+// usable GPU.
 //
 //===----------------------------------------------------------------------===//
 
-#include "bitnet/Reference/Numerics.h"
+#include "gpu_shapes.h"
+
 #include "bitnet_rt/bitnet_rt.h"
 
 #include <cublas_v2.h>
@@ -48,33 +50,21 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <random>
 #include <string>
-#include <sys/stat.h>
 #include <vector>
 
 namespace {
 
-struct Shape {
-  const char *name;
-  int64_t m, n, k;
-};
-
-// bitnet-b1.58-2B-4T: q/o projection, gate/up, down at batch 1, and q/o for a
-// 128-token prefill.
-constexpr Shape kShapes[] = {{"qo", 1, 2560, 2560},
-                             {"gate_up", 1, 6912, 2560},
-                             {"down", 1, 2560, 6912},
-                             {"qo prefill", 128, 2560, 2560}};
+using bitnet::bench::GPUShape;
+using bitnet::bench::kGPUShapes;
 
 struct Options {
-  std::string arch;
+  std::string dir = "build-gpu-carry";
   int runs = 200;
   int warmup = 20;
-  std::string work;
-  std::string cudaPath = BITNET_CUDA_PATH;
-  std::string compiler = BITNET_COMPILE_PATH;
-  std::vector<bool> shapes = std::vector<bool>(std::size(kShapes), true);
+  std::vector<bool> shapes = std::vector<bool>(std::size(kGPUShapes), true);
 };
 
 [[noreturn]] void fail(const std::string &message, int code = 1) {
@@ -141,70 +131,16 @@ float fromHalf(uint16_t h) {
   return f;
 }
 
-std::vector<float> randomFloats(int64_t count, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
+/// The `count` floats of the prepared file `path`.
+std::vector<float> readFloats(const std::string &path, int64_t count) {
+  std::ifstream in(path, std::ios::binary);
   std::vector<float> v(count);
-  for (float &x : v)
-    x = normal(rng);
+  in.read(reinterpret_cast<char *>(v.data()),
+          static_cast<std::streamsize>(count * sizeof(float)));
+  if (!in || in.peek() != std::char_traits<char>::eof())
+    fail("cannot read " + path + " (" + std::to_string(count) +
+         " floats): run bench/gpu/prepare.sh for this folder");
   return v;
-}
-
-std::vector<int8_t> randomTernary(int64_t count, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> code(-1, 1);
-  std::vector<int8_t> w(count);
-  for (int8_t &v : w)
-    v = static_cast<int8_t>(code(rng));
-  return w;
-}
-
-constexpr float kWeightScale = 0.0125f;
-
-/// Writes the layer `shape` with weights `w` (2-bit storage, hex constant)
-/// and compiles it for the GPU, unless a build is already there.
-std::string compiledModel(const Options &opt, const Shape &s,
-                          const std::vector<int8_t> &w) {
-  std::string stem = opt.work + "/linear_" + std::to_string(s.m) + "x" +
-                     std::to_string(s.n) + "x" + std::to_string(s.k);
-  std::string so = stem + "_" + opt.arch + ".so";
-  struct stat st;
-  if (stat(so.c_str(), &st) == 0)
-    return so;
-  std::string mlir = stem + ".mlir";
-  std::vector<uint8_t> packed = bitnet::ref::packI2(w.data(), s.n, s.k);
-  int64_t bytesPerRow = (s.k + 3) / 4;
-  std::string hex;
-  hex.reserve(packed.size() * 2);
-  static const char digits[] = "0123456789ABCDEF";
-  for (uint8_t byte : packed) {
-    hex += digits[byte >> 4];
-    hex += digits[byte & 15];
-  }
-  std::string x = "tensor<" + std::to_string(s.m) + "x" + std::to_string(s.k) + "xf32>";
-  std::string y = "tensor<" + std::to_string(s.m) + "x" + std::to_string(s.n) + "xf32>";
-  std::string t = "!bitnet.ternary<" + std::to_string(s.n) + "x" + std::to_string(s.k) + ", i2>";
-  FILE *f = std::fopen(mlir.c_str(), "w");
-  if (!f)
-    fail("cannot write " + mlir);
-  std::fprintf(f,
-               "func.func @linear(%%x: %s) -> %s {\n"
-               "  %%w = bitnet.constant dense<\"0x%s\"> : tensor<%lldx%lldxi8> -> %s\n"
-               "  %%s = arith.constant dense<%.9g> : tensor<f32>\n"
-               "  %%y = bitnet.bitlinear %%x, %%w scale %%s : %s, %s, tensor<f32> -> %s\n"
-               "  return %%y : %s\n}\n",
-               x.c_str(), y.c_str(), hex.c_str(), (long long)s.n,
-               (long long)bytesPerRow, t.c_str(), double(kWeightScale),
-               x.c_str(), t.c_str(), y.c_str(), y.c_str());
-  std::fclose(f);
-  std::string command = opt.compiler + " " + mlir +
-                        " --target=nvptx --gpu-arch=" + opt.arch +
-                        " --cuda-path=" + opt.cudaPath + " -o " + so;
-  std::printf("  compiling %s\n", command.substr(0, 160).c_str());
-  std::fflush(stdout);
-  if (std::system(command.c_str()) != 0)
-    fail("compilation failed: " + command);
-  return so;
 }
 
 /// Times `enqueue` (work on `stream`) with events, flushing L2 before each.
@@ -261,8 +197,6 @@ struct Row {
 
 Options parseOptions(int argc, char **argv) {
   Options opt;
-  const char *dir = std::getenv("BITNET_BENCH_DIR");
-  opt.work = dir && *dir ? dir : "/tmp/bitnet-gpu-bench";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char *flag) -> const char * {
@@ -271,41 +205,35 @@ Options parseOptions(int argc, char **argv) {
         return argv[i] + n + 1;
       return nullptr;
     };
-    if (const char *v = value("--arch"))
-      opt.arch = v;
-    else if (const char *v = value("--runs"))
+    if (const char *v = value("--runs"))
       opt.runs = std::max(1, std::atoi(v));
     else if (const char *v = value("--warmup"))
       opt.warmup = std::max(0, std::atoi(v));
-    else if (const char *v = value("--work"))
-      opt.work = v;
-    else if (const char *v = value("--cuda-path"))
-      opt.cudaPath = v;
-    else if (const char *v = value("--compiler"))
-      opt.compiler = v;
     else if (const char *v = value("--shapes")) {
       // Indices into the shape list, e.g. --shapes=1 for gate/up alone.
       std::fill(opt.shapes.begin(), opt.shapes.end(), false);
       for (const char *p = v; *p;) {
         char *end;
         long idx = std::strtol(p, &end, 10);
-        if (end == p || idx < 0 || idx >= long(std::size(kShapes)))
+        if (end == p || idx < 0 || idx >= long(std::size(kGPUShapes)))
           fail("bad --shapes=" + std::string(v) + " (indices 0 to " +
-               std::to_string(std::size(kShapes) - 1) + ")");
+               std::to_string(std::size(kGPUShapes) - 1) + ")");
         opt.shapes[idx] = true;
         p = *end == ',' ? end + 1 : end;
       }
     } else if (a == "--help" || a == "-h") {
-      std::printf("usage: %s [--arch=sm_XY] [--runs=N] [--warmup=N] "
-                  "[--work=DIR] [--cuda-path=DIR] [--compiler=PATH] "
-                  "[--shapes=I,J,...]\nshapes:",
+      std::printf("usage: %s [DIR] [--runs=N] [--warmup=N] "
+                  "[--shapes=I,J,...]\nDIR: the folder bench/gpu/prepare.sh "
+                  "wrote (default build-gpu-carry)\nshapes:",
                   argv[0]);
-      for (size_t s = 0; s < std::size(kShapes); ++s)
-        std::printf(" %zu=%s %lldx%lldx%lld", s, kShapes[s].name,
-                    (long long)kShapes[s].m, (long long)kShapes[s].n,
-                    (long long)kShapes[s].k);
+      for (size_t s = 0; s < std::size(kGPUShapes); ++s)
+        std::printf(" %zu=%s %lldx%lldx%lld", s, kGPUShapes[s].name,
+                    (long long)kGPUShapes[s].m, (long long)kGPUShapes[s].n,
+                    (long long)kGPUShapes[s].k);
       std::printf("\n");
       std::exit(0);
+    } else if (!a.empty() && a[0] != '-') {
+      opt.dir = a;
     } else {
       fail("unknown argument '" + a + "' (see --help)");
     }
@@ -339,14 +267,11 @@ int main(int argc, char **argv) {
   cudaDeviceGetAttribute(&memClockKHz, cudaDevAttrMemoryClockRate, 0);
   cudaDeviceGetAttribute(&busBits, cudaDevAttrGlobalMemoryBusWidth, 0);
   cudaDeviceGetAttribute(&l2Bytes, cudaDevAttrL2CacheSize, 0);
-  if (opt.arch.empty())
-    opt.arch = "sm_" + std::to_string(prop.major * 10 + prop.minor);
   double peakGBs = 2.0 * memClockKHz * 1e3 * (busBits / 8.0) * 1e-9;
-  mkdir(opt.work.c_str(), 0755);
 
-  std::printf("device: %s (sm_%d%d, %d SMs, L2 %.0f MiB), code for %s\n",
-              prop.name, prop.major, prop.minor, prop.multiProcessorCount,
-              l2Bytes / 1048576.0, opt.arch.c_str());
+  std::printf("device: %s (sm_%d%d, %d SMs, L2 %.0f MiB)\n", prop.name,
+              prop.major, prop.minor, prop.multiProcessorCount,
+              l2Bytes / 1048576.0);
 
   // The L2 flush buffer and the copy probe.
   size_t flushBytes = std::max<size_t>(2 * size_t(l2Bytes), 64 << 20);
@@ -386,19 +311,19 @@ int main(int argc, char **argv) {
 
   std::vector<Row> rows;
   bool allMatch = true;
-  for (size_t si = 0; si < std::size(kShapes); ++si) {
+  for (size_t si = 0; si < std::size(kGPUShapes); ++si) {
     if (!opt.shapes[si])
       continue;
-    const Shape &s = kShapes[si];
+    const GPUShape &s = kGPUShapes[si];
     std::string label = std::string(s.name) + " " + std::to_string(s.m) +
                         "x" + std::to_string(s.n) + "x" + std::to_string(s.k);
     std::printf("%s:\n", label.c_str());
-    std::vector<int8_t> w =
-        randomTernary(s.n * s.k, static_cast<unsigned>(s.n * 31 + s.k));
-    std::vector<float> x = randomFloats(s.m * s.k, 42);
+    std::string stem = opt.dir + "/bench/" + s.stem();
+    std::vector<float> x = readFloats(stem + ".x", s.m * s.k);
+    std::vector<float> expected = readFloats(stem + ".y", s.m * s.n);
 
     // The ternary layer through libbitnet_rt.
-    std::string so = compiledModel(opt, s, w);
+    std::string so = stem + ".so";
     bitnet_model *model = nullptr;
     bitnet_context *context = nullptr;
     check(bitnet_model_load(so.c_str(), &model), "bitnet_model_load");
@@ -407,13 +332,12 @@ int main(int argc, char **argv) {
     const bitnet_gpu_program *program = bitnet_model_get_info(model)->gpu;
     if (!program)
       fail(so + " is not a GPU model");
+    std::printf("  %s, code for %s\n", so.c_str(), program->arch);
 
     std::vector<float> y(s.m * s.n, -1.0f);
     const void *in[] = {x.data()};
     void *out[] = {y.data()};
     check(bitnet_context_run(context, in, 1, out, 1), "bitnet_context_run");
-    std::vector<float> expected =
-        bitnet::ref::bitlinear(x.data(), w.data(), kWeightScale, s.m, s.n, s.k);
     int64_t mismatches = 0;
     for (size_t i = 0; i < y.size(); ++i)
       mismatches += y[i] != expected[i];

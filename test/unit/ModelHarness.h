@@ -7,6 +7,7 @@
 #ifndef BITNET_TEST_UNIT_MODELHARNESS_H
 #define BITNET_TEST_UNIT_MODELHARNESS_H
 
+#include "ModelText.h"
 #include "bitnet_rt/model_abi.h"
 
 #include <gtest/gtest.h>
@@ -51,26 +52,6 @@ private:
   const bitnet_model_info *modelInfo = nullptr;
   bitnet_model_run_fn runFn = nullptr;
 };
-
-/// `dense<...>` text of float values with the given shape (exact round trip).
-std::string denseF32(const std::vector<float> &values,
-                     const std::vector<int64_t> &shape);
-/// `dense<...>` text of integer values with the given shape.
-std::string denseInt(const std::vector<int64_t> &values,
-                     const std::vector<int64_t> &shape);
-/// "2x3x" style shape prefix of a tensor type.
-std::string shapeStr(const std::vector<int64_t> &shape);
-
-/// A function @attn of one bitnet.attention (f32 caches, i32 position) that
-/// returns the output and the updated caches: queries [s, hq, d], keys and
-/// values [s, hkv, d], caches [cap, hkv, d].
-std::string attentionModel(int64_t s, int64_t hq, int64_t hkv, int64_t d,
-                           int64_t cap);
-
-/// `n` draws of `normal`.
-std::vector<float> normalVector(std::mt19937 &rng,
-                                std::normal_distribution<float> &normal,
-                                int64_t n);
 
 /// Equal bit patterns (so -0 != +0 and NaNs compare by payload).
 ::testing::AssertionResult bitEqual(const std::vector<float> &expected,

@@ -9,6 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ModelText.h"
+
 #include "bitnet/Dialect/BitNet/IR/TernaryEncoding.h"
 #include "bitnet/Reference/Numerics.h"
 
@@ -18,15 +20,9 @@
 
 using namespace mlir::bitnet;
 
+using ::bitnet::test::randomTernary;
+
 namespace {
-std::vector<int8_t> randomTernary(int64_t count, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> dist(-1, 1);
-  std::vector<int8_t> values(count);
-  for (int8_t &v : values)
-    v = static_cast<int8_t>(dist(rng));
-  return values;
-}
 
 struct Shape {
   int64_t rows, cols;

@@ -1,0 +1,305 @@
+//===- GPUCases.cpp - The GPU execution cases -----------------------------===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// Bit for bit where the contract says so (the int32 dot products, hence
+// bitlinear outputs computed with the same float operations, and the KV
+// caches), within 1e-5 relative for RMSNorm, RoPE and attention, and within
+// 5% of the largest logit with the same next token for the bundled decoder
+// against its CPU build (float parts in another order can move an activation
+// across a quantisation step).
+//
+//===----------------------------------------------------------------------===//
+
+#include "GPUCases.h"
+#include "ModelText.h"
+
+#include "bitnet/Reference/Numerics.h"
+
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+using bitnet::gpu::Buffer;
+using bitnet::gpu::Case;
+using bitnet::gpu::Compare;
+using bitnet::gpu::output;
+using bitnet::gpu::Step;
+using bitnet::gpu::StepKind;
+
+namespace bitnet::test {
+namespace {
+
+template <typename T> std::vector<uint8_t> bytesOf(const std::vector<T> &v) {
+  std::vector<uint8_t> bytes(v.size() * sizeof(T));
+  if (!v.empty())
+    std::memcpy(bytes.data(), v.data(), bytes.size());
+  return bytes;
+}
+
+template <typename T>
+Buffer buffer(int32_t index, const std::vector<T> &v,
+              Compare compare = Compare::Bits, float tolerance = 0) {
+  return Buffer{index, bytesOf(v), compare, tolerance};
+}
+
+Step upload(int32_t index, std::vector<uint8_t> bytes) {
+  Step s;
+  s.kind = StepKind::Upload;
+  s.inputs.push_back(Buffer{index, std::move(bytes)});
+  return s;
+}
+
+Step kindOnly(StepKind kind) {
+  Step s;
+  s.kind = kind;
+  return s;
+}
+
+Step download(Buffer expected) {
+  Step s;
+  s.kind = StepKind::Download;
+  s.expected.push_back(std::move(expected));
+  return s;
+}
+
+std::string dims(std::initializer_list<int64_t> shape) {
+  return shapeStr(std::vector<int64_t>(shape));
+}
+
+/// A bitlinear model with int8 ternary constant weights.
+std::string bitlinearModel(int64_t m, int64_t n, int64_t k,
+                           const std::vector<int8_t> &w, float scale) {
+  std::vector<int64_t> values(w.begin(), w.end());
+  std::string x = "tensor<" + dims({m, k}) + "f32>",
+              y = "tensor<" + dims({m, n}) + "f32>",
+              t = "!bitnet.ternary<" + std::to_string(n) + "x" +
+                  std::to_string(k) + ", int8>";
+  return "func.func @f(%x: " + x + " {bitnet.name = \"x\"}) -> " + y +
+         " attributes {bitnet.output_names = [\"y\"]} {\n"
+         "  %w = bitnet.constant " + denseInt(values, {n, k}) + " : tensor<" +
+         dims({n, k}) + "i8> -> " + t + "\n"
+         "  %s = arith.constant " + denseF32({scale}, {}) + " : tensor<f32>\n"
+         "  %y = bitnet.bitlinear %x, %w scale %s : " + x + ", " + t +
+         ", tensor<f32> -> " + y + "\n"
+         "  return %y : " + y + "\n}\n";
+}
+
+Case bitlinearCase(int64_t m, int64_t n, int64_t k) {
+  std::vector<int8_t> w = randomTernary(n * k, 7);
+  float scale = 0.73f;
+  std::vector<float> x = randomFloats(m * k, 11);
+  Case c;
+  c.mlir = bitlinearModel(m, n, k, w, scale);
+  Step run;
+  run.inputs.push_back(buffer(0, x));
+  run.expected.push_back(
+      buffer(output(0), bitnet::ref::bitlinear(x.data(), w.data(), scale, m, n, k)));
+  c.steps.push_back(std::move(run));
+  return c;
+}
+
+Case rmsnormReluAddCase() {
+  int64_t rows = 3, d = 300;
+  std::vector<float> gamma = randomFloats(d, 5), x = randomFloats(rows * d, 3);
+  Case c;
+  c.mlir =
+      "func.func @f(%x: tensor<3x300xf32>) -> tensor<3x300xf32> {\n"
+      "  %g = arith.constant " + denseF32(gamma, {d}) + " : tensor<300xf32>\n"
+      "  %n = bitnet.rmsnorm %x, %g : tensor<3x300xf32>, tensor<300xf32> -> tensor<3x300xf32>\n"
+      "  %r = bitnet.squared_relu %n : tensor<3x300xf32>\n"
+      "  %y = arith.addf %r, %x : tensor<3x300xf32>\n"
+      "  return %y : tensor<3x300xf32>\n}\n";
+  std::vector<float> n = bitnet::ref::rmsnorm(x.data(), gamma.data(), rows, d, 1e-5f);
+  std::vector<float> y = bitnet::ref::squaredRelu(n.data(), rows * d);
+  for (int64_t i = 0; i < rows * d; ++i)
+    y[i] += x[i];
+  Step run;
+  run.inputs.push_back(buffer(0, x));
+  run.expected.push_back(buffer(output(0), y, Compare::Near, 1e-5f));
+  c.steps.push_back(std::move(run));
+  return c;
+}
+
+Case ropeCase(const std::string &style) {
+  const int64_t s = 3, h = 2, d = 8;
+  std::mt19937 rng(17);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x = normalVector(rng, normal, s * h * d);
+  std::vector<int32_t> pos = {0, 5, 1000};
+  std::vector<int64_t> pos64(pos.begin(), pos.end());
+  Case c;
+  c.mlir = "func.func @rope(%x: tensor<3x2x8xf32>, %p: tensor<3xi32>) -> "
+           "tensor<3x2x8xf32> {\n"
+           "  %y = bitnet.rope %x, %p {theta = 500000.0 : f32, style = "
+           "#bitnet.rope_style<" + style + ">} : tensor<3x2x8xf32>, "
+           "tensor<3xi32> -> tensor<3x2x8xf32>\n"
+           "  return %y : tensor<3x2x8xf32>\n}\n";
+  Step run;
+  run.inputs.push_back(buffer(0, x));
+  run.inputs.push_back(buffer(1, pos));
+  run.expected.push_back(buffer(
+      output(0),
+      bitnet::ref::rope(x.data(), pos64.data(), s, h, d, 500000.0f,
+                        style == "interleaved"),
+      Compare::Near, 1e-5f));
+  c.steps.push_back(std::move(run));
+  return c;
+}
+
+struct AttentionShape {
+  int64_t s, hq, hkv, d, cap;
+  std::string name() const {
+    return "s" + std::to_string(s) + "_h" + std::to_string(hq) + "_kv" +
+           std::to_string(hkv) + "_d" + std::to_string(d) + "_c" +
+           std::to_string(cap);
+  }
+};
+
+constexpr AttentionShape kAttentionShapes[] = {
+    {1, 4, 1, 32, 9}, {5, 6, 3, 16, 12}, {2, 8, 2, 64, 7},
+    // The 2B model's heads at decode, a long cache.
+    {1, 20, 5, 128, 600}};
+
+// f32 caches through bitnet_context_run: the caches are state inputs, copied
+// to the device and back, updated bit for bit as the reference does.
+Case attentionF32Case(const AttentionShape &a) {
+  std::mt19937 rng(static_cast<unsigned>(a.s * 131 + a.d));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto random = [&](int64_t n) { return normalVector(rng, normal, n); };
+  std::vector<float> q = random(a.s * a.hq * a.d), k = random(a.s * a.hkv * a.d),
+                     v = random(a.s * a.hkv * a.d),
+                     kc = random(a.cap * a.hkv * a.d),
+                     vc = random(a.cap * a.hkv * a.d);
+  Case c;
+  c.mlir = attentionModel(a.s, a.hq, a.hkv, a.d, a.cap);
+  c.flags = {"--kv-cache=f32"};
+  for (int32_t position : {0, 1, 1000 /* clamped to cap - s */}) {
+    Step run;
+    for (const auto *input : {&q, &k, &v, &kc, &vc})
+      run.inputs.push_back(buffer(int32_t(run.inputs.size()), *input));
+    run.inputs.push_back(buffer(5, std::vector<int32_t>{position}));
+    std::vector<float> kRef = kc, vRef = vc;
+    std::vector<float> o = bitnet::ref::attention(
+        q.data(), k.data(), v.data(), kRef.data(), vRef.data(), position, a.s,
+        a.hq, a.hkv, a.d, a.cap, 1.0f / std::sqrt(float(a.d)));
+    run.expected.push_back(buffer(output(0), o, Compare::Near, 1e-5f));
+    run.expected.push_back(buffer(3, kRef));
+    run.expected.push_back(buffer(4, vRef));
+    c.steps.push_back(std::move(run));
+  }
+  return c;
+}
+
+std::vector<uint16_t> halfBits(const std::vector<float> &v) {
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    _Float16 e = static_cast<_Float16>(v[i]);
+    std::memcpy(&h[i], &e, 2);
+  }
+  return h;
+}
+
+std::vector<float> roundF16(std::vector<float> v) {
+  for (float &e : v)
+    e = static_cast<float>(static_cast<_Float16>(e));
+  return v;
+}
+
+// f16 caches (the default) kept on the device over several decode steps:
+// zeroed once, then only the new rows, the query and the position move.
+// Against the reference on f16-rounded rows.
+Case attentionF16Case(const AttentionShape &a) {
+  std::mt19937 rng(static_cast<unsigned>(a.s * 7 + a.d));
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto random = [&](int64_t n) { return normalVector(rng, normal, n); };
+  Case c;
+  c.mlir = attentionModel(a.s, a.hq, a.hkv, a.d, a.cap);
+  c.steps.push_back(kindOnly(StepKind::ZeroState));
+  std::vector<float> kRef(a.cap * a.hkv * a.d, 0.0f), vRef(kRef.size(), 0.0f);
+  for (int32_t position = 0; position + a.s <= a.cap && position < 3 * a.s;
+       position += static_cast<int32_t>(a.s)) {
+    std::vector<float> q = random(a.s * a.hq * a.d),
+                       k = random(a.s * a.hkv * a.d),
+                       v = random(a.s * a.hkv * a.d);
+    c.steps.push_back(upload(0, bytesOf(q)));
+    c.steps.push_back(upload(1, bytesOf(k)));
+    c.steps.push_back(upload(2, bytesOf(v)));
+    c.steps.push_back(upload(5, bytesOf(std::vector<int32_t>{position})));
+    c.steps.push_back(kindOnly(StepKind::Launch));
+    std::vector<float> kR = roundF16(k), vR = roundF16(v);
+    std::vector<float> o = bitnet::ref::attention(
+        q.data(), kR.data(), vR.data(), kRef.data(), vRef.data(), position,
+        a.s, a.hq, a.hkv, a.d, a.cap, 1.0f / std::sqrt(float(a.d)));
+    c.steps.push_back(download(buffer(output(0), o, Compare::Near, 1e-5f)));
+  }
+  c.steps.push_back(download(buffer(3, halfBits(kRef))));
+  c.steps.push_back(download(buffer(4, halfBits(vRef))));
+  return c;
+}
+
+// The bundled decoder, a whole step on the GPU, over a few decode steps: the
+// KV caches stay on the device (zeroed once); the logits are compared with
+// those of its CPU build.
+Case fortunesCase() {
+  Case c;
+  c.sourceFile = BITNET_FORTUNES_MODEL;
+  c.flags = {"--input-shape=tokens:1"};
+  c.cpuReference = true;
+  c.steps.push_back(kindOnly(StepKind::ZeroState));
+  for (int32_t position = 0; position < 6; ++position) {
+    // Tokens below 40: inside the model's byte-level vocabulary.
+    int32_t token = 7 * position + 3;
+    c.steps.push_back(upload(0, bytesOf(std::vector<int32_t>{token})));
+    c.steps.push_back(upload(1, bytesOf(std::vector<int32_t>{position})));
+    c.steps.push_back(kindOnly(StepKind::Launch));
+    c.steps.push_back(download(Buffer{output(0), {}, Compare::Logits, 0.05f}));
+  }
+  return c;
+}
+
+struct Entry {
+  std::string name;
+  std::function<Case()> make;
+};
+
+std::vector<Entry> entries() {
+  std::vector<Entry> list;
+  for (auto [m, n, k] : std::initializer_list<std::tuple<int64_t, int64_t, int64_t>>{
+           {1, 64, 64}, {1, 100, 200}, {3, 256, 640}, {8, 96, 2560},
+           {13, 70, 320}, {1, 2560, 2560}})
+    list.push_back({"bitlinear_" + dims({m, n}) + std::to_string(k),
+                    [=] { return bitlinearCase(m, n, k); }});
+  list.push_back({"rmsnorm_relu_add", rmsnormReluAddCase});
+  for (std::string style : {"half", "interleaved"})
+    list.push_back({"rope_" + style, [=] { return ropeCase(style); }});
+  for (const AttentionShape &a : kAttentionShapes)
+    list.push_back({"attention_f32_" + a.name(), [=] { return attentionF32Case(a); }});
+  for (const AttentionShape &a : kAttentionShapes)
+    list.push_back({"attention_f16_" + a.name(), [=] { return attentionF16Case(a); }});
+  list.push_back({"fortunes_decoder", fortunesCase});
+  return list;
+}
+
+} // namespace
+
+std::vector<std::string> gpuCaseNames() {
+  std::vector<std::string> names;
+  for (const Entry &e : entries())
+    names.push_back(e.name);
+  return names;
+}
+
+std::optional<bitnet::gpu::Case> gpuCase(const std::string &name) {
+  for (const Entry &e : entries())
+    if (e.name == name) {
+      Case c = e.make();
+      c.name = name;
+      return c;
+    }
+  return std::nullopt;
+}
+
+} // namespace bitnet::test
