@@ -128,3 +128,29 @@ func.func @prefetch(%x: tensor<1x16xf32>) -> tensor<1x20xf32> {
   %y = bitnet.bitlinear %x, %p scale %ws : tensor<1x16xf32>, !bitnet.ternary<20x16, i2>, tensor<f32> -> tensor<1x20xf32>
   return %y : tensor<1x20xf32>
 }
+
+// -----
+
+// Tests the prefill loop: with 12 tokens or more, the codes of two tiles
+// over all of K (3 blocks x 4 x 2 tiles x 64 bytes) are unpacked once into a
+// stack buffer that passes of tokens read back; past 256 KiB of codes (K over
+// 8192) the kernel keeps the small-batch loop, which needs no buffer.
+// CHECK-LABEL: llvm.func internal @__bitnet_mad_avx512vnni_12x70x40_chunk
+// CHECK:         %[[N:.*]] = arith.constant 1536 : i64
+// CHECK:         llvm.alloca %[[N]] x i8 {alignment = 64 : i64}
+// CHECK:         llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK:       llvm.func internal @__bitnet_mad_avx512vnni_12x70x40(
+// CHECK-LABEL: llvm.func internal @__bitnet_mad_avx512vnni_12x1x8200_chunk
+// CHECK-NOT:     llvm.alloca
+// CHECK:       llvm.func internal @__bitnet_mad_avx512vnni_12x1x8200(
+func.func @prefill(%x: tensor<12x40xf32>, %x2: tensor<12x8200xf32>) -> (tensor<12x70xf32>, tensor<12x1xf32>) {
+  %w = arith.constant dense<0.25> : tensor<70x40xf32>
+  %wq, %ws = bitnet.ternarize %w : tensor<70x40xf32> -> tensor<70x40xi8>, tensor<f32>
+  %p = bitnet.pack %wq : tensor<70x40xi8> -> !bitnet.ternary<70x40, i2>
+  %y = bitnet.bitlinear %x, %p scale %ws : tensor<12x40xf32>, !bitnet.ternary<70x40, i2>, tensor<f32> -> tensor<12x70xf32>
+  %w2 = arith.constant dense<-0.5> : tensor<1x8200xf32>
+  %wq2, %ws2 = bitnet.ternarize %w2 : tensor<1x8200xf32> -> tensor<1x8200xi8>, tensor<f32>
+  %p2 = bitnet.pack %wq2 : tensor<1x8200xi8> -> !bitnet.ternary<1x8200, i2>
+  %y2 = bitnet.bitlinear %x2, %p2 scale %ws2 : tensor<12x8200xf32>, !bitnet.ternary<1x8200, i2>, tensor<f32> -> tensor<12x1xf32>
+  return %y, %y2 : tensor<12x70xf32>, tensor<12x1xf32>
+}

@@ -219,6 +219,14 @@ INSTANTIATE_TEST_SUITE_P(
         // More rows than one kernel row group, prefill-sized batches.
         LinearCase{1, 130, 48, "i2", Activations::Random, Weights::Random},
         LinearCase{17, 70, 33, "i2", Activations::Random, Weights::Random},
+        // Prefill loops: whole passes of 12 tokens and a rest, groups cut by
+        // N (rows 32.. of a group past the matrix), edge weights.
+        LinearCase{24, 100, 200, "i2", Activations::Saturating, Weights::Random},
+        LinearCase{12, 64, 16, "base3", Activations::ZeroRow,
+                   Weights::AllMinusOne},
+        LinearCase{40, 33, 129, "i2", Activations::Ties, Weights::AllPlusOne},
+        LinearCase{31, 20, 50, "int8", Activations::Random, Weights::AllZero},
+        LinearCase{128, 40, 2560, "i2", Activations::Random, Weights::Random},
         LinearCase{1, 64, 640, "base3", Activations::Saturating, Weights::Random}),
     caseName);
 

@@ -70,8 +70,16 @@ using namespace mlir::bitnet::abi;
 
 static constexpr int64_t kTilesPerGroup = 4;
 static constexpr int64_t kColsPerBlock = 16;
-/// Tokens that share one unpacking of a weight tile (batches, prefill).
+/// Tokens that share one unpacking of a weight tile (small batches).
 static constexpr int64_t kTokensPerPass = 6;
+/// Prefill-sized batches (AVX-512): the codes of two tiles (32 rows) are
+/// unpacked once per call into a stack buffer, then read by passes of this
+/// many tokens (2 x 12 accumulators: 2 code loads per 24 vpdpbusd).
+static constexpr int64_t kPrefillTokensPerPass = 12;
+static constexpr int64_t kPrefillTilesPerPass = 2;
+/// The largest stack buffer of unpacked codes (bytes); K past it (about
+/// 8000 columns) keeps the small-batch loop.
+static constexpr int64_t kMaxUnpackedBytes = 256 * 1024;
 
 //===----------------------------------------------------------------------===//
 // Compile-time weight layout
@@ -178,6 +186,16 @@ public:
 
   /// Scratch bytes one call needs: quantised tokens, their sums and scales.
   int64_t scratchBytes() const { return m * kPadded + 8 * m; }
+
+  /// Bytes of plain codes of kPrefillTilesPerPass tiles over all of K.
+  int64_t unpackedBytes() const {
+    return blocks * 4 * kPrefillTilesPerPass * tileBytes;
+  }
+  /// Whether the prefill loop (codes unpacked once per call) is used.
+  bool unpacksOnce() const {
+    return isa == MADIsa::Avx512Vnni && m >= kPrefillTokensPerPass &&
+           unpackedBytes() <= kMaxUnpackedBytes;
+  }
 
   /// Returns the wrapper `func.func` taking memrefs (x, w, s_w, y,
   /// scratch), creating the kernel functions on first use.
@@ -364,11 +382,30 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
     }
   };
 
-  // Several tokens: each weight tile is unpacked once to plain codes (shift
-  // and mask) and used by every token; one accumulator per tile and token.
+  // The plain codes (0, 1, 2) of a tile, one vector per j: a shift and a mask.
   auto vec16 = halfsV;
   Value lowCodes = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(bytesV, b.getI8IntegerAttr(3)));
+  auto plainCodes = [&](OpBuilder &kb, Value wv) {
+    Value wide = LLVM::BitcastOp::create(kb, loc, vec16, wv);
+    SmallVector<Value> codes;
+    for (int64_t j = 0; j < 4; ++j) {
+      Value shifted = wv;
+      if (j > 0) {
+        Value amount = arith::ConstantOp::create(
+            kb, loc,
+            DenseElementsAttr::get(
+                vec16, kb.getI16IntegerAttr(static_cast<int16_t>(2 * j))));
+        shifted = LLVM::BitcastOp::create(
+            kb, loc, bytesV, arith::ShRUIOp::create(kb, loc, wide, amount));
+      }
+      codes.push_back(arith::AndIOp::create(kb, loc, shifted, lowCodes));
+    }
+    return codes;
+  };
+
+  // Several tokens: each weight tile is unpacked once to plain codes (shift
+  // and mask) and used by every token; one accumulator per tile and token.
   auto manyTokens = [&](OpBuilder &tb, Value g, Value groupBase, Value tok0) {
     int64_t t = kTokensPerPass;
     SmallVector<Value> init(4 * t, zeroAcc);
@@ -381,21 +418,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
           SmallVector<Value> next(accs.begin(), accs.end());
           for (int64_t i = 0; i < 4; ++i) {
             Value wv = weightTile(kb, groupBase, blk, i);
-            Value wide = LLVM::BitcastOp::create(kb, loc, vec16, wv);
-            SmallVector<Value> codes;
-            for (int64_t j = 0; j < 4; ++j) {
-              Value shifted = wv;
-              if (j > 0) {
-                Value amount = arith::ConstantOp::create(
-                    kb, loc,
-                    DenseElementsAttr::get(
-                        vec16, kb.getI16IntegerAttr(static_cast<int16_t>(2 * j))));
-                shifted = LLVM::BitcastOp::create(
-                    kb, loc, bytesV,
-                    arith::ShRUIOp::create(kb, loc, wide, amount));
-              }
-              codes.push_back(arith::AndIOp::create(kb, loc, shifted, lowCodes));
-            }
+            SmallVector<Value> codes = plainCodes(kb, wv);
             for (int64_t u = 0; u < t; ++u)
               for (int64_t j = 0; j < 4; ++j)
                 next[i * t + u] = dot(kb, next[i * t + u], codes[j],
@@ -408,6 +431,78 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
         storeTile(tb, g, toks[u], i, kLoop.getResult(i * t + u));
   };
 
+  // Prefill: the plain codes of tiles `part` * R .. + R - 1 (R =
+  // kPrefillTilesPerPass) of a group, for every column, go once into
+  // `unpacked` (R tiles per 4 columns, in the order the passes read them);
+  // then passes of up to kPrefillTokensPerPass tokens read them back, with
+  // one accumulator per tile and token and the activations broadcast from
+  // memory (vpdpbusd's embedded broadcast).
+  constexpr int64_t r = kPrefillTilesPerPass;
+  Value unpacked;
+  if (unpacksOnce())
+    unpacked = LLVM::AllocaOp::create(b, loc, ptr, i8,
+                                      cI64(b, unpackedBytes()), 64);
+  auto codesAt = [&](OpBuilder &kb, Value blk, int64_t j, int64_t tile) {
+    return gep(kb, unpacked,
+               add(kb, mul(kb, blk, 4 * r * tileBytes),
+                   cI64(kb, (j * r + tile) * tileBytes)));
+  };
+  auto unpackTiles = [&](OpBuilder &tb, Value groupBase, int64_t part) {
+    scf::ForOp::create(
+        tb, loc, zero, cI64(tb, blocks), one, ValueRange{},
+        [&](OpBuilder &kb, Location, Value blk, ValueRange) {
+          for (int64_t tile = 0; tile < r; ++tile) {
+            SmallVector<Value> codes = plainCodes(
+                kb, weightTile(kb, groupBase, blk, part * r + tile));
+            for (int64_t j = 0; j < 4; ++j)
+              store(kb, codes[j], codesAt(kb, blk, j, tile));
+          }
+          scf::YieldOp::create(kb, loc);
+        });
+  };
+  auto unpackedPass = [&](OpBuilder &tb, Value g, int64_t part, Value tok0,
+                          int64_t t) {
+    SmallVector<Value> toks;
+    for (int64_t u = 0; u < t; ++u)
+      toks.push_back(add(tb, tok0, cI64(tb, u)));
+    auto kLoop = scf::ForOp::create(
+        tb, loc, zero, cI64(tb, blocks), one,
+        SmallVector<Value>(r * t, zeroAcc),
+        [&](OpBuilder &kb, Location, Value blk, ValueRange accs) {
+          SmallVector<Value> next(accs.begin(), accs.end());
+          for (int64_t j = 0; j < 4; ++j) {
+            SmallVector<Value> codes;
+            for (int64_t tile = 0; tile < r; ++tile)
+              codes.push_back(load(kb, bytesV, codesAt(kb, blk, j, tile)));
+            for (int64_t u = 0; u < t; ++u) {
+              Value x = broadcastX(kb, toks[u], blk, j);
+              for (int64_t tile = 0; tile < r; ++tile)
+                next[tile * t + u] = dot(kb, next[tile * t + u], codes[tile], x);
+            }
+          }
+          scf::YieldOp::create(kb, loc, next);
+        });
+    for (int64_t tile = 0; tile < r; ++tile)
+      for (int64_t u = 0; u < t; ++u)
+        storeTile(tb, g, toks[u], part * r + tile,
+                  kLoop.getResult(tile * t + u));
+  };
+  auto prefill = [&](OpBuilder &gb, Value g, Value groupBase) {
+    int64_t full = m / kPrefillTokensPerPass, rest = m % kPrefillTokensPerPass;
+    for (int64_t part = 0; part < kTilesPerGroup / r; ++part) {
+      unpackTiles(gb, groupBase, part);
+      scf::ForOp::create(
+          gb, loc, zero, cI64(gb, full), one, ValueRange{},
+          [&](OpBuilder &tb, Location, Value pass, ValueRange) {
+            unpackedPass(tb, g, part, mul(tb, pass, kPrefillTokensPerPass),
+                         kPrefillTokensPerPass);
+            scf::YieldOp::create(tb, loc);
+          });
+      if (rest > 0)
+        unpackedPass(gb, g, part, cI64(gb, full * kPrefillTokensPerPass), rest);
+    }
+  };
+
   int64_t passes = m / kTokensPerPass;
   scf::ForOp::create(
       b, loc, begin, end, one, ValueRange{},
@@ -416,6 +511,11 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
         Value groupBase =
             gep(gb, w, arith::MulIOp::create(gb, loc, g,
                                               cI64(gb, blocks * blockBytes)));
+        if (unpacksOnce()) {
+          prefill(gb, g, groupBase);
+          scf::YieldOp::create(gb, loc);
+          return;
+        }
         if (passes > 0)
           scf::ForOp::create(
               gb, loc, zero, cI64(gb, passes), one, ValueRange{},
