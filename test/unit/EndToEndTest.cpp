@@ -231,6 +231,83 @@ INSTANTIATE_TEST_SUITE_P(
     caseName);
 
 //===----------------------------------------------------------------------===//
+// The layer shapes of bitnet-b1.58-2B-4T, every kernel family
+//===----------------------------------------------------------------------===//
+
+struct ModelShape {
+  const char *name;
+  int64_t m, n, k;
+};
+
+void PrintTo(const ModelShape &s, std::ostream *os) {
+  *os << s.name << " " << s.m << "x" << s.n << "x" << s.k;
+}
+
+class ModelShapes : public ::testing::TestWithParam<ModelShape> {};
+
+TEST_P(ModelShapes, EveryFamilyMatchesReferenceBitForBit) {
+  const ModelShape &s = GetParam();
+  std::mt19937 rng(static_cast<unsigned>(s.n * 7 + s.k));
+  std::uniform_int_distribution<int> tern(-1, 1);
+  std::vector<int8_t> wq(s.n * s.k);
+  for (int8_t &v : wq)
+    v = static_cast<int8_t>(tern(rng));
+  // A row of zero weights, one of +1 and one of -1.
+  std::fill_n(wq.begin(), s.k, 0);
+  std::fill_n(wq.begin() + s.k, s.k, 1);
+  std::fill_n(wq.begin() + 2 * s.k, s.k, -1);
+  // Batches carry an all-zero token (ZeroRow); one token is random.
+  std::vector<float> x = makeActivations(
+      s.m > 1 ? Activations::ZeroRow : Activations::Random, s.m, s.k, rng);
+  const float scale = 0.0125f;
+
+  // The weight as int8 codes in hex: dense text of 17 M weights would be
+  // slow to write and to parse.
+  std::string hex;
+  hex.reserve(2 * wq.size());
+  for (int8_t v : wq) {
+    static const char digits[] = "0123456789ABCDEF";
+    auto byte = static_cast<uint8_t>(v);
+    hex += digits[byte >> 4];
+    hex += digits[byte & 15];
+  }
+  std::string xT = "tensor<" + shapeStr({s.m, s.k}) + "f32>";
+  std::string yT = "tensor<" + shapeStr({s.m, s.n}) + "f32>";
+  std::string tT = "!bitnet.ternary<" + std::to_string(s.n) + "x" +
+                   std::to_string(s.k) + ", int8>";
+  std::ostringstream mlir;
+  mlir << "func.func @linear(%x: " << xT << ") -> " << yT << " {\n"
+       << "  %w = bitnet.constant dense<\"0x" << hex << "\"> : tensor<"
+       << shapeStr({s.n, s.k}) << "i8> -> " << tT << "\n"
+       << "  %s = arith.constant dense<" << scale << "> : tensor<f32>\n"
+       << "  %y = bitnet.bitlinear %x, %w scale %s : " << xT << ", " << tT
+       << ", tensor<f32> -> " << yT << "\n"
+       << "  return %y : " << yT << "\n}\n";
+
+  std::vector<float> expected =
+      ref::bitlinear(x.data(), wq.data(), scale, s.m, s.n, s.k);
+  for (const std::string &kernels : kernelFlags()) {
+    SCOPED_TRACE(kernels);
+    auto model = compileOrFail(mlir.str(), {kernels});
+    ASSERT_TRUE(model);
+    std::vector<float> y(s.m * s.n, std::nanf(""));
+    ASSERT_EQ(model->run({x.data(), y.data()}), 0);
+    EXPECT_TRUE(bitEqual(expected, y.data()));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    BitNet2B, ModelShapes,
+    ::testing::Values(ModelShape{"qo", 1, 2560, 2560},
+                      ModelShape{"kv", 1, 640, 2560},
+                      ModelShape{"gate_up", 1, 6912, 2560},
+                      ModelShape{"down", 1, 2560, 6912},
+                      ModelShape{"qo_prefill", 128, 2560, 2560}),
+    [](const ::testing::TestParamInfo<ModelShape> &info) {
+      return std::string(info.param.name);
+    });
+
+//===----------------------------------------------------------------------===//
 // Weights handed over at run time
 //===----------------------------------------------------------------------===//
 
