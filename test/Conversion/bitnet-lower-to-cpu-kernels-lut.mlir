@@ -58,6 +58,20 @@ func.func @layout(%x: tensor<2x8xf32>) -> tensor<2x4xf32> {
 // COLD:         call @__bitnet_mad_avx512vnni_8x1024x240_memref
 // COLD-SAME:      family = "mad"
 // COLD-SAME:      weight_bytes = 61440 : i64, weights_in = "memory"
+// One token: each thread builds its own tables on its stack (the kernel's
+// scratch size, 2820 bytes here) for its part of the rows, split in as
+// many parts as the caller has threads (num_threads, at byte 4 of the exec
+// ctx) but no more than the 16 blocks.
+// COLD:       llvm.func internal @__bitnet_lut_avx512_1x1024x240_one_token
+// COLD:         %[[B:.*]] = arith.constant 2820 : i64
+// COLD:         llvm.alloca %[[B]] x i8 {alignment = 64 : i64}
+// COLD:         llvm.call @__bitnet_lut_avx512_1x1024x240_prepare
+// COLD:         llvm.call @__bitnet_lut_avx512_1x1024x240_chunk
+// COLD:       llvm.func internal @__bitnet_lut_avx512_1x1024x240(
+// COLD:         %[[T:.*]] = llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr -> i32
+// COLD:         %[[T64:.*]] = arith.extsi %[[T]] : i32 to i64
+// COLD:         %[[P:.*]] = arith.minsi %{{.*}}, %{{.*}} : i64
+// COLD:         llvm.call @__bitnet_lut_avx512_1x1024x240_one_token(%{{.*}}, %{{.*}}, %[[P]])
 func.func @choice(%x: tensor<1x240xf32>, %x8: tensor<8x240xf32>) -> (tensor<1x1024xf32>, tensor<8x1024xf32>) {
   %w = arith.constant dense<0.25> : tensor<1024x240xf32>
   %wq, %ws = bitnet.ternarize %w : tensor<1024x240xf32> -> tensor<1024x240xi8>, tensor<f32>

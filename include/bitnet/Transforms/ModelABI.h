@@ -31,6 +31,7 @@ inline constexpr int32_t kTensorState = 1;
 inline constexpr llvm::StringLiteral kExecCtxGlobal = "__bitnet_exec_ctx";
 
 /// Byte offsets of bitnet_exec_ctx fields on 64-bit targets.
+inline constexpr int64_t kCtxNumThreadsOffset = 4;
 inline constexpr int64_t kCtxUserOffset = 8;
 inline constexpr int64_t kCtxParallelForOffset = 16;
 inline constexpr int64_t kCtxKernelBeginOffset = 24;

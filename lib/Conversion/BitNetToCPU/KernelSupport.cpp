@@ -105,11 +105,16 @@ void ExecCtxCalls::kernelEnd(Value name) {
 
 void ExecCtxCalls::dispatch(LLVM::LLVMFuncOp fn, Value args, int64_t count,
                             bool spread) {
-  Value zero = constant(0);
   if (!spread) {
-    LLVM::CallOp::create(b, loc, fn, ValueRange{args, zero, constant(count)});
+    LLVM::CallOp::create(b, loc, fn,
+                         ValueRange{args, constant(0), constant(count)});
     return;
   }
+  dispatch(fn, args, constant(count));
+}
+
+void ExecCtxCalls::dispatch(LLVM::LLVMFuncOp fn, Value args, Value count) {
+  Value zero = constant(0);
   Value parallel =
       LLVM::ICmpOp::create(b, loc, LLVM::ICmpPredicate::ne, parallelFor, null);
   auto ifPar = scf::IfOp::create(b, loc, parallel, true);
@@ -118,11 +123,28 @@ void ExecCtxCalls::dispatch(LLVM::LLVMFuncOp fn, Value args, int64_t count,
   Value fnAddr = LLVM::AddressOfOp::create(b, loc, fn);
   auto pfType = LLVM::LLVMFunctionType::get(
       LLVM::LLVMVoidType::get(b.getContext()), {ptr, i64, ptr, ptr});
-  LLVM::CallOp::create(
-      b, loc, pfType,
-      ValueRange{parallelFor, user, constant(count), fnAddr, args});
+  LLVM::CallOp::create(b, loc, pfType,
+                       ValueRange{parallelFor, user, count, fnAddr, args});
   b.setInsertionPointToStart(ifPar.elseBlock());
-  LLVM::CallOp::create(b, loc, fn, ValueRange{args, zero, constant(count)});
+  LLVM::CallOp::create(b, loc, fn, ValueRange{args, zero, count});
+}
+
+Value ExecCtxCalls::numThreads() {
+  auto ifCtx = scf::IfOp::create(b, loc, TypeRange{i64}, hasCtx, true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(ifCtx.thenBlock());
+    Value address = LLVM::GEPOp::create(b, loc, ptr, b.getI8Type(), execCtx,
+                                        ValueRange{constant(kCtxNumThreadsOffset)});
+    Value threads = LLVM::LoadOp::create(b, loc, b.getI32Type(), address,
+                                         /*alignment=*/4);
+    Value wide = arith::ExtSIOp::create(b, loc, i64, threads);
+    scf::YieldOp::create(
+        b, loc, arith::MaxSIOp::create(b, loc, wide, constant(1)).getResult());
+    b.setInsertionPointToStart(ifCtx.elseBlock());
+    scf::YieldOp::create(b, loc, constant(1));
+  }
+  return ifCtx.getResult(0);
 }
 
 func::FuncOp mlir::bitnet::createMemRefWrapper(ModuleOp module, StringRef name,

@@ -114,6 +114,12 @@ public:
   /// fn(args, 0, count), through parallel_for when the caller offers one and
   /// `spread` says the work is worth spreading. fn is void(ptr, i64, i64).
   void dispatch(LLVM::LLVMFuncOp fn, Value args, int64_t count, bool spread);
+  /// fn(args, 0, count) for an i64 `count` known at run time, through
+  /// parallel_for when the caller offers one.
+  void dispatch(LLVM::LLVMFuncOp fn, Value args, Value count);
+  /// The threads the caller's parallel_for may use (i64, at least 1; 1
+  /// without an exec ctx).
+  Value numThreads();
 
 private:
   Value field(int64_t offset);

@@ -168,8 +168,11 @@ private:
   }
   LLVM::LLVMFuncOp createPrepare();
   LLVM::LLVMFuncOp createChunk();
+  LLVM::LLVMFuncOp createOneToken(LLVM::LLVMFuncOp prepare,
+                                  LLVM::LLVMFuncOp chunk);
   LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp prepare,
-                              LLVM::LLVMFuncOp chunk);
+                              LLVM::LLVMFuncOp chunk,
+                              LLVM::LLVMFuncOp oneToken);
 
   int64_t m, n, k, prefetchDistance, blocks, chunks, rowStride, tablesBytes,
       xqOffset, sxOffset;
@@ -375,19 +378,53 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createChunk() {
   return func;
 }
 
+// void oneToken(args, begin, end): one token (m = 1), the rows split into
+// `parts` equal ranges of blocks; this call does parts [begin, end) with
+// tables of its own, on its stack. args = {x, w, y, ws, &parts}.
+// A thread that reads tables another core wrote waits for them line by line;
+// building them again (a few microseconds) is cheaper.
+LLVM::LLVMFuncOp LUTKernelEmitter::createOneToken(LLVM::LLVMFuncOp prepare,
+                                                  LLVM::LLVMFuncOp chunk) {
+  OpBuilder::InsertionGuard guard(b);
+  LLVM::LLVMFuncOp func = beginChunk(baseName() + "_one_token");
+  Block *entry = &func.getBody().front();
+  Value args = entry->getArgument(0);
+  Value begin = entry->getArgument(1), end = entry->getArgument(2);
+  Value x = field(b, args, 0), w = field(b, args, 1), y = field(b, args, 2),
+        wsPtr = field(b, args, 3);
+  Value parts = load(b, i64, field(b, args, 4));
+  Value local = LLVM::AllocaOp::create(b, loc, ptr, i8,
+                                       cI64(b, scratchBytes()), 64);
+  auto firstBlock = [&](Value part) {
+    return arith::DivSIOp::create(b, loc, mul(b, part, blocks), parts)
+        .getResult();
+  };
+  Value lo = firstBlock(begin), hi = firstBlock(end);
+  Value any = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, lo, hi);
+  auto ifAny = scf::IfOp::create(b, loc, any, /*else=*/false);
+  b.setInsertionPointToStart(ifAny.thenBlock());
+  LLVM::CallOp::create(b, loc, prepare,
+                       ValueRange{pointerTable(b, {x, local}), cI64(b, 0),
+                                  cI64(b, 1)});
+  LLVM::CallOp::create(b, loc, chunk,
+                       ValueRange{pointerTable(b, {local, w, y, wsPtr}), lo, hi});
+  b.setInsertionPointAfter(ifAny);
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return func;
+}
+
 // void main(x, w, ws, y, scratch): every token's quantisation and tables,
 // then the row blocks through the caller's parallel_for (or on this thread).
+// One token: each thread builds its own tables (oneToken).
 LLVM::LLVMFuncOp LUTKernelEmitter::createMain(LLVM::LLVMFuncOp prepare,
-                                              LLVM::LLVMFuncOp chunk) {
+                                              LLVM::LLVMFuncOp chunk,
+                                              LLVM::LLVMFuncOp oneToken) {
   OpBuilder::InsertionGuard guard(b);
   LLVM::LLVMFuncOp func = beginKernel(baseName(), 5);
   Block *entry = &func.getBody().front();
   Value x = entry->getArgument(0), w = entry->getArgument(1),
         wsPtr = entry->getArgument(2), y = entry->getArgument(3),
         scratch = entry->getArgument(4);
-
-  Value prepareArgs = pointerTable(b, {x, scratch});
-  Value chunkArgs = pointerTable(b, {scratch, w, y, wsPtr});
 
   ExecCtxCalls calls(b, loc);
   Value name = LLVM::AddressOfOp::create(
@@ -397,8 +434,20 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createMain(LLVM::LLVMFuncOp prepare,
           llvm::formatv("bitlinear lut_avx512 {0}x{1}x{2}", m, n, k).str()));
   calls.kernelBegin(name, lutWeightBytes(n, k) + 4 * m * k + 4 * m * n,
                     2 * m * n * k);
-  calls.dispatch(prepare, prepareArgs, m, /*spread=*/m > 1);
-  calls.dispatch(chunk, chunkArgs, blocks, /*spread=*/true);
+  if (oneToken) {
+    // As many parts as threads (no more than blocks).
+    Value parts = arith::MinSIOp::create(b, loc, calls.numThreads(),
+                                         cI64(b, blocks));
+    Value partsPtr = LLVM::AllocaOp::create(b, loc, ptr, i64, cI64(b, 1), 8);
+    store(b, parts, partsPtr);
+    calls.dispatch(oneToken, pointerTable(b, {x, w, y, wsPtr, partsPtr}),
+                   parts);
+  } else {
+    calls.dispatch(prepare, pointerTable(b, {x, scratch}), m,
+                   /*spread=*/m > 1);
+    calls.dispatch(chunk, pointerTable(b, {scratch, w, y, wsPtr}), blocks,
+                   /*spread=*/true);
+  }
   calls.kernelEnd(name);
   LLVM::ReturnOp::create(b, loc, ValueRange{});
   return func;
@@ -411,7 +460,8 @@ func::FuncOp LUTKernelEmitter::getOrCreate(ArrayRef<Type> memrefTypes) {
   ensureExecCtxGlobal(module);
   LLVM::LLVMFuncOp prepare = createPrepare();
   LLVM::LLVMFuncOp chunk = createChunk();
-  LLVM::LLVMFuncOp kernel = createMain(prepare, chunk);
+  LLVM::LLVMFuncOp oneToken = m == 1 ? createOneToken(prepare, chunk) : nullptr;
+  LLVM::LLVMFuncOp kernel = createMain(prepare, chunk, oneToken);
   return createMemRefWrapper(module, wrapperName, memrefTypes, kernel);
 }
 
