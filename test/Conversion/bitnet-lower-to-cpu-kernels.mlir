@@ -154,3 +154,20 @@ func.func @prefill(%x: tensor<12x40xf32>, %x2: tensor<12x8200xf32>) -> (tensor<1
   %y2 = bitnet.bitlinear %x2, %p2 scale %ws2 : tensor<12x8200xf32>, !bitnet.ternary<1x8200, i2>, tensor<f32> -> tensor<12x1xf32>
   return %y, %y2 : tensor<12x70xf32>, tensor<12x1xf32>
 }
+
+// -----
+
+// Tests that a K past the MAD kernel's exact int32 range (524288 columns)
+// keeps the reference lowering, with a warning that says why.
+// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels -o /dev/null 2>&1 | FileCheck %s --check-prefix=HUGEK
+// HUGEK: warning: K = 524304 is past the 524288 columns whose int32 sums the MAD kernel keeps exact; this layer keeps the reference lowering
+// CHECK-LABEL: func.func @huge_k
+// CHECK:         bitnet.bitlinear
+// CHECK-NOT:     call @__bitnet_mad
+func.func @huge_k(%x: tensor<1x524304xf32>) -> tensor<1x1xf32> {
+  %w = arith.constant dense<0.25> : tensor<1x524304xf32>
+  %wq, %ws = bitnet.ternarize %w : tensor<1x524304xf32> -> tensor<1x524304xi8>, tensor<f32>
+  %p = bitnet.pack %wq : tensor<1x524304xi8> -> !bitnet.ternary<1x524304, i2>
+  %y = bitnet.bitlinear %x, %p scale %ws : tensor<1x524304xf32>, !bitnet.ternary<1x524304, i2>, tensor<f32> -> tensor<1x1xf32>
+  return %y : tensor<1x1xf32>
+}

@@ -80,6 +80,10 @@ static constexpr int64_t kPrefillTilesPerPass = 2;
 /// The largest stack buffer of unpacked codes (bytes); K past it (about
 /// 8000 columns) keeps the small-batch loop.
 static constexpr int64_t kMaxUnpackedBytes = 256 * 1024;
+/// The one-token loop adds, per lane and 16 columns, four products of a code
+/// scaled by up to 64 (at most 128) and an int8 activation (|x| <= 127):
+/// int32 sums stay exact up to 2^15 blocks, K = 524288.
+static constexpr int64_t kMaxMADColumns = 32768 * kColsPerBlock;
 
 //===----------------------------------------------------------------------===//
 // Compile-time weight layout
@@ -714,6 +718,12 @@ struct BitNetLowerToCPUKernelsPass
       return;
     }
 
+    if (k > kMaxMADColumns) {
+      op.emitWarning() << "K = " << k << " is past the " << kMaxMADColumns
+                       << " columns whose int32 sums the MAD kernel keeps "
+                          "exact; this layer keeps the reference lowering";
+      return;
+    }
     MADIsa kind = *parseIsa(isa);
     MADKernelEmitter emitter(module, kind, isa, m, n, k, prefetchDistance);
     SmallVector<int8_t> layout = layoutMAD(*weights, n, k, lanesOf(kind));
