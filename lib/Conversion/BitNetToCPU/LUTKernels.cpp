@@ -17,7 +17,9 @@
 //    codes), then, for every 12 columns (four groups of three), the tables
 //    of the four groups are written once: 64 entries of T + 512 (in
 //    [128, 896], so both bytes are unsigned), split into a 64-byte table of
-//    low bytes and one of high bytes.
+//    low bytes and one of high bytes. For one token (decode), each thread
+//    writes its own copy on its stack and does one share of the rows: reading
+//    tables another core wrote costs more than writing them again.
 //  * For 16 rows x 4 groups, one `vpermb` looks up the 64 low bytes and one
 //    the high bytes (index = nibble | group << 4), and `vpdpbusd` sums each
 //    row's four low bytes and four high bytes (unsigned), each times its

@@ -77,8 +77,8 @@ static constexpr int64_t kTokensPerPass = 6;
 /// many tokens (2 x 12 accumulators: 2 code loads per 24 vpdpbusd).
 static constexpr int64_t kPrefillTokensPerPass = 12;
 static constexpr int64_t kPrefillTilesPerPass = 2;
-/// The largest stack buffer of unpacked codes (bytes); K past it (about
-/// 8000 columns) keeps the small-batch loop.
+/// The largest stack buffer of unpacked codes (bytes); K past it (8192
+/// columns) keeps the small-batch loop.
 static constexpr int64_t kMaxUnpackedBytes = 256 * 1024;
 /// The one-token loop adds, per lane and 16 columns, four products of a code
 /// scaled by up to 64 (at most 128) and an int8 activation (|x| <= 127):
