@@ -195,13 +195,6 @@ void prepareCases(const Options &opt) {
 std::string layerSource(const bitnet::bench::GPUShape &s,
                         const std::vector<int8_t> &w) {
   std::vector<uint8_t> packed = bitnet::ref::packI2(w.data(), s.n, s.k);
-  std::string hex;
-  hex.reserve(packed.size() * 2);
-  static const char digits[] = "0123456789ABCDEF";
-  for (uint8_t byte : packed) {
-    hex += digits[byte >> 4];
-    hex += digits[byte & 15];
-  }
   std::string m = std::to_string(s.m), n = std::to_string(s.n),
               k = std::to_string(s.k);
   std::string x = "tensor<" + m + "x" + k + "xf32>",
@@ -210,7 +203,9 @@ std::string layerSource(const bitnet::bench::GPUShape &s,
   char scale[32];
   std::snprintf(scale, sizeof(scale), "%.9g", double(bitnet::bench::kGPUWeightScale));
   return "func.func @linear(%x: " + x + ") -> " + y + " {\n"
-         "  %w = bitnet.constant dense<\"0x" + hex + "\"> : tensor<" + n + "x" +
+         "  %w = bitnet.constant " +
+         bitnet::test::denseHex(packed.data(), packed.size()) + " : tensor<" +
+         n + "x" +
          std::to_string((s.k + 3) / 4) + "xi8> -> " + t + "\n"
          "  %s = arith.constant dense<" + scale + "> : tensor<f32>\n"
          "  %y = bitnet.bitlinear %x, %w scale %s : " + x + ", " + t +

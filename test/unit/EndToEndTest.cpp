@@ -28,9 +28,11 @@ using namespace bitnet;
 using bitnet::test::bitEqual;
 using bitnet::test::CompiledModel;
 using bitnet::test::denseF32;
+using bitnet::test::denseHex;
 using bitnet::test::denseInt;
 using bitnet::test::near;
 using bitnet::test::normalVector;
+using bitnet::test::randomTernary;
 using bitnet::test::shapeStr;
 
 namespace {
@@ -248,10 +250,7 @@ class ModelShapes : public ::testing::TestWithParam<ModelShape> {};
 TEST_P(ModelShapes, EveryFamilyMatchesReferenceBitForBit) {
   const ModelShape &s = GetParam();
   std::mt19937 rng(static_cast<unsigned>(s.n * 7 + s.k));
-  std::uniform_int_distribution<int> tern(-1, 1);
-  std::vector<int8_t> wq(s.n * s.k);
-  for (int8_t &v : wq)
-    v = static_cast<int8_t>(tern(rng));
+  std::vector<int8_t> wq = randomTernary(s.n * s.k, rng());
   // A row of zero weights, one of +1 and one of -1.
   std::fill_n(wq.begin(), s.k, 0);
   std::fill_n(wq.begin() + s.k, s.k, 1);
@@ -261,23 +260,16 @@ TEST_P(ModelShapes, EveryFamilyMatchesReferenceBitForBit) {
       s.m > 1 ? Activations::ZeroRow : Activations::Random, s.m, s.k, rng);
   const float scale = 0.0125f;
 
-  // The weight as int8 codes in hex: dense text of 17 M weights would be
+  // The weight as int8 codes in hex: decimal text of 17 M weights would be
   // slow to write and to parse.
-  std::string hex;
-  hex.reserve(2 * wq.size());
-  for (int8_t v : wq) {
-    static const char digits[] = "0123456789ABCDEF";
-    auto byte = static_cast<uint8_t>(v);
-    hex += digits[byte >> 4];
-    hex += digits[byte & 15];
-  }
   std::string xT = "tensor<" + shapeStr({s.m, s.k}) + "f32>";
   std::string yT = "tensor<" + shapeStr({s.m, s.n}) + "f32>";
   std::string tT = "!bitnet.ternary<" + std::to_string(s.n) + "x" +
                    std::to_string(s.k) + ", int8>";
   std::ostringstream mlir;
   mlir << "func.func @linear(%x: " << xT << ") -> " << yT << " {\n"
-       << "  %w = bitnet.constant dense<\"0x" << hex << "\"> : tensor<"
+       << "  %w = bitnet.constant " << denseHex(wq.data(), wq.size())
+       << " : tensor<"
        << shapeStr({s.n, s.k}) << "i8> -> " << tT << "\n"
        << "  %s = arith.constant dense<" << scale << "> : tensor<f32>\n"
        << "  %y = bitnet.bitlinear %x, %w scale %s : " << xT << ", " << tT

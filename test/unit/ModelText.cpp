@@ -62,6 +62,18 @@ std::string denseInt(const std::vector<int64_t> &values,
   return dense(values, shape, [](std::ostream &os, int64_t v) { os << v; });
 }
 
+std::string denseHex(const void *bytes, size_t size) {
+  static const char digits[] = "0123456789ABCDEF";
+  std::string text = "dense<\"0x";
+  text.reserve(text.size() + 2 * size + 2);
+  for (size_t i = 0; i < size; ++i) {
+    auto byte = static_cast<const uint8_t *>(bytes)[i];
+    text += digits[byte >> 4];
+    text += digits[byte & 15];
+  }
+  return text + "\">";
+}
+
 std::string attentionModel(int64_t s, int64_t hq, int64_t hkv, int64_t d,
                            int64_t cap) {
   auto t = [](std::vector<int64_t> shape) {

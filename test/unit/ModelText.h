@@ -12,6 +12,7 @@
 #ifndef BITNET_TEST_UNIT_MODELTEXT_H
 #define BITNET_TEST_UNIT_MODELTEXT_H
 
+#include <cstddef>
 #include <cstdint>
 #include <random>
 #include <string>
@@ -25,6 +26,9 @@ std::string denseF32(const std::vector<float> &values,
 /// `dense<...>` text of integer values with the given shape.
 std::string denseInt(const std::vector<int64_t> &values,
                      const std::vector<int64_t> &shape);
+/// `dense<"0x...">` text of raw bytes (an i8 tensor's storage): quick to
+/// write and to parse for millions of values.
+std::string denseHex(const void *bytes, size_t size);
 /// "2x3x" style shape prefix of a tensor type.
 std::string shapeStr(const std::vector<int64_t> &shape);
 
