@@ -68,7 +68,8 @@ func.func @layout(%x: tensor<2x8xf32>) -> tensor<2x4xf32> {
 // COLD:         llvm.call @__bitnet_lut_avx512_1x1024x240_prepare
 // COLD:         llvm.call @__bitnet_lut_avx512_1x1024x240_chunk
 // COLD:       llvm.func internal @__bitnet_lut_avx512_1x1024x240(
-// COLD:         %[[T:.*]] = llvm.load %{{.*}} {alignment = 4 : i64} : !llvm.ptr -> i32
+// COLD:         %[[T:.*]] = scf.if %{{.*}} -> (i32)
+// COLD:           llvm.load %{{.*}} {alignment = 1 : i64} : !llvm.ptr -> i32
 // COLD:         %[[T64:.*]] = arith.extsi %[[T]] : i32 to i64
 // COLD:         %[[P:.*]] = arith.minsi %{{.*}}, %{{.*}} : i64
 // COLD:         llvm.call @__bitnet_lut_avx512_1x1024x240_one_token(%{{.*}}, %{{.*}}, %[[P]])

@@ -16,14 +16,12 @@ using namespace mlir::bitnet;
 namespace {
 /// Multiply-accumulates per cycle of the MAD kernel with its weights in L2:
 /// one token at a time, with six tokens sharing each unpacked tile, and
-/// (prefill, 12 tokens or more, K up to 8192) with the codes unpacked once
-/// per call. Cycles are counted at the 2.1 GHz base clock.
+/// with the codes unpacked once per call (the prefill loop). Cycles are
+/// counted at the 2.1 GHz base clock.
 constexpr double kMadMacsPerCycleOneToken = 87.0;
 constexpr double kMadMacsPerCycleBatched = 118.0;
 constexpr double kMadMacsPerCyclePrefill = 135.0;
 constexpr int64_t kMadTokensPerPass = 6;
-constexpr int64_t kMadPrefillTokens = 12;
-constexpr int64_t kMadPrefillMaxK = 8192;
 /// The LUT kernel, and its per-token quantisation and tables per 12 columns.
 constexpr double kLutMacsPerCycle = 66.0;
 constexpr double kLutTableCyclesPerChunk = 24.0;
@@ -52,7 +50,7 @@ mlir::bitnet::estimateBitLinear(int64_t m, int64_t n, int64_t k,
   int64_t batched = m / kMadTokensPerPass * kMadTokensPerPass;
   double madCompute = batched * perToken / kMadMacsPerCycleBatched +
                       (m - batched) * perToken / kMadMacsPerCycleOneToken;
-  if (m >= kMadPrefillTokens && k <= kMadPrefillMaxK)
+  if (madUsesPrefillLoop(m, k))
     madCompute = m * perToken / kMadMacsPerCyclePrefill;
   double lutCompute = m * perToken / kLutMacsPerCycle;
   double lutTables =

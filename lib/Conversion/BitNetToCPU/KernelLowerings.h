@@ -24,6 +24,10 @@ bool lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
 /// shape. Returns false and leaves `op` to the reference lowering otherwise.
 bool lowerAttentionToKernel(ModuleOp module, AttentionOp op, int64_t lanes);
 
+/// Whether the AVX-512 MAD kernel of `m` tokens and `k` columns runs its
+/// prefill loop (codes unpacked once per call, passes of 12 tokens).
+bool madUsesPrefillLoop(int64_t m, int64_t k);
+
 /// Bytes of the LUT layout of an `n x k` ternary weight (5 bits per three
 /// weights, padded to 64 rows x 12 columns).
 int64_t lutWeightBytes(int64_t n, int64_t k);

@@ -65,18 +65,21 @@ Value ExecCtxCalls::constant(int64_t v) {
   return arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(v));
 }
 
-// A pointer field of the exec ctx, or null without one.
-Value ExecCtxCalls::field(int64_t offset) {
-  auto ifCtx = scf::IfOp::create(b, loc, TypeRange{ptr}, hasCtx, true);
+// A field of the exec ctx of the given type (a pointer by default), or
+// zero (null) without one.
+Value ExecCtxCalls::field(int64_t offset, Type type) {
+  if (!type)
+    type = ptr;
+  auto ifCtx = scf::IfOp::create(b, loc, TypeRange{type}, hasCtx, true);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(ifCtx.thenBlock());
   Value address = LLVM::GEPOp::create(b, loc, ptr, b.getI8Type(), execCtx,
                                       ValueRange{constant(offset)});
   scf::YieldOp::create(
-      b, loc, LLVM::LoadOp::create(b, loc, ptr, address, /*alignment=*/1)
+      b, loc, LLVM::LoadOp::create(b, loc, type, address, /*alignment=*/1)
                   .getResult());
   b.setInsertionPointToStart(ifCtx.elseBlock());
-  scf::YieldOp::create(b, loc, null);
+  scf::YieldOp::create(b, loc, LLVM::ZeroOp::create(b, loc, type).getResult());
   return ifCtx.getResult(0);
 }
 
@@ -130,21 +133,9 @@ void ExecCtxCalls::dispatch(LLVM::LLVMFuncOp fn, Value args, Value count) {
 }
 
 Value ExecCtxCalls::numThreads() {
-  auto ifCtx = scf::IfOp::create(b, loc, TypeRange{i64}, hasCtx, true);
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(ifCtx.thenBlock());
-    Value address = LLVM::GEPOp::create(b, loc, ptr, b.getI8Type(), execCtx,
-                                        ValueRange{constant(kCtxNumThreadsOffset)});
-    Value threads = LLVM::LoadOp::create(b, loc, b.getI32Type(), address,
-                                         /*alignment=*/4);
-    Value wide = arith::ExtSIOp::create(b, loc, i64, threads);
-    scf::YieldOp::create(
-        b, loc, arith::MaxSIOp::create(b, loc, wide, constant(1)).getResult());
-    b.setInsertionPointToStart(ifCtx.elseBlock());
-    scf::YieldOp::create(b, loc, constant(1));
-  }
-  return ifCtx.getResult(0);
+  Value threads = arith::ExtSIOp::create(
+      b, loc, i64, field(kCtxNumThreadsOffset, b.getI32Type()));
+  return arith::MaxSIOp::create(b, loc, threads, constant(1));
 }
 
 func::FuncOp mlir::bitnet::createMemRefWrapper(ModuleOp module, StringRef name,

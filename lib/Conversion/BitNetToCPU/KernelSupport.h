@@ -122,7 +122,7 @@ public:
   Value numThreads();
 
 private:
-  Value field(int64_t offset);
+  Value field(int64_t offset, Type type = {});
   Value constant(int64_t v);
 
   OpBuilder &b;

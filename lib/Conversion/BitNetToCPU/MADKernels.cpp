@@ -117,6 +117,13 @@ static SmallVector<int8_t> layoutMAD(ArrayRef<int8_t> w, int64_t n, int64_t k,
   return bytes;
 }
 
+bool mlir::bitnet::madUsesPrefillLoop(int64_t m, int64_t k) {
+  // 16 lanes x 4 bytes a tile (AVX-512).
+  int64_t unpacked = llvm::divideCeil(k, kColsPerBlock) * 4 *
+                     kPrefillTilesPerPass * 64;
+  return m >= kPrefillTokensPerPass && unpacked <= kMaxUnpackedBytes;
+}
+
 /// The int8 values of a constant ternary weight, or nothing.
 static std::optional<SmallVector<int8_t>> constantTernary(Value weight) {
   if (auto constant = weight.getDefiningOp<bitnet::ConstantOp>())
@@ -197,8 +204,7 @@ public:
   }
   /// Whether the prefill loop (codes unpacked once per call) is used.
   bool unpacksOnce() const {
-    return isa == MADIsa::Avx512Vnni && m >= kPrefillTokensPerPass &&
-           unpackedBytes() <= kMaxUnpackedBytes;
+    return isa == MADIsa::Avx512Vnni && madUsesPrefillLoop(m, k);
   }
 
   /// Returns the wrapper `func.func` taking memrefs (x, w, s_w, y,
