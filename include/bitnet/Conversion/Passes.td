@@ -56,7 +56,10 @@ def BitNetLowerToCPUKernels
       64-byte load and one AND give the unsigned operand of `vpdpbusd` for
       16 rows; each token is quantised once (fused into the kernel) and its
       sum corrects the unsigned codes; row groups are spread over the
-      runtime's thread pool (`bitnet_exec_ctx.parallel_for`).
+      runtime's thread pool (`bitnet_exec_ctx.parallel_for`). From 12
+      tokens on (prefill, K up to 8192), the codes of 32 rows are unpacked
+      once per call into a stack buffer that passes of 12 tokens read. K
+      past 524288 columns keeps the reference lowering (with a warning).
     * `avxvnni`: the same on 256-bit vectors (VEX-encoded `vpdpbusd`,
       groups of 32 rows), for CPUs with AVX-VNNI and no AVX-512.
     * `avx2`: the same layout on 256-bit vectors with `vpmaddubsw` and
