@@ -249,6 +249,7 @@ static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
   if (!options.gpuArch.empty()) {
     pipelineOptions.gpuArch = options.gpuArch;
     pipelineOptions.cudaPath = options.cudaPath;
+    pipelineOptions.gpuEmulation = options.gpuEmulation;
     pipelineOptions.target = options.gpuArch + " (" + target.triple + " host)";
     pipelineOptions.cpuFeatures = "";
     std::string ptxas = options.cudaPath + "/bin/ptxas";

@@ -109,6 +109,8 @@ void mlir::bitnet::buildGPUKernelPipeline(OpPassManager &pm,
                                           const PipelineOptions &options) {
   addGraphRewrites(pm, options);
   pm.addPass(createBitNetLowerToGPU({options.entry}));
+  if (options.gpuEmulation)
+    pm.addPass(createBitNetGPUEmulation());
   std::string features = options.ptxFeatures;
   addUpstream(pm, "nvvm-attach-target{chip=" + options.gpuArch.getValue() +
                       " features=" + features + " O=3},"

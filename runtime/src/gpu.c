@@ -83,9 +83,22 @@ static void *cuda_sym(void *lib, const char *name, int versioned) {
 }
 
 static void cuda_load(void) {
+  /* $BITNET_CUDA_DRIVER names another driver library, e.g. the emulator
+   * (libbitnet_cuda_emulator.so, bitnet_rt/gpu_emulation.h). */
+  const char *chosen = getenv("BITNET_CUDA_DRIVER");
   const char *names[] = {"libcuda.so.1", "libcuda.so"};
   void *lib = NULL;
   const char *err = NULL;
+  if (chosen && *chosen) {
+    lib = dlopen(chosen, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+      err = dlerror();
+      snprintf(cuda_error, sizeof(cuda_error),
+               "BITNET_CUDA_DRIVER=%s cannot be loaded (%s)", chosen,
+               err ? err : "not found");
+      return;
+    }
+  }
   for (size_t i = 0; i < sizeof(names) / sizeof(names[0]) && !lib; ++i) {
     lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (!lib)

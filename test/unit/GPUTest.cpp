@@ -33,11 +33,34 @@ std::string gpuArch() {
   return env && *env ? env : "sm_80";
 }
 
+/// $BITNET_TEST_GPU_EMULATION names the CUDA driver emulator
+/// (libbitnet_cuda_emulator.so, ctest's Emulated.* tests): the models also
+/// hold host builds of their kernels, the runtime loads the emulator in
+/// place of libcuda.so.1 ($BITNET_CUDA_DRIVER, set here before the runtime
+/// first looks), and the runs may not skip.
+const char *emulator() {
+  const char *env = std::getenv("BITNET_TEST_GPU_EMULATION");
+  return env && *env ? env : nullptr;
+}
+const bool emulatorChosen = [] {
+  if (emulator())
+    setenv("BITNET_CUDA_DRIVER", emulator(), 1);
+  return emulator() != nullptr;
+}();
+
 /// Whether a missing GPU fails the tests instead of skipping them
-/// ($BITNET_TEST_REQUIRE_GPU).
+/// ($BITNET_TEST_REQUIRE_GPU, or the emulator).
 bool gpuRequired() {
   const char *env = std::getenv("BITNET_TEST_REQUIRE_GPU");
-  return env && *env && std::string(env) != "0";
+  return emulatorChosen || (env && *env && std::string(env) != "0");
+}
+
+/// The flags of a GPU build (with the host kernels under the emulator).
+std::vector<std::string> gpuFlags(const std::string &arch) {
+  std::vector<std::string> flags{"--target=nvptx", "--gpu-arch=" + arch};
+  if (emulatorChosen)
+    flags.push_back("--gpu-emulation");
+  return flags;
 }
 
 /// A model loaded into a context through libbitnet_rt.
@@ -80,7 +103,7 @@ TEST_P(GPUCase, MatchesReference) {
   std::optional<bitnet::gpu::Case> c = gpuCase(GetParam());
   ASSERT_TRUE(c);
   std::string error;
-  auto compiled = compileCase(*c, {"--target=nvptx", "--gpu-arch=" + gpuArch()}, error);
+  auto compiled = compileCase(*c, gpuFlags(gpuArch()), error);
   ASSERT_TRUE(compiled) << error;
   const bitnet_model_info &info = compiled->info();
   ASSERT_NE(info.gpu, nullptr);
@@ -134,8 +157,8 @@ TEST(GPUModel, LoadWithoutGPUIsUnavailable) {
     GTEST_SKIP() << "this machine has a GPU";
   bitnet_status_free(avail);
   std::string error;
-  auto compiled = compileCase(*gpuCase("bitlinear_1x64x64"),
-                              {"--target=nvptx", "--gpu-arch=sm_90"}, error);
+  auto compiled =
+      compileCase(*gpuCase("bitlinear_1x64x64"), gpuFlags("sm_90"), error);
   ASSERT_TRUE(compiled) << error;
   bitnet_model *model = nullptr;
   bitnet_status st = bitnet_model_load(compiled->path().c_str(), &model);

@@ -125,6 +125,14 @@ static cl::opt<std::string> cudaPath(
     cl::desc("CUDA toolkit for libdevice and ptxas (default /usr/local/cuda)"),
     cl::init("/usr/local/cuda"), cl::cat(category));
 
+static cl::opt<bool> gpuEmulation(
+    "gpu-emulation",
+    cl::desc("With --target=nvptx, also build every kernel for this CPU, so "
+             "that the model runs without a GPU through the CUDA driver "
+             "emulator (libbitnet_cuda_emulator.so named by "
+             "$BITNET_CUDA_DRIVER): slow, for testing"),
+    cl::cat(category));
+
 static cl::opt<std::string>
     cpu("cpu",
         cl::desc("Target CPU, e.g. sapphirerapids or neoverse-v1 (default: "
@@ -217,8 +225,11 @@ int main(int argc, char **argv) {
     options.target.triple = "";
     options.gpuArch = gpuArch;
     options.cudaPath = cudaPath;
+    options.gpuEmulation = gpuEmulation;
   } else if (gpuArch.getNumOccurrences()) {
     return fail("--gpu-arch needs --target=nvptx");
+  } else if (gpuEmulation) {
+    return fail("--gpu-emulation needs --target=nvptx");
   }
   options.linker = linker;
   options.kernels = kernels;

@@ -71,6 +71,9 @@ struct CompileOptions {
   std::string gpuArch;
   /// CUDA toolkit: libdevice and, when present, ptxas (for a cubin).
   std::string cudaPath = "/usr/local/cuda";
+  /// With gpuArch: also a host build of every kernel, so that the model
+  /// runs through the CUDA driver emulator (bitnet_rt/gpu_emulation.h).
+  bool gpuEmulation = false;
   /// Kernels for linear layers: "auto" (the best the target has),
   /// "reference" (the reference lowering only) or an instruction set
   /// ("avx512vnni").

@@ -207,4 +207,36 @@ def BitNetLowerToGPU : Pass<"bitnet-lower-to-gpu", "::mlir::ModuleOp"> {
   ];
 }
 
+def BitNetGPUEmulation : Pass<"bitnet-gpu-emulation", "::mlir::ModuleOp"> {
+  let summary = "Adds a host build of every GPU kernel, for the CUDA driver emulator";
+  let description = [{
+    For every kernel `gpu.func @NAME` of a `gpu.module`, adds a host function
+    `@NAME__bitnet_emu(%args, %ops, %thread)` that runs one thread of it and
+    an `@NAME__bitnet_emu_info` global (parameters, workgroup arrays, the
+    block size the kernel was built for, the workgroup arrays' bytes), with
+    the ABI of `runtime/include/bitnet_rt/gpu_emulation.h`. The CUDA driver
+    emulator of libbitnet_rt's tests runs them, one fiber per thread, when a
+    GPU model built with `bitnet-compile --gpu-emulation` is loaded without
+    a GPU.
+
+    The kernel body is cloned unchanged except for what needs the GPU:
+    thread, block and grid ids and sizes are loads from `%thread`;
+    `gpu.barrier` and `gpu.shuffle` (i32, f32) are calls through `%ops`;
+    `nvvm.dot.accumulate.4way` is widened, multiplied and reduced with
+    arith and vector ops; memrefs lose their GPU address space. Every
+    `memref.load`/`store` and `vector.load`/`store` is guarded: an index
+    outside its dimension calls the emulator's `fault` with the op, the
+    memref type, the kernel and the location instead of accessing memory.
+    Kernels keep their `gpu.module`, which the NVVM path compiles as before.
+    Anything else of the gpu or NVVM dialects is an error that names the op.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect",
+    "::mlir::func::FuncDialect",
+    "::mlir::LLVM::LLVMDialect",
+    "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect",
+  ];
+}
+
 #endif // BITNET_CONVERSION_PASSES_TD

@@ -104,6 +104,11 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       *this, "cuda-path",
       llvm::cl::desc("CUDA toolkit whose libdevice is linked"),
       llvm::cl::init("/usr/local/cuda")};
+  PassOptions::Option<bool> gpuEmulation{
+      *this, "gpu-emulation",
+      llvm::cl::desc("Also build every GPU kernel for the host, for the CUDA "
+                     "driver emulator (bitnet-gpu-emulation)"),
+      llvm::cl::init(false)};
   PassOptions::Option<std::string> ptxas{
       *this, "ptxas",
       llvm::cl::desc("ptxas that also assembles a cubin (empty: PTX only)"),

@@ -1,0 +1,707 @@
+/*===- cuda_emulator.c - The CUDA driver calls of libbitnet_rt, on the host -===*
+ *
+ * Part of bitnet-mlir.
+ *
+ *===----------------------------------------------------------------------===*
+ *
+ * A stand-in for libcuda.so.1 with the driver calls libbitnet_rt makes, for
+ * running GPU models on a machine without a GPU (tests, debugging). Load it
+ * with BITNET_CUDA_DRIVER=/path/to/libbitnet_cuda_emulator.so. It runs the
+ * host builds of the kernels that `bitnet-compile --target=nvptx
+ * --gpu-emulation` puts in the model (bitnet_rt/gpu_emulation.h), found
+ * through the shared object that holds the module image.
+ *
+ * "Device" memory is host memory, filled with 0xff bytes when allocated (as
+ * a GPU's is uninitialised; NaN as f32), and every call checks what a
+ * driver would reject or a GPU would fault on, with a message on stderr:
+ * copies and kernel parameters outside an allocation, misaligned
+ * parameters, a launch with another block size than the kernel was built
+ * for. A block's threads run as fibers, one at a time, switching at
+ * barriers and warp shuffles; a barrier or shuffle that not every thread
+ * (lane) reaches fails the launch, as does an out-of-bounds access the
+ * kernel's checks report. A failure is sticky, as on a GPU, until the
+ * primary context is released.
+ *
+ * Environment: BITNET_CUDA_EMULATOR_SM (the compute capability reported,
+ * default 90).
+ *
+ *===----------------------------------------------------------------------===*/
+
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <ucontext.h>
+
+#include "bitnet_rt/gpu_emulation.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+typedef int CUresult;
+typedef int CUdevice;
+typedef unsigned long long CUdeviceptr;
+
+enum {
+  CUDA_SUCCESS = 0,
+  CUDA_ERROR_INVALID_VALUE = 1,
+  CUDA_ERROR_OUT_OF_MEMORY = 2,
+  CUDA_ERROR_NOT_INITIALIZED = 3,
+  CUDA_ERROR_INVALID_DEVICE = 101,
+  CUDA_ERROR_INVALID_IMAGE = 200,
+  CUDA_ERROR_INVALID_HANDLE = 400,
+  CUDA_ERROR_NOT_FOUND = 500,
+  CUDA_ERROR_ILLEGAL_ADDRESS = 700,
+  CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES = 701,
+  CUDA_ERROR_MISALIGNED_ADDRESS = 716,
+  CUDA_ERROR_LAUNCH_FAILED = 719,
+};
+
+enum {
+  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
+  CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76,
+  CU_JIT_ERROR_LOG_BUFFER = 5,
+  CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6,
+};
+
+enum { kMaxThreads = 1024, kWarp = 32, kStackBytes = 64 * 1024 };
+
+/*===----------------------------------------------------------------------===*
+ * State and errors
+ *===----------------------------------------------------------------------===*/
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int initialized;
+static int context_refs;
+static CUresult sticky;      /* a failed launch, until the context goes */
+static char last_message[1024];
+static int context_token, stream_token;
+
+/* Records `code` with a message (also on stderr); returns `code`. */
+static CUresult fail(CUresult code, const char *format, ...) {
+  va_list ap;
+  va_start(ap, format);
+  vsnprintf(last_message, sizeof(last_message), format, ap);
+  va_end(ap);
+  fprintf(stderr, "bitnet CUDA emulator: %s\n", last_message);
+  return code;
+}
+
+typedef struct allocation {
+  char *base;
+  size_t bytes;
+} allocation;
+static allocation *allocations;
+static size_t num_allocations, cap_allocations;
+
+/* The allocation holding [p, p + bytes), or NULL. */
+static allocation *find_allocation(uintptr_t p, size_t bytes) {
+  for (size_t i = 0; i < num_allocations; ++i) {
+    uintptr_t base = (uintptr_t)allocations[i].base;
+    if (p >= base && p - base <= allocations[i].bytes &&
+        bytes <= allocations[i].bytes - (p - base))
+      return &allocations[i];
+  }
+  return NULL;
+}
+
+/*===----------------------------------------------------------------------===*
+ * Device, context, stream
+ *===----------------------------------------------------------------------===*/
+
+EXPORT CUresult cuInit(unsigned int flags) {
+  (void)flags;
+  initialized = 1;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetCount(int *count) {
+  if (!initialized)
+    return CUDA_ERROR_NOT_INITIALIZED;
+  *count = 1;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGet(CUdevice *device, int ordinal) {
+  if (ordinal != 0)
+    return fail(CUDA_ERROR_INVALID_DEVICE, "there is one device, not %d",
+                ordinal + 1);
+  *device = 0;
+  return CUDA_SUCCESS;
+}
+
+static int emulated_sm(void) {
+  const char *env = getenv("BITNET_CUDA_EMULATOR_SM");
+  int sm = env && *env ? atoi(env) : 90;
+  return sm > 0 ? sm : 90;
+}
+
+EXPORT CUresult cuDeviceGetAttribute(int *value, int attribute,
+                                     CUdevice device) {
+  if (device != 0)
+    return CUDA_ERROR_INVALID_DEVICE;
+  if (attribute == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
+    *value = emulated_sm() / 10;
+  else if (attribute == CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR)
+    *value = emulated_sm() % 10;
+  else
+    return fail(CUDA_ERROR_INVALID_VALUE,
+                "device attribute %d is not emulated", attribute);
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDeviceGetName(char *name, int length, CUdevice device) {
+  if (device != 0)
+    return CUDA_ERROR_INVALID_DEVICE;
+  snprintf(name, (size_t)length, "bitnet CUDA emulator (sm_%d)",
+           emulated_sm());
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxRetain(void **context, CUdevice device) {
+  if (device != 0)
+    return CUDA_ERROR_INVALID_DEVICE;
+  pthread_mutex_lock(&lock);
+  ++context_refs;
+  pthread_mutex_unlock(&lock);
+  *context = &context_token;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuDevicePrimaryCtxRelease_v2(CUdevice device) {
+  if (device != 0)
+    return CUDA_ERROR_INVALID_DEVICE;
+  pthread_mutex_lock(&lock);
+  if (context_refs > 0 && --context_refs == 0)
+    sticky = CUDA_SUCCESS;
+  pthread_mutex_unlock(&lock);
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuCtxSetCurrent(void *context) {
+  if (context != NULL && context != &context_token)
+    return fail(CUDA_ERROR_INVALID_HANDLE, "cuCtxSetCurrent: unknown context");
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuStreamCreate(void **stream, unsigned int flags) {
+  (void)flags;
+  *stream = &stream_token;
+  return sticky;
+}
+
+EXPORT CUresult cuStreamDestroy_v2(void *stream) {
+  return stream == &stream_token ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
+}
+
+/* Work runs when it is enqueued, so there is nothing to wait for but the
+ * error of a failed launch. */
+EXPORT CUresult cuStreamSynchronize(void *stream) {
+  if (stream != NULL && stream != &stream_token)
+    return CUDA_ERROR_INVALID_HANDLE;
+  return sticky;
+}
+
+/*===----------------------------------------------------------------------===*
+ * Memory
+ *===----------------------------------------------------------------------===*/
+
+EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *out, size_t bytes) {
+  if (sticky)
+    return sticky;
+  if (bytes == 0)
+    return fail(CUDA_ERROR_INVALID_VALUE, "cuMemAlloc of 0 bytes");
+  void *p = NULL;
+  if (posix_memalign(&p, 256, bytes) != 0)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  memset(p, 0xff, bytes);
+  pthread_mutex_lock(&lock);
+  if (num_allocations == cap_allocations) {
+    size_t cap = cap_allocations ? 2 * cap_allocations : 64;
+    allocation *grown = realloc(allocations, cap * sizeof(*grown));
+    if (!grown) {
+      pthread_mutex_unlock(&lock);
+      free(p);
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    }
+    allocations = grown;
+    cap_allocations = cap;
+  }
+  allocations[num_allocations].base = p;
+  allocations[num_allocations].bytes = bytes;
+  ++num_allocations;
+  pthread_mutex_unlock(&lock);
+  *out = (CUdeviceptr)(uintptr_t)p;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemFree_v2(CUdeviceptr p) {
+  pthread_mutex_lock(&lock);
+  for (size_t i = 0; i < num_allocations; ++i)
+    if ((uintptr_t)allocations[i].base == p) {
+      free(allocations[i].base);
+      allocations[i] = allocations[--num_allocations];
+      pthread_mutex_unlock(&lock);
+      return CUDA_SUCCESS;
+    }
+  pthread_mutex_unlock(&lock);
+  return fail(CUDA_ERROR_INVALID_VALUE,
+              "cuMemFree of %#llx, which is not an allocation", p);
+}
+
+static CUresult copy(const char *call, void *dst, const void *src,
+                     size_t bytes, CUdeviceptr device) {
+  if (sticky)
+    return sticky;
+  pthread_mutex_lock(&lock);
+  allocation *a = find_allocation((uintptr_t)device, bytes);
+  pthread_mutex_unlock(&lock);
+  if (!a)
+    return fail(CUDA_ERROR_INVALID_VALUE,
+                "%s of %zu bytes at %#llx: not inside one allocation", call,
+                bytes, device);
+  memcpy(dst, src, bytes);
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src,
+                                size_t bytes) {
+  return copy("cuMemcpyHtoD", (void *)(uintptr_t)dst, src, bytes, dst);
+}
+
+EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src,
+                                     size_t bytes, void *stream) {
+  (void)stream;
+  return copy("cuMemcpyHtoDAsync", (void *)(uintptr_t)dst, src, bytes, dst);
+}
+
+EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes,
+                                     void *stream) {
+  (void)stream;
+  return copy("cuMemcpyDtoHAsync", dst, (const void *)(uintptr_t)src, bytes,
+              src);
+}
+
+/*===----------------------------------------------------------------------===*
+ * Modules and functions
+ *===----------------------------------------------------------------------===*/
+
+typedef struct emu_module {
+  void *handle;    /* the shared object that holds the image */
+  char *ptx;       /* a copy of the image when it is PTX text, else NULL */
+  char path[512];
+} emu_module;
+
+typedef struct emu_function {
+  emu_module *module;
+  bitnet_emu_kernel_fn run;
+  const int64_t *info;
+  char name[256];
+} emu_function;
+
+EXPORT CUresult cuModuleLoadDataEx(emu_module **out, const void *image,
+                                   unsigned int num_options, int *options,
+                                   void **values) {
+  char *log = NULL;
+  size_t log_bytes = 0;
+  for (unsigned i = 0; i < num_options; ++i) {
+    if (options[i] == CU_JIT_ERROR_LOG_BUFFER)
+      log = values[i];
+    else if (options[i] == CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES)
+      log_bytes = (size_t)(uintptr_t)values[i];
+  }
+  Dl_info where;
+  void *handle = NULL;
+  if (dladdr(image, &where) && where.dli_fname)
+    handle = dlopen(where.dli_fname, RTLD_NOW | RTLD_NOLOAD);
+  if (!handle) {
+    CUresult r = fail(CUDA_ERROR_INVALID_IMAGE,
+                      "the module image is not inside a loaded shared object: "
+                      "the emulator runs the host kernels of models built "
+                      "with --gpu-emulation");
+    if (log && log_bytes)
+      snprintf(log, log_bytes, "%s", last_message);
+    return r;
+  }
+  emu_module *m = calloc(1, sizeof(*m));
+  if (!m) {
+    dlclose(handle);
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  }
+  m->handle = handle;
+  snprintf(m->path, sizeof(m->path), "%s", where.dli_fname);
+  if (memcmp(image, "\x7f" "ELF", 4) != 0)
+    m->ptx = strdup(image);
+  *out = m;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuModuleUnload(emu_module *m) {
+  if (!m)
+    return CUDA_ERROR_INVALID_HANDLE;
+  dlclose(m->handle);
+  free(m->ptx);
+  free(m);
+  return CUDA_SUCCESS;
+}
+
+/* The number of parameters of `.entry name(...)` in `ptx`, or -1 when it
+ * has no such entry. */
+static int ptx_params(const char *ptx, const char *name) {
+  size_t len = strlen(name);
+  for (const char *at = strstr(ptx, ".entry "); at;
+       at = strstr(at + 1, ".entry ")) {
+    const char *n = at + 7;
+    while (*n == ' ')
+      ++n;
+    if (strncmp(n, name, len) != 0 || (n[len] != '(' && n[len] != ' ' &&
+                                       n[len] != '\n'))
+      continue;
+    const char *open = strchr(n, '('), *close = open ? strchr(open, ')') : 0;
+    if (!close)
+      return -1;
+    int count = 0;
+    for (const char *p = strstr(open, ".param"); p && p < close;
+         p = strstr(p + 1, ".param"))
+      ++count;
+    return count;
+  }
+  return -1;
+}
+
+EXPORT CUresult cuModuleGetFunction(emu_function **out, emu_module *m,
+                                    const char *name) {
+  if (!m)
+    return CUDA_ERROR_INVALID_HANDLE;
+  char symbol[300];
+  snprintf(symbol, sizeof(symbol), "%s__bitnet_emu", name);
+  void *run = dlsym(m->handle, symbol);
+  snprintf(symbol, sizeof(symbol), "%s__bitnet_emu_info", name);
+  const int64_t *info = dlsym(m->handle, symbol);
+  if (!run || !info)
+    return fail(CUDA_ERROR_NOT_FOUND,
+                "kernel %s has no host build in %s: compile the model with "
+                "--gpu-emulation",
+                name, m->path);
+  if (m->ptx) {
+    int params = ptx_params(m->ptx, name);
+    if (params < 0)
+      return fail(CUDA_ERROR_NOT_FOUND, "the PTX of %s has no entry %s",
+                  m->path, name);
+    if (params != info[BITNET_EMU_INFO_PARAMS])
+      return fail(CUDA_ERROR_INVALID_IMAGE,
+                  "entry %s takes %d parameters in the PTX, but its host "
+                  "build %lld",
+                  name, params, (long long)info[BITNET_EMU_INFO_PARAMS]);
+  }
+  emu_function *f = calloc(1, sizeof(*f));
+  if (!f)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  f->module = m;
+  f->run = (bitnet_emu_kernel_fn)run;
+  f->info = info;
+  snprintf(f->name, sizeof(f->name), "%s", name);
+  *out = f;
+  return CUDA_SUCCESS;
+}
+
+/*===----------------------------------------------------------------------===*
+ * Blocks as fibers
+ *===----------------------------------------------------------------------===*/
+
+enum { RUNNABLE, AT_BARRIER, AT_SHUFFLE, DONE };
+
+typedef struct fiber {
+  bitnet_emu_thread thread; /* first: the kernel gets its address */
+  ucontext_t context;
+  int state;
+  int32_t mode, value, offset, width, result;
+} fiber;
+
+static fiber *fibers;          /* kMaxThreads */
+static char *stacks;           /* kMaxThreads * kStackBytes */
+static ucontext_t scheduler;
+static fiber *current;
+static const emu_function *running;
+static void *const *running_args;
+static const char *fault_message;
+
+static void emu_barrier(bitnet_emu_thread *t) {
+  fiber *f = (fiber *)t;
+  f->state = AT_BARRIER;
+  swapcontext(&f->context, &scheduler);
+}
+
+static int32_t emu_shuffle(bitnet_emu_thread *t, int32_t mode, int32_t value,
+                           int32_t offset, int32_t width) {
+  fiber *f = (fiber *)t;
+  f->state = AT_SHUFFLE;
+  f->mode = mode;
+  f->value = value;
+  f->offset = offset;
+  f->width = width;
+  swapcontext(&f->context, &scheduler);
+  return f->result;
+}
+
+static void emu_fault(bitnet_emu_thread *t, const char *message) {
+  fiber *f = (fiber *)t;
+  fault_message = message;
+  f->state = DONE;
+  setcontext(&scheduler); /* never resumed */
+}
+
+static const bitnet_emu_ops ops = {emu_barrier, emu_shuffle, emu_fault};
+
+static void fiber_main(void) {
+  current->state = RUNNABLE;
+  running->run(running_args, &ops, &current->thread);
+  current->state = DONE;
+  /* uc_link returns to the scheduler. */
+}
+
+/* Resolves the shuffle the lanes [first, first + count) are all at. */
+static CUresult resolve_shuffle(fiber *lanes, int count, const char *where) {
+  for (int l = 0; l < count; ++l) {
+    fiber *f = &lanes[l];
+    if (f->mode != lanes[0].mode || f->width != lanes[0].width)
+      return fail(CUDA_ERROR_LAUNCH_FAILED,
+                  "%s: the lanes of a warp are at different shuffles", where);
+    int width = f->width, src = l;
+    if (width < 1 || width > kWarp)
+      return fail(CUDA_ERROR_LAUNCH_FAILED, "%s: shuffle width %d", where,
+                  width);
+    switch (f->mode) {
+    case BITNET_EMU_SHUFFLE_XOR: src = l ^ f->offset; break;
+    case BITNET_EMU_SHUFFLE_DOWN: src = l + f->offset; break;
+    case BITNET_EMU_SHUFFLE_UP: src = l - f->offset; break;
+    default: src = f->offset; break;
+    }
+    int valid = src >= 0 && src < width;
+    if (valid && src >= count)
+      return fail(CUDA_ERROR_LAUNCH_FAILED,
+                  "%s: lane %d shuffles from lane %d, which the block does "
+                  "not have",
+                  where, l, src);
+    f->result = valid ? lanes[src].value : f->value;
+  }
+  for (int l = 0; l < count; ++l)
+    lanes[l].state = RUNNABLE;
+  return CUDA_SUCCESS;
+}
+
+/* Runs block (bx, by, bz) of `count` threads to the end. */
+static CUresult run_block(const uint32_t grid[3], const uint32_t block[3],
+                          const uint32_t id[3], int count) {
+  char where[400];
+  snprintf(where, sizeof(where), "kernel %s, block (%u, %u, %u)",
+           running->name, id[0], id[1], id[2]);
+  for (int t = 0; t < count; ++t) {
+    fiber *f = &fibers[t];
+    memset(&f->thread, 0, sizeof(f->thread));
+    f->thread.thread_id[0] = (int32_t)(t % block[0]);
+    f->thread.thread_id[1] = (int32_t)(t / block[0] % block[1]);
+    f->thread.thread_id[2] = (int32_t)(t / (block[0] * block[1]));
+    for (int d = 0; d < 3; ++d) {
+      f->thread.block_id[d] = (int32_t)id[d];
+      f->thread.block_dim[d] = (int32_t)block[d];
+      f->thread.grid_dim[d] = (int32_t)grid[d];
+    }
+    getcontext(&f->context);
+    f->context.uc_stack.ss_sp = stacks + (size_t)t * kStackBytes;
+    f->context.uc_stack.ss_size = kStackBytes;
+    f->context.uc_link = &scheduler;
+    makecontext(&f->context, fiber_main, 0);
+    f->state = RUNNABLE;
+  }
+  for (;;) {
+    int ran = 0;
+    for (int t = 0; t < count; ++t) {
+      if (fibers[t].state != RUNNABLE)
+        continue;
+      current = &fibers[t];
+      swapcontext(&scheduler, &fibers[t].context);
+      ran = 1;
+      if (fault_message)
+        return fail(CUDA_ERROR_ILLEGAL_ADDRESS, "%s, thread %d: %s", where, t,
+                    fault_message);
+    }
+    int done = 0, at_barrier = 0, released = 0;
+    for (int t = 0; t < count; ++t) {
+      done += fibers[t].state == DONE;
+      at_barrier += fibers[t].state == AT_BARRIER;
+    }
+    if (done == count)
+      return CUDA_SUCCESS;
+    for (int w = 0; w < count; w += kWarp) {
+      int lanes = count - w < kWarp ? count - w : kWarp, at_shuffle = 0;
+      for (int l = 0; l < lanes; ++l)
+        at_shuffle += fibers[w + l].state == AT_SHUFFLE;
+      if (at_shuffle == 0)
+        continue;
+      if (at_shuffle < lanes) {
+        int other = 0;
+        while (fibers[w + other].state == AT_SHUFFLE)
+          ++other;
+        if (fibers[w + other].state == RUNNABLE)
+          continue;
+        return fail(CUDA_ERROR_LAUNCH_FAILED,
+                    "%s: warp %d: %d of its %d lanes wait at a shuffle, "
+                    "lane %d %s",
+                    where, w / kWarp, at_shuffle, lanes, other,
+                    fibers[w + other].state == DONE ? "has returned"
+                                                    : "waits at a barrier");
+      }
+      CUresult r = resolve_shuffle(&fibers[w], lanes, where);
+      if (r)
+        return r;
+      released = 1;
+    }
+    if (at_barrier > 0 && at_barrier + done == count) {
+      if (done > 0)
+        return fail(CUDA_ERROR_LAUNCH_FAILED,
+                    "%s: %d of %d threads wait at a barrier that the others "
+                    "returned without reaching",
+                    where, at_barrier, count);
+      for (int t = 0; t < count; ++t)
+        fibers[t].state = RUNNABLE;
+      released = 1;
+    }
+    if (!ran && !released)
+      return fail(CUDA_ERROR_LAUNCH_FAILED,
+                  "%s: the threads wait on each other (a barrier inside a "
+                  "branch, or a shuffle with lanes at a barrier)",
+                  where);
+  }
+}
+
+EXPORT CUresult cuLaunchKernel(emu_function *f, unsigned gx, unsigned gy,
+                               unsigned gz, unsigned bx, unsigned by,
+                               unsigned bz, unsigned shared_bytes,
+                               void *stream, void **params, void **extra) {
+  (void)stream;
+  if (!f)
+    return CUDA_ERROR_INVALID_HANDLE;
+  if (sticky)
+    return sticky;
+  const int64_t *info = f->info;
+  int64_t num_params = info[BITNET_EMU_INFO_PARAMS];
+  int64_t num_workgroup = info[BITNET_EMU_INFO_WORKGROUP];
+  const int64_t *workgroup_bytes = info + BITNET_EMU_INFO_WORKGROUP_BYTES;
+  const int64_t *param_bytes = workgroup_bytes + num_workgroup;
+  const int64_t *param_align = param_bytes + num_params;
+  const uint32_t grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+  uint64_t threads = (uint64_t)bx * by * bz;
+  if (extra != NULL || (num_params > 0 && params == NULL))
+    return fail(CUDA_ERROR_INVALID_VALUE,
+                "%s: parameters must come as kernelParams", f->name);
+  if (gx == 0 || gy == 0 || gz == 0 || threads == 0 || threads > kMaxThreads)
+    return fail(CUDA_ERROR_INVALID_VALUE,
+                "%s: grid (%u, %u, %u), block (%u, %u, %u)", f->name, gx, gy,
+                gz, bx, by, bz);
+  for (int d = 0; d < 3; ++d)
+    if (info[BITNET_EMU_INFO_BLOCK + d] != 0 &&
+        info[BITNET_EMU_INFO_BLOCK + d] != block[d])
+      return fail(CUDA_ERROR_INVALID_VALUE,
+                  "%s was built for blocks of (%lld, %lld, %lld) threads, "
+                  "launched with (%u, %u, %u)",
+                  f->name, (long long)info[BITNET_EMU_INFO_BLOCK],
+                  (long long)info[BITNET_EMU_INFO_BLOCK + 1],
+                  (long long)info[BITNET_EMU_INFO_BLOCK + 2], bx, by, bz);
+  if (shared_bytes != 0)
+    return fail(CUDA_ERROR_INVALID_VALUE,
+                "%s: dynamic shared memory is not emulated", f->name);
+
+  pthread_mutex_lock(&lock);
+  void **args = calloc((size_t)(num_params + num_workgroup + 1), sizeof(void *));
+  CUresult r = args ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+  for (int64_t i = 0; r == CUDA_SUCCESS && i < num_params; ++i) {
+    CUdeviceptr p = *(const CUdeviceptr *)params[i];
+    if (!find_allocation((uintptr_t)p, (size_t)param_bytes[i]))
+      r = fail(CUDA_ERROR_ILLEGAL_ADDRESS,
+               "%s: parameter %lld (%#llx, %lld bytes) is not inside one "
+               "allocation",
+               f->name, (long long)i, p, (long long)param_bytes[i]);
+    else if (param_align[i] > 1 && p % (CUdeviceptr)param_align[i] != 0)
+      r = fail(CUDA_ERROR_MISALIGNED_ADDRESS,
+               "%s: parameter %lld (%#llx) is not %lld-byte aligned", f->name,
+               (long long)i, p, (long long)param_align[i]);
+    else
+      args[i] = (void *)(uintptr_t)p;
+  }
+  for (int64_t i = 0; r == CUDA_SUCCESS && i < num_workgroup; ++i)
+    if (!(args[num_params + i] = malloc((size_t)workgroup_bytes[i] + 1)))
+      r = CUDA_ERROR_OUT_OF_MEMORY;
+  if (r == CUDA_SUCCESS && !fibers) {
+    fibers = calloc(kMaxThreads, sizeof(fiber));
+    stacks = mmap(NULL, (size_t)kMaxThreads * kStackBytes,
+                  PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!fibers || stacks == MAP_FAILED) {
+      free(fibers);
+      fibers = NULL;
+      r = CUDA_ERROR_OUT_OF_MEMORY;
+    }
+  }
+  running = f;
+  running_args = args;
+  fault_message = NULL;
+  for (uint32_t z = 0; r == CUDA_SUCCESS && z < gz; ++z)
+    for (uint32_t y = 0; r == CUDA_SUCCESS && y < gy; ++y)
+      for (uint32_t x = 0; r == CUDA_SUCCESS && x < gx; ++x) {
+        /* Shared memory starts uninitialised in every block. */
+        for (int64_t i = 0; i < num_workgroup; ++i)
+          memset(args[num_params + i], 0xff, (size_t)workgroup_bytes[i]);
+        const uint32_t id[3] = {x, y, z};
+        r = run_block(grid, block, id, (int)threads);
+      }
+  for (int64_t i = 0; args && i < num_workgroup; ++i)
+    free(args[num_params + i]);
+  free(args);
+  running = NULL;
+  /* A fault inside a kernel leaves the context unusable, as on a GPU. */
+  if (r == CUDA_ERROR_ILLEGAL_ADDRESS || r == CUDA_ERROR_LAUNCH_FAILED ||
+      r == CUDA_ERROR_MISALIGNED_ADDRESS)
+    sticky = r;
+  pthread_mutex_unlock(&lock);
+  return r;
+}
+
+/*===----------------------------------------------------------------------===*
+ * Error names
+ *===----------------------------------------------------------------------===*/
+
+EXPORT CUresult cuGetErrorName(CUresult code, const char **name) {
+  switch (code) {
+  case CUDA_SUCCESS: *name = "CUDA_SUCCESS"; break;
+  case CUDA_ERROR_INVALID_VALUE: *name = "CUDA_ERROR_INVALID_VALUE"; break;
+  case CUDA_ERROR_OUT_OF_MEMORY: *name = "CUDA_ERROR_OUT_OF_MEMORY"; break;
+  case CUDA_ERROR_NOT_INITIALIZED: *name = "CUDA_ERROR_NOT_INITIALIZED"; break;
+  case CUDA_ERROR_INVALID_DEVICE: *name = "CUDA_ERROR_INVALID_DEVICE"; break;
+  case CUDA_ERROR_INVALID_IMAGE: *name = "CUDA_ERROR_INVALID_IMAGE"; break;
+  case CUDA_ERROR_INVALID_HANDLE: *name = "CUDA_ERROR_INVALID_HANDLE"; break;
+  case CUDA_ERROR_NOT_FOUND: *name = "CUDA_ERROR_NOT_FOUND"; break;
+  case CUDA_ERROR_ILLEGAL_ADDRESS: *name = "CUDA_ERROR_ILLEGAL_ADDRESS"; break;
+  case CUDA_ERROR_MISALIGNED_ADDRESS:
+    *name = "CUDA_ERROR_MISALIGNED_ADDRESS";
+    break;
+  case CUDA_ERROR_LAUNCH_FAILED: *name = "CUDA_ERROR_LAUNCH_FAILED"; break;
+  default: *name = NULL; return CUDA_ERROR_INVALID_VALUE;
+  }
+  return CUDA_SUCCESS;
+}
+
+/* The message of the last failure (what a driver's generic text would not
+ * say). */
+EXPORT CUresult cuGetErrorString(CUresult code, const char **text) {
+  const char *name = NULL;
+  if (cuGetErrorName(code, &name) != CUDA_SUCCESS) {
+    *text = NULL;
+    return CUDA_ERROR_INVALID_VALUE;
+  }
+  *text = code == CUDA_SUCCESS ? "no error" : last_message;
+  return CUDA_SUCCESS;
+}
