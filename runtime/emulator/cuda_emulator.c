@@ -19,8 +19,11 @@
  * for. A block's threads run as fibers, one at a time, switching at
  * barriers and warp shuffles; a barrier or shuffle that not every thread
  * (lane) reaches fails the launch, as does an out-of-bounds access the
- * kernel's checks report. A failure is sticky, as on a GPU, until the
- * primary context is released.
+ * kernel's checks report, or a race: a byte that one thread writes and
+ * another thread of the block reads or writes with no barrier between, or
+ * another block of the launch at all (every access is recorded in shadow
+ * memory: the last writer and reader of each byte, and when). A failure is
+ * sticky, as on a GPU, until the primary context is released.
  *
  * Environment: BITNET_CUDA_EMULATOR_SM (the compute capability reported,
  * default 90).
@@ -91,22 +94,40 @@ static CUresult fail(CUresult code, const char *format, ...) {
   return code;
 }
 
+/* Who last accessed a byte: the interval between barriers (epoch, see
+ * run_block; 0 for never), the thread in its block, and for reads whether
+ * more than one thread read it in that interval. */
+typedef struct shadow {
+  uint32_t epoch;
+  uint16_t thread;
+  uint16_t many;
+} shadow;
+
 typedef struct allocation {
   char *base;
   size_t bytes;
+  shadow *writes, *reads; /* per byte, made at the first kernel access */
 } allocation;
 static allocation *allocations;
 static size_t num_allocations, cap_allocations;
 
+static int inside(const allocation *a, uintptr_t p, size_t bytes) {
+  uintptr_t base = (uintptr_t)a->base;
+  return p >= base && p - base <= a->bytes && bytes <= a->bytes - (p - base);
+}
+
 /* The allocation holding [p, p + bytes), or NULL. */
 static allocation *find_allocation(uintptr_t p, size_t bytes) {
-  for (size_t i = 0; i < num_allocations; ++i) {
-    uintptr_t base = (uintptr_t)allocations[i].base;
-    if (p >= base && p - base <= allocations[i].bytes &&
-        bytes <= allocations[i].bytes - (p - base))
+  for (size_t i = 0; i < num_allocations; ++i)
+    if (inside(&allocations[i], p, bytes))
       return &allocations[i];
-  }
   return NULL;
+}
+
+static void free_allocation(allocation *a) {
+  free(a->base);
+  free(a->writes);
+  free(a->reads);
 }
 
 /*===----------------------------------------------------------------------===*
@@ -231,9 +252,8 @@ EXPORT CUresult cuMemAlloc_v2(CUdeviceptr *out, size_t bytes) {
     allocations = grown;
     cap_allocations = cap;
   }
-  allocations[num_allocations].base = p;
-  allocations[num_allocations].bytes = bytes;
-  ++num_allocations;
+  allocation fresh = {p, bytes, NULL, NULL};
+  allocations[num_allocations++] = fresh;
   pthread_mutex_unlock(&lock);
   *out = (CUdeviceptr)(uintptr_t)p;
   return CUDA_SUCCESS;
@@ -243,7 +263,7 @@ EXPORT CUresult cuMemFree_v2(CUdeviceptr p) {
   pthread_mutex_lock(&lock);
   for (size_t i = 0; i < num_allocations; ++i)
     if ((uintptr_t)allocations[i].base == p) {
-      free(allocations[i].base);
+      free_allocation(&allocations[i]);
       allocations[i] = allocations[--num_allocations];
       pthread_mutex_unlock(&lock);
       return CUDA_SUCCESS;
@@ -429,6 +449,15 @@ static fiber *current;
 static const emu_function *running;
 static void *const *running_args;
 static const char *fault_message;
+static CUresult fault_code;
+static char race_message[512];
+/* Intervals between barriers are numbered across launches: the launch's
+ * blocks have [launch_epoch, block_epoch), the running block's own
+ * intervals start at block_epoch, and `epoch` is the current one. */
+static uint32_t epoch, block_epoch, launch_epoch;
+static allocation *shared_memory; /* the launch's workgroup arrays */
+static int64_t num_shared;
+static allocation *last_hit;
 
 static void emu_barrier(bitnet_emu_thread *t) {
   fiber *f = (fiber *)t;
@@ -448,14 +477,106 @@ static int32_t emu_shuffle(bitnet_emu_thread *t, int32_t mode, int32_t value,
   return f->result;
 }
 
-static void emu_fault(bitnet_emu_thread *t, const char *message) {
+/* Ends the launch with `code`; the thread is not resumed. */
+static void stop(bitnet_emu_thread *t, CUresult code, const char *message) {
   fiber *f = (fiber *)t;
   fault_message = message;
+  fault_code = code;
   f->state = DONE;
-  setcontext(&scheduler); /* never resumed */
+  setcontext(&scheduler);
 }
 
-static const bitnet_emu_ops ops = {emu_barrier, emu_shuffle, emu_fault};
+static void emu_fault(bitnet_emu_thread *t, const char *message) {
+  stop(t, CUDA_ERROR_ILLEGAL_ADDRESS, message);
+}
+
+/* The region (allocation or workgroup array) of [address, address + bytes). */
+static allocation *region_of(uint64_t address, size_t bytes, int *shared) {
+  for (int64_t i = 0; i < num_shared; ++i)
+    if (inside(&shared_memory[i], (uintptr_t)address, bytes)) {
+      *shared = 1;
+      return &shared_memory[i];
+    }
+  *shared = 0;
+  if (last_hit && inside(last_hit, (uintptr_t)address, bytes))
+    return last_hit;
+  return last_hit = find_allocation((uintptr_t)address, bytes);
+}
+
+static void race(bitnet_emu_thread *t, const char *what, int shared,
+                 const allocation *a, size_t offset, const shadow *other,
+                 const char *other_did) {
+  fiber *f = (fiber *)t;
+  int tid = (int)(f - fibers);
+  if (other->epoch < block_epoch)
+    snprintf(race_message, sizeof(race_message),
+             "race on byte %zu of a %zu-byte %s: thread %d %s it after "
+             "another block of the launch %s it",
+             offset, a->bytes, shared ? "workgroup array" : "allocation", tid,
+             what, other_did);
+  else if (other->many)
+    snprintf(race_message, sizeof(race_message),
+             "race on byte %zu of a %zu-byte %s: thread %d %s it after "
+             "other threads %s it, with no barrier between",
+             offset, a->bytes, shared ? "workgroup array" : "allocation", tid,
+             what, other_did);
+  else
+    snprintf(race_message, sizeof(race_message),
+             "race on byte %zu of a %zu-byte %s: thread %d %s it after "
+             "thread %d %s it, with no barrier between",
+             offset, a->bytes, shared ? "workgroup array" : "allocation", tid,
+             what, (int)other->thread, other_did);
+  stop(t, CUDA_ERROR_LAUNCH_FAILED, race_message);
+}
+
+static void emu_access(bitnet_emu_thread *t, uint64_t address, int32_t bytes,
+                       int32_t write) {
+  int shared = 0;
+  allocation *a = region_of(address, (size_t)bytes, &shared);
+  if (!a) {
+    snprintf(race_message, sizeof(race_message),
+             "a %d-byte %s at %#llx is outside every allocation", (int)bytes,
+             write ? "store" : "load", (unsigned long long)address);
+    stop(t, CUDA_ERROR_ILLEGAL_ADDRESS, race_message);
+  }
+  if (!a->writes) {
+    a->writes = calloc(a->bytes, sizeof(shadow));
+    a->reads = calloc(a->bytes, sizeof(shadow));
+    if (!a->writes || !a->reads)
+      stop(t, CUDA_ERROR_OUT_OF_MEMORY, "out of memory for shadow memory");
+  }
+  fiber *f = (fiber *)t;
+  uint16_t tid = (uint16_t)(f - fibers);
+  /* Workgroup arrays belong to the block; allocations to the launch. */
+  uint32_t since = shared ? block_epoch : launch_epoch;
+  size_t first = (size_t)((uintptr_t)address - (uintptr_t)a->base);
+  for (size_t at = first; at < first + (size_t)bytes; ++at) {
+    shadow *w = &a->writes[at], *r = &a->reads[at];
+    int conflict = w->epoch >= since &&
+                   (w->epoch < block_epoch ||
+                    (w->epoch == epoch && w->thread != tid));
+    if (conflict)
+      race(t, write ? "writes" : "reads", shared, a, at, w, "wrote");
+    if (write) {
+      conflict = r->epoch >= since &&
+                 (r->epoch < block_epoch ||
+                  (r->epoch == epoch && (r->many || r->thread != tid)));
+      if (conflict)
+        race(t, "writes", shared, a, at, r, "read");
+      w->epoch = epoch;
+      w->thread = tid;
+    } else if (r->epoch == epoch && r->thread != tid) {
+      r->many = 1;
+    } else if (r->epoch != epoch) {
+      r->epoch = epoch;
+      r->thread = tid;
+      r->many = 0;
+    }
+  }
+}
+
+static const bitnet_emu_ops ops = {emu_barrier, emu_shuffle, emu_fault,
+                                   emu_access};
 
 static void fiber_main(void) {
   current->state = RUNNABLE;
@@ -518,6 +639,7 @@ static CUresult run_block(const uint32_t grid[3], const uint32_t block[3],
     makecontext(&f->context, fiber_main, 0);
     f->state = RUNNABLE;
   }
+  block_epoch = ++epoch;
   for (;;) {
     int ran = 0;
     for (int t = 0; t < count; ++t) {
@@ -527,8 +649,7 @@ static CUresult run_block(const uint32_t grid[3], const uint32_t block[3],
       swapcontext(&scheduler, &fibers[t].context);
       ran = 1;
       if (fault_message)
-        return fail(CUDA_ERROR_ILLEGAL_ADDRESS, "%s, thread %d: %s", where, t,
-                    fault_message);
+        return fail(fault_code, "%s, thread %d: %s", where, t, fault_message);
     }
     int done = 0, at_barrier = 0, released = 0;
     for (int t = 0; t < count; ++t) {
@@ -569,6 +690,7 @@ static CUresult run_block(const uint32_t grid[3], const uint32_t block[3],
                     where, at_barrier, count);
       for (int t = 0; t < count; ++t)
         fibers[t].state = RUNNABLE;
+      ++epoch; /* accesses after the barrier are ordered after those before */
       released = 1;
     }
     if (!ran && !released)
@@ -633,9 +755,18 @@ EXPORT CUresult cuLaunchKernel(emu_function *f, unsigned gx, unsigned gy,
     else
       args[i] = (void *)(uintptr_t)p;
   }
-  for (int64_t i = 0; r == CUDA_SUCCESS && i < num_workgroup; ++i)
-    if (!(args[num_params + i] = malloc((size_t)workgroup_bytes[i] + 1)))
+  allocation *shared = calloc((size_t)num_workgroup + 1, sizeof(allocation));
+  if (!shared)
+    r = CUDA_ERROR_OUT_OF_MEMORY;
+  for (int64_t i = 0; r == CUDA_SUCCESS && i < num_workgroup; ++i) {
+    size_t bytes = (size_t)workgroup_bytes[i] + 1;
+    shared[i].base = args[num_params + i] = malloc(bytes);
+    shared[i].bytes = (size_t)workgroup_bytes[i];
+    shared[i].writes = calloc(bytes, sizeof(shadow));
+    shared[i].reads = calloc(bytes, sizeof(shadow));
+    if (!shared[i].base || !shared[i].writes || !shared[i].reads)
       r = CUDA_ERROR_OUT_OF_MEMORY;
+  }
   if (r == CUDA_SUCCESS && !fibers) {
     fibers = calloc(kMaxThreads, sizeof(fiber));
     stacks = mmap(NULL, (size_t)kMaxThreads * kStackBytes,
@@ -649,6 +780,9 @@ EXPORT CUresult cuLaunchKernel(emu_function *f, unsigned gx, unsigned gy,
   running = f;
   running_args = args;
   fault_message = NULL;
+  shared_memory = shared;
+  num_shared = num_workgroup;
+  launch_epoch = epoch + 1;
   for (uint32_t z = 0; r == CUDA_SUCCESS && z < gz; ++z)
     for (uint32_t y = 0; r == CUDA_SUCCESS && y < gy; ++y)
       for (uint32_t x = 0; r == CUDA_SUCCESS && x < gx; ++x) {
@@ -658,10 +792,13 @@ EXPORT CUresult cuLaunchKernel(emu_function *f, unsigned gx, unsigned gy,
         const uint32_t id[3] = {x, y, z};
         r = run_block(grid, block, id, (int)threads);
       }
-  for (int64_t i = 0; args && i < num_workgroup; ++i)
-    free(args[num_params + i]);
+  for (int64_t i = 0; shared && i < num_workgroup; ++i)
+    free_allocation(&shared[i]);
+  free(shared);
   free(args);
   running = NULL;
+  shared_memory = NULL;
+  num_shared = 0;
   /* A fault inside a kernel leaves the context unusable, as on a GPU. */
   if (r == CUDA_ERROR_ILLEGAL_ADDRESS || r == CUDA_ERROR_LAUNCH_FAILED ||
       r == CUDA_ERROR_MISALIGNED_ADDRESS)

@@ -47,7 +47,8 @@ namespace {
 // bitnet_emu_ops, shuffle modes, info slots.
 constexpr int32_t kThreadIdSlot = 0, kBlockIdSlot = 3, kBlockDimSlot = 6,
                   kGridDimSlot = 9;
-constexpr int32_t kBarrierSlot = 0, kShuffleSlot = 1, kFaultSlot = 2;
+constexpr int32_t kBarrierSlot = 0, kShuffleSlot = 1, kFaultSlot = 2,
+                  kAccessSlot = 3;
 constexpr int32_t kShuffleXor = 0, kShuffleDown = 1, kShuffleUp = 2,
                   kShuffleIdx = 3;
 
@@ -85,7 +86,7 @@ private:
              Type result);
   LogicalResult rewrite(Operation *op);
   void checkAccess(Operation *op, Value memref, ValueRange indices,
-                   int64_t lastDimExtent, int64_t alignment);
+                   int64_t lastDimExtent, int64_t alignment, bool write);
   Value message(OpBuilder &b, Location loc, StringRef text);
 
   ModuleOp module;
@@ -95,6 +96,15 @@ private:
   Value ops, thread;
   unsigned messages = 0;
 };
+
+/// Whether `op` reads or writes memory (other than allocating it).
+bool hasMemoryAccess(Operation *op) {
+  auto effects = dyn_cast<MemoryEffectOpInterface>(op);
+  if (!effects)
+    return false;
+  return effects.hasEffect<MemoryEffects::Read>() ||
+         effects.hasEffect<MemoryEffects::Write>();
+}
 
 MemRefType hostType(MemRefType type) {
   return MemRefType::get(type.getShape(), type.getElementType(),
@@ -170,7 +180,7 @@ Value KernelEmulation::message(OpBuilder &b, Location loc, StringRef text) {
 /// launch).
 void KernelEmulation::checkAccess(Operation *op, Value memref,
                                   ValueRange indices, int64_t lastDimExtent,
-                                  int64_t alignment) {
+                                  int64_t alignment, bool write) {
   auto type = cast<MemRefType>(memref.getType());
   OpBuilder b(op);
   Location loc = op->getLoc();
@@ -194,16 +204,36 @@ void KernelEmulation::checkAccess(Operation *op, Value memref,
         arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ne, rem, zero);
     bad = bad ? arith::OrIOp::create(b, loc, bad, misaligned) : misaligned;
   }
-  if (!bad)
-    return;
-  std::string text;
-  llvm::raw_string_ostream os(text);
-  os << op->getName() << " of " << type << " out of bounds"
-     << (checkAlignment ? " or not " + Twine(alignment) + "-byte aligned" : "")
-     << " in kernel " << kernel.getName() << " (" << loc << ")";
-  auto check = scf::IfOp::create(b, loc, bad, /*withElseRegion=*/false);
-  OpBuilder then = check.getThenBodyBuilder();
-  call(then, loc, kFaultSlot, {message(then, loc, text)}, Type());
+  if (bad) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << op->getName() << " of " << type << " out of bounds"
+       << (checkAlignment ? " or not " + Twine(alignment) + "-byte aligned"
+                          : "")
+       << " in kernel " << kernel.getName() << " (" << loc << ")";
+    auto check = scf::IfOp::create(b, loc, bad, /*withElseRegion=*/false);
+    OpBuilder then = check.getThenBodyBuilder();
+    call(then, loc, kFaultSlot, {message(then, loc, text)}, Type());
+  }
+
+  // Then the race check: the address and size of the access.
+  Value linear = arith::ConstantIndexOp::create(b, loc, 0);
+  int64_t stride = 1;
+  for (int64_t dim = type.getRank() - 1; dim >= 0; --dim) {
+    Value scaled = arith::MulIOp::create(
+        b, loc, indices[dim], arith::ConstantIndexOp::create(b, loc, stride));
+    linear = arith::AddIOp::create(b, loc, linear, scaled);
+    stride *= type.getDimSize(dim);
+  }
+  Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
+  Value offset = arith::MulIOp::create(
+      b, loc, linear, arith::ConstantIndexOp::create(b, loc, elementBytes));
+  Value address = arith::IndexCastOp::create(
+      b, loc, i64, arith::AddIOp::create(b, loc, base, offset));
+  call(b, loc, kAccessSlot,
+       {address, i32Const(b, loc, elementBytes * lastDimExtent),
+        i32Const(b, loc, write ? 1 : 0)},
+       Type());
 }
 
 LogicalResult KernelEmulation::rewrite(Operation *op) {
@@ -319,6 +349,10 @@ LogicalResult KernelEmulation::build() {
     mapping.map(arg, m);
     slotOf[m] = slot;
   }
+  // The prologue (reading the arguments) is not the kernel's.
+  llvm::SmallPtrSet<Operation *, 32> prologue;
+  for (Operation &op : *entry)
+    prologue.insert(&op);
   for (Operation &op : body.getOperations())
     b.clone(op, mapping);
 
@@ -328,16 +362,17 @@ LogicalResult KernelEmulation::build() {
   for (int64_t i = 0; i < params; ++i)
     paramAlignment.push_back((types[i].getElementTypeBitWidth() + 7) / 8);
   auto access = [&](Operation *op, Value memref, ValueRange indices,
-                    int64_t extent, int64_t alignment) {
+                    int64_t extent, int64_t alignment, bool write) {
     auto it = slotOf.find(memref);
     if (it != slotOf.end() && it->second < params)
       paramAlignment[it->second] =
           std::max(paramAlignment[it->second], alignment);
-    checkAccess(op, memref, indices, extent, alignment);
+    checkAccess(op, memref, indices, extent, alignment, write);
   };
 
   // Plain memrefs, then the GPU ops.
   SmallVector<Operation *> toRewrite;
+  Operation *unchecked = nullptr;
   fn.walk([&](Operation *op) {
     for (Value v : op->getResults())
       if (auto type = dyn_cast<MemRefType>(v.getType()))
@@ -349,19 +384,31 @@ LogicalResult KernelEmulation::build() {
             arg.setType(hostType(type));
     if (isa<gpu::GPUDialect, NVVM::NVVMDialect>(op->getDialect()))
       toRewrite.push_back(op);
+    else if (!isa<memref::LoadOp, memref::StoreOp, vector::LoadOp,
+                  vector::StoreOp>(op) &&
+             !prologue.contains(op) && hasMemoryAccess(op))
+      unchecked = unchecked ? unchecked : op;
     else if (auto load = dyn_cast<memref::LoadOp>(op))
-      access(op, load.getMemRef(), load.getIndices(), 1, 0);
+      access(op, load.getMemRef(), load.getIndices(), 1, 0, false);
     else if (auto store = dyn_cast<memref::StoreOp>(op))
-      access(op, store.getMemRef(), store.getIndices(), 1, 0);
+      access(op, store.getMemRef(), store.getIndices(), 1, 0, true);
     else if (auto load = dyn_cast<vector::LoadOp>(op))
       access(op, load.getBase(), load.getIndices(),
              load.getVectorType().getShape().back(),
-             load.getAlignment().value_or(0));
+             load.getAlignment().value_or(0), false);
     else if (auto store = dyn_cast<vector::StoreOp>(op))
       access(op, store.getBase(), store.getIndices(),
              store.getVectorType().getShape().back(),
-             store.getAlignment().value_or(0));
+             store.getAlignment().value_or(0), true);
   });
+  if (unchecked) {
+    InFlightDiagnostic diag =
+        unchecked->emitError("bitnet-gpu-emulation: ")
+        << unchecked->getName()
+        << " accesses memory without the emulator's checks";
+    fn.erase();
+    return diag;
+  }
   for (Operation *op : toRewrite)
     if (failed(rewrite(op)))
       return failure();

@@ -58,7 +58,7 @@ enum {
 };
 
 /** The calls a kernel makes into the emulator, in this order (pointer slots
- *  0, 1, 2). */
+ *  0 to 3). */
 typedef struct bitnet_emu_ops {
   /** gpu.barrier: returns once every thread of the block has reached it. */
   void (*barrier)(bitnet_emu_thread *thread);
@@ -69,6 +69,12 @@ typedef struct bitnet_emu_ops {
   /** A check failed (`message` says which access): the launch fails with
    *  CUDA_ERROR_ILLEGAL_ADDRESS and the call does not return. */
   void (*fault)(bitnet_emu_thread *thread, const char *message);
+  /** Made before every load (`write` 0) and store (1) of `bytes` bytes at
+   *  `address`, after its bounds check: the emulator reports races, an
+   *  access that another thread of the block made since the last barrier,
+   *  or another block in the same launch, where one of the two writes. */
+  void (*access)(bitnet_emu_thread *thread, uint64_t address, int32_t bytes,
+                 int32_t write);
 } bitnet_emu_ops;
 
 /** Slots of NAME__bitnet_emu_info. */

@@ -1,0 +1,247 @@
+// Tests of the CUDA driver emulator (runtime/emulator): hand-written host
+// kernels (emulator_kernels.c) launched through its driver calls, right and
+// wrong, and what it reports for each wrong one.
+
+#include <gtest/gtest.h>
+
+#include <dlfcn.h>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+using CUresult = int;
+using CUdeviceptr = unsigned long long;
+
+constexpr CUresult kSuccess = 0, kInvalidValue = 1, kNotFound = 500,
+                   kIllegalAddress = 700, kMisaligned = 716,
+                   kLaunchFailed = 719;
+
+struct Driver {
+  void *lib = nullptr, *kernels = nullptr;
+  CUresult (*Init)(unsigned);
+  CUresult (*PrimaryCtxRetain)(void **, int);
+  CUresult (*PrimaryCtxRelease)(int);
+  CUresult (*ModuleLoadDataEx)(void **, const void *, unsigned, int *, void **);
+  CUresult (*ModuleUnload)(void *);
+  CUresult (*ModuleGetFunction)(void **, void *, const char *);
+  CUresult (*MemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*MemFree)(CUdeviceptr);
+  CUresult (*MemcpyHtoD)(CUdeviceptr, const void *, size_t);
+  CUresult (*MemcpyDtoHAsync)(void *, CUdeviceptr, size_t, void *);
+  CUresult (*StreamSynchronize)(void *);
+  CUresult (*LaunchKernel)(void *, unsigned, unsigned, unsigned, unsigned,
+                           unsigned, unsigned, unsigned, void *, void **,
+                           void **);
+  CUresult (*GetErrorString)(CUresult, const char **);
+
+  template <typename F> void sym(F &fn, const char *name) {
+    fn = reinterpret_cast<F>(dlsym(lib, name));
+    ASSERT_NE(fn, nullptr) << name;
+  }
+  void open() {
+    lib = dlopen(BITNET_CUDA_EMULATOR_PATH, RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(lib, nullptr) << dlerror();
+    kernels = dlopen(BITNET_EMULATOR_KERNELS_PATH, RTLD_NOW | RTLD_LOCAL);
+    ASSERT_NE(kernels, nullptr) << dlerror();
+    sym(Init, "cuInit");
+    sym(PrimaryCtxRetain, "cuDevicePrimaryCtxRetain");
+    sym(PrimaryCtxRelease, "cuDevicePrimaryCtxRelease_v2");
+    sym(ModuleLoadDataEx, "cuModuleLoadDataEx");
+    sym(ModuleUnload, "cuModuleUnload");
+    sym(ModuleGetFunction, "cuModuleGetFunction");
+    sym(MemAlloc, "cuMemAlloc_v2");
+    sym(MemFree, "cuMemFree_v2");
+    sym(MemcpyHtoD, "cuMemcpyHtoD_v2");
+    sym(MemcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
+    sym(StreamSynchronize, "cuStreamSynchronize");
+    sym(LaunchKernel, "cuLaunchKernel");
+    sym(GetErrorString, "cuGetErrorString");
+  }
+};
+
+class Emulator : public ::testing::Test {
+protected:
+  void SetUp() override {
+    ASSERT_NO_FATAL_FAILURE(d.open());
+    ASSERT_EQ(d.Init(0), kSuccess);
+    void *context = nullptr;
+    ASSERT_EQ(d.PrimaryCtxRetain(&context, 0), kSuccess);
+    const void *ptx = dlsym(d.kernels, "bitnet_emu_test_ptx");
+    ASSERT_NE(ptx, nullptr);
+    ASSERT_EQ(d.ModuleLoadDataEx(&module, ptx, 0, nullptr, nullptr), kSuccess);
+  }
+  void TearDown() override {
+    for (CUdeviceptr p : allocations)
+      d.MemFree(p);
+    if (module)
+      d.ModuleUnload(module);
+    // The last release clears a failed launch's sticky error.
+    d.PrimaryCtxRelease(0);
+  }
+  CUdeviceptr alloc(size_t bytes) {
+    CUdeviceptr p = 0;
+    EXPECT_EQ(d.MemAlloc(&p, bytes), kSuccess);
+    allocations.push_back(p);
+    return p;
+  }
+  void *function(const char *name) {
+    void *f = nullptr;
+    EXPECT_EQ(d.ModuleGetFunction(&f, module, name), kSuccess) << name;
+    return f;
+  }
+  /// Launches `name` over (in, out) on `blocks` blocks of `threads`.
+  CUresult launch(const char *name, CUdeviceptr in, CUdeviceptr out,
+                  unsigned blocks, unsigned threads) {
+    void *f = function(name);
+    void *params[] = {&in, &out};
+    return d.LaunchKernel(f, blocks, 1, 1, threads, 1, 1, 0, nullptr, params,
+                          nullptr);
+  }
+  std::string message(CUresult r) {
+    const char *text = nullptr;
+    d.GetErrorString(r, &text);
+    return text ? text : "";
+  }
+
+  Driver d;
+  void *module = nullptr;
+  std::vector<CUdeviceptr> allocations;
+};
+
+TEST_F(Emulator, RunsAKernelOverDeviceMemory) {
+  CUdeviceptr in = alloc(256), out = alloc(256);
+  std::vector<float> x(64), y(64, 0.0f);
+  for (int i = 0; i < 64; ++i)
+    x[i] = 0.5f * i - 3;
+  ASSERT_EQ(d.MemcpyHtoD(in, x.data(), 256), kSuccess);
+  ASSERT_EQ(launch("copy", in, out, 1, 64), kSuccess);
+  ASSERT_EQ(d.StreamSynchronize(nullptr), kSuccess);
+  ASSERT_EQ(d.MemcpyDtoHAsync(y.data(), out, 256, nullptr), kSuccess);
+  EXPECT_EQ(x, y);
+}
+
+TEST_F(Emulator, DeviceMemoryStartsUninitialised) {
+  CUdeviceptr p = alloc(8);
+  uint32_t got[2] = {0, 0};
+  ASSERT_EQ(d.MemcpyDtoHAsync(got, p, 8, nullptr), kSuccess);
+  EXPECT_EQ(got[0], 0xffffffffu);
+  EXPECT_EQ(got[1], 0xffffffffu);
+}
+
+TEST_F(Emulator, ChecksCopiesAndParameters) {
+  CUdeviceptr small = alloc(128), out = alloc(256);
+  std::vector<char> bytes(256);
+  EXPECT_EQ(d.MemcpyHtoD(small, bytes.data(), 256), kInvalidValue);
+  EXPECT_NE(message(kInvalidValue).find("not inside one allocation"),
+            std::string::npos);
+  // A parameter that does not hold the kernel's 256 bytes.
+  EXPECT_EQ(launch("copy", small, out, 1, 64), kIllegalAddress);
+  EXPECT_NE(message(kIllegalAddress).find("parameter 0"), std::string::npos)
+      << message(kIllegalAddress);
+}
+
+TEST_F(Emulator, ChecksAlignmentAndBlockSize) {
+  CUdeviceptr in = alloc(512), out = alloc(256);
+  // copy's input is read with 16-byte vector loads.
+  EXPECT_EQ(launch("copy", in + 4, out, 1, 64), kMisaligned);
+  EXPECT_EQ(d.PrimaryCtxRelease(0), kSuccess);
+  void *context = nullptr;
+  ASSERT_EQ(d.PrimaryCtxRetain(&context, 0), kSuccess);
+  // It was built for blocks of 64 threads.
+  EXPECT_EQ(launch("copy", in, out, 1, 32), kInvalidValue);
+  EXPECT_NE(message(kInvalidValue).find("built for blocks of (64, 1, 1)"),
+            std::string::npos)
+      << message(kInvalidValue);
+}
+
+TEST_F(Emulator, AFaultIsStickyUntilTheContextIsReleased) {
+  CUdeviceptr in = alloc(4), out = alloc(4);
+  EXPECT_EQ(launch("oob", in, out, 1, 32), kIllegalAddress);
+  EXPECT_NE(message(kIllegalAddress).find("thread 5: memref.store out of bounds"),
+            std::string::npos)
+      << message(kIllegalAddress);
+  EXPECT_EQ(d.StreamSynchronize(nullptr), kIllegalAddress);
+  CUdeviceptr p = 0;
+  EXPECT_EQ(d.MemAlloc(&p, 16), kIllegalAddress);
+  EXPECT_EQ(d.PrimaryCtxRelease(0), kSuccess);
+  void *context = nullptr;
+  ASSERT_EQ(d.PrimaryCtxRetain(&context, 0), kSuccess);
+  EXPECT_EQ(d.StreamSynchronize(nullptr), kSuccess);
+}
+
+TEST_F(Emulator, ReportsABarrierNotEveryThreadReaches) {
+  CUdeviceptr in = alloc(4), out = alloc(4);
+  EXPECT_EQ(launch("divergent_barrier", in, out, 1, 32), kLaunchFailed);
+  EXPECT_NE(message(kLaunchFailed).find("16 of 32 threads wait at a barrier"),
+            std::string::npos)
+      << message(kLaunchFailed);
+}
+
+TEST_F(Emulator, ShufflesAsTheGPUDoes) {
+  CUdeviceptr in = alloc(4), out = alloc(1024);
+  ASSERT_EQ(launch("warp_shuffles", in, out, 1, 64), kSuccess);
+  std::vector<int32_t> got(256);
+  ASSERT_EQ(d.MemcpyDtoHAsync(got.data(), out, 1024, nullptr), kSuccess);
+  for (int t = 0; t < 64; ++t) {
+    int lane = t % 32;
+    EXPECT_EQ(got[4 * t], 496) << t;                             // 0 + ... + 31
+    EXPECT_EQ(got[4 * t + 1], lane == 31 ? 31 : lane + 1) << t;  // down 1
+    EXPECT_EQ(got[4 * t + 2], lane == 0 ? 0 : lane - 1) << t;    // up 1
+    EXPECT_EQ(got[4 * t + 3], 3) << t;                           // idx 3
+  }
+}
+
+TEST_F(Emulator, ReportsAShuffleNotEveryLaneReaches) {
+  CUdeviceptr in = alloc(4), out = alloc(4);
+  EXPECT_EQ(launch("divergent_shuffle", in, out, 1, 32), kLaunchFailed);
+  EXPECT_NE(message(kLaunchFailed).find("16 of its 32 lanes wait at a shuffle"),
+            std::string::npos)
+      << message(kLaunchFailed);
+}
+
+TEST_F(Emulator, ReportsARaceOnWorkgroupMemory) {
+  CUdeviceptr in = alloc(4), out = alloc(256);
+  ASSERT_EQ(launch("shared_ordered", in, out, 1, 64), kSuccess);
+  std::vector<float> got(64);
+  ASSERT_EQ(d.MemcpyDtoHAsync(got.data(), out, 256, nullptr), kSuccess);
+  for (int i = 0; i < 64; ++i)
+    EXPECT_EQ(got[i], (float)((i + 1) % 64));
+  EXPECT_EQ(launch("shared_race", in, out, 1, 64), kLaunchFailed);
+  // Thread 0 read its neighbour's slot before thread 1 wrote it.
+  EXPECT_NE(message(kLaunchFailed).find("workgroup array: thread 1 writes it "
+                                        "after thread 0 read it"),
+            std::string::npos)
+      << message(kLaunchFailed);
+}
+
+TEST_F(Emulator, ReportsBlocksWritingTheSameBytes) {
+  CUdeviceptr in = alloc(4), out = alloc(4);
+  ASSERT_EQ(launch("block_race", in, out, 1, 32), kSuccess);
+  // A later launch is ordered after it: no race.
+  ASSERT_EQ(launch("block_race", in, out, 1, 32), kSuccess);
+  EXPECT_EQ(launch("block_race", in, out, 2, 32), kLaunchFailed);
+  EXPECT_NE(message(kLaunchFailed).find("after another block of the launch "
+                                        "wrote it"),
+            std::string::npos)
+      << message(kLaunchFailed);
+}
+
+TEST_F(Emulator, NamesAKernelWithoutAHostBuild) {
+  void *f = nullptr;
+  EXPECT_EQ(d.ModuleGetFunction(&f, module, "missing_host_build"), kNotFound);
+  EXPECT_NE(message(kNotFound).find("--gpu-emulation"), std::string::npos);
+  EXPECT_EQ(d.ModuleGetFunction(&f, module, "not_in_the_ptx"), kNotFound);
+}
+
+TEST_F(Emulator, RefusesAnImageOutsideASharedObject) {
+  std::string ptx = ".version 8.0\n";
+  void *other = nullptr;
+  EXPECT_NE(d.ModuleLoadDataEx(&other, ptx.c_str(), 0, nullptr, nullptr),
+            kSuccess);
+}
+
+} // namespace
