@@ -293,8 +293,9 @@ LogicalResult KernelEmulation::rewrite(Operation *op) {
         return arith::ExtSIOp::create(b, loc, wide, v);
       return arith::ExtUIOp::create(b, loc, wide, v);
     };
-    Value products = arith::MulIOp::create(b, loc, widen(dot.getA(), dot.getAType()),
-                                           widen(dot.getB(), dot.getBType()));
+    Value a = widen(dot.getA(), dot.getAType());
+    Value bw = widen(dot.getB(), dot.getBType());
+    Value products = arith::MulIOp::create(b, loc, a, bw);
     replacement = vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
                                               products, dot.getC());
   } else {
