@@ -6,8 +6,9 @@
 #   1. checks the prepared folder (models, inputs, reference values);
 #   2. builds what needs no LLVM (-DBITNET_ENABLE_COMPILER=OFF): libbitnet_rt,
 #      bitnet-gpu-check and bitnet-gpu-bench (CUDA runtime and cuBLAS);
-#   3. runs the GPU cases (bitnet-gpu-check: every case of the GPU tests
-#      against the scalar reference), none allowed to skip;
+#   3. runs the GPU cases (bitnet-gpu-check: every case of the GPU tests,
+#      and each benchmark layer once, against the scalar reference), none
+#      allowed to skip;
 #   4. runs the GPU benchmark (ternary GEMV/GEMM against cuBLAS fp16, weight
 #      GB/s against the card's bandwidth, every layer checked bit for bit);
 #   5. prints one summary table.
@@ -87,7 +88,7 @@ fi
 say "GPU cases (bitnet-gpu-check)"
 cases_start=$SECONDS
 set +e
-within "$BUILD_DIR/bench/gpu/bitnet-gpu-check" "$DIR" 2>&1 | tee "$LOGS/cases.log"
+within "$BUILD_DIR/bench/gpu/bitnet-gpu-check" "$DIR" --bench-layers 2>&1 | tee "$LOGS/cases.log"
 cases_rc=${PIPESTATUS[0]}
 set -e
 ((cases_rc == 2)) && die "no usable NVIDIA GPU (see above)" 2

@@ -8,7 +8,7 @@
 // needs no compiler (bench/gpu/README.md):
 //
 //   bitnet-gpu-prepare --out=DIR [--arch=sm_90] [--cuda-path=DIR]
-//                      [--target=nvptx|cpu]
+//                      [--target=nvptx|cpu] [--emulation]
 //
 //   DIR/cases/  the GPU cases (test/unit/GPUCases.h): one compiled model per
 //               case, cases.txt (the steps) and cases.bin (inputs and the
@@ -19,7 +19,9 @@
 //
 // --target=cpu compiles the cases for this machine's CPU instead (and no
 // benchmark layers), so that bitnet-gpu-check and the case files can be
-// tried where there is no GPU.
+// tried where there is no GPU. --emulation adds the host builds of the
+// kernels (bitnet-compile --gpu-emulation), so that bitnet-gpu-check runs
+// everything prepared through the CUDA driver emulator.
 //
 //===----------------------------------------------------------------------===//
 
@@ -50,6 +52,7 @@ struct Options {
   std::string arch = "sm_90";
   std::string cudaPath = "/usr/local/cuda";
   std::string target = "nvptx";
+  bool emulation = false;
   std::string scratch;
 };
 
@@ -86,7 +89,8 @@ bool compile(const Options &opt, const std::string &source,
                         " -o " + output;
   if (gpu)
     command += " --target=nvptx --gpu-arch=" + opt.arch +
-               " --cuda-path=" + opt.cudaPath;
+               " --cuda-path=" + opt.cudaPath +
+               (opt.emulation ? " --gpu-emulation" : "");
   for (const std::string &flag : flags)
     command += " " + flag;
   std::string log = opt.scratch + "/compile.log";
@@ -185,7 +189,9 @@ void prepareCases(const Options &opt) {
     cases.push_back(std::move(*c));
     models.push_back(model);
   }
-  std::string header = gpu ? "nvptx " + opt.arch : "cpu";
+  std::string header = gpu ? "nvptx " + opt.arch +
+                                 (opt.emulation ? " emulation" : "")
+                           : "cpu";
   std::string error = bitnet::gpu::writeCases(dir, header, cases, models);
   if (!error.empty())
     fail(error);
@@ -249,9 +255,13 @@ int main(int argc, char **argv) {
     if (value("--out", opt.out) || value("--arch", opt.arch) ||
         value("--cuda-path", opt.cudaPath) || value("--target", opt.target))
       continue;
+    if (a == "--emulation") {
+      opt.emulation = true;
+      continue;
+    }
     if (a == "--help" || a == "-h") {
       std::printf("usage: %s --out=DIR [--arch=sm_90] [--cuda-path=DIR] "
-                  "[--target=nvptx|cpu]\n",
+                  "[--target=nvptx|cpu] [--emulation]\n",
                   argv[0]);
       return 0;
     }

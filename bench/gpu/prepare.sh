@@ -10,7 +10,9 @@
 # Environment: BUILD_DIR (the compiler's build, default build), GPU_ARCH
 # (default sm_90), CUDA_HOME (default /usr/local/cuda), TARGET=cpu (the cases
 # compiled for this CPU instead, no benchmark layers: tries the case files
-# and bitnet-gpu-check without a GPU).
+# and bitnet-gpu-check without a GPU), EMULATION=1 (the GPU models also hold
+# host builds of their kernels: bitnet-gpu-check runs them through the CUDA
+# driver emulator, see README.md here).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -19,6 +21,7 @@ BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 GPU_ARCH="${GPU_ARCH:-sm_90}"
 CUDA_HOME="${CUDA_HOME:-/usr/local/cuda}"
 TARGET="${TARGET:-nvptx}"
+EMULATION="${EMULATION:-0}"
 # What may travel to the GPU machine in all: this folder and the working tree.
 LIMIT_MIB=64
 
@@ -39,12 +42,14 @@ cmake --build "$BUILD_DIR" --target bitnet-gpu-prepare >/dev/null ||
 mkdir -p "$DIR"
 rm -rf "$DIR/cases" "$DIR/bench" "$DIR/source.txt"
 echo "preparing the GPU check in $DIR (target $TARGET, $GPU_ARCH)"
+extra=()
+[[ $EMULATION == 1 ]] && extra+=(--emulation)
 "$BUILD_DIR/bench/gpu/bitnet-gpu-prepare" --out="$DIR" --arch="$GPU_ARCH" \
-  --cuda-path="$CUDA_HOME" --target="$TARGET"
+  --cuda-path="$CUDA_HOME" --target="$TARGET" "${extra[@]}"
 
 # Where the models came from, printed by check.sh on the GPU machine.
 {
-  echo "prepared $(date -u +%Y-%m-%dT%H:%M:%SZ) for $TARGET $GPU_ARCH"
+  echo "prepared $(date -u +%Y-%m-%dT%H:%M:%SZ) for $TARGET $GPU_ARCH$([[ $EMULATION == 1 ]] && echo ", with host builds for the emulator")"
   if commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"; then
     git -C "$ROOT" diff --quiet HEAD 2>/dev/null || commit+=" with uncommitted changes"
     echo "from commit $commit"
