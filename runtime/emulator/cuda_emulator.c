@@ -310,18 +310,22 @@ EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes,
  * Modules and functions
  *===----------------------------------------------------------------------===*/
 
+typedef struct emu_function emu_function;
+
 typedef struct emu_module {
   void *handle;    /* the shared object that holds the image */
   char *ptx;       /* a copy of the image when it is PTX text, else NULL */
+  emu_function *functions; /* owned, freed with the module */
   char path[512];
 } emu_module;
 
-typedef struct emu_function {
+struct emu_function {
   emu_module *module;
+  emu_function *next;
   bitnet_emu_kernel_fn run;
   const int64_t *info;
   char name[256];
-} emu_function;
+};
 
 EXPORT CUresult cuModuleLoadDataEx(emu_module **out, const void *image,
                                    unsigned int num_options, int *options,
@@ -364,6 +368,11 @@ EXPORT CUresult cuModuleUnload(emu_module *m) {
   if (!m)
     return CUDA_ERROR_INVALID_HANDLE;
   dlclose(m->handle);
+  while (m->functions) {
+    emu_function *next = m->functions->next;
+    free(m->functions);
+    m->functions = next;
+  }
   free(m->ptx);
   free(m);
   return CUDA_SUCCESS;
@@ -422,6 +431,8 @@ EXPORT CUresult cuModuleGetFunction(emu_function **out, emu_module *m,
   if (!f)
     return CUDA_ERROR_OUT_OF_MEMORY;
   f->module = m;
+  f->next = m->functions;
+  m->functions = f;
   f->run = (bitnet_emu_kernel_fn)run;
   f->info = info;
   snprintf(f->name, sizeof(f->name), "%s", name);
