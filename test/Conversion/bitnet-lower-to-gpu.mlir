@@ -53,9 +53,14 @@ func.func @prefill(%x: tensor<20x512xf32>) -> tensor<20x64xf32> {
 // CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rmsnorm_2x64_
 // CHECK: gpu.launch_func @bitnet_kernels::@bitnet_squared_relu_128
 // CHECK: gpu.launch_func @bitnet_kernels::@bitnet_add_128 {{.*}} args(%{{.*}} : memref<128xf32>, %{{.*}} : memref<128xf32>, %[[OUT:.*]] : memref<128xf32>)
+// The epsilon is exact (its f32 bits, 0x35a5b36e, not 6 digits that would
+// round to a neighbour).
+// CHECK: gpu.func @bitnet_rmsnorm_2x64_0x35a5b36e
+// CHECK-DAG: arith.constant 6.400000e+01 : f32
+// CHECK-DAG: arith.constant 1.23456789E-6 : f32
 // CHECK: math.sqrt
 func.func @block(%x: tensor<2x64xf32>, %g: tensor<64xf32>) -> tensor<2x64xf32> {
-  %n = bitnet.rmsnorm %x, %g : tensor<2x64xf32>, tensor<64xf32> -> tensor<2x64xf32>
+  %n = bitnet.rmsnorm %x, %g {epsilon = 1.23456791e-06 : f32} : tensor<2x64xf32>, tensor<64xf32> -> tensor<2x64xf32>
   %r = bitnet.squared_relu %n : tensor<2x64xf32>
   %y = arith.addf %r, %x : tensor<2x64xf32>
   return %y : tensor<2x64xf32>

@@ -459,7 +459,6 @@ GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
 
 GPUKernel mlir::bitnet::rmsnormKernel(int64_t rows, int64_t d, float eps) {
   GPUKernel kernel;
-  std::string epsText = formatv("{0:e}", eps).str();
   kernel.name = formatv("bitnet_rmsnorm_{0}x{1}_{2:x}", rows, d,
                         llvm::bit_cast<uint32_t>(eps))
                     .str();
@@ -488,8 +487,9 @@ GPUKernel mlir::bitnet::rmsnormKernel(int64_t rows, int64_t d, float eps) {
   b.line("}");
   std::string all =
       b.blockReduce(sumsq, "arith.addf", "f32", "%red", warps, lane, warp);
-  std::string mean = b.op("arith.divf", {all, b.f32(formatv("{0:e}", float(d)).str())}, "f32");
-  std::string den = b.op("math.sqrt", {b.op("arith.addf", {mean, b.f32(epsText)}, "f32")}, "f32");
+  // Exact constants: epsilon and d as their f32 bits.
+  std::string mean = b.op("arith.divf", {all, b.f32(float(d))}, "f32");
+  std::string den = b.op("math.sqrt", {b.op("arith.addf", {mean, b.f32(eps)}, "f32")}, "f32");
   std::string inv = b.op("arith.divf", {b.f32("1.0"), den}, "f32");
   b.line("scf.for %i = " + tid + " to " + cd + " step " + cStep + " {");
   b.line("  %at = arith.addi " + base + ", %i : index");
