@@ -351,6 +351,7 @@ static FailureOr<std::string> compileVariant(ModuleOp module,
         return runPipeline(*copy, options, buildLLVMPipeline, entry);
       })))
     return failure();
+  int64_t stack = staticStackBytes(*copy);
   llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
       createTargetMachine(options.target);
   if (!machine)
@@ -368,7 +369,8 @@ static FailureOr<std::string> compileVariant(ModuleOp module,
   if (failed(emitted))
     return failure();
   return (target.cpu + "|" + entry.runSymbol + "|" + Twine(bytes) + "|" +
-          Twine(alignment) + "|" + getCheckableFeatures(target))
+          Twine(alignment) + "|" + getCheckableFeatures(target) + "|" +
+          Twine(stack))
       .str();
 }
 

@@ -200,7 +200,7 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
   // struct bitnet_model_info (see model_abi.h for the field order).
   auto modelInfo = LLVM::LLVMStructType::getLiteral(
       ctx, {i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32,
-            ptr, ptr, i32, ptr});
+            ptr, ptr, i32, ptr, i64});
   // Metadata of the source model: key, value, key, value ... strings.
   SmallVector<LLVM::GlobalOp> metadataStrings;
   if (auto meta = d.module->getAttrOfType<DictionaryAttr>("bitnet.metadata"))
@@ -227,7 +227,7 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
   // struct bitnet_model_variant { name, features, run, ws bytes, alignment }
   struct Variant {
     std::string name, symbol, features;
-    int64_t bytes, alignment;
+    int64_t bytes, alignment, stack = 0;
   };
   SmallVector<Variant> variantList;
   SmallVector<StringRef> entries;
@@ -236,15 +236,22 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
     SmallVector<StringRef> parts;
     entry.split(parts, '|');
     Variant v;
-    if (parts.size() != 5 || parts[2].getAsInteger(10, v.bytes) ||
-        parts[3].getAsInteger(10, v.alignment))
+    if (parts.size() < 5 || parts.size() > 6 ||
+        parts[2].getAsInteger(10, v.bytes) ||
+        parts[3].getAsInteger(10, v.alignment) ||
+        (parts.size() == 6 && parts[5].getAsInteger(10, v.stack)))
       return d.module.emitError("bitnet-emit-entry-point: malformed variant '")
-             << entry << "', expected name|symbol|bytes|alignment|features";
+             << entry
+             << "', expected name|symbol|bytes|alignment|features[|stack]";
     v.name = parts[0].str();
     v.symbol = parts[1].str();
     v.features = parts[4].str();
     variantList.push_back(v);
   }
+  // The stack buffers of this build's kernels and of every variant's.
+  int64_t stackBytes = staticStackBytes(d.module);
+  for (const Variant &v : variantList)
+    stackBytes = std::max(stackBytes, v.stack);
   auto variantType =
       LLVM::LLVMStructType::getLiteral(ctx, {ptr, ptr, ptr, i64, i64});
   LLVM::GlobalOp variantTable;
@@ -302,6 +309,7 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
                     metadataTable ? d.address(ib, metadataTable)
                                   : LLVM::ZeroOp::create(ib, d.loc, ptr)
                                         .getResult(),
+                    d.constant(ib, i64, stackBytes),
                 };
                 for (auto [i, field] : llvm::enumerate(fields))
                   info = d.insert(ib, info, field, {static_cast<int64_t>(i)});

@@ -226,6 +226,35 @@ static bitnet_status check_pointer(const char *fn, const bitnet_model *model,
   return BITNET_OK;
 }
 
+/* FAILED_PRECONDITION when the calling thread or the pool's workers have
+ * less stack than the model's kernels keep buffers on, with the margin:
+ * a clear error instead of a crash. */
+static bitnet_status check_stack(const bitnet_context *context) {
+  const bitnet_model *model = context->model;
+  int64_t declared = model->info->stack_bytes;
+  if (declared <= 0)
+    return BITNET_OK;
+  int64_t need = declared + BITNET_STACK_MARGIN;
+  int64_t left = bitnet_stack_left();
+  if (left >= 0 && left < need)
+    return bitnet_status_make(
+        BITNET_STATUS_FAILED_PRECONDITION,
+        "model '%s' keeps %lld KiB of kernel buffers on the stack and needs "
+        "%lld KiB of stack with its frames, but the calling thread has %lld "
+        "KiB left: run it on a thread with a larger stack "
+        "(pthread_attr_setstacksize)",
+        model->path, (long long)(declared >> 10), (long long)(need >> 10),
+        (long long)(left >> 10));
+  int64_t worker = bitnet_thread_pool_worker_stack(context->threads);
+  if (worker < need)
+    return bitnet_status_make(
+        BITNET_STATUS_FAILED_PRECONDITION,
+        "model '%s' needs %lld KiB of stack per thread, more than the %lld "
+        "KiB its thread pool's workers have",
+        model->path, (long long)(need >> 10), (long long)(worker >> 10));
+  return BITNET_OK;
+}
+
 /* Runs the model on context->buffers. */
 static bitnet_status run_buffers(bitnet_context *context) {
   bitnet_model *model = context->model;
@@ -242,6 +271,7 @@ static bitnet_status run_buffers(bitnet_context *context) {
                                 status == BITNET_OK ? 0 : -1);
     return status;
   }
+  BITNET_RETURN_IF_ERROR(check_stack(context));
   int32_t result =
       model->run_fn((void *const *)context->buffers, context->workspace,
                  &context->exec);

@@ -35,4 +35,15 @@ static inline int bitnet_mul_ok(int64_t a, int64_t b, int64_t *out) {
   return 1;
 }
 
+/** Stack the runtime keeps free beyond what a model declares, for the
+ *  frames of its code and of the runtime (bitnet_model_info.stack_bytes). */
+#define BITNET_STACK_MARGIN (256 * 1024)
+
+/** Bytes of stack left to the calling thread below this call, or -1 when it
+ *  cannot be told (thread_pool.c). */
+int64_t bitnet_stack_left(void);
+
+/** The stack each worker of `pool` has, or INT64_MAX with no workers. */
+int64_t bitnet_thread_pool_worker_stack(const bitnet_thread_pool *pool);
+
 #endif /* BITNET_RT_SRC_INTERNAL_H */

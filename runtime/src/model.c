@@ -199,6 +199,11 @@ static bitnet_status check_info(bitnet_model *model) {
                                          info->workspace_alignment);
   if (status != BITNET_OK)
     return status;
+  if (info->stack_bytes < 0)
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s' declares %lld bytes of stack; it "
+                              "must be >= 0",
+                              path, (long long)info->stack_bytes);
   if (info->num_metadata < 0 ||
       (info->num_metadata > 0 && info->metadata == NULL))
     return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,

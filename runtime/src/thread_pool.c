@@ -36,11 +36,15 @@
 
 typedef void (*loop_fn)(void *arg, int64_t begin, int64_t end);
 
+/* The least stack a worker gets. */
+#define WORKER_STACK ((size_t)8 << 20)
+
 struct bitnet_thread_pool {
   atomic_int refs;
   int32_t num_threads;
   pthread_t *workers;
   int32_t num_workers;
+  int64_t worker_stack; /* bytes of stack each worker has */
 
   pthread_mutex_t dispatch; /* held by the caller of the current loop */
 
@@ -171,9 +175,22 @@ bitnet_status bitnet_thread_pool_create(int32_t num_threads,
   atomic_init(&pool->next_chunk, 0);
   atomic_init(&pool->active, 0);
   atomic_init(&pool->generation, 0);
+  /* Workers get at least WORKER_STACK, whatever the system's default
+   * (musl's is 128 KiB): kernels keep buffers of up to a few hundred KiB
+   * on their stack (bitnet_model_info.stack_bytes). */
+  pthread_attr_t attr;
+  size_t stack = 0;
+  int have_attr = pthread_attr_init(&attr) == 0;
+  if (have_attr && pthread_attr_getstacksize(&attr, &stack) == 0 &&
+      stack < WORKER_STACK && pthread_attr_setstacksize(&attr, WORKER_STACK) == 0)
+    stack = WORKER_STACK;
+  pool->worker_stack = (int64_t)stack;
   for (int32_t i = 0; i < num_threads - 1; ++i) {
-    int err = pthread_create(&workers[i], NULL, worker_main, pool);
+    int err = pthread_create(&workers[i], have_attr ? &attr : NULL,
+                             worker_main, pool);
     if (err != 0) {
+      if (have_attr)
+        pthread_attr_destroy(&attr);
       bitnet_thread_pool_release(pool); /* joins the ones started */
       return bitnet_status_make(
           BITNET_STATUS_OUT_OF_MEMORY,
@@ -182,8 +199,40 @@ bitnet_status bitnet_thread_pool_create(int32_t num_threads,
     }
     pool->num_workers++;
   }
+  if (have_attr)
+    pthread_attr_destroy(&attr);
   *out_pool = pool;
   return BITNET_OK;
+}
+
+int64_t bitnet_thread_pool_worker_stack(const bitnet_thread_pool *pool) {
+  return pool && pool->num_workers > 0 ? pool->worker_stack : INT64_MAX;
+}
+
+/* The lowest usable address of the calling thread's stack, found once per
+ * thread (for the main thread glibc reads /proc/self/maps). */
+static _Thread_local char *stack_low;
+static _Thread_local int stack_known; /* 1 known, -1 unknown */
+
+int64_t bitnet_stack_left(void) {
+  if (stack_known == 0) {
+    pthread_attr_t attr;
+    void *base = NULL;
+    size_t size = 0, guard = 0;
+    stack_known = -1;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+      if (pthread_attr_getstack(&attr, &base, &size) == 0 && base) {
+        pthread_attr_getguardsize(&attr, &guard);
+        stack_low = (char *)base + guard;
+        stack_known = 1;
+      }
+      pthread_attr_destroy(&attr);
+    }
+  }
+  if (stack_known < 0)
+    return -1;
+  char here;
+  return (int64_t)(&here - stack_low);
 }
 
 void bitnet_thread_pool_retain(bitnet_thread_pool *pool) {

@@ -144,7 +144,7 @@ TEST_F(BitnetRunTest, RuntimeErrors) {
     std::string message;
   } cases[] = {
       {{"/nonexistent.so", "--random"}, "cannot open model '/nonexistent.so'"},
-      {{BITNET_TEST_MODEL_BAD_VERSION, "--random"}, "model ABI version 5"},
+      {{BITNET_TEST_MODEL_BAD_VERSION, "--random"}, "model ABI version 6"},
       {{BITNET_TEST_MODEL_AFFINE}, "input 'x' has no value"},
       {{BITNET_TEST_MODEL_AFFINE, "--input", "w=" + good}, "no input named 'w'"},
       {{BITNET_TEST_MODEL_AFFINE, "--input", "x=" + wrong_shape},

@@ -10,6 +10,8 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <pthread.h>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -38,6 +40,100 @@ TEST(ContextTest, RunAffine) {
   ASSERT_TRUE(IsOk(bitnet_context_run(ctx.get(), inputs, 1, outputs, 1)));
   for (int i = 0; i < 12; ++i)
     EXPECT_FLOAT_EQ(y[i], 2 * x[i] + 1) << i;
+}
+
+/// Runs `fn` on a new thread with `stack` bytes of stack and waits for it.
+void OnThreadWithStack(size_t stack, void (*fn)(void *), void *arg) {
+  struct Call {
+    void (*fn)(void *);
+    void *arg;
+  } call{fn, arg};
+  pthread_attr_t attr;
+  ASSERT_EQ(pthread_attr_init(&attr), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attr, stack), 0);
+  pthread_t thread;
+  ASSERT_EQ(pthread_create(
+                &thread, &attr,
+                [](void *p) -> void * {
+                  auto *c = static_cast<Call *>(p);
+                  c->fn(c->arg);
+                  return nullptr;
+                },
+                &call),
+            0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attr);
+}
+
+struct StackRun {
+  bitnet_context *context;
+  bitnet_status_code code = BITNET_STATUS_INTERNAL;
+  std::string message;
+  float y[4] = {0, 0, 0, 0};
+};
+
+void RunOnce(void *arg) {
+  auto *r = static_cast<StackRun *>(arg);
+  const float x[4] = {1, 2, 3, 4};
+  const void *inputs[] = {x};
+  void *outputs[] = {r->y};
+  bitnet_status st = bitnet_context_run(r->context, inputs, 1, outputs, 1);
+  r->code = bitnet_status_get_code(st);
+  r->message = st ? bitnet_status_message(st) : "";
+  bitnet_status_free(st);
+}
+
+// Tests that a model whose kernels keep 1 MiB of buffers on the stack runs
+// on a thread with enough stack, and on one with too little is refused with
+// a status that says so instead of overflowing the stack.
+TEST(ContextTest, StackOfTheCallingThread) {
+  ModelPtr model = LoadModel(BITNET_TEST_MODEL_STACK);
+  EXPECT_EQ(bitnet_model_get_info(model.get())->stack_bytes, 1 << 20);
+  ContextPtr ctx = MakeContext(model.get());
+  StackRun small{ctx.get()};
+  OnThreadWithStack(512 << 10, RunOnce, &small);
+  EXPECT_EQ(small.code, BITNET_STATUS_FAILED_PRECONDITION) << small.message;
+  EXPECT_NE(small.message.find("1024 KiB of kernel buffers on the stack"),
+            std::string::npos)
+      << small.message;
+  EXPECT_NE(small.message.find("larger stack"), std::string::npos)
+      << small.message;
+  StackRun large{ctx.get()};
+  OnThreadWithStack(4 << 20, RunOnce, &large);
+  EXPECT_EQ(large.code, BITNET_STATUS_OK) << large.message;
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(large.y[i], i + 2.0f);
+}
+
+// Tests that the thread pool's workers get enough stack for such a model
+// whatever the system's default, and that a model needing more than they
+// have (16 MiB) is refused when it would run on them, not on its own.
+TEST(ContextTest, StackOfThePoolsWorkers) {
+  bitnet_thread_pool *threads_raw = nullptr;
+  ASSERT_TRUE(IsOk(bitnet_thread_pool_create(2, &threads_raw)));
+  ThreadPoolPtr threads(threads_raw);
+  bitnet_context_options options = {};
+  options.thread_pool = threads.get();
+
+  ModelPtr model = LoadModel(BITNET_TEST_MODEL_STACK);
+  ContextPtr ctx = MakeContext(model.get(), &options);
+  StackRun run{ctx.get()};
+  RunOnce(&run);
+  EXPECT_EQ(run.code, BITNET_STATUS_OK) << run.message;
+
+  ModelPtr huge = LoadModel(BITNET_TEST_MODEL_HUGE_STACK);
+  ContextPtr pooled = MakeContext(huge.get(), &options);
+  StackRun refused{pooled.get()};
+  OnThreadWithStack(64 << 20, RunOnce, &refused);
+  EXPECT_EQ(refused.code, BITNET_STATUS_FAILED_PRECONDITION)
+      << refused.message;
+  EXPECT_NE(refused.message.find("thread pool's workers have"),
+            std::string::npos)
+      << refused.message;
+  ContextPtr serial = MakeContext(huge.get());
+  StackRun alone{serial.get()};
+  OnThreadWithStack(64 << 20, RunOnce, &alone);
+  EXPECT_EQ(alone.code, BITNET_STATUS_OK) << alone.message;
 }
 
 // Tests a model with a workspace: it gets one of the declared size and

@@ -181,7 +181,7 @@ TEST(ModelTest, BrokenModels) {
       {BITNET_TEST_MODEL_BAD_MAGIC, BITNET_STATUS_INVALID_MODEL,
        {"is not a bitnet model", "0x464c457f", "0x4d4e5442"}},
       {BITNET_TEST_MODEL_BAD_VERSION, BITNET_STATUS_INCOMPATIBLE,
-       {"model ABI version 5", "supports version 4"}},
+       {"model ABI version 6", "supports version 5"}},
       {BITNET_TEST_MODEL_NO_RUN, BITNET_STATUS_INVALID_MODEL,
        {"does not export 'bitnet_model_run'"}},
       {BITNET_TEST_MODEL_NO_INFO, BITNET_STATUS_INVALID_MODEL,
@@ -200,6 +200,8 @@ TEST(ModelTest, BrokenModels) {
        {"input 0 has no name"}},
       {BITNET_TEST_MODEL_NEG_WORKSPACE, BITNET_STATUS_INVALID_MODEL,
        {"negative workspace (-64 bytes)"}},
+      {BITNET_TEST_MODEL_NEG_STACK, BITNET_STATUS_INVALID_MODEL,
+       {"-4096 bytes of stack", ">= 0"}},
       {BITNET_TEST_MODEL_UNKNOWN_FEATURE, BITNET_STATUS_INCOMPATIBLE,
        {"CPU feature 'frobnicate'", "cannot check"}},
   };

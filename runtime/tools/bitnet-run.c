@@ -549,6 +549,8 @@ int main(int argc, char **argv) {
     printf("\nmemory:\n");
     printf("  workspace             %lld bytes\n",
            (long long)bitnet_context_workspace_bytes(context));
+    printf("  kernel stack buffers  %lld KiB a thread\n",
+           (long long)(bitnet_model_get_info(model)->stack_bytes / 1024));
     printf("  pool peak in use      %lld bytes (%lld reserved)\n",
            (long long)after.peak_bytes_in_use,
            (long long)after.peak_bytes_reserved);

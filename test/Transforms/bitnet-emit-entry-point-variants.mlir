@@ -1,5 +1,6 @@
-// RUN: bitnet-opt %s -bitnet-emit-entry-point="variants=znver4|bitnet_model_run__znver4|4096|64|avx2,avx512f;x86-64-v3|bitnet_model_run__x86_64_v3|128|64|avx2" | FileCheck %s
+// RUN: bitnet-opt %s -bitnet-emit-entry-point="variants=znver4|bitnet_model_run__znver4|4096|64|avx2,avx512f|300000;x86-64-v3|bitnet_model_run__x86_64_v3|128|64|avx2" | FileCheck %s
 // RUN: bitnet-opt %s -bitnet-emit-entry-point="run-symbol=bitnet_model_run__znver4 emit-info=false" | FileCheck %s --check-prefix=VARIANT
+// RUN: bitnet-opt %s -bitnet-emit-entry-point | FileCheck %s --check-prefix=OWN
 // RUN: not bitnet-opt %s -bitnet-emit-entry-point="variants=znver4|sym|many|64|avx2" 2>&1 | FileCheck %s --check-prefix=BAD
 
 // Tests that the baseline's descriptor lists the variant builds, best first,
@@ -18,12 +19,21 @@
 // CHECK:       llvm.mlir.constant(128 : i64)
 // CHECK:     llvm.mlir.global external constant @bitnet_model_info()
 // CHECK:       llvm.mlir.constant(1296979010 : i32)
-// CHECK:       llvm.mlir.constant(4 : i32)
+// CHECK:       llvm.mlir.constant(5 : i32)
 // CHECK:       %[[COUNT:.*]] = llvm.mlir.constant(2 : i32) : i32
 // CHECK:       %[[ADDR:.*]] = llvm.mlir.addressof @[[TABLE]]
+// The stack the kernels need: the most of this build (a 4 KiB alloca) and
+// of the variants (znver4's 300000 bytes, x86-64-v3's unsaid: 0).
+// CHECK:       %[[STACK:.*]] = llvm.mlir.constant(300000 : i64) : i64
 // CHECK:       llvm.insertvalue %[[COUNT]], %{{.*}}[12]
 // CHECK:       llvm.insertvalue %[[ADDR]], %{{.*}}[13]
+// CHECK:       llvm.insertvalue %[[STACK]], %{{.*}}[17]
 // CHECK:     func.func @bitnet_model_run(
+
+// Without variants, the stack is this build's: its 1024-float alloca.
+// OWN: llvm.mlir.global external constant @bitnet_model_info()
+// OWN:   %[[STACK:.*]] = llvm.mlir.constant(4096 : i64) : i64
+// OWN:   llvm.insertvalue %[[STACK]], %{{.*}}[17]
 
 // Tests that a variant build renames its run function and emits no
 // descriptor.
@@ -31,9 +41,10 @@
 // VARIANT:     func.func @bitnet_model_run__znver4(
 // VARIANT-NOT: bitnet_model_info
 
-// BAD: malformed variant 'znver4|sym|many|64|avx2', expected name|symbol|bytes|alignment|features
+// BAD: malformed variant 'znver4|sym|many|64|avx2', expected name|symbol|bytes|alignment|features[|stack]
 
 func.func @model(%x: memref<4xf32>, %y: memref<4xf32> {bufferize.result}) {
+  %scratch = memref.alloca() : memref<1024xf32>
   memref.copy %x, %y : memref<4xf32> to memref<4xf32>
   return
 }

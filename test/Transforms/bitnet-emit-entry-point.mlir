@@ -9,7 +9,7 @@
 // defaults input<i>/output<i> (also when bitnet.output_names holds a
 // non-string), element types, ranks and shapes, the counts, the workspace
 // size and alignment, producer and target strings, and the magic
-// 0x4d4e5442 and ABI version 4.
+// 0x4d4e5442 and ABI version 5.
 // CHECK-LABEL: func.func private @model
 // CHECK-SAME: (%{{.*}}: memref<2x8xf32> {bitnet.name = "x"}, %{{.*}}: memref<3xi32>, %{{.*}}: memref<2x4xf32> {bufferize.result}, %{{.*}}: memref<i8> {bufferize.result}, %{{.*}}: memref<128xi8> {bitnet.workspace})
 // CHECK: llvm.mlir.global private constant @[[X:__bitnet_str_[0-9]+]]("x\00")
@@ -41,9 +41,9 @@
 // CHECK: llvm.mlir.global private constant @[[NAME:__bitnet_str_[0-9]+]]("model\00")
 // CHECK: llvm.mlir.global private constant @[[PRODUCER:__bitnet_str_[0-9]+]]("test-producer\00")
 // CHECK: llvm.mlir.global private constant @[[TARGET:__bitnet_str_[0-9]+]]("test-target\00")
-// CHECK: llvm.mlir.global external constant @bitnet_model_info() {{.*}} : !llvm.struct<(i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr, ptr, i32, ptr)> {
+// CHECK: llvm.mlir.global external constant @bitnet_model_info() {{.*}} : !llvm.struct<(i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr, ptr, i32, ptr, i64)> {
 // CHECK:   %[[MAGIC:.*]] = llvm.mlir.constant(1296979010 : i32) : i32
-// CHECK:   %[[VERSION:.*]] = llvm.mlir.constant(4 : i32) : i32
+// CHECK:   %[[VERSION:.*]] = llvm.mlir.constant(5 : i32) : i32
 // CHECK:   %[[NAMEP:.*]] = llvm.mlir.addressof @[[NAME]]
 // CHECK:   %[[PRODP:.*]] = llvm.mlir.addressof @[[PRODUCER]]
 // CHECK:   %[[TARGP:.*]] = llvm.mlir.addressof @[[TARGET]]
@@ -53,6 +53,7 @@
 // CHECK:   %[[OUTP:.*]] = llvm.mlir.addressof @[[OUTPUTS]]
 // CHECK:   %[[WSB:.*]] = llvm.mlir.constant(128 : i64) : i64
 // CHECK:   %[[WSA:.*]] = llvm.mlir.constant(32 : i64) : i64
+// CHECK:   %[[STACK:.*]] = llvm.mlir.constant(0 : i64) : i64
 // CHECK:   llvm.insertvalue %[[MAGIC]], %{{.*}}[0]
 // CHECK:   llvm.insertvalue %[[VERSION]], %{{.*}}[1]
 // CHECK:   llvm.insertvalue %[[NAMEP]], %{{.*}}[2]
@@ -64,6 +65,8 @@
 // CHECK:   llvm.insertvalue %[[OUTP]], %{{.*}}[8]
 // CHECK:   llvm.insertvalue %[[WSB]], %{{.*}}[9]
 // CHECK:   llvm.insertvalue %[[WSA]], %{{.*}}[10]
+// No kernel keeps a buffer on the stack.
+// CHECK:   llvm.insertvalue %[[STACK]], %{{.*}}[17]
 // CHECK: func.func @bitnet_model_run(%[[BUFS:arg[0-9]+]]: !llvm.ptr, %[[WS:arg[0-9]+]]: !llvm.ptr, %{{.*}}: !llvm.ptr) -> i32 {
 // CHECK:   %[[G0:.*]] = llvm.getelementptr %[[BUFS]][0] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr
 // CHECK:   %[[P0:.*]] = llvm.load %[[G0]] : !llvm.ptr -> !llvm.ptr

@@ -809,6 +809,25 @@ func.func @slice(%x: tensor<2x4x16xf32>) -> tensor<2x2x16xf32> {
         ASSERT_EQ(y[(a * 2 + b) * 16 + c], x[(a * 4 + b + 1) * 16 + c]);
 }
 
+TEST(EndToEnd, DescriptorCountsTheKernelsStackBuffers) {
+  // The AVX-512 MAD prefill loop unpacks the codes of 32 rows x K into a
+  // stack buffer; one token needs no such buffer. Compiled only (for a CPU
+  // that has the kernels), not run.
+  const int64_t n = 64, k = 2560;
+  std::mt19937 rng(5);
+  std::vector<float> w = makeWeights(Weights::Random, n, k, rng);
+  auto stackOf = [&](int64_t m) -> int64_t {
+    auto model = compileOrFail(linearModel({m}, n, k, w),
+                               {"--cpu=sapphirerapids", "--kernels=avx512vnni"});
+    return model ? model->info().stack_bytes : -1;
+  };
+  int64_t prefill = stackOf(24), decode = stackOf(1);
+  EXPECT_GE(prefill, 32 * k);
+  EXPECT_LE(prefill, 256 * 1024 + 4096);
+  EXPECT_GE(decode, 0);
+  EXPECT_LT(decode, 32 * k);
+}
+
 TEST(EndToEnd, DescriptorDescribesTheEntryFunction) {
   const char *mlir = R"(
 func.func @named(%x: tensor<2x3xf32> {bitnet.name = "hidden"}, %i: tensor<4xi32>)

@@ -21,7 +21,7 @@ namespace mlir::bitnet::abi {
 
 /// bitnet_model_info.magic ("BTNM") and abi_version.
 inline constexpr uint32_t kModelMagic = 0x4d4e5442u;
-inline constexpr uint32_t kModelAbiVersion = 4u;
+inline constexpr uint32_t kModelAbiVersion = 5u;
 
 /// bitnet_tensor_info.flags: an input the run updates in place.
 inline constexpr int32_t kTensorState = 1;

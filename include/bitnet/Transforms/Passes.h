@@ -25,6 +25,11 @@ namespace mlir::bitnet {
 /// returns null when there is none or more than one.
 func::FuncOp lookupEntryFunction(ModuleOp module, StringRef name);
 
+/// The most stack that one function of `module` allocates with allocas of
+/// static size (llvm.alloca of a constant count, memref.alloca of a static
+/// shape): the kernels' stack buffers, for bitnet_model_info.stack_bytes.
+int64_t staticStackBytes(ModuleOp module);
+
 #define GEN_PASS_REGISTRATION
 #include "bitnet/Transforms/Passes.h.inc"
 

@@ -186,8 +186,8 @@ def BitNetEmitEntryPoint : Pass<"bitnet-emit-entry-point", "::mlir::ModuleOp"> {
            "Emit the bitnet_model_info descriptor (not in variant builds)">,
     Option<"variants", "variants", "std::string", /*default=*/"\"\"",
            "Variant builds linked beside this one, for the descriptor: "
-           "entries 'name|run-symbol|workspace-bytes|alignment|features' "
-           "separated by ';', best first">,
+           "entries 'name|run-symbol|workspace-bytes|alignment|features"
+           "[|stack-bytes]' separated by ';', best first">,
   ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect",
                            "::mlir::func::FuncDialect"];

@@ -59,7 +59,7 @@ extern "C" {
 /** "BTNM" read as a little-endian 32-bit integer. */
 #define BITNET_MODEL_MAGIC 0x4d4e5442u
 /** Bumped whenever a struct below or the run signature changes. */
-#define BITNET_MODEL_ABI_VERSION 4u
+#define BITNET_MODEL_ABI_VERSION 5u
 
 /** Names of the two exported symbols. */
 #define BITNET_MODEL_INFO_SYMBOL "bitnet_model_info"
@@ -156,6 +156,11 @@ typedef struct bitnet_model_info {
    *  key, value, key, value ...; NULL when there is none. */
   int32_t num_metadata;
   const char *const *metadata;
+  /** Stack that the model's kernels put their buffers on (bytes, the largest
+   *  any one thread needs, over every variant); the frames themselves come
+   *  on top. A loader must run the model only on threads with at least this
+   *  much stack left, and a margin. */
+  int64_t stack_bytes;
 } bitnet_model_info;
 
 /** One build of the model for a CPU, with its own entry and workspace. */

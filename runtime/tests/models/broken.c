@@ -7,7 +7,7 @@
  * Built once per defect, each selected by a macro:
  *   BAD_MAGIC, BAD_VERSION, NO_RUN, NO_INFO, NEG_COUNT, BIG_RANK, NEG_DIM,
  *   UNKNOWN_FEATURE, FOREIGN_CPU,
- *   BAD_DTYPE, BAD_ALIGN, NULL_NAME, NEG_WORKSPACE.
+ *   BAD_DTYPE, BAD_ALIGN, NULL_NAME, NEG_WORKSPACE, NEG_STACK.
  * Without a macro it is a valid model with y = x on f32[2].
  *
  *===----------------------------------------------------------------------===*/
@@ -74,6 +74,9 @@ TEST_MODEL_INFO = {
     .workspace_alignment = 48,
 #else
     .workspace_alignment = 16,
+#endif
+#ifdef NEG_STACK
+    .stack_bytes = -4096,
 #endif
 #if defined(UNKNOWN_FEATURE)
     .cpu_features = "avx2,frobnicate",
