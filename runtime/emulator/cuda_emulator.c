@@ -71,7 +71,10 @@ enum {
   CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6,
 };
 
-enum { kMaxThreads = 1024, kWarp = 32, kStackBytes = 64 * 1024 };
+/* Each fiber's stack is followed (below it) by an inaccessible guard page,
+ * so that a kernel overflowing it stops at once. */
+enum { kMaxThreads = 1024, kWarp = 32, kStackBytes = 64 * 1024,
+       kGuardBytes = 4096, kFiberBytes = kStackBytes + kGuardBytes };
 
 /*===----------------------------------------------------------------------===*
  * State and errors
@@ -454,7 +457,7 @@ typedef struct fiber {
 } fiber;
 
 static fiber *fibers;          /* kMaxThreads */
-static char *stacks;           /* kMaxThreads * kStackBytes */
+static char *stacks;           /* kMaxThreads * kFiberBytes */
 static ucontext_t scheduler;
 static fiber *current;
 static const emu_function *running;
@@ -644,7 +647,7 @@ static CUresult run_block(const uint32_t grid[3], const uint32_t block[3],
       f->thread.grid_dim[d] = (int32_t)grid[d];
     }
     getcontext(&f->context);
-    f->context.uc_stack.ss_sp = stacks + (size_t)t * kStackBytes;
+    f->context.uc_stack.ss_sp = stacks + (size_t)t * kFiberBytes + kGuardBytes;
     f->context.uc_stack.ss_size = kStackBytes;
     f->context.uc_link = &scheduler;
     makecontext(&f->context, fiber_main, 0);
@@ -780,12 +783,15 @@ EXPORT CUresult cuLaunchKernel(emu_function *f, unsigned gx, unsigned gy,
   }
   if (r == CUDA_SUCCESS && !fibers) {
     fibers = calloc(kMaxThreads, sizeof(fiber));
-    stacks = mmap(NULL, (size_t)kMaxThreads * kStackBytes,
+    stacks = mmap(NULL, (size_t)kMaxThreads * kFiberBytes,
                   PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (!fibers || stacks == MAP_FAILED) {
       free(fibers);
       fibers = NULL;
       r = CUDA_ERROR_OUT_OF_MEMORY;
+    } else {
+      for (int t = 0; t < kMaxThreads; ++t)
+        mprotect(stacks + (size_t)t * kFiberBytes, kGuardBytes, PROT_NONE);
     }
   }
   running = f;
