@@ -25,8 +25,15 @@
  * memory: the last writer and reader of each byte, and when). A failure is
  * sticky, as on a GPU, until the primary context is released.
  *
+ * With BITNET_CUDA_EMULATOR_PROFILE=1 it also reports, when the process
+ * exits, how well each kernel's global memory accesses coalesce: for every
+ * warp-wide access (the k-th access of each lane of a warp, which is one
+ * instruction where the lanes take the same path), the distinct bytes its
+ * lanes ask for against the 32-byte sectors that hold them, which is what
+ * a GPU's memory system moves.
+ *
  * Environment: BITNET_CUDA_EMULATOR_SM (the compute capability reported,
- * default 90).
+ * default 90), BITNET_CUDA_EMULATOR_PROFILE.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -454,6 +461,7 @@ typedef struct fiber {
   ucontext_t context;
   int state;
   int32_t mode, value, offset, width, result;
+  uint32_t accesses; /* global accesses so far in this block (profile) */
 } fiber;
 
 static fiber *fibers;          /* kMaxThreads */
@@ -543,6 +551,200 @@ static void race(bitnet_emu_thread *t, const char *what, int shared,
   stop(t, CUDA_ERROR_LAUNCH_FAILED, race_message);
 }
 
+/*===----------------------------------------------------------------------===*
+ * Coalescing profile (BITNET_CUDA_EMULATOR_PROFILE=1)
+ *===----------------------------------------------------------------------===*/
+
+enum { kSectorBytes = 32 };
+
+enum { kProfiledParams = 16 };
+
+/* Per parameter (the last slot: anything else), [0] loads, [1] stores:
+ * bytes the lanes ask for, the distinct ones of each warp-wide access, and
+ * the sectors holding them. */
+typedef struct traffic {
+  int64_t requested[2], used[2], sectors[2];
+} traffic;
+
+typedef struct kernel_profile {
+  char name[256];
+  int64_t launches;
+  traffic params[kProfiledParams + 1];
+} kernel_profile;
+
+static int profiling; /* 1 once the report at exit is registered */
+static kernel_profile *profiles;
+static size_t num_profiles;
+static kernel_profile *profile; /* the running launch's kernel */
+static uint64_t param_begin[kProfiledParams], param_end[kProfiledParams];
+static int num_param_ranges;
+/* The distinct (warp, access number, load/store, sector) of the running
+ * block: open addressing, entries of an older block are stale. */
+typedef struct sector_key {
+  uint64_t sector;
+  uint32_t access, warp_write; /* warp << 1 | write */
+  uint32_t block;              /* the block the entry belongs to, from 1 */
+  uint32_t bytes;              /* mask of the sector's bytes asked for */
+} sector_key;
+static sector_key *sector_set;
+static size_t sector_cap, sector_count;
+static uint32_t sector_block;
+
+static void write_profiles(FILE *out) {
+  if (num_profiles == 0)
+    return;
+  fprintf(out,
+          "\nbitnet CUDA emulator: global memory coalescing, per kernel "
+          "parameter. For each warp-wide access, the distinct bytes its lanes "
+          "ask for (used) against the 32-byte sectors that hold them (moved); "
+          "bytes a warp reads again are counted again, as if no cache kept "
+          "them.\n%-44s %5s %8s %12s %12s %6s %12s %12s %6s\n",
+          "kernel", "param", "launches", "load used", "moved", "eff",
+          "store used", "moved", "eff");
+  for (size_t i = 0; i < num_profiles; ++i) {
+    const kernel_profile *k = &profiles[i];
+    for (int p = 0; p <= kProfiledParams; ++p) {
+      const traffic *t = &k->params[p];
+      if (t->sectors[0] == 0 && t->sectors[1] == 0)
+        continue;
+      double eff[2];
+      for (int w = 0; w < 2; ++w)
+        eff[w] = t->sectors[w] ? 100.0 * (double)t->used[w] /
+                                     (double)(t->sectors[w] * kSectorBytes)
+                               : 0.0;
+      char param[8];
+      snprintf(param, sizeof(param), p < kProfiledParams ? "%d" : "other", p);
+      fprintf(out,
+              "%-44s %5s %8lld %12lld %12lld %5.1f%% %12lld %12lld %5.1f%%\n",
+              k->name, param, (long long)k->launches, (long long)t->used[0],
+              (long long)(t->sectors[0] * kSectorBytes), eff[0],
+              (long long)t->used[1], (long long)(t->sectors[1] * kSectorBytes),
+              eff[1]);
+    }
+  }
+}
+
+static void print_profiles(void) { write_profiles(stderr); }
+
+/* The profile so far as text (what is printed at exit), NUL-terminated in
+ * `buf` of `bytes`; returns the length of the whole text. */
+EXPORT size_t bitnet_cuda_emulator_profile(char *buf, size_t bytes) {
+  char *text = NULL;
+  size_t length = 0;
+  FILE *out = open_memstream(&text, &length);
+  if (!out)
+    return 0;
+  pthread_mutex_lock(&lock);
+  write_profiles(out);
+  pthread_mutex_unlock(&lock);
+  fclose(out);
+  if (buf && bytes)
+    snprintf(buf, bytes, "%s", text ? text : "");
+  free(text);
+  return length;
+}
+
+/* Whether to profile this launch (read at every launch). */
+static int profile_on(void) {
+  const char *env = getenv("BITNET_CUDA_EMULATOR_PROFILE");
+  int on = env && *env && strcmp(env, "0") != 0;
+  if (on && !profiling) {
+    profiling = 1;
+    atexit(print_profiles);
+  }
+  return on;
+}
+
+static kernel_profile *profile_of(const char *name) {
+  for (size_t i = 0; i < num_profiles; ++i)
+    if (strcmp(profiles[i].name, name) == 0)
+      return &profiles[i];
+  kernel_profile *grown =
+      realloc(profiles, (num_profiles + 1) * sizeof(kernel_profile));
+  if (!grown)
+    return NULL;
+  profiles = grown;
+  kernel_profile *k = &profiles[num_profiles++];
+  memset(k, 0, sizeof(*k));
+  snprintf(k->name, sizeof(k->name), "%s", name);
+  return k;
+}
+
+/* Marks bytes `mask` of the sector in the running block's set; returns the
+ * entry, or NULL without memory. */
+static sector_key *add_sector(uint64_t sector, uint32_t access,
+                              uint32_t warp_write) {
+  if (2 * (sector_count + 1) > sector_cap) {
+    size_t cap = sector_cap ? 2 * sector_cap : 4096;
+    sector_key *grown = calloc(cap, sizeof(sector_key));
+    if (!grown)
+      return NULL;
+    for (size_t i = 0; i < sector_cap; ++i) {
+      sector_key e = sector_set[i];
+      if (e.block != sector_block)
+        continue;
+      uint64_t h = (e.sector * 0x9e3779b97f4a7c15ull) ^
+                   ((uint64_t)e.access << 20) ^ e.warp_write;
+      size_t at = (size_t)(h * 0xff51afd7ed558ccdull >> 17) & (cap - 1);
+      while (grown[at].block == sector_block)
+        at = (at + 1) & (cap - 1);
+      grown[at] = e;
+    }
+    free(sector_set);
+    sector_set = grown;
+    sector_cap = cap;
+  }
+  uint64_t h = (sector * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)access << 20) ^
+               warp_write;
+  size_t at = (size_t)(h * 0xff51afd7ed558ccdull >> 17) & (sector_cap - 1);
+  for (;; at = (at + 1) & (sector_cap - 1)) {
+    sector_key *e = &sector_set[at];
+    if (e->block != sector_block) {
+      e->sector = sector;
+      e->access = access;
+      e->warp_write = warp_write;
+      e->block = sector_block;
+      e->bytes = 0;
+      ++sector_count;
+      return e;
+    }
+    if (e->sector == sector && e->access == access &&
+        e->warp_write == warp_write)
+      return e;
+  }
+}
+
+static void profile_access(fiber *f, uint64_t address, int32_t bytes,
+                           int32_t write) {
+  if (!profile)
+    return;
+  uint32_t tid = (uint32_t)(f - fibers);
+  uint32_t warp_write = (tid / kWarp) << 1 | (write ? 1u : 0u);
+  uint32_t access = f->accesses++;
+  int w = write ? 1 : 0;
+  int p = 0;
+  while (p < num_param_ranges &&
+         !(address >= param_begin[p] && address < param_end[p]))
+    ++p;
+  traffic *t = &profile->params[p < num_param_ranges ? p : kProfiledParams];
+  t->requested[w] += bytes;
+  uint64_t end = address + (uint64_t)bytes;
+  for (uint64_t s = address / kSectorBytes; s * kSectorBytes < end; ++s) {
+    sector_key *e = add_sector(s, access, warp_write);
+    if (!e)
+      return;
+    uint64_t lo = s * kSectorBytes > address ? s * kSectorBytes : address;
+    uint64_t hi = (s + 1) * kSectorBytes < end ? (s + 1) * kSectorBytes : end;
+    uint32_t mask = 0;
+    for (uint64_t b = lo; b < hi; ++b)
+      mask |= 1u << (b - s * kSectorBytes);
+    if (e->bytes == 0)
+      t->sectors[w]++;
+    t->used[w] += __builtin_popcount(mask & ~e->bytes);
+    e->bytes |= mask;
+  }
+}
+
 static void emu_access(bitnet_emu_thread *t, uint64_t address, int32_t bytes,
                        int32_t write) {
   int shared = 0;
@@ -561,6 +763,8 @@ static void emu_access(bitnet_emu_thread *t, uint64_t address, int32_t bytes,
   }
   fiber *f = (fiber *)t;
   uint16_t tid = (uint16_t)(f - fibers);
+  if (!shared)
+    profile_access(f, address, bytes, write);
   /* Workgroup arrays belong to the block; allocations to the launch. */
   uint32_t since = shared ? block_epoch : launch_epoch;
   size_t first = (size_t)((uintptr_t)address - (uintptr_t)a->base);
@@ -654,6 +858,10 @@ static CUresult run_block(const uint32_t grid[3], const uint32_t block[3],
     f->state = RUNNABLE;
   }
   block_epoch = ++epoch;
+  for (int t = 0; t < count; ++t)
+    fibers[t].accesses = 0;
+  ++sector_block; /* a fresh sector set: entries of older blocks are stale */
+  sector_count = 0;
   for (;;) {
     int ran = 0;
     for (int t = 0; t < count; ++t) {
@@ -797,6 +1005,16 @@ EXPORT CUresult cuLaunchKernel(emu_function *f, unsigned gx, unsigned gy,
   running = f;
   running_args = args;
   fault_message = NULL;
+  profile = profile_on() ? profile_of(f->name) : NULL;
+  if (profile) {
+    profile->launches++;
+    num_param_ranges = 0;
+    for (int64_t i = 0; i < num_params && i < kProfiledParams; ++i) {
+      param_begin[i] = (uint64_t)(uintptr_t)args[i];
+      param_end[i] = param_begin[i] + (uint64_t)param_bytes[i];
+      num_param_ranges = (int)i + 1;
+    }
+  }
   shared_memory = shared;
   num_shared = num_workgroup;
   launch_epoch = epoch + 1;
@@ -814,6 +1032,7 @@ EXPORT CUresult cuLaunchKernel(emu_function *f, unsigned gx, unsigned gy,
   free(shared);
   free(args);
   running = NULL;
+  profile = NULL;
   shared_memory = NULL;
   num_shared = 0;
   /* A fault inside a kernel leaves the context unusable, as on a GPU. */

@@ -26,7 +26,7 @@ EXPORT const char bitnet_emu_test_ptx[] =
         ENTRY2(oob) ENTRY2(divergent_barrier) ENTRY2(warp_shuffles)
             ENTRY2(divergent_shuffle) ENTRY2(shared_race)
                 ENTRY2(shared_ordered) ENTRY2(block_race)
-                    ENTRY2(missing_host_build);
+                    ENTRY2(missing_host_build) ENTRY2(strided);
 
 /* Loads and stores as the generated code makes them. */
 static float load_f32(const bitnet_emu_ops *ops, bitnet_emu_thread *t,
@@ -141,3 +141,14 @@ EXPORT void block_race__bitnet_emu(void *const *args,
 }
 EXPORT const int64_t block_race__bitnet_emu_info[] = {2, 0, 32, 1, 1,
                                                       4, 4, 4, 4};
+
+/* (in: f32[256], out: f32[32]), blocks of 32: lane i reads in[8 i], one
+ * float from each 32-byte sector, and writes out[i] (coalesced). */
+EXPORT void strided__bitnet_emu(void *const *args, const bitnet_emu_ops *ops,
+                                bitnet_emu_thread *t) {
+  int i = t->thread_id[0];
+  store_f32(ops, t, (float *)args[1] + i,
+            load_f32(ops, t, (const float *)args[0] + 8 * i));
+}
+EXPORT const int64_t strided__bitnet_emu_info[] = {2, 0, 32, 1, 1,
+                                                   1024, 128, 4, 4};

@@ -7,7 +7,9 @@
 #include <dlfcn.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -228,6 +230,65 @@ TEST_F(Emulator, ReportsBlocksWritingTheSameBytes) {
                                         "wrote it"),
             std::string::npos)
       << message(kLaunchFailed);
+}
+
+// Tests the coalescing profile: a warp reading one float per 32-byte sector
+// uses 4 of every 32 bytes moved; its coalesced store uses them all.
+TEST(EmulatorProfile, CountsSectorsAgainstBytesUsed) {
+  setenv("BITNET_CUDA_EMULATOR_PROFILE", "1", 1);
+  Driver d;
+  ASSERT_NO_FATAL_FAILURE(d.open());
+  auto profileText =
+      reinterpret_cast<size_t (*)(char *, size_t)>(
+          dlsym(d.lib, "bitnet_cuda_emulator_profile"));
+  ASSERT_NE(profileText, nullptr);
+  ASSERT_EQ(d.Init(0), kSuccess);
+  void *context = nullptr, *module = nullptr, *f = nullptr;
+  ASSERT_EQ(d.PrimaryCtxRetain(&context, 0), kSuccess);
+  ASSERT_EQ(d.ModuleLoadDataEx(&module, dlsym(d.kernels, "bitnet_emu_test_ptx"),
+                               0, nullptr, nullptr),
+            kSuccess);
+  ASSERT_EQ(d.ModuleGetFunction(&f, module, "strided"), kSuccess);
+  CUdeviceptr in = 0, out = 0;
+  ASSERT_EQ(d.MemAlloc(&in, 1024), kSuccess);
+  ASSERT_EQ(d.MemAlloc(&out, 128), kSuccess);
+  void *params[] = {&in, &out};
+  ASSERT_EQ(d.LaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, nullptr, params, nullptr),
+            kSuccess);
+  std::vector<char> text(4096);
+  profileText(text.data(), text.size());
+  std::string got = text.data();
+  // kernel, parameter, launches, load used, moved, eff, store used, moved, eff.
+  EXPECT_NE(got.find("strided"), std::string::npos) << got;
+  std::istringstream lines(got);
+  std::string line;
+  int rows = 0;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::string kernel, param;
+    long long launches, loadUsed, loadMoved, storeUsed, storeMoved;
+    std::string loadEff, storeEff;
+    if (!(fields >> kernel >> param >> launches >> loadUsed >> loadMoved >>
+          loadEff >> storeUsed >> storeMoved >> storeEff) ||
+        kernel != "strided")
+      continue;
+    ++rows;
+    if (param == "0") {
+      EXPECT_EQ(loadUsed, 128) << line;   // 32 floats
+      EXPECT_EQ(loadMoved, 1024) << line; // 32 sectors
+      EXPECT_EQ(loadEff, "12.5%") << line;
+    } else {
+      EXPECT_EQ(param, "1") << line;
+      EXPECT_EQ(storeUsed, 128) << line;
+      EXPECT_EQ(storeMoved, 128) << line;
+      EXPECT_EQ(storeEff, "100.0%") << line;
+    }
+  }
+  EXPECT_EQ(rows, 2) << got;
+  d.MemFree(in);
+  d.MemFree(out);
+  d.ModuleUnload(module);
+  d.PrimaryCtxRelease(0);
 }
 
 TEST_F(Emulator, NamesAKernelWithoutAHostBuild) {
