@@ -27,8 +27,8 @@
  *
  * With BITNET_CUDA_EMULATOR_PROFILE=1 it also reports, when the process
  * exits, how well each kernel's global memory accesses coalesce: for every
- * warp-wide access (the k-th access of each lane of a warp, which is one
- * instruction where the lanes take the same path), the distinct bytes its
+ * warp-wide access (the k-th load, or store, of each lane of a warp, which is
+ * one instruction where the lanes take the same path), the distinct bytes its
  * lanes ask for against the 32-byte sectors that hold them, which is what
  * a GPU's memory system moves.
  *
@@ -461,7 +461,7 @@ typedef struct fiber {
   ucontext_t context;
   int state;
   int32_t mode, value, offset, width, result;
-  uint32_t accesses; /* global accesses so far in this block (profile) */
+  uint32_t accesses[2]; /* global loads, stores so far in the block (profile) */
 } fiber;
 
 static fiber *fibers;          /* kMaxThreads */
@@ -720,7 +720,7 @@ static void profile_access(fiber *f, uint64_t address, int32_t bytes,
     return;
   uint32_t tid = (uint32_t)(f - fibers);
   uint32_t warp_write = (tid / kWarp) << 1 | (write ? 1u : 0u);
-  uint32_t access = f->accesses++;
+  uint32_t access = f->accesses[write ? 1 : 0]++;
   int w = write ? 1 : 0;
   int p = 0;
   while (p < num_param_ranges &&
@@ -859,7 +859,7 @@ static CUresult run_block(const uint32_t grid[3], const uint32_t block[3],
   }
   block_epoch = ++epoch;
   for (int t = 0; t < count; ++t)
-    fibers[t].accesses = 0;
+    fibers[t].accesses[0] = fibers[t].accesses[1] = 0;
   ++sector_block; /* a fresh sector set: entries of older blocks are stale */
   sector_count = 0;
   for (;;) {

@@ -17,7 +17,8 @@
 // key, attention over KV caches held in GPU memory) compiles to PTX that
 // ptxas accepts for sm_90 and sm_80: sine and cosine from libdevice (no
 // unresolved __nv_ calls), f16 caches by default (rounded when written,
-// widened when read), barriers and warp shuffles for the softmax.
+// widened when read), barriers and warp shuffles for the scores (a warp per
+// key row) and the softmax.
 // PTX: .version 8.0
 // PTX: .target sm_90
 // PTX-NOT: .extern .func __nv_
@@ -28,10 +29,10 @@
 // PTX-LABEL: .entry bitnet_attention_1x4x2x16_c32_f16_i32
 // PTX: .shared .align 4 .b8
 // PTX: bar.sync
-// PTX: cvt.f32.f16
-// PTX: shfl.sync.bfly.b32
-// PTX: ex2.approx
-// PTX: div.rn.f32
+// PTX-DAG: cvt.f32.f16
+// PTX-DAG: shfl.sync.bfly.b32
+// PTX-DAG: ex2.approx
+// PTX-DAG: div.rn.f32
 // SM80: .target sm_80
 // SM80-LABEL: .entry bitnet_attention_1x4x2x16_c32_f16_i32
 // F32-LABEL: .entry bitnet_kv_update_1x4x2x16_c32_f32_i32

@@ -115,9 +115,11 @@ struct GPUAttentionShape {
 GPUKernel cacheUpdateKernel(const GPUAttentionShape &shape);
 
 /// Causal grouped-query attention over the updated caches: one block per
-/// (token, query head) scores the visible rows j <= p + token (scores kept
-/// in `%scores`, tokens*heads*capacity floats of scratch), takes the softmax
-/// and the weighted sum of value rows.
+/// (token, query head) scores the visible rows j <= p + token, a warp per
+/// key row with its lanes over consecutive features (coalesced reads; the
+/// scores kept in `%scores`, tokens*heads*capacity floats of scratch),
+/// takes the softmax and the weighted sum of value rows, a thread per
+/// feature.
 /// (%q: f32[t*h*d], %kc, %vc, %pos as cacheUpdateKernel,
 ///  %scores: f32[t*h*c], %out: f32[t*h*d])
 GPUKernel attentionKernel(const GPUAttentionShape &shape);

@@ -685,17 +685,19 @@ GPUKernel mlir::bitnet::attentionKernel(const GPUAttentionShape &s) {
   b.line("  memref.store %qv, %qs[%d] : " + qsType);
   b.line("}");
   b.line("gpu.barrier");
-  // Scores of the visible rows, and their maximum.
+  // Scores of the visible rows, and their maximum: a warp per row, its
+  // lanes over the features (consecutive lanes read consecutive elements of
+  // the key row), summed with butterfly shuffles; lane 0 stores the score.
   std::string negInf = b.f32(-std::numeric_limits<float>::infinity());
   std::string fz = b.f32(0.0f), scale = b.f32(s.scale);
   std::string localMax = b.fresh("lmax");
-  b.line(localMax + " = scf.for %j = " + tid + " to " + visible + " step " +
-         cStep + " iter_args(%m = " + negInf + ") -> (f32) {");
+  b.line(localMax + " = scf.for %j = " + warp + " to " + visible + " step " +
+         b.idx(warps) + " iter_args(%m = " + negInf + ") -> (f32) {");
   std::string row = b.op(
       "arith.addi", {b.op("arith.muli", {"%j", b.idx(rowElems)}, "index"), kvOff},
       "index");
-  std::string dot = b.fresh("dot");
-  b.line(dot + " = scf.for %d = " + c0 + " to " + cD + " step " + c1 +
+  std::string part = b.fresh("part");
+  b.line(part + " = scf.for %d = " + lane + " to " + cD + " step " + c32 +
          " iter_args(%a = " + fz + ") -> (f32) {");
   b.line("  %qd = memref.load %qs[%d] : " + qsType);
   std::string at = b.op("arith.addi", {row, "%d"}, "index");
@@ -704,9 +706,12 @@ GPUKernel mlir::bitnet::attentionKernel(const GPUAttentionShape &s) {
   b.line("  %a1 = arith.addf %a, %qk : f32");
   b.line("  scf.yield %a1 : f32");
   b.line("}");
+  std::string dot = b.warpReduce(part, "arith.addf", "f32");
   std::string score = b.op("arith.mulf", {dot, scale}, "f32");
   std::string sAt = b.op("arith.addi", {sBase, "%j"}, "index");
-  b.line("memref.store " + score + ", %scores[" + sAt + "] : " + scoresType);
+  b.line("scf.if " + b.op("arith.cmpi eq,", {lane, c0}, "index") + " {");
+  b.line("  memref.store " + score + ", %scores[" + sAt + "] : " + scoresType);
+  b.line("}");
   b.line("%m1 = arith.maximumf %m, " + score + " : f32");
   b.line("scf.yield %m1 : f32");
   b.line("}");
