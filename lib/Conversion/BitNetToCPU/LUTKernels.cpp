@@ -474,8 +474,11 @@ void mlir::bitnet::lowerBitLinearToLUTKernel(
   int64_t n = wType.getRows(), k = wType.getCols();
   int64_t m = op.getInput().getType().getNumElements() / k;
   LUTKernelEmitter emitter(module, m, n, k, prefetchDistance);
+  // One token builds its tables on each thread's stack (oneToken), so its
+  // workspace scratch is a token 64 bytes.
+  int64_t scratchBytes = m == 1 ? 64 : emitter.scratchBytes();
   replaceByBitLinearKernel(
-      op, layoutLUT(weights, n, k), emitter.scratchBytes(),
+      op, layoutLUT(weights, n, k), scratchBytes,
       [&](ArrayRef<Type> types) { return emitter.getOrCreate(types); },
       choice);
 }
