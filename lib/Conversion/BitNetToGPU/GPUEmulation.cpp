@@ -187,9 +187,10 @@ void KernelEmulation::checkAccess(Operation *op, Value memref,
   Value bad;
   for (auto [dim, index] : llvm::enumerate(indices)) {
     int64_t extent = dim + 1 == indices.size() ? lastDimExtent : 1;
-    // Unsigned, so that a negative index is out of bounds too.
+    // Unsigned, so that a negative index is out of bounds too (and every
+    // index when the access is longer than the dimension).
     Value limit = arith::ConstantIndexOp::create(
-        b, loc, type.getDimSize(dim) - extent + 1);
+        b, loc, std::max<int64_t>(0, type.getDimSize(dim) - extent + 1));
     Value outside = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge,
                                           index, limit);
     bad = bad ? arith::OrIOp::create(b, loc, bad, outside) : outside;
