@@ -32,6 +32,10 @@
  * lanes ask for against the 32-byte sectors that hold them, which is what
  * a GPU's memory system moves.
  *
+ * Graphs: a stream's launches can be captured (cuStreamBeginCapture) and
+ * replayed (cuGraphLaunch); copies on the captured stream and its
+ * synchronisation during a capture are refused.
+ *
  * Environment: BITNET_CUDA_EMULATOR_SM (the compute capability reported,
  * default 90), BITNET_CUDA_EMULATOR_PROFILE.
  *
@@ -93,6 +97,7 @@ static int context_refs;
 static CUresult sticky;      /* a failed launch, until the context goes */
 static char last_message[1024];
 static int context_token, stream_token;
+static long long graph_launches;
 
 /* Records `code` with a message (also on stderr); returns `code`. */
 static CUresult fail(CUresult code, const char *format, ...) {
@@ -229,11 +234,17 @@ EXPORT CUresult cuStreamDestroy_v2(void *stream) {
   return stream == &stream_token ? CUDA_SUCCESS : CUDA_ERROR_INVALID_HANDLE;
 }
 
+/* Whether a capture is in progress (copies are not captured). */
+static int capturing_any(void);
+
 /* Work runs when it is enqueued, so there is nothing to wait for but the
  * error of a failed launch. */
 EXPORT CUresult cuStreamSynchronize(void *stream) {
   if (stream != NULL && stream != &stream_token)
     return CUDA_ERROR_INVALID_HANDLE;
+  if (capturing_any())
+    return fail(CUDA_ERROR_INVALID_VALUE,
+                "cuStreamSynchronize while the stream is being captured");
   return sticky;
 }
 
@@ -284,9 +295,14 @@ EXPORT CUresult cuMemFree_v2(CUdeviceptr p) {
 }
 
 static CUresult copy(const char *call, void *dst, const void *src,
-                     size_t bytes, CUdeviceptr device) {
+                     size_t bytes, CUdeviceptr device, void *stream) {
   if (sticky)
     return sticky;
+  if (stream == &stream_token && capturing_any())
+    return fail(CUDA_ERROR_INVALID_VALUE,
+                "%s on a stream being captured into a graph (copies are not "
+                "captured here)",
+                call);
   pthread_mutex_lock(&lock);
   allocation *a = find_allocation((uintptr_t)device, bytes);
   pthread_mutex_unlock(&lock);
@@ -300,20 +316,19 @@ static CUresult copy(const char *call, void *dst, const void *src,
 
 EXPORT CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src,
                                 size_t bytes) {
-  return copy("cuMemcpyHtoD", (void *)(uintptr_t)dst, src, bytes, dst);
+  return copy("cuMemcpyHtoD", (void *)(uintptr_t)dst, src, bytes, dst, NULL);
 }
 
 EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void *src,
                                      size_t bytes, void *stream) {
-  (void)stream;
-  return copy("cuMemcpyHtoDAsync", (void *)(uintptr_t)dst, src, bytes, dst);
+  return copy("cuMemcpyHtoDAsync", (void *)(uintptr_t)dst, src, bytes, dst,
+              stream);
 }
 
 EXPORT CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t bytes,
                                      void *stream) {
-  (void)stream;
   return copy("cuMemcpyDtoHAsync", dst, (const void *)(uintptr_t)src, bytes,
-              src);
+              src, stream);
 }
 
 /*===----------------------------------------------------------------------===*
@@ -923,11 +938,9 @@ static CUresult run_block(const uint32_t grid[3], const uint32_t block[3],
   }
 }
 
-EXPORT CUresult cuLaunchKernel(emu_function *f, unsigned gx, unsigned gy,
-                               unsigned gz, unsigned bx, unsigned by,
-                               unsigned bz, unsigned shared_bytes,
-                               void *stream, void **params, void **extra) {
-  (void)stream;
+static CUresult launch_now(emu_function *f, unsigned gx, unsigned gy,
+                           unsigned gz, unsigned bx, unsigned by, unsigned bz,
+                           unsigned shared_bytes, void **params, void **extra) {
   if (!f)
     return CUDA_ERROR_INVALID_HANDLE;
   if (sticky)
@@ -1041,6 +1054,171 @@ EXPORT CUresult cuLaunchKernel(emu_function *f, unsigned gx, unsigned gy,
     sticky = r;
   pthread_mutex_unlock(&lock);
   return r;
+}
+
+/*===----------------------------------------------------------------------===*
+ * Graphs: a stream's launches captured, then replayed in order
+ *===----------------------------------------------------------------------===*/
+
+typedef struct emu_launch {
+  emu_function *f;
+  unsigned grid[3], block[3], shared_bytes;
+  CUdeviceptr *values; /* the parameters, copied when captured */
+} emu_launch;
+
+typedef struct emu_graph {
+  emu_launch *launches;
+  size_t count, cap;
+} emu_graph;
+
+static emu_graph *capturing; /* the graph the stream is being captured into */
+
+static int capturing_any(void) { return capturing != NULL; }
+
+static void free_graph(emu_graph *g) {
+  for (size_t i = 0; g && i < g->count; ++i)
+    free(g->launches[i].values);
+  if (g)
+    free(g->launches);
+  free(g);
+}
+
+static CUresult record(emu_function *f, const unsigned grid[3],
+                       const unsigned block[3], unsigned shared_bytes,
+                       void **params, void **extra) {
+  if (!f)
+    return CUDA_ERROR_INVALID_HANDLE;
+  int64_t num_params = f->info[BITNET_EMU_INFO_PARAMS];
+  if (extra != NULL || (num_params > 0 && params == NULL))
+    return fail(CUDA_ERROR_INVALID_VALUE,
+                "%s: parameters must come as kernelParams", f->name);
+  emu_graph *g = capturing;
+  if (g->count == g->cap) {
+    size_t cap = g->cap ? 2 * g->cap : 16;
+    emu_launch *grown = realloc(g->launches, cap * sizeof(*grown));
+    if (!grown)
+      return CUDA_ERROR_OUT_OF_MEMORY;
+    g->launches = grown;
+    g->cap = cap;
+  }
+  emu_launch *l = &g->launches[g->count];
+  l->values = calloc((size_t)num_params + 1, sizeof(CUdeviceptr));
+  if (!l->values)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  for (int64_t i = 0; i < num_params; ++i)
+    l->values[i] = *(const CUdeviceptr *)params[i];
+  l->f = f;
+  memcpy(l->grid, grid, sizeof(l->grid));
+  memcpy(l->block, block, sizeof(l->block));
+  l->shared_bytes = shared_bytes;
+  ++g->count;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuLaunchKernel(emu_function *f, unsigned gx, unsigned gy,
+                               unsigned gz, unsigned bx, unsigned by,
+                               unsigned bz, unsigned shared_bytes,
+                               void *stream, void **params, void **extra) {
+  if (capturing && stream == &stream_token) {
+    const unsigned grid[3] = {gx, gy, gz}, block[3] = {bx, by, bz};
+    return record(f, grid, block, shared_bytes, params, extra);
+  }
+  return launch_now(f, gx, gy, gz, bx, by, bz, shared_bytes, params, extra);
+}
+
+/* One capture at a time, of the one stream (the runtime's context). */
+EXPORT CUresult cuStreamBeginCapture_v2(void *stream, int mode) {
+  (void)mode;
+  if (stream != &stream_token)
+    return fail(CUDA_ERROR_INVALID_VALUE, "cuStreamBeginCapture: only a "
+                                          "created stream is captured");
+  if (capturing)
+    return fail(CUDA_ERROR_INVALID_VALUE, "the stream is already captured");
+  if (sticky)
+    return sticky;
+  capturing = calloc(1, sizeof(emu_graph));
+  return capturing ? CUDA_SUCCESS : CUDA_ERROR_OUT_OF_MEMORY;
+}
+
+EXPORT CUresult cuStreamEndCapture(void *stream, emu_graph **graph) {
+  if (stream != &stream_token || !capturing)
+    return fail(CUDA_ERROR_INVALID_VALUE,
+                "cuStreamEndCapture of a stream that is not captured");
+  *graph = capturing;
+  capturing = NULL;
+  return CUDA_SUCCESS;
+}
+
+/* An executable graph is a copy of the graph's launches. */
+EXPORT CUresult cuGraphInstantiateWithFlags(emu_graph **exec, emu_graph *graph,
+                                            unsigned long long flags) {
+  (void)flags;
+  if (!graph)
+    return CUDA_ERROR_INVALID_HANDLE;
+  emu_graph *copy = calloc(1, sizeof(emu_graph));
+  if (!copy)
+    return CUDA_ERROR_OUT_OF_MEMORY;
+  emu_graph *saved = capturing;
+  capturing = copy;
+  CUresult r = CUDA_SUCCESS;
+  for (size_t i = 0; r == CUDA_SUCCESS && i < graph->count; ++i) {
+    emu_launch *l = &graph->launches[i];
+    int64_t n = l->f->info[BITNET_EMU_INFO_PARAMS];
+    void **params = calloc((size_t)n + 1, sizeof(void *));
+    if (!params) {
+      r = CUDA_ERROR_OUT_OF_MEMORY;
+      break;
+    }
+    for (int64_t a = 0; a < n; ++a)
+      params[a] = &l->values[a];
+    r = record(l->f, l->grid, l->block, l->shared_bytes, params, NULL);
+    free(params);
+  }
+  capturing = saved;
+  if (r != CUDA_SUCCESS) {
+    free_graph(copy);
+    return r;
+  }
+  *exec = copy;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphLaunch(emu_graph *exec, void *stream) {
+  (void)stream;
+  if (!exec)
+    return CUDA_ERROR_INVALID_HANDLE;
+  for (size_t i = 0; i < exec->count; ++i) {
+    emu_launch *l = &exec->launches[i];
+    int64_t n = l->f->info[BITNET_EMU_INFO_PARAMS];
+    void *params[64];
+    if (n > 64)
+      return fail(CUDA_ERROR_INVALID_VALUE, "%s: too many parameters",
+                  l->f->name);
+    for (int64_t a = 0; a < n; ++a)
+      params[a] = &l->values[a];
+    CUresult r = launch_now(l->f, l->grid[0], l->grid[1], l->grid[2],
+                            l->block[0], l->block[1], l->block[2],
+                            l->shared_bytes, params, NULL);
+    if (r != CUDA_SUCCESS)
+      return r;
+  }
+  ++graph_launches;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphExecDestroy(emu_graph *exec) {
+  free_graph(exec);
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuGraphDestroy(emu_graph *graph) {
+  free_graph(graph);
+  return CUDA_SUCCESS;
+}
+
+/* How many graph launches ran (for tests). */
+EXPORT long long bitnet_cuda_emulator_graph_launches(void) {
+  return graph_launches;
 }
 
 /*===----------------------------------------------------------------------===*

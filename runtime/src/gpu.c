@@ -29,6 +29,8 @@ typedef struct CUctx_st *CUcontext;
 typedef struct CUmod_st *CUmodule;
 typedef struct CUfunc_st *CUfunction;
 typedef struct CUstream_st *CUstream;
+typedef struct CUgraph_st *CUgraph;
+typedef struct CUgraphExec_st *CUgraphExec;
 
 enum {
   CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75,
@@ -36,6 +38,7 @@ enum {
   CU_JIT_ERROR_LOG_BUFFER = 5,
   CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES = 6,
   CU_STREAM_NON_BLOCKING = 1,
+  CU_STREAM_CAPTURE_MODE_RELAXED = 2,
 };
 
 typedef struct cuda_api {
@@ -64,6 +67,15 @@ typedef struct cuda_api {
                            void **);
   CUresult (*GetErrorName)(CUresult, const char **);
   CUresult (*GetErrorString)(CUresult, const char **);
+  /* Graphs, optional: without them (or with BITNET_CUDA_GRAPHS=0) a run
+   * launches its kernels one by one. */
+  CUresult (*StreamBeginCapture)(CUstream, int);
+  CUresult (*StreamEndCapture)(CUstream, CUgraph *);
+  CUresult (*GraphInstantiate)(CUgraphExec *, CUgraph, unsigned long long);
+  CUresult (*GraphLaunch)(CUgraphExec, CUstream);
+  CUresult (*GraphExecDestroy)(CUgraphExec);
+  CUresult (*GraphDestroy)(CUgraph);
+  int has_graphs;
 } cuda_api;
 
 static pthread_once_t cuda_once = PTHREAD_ONCE_INIT;
@@ -147,6 +159,25 @@ static void cuda_load(void) {
                table[i].name);
       return;
     }
+  }
+  struct {
+    void **slot;
+    const char *name;
+    int versioned;
+  } graphs[] = {
+      {(void **)&cuda.StreamBeginCapture, "cuStreamBeginCapture", 1},
+      {(void **)&cuda.StreamEndCapture, "cuStreamEndCapture", 0},
+      {(void **)&cuda.GraphInstantiate, "cuGraphInstantiateWithFlags", 0},
+      {(void **)&cuda.GraphLaunch, "cuGraphLaunch", 0},
+      {(void **)&cuda.GraphExecDestroy, "cuGraphExecDestroy", 0},
+      {(void **)&cuda.GraphDestroy, "cuGraphDestroy", 0},
+  };
+  const char *graphs_env = getenv("BITNET_CUDA_GRAPHS");
+  cuda.has_graphs = !(graphs_env && strcmp(graphs_env, "0") == 0);
+  for (size_t i = 0; i < sizeof(graphs) / sizeof(graphs[0]); ++i) {
+    *graphs[i].slot = cuda_sym(lib, graphs[i].name, graphs[i].versioned);
+    if (*graphs[i].slot == NULL)
+      cuda.has_graphs = 0;
   }
   CUresult r = cuda.Init(0);
   if (r != 0) {
@@ -399,12 +430,18 @@ struct bitnet_gpu_context {
   void **params;  /* scratch for one launch's parameter addresses */
   CUdeviceptr *values;
   int32_t max_args;
+  /* The whole launch list as one graph, captured at the first full run:
+   * state 0 not tried yet, 1 ready, -1 not available (launch one by one). */
+  CUgraphExec graph;
+  int graph_state;
 };
 
 void bitnet_gpu_context_destroy(bitnet_gpu_context *c) {
   if (c == NULL)
     return;
   cuda.CtxSetCurrent(c->model->context);
+  if (c->graph)
+    cuda.GraphExecDestroy(c->graph);
   if (c->stream)
     cuda.StreamDestroy(c->stream);
   for (int32_t i = 0; c->buffers && i < c->num_buffers; ++i)
@@ -512,6 +549,40 @@ static bitnet_status launch_range(bitnet_gpu_context *c, int32_t first,
   return BITNET_OK;
 }
 
+/* Captures the whole launch list into c->graph; on any failure graphs are
+ * left off for this context (its runs launch one by one, as before). */
+static void capture_graph(bitnet_gpu_context *c) {
+  c->graph_state = -1;
+  if (!cuda.has_graphs ||
+      cuda.StreamBeginCapture(c->stream, CU_STREAM_CAPTURE_MODE_RELAXED) != 0)
+    return;
+  bitnet_status launched =
+      launch_range(c, 0, c->model->program->num_launches, NULL);
+  CUgraph graph = NULL;
+  CUresult r = cuda.StreamEndCapture(c->stream, &graph);
+  CUgraphExec exec = NULL;
+  if (launched == BITNET_OK && r == 0 && graph != NULL &&
+      cuda.GraphInstantiate(&exec, graph, 0) == 0 && exec != NULL) {
+    c->graph = exec;
+    c->graph_state = 1;
+  }
+  bitnet_status_free(launched);
+  if (graph != NULL)
+    cuda.GraphDestroy(graph);
+}
+
+/* Enqueues the whole launch list: one graph launch where graphs work. */
+static bitnet_status launch_all(bitnet_gpu_context *c) {
+  if (c->graph_state == 0)
+    capture_graph(c);
+  if (c->graph_state > 0) {
+    CU_CHECK(cuda.GraphLaunch(c->graph, c->stream), "cuGraphLaunch",
+             "GPU run");
+    return BITNET_OK;
+  }
+  return launch_range(c, 0, c->model->program->num_launches, NULL);
+}
+
 bitnet_status bitnet_gpu_run(bitnet_gpu_context *c, void *const *buffers,
                              int32_t num_inputs,
                              const bitnet_profiler *profiler) {
@@ -522,8 +593,10 @@ bitnet_status bitnet_gpu_run(bitnet_gpu_context *c, void *const *buffers,
       CU_CHECK(cuda.MemcpyHtoDAsync(c->buffers[i], buffers[i],
                                     (size_t)c->sizes[i], c->stream),
                "cuMemcpyHtoDAsync (inputs)", what);
+  /* With a profiler every kernel is timed on its own. */
   BITNET_RETURN_IF_ERROR(
-      launch_range(c, 0, c->model->program->num_launches, profiler));
+      profiler ? launch_range(c, 0, c->model->program->num_launches, profiler)
+               : launch_all(c));
   /* Outputs, and the state inputs the run updated on the device. */
   for (int32_t i = 0; i < c->num_buffers; ++i)
     if (c->sizes[i] > 0 && (i >= num_inputs || c->state[i]))
@@ -562,6 +635,8 @@ bitnet_status bitnet_gpu_enqueue(bitnet_gpu_context *c, int32_t first,
                                  int32_t count) {
   CU_CHECK(cuda.CtxSetCurrent(c->model->context), "cuCtxSetCurrent",
            "bitnet_context_gpu_launch");
+  if (first == 0 && count == c->model->program->num_launches)
+    return launch_all(c);
   return launch_range(c, first, first + count, NULL);
 }
 

@@ -39,6 +39,13 @@ struct Driver {
                            unsigned, unsigned, unsigned, void *, void **,
                            void **);
   CUresult (*GetErrorString)(CUresult, const char **);
+  CUresult (*StreamCreate)(void **, unsigned);
+  CUresult (*BeginCapture)(void *, int);
+  CUresult (*EndCapture)(void *, void **);
+  CUresult (*Instantiate)(void **, void *, unsigned long long);
+  CUresult (*GraphLaunch)(void *, void *);
+  CUresult (*GraphExecDestroy)(void *);
+  CUresult (*GraphDestroy)(void *);
 
   template <typename F> void sym(F &fn, const char *name) {
     fn = reinterpret_cast<F>(dlsym(lib, name));
@@ -62,6 +69,13 @@ struct Driver {
     sym(StreamSynchronize, "cuStreamSynchronize");
     sym(LaunchKernel, "cuLaunchKernel");
     sym(GetErrorString, "cuGetErrorString");
+    sym(StreamCreate, "cuStreamCreate");
+    sym(BeginCapture, "cuStreamBeginCapture_v2");
+    sym(EndCapture, "cuStreamEndCapture");
+    sym(Instantiate, "cuGraphInstantiateWithFlags");
+    sym(GraphLaunch, "cuGraphLaunch");
+    sym(GraphExecDestroy, "cuGraphExecDestroy");
+    sym(GraphDestroy, "cuGraphDestroy");
   }
 };
 
@@ -289,6 +303,39 @@ TEST(EmulatorProfile, CountsSectorsAgainstBytesUsed) {
   d.MemFree(out);
   d.ModuleUnload(module);
   d.PrimaryCtxRelease(0);
+}
+
+// Tests graphs: launches on a captured stream are recorded with their
+// parameters' values, not run, and each launch of the instantiated graph
+// runs them; copies on the captured stream and its synchronisation during
+// the capture are refused.
+TEST_F(Emulator, CapturesAndReplaysGraphs) {
+  void *stream = nullptr;
+  ASSERT_EQ(d.StreamCreate(&stream, 1), kSuccess);
+  CUdeviceptr in = alloc(256), out = alloc(256);
+  std::vector<float> x(64, 2.5f), y(64, 0.0f);
+  ASSERT_EQ(d.MemcpyHtoD(in, x.data(), 256), kSuccess);
+  ASSERT_EQ(d.BeginCapture(stream, 2), kSuccess);
+  void *f = function("copy");
+  CUdeviceptr param0 = in, param1 = out;
+  void *params[] = {&param0, &param1};
+  ASSERT_EQ(d.LaunchKernel(f, 1, 1, 1, 64, 1, 1, 0, stream, params, nullptr),
+            kSuccess);
+  param0 = 0; // captured by value: changing it later changes nothing
+  EXPECT_EQ(d.MemcpyDtoHAsync(y.data(), out, 256, stream), kInvalidValue);
+  EXPECT_EQ(d.StreamSynchronize(stream), kInvalidValue);
+  void *graph = nullptr, *exec = nullptr;
+  ASSERT_EQ(d.EndCapture(stream, &graph), kSuccess);
+  ASSERT_EQ(d.Instantiate(&exec, graph, 0), kSuccess);
+  ASSERT_EQ(d.GraphDestroy(graph), kSuccess);
+  // Nothing ran during the capture.
+  ASSERT_EQ(d.MemcpyDtoHAsync(y.data(), out, 256, stream), kSuccess);
+  EXPECT_NE(y[0], 2.5f);
+  ASSERT_EQ(d.GraphLaunch(exec, stream), kSuccess);
+  ASSERT_EQ(d.StreamSynchronize(stream), kSuccess);
+  ASSERT_EQ(d.MemcpyDtoHAsync(y.data(), out, 256, stream), kSuccess);
+  EXPECT_EQ(x, y);
+  EXPECT_EQ(d.GraphExecDestroy(exec), kSuccess);
 }
 
 TEST_F(Emulator, NamesAKernelWithoutAHostBuild) {

@@ -23,6 +23,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <dlfcn.h>
 
 using namespace bitnet::test;
 
@@ -53,6 +54,21 @@ const bool emulatorChosen = [] {
 bool gpuRequired() {
   const char *env = std::getenv("BITNET_TEST_REQUIRE_GPU");
   return emulatorChosen || (env && *env && std::string(env) != "0");
+}
+
+/// Graph launches the emulator has run in this process (0 without it).
+long long emulatorGraphLaunches() {
+  if (!emulatorChosen)
+    return 0;
+  // The runtime has it open already: the same handle.
+  void *lib = dlopen(emulator(), RTLD_NOW | RTLD_NOLOAD);
+  if (!lib)
+    return 0;
+  auto count = reinterpret_cast<long long (*)()>(
+      dlsym(lib, "bitnet_cuda_emulator_graph_launches"));
+  long long n = count ? count() : 0;
+  dlclose(lib);
+  return n;
 }
 
 /// The flags of a GPU build (with the host kernels under the emulator).
@@ -143,7 +159,12 @@ TEST_P(GPUCase, MatchesReference) {
   }
   Loaded loaded;
   ASSERT_EQ(loaded.load(compiled->path()), "");
+  long long graphsBefore = emulatorGraphLaunches();
   EXPECT_EQ(lines(bitnet::gpu::runCase(*c, loaded.context)), "");
+  // Whole runs go through one captured graph each (the emulator counts).
+  if (emulatorChosen) {
+    EXPECT_GT(emulatorGraphLaunches(), graphsBefore);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(All, GPUCase, ::testing::ValuesIn(gpuCaseNames()),
