@@ -553,7 +553,8 @@ static bitnet_status launch_range(bitnet_gpu_context *c, int32_t first,
  * left off for this context (its runs launch one by one, as before). */
 static void capture_graph(bitnet_gpu_context *c) {
   c->graph_state = -1;
-  if (!cuda.has_graphs ||
+  /* One launch gains nothing from a graph. */
+  if (!cuda.has_graphs || c->model->program->num_launches < 2 ||
       cuda.StreamBeginCapture(c->stream, CU_STREAM_CAPTURE_MODE_RELAXED) != 0)
     return;
   bitnet_status launched =
