@@ -31,6 +31,31 @@ func.func @decode(%x: tensor<1x512xf32>) -> tensor<1x256xf32> {
 
 // -----
 
+// Tests that layers reading one input (q, k and v of a decoder) share one
+// quantisation of it: one quantisation kernel for both GEMVs (the emulated
+// GPU tests check that the shared buffers give the reference's values).
+// CHECK-LABEL: func.func @qkv
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_quantize_1x512_1x512
+// CHECK-NOT: bitnet_quantize
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x256x512_r4
+// CHECK-NOT: bitnet_quantize
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x64x512_r4
+// CHECK-NOT: launch_func
+// CHECK: return
+func.func @qkv(%x: tensor<1x512xf32>) -> (tensor<1x256xf32>, tensor<1x64xf32>) {
+  %wa = arith.constant dense<0.5> : tensor<256x512xf32>
+  %wqa, %sa = bitnet.ternarize %wa : tensor<256x512xf32> -> tensor<256x512xi8>, tensor<f32>
+  %pa = bitnet.pack %wqa : tensor<256x512xi8> -> !bitnet.ternary<256x512, i2>
+  %wb = arith.constant dense<-0.5> : tensor<64x512xf32>
+  %wqb, %sb = bitnet.ternarize %wb : tensor<64x512xf32> -> tensor<64x512xi8>, tensor<f32>
+  %pb = bitnet.pack %wqb : tensor<64x512xi8> -> !bitnet.ternary<64x512, i2>
+  %ya = bitnet.bitlinear %x, %pa scale %sa : tensor<1x512xf32>, !bitnet.ternary<256x512, i2>, tensor<f32> -> tensor<1x256xf32>
+  %yb = bitnet.bitlinear %x, %pb scale %sb : tensor<1x512xf32>, !bitnet.ternary<64x512, i2>, tensor<f32> -> tensor<1x64xf32>
+  return %ya, %yb : tensor<1x256xf32>, tensor<1x64xf32>
+}
+
+// -----
+
 // Tests that prefill (more than 8 tokens) becomes a GEMM of 8-token blocks
 // (grid y = 3 for 20 tokens) over activations padded to 24 tokens.
 // CHECK-LABEL: func.func @prefill

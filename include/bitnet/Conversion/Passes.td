@@ -148,8 +148,8 @@ def BitNetLowerToGPU : Pass<"bitnet-lower-to-gpu", "::mlir::ModuleOp"> {
     workspace argument marked `bitnet.gpu_workspace`; reshapes alias.
 
     Lowered ops: `bitnet.bitlinear` with a constant weight (a quantisation
-    kernel, then the W2A8 GEMV for up to 8 tokens or a GEMM of 8-token
-    blocks), `bitnet.quantize_activations`, `bitnet.rmsnorm`,
+    kernel, shared by the layers that read the same input, then the W2A8
+    GEMV for up to 8 tokens or a GEMM of 8-token blocks), `bitnet.quantize_activations`, `bitnet.rmsnorm`,
     `bitnet.squared_relu`, `bitnet.rope` (one thread per rotated pair),
     `bitnet.attention` (a kernel that writes the new key and value rows into
     the caches, then one block per token and query head over the visible

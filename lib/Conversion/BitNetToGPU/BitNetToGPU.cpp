@@ -49,6 +49,13 @@ struct Operand {
   Type element;
 };
 
+/// The quantised activations of one input, for every bitlinear that reads
+/// it (q/k/v, gate/up): one quantisation kernel, not one per layer.
+struct Quantized {
+  BufRef xq, xs, sx;
+  int64_t rowBytes, tokens;
+};
+
 struct Launch {
   GPUKernel kernel;
   SmallVector<Operand> operands;
@@ -78,6 +85,7 @@ private:
   unsigned numInputs = 0, numOutputs = 0;
   int64_t workspaceBytes = 0;
   DenseMap<Value, BufRef> buffers;
+  DenseMap<Value, Quantized> quantized;
   /// For each result value, the output slot it is written to directly.
   DenseMap<Value, unsigned> directOutputs;
   /// For each result of the entry function, its output slot, or -1 for a KV
@@ -294,13 +302,21 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     BufRef wRef =
         globalBuffer(addGlobal(loc, DenseElementsAttr::get(dataType, ArrayRef(bytes))));
     int64_t tokens = layout.paddedTokens(), rowBytes = layout.xRowBytes();
-    BufRef xq = allocate(tokens * rowBytes), xs = allocate(4 * tokens),
-           sx = allocate(4 * tokens);
+    // The layout's padding depends on M and K only, so layers that share an
+    // input share its quantisation (every buffer is written once).
+    auto known = quantized.find(bl.getInput());
+    if (known == quantized.end() || known->second.rowBytes != rowBytes ||
+        known->second.tokens != tokens) {
+      Quantized q{allocate(tokens * rowBytes), allocate(4 * tokens),
+                  allocate(4 * tokens), rowBytes, tokens};
+      launch(quantizeKernel(m, k, rowBytes, tokens),
+             {operand(bl.getInput()), ws(q.xq, tokens * rowBytes, i8),
+              ws(q.xs, tokens, i32), ws(q.sx, tokens, f32)},
+             loc);
+      known = quantized.insert_or_assign(bl.getInput(), q).first;
+    }
+    BufRef xq = known->second.xq, xs = known->second.xs, sx = known->second.sx;
     BufRef y = resultBuffer(bl.getResult());
-    launch(quantizeKernel(m, k, rowBytes, tokens),
-           {operand(bl.getInput()), ws(xq, tokens * rowBytes, i8),
-            ws(xs, tokens, i32), ws(sx, tokens, f32)},
-           loc);
     GPUKernel gemv = gemvKernel(m, n, k, layout);
     launch(gemv,
            {Operand{wRef, (int64_t)bytes.size(), i8},
