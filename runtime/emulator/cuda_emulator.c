@@ -1018,6 +1018,7 @@ static CUresult launch_now(emu_function *f, unsigned gx, unsigned gy,
   running = f;
   running_args = args;
   fault_message = NULL;
+  last_hit = NULL; /* allocations may have moved since the last launch */
   profile = profile_on() ? profile_of(f->name) : NULL;
   if (profile) {
     profile->launches++;
