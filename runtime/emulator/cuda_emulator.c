@@ -70,7 +70,6 @@ enum {
   CUDA_ERROR_INVALID_HANDLE = 400,
   CUDA_ERROR_NOT_FOUND = 500,
   CUDA_ERROR_ILLEGAL_ADDRESS = 700,
-  CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES = 701,
   CUDA_ERROR_MISALIGNED_ADDRESS = 716,
   CUDA_ERROR_LAUNCH_FAILED = 719,
 };
@@ -575,10 +574,10 @@ enum { kSectorBytes = 32 };
 enum { kProfiledParams = 16 };
 
 /* Per parameter (the last slot: anything else), [0] loads, [1] stores:
- * bytes the lanes ask for, the distinct ones of each warp-wide access, and
- * the sectors holding them. */
+ * the distinct bytes each warp-wide access asks for, and the sectors
+ * holding them. */
 typedef struct traffic {
-  int64_t requested[2], used[2], sectors[2];
+  int64_t used[2], sectors[2];
 } traffic;
 
 typedef struct kernel_profile {
@@ -742,7 +741,6 @@ static void profile_access(fiber *f, uint64_t address, int32_t bytes,
          !(address >= param_begin[p] && address < param_end[p]))
     ++p;
   traffic *t = &profile->params[p < num_param_ranges ? p : kProfiledParams];
-  t->requested[w] += bytes;
   uint64_t end = address + (uint64_t)bytes;
   for (uint64_t s = address / kSectorBytes; s * kSectorBytes < end; ++s) {
     sector_key *e = add_sector(s, access, warp_write);
@@ -812,7 +810,6 @@ static const bitnet_emu_ops ops = {emu_barrier, emu_shuffle, emu_fault,
                                    emu_access};
 
 static void fiber_main(void) {
-  current->state = RUNNABLE;
   running->run(running_args, &ops, &current->thread);
   current->state = DONE;
   /* uc_link returns to the scheduler. */

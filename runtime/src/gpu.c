@@ -123,61 +123,55 @@ static void cuda_load(void) {
              err ? err : "not found");
     return;
   }
+  /* Graph calls are optional: without one, runs launch kernel by kernel. */
   struct {
     void **slot;
     const char *name;
-    int versioned;
+    int versioned, optional;
   } table[] = {
-      {(void **)&cuda.Init, "cuInit", 0},
-      {(void **)&cuda.DeviceGetCount, "cuDeviceGetCount", 0},
-      {(void **)&cuda.DeviceGet, "cuDeviceGet", 0},
-      {(void **)&cuda.DeviceGetAttribute, "cuDeviceGetAttribute", 0},
-      {(void **)&cuda.DeviceGetName, "cuDeviceGetName", 0},
-      {(void **)&cuda.DevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", 0},
-      {(void **)&cuda.DevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease", 1},
-      {(void **)&cuda.CtxSetCurrent, "cuCtxSetCurrent", 0},
-      {(void **)&cuda.ModuleLoadDataEx, "cuModuleLoadDataEx", 0},
-      {(void **)&cuda.ModuleUnload, "cuModuleUnload", 0},
-      {(void **)&cuda.ModuleGetFunction, "cuModuleGetFunction", 0},
-      {(void **)&cuda.MemAlloc, "cuMemAlloc", 1},
-      {(void **)&cuda.MemFree, "cuMemFree", 1},
-      {(void **)&cuda.MemcpyHtoD, "cuMemcpyHtoD", 1},
-      {(void **)&cuda.MemcpyHtoDAsync, "cuMemcpyHtoDAsync", 1},
-      {(void **)&cuda.MemcpyDtoHAsync, "cuMemcpyDtoHAsync", 1},
-      {(void **)&cuda.StreamCreate, "cuStreamCreate", 0},
-      {(void **)&cuda.StreamDestroy, "cuStreamDestroy", 1},
-      {(void **)&cuda.StreamSynchronize, "cuStreamSynchronize", 0},
-      {(void **)&cuda.LaunchKernel, "cuLaunchKernel", 0},
-      {(void **)&cuda.GetErrorName, "cuGetErrorName", 0},
-      {(void **)&cuda.GetErrorString, "cuGetErrorString", 0},
-  };
-  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); ++i) {
-    *table[i].slot = cuda_sym(lib, table[i].name, table[i].versioned);
-    if (*table[i].slot == NULL) {
-      snprintf(cuda_error, sizeof(cuda_error),
-               "the CUDA driver library lacks %s: the driver is too old",
-               table[i].name);
-      return;
-    }
-  }
-  struct {
-    void **slot;
-    const char *name;
-    int versioned;
-  } graphs[] = {
-      {(void **)&cuda.StreamBeginCapture, "cuStreamBeginCapture", 1},
-      {(void **)&cuda.StreamEndCapture, "cuStreamEndCapture", 0},
-      {(void **)&cuda.GraphInstantiate, "cuGraphInstantiateWithFlags", 0},
-      {(void **)&cuda.GraphLaunch, "cuGraphLaunch", 0},
-      {(void **)&cuda.GraphExecDestroy, "cuGraphExecDestroy", 0},
-      {(void **)&cuda.GraphDestroy, "cuGraphDestroy", 0},
+      {(void **)&cuda.Init, "cuInit", 0, 0},
+      {(void **)&cuda.DeviceGetCount, "cuDeviceGetCount", 0, 0},
+      {(void **)&cuda.DeviceGet, "cuDeviceGet", 0, 0},
+      {(void **)&cuda.DeviceGetAttribute, "cuDeviceGetAttribute", 0, 0},
+      {(void **)&cuda.DeviceGetName, "cuDeviceGetName", 0, 0},
+      {(void **)&cuda.DevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", 0, 0},
+      {(void **)&cuda.DevicePrimaryCtxRelease, "cuDevicePrimaryCtxRelease", 1, 0},
+      {(void **)&cuda.CtxSetCurrent, "cuCtxSetCurrent", 0, 0},
+      {(void **)&cuda.ModuleLoadDataEx, "cuModuleLoadDataEx", 0, 0},
+      {(void **)&cuda.ModuleUnload, "cuModuleUnload", 0, 0},
+      {(void **)&cuda.ModuleGetFunction, "cuModuleGetFunction", 0, 0},
+      {(void **)&cuda.MemAlloc, "cuMemAlloc", 1, 0},
+      {(void **)&cuda.MemFree, "cuMemFree", 1, 0},
+      {(void **)&cuda.MemcpyHtoD, "cuMemcpyHtoD", 1, 0},
+      {(void **)&cuda.MemcpyHtoDAsync, "cuMemcpyHtoDAsync", 1, 0},
+      {(void **)&cuda.MemcpyDtoHAsync, "cuMemcpyDtoHAsync", 1, 0},
+      {(void **)&cuda.StreamCreate, "cuStreamCreate", 0, 0},
+      {(void **)&cuda.StreamDestroy, "cuStreamDestroy", 1, 0},
+      {(void **)&cuda.StreamSynchronize, "cuStreamSynchronize", 0, 0},
+      {(void **)&cuda.LaunchKernel, "cuLaunchKernel", 0, 0},
+      {(void **)&cuda.GetErrorName, "cuGetErrorName", 0, 0},
+      {(void **)&cuda.GetErrorString, "cuGetErrorString", 0, 0},
+      {(void **)&cuda.StreamBeginCapture, "cuStreamBeginCapture", 1, 1},
+      {(void **)&cuda.StreamEndCapture, "cuStreamEndCapture", 0, 1},
+      {(void **)&cuda.GraphInstantiate, "cuGraphInstantiateWithFlags", 0, 1},
+      {(void **)&cuda.GraphLaunch, "cuGraphLaunch", 0, 1},
+      {(void **)&cuda.GraphExecDestroy, "cuGraphExecDestroy", 0, 1},
+      {(void **)&cuda.GraphDestroy, "cuGraphDestroy", 0, 1},
   };
   const char *graphs_env = getenv("BITNET_CUDA_GRAPHS");
   cuda.has_graphs = !(graphs_env && strcmp(graphs_env, "0") == 0);
-  for (size_t i = 0; i < sizeof(graphs) / sizeof(graphs[0]); ++i) {
-    *graphs[i].slot = cuda_sym(lib, graphs[i].name, graphs[i].versioned);
-    if (*graphs[i].slot == NULL)
+  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); ++i) {
+    *table[i].slot = cuda_sym(lib, table[i].name, table[i].versioned);
+    if (*table[i].slot != NULL)
+      continue;
+    if (table[i].optional) {
       cuda.has_graphs = 0;
+      continue;
+    }
+    snprintf(cuda_error, sizeof(cuda_error),
+             "the CUDA driver library lacks %s: the driver is too old",
+             table[i].name);
+    return;
   }
   CUresult r = cuda.Init(0);
   if (r != 0) {

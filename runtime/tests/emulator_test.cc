@@ -248,27 +248,15 @@ TEST_F(Emulator, ReportsBlocksWritingTheSameBytes) {
 
 // Tests the coalescing profile: a warp reading one float per 32-byte sector
 // uses 4 of every 32 bytes moved; its coalesced store uses them all.
-TEST(EmulatorProfile, CountsSectorsAgainstBytesUsed) {
+TEST_F(Emulator, ProfileCountsSectorsAgainstBytesUsed) {
+  // Read at every launch; unset again so that later tests do not profile.
   setenv("BITNET_CUDA_EMULATOR_PROFILE", "1", 1);
-  Driver d;
-  ASSERT_NO_FATAL_FAILURE(d.open());
-  auto profileText =
-      reinterpret_cast<size_t (*)(char *, size_t)>(
-          dlsym(d.lib, "bitnet_cuda_emulator_profile"));
+  auto profileText = reinterpret_cast<size_t (*)(char *, size_t)>(
+      dlsym(d.lib, "bitnet_cuda_emulator_profile"));
   ASSERT_NE(profileText, nullptr);
-  ASSERT_EQ(d.Init(0), kSuccess);
-  void *context = nullptr, *module = nullptr, *f = nullptr;
-  ASSERT_EQ(d.PrimaryCtxRetain(&context, 0), kSuccess);
-  ASSERT_EQ(d.ModuleLoadDataEx(&module, dlsym(d.kernels, "bitnet_emu_test_ptx"),
-                               0, nullptr, nullptr),
-            kSuccess);
-  ASSERT_EQ(d.ModuleGetFunction(&f, module, "strided"), kSuccess);
-  CUdeviceptr in = 0, out = 0;
-  ASSERT_EQ(d.MemAlloc(&in, 1024), kSuccess);
-  ASSERT_EQ(d.MemAlloc(&out, 128), kSuccess);
-  void *params[] = {&in, &out};
-  ASSERT_EQ(d.LaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, nullptr, params, nullptr),
-            kSuccess);
+  CUdeviceptr in = alloc(1024), out = alloc(128);
+  ASSERT_EQ(launch("strided", in, out, 1, 32), kSuccess);
+  unsetenv("BITNET_CUDA_EMULATOR_PROFILE");
   std::vector<char> text(4096);
   profileText(text.data(), text.size());
   std::string got = text.data();
@@ -299,10 +287,6 @@ TEST(EmulatorProfile, CountsSectorsAgainstBytesUsed) {
     }
   }
   EXPECT_EQ(rows, 2) << got;
-  d.MemFree(in);
-  d.MemFree(out);
-  d.ModuleUnload(module);
-  d.PrimaryCtxRelease(0);
 }
 
 // Tests graphs: launches on a captured stream are recorded with their

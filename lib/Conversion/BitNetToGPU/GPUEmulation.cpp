@@ -106,6 +106,11 @@ bool hasMemoryAccess(Operation *op) {
          effects.hasEffect<MemoryEffects::Write>();
 }
 
+/// Bytes of one element of `type`.
+int64_t elementBytes(MemRefType type) {
+  return (type.getElementTypeBitWidth() + 7) / 8;
+}
+
 MemRefType hostType(MemRefType type) {
   return MemRefType::get(type.getShape(), type.getElementType(),
                          type.getLayout(), Attribute());
@@ -195,10 +200,10 @@ void KernelEmulation::checkAccess(Operation *op, Value memref,
                                           index, limit);
     bad = bad ? arith::OrIOp::create(b, loc, bad, outside) : outside;
   }
-  int64_t elementBytes = (type.getElementTypeBitWidth() + 7) / 8;
-  bool checkAlignment = type.getRank() == 1 && alignment > elementBytes;
+  int64_t eltBytes = elementBytes(type);
+  bool checkAlignment = type.getRank() == 1 && alignment > eltBytes;
   if (checkAlignment) {
-    Value step = arith::ConstantIndexOp::create(b, loc, alignment / elementBytes);
+    Value step = arith::ConstantIndexOp::create(b, loc, alignment / eltBytes);
     Value rem = arith::RemUIOp::create(b, loc, indices.front(), step);
     Value zero = arith::ConstantIndexOp::create(b, loc, 0);
     Value misaligned =
@@ -228,11 +233,11 @@ void KernelEmulation::checkAccess(Operation *op, Value memref,
   }
   Value base = memref::ExtractAlignedPointerAsIndexOp::create(b, loc, memref);
   Value offset = arith::MulIOp::create(
-      b, loc, linear, arith::ConstantIndexOp::create(b, loc, elementBytes));
+      b, loc, linear, arith::ConstantIndexOp::create(b, loc, eltBytes));
   Value address = arith::IndexCastOp::create(
       b, loc, i64, arith::AddIOp::create(b, loc, base, offset));
   call(b, loc, kAccessSlot,
-       {address, i32Const(b, loc, elementBytes * lastDimExtent),
+       {address, i32Const(b, loc, eltBytes * lastDimExtent),
         i32Const(b, loc, write ? 1 : 0)},
        Type());
 }
@@ -362,7 +367,7 @@ LogicalResult KernelEmulation::build() {
   // an aligned vector access.
   SmallVector<int64_t> paramAlignment;
   for (int64_t i = 0; i < params; ++i)
-    paramAlignment.push_back((types[i].getElementTypeBitWidth() + 7) / 8);
+    paramAlignment.push_back(elementBytes(types[i]));
   auto access = [&](Operation *op, Value memref, ValueRange indices,
                     int64_t extent, int64_t alignment, bool write) {
     auto it = slotOf.find(memref);
@@ -421,7 +426,7 @@ LogicalResult KernelEmulation::build() {
     for (auto [i, size] : llvm::enumerate(*known))
       info[2 + i] = size;
   auto bytes = [](MemRefType type) {
-    return type.getNumElements() * ((type.getElementTypeBitWidth() + 7) / 8);
+    return type.getNumElements() * elementBytes(type);
   };
   for (int64_t i = 0; i < workgroup; ++i)
     info.push_back(bytes(types[params + i]));
