@@ -41,6 +41,11 @@ inline constexpr int64_t kGPUChunkValues = 64;
 inline constexpr int64_t kGPUMaxGemvTokens = 8;
 /// Warps per GEMV block.
 inline constexpr int64_t kGPUGemvWarps = 4;
+/// Weight loads a GEMV lane issues before it uses the first of them: the
+/// steps of the K loop go in batches of this many, each batch's 16-byte
+/// loads first, so that a lane keeps up to 128 bytes of weights in flight
+/// instead of waiting for each load in turn.
+inline constexpr int64_t kGPUGemvLoadsInFlight = 8;
 
 /// The GEMV layout chosen for one (M, N, K).
 struct GPUGemvLayout {

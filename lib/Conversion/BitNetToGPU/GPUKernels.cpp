@@ -330,25 +330,19 @@ GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
     b.line(s + " = arith.constant dense<" + Twine(2 * j) + "> : vector<4xi32>");
     shifts.push_back(s);
   }
-  std::string zi = b.i32(0);
-  std::vector<std::string> accNames, init, types;
-  for (int64_t u = 0; u < mt; ++u) {
-    accNames.push_back("%acc" + std::to_string(u));
-    init.push_back(accNames.back() + " = " + zi);
-    types.push_back("i32");
-  }
-  std::string c0 = b.idx(0), c1 = b.idx(1);
-  std::string loop = b.fresh("loop");
-  b.line(loop + ":" + Twine(mt) + " = scf.for %s = " + c0 + " to " +
-         b.idx(steps) + " step " + c1 + " iter_args(" + llvm::join(init, ", ") +
-         ") -> (" + llvm::join(types, ", ") + ") {");
-  {
+  // One step of the K loop: this lane's 16 weight bytes (64 values of its
+  // row), against 64 activations of each token.
+  auto loadWeights = [&](const std::string &step) {
     std::string wOff = b.op(
-        "arith.addi", {wBase, b.op("arith.muli", {"%s", b.idx(512)}, "index")},
+        "arith.addi", {wBase, b.op("arith.muli", {step, b.idx(512)}, "index")},
         "index");
     std::string wv8 = b.fresh("wv");
     b.line(wv8 + " = vector.load %w[" + wOff + "] {alignment = 16} : " + wType +
            ", vector<16xi8>");
+    return wv8;
+  };
+  auto accumulate = [&](const std::string &step, const std::string &wv8,
+                        std::vector<std::string> accs) {
     std::string wv = b.op("vector.bitcast", {wv8}, "vector<16xi8> to vector<4xi32>");
     std::vector<std::string> codes;
     for (int64_t j = 0; j < 4; ++j) {
@@ -367,11 +361,9 @@ GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
         b.line(codeBytes[wi][j] + " = llvm.bitcast " + word +
                " : i32 to vector<4xi8>");
       }
-    std::string xStep = b.op("arith.muli", {"%s", b.idx(perStep * kGPUChunkValues)},
+    std::string xStep = b.op("arith.muli", {step, b.idx(perStep * kGPUChunkValues)},
                              "index");
-    std::vector<std::string> next;
     for (int64_t u = 0; u < mt; ++u) {
-      std::string acc = accNames[u];
       std::string xOff = b.op("arith.addi", {xBase[u], xStep}, "index");
       for (int64_t wi = 0; wi < 4; ++wi) {
         std::string at =
@@ -389,23 +381,57 @@ GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
           b.line(xb + " = llvm.bitcast " + xw + " : i32 to vector<4xi8>");
           std::string d = b.fresh("d");
           b.line(d + " = nvvm.dot.accumulate.4way " + codeBytes[wi][j] +
-                 " <unsigned>, " + xb + " <signed>, " + acc +
+                 " <unsigned>, " + xb + " <signed>, " + accs[u] +
                  " : vector<4xi8>, vector<4xi8>");
-          acc = d;
+          accs[u] = d;
         }
       }
-      next.push_back(acc);
     }
+    return accs;
+  };
+  // `count` steps from `first`: every weight load, then every step's sums.
+  auto batch = [&](const std::string &first, int64_t count,
+                   std::vector<std::string> accs) {
+    std::vector<std::string> steps{first}, weights;
+    for (int64_t i = 1; i < count; ++i)
+      steps.push_back(b.op("arith.addi", {first, b.idx(i)}, "index"));
+    for (const std::string &step : steps)
+      weights.push_back(loadWeights(step));
+    for (int64_t i = 0; i < count; ++i)
+      accs = accumulate(steps[i], weights[i], std::move(accs));
+    return accs;
+  };
+  int64_t perBatch = std::min(steps, kGPUGemvLoadsInFlight);
+  int64_t batches = steps / perBatch, rest = steps % perBatch;
+  std::string zi = b.i32(0);
+  std::vector<std::string> totals(mt, zi);
+  if (batches == 1) {
+    totals = batch(b.idx(0), perBatch, std::move(totals));
+  } else {
+    std::vector<std::string> accNames, init, types;
+    for (int64_t u = 0; u < mt; ++u) {
+      accNames.push_back("%acc" + std::to_string(u));
+      init.push_back(accNames.back() + " = " + zi);
+      types.push_back("i32");
+    }
+    std::string loop = b.fresh("loop");
+    b.line(loop + ":" + Twine(mt) + " = scf.for %sb = " + b.idx(0) + " to " +
+           b.idx(batches) + " step " + b.idx(1) + " iter_args(" +
+           llvm::join(init, ", ") + ") -> (" + llvm::join(types, ", ") + ") {");
+    std::vector<std::string> next = batch(
+        b.op("arith.muli", {"%sb", b.idx(perBatch)}, "index"), perBatch, accNames);
     b.line("scf.yield " + llvm::join(next, ", ") + " : " +
            llvm::join(types, ", "));
+    b.line("}");
+    for (int64_t u = 0; u < mt; ++u)
+      totals[u] = loop + "#" + std::to_string(u);
   }
-  b.line("}");
+  if (rest)
+    totals = batch(b.idx(batches * perBatch), rest, std::move(totals));
   // Lanes with the same row (lane mod RG) hold parts of one dot product.
-  std::vector<std::string> totals;
-  for (int64_t u = 0; u < mt; ++u) {
-    std::string v = loop + "#" + std::to_string(u);
-    totals.push_back(rg < 32 ? b.warpReduce(v, "arith.addi", "i32", 16, rg) : v);
-  }
+  if (rg < 32)
+    for (std::string &total : totals)
+      total = b.warpReduce(total, "arith.addi", "i32", 16, rg);
   std::string row = b.op(
       "arith.addi", {b.op("arith.muli", {grp, cRG}, "index"), lane}, "index");
   std::string writer = b.op(
@@ -415,7 +441,7 @@ GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
       "i1");
   b.line("scf.if " + writer + " {");
   std::string ws = b.fresh("ws");
-  b.line(ws + " = memref.load %ws[" + c0 + "] : memref<1xf32>");
+  b.line(ws + " = memref.load %ws[" + b.idx(0) + "] : memref<1xf32>");
   for (int64_t u = 0; u < mt; ++u) {
     std::string tok = b.op("arith.addi", {t0, b.idx(u)}, "index");
     bool guard = l.tokenBlocks * mt > m;
