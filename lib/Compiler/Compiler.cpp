@@ -505,3 +505,68 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
     return success();
   });
 }
+
+//===----------------------------------------------------------------------===//
+// Diagnostics
+//===----------------------------------------------------------------------===//
+
+CompilerDiagnosticHandler::CompilerDiagnosticHandler(llvm::SourceMgr &mgr,
+                                                     MLIRContext *context)
+    : CompilerDiagnosticHandler(mgr, context, llvm::errs()) {}
+
+CompilerDiagnosticHandler::CompilerDiagnosticHandler(llvm::SourceMgr &mgr,
+                                                     MLIRContext *context,
+                                                     raw_ostream &os,
+                                                     unsigned maxColumns)
+    : SourceMgrDiagnosticHandler(mgr, context, os), maxColumns(maxColumns) {
+  setHandler([this](Diagnostic &diag) {
+    bool excerpt = longLine(diag.getLocation()).has_value();
+    for (Diagnostic &note : diag.getNotes())
+      excerpt |= longLine(note.getLocation()).has_value();
+    if (!excerpt) {
+      emitDiagnostic(diag);
+      return success();
+    }
+    emitWithExcerpt(diag.getLocation(), diag.str(), diag.getSeverity());
+    for (Diagnostic &note : diag.getNotes())
+      emitWithExcerpt(note.getLocation(), note.str(), note.getSeverity());
+    return success();
+  });
+}
+
+std::optional<StringRef> CompilerDiagnosticHandler::longLine(Location loc) {
+  auto fileLoc = loc->findInstanceOf<FileLineColLoc>();
+  if (!fileLoc || fileLoc.getLine() == 0)
+    return std::nullopt;
+  const llvm::MemoryBuffer *buffer = getBufferForFile(fileLoc.getFilename());
+  if (!buffer)
+    return std::nullopt;
+  StringRef rest = buffer->getBuffer();
+  for (unsigned line = 1; line < fileLoc.getLine() && !rest.empty(); ++line)
+    rest = rest.split('\n').second;
+  StringRef text = rest.split('\n').first.rtrim('\r');
+  if (text.size() <= maxColumns)
+    return std::nullopt;
+  return text;
+}
+
+void CompilerDiagnosticHandler::emitWithExcerpt(Location loc,
+                                                const Twine &message,
+                                                DiagnosticSeverity severity) {
+  std::optional<StringRef> line = longLine(loc);
+  emitDiagnostic(loc, message, severity, /*displaySourceLine=*/false);
+  if (!line)
+    return;
+  // maxColumns characters of the line around the column, marked "..." where
+  // cut, and the caret under the column.
+  size_t column = loc->findInstanceOf<FileLineColLoc>().getColumn();
+  column = std::min<size_t>(column ? column - 1 : 0, line->size());
+  size_t half = maxColumns / 2;
+  size_t begin = column > half ? column - half : 0;
+  size_t end = std::min(line->size(), begin + maxColumns);
+  std::string prefix = begin ? "..." : "";
+  os << prefix << line->slice(begin, end) << (end < line->size() ? "..." : "")
+     << "\n"
+     << std::string(prefix.size() + column - begin, ' ') << "^ (column "
+     << column + 1 << " of a line of " << line->size() << " characters)\n";
+}

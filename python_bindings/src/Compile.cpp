@@ -61,9 +61,10 @@ CompileResult runCompile(const CompileRequest &request) {
   // message. The located error itself says what is wrong.
   context.printOpOnDiagnostic(false);
   llvm::SourceMgr sourceMgr;
-  // Prints "file:line:col: error: message" with the source line and a caret,
-  // as bitnet-compile does on stderr, but into `diagnostics`.
-  SourceMgrDiagnosticHandler handler(sourceMgr, &context, diagnostics);
+  // Prints "file:line:col: error: message" with the source line (or an
+  // excerpt of a long one) and a caret, as bitnet-compile does on stderr,
+  // but into `diagnostics`.
+  CompilerDiagnosticHandler handler(sourceMgr, &context, diagnostics);
 
   OwningOpRef<ModuleOp> module = loadModel(request.path, context, sourceMgr);
   if (!module) {

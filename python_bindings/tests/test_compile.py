@@ -202,6 +202,21 @@ class CompileErrors(TempDirTestCase):
         self.assertIn("%z = bitnet.frobnicate %y", e.diagnostics)
         self.assertIn("^", e.diagnostics)
 
+    def test_error_on_a_long_line_shows_an_excerpt(self):
+        # Weights written inline make one line of the whole matrix; the
+        # message shows the part of it around the column.
+        line = (f'  %w = bitnet.constant dense<"0x{"FF" * 50000}"> : '
+                "tensor<200x250xi8> -> !bitnet.ternary<200x1000, i2>")
+        path = self.write("long.mlir", "func.func @f() -> !bitnet.ternary<200x1000, i2> {\n"
+                          f"{line}\n"
+                          "  return %w : !bitnet.ternary<200x1000, i2>\n}\n")
+        e = self.assertCompileError(
+            path, emit="mlir",
+            contains=(f"{path}:2:8: error:", "not a valid i2 encoding",
+                      f"column 8 of a line of {len(line)} characters"))
+        self.assertIn('%w = bitnet.constant dense<"0xFFFF', e.diagnostics)
+        self.assertLess(len(e.diagnostics), 2000)
+
     def test_verifier_error_is_located(self):
         path = self.write("bad_shape.mlir", """
 func.func @f(%x: tensor<2x8xf32>, %w: !bitnet.ternary<4x7, i2>, %s: tensor<f32>) -> tensor<2x4xf32> {

@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
   MLIRContext context;
   prepareContext(context);
   llvm::SourceMgr sourceMgr;
-  SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
+  CompilerDiagnosticHandler diagnostics(sourceMgr, &context);
   OwningOpRef<ModuleOp> module =
       loadModel(inputPath, context, sourceMgr, inputShapes,
                 relaxedActivationScale);

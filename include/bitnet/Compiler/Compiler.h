@@ -16,6 +16,7 @@
 #include "bitnet/Target/CPU.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "mlir/Support/LLVM.h"
 
@@ -120,6 +121,25 @@ OwningOpRef<ModuleOp> loadModel(StringRef path, MLIRContext &context,
                                 llvm::SourceMgr &sourceMgr,
                                 ArrayRef<std::string> inputShapes = {},
                                 bool relaxedActivationScale = false);
+
+/// Prints diagnostics as SourceMgrDiagnosticHandler does (location, message,
+/// the source line and a caret), except that a source line longer than
+/// `maxColumns` is shown as an excerpt around the column: a model's weights
+/// written inline as one constant make lines of megabytes.
+class CompilerDiagnosticHandler : public SourceMgrDiagnosticHandler {
+public:
+  CompilerDiagnosticHandler(llvm::SourceMgr &mgr, MLIRContext *context,
+                            raw_ostream &os, unsigned maxColumns = 160);
+  CompilerDiagnosticHandler(llvm::SourceMgr &mgr, MLIRContext *context);
+
+private:
+  /// The line `loc` points into when it is longer than maxColumns.
+  std::optional<StringRef> longLine(Location loc);
+  void emitWithExcerpt(Location loc, const Twine &message,
+                       DiagnosticSeverity severity);
+
+  unsigned maxColumns;
+};
 
 /// Compiles `module` and writes the requested phase to `outputPath`
 /// (`-` writes text phases to stdout). `module` is lowered in place.
