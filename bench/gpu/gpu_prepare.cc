@@ -162,7 +162,10 @@ void prepareCases(const Options &opt) {
     // For the CPU, a case of what only the GPU target compiles (or compiles
     // with other dtypes) is left out.
     std::string error;
-    if (!compile(opt, source, dir + "/" + model, c->flags, gpu,
+    std::vector<std::string> flags = c->flags;
+    if (gpu)
+      flags.insert(flags.end(), c->gpuFlags.begin(), c->gpuFlags.end());
+    if (!compile(opt, source, dir + "/" + model, flags, gpu,
                  gpu ? nullptr : &error)) {
       std::printf("  case %s left out: it does not compile for the CPU\n",
                   name.c_str());

@@ -250,6 +250,7 @@ static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
     pipelineOptions.gpuArch = options.gpuArch;
     pipelineOptions.cudaPath = options.cudaPath;
     pipelineOptions.gpuEmulation = options.gpuEmulation;
+    pipelineOptions.gpuGemvRows = options.gpuGemvRows;
     pipelineOptions.target = options.gpuArch + " (" + target.triple + " host)";
     pipelineOptions.cpuFeatures = "";
     std::string ptxas = options.cudaPath + "/bin/ptxas";

@@ -108,7 +108,7 @@ void mlir::bitnet::buildLLVMPipeline(OpPassManager &pm,
 void mlir::bitnet::buildGPUKernelPipeline(OpPassManager &pm,
                                           const PipelineOptions &options) {
   addGraphRewrites(pm, options);
-  pm.addPass(createBitNetLowerToGPU({options.entry}));
+  pm.addPass(createBitNetLowerToGPU({options.entry, options.gpuGemvRows}));
   if (options.gpuEmulation)
     pm.addPass(createBitNetGPUEmulation());
   std::string features = options.ptxFeatures;

@@ -56,48 +56,6 @@ func.func @qkv(%x: tensor<1x512xf32>) -> (tensor<1x256xf32>, tensor<1x64xf32>) {
 
 // -----
 
-// Tests that a GEMV lane issues its weight loads in batches of 8 before it
-// uses them: K = 1088 is 17 steps of one 16-byte load per lane (32 rows per
-// warp, each lane a row of its own: no shuffles), so a loop of 2 batches of
-// 8 loads, then 1 load.
-// CHECK-LABEL: gpu.func @bitnet_gemv_w2a8_1x32x1088_r32
-// CHECK: scf.for
-// CHECK-NOT: nvvm.dot.accumulate.4way
-// CHECK: vector.load {{.*}} : memref<8704xi8>, vector<16xi8>
-// CHECK-NOT: nvvm.dot.accumulate.4way
-// CHECK: vector.load {{.*}} : memref<8704xi8>, vector<16xi8>
-// CHECK-NOT: nvvm.dot.accumulate.4way
-// CHECK: vector.load {{.*}} : memref<8704xi8>, vector<16xi8>
-// CHECK-NOT: nvvm.dot.accumulate.4way
-// CHECK: vector.load {{.*}} : memref<8704xi8>, vector<16xi8>
-// CHECK-NOT: nvvm.dot.accumulate.4way
-// CHECK: vector.load {{.*}} : memref<8704xi8>, vector<16xi8>
-// CHECK-NOT: nvvm.dot.accumulate.4way
-// CHECK: vector.load {{.*}} : memref<8704xi8>, vector<16xi8>
-// CHECK-NOT: nvvm.dot.accumulate.4way
-// CHECK: vector.load {{.*}} : memref<8704xi8>, vector<16xi8>
-// CHECK-NOT: nvvm.dot.accumulate.4way
-// CHECK: vector.load {{.*}} : memref<8704xi8>, vector<16xi8>
-// CHECK-NOT: vector.load {{.*}} : memref<8704xi8>
-// CHECK-COUNT-16: nvvm.dot.accumulate.4way
-// CHECK-NOT: vector.load {{.*}} : memref<8704xi8>
-// CHECK: scf.yield
-// CHECK-NOT: nvvm.dot.accumulate.4way
-// CHECK: vector.load {{.*}} : memref<8704xi8>, vector<16xi8>
-// CHECK-NOT: vector.load {{.*}} : memref<8704xi8>
-// CHECK: nvvm.dot.accumulate.4way
-// CHECK-NOT: gpu.shuffle
-// CHECK: arith.sitofp
-func.func @batches(%x: tensor<1x1088xf32>) -> tensor<1x32xf32> {
-  %w = arith.constant dense<0.5> : tensor<32x1088xf32>
-  %wq, %s = bitnet.ternarize %w : tensor<32x1088xf32> -> tensor<32x1088xi8>, tensor<f32>
-  %p = bitnet.pack %wq : tensor<32x1088xi8> -> !bitnet.ternary<32x1088, i2>
-  %y = bitnet.bitlinear %x, %p scale %s : tensor<1x1088xf32>, !bitnet.ternary<32x1088, i2>, tensor<f32> -> tensor<1x32xf32>
-  return %y : tensor<1x32xf32>
-}
-
-// -----
-
 // Tests that prefill (more than 8 tokens) becomes a GEMM of 8-token blocks
 // (grid y = 3 for 20 tokens) over activations padded to 24 tokens.
 // CHECK-LABEL: func.func @prefill

@@ -9,6 +9,11 @@
 // RUN: bitnet-compile %s --target=nvptx --gpu-arch=sm_90 --cuda-path=%cuda_path -o %t.so
 // RUN: bitnet-run %t.so --random > %t.out 2>&1 || true
 // RUN: FileCheck %s --check-prefix=LOAD --input-file %t.out
+// RUN: bitnet-compile %s --target=nvptx --gpu-gemv-rows=32 --cuda-path=%cuda_path --emit=ptx -o %t.r32.ptx
+// RUN: FileCheck %s --check-prefix=ROWS < %t.r32.ptx
+// RUN: %ptxas -arch=sm_90 %t.r32.ptx -o %t.r32.cubin
+// RUN: not bitnet-compile %s --target=nvptx --gpu-gemv-rows=3 2>&1 | FileCheck %s --check-prefix=BADROWS
+// RUN: not bitnet-compile %s --gpu-gemv-rows=4 2>&1 | FileCheck %s --check-prefix=CPUROWS
 
 // Tests that a decoder-like block (RMSNorm, two bitlinear layers around a
 // squared ReLU, a residual add) compiles to PTX that ptxas accepts for sm_90
@@ -30,6 +35,15 @@
 // PTX-LABEL: .entry bitnet_gemv_w2a8_1x512x1024_r
 // PTX-LABEL: .entry bitnet_add_512
 // SM80: .target sm_80
+
+// Tests --gpu-gemv-rows: every W2A8 kernel with the rows per warp it names,
+// which ptxas accepts, and its errors.
+// ROWS: .entry bitnet_gemv_w2a8_1x1024x512_r32
+// ROWS-NOT: shfl.sync
+// ROWS: {{^}}}{{$}}
+// ROWS: .entry bitnet_gemv_w2a8_1x512x1024_r32
+// BADROWS: bad --gpu-gemv-rows=3 (expected 1, 2, 4, 8, 16 or 32)
+// CPUROWS: --gpu-gemv-rows needs --target=nvptx
 
 // Tests the launch list: kernels in order, weights, the device workspace.
 // PROGRAM: llvm.mlir.global internal constant @__bitnet_gpu_program()

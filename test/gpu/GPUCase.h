@@ -82,6 +82,9 @@ struct Case {
   std::string sourceFile;
   /// bitnet-compile flags besides the target (--target, --gpu-arch).
   std::vector<std::string> flags;
+  /// Flags of the GPU build only (the CPU build of a case has no such
+  /// choices), e.g. --gpu-gemv-rows.
+  std::vector<std::string> gpuFlags;
   /// The expected values are what the model's CPU build gives: recorded by
   /// running the steps on it (runCase with record = true) before the check.
   bool cpuReference = false;

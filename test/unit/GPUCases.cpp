@@ -87,12 +87,16 @@ std::string bitlinearModel(int64_t m, int64_t n, int64_t k,
          "  return %y : " + y + "\n}\n";
 }
 
-Case bitlinearCase(int64_t m, int64_t n, int64_t k) {
+/// `rows`: the W2A8 kernel's weight rows per warp, or 0 for the layout the
+/// compiler chooses.
+Case bitlinearCase(int64_t m, int64_t n, int64_t k, int64_t rows = 0) {
   std::vector<int8_t> w = randomTernary(n * k, 7);
   float scale = 0.73f;
   std::vector<float> x = randomFloats(m * k, 11);
   Case c;
   c.mlir = bitlinearModel(m, n, k, w, scale);
+  if (rows)
+    c.gpuFlags = {"--gpu-gemv-rows=" + std::to_string(rows)};
   Step run;
   run.inputs.push_back(buffer(0, x));
   run.expected.push_back(
@@ -272,6 +276,16 @@ std::vector<Entry> entries() {
            {13, 70, 320}, {1, 2560, 2560}})
     list.push_back({"bitlinear_" + dims({m, n}) + std::to_string(k),
                     [=] { return bitlinearCase(m, n, k); }});
+  // Layouts the compiler would not choose for these shapes: 32 rows per warp
+  // over 17 and 43 steps of K (loops of 8-load batches, with a rest; one
+  // token and a 2-token block), and 1 row per warp (K padded from 5 chunks
+  // to 32).
+  for (auto [m, n, k, rows] :
+       std::initializer_list<std::tuple<int64_t, int64_t, int64_t, int64_t>>{
+           {1, 40, 1088, 32}, {2, 33, 2700, 32}, {3, 50, 300, 1}})
+    list.push_back({"bitlinear_" + dims({m, n}) + std::to_string(k) + "_r" +
+                        std::to_string(rows),
+                    [=] { return bitlinearCase(m, n, k, rows); }});
   list.push_back({"rmsnorm_relu_add", rmsnormReluAddCase});
   for (std::string style : {"half", "interleaved"})
     list.push_back({"rope_" + style, [=] { return ropeCase(style); }});

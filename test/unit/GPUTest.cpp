@@ -22,6 +22,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <dlfcn.h>
 
@@ -102,6 +103,8 @@ std::unique_ptr<CompiledModel> compileCase(const bitnet::gpu::Case &c,
                                            std::vector<std::string> flags,
                                            std::string &error) {
   flags.insert(flags.end(), c.flags.begin(), c.flags.end());
+  if (std::find(flags.begin(), flags.end(), "--target=nvptx") != flags.end())
+    flags.insert(flags.end(), c.gpuFlags.begin(), c.gpuFlags.end());
   return c.mlir.empty() ? CompiledModel::compileFile(c.sourceFile, flags, error)
                         : CompiledModel::compile(c.mlir, flags, error);
 }

@@ -21,6 +21,7 @@
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/WithColor.h"
@@ -125,6 +126,14 @@ static cl::opt<std::string> cudaPath(
     cl::desc("CUDA toolkit for libdevice and ptxas (default /usr/local/cuda)"),
     cl::init("/usr/local/cuda"), cl::cat(category));
 
+static cl::opt<int64_t> gpuGemvRows(
+    "gpu-gemv-rows",
+    cl::desc("With --target=nvptx, the weight rows each warp of a W2A8 "
+             "kernel takes: 1, 2, 4, 8, 16 or 32 (default: chosen per shape "
+             "from the padding of K and the bytes in flight); for tuning on "
+             "a GPU"),
+    cl::init(0), cl::cat(category));
+
 static cl::opt<bool> gpuEmulation(
     "gpu-emulation",
     cl::desc("With --target=nvptx, also build every kernel for this CPU, so "
@@ -226,8 +235,15 @@ int main(int argc, char **argv) {
     options.gpuArch = gpuArch;
     options.cudaPath = cudaPath;
     options.gpuEmulation = gpuEmulation;
+    if (gpuGemvRows.getNumOccurrences() &&
+        (gpuGemvRows < 1 || gpuGemvRows > 32 || !llvm::isPowerOf2_64(gpuGemvRows)))
+      return fail("bad --gpu-gemv-rows=" + std::to_string(gpuGemvRows) +
+                  " (expected 1, 2, 4, 8, 16 or 32)");
+    options.gpuGemvRows = gpuGemvRows;
   } else if (gpuArch.getNumOccurrences()) {
     return fail("--gpu-arch needs --target=nvptx");
+  } else if (gpuGemvRows.getNumOccurrences()) {
+    return fail("--gpu-gemv-rows needs --target=nvptx");
   } else if (gpuEmulation) {
     return fail("--gpu-emulation needs --target=nvptx");
   }

@@ -75,6 +75,9 @@ struct CompileOptions {
   /// With gpuArch: also a host build of every kernel, so that the model
   /// runs through the CUDA driver emulator (bitnet_rt/gpu_emulation.h).
   bool gpuEmulation = false;
+  /// With gpuArch: weight rows per warp of every W2A8 kernel (1, 2, 4, 8,
+  /// 16 or 32), or 0 to choose per shape.
+  int64_t gpuGemvRows = 0;
   /// Kernels for linear layers: "auto" (the best the target has),
   /// "reference" (the reference lowering only) or an instruction set
   /// ("avx512vnni").

@@ -63,8 +63,19 @@ struct GPUGemvLayout {
   int64_t paddedTokens() const { return tokenBlocks * tokensPerBlock; }
 };
 
-/// Picks the layout of an M x K by N x K ternary product.
-GPUGemvLayout chooseGemvLayout(int64_t m, int64_t n, int64_t k);
+/// Weight bytes a W2A8 launch should keep in flight to fill the memory
+/// pipe of the GPUs it targets (bandwidth x latency: about 3.35 TB/s x
+/// 0.8 us on an H100, 4.8 TB/s on an H200, 2 TB/s on an A100).
+inline constexpr int64_t kGPUGemvBytesInFlight = 4 << 20;
+
+/// Picks the layout of an M x K by N x K ternary product: the rows per
+/// warp whose estimated time is least, where the time is the weight bytes
+/// read (padding of K and N included) over the share of
+/// kGPUGemvBytesInFlight that the launch's warps keep in flight (capped at
+/// 1, and at the whole matrix for a small one). Fewer rows win ties within
+/// 2%. `rows` (1, 2, 4, 8, 16 or 32) forces the rows per warp instead.
+GPUGemvLayout chooseGemvLayout(int64_t m, int64_t n, int64_t k,
+                               int64_t rows = 0);
 
 /// Lays out `n x k` ternary values (row-major int8 in {-1, 0, 1}).
 std::vector<int8_t> layoutGemvWeights(ArrayRef<int8_t> w, int64_t n,

@@ -193,6 +193,9 @@ def BitNetLowerToGPU : Pass<"bitnet-lower-to-gpu", "::mlir::ModuleOp"> {
   let options = [
     Option<"entry", "entry", "std::string", /*default=*/"\"\"",
            "Entry function (default: the only public function)">,
+    Option<"gemvRows", "gemv-rows", "int64_t", /*default=*/"0",
+           "Weight rows per warp of every W2A8 kernel: 1, 2, 4, 8, 16 or 32 "
+           "(default 0: chosen per shape by chooseGemvLayout)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

@@ -109,6 +109,11 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       llvm::cl::desc("Also build every GPU kernel for the host, for the CUDA "
                      "driver emulator (bitnet-gpu-emulation)"),
       llvm::cl::init(false)};
+  PassOptions::Option<int64_t> gpuGemvRows{
+      *this, "gpu-gemv-rows",
+      llvm::cl::desc("Weight rows per warp of the GPU's W2A8 kernels (0: "
+                     "chosen per shape)"),
+      llvm::cl::init(0)};
   PassOptions::Option<std::string> ptxas{
       *this, "ptxas",
       llvm::cl::desc("ptxas that also assembles a cubin (empty: PTX only)"),

@@ -296,7 +296,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     TernaryType wType = bl.getWeight().getType();
     int64_t n = wType.getRows(), k = wType.getCols();
     int64_t m = bl.getInput().getType().getNumElements() / k;
-    GPUGemvLayout layout = chooseGemvLayout(m, n, k);
+    GPUGemvLayout layout = chooseGemvLayout(m, n, k, gemvRows);
     std::vector<int8_t> bytes = layoutGemvWeights(*w, n, k, layout);
     auto dataType = RankedTensorType::get({(int64_t)bytes.size()}, i8);
     BufRef wRef =
@@ -570,6 +570,12 @@ void BitNetLowerToGPUPass::runOnOperation() {
   if (module.lookupSymbol(kKernelModule)) {
     module.emitError("bitnet-lower-to-gpu: the module already has @")
         << kKernelModule;
+    return signalPassFailure();
+  }
+  if (gemvRows != 0 && (gemvRows < 0 || gemvRows > 32 ||
+                        !llvm::isPowerOf2_64(gemvRows))) {
+    module.emitError("bitnet-lower-to-gpu: gemv-rows=")
+        << gemvRows.getValue() << " is not 1, 2, 4, 8, 16 or 32";
     return signalPassFailure();
   }
   // The entry function: the named one, or the only public one.

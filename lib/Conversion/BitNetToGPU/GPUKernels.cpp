@@ -28,28 +28,42 @@ using llvm::formatv;
 // GEMV layout
 //===----------------------------------------------------------------------===//
 
-GPUGemvLayout mlir::bitnet::chooseGemvLayout(int64_t m, int64_t n, int64_t k) {
+GPUGemvLayout mlir::bitnet::chooseGemvLayout(int64_t m, int64_t n, int64_t k,
+                                             int64_t rows) {
   GPUGemvLayout layout;
   layout.chunks = llvm::divideCeil(k, kGPUChunkValues);
-  // Rows per warp: the fewest whose padding of K stays small, so that every
-  // warp-wide load is 512 contiguous bytes and no lane idles.
-  int64_t best = 32;
-  double bestWaste = 1e9;
-  for (int64_t rows : {1, 2, 4, 8, 16, 32}) {
-    int64_t perStep = 32 / rows;
-    int64_t padded = llvm::alignTo(layout.chunks, perStep);
-    double waste = double(padded - layout.chunks) / double(padded);
-    if (waste + 1e-9 < bestWaste - 0.02) {
-      best = rows;
-      bestWaste = waste;
-    }
-  }
-  layout.rowsPerWarp = best;
-  layout.paddedChunks = llvm::alignTo(layout.chunks, 32 / best);
-  layout.groups = llvm::divideCeil(n, best);
   layout.tokensPerBlock = std::min<int64_t>(m, kGPUMaxGemvTokens);
   layout.tokenBlocks = llvm::divideCeil(m, layout.tokensPerBlock);
-  return layout;
+  auto withRows = [&](int64_t rg) {
+    GPUGemvLayout l = layout;
+    l.rowsPerWarp = rg;
+    l.paddedChunks = llvm::alignTo(l.chunks, 32 / rg);
+    l.groups = llvm::divideCeil(n, rg);
+    return l;
+  };
+  if (rows)
+    return withRows(rows);
+  // Every warp-wide load is 512 contiguous bytes: 32 / RG lanes per row, so
+  // few rows per warp pad K more, and many rows per warp make fewer warps,
+  // each with at most kGPUGemvLoadsInFlight loads of 16 bytes per lane in
+  // flight at a time.
+  GPUGemvLayout best = withRows(32);
+  double bestCost = std::numeric_limits<double>::infinity();
+  for (int64_t rg : {1, 2, 4, 8, 16, 32}) {
+    GPUGemvLayout l = withRows(rg);
+    double bytes = double(l.weightBytes()) * double(l.tokenBlocks);
+    int64_t steps = l.paddedChunks / (32 / rg);
+    double inFlight = double(l.groups * l.tokenBlocks) * 512.0 *
+                      double(std::min(steps, kGPUGemvLoadsInFlight));
+    double busy =
+        std::min(1.0, inFlight / std::min(double(kGPUGemvBytesInFlight), bytes));
+    double cost = bytes / busy;
+    if (cost < bestCost * 0.98) {
+      best = l;
+      bestCost = cost;
+    }
+  }
+  return best;
 }
 
 std::vector<int8_t> mlir::bitnet::layoutGemvWeights(ArrayRef<int8_t> w,
