@@ -233,7 +233,10 @@ void prepareBench(const Options &opt) {
     std::string text = layerSource(s, w);
     writeFile(source, text.data(), text.size());
     std::string stem = dir + "/" + s.stem();
-    compile(opt, source, stem + ".so", {}, true);
+    std::vector<std::string> flags;
+    if (s.rows)
+      flags.push_back("--gpu-gemv-rows=" + std::to_string(s.rows));
+    compile(opt, source, stem + ".so", flags, true);
     std::vector<float> y = bitnet::ref::bitlinear(
         x.data(), w.data(), bitnet::bench::kGPUWeightScale, s.m, s.n, s.k);
     writeFile(stem + ".x", x.data(), x.size() * sizeof(float));
