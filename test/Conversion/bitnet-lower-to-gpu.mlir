@@ -56,6 +56,54 @@ func.func @qkv(%x: tensor<1x512xf32>) -> (tensor<1x256xf32>, tensor<1x64xf32>) {
 
 // -----
 
+// Tests that an RMSNorm read by bitlinear layers alone becomes one kernel
+// that normalises and quantises, and that layers of different layouts share
+// its rows: K 128 is 2 chunks, which 8 rows per warp (N 8) pad to 4 and 16
+// rows per warp (N 64) do not, so the rows are 256 bytes and the second
+// GEMV, whose own rows would be 128 bytes, says so in its name.
+// CHECK-LABEL: func.func @norm_shared
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rmsnorm_quantize_1x128_0x{{[0-9a-f]+}}_1x256
+// CHECK-SAME: args(%{{.*}} : memref<128xf32>, %{{.*}} : memref<128xf32>, %{{.*}} : memref<256xi8>, %{{.*}} : memref<1xi32>, %{{.*}} : memref<1xf32>)
+// CHECK-NOT: bitnet_quantize
+// CHECK-NOT: @bitnet_rmsnorm_
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x8x128_r8 
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x64x128_r16_x256 
+// CHECK-NOT: launch_func
+// CHECK: return
+func.func @norm_shared(%x: tensor<1x128xf32>) -> (tensor<1x8xf32>, tensor<1x64xf32>) {
+  %g = arith.constant dense<1.5> : tensor<128xf32>
+  %n = bitnet.rmsnorm %x, %g : tensor<1x128xf32>, tensor<128xf32> -> tensor<1x128xf32>
+  %wa = arith.constant dense<0.5> : tensor<8x128xf32>
+  %wqa, %sa = bitnet.ternarize %wa : tensor<8x128xf32> -> tensor<8x128xi8>, tensor<f32>
+  %pa = bitnet.pack %wqa : tensor<8x128xi8> -> !bitnet.ternary<8x128, i2>
+  %wb = arith.constant dense<-0.5> : tensor<64x128xf32>
+  %wqb, %sb = bitnet.ternarize %wb : tensor<64x128xf32> -> tensor<64x128xi8>, tensor<f32>
+  %pb = bitnet.pack %wqb : tensor<64x128xi8> -> !bitnet.ternary<64x128, i2>
+  %ya = bitnet.bitlinear %n, %pa scale %sa : tensor<1x128xf32>, !bitnet.ternary<8x128, i2>, tensor<f32> -> tensor<1x8xf32>
+  %yb = bitnet.bitlinear %n, %pb scale %sb : tensor<1x128xf32>, !bitnet.ternary<64x128, i2>, tensor<f32> -> tensor<1x64xf32>
+  return %ya, %yb : tensor<1x8xf32>, tensor<1x64xf32>
+}
+
+// -----
+
+// Tests that an RMSNorm whose output is also read by anything else stays a
+// kernel of its own, and the quantisation another.
+// CHECK-LABEL: func.func @norm_returned
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rmsnorm_1x128_
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_quantize_1x128_1x256
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x8x128_r8 
+func.func @norm_returned(%x: tensor<1x128xf32>) -> (tensor<1x8xf32>, tensor<1x128xf32>) {
+  %g = arith.constant dense<1.5> : tensor<128xf32>
+  %n = bitnet.rmsnorm %x, %g : tensor<1x128xf32>, tensor<128xf32> -> tensor<1x128xf32>
+  %wa = arith.constant dense<0.5> : tensor<8x128xf32>
+  %wqa, %sa = bitnet.ternarize %wa : tensor<8x128xf32> -> tensor<8x128xi8>, tensor<f32>
+  %pa = bitnet.pack %wqa : tensor<8x128xi8> -> !bitnet.ternary<8x128, i2>
+  %ya = bitnet.bitlinear %n, %pa scale %sa : tensor<1x128xf32>, !bitnet.ternary<8x128, i2>, tensor<f32> -> tensor<1x8xf32>
+  return %ya, %n : tensor<1x8xf32>, tensor<1x128xf32>
+}
+
+// -----
+
 // Tests that prefill (more than 8 tokens) becomes a GEMM of 8-token blocks
 // (grid y = 3 for 20 tokens) over activations padded to 24 tokens.
 // CHECK-LABEL: func.func @prefill

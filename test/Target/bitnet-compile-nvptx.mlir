@@ -22,11 +22,14 @@
 // PTX: .version 8.0
 // PTX: .target sm_90
 // PTX: .address_size 64
-// PTX-LABEL: .entry bitnet_rmsnorm_1x512_
+// The RMSNorm before a bitlinear layer and the layer's activation
+// quantisation are one kernel.
+// PTX-LABEL: .entry bitnet_rmsnorm_quantize_1x512_{{.*}}_1x512
 // PTX: sqrt.{{.*}}f32
-// PTX-LABEL: .entry bitnet_quantize_1x512_1x512
 // PTX: div.rn.f32
 // PTX: cvt.rni.f32.f32
+// PTX-NOT: .entry bitnet_rmsnorm
+// PTX-NOT: .entry bitnet_quantize_1x512_
 // PTX-LABEL: .entry bitnet_gemv_w2a8_1x1024x512_r4
 // PTX: ld.global.v4.b32
 // PTX: dp4a.u32.s32

@@ -105,6 +105,53 @@ Case bitlinearCase(int64_t m, int64_t n, int64_t k, int64_t rows = 0) {
   return c;
 }
 
+// An RMSNorm read by two bitlinear layers alone, as before q/k/v: on the GPU
+// one kernel normalises and quantises for both, in rows of the wider of
+// their two layouts (N 8 and N 64 of K 128 choose different ones). 13
+// tokens: a GEMM of 8-token blocks, so the kernel also zeroes 3 padding
+// rows.
+Case rmsnormBitlinearCase() {
+  const int64_t m = 13, k = 128, na = 8, nb = 64;
+  std::vector<float> gamma = randomFloats(k, 21), x = randomFloats(m * k, 23);
+  std::vector<int8_t> wa = randomTernary(na * k, 25), wb = randomTernary(nb * k, 27);
+  float sa = 0.61f, sb = 1.37f;
+  auto weight = [&](const char *name, const std::vector<int8_t> &w, int64_t n,
+                    float scale) {
+    std::vector<int64_t> values(w.begin(), w.end());
+    std::string t = "!bitnet.ternary<" + dims({n}) + std::to_string(k) + ", int8>";
+    return "  %w" + std::string(name) + " = bitnet.constant " +
+           denseInt(values, {n, k}) + " : tensor<" + dims({n, k}) + "i8> -> " +
+           t + "\n  %s" + name + " = arith.constant " + denseF32({scale}, {}) +
+           " : tensor<f32>\n  %y" + name + " = bitnet.bitlinear %n, %w" + name +
+           " scale %s" + name + " : tensor<13x128xf32>, " + t +
+           ", tensor<f32> -> tensor<13x" + std::to_string(n) + "xf32>\n";
+  };
+  Case c;
+  c.mlir = "func.func @f(%x: tensor<13x128xf32>) -> (tensor<13x8xf32>, "
+           "tensor<13x64xf32>) {\n"
+           "  %g = arith.constant " + denseF32(gamma, {k}) + " : tensor<128xf32>\n"
+           "  %n = bitnet.rmsnorm %x, %g : tensor<13x128xf32>, tensor<128xf32> -> "
+           "tensor<13x128xf32>\n" +
+           weight("a", wa, na, sa) + weight("b", wb, nb, sb) +
+           "  return %ya, %yb : tensor<13x8xf32>, tensor<13x64xf32>\n}\n";
+  std::vector<float> n = bitnet::ref::rmsnorm(x.data(), gamma.data(), m, k, 1e-5f);
+  Step run;
+  run.inputs.push_back(buffer(0, x));
+  // The kernel sums the squares in another order than the reference. On
+  // these inputs every normalised value still quantises the same, so the
+  // outputs agree to float rounding; one that quantised to its neighbour
+  // would move an output by about scale / 127 of its row's largest value,
+  // far outside the tolerance.
+  run.expected.push_back(buffer(output(0),
+                                bitnet::ref::bitlinear(n.data(), wa.data(), sa, m, na, k),
+                                Compare::Near, 1e-4f));
+  run.expected.push_back(buffer(output(1),
+                                bitnet::ref::bitlinear(n.data(), wb.data(), sb, m, nb, k),
+                                Compare::Near, 1e-4f));
+  c.steps.push_back(std::move(run));
+  return c;
+}
+
 Case rmsnormReluAddCase() {
   int64_t rows = 3, d = 300;
   std::vector<float> gamma = randomFloats(d, 5), x = randomFloats(rows * d, 3);
@@ -287,6 +334,7 @@ std::vector<Entry> entries() {
                         std::to_string(rows),
                     [=] { return bitlinearCase(m, n, k, rows); }});
   list.push_back({"rmsnorm_relu_add", rmsnormReluAddCase});
+  list.push_back({"rmsnorm_bitlinear", rmsnormBitlinearCase});
   for (std::string style : {"half", "interleaved"})
     list.push_back({"rope_" + style, [=] { return ropeCase(style); }});
   for (const AttentionShape &a : kAttentionShapes)

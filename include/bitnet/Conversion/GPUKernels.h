@@ -57,8 +57,12 @@ struct GPUGemvLayout {
   int64_t tokenBlocks = 1;    ///< ceil(M / tokensPerBlock)
 
   int64_t weightBytes() const { return groups * paddedChunks * rowsPerWarp * 16; }
-  /// Bytes of one quantised token row (K zero-padded to KCp chunks).
-  int64_t xRowBytes() const { return paddedChunks * kGPUChunkValues; }
+  /// Chunks of one quantised token row (K zero-padded): KCp, or more when
+  /// layers of other layouts share the quantised input (the largest KCp).
+  int64_t xRowChunks = 0;
+
+  /// Bytes of one quantised token row.
+  int64_t xRowBytes() const { return xRowChunks * kGPUChunkValues; }
   /// Tokens of the quantised activations, padded to whole token blocks.
   int64_t paddedTokens() const { return tokenBlocks * tokensPerBlock; }
 };
@@ -107,6 +111,13 @@ GPUKernel gemvKernel(int64_t m, int64_t n, int64_t k,
 
 /// RMSNorm of `rows x d`. (%x: f32[rows*d], %gamma: f32[d], %y: f32[rows*d])
 GPUKernel rmsnormKernel(int64_t rows, int64_t d, float eps);
+
+/// RMSNorm of `m x k` then quantizeKernel of its output, in one kernel: the
+/// normalised rows are recomputed (the same f32 operations as
+/// rmsnormKernel) instead of stored and read back.
+/// (%x: f32[m*k], %gamma: f32[k], then %xq, %xs, %sx as quantizeKernel)
+GPUKernel rmsnormQuantizeKernel(int64_t m, int64_t k, float eps,
+                                int64_t rowStride, int64_t paddedTokens);
 
 /// Rotary embedding of `tokens x heads x dim` f32 rows by one position per
 /// token (`positionType` i32 or i64), pairs (i, i + D/2) or, `interleaved`,

@@ -75,6 +75,9 @@ private:
   std::string addGlobal(Location loc, DenseElementsAttr data);
   Operand operand(Value v);
   void launch(GPUKernel kernel, SmallVector<Operand> operands, Location loc);
+  /// Chunks of the quantised rows of `x` that every bitlinear layer reading
+  /// it fits: the largest of their layouts'.
+  int64_t sharedRowChunks(Value x);
   /// `op` (arith.addf or arith.mulf) on f32 tensors `a` and `b` into
   /// `result` (the op's own result by default).
   LogicalResult planBinary(Operation *op, Value a, Value b,
@@ -103,6 +106,18 @@ private:
 
 static int64_t elementBytes(Type t) {
   return std::max<int64_t>(1, t.getIntOrFloatBitWidth() / 8);
+}
+
+int64_t BitNetLowerToGPUPass::sharedRowChunks(Value x) {
+  int64_t chunks = 0;
+  for (Operation *user : x.getUsers())
+    if (auto bl = dyn_cast<BitLinearOp>(user); bl && bl.getInput() == x) {
+      TernaryType w = bl.getWeight().getType();
+      int64_t k = w.getCols(), m = bl.getInput().getType().getNumElements() / k;
+      chunks = std::max(
+          chunks, chooseGemvLayout(m, w.getRows(), k, gemvRows).paddedChunks);
+    }
+  return chunks;
 }
 
 BufRef BitNetLowerToGPUPass::allocate(int64_t bytes) {
@@ -297,16 +312,20 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     int64_t n = wType.getRows(), k = wType.getCols();
     int64_t m = bl.getInput().getType().getNumElements() / k;
     GPUGemvLayout layout = chooseGemvLayout(m, n, k, gemvRows);
+    layout.xRowChunks = sharedRowChunks(bl.getInput());
     std::vector<int8_t> bytes = layoutGemvWeights(*w, n, k, layout);
     auto dataType = RankedTensorType::get({(int64_t)bytes.size()}, i8);
     BufRef wRef =
         globalBuffer(addGlobal(loc, DenseElementsAttr::get(dataType, ArrayRef(bytes))));
     int64_t tokens = layout.paddedTokens(), rowBytes = layout.xRowBytes();
-    // The layout's padding depends on M and K only, so layers that share an
-    // input share its quantisation (every buffer is written once).
+    // Layers that read one input share its quantisation, in rows that fit
+    // every one's layout (every buffer is written once).
     auto known = quantized.find(bl.getInput());
-    if (known == quantized.end() || known->second.rowBytes != rowBytes ||
-        known->second.tokens != tokens) {
+    if (known != quantized.end() && (known->second.rowBytes != rowBytes ||
+                                     known->second.tokens != tokens))
+      return op->emitError("bitnet-lower-to-gpu: the quantised input's rows "
+                           "do not fit this layer's layout");
+    if (known == quantized.end()) {
       Quantized q{allocate(tokens * rowBytes), allocate(4 * tokens),
                   allocate(4 * tokens), rowBytes, tokens};
       launch(quantizeKernel(m, k, rowBytes, tokens),
@@ -341,8 +360,31 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
   if (auto norm = dyn_cast<RMSNormOp>(op)) {
     auto xType = norm.getInput().getType();
     int64_t d = xType.getShape().back(), rows = xType.getNumElements() / d;
+    float eps = norm.getEpsilon().convertToFloat();
+    // Read by bitlinear layers alone (each BitLinear's own norm, or the one
+    // before q/k/v or gate/up): one kernel normalises and quantises, and the
+    // normalised rows are never stored.
+    Value y = norm.getResult();
+    if (!y.use_empty() && !directOutputs.count(y) &&
+        llvm::all_of(y.getUsers(), [&](Operation *user) {
+          auto bl = dyn_cast<BitLinearOp>(user);
+          return bl && bl.getInput() == y;
+        })) {
+      GPUGemvLayout layout = chooseGemvLayout(rows, 1, d);
+      layout.xRowChunks = sharedRowChunks(y);
+      int64_t tokens = layout.paddedTokens(), rowBytes = layout.xRowBytes();
+      Quantized q{allocate(tokens * rowBytes), allocate(4 * tokens),
+                  allocate(4 * tokens), rowBytes, tokens};
+      launch(rmsnormQuantizeKernel(rows, d, eps, rowBytes, tokens),
+             {operand(norm.getInput()), operand(norm.getGamma()),
+              ws(q.xq, tokens * rowBytes, i8), ws(q.xs, tokens, i32),
+              ws(q.sx, tokens, f32)},
+             loc);
+      quantized.insert_or_assign(y, q);
+      return success();
+    }
     resultBuffer(norm.getResult());
-    launch(rmsnormKernel(rows, d, norm.getEpsilon().convertToFloat()),
+    launch(rmsnormKernel(rows, d, eps),
            {operand(norm.getInput()), operand(norm.getGamma()),
             operand(norm.getResult())},
            loc);

@@ -18,6 +18,7 @@
 #include "llvm/Support/MathExtras.h"
 
 #include <cassert>
+#include <functional>
 #include <limits>
 
 using namespace mlir;
@@ -38,6 +39,7 @@ GPUGemvLayout mlir::bitnet::chooseGemvLayout(int64_t m, int64_t n, int64_t k,
     GPUGemvLayout l = layout;
     l.rowsPerWarp = rg;
     l.paddedChunks = llvm::alignTo(l.chunks, 32 / rg);
+    l.xRowChunks = l.paddedChunks;
     l.groups = llvm::divideCeil(n, rg);
     return l;
   };
@@ -198,52 +200,93 @@ std::string memref(int64_t n, StringRef type) {
 
 static constexpr int64_t kReduceThreads = 256;
 
-GPUKernel mlir::bitnet::quantizeKernel(int64_t m, int64_t k, int64_t rowStride,
-                                       int64_t paddedTokens) {
-  GPUKernel kernel;
-  kernel.name = formatv("bitnet_quantize_{0}x{1}_{2}x{3}", m, k,
-                        paddedTokens, rowStride)
-                    .str();
-  kernel.grid = {paddedTokens, 1, 1};
-  kernel.block = {kReduceThreads, 1, 1};
-  int64_t warps = kReduceThreads / 32;
-  Body b;
-  std::string tid = b.fresh("tid"), t = b.fresh("tok");
-  b.line(tid + " = gpu.thread_id x");
-  b.line(t + " = gpu.block_id x");
-  std::string c32 = b.idx(32), cStep = b.idx(kReduceThreads), c0 = b.idx(0);
-  std::string lane = b.op("arith.remui", {tid, c32}, "index");
-  std::string warp = b.op("arith.divui", {tid, c32}, "index");
-  std::string real = b.op("arith.cmpi ult,", {t, b.idx(m)}, "index");
-  // Tokens past m (padding for the matmul's token blocks) read nothing.
-  std::string ub = b.op("arith.select", {real, b.idx(k), c0}, "index");
-  std::string xRow = b.op("arith.muli", {t, b.idx(k)}, "index");
-  std::string qRow = b.op("arith.muli", {t, b.idx(rowStride)}, "index");
+namespace {
+/// One block per row reducing over its elements: the thread and row ids,
+/// lane and warp.
+struct RowBlock {
+  std::string tid, row, lane, warp, step;
+  static constexpr int64_t warps = kReduceThreads / 32;
+  explicit RowBlock(Body &b) {
+    tid = b.fresh("tid");
+    row = b.fresh("row");
+    b.line(tid + " = gpu.thread_id x");
+    b.line(row + " = gpu.block_id x");
+    std::string c32 = b.idx(32);
+    step = b.idx(kReduceThreads);
+    lane = b.op("arith.remui", {tid, c32}, "index");
+    warp = b.op("arith.divui", {tid, c32}, "index");
+  }
+};
+
+/// Emits, inside a loop body over `%i`, the value of element `%i` of this
+/// row (f32) and returns its name.
+using RowValue = std::function<std::string(Body &)>;
+
+/// 1 / sqrt(mean(x^2) + eps) over elements [0, ub) of row `base` of `%x`
+/// (block-wide, in %red).
+std::string rmsInverse(Body &b, const RowBlock &rb, StringRef xType,
+                       const std::string &base, const std::string &ub,
+                       int64_t d, float eps) {
+  std::string sumsq = b.fresh("ss");
+  b.line(sumsq + " = scf.for %i = " + rb.tid + " to " + ub + " step " +
+         rb.step + " iter_args(%a = " + b.f32("0.0") + ") -> (f32) {");
+  b.line("  %at = arith.addi " + base + ", %i : index");
+  b.line("  %xv = memref.load %x[%at] : " + xType);
+  b.line("  %sq = arith.mulf %xv, %xv : f32");
+  b.line("  %a1 = arith.addf %a, %sq : f32");
+  b.line("  scf.yield %a1 : f32");
+  b.line("}");
+  std::string all = b.blockReduce(sumsq, "arith.addf", "f32", "%red",
+                                  RowBlock::warps, rb.lane, rb.warp);
+  // Exact constants: epsilon and d as their f32 bits.
+  std::string mean = b.op("arith.divf", {all, b.f32(float(d))}, "f32");
+  std::string den = b.op(
+      "math.sqrt", {b.op("arith.addf", {mean, b.f32(eps)}, "f32")}, "f32");
+  return b.op("arith.divf", {b.f32("1.0"), den}, "f32");
+}
+
+/// RMSNorm's output element `%i` of row `base`: gamma * (x * inv).
+RowValue normalized(std::string xType, std::string gType, std::string base,
+                    std::string inv) {
+  return [=](Body &b) {
+    b.line("  %at = arith.addi " + base + ", %i : index");
+    b.line("  %xv = memref.load %x[%at] : " + xType);
+    b.line("  %g = memref.load %gamma[%i] : " + gType);
+    b.line("  %xi = arith.mulf %xv, " + inv + " : f32");
+    b.line("  %yv = arith.mulf %g, %xi : f32");
+    return std::string("%yv");
+  };
+}
+
+/// Quantises this block's row, whose elements [0, ub) `value` gives, into
+/// row `row` of %xq (`rowStride` bytes, zero past ub), its integer sum into
+/// %xs and its scale into %sx (block-wide reductions in %redf and %redi).
+void quantizeRow(Body &b, const RowBlock &rb, const RowValue &value,
+                 const std::string &ub, int64_t rowStride,
+                 int64_t paddedTokens) {
   std::string fz = b.f32("0.0");
   std::string amax = b.fresh("amax");
-  b.line(amax + " = scf.for %i = " + tid + " to " + ub + " step " + cStep +
-         " iter_args(%a = " + fz + ") -> (f32) {");
-  b.line("  %at = arith.addi " + xRow + ", %i : index");
-  b.line("  %xv = memref.load %x[%at] : " + memref(m * k, "f32"));
-  b.line("  %ax = math.absf %xv : f32");
+  b.line(amax + " = scf.for %i = " + rb.tid + " to " + ub + " step " +
+         rb.step + " iter_args(%a = " + fz + ") -> (f32) {");
+  std::string v = value(b);
+  b.line("  %ax = math.absf " + v + " : f32");
   b.line("  %mx = arith.maximumf %a, %ax : f32");
   b.line("  scf.yield %mx : f32");
   b.line("}");
-  std::string all =
-      b.blockReduce(amax, "arith.maximumf", "f32", "%redf", warps, lane, warp);
+  std::string all = b.blockReduce(amax, "arith.maximumf", "f32", "%redf",
+                                  RowBlock::warps, rb.lane, rb.warp);
   std::string floor = b.f32("1.000000e-05"), c127 = b.f32("1.270000e+02");
   std::string scale = b.op(
       "arith.divf", {c127, b.op("arith.maximumf", {all, floor}, "f32")}, "f32");
   std::string lo = b.f32("-1.280000e+02");
-  std::string zi = b.i32(0);
+  std::string qRow = b.op("arith.muli", {rb.row, b.idx(rowStride)}, "index");
   std::string sum = b.fresh("sum");
-  b.line(sum + " = scf.for %i = " + tid + " to " + b.idx(rowStride) +
-         " step " + cStep + " iter_args(%s = " + zi + ") -> (i32) {");
+  b.line(sum + " = scf.for %i = " + rb.tid + " to " + b.idx(rowStride) +
+         " step " + rb.step + " iter_args(%s = " + b.i32(0) +
+         ") -> (i32) {");
   b.line("  %in = arith.cmpi ult, %i, " + ub + " : index");
   b.line("  %v = scf.if %in -> (f32) {");
-  b.line("    %at = arith.addi " + xRow + ", %i : index");
-  b.line("    %xv = memref.load %x[%at] : " + memref(m * k, "f32"));
-  b.line("    scf.yield %xv : f32");
+  b.line("    scf.yield " + value(b) + " : f32");
   b.line("  } else {");
   b.line("    scf.yield " + fz + " : f32");
   b.line("  }");
@@ -259,15 +302,47 @@ GPUKernel mlir::bitnet::quantizeKernel(int64_t m, int64_t k, int64_t rowStride,
   b.line("  %s1 = arith.addi %s, %qw : i32");
   b.line("  scf.yield %s1 : i32");
   b.line("}");
-  std::string total =
-      b.blockReduce(sum, "arith.addi", "i32", "%redi", warps, lane, warp);
-  std::string first = b.op("arith.cmpi eq,", {tid, c0}, "index");
+  std::string total = b.blockReduce(sum, "arith.addi", "i32", "%redi",
+                                    RowBlock::warps, rb.lane, rb.warp);
+  std::string first = b.op("arith.cmpi eq,", {rb.tid, b.idx(0)}, "index");
   b.line("scf.if " + first + " {");
-  b.line("  memref.store " + total + ", %xs[" + t + "] : " +
+  b.line("  memref.store " + total + ", %xs[" + rb.row + "] : " +
          memref(paddedTokens, "i32"));
-  b.line("  memref.store " + scale + ", %sx[" + t + "] : " +
+  b.line("  memref.store " + scale + ", %sx[" + rb.row + "] : " +
          memref(paddedTokens, "f32"));
   b.line("}");
+}
+
+/// The elements of this block's row: `k` for rows below `m`, none for the
+/// padding tokens past it.
+std::string rowLength(Body &b, const RowBlock &rb, int64_t m, int64_t k) {
+  std::string real = b.op("arith.cmpi ult,", {rb.row, b.idx(m)}, "index");
+  return b.op("arith.select", {real, b.idx(k), b.idx(0)}, "index");
+}
+} // namespace
+
+GPUKernel mlir::bitnet::quantizeKernel(int64_t m, int64_t k, int64_t rowStride,
+                                       int64_t paddedTokens) {
+  GPUKernel kernel;
+  kernel.name = formatv("bitnet_quantize_{0}x{1}_{2}x{3}", m, k,
+                        paddedTokens, rowStride)
+                    .str();
+  kernel.grid = {paddedTokens, 1, 1};
+  kernel.block = {kReduceThreads, 1, 1};
+  Body b;
+  RowBlock rb(b);
+  // Tokens past m (padding for the matmul's token blocks) read nothing.
+  std::string ub = rowLength(b, rb, m, k);
+  std::string xRow = b.op("arith.muli", {rb.row, b.idx(k)}, "index");
+  std::string xType = memref(m * k, "f32");
+  quantizeRow(
+      b, rb,
+      [&](Body &b) {
+        b.line("  %at = arith.addi " + xRow + ", %i : index");
+        b.line("  %xv = memref.load %x[%at] : " + xType);
+        return std::string("%xv");
+      },
+      ub, rowStride, paddedTokens);
   kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %xq: {2}, %xs: {3}, %sx: {4})
       workgroup(%redf: memref<{5}xf32, #gpu.address_space<workgroup>>,
                 %redi: memref<{5}xi32, #gpu.address_space<workgroup>>)
@@ -275,14 +350,51 @@ GPUKernel mlir::bitnet::quantizeKernel(int64_t m, int64_t k, int64_t rowStride,
 {7}    gpu.return
   }
 )",
-                        kernel.name, memref(m * k, "f32"),
+                        kernel.name, xType,
                         memref(paddedTokens * rowStride, "i8"),
                         memref(paddedTokens, "i32"),
-                        memref(paddedTokens, "f32"), warps, kReduceThreads,
-                        b.text)
+                        memref(paddedTokens, "f32"), RowBlock::warps,
+                        kReduceThreads, b.text)
                     .str();
   kernel.bytes = 4 * m * k + paddedTokens * (rowStride + 8);
   kernel.flops = 3 * m * k;
+  return kernel;
+}
+
+GPUKernel mlir::bitnet::rmsnormQuantizeKernel(int64_t m, int64_t k, float eps,
+                                              int64_t rowStride,
+                                              int64_t paddedTokens) {
+  GPUKernel kernel;
+  kernel.name = formatv("bitnet_rmsnorm_quantize_{0}x{1}_{2:x}_{3}x{4}", m, k,
+                        llvm::bit_cast<uint32_t>(eps), paddedTokens, rowStride)
+                    .str();
+  kernel.grid = {paddedTokens, 1, 1};
+  kernel.block = {kReduceThreads, 1, 1};
+  Body b;
+  RowBlock rb(b);
+  std::string ub = rowLength(b, rb, m, k);
+  std::string base = b.op("arith.muli", {rb.row, b.idx(k)}, "index");
+  std::string xType = memref(m * k, "f32"), gType = memref(k, "f32");
+  std::string inv = rmsInverse(b, rb, xType, base, ub, k, eps);
+  quantizeRow(b, rb, normalized(xType, gType, base, inv), ub, rowStride,
+              paddedTokens);
+  kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %gamma: {2}, %xq: {3}, %xs: {4}, %sx: {5})
+      workgroup(%red: memref<{6}xf32, #gpu.address_space<workgroup>>,
+                %redf: memref<{6}xf32, #gpu.address_space<workgroup>>,
+                %redi: memref<{6}xi32, #gpu.address_space<workgroup>>)
+      kernel attributes {{known_block_size = array<i32: {7}, 1, 1>} {
+{8}    gpu.return
+  }
+)",
+                        kernel.name, xType, gType,
+                        memref(paddedTokens * rowStride, "i8"),
+                        memref(paddedTokens, "i32"),
+                        memref(paddedTokens, "f32"), RowBlock::warps,
+                        kReduceThreads, b.text)
+                    .str();
+  // x is read three times (sum of squares, maximum, quantisation).
+  kernel.bytes = 12 * m * k + 4 * k + paddedTokens * (rowStride + 8);
+  kernel.flops = 10 * m * k;
   return kernel;
 }
 
@@ -299,6 +411,9 @@ GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
                                                       ? "gemv" : "gemm",
               m, n, k, rg)
           .str();
+  // Activation rows wider than this layout's own (shared with other layouts).
+  if (l.xRowChunks != l.paddedChunks)
+    kernel.name += formatv("_x{0}", l.xRowBytes()).str();
   kernel.grid = {static_cast<int64_t>(llvm::divideCeil(l.groups, kGPUGemvWarps)),
                  l.tokenBlocks, 1};
   kernel.block = {32 * kGPUGemvWarps, 1, 1};
@@ -504,40 +619,15 @@ GPUKernel mlir::bitnet::rmsnormKernel(int64_t rows, int64_t d, float eps) {
                     .str();
   kernel.grid = {rows, 1, 1};
   kernel.block = {kReduceThreads, 1, 1};
-  int64_t warps = kReduceThreads / 32;
   Body b;
-  std::string tid = b.fresh("tid"), r = b.fresh("row");
-  b.line(tid + " = gpu.thread_id x");
-  b.line(r + " = gpu.block_id x");
-  std::string c32 = b.idx(32), cStep = b.idx(kReduceThreads);
-  std::string lane = b.op("arith.remui", {tid, c32}, "index");
-  std::string warp = b.op("arith.divui", {tid, c32}, "index");
-  std::string base = b.op("arith.muli", {r, b.idx(d)}, "index");
+  RowBlock rb(b);
+  std::string base = b.op("arith.muli", {rb.row, b.idx(d)}, "index");
   std::string cd = b.idx(d);
-  std::string fz = b.f32("0.0");
-  std::string sumsq = b.fresh("ss");
-  std::string xType = memref(rows * d, "f32");
-  b.line(sumsq + " = scf.for %i = " + tid + " to " + cd + " step " + cStep +
-         " iter_args(%a = " + fz + ") -> (f32) {");
-  b.line("  %at = arith.addi " + base + ", %i : index");
-  b.line("  %xv = memref.load %x[%at] : " + xType);
-  b.line("  %sq = arith.mulf %xv, %xv : f32");
-  b.line("  %a1 = arith.addf %a, %sq : f32");
-  b.line("  scf.yield %a1 : f32");
-  b.line("}");
-  std::string all =
-      b.blockReduce(sumsq, "arith.addf", "f32", "%red", warps, lane, warp);
-  // Exact constants: epsilon and d as their f32 bits.
-  std::string mean = b.op("arith.divf", {all, b.f32(float(d))}, "f32");
-  std::string den = b.op("math.sqrt", {b.op("arith.addf", {mean, b.f32(eps)}, "f32")}, "f32");
-  std::string inv = b.op("arith.divf", {b.f32("1.0"), den}, "f32");
-  b.line("scf.for %i = " + tid + " to " + cd + " step " + cStep + " {");
-  b.line("  %at = arith.addi " + base + ", %i : index");
-  b.line("  %xv = memref.load %x[%at] : " + xType);
-  b.line("  %g = memref.load %gamma[%i] : " + memref(d, "f32"));
-  b.line("  %xi = arith.mulf %xv, " + inv + " : f32");
-  b.line("  %yv = arith.mulf %g, %xi : f32");
-  b.line("  memref.store %yv, %y[%at] : " + xType);
+  std::string xType = memref(rows * d, "f32"), gType = memref(d, "f32");
+  std::string inv = rmsInverse(b, rb, xType, base, cd, d, eps);
+  b.line("scf.for %i = " + rb.tid + " to " + cd + " step " + rb.step + " {");
+  std::string y = normalized(xType, gType, base, inv)(b);
+  b.line("  memref.store " + y + ", %y[%at] : " + xType);
   b.line("}");
   kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %gamma: {2}, %y: {1})
       workgroup(%red: memref<{3}xf32, #gpu.address_space<workgroup>>)
@@ -545,7 +635,7 @@ GPUKernel mlir::bitnet::rmsnormKernel(int64_t rows, int64_t d, float eps) {
 {5}    gpu.return
   }
 )",
-                        kernel.name, xType, memref(d, "f32"), warps,
+                        kernel.name, xType, gType, RowBlock::warps,
                         kReduceThreads, b.text)
                     .str();
   kernel.bytes = 8 * rows * d + 4 * d;
