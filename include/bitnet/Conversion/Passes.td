@@ -149,7 +149,10 @@ def BitNetLowerToGPU : Pass<"bitnet-lower-to-gpu", "::mlir::ModuleOp"> {
 
     Lowered ops: `bitnet.bitlinear` with a constant weight (a quantisation
     kernel, shared by the layers that read the same input, then the W2A8
-    GEMV for up to 8 tokens or a GEMM of 8-token blocks), `bitnet.quantize_activations`, `bitnet.rmsnorm`,
+    GEMV for up to 8 tokens or a GEMM of 8-token blocks; the weight rows
+    per warp are chosen per shape, or all set by `gemv-rows`),
+    `bitnet.quantize_activations`, `bitnet.rmsnorm` (read by bitlinear
+    layers alone, one kernel with their quantisation),
     `bitnet.squared_relu`, `bitnet.rope` (one thread per rotated pair),
     `bitnet.attention` (a kernel that writes the new key and value rows into
     the caches, then one block per token and query head over the visible
