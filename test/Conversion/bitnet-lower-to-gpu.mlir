@@ -104,6 +104,79 @@ func.func @norm_returned(%x: tensor<1x128xf32>) -> (tensor<1x8xf32>, tensor<1x12
 
 // -----
 
+// Tests that a residual add of a bitlinear output (r + y here) is the GEMV's
+// last step: the GEMV reads r and writes the sum, and no add kernel is left.
+// CHECK-LABEL: func.func @residual
+// CHECK-SAME: %[[R:[a-z0-9]+]]: memref<1x512xf32>, %[[Y:[a-z0-9]+]]: memref<1x512xf32> {bufferize.result}
+// CHECK: %[[RF:.*]] = memref.collapse_shape %[[R]]
+// CHECK: %[[YF:.*]] = memref.collapse_shape %[[Y]]
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x512x512_r4_res
+// CHECK-SAME: %[[RF]] : memref<512xf32>, %[[YF]] : memref<512xf32>)
+// CHECK-NOT: launch_func
+// CHECK: return
+// CHECK: gpu.func @bitnet_gemv_w2a8_1x512x512_r4_res(
+// CHECK-SAME: %[[KR:arg[0-9]+]]: memref<512xf32>, %[[KY:arg[0-9]+]]: memref<512xf32>)
+// CHECK: %[[P:.*]] = arith.divf
+// CHECK: %[[RV:.*]] = memref.load %[[KR]]
+// CHECK-NEXT: %[[SUM:.*]] = arith.addf %[[P]], %[[RV]]
+// CHECK-NEXT: memref.store %[[SUM]], %[[KY]]
+func.func @residual(%x: tensor<1x512xf32>, %r: tensor<1x512xf32>) -> tensor<1x512xf32> {
+  %w = arith.constant dense<0.5> : tensor<512x512xf32>
+  %wq, %s = bitnet.ternarize %w : tensor<512x512xf32> -> tensor<512x512xi8>, tensor<f32>
+  %p = bitnet.pack %wq : tensor<512x512xi8> -> !bitnet.ternary<512x512, i2>
+  %l = bitnet.bitlinear %x, %p scale %s : tensor<1x512xf32>, !bitnet.ternary<512x512, i2>, tensor<f32> -> tensor<1x512xf32>
+  %y = arith.addf %r, %l : tensor<1x512xf32>
+  return %y : tensor<1x512xf32>
+}
+
+// -----
+
+// Tests the same for an ONNX Add (the elementwise linalg.generic form).
+// CHECK-LABEL: func.func @residual_generic
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x512x512_r4_res
+// CHECK-NOT: launch_func
+// CHECK: return
+#id = affine_map<(d0, d1) -> (d0, d1)>
+func.func @residual_generic(%x: tensor<1x512xf32>, %r: tensor<1x512xf32>) -> tensor<1x512xf32> {
+  %w = arith.constant dense<0.5> : tensor<512x512xf32>
+  %wq, %s = bitnet.ternarize %w : tensor<512x512xf32> -> tensor<512x512xi8>, tensor<f32>
+  %p = bitnet.pack %wq : tensor<512x512xi8> -> !bitnet.ternary<512x512, i2>
+  %l = bitnet.bitlinear %x, %p scale %s : tensor<1x512xf32>, !bitnet.ternary<512x512, i2>, tensor<f32> -> tensor<1x512xf32>
+  %e = tensor.empty() : tensor<1x512xf32>
+  %y = linalg.generic {indexing_maps = [#id, #id, #id], iterator_types = ["parallel", "parallel"]}
+      ins(%l, %r : tensor<1x512xf32>, tensor<1x512xf32>) outs(%e : tensor<1x512xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %sum = arith.addf %a, %b : f32
+    linalg.yield %sum : f32
+  } -> tensor<1x512xf32>
+  return %y : tensor<1x512xf32>
+}
+
+// -----
+
+// Tests that an addend computed after the bitlinear layer, or an output that
+// something else reads too, leaves the add a kernel of its own.
+// CHECK-LABEL: func.func @late_residual
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x512x512_r4 
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_mul_512
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_add_512
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x512x512_r4 
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_add_512
+// CHECK-NOT: _res
+func.func @late_residual(%x: tensor<1x512xf32>, %r: tensor<1x512xf32>) -> (tensor<1x512xf32>, tensor<1x512xf32>, tensor<1x512xf32>) {
+  %w = arith.constant dense<0.5> : tensor<512x512xf32>
+  %wq, %s = bitnet.ternarize %w : tensor<512x512xf32> -> tensor<512x512xi8>, tensor<f32>
+  %p = bitnet.pack %wq : tensor<512x512xi8> -> !bitnet.ternary<512x512, i2>
+  %l = bitnet.bitlinear %x, %p scale %s : tensor<1x512xf32>, !bitnet.ternary<512x512, i2>, tensor<f32> -> tensor<1x512xf32>
+  %r2 = arith.mulf %r, %r : tensor<1x512xf32>
+  %y = arith.addf %l, %r2 : tensor<1x512xf32>
+  %l2 = bitnet.bitlinear %x, %p scale %s : tensor<1x512xf32>, !bitnet.ternary<512x512, i2>, tensor<f32> -> tensor<1x512xf32>
+  %y2 = arith.addf %l2, %r : tensor<1x512xf32>
+  return %y, %y2, %l2 : tensor<1x512xf32>, tensor<1x512xf32>, tensor<1x512xf32>
+}
+
+// -----
+
 // Tests that prefill (more than 8 tokens) becomes a GEMM of 8-token blocks
 // (grid y = 3 for 20 tokens) over activations padded to 24 tokens.
 // CHECK-LABEL: func.func @prefill

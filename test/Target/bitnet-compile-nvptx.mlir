@@ -35,8 +35,11 @@
 // PTX: dp4a.u32.s32
 // PTX: shfl.sync.bfly.b32
 // PTX-LABEL: .entry bitnet_squared_relu_1024
-// PTX-LABEL: .entry bitnet_gemv_w2a8_1x512x1024_r
-// PTX-LABEL: .entry bitnet_add_512
+// The residual add is the second GEMV's last step.
+// PTX-LABEL: .entry bitnet_gemv_w2a8_1x512x1024_r{{[0-9]+}}_res(
+// PTX: dp4a.u32.s32
+// PTX: add.rn.f32
+// PTX-NOT: .entry bitnet_add
 // SM80: .target sm_80
 
 // Tests --gpu-gemv-rows: every W2A8 kernel with the rows per warp it names,
@@ -44,7 +47,7 @@
 // ROWS: .entry bitnet_gemv_w2a8_1x1024x512_r32
 // ROWS-NOT: shfl.sync
 // ROWS: {{^}}}{{$}}
-// ROWS: .entry bitnet_gemv_w2a8_1x512x1024_r32
+// ROWS: .entry bitnet_gemv_w2a8_1x512x1024_r32_res
 // BADROWS: bad --gpu-gemv-rows=3 (expected 1, 2, 4, 8, 16 or 32)
 // CPUROWS: --gpu-gemv-rows needs --target=nvptx
 

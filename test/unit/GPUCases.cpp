@@ -152,6 +152,47 @@ Case rmsnormBitlinearCase() {
   return c;
 }
 
+// Residual adds of bitlinear outputs, y + r and r + y (the o and down
+// projections of a decoder layer): the GEMV adds r as its last step, bit for
+// bit as an add kernel after it would. 11 tokens: a GEMM with a partial
+// second token block.
+Case bitlinearResidualCase() {
+  const int64_t m = 11, k = 200, n = 70;
+  std::vector<float> x = randomFloats(m * k, 31), r = randomFloats(m * n, 33);
+  std::vector<int8_t> wa = randomTernary(n * k, 35), wb = randomTernary(n * k, 37);
+  float sa = 0.83f, sb = 0.29f;
+  std::string t = "!bitnet.ternary<70x200, int8>";
+  auto layer = [&](const char *name, const std::vector<int8_t> &w, float scale) {
+    std::vector<int64_t> values(w.begin(), w.end());
+    return "  %w" + std::string(name) + " = bitnet.constant " +
+           denseInt(values, {n, k}) + " : tensor<70x200xi8> -> " + t +
+           "\n  %s" + name + " = arith.constant " + denseF32({scale}, {}) +
+           " : tensor<f32>\n  %l" + name + " = bitnet.bitlinear %x, %w" + name +
+           " scale %s" + name + " : tensor<11x200xf32>, " + t +
+           ", tensor<f32> -> tensor<11x70xf32>\n";
+  };
+  Case c;
+  c.mlir = "func.func @f(%x: tensor<11x200xf32>, %r: tensor<11x70xf32>) -> "
+           "(tensor<11x70xf32>, tensor<11x70xf32>) {\n" +
+           layer("a", wa, sa) + layer("b", wb, sb) +
+           "  %ya = arith.addf %la, %r : tensor<11x70xf32>\n"
+           "  %yb = arith.addf %r, %lb : tensor<11x70xf32>\n"
+           "  return %ya, %yb : tensor<11x70xf32>, tensor<11x70xf32>\n}\n";
+  std::vector<float> ya = bitnet::ref::bitlinear(x.data(), wa.data(), sa, m, n, k);
+  std::vector<float> yb = bitnet::ref::bitlinear(x.data(), wb.data(), sb, m, n, k);
+  for (int64_t i = 0; i < m * n; ++i) {
+    ya[i] += r[i];
+    yb[i] = r[i] + yb[i];
+  }
+  Step run;
+  run.inputs.push_back(buffer(0, x));
+  run.inputs.push_back(buffer(1, r));
+  run.expected.push_back(buffer(output(0), ya));
+  run.expected.push_back(buffer(output(1), yb));
+  c.steps.push_back(std::move(run));
+  return c;
+}
+
 Case rmsnormReluAddCase() {
   int64_t rows = 3, d = 300;
   std::vector<float> gamma = randomFloats(d, 5), x = randomFloats(rows * d, 3);
@@ -335,6 +376,7 @@ std::vector<Entry> entries() {
                     [=] { return bitlinearCase(m, n, k, rows); }});
   list.push_back({"rmsnorm_relu_add", rmsnormReluAddCase});
   list.push_back({"rmsnorm_bitlinear", rmsnormBitlinearCase});
+  list.push_back({"bitlinear_residual", bitlinearResidualCase});
   for (std::string style : {"half", "interleaved"})
     list.push_back({"rope_" + style, [=] { return ropeCase(style); }});
   for (const AttentionShape &a : kAttentionShapes)

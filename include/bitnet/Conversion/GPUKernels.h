@@ -103,11 +103,13 @@ struct GPUKernel {
 GPUKernel quantizeKernel(int64_t m, int64_t k, int64_t rowStride,
                          int64_t paddedTokens);
 
-/// The W2A8 GEMV (m <= 8) or GEMM (token blocks of 8) in `layout`.
+/// The W2A8 GEMV (m <= 8) or GEMM (token blocks of 8) in `layout`; with
+/// `residual`, y = the product + %r, added after the product is rounded to
+/// f32 as an add kernel would.
 /// (%w: i8[weightBytes], %xq, %xs, %sx as quantizeKernel, %ws: f32[1],
-///  %y: f32[m*n])
+///  [%r: f32[m*n],] %y: f32[m*n])
 GPUKernel gemvKernel(int64_t m, int64_t n, int64_t k,
-                     const GPUGemvLayout &layout);
+                     const GPUGemvLayout &layout, bool residual = false);
 
 /// RMSNorm of `rows x d`. (%x: f32[rows*d], %gamma: f32[d], %y: f32[rows*d])
 GPUKernel rmsnormKernel(int64_t rows, int64_t d, float eps);

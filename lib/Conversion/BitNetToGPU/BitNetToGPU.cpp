@@ -19,6 +19,7 @@
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/Parser/Parser.h"
+#include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -75,6 +76,10 @@ private:
   std::string addGlobal(Location loc, DenseElementsAttr data);
   Operand operand(Value v);
   void launch(GPUKernel kernel, SmallVector<Operand> operands, Location loc);
+  /// The addition that is the only reader of `y`, with its other operand,
+  /// when that operand is an f32 tensor of y's shape already on the device;
+  /// null otherwise.
+  std::pair<Operation *, Value> residualAdd(Value y);
   /// Chunks of the quantised rows of `x` that every bitlinear layer reading
   /// it fits: the largest of their layouts'.
   int64_t sharedRowChunks(Value x);
@@ -89,6 +94,8 @@ private:
   int64_t workspaceBytes = 0;
   DenseMap<Value, BufRef> buffers;
   DenseMap<Value, Quantized> quantized;
+  /// Ops whose work another op's kernel does (residual adds of GEMVs).
+  llvm::SmallPtrSet<Operation *, 16> fused;
   /// For each result value, the output slot it is written to directly.
   DenseMap<Value, unsigned> directOutputs;
   /// For each result of the entry function, its output slot, or -1 for a KV
@@ -251,7 +258,36 @@ LogicalResult BitNetLowerToGPUPass::planBinary(Operation *op, Value a, Value b,
   return success();
 }
 
+std::pair<Operation *, Value> BitNetLowerToGPUPass::residualAdd(Value y) {
+  if (!y.hasOneUse())
+    return {};
+  Operation *user = *y.getUsers().begin();
+  Value a, b;
+  if (auto add = dyn_cast<arith::AddFOp>(user)) {
+    a = add.getLhs();
+    b = add.getRhs();
+  } else if (auto generic = dyn_cast<linalg::GenericOp>(user)) {
+    Operation *body = elementwiseBody(generic);
+    if (!body || !isa<arith::AddFOp>(body))
+      return {};
+    a = generic.getInputs()[0];
+    b = generic.getInputs()[1];
+  } else {
+    return {};
+  }
+  // IEEE addition is commutative: y + r and r + y give the same bits.
+  Value residual = a == y ? b : a;
+  if (residual.getType() != y.getType() ||
+      user->getResult(0).getType() != y.getType() ||
+      !cast<RankedTensorType>(y.getType()).getElementType().isF32() ||
+      !buffers.count(residual))
+    return {};
+  return {user, residual};
+}
+
 LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
+  if (fused.contains(op))
+    return success();
   Location loc = op->getLoc();
   MLIRContext *ctx = op->getContext();
   Type f32 = Float32Type::get(ctx), i8 = IntegerType::get(ctx, 8),
@@ -335,14 +371,22 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
       known = quantized.insert_or_assign(bl.getInput(), q).first;
     }
     BufRef xq = known->second.xq, xs = known->second.xs, sx = known->second.sx;
-    BufRef y = resultBuffer(bl.getResult());
-    GPUKernel gemv = gemvKernel(m, n, k, layout);
-    launch(gemv,
-           {Operand{wRef, (int64_t)bytes.size(), i8},
-            ws(xq, tokens * rowBytes, i8), ws(xs, tokens, i32),
-            ws(sx, tokens, f32), operand(bl.getWeightScale()),
-            ws(y, m * n, f32)},
-           loc);
+    SmallVector<Operand> operands{Operand{wRef, (int64_t)bytes.size(), i8},
+                                  ws(xq, tokens * rowBytes, i8),
+                                  ws(xs, tokens, i32), ws(sx, tokens, f32),
+                                  operand(bl.getWeightScale())};
+    // A residual add of the output (o and down of a decoder layer) is the
+    // GEMV's last step: it writes the sum, and the output is never stored.
+    auto [add, residual] = residualAdd(bl.getResult());
+    if (add) {
+      operands.push_back(operand(residual));
+      operands.push_back(ws(resultBuffer(add->getResult(0)), m * n, f32));
+      fused.insert(add);
+    } else {
+      operands.push_back(ws(resultBuffer(bl.getResult()), m * n, f32));
+    }
+    launch(gemvKernel(m, n, k, layout, /*residual=*/add != nullptr),
+           std::move(operands), loc);
     return success();
   }
   if (auto q = dyn_cast<QuantizeActivationsOp>(op)) {

@@ -399,7 +399,7 @@ GPUKernel mlir::bitnet::rmsnormQuantizeKernel(int64_t m, int64_t k, float eps,
 }
 
 GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
-                                   const GPUGemvLayout &l) {
+                                   const GPUGemvLayout &l, bool residual) {
   GPUKernel kernel;
   int64_t rg = l.rowsPerWarp, mt = l.tokensPerBlock;
   int64_t perStep = 32 / rg;
@@ -414,6 +414,8 @@ GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
   // Activation rows wider than this layout's own (shared with other layouts).
   if (l.xRowChunks != l.paddedChunks)
     kernel.name += formatv("_x{0}", l.xRowBytes()).str();
+  if (residual)
+    kernel.name += "_res";
   kernel.grid = {static_cast<int64_t>(llvm::divideCeil(l.groups, kGPUGemvWarps)),
                  l.tokenBlocks, 1};
   kernel.block = {32 * kGPUGemvWarps, 1, 1};
@@ -590,6 +592,11 @@ GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
     std::string at = b.op(
         "arith.addi", {b.op("arith.muli", {tok, b.idx(n)}, "index"), row},
         "index");
+    if (residual) {
+      std::string r = b.fresh("res");
+      b.line(r + " = memref.load %r[" + at + "] : " + memref(m * n, "f32"));
+      y = b.op("arith.addf", {y, r}, "f32");
+    }
     b.line("memref.store " + y + ", %y[" + at + "] : " + memref(m * n, "f32"));
     if (guard)
       b.line("}");
@@ -597,17 +604,18 @@ GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
   b.line("}");
   b.line("}");
   kernel.text =
-      formatv(R"(  gpu.func @{0}(%w: {1}, %xq: {2}, %xs: {3}, %sx: {4}, %ws: memref<1xf32>, %y: {5})
-      kernel attributes {{known_block_size = array<i32: {6}, 1, 1>} {
-{7}    gpu.return
+      formatv(R"(  gpu.func @{0}(%w: {1}, %xq: {2}, %xs: {3}, %sx: {4}, %ws: memref<1xf32>, {5}%y: {6})
+      kernel attributes {{known_block_size = array<i32: {7}, 1, 1>} {
+{8}    gpu.return
   }
 )",
               kernel.name, wType, xType, memref(paddedTokens, "i32"),
-              memref(paddedTokens, "f32"), memref(m * n, "f32"),
-              32 * kGPUGemvWarps, b.text)
+              memref(paddedTokens, "f32"),
+              residual ? "%r: " + memref(m * n, "f32") + ", " : "",
+              memref(m * n, "f32"), 32 * kGPUGemvWarps, b.text)
           .str();
   kernel.bytes = l.weightBytes() * l.tokenBlocks + paddedTokens * rowBytes +
-                 4 * m * n;
+                 4 * m * n * (residual ? 2 : 1);
   kernel.flops = 2 * m * n * k;
   return kernel;
 }
