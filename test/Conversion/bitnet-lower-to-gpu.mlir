@@ -177,6 +177,52 @@ func.func @late_residual(%x: tensor<1x512xf32>, %r: tensor<1x512xf32>) -> (tenso
 
 // -----
 
+// Tests that the sub-norm of a gated FFN over relu(gate)^2 * up, read by the
+// down projection alone, is one kernel that also computes its input from
+// gate and up (either operand order of the multiply), and that a product
+// something else reads stays kernels of its own.
+// CHECK-LABEL: func.func @gated
+// CHECK-SAME: %[[G:[a-z0-9]+]]: memref<1x384xf32>, %[[U:[a-z0-9]+]]: memref<1x384xf32>
+// CHECK: %[[GF:.*]] = memref.collapse_shape %[[G]]
+// CHECK: %[[UF:.*]] = memref.collapse_shape %[[U]]
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gated_rmsnorm_quantize_1x384_{{.*}} args(%[[GF]] : memref<384xf32>, %[[UF]] : memref<384xf32>,
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x128x384_
+// CHECK: %[[U2:.*]] = memref.collapse_shape %[[U]]
+// CHECK: %[[G2:.*]] = memref.collapse_shape %[[G]]
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gated_rmsnorm_quantize_1x384_{{.*}} args(%[[U2]] : memref<384xf32>, %[[G2]] : memref<384xf32>,
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x128x384_
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_squared_relu_384
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_mul_384
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rmsnorm_quantize_1x384_
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_gemv_w2a8_1x128x384_
+// CHECK-NOT: launch_func
+// CHECK: return
+// CHECK: gpu.func @bitnet_gated_rmsnorm_quantize_1x384_
+// CHECK: arith.maxnumf
+// CHECK-NEXT: arith.mulf
+// CHECK-NEXT: arith.mulf
+func.func @gated(%gate: tensor<1x384xf32>, %up: tensor<1x384xf32>) -> (tensor<1x128xf32>, tensor<1x128xf32>, tensor<1x128xf32>, tensor<1x384xf32>) {
+  %g = arith.constant dense<1.5> : tensor<384xf32>
+  %w = arith.constant dense<0.5> : tensor<128x384xf32>
+  %wq, %s = bitnet.ternarize %w : tensor<128x384xf32> -> tensor<128x384xi8>, tensor<f32>
+  %p = bitnet.pack %wq : tensor<128x384xi8> -> !bitnet.ternary<128x384, i2>
+  %h = bitnet.squared_relu %gate : tensor<1x384xf32>
+  %a = arith.mulf %h, %up : tensor<1x384xf32>
+  %n = bitnet.rmsnorm %a, %g : tensor<1x384xf32>, tensor<384xf32> -> tensor<1x384xf32>
+  %y = bitnet.bitlinear %n, %p scale %s : tensor<1x384xf32>, !bitnet.ternary<128x384, i2>, tensor<f32> -> tensor<1x128xf32>
+  %h2 = bitnet.squared_relu %up : tensor<1x384xf32>
+  %a2 = arith.mulf %gate, %h2 : tensor<1x384xf32>
+  %n2 = bitnet.rmsnorm %a2, %g : tensor<1x384xf32>, tensor<384xf32> -> tensor<1x384xf32>
+  %y2 = bitnet.bitlinear %n2, %p scale %s : tensor<1x384xf32>, !bitnet.ternary<128x384, i2>, tensor<f32> -> tensor<1x128xf32>
+  %h3 = bitnet.squared_relu %gate : tensor<1x384xf32>
+  %a3 = arith.mulf %h3, %up : tensor<1x384xf32>
+  %n3 = bitnet.rmsnorm %a3, %g : tensor<1x384xf32>, tensor<384xf32> -> tensor<1x384xf32>
+  %y3 = bitnet.bitlinear %n3, %p scale %s : tensor<1x384xf32>, !bitnet.ternary<128x384, i2>, tensor<f32> -> tensor<1x128xf32>
+  return %y, %y2, %y3, %a3 : tensor<1x128xf32>, tensor<1x128xf32>, tensor<1x128xf32>, tensor<1x384xf32>
+}
+
+// -----
+
 // Tests that prefill (more than 8 tokens) becomes a GEMM of 8-token blocks
 // (grid y = 3 for 20 tokens) over activations padded to 24 tokens.
 // CHECK-LABEL: func.func @prefill

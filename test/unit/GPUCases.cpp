@@ -152,6 +152,59 @@ Case rmsnormBitlinearCase() {
   return c;
 }
 
+// The FFN's sub-norm over relu(gate)^2 * up, read by the down projection
+// alone: one kernel computes the product, normalises and quantises. Both
+// operand orders of the multiply; K 300 is not a multiple of 64.
+Case gatedNormCase() {
+  const int64_t m = 5, k = 300, n = 40;
+  std::vector<float> a = randomFloats(m * k, 41), b = randomFloats(m * k, 43),
+                     gamma = randomFloats(k, 45);
+  std::vector<int8_t> w = randomTernary(n * k, 47);
+  float scale = 0.47f;
+  std::vector<int64_t> values(w.begin(), w.end());
+  std::string x = "tensor<5x300xf32>", t = "!bitnet.ternary<40x300, int8>";
+  auto down = [&](const std::string &i) {
+    return "  %n" + i + " = bitnet.rmsnorm %p" + i + ", %g : " + x +
+           ", tensor<300xf32> -> " + x + "\n  %y" + i +
+           " = bitnet.bitlinear %n" + i + ", %w scale %s : " + x + ", " + t +
+           ", tensor<f32> -> tensor<5x40xf32>\n";
+  };
+  Case c;
+  c.mlir = "func.func @f(%a: " + x + ", %b: " + x +
+           ") -> (tensor<5x40xf32>, tensor<5x40xf32>) {\n"
+           "  %g = arith.constant " + denseF32(gamma, {k}) + " : tensor<300xf32>\n"
+           "  %w = bitnet.constant " + denseInt(values, {n, k}) +
+           " : tensor<40x300xi8> -> " + t + "\n"
+           "  %s = arith.constant " + denseF32({scale}, {}) + " : tensor<f32>\n"
+           "  %h1 = bitnet.squared_relu %a : " + x + "\n"
+           "  %p1 = arith.mulf %h1, %b : " + x + "\n" + down("1") +
+           "  %h2 = bitnet.squared_relu %b : " + x + "\n"
+           "  %p2 = arith.mulf %a, %h2 : " + x + "\n" + down("2") +
+           "  return %y1, %y2 : tensor<5x40xf32>, tensor<5x40xf32>\n}\n";
+  std::vector<float> ha = bitnet::ref::squaredRelu(a.data(), m * k),
+                     hb = bitnet::ref::squaredRelu(b.data(), m * k);
+  std::vector<float> p1(m * k), p2(m * k);
+  for (int64_t i = 0; i < m * k; ++i) {
+    p1[i] = ha[i] * b[i];
+    p2[i] = a[i] * hb[i];
+  }
+  std::vector<float> n1 = bitnet::ref::rmsnorm(p1.data(), gamma.data(), m, k, 1e-5f),
+                     n2 = bitnet::ref::rmsnorm(p2.data(), gamma.data(), m, k, 1e-5f);
+  Step run;
+  run.inputs.push_back(buffer(0, a));
+  run.inputs.push_back(buffer(1, b));
+  // As rmsnorm_bitlinear: the sums of squares add in another order, and
+  // these inputs still quantise the same.
+  run.expected.push_back(buffer(
+      output(0), bitnet::ref::bitlinear(n1.data(), w.data(), scale, m, n, k),
+      Compare::Near, 1e-4f));
+  run.expected.push_back(buffer(
+      output(1), bitnet::ref::bitlinear(n2.data(), w.data(), scale, m, n, k),
+      Compare::Near, 1e-4f));
+  c.steps.push_back(std::move(run));
+  return c;
+}
+
 // Residual adds of bitlinear outputs, y + r and r + y (the o and down
 // projections of a decoder layer): the GEMV adds r as its last step, bit for
 // bit as an add kernel after it would. 11 tokens: a GEMM with a partial
@@ -377,6 +430,7 @@ std::vector<Entry> entries() {
   list.push_back({"rmsnorm_relu_add", rmsnormReluAddCase});
   list.push_back({"rmsnorm_bitlinear", rmsnormBitlinearCase});
   list.push_back({"bitlinear_residual", bitlinearResidualCase});
+  list.push_back({"gated_norm", gatedNormCase});
   for (std::string style : {"half", "interleaved"})
     list.push_back({"rope_" + style, [=] { return ropeCase(style); }});
   for (const AttentionShape &a : kAttentionShapes)

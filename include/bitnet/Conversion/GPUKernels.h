@@ -116,10 +116,15 @@ GPUKernel rmsnormKernel(int64_t rows, int64_t d, float eps);
 
 /// RMSNorm of `m x k` then quantizeKernel of its output, in one kernel: the
 /// normalised rows are recomputed (the same f32 operations as
-/// rmsnormKernel) instead of stored and read back.
-/// (%x: f32[m*k], %gamma: f32[k], then %xq, %xs, %sx as quantizeKernel)
+/// rmsnormKernel) instead of stored and read back. `gated`: the RMSNorm's
+/// input is relu(gate)^2 * up, also computed in the kernel (the FFN's
+/// sub-norm before down), with the operations of the squared-ReLU and
+/// multiply kernels.
+/// (%x: f32[m*k] or %gate, %up: f32[m*k], %gamma: f32[k], then %xq, %xs,
+///  %sx as quantizeKernel)
 GPUKernel rmsnormQuantizeKernel(int64_t m, int64_t k, float eps,
-                                int64_t rowStride, int64_t paddedTokens);
+                                int64_t rowStride, int64_t paddedTokens,
+                                bool gated = false);
 
 /// Rotary embedding of `tokens x heads x dim` f32 rows by one position per
 /// token (`positionType` i32 or i64), pairs (i, i + D/2) or, `interleaved`,

@@ -152,7 +152,9 @@ def BitNetLowerToGPU : Pass<"bitnet-lower-to-gpu", "::mlir::ModuleOp"> {
     GEMV for up to 8 tokens or a GEMM of 8-token blocks; the weight rows
     per warp are chosen per shape, or all set by `gemv-rows`),
     `bitnet.quantize_activations`, `bitnet.rmsnorm` (read by bitlinear
-    layers alone, one kernel with their quantisation),
+    layers alone, one kernel with their quantisation, which also computes a
+    gated FFN's relu(gate)^2 * up when that is its input; a residual add of
+    a bitlinear output is the GEMV's last step),
     `bitnet.squared_relu`, `bitnet.rope` (one thread per rotated pair),
     `bitnet.attention` (a kernel that writes the new key and value rows into
     the caches, then one block per token and query head over the visible

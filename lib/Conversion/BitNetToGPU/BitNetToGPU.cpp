@@ -76,6 +76,9 @@ private:
   std::string addGlobal(Location loc, DenseElementsAttr data);
   Operand operand(Value v);
   void launch(GPUKernel kernel, SmallVector<Operand> operands, Location loc);
+  /// Whether `y` has readers and all are bitlinear layers that take it as
+  /// their input (and it is no output of the function).
+  bool readByBitlinearsOnly(Value y);
   /// The addition that is the only reader of `y`, with its other operand,
   /// when that operand is an f32 tensor of y's shape already on the device;
   /// null otherwise.
@@ -94,8 +97,12 @@ private:
   int64_t workspaceBytes = 0;
   DenseMap<Value, BufRef> buffers;
   DenseMap<Value, Quantized> quantized;
-  /// Ops whose work another op's kernel does (residual adds of GEMVs).
+  /// Ops whose work another op's kernel does (residual adds of GEMVs, the
+  /// squared ReLU and multiply before an FFN's sub-norm).
   llvm::SmallPtrSet<Operation *, 16> fused;
+  /// Sub-norms whose input, relu(gate)^2 * up, their kernel computes: gate
+  /// and up.
+  DenseMap<Operation *, std::pair<Value, Value>> gatedNorms;
   /// For each result value, the output slot it is written to directly.
   DenseMap<Value, unsigned> directOutputs;
   /// For each result of the entry function, its output slot, or -1 for a KV
@@ -258,6 +265,14 @@ LogicalResult BitNetLowerToGPUPass::planBinary(Operation *op, Value a, Value b,
   return success();
 }
 
+bool BitNetLowerToGPUPass::readByBitlinearsOnly(Value y) {
+  return !y.use_empty() && !directOutputs.count(y) &&
+         llvm::all_of(y.getUsers(), [&](Operation *user) {
+           auto bl = dyn_cast<BitLinearOp>(user);
+           return bl && bl.getInput() == y;
+         });
+}
+
 std::pair<Operation *, Value> BitNetLowerToGPUPass::residualAdd(Value y) {
   if (!y.hasOneUse())
     return {};
@@ -409,21 +424,25 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     // before q/k/v or gate/up): one kernel normalises and quantises, and the
     // normalised rows are never stored.
     Value y = norm.getResult();
-    if (!y.use_empty() && !directOutputs.count(y) &&
-        llvm::all_of(y.getUsers(), [&](Operation *user) {
-          auto bl = dyn_cast<BitLinearOp>(user);
-          return bl && bl.getInput() == y;
-        })) {
+    if (readByBitlinearsOnly(y)) {
       GPUGemvLayout layout = chooseGemvLayout(rows, 1, d);
       layout.xRowChunks = sharedRowChunks(y);
       int64_t tokens = layout.paddedTokens(), rowBytes = layout.xRowBytes();
       Quantized q{allocate(tokens * rowBytes), allocate(4 * tokens),
                   allocate(4 * tokens), rowBytes, tokens};
-      launch(rmsnormQuantizeKernel(rows, d, eps, rowBytes, tokens),
-             {operand(norm.getInput()), operand(norm.getGamma()),
-              ws(q.xq, tokens * rowBytes, i8), ws(q.xs, tokens, i32),
-              ws(q.sx, tokens, f32)},
-             loc);
+      SmallVector<Operand> operands;
+      auto gated = gatedNorms.find(norm);
+      if (gated != gatedNorms.end()) {
+        operands.push_back(operand(gated->second.first));
+        operands.push_back(operand(gated->second.second));
+      } else {
+        operands.push_back(operand(norm.getInput()));
+      }
+      operands.append({operand(norm.getGamma()), ws(q.xq, tokens * rowBytes, i8),
+                       ws(q.xs, tokens, i32), ws(q.sx, tokens, f32)});
+      launch(rmsnormQuantizeKernel(rows, d, eps, rowBytes, tokens,
+                                   gated != gatedNorms.end()),
+             std::move(operands), loc);
       quantized.insert_or_assign(y, q);
       return success();
     }
@@ -644,6 +663,43 @@ LogicalResult BitNetLowerToGPUPass::plan(func::FuncOp func) {
   for (auto [j, v] : llvm::enumerate(ret->getOperands()))
     if (outputSlot[j] >= 0 && v.getDefiningOp() && !directOutputs.count(v))
       directOutputs[v] = outputSlot[j];
+  // A gated FFN's relu(gate)^2 * up read by its sub-norm alone, whose output
+  // bitlinear layers alone read: the fused norm kernel computes the product
+  // too, and the squared ReLU and multiply kernels are left out.
+  func.walk([&](RMSNormOp norm) {
+    if (!readByBitlinearsOnly(norm.getResult()))
+      return;
+    Value x = norm.getInput();
+    Operation *mul = x.getDefiningOp();
+    if (!mul || !x.hasOneUse())
+      return;
+    Value p, q;
+    if (isa<arith::MulFOp>(mul)) {
+      p = mul->getOperand(0);
+      q = mul->getOperand(1);
+    } else if (auto generic = dyn_cast<linalg::GenericOp>(mul)) {
+      Operation *body = elementwiseBody(generic);
+      if (!body || !isa<arith::MulFOp>(body))
+        return;
+      p = generic.getInputs()[0];
+      q = generic.getInputs()[1];
+    } else {
+      return;
+    }
+    // IEEE multiplication is commutative: either operand may be the gate's.
+    auto relu = p.getDefiningOp<SquaredReluOp>();
+    if (!relu || !p.hasOneUse()) {
+      std::swap(p, q);
+      relu = p.getDefiningOp<SquaredReluOp>();
+    }
+    if (!relu || !p.hasOneUse() || p == q || q.getType() != x.getType() ||
+        relu.getInput().getType() != x.getType() ||
+        !cast<RankedTensorType>(x.getType()).getElementType().isF32())
+      return;
+    gatedNorms[norm] = {relu.getInput(), q};
+    fused.insert(relu);
+    fused.insert(mul);
+  });
   for (Operation &op : func.getBody().front())
     if (failed(planOp(&op)))
       return failure();

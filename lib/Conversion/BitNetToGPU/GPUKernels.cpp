@@ -222,18 +222,40 @@ struct RowBlock {
 /// row (f32) and returns its name.
 using RowValue = std::function<std::string(Body &)>;
 
-/// 1 / sqrt(mean(x^2) + eps) over elements [0, ub) of row `base` of `%x`
-/// (block-wide, in %red).
-std::string rmsInverse(Body &b, const RowBlock &rb, StringRef xType,
-                       const std::string &base, const std::string &ub,
-                       int64_t d, float eps) {
+/// Element `%i` of row `base` of `%x`; defines %at (its index).
+RowValue rowElement(std::string xType, std::string base) {
+  return [=](Body &b) {
+    b.line("  %at = arith.addi " + base + ", %i : index");
+    b.line("  %xv = memref.load %x[%at] : " + xType);
+    return std::string("%xv");
+  };
+}
+
+/// Element `%i` of row `base` of relu(%gate)^2 * %up, with the f32
+/// operations of the squared-ReLU and multiply kernels; defines %at.
+RowValue gatedElement(std::string type, std::string base) {
+  return [=](Body &b) {
+    b.line("  %at = arith.addi " + base + ", %i : index");
+    b.line("  %av = memref.load %gate[%at] : " + type);
+    b.line("  %bv = memref.load %up[%at] : " + type);
+    std::string zero = b.f32("0.0");
+    b.line("  %ar = arith.maxnumf %av, " + zero + " : f32");
+    b.line("  %a2 = arith.mulf %ar, %ar : f32");
+    b.line("  %xv = arith.mulf %a2, %bv : f32");
+    return std::string("%xv");
+  };
+}
+
+/// 1 / sqrt(mean(x^2) + eps) over elements [0, ub) of the row that `x`
+/// gives (block-wide, in %red).
+std::string rmsInverse(Body &b, const RowBlock &rb, const RowValue &x,
+                       const std::string &ub, int64_t d, float eps) {
   std::string sumsq = b.fresh("ss");
   b.line(sumsq + " = scf.for %i = " + rb.tid + " to " + ub + " step " +
-         rb.step + " iter_args(%a = " + b.f32("0.0") + ") -> (f32) {");
-  b.line("  %at = arith.addi " + base + ", %i : index");
-  b.line("  %xv = memref.load %x[%at] : " + xType);
-  b.line("  %sq = arith.mulf %xv, %xv : f32");
-  b.line("  %a1 = arith.addf %a, %sq : f32");
+         rb.step + " iter_args(%s = " + b.f32("0.0") + ") -> (f32) {");
+  std::string v = x(b);
+  b.line("  %sq = arith.mulf " + v + ", " + v + " : f32");
+  b.line("  %a1 = arith.addf %s, %sq : f32");
   b.line("  scf.yield %a1 : f32");
   b.line("}");
   std::string all = b.blockReduce(sumsq, "arith.addf", "f32", "%red",
@@ -245,14 +267,13 @@ std::string rmsInverse(Body &b, const RowBlock &rb, StringRef xType,
   return b.op("arith.divf", {b.f32("1.0"), den}, "f32");
 }
 
-/// RMSNorm's output element `%i` of row `base`: gamma * (x * inv).
-RowValue normalized(std::string xType, std::string gType, std::string base,
-                    std::string inv) {
+/// RMSNorm's output element `%i` of the row that `x` gives: gamma * (x *
+/// inv).
+RowValue normalized(RowValue x, std::string gType, std::string inv) {
   return [=](Body &b) {
-    b.line("  %at = arith.addi " + base + ", %i : index");
-    b.line("  %xv = memref.load %x[%at] : " + xType);
+    std::string v = x(b);
     b.line("  %g = memref.load %gamma[%i] : " + gType);
-    b.line("  %xi = arith.mulf %xv, " + inv + " : f32");
+    b.line("  %xi = arith.mulf " + v + ", " + inv + " : f32");
     b.line("  %yv = arith.mulf %g, %xi : f32");
     return std::string("%yv");
   };
@@ -363,9 +384,11 @@ GPUKernel mlir::bitnet::quantizeKernel(int64_t m, int64_t k, int64_t rowStride,
 
 GPUKernel mlir::bitnet::rmsnormQuantizeKernel(int64_t m, int64_t k, float eps,
                                               int64_t rowStride,
-                                              int64_t paddedTokens) {
+                                              int64_t paddedTokens,
+                                              bool gated) {
   GPUKernel kernel;
-  kernel.name = formatv("bitnet_rmsnorm_quantize_{0}x{1}_{2:x}_{3}x{4}", m, k,
+  kernel.name = formatv("bitnet_{0}rmsnorm_quantize_{1}x{2}_{3:x}_{4}x{5}",
+                        gated ? "gated_" : "", m, k,
                         llvm::bit_cast<uint32_t>(eps), paddedTokens, rowStride)
                     .str();
   kernel.grid = {paddedTokens, 1, 1};
@@ -375,10 +398,12 @@ GPUKernel mlir::bitnet::rmsnormQuantizeKernel(int64_t m, int64_t k, float eps,
   std::string ub = rowLength(b, rb, m, k);
   std::string base = b.op("arith.muli", {rb.row, b.idx(k)}, "index");
   std::string xType = memref(m * k, "f32"), gType = memref(k, "f32");
-  std::string inv = rmsInverse(b, rb, xType, base, ub, k, eps);
-  quantizeRow(b, rb, normalized(xType, gType, base, inv), ub, rowStride,
-              paddedTokens);
-  kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %gamma: {2}, %xq: {3}, %xs: {4}, %sx: {5})
+  RowValue x = gated ? gatedElement(xType, base) : rowElement(xType, base);
+  std::string inv = rmsInverse(b, rb, x, ub, k, eps);
+  quantizeRow(b, rb, normalized(x, gType, inv), ub, rowStride, paddedTokens);
+  std::string inputs = gated ? "%gate: " + xType + ", %up: " + xType
+                             : "%x: " + xType;
+  kernel.text = formatv(R"(  gpu.func @{0}({1}, %gamma: {2}, %xq: {3}, %xs: {4}, %sx: {5})
       workgroup(%red: memref<{6}xf32, #gpu.address_space<workgroup>>,
                 %redf: memref<{6}xf32, #gpu.address_space<workgroup>>,
                 %redi: memref<{6}xi32, #gpu.address_space<workgroup>>)
@@ -386,15 +411,16 @@ GPUKernel mlir::bitnet::rmsnormQuantizeKernel(int64_t m, int64_t k, float eps,
 {8}    gpu.return
   }
 )",
-                        kernel.name, xType, gType,
+                        kernel.name, inputs, gType,
                         memref(paddedTokens * rowStride, "i8"),
                         memref(paddedTokens, "i32"),
                         memref(paddedTokens, "f32"), RowBlock::warps,
                         kReduceThreads, b.text)
                     .str();
-  // x is read three times (sum of squares, maximum, quantisation).
-  kernel.bytes = 12 * m * k + 4 * k + paddedTokens * (rowStride + 8);
-  kernel.flops = 10 * m * k;
+  // The input is read three times (sum of squares, maximum, quantisation).
+  kernel.bytes = (gated ? 24 : 12) * m * k + 4 * k +
+                 paddedTokens * (rowStride + 8);
+  kernel.flops = (gated ? 19 : 10) * m * k;
   return kernel;
 }
 
@@ -632,9 +658,10 @@ GPUKernel mlir::bitnet::rmsnormKernel(int64_t rows, int64_t d, float eps) {
   std::string base = b.op("arith.muli", {rb.row, b.idx(d)}, "index");
   std::string cd = b.idx(d);
   std::string xType = memref(rows * d, "f32"), gType = memref(d, "f32");
-  std::string inv = rmsInverse(b, rb, xType, base, cd, d, eps);
+  RowValue x = rowElement(xType, base);
+  std::string inv = rmsInverse(b, rb, x, cd, d, eps);
   b.line("scf.for %i = " + rb.tid + " to " + cd + " step " + rb.step + " {");
-  std::string y = normalized(xType, gType, base, inv)(b);
+  std::string y = normalized(x, gType, inv)(b);
   b.line("  memref.store " + y + ", %y[%at] : " + xType);
   b.line("}");
   kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %gamma: {2}, %y: {1})
