@@ -356,14 +356,7 @@ GPUKernel mlir::bitnet::quantizeKernel(int64_t m, int64_t k, int64_t rowStride,
   std::string ub = rowLength(b, rb, m, k);
   std::string xRow = b.op("arith.muli", {rb.row, b.idx(k)}, "index");
   std::string xType = memref(m * k, "f32");
-  quantizeRow(
-      b, rb,
-      [&](Body &b) {
-        b.line("  %at = arith.addi " + xRow + ", %i : index");
-        b.line("  %xv = memref.load %x[%at] : " + xType);
-        return std::string("%xv");
-      },
-      ub, rowStride, paddedTokens);
+  quantizeRow(b, rb, rowElement(xType, xRow), ub, rowStride, paddedTokens);
   kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %xq: {2}, %xs: {3}, %sx: {4})
       workgroup(%redf: memref<{5}xf32, #gpu.address_space<workgroup>>,
                 %redi: memref<{5}xi32, #gpu.address_space<workgroup>>)
