@@ -141,6 +141,23 @@ struct GPUAttentionShape {
   std::string positionType; ///< i32 or i64
 };
 
+/// One rotary embedding: rows of `tokens x heads x dim`, pairs (i, i + D/2)
+/// or, `interleaved`, (2i, 2i + 1), positions of `positionType` per token.
+struct RopeSpec {
+  int64_t tokens, heads, dim;
+  bool interleaved;
+  std::string positionType;
+};
+
+/// ropeKernel of the query into %qr and of the key, then cacheUpdateKernel
+/// of the rotated key and the value, in one kernel: the rotated key rows go
+/// straight into the key cache. The same operations as the three kernels.
+/// (%q: f32[t*h*d], %k, %v: f32[t*hkv*d], %qpos, %kpos: positions[t],
+///  %qfreq, %kfreq: f32[d/2], %qr: f32[t*h*d], %kc, %vc, %pos as
+///  cacheUpdateKernel)
+GPUKernel ropeCacheUpdateKernel(const GPUAttentionShape &shape,
+                                const RopeSpec &q, const RopeSpec &k);
+
 /// Writes the `tokens` new key and value rows into both caches, in place, at
 /// rows [p, p + tokens) with p = clamp(position, 0, capacity - tokens),
 /// rounded to the cache type; one thread per element.

@@ -673,14 +673,73 @@ GPUKernel mlir::bitnet::rmsnormKernel(int64_t rows, int64_t d, float eps) {
 
 static constexpr int64_t kElementwiseThreads = 256;
 
+namespace {
+/// One rotated pair of a rope: the flat indices of its two features in the
+/// rows, and their rotated values.
+struct RotatedPair {
+  std::string a, c, ya, yb;
+};
+
+/// Rotates pair `i` (< tokens * heads * dim / 2) of the rows in `x` by the
+/// position of its token in `pos` and the frequencies in `freq`, with the
+/// reference's operations in its order: a cos - b sin, b cos + a sin.
+RotatedPair rotatePair(Body &b, const std::string &i, const RopeSpec &r,
+                       StringRef x, StringRef pos, StringRef freq) {
+  int64_t half = r.dim / 2, count = r.tokens * r.heads * r.dim;
+  std::string xType = memref(count, "f32");
+  // Pair `pair` of row `row` (token t, head h): features a and c.
+  std::string pair = b.op("arith.remui", {i, b.idx(half)}, "index");
+  std::string row = b.op("arith.divui", {i, b.idx(half)}, "index");
+  std::string t = b.op("arith.divui", {row, b.idx(r.heads)}, "index");
+  std::string base = b.op("arith.muli", {row, b.idx(r.dim)}, "index");
+  RotatedPair out;
+  if (r.interleaved) {
+    out.a = b.op("arith.addi",
+                 {base, b.op("arith.muli", {pair, b.idx(2)}, "index")}, "index");
+    out.c = b.op("arith.addi", {out.a, b.idx(1)}, "index");
+  } else {
+    out.a = b.op("arith.addi", {base, pair}, "index");
+    out.c = b.op("arith.addi", {out.a, b.idx(half)}, "index");
+  }
+  std::string p = b.fresh("pos");
+  b.line(p + " = memref.load " + pos + "[" + t + "] : " +
+         memref(r.tokens, r.positionType));
+  std::string posF =
+      b.op("arith.sitofp", {p}, r.positionType + " to f32");
+  std::string f = b.fresh("freq");
+  b.line(f + " = memref.load " + freq + "[" + pair + "] : " +
+         memref(half, "f32"));
+  std::string angle = b.op("arith.mulf", {posF, f}, "f32");
+  std::string cs = b.op("math.cos", {angle}, "f32");
+  std::string sn = b.op("math.sin", {angle}, "f32");
+  std::string xa = b.fresh("xa"), xb = b.fresh("xb");
+  b.line(xa + " = memref.load " + x + "[" + out.a + "] : " + xType);
+  b.line(xb + " = memref.load " + x + "[" + out.c + "] : " + xType);
+  out.ya = b.op("arith.subf",
+                {b.op("arith.mulf", {xa, cs}, "f32"),
+                 b.op("arith.mulf", {xb, sn}, "f32")},
+                "f32");
+  out.yb = b.op("arith.addf",
+                {b.op("arith.mulf", {xb, cs}, "f32"),
+                 b.op("arith.mulf", {xa, sn}, "f32")},
+                "f32");
+  return out;
+}
+
+std::string ropeName(const RopeSpec &r) {
+  return formatv("{0}x{1}x{2}_{3}_{4}", r.tokens, r.heads, r.dim,
+                 r.interleaved ? "interleaved" : "half", r.positionType)
+      .str();
+}
+} // namespace
+
 GPUKernel mlir::bitnet::ropeKernel(int64_t tokens, int64_t heads, int64_t dim,
                                    bool interleaved, StringRef positionType) {
   GPUKernel kernel;
+  RopeSpec r{tokens, heads, dim, interleaved, positionType.str()};
   int64_t half = dim / 2, pairs = tokens * heads * half;
   int64_t count = tokens * heads * dim;
-  kernel.name = formatv("bitnet_rope_{0}x{1}x{2}_{3}_{4}", tokens, heads, dim,
-                        interleaved ? "interleaved" : "half", positionType)
-                    .str();
+  kernel.name = "bitnet_rope_" + ropeName(r);
   kernel.grid = {std::max<int64_t>(1, llvm::divideCeil(pairs, kElementwiseThreads)),
                  1, 1};
   kernel.block = {kElementwiseThreads, 1, 1};
@@ -688,44 +747,9 @@ GPUKernel mlir::bitnet::ropeKernel(int64_t tokens, int64_t heads, int64_t dim,
   Body b;
   std::string i = b.globalIndex(kElementwiseThreads);
   b.line("scf.if " + b.op("arith.cmpi ult,", {i, b.idx(pairs)}, "index") + " {");
-  // Pair `pair` of row `row` (token t, head h): features a and b.
-  std::string pair = b.op("arith.remui", {i, b.idx(half)}, "index");
-  std::string row = b.op("arith.divui", {i, b.idx(half)}, "index");
-  std::string t = b.op("arith.divui", {row, b.idx(heads)}, "index");
-  std::string base = b.op("arith.muli", {row, b.idx(dim)}, "index");
-  std::string a, c;
-  if (interleaved) {
-    a = b.op("arith.addi", {base, b.op("arith.muli", {pair, b.idx(2)}, "index")},
-             "index");
-    c = b.op("arith.addi", {a, b.idx(1)}, "index");
-  } else {
-    a = b.op("arith.addi", {base, pair}, "index");
-    c = b.op("arith.addi", {a, b.idx(half)}, "index");
-  }
-  std::string pos = b.fresh("pos");
-  b.line(pos + " = memref.load %pos[" + t + "] : " +
-         memref(tokens, positionType));
-  std::string posF =
-      b.op("arith.sitofp", {pos}, (positionType + " to f32").str());
-  std::string freq = b.fresh("freq");
-  b.line(freq + " = memref.load %freq[" + pair + "] : " + memref(half, "f32"));
-  // The reference's operations, in its order: a cos - b sin, b cos + a sin.
-  std::string angle = b.op("arith.mulf", {posF, freq}, "f32");
-  std::string cs = b.op("math.cos", {angle}, "f32");
-  std::string sn = b.op("math.sin", {angle}, "f32");
-  std::string xa = b.fresh("xa"), xb = b.fresh("xb");
-  b.line(xa + " = memref.load %x[" + a + "] : " + xType);
-  b.line(xb + " = memref.load %x[" + c + "] : " + xType);
-  std::string ya = b.op("arith.subf",
-                        {b.op("arith.mulf", {xa, cs}, "f32"),
-                         b.op("arith.mulf", {xb, sn}, "f32")},
-                        "f32");
-  std::string yb = b.op("arith.addf",
-                        {b.op("arith.mulf", {xb, cs}, "f32"),
-                         b.op("arith.mulf", {xa, sn}, "f32")},
-                        "f32");
-  b.line("memref.store " + ya + ", %y[" + a + "] : " + xType);
-  b.line("memref.store " + yb + ", %y[" + c + "] : " + xType);
+  RotatedPair y = rotatePair(b, i, r, "%x", "%pos", "%freq");
+  b.line("memref.store " + y.ya + ", %y[" + y.a + "] : " + xType);
+  b.line("memref.store " + y.yb + ", %y[" + y.c + "] : " + xType);
   b.line("}");
   kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %pos: {2}, %freq: {3}, %y: {1})
       kernel attributes {{known_block_size = array<i32: {4}, 1, 1>} {
@@ -759,6 +783,26 @@ static std::string loadCached(Body &b, StringRef cache, StringRef at,
   return b.op("arith.extf", {v}, s.cacheType + " to f32");
 }
 
+/// Stores f32 `value` into cache `cache` at `at`, rounded to the cache type.
+static void storeCached(Body &b, StringRef cache, StringRef at,
+                        std::string value, const GPUAttentionShape &s) {
+  if (s.cacheType != "f32")
+    value = b.op("arith.truncf", {value}, "f32 to " + s.cacheType);
+  b.line("memref.store " + value + ", " + cache + "[" + at + "] : " +
+         memref(s.capacity * s.kvHeads * s.dim, s.cacheType));
+}
+
+/// The cache index of element `i` of the new rows: rows start at p =
+/// clamp(position, 0, capacity - tokens), so p * rowElems + i.
+static std::string cacheIndex(Body &b, const std::string &i,
+                              const GPUAttentionShape &s) {
+  std::string p =
+      b.clampedPosition("%pos", s.positionType, 0, s.capacity - s.tokens);
+  return b.op("arith.addi",
+              {b.op("arith.muli", {p, b.idx(s.kvHeads * s.dim)}, "index"), i},
+              "index");
+}
+
 GPUKernel mlir::bitnet::cacheUpdateKernel(const GPUAttentionShape &s) {
   GPUKernel kernel;
   kernel.name = "bitnet_kv_update_" + attentionSuffix(s);
@@ -771,19 +815,11 @@ GPUKernel mlir::bitnet::cacheUpdateKernel(const GPUAttentionShape &s) {
   Body b;
   std::string i = b.globalIndex(kElementwiseThreads);
   b.line("scf.if " + b.op("arith.cmpi ult,", {i, b.idx(count)}, "index") + " {");
-  std::string p =
-      b.clampedPosition("%pos", s.positionType, 0, s.capacity - s.tokens);
-  // Element i = (token, rest) goes to ((p + token), rest): p * rowElems + i.
-  std::string at = b.op(
-      "arith.addi", {b.op("arith.muli", {p, b.idx(rowElems)}, "index"), i},
-      "index");
+  std::string at = cacheIndex(b, i, s);
   for (StringRef which : {"k", "v"}) {
     std::string v = b.fresh("new");
     b.line(v + " = memref.load %" + which + "[" + i + "] : " + rowsType);
-    if (s.cacheType != "f32")
-      v = b.op("arith.truncf", {v}, "f32 to " + s.cacheType);
-    b.line("memref.store " + v + ", %" + which + "c[" + at + "] : " +
-           cacheType);
+    storeCached(b, ("%" + which + "c").str(), at, v, s);
   }
   b.line("}");
   kernel.text = formatv(R"(  gpu.func @{0}(%k: {1}, %v: {1}, %kc: {2}, %vc: {2}, %pos: {3})
@@ -797,6 +833,62 @@ GPUKernel mlir::bitnet::cacheUpdateKernel(const GPUAttentionShape &s) {
   int64_t cacheBytes = s.cacheType == "f32" ? 4 : 2;
   kernel.bytes = 2 * count * (4 + cacheBytes);
   kernel.flops = 0;
+  return kernel;
+}
+
+GPUKernel mlir::bitnet::ropeCacheUpdateKernel(const GPUAttentionShape &s,
+                                              const RopeSpec &q,
+                                              const RopeSpec &k) {
+  GPUKernel kernel;
+  kernel.name = "bitnet_rope_kv_update_" + attentionSuffix(s) + "_q" +
+                ropeName(q) + "_k" + ropeName(k);
+  int64_t qPairs = q.tokens * q.heads * (q.dim / 2);
+  int64_t kPairs = k.tokens * k.heads * (k.dim / 2);
+  int64_t rowElems = s.kvHeads * s.dim, vCount = s.tokens * rowElems;
+  int64_t total = qPairs + kPairs + vCount;
+  kernel.grid = {std::max<int64_t>(1, llvm::divideCeil(total, kElementwiseThreads)),
+                 1, 1};
+  kernel.block = {kElementwiseThreads, 1, 1};
+  std::string qType = memref(q.tokens * q.heads * q.dim, "f32");
+  std::string rowsType = memref(vCount, "f32");
+  std::string cacheType = memref(s.capacity * rowElems, s.cacheType);
+  Body b;
+  // Threads [0, qPairs) rotate q into %qr, the next kPairs rotate k into the
+  // key cache, the next vCount copy v into the value cache.
+  std::string i = b.globalIndex(kElementwiseThreads);
+  b.line("scf.if " + b.op("arith.cmpi ult,", {i, b.idx(qPairs)}, "index") + " {");
+  RotatedPair rq = rotatePair(b, i, q, "%q", "%qpos", "%qfreq");
+  b.line("memref.store " + rq.ya + ", %qr[" + rq.a + "] : " + qType);
+  b.line("memref.store " + rq.yb + ", %qr[" + rq.c + "] : " + qType);
+  b.line("} else {");
+  std::string j = b.op("arith.subi", {i, b.idx(qPairs)}, "index");
+  b.line("scf.if " + b.op("arith.cmpi ult,", {j, b.idx(kPairs)}, "index") + " {");
+  RotatedPair rk = rotatePair(b, j, k, "%k", "%kpos", "%kfreq");
+  storeCached(b, "%kc", cacheIndex(b, rk.a, s), rk.ya, s);
+  storeCached(b, "%kc", cacheIndex(b, rk.c, s), rk.yb, s);
+  b.line("} else {");
+  std::string l = b.op("arith.subi", {j, b.idx(kPairs)}, "index");
+  b.line("scf.if " + b.op("arith.cmpi ult,", {l, b.idx(vCount)}, "index") + " {");
+  std::string v = b.fresh("new");
+  b.line(v + " = memref.load %v[" + l + "] : " + rowsType);
+  storeCached(b, "%vc", cacheIndex(b, l, s), v, s);
+  b.line("}");
+  b.line("}");
+  b.line("}");
+  kernel.text = formatv(
+      R"(  gpu.func @{0}(%q: {1}, %k: {2}, %v: {2}, %qpos: {3}, %kpos: {4}, %qfreq: {5}, %kfreq: {6}, %qr: {1}, %kc: {7}, %vc: {7}, %pos: {8})
+      kernel attributes {{known_block_size = array<i32: {9}, 1, 1>} {
+{10}    gpu.return
+  }
+)",
+      kernel.name, qType, rowsType, memref(q.tokens, q.positionType),
+      memref(k.tokens, k.positionType), memref(q.dim / 2, "f32"),
+      memref(k.dim / 2, "f32"), cacheType, memref(1, s.positionType),
+      kElementwiseThreads, b.text)
+                    .str();
+  int64_t cacheBytes = s.cacheType == "f32" ? 4 : 2;
+  kernel.bytes = 8 * 2 * qPairs + 2 * vCount * (4 + cacheBytes);
+  kernel.flops = 6 * (qPairs + kPairs);
   return kernel;
 }
 
