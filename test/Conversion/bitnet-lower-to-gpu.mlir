@@ -339,6 +339,56 @@ func.func @decode_step(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<
 
 // -----
 
+// Tests that the ropes of an attention's query and key, read by it alone,
+// and the cache update are one kernel that writes the rotated query for the
+// attention kernel and the rotated keys straight into the cache; a rotated
+// key that something else reads leaves the three kernels apart.
+// CHECK-LABEL: func.func @roped
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rope_kv_update_1x4x2x8_c16_f16_i32_q1x4x8_half_i32_k1x2x8_interleaved_i32
+// CHECK-SAME: args(%{{[^ ]*}} : memref<32xf32>, %{{[^ ]*}} : memref<16xf32>, %{{[^ ]*}} : memref<16xf32>, %{{[^ ]*}} : memref<1xi32>, %{{[^ ]*}} : memref<1xi32>, %{{[^ ]*}} : memref<4xf32>, %{{[^ ]*}} : memref<4xf32>, %{{[^ ]*}} : memref<32xf32>, %{{[^ ]*}} : memref<256xf16>, %{{[^ ]*}} : memref<256xf16>, %{{[^ ]*}} : memref<1xi32>)
+// CHECK-NOT: launch_func
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_attention_1x4x2x8_c16_f16_i32
+// CHECK-SAME: args(%view{{[^ ]*}} : memref<32xf32>,
+// CHECK-NEXT: return
+// CHECK: gpu.func @bitnet_rope_kv_update_1x4x2x8_c16_f16_i32_q1x4x8_half_i32_k1x2x8_interleaved_i32
+// CHECK: math.cos
+// CHECK: memref.store %{{.*}}, %{{.*}} : memref<32xf32>
+// CHECK: math.cos
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+// CHECK: arith.truncf %{{.*}} : f32 to f16
+func.func @roped(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf32>,
+                 %kc: tensor<16x2x8xf16>, %vc: tensor<16x2x8xf16>, %pos: tensor<i32>, %p: tensor<1xi32>)
+    -> (tensor<1x4x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>) {
+  %qr = bitnet.rope %q, %p {theta = 10000.0 : f32} : tensor<1x4x8xf32>, tensor<1xi32> -> tensor<1x4x8xf32>
+  %kr = bitnet.rope %k, %p {theta = 10000.0 : f32, style = #bitnet.rope_style<interleaved>} : tensor<1x2x8xf32>, tensor<1xi32> -> tensor<1x2x8xf32>
+  %o, %kc1, %vc1 = bitnet.attention %qr, %kr, %v, %kc, %vc, %pos
+      : tensor<1x4x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>, tensor<i32>
+      -> tensor<1x4x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>
+  return %o, %kc1, %vc1 : tensor<1x4x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @roped_key_returned
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rope_1x4x8_half_i32
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_rope_1x2x8_half_i32
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_kv_update_1x4x2x8_c16_f16_i32
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_attention_1x4x2x8_c16_f16_i32
+// CHECK-NOT: rope_kv_update
+func.func @roped_key_returned(%q: tensor<1x4x8xf32>, %k: tensor<1x2x8xf32>, %v: tensor<1x2x8xf32>,
+                              %kc: tensor<16x2x8xf16>, %vc: tensor<16x2x8xf16>, %pos: tensor<i32>, %p: tensor<1xi32>)
+    -> (tensor<1x4x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>, tensor<1x2x8xf32>) {
+  %qr = bitnet.rope %q, %p {theta = 10000.0 : f32} : tensor<1x4x8xf32>, tensor<1xi32> -> tensor<1x4x8xf32>
+  %kr = bitnet.rope %k, %p {theta = 10000.0 : f32} : tensor<1x2x8xf32>, tensor<1xi32> -> tensor<1x2x8xf32>
+  %o, %kc1, %vc1 = bitnet.attention %qr, %kr, %v, %kc, %vc, %pos
+      : tensor<1x4x8xf32>, tensor<1x2x8xf32>, tensor<1x2x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>, tensor<i32>
+      -> tensor<1x4x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>
+  return %o, %kc1, %vc1, %kr : tensor<1x4x8xf32>, tensor<16x2x8xf16>, tensor<16x2x8xf16>, tensor<1x2x8xf32>
+}
+
+// -----
+
 // Tests that a KV cache that is not an argument of the entry function is
 // refused: the GPU kernels update caches in place.
 func.func @constant_cache(%q: tensor<1x2x4xf32>, %k: tensor<1x2x4xf32>, %pos: tensor<i32>) -> tensor<1x2x4xf32> {

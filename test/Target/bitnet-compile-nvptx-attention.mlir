@@ -18,13 +18,14 @@
 // ptxas accepts for sm_90 and sm_80: sine and cosine from libdevice (no
 // unresolved __nv_ calls), f16 caches by default (rounded when written,
 // widened when read), barriers and warp shuffles for the scores (a warp per
-// key row) and the softmax.
+// key row) and the softmax. The query's and key's ropes and the cache update
+// are one kernel: the rotated keys go straight into the cache.
 // PTX: .version 8.0
 // PTX: .target sm_90
 // PTX-NOT: .extern .func __nv_
-// PTX-LABEL: .entry bitnet_rope_1x4x16_half_i32
-// PTX-LABEL: .entry bitnet_rope_1x2x16_half_i32
-// PTX-LABEL: .entry bitnet_kv_update_1x4x2x16_c32_f16_i32
+// PTX-NOT: .entry bitnet_rope_1x
+// PTX-NOT: .entry bitnet_kv_update_1x
+// PTX-LABEL: .entry bitnet_rope_kv_update_1x4x2x16_c32_f16_i32_q1x4x16_half_i32_k1x2x16_half_i32
 // PTX: cvt.rn.f16.f32
 // PTX-LABEL: .entry bitnet_attention_1x4x2x16_c32_f16_i32
 // PTX: .shared .align 4 .b8
@@ -35,7 +36,7 @@
 // PTX-DAG: div.rn.f32
 // SM80: .target sm_80
 // SM80-LABEL: .entry bitnet_attention_1x4x2x16_c32_f16_i32
-// F32-LABEL: .entry bitnet_kv_update_1x4x2x16_c32_f32_i32
+// F32-LABEL: .entry bitnet_rope_kv_update_1x4x2x16_c32_f32_i32_q
 // F32-NOT: cvt.rn.f16.f32
 // F32-LABEL: .entry bitnet_attention_1x4x2x16_c32_f32_i32
 

@@ -338,6 +338,66 @@ Case attentionF32Case(const AttentionShape &a) {
   return c;
 }
 
+// RoPE of the query (half) and of the key (interleaved) read by attention
+// alone, as in a decoder layer: on the GPU one kernel rotates both and writes
+// the rotated keys straight into the cache. f32 caches through
+// bitnet_context_run, at positions 0 and 5 and one clamped to cap - s.
+Case ropedAttentionCase() {
+  const AttentionShape a{2, 6, 3, 16, 12};
+  const float theta = 10000.0f;
+  std::mt19937 rng(71);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto random = [&](int64_t n) { return normalVector(rng, normal, n); };
+  std::vector<float> q = random(a.s * a.hq * a.d), k = random(a.s * a.hkv * a.d),
+                     v = random(a.s * a.hkv * a.d),
+                     kc = random(a.cap * a.hkv * a.d),
+                     vc = random(a.cap * a.hkv * a.d);
+  std::string qt = "tensor<2x6x16xf32>", kt = "tensor<2x3x16xf32>",
+              ct = "tensor<12x3x16xf32>";
+  auto rope = [&](const char *y, const char *x, const std::string &type,
+                  const char *style) {
+    return std::string("  ") + y + " = bitnet.rope " + x +
+           ", %p {theta = 10000.0 : f32, style = #bitnet.rope_style<" + style +
+           ">} : " + type + ", tensor<2xi32> -> " + type + "\n";
+  };
+  Case c;
+  c.mlir = "func.func @attn(%q: " + qt + ", %k: " + kt + ", %v: " + kt +
+           ", %kc: " + ct + ", %vc: " + ct +
+           ", %pos: tensor<i32>, %p: tensor<2xi32>) -> (" + qt + ", " + ct +
+           ", " + ct + ") {\n" + rope("%qr", "%q", qt, "half") +
+           rope("%kr", "%k", kt, "interleaved") +
+           "  %o, %kc1, %vc1 = bitnet.attention %qr, %kr, %v, %kc, %vc, %pos : " +
+           qt + ", " + kt + ", " + kt + ", " + ct + ", " + ct +
+           ", tensor<i32> -> " + qt + ", " + ct + ", " + ct + "\n"
+           "  return %o, %kc1, %vc1 : " + qt + ", " + ct + ", " + ct + "\n}\n";
+  c.flags = {"--kv-cache=f32"};
+  for (int32_t position : {0, 5, 1000 /* clamped to cap - s */}) {
+    // The rows' positions, as a decoder computes them: start + index.
+    std::vector<int32_t> p = {position, position + 1};
+    std::vector<int64_t> p64(p.begin(), p.end());
+    std::vector<float> qr = bitnet::ref::rope(q.data(), p64.data(), a.s, a.hq,
+                                              a.d, theta, false);
+    std::vector<float> kr = bitnet::ref::rope(k.data(), p64.data(), a.s, a.hkv,
+                                              a.d, theta, true);
+    Step run;
+    for (const auto *input : {&q, &k, &v, &kc, &vc})
+      run.inputs.push_back(buffer(int32_t(run.inputs.size()), *input));
+    run.inputs.push_back(buffer(5, std::vector<int32_t>{position}));
+    run.inputs.push_back(buffer(6, p));
+    std::vector<float> kRef = kc, vRef = vc;
+    std::vector<float> o = bitnet::ref::attention(
+        qr.data(), kr.data(), v.data(), kRef.data(), vRef.data(), position,
+        a.s, a.hq, a.hkv, a.d, a.cap, 1.0f / std::sqrt(float(a.d)));
+    // The GPU's sin and cos are libdevice's: within 1e-5 of the host's, as
+    // in the rope cases; the value rows are copied bit for bit.
+    run.expected.push_back(buffer(output(0), o, Compare::Near, 1e-4f));
+    run.expected.push_back(buffer(3, kRef, Compare::Near, 1e-5f));
+    run.expected.push_back(buffer(4, vRef));
+    c.steps.push_back(std::move(run));
+  }
+  return c;
+}
+
 std::vector<uint16_t> halfBits(const std::vector<float> &v) {
   std::vector<uint16_t> h(v.size());
   for (size_t i = 0; i < v.size(); ++i) {
@@ -435,6 +495,7 @@ std::vector<Entry> entries() {
     list.push_back({"rope_" + style, [=] { return ropeCase(style); }});
   for (const AttentionShape &a : kAttentionShapes)
     list.push_back({"attention_f32_" + a.name(), [=] { return attentionF32Case(a); }});
+  list.push_back({"roped_attention", ropedAttentionCase});
   for (const AttentionShape &a : kAttentionShapes)
     list.push_back({"attention_f16_" + a.name(), [=] { return attentionF16Case(a); }});
   list.push_back({"fortunes_decoder", fortunesCase});

@@ -157,8 +157,9 @@ def BitNetLowerToGPU : Pass<"bitnet-lower-to-gpu", "::mlir::ModuleOp"> {
     a bitlinear output is the GEMV's last step),
     `bitnet.squared_relu`, `bitnet.rope` (one thread per rotated pair),
     `bitnet.attention` (a kernel that writes the new key and value rows into
-    the caches, then one block per token and query head over the visible
-    cache rows), `bitnet.embedding` and `bitnet.dense_matmul` (f32, f16 or
+    the caches, and also does the ropes of the query and key when they are
+    read by the attention alone, then one block per token and query head
+    over the visible cache rows), `bitnet.embedding` and `bitnet.dense_matmul` (f32, f16 or
     i8 with row scales; a warp per weight row), `arith.addf`/`arith.mulf` on
     f32 tensors of one shape and the elementwise `linalg.generic` forms of
     them, the positions of a step (`tensor.generate` of start + index),

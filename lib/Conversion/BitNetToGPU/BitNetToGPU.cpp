@@ -76,6 +76,10 @@ private:
   std::string addGlobal(Location loc, DenseElementsAttr data);
   Operand operand(Value v);
   void launch(GPUKernel kernel, SmallVector<Operand> operands, Location loc);
+  /// The shape and style of `rope` (static shape).
+  RopeSpec ropeSpec(RopeOp rope);
+  /// The inverse frequencies of `rope`, a new global.
+  Operand ropeFrequencies(RopeOp rope);
   /// Whether `y` has readers and all are bitlinear layers that take it as
   /// their input (and it is no output of the function).
   bool readByBitlinearsOnly(Value y);
@@ -103,6 +107,8 @@ private:
   /// Sub-norms whose input, relu(gate)^2 * up, their kernel computes: gate
   /// and up.
   DenseMap<Operation *, std::pair<Value, Value>> gatedNorms;
+  /// Attentions whose query and key ropes their cache update does.
+  DenseMap<Operation *, std::pair<RopeOp, RopeOp>> ropedAttention;
   /// For each result value, the output slot it is written to directly.
   DenseMap<Value, unsigned> directOutputs;
   /// For each result of the entry function, its output slot, or -1 for a KV
@@ -263,6 +269,24 @@ LogicalResult BitNetLowerToGPUPass::planBinary(Operation *op, Value a, Value b,
                            type.getNumElements()),
          {operand(a), operand(b), operand(result)}, op->getLoc());
   return success();
+}
+
+RopeSpec BitNetLowerToGPUPass::ropeSpec(RopeOp rope) {
+  RankedTensorType type = rope.getInput().getType();
+  return {type.getDimSize(0), type.getDimSize(1), type.getDimSize(2),
+          rope.getStyle() == RopeStyle::Interleaved,
+          typeName(rope.getPositions().getType().getElementType())};
+}
+
+Operand BitNetLowerToGPUPass::ropeFrequencies(RopeOp rope) {
+  int64_t dim = rope.getInput().getType().getDimSize(2);
+  SmallVector<float> freqs =
+      ropeInverseFrequencies(rope.getTheta().convertToFloat(), dim);
+  auto freqType =
+      RankedTensorType::get({dim / 2}, Float32Type::get(rope.getContext()));
+  return Operand{globalBuffer(addGlobal(
+                     rope.getLoc(), DenseElementsAttr::get(freqType, ArrayRef(freqs)))),
+                 dim / 2, freqType.getElementType()};
 }
 
 bool BitNetLowerToGPUPass::readByBitlinearsOnly(Value y) {
@@ -538,22 +562,13 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     return success();
   }
   if (auto rope = dyn_cast<RopeOp>(op)) {
-    RankedTensorType type = rope.getInput().getType();
-    if (!type.hasStaticShape())
+    if (!rope.getInput().getType().hasStaticShape())
       return op->emitError("bitnet-lower-to-gpu: rope needs a static shape");
-    int64_t tokens = type.getDimSize(0), heads = type.getDimSize(1),
-            dim = type.getDimSize(2);
-    SmallVector<float> freqs =
-        ropeInverseFrequencies(rope.getTheta().convertToFloat(), dim);
-    auto freqType = RankedTensorType::get({dim / 2}, f32);
-    BufRef freq = globalBuffer(
-        addGlobal(loc, DenseElementsAttr::get(freqType, ArrayRef(freqs))));
+    RopeSpec r = ropeSpec(rope);
     resultBuffer(rope.getResult());
-    launch(ropeKernel(tokens, heads, dim,
-                      rope.getStyle() == RopeStyle::Interleaved,
-                      typeName(rope.getPositions().getType().getElementType())),
+    launch(ropeKernel(r.tokens, r.heads, r.dim, r.interleaved, r.positionType),
            {operand(rope.getInput()), operand(rope.getPositions()),
-            Operand{freq, dim / 2, f32}, operand(rope.getResult())},
+            ropeFrequencies(rope), operand(rope.getResult())},
            loc);
     return success();
   }
@@ -592,11 +607,27 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     int64_t units = shape.tokens * shape.heads;
     BufRef scores = allocate(4 * units * shape.capacity);
     resultBuffer(att.getResult());
-    launch(cacheUpdateKernel(shape),
-           {operand(att.getKey()), operand(att.getValue()),
-            operand(att.getKCache()), operand(att.getVCache()),
-            operand(att.getPosition())},
-           loc);
+    auto roped = ropedAttention.find(att);
+    if (roped != ropedAttention.end()) {
+      // The query's and key's ropes, then the cache update, in one kernel:
+      // the rotated keys go straight into the key cache.
+      auto [rq, rk] = roped->second;
+      resultBuffer(rq.getResult());
+      launch(ropeCacheUpdateKernel(shape, ropeSpec(rq), ropeSpec(rk)),
+             {operand(rq.getInput()), operand(rk.getInput()),
+              operand(att.getValue()), operand(rq.getPositions()),
+              operand(rk.getPositions()), ropeFrequencies(rq),
+              ropeFrequencies(rk), operand(rq.getResult()),
+              operand(att.getKCache()), operand(att.getVCache()),
+              operand(att.getPosition())},
+             loc);
+    } else {
+      launch(cacheUpdateKernel(shape),
+             {operand(att.getKey()), operand(att.getValue()),
+              operand(att.getKCache()), operand(att.getVCache()),
+              operand(att.getPosition())},
+             loc);
+    }
     launch(attentionKernel(shape),
            {operand(att.getQuery()), operand(att.getKCache()),
             operand(att.getVCache()), operand(att.getPosition()),
@@ -666,6 +697,20 @@ LogicalResult BitNetLowerToGPUPass::plan(func::FuncOp func) {
   // A gated FFN's relu(gate)^2 * up read by its sub-norm alone, whose output
   // bitlinear layers alone read: the fused norm kernel computes the product
   // too, and the squared ReLU and multiply kernels are left out.
+  // The ropes of an attention's query and key, read by it alone: one kernel
+  // rotates both and updates the caches.
+  func.walk([&](AttentionOp att) {
+    auto rq = att.getQuery().getDefiningOp<RopeOp>();
+    auto rk = att.getKey().getDefiningOp<RopeOp>();
+    if (!rq || !rk || !att.getQuery().hasOneUse() ||
+        !att.getKey().hasOneUse() ||
+        !rq.getInput().getType().hasStaticShape() ||
+        !rk.getInput().getType().hasStaticShape())
+      return;
+    ropedAttention[att] = {rq, rk};
+    fused.insert(rq);
+    fused.insert(rk);
+  });
   func.walk([&](RMSNormOp norm) {
     if (!readByBitlinearsOnly(norm.getResult()))
       return;
