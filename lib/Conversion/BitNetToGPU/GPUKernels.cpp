@@ -726,6 +726,12 @@ RotatedPair rotatePair(Body &b, const std::string &i, const RopeSpec &r,
   return out;
 }
 
+/// Stores a rotated pair into the f32 rows `y` of `type`.
+void storePair(Body &b, const RotatedPair &p, StringRef y, StringRef type) {
+  b.line("memref.store " + p.ya + ", " + y + "[" + p.a + "] : " + type);
+  b.line("memref.store " + p.yb + ", " + y + "[" + p.c + "] : " + type);
+}
+
 std::string ropeName(const RopeSpec &r) {
   return formatv("{0}x{1}x{2}_{3}_{4}", r.tokens, r.heads, r.dim,
                  r.interleaved ? "interleaved" : "half", r.positionType)
@@ -747,9 +753,7 @@ GPUKernel mlir::bitnet::ropeKernel(int64_t tokens, int64_t heads, int64_t dim,
   Body b;
   std::string i = b.globalIndex(kElementwiseThreads);
   b.line("scf.if " + b.op("arith.cmpi ult,", {i, b.idx(pairs)}, "index") + " {");
-  RotatedPair y = rotatePair(b, i, r, "%x", "%pos", "%freq");
-  b.line("memref.store " + y.ya + ", %y[" + y.a + "] : " + xType);
-  b.line("memref.store " + y.yb + ", %y[" + y.c + "] : " + xType);
+  storePair(b, rotatePair(b, i, r, "%x", "%pos", "%freq"), "%y", xType);
   b.line("}");
   kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %pos: {2}, %freq: {3}, %y: {1})
       kernel attributes {{known_block_size = array<i32: {4}, 1, 1>} {
@@ -857,9 +861,7 @@ GPUKernel mlir::bitnet::ropeCacheUpdateKernel(const GPUAttentionShape &s,
   // key cache, the next vCount copy v into the value cache.
   std::string i = b.globalIndex(kElementwiseThreads);
   b.line("scf.if " + b.op("arith.cmpi ult,", {i, b.idx(qPairs)}, "index") + " {");
-  RotatedPair rq = rotatePair(b, i, q, "%q", "%qpos", "%qfreq");
-  b.line("memref.store " + rq.ya + ", %qr[" + rq.a + "] : " + qType);
-  b.line("memref.store " + rq.yb + ", %qr[" + rq.c + "] : " + qType);
+  storePair(b, rotatePair(b, i, q, "%q", "%qpos", "%qfreq"), "%qr", qType);
   b.line("} else {");
   std::string j = b.op("arith.subi", {i, b.idx(qPairs)}, "index");
   b.line("scf.if " + b.op("arith.cmpi ult,", {j, b.idx(kPairs)}, "index") + " {");
