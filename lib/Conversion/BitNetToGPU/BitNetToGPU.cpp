@@ -102,7 +102,8 @@ private:
   DenseMap<Value, BufRef> buffers;
   DenseMap<Value, Quantized> quantized;
   /// Ops whose work another op's kernel does (residual adds of GEMVs, the
-  /// squared ReLU and multiply before an FFN's sub-norm).
+  /// squared ReLU and multiply before an FFN's sub-norm, the ropes before an
+  /// attention).
   llvm::SmallPtrSet<Operation *, 16> fused;
   /// Sub-norms whose input, relu(gate)^2 * up, their kernel computes: gate
   /// and up.
@@ -694,9 +695,6 @@ LogicalResult BitNetLowerToGPUPass::plan(func::FuncOp func) {
   for (auto [j, v] : llvm::enumerate(ret->getOperands()))
     if (outputSlot[j] >= 0 && v.getDefiningOp() && !directOutputs.count(v))
       directOutputs[v] = outputSlot[j];
-  // A gated FFN's relu(gate)^2 * up read by its sub-norm alone, whose output
-  // bitlinear layers alone read: the fused norm kernel computes the product
-  // too, and the squared ReLU and multiply kernels are left out.
   // The ropes of an attention's query and key, read by it alone: one kernel
   // rotates both and updates the caches.
   func.walk([&](AttentionOp att) {
@@ -711,6 +709,9 @@ LogicalResult BitNetLowerToGPUPass::plan(func::FuncOp func) {
     fused.insert(rq);
     fused.insert(rk);
   });
+  // A gated FFN's relu(gate)^2 * up read by its sub-norm alone, whose output
+  // bitlinear layers alone read: the fused norm kernel computes the product
+  // too, and the squared ReLU and multiply kernels are left out.
   func.walk([&](RMSNormOp norm) {
     if (!readByBitlinearsOnly(norm.getResult()))
       return;
