@@ -536,8 +536,10 @@ CompilerDiagnosticHandler::CompilerDiagnosticHandler(llvm::SourceMgr &mgr,
 }
 
 std::optional<StringRef> CompilerDiagnosticHandler::longLine(Location loc) {
+  // As SourceMgrDiagnosticHandler: no source line for an unknown line or
+  // column (an ONNX node's location is its index in the binary file).
   auto fileLoc = loc->findInstanceOf<FileLineColLoc>();
-  if (!fileLoc || fileLoc.getLine() == 0)
+  if (!fileLoc || fileLoc.getLine() == 0 || fileLoc.getColumn() == 0)
     return std::nullopt;
   const llvm::MemoryBuffer *buffer = getBufferForFile(fileLoc.getFilename());
   if (!buffer)
