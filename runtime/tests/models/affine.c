@@ -11,11 +11,7 @@ static const bitnet_tensor_info inputs[1] = {{"x", BITNET_DTYPE_F32, 2, shape}};
 static const bitnet_tensor_info outputs[1] = {{"y", BITNET_DTYPE_F32, 2, shape}};
 
 TEST_MODEL_INFO = {
-    .magic = BITNET_MODEL_MAGIC,
-    .abi_version = BITNET_MODEL_ABI_VERSION,
-    .name = "affine",
-    .producer = "bitnet_rt tests",
-    .target = "host",
+    TEST_MODEL_HOST("affine"),
     .num_inputs = 1,
     .num_outputs = 1,
     .inputs = inputs,

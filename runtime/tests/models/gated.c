@@ -20,11 +20,7 @@ static const bitnet_tensor_info inputs[1] = {
 static const bitnet_tensor_info outputs[1] = {{"y", BITNET_DTYPE_I32, 1, shape}};
 
 TEST_MODEL_INFO = {
-    .magic = BITNET_MODEL_MAGIC,
-    .abi_version = BITNET_MODEL_ABI_VERSION,
-    .name = "gated",
-    .producer = "bitnet_rt tests",
-    .target = "host",
+    TEST_MODEL_HOST("gated"),
     .num_inputs = 1,
     .num_outputs = 1,
     .inputs = inputs,

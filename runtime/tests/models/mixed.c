@@ -24,11 +24,7 @@ static const bitnet_tensor_info outputs[3] = {
     {"half", BITNET_DTYPE_F16, 2, half_shape}};
 
 TEST_MODEL_INFO = {
-    .magic = BITNET_MODEL_MAGIC,
-    .abi_version = BITNET_MODEL_ABI_VERSION,
-    .name = "mixed",
-    .producer = "bitnet_rt tests",
-    .target = "host",
+    TEST_MODEL_HOST("mixed"),
     .num_inputs = 3,
     .num_outputs = 3,
     .inputs = inputs,

@@ -24,11 +24,7 @@ static const bitnet_tensor_info outputs[3] = {
     {"seen", BITNET_DTYPE_I32, 1, seen_shape}};
 
 TEST_MODEL_INFO = {
-    .magic = BITNET_MODEL_MAGIC,
-    .abi_version = BITNET_MODEL_ABI_VERSION,
-    .name = "parallel",
-    .producer = "bitnet_rt tests",
-    .target = "host",
+    TEST_MODEL_HOST("parallel"),
     .num_inputs = 1,
     .num_outputs = 3,
     .inputs = inputs,

@@ -24,6 +24,13 @@
   TEST_EXPORT const struct bitnet_model_info test_model_info __asm__(          \
       BITNET_MODEL_INFO_SYMBOL)
 
+/** The fields every well-formed test model's descriptor starts with: the
+ * magic and ABI version this runtime expects, `model_name`, and a host
+ * target. */
+#define TEST_MODEL_HOST(model_name)                                            \
+  .magic = BITNET_MODEL_MAGIC, .abi_version = BITNET_MODEL_ABI_VERSION,        \
+  .name = (model_name), .producer = "bitnet_rt tests", .target = "host"
+
 /** Defines the exported run function. */
 #define TEST_MODEL_RUN                                                         \
   TEST_EXPORT int32_t bitnet_model_run(void *const *buffers, void *workspace,  \

@@ -43,11 +43,7 @@ static const bitnet_model_variant variants[2] = {
 };
 
 TEST_MODEL_INFO = {
-    .magic = BITNET_MODEL_MAGIC,
-    .abi_version = BITNET_MODEL_ABI_VERSION,
-    .name = "variants",
-    .producer = "bitnet_rt tests",
-    .target = "host",
+    TEST_MODEL_HOST("variants"),
     .num_inputs = 1,
     .num_outputs = 1,
     .inputs = inputs,

@@ -33,11 +33,7 @@ static const bitnet_tensor_info inputs[1] = {{"x", BITNET_DTYPE_F32, 1, shape}};
 static const bitnet_tensor_info outputs[1] = {{"y", BITNET_DTYPE_F32, 1, shape}};
 
 TEST_MODEL_INFO = {
-    .magic = BITNET_MODEL_MAGIC,
-    .abi_version = BITNET_MODEL_ABI_VERSION,
-    .name = "weights",
-    .producer = "bitnet_rt tests",
-    .target = "host",
+    TEST_MODEL_HOST("weights"),
     .num_inputs = 1,
     .num_outputs = 1,
     .inputs = inputs,

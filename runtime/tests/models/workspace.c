@@ -28,11 +28,7 @@ static const bitnet_tensor_info outputs[2] = {
     {"ok", BITNET_DTYPE_I32, 1, ok_shape}};
 
 TEST_MODEL_INFO = {
-    .magic = BITNET_MODEL_MAGIC,
-    .abi_version = BITNET_MODEL_ABI_VERSION,
-    .name = "workspace",
-    .producer = "bitnet_rt tests",
-    .target = "host",
+    TEST_MODEL_HOST("workspace"),
     .num_inputs = 1,
     .num_outputs = 2,
     .inputs = inputs,
