@@ -20,6 +20,7 @@
 #include <cassert>
 #include <functional>
 #include <limits>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::bitnet;
@@ -342,79 +343,74 @@ std::string rowLength(Body &b, const RowBlock &rb, int64_t m, int64_t k) {
 }
 } // namespace
 
-GPUKernel mlir::bitnet::quantizeKernel(int64_t m, int64_t k, int64_t rowStride,
-                                       int64_t paddedTokens) {
+/// The quantisation of `m x k` rows, of the input or (with `eps`) of its
+/// RMSNorm, whose input is relu(gate)^2 * up when `gated`: quantizeKernel and
+/// rmsnormQuantizeKernel.
+static GPUKernel quantizeRowsKernel(std::string name, int64_t m, int64_t k,
+                                   int64_t rowStride, int64_t paddedTokens,
+                                   std::optional<float> eps, bool gated) {
   GPUKernel kernel;
-  kernel.name = formatv("bitnet_quantize_{0}x{1}_{2}x{3}", m, k,
-                        paddedTokens, rowStride)
-                    .str();
+  kernel.name = std::move(name);
   kernel.grid = {paddedTokens, 1, 1};
   kernel.block = {kReduceThreads, 1, 1};
   Body b;
   RowBlock rb(b);
   // Tokens past m (padding for the matmul's token blocks) read nothing.
   std::string ub = rowLength(b, rb, m, k);
-  std::string xRow = b.op("arith.muli", {rb.row, b.idx(k)}, "index");
-  std::string xType = memref(m * k, "f32");
-  quantizeRow(b, rb, rowElement(xType, xRow), ub, rowStride, paddedTokens);
-  kernel.text = formatv(R"(  gpu.func @{0}(%x: {1}, %xq: {2}, %xs: {3}, %sx: {4})
-      workgroup(%redf: memref<{5}xf32, #gpu.address_space<workgroup>>,
-                %redi: memref<{5}xi32, #gpu.address_space<workgroup>>)
-      kernel attributes {{known_block_size = array<i32: {6}, 1, 1>} {
-{7}    gpu.return
+  std::string base = b.op("arith.muli", {rb.row, b.idx(k)}, "index");
+  std::string xType = memref(m * k, "f32"), gType = memref(k, "f32");
+  RowValue x = gated ? gatedElement(xType, base) : rowElement(xType, base);
+  if (eps)
+    x = normalized(x, gType, rmsInverse(b, rb, x, ub, k, *eps));
+  quantizeRow(b, rb, x, ub, rowStride, paddedTokens);
+  std::string params = gated ? "%gate: " + xType + ", %up: " + xType
+                             : "%x: " + xType;
+  if (eps)
+    params += ", %gamma: " + gType;
+  std::string workgroup =
+      (eps ? formatv("%red: memref<{0}xf32, #gpu.address_space<workgroup>>, ",
+                     RowBlock::warps)
+                 .str()
+           : "");
+  kernel.text = formatv(R"(  gpu.func @{0}({1}, %xq: {2}, %xs: {3}, %sx: {4})
+      workgroup({5}%redf: memref<{6}xf32, #gpu.address_space<workgroup>>,
+                %redi: memref<{6}xi32, #gpu.address_space<workgroup>>)
+      kernel attributes {{known_block_size = array<i32: {7}, 1, 1>} {
+{8}    gpu.return
   }
 )",
-                        kernel.name, xType,
+                        kernel.name, params,
                         memref(paddedTokens * rowStride, "i8"),
                         memref(paddedTokens, "i32"),
-                        memref(paddedTokens, "f32"), RowBlock::warps,
-                        kReduceThreads, b.text)
+                        memref(paddedTokens, "f32"), workgroup,
+                        RowBlock::warps, kReduceThreads, b.text)
                     .str();
-  kernel.bytes = 4 * m * k + paddedTokens * (rowStride + 8);
-  kernel.flops = 3 * m * k;
+  // With a norm, the input is read three times (sum of squares, maximum,
+  // quantisation).
+  int64_t inputBytes = (gated ? 8 : 4) * m * k;
+  kernel.bytes = (eps ? 3 * inputBytes + 4 * k : inputBytes) +
+                 paddedTokens * (rowStride + 8);
+  kernel.flops = eps ? (gated ? 19 : 10) * m * k : 3 * m * k;
   return kernel;
+}
+
+GPUKernel mlir::bitnet::quantizeKernel(int64_t m, int64_t k, int64_t rowStride,
+                                       int64_t paddedTokens) {
+  return quantizeRowsKernel(formatv("bitnet_quantize_{0}x{1}_{2}x{3}", m, k,
+                                    paddedTokens, rowStride),
+                            m, k, rowStride, paddedTokens, std::nullopt,
+                            /*gated=*/false);
 }
 
 GPUKernel mlir::bitnet::rmsnormQuantizeKernel(int64_t m, int64_t k, float eps,
                                               int64_t rowStride,
                                               int64_t paddedTokens,
                                               bool gated) {
-  GPUKernel kernel;
-  kernel.name = formatv("bitnet_{0}rmsnorm_quantize_{1}x{2}_{3:x}_{4}x{5}",
-                        gated ? "gated_" : "", m, k,
-                        llvm::bit_cast<uint32_t>(eps), paddedTokens, rowStride)
-                    .str();
-  kernel.grid = {paddedTokens, 1, 1};
-  kernel.block = {kReduceThreads, 1, 1};
-  Body b;
-  RowBlock rb(b);
-  std::string ub = rowLength(b, rb, m, k);
-  std::string base = b.op("arith.muli", {rb.row, b.idx(k)}, "index");
-  std::string xType = memref(m * k, "f32"), gType = memref(k, "f32");
-  RowValue x = gated ? gatedElement(xType, base) : rowElement(xType, base);
-  std::string inv = rmsInverse(b, rb, x, ub, k, eps);
-  quantizeRow(b, rb, normalized(x, gType, inv), ub, rowStride, paddedTokens);
-  std::string inputs = gated ? "%gate: " + xType + ", %up: " + xType
-                             : "%x: " + xType;
-  kernel.text = formatv(R"(  gpu.func @{0}({1}, %gamma: {2}, %xq: {3}, %xs: {4}, %sx: {5})
-      workgroup(%red: memref<{6}xf32, #gpu.address_space<workgroup>>,
-                %redf: memref<{6}xf32, #gpu.address_space<workgroup>>,
-                %redi: memref<{6}xi32, #gpu.address_space<workgroup>>)
-      kernel attributes {{known_block_size = array<i32: {7}, 1, 1>} {
-{8}    gpu.return
-  }
-)",
-                        kernel.name, inputs, gType,
-                        memref(paddedTokens * rowStride, "i8"),
-                        memref(paddedTokens, "i32"),
-                        memref(paddedTokens, "f32"), RowBlock::warps,
-                        kReduceThreads, b.text)
-                    .str();
-  // The input is read three times (sum of squares, maximum, quantisation).
-  kernel.bytes = (gated ? 24 : 12) * m * k + 4 * k +
-                 paddedTokens * (rowStride + 8);
-  kernel.flops = (gated ? 19 : 10) * m * k;
-  return kernel;
+  return quantizeRowsKernel(
+      formatv("bitnet_{0}rmsnorm_quantize_{1}x{2}_{3:x}_{4}x{5}",
+              gated ? "gated_" : "", m, k, llvm::bit_cast<uint32_t>(eps),
+              paddedTokens, rowStride),
+      m, k, rowStride, paddedTokens, eps, gated);
 }
 
 GPUKernel mlir::bitnet::gemvKernel(int64_t m, int64_t n, int64_t k,
