@@ -308,16 +308,26 @@ constexpr AttentionShape kAttentionShapes[] = {
     // The 2B model's heads at decode, a long cache.
     {1, 20, 5, 128, 600}};
 
+/// Normal random query, key and value rows and caches of shape `a`.
+struct AttentionInputs {
+  std::vector<float> q, k, v, kc, vc;
+  AttentionInputs(const AttentionShape &a, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    auto random = [&](int64_t n) { return normalVector(rng, normal, n); };
+    q = random(a.s * a.hq * a.d);
+    k = random(a.s * a.hkv * a.d);
+    v = random(a.s * a.hkv * a.d);
+    kc = random(a.cap * a.hkv * a.d);
+    vc = random(a.cap * a.hkv * a.d);
+  }
+};
+
 // f32 caches through bitnet_context_run: the caches are state inputs, copied
 // to the device and back, updated bit for bit as the reference does.
 Case attentionF32Case(const AttentionShape &a) {
-  std::mt19937 rng(static_cast<unsigned>(a.s * 131 + a.d));
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  auto random = [&](int64_t n) { return normalVector(rng, normal, n); };
-  std::vector<float> q = random(a.s * a.hq * a.d), k = random(a.s * a.hkv * a.d),
-                     v = random(a.s * a.hkv * a.d),
-                     kc = random(a.cap * a.hkv * a.d),
-                     vc = random(a.cap * a.hkv * a.d);
+  AttentionInputs in(a, static_cast<unsigned>(a.s * 131 + a.d));
+  const auto &[q, k, v, kc, vc] = in;
   Case c;
   c.mlir = attentionModel(a.s, a.hq, a.hkv, a.d, a.cap);
   c.flags = {"--kv-cache=f32"};
@@ -345,13 +355,8 @@ Case attentionF32Case(const AttentionShape &a) {
 Case ropedAttentionCase() {
   const AttentionShape a{2, 6, 3, 16, 12};
   const float theta = 10000.0f;
-  std::mt19937 rng(71);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  auto random = [&](int64_t n) { return normalVector(rng, normal, n); };
-  std::vector<float> q = random(a.s * a.hq * a.d), k = random(a.s * a.hkv * a.d),
-                     v = random(a.s * a.hkv * a.d),
-                     kc = random(a.cap * a.hkv * a.d),
-                     vc = random(a.cap * a.hkv * a.d);
+  AttentionInputs in(a, 71);
+  const auto &[q, k, v, kc, vc] = in;
   std::string qt = "tensor<2x6x16xf32>", kt = "tensor<2x3x16xf32>",
               ct = "tensor<12x3x16xf32>";
   auto rope = [&](const char *y, const char *x, const std::string &type,
