@@ -122,6 +122,14 @@ protected:
     d.GetErrorString(r, &text);
     return text ? text : "";
   }
+  /// Whether the message of `r` contains `text` (it is shown when not).
+  ::testing::AssertionResult says(CUresult r, const std::string &text) {
+    std::string m = message(r);
+    if (m.find(text) != std::string::npos)
+      return ::testing::AssertionSuccess();
+    return ::testing::AssertionFailure()
+           << "the message \"" << m << "\" lacks \"" << text << "\"";
+  }
 
   Driver d;
   void *module = nullptr;
@@ -152,12 +160,10 @@ TEST_F(Emulator, ChecksCopiesAndParameters) {
   CUdeviceptr small = alloc(128), out = alloc(256);
   std::vector<char> bytes(256);
   EXPECT_EQ(d.MemcpyHtoD(small, bytes.data(), 256), kInvalidValue);
-  EXPECT_NE(message(kInvalidValue).find("not inside one allocation"),
-            std::string::npos);
+  EXPECT_TRUE(says(kInvalidValue, "not inside one allocation"));
   // A parameter that does not hold the kernel's 256 bytes.
   EXPECT_EQ(launch("copy", small, out, 1, 64), kIllegalAddress);
-  EXPECT_NE(message(kIllegalAddress).find("parameter 0"), std::string::npos)
-      << message(kIllegalAddress);
+  EXPECT_TRUE(says(kIllegalAddress, "parameter 0"));
 }
 
 TEST_F(Emulator, ChecksAlignmentAndBlockSize) {
@@ -169,17 +175,13 @@ TEST_F(Emulator, ChecksAlignmentAndBlockSize) {
   ASSERT_EQ(d.PrimaryCtxRetain(&context, 0), kSuccess);
   // It was built for blocks of 64 threads.
   EXPECT_EQ(launch("copy", in, out, 1, 32), kInvalidValue);
-  EXPECT_NE(message(kInvalidValue).find("built for blocks of (64, 1, 1)"),
-            std::string::npos)
-      << message(kInvalidValue);
+  EXPECT_TRUE(says(kInvalidValue, "built for blocks of (64, 1, 1)"));
 }
 
 TEST_F(Emulator, AFaultIsStickyUntilTheContextIsReleased) {
   CUdeviceptr in = alloc(4), out = alloc(4);
   EXPECT_EQ(launch("oob", in, out, 1, 32), kIllegalAddress);
-  EXPECT_NE(message(kIllegalAddress).find("thread 5: memref.store out of bounds"),
-            std::string::npos)
-      << message(kIllegalAddress);
+  EXPECT_TRUE(says(kIllegalAddress, "thread 5: memref.store out of bounds"));
   EXPECT_EQ(d.StreamSynchronize(nullptr), kIllegalAddress);
   CUdeviceptr p = 0;
   EXPECT_EQ(d.MemAlloc(&p, 16), kIllegalAddress);
@@ -192,9 +194,7 @@ TEST_F(Emulator, AFaultIsStickyUntilTheContextIsReleased) {
 TEST_F(Emulator, ReportsABarrierNotEveryThreadReaches) {
   CUdeviceptr in = alloc(4), out = alloc(4);
   EXPECT_EQ(launch("divergent_barrier", in, out, 1, 32), kLaunchFailed);
-  EXPECT_NE(message(kLaunchFailed).find("16 of 32 threads wait at a barrier"),
-            std::string::npos)
-      << message(kLaunchFailed);
+  EXPECT_TRUE(says(kLaunchFailed, "16 of 32 threads wait at a barrier"));
 }
 
 TEST_F(Emulator, ShufflesAsTheGPUDoes) {
@@ -214,9 +214,7 @@ TEST_F(Emulator, ShufflesAsTheGPUDoes) {
 TEST_F(Emulator, ReportsAShuffleNotEveryLaneReaches) {
   CUdeviceptr in = alloc(4), out = alloc(4);
   EXPECT_EQ(launch("divergent_shuffle", in, out, 1, 32), kLaunchFailed);
-  EXPECT_NE(message(kLaunchFailed).find("16 of its 32 lanes wait at a shuffle"),
-            std::string::npos)
-      << message(kLaunchFailed);
+  EXPECT_TRUE(says(kLaunchFailed, "16 of its 32 lanes wait at a shuffle"));
 }
 
 TEST_F(Emulator, ReportsARaceOnWorkgroupMemory) {
@@ -228,10 +226,8 @@ TEST_F(Emulator, ReportsARaceOnWorkgroupMemory) {
     EXPECT_EQ(got[i], (float)((i + 1) % 64));
   EXPECT_EQ(launch("shared_race", in, out, 1, 64), kLaunchFailed);
   // Thread 0 read its neighbour's slot before thread 1 wrote it.
-  EXPECT_NE(message(kLaunchFailed).find("workgroup array: thread 1 writes it "
-                                        "after thread 0 read it"),
-            std::string::npos)
-      << message(kLaunchFailed);
+  EXPECT_TRUE(says(kLaunchFailed, "workgroup array: thread 1 writes it "
+                                   "after thread 0 read it"));
 }
 
 TEST_F(Emulator, ReportsBlocksWritingTheSameBytes) {
@@ -240,10 +236,8 @@ TEST_F(Emulator, ReportsBlocksWritingTheSameBytes) {
   // A later launch is ordered after it: no race.
   ASSERT_EQ(launch("block_race", in, out, 1, 32), kSuccess);
   EXPECT_EQ(launch("block_race", in, out, 2, 32), kLaunchFailed);
-  EXPECT_NE(message(kLaunchFailed).find("after another block of the launch "
-                                        "wrote it"),
-            std::string::npos)
-      << message(kLaunchFailed);
+  EXPECT_TRUE(says(kLaunchFailed, "after another block of the launch "
+                                   "wrote it"));
 }
 
 // Tests the coalescing profile: a warp reading one float per 32-byte sector
@@ -325,7 +319,7 @@ TEST_F(Emulator, CapturesAndReplaysGraphs) {
 TEST_F(Emulator, NamesAKernelWithoutAHostBuild) {
   void *f = nullptr;
   EXPECT_EQ(d.ModuleGetFunction(&f, module, "missing_host_build"), kNotFound);
-  EXPECT_NE(message(kNotFound).find("--gpu-emulation"), std::string::npos);
+  EXPECT_TRUE(says(kNotFound, "--gpu-emulation"));
   EXPECT_EQ(d.ModuleGetFunction(&f, module, "not_in_the_ptx"), kNotFound);
 }
 
