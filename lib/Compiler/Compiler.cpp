@@ -6,6 +6,8 @@
 
 #include "bitnet/Compiler/Compiler.h"
 
+#include "bitnet/Import/GGUF/GGUFImporter.h"
+#include "bitnet/Import/HF/HFImporter.h"
 #include "bitnet/Import/ONNX/ONNXImporter.h"
 #include "bitnet/Pipelines/Pipelines.h"
 #include "bitnet/Transforms/Passes.h"
@@ -161,15 +163,29 @@ mlir::bitnet::loadModel(StringRef path, MLIRContext &context,
     }
     return importONNXFile(path, context, options);
   }
+  bool isGGUF = path.ends_with(".gguf");
+  if (isGGUF || llvm::sys::fs::is_directory(path)) {
+    CheckpointImportOptions options;
+    for (const std::string &spec : inputShapes) {
+      std::string error = addCheckpointInputShape(spec, options);
+      if (!error.empty()) {
+        emitError(UnknownLoc::get(&context)) << error;
+        return {};
+      }
+    }
+    return isGGUF ? importGGUFFile(path, context, options)
+                  : importHFDirectory(path, context, options);
+  }
   if (!inputShapes.empty()) {
     emitError(UnknownLoc::get(&context))
-        << "--input-shape applies to ONNX models only";
+        << "--input-shape applies to ONNX models and checkpoints only";
     return {};
   }
   if (!path.ends_with(".mlir") && path != "-") {
     emitError(UnknownLoc::get(&context))
         << "cannot read '" << path
-        << "': expected a .mlir or .onnx file (or - for standard input)";
+        << "': expected a .mlir, .onnx or .gguf file, a Hugging Face "
+           "checkpoint directory, or - for standard input";
     return {};
   }
   std::string message;

@@ -1,0 +1,83 @@
+//===- TensorData.h - Tensors read from checkpoint files --------*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// What the checkpoint readers (GGUF, safetensors) hand to the architecture
+// mapping: float tensors widened to f32 or kept as f16 bits, and ternary
+// matrices as int8 codes with one scale per tensor.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BITNET_IMPORT_CHECKPOINT_TENSORDATA_H
+#define BITNET_IMPORT_CHECKPOINT_TENSORDATA_H
+
+#include "llvm/ADT/SmallVector.h"
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace mlir::bitnet {
+
+/// IEEE half (binary16) bits to float, exactly.
+inline float halfToFloat(uint16_t h) {
+  uint32_t sign = uint32_t(h & 0x8000) << 16;
+  uint32_t exponent = (h >> 10) & 0x1f;
+  uint32_t mantissa = h & 0x3ff;
+  uint32_t bits;
+  if (exponent == 0x1f) {
+    bits = sign | 0x7f800000u | (mantissa << 13);
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa == 0) {
+    bits = sign;
+  } else {
+    // Subnormal: normalise.
+    int shift = 0;
+    while (!(mantissa & 0x400)) {
+      mantissa <<= 1;
+      ++shift;
+    }
+    mantissa &= 0x3ff;
+    bits = sign | (uint32_t(113 - shift) << 23) | (mantissa << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/// bfloat16 bits to float, exactly.
+inline float bf16ToFloat(uint16_t b) {
+  uint32_t bits = uint32_t(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/// A float tensor: values widened to f32, or the f16 bits as stored (an
+/// f16 embedding stays f16, at no cost in precision).
+struct FloatTensor {
+  /// The tensor's name in its file, for errors.
+  std::string name;
+  llvm::SmallVector<int64_t, 4> shape;
+  std::vector<float> f32;
+  std::vector<uint16_t> f16;
+  bool isF16() const { return !f16.empty(); }
+};
+
+/// A ternary matrix `rows x cols` (outputs x inputs): codes in {-1, 0, 1},
+/// row-major, and the scale s_w that multiplies them.
+struct TernaryMatrix {
+  /// The tensor's name in its file, for errors.
+  std::string name;
+  int64_t rows = 0, cols = 0;
+  std::vector<int8_t> values;
+  float scale = 1.0f;
+};
+
+} // namespace mlir::bitnet
+
+#endif // BITNET_IMPORT_CHECKPOINT_TENSORDATA_H
