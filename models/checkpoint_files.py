@@ -284,8 +284,10 @@ def packed_hf(codes):
     return (q[0] | (q[1] << 2) | (q[2] << 4) | (q[3] << 6)).astype(np.uint8)
 
 
-def hf_bitnet_tensors(m, packed=True):
-    """{name: (dtype, shape, bytes)} of decoder `m` as BitNetForCausalLM."""
+def hf_bitnet_tensors(m, packed=True, scale_inverse=False):
+    """{name: (dtype, shape, bytes)} of decoder `m` as BitNetForCausalLM;
+    packed weights have a weight_scale of s_w (transformers' AutoBitLinear)
+    or, with `scale_inverse`, 1 / s_w (its BitLinear)."""
     t = {"model.embed_tokens.weight": ("F16", m["embedding"].shape,
                                        m["embedding"].tobytes())}
     hf = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj",
@@ -302,9 +304,9 @@ def hf_bitnet_tensors(m, packed=True):
             if packed:
                 pk = packed_hf(codes)
                 t[p + hf[name] + ".weight"] = ("U8", pk.shape, pk.tobytes())
-                # The checkpoint stores the inverse of s_w.
-                inv = np.array([1.0 / scale], dtype=np.float32)
-                t[p + hf[name] + ".weight_scale"] = ("F32", (1,), inv.tobytes())
+                ws = np.array([1.0 / scale if scale_inverse else scale],
+                              dtype=np.float32)
+                t[p + hf[name] + ".weight_scale"] = ("F32", (1,), ws.tobytes())
             else:
                 w = codes.astype(np.float32) * np.float32(scale)
                 t[p + hf[name] + ".weight"] = ("BF16", codes.shape, bf16_bytes(w))
@@ -312,7 +314,7 @@ def hf_bitnet_tensors(m, packed=True):
     return t
 
 
-def hf_config(m):
+def hf_config(m, linear_class="autobitlinear"):
     return {
         "architectures": ["BitNetForCausalLM"], "model_type": "bitnet",
         "vocab_size": m["vocab"], "hidden_size": m["hidden"],
@@ -321,16 +323,18 @@ def hf_config(m):
         "max_position_embeddings": m["context"], "rms_norm_eps": 1e-5,
         "rope_theta": 500000.0, "hidden_act": "relu2", "tie_word_embeddings": True,
         "quantization_config": {"quant_method": "bitnet",
-                                "linear_class": "autobitlinear",
+                                "linear_class": linear_class,
                                 "quantization_mode": "offline"},
     }
 
 
-def write_hf_dir(path, m, packed=True, shards=1, tokenizer=None):
+def write_hf_dir(path, m, packed=True, shards=1, tokenizer=None,
+                 scale_inverse=False):
     os.makedirs(path, exist_ok=True)
     with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump(hf_config(m), f, indent=1)
-    tensors = hf_bitnet_tensors(m, packed)
+        json.dump(hf_config(m, "bitlinear" if scale_inverse else "autobitlinear"),
+                  f, indent=1)
+    tensors = hf_bitnet_tensors(m, packed, scale_inverse)
     names = list(tensors)
     if shards == 1:
         with open(os.path.join(path, "model.safetensors"), "wb") as f:

@@ -23,6 +23,8 @@ llvm_config.add_tool_substitutions(["bitnet-opt", "bitnet-compile", "bitnet-run"
 llvm_config.with_environment("PATH", config.bitnet_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 config.substitutions.append(("%bitnet_src_root", config.bitnet_src_root))
+# Debian's Python, which has numpy (the checkpoint tests write their files).
+config.substitutions.append(("%python", "/usr/bin/python3"))
 
 # ptxas assembles the PTX of the GPU tests where a CUDA toolkit is installed.
 import os as _os

@@ -23,6 +23,14 @@
 using namespace mlir;
 using namespace mlir::bitnet;
 
+static std::string shapeString(ArrayRef<int64_t> shape) {
+  return "[" + llvm::join(llvm::map_range(shape, [](int64_t d) {
+                            return std::to_string(d);
+                          }),
+                          ", ") +
+         "]";
+}
+
 DecoderWeights::~DecoderWeights() = default;
 
 StringRef mlir::bitnet::stringifyLinearKind(LinearKind kind) {
@@ -38,6 +46,14 @@ StringRef mlir::bitnet::stringifyLinearKind(LinearKind kind) {
   return "?";
 }
 
+std::string mlir::bitnet::describeShapeMismatch(StringRef source, StringRef name,
+                                               ArrayRef<int64_t> shape,
+                                               ArrayRef<int64_t> expected) {
+  return (source + ": tensor '" + name + "' is " + shapeString(shape) +
+          ", expected " + shapeString(expected))
+      .str();
+}
+
 StringRef mlir::bitnet::stringifyNormKind(NormKind kind) {
   switch (kind) {
   case NormKind::Attn: return "attention norm";
@@ -50,14 +66,6 @@ StringRef mlir::bitnet::stringifyNormKind(NormKind kind) {
 
 static llvm::Error makeError(const Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
-
-static std::string shapeString(ArrayRef<int64_t> shape) {
-  return "[" + llvm::join(llvm::map_range(shape, [](int64_t d) {
-                            return std::to_string(d);
-                          }),
-                          ", ") +
-         "]";
 }
 
 namespace {
@@ -117,7 +125,7 @@ private:
   /// x [S, K] through the ternary layer `kind`, whose weight must be N x K.
   llvm::Expected<Value> bitlinear(Value x, LinearKind kind, int64_t layer,
                                   int64_t n, int64_t k) {
-    llvm::Expected<TernaryMatrix> m = w.linear(kind, layer);
+    llvm::Expected<TernaryMatrix> m = w.linear(kind, layer, n, k);
     if (!m)
       return m.takeError();
     if (m->rows != n || m->cols != k)

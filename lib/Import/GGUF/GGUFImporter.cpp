@@ -27,6 +27,9 @@ struct Architecture {
 
 static const Architecture kArchitectures[] = {
     {"bitnet-b1.58", FFNActivation::SquaredRelu},
+    // bitnet.cpp's name for the same graph written from Microsoft's own
+    // checkpoint format.
+    {"bitnet-25", FFNActivation::SquaredRelu},
     {"bitnet", FFNActivation::Silu},
 };
 
@@ -61,14 +64,19 @@ public:
                            ".weight",
                        false);
   }
-  llvm::Expected<TernaryMatrix> linear(LinearKind kind,
-                                       int64_t layer) override {
+  llvm::Expected<TernaryMatrix> linear(LinearKind kind, int64_t layer,
+                                       int64_t rows, int64_t cols) override {
     const char *names[] = {"attn_q",   "attn_k",  "attn_v",  "attn_output",
                            "ffn_gate", "ffn_up",  "ffn_down"};
     std::string base = blockName(layer, names[static_cast<int>(kind)]);
     const gguf::Tensor *t = find(base + ".weight");
     if (!t)
       return missing(base + ".weight");
+    SmallVector<int64_t, 4> shape = t->shape();
+    if (shape.size() != 2 || shape[0] != rows || shape[1] != cols)
+      return makeError(describeShapeMismatch(file.getPath(), t->name, shape,
+                                             {rows, cols}) +
+                       " (outputs x inputs)");
     llvm::Expected<TernaryMatrix> m = gguf::decodeTernary(file, *t);
     if (!m)
       return m.takeError();
@@ -327,8 +335,8 @@ mlir::bitnet::importGGUFFile(StringRef path, MLIRContext &context,
                            << path << ": architecture '" << *archName
                            << "' is not a BitNet architecture this compiler "
                               "reads";
-    d.attachNote() << "supported: bitnet-b1.58 (bitnet-b1.58-2B-4T), bitnet "
-                      "(the 1bitLLM models)";
+    d.attachNote() << "supported: bitnet-b1.58 and bitnet-25 "
+                      "(bitnet-b1.58-2B-4T), bitnet (the 1bitLLM models)";
     return {};
   }
   llvm::Expected<DecoderConfig> config = readConfig(**file, *arch);

@@ -26,6 +26,7 @@
 
 #include "llvm/Support/FormatVariadic.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -154,10 +155,17 @@ mlir::bitnet::gguf::decodeTernary(const File &file, const Tensor &tensor) {
       m.values[idx] = static_cast<int8_t>(code - 1);
     }
     m.scale = load32f(data + n / 4);
-    if (!std::isfinite(m.scale) || m.scale <= 0)
+    // bitnet.cpp's quantizer writes max|w|: 0 for an all-zero tensor. Zero
+    // weights then, whatever the codes say.
+    if (m.scale == 0) {
+      std::fill(m.values.begin(), m.values.end(), 0);
+      m.scale = 1.0f;
+      return m;
+    }
+    if (!std::isfinite(m.scale) || m.scale < 0)
       return tensorError(file, tensor,
                          "its scale " + Twine(llvm::formatv("{0:g}", m.scale).str()) +
-                             " is not a positive finite number");
+                             " is not a finite number of at least 0");
     return m;
   }
   case TensorType::TQ2_0:

@@ -56,8 +56,8 @@ static llvm::Expected<llvm::json::Value> readJSON(StringRef path) {
 // config.json
 //===----------------------------------------------------------------------===//
 
-static llvm::Expected<DecoderConfig> readConfig(StringRef dir,
-                                                bool &tiedHead) {
+static llvm::Expected<DecoderConfig> readConfig(StringRef dir, bool &tiedHead,
+                                                bool &scaleIsInverse) {
   std::string path = joinPath(dir, "config.json");
   llvm::Expected<llvm::json::Value> json = readJSON(path);
   if (!json)
@@ -139,11 +139,21 @@ static llvm::Expected<DecoderConfig> readConfig(StringRef dir,
   else
     return bad("hidden_act '" + *act + "' is not supported (expected relu2 "
                "or silu)");
+  // transformers' AutoBitLinear (2B-4T's "autobitlinear") multiplies the
+  // layer's output by weight_scale; its BitLinear (the default class)
+  // divides by it.
+  scaleIsInverse = true;
   if (const llvm::json::Object *q = root->getObject("quantization_config")) {
     std::optional<StringRef> method = q->getString("quant_method");
     if (method && *method != "bitnet")
       return bad("quantization_config.quant_method '" + *method +
                  "' is not supported (expected 'bitnet')");
+    std::optional<StringRef> linear = q->getString("linear_class");
+    if (linear && *linear != "autobitlinear" && *linear != "bitlinear")
+      return bad("quantization_config.linear_class '" + *linear +
+                 "' is not supported (expected 'autobitlinear' or "
+                 "'bitlinear')");
+    scaleIsInverse = !linear || *linear == "bitlinear";
   }
   tiedHead = root->getBoolean("tie_word_embeddings").value_or(true);
   return c;
@@ -156,8 +166,10 @@ static llvm::Expected<DecoderConfig> readConfig(StringRef dir,
 namespace {
 class HFWeights : public DecoderWeights {
 public:
-  HFWeights(const safetensors::Checkpoint &ckpt, StringRef dir, bool tied)
-      : ckpt(ckpt), dir(dir.str()), tied(tied) {}
+  HFWeights(const safetensors::Checkpoint &ckpt, StringRef dir, bool tied,
+            bool scaleIsInverse)
+      : ckpt(ckpt), dir(dir.str()), tied(tied),
+        scaleIsInverse(scaleIsInverse) {}
 
   llvm::Expected<FloatTensor> embedding() override {
     return floatTensor("model.embed_tokens.weight", /*keepF16=*/true);
@@ -181,8 +193,8 @@ public:
                            ".weight",
                        false);
   }
-  llvm::Expected<TernaryMatrix> linear(LinearKind kind,
-                                       int64_t layer) override {
+  llvm::Expected<TernaryMatrix> linear(LinearKind kind, int64_t layer,
+                                       int64_t rows, int64_t cols) override {
     const char *names[] = {"self_attn.q_proj", "self_attn.k_proj",
                            "self_attn.v_proj", "self_attn.o_proj",
                            "mlp.gate_proj",    "mlp.up_proj",
@@ -194,7 +206,15 @@ public:
     if (t->shape.size() != 2)
       return makeError(t->path + ": tensor '" + t->name +
                        "' must have 2 dimensions");
-    if (t->dtype == safetensors::DType::U8)
+    bool isPacked = t->dtype == safetensors::DType::U8;
+    SmallVector<int64_t, 2> stored{isPacked ? rows / 4 : rows, cols};
+    if (ArrayRef<int64_t>(t->shape) != ArrayRef<int64_t>(stored) ||
+        (isPacked && rows % 4 != 0))
+      return makeError(describeShapeMismatch(t->path, t->name, t->shape,
+                                             stored) +
+                       (isPacked ? " (packed: outputs / 4 x inputs)"
+                                 : " (outputs x inputs)"));
+    if (isPacked)
       return packed(*t, base + ".weight_scale");
     llvm::Expected<FloatTensor> w = safetensors::decodeFloat(*t);
     if (!w)
@@ -249,7 +269,7 @@ private:
               static_cast<int8_t>(code - 1);
         }
       }
-    m.scale = 1.0f / ws;
+    m.scale = scaleIsInverse ? 1.0f / ws : ws;
     return m;
   }
 
@@ -270,6 +290,8 @@ private:
   const safetensors::Checkpoint &ckpt;
   std::string dir;
   bool tied;
+  /// weight_scale is 1 / s_w (BitLinear) rather than s_w (AutoBitLinear).
+  bool scaleIsInverse;
 };
 } // namespace
 
@@ -535,8 +557,8 @@ mlir::bitnet::importHFDirectory(StringRef dir, MLIRContext &context,
     emitError(loc) << llvm::toString(std::move(err));
     return {};
   };
-  bool tied = true;
-  llvm::Expected<DecoderConfig> config = readConfig(dir, tied);
+  bool tied = true, scaleIsInverse = true;
+  llvm::Expected<DecoderConfig> config = readConfig(dir, tied, scaleIsInverse);
   if (!config)
     return report(config.takeError());
   llvm::Expected<std::unique_ptr<safetensors::Checkpoint>> ckpt =
@@ -565,7 +587,7 @@ mlir::bitnet::importHFDirectory(StringRef dir, MLIRContext &context,
       llvm::errs() << "\rbitnet-compile: read layer " << layer << " of "
                    << layers << (layer == layers ? "\n" : "");
     };
-  HFWeights weights(**ckpt, dir, tied);
+  HFWeights weights(**ckpt, dir, tied, scaleIsInverse);
   llvm::Expected<OwningOpRef<ModuleOp>> module =
       buildDecoder(context, *config, weights, build);
   if (!module)

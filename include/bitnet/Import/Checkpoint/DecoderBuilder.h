@@ -61,6 +61,10 @@ enum class LinearKind { Q, K, V, O, Gate, Up, Down };
 enum class NormKind { Attn, AttnSub, FFN, FFNSub };
 StringRef stringifyLinearKind(LinearKind kind);
 StringRef stringifyNormKind(NormKind kind);
+/// "<source>: tensor '<name>' is [a, b], expected [c, d]".
+std::string describeShapeMismatch(StringRef source, StringRef name,
+                                  ArrayRef<int64_t> shape,
+                                  ArrayRef<int64_t> expected);
 
 /// The weights of a decoder, read on demand. Errors name the file and
 /// tensor.
@@ -74,8 +78,11 @@ public:
   /// The head [V, D]; nothing when it is the embedding (tied).
   virtual llvm::Expected<std::optional<FloatTensor>> head() = 0;
   virtual llvm::Expected<FloatTensor> norm(NormKind kind, int64_t layer) = 0;
-  virtual llvm::Expected<TernaryMatrix> linear(LinearKind kind,
-                                               int64_t layer) = 0;
+  /// The ternary weight of a linear layer, which must be `rows x cols`
+  /// (outputs x inputs): a stored tensor of another shape is an error naming
+  /// it, found before its data is decoded.
+  virtual llvm::Expected<TernaryMatrix> linear(LinearKind kind, int64_t layer,
+                                               int64_t rows, int64_t cols) = 0;
 };
 
 struct DecoderBuildOptions {

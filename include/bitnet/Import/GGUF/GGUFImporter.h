@@ -6,8 +6,8 @@
 //
 // Maps a GGUF file of a BitNet architecture onto the decoder of
 // DecoderBuilder.h:
-//   - `bitnet-b1.58` (bitnet-b1.58-2B-4T as bitnet.cpp writes it): relu^2
-//     gated FFN, sub-norms, tied or separate head;
+//   - `bitnet-b1.58` and `bitnet-25` (bitnet-b1.58-2B-4T as bitnet.cpp
+//     writes it): relu^2 gated FFN, sub-norms, tied or separate head;
 //   - `bitnet` (the 1bitLLM models): SiLU-gated FFN, sub-norms, optional
 //     per-tensor `*.scale` tensors multiplying a layer's output.
 // Both use rotary pairs (i, i + D/2) (llama.cpp's NEOX rotation), so q and k

@@ -9,8 +9,11 @@
 // of DecoderBuilder.h. Projections come in two forms:
 //   - packed: a `uint8` tensor `[N/4, K]` whose byte (r, k) holds the codes
 //     w + 1 of rows r, r + N/4, r + 2N/4 and r + 3N/4 in bits 0-1, 2-3, 4-5
-//     and 6-7, with a `weight_scale` w_s: the layer computes
-//     y = (x_q . w) / (s_x * w_s), so the contract's s_w is 1 / w_s;
+//     and 6-7, with a `weight_scale` w_s whose meaning follows
+//     `quantization_config.linear_class`: transformers' AutoBitLinear
+//     (`autobitlinear`, bitnet-b1.58-2B-4T) computes y = (x_q . w) / s_x * w_s,
+//     so s_w = w_s; its BitLinear (`bitlinear`, the default) computes
+//     y = (x_q . w) / (s_x * w_s), so s_w = 1 / w_s;
 //   - latent (the `-bf16` checkpoints): float weights, ternarised with
 //     absmean as the numerics contract says.
 // RoPE pairs feature i with i + D/2 (rotate_half); the tokenizer
