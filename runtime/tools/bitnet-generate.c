@@ -10,6 +10,10 @@
  * first, then sampled tokens, streamed as they come. The KV caches are held
  * here, between runs, and updated in place by the model.
  *
+ * Text goes through the model's tokenizer (metadata entry bitnet.tokenizer,
+ * bitnet_rt/tokenizer.h) when it has one, else through its character
+ * vocabulary (bitnet.vocab, a JSON list of strings, longest match first).
+ *
  * Exit status: 0 on success, 1 when loading or running fails, 2 for bad
  * command-line usage.
  *
@@ -27,6 +31,7 @@
 #include <unistd.h>
 
 #include "bitnet_rt/bitnet_rt.h"
+#include "bitnet_rt/tokenizer.h"
 
 #define EXIT_USAGE 2
 
@@ -39,11 +44,14 @@ static const char usage_text[] =
     "here between steps.\n"
     "\n"
     "options:\n"
-    "  --prompt TEXT        prompt text, split into the model's vocabulary\n"
-    "                       (its metadata entry bitnet.vocab)\n"
+    "  --prompt TEXT        prompt text, encoded with the model's tokenizer\n"
+    "                       (its metadata entry bitnet.tokenizer; BOS first\n"
+    "                       when the tokenizer asks for it) or split into its\n"
+    "                       character vocabulary (bitnet.vocab)\n"
     "  --tokens 1,2,3       prompt as token ids instead\n"
     "  -n N                 tokens to generate (default 128); generation also\n"
-    "                       stops when the KV cache is full\n"
+    "                       stops when the KV cache is full, and at the\n"
+    "                       tokenizer's end-of-sequence or end-of-turn token\n"
     "  --temperature T      0 picks the most likely token (greedy); default 0.8\n"
     "  --top-k K            sample among the K most likely tokens (default 40,\n"
     "                       0: all)\n"
@@ -220,6 +228,57 @@ static int64_t encode(const vocab *v, const char *text, int32_t *ids,
     at += best_len;
   }
   return n;
+}
+
+/*===----------------------------------------------------------------------===*
+ * Printing tokens
+ *===----------------------------------------------------------------------===*/
+
+/* Where the text of tokens goes: stdout, and the generated text kept for
+ * --stop. Through the tokenizer's stream decoder when there is one (so that a
+ * character split across tokens is printed whole), else the vocabulary. */
+typedef struct text_out {
+  bitnet_stream_decoder *decoder; /* or NULL: */
+  const vocab *voc;
+  char *kept;
+  size_t kept_len, kept_cap;
+} text_out;
+
+static void put_bytes(text_out *out, const char *bytes, size_t len, int keep) {
+  fwrite(bytes, 1, len, stdout);
+  if (!keep)
+    return;
+  if (out->kept_len + len + 1 > out->kept_cap) {
+    out->kept_cap = 2 * (out->kept_len + len + 1);
+    out->kept = realloc(out->kept, out->kept_cap);
+    if (!out->kept)
+      fail("out of memory (%s)", "text");
+  }
+  memcpy(out->kept + out->kept_len, bytes, len);
+  out->kept_len += len;
+  out->kept[out->kept_len] = '\0';
+}
+
+/* Prints token `id`; `keep`: it is generated text that --stop looks at. */
+static void put_token(text_out *out, int32_t id, int keep) {
+  if (out->decoder) {
+    const char *bytes;
+    size_t len;
+    check(bitnet_stream_decoder_push(out->decoder, id, &bytes, &len));
+    put_bytes(out, bytes, len, keep);
+  } else {
+    put_bytes(out, out->voc->text[id], out->voc->len[id], keep);
+  }
+}
+
+/* Prints what the stream decoder still holds (an unfinished character). */
+static void put_rest(text_out *out, int keep) {
+  if (out->decoder) {
+    const char *bytes;
+    size_t len;
+    bitnet_stream_decoder_flush(out->decoder, &bytes, &len);
+    put_bytes(out, bytes, len, keep);
+  }
 }
 
 /*===----------------------------------------------------------------------===*
@@ -532,8 +591,26 @@ int main(int argc, char **argv) {
       fail("--prefill: '%s' has another vocabulary size", prefill_path);
   }
 
+  /* The text side: a tokenizer, else a character vocabulary. */
   vocab voc = {0};
-  const char *vjson = bitnet_model_metadata(decode.model, "bitnet.vocab");
+  bitnet_tokenizer *tok = NULL;
+  const char *vjson = NULL;
+  int64_t sample_v = decode.V; /* the ids that may be sampled */
+  text_out out = {NULL, &voc, NULL, 0, 0};
+  if (bitnet_model_metadata(decode.model, "bitnet.tokenizer")) {
+    check(bitnet_tokenizer_create_from_model(decode.model, &tok));
+    if (bitnet_tokenizer_vocab_size(tok) > decode.V) {
+      fprintf(stderr, "bitnet-generate: the tokenizer (bitnet.tokenizer) has "
+                      "%d tokens, the logits %lld\n",
+              bitnet_tokenizer_vocab_size(tok), (long long)decode.V);
+      return 1;
+    }
+    sample_v = bitnet_tokenizer_vocab_size(tok);
+    check(bitnet_stream_decoder_create(tok, BITNET_DECODE_SKIP_SPECIAL,
+                                       &out.decoder));
+  } else {
+    vjson = bitnet_model_metadata(decode.model, "bitnet.vocab");
+  }
   if (vjson) {
     const char *error = NULL;
     if (parse_vocab(vjson, &voc, &error) != 0)
@@ -546,18 +623,28 @@ int main(int argc, char **argv) {
       return 1;
     }
   }
-  if (prompt && !vjson)
-    fail("%s has no vocabulary (metadata bitnet.vocab): give --tokens",
+  if (prompt && !vjson && !tok)
+    fail("%s has no tokenizer (metadata bitnet.tokenizer) or vocabulary "
+         "(bitnet.vocab): give --tokens",
          model_path);
-  if (!vjson)
+  if (!vjson && !tok)
     print_ids = 1;
 
   /* The prompt. */
   size_t cap = (size_t)decode.capacity + 1;
-  int32_t *ids = xmalloc(sizeof(int32_t) * (cap + strlen(prompt ? prompt : "") +
-                                           (token_list ? strlen(token_list) : 0)));
+  int32_t *ids =
+      xmalloc(sizeof(int32_t) * (cap + 1 + strlen(prompt ? prompt : "") +
+                                 (token_list ? strlen(token_list) : 0)));
   int64_t n = 0;
-  if (prompt) {
+  if (prompt && tok) {
+    int32_t *encoded = NULL;
+    check(bitnet_tokenizer_encode(
+        tok, prompt, strlen(prompt),
+        bitnet_tokenizer_add_bos(tok) ? BITNET_ENCODE_ADD_BOS : 0, &encoded,
+        &n));
+    memcpy(ids, encoded, sizeof(int32_t) * (size_t)n);
+    free(encoded);
+  } else if (prompt) {
     int64_t skipped;
     n = encode(&voc, prompt, ids, &skipped);
     if (skipped)
@@ -568,7 +655,7 @@ int main(int argc, char **argv) {
     for (const char *p = token_list; *p;) {
       char *end;
       long long v = strtoll(p, &end, 10);
-      if (end == p || v < 0 || v >= decode.V)
+      if (end == p || v < 0 || v >= sample_v)
         usage_error("--tokens: '%s' is not a list of token ids below the "
                     "vocabulary size",
                     token_list);
@@ -592,7 +679,7 @@ int main(int argc, char **argv) {
     if (print_ids)
       printf("%s%d", k ? " " : "", ids[k]);
     else
-      fwrite(voc.text[ids[k]], 1, voc.len[ids[k]], stdout);
+      put_token(&out, ids[k], 0);
   }
   fflush(stdout);
 
@@ -611,36 +698,28 @@ int main(int argc, char **argv) {
   double t_prompt = now_seconds() - t0;
 
   candidate *cand = xmalloc(sizeof(candidate) * (size_t)decode.V);
-  char *generated = xmalloc(1);
-  size_t gen_len = 0, gen_cap = 1;
   int64_t produced = 0;
   double t_first = 0, t_decode0 = now_seconds();
   const char *why = "the -n limit";
   while (produced < max_new) {
-    int32_t id = sample(logits, decode.V, temperature, top_k, top_p, cand);
+    int32_t id = sample(logits, sample_v, temperature, top_k, top_p, cand);
     ids[pos] = id;
     ++produced;
     if (produced == 1)
       t_first = now_seconds() - t0;
-    if (print_ids) {
+    if (print_ids)
       printf(" %d", id);
-    } else {
-      fwrite(voc.text[id], 1, voc.len[id], stdout);
-      if (stop) {
-        if (gen_len + voc.len[id] + 1 > gen_cap) {
-          gen_cap = 2 * (gen_len + voc.len[id] + 1);
-          generated = realloc(generated, gen_cap);
-          if (!generated)
-            fail("out of memory (%s)", "text");
-        }
-        memcpy(generated + gen_len, voc.text[id], voc.len[id]);
-        gen_len += voc.len[id];
-        generated[gen_len] = '\0';
-      }
+    if (tok && (id == bitnet_tokenizer_eos_id(tok) ||
+                id == bitnet_tokenizer_eot_id(tok))) {
+      why = id == bitnet_tokenizer_eos_id(tok) ? "the end-of-sequence token"
+                                                : "the end-of-turn token";
+      break;
     }
+    if (!print_ids)
+      put_token(&out, id, stop != NULL);
     fflush(stdout);
-    if (stop && gen_len >= strlen(stop) &&
-        !strcmp(generated + gen_len - strlen(stop), stop)) {
+    if (stop && out.kept_len >= strlen(stop) &&
+        !strcmp(out.kept + out.kept_len - strlen(stop), stop)) {
       why = "the stop text";
       break;
     }
@@ -654,8 +733,13 @@ int main(int argc, char **argv) {
     ++pos;
   }
   double t_decode = now_seconds() - t_decode0;
+  if (!print_ids)
+    put_rest(&out, 0);
   printf("\n");
   fflush(stdout);
+  bitnet_stream_decoder_free(out.decoder);
+  bitnet_tokenizer_free(tok);
+  free(out.kept);
 
   if (!quiet) {
     bitnet_model_mapping map = {0};

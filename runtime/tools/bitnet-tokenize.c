@@ -4,8 +4,8 @@
  *
  *===----------------------------------------------------------------------===*
  *
- * Encodes the text on stdin with a model's tokenizer and prints the ids, or
- * (--decode) reads ids and prints the text. The tokenizer comes from a
+ * Encodes text (stdin, or files) with a model's tokenizer and prints the
+ * ids, or (--decode) reads ids and prints the text. The tokenizer comes from a
  * SOURCE; each kind of source is one entry of `sources` below (a test of the
  * path and a loader), so that more kinds are one function each.
  *
@@ -29,12 +29,14 @@
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
-    "usage: bitnet-tokenize SOURCE [options] < TEXT\n"
-    "       bitnet-tokenize SOURCE --decode [options] < IDS\n"
+    "usage: bitnet-tokenize SOURCE [options] [FILE...] < TEXT\n"
+    "       bitnet-tokenize SOURCE --decode [options] [FILE...] < IDS\n"
     "\n"
     "Encodes the text on stdin with a tokenizer and prints the token ids,\n"
     "separated by spaces, on one line; with --decode reads token ids\n"
-    "(separated by white space or commas) and prints their text.\n"
+    "(separated by white space or commas) and prints their text. Given\n"
+    "FILEs, it reads each in turn instead of stdin: one line of ids per\n"
+    "file, or the texts one after the other.\n"
     "\n"
     "SOURCE is where the tokenizer comes from:\n"
     "  MODEL.so             a model compiled by bitnet-compile (its metadata\n"
@@ -177,14 +179,29 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int encode(const bitnet_tokenizer *tokenizer, int32_t flags,
-                  int timed) {
-  size_t len = 0;
-  char *text = read_all(stdin, &len);
-  if (text == NULL) {
-    fprintf(stderr, "bitnet-tokenize: cannot read stdin\n");
-    return 1;
+/* Opens `path` ("-" or NULL: stdin) and reads all of it; NULL, with a
+ * message, when that fails. */
+static char *read_input(const char *path, size_t *len) {
+  FILE *f = path && strcmp(path, "-") ? fopen(path, "rb") : stdin;
+  if (f == NULL) {
+    fprintf(stderr, "bitnet-tokenize: %s: %s\n", path, strerror(errno));
+    return NULL;
   }
+  char *text = read_all(f, len);
+  if (text == NULL)
+    fprintf(stderr, "bitnet-tokenize: %s: cannot read it\n",
+            f == stdin ? "stdin" : path);
+  if (f != stdin)
+    fclose(f);
+  return text;
+}
+
+static int encode(const bitnet_tokenizer *tokenizer, const char *path,
+                  int32_t flags, int timed) {
+  size_t len = 0;
+  char *text = read_input(path, &len);
+  if (text == NULL)
+    return 1;
   int32_t *ids = NULL;
   int64_t n = 0;
   double t0 = now_seconds();
@@ -205,13 +222,12 @@ static int encode(const bitnet_tokenizer *tokenizer, int32_t flags,
   return fflush(stdout) == 0 ? 0 : 1;
 }
 
-static int decode(const bitnet_tokenizer *tokenizer, int32_t flags) {
+static int decode(const bitnet_tokenizer *tokenizer, const char *path,
+                  int32_t flags) {
   size_t len = 0;
-  char *text = read_all(stdin, &len);
-  if (text == NULL) {
-    fprintf(stderr, "bitnet-tokenize: cannot read stdin\n");
+  char *text = read_input(path, &len);
+  if (text == NULL)
     return 1;
-  }
   bitnet_stream_decoder *decoder = NULL;
   check(bitnet_stream_decoder_create(tokenizer, flags, &decoder), NULL);
   const char *bytes;
@@ -254,7 +270,8 @@ static int decode(const bitnet_tokenizer *tokenizer, int32_t flags) {
 
 int main(int argc, char **argv) {
   const char *source = NULL;
-  int decoding = 0, timed = 0;
+  const char **files = calloc((size_t)argc, sizeof(char *));
+  int num_files = 0, decoding = 0, timed = 0;
   int32_t encode_flags = 0, decode_flags = 0;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
@@ -276,7 +293,7 @@ int main(int argc, char **argv) {
     } else if (!source) {
       source = a;
     } else {
-      usage_error("more than one source given ('%s')", a);
+      files[num_files++] = a;
     }
   }
   if (!source)
@@ -287,8 +304,11 @@ int main(int argc, char **argv) {
   if (!decoding && decode_flags)
     usage_error("%s", "--skip-special is for --decode");
   bitnet_tokenizer *tokenizer = load_tokenizer(source);
-  int rc = decoding ? decode(tokenizer, decode_flags)
-                    : encode(tokenizer, encode_flags, timed);
+  int rc = 0;
+  for (int i = 0; i < (num_files ? num_files : 1) && rc == 0; ++i)
+    rc = decoding ? decode(tokenizer, files[i], decode_flags)
+                  : encode(tokenizer, files[i], encode_flags, timed);
   bitnet_tokenizer_free(tokenizer);
+  free(files);
   return rc;
 }

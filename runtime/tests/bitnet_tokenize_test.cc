@@ -1,0 +1,350 @@
+//===- bitnet_tokenize_test.cc - bitnet-tokenize, and text in bitnet-generate //
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+
+#include "test_util.h"
+
+#include "bitnet_rt/tokenizer.h"
+
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <spawn.h>
+#include <sstream>
+#include <string>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <vector>
+
+extern char **environ;
+
+using namespace bitnet_test;
+
+namespace {
+
+struct Result {
+  int exit_code = -1;
+  std::string out; // stdout
+  std::string err; // stderr
+};
+
+// Runs `program` with `args` and `input` on its stdin, capturing its output.
+Result RunProgram(const char *program, const std::vector<std::string> &args,
+                  const std::string &input = "") {
+  std::string dir = MakeTempDir();
+  std::string in_path = dir + "/stdin", out_path = dir + "/stdout",
+              err_path = dir + "/stderr";
+  std::ofstream(in_path, std::ios::binary) << input;
+  std::vector<char *> argv;
+  argv.push_back(const_cast<char *>(program));
+  for (const std::string &a : args)
+    argv.push_back(const_cast<char *>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, in_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid;
+  Result result;
+  int rc = posix_spawn(&pid, program, &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  EXPECT_EQ(rc, 0) << program;
+  if (rc != 0)
+    return result;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exit_code =
+      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
+  return result;
+}
+
+Result Tokenize(const std::vector<std::string> &args,
+                const std::string &input = "") {
+  return RunProgram(BITNET_TOKENIZE_PATH, args, input);
+}
+
+Result Generate(const std::vector<std::string> &args) {
+  return RunProgram(BITNET_GENERATE_PATH, args);
+}
+
+bool Contains(const std::string &text, const std::string &part) {
+  return text.find(part) != std::string::npos;
+}
+
+bool FileExists(const std::string &path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0;
+}
+
+std::vector<int32_t> ParseIds(const std::string &text) {
+  std::istringstream words(text);
+  std::vector<int32_t> ids;
+  for (int32_t id; words >> id;)
+    ids.push_back(id);
+  return ids;
+}
+
+//===----------------------------------------------------------------------===//
+// bitnet-tokenize
+//===----------------------------------------------------------------------===//
+
+const char *const kModel = BITNET_TEST_MODEL_TOKENIZER_DECODER;
+
+TEST(BitnetTokenizeTest, Help) {
+  Result r = Tokenize({"--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(Contains(r.out, "usage: bitnet-tokenize SOURCE")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "--decode")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "MODEL.so")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "TOKENIZER.json")) << r.out;
+}
+
+TEST(BitnetTokenizeTest, UsageErrors) {
+  for (const std::vector<std::string> &args :
+       std::vector<std::vector<std::string>>{
+           {},
+           {kModel, "--bogus"},
+           {kModel, "--decode", "--add-bos"},
+           {kModel, "--decode", "--time"},
+           {kModel, "--skip-special"}}) {
+    Result r = Tokenize(args);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_TRUE(Contains(r.err, "bitnet-tokenize --help")) << r.err;
+  }
+}
+
+TEST(BitnetTokenizeTest, SourceErrorsNameTheFile) {
+  std::string dir = MakeTempDir();
+  std::string bad_json = dir + "/bad.json", text = dir + "/notes.txt";
+  std::ofstream(bad_json) << "{\"model\":\"gpt2\",\"pre\":\"gpt-2\"}";
+  std::ofstream(text) << "hello";
+  struct Case {
+    std::string source;
+    std::vector<std::string> parts;
+  };
+  for (const Case &c : std::vector<Case>{
+           {dir + "/missing.json", {"missing.json", "No such file"}},
+           {bad_json, {"bad.json", "'tokens' is missing"}},
+           {text, {"notes.txt", "not a source of a tokenizer", ".so", ".json"}},
+           {dir, {dir, "not a source of a tokenizer"}},
+           {BITNET_TEST_MODEL_AFFINE, {"affine.so", "bitnet.tokenizer"}},
+           {BITNET_TEST_MODEL_BROKEN_TOKENIZER,
+            {"broken_tokenizer.so", "'merges[0]'"}},
+       }) {
+    Result r = Tokenize({c.source}, "hello");
+    EXPECT_EQ(r.exit_code, 1) << c.source;
+    EXPECT_EQ(r.out, "");
+    for (const std::string &part : c.parts)
+      EXPECT_TRUE(Contains(r.err, part)) << r.err << " lacks " << part;
+  }
+}
+
+TEST(BitnetTokenizeTest, EncodesAndDecodesWithAModelsTokenizer) {
+  Result r = Tokenize({kModel}, "Hi\xc3\xa9");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "256 195 169\n");
+  r = Tokenize({kModel, "--add-bos"}, "Hi");
+  EXPECT_EQ(r.out, "257 256\n");
+  r = Tokenize({kModel}, "<s>Hi</s>");
+  EXPECT_EQ(r.out, "257 256 258\n");
+  r = Tokenize({kModel, "--special-as-text"}, "<s>");
+  EXPECT_EQ(r.out, "60 115 62\n");
+  r = Tokenize({kModel}, "");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "\n");
+
+  r = Tokenize({kModel, "--decode"}, "257 256, 195\n169 258");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "<s>Hi\xc3\xa9</s>");
+  r = Tokenize({kModel, "--decode", "--skip-special"}, "257 256 258");
+  EXPECT_EQ(r.out, "Hi");
+  // A character cut short at the end comes out as it is.
+  r = Tokenize({kModel, "--decode"}, "72 226 130");
+  EXPECT_EQ(r.out, "H\xe2\x82");
+}
+
+TEST(BitnetTokenizeTest, ReadsFilesInTurn) {
+  std::string dir = MakeTempDir();
+  std::ofstream(dir + "/a.txt") << "Hi";
+  std::ofstream(dir + "/b.txt") << "";
+  std::ofstream(dir + "/c.txt") << "<s>\xc3\xa9";
+  std::ofstream(dir + "/a.ids") << "72 195";
+  std::ofstream(dir + "/b.ids") << "169 105";
+  Result r = Tokenize({kModel, dir + "/a.txt", dir + "/b.txt", dir + "/c.txt"},
+                      "not read");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "256\n\n257 195 169\n");
+  // Each file is a stream of its own: a character split across two files
+  // is not joined.
+  r = Tokenize({kModel, "--decode", dir + "/a.ids", dir + "/b.ids"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "H\xc3\xa9i");
+  r = Tokenize({kModel, dir + "/a.txt", dir + "/missing.txt", dir + "/b.txt"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "256\n");
+  EXPECT_TRUE(Contains(r.err, "missing.txt: No such file")) << r.err;
+  r = Tokenize({kModel, "--decode", dir + "/missing.ids"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "missing.ids")) << r.err;
+}
+
+TEST(BitnetTokenizeTest, DecodeErrorsNameTheInput) {
+  Result r = Tokenize({kModel, "--decode"}, "72 105 x7");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "input id 2 ('x7') is not an integer")) << r.err;
+  r = Tokenize({kModel, "--decode"}, "72 3.5");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "input id 1 ('3.5')")) << r.err;
+  r = Tokenize({kModel, "--decode"}, "72 260");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "input id 1")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "260 is out of range")) << r.err;
+  r = Tokenize({kModel, "--decode"}, "99999999999");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "not an integer")) << r.err;
+}
+
+// The tool on Llama 3's tokenizer (JSON converted from the tiktoken ranks)
+// against llama.cpp's expected ids.
+TEST(BitnetTokenizeTest, Llama3ConformanceCases) {
+  const std::string dir = BITNET_TOKENIZER_TESTDATA;
+  const std::string json = BITNET_LLAMA3_TOKENIZER_JSON;
+  if (!FileExists(dir + "/llama-bpe.inp") || !FileExists(json))
+    GTEST_SKIP() << "no Llama 3 tokenizer data in " << dir;
+  // Each case in a file of its own, all in one run: one line of ids each.
+  std::string inp = ReadFile(dir + "/llama-bpe.inp");
+  const std::string sep = "\n__ggml_vocab_test__\n";
+  std::string tmp = MakeTempDir();
+  std::vector<std::string> texts, args = {json};
+  for (size_t at = 0; at < inp.size();) {
+    size_t next = inp.find(sep, at);
+    ASSERT_NE(next, std::string::npos);
+    texts.push_back(inp.substr(at, next - at));
+    at = next + sep.size();
+    args.push_back(tmp + "/case" + std::to_string(texts.size()));
+    std::ofstream(args.back(), std::ios::binary) << texts.back();
+  }
+  Result r = Tokenize(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::istringstream got(r.out), want(ReadFile(dir + "/llama-bpe.out"));
+  size_t cases = 0, matched = 0;
+  for (std::string g, w; std::getline(want, w); ++cases) {
+    ASSERT_LT(cases, texts.size()) << "more expected lines than cases";
+    ASSERT_TRUE(std::getline(got, g));
+    EXPECT_EQ(ParseIds(g), ParseIds(w))
+        << "case " << cases << ": '" << texts[cases] << "'";
+    matched += ParseIds(g) == ParseIds(w);
+    if (cases % 8 == 0) { // and back, for some
+      Result back = Tokenize({json, "--decode"}, g);
+      EXPECT_EQ(back.out, texts[cases]);
+    }
+  }
+  EXPECT_EQ(cases, texts.size());
+  EXPECT_GT(cases, 0u);
+  printf("bitnet-tokenize, llama-bpe: %zu of %zu cases match\n", matched,
+         cases);
+  Result timed = Tokenize({json, "--time", "--add-bos"}, "Hello world");
+  EXPECT_EQ(ParseIds(timed.out).at(0), 128000);
+  EXPECT_TRUE(Contains(timed.err, "MB/s")) << timed.err;
+}
+
+//===----------------------------------------------------------------------===//
+// bitnet-generate with a model's tokenizer
+//===----------------------------------------------------------------------===//
+
+class GenerateTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    bitnet_model *m = nullptr;
+    ASSERT_TRUE(IsOk(bitnet_model_load(kModel, &m)));
+    ModelPtr model(m);
+    script_ = bitnet_model_metadata(m, "test.script");
+    bitnet_tokenizer *t = nullptr;
+    ASSERT_TRUE(IsOk(bitnet_tokenizer_create_from_model(m, &t)));
+    int32_t *ids = nullptr;
+    ASSERT_TRUE(IsOk(bitnet_tokenizer_encode(t, "Hi", 2, BITNET_ENCODE_ADD_BOS,
+                                             &ids, &prompt_tokens_)));
+    free(ids);
+    bitnet_tokenizer_free(t);
+  }
+
+  // What the model writes after a prompt of prompt_tokens_ tokens: the
+  // script from the byte at the last prompt position on.
+  std::string Continuation() const {
+    return script_.substr(static_cast<size_t>(prompt_tokens_) - 1);
+  }
+
+  std::string script_;
+  int64_t prompt_tokens_ = 0;
+};
+
+TEST_F(GenerateTest, EncodesThePromptAndStreamsTheText) {
+  Result r = Generate({kModel, "--prompt", "Hi", "--temperature", "0",
+                       "--threads", "1"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // The prompt comes back without its BOS; the generated bytes, some of them
+  // halves of characters, come out as whole characters.
+  EXPECT_EQ(r.out, "Hi" + Continuation() + "\n");
+  EXPECT_TRUE(Contains(r.err, "stopped at the end-of-sequence token")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "prompt: 2 tokens")) << r.err;
+}
+
+TEST_F(GenerateTest, StopsAtTheEndOfTurn) {
+  Result r = Generate({BITNET_TEST_MODEL_TOKENIZER_DECODER_EOT, "--prompt",
+                       "Hi", "--temperature", "0", "--threads", "1"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Hi" + Continuation() + "\n");
+  EXPECT_TRUE(Contains(r.err, "stopped at the end-of-turn token")) << r.err;
+}
+
+TEST_F(GenerateTest, PrintsIdsWithTheEndToken) {
+  Result r = Generate({kModel, "--prompt", "Hi", "--temperature", "0",
+                       "--threads", "1", "--ids"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<int32_t> want = {257, 256};
+  for (unsigned char c : Continuation())
+    want.push_back(c);
+  want.push_back(258);
+  EXPECT_EQ(ParseIds(r.out), want);
+}
+
+TEST_F(GenerateTest, StopTextAndTokenLimit) {
+  Result r = Generate({kModel, "--prompt", "Hi", "--temperature", "0",
+                       "--threads", "1", "--stop", "se"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::string c = Continuation();
+  EXPECT_EQ(r.out, "Hi" + c.substr(0, c.find("se") + 2) + "\n");
+  EXPECT_TRUE(Contains(r.err, "stopped at the stop text")) << r.err;
+  // Three tokens: the last ends inside a character, which is printed as it
+  // is at the end.
+  r = Generate({kModel, "--prompt", "Hi", "--temperature", "0", "--threads",
+                "1", "-n", "3", "--quiet"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Hi" + c.substr(0, 3) + "\n");
+  EXPECT_EQ(r.err, "");
+}
+
+TEST_F(GenerateTest, TokenizerErrors) {
+  // The tokenizer is read even for a prompt given as ids.
+  Result r = Generate({BITNET_TEST_MODEL_BROKEN_TOKENIZER, "--tokens", "1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "bitnet.tokenizer")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "'merges[0]'")) << r.err;
+  // Ids are checked against the tokenizer's vocabulary.
+  r = Generate({kModel, "--tokens", "1,260"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "vocabulary")) << r.err;
+  // A prompt longer than the KV cache.
+  r = Generate({kModel, "--prompt", std::string(100, 'x')});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_TRUE(Contains(r.err, "KV cache holds")) << r.err;
+}
+
+} // namespace

@@ -1,0 +1,126 @@
+/*===- tokenizer_decoder.c - Test model: a decoder with a tokenizer -*- C -*-===*
+ *
+ * Part of bitnet-mlir.
+ *
+ *===----------------------------------------------------------------------===*
+ *
+ * A decoder step as bitnet-generate runs it (tokens int32 [1], position
+ * int32, a KV cache flagged as state; logits f32 [1, V]) that carries a
+ * byte-level BPE tokenizer as its metadata entry "bitnet.tokenizer". Its
+ * vocabulary: the 256 byte tokens (id = byte value), "Hi" (256) from the
+ * merge "H i", then the control tokens <s> (257, BOS), </s> (258, EOS) and
+ * <|eot|> (259, end of turn).
+ *
+ * Whatever the input, the logits at position p pick the byte token of
+ * byte p of the metadata entry "test.script" (UTF-8 with multi-byte
+ * characters, so that they reach the decoder a byte at a time), and after
+ * its last byte the end token: EOS, or end of turn with END_WITH_EOT.
+ * BROKEN_TOKENIZER gives the model a tokenizer whose merges name a token
+ * that does not exist.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#include <stdio.h>
+#include <string.h>
+
+#include "test_model.h"
+
+#define VOCAB 260
+#define CAPACITY 64
+#define BOS 257
+#define EOS 258
+#define EOT 259
+
+static const char script[] = "_\xc2\xa1Hola, se\xc3\xb1or! \xe2\x82\xac 5 \xf0\x9f\xa6\x99.";
+
+#ifdef BROKEN_TOKENIZER
+#define MERGE "H x"
+#else
+#define MERGE "H i"
+#endif
+
+/* Room for 256 tokens of up to 2 UTF-8 bytes, each quoted and escaped. */
+static char tokenizer_json[8192];
+
+static const char *const metadata[4] = {"bitnet.tokenizer", tokenizer_json,
+                                        "test.script", script};
+
+/* Writes the JSON when the model is loaded: the byte tokens are GPT-2's
+ * byte-to-unicode characters, too many to spell out here. */
+__attribute__((constructor)) static void write_tokenizer_json(void) {
+  char *p = tokenizer_json;
+  p += sprintf(p, "{\"model\":\"gpt2\",\"pre\":\"llama-bpe\",\"tokens\":[");
+  int extra = 0;
+  for (int b = 0; b < 256; ++b) {
+    int printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) ||
+                    (b >= 0xAE && b <= 0xFF);
+    unsigned cp = printable ? (unsigned)b : 256u + (unsigned)extra++;
+    if (cp == '"' || cp == '\\')
+      p += sprintf(p, "\"\\%c\",", (char)cp);
+    else if (cp < 0x80)
+      p += sprintf(p, "\"%c\",", (char)cp);
+    else
+      p += sprintf(p, "\"%c%c\",", (char)(0xC0 | (cp >> 6)),
+                   (char)(0x80 | (cp & 0x3F)));
+  }
+  sprintf(p,
+          "\"Hi\",\"<s>\",\"</s>\",\"<|eot|>\"],"
+          "\"token_type\":[%s3,3,3],"
+          "\"merges\":[\"" MERGE "\"],"
+          "\"bos_token_id\":%d,\"eos_token_id\":%d,\"eot_token_id\":%d,"
+          "\"add_bos_token\":true}",
+          /* 257 ones */
+          "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+          "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+          "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+          "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+          "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+          "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+          "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+          "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+          "1,",
+          BOS, EOS, EOT);
+}
+
+static const int64_t tokens_shape[1] = {1};
+static const int64_t cache_shape[2] = {CAPACITY, 4};
+static const int64_t logits_shape[2] = {1, VOCAB};
+static const bitnet_tensor_info inputs[3] = {
+    {"tokens", BITNET_DTYPE_I32, 1, tokens_shape},
+    {"position", BITNET_DTYPE_I32, 0, NULL},
+    {"cache", BITNET_DTYPE_F32, 2, cache_shape, BITNET_TENSOR_STATE},
+};
+static const bitnet_tensor_info outputs[1] = {
+    {"logits", BITNET_DTYPE_F32, 2, logits_shape}};
+
+TEST_MODEL_INFO = {
+    TEST_MODEL_HOST("tokenizer_decoder"),
+    .num_inputs = 3,
+    .num_outputs = 1,
+    .inputs = inputs,
+    .outputs = outputs,
+    .workspace_bytes = 0,
+    .workspace_alignment = 1,
+    .num_metadata = 2,
+    .metadata = metadata,
+};
+
+TEST_MODEL_RUN {
+  (void)workspace;
+  (void)ctx;
+  const int32_t *position = buffers[1];
+  float *cache = buffers[2], *logits = buffers[3];
+  int32_t p = *position;
+  if (p >= 0 && p < CAPACITY)
+    cache[p * 4] = (float)((const int32_t *)buffers[0])[0];
+  int32_t next = p >= 0 && p < (int32_t)strlen(script)
+                     ? (unsigned char)script[p]
+#ifdef END_WITH_EOT
+                     : EOT;
+#else
+                     : EOS;
+#endif
+  for (int v = 0; v < VOCAB; ++v)
+    logits[v] = v == next ? 10.0f : 0.0f;
+  return 0;
+}
