@@ -411,6 +411,9 @@ llvm::Expected<OwningOpRef<ModuleOp>>
 mlir::bitnet::buildDecoder(MLIRContext &context, const DecoderConfig &config,
                            DecoderWeights &weights,
                            const DecoderBuildOptions &options) {
+  context.loadDialect<BitNetDialect, arith::ArithDialect, func::FuncDialect,
+                      linalg::LinalgDialect, math::MathDialect,
+                      tensor::TensorDialect>();
   DecoderEmitter builder(context, config, weights, options);
   return builder.build();
 }

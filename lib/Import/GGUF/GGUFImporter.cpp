@@ -311,15 +311,15 @@ static llvm::Error collectMetadata(const gguf::File &file,
   return llvm::Error::success();
 }
 
-OwningOpRef<ModuleOp>
-mlir::bitnet::importGGUFFile(StringRef path, MLIRContext &context,
-                             const CheckpointImportOptions &options) {
+/// Imports an opened file; `path` labels diagnostics.
+static OwningOpRef<ModuleOp>
+importGGUF(llvm::Expected<std::unique_ptr<gguf::File>> file, StringRef path,
+           MLIRContext &context, const CheckpointImportOptions &options) {
   Location loc = FileLineColLoc::get(&context, path, 0, 0);
   auto report = [&](llvm::Error err) -> OwningOpRef<ModuleOp> {
     emitError(loc) << llvm::toString(std::move(err));
     return {};
   };
-  llvm::Expected<std::unique_ptr<gguf::File>> file = gguf::File::open(path);
   if (!file)
     return report(file.takeError());
   llvm::Expected<StringRef> archName =
@@ -360,4 +360,18 @@ mlir::bitnet::importGGUFFile(StringRef path, MLIRContext &context,
   if (!module)
     return report(module.takeError());
   return std::move(*module);
+}
+
+OwningOpRef<ModuleOp>
+mlir::bitnet::importGGUFFile(StringRef path, MLIRContext &context,
+                             const CheckpointImportOptions &options) {
+  return importGGUF(gguf::File::open(path), path, context, options);
+}
+
+OwningOpRef<ModuleOp>
+mlir::bitnet::importGGUFBuffer(llvm::MemoryBufferRef buffer,
+                               MLIRContext &context,
+                               const CheckpointImportOptions &options) {
+  return importGGUF(gguf::File::parse(buffer), buffer.getBufferIdentifier(),
+                    context, options);
 }

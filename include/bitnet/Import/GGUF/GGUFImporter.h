@@ -30,6 +30,11 @@ namespace mlir::bitnet {
 importGGUFFile(StringRef path, MLIRContext &context,
                const CheckpointImportOptions &options = {});
 
+/// Imports a GGUF file held in memory (its identifier labels diagnostics).
+[[nodiscard]] OwningOpRef<ModuleOp>
+importGGUFBuffer(llvm::MemoryBufferRef buffer, MLIRContext &context,
+                 const CheckpointImportOptions &options = {});
+
 /// The tokenizer of a GGUF file in the runtime's canonical JSON form (the
 /// `tokenizer.ggml.*` keys as one object: runtime/README.md).
 llvm::Expected<std::string> tokenizerJSONFromGGUF(const gguf::File &file);
