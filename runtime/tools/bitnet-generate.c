@@ -377,6 +377,21 @@ static void load_step(step_model *s, const char *path, bitnet_thread_pool *tp,
   s->logits = s->outputs[s->logits_index];
 }
 
+/* Frees what load_step made; the caches only when they are not `shared`'s. */
+static void free_step(step_model *s, const step_model *shared) {
+  for (int32_t i = 0; i < s->num_inputs; ++i)
+    if (i != s->tokens_index && i != s->position_index && !shared)
+      free(s->inputs[i]);
+  for (int32_t o = 0; o < s->num_outputs; ++o)
+    free(s->outputs[o]);
+  free(s->tokens);
+  free(s->position);
+  free(s->inputs);
+  free(s->outputs);
+  bitnet_context_free(s->context);
+  bitnet_model_release(s->model);
+}
+
 static int64_t kv_bytes(const step_model *s) {
   int64_t total = 0;
   bitnet_tensor_desc d;
@@ -761,5 +776,15 @@ int main(int argc, char **argv) {
             map.read_only_bytes / 1e6, kv_bytes(&decode) / 1e6,
             ru.ru_maxrss / 1024.0, (long long)threads);
   }
+  free(cand);
+  free(ids);
+  for (int64_t t = 0; t < voc.size; ++t)
+    free(voc.text[t]);
+  free(voc.text);
+  free(voc.len);
+  if (prefill_path)
+    free_step(&prefill, &decode);
+  free_step(&decode, NULL);
+  bitnet_thread_pool_release(tp);
   return 0;
 }

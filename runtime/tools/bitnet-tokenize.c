@@ -233,7 +233,8 @@ static int decode(const bitnet_tokenizer *tokenizer, const char *path,
   const char *bytes;
   size_t n;
   long long index = 0;
-  for (char *p = text;;) {
+  int rc = 0;
+  for (char *p = text; rc == 0;) {
     while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == ',')
       ++p;
     if (*p == '\0')
@@ -247,7 +248,8 @@ static int decode(const bitnet_tokenizer *tokenizer, const char *path,
       fprintf(stderr, "bitnet-tokenize: input id %lld ('%.*s') is not an "
                       "integer\n",
               index, (int)(shown > 40 ? 40 : shown), p);
-      return 1;
+      rc = 1;
+      break;
     }
     bitnet_status status =
         bitnet_stream_decoder_push(decoder, (int32_t)id, &bytes, &n);
@@ -255,7 +257,8 @@ static int decode(const bitnet_tokenizer *tokenizer, const char *path,
       fprintf(stderr, "bitnet-tokenize: input id %lld: %s\n", index,
               bitnet_status_message(status));
       bitnet_status_free(status);
-      return 1;
+      rc = 1;
+      break;
     }
     fwrite(bytes, 1, n, stdout);
     p = end;
@@ -265,7 +268,7 @@ static int decode(const bitnet_tokenizer *tokenizer, const char *path,
   fwrite(bytes, 1, n, stdout);
   bitnet_stream_decoder_free(decoder);
   free(text);
-  return fflush(stdout) == 0 ? 0 : 1;
+  return fflush(stdout) == 0 ? rc : 1;
 }
 
 int main(int argc, char **argv) {
@@ -277,6 +280,7 @@ int main(int argc, char **argv) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       fputs(usage_text, stdout);
+      free(files);
       return 0;
     } else if (!strcmp(a, "--decode")) {
       decoding = 1;

@@ -22,7 +22,8 @@
  * one run at a time; concurrent runs use one context each (they may share the
  * model, the memory pool and the thread pool).
  *
- * The runtime depends on libc, libdl and pthreads only.
+ * The runtime depends on libc, libdl and pthreads, and its tokenizer
+ * (bitnet_rt/tokenizer.h) on cJSON and PCRE2.
  *
  *===----------------------------------------------------------------------===*/
 
