@@ -24,7 +24,6 @@
 
 #include "bitnet/Reference/Numerics.h"
 
-#include "llvm/Support/FormatVariadic.h"
 
 #include <algorithm>
 #include <cmath>
@@ -164,7 +163,7 @@ mlir::bitnet::gguf::decodeTernary(const File &file, const Tensor &tensor) {
     }
     if (!std::isfinite(m.scale) || m.scale < 0)
       return tensorError(file, tensor,
-                         "its scale " + Twine(llvm::formatv("{0:g}", m.scale).str()) +
+                         "its scale " + Twine(printFloat(m.scale)) +
                              " is not a finite number of at least 0");
     return m;
   }
@@ -214,8 +213,8 @@ mlir::bitnet::gguf::decodeTernary(const File &file, const Tensor &tensor) {
     if (scales.conflict)
       return tensorError(file, tensor,
                          "its blocks have different scales (" +
-                             Twine(llvm::formatv("{0:g}", *scales.scale).str()) + " and " +
-                             Twine(llvm::formatv("{0:g}", scales.other).str()) +
+                             Twine(printFloat(*scales.scale)) + " and " +
+                             Twine(printFloat(scales.other)) +
                              "); a ternary layer has one scale per tensor");
     m.scale = scales.scale.value_or(1.0f);
     return m;

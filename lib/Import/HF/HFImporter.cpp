@@ -9,7 +9,6 @@
 #include "bitnet/Import/HF/SafeTensors.h"
 #include "bitnet/Reference/Numerics.h"
 
-#include "llvm/Support/FormatVariadic.h"
 
 #include "mlir/IR/Diagnostics.h"
 
@@ -248,7 +247,7 @@ private:
     float ws = scale->f32.front();
     if (!(ws > 0) || !std::isfinite(ws))
       return makeError(s->path + ": tensor '" + s->name + "' is " +
-                       Twine(llvm::formatv("{0:g}", ws).str()) + ", expected a positive scale");
+                       Twine(printFloat(ws)) + ", expected a positive scale");
     TernaryMatrix m;
     m.name = t.name;
     int64_t quarter = t.shape[0];

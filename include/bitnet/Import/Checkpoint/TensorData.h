@@ -16,6 +16,7 @@
 #include "llvm/ADT/SmallVector.h"
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -55,6 +56,14 @@ inline float bf16ToFloat(uint16_t b) {
   float f;
   std::memcpy(&f, &bits, sizeof f);
   return f;
+}
+
+/// `value` with the digits that tell it apart from its neighbours ("%.9g"),
+/// for messages.
+inline std::string printFloat(float value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.9g", static_cast<double>(value));
+  return text;
 }
 
 /// A float tensor: values widened to f32, or the f16 bits as stored (an
