@@ -200,9 +200,19 @@ LogicalResult ConstantOp::verify() {
            << getStorage().getType() << " does not match " << type
            << ", whose storage is " << type.getStorageType();
   if (auto dense = dyn_cast<DenseIntElementsAttr>(getStorage())) {
-    SmallVector<int8_t> bytes(dense.getValues<int8_t>());
-    if (!unpackTernary(bytes, type.getRows(), type.getCols(),
-                       type.getFormat()))
+    // Verified after every pass: read the raw bytes, unpack nothing.
+    SmallVector<int8_t> splat;
+    ArrayRef<int8_t> bytes;
+    if (dense.isSplat()) {
+      splat.assign(dense.getNumElements(), *dense.getValues<int8_t>().begin());
+      bytes = splat;
+    } else {
+      ArrayRef<char> raw = dense.getRawData();
+      bytes = ArrayRef<int8_t>(reinterpret_cast<const int8_t *>(raw.data()),
+                               raw.size());
+    }
+    if (!isValidTernaryStorage(bytes, type.getRows(), type.getCols(),
+                               type.getFormat()))
       return emitOpError("storage holds a byte that is not a valid ")
              << stringifyTernaryFormat(type.getFormat()) << " encoding";
   }
@@ -216,9 +226,15 @@ std::optional<SmallVector<int8_t>> ConstantOp::getTernaryValues() {
   if (!dense)
     return std::nullopt;
   TernaryType type = getType();
-  SmallVector<int8_t> bytes(dense.getValues<int8_t>());
-  return unpackTernary(bytes, type.getRows(), type.getCols(),
-                       type.getFormat());
+  if (dense.isSplat()) {
+    SmallVector<int8_t> bytes(dense.getValues<int8_t>());
+    return unpackTernary(bytes, type.getRows(), type.getCols(),
+                         type.getFormat());
+  }
+  ArrayRef<char> raw = dense.getRawData();
+  return unpackTernary(
+      ArrayRef<int8_t>(reinterpret_cast<const int8_t *>(raw.data()), raw.size()),
+      type.getRows(), type.getCols(), type.getFormat());
 }
 
 //===----------------------------------------------------------------------===//

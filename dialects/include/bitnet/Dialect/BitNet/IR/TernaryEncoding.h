@@ -37,6 +37,11 @@ std::optional<llvm::SmallVector<int8_t>>
 unpackTernary(llvm::ArrayRef<int8_t> bytes, int64_t rows, int64_t cols,
               TernaryFormat format);
 
+/// Whether `bytes` are a valid `rows x cols` matrix of `format` (what
+/// unpackTernary accepts), checked without unpacking.
+bool isValidTernaryStorage(llvm::ArrayRef<int8_t> bytes, int64_t rows,
+                           int64_t cols, TernaryFormat format);
+
 } // namespace mlir::bitnet
 
 #endif // BITNET_DIALECT_BITNET_IR_TERNARYENCODING_H
