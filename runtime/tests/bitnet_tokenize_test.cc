@@ -99,7 +99,7 @@ const char *const kModel = BITNET_TEST_MODEL_TOKENIZER_DECODER;
 
 TEST(BitnetTokenizeTest, Help) {
   Result r = Tokenize({"--help"});
-  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(Contains(r.out, "usage: bitnet-tokenize SOURCE")) << r.out;
   EXPECT_TRUE(Contains(r.out, "--decode")) << r.out;
   EXPECT_TRUE(Contains(r.out, "MODEL.so")) << r.out;
@@ -187,27 +187,27 @@ TEST(BitnetTokenizeTest, ReadsFilesInTurn) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "H\xc3\xa9i");
   r = Tokenize({kModel, dir + "/a.txt", dir + "/missing.txt", dir + "/b.txt"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(r.out, "256\n");
   EXPECT_TRUE(Contains(r.err, "missing.txt: No such file")) << r.err;
   r = Tokenize({kModel, "--decode", dir + "/missing.ids"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(Contains(r.err, "missing.ids")) << r.err;
 }
 
 TEST(BitnetTokenizeTest, DecodeErrorsNameTheInput) {
   Result r = Tokenize({kModel, "--decode"}, "72 105 x7");
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(Contains(r.err, "input id 2 ('x7') is not an integer")) << r.err;
   r = Tokenize({kModel, "--decode"}, "72 3.5");
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(Contains(r.err, "input id 1 ('3.5')")) << r.err;
   r = Tokenize({kModel, "--decode"}, "72 260");
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(Contains(r.err, "input id 1")) << r.err;
   EXPECT_TRUE(Contains(r.err, "260 is out of range")) << r.err;
   r = Tokenize({kModel, "--decode"}, "99999999999");
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(Contains(r.err, "not an integer")) << r.err;
 }
 
@@ -334,17 +334,21 @@ TEST_F(GenerateTest, StopTextAndTokenLimit) {
 TEST_F(GenerateTest, TokenizerErrors) {
   // The tokenizer is read even for a prompt given as ids.
   Result r = Generate({BITNET_TEST_MODEL_BROKEN_TOKENIZER, "--tokens", "1"});
-  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(Contains(r.err, "bitnet.tokenizer")) << r.err;
   EXPECT_TRUE(Contains(r.err, "'merges[0]'")) << r.err;
   // Ids are checked against the tokenizer's vocabulary.
   r = Generate({kModel, "--tokens", "1,260"});
-  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_TRUE(Contains(r.err, "vocabulary")) << r.err;
   // A prompt longer than the KV cache.
   r = Generate({kModel, "--prompt", std::string(100, 'x')});
-  EXPECT_EQ(r.exit_code, 1);
-  EXPECT_TRUE(Contains(r.err, "KV cache holds")) << r.err;
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(Contains(r.err, "the prompt has 101 tokens")) << r.err;
+  // Logits for fewer ids than the tokenizer has.
+  r = Generate({BITNET_TEST_MODEL_SMALL_LOGITS, "--prompt", "Hi"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(Contains(r.err, "has 260 tokens, the logits 200")) << r.err;
 }
 
 } // namespace

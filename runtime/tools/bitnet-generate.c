@@ -618,7 +618,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "bitnet-generate: the tokenizer (bitnet.tokenizer) has "
                       "%d tokens, the logits %lld\n",
               bitnet_tokenizer_vocab_size(tok), (long long)decode.V);
-      return 1;
+      exit(1);
     }
     sample_v = bitnet_tokenizer_vocab_size(tok);
     check(bitnet_stream_decoder_create(tok, BITNET_DECODE_SKIP_SPECIAL,
@@ -635,7 +635,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "bitnet-generate: bitnet.vocab has %lld tokens, the "
                       "logits %lld\n",
               (long long)voc.size, (long long)decode.V);
-      return 1;
+      exit(1);
     }
   }
   if (prompt && !vjson && !tok)
@@ -686,7 +686,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "bitnet-generate: the prompt has %lld tokens; the model's "
                     "KV cache holds %lld\n",
             (long long)n, (long long)decode.capacity);
-    return 1;
+    exit(1);
   }
 
   /* Echo the prompt. */

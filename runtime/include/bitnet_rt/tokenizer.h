@@ -70,7 +70,8 @@ enum {
  *  (no terminating NUL needed). Malformed JSON, a missing or mistyped field,
  *  a merge that names an unknown token, an id out of range: INVALID_FORMAT,
  *  with a message naming the field. A SentencePiece vocabulary ("model":
- *  "llama"): UNAVAILABLE. */
+ *  "llama"), or a model or pre-tokenizer this runtime does not know:
+ *  UNAVAILABLE, naming it. */
 BITNET_RT_API bitnet_status bitnet_tokenizer_create(
     const char *json, size_t length, bitnet_tokenizer **out_tokenizer);
 

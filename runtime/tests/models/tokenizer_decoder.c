@@ -16,7 +16,8 @@
  * characters, so that they reach the decoder a byte at a time), and after
  * its last byte the end token: EOS, or end of turn with END_WITH_EOT.
  * BROKEN_TOKENIZER gives the model a tokenizer whose merges name a token
- * that does not exist.
+ * that does not exist; SMALL_LOGITS logits for fewer ids than the tokenizer
+ * has.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -26,6 +27,11 @@
 #include "test_model.h"
 
 #define VOCAB 260
+#ifdef SMALL_LOGITS
+#define LOGITS 200
+#else
+#define LOGITS VOCAB
+#endif
 #define CAPACITY 64
 #define BOS 257
 #define EOS 258
@@ -84,7 +90,7 @@ __attribute__((constructor)) static void write_tokenizer_json(void) {
 
 static const int64_t tokens_shape[1] = {1};
 static const int64_t cache_shape[2] = {CAPACITY, 4};
-static const int64_t logits_shape[2] = {1, VOCAB};
+static const int64_t logits_shape[2] = {1, LOGITS};
 static const bitnet_tensor_info inputs[3] = {
     {"tokens", BITNET_DTYPE_I32, 1, tokens_shape},
     {"position", BITNET_DTYPE_I32, 0, NULL},
@@ -120,7 +126,7 @@ TEST_MODEL_RUN {
 #else
                      : EOS;
 #endif
-  for (int v = 0; v < VOCAB; ++v)
+  for (int v = 0; v < LOGITS; ++v)
     logits[v] = v == next ? 10.0f : 0.0f;
   return 0;
 }
