@@ -180,7 +180,7 @@ static bitnet_status json_token_id(const cJSON *root, const char *key,
   *out = -1;
   if (item == NULL || cJSON_IsNull(item))
     return BITNET_OK;
-  int64_t v;
+  int64_t v = 0;
   BITNET_RETURN_IF_ERROR(json_int(item, key, -1, (int64_t)vocab_size - 1, &v));
   *out = (int32_t)v;
   return BITNET_OK;
@@ -385,7 +385,7 @@ static bitnet_status read_tokens(bitnet_tokenizer *t, const cJSON *root) {
                         (long long)n);
       char field[48];
       snprintf(field, sizeof(field), "token_type[%lld]", (long long)k);
-      int64_t v;
+      int64_t v = 0;
       BITNET_RETURN_IF_ERROR(json_int(item, field, BITNET_TOKEN_NORMAL,
                                       BITNET_TOKEN_BYTE, &v));
       t->type[k++] = (uint8_t)v;
