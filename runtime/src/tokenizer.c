@@ -56,6 +56,13 @@ typedef struct merge_slot {
 } merge_slot;
 #define EMPTY_KEY UINT64_MAX
 
+/* A slot of the token table: the id, and its text's hash so that a probe
+ * rarely touches the text. */
+typedef struct token_slot {
+  uint32_t hash;
+  int32_t id; /* -1 when free */
+} token_slot;
+
 typedef struct special_token {
   uint32_t len;
   int32_t id;
@@ -73,7 +80,7 @@ struct bitnet_tokenizer {
   size_t *decoded_offset; /* [vocab_size] */
   uint32_t *decoded_len;  /* [vocab_size] */
 
-  int32_t *token_table; /* open addressing over the text; -1 when free */
+  token_slot *token_table; /* open addressing over the text */
   uint32_t token_mask;
   merge_slot *merge_table;
   uint64_t merge_mask;
@@ -276,12 +283,12 @@ static void init_byte_tables(bitnet_tokenizer *t) {
 static int32_t find_token(const bitnet_tokenizer *t, const char *s, size_t n) {
   uint32_t h = hash_bytes(s, n);
   for (uint32_t i = h & t->token_mask;; i = (i + 1) & t->token_mask) {
-    int32_t id = t->token_table[i];
-    if (id < 0)
+    token_slot slot = t->token_table[i];
+    if (slot.id < 0)
       return -1;
-    if (t->text_hash[id] == h && t->text_len[id] == n &&
-        memcmp(t->text_arena + t->text_offset[id], s, n) == 0)
-      return id;
+    if (slot.hash == h && t->text_len[slot.id] == n &&
+        memcmp(t->text_arena + t->text_offset[slot.id], s, n) == 0)
+      return slot.id;
   }
 }
 
@@ -400,18 +407,19 @@ static bitnet_status read_tokens(bitnet_tokenizer *t, const cJSON *root) {
 static bitnet_status build_token_table(bitnet_tokenizer *t) {
   uint64_t size = table_size((uint64_t)t->vocab_size);
   t->token_mask = (uint32_t)(size - 1);
-  t->token_table = malloc(sizeof(int32_t) * size);
+  t->token_table = malloc(sizeof(token_slot) * size);
   if (t->token_table == NULL)
     return out_of_memory("token table");
-  memset(t->token_table, 0xFF, sizeof(int32_t) * size);
+  for (uint64_t i = 0; i < size; ++i)
+    t->token_table[i] = (token_slot){0, -1};
   for (int32_t id = 0; id < t->vocab_size; ++id) {
     const char *s = t->text_arena + t->text_offset[id];
     if (find_token(t, s, t->text_len[id]) >= 0)
       continue; /* a duplicate: the first id keeps the text */
     uint32_t i = t->text_hash[id] & t->token_mask;
-    while (t->token_table[i] >= 0)
+    while (t->token_table[i].id >= 0)
       i = (i + 1) & t->token_mask;
-    t->token_table[i] = id;
+    t->token_table[i] = (token_slot){t->text_hash[id], id};
   }
   return BITNET_OK;
 }
