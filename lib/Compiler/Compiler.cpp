@@ -10,6 +10,7 @@
 #include "bitnet/Import/HF/HFImporter.h"
 #include "bitnet/Import/ONNX/ONNXImporter.h"
 #include "bitnet/Pipelines/Pipelines.h"
+#include "bitnet/Target/WeightData.h"
 #include "bitnet/Transforms/Passes.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -34,6 +35,7 @@
 #include "llvm/TargetParser/Triple.h"
 
 #include <chrono>
+#include <deque>
 
 using namespace mlir;
 using namespace mlir::bitnet;
@@ -315,12 +317,40 @@ struct TemporaryObject {
   llvm::SmallString<128> path;
   std::optional<llvm::FileRemover> remover;
 
-  LogicalResult create(Location loc) {
+  LogicalResult create(Location loc, StringRef suffix = "o") {
     if (std::error_code ec =
-            llvm::sys::fs::createTemporaryFile("bitnet-model", "o", path))
+            llvm::sys::fs::createTemporaryFile("bitnet-model", suffix, path))
       return emitError(loc) << "cannot create a temporary file: "
                             << ec.message();
     remover.emplace(path);
+    return success();
+  }
+};
+
+/// The files a shared object is linked from: objects, and the weight data
+/// with the assembly that places it (WeightData.h).
+struct LinkInputs {
+  std::deque<TemporaryObject> files;
+  std::vector<std::string> paths;
+
+  /// Moves the large constants of `module` (lowered to the LLVM dialect) to
+  /// a data file and an assembly file to link; their symbols start with
+  /// `prefix`.
+  LogicalResult outlineWeights(ModuleOp module, StringRef prefix,
+                               Location loc, bool verbose = false) {
+    TemporaryObject &data = files.emplace_back();
+    TemporaryObject &assembly = files.emplace_back();
+    if (failed(data.create(loc, "bin")) || failed(assembly.create(loc, "s")))
+      return failure();
+    llvm::Expected<OutlinedWeights> outlined =
+        outlineWeightData(module, prefix, data.path, assembly.path);
+    if (!outlined)
+      return reportError(loc, outlined.takeError());
+    if (verbose)
+      llvm::errs() << " " << outlined->globals << " constants, "
+                   << llvm::format("%.1f", outlined->bytes / 1048576.0)
+                   << " MiB";
+    paths.push_back(assembly.path.str().str());
     return success();
   }
 };
@@ -329,8 +359,7 @@ struct TemporaryObject {
 /// is a variant's run function; returns its entry for the descriptor.
 static FailureOr<std::string> compileVariant(ModuleOp module,
                                              const CompileOptions &base,
-                                             StringRef cpu,
-                                             TemporaryObject &object,
+                                             StringRef cpu, LinkInputs &link,
                                              Progress &progress) {
   Location loc = module.getLoc();
   CompileOptions options = base;
@@ -369,6 +398,8 @@ static FailureOr<std::string> compileVariant(ModuleOp module,
       })))
     return failure();
   int64_t stack = staticStackBytes(*copy);
+  if (failed(link.outlineWeights(*copy, entry.runSymbol + "_weights_", loc)))
+    return failure();
   llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
       createTargetMachine(options.target);
   if (!machine)
@@ -379,8 +410,10 @@ static FailureOr<std::string> compileVariant(ModuleOp module,
                                            options.target.optLevel);
     if (!translated)
       return reportError(loc, translated.takeError());
+    TemporaryObject &object = link.files.emplace_back();
     if (failed(object.create(loc)))
       return failure();
+    link.paths.push_back(object.path.str().str());
     return writeObject(**translated, **machine, object.path, loc);
   });
   if (failed(emitted))
@@ -407,11 +440,11 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
     return emitError(loc) << "variant builds need --emit=so";
 
   // Variant builds first: the baseline's descriptor lists them.
-  std::vector<TemporaryObject> variantObjects(options.variants.size());
+  LinkInputs link;
   EntryOptions entry;
-  for (auto [cpu, object] : llvm::zip(options.variants, variantObjects)) {
+  for (const std::string &cpu : options.variants) {
     FailureOr<std::string> variant =
-        compileVariant(module, options, cpu, object, progress);
+        compileVariant(module, options, cpu, link, progress);
     if (failed(variant))
       return failure();
     entry.variants += (entry.variants.empty() ? "" : ";") + *variant;
@@ -469,6 +502,14 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
     return failure();
   if (mlirOut)
     return emitMLIR();
+  // A shared object takes its weights from a data file (WeightData.h); the
+  // other phases keep them in the module.
+  if (options.emit == EmitKind::SharedObject &&
+      failed(progress.step("writing the weight data", [&] {
+        return link.outlineWeights(module, "__bitnet_weights_", loc,
+                                   options.verbose);
+      })))
+    return failure();
 
   llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
       createTargetMachine(options.target);
@@ -512,8 +553,7 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
       })))
     return failure();
   std::vector<std::string> objects{object.path.str().str()};
-  for (const TemporaryObject &variant : variantObjects)
-    objects.push_back(variant.path.str().str());
+  objects.insert(objects.end(), link.paths.begin(), link.paths.end());
   return progress.step("linking " + outputPath.str(), [&]() -> LogicalResult {
     if (llvm::Error error =
             linkSharedObject(objects, outputPath,

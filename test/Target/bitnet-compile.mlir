@@ -146,7 +146,7 @@
 // ERR-MISSING: error: cannot open input file '{{.*}}missing.mlir': No such file or directory
 
 // RUN: not bitnet-compile %t/model.txt --emit=mlir 2>&1 | FileCheck %s --check-prefix=ERR-SUFFIX
-// ERR-SUFFIX: error: cannot read '{{.*}}model.txt': expected a .mlir {{(or .onnx )?}}file (or - for standard input)
+// ERR-SUFFIX: error: cannot read '{{.*}}model.txt': expected a .mlir, .onnx or .gguf file, a Hugging Face checkpoint directory, or - for standard input
 
 // RUN: not bitnet-compile - --emit=obj < %t/model.mlir 2>&1 | FileCheck %s --check-prefix=ERR-STDIN
 // ERR-STDIN: bitnet-compile: error: writing a binary phase needs -o when reading stdin

@@ -78,6 +78,7 @@ public:
                                              {rows, cols}) +
                        " (outputs x inputs)");
     llvm::Expected<TernaryMatrix> m = gguf::decodeTernary(file, *t);
+    releaseMappedPages(t->data.data(), t->data.size());
     if (!m)
       return m.takeError();
     // The 1bitLLM conversions keep a per-tensor scale beside the weight,
@@ -108,7 +109,9 @@ private:
     const gguf::Tensor *t = find(name);
     if (!t)
       return missing(name);
-    return gguf::decodeFloat(file, *t, keepF16);
+    llvm::Expected<FloatTensor> result = gguf::decodeFloat(file, *t, keepF16);
+    releaseMappedPages(t->data.data(), t->data.size());
+    return result;
   }
 
   const gguf::File &file;

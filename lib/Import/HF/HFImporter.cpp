@@ -213,9 +213,13 @@ public:
                                              stored) +
                        (isPacked ? " (packed: outputs / 4 x inputs)"
                                  : " (outputs x inputs)"));
-    if (isPacked)
-      return packed(*t, base + ".weight_scale");
+    if (isPacked) {
+      llvm::Expected<TernaryMatrix> m = packed(*t, base + ".weight_scale");
+      releaseMappedPages(t->data.data(), t->data.size());
+      return m;
+    }
     llvm::Expected<FloatTensor> w = safetensors::decodeFloat(*t);
+    releaseMappedPages(t->data.data(), t->data.size());
     if (!w)
       return w.takeError();
     TernaryMatrix m;
@@ -283,7 +287,9 @@ private:
     const safetensors::Tensor *t = find(name);
     if (!t)
       return missing(name);
-    return safetensors::decodeFloat(*t, keepF16);
+    llvm::Expected<FloatTensor> result = safetensors::decodeFloat(*t, keepF16);
+    releaseMappedPages(t->data.data(), t->data.size());
+    return result;
   }
 
   const safetensors::Checkpoint &ckpt;

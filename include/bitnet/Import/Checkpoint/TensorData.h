@@ -66,6 +66,13 @@ inline std::string printFloat(float value) {
   return text;
 }
 
+/// Tells the kernel that the mapped file pages of [data, data + size) are
+/// not needed any more: a checkpoint's tensors are read once, and dropping
+/// their clean pages keeps the importer's resident memory near the size of
+/// what it built, not that plus the file. Pages that only partly belong to
+/// the range are kept. Does nothing where the system has no madvise.
+void releaseMappedPages(const void *data, size_t size);
+
 /// A float tensor: values widened to f32, or the f16 bits as stored (an
 /// f16 embedding stays f16, at no cost in precision).
 struct FloatTensor {
