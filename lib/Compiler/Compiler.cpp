@@ -51,6 +51,7 @@ std::optional<EmitKind> mlir::bitnet::parseEmitKind(StringRef name) {
       .Case("obj", EmitKind::Object)
       .Case("so", EmitKind::SharedObject)
       .Case("ptx", EmitKind::PTX)
+      .Case("tokenizer", EmitKind::Tokenizer)
       .Default(std::nullopt);
 }
 
@@ -75,6 +76,8 @@ StringRef mlir::bitnet::getDefaultExtension(EmitKind kind) {
     return ".so";
   case EmitKind::PTX:
     return ".ptx";
+  case EmitKind::Tokenizer:
+    return ".tokenizer.json";
   }
   llvm_unreachable("unknown emit kind");
 }
@@ -429,6 +432,18 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
                                           StringRef outputPath) {
   Location loc = module.getLoc();
   Progress progress(options.verbose);
+  if (options.emit == EmitKind::Tokenizer) {
+    auto meta = module->getAttrOfType<DictionaryAttr>("bitnet.metadata");
+    auto tokenizer =
+        meta ? meta.getAs<StringAttr>("bitnet.tokenizer") : StringAttr();
+    if (!tokenizer)
+      return emitError(loc) << "the model carries no tokenizer (a GGUF file "
+                               "with tokenizer.ggml.* keys, or a checkpoint "
+                               "directory with tokenizer.json, does)";
+    return writeText(outputPath, [&](llvm::raw_ostream &os) {
+      os << tokenizer.getValue() << "\n";
+    }, loc);
+  }
   auto emitMLIR = [&] {
     return writeText(outputPath, [&](llvm::raw_ostream &os) {
       module.print(os);

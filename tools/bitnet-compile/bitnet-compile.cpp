@@ -12,11 +12,13 @@
 //===----------------------------------------------------------------------===//
 
 #include "bitnet/Compiler/Compiler.h"
+#include "bitnet/Import/HF/HFImporter.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
 
 #include "llvm/ADT/SmallString.h"
 #include "llvm/Support/CommandLine.h"
@@ -24,6 +26,7 @@
 #include "llvm/Support/MathExtras.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/WithColor.h"
 
 using namespace mlir;
@@ -45,8 +48,9 @@ static cl::opt<std::string> outputPath(
 static cl::opt<std::string> emit(
     "emit",
     cl::desc("Phase to write: mlir (MLIR text), llvm (LLVM IR), obj (object "
-             "file), so (shared object, the default) or ptx (the kernels of "
-             "--target=nvptx)"),
+             "file), so (shared object, the default), ptx (the kernels of "
+             "--target=nvptx) or tokenizer (the tokenizer the model carries, "
+             "as the runtime reads it: JSON)"),
     cl::init("so"), cl::cat(category));
 
 static cl::opt<std::string> mlirStage(
@@ -201,7 +205,7 @@ int main(int argc, char **argv) {
   std::optional<EmitKind> kind = parseEmitKind(emit);
   if (!kind)
     return fail("unknown --emit=" + emit +
-                " (expected mlir, llvm, obj, so or ptx)");
+                " (expected mlir, llvm, obj, so, ptx or tokenizer)");
   options.emit = *kind;
   std::optional<MLIRStage> stage = parseMLIRStage(mlirStage);
   if (!stage)
@@ -256,17 +260,35 @@ int main(int argc, char **argv) {
   std::string output = outputPath;
   if (output.empty()) {
     bool text = options.emit == EmitKind::MLIR || options.emit == EmitKind::LLVM ||
-                options.emit == EmitKind::PTX;
+                options.emit == EmitKind::PTX ||
+                options.emit == EmitKind::Tokenizer;
     if (text || inputPath == "-") {
       if (!text)
         return fail("writing a binary phase needs -o when reading stdin");
       output = "-";
     } else {
-      llvm::SmallString<128> path(llvm::sys::path::filename(inputPath));
+      // A checkpoint directory given as "dir/" names the output after dir.
+      llvm::SmallString<128> path(llvm::sys::path::filename(
+          llvm::StringRef(inputPath).rtrim('/')));
       llvm::sys::path::replace_extension(path,
                                          getDefaultExtension(options.emit));
       output = path.str().str();
     }
+  }
+
+  // A Hugging Face tokenizer.json alone: its tokenizer, nothing to compile.
+  if (options.emit == EmitKind::Tokenizer &&
+      llvm::StringRef(inputPath).ends_with(".json")) {
+    llvm::Expected<std::string> json = tokenizerJSONFromHF(inputPath);
+    if (!json)
+      return fail(llvm::toString(json.takeError()));
+    std::string message;
+    auto out = openOutputFile(output, &message);
+    if (!out)
+      return fail(message);
+    out->os() << *json << "\n";
+    out->keep();
+    return 0;
   }
 
   MLIRContext context;

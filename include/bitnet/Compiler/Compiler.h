@@ -37,6 +37,7 @@ enum class EmitKind {
   Object,       ///< a relocatable object file
   SharedObject, ///< a loadable model (the default)
   PTX,          ///< the PTX of a GPU model's kernels (needs gpuArch)
+  Tokenizer,    ///< the tokenizer the model carries, in the runtime's JSON
 };
 
 /// How far MLIR output is lowered.

@@ -204,6 +204,9 @@ mlir::bitnet::tokenizerJSONFromGGUF(const gguf::File &file) {
   if (!pre)
     return pre.takeError();
   out["pre"] = pre->value_or("default").str();
+  // Llama 3's tokenizer takes a whole pre-token that is in the vocabulary as
+  // one token (llama.cpp does so for this pre-tokenizer).
+  out["ignore_merges"] = pre->value_or("") == "llama-bpe";
   llvm::Expected<std::vector<StringRef>> tokens =
       file.getStringArray("tokenizer.ggml.tokens");
   if (!tokens)
