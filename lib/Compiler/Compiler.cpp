@@ -151,11 +151,10 @@ void mlir::bitnet::prepareContext(MLIRContext &context) {
   context.loadAllAvailableDialects();
 }
 
-OwningOpRef<ModuleOp>
-mlir::bitnet::loadModel(StringRef path, MLIRContext &context,
-                        llvm::SourceMgr &sourceMgr,
-                        ArrayRef<std::string> inputShapes,
-                        bool relaxedActivationScale) {
+static OwningOpRef<ModuleOp>
+readModel(StringRef path, MLIRContext &context, llvm::SourceMgr &sourceMgr,
+          ArrayRef<std::string> inputShapes, bool relaxedActivationScale,
+          bool verbose) {
   if (path.ends_with(".onnx")) {
     ONNXImportOptions options;
     options.relaxedActivationScale = relaxedActivationScale;
@@ -171,6 +170,7 @@ mlir::bitnet::loadModel(StringRef path, MLIRContext &context,
   bool isGGUF = path.ends_with(".gguf");
   if (isGGUF || llvm::sys::fs::is_directory(path)) {
     CheckpointImportOptions options;
+    options.verbose = verbose;
     for (const std::string &spec : inputShapes) {
       std::string error = addCheckpointInputShape(spec, options);
       if (!error.empty()) {
@@ -201,6 +201,26 @@ mlir::bitnet::loadModel(StringRef path, MLIRContext &context,
   }
   sourceMgr.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
   return parseSourceFile<ModuleOp>(sourceMgr, &context);
+}
+
+OwningOpRef<ModuleOp>
+mlir::bitnet::loadModel(StringRef path, MLIRContext &context,
+                        llvm::SourceMgr &sourceMgr,
+                        ArrayRef<std::string> inputShapes,
+                        bool relaxedActivationScale, bool verbose) {
+  auto start = std::chrono::steady_clock::now();
+  if (verbose)
+    llvm::errs() << "bitnet-compile: reading " << path << " ...\n";
+  OwningOpRef<ModuleOp> module = readModel(
+      path, context, sourceMgr, inputShapes, relaxedActivationScale, verbose);
+  if (verbose && module)
+    llvm::errs() << "bitnet-compile: read " << path << " ("
+                 << llvm::format("%.1f",
+                                 std::chrono::duration<double, std::milli>(
+                                     std::chrono::steady_clock::now() - start)
+                                     .count())
+                 << " ms)\n";
+  return module;
 }
 
 namespace {

@@ -297,7 +297,7 @@ int main(int argc, char **argv) {
   CompilerDiagnosticHandler diagnostics(sourceMgr, &context);
   OwningOpRef<ModuleOp> module =
       loadModel(inputPath, context, sourceMgr, inputShapes,
-                relaxedActivationScale);
+                relaxedActivationScale, verbose);
   if (!module)
     return 1;
   if (failed(compileModule(*module, options, output)))

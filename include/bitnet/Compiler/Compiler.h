@@ -119,12 +119,14 @@ void prepareContext(MLIRContext &context);
 /// imported into the bitnet and upstream dialects. `inputShapes` pins
 /// symbolic input dimensions of ONNX models (`name:1x128` each);
 /// `relaxedActivationScale` lets BitLinear recognition accept torch's
-/// 127 * (1 / m) activation scale (see bitnet-recognize-bitlinear). Errors
-/// are reported through the context's diagnostic handler.
+/// 127 * (1 / m) activation scale (see bitnet-recognize-bitlinear);
+/// `verbose` prints the import and its time to stderr. Errors are reported
+/// through the context's diagnostic handler.
 OwningOpRef<ModuleOp> loadModel(StringRef path, MLIRContext &context,
                                 llvm::SourceMgr &sourceMgr,
                                 ArrayRef<std::string> inputShapes = {},
-                                bool relaxedActivationScale = false);
+                                bool relaxedActivationScale = false,
+                                bool verbose = false);
 
 /// Prints diagnostics as SourceMgrDiagnosticHandler does (location, message,
 /// the source line and a caret), except that a source line longer than

@@ -143,15 +143,20 @@ mlir::bitnet::gguf::decodeTernary(const File &file, const Tensor &tensor) {
   switch (static_cast<TensorType>(tensor.type)) {
   case TensorType::I2_S: {
     m.values.resize(n);
-    for (int64_t idx = 0; idx < n; ++idx) {
-      int64_t j = idx % 128;
-      uint8_t byte = data[(idx / 128) * 32 + j % 32];
-      int code = (byte >> (6 - 2 * (j / 32))) & 3;
-      if (code == 3)
-        return tensorError(file, tensor,
-                           "value " + Twine(idx) +
-                               " has the code 3, which I2_S does not use");
-      m.values[idx] = static_cast<int8_t>(code - 1);
+    for (int64_t block = 0; block < n / 128; ++block) {
+      const uint8_t *bytes = data + block * 32;
+      int8_t *out = m.values.data() + block * 128;
+      for (int group = 0; group < 4; ++group) {
+        int shift = 6 - 2 * group;
+        for (int j = 0; j < 32; ++j) {
+          int code = (bytes[j] >> shift) & 3;
+          if (code == 3)
+            return tensorError(file, tensor,
+                               "value " + Twine(block * 128 + group * 32 + j) +
+                                   " has the code 3, which I2_S does not use");
+          out[group * 32 + j] = static_cast<int8_t>(code - 1);
+        }
+      }
     }
     m.scale = load32f(data + n / 4);
     // bitnet.cpp's quantizer writes max|w|: 0 for an all-zero tensor. Zero

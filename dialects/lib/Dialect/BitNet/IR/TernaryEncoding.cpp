@@ -56,6 +56,19 @@ SmallVector<int8_t> mlir::bitnet::packTernary(ArrayRef<int8_t> values,
         values, [](int8_t v) { return static_cast<int8_t>(std::clamp<int>(v, -1, 1)); });
   int64_t perByte = getValuesPerByte(format);
   int64_t bytesPerRow = llvm::divideCeil(cols, perByte);
+  if (format == TernaryFormat::I2 && cols % 4 == 0) {
+    // Whole bytes only: four codes a byte, no padding.
+    SmallVector<int8_t> bytes(rows * bytesPerRow);
+    for (int64_t i = 0, e = bytes.size(); i < e; ++i) {
+      const int8_t *v = values.data() + 4 * i;
+      unsigned byte = 0;
+      for (int t = 0; t < 4; ++t)
+        byte |= static_cast<unsigned>(std::clamp<int>(v[t], -1, 1) + 1)
+                << (2 * t);
+      bytes[i] = static_cast<int8_t>(byte);
+    }
+    return bytes;
+  }
   SmallVector<int8_t> bytes;
   bytes.reserve(rows * bytesPerRow);
   for (int64_t r = 0; r < rows; ++r) {
