@@ -50,7 +50,11 @@ struct BitNetNarrowFloatWeightsPass
     SmallVector<arith::ConstantOp> candidates;
     getOperation().walk([&](arith::ConstantOp c) {
       auto type = dyn_cast<RankedTensorType>(c.getType());
-      if (!type || !type.getElementType().isF32() || c->use_empty() ||
+      // f32 weights narrow to f16 or int8; f16 ones (a checkpoint's
+      // embedding, stored so) to int8.
+      if (!type || c->use_empty() ||
+          !(type.getElementType().isF32() ||
+            (precision == "int8" && type.getElementType().isF16())) ||
           (precision == "int8" && type.getRank() != 2))
         return;
       if (llvm::all_of(c->getUses(), isWeightUse))
@@ -92,8 +96,19 @@ struct BitNetNarrowFloatWeightsPass
   void toInt8(arith::ConstantOp c, DenseElementsAttr attr) {
     auto type = cast<RankedTensorType>(c.getType());
     int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
-    std::vector<float> values(attr.getValues<float>().begin(),
-                              attr.getValues<float>().end());
+    std::vector<float> values;
+    values.reserve(rows * cols);
+    if (type.getElementType().isF32()) {
+      values.assign(attr.getValues<float>().begin(),
+                    attr.getValues<float>().end());
+    } else {
+      // f16 widens to f32 exactly.
+      for (APFloat v : attr.getValues<APFloat>()) {
+        bool lost;
+        v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
+        values.push_back(v.convertToFloat());
+      }
+    }
     if (attr.isSplat())
       values.assign(rows * cols, values.front());
     std::vector<int8_t> q(rows * cols);

@@ -42,3 +42,20 @@ func.func @tied_int8(%ids: tensor<1xi32>) -> tensor<1x2xf32> {
   %y = bitnet.dense_matmul %x, %t : tensor<1x2xf32>, tensor<2x2xf32> -> tensor<1x2xf32>
   return %y : tensor<1x2xf32>
 }
+
+// -----
+
+// Tests precision=int8 on an f16 table (a checkpoint's embedding): quantised
+// per row like an f32 one; precision=f16 leaves it as it is.
+// INT8-LABEL: func.func @f16_table_int8
+// INT8-DAG: %[[Q:.*]] = arith.constant dense<{{\[}}[127, -64], [0, 0]]> : tensor<2x2xi8>
+// INT8-DAG: %[[S:.*]] = arith.constant dense<[0.0157480314, 1.000000e+00]> : tensor<2xf32>
+// INT8: bitnet.embedding %[[Q]], %{{.*}} scales %[[S]] : tensor<2x2xi8>, tensor<1xi32>, tensor<2xf32> -> tensor<1x2xf32>
+// CHECK-LABEL: func.func @f16_table_int8
+// CHECK: arith.constant dense<{{.*}}> : tensor<2x2xf16>
+// CHECK: bitnet.embedding %{{.*}} : tensor<2x2xf16>
+func.func @f16_table_int8(%ids: tensor<1xi32>) -> tensor<1x2xf32> {
+  %t = arith.constant dense<[[2.0, -1.0], [0.0, 0.0]]> : tensor<2x2xf16>
+  %x = bitnet.embedding %t, %ids : tensor<2x2xf16>, tensor<1xi32> -> tensor<1x2xf32>
+  return %x : tensor<1x2xf32>
+}

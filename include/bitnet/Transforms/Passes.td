@@ -21,7 +21,8 @@ def BitNetNarrowFloatWeights
       store and to read per token;
     - `precision=int8`: each row quantised to int8 with its own scale
       (absmax / 127, round half to even), a quarter of the bytes; the ops get
-      the scales as their `scales` operand.
+      the scales as their `scales` operand. f16 constants (the embedding of
+      a GGUF file or a checkpoint, stored so) are quantised the same way.
 
     Kernels widen each weight to f32 (times its row's scale).
 
