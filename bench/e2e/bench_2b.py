@@ -2,9 +2,14 @@
 """End-to-end benchmark: a decoder with the shapes of bitnet-b1.58-2B-4T.
 
   /usr/bin/python3 bench/e2e/bench_2b.py [--build build] [--work DIR]
+                                         [--format onnx|gguf|hf]
 
-1. writes the model with random ternary weights (models/gen_2b.py; 1.9 GB of
-   ONNX external data, made once in --work and never committed);
+1. writes the model with random ternary weights, made once in --work and
+   never committed: ONNX (models/gen_2b.py; 1.9 GB of external data), a GGUF
+   file in bitnet.cpp's I2_S form or a Hugging Face directory in the packed
+   form of microsoft/bitnet-b1.58-2B-4T (models/gen_2b_checkpoint.py; 1.2 GB
+   each); compile time and the compiler's peak RSS (the linker's included)
+   are reported for every build;
 2. compiles decode builds (one token a step) with an f16 and with an int8
    embedding table and head (--float-weights=f16 / int8; bitnet.cpp's
    reference figures have an f16 head) and a prefill build (128 tokens a
@@ -47,17 +52,41 @@ def run(cmd, **kw):
     return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
 
 
-def compile_model(build, onnx, so, tokens, precision, extra=()):
+# Runs a command and prints the peak RSS of it and its children (in KiB) on
+# stderr: ru_maxrss of RUSAGE_CHILDREN in a process that runs nothing else.
+PEAK_RSS = ("import resource, subprocess, sys\n"
+            "r = subprocess.run(sys.argv[1:])\n"
+            "print('peak-rss-kib', resource.getrusage("
+            "resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+            "sys.exit(r.returncode)\n")
+
+
+def model_bytes(path):
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(path, f))
+                   for f in os.listdir(path))
+    total = os.path.getsize(path)
+    data = path + ".data"  # ONNX external data beside the model
+    return total + (os.path.getsize(data) if os.path.exists(data) else 0)
+
+
+def compile_model(build, model, so, tokens, precision, extra=()):
+    """Compiles and returns (seconds, peak RSS in MB), or None if up to date."""
     compiler = os.path.join(build, "bin", "bitnet-compile")
     if os.path.exists(so) and os.path.getmtime(so) > max(
-            os.path.getmtime(onnx), os.path.getmtime(compiler)):
+            os.path.getmtime(model), os.path.getmtime(compiler)):
         log(f"{so} is up to date")
-        return
+        return None
+    cmd = [compiler, model, f"--input-shape=tokens:{tokens}",
+           f"--float-weights={precision}", *extra, "-o", so]
+    log("$ " + " ".join(cmd))
     start = time.time()
-    run([compiler, onnx,
-         f"--input-shape=tokens:{tokens}", f"--float-weights={precision}",
-         *extra, "-o", so])
-    log(f"compiled {so} in {time.time() - start:.0f} s")
+    r = subprocess.run([PY, "-c", PEAK_RSS, *cmd], check=True,
+                       capture_output=True, text=True)
+    seconds = time.time() - start
+    rss = int(re.search(r"peak-rss-kib (\d+)", r.stderr).group(1)) / 1024
+    log(f"compiled {so} in {seconds:.0f} s, peak RSS {rss:.0f} MB")
+    return seconds, rss
 
 
 def bandwidth(build):
@@ -101,22 +130,32 @@ def main():
     ap.add_argument("--work", default=None,
                     help="where the model and builds go (default BUILD/bench-2b)")
     ap.add_argument("--decode-tokens", type=int, default=48)
+    ap.add_argument("--format", choices=("onnx", "gguf", "hf"), default="onnx",
+                    help="the model's file format (default onnx)")
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     work = os.path.abspath(args.work or os.path.join(build, "bench-2b"))
     os.makedirs(work, exist_ok=True)
 
-    onnx = os.path.join(work, "b2.onnx")
-    if not os.path.exists(onnx):
-        run([PY, os.path.join(ROOT, "models", "gen_2b.py"), onnx,
-             "--context", "256"])
-    decode_so = {p: os.path.join(work, f"decode-{p}.so")
+    fmt = args.format
+    model = os.path.join(work, {"onnx": "b2.onnx", "gguf": "b2.gguf",
+                                "hf": "b2-hf"}[fmt])
+    if not os.path.exists(model):
+        if fmt == "onnx":
+            run([PY, os.path.join(ROOT, "models", "gen_2b.py"), model,
+                 "--context", "256"])
+        else:
+            run([PY, os.path.join(ROOT, "models", "gen_2b_checkpoint.py"),
+                 "--format", fmt, model, "--context", "256"])
+    suffix = "" if fmt == "onnx" else "-" + fmt
+    decode_so = {p: os.path.join(work, f"decode-{p}{suffix}.so")
                  for p in ("f16", "int8")}
-    prefill_so = os.path.join(work, "prefill128-f16.so")
+    prefill_so = os.path.join(work, f"prefill128-f16{suffix}.so")
+    compiles = {}
     for p, so in decode_so.items():
-        compile_model(build, onnx, so, 1, p)
-    compile_model(build, onnx, prefill_so, 128, "f16",
-                  ["--last-token-logits"])
+        compiles[f"decode, {p} head"] = compile_model(build, model, so, 1, p)
+    compiles["prefill 128"] = compile_model(build, model, prefill_so, 128,
+                                            "f16", ["--last-token-logits"])
 
     bw = bandwidth(build)
     log(f"read bandwidth: {bw[1]:.1f} GB/s on 1 thread, {bw[2]:.1f} on 2")
@@ -148,6 +187,16 @@ def main():
 
     d1 = results[1][0]
     weight_bytes = d1["weights_mb"] * 1e6
+    print()
+    size_mb = model_bytes(model) / 1e6
+    print(f"Compiling the {fmt.upper()} model ({size_mb:.0f} MB), this machine:")
+    for name, result in compiles.items():
+        if result is None:
+            print(f"  {name:24s} up to date (delete the .so to time it)")
+        else:
+            seconds, rss = result
+            print(f"  {name:24s}{seconds:8.0f} s, peak RSS {rss:6.0f} MB "
+                  f"({rss / size_mb:.2f}x the model)")
     print()
     print("2B-scale decoder (random weights, f16 embeddings and head unless "
           "said, f16 KV cache of 256 tokens)")
