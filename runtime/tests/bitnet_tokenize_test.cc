@@ -9,61 +9,15 @@
 #include "bitnet_rt/tokenizer.h"
 
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
-#include <spawn.h>
 #include <sstream>
 #include <string>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <vector>
-
-extern char **environ;
 
 using namespace bitnet_test;
 
 namespace {
-
-struct Result {
-  int exit_code = -1;
-  std::string out; // stdout
-  std::string err; // stderr
-};
-
-// Runs `program` with `args` and `input` on its stdin, capturing its output.
-Result RunProgram(const char *program, const std::vector<std::string> &args,
-                  const std::string &input = "") {
-  std::string dir = MakeTempDir();
-  std::string in_path = dir + "/stdin", out_path = dir + "/stdout",
-              err_path = dir + "/stderr";
-  std::ofstream(in_path, std::ios::binary) << input;
-  std::vector<char *> argv;
-  argv.push_back(const_cast<char *>(program));
-  for (const std::string &a : args)
-    argv.push_back(const_cast<char *>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, in_path.c_str(), O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid;
-  Result result;
-  int rc = posix_spawn(&pid, program, &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  EXPECT_EQ(rc, 0) << program;
-  if (rc != 0)
-    return result;
-  int status = 0;
-  waitpid(pid, &status, 0);
-  result.exit_code =
-      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = ReadFile(out_path);
-  result.err = ReadFile(err_path);
-  return result;
-}
 
 Result Tokenize(const std::vector<std::string> &args,
                 const std::string &input = "") {

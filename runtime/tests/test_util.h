@@ -10,12 +10,19 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <cstring>
+#include <fcntl.h>
 #include <fstream>
 #include <initializer_list>
 #include <iterator>
 #include <memory>
+#include <spawn.h>
 #include <string>
+#include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
+
+extern char **environ;
 
 #include "bitnet_rt/bitnet_rt.h"
 #include "bitnet_rt_test_paths.h"
@@ -106,6 +113,69 @@ inline std::string ReadFile(const std::string &path) {
 inline void WriteFile(const std::string &path, const std::string &bytes) {
   std::ofstream out(path, std::ios::binary);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+/// This process's environment with PATH set to `path`.
+inline std::vector<std::string> EnvironmentWithPath(const std::string &path) {
+  std::vector<std::string> env;
+  for (char **e = environ; *e; ++e)
+    if (strncmp(*e, "PATH=", 5) != 0)
+      env.push_back(*e);
+  env.push_back("PATH=" + path);
+  return env;
+}
+
+/// What a program run by RunProgram did.
+struct Result {
+  int exit_code = -1;
+  std::string out; // stdout
+  std::string err; // stderr
+};
+
+/// Runs `program` with `args` and `input` on its stdin, capturing its output;
+/// in the environment `env` ("NAME=VALUE" each) when given, else in this
+/// process's.
+inline Result RunProgram(const char *program,
+                         const std::vector<std::string> &args,
+                         const std::string &input = "",
+                         const std::vector<std::string> *env = nullptr) {
+  std::string dir = MakeTempDir();
+  std::string in_path = dir + "/stdin", out_path = dir + "/stdout",
+              err_path = dir + "/stderr";
+  std::ofstream(in_path, std::ios::binary) << input;
+  std::vector<char *> argv;
+  argv.push_back(const_cast<char *>(program));
+  for (const std::string &a : args)
+    argv.push_back(const_cast<char *>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char *> envp;
+  if (env) {
+    for (const std::string &e : *env)
+      envp.push_back(const_cast<char *>(e.c_str()));
+    envp.push_back(nullptr);
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, in_path.c_str(), O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(),
+                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid;
+  Result result;
+  int rc = posix_spawn(&pid, program, &actions, nullptr, argv.data(),
+                       env ? envp.data() : environ);
+  posix_spawn_file_actions_destroy(&actions);
+  EXPECT_EQ(rc, 0) << program;
+  if (rc != 0)
+    return result;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  result.exit_code =
+      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  result.out = ReadFile(out_path);
+  result.err = ReadFile(err_path);
+  return result;
 }
 
 } // namespace bitnet_test

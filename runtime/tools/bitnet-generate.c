@@ -14,6 +14,10 @@
  * bitnet_rt/tokenizer.h) when it has one, else through its character
  * vocabulary (bitnet.vocab, a JSON list of strings, longest match first).
  *
+ * With --chat, messages go through the model's chat template (metadata entry
+ * bitnet.chat_template, bitnet_rt/chat.h) one turn at a time: each turn's
+ * text follows the previous reply in the KV cache, so nothing is run twice.
+ *
  * Exit status: 0 on success, 1 when loading or running fails, 2 for bad
  * command-line usage.
  *
@@ -31,17 +35,33 @@
 #include <unistd.h>
 
 #include "bitnet_rt/bitnet_rt.h"
+#include "bitnet_rt/chat.h"
 #include "bitnet_rt/tokenizer.h"
 
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
     "usage: bitnet-generate MODEL.so [options]\n"
+    "       bitnet-generate MODEL.so --chat [--system TEXT] [--prompt TEXT]\n"
     "\n"
     "Generates tokens with a decoder compiled by bitnet-compile (see\n"
     "models/README.md): runs the prompt through the model, then samples one\n"
     "token at a time and prints each as it comes. The model keeps its KV cache\n"
     "here between steps.\n"
+    "\n"
+    "chat:\n"
+    "  --chat               talk to an instruction-tuned model through its chat\n"
+    "                       template (metadata entry bitnet.chat_template):\n"
+    "                       each line of stdin is a user message, and the reply\n"
+    "                       is printed as it comes, then a line break; the\n"
+    "                       conversation stays in the KV cache, each turn\n"
+    "                       after the previous reply and its end of turn. A\n"
+    "                       reply ends at the end-of-turn or end-of-sequence\n"
+    "                       token (or -n, --stop). Known templates: BitNet\n"
+    "                       b1.58 2B-4T, Llama 3, Llama 3.1/3.2/3.3 Instruct;\n"
+    "                       any other is an error\n"
+    "  --prompt TEXT        with --chat: one user message, its reply, and exit\n"
+    "  --system TEXT        with --chat: a system message first\n"
     "\n"
     "options:\n"
     "  --prompt TEXT        prompt text, encoded with the model's tokenizer\n"
@@ -49,9 +69,10 @@ static const char usage_text[] =
     "                       when the tokenizer asks for it) or split into its\n"
     "                       character vocabulary (bitnet.vocab)\n"
     "  --tokens 1,2,3       prompt as token ids instead\n"
-    "  -n N                 tokens to generate (default 128); generation also\n"
-    "                       stops when the KV cache is full, and at the\n"
-    "                       tokenizer's end-of-sequence or end-of-turn token\n"
+    "  -n N                 tokens to generate (default 128; with --chat, per\n"
+    "                       reply); generation also stops when the KV cache\n"
+    "                       is full, and at the tokenizer's end-of-sequence or\n"
+    "                       end-of-turn token\n"
     "  --temperature T      0 picks the most likely token (greedy); default 0.8\n"
     "  --top-k K            sample among the K most likely tokens (default 40,\n"
     "                       0: all)\n"
@@ -64,7 +85,10 @@ static const char usage_text[] =
     "                       --last-token-logits), used for the prompt's full\n"
     "                       chunks of S tokens; its caches must match\n"
     "  --threads N          threads for the kernels (default: online cores)\n"
-    "  --ids                print token ids instead of text\n"
+    "  --ids                print token ids instead of text (with --chat: each\n"
+    "                       reply's, its end token included, a line each)\n"
+    "  --trace-ids FILE     write every token id given to the model to FILE,\n"
+    "                       one line per run: 'POSITION: ID ID ...'\n"
     "  --quiet              no statistics at the end\n"
     "  --help               show this text\n"
     "\n"
@@ -403,9 +427,18 @@ static int64_t kv_bytes(const step_model *s) {
   return total;
 }
 
+/* Where --trace-ids writes the ids given to the model, or NULL. */
+static FILE *trace_file;
+
 /* Runs `n` <= S tokens at `position`; returns the logits of the last. */
 static const float *run_step(step_model *s, const int32_t *ids, int64_t n,
                              int64_t position) {
+  if (trace_file) {
+    fprintf(trace_file, "%lld:", (long long)position);
+    for (int64_t k = 0; k < n; ++k)
+      fprintf(trace_file, " %d", ids[k]);
+    fprintf(trace_file, "\n");
+  }
   for (int64_t k = 0; k < s->S; ++k)
     s->tokens[k] = k < n ? ids[k] : 0; /* padding: later rows, never seen */
   *s->position = (int32_t)position;
@@ -532,13 +565,201 @@ static double parse_number(const char *flag, const char *text, double lo,
   return v;
 }
 
+/*===----------------------------------------------------------------------===*
+ * Generation: prompts and replies, one after the other in the KV cache
+ *===----------------------------------------------------------------------===*/
+
+typedef struct generation {
+  step_model *decode, *prefill; /* prefill: NULL without --prefill */
+  int32_t *ids;                 /* the token at each position */
+  int64_t pos;                  /* tokens given to the model so far */
+  const float *logits;          /* the next token's, after `pos` tokens */
+  int64_t sample_v;
+  double temperature, top_p;
+  int64_t top_k, max_new;
+  const char *stop;
+  int print_ids;
+  int ids_on_line; /* --ids: ids printed on the current line */
+  const bitnet_tokenizer *tok;
+  text_out *out;
+  candidate *cand;
+  /* Statistics, over all turns. */
+  int64_t prompt_tokens, generated, decode_steps;
+  double t_prompt, t_decode, t_first, t_start;
+} generation;
+
+/* Whether `n` more tokens fit in the KV cache after those given so far. */
+static int fits(const generation *g, int64_t n) {
+  return g->pos + n + g->decode->S <= g->decode->capacity + 1;
+}
+
+/* Runs `n` tokens (that fit) through the model after those given so far,
+ * in the prefill build's full chunks where it has them. */
+static void feed(generation *g, const int32_t *tokens, int64_t n) {
+  double t0 = now_seconds();
+  if (g->t_start == 0)
+    g->t_start = t0;
+  memmove(g->ids + g->pos, tokens, sizeof(int32_t) * (size_t)n);
+  int64_t end = g->pos + n;
+  while (g->pos < end) {
+    step_model *s = g->prefill && end - g->pos >= g->prefill->S &&
+                            g->pos + g->prefill->S <= g->prefill->capacity
+                        ? g->prefill
+                        : g->decode;
+    int64_t chunk = end - g->pos < s->S ? end - g->pos : s->S;
+    g->logits = run_step(s, g->ids + g->pos, chunk, g->pos);
+    g->pos += chunk;
+  }
+  g->prompt_tokens += n;
+  g->t_prompt += now_seconds() - t0;
+}
+
+/* Samples up to max_new tokens after what was fed, printing each. Returns
+ * why it stopped; *pending is 1 when the last token sampled is part of the
+ * reply but was not given to the model (it is at ids[pos]), 0 when there is
+ * none or it is the end token, which is not part of the reply. */
+static const char *reply(generation *g, int *pending) {
+  int64_t produced = 0;
+  double t0 = now_seconds();
+  const char *why = "the -n limit";
+  const char *stop = g->stop;
+  *pending = 0;
+  g->out->kept_len = 0;
+  while (produced < g->max_new) {
+    int32_t id = sample(g->logits, g->sample_v, g->temperature, g->top_k,
+                        g->top_p, g->cand);
+    g->ids[g->pos] = id;
+    ++produced;
+    if (g->generated + produced == 1)
+      g->t_first = now_seconds() - g->t_start;
+    if (g->print_ids)
+      printf(g->ids_on_line++ ? " %d" : "%d", id);
+    if (g->tok && (id == bitnet_tokenizer_eos_id(g->tok) ||
+                   id == bitnet_tokenizer_eot_id(g->tok))) {
+      why = id == bitnet_tokenizer_eos_id(g->tok) ? "the end-of-sequence token"
+                                                   : "the end-of-turn token";
+      break;
+    }
+    *pending = 1;
+    if (!g->print_ids)
+      put_token(g->out, id, stop != NULL);
+    fflush(stdout);
+    if (stop && g->out->kept_len >= strlen(stop) &&
+        !strcmp(g->out->kept + g->out->kept_len - strlen(stop), stop)) {
+      why = "the stop text";
+      break;
+    }
+    if (produced == g->max_new)
+      break;
+    if (!fits(g, 1)) {
+      why = "a full KV cache";
+      break;
+    }
+    g->logits = run_step(g->decode, g->ids + g->pos, 1, g->pos);
+    ++g->pos;
+    ++g->decode_steps;
+    *pending = 0;
+  }
+  g->generated += produced;
+  g->t_decode += now_seconds() - t0;
+  return why;
+}
+
+/* Fails for a prompt of `n` more tokens that does not fit. */
+static void check_fits(const generation *g, int64_t n, const char *what) {
+  if (fits(g, n))
+    return;
+  fprintf(stderr, "bitnet-generate: %s has %lld tokens; the model's KV cache "
+                  "holds %lld\n",
+          what, (long long)(g->pos + n), (long long)g->decode->capacity);
+  exit(1);
+}
+
+/* Whether `line` is nothing but white space. */
+static int is_blank(const char *line) {
+  for (; *line; ++line)
+    if (!strchr(" \t\r\n\v\f", *line))
+      return 0;
+  return 1;
+}
+
+/* The conversation of --chat: each user message (`prompt`, else each line of
+ * stdin) through the chat template, then the reply. Returns the number of
+ * turns and the last reply's reason to stop in *why. */
+static int64_t chat(generation *g, const bitnet_chat_template *tmpl,
+                    const char *system, const char *prompt,
+                    const char **why) {
+  int interactive = !prompt && isatty(STDIN_FILENO);
+  char *line = NULL;
+  size_t line_cap = 0;
+  int64_t turns = 0;
+  int pending = 0;
+  *why = "no message";
+  for (;;) {
+    const char *message = prompt;
+    if (!prompt) {
+      if (interactive) {
+        fputs("> ", stderr);
+        fflush(stderr);
+      }
+      ssize_t got = getline(&line, &line_cap, stdin);
+      if (got < 0)
+        break;
+      if (got > 0 && line[got - 1] == '\n')
+        line[got - 1] = '\0';
+      if (is_blank(line))
+        continue;
+      message = line;
+    }
+    bitnet_chat_message messages[2];
+    int64_t num = 0;
+    if (turns == 0 && system)
+      messages[num++] = (bitnet_chat_message){"system", system};
+    messages[num++] = (bitnet_chat_message){"user", message};
+    char *text = NULL;
+    size_t text_len = 0;
+    check(bitnet_chat_template_apply(
+        tmpl, messages, num,
+        BITNET_CHAT_ADD_GENERATION_PROMPT | (turns ? BITNET_CHAT_CONTINUE : 0),
+        &text, &text_len));
+    /* The template's text has its BOS where the model wants it, and its
+     * control tokens are meant as such. */
+    int32_t *encoded = NULL;
+    int64_t n = 0;
+    check(bitnet_tokenizer_encode(g->tok, text, text_len, 0, &encoded, &n));
+    free(text);
+    /* The previous reply's last token, when it was not run yet, then the
+     * turn. */
+    int32_t *tokens = xmalloc(sizeof(int32_t) * (size_t)(n + 1));
+    if (pending)
+      tokens[0] = g->ids[g->pos];
+    memcpy(tokens + pending, encoded, sizeof(int32_t) * (size_t)n);
+    free(encoded);
+    check_fits(g, n + pending, "the conversation");
+    feed(g, tokens, n + pending);
+    free(tokens);
+    g->ids_on_line = 0;
+    *why = reply(g, &pending);
+    if (!g->print_ids)
+      put_rest(g->out, 0);
+    printf("\n");
+    fflush(stdout);
+    ++turns;
+    if (prompt)
+      break;
+  }
+  free(line);
+  return turns;
+}
+
 int main(int argc, char **argv) {
   const char *model_path = NULL, *prefill_path = NULL, *prompt = NULL,
-             *token_list = NULL, *stop = NULL;
+             *token_list = NULL, *stop = NULL, *system = NULL,
+             *trace_path = NULL;
   int64_t max_new = 128, top_k = 40, threads = 0;
   double temperature = 0.8, top_p = 0.95;
   uint64_t seed = 0;
-  int have_seed = 0, print_ids = 0, quiet = 0;
+  int have_seed = 0, print_ids = 0, quiet = 0, chatting = 0;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
     const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -551,6 +772,10 @@ int main(int argc, char **argv) {
       prompt = VALUE();
     } else if (!strcmp(a, "--tokens")) {
       token_list = VALUE();
+    } else if (!strcmp(a, "--chat")) {
+      chatting = 1;
+    } else if (!strcmp(a, "--system")) {
+      system = VALUE();
     } else if (!strcmp(a, "-n")) {
       max_new = (int64_t)parse_number(a, VALUE(), 0, 1e9);
     } else if (!strcmp(a, "--temperature")) {
@@ -570,6 +795,8 @@ int main(int argc, char **argv) {
       threads = (int64_t)parse_number(a, VALUE(), 1, 4096);
     } else if (!strcmp(a, "--ids")) {
       print_ids = 1;
+    } else if (!strcmp(a, "--trace-ids")) {
+      trace_path = VALUE();
     } else if (!strcmp(a, "--quiet")) {
       quiet = 1;
     } else if (a[0] == '-') {
@@ -585,6 +812,19 @@ int main(int argc, char **argv) {
     usage_error("%s", "no model given");
   if (prompt && token_list)
     usage_error("%s", "give --prompt or --tokens, not both");
+  if (chatting && token_list)
+    usage_error("%s", "--tokens is not for --chat: give messages as text "
+                      "(--prompt, or lines on stdin)");
+  if (system && !chatting)
+    usage_error("%s", "--system is for --chat");
+  if (trace_path) {
+    trace_file = fopen(trace_path, "w");
+    if (trace_file == NULL) {
+      fprintf(stderr, "bitnet-generate: --trace-ids %s: %s\n", trace_path,
+              strerror(errno));
+      exit(1);
+    }
+  }
   rng_state = have_seed ? seed * 0x9E3779B97F4A7C15ULL + 1
                         : (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ULL + 1;
   if (rng_state == 0)
@@ -609,6 +849,7 @@ int main(int argc, char **argv) {
   /* The text side: a tokenizer, else a character vocabulary. */
   vocab voc = {0};
   bitnet_tokenizer *tok = NULL;
+  bitnet_chat_template *tmpl = NULL;
   const char *vjson = NULL;
   int64_t sample_v = decode.V; /* the ids that may be sampled */
   text_out out = {NULL, &voc, NULL, 0, 0};
@@ -625,6 +866,24 @@ int main(int argc, char **argv) {
                                        &out.decoder));
   } else {
     vjson = bitnet_model_metadata(decode.model, "bitnet.vocab");
+  }
+  if (chatting) {
+    if (!tok)
+      fail("--chat needs the model's tokenizer (metadata entry "
+           "bitnet.tokenizer); %s has none",
+           model_path);
+    bitnet_status status =
+        bitnet_chat_template_create_from_model(decode.model, tok, &tmpl);
+    if (status != BITNET_OK) {
+      fprintf(stderr, "bitnet-generate: --chat: %s\n",
+              bitnet_status_message(status));
+      if (bitnet_status_get_code(status) == BITNET_STATUS_NOT_FOUND)
+        fprintf(stderr, "bitnet-generate: --chat needs a template (it knows "
+                        "%s); without --chat the prompt is given as it is\n",
+                bitnet_chat_template_known());
+      bitnet_status_free(status);
+      exit(1);
+    }
   }
   if (vjson) {
     const char *error = NULL;
@@ -645,116 +904,92 @@ int main(int argc, char **argv) {
   if (!vjson && !tok)
     print_ids = 1;
 
-  /* The prompt. */
-  size_t cap = (size_t)decode.capacity + 1;
-  int32_t *ids =
-      xmalloc(sizeof(int32_t) * (cap + 1 + strlen(prompt ? prompt : "") +
-                                 (token_list ? strlen(token_list) : 0)));
-  int64_t n = 0;
-  if (prompt && tok) {
-    int32_t *encoded = NULL;
-    check(bitnet_tokenizer_encode(
-        tok, prompt, strlen(prompt),
-        bitnet_tokenizer_add_bos(tok) ? BITNET_ENCODE_ADD_BOS : 0, &encoded,
-        &n));
-    memcpy(ids, encoded, sizeof(int32_t) * (size_t)n);
-    free(encoded);
-  } else if (prompt) {
-    int64_t skipped;
-    n = encode(&voc, prompt, ids, &skipped);
-    if (skipped)
-      fprintf(stderr, "bitnet-generate: %lld prompt bytes are not in the "
-                      "vocabulary and were left out\n",
-              (long long)skipped);
-  } else if (token_list) {
-    for (const char *p = token_list; *p;) {
-      char *end;
-      long long v = strtoll(p, &end, 10);
-      if (end == p || v < 0 || v >= sample_v)
-        usage_error("--tokens: '%s' is not a list of token ids below the "
-                    "vocabulary size",
-                    token_list);
-      ids[n++] = (int32_t)v;
-      p = *end == ',' ? end + 1 : end;
-      if (*end && *end != ',')
-        usage_error("--tokens: '%s' is not a comma-separated list", token_list);
+  generation g = {
+      .decode = &decode,
+      .prefill = prefill_path ? &prefill : NULL,
+      .ids = xmalloc(sizeof(int32_t) * (size_t)(decode.capacity + 1)),
+      .sample_v = sample_v,
+      .temperature = temperature,
+      .top_p = top_p,
+      .top_k = top_k,
+      .max_new = max_new,
+      .stop = stop,
+      .print_ids = print_ids,
+      .tok = tok,
+      .out = &out,
+      .cand = xmalloc(sizeof(candidate) * (size_t)decode.V),
+  };
+  const char *why = NULL;
+  int64_t turns = 0;
+  if (chatting) {
+    turns = chat(&g, tmpl, system, prompt, &why);
+  } else {
+    /* The prompt. */
+    int32_t *ids = xmalloc(sizeof(int32_t) *
+                           (2 + strlen(prompt ? prompt : "") +
+                            (token_list ? strlen(token_list) : 0)));
+    int64_t n = 0;
+    if (prompt && tok) {
+      int32_t *encoded = NULL;
+      check(bitnet_tokenizer_encode(
+          tok, prompt, strlen(prompt),
+          bitnet_tokenizer_add_bos(tok) ? BITNET_ENCODE_ADD_BOS : 0, &encoded,
+          &n));
+      memcpy(ids, encoded, sizeof(int32_t) * (size_t)n);
+      free(encoded);
+    } else if (prompt) {
+      int64_t skipped;
+      n = encode(&voc, prompt, ids, &skipped);
+      if (skipped)
+        fprintf(stderr, "bitnet-generate: %lld prompt bytes are not in the "
+                        "vocabulary and were left out\n",
+                (long long)skipped);
+    } else if (token_list) {
+      for (const char *p = token_list; *p;) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 0 || v >= sample_v)
+          usage_error("--tokens: '%s' is not a list of token ids below the "
+                      "vocabulary size",
+                      token_list);
+        ids[n++] = (int32_t)v;
+        p = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',')
+          usage_error("--tokens: '%s' is not a comma-separated list",
+                      token_list);
+      }
     }
-  }
-  if (n == 0)
-    usage_error("%s", "the prompt is empty: give --prompt or --tokens");
-  if (n + decode.S > decode.capacity + 1) {
-    fprintf(stderr, "bitnet-generate: the prompt has %lld tokens; the model's "
-                    "KV cache holds %lld\n",
-            (long long)n, (long long)decode.capacity);
-    exit(1);
-  }
+    if (n == 0)
+      usage_error("%s", "the prompt is empty: give --prompt or --tokens");
+    check_fits(&g, n, "the prompt");
 
-  /* Echo the prompt. */
-  for (int64_t k = 0; k < n; ++k) {
-    if (print_ids)
-      printf("%s%d", k ? " " : "", ids[k]);
-    else
-      put_token(&out, ids[k], 0);
-  }
-  fflush(stdout);
-
-  double t0 = now_seconds();
-  const float *logits = NULL;
-  int64_t pos = 0;
-  while (pos < n) {
-    step_model *s = prefill_path && n - pos >= prefill.S &&
-                            pos + prefill.S <= prefill.capacity
-                        ? &prefill
-                        : &decode;
-    int64_t chunk = n - pos < s->S ? n - pos : s->S;
-    logits = run_step(s, ids + pos, chunk, pos);
-    pos += chunk;
-  }
-  double t_prompt = now_seconds() - t0;
-
-  candidate *cand = xmalloc(sizeof(candidate) * (size_t)decode.V);
-  int64_t produced = 0;
-  double t_first = 0, t_decode0 = now_seconds();
-  const char *why = "the -n limit";
-  while (produced < max_new) {
-    int32_t id = sample(logits, sample_v, temperature, top_k, top_p, cand);
-    ids[pos] = id;
-    ++produced;
-    if (produced == 1)
-      t_first = now_seconds() - t0;
-    if (print_ids)
-      printf(" %d", id);
-    if (tok && (id == bitnet_tokenizer_eos_id(tok) ||
-                id == bitnet_tokenizer_eot_id(tok))) {
-      why = id == bitnet_tokenizer_eos_id(tok) ? "the end-of-sequence token"
-                                                : "the end-of-turn token";
-      break;
+    /* Echo the prompt. */
+    for (int64_t k = 0; k < n; ++k) {
+      if (print_ids)
+        printf("%s%d", k ? " " : "", ids[k]);
+      else
+        put_token(&out, ids[k], 0);
     }
-    if (!print_ids)
-      put_token(&out, id, stop != NULL);
     fflush(stdout);
-    if (stop && out.kept_len >= strlen(stop) &&
-        !strcmp(out.kept + out.kept_len - strlen(stop), stop)) {
-      why = "the stop text";
-      break;
-    }
-    if (produced == max_new)
-      break;
-    if (pos + decode.S > decode.capacity) {
-      why = "a full KV cache";
-      break;
-    }
-    logits = run_step(&decode, ids + pos, 1, pos);
-    ++pos;
+    g.ids_on_line = (int)n;
+    feed(&g, ids, n);
+    free(ids);
+    int pending;
+    why = reply(&g, &pending);
+    if (!print_ids)
+      put_rest(&out, 0);
+    printf("\n");
+    fflush(stdout);
   }
-  double t_decode = now_seconds() - t_decode0;
-  if (!print_ids)
-    put_rest(&out, 0);
-  printf("\n");
-  fflush(stdout);
+  bitnet_chat_template_free(tmpl);
   bitnet_stream_decoder_free(out.decoder);
   bitnet_tokenizer_free(tok);
   free(out.kept);
+  if (trace_file && fclose(trace_file) != 0) {
+    fprintf(stderr, "bitnet-generate: --trace-ids %s: %s\n", trace_path,
+            strerror(errno));
+    exit(1);
+  }
 
   if (!quiet) {
     bitnet_model_mapping map = {0};
@@ -762,22 +997,28 @@ int main(int argc, char **argv) {
     bitnet_status_free(ms);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    /* Decode steps: every generated token but the last was run. */
-    int64_t steps = produced > 0 ? produced - 1 : 0;
     fprintf(stderr,
             "prompt: %lld tokens in %.3f s (%.1f tokens/s)\n"
-            "decode: %lld tokens in %.3f s (%.2f tokens/s)\n"
-            "time to first token: %.3f s; stopped at %s\n"
+            "decode: %lld tokens in %.3f s (%.2f tokens/s)\n",
+            (long long)g.prompt_tokens, g.t_prompt,
+            g.t_prompt > 0 ? g.prompt_tokens / g.t_prompt : 0.0,
+            (long long)g.decode_steps, g.t_decode,
+            g.t_decode > 0 ? g.decode_steps / g.t_decode : 0.0);
+    if (chatting)
+      fprintf(stderr, "turns: %lld; time to first token: %.3f s; the last "
+                      "reply stopped at %s\n",
+              (long long)turns, g.t_first, why);
+    else
+      fprintf(stderr, "time to first token: %.3f s; stopped at %s\n",
+              g.t_first, why);
+    fprintf(stderr,
             "weights (read-only data of the model): %.1f MB; KV cache: %.1f "
             "MB; peak RSS: %.1f MB; %lld threads\n",
-            (long long)n, t_prompt, t_prompt > 0 ? n / t_prompt : 0.0,
-            (long long)steps, t_decode,
-            t_decode > 0 ? steps / t_decode : 0.0, t_first, why,
             map.read_only_bytes / 1e6, kv_bytes(&decode) / 1e6,
             ru.ru_maxrss / 1024.0, (long long)threads);
   }
-  free(cand);
-  free(ids);
+  free(g.cand);
+  free(g.ids);
   for (int64_t t = 0; t < voc.size; ++t)
     free(voc.text[t]);
   free(voc.text);

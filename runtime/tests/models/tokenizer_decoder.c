@@ -19,20 +19,35 @@
  * that does not exist; SMALL_LOGITS logits for fewer ids than the tokenizer
  * has.
  *
+ * CHAT_TEMPLATE (one of chat_templates.h's texts) makes a chat model: the
+ * template is the metadata entry "bitnet.chat_template", the control tokens
+ * are Llama 3's (<|begin_of_text|> 257, <|end_of_text|> 258, <|eot_id|>
+ * 259, <|start_header_id|> 260, <|end_header_id|> 261), the cache holds 256
+ * tokens, and the model replies to every turn with the script: it keeps the
+ * tokens it is given in its cache, and REPLY_AFTER plain tokens after the
+ * last control token (the end of the template's generation prompt) it
+ * starts the script over. NO_TOKENIZER leaves the tokenizer out.
+ *
  *===----------------------------------------------------------------------===*/
 
 #include <stdio.h>
 #include <string.h>
 
 #include "test_model.h"
+#include "../chat_templates.h"
 
+#ifdef CHAT_TEMPLATE
+#define VOCAB 262
+#define CAPACITY 256
+#else
 #define VOCAB 260
+#define CAPACITY 64
+#endif
 #ifdef SMALL_LOGITS
 #define LOGITS 200
 #else
 #define LOGITS VOCAB
 #endif
-#define CAPACITY 64
 #define BOS 257
 #define EOS 258
 #define EOT 259
@@ -48,8 +63,15 @@ static const char script[] = "_\xc2\xa1Hola, se\xc3\xb1or! \xe2\x82\xac 5 \xf0\x
 /* Room for 256 tokens of up to 2 UTF-8 bytes, each quoted and escaped. */
 static char tokenizer_json[8192];
 
-static const char *const metadata[4] = {"bitnet.tokenizer", tokenizer_json,
-                                        "test.script", script};
+static const char *const metadata[] = {
+    "test.script", script,
+#ifndef NO_TOKENIZER
+    "bitnet.tokenizer", tokenizer_json,
+#endif
+#ifdef CHAT_TEMPLATE
+    "bitnet.chat_template", CHAT_TEMPLATE,
+#endif
+};
 
 /* Writes the JSON when the model is loaded: the byte tokens are GPT-2's
  * byte-to-unicode characters, too many to spell out here. */
@@ -70,8 +92,14 @@ __attribute__((constructor)) static void write_tokenizer_json(void) {
                    (char)(0x80 | (cp & 0x3F)));
   }
   sprintf(p,
+#ifdef CHAT_TEMPLATE
+          "\"Hi\",\"<|begin_of_text|>\",\"<|end_of_text|>\",\"<|eot_id|>\","
+          "\"<|start_header_id|>\",\"<|end_header_id|>\"],"
+          "\"token_type\":[%s3,3,3,3,3],"
+#else
           "\"Hi\",\"<s>\",\"</s>\",\"<|eot|>\"],"
           "\"token_type\":[%s3,3,3],"
+#endif
           "\"merges\":[\"" MERGE "\"],"
           "\"bos_token_id\":%d,\"eos_token_id\":%d,\"eot_token_id\":%d,"
           "\"add_bos_token\":true}",
@@ -107,7 +135,7 @@ TEST_MODEL_INFO = {
     .outputs = outputs,
     .workspace_bytes = 0,
     .workspace_alignment = 1,
-    .num_metadata = 2,
+    .num_metadata = sizeof(metadata) / sizeof(metadata[0]) / 2,
     .metadata = metadata,
 };
 
@@ -119,6 +147,13 @@ TEST_MODEL_RUN {
   int32_t p = *position;
   if (p >= 0 && p < CAPACITY)
     cache[p * 4] = (float)((const int32_t *)buffers[0])[0];
+#ifdef CHAT_TEMPLATE
+  /* The script from REPLY_AFTER tokens after the last control token. */
+  int32_t q = p;
+  while (q > 0 && !(q < CAPACITY && cache[q * 4] >= BOS))
+    --q;
+  p -= q + REPLY_AFTER;
+#endif
   int32_t next = p >= 0 && p < (int32_t)strlen(script)
                      ? (unsigned char)script[p]
 #ifdef END_WITH_EOT
