@@ -15,13 +15,20 @@
 #include <sys/stat.h>
 #include <vector>
 
+// The bitnet-compile of the whole project's build, or "" in the runtime's
+// own build (tests/CMakeLists.txt).
+#ifndef BITNET_COMPILE_PATH
+#define BITNET_COMPILE_PATH ""
+#endif
+
 using namespace bitnet_test;
 
 namespace {
 
 Result Tokenize(const std::vector<std::string> &args,
-                const std::string &input = "") {
-  return RunProgram(BITNET_TOKENIZE_PATH, args, input);
+                const std::string &input = "",
+                const std::vector<std::string> *env = nullptr) {
+  return RunProgram(BITNET_TOKENIZE_PATH, args, input, env);
 }
 
 Result Generate(const std::vector<std::string> &args) {
@@ -86,7 +93,9 @@ TEST(BitnetTokenizeTest, SourceErrorsNameTheFile) {
   for (const Case &c : std::vector<Case>{
            {dir + "/missing.json", {"missing.json", "No such file"}},
            {bad_json, {"bad.json", "'tokens' is missing"}},
-           {text, {"notes.txt", "not a source of a tokenizer", ".so", ".json"}},
+           {text,
+            {"notes.txt", "not a source of a tokenizer", ".so", ".json",
+             ".gguf", "checkpoint directory (with config.json)"}},
            {dir, {dir, "not a source of a tokenizer"}},
            {BITNET_TEST_MODEL_AFFINE, {"affine.so", "bitnet.tokenizer"}},
            {BITNET_TEST_MODEL_BROKEN_TOKENIZER,
@@ -163,6 +172,166 @@ TEST(BitnetTokenizeTest, DecodeErrorsNameTheInput) {
   r = Tokenize({kModel, "--decode"}, "99999999999");
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(Contains(r.err, "not an integer")) << r.err;
+}
+
+//===----------------------------------------------------------------------===//
+// Sources read through bitnet-compile: GGUF files, checkpoint directories,
+// Hugging Face tokenizer.json files
+//===----------------------------------------------------------------------===//
+
+// A copy of bitnet-tokenize in a directory of its own (so that no
+// bitnet-compile is beside it unless a test puts one there), and a stand-in
+// for bitnet-compile: a script that records its arguments and writes the
+// test model's tokenizer JSON.
+class CompilerSourceTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir_ = MakeTempDir();
+    ASSERT_EQ(mkdir((dir_ + "/bin").c_str(), 0755), 0);
+    ASSERT_EQ(mkdir((dir_ + "/path").c_str(), 0755), 0);
+    tool_ = dir_ + "/bin/bitnet-tokenize";
+    WriteFile(tool_, ReadFile(BITNET_TOKENIZE_PATH));
+    ASSERT_EQ(chmod(tool_.c_str(), 0755), 0);
+    ModelPtr model = LoadModel(kModel);
+    WriteFile(dir_ + "/tokenizer.json",
+              bitnet_model_metadata(model.get(), "bitnet.tokenizer"));
+    // Sources: a GGUF file, a checkpoint directory with Hugging Face's
+    // tokenizer.json, and one outside a checkpoint.
+    WriteFile(dir_ + "/model.gguf", "GGUF");
+    ASSERT_EQ(mkdir((dir_ + "/ckpt").c_str(), 0755), 0);
+    WriteFile(dir_ + "/ckpt/config.json", "{}");
+    WriteFile(dir_ + "/ckpt/tokenizer.json",
+              "{\"version\": \"1.0\", \"model\" : {\"type\": \"BPE\"}}");
+    ASSERT_EQ(mkdir((dir_ + "/loose").c_str(), 0755), 0);
+    WriteFile(dir_ + "/loose/tokenizer.json",
+              "{\"model\":\n {\"type\": \"BPE\"}}");
+  }
+
+  // Writes a stand-in bitnet-compile at `path` running `body` after
+  // recording its arguments, one a line, in dir_/args.
+  void WriteCompiler(const std::string &path,
+                     const std::string &body = "cat \"$DIR/tokenizer.json\"") {
+    WriteFile(path, "#!/bin/sh\nPATH=/usr/bin:/bin\nDIR='" + dir_ +
+                        "'\nprintf '%s\\n' \"$@\" > \"$DIR/args\"\n" + body +
+                        "\n");
+    ASSERT_EQ(chmod(path.c_str(), 0755), 0);
+  }
+
+  // Runs the copy of bitnet-tokenize with PATH = `path`.
+  Result Run(const std::vector<std::string> &args, const std::string &path,
+             const std::string &input = "Hi") {
+    std::vector<std::string> env = EnvironmentWithPath(path);
+    return RunProgram(tool_.c_str(), args, input, &env);
+  }
+
+  std::string Args() const { return ReadFile(dir_ + "/args"); }
+
+  std::string dir_, tool_;
+};
+
+TEST_F(CompilerSourceTest, RunsTheCompilerBesideItself) {
+  WriteCompiler(dir_ + "/bin/bitnet-compile");
+  Result r = Run({dir_ + "/model.gguf", "--add-bos"}, "/nonexistent");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "257 256\n");
+  EXPECT_EQ(Args(), dir_ + "/model.gguf\n--emit=tokenizer\n-o\n-\n");
+  // ... before the one on PATH.
+  WriteCompiler(dir_ + "/path/bitnet-compile", "exit 1");
+  r = Run({dir_ + "/model.gguf"}, dir_ + "/path");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "256\n");
+}
+
+TEST_F(CompilerSourceTest, RunsTheCompilerOnPath) {
+  WriteCompiler(dir_ + "/path/bitnet-compile");
+  const std::string path = "/nonexistent::" + dir_ + "/path";
+  Result r = Run({dir_ + "/model.gguf"}, path);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "256\n");
+  // A checkpoint directory goes as it is; Hugging Face's tokenizer.json as
+  // its checkpoint directory.
+  r = Run({dir_ + "/ckpt", "--decode"}, path, "256 257");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "Hi<s>");
+  EXPECT_EQ(Args(), dir_ + "/ckpt\n--emit=tokenizer\n-o\n-\n");
+  remove((dir_ + "/args").c_str());
+  r = Run({dir_ + "/ckpt/tokenizer.json"}, path);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "256\n");
+  EXPECT_EQ(Args(), dir_ + "/ckpt\n--emit=tokenizer\n-o\n-\n");
+  // The runtime's own JSON is read without the compiler.
+  remove((dir_ + "/args").c_str());
+  r = Run({dir_ + "/tokenizer.json"}, "/nonexistent");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "256\n");
+  EXPECT_EQ(Args(), "");
+}
+
+TEST_F(CompilerSourceTest, ErrorsSayWhatIsNeeded) {
+  // No compiler anywhere: the message names it and says why.
+  for (const std::string &source :
+       {dir_ + "/model.gguf", dir_ + "/ckpt", dir_ + "/ckpt/tokenizer.json"}) {
+    Result r = Run({source}, "/nonexistent");
+    EXPECT_EQ(r.exit_code, 1) << source;
+    EXPECT_EQ(r.out, "");
+    for (const std::string &part :
+         {source, std::string("needs bitnet-compile"),
+          std::string("--emit=tokenizer"),
+          std::string("beside bitnet-tokenize (" + dir_ + "/bin/bitnet-compile)"),
+          std::string("PATH")})
+      EXPECT_TRUE(Contains(r.err, part)) << r.err << " lacks " << part;
+  }
+  // A Hugging Face tokenizer.json outside a checkpoint directory.
+  WriteCompiler(dir_ + "/bin/bitnet-compile");
+  Result r = Run({dir_ + "/loose/tokenizer.json"}, "/nonexistent");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(Contains(r.err, "no config.json")) << r.err;
+  EXPECT_TRUE(Contains(r.err, dir_ + "/loose")) << r.err;
+  // A directory that is not a checkpoint.
+  r = Run({dir_ + "/loose"}, "/nonexistent");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(Contains(r.err, "not a source of a tokenizer")) << r.err;
+  // The compiler fails: its messages, then which source and why.
+  WriteCompiler(dir_ + "/bin/bitnet-compile",
+                "echo 'error: not a GGUF file' >&2; exit 3");
+  r = Run({dir_ + "/model.gguf"}, "/nonexistent");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(Contains(r.err, "error: not a GGUF file")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "model.gguf")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "exit status 3")) << r.err;
+  // ... or writes something that is not a tokenizer.
+  WriteCompiler(dir_ + "/bin/bitnet-compile", "echo '{\"model\": 1}'");
+  r = Run({dir_ + "/model.gguf"}, "/nonexistent");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(Contains(r.err, "the tokenizer JSON from")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "'model'")) << r.err;
+}
+
+// With the real compiler (the whole project's build): the test checkpoints'
+// tokenizer, from a GGUF file, a checkpoint directory and its
+// tokenizer.json.
+TEST(BitnetTokenizeCompilerTest, TestCheckpoints) {
+  const std::string compiler = BITNET_COMPILE_PATH;
+  if (compiler.empty())
+    GTEST_SKIP() << "bitnet-compile is not part of this build";
+  ASSERT_TRUE(FileExists(compiler))
+      << compiler << " is part of this build but not built";
+  const std::string models = BITNET_CHECKPOINT_MODELS_DIR;
+  // Beside bitnet-tokenize in the project's build/bin; on PATH otherwise.
+  const char *path = getenv("PATH");
+  std::vector<std::string> env = EnvironmentWithPath(
+      compiler.substr(0, compiler.rfind('/')) + ":" + (path ? path : ""));
+  for (const std::string &source :
+       {models + "/gguf/tiny-bitnet-b1.58-i2_s.gguf", models + "/hf/packed",
+        models + "/hf/packed/tokenizer.json"}) {
+    Result r = Tokenize({source, "--add-bos"}, "The quick brown fox", &env);
+    EXPECT_EQ(r.exit_code, 0) << source << ": " << r.err;
+    EXPECT_EQ(ParseIds(r.out),
+              (std::vector<int32_t>{768, 51, 383, 220, 447, 292, 74, 293, 654,
+                                    77, 282, 78, 87}))
+        << source;
+  }
 }
 
 // The tool on Llama 3's tokenizer (JSON converted from the tiktoken ranks)

@@ -9,6 +9,12 @@
  * SOURCE; each kind of source is one entry of `sources` below (a test of the
  * path and a loader), so that more kinds are one function each.
  *
+ * The runtime reads its own tokenizer JSON only. GGUF files, checkpoint
+ * directories and Hugging Face tokenizer.json files are read by the
+ * compiler: this tool runs `bitnet-compile SOURCE --emit=tokenizer -o -`
+ * (the bitnet-compile beside its own executable, else the one on PATH) and
+ * reads the JSON it writes, so that the runtime stays free of LLVM.
+ *
  * Exit status: 0 on success, 1 when loading or tokenizing fails, 2 for bad
  * command-line usage.
  *
@@ -16,12 +22,17 @@
 
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bitnet_rt/bitnet_rt.h"
 #include "bitnet_rt/tokenizer.h"
@@ -43,6 +54,13 @@ static const char usage_text[] =
     "                       entry bitnet.tokenizer)\n"
     "  TOKENIZER.json       a tokenizer in the runtime's JSON form (see\n"
     "                       runtime/README.md, \"Tokenizer\")\n"
+    "  MODEL.gguf           a GGUF file (its tokenizer.ggml.* entries)\n"
+    "  CHECKPOINT/          a Hugging Face checkpoint directory (config.json,\n"
+    "                       tokenizer.json, tokenizer_config.json)\n"
+    "  CHECKPOINT/tokenizer.json  Hugging Face's tokenizer.json, in its\n"
+    "                       checkpoint directory\n"
+    "The last three are read by bitnet-compile (--emit=tokenizer), which\n"
+    "must be beside bitnet-tokenize or on PATH.\n"
     "\n"
     "options:\n"
     "  --add-bos            put the BOS token first (encoding)\n"
@@ -108,19 +126,28 @@ static int ends_with(const char *s, const char *suffix) {
  * Sources of a tokenizer
  *===----------------------------------------------------------------------===*/
 
-static int is_json(const char *path) { return ends_with(path, ".json"); }
-
-static bitnet_status load_json(const char *path, bitnet_tokenizer **out) {
+/* Reads the file at `path` into a NUL-terminated buffer (*out_text, to be
+ * freed), or an error. */
+static bitnet_status read_file(const char *path, char **out_text,
+                               size_t *out_len) {
   FILE *f = fopen(path, "rb");
   if (f == NULL)
     return bitnet_status_make(errno == ENOENT ? BITNET_STATUS_NOT_FOUND
                                               : BITNET_STATUS_IO_ERROR,
                               "cannot open: %s", strerror(errno));
-  size_t len = 0;
-  char *json = read_all(f, &len);
+  *out_text = read_all(f, out_len);
   fclose(f);
-  if (json == NULL)
+  if (*out_text == NULL)
     return bitnet_status_make(BITNET_STATUS_IO_ERROR, "cannot read the file");
+  return BITNET_OK;
+}
+
+static int is_json(const char *path) { return ends_with(path, ".json"); }
+
+static bitnet_status load_json(const char *path, bitnet_tokenizer **out) {
+  char *json = NULL;
+  size_t len = 0;
+  BITNET_RETURN_IF_ERROR(read_file(path, &json, &len));
   bitnet_status status = bitnet_tokenizer_create(json, len, out);
   free(json);
   return status;
@@ -138,13 +165,219 @@ static bitnet_status load_model(const char *path, bitnet_tokenizer **out) {
   return status;
 }
 
+/*===----------------------------------------------------------------------===*
+ * Sources read by bitnet-compile
+ *===----------------------------------------------------------------------===*/
+
+static int is_executable_file(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+         access(path, X_OK) == 0;
+}
+
+/* The directory part of `path` ("." when it has none), in `dir`. */
+static void dir_name(const char *path, char *dir, size_t size) {
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL)
+    snprintf(dir, size, ".");
+  else if (slash == path)
+    snprintf(dir, size, "/");
+  else
+    snprintf(dir, size, "%.*s", (int)(slash - path), path);
+}
+
+/* Finds bitnet-compile: beside this executable, else on PATH. Returns 1
+ * with its path in `out`, or 0 with where it looked in `where`. */
+static int find_compiler(char *out, size_t size, char *where,
+                         size_t where_size) {
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  char beside[PATH_MAX + 32] = "";
+  if (n > 0) {
+    self[n] = '\0';
+    char dir[PATH_MAX];
+    dir_name(self, dir, sizeof(dir));
+    snprintf(beside, sizeof(beside), "%s/bitnet-compile", dir);
+    if (is_executable_file(beside)) {
+      snprintf(out, size, "%s", beside);
+      return 1;
+    }
+  }
+  const char *path = getenv("PATH");
+  for (const char *p = path ? path : ""; *p;) {
+    size_t len = strcspn(p, ":");
+    if (len > 0) {
+      snprintf(out, size, "%.*s/bitnet-compile", (int)len, p);
+      if (is_executable_file(out))
+        return 1;
+    }
+    p += len + (p[len] == ':');
+  }
+  snprintf(where, where_size, "neither beside bitnet-tokenize (%s) nor on "
+                              "PATH",
+           beside[0] ? beside : "its path is unknown");
+  return 0;
+}
+
+/* Runs `bitnet-compile SOURCE --emit=tokenizer -o -` and makes the
+ * tokenizer from its output. Its messages go to stderr as they come. */
+static bitnet_status load_through_compiler(const char *source,
+                                           const char *what,
+                                           bitnet_tokenizer **out) {
+  char compiler[PATH_MAX + 32], where[PATH_MAX + 64];
+  if (!find_compiler(compiler, sizeof(compiler), where, sizeof(where)))
+    return bitnet_status_make(
+        BITNET_STATUS_UNAVAILABLE,
+        "reading the tokenizer of %s needs bitnet-compile, which converts it "
+        "to the runtime's tokenizer JSON (bitnet-compile SOURCE "
+        "--emit=tokenizer; the runtime has no GGUF or Hugging Face reader of "
+        "its own), and it is %s. Build bitnet-compile, or convert the "
+        "tokenizer where it is and give the .json file",
+        what, where);
+  int fds[2];
+  if (pipe(fds) != 0)
+    return bitnet_status_make(BITNET_STATUS_IO_ERROR, "pipe: %s",
+                              strerror(errno));
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
+  posix_spawn_file_actions_addclose(&actions, fds[1]);
+  char *argv[] = {compiler, (char *)source, "--emit=tokenizer", "-o", "-",
+                  NULL};
+  extern char **environ;
+  pid_t pid;
+  int rc = posix_spawn(&pid, compiler, &actions, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(fds[1]);
+  if (rc != 0) {
+    close(fds[0]);
+    return bitnet_status_make(BITNET_STATUS_UNAVAILABLE,
+                              "cannot run %s: %s", compiler, strerror(rc));
+  }
+  FILE *f = fdopen(fds[0], "rb");
+  size_t len = 0;
+  char *json = f ? read_all(f, &len) : NULL;
+  if (f)
+    fclose(f);
+  else
+    close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    free(json);
+    if (WIFEXITED(status))
+      return bitnet_status_make(BITNET_STATUS_INVALID_FORMAT,
+                                "%s could not read its tokenizer (exit status "
+                                "%d; its messages are above)",
+                                compiler, WEXITSTATUS(status));
+    return bitnet_status_make(BITNET_STATUS_INTERNAL,
+                              "%s was killed by signal %d", compiler,
+                              WTERMSIG(status));
+  }
+  if (json == NULL)
+    return bitnet_status_make(BITNET_STATUS_IO_ERROR,
+                              "cannot read the output of %s", compiler);
+  bitnet_status created = bitnet_tokenizer_create(json, len, out);
+  free(json);
+  if (created == BITNET_OK)
+    return BITNET_OK;
+  bitnet_status named = bitnet_status_make(
+      bitnet_status_get_code(created), "the tokenizer JSON from %s: %s",
+      compiler, bitnet_status_message(created));
+  bitnet_status_free(created);
+  return named;
+}
+
+static int is_gguf(const char *path) { return ends_with(path, ".gguf"); }
+
+static bitnet_status load_gguf(const char *path, bitnet_tokenizer **out) {
+  return load_through_compiler(path, "a GGUF file", out);
+}
+
+/* A checkpoint directory: one with a config.json. */
+static int is_checkpoint_dir(const char *path) {
+  char config[PATH_MAX];
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode) &&
+         snprintf(config, sizeof(config), "%s/config.json", path) <
+             (int)sizeof(config) &&
+         stat(config, &st) == 0;
+}
+
+static bitnet_status load_checkpoint_dir(const char *path,
+                                         bitnet_tokenizer **out) {
+  return load_through_compiler(path, "a checkpoint directory", out);
+}
+
+/* Whether `json` has an object under "model" (Hugging Face's tokenizer.json:
+ * "model": {"type": "BPE", ...}); the runtime's form has a string there. */
+static int has_model_object(const char *json) {
+  for (const char *p = strstr(json, "\"model\""); p;
+       p = strstr(p + 1, "\"model\"")) {
+    if (p > json && p[-1] == '\\')
+      continue; /* inside a string */
+    const char *q = p + 7;
+    while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+      ++q;
+    if (*q++ != ':')
+      continue;
+    while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+      ++q;
+    if (*q == '{')
+      return 1;
+  }
+  return 0;
+}
+
+static int is_hf_tokenizer_json(const char *path) {
+  if (!is_json(path))
+    return 0;
+  char *json = NULL;
+  size_t len = 0;
+  bitnet_status status = read_file(path, &json, &len);
+  if (status != BITNET_OK) {
+    bitnet_status_free(status);
+    return 0; /* load_json says why */
+  }
+  int hf = has_model_object(json);
+  free(json);
+  return hf;
+}
+
+/* bitnet-compile reads a Hugging Face tokenizer.json as part of its
+ * checkpoint directory (with tokenizer_config.json for BOS and the chat
+ * template), so the file must be in one. */
+static bitnet_status load_hf_tokenizer_json(const char *path,
+                                            bitnet_tokenizer **out) {
+  char dir[PATH_MAX];
+  dir_name(path, dir, sizeof(dir));
+  if (!is_checkpoint_dir(dir))
+    return bitnet_status_make(
+        BITNET_STATUS_UNAVAILABLE,
+        "a Hugging Face tokenizer.json is read through bitnet-compile, which "
+        "takes its checkpoint directory, and '%s' is not one (it has no "
+        "config.json): put the file in its checkpoint directory, or give a "
+        "GGUF file or the runtime's tokenizer JSON",
+        dir);
+  return load_through_compiler(dir, "a Hugging Face tokenizer.json", out);
+}
+
 static const struct source {
   const char *what;
   int (*matches)(const char *path);
   bitnet_status (*load)(const char *path, bitnet_tokenizer **out);
+  int directory; /* a directory, not a file */
 } sources[] = {
-    {"a compiled model (.so)", is_model, load_model},
-    {"a tokenizer JSON file (.json)", is_json, load_json},
+    {"a compiled model (.so)", is_model, load_model, 0},
+    {"a Hugging Face tokenizer.json", is_hf_tokenizer_json,
+     load_hf_tokenizer_json, 0},
+    {"a tokenizer JSON file (.json)", is_json, load_json, 0},
+    {"a GGUF file (.gguf)", is_gguf, load_gguf, 0},
+    {"a checkpoint directory (with config.json)", is_checkpoint_dir,
+     load_checkpoint_dir, 1},
 };
 #define NUM_SOURCES ((int)(sizeof(sources) / sizeof(sources[0])))
 
@@ -155,7 +388,8 @@ static bitnet_tokenizer *load_tokenizer(const char *path) {
     exit(1);
   }
   for (int i = 0; i < NUM_SOURCES; ++i)
-    if (!S_ISDIR(st.st_mode) && sources[i].matches(path)) {
+    if (!S_ISDIR(st.st_mode) == !sources[i].directory &&
+        sources[i].matches(path)) {
       bitnet_tokenizer *tokenizer = NULL;
       check(sources[i].load(path, &tokenizer), path);
       return tokenizer;
