@@ -7,12 +7,15 @@
 #include "bitnet/Dialect/BitNet/IR/BitNet.h"
 #include "bitnet/Transforms/Passes.h"
 
+#include "bitnet/Reference/Numerics.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "llvm/ADT/APFloat.h"
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace mlir::bitnet {
 #define GEN_PASS_DEF_BITNETNARROWFLOATWEIGHTS
@@ -37,7 +40,8 @@ bool isWeightUse(OpOperand &use) {
 float roundHalfEven(float v) { return std::nearbyint(v); }
 
 struct BitNetNarrowFloatWeightsPass
-    : bitnet::impl::BitNetNarrowFloatWeightsBase<BitNetNarrowFloatWeightsPass> {
+    : mlir::bitnet::impl::BitNetNarrowFloatWeightsBase<
+          BitNetNarrowFloatWeightsPass> {
   using Base::Base;
 
   void runOnOperation() override {
@@ -96,32 +100,36 @@ struct BitNetNarrowFloatWeightsPass
   void toInt8(arith::ConstantOp c, DenseElementsAttr attr) {
     auto type = cast<RankedTensorType>(c.getType());
     int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
-    std::vector<float> values;
-    values.reserve(rows * cols);
-    if (type.getElementType().isF32()) {
-      values.assign(attr.getValues<float>().begin(),
-                    attr.getValues<float>().end());
-    } else {
-      // f16 widens to f32 exactly.
-      for (APFloat v : attr.getValues<APFloat>()) {
-        bool lost;
-        v.convert(APFloat::IEEEsingle(), APFloat::rmNearestTiesToEven, &lost);
-        values.push_back(v.convertToFloat());
+    // Row by row from the raw data (a 2B model's table is 328M values):
+    // f32 as stored, f16 widened exactly.
+    bool isF16 = type.getElementType().isF16();
+    ArrayRef<char> raw = attr.getRawData();
+    auto value = [&](int64_t i) -> float {
+      if (attr.isSplat())
+        i = 0;
+      if (isF16) {
+        uint16_t h;
+        std::memcpy(&h, raw.data() + 2 * i, 2);
+        return ::bitnet::ref::halfToFloat(h);
       }
-    }
-    if (attr.isSplat())
-      values.assign(rows * cols, values.front());
+      float f;
+      std::memcpy(&f, raw.data() + 4 * i, 4);
+      return f;
+    };
     std::vector<int8_t> q(rows * cols);
     std::vector<float> scales(rows);
+    std::vector<float> row(cols);
     for (int64_t r = 0; r < rows; ++r) {
       float max = 0;
-      for (int64_t k = 0; k < cols; ++k)
-        max = std::max(max, std::fabs(values[r * cols + k]));
+      for (int64_t k = 0; k < cols; ++k) {
+        row[k] = value(r * cols + k);
+        max = std::max(max, std::fabs(row[k]));
+      }
       float scale = max > 0 ? max / 127.0f : 1.0f;
       scales[r] = scale;
       for (int64_t k = 0; k < cols; ++k)
-        q[r * cols + k] = static_cast<int8_t>(std::clamp(
-            roundHalfEven(values[r * cols + k] / scale), -127.0f, 127.0f));
+        q[r * cols + k] = static_cast<int8_t>(
+            std::clamp(roundHalfEven(row[k] / scale), -127.0f, 127.0f));
     }
     OpBuilder b(c);
     Location loc = c.getLoc();

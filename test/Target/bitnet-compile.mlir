@@ -122,7 +122,7 @@
 //===----------------------------------------------------------------------===//
 
 // RUN: not bitnet-compile %t/model.mlir --emit=foo 2>&1 | FileCheck %s --check-prefix=ERR-EMIT
-// ERR-EMIT: bitnet-compile: error: unknown --emit=foo (expected mlir, llvm, obj, so or ptx)
+// ERR-EMIT: bitnet-compile: error: unknown --emit=foo (expected mlir, llvm, obj, so, ptx or tokenizer)
 
 // RUN: not bitnet-compile %t/model.mlir --emit=mlir --mlir-stage=loops 2>&1 | FileCheck %s --check-prefix=ERR-STAGE
 // ERR-STAGE: bitnet-compile: error: unknown --mlir-stage=loops (expected input, linalg, bufferized or llvm)

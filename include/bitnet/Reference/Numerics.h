@@ -23,6 +23,12 @@ namespace bitnet::ref {
 /// Round half to even (0.5 -> 0, 1.5 -> 2, 2.5 -> 2, -2.5 -> -2).
 float roundHalfEven(float x);
 
+/// IEEE half (binary16) bits to float, exactly.
+float halfToFloat(uint16_t bits);
+
+/// bfloat16 bits to float, exactly.
+float bf16ToFloat(uint16_t bits);
+
 /// Per-token absmax quantisation of `tokens x k` activations.
 struct QuantizedActivations {
   std::vector<int8_t> values; ///< tokens x k, clamp(round(x * scale), -128, 127)

@@ -146,7 +146,7 @@ private:
     auto type = TernaryType::get(&ctx, n, k, TernaryFormat::I2);
     auto storage = DenseElementsAttr::get(type.getStorageType(),
                                           ArrayRef<int8_t>(packed));
-    Value weight = bitnet::ConstantOp::create(b, loc, type, storage);
+    Value weight = mlir::bitnet::ConstantOp::create(b, loc, type, storage);
     Value scale = arith::ConstantOp::create(
         b, loc, DenseElementsAttr::get(tensor({}, f32()), {m->scale}));
     return BitLinearOp::create(b, loc, tensor({tokens, n}, f32()), x, weight,

@@ -15,6 +15,8 @@
 
 #include "bitnet/Import/GGUF/GGUFFile.h"
 
+#include "bitnet/Import/Checkpoint/TensorData.h"
+
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -287,24 +289,16 @@ llvm::Error File::error(const Twine &message) const {
 }
 
 llvm::Expected<std::unique_ptr<File>> File::open(StringRef path) {
-  // Mapped, not read: a model file is large and mostly tensor data, which
-  // the importer visits once.
-  llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> buffer =
-      llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
-                                  /*RequiresNullTerminator=*/false);
+  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+      mapCheckpointFile(path);
   if (!buffer)
-    return llvm::createStringError(buffer.getError(),
-                                   "cannot read '" + path + "': " +
-                                       buffer.getError().message());
-  std::unique_ptr<File> file(new File());
-  file->path = path.str();
-  file->owned = std::move(*buffer);
-  file->bytes = ArrayRef<uint8_t>(
-      reinterpret_cast<const uint8_t *>(file->owned->getBufferStart()),
-      file->owned->getBufferSize());
-  if (llvm::Error err = file->parseAll())
-    return std::move(err);
-  return std::move(file);
+    return buffer.takeError();
+  llvm::MemoryBufferRef ref(**buffer);
+  llvm::Expected<std::unique_ptr<File>> file = parse(
+      llvm::MemoryBufferRef(ref.getBuffer(), path));
+  if (file)
+    (*file)->owned = std::move(*buffer);
+  return file;
 }
 
 llvm::Expected<std::unique_ptr<File>> File::parse(llvm::MemoryBufferRef buffer) {

@@ -51,6 +51,17 @@ static llvm::Expected<llvm::json::Value> readJSON(StringRef path) {
   return json;
 }
 
+/// Reads a JSON file whose top level must be an object.
+static llvm::Expected<llvm::json::Object> readJSONObject(StringRef path) {
+  llvm::Expected<llvm::json::Value> json = readJSON(path);
+  if (!json)
+    return json.takeError();
+  llvm::json::Object *object = json->getAsObject();
+  if (!object)
+    return makeError(path + ": not a JSON object");
+  return std::move(*object);
+}
+
 //===----------------------------------------------------------------------===//
 // config.json
 //===----------------------------------------------------------------------===//
@@ -58,12 +69,10 @@ static llvm::Expected<llvm::json::Value> readJSON(StringRef path) {
 static llvm::Expected<DecoderConfig> readConfig(StringRef dir, bool &tiedHead,
                                                 bool &scaleIsInverse) {
   std::string path = joinPath(dir, "config.json");
-  llvm::Expected<llvm::json::Value> json = readJSON(path);
+  llvm::Expected<llvm::json::Object> json = readJSONObject(path);
   if (!json)
     return json.takeError();
-  const llvm::json::Object *root = json->getAsObject();
-  if (!root)
-    return makeError(path + ": not a JSON object");
+  const llvm::json::Object *root = &*json;
   auto bad = [&](const Twine &what) { return makeError(path + ": " + what); };
   std::optional<StringRef> modelType = root->getString("model_type");
   if (!modelType || *modelType != "bitnet")
@@ -367,13 +376,10 @@ mlir::bitnet::chatTemplateFromHF(StringRef dir) {
   std::string path = joinPath(dir, "tokenizer_config.json");
   if (!llvm::sys::fs::exists(path))
     return std::nullopt;
-  llvm::Expected<llvm::json::Value> json = readJSON(path);
+  llvm::Expected<llvm::json::Object> json = readJSONObject(path);
   if (!json)
     return json.takeError();
-  const llvm::json::Object *root = json->getAsObject();
-  if (!root)
-    return makeError(path + ": not a JSON object");
-  const llvm::json::Value *t = root->get("chat_template");
+  const llvm::json::Value *t = json->get("chat_template");
   if (!t || t->kind() == llvm::json::Value::Null)
     return std::nullopt;
   if (std::optional<StringRef> s = t->getAsString())
@@ -395,12 +401,10 @@ llvm::Expected<std::string> mlir::bitnet::tokenizerJSONFromHF(StringRef path) {
     file = joinPath(path, "tokenizer.json");
   else
     dir = llvm::sys::path::parent_path(path).str();
-  llvm::Expected<llvm::json::Value> json = readJSON(file);
+  llvm::Expected<llvm::json::Object> json = readJSONObject(file);
   if (!json)
     return json.takeError();
-  const llvm::json::Object *root = json->getAsObject();
-  if (!root)
-    return makeError(file + ": not a JSON object");
+  const llvm::json::Object *root = &*json;
   auto bad = [&](const Twine &what) { return makeError(file + ": " + what); };
   const llvm::json::Object *model = root->getObject("model");
   if (!model)

@@ -13,50 +13,23 @@
 #ifndef BITNET_IMPORT_CHECKPOINT_TENSORDATA_H
 #define BITNET_IMPORT_CHECKPOINT_TENSORDATA_H
 
+#include "bitnet/Reference/Numerics.h"
+
 #include "llvm/ADT/SmallVector.h"
+#include "llvm/Support/Error.h"
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace mlir::bitnet {
 
-/// IEEE half (binary16) bits to float, exactly.
-inline float halfToFloat(uint16_t h) {
-  uint32_t sign = uint32_t(h & 0x8000) << 16;
-  uint32_t exponent = (h >> 10) & 0x1f;
-  uint32_t mantissa = h & 0x3ff;
-  uint32_t bits;
-  if (exponent == 0x1f) {
-    bits = sign | 0x7f800000u | (mantissa << 13);
-  } else if (exponent != 0) {
-    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-  } else if (mantissa == 0) {
-    bits = sign;
-  } else {
-    // Subnormal: normalise.
-    int shift = 0;
-    while (!(mantissa & 0x400)) {
-      mantissa <<= 1;
-      ++shift;
-    }
-    mantissa &= 0x3ff;
-    bits = sign | (uint32_t(113 - shift) << 23) | (mantissa << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-/// bfloat16 bits to float, exactly.
-inline float bf16ToFloat(uint16_t b) {
-  uint32_t bits = uint32_t(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
+using ::bitnet::ref::bf16ToFloat;
+using ::bitnet::ref::halfToFloat;
 
 /// `value` with the digits that tell it apart from its neighbours ("%.9g"),
 /// for messages.
@@ -65,6 +38,12 @@ inline std::string printFloat(float value) {
   std::snprintf(text, sizeof text, "%.9g", static_cast<double>(value));
   return text;
 }
+
+/// Maps the file at `path` read-only (memory-mapped where the system allows:
+/// a model file is large and mostly tensor data, visited once); an error
+/// "cannot read '<path>': <reason>".
+llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>>
+mapCheckpointFile(llvm::StringRef path);
 
 /// Tells the kernel that the mapped file pages of [data, data + size) are
 /// not needed any more: a checkpoint's tensors are read once, and dropping
