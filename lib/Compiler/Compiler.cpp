@@ -223,6 +223,16 @@ mlir::bitnet::loadModel(StringRef path, MLIRContext &context,
   return module;
 }
 
+llvm::Expected<std::string>
+mlir::bitnet::readCheckpointTokenizer(StringRef path) {
+  if (!path.ends_with(".gguf"))
+    return tokenizerJSONFromHF(path);
+  llvm::Expected<std::unique_ptr<gguf::File>> file = gguf::File::open(path);
+  if (!file)
+    return file.takeError();
+  return tokenizerJSONFromGGUF(**file);
+}
+
 namespace {
 /// Prints "[stage] name ... 12.3 ms" lines when verbose.
 class Progress {

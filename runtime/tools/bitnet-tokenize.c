@@ -347,22 +347,11 @@ static int is_hf_tokenizer_json(const char *path) {
   return hf;
 }
 
-/* bitnet-compile reads a Hugging Face tokenizer.json as part of its
- * checkpoint directory (with tokenizer_config.json for BOS and the chat
- * template), so the file must be in one. */
+/* bitnet-compile --emit=tokenizer reads a Hugging Face tokenizer.json (and
+ * the tokenizer_config.json beside it, when there is one) by itself. */
 static bitnet_status load_hf_tokenizer_json(const char *path,
                                             bitnet_tokenizer **out) {
-  char dir[PATH_MAX];
-  dir_name(path, dir, sizeof(dir));
-  if (!is_checkpoint_dir(dir))
-    return bitnet_status_make(
-        BITNET_STATUS_UNAVAILABLE,
-        "a Hugging Face tokenizer.json is read through bitnet-compile, which "
-        "takes its checkpoint directory, and '%s' is not one (it has no "
-        "config.json): put the file in its checkpoint directory, or give a "
-        "GGUF file or the runtime's tokenizer JSON",
-        dir);
-  return load_through_compiler(dir, "a Hugging Face tokenizer.json", out);
+  return load_through_compiler(path, "a Hugging Face tokenizer.json", out);
 }
 
 static const struct source {

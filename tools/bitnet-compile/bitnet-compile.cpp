@@ -12,7 +12,6 @@
 //===----------------------------------------------------------------------===//
 
 #include "bitnet/Compiler/Compiler.h"
-#include "bitnet/Import/HF/HFImporter.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
@@ -24,6 +23,7 @@
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MathExtras.h"
+#include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -276,10 +276,13 @@ int main(int argc, char **argv) {
     }
   }
 
-  // A Hugging Face tokenizer.json alone: its tokenizer, nothing to compile.
+  // The tokenizer of a checkpoint (a directory, its tokenizer.json alone,
+  // a GGUF file) is read without importing the model.
+  llvm::StringRef input(inputPath);
   if (options.emit == EmitKind::Tokenizer &&
-      llvm::StringRef(inputPath).ends_with(".json")) {
-    llvm::Expected<std::string> json = tokenizerJSONFromHF(inputPath);
+      (input.ends_with(".json") || input.ends_with(".gguf") ||
+       llvm::sys::fs::is_directory(input))) {
+    llvm::Expected<std::string> json = readCheckpointTokenizer(input);
     if (!json)
       return fail(llvm::toString(json.takeError()));
     std::string message;

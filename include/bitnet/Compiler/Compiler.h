@@ -128,6 +128,11 @@ OwningOpRef<ModuleOp> loadModel(StringRef path, MLIRContext &context,
                                 bool relaxedActivationScale = false,
                                 bool verbose = false);
 
+/// The tokenizer of a checkpoint, in the runtime's JSON form, read without
+/// importing its weights: `path` is a GGUF file, a checkpoint directory or a
+/// Hugging Face tokenizer.json.
+llvm::Expected<std::string> readCheckpointTokenizer(StringRef path);
+
 /// Prints diagnostics as SourceMgrDiagnosticHandler does (location, message,
 /// the source line and a caret), except that a source line longer than
 /// `maxColumns` is shown as an excerpt around the column: a model's weights
