@@ -1,4 +1,4 @@
-/*===- tokenizer.c - Byte-level BPE tokenizer -----------------------*- C -*-===*
+/*===- tokenizer.c - Byte-level BPE and SentencePiece tokenizers --*- C -*-===*
  *
  * Part of bitnet-mlir.
  *
@@ -15,6 +15,10 @@
  *  4. otherwise BPE: the piece starts as one symbol per byte and the adjacent
  *     pair of lowest merge rank is merged until no pair has a rank (a binary
  *     heap of candidate pairs over a linked list of symbols: O(n log n)).
+ *
+ * SentencePiece vocabularies ("model": "llama") skip steps 2-4: the text
+ * between special tokens gets a '▁' first and each space as '▁', and is
+ * merged by token scores as llama.cpp's llm_tokenizer_spm does (spm_encode).
  *
  * The JSON is read with cJSON; every field is checked before use.
  *
@@ -98,7 +102,13 @@ struct bitnet_tokenizer {
 
   int32_t bos_id, eos_id, eot_id;
   int add_bos, ignore_merges;
-  pcre2_code *regex;
+  pcre2_code *regex; /* NULL for SentencePiece */
+
+  /* SentencePiece ("model": "llama"). */
+  int spm;
+  int add_space_prefix; /* a space before text that starts a prompt or
+                           follows a special token */
+  float *scores;        /* [vocab_size]: merges prefer higher scores */
 };
 
 /*===----------------------------------------------------------------------===*
@@ -330,6 +340,7 @@ void bitnet_tokenizer_free(bitnet_tokenizer *t) {
   free(t->token_table);
   free(t->merge_table);
   free(t->specials);
+  free(t->scores);
   pcre2_code_free(t->regex);
   free(t);
 }
@@ -500,6 +511,36 @@ static bitnet_status read_merges(bitnet_tokenizer *t, const cJSON *root) {
   return status;
 }
 
+/* Reads "scores" (SentencePiece): one number per token. */
+static bitnet_status read_scores(bitnet_tokenizer *t, const cJSON *root) {
+  const cJSON *scores = cJSON_GetObjectItemCaseSensitive(root, "scores");
+  if (scores == NULL)
+    return bad_json("'scores' is missing (a SentencePiece vocabulary needs "
+                    "one per token)");
+  if (!cJSON_IsArray(scores))
+    return bad_json("'scores' is %s, not an array of numbers",
+                    json_type_name(scores));
+  t->scores = malloc(sizeof(float) * (size_t)t->vocab_size);
+  if (t->scores == NULL)
+    return out_of_memory("scores");
+  int64_t k = 0;
+  const cJSON *item;
+  cJSON_ArrayForEach(item, scores) {
+    if (k == t->vocab_size)
+      return bad_json("'scores' has more entries than 'tokens' (%lld)",
+                      (long long)t->vocab_size);
+    if (!cJSON_IsNumber(item) || !isfinite(item->valuedouble))
+      return bad_json("'scores[%lld]' is %s, not a finite number",
+                      (long long)k, json_type_name(item));
+    /* GGUF stores them as 32-bit floats, and llama.cpp compares them so. */
+    t->scores[k++] = (float)item->valuedouble;
+  }
+  if (k != t->vocab_size)
+    return bad_json("'scores' has %lld entries, 'tokens' %lld", (long long)k,
+                    (long long)t->vocab_size);
+  return BITNET_OK;
+}
+
 static int by_first_byte_longest(const void *a, const void *b) {
   const special_token *x = a, *y = b;
   if (x->first != y->first)
@@ -509,21 +550,27 @@ static int by_first_byte_longest(const void *a, const void *b) {
   return x->id < y->id ? -1 : x->id > y->id;
 }
 
+/* Whether token `id` is matched in the text before the rest is encoded:
+ * control and user-defined tokens, and with SentencePiece the unknown token
+ * too (as llama.cpp does: "<unk>"). */
+static int is_special(const bitnet_tokenizer *t, int32_t id) {
+  return (t->type[id] == BITNET_TOKEN_CONTROL ||
+          t->type[id] == BITNET_TOKEN_USER_DEFINED ||
+          (t->spm && t->type[id] == BITNET_TOKEN_UNKNOWN)) &&
+         t->text_len[id] > 0;
+}
+
 static bitnet_status build_specials(bitnet_tokenizer *t) {
   int32_t n = 0;
   for (int32_t id = 0; id < t->vocab_size; ++id)
-    if ((t->type[id] == BITNET_TOKEN_CONTROL ||
-         t->type[id] == BITNET_TOKEN_USER_DEFINED) &&
-        t->text_len[id] > 0)
+    if (is_special(t, id))
       ++n;
   t->specials = malloc(sizeof(special_token) * (size_t)(n ? n : 1));
   if (t->specials == NULL)
     return out_of_memory("special tokens");
   n = 0;
   for (int32_t id = 0; id < t->vocab_size; ++id)
-    if ((t->type[id] == BITNET_TOKEN_CONTROL ||
-         t->type[id] == BITNET_TOKEN_USER_DEFINED) &&
-        t->text_len[id] > 0)
+    if (is_special(t, id))
       t->specials[n++] = (special_token){
           t->text_len[id], id,
           (unsigned char)t->text_arena[t->text_offset[id]]};
@@ -538,6 +585,50 @@ static bitnet_status build_specials(bitnet_tokenizer *t) {
   return BITNET_OK;
 }
 
+static int hex_digit(unsigned char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                : -1;
+}
+
+/* What a SentencePiece token decodes to, as llama.cpp has it: a normal
+ * token's text with each U+2581 as a space, a byte token <0xXX> its byte,
+ * control, unknown and user-defined tokens their text, unused tokens
+ * nothing. Writes at most text_len[id] bytes at `out`; -1 for a byte token
+ * that is not <0xXX>. */
+static int64_t spm_decoded(const bitnet_tokenizer *t, int32_t id, char *out) {
+  const unsigned char *s =
+      (const unsigned char *)t->text_arena + t->text_offset[id];
+  size_t n = t->text_len[id], at = 0;
+  switch (t->type[id]) {
+  case BITNET_TOKEN_BYTE: {
+    if (n != 6 || memcmp(s, "<0x", 3) != 0 || s[5] != '>')
+      return -1;
+    int hi = hex_digit(s[3]), lo = hex_digit(s[4]);
+    if (hi < 0 || lo < 0)
+      return -1;
+    out[0] = (char)(hi << 4 | lo);
+    return 1;
+  }
+  case BITNET_TOKEN_NORMAL:
+    for (size_t i = 0; i < n;) {
+      if (i + 3 <= n && s[i] == 0xE2 && s[i + 1] == 0x96 && s[i + 2] == 0x81) {
+        out[at++] = ' ';
+        i += 3;
+      } else {
+        out[at++] = (char)s[i++];
+      }
+    }
+    return (int64_t)at;
+  case BITNET_TOKEN_UNUSED:
+    return 0;
+  default:
+    memcpy(out, s, n);
+    return (int64_t)n;
+  }
+}
+
 /* Precomputes what every token decodes to. */
 static bitnet_status build_decoded(bitnet_tokenizer *t) {
   size_t total = 0;
@@ -549,7 +640,20 @@ static bitnet_status build_decoded(bitnet_tokenizer *t) {
   if (!t->decoded_arena || !t->decoded_offset || !t->decoded_len)
     return out_of_memory("decoded tokens");
   size_t at = 0;
-  for (int32_t id = 0; id < t->vocab_size; ++id) {
+  for (int32_t id = 0; t->spm && id < t->vocab_size; ++id) {
+    int64_t len = spm_decoded(t, id, t->decoded_arena + at);
+    if (len < 0) {
+      char shown[64];
+      return bad_json("'tokens[%lld]' (\"%s\") is a byte token (type 6) but "
+                      "not of the form <0xXX>",
+                      (long long)id,
+                      clip(shown, t->text_arena + t->text_offset[id]));
+    }
+    t->decoded_offset[id] = at;
+    t->decoded_len[id] = (uint32_t)len;
+    at += (size_t)len;
+  }
+  for (int32_t id = 0; !t->spm && id < t->vocab_size; ++id) {
     const unsigned char *s =
         (const unsigned char *)t->text_arena + t->text_offset[id];
     size_t n = t->text_len[id], start = at;
@@ -596,6 +700,47 @@ static bitnet_status compile_regex(bitnet_tokenizer *t, const char *pattern) {
   return BITNET_OK;
 }
 
+/* The keys every model has: special token ids and flags. */
+static bitnet_status read_common(bitnet_tokenizer *t, const cJSON *root) {
+  BITNET_RETURN_IF_ERROR(
+      json_token_id(root, "bos_token_id", t->vocab_size, &t->bos_id));
+  BITNET_RETURN_IF_ERROR(
+      json_token_id(root, "eos_token_id", t->vocab_size, &t->eos_id));
+  BITNET_RETURN_IF_ERROR(
+      json_token_id(root, "eot_token_id", t->vocab_size, &t->eot_id));
+  BITNET_RETURN_IF_ERROR(json_bool(root, "add_bos_token", &t->add_bos));
+  t->unknown_id = -1;
+  for (int32_t id = 0; id < t->vocab_size && t->unknown_id < 0; ++id)
+    if (t->type[id] == BITNET_TOKEN_UNKNOWN)
+      t->unknown_id = id;
+  return BITNET_OK;
+}
+
+/* A SentencePiece vocabulary: tokens, scores, types; no merges and no
+ * pre-tokenizer ("pre" and "merges" are ignored). */
+static bitnet_status parse_spm(bitnet_tokenizer *t, const cJSON *root) {
+  BITNET_RETURN_IF_ERROR(read_tokens(t, root));
+  BITNET_RETURN_IF_ERROR(build_token_table(t));
+  BITNET_RETURN_IF_ERROR(read_scores(t, root));
+  BITNET_RETURN_IF_ERROR(read_common(t, root));
+  t->add_space_prefix = 1;
+  if (cJSON_GetObjectItemCaseSensitive(root, "add_space_prefix") != NULL)
+    BITNET_RETURN_IF_ERROR(
+        json_bool(root, "add_space_prefix", &t->add_space_prefix));
+  /* Byte fallback as llama.cpp has it: the token <0xXX>, else the byte's
+   * own one-byte text, else (below) the unknown token. */
+  for (int b = 0; b < 256; ++b) {
+    char name[8];
+    char one = (char)b;
+    snprintf(name, sizeof(name), "<0x%02X>", (unsigned)b);
+    t->byte_token[b] = find_token(t, name, 6);
+    if (t->byte_token[b] < 0)
+      t->byte_token[b] = find_token(t, &one, 1);
+  }
+  BITNET_RETURN_IF_ERROR(build_specials(t));
+  return build_decoded(t);
+}
+
 static bitnet_status parse(bitnet_tokenizer *t, const cJSON *root) {
   if (!cJSON_IsObject(root))
     return bad_json("the top level is %s, not an object",
@@ -606,15 +751,15 @@ static bitnet_status parse(bitnet_tokenizer *t, const cJSON *root) {
     return bad_json("'model' is missing");
   if (!cJSON_IsString(model))
     return bad_json("'model' is %s, not a string", json_type_name(model));
-  if (strcmp(model->valuestring, "llama") == 0)
-    return bitnet_status_make(BITNET_STATUS_UNAVAILABLE,
-                              "tokenizer: SentencePiece tokenizers are not "
-                              "supported yet (model \"llama\")");
-  if (strcmp(model->valuestring, "gpt2") != 0)
+  t->spm = strcmp(model->valuestring, "llama") == 0;
+  if (!t->spm && strcmp(model->valuestring, "gpt2") != 0)
     return bitnet_status_make(BITNET_STATUS_UNAVAILABLE,
                               "tokenizer: unknown tokenizer model \"%s\" "
-                              "(supported: \"gpt2\", byte-level BPE)",
+                              "(supported: \"gpt2\", byte-level BPE; "
+                              "\"llama\", SentencePiece)",
                               clip(shown, model->valuestring));
+  if (t->spm)
+    return parse_spm(t, root);
 
   const cJSON *pre = cJSON_GetObjectItemCaseSensitive(root, "pre");
   if (pre == NULL)
@@ -634,19 +779,9 @@ static bitnet_status parse(bitnet_tokenizer *t, const cJSON *root) {
   BITNET_RETURN_IF_ERROR(read_tokens(t, root));
   BITNET_RETURN_IF_ERROR(build_token_table(t));
   BITNET_RETURN_IF_ERROR(read_merges(t, root));
-  BITNET_RETURN_IF_ERROR(
-      json_token_id(root, "bos_token_id", t->vocab_size, &t->bos_id));
-  BITNET_RETURN_IF_ERROR(
-      json_token_id(root, "eos_token_id", t->vocab_size, &t->eos_id));
-  BITNET_RETURN_IF_ERROR(
-      json_token_id(root, "eot_token_id", t->vocab_size, &t->eot_id));
-  BITNET_RETURN_IF_ERROR(json_bool(root, "add_bos_token", &t->add_bos));
+  BITNET_RETURN_IF_ERROR(read_common(t, root));
   BITNET_RETURN_IF_ERROR(json_bool(root, "ignore_merges", &t->ignore_merges));
 
-  t->unknown_id = -1;
-  for (int32_t id = 0; id < t->vocab_size && t->unknown_id < 0; ++id)
-    if (t->type[id] == BITNET_TOKEN_UNKNOWN)
-      t->unknown_id = id;
   for (int b = 0; b < 256; ++b)
     t->byte_token[b] = find_token(t, t->mapped[b], t->mapped_len[b]);
   BITNET_RETURN_IF_ERROR(build_specials(t));
@@ -773,6 +908,10 @@ typedef struct encoder {
   size_t symbols_cap;
   candidate *heap;
   size_t heap_cap, heap_len;
+  struct spm_symbol *spm_symbols;
+  size_t spm_symbols_cap;
+  struct spm_bigram *spm_heap;
+  size_t spm_heap_cap, spm_heap_len;
   pcre2_match_data *match;
   bitnet_status error;
 } encoder;
@@ -968,6 +1107,169 @@ static int encode_run(encoder *e, const unsigned char *s, size_t n) {
   return at < n ? encode_piece(e, s + at, n - at) : 1;
 }
 
+/*===----------------------------------------------------------------------===*
+ * SentencePiece, as llama.cpp's llm_tokenizer_spm: one symbol per UTF-8
+ * character, then the adjacent pair whose concatenation is the token of
+ * highest score is merged (ties: leftmost) until no pair is a token; a
+ * symbol that is not a token becomes its bytes' tokens.
+ *===----------------------------------------------------------------------===*/
+
+typedef struct spm_symbol {
+  uint32_t start, len; /* bytes of the escaped text; len 0 once merged */
+  int32_t prev, next;
+} spm_symbol;
+
+typedef struct spm_bigram {
+  float score;
+  int32_t left, right;
+  uint32_t len; /* bytes of both: a stale bigram's symbols have changed */
+} spm_bigram;
+
+/* Heap order: highest score first, then leftmost. */
+static int spm_before(const spm_bigram *a, const spm_bigram *b) {
+  return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+static int spm_push(encoder *e, spm_bigram c) {
+  if (!grow((void **)&e->spm_heap, &e->spm_heap_cap, e->spm_heap_len + 1,
+            sizeof(spm_bigram)))
+    return fail_oom(e, "SentencePiece");
+  size_t i = e->spm_heap_len++;
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (!spm_before(&c, &e->spm_heap[parent]))
+      break;
+    e->spm_heap[i] = e->spm_heap[parent];
+    i = parent;
+  }
+  e->spm_heap[i] = c;
+  return 1;
+}
+
+static spm_bigram spm_pop(encoder *e) {
+  spm_bigram *h = e->spm_heap;
+  spm_bigram top = h[0], last = h[--e->spm_heap_len];
+  size_t i = 0, n = e->spm_heap_len;
+  if (n == 0)
+    return top;
+  for (;;) {
+    size_t child = 2 * i + 1;
+    if (child >= n)
+      break;
+    if (child + 1 < n && spm_before(&h[child + 1], &h[child]))
+      ++child;
+    if (!spm_before(&h[child], &last))
+      break;
+    h[i] = h[child];
+    i = child;
+  }
+  h[i] = last;
+  return top;
+}
+
+/* Queues the merge of symbols `left` and `right` when their text is a
+ * token. */
+static int spm_try_bigram(encoder *e, int32_t left, int32_t right) {
+  if (left < 0 || right < 0)
+    return 1;
+  const spm_symbol *sym = e->spm_symbols;
+  uint32_t len = sym[left].len + sym[right].len;
+  int32_t id = find_token(e->t, e->mapped + sym[left].start, len);
+  if (id < 0)
+    return 1;
+  return spm_push(e, (spm_bigram){e->t->scores[id], left, right, len});
+}
+
+/* Length of the UTF-8 character starting with byte c, from its high four
+ * bits alone, as llama.cpp's unicode_len_utf8. */
+static uint32_t spm_char_len(unsigned char c) {
+  static const uint8_t len[16] = {1, 1, 1, 1, 1, 1, 1, 1,
+                                  1, 1, 1, 1, 2, 2, 3, 4};
+  return len[c >> 4];
+}
+
+/* Encodes a fragment of text (n >= 1 bytes, no special tokens in it):
+ * a '▁' first when `prefix`, each space as '▁', then BPE by scores. */
+static int spm_encode(encoder *e, const unsigned char *s, size_t n,
+                      int prefix) {
+  static const char escaped_space[3] = {'\xE2', '\x96', '\x81'};
+  size_t spaces = 0;
+  for (size_t i = 0; i < n; ++i)
+    spaces += s[i] == ' ';
+  if (n >= INT32_MAX / 4 || n + 2 * spaces + 3 >= INT32_MAX / 4) {
+    e->error = bitnet_status_make(BITNET_STATUS_INVALID_ARGUMENT,
+                                  "tokenizer: a text of %zu bytes is too long "
+                                  "to encode at once",
+                                  n);
+    return 0;
+  }
+  size_t m = (prefix ? 3 : 0) + n + 2 * spaces; /* a '▁' is 3 bytes */
+  if (!grow((void **)&e->mapped, &e->mapped_cap, m, 1))
+    return fail_oom(e, "text");
+  char *text = e->mapped;
+  size_t at = 0;
+  if (prefix) {
+    memcpy(text, escaped_space, 3);
+    at = 3;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (s[i] == ' ') {
+      memcpy(text + at, escaped_space, 3);
+      at += 3;
+    } else {
+      text[at++] = (char)s[i];
+    }
+  }
+
+  /* One symbol per character; at most m of them. */
+  if (!grow((void **)&e->spm_symbols, &e->spm_symbols_cap, m,
+            sizeof(spm_symbol)))
+    return fail_oom(e, "SentencePiece");
+  spm_symbol *sym = e->spm_symbols;
+  int32_t count = 0;
+  for (size_t i = 0; i < m;) {
+    uint32_t len = spm_char_len((unsigned char)text[i]);
+    if (len > m - i)
+      len = (uint32_t)(m - i);
+    sym[count] = (spm_symbol){(uint32_t)i, len, count - 1,
+                              i + len < m ? count + 1 : -1};
+    ++count;
+    i += len;
+  }
+  e->spm_heap_len = 0;
+  for (int32_t i = 1; i < count; ++i)
+    if (!spm_try_bigram(e, i - 1, i))
+      return 0;
+  while (e->spm_heap_len > 0) {
+    spm_bigram b = spm_pop(e);
+    spm_symbol *left = &sym[b.left], *right = &sym[b.right];
+    if (left->len == 0 || right->len == 0 || left->len + right->len != b.len)
+      continue; /* one of them has been merged since */
+    left->len += right->len;
+    right->len = 0;
+    left->next = right->next;
+    if (right->next >= 0)
+      sym[right->next].prev = b.left;
+    if (!spm_try_bigram(e, left->prev, b.left) ||
+        !spm_try_bigram(e, b.left, left->next))
+      return 0;
+  }
+  for (int32_t i = 0; i >= 0; i = sym[i].next) {
+    int32_t id = find_token(e->t, text + sym[i].start, sym[i].len);
+    if (id >= 0) {
+      if (!push_id(e, id))
+        return 0;
+      continue;
+    }
+    for (uint32_t k = 0; k < sym[i].len; ++k) {
+      id = byte_id(e, (unsigned char)text[sym[i].start + k]);
+      if (id < 0 || !push_id(e, id))
+        return 0;
+    }
+  }
+  return 1;
+}
+
 /* Encodes text with no special tokens in it: runs of valid UTF-8 go through
  * the pre-tokenizer, each invalid byte is a piece of its own. */
 static int encode_text(encoder *e, const unsigned char *s, size_t n) {
@@ -1020,13 +1322,18 @@ bitnet_status bitnet_tokenizer_encode(const bitnet_tokenizer *t,
   encoder e;
   memset(&e, 0, sizeof(e));
   e.t = t;
-  e.match = pcre2_match_data_create_from_pattern(t->regex, NULL);
-  if (e.match == NULL)
-    return out_of_memory("match data");
+  if (!t->spm) {
+    e.match = pcre2_match_data_create_from_pattern(t->regex, NULL);
+    if (e.match == NULL)
+      return out_of_memory("match data");
+  }
   const unsigned char *s = (const unsigned char *)(text ? text : "");
   int ok = 1;
   if (flags & BITNET_ENCODE_ADD_BOS)
     ok = push_id(&e, t->bos_id);
+  /* SentencePiece: whether a '▁' goes before the next text, which starts
+   * the prompt or follows a special token (llama.cpp's is_prev_special). */
+  int prefix = t->spm && t->add_space_prefix;
   size_t plain = 0; /* start of the text not encoded yet */
   for (size_t i = 0; ok && i < length;) {
     const special_token *found = NULL;
@@ -1034,7 +1341,8 @@ bitnet_status bitnet_tokenizer_encode(const bitnet_tokenizer *t,
       const special_token *sp = &t->specials[k];
       if (sp->len > length - i ||
           ((flags & BITNET_ENCODE_SPECIAL_AS_TEXT) &&
-           t->type[sp->id] == BITNET_TOKEN_CONTROL))
+           (t->type[sp->id] == BITNET_TOKEN_CONTROL ||
+            t->type[sp->id] == BITNET_TOKEN_UNKNOWN)))
         continue;
       if (memcmp(s + i, t->text_arena + t->text_offset[sp->id], sp->len) ==
           0) {
@@ -1046,16 +1354,27 @@ bitnet_status bitnet_tokenizer_encode(const bitnet_tokenizer *t,
       ++i;
       continue;
     }
-    ok = encode_text(&e, s + plain, i - plain) && push_id(&e, found->id);
+    if (t->spm) {
+      if (i > plain)
+        ok = spm_encode(&e, s + plain, i - plain, prefix);
+      prefix = t->add_space_prefix;
+    } else {
+      ok = encode_text(&e, s + plain, i - plain);
+    }
+    ok = ok && push_id(&e, found->id);
     i += found->len;
     plain = i;
   }
-  if (ok)
+  if (ok && t->spm)
+    ok = length == plain || spm_encode(&e, s + plain, length - plain, prefix);
+  else if (ok)
     ok = encode_text(&e, s + plain, length - plain);
   pcre2_match_data_free(e.match);
   free(e.mapped);
   free(e.symbols);
   free(e.heap);
+  free(e.spm_symbols);
+  free(e.spm_heap);
   if (!ok) {
     free(e.ids);
     return e.error ? e.error : out_of_memory("encode");
@@ -1123,6 +1442,18 @@ bitnet_status bitnet_tokenizer_decode(const bitnet_tokenizer *t,
     }
     total += len;
   }
+  /* SentencePiece: one space is removed from the start of the first
+   * token's bytes, the one the encoder put before the text, as llama.cpp's
+   * detokenize does; so a leading BOS keeps the space after it. */
+  size_t skip = 0;
+  if (num_ids > 0 && t->spm && t->add_space_prefix) {
+    const char *bytes;
+    size_t len;
+    bitnet_status_free(
+        bitnet_tokenizer_token_bytes(t, ids[0], flags, &bytes, &len));
+    skip = len > 0 && bytes[0] == ' ';
+  }
+  total -= skip;
   char *text = malloc(total + 1);
   if (text == NULL)
     return out_of_memory("decoded text");
@@ -1132,6 +1463,10 @@ bitnet_status bitnet_tokenizer_decode(const bitnet_tokenizer *t,
     size_t len;
     bitnet_status_free(
         bitnet_tokenizer_token_bytes(t, ids[k], flags, &bytes, &len));
+    if (k == 0) {
+      bytes += skip;
+      len -= skip;
+    }
     memcpy(text + at, bytes, len);
     at += len;
   }

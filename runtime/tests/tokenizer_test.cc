@@ -763,7 +763,7 @@ TEST(TokenizerTest, MalformedDescriptionsAreErrors) {
       {"\"gpt2\"", F, {"top level", "a string"}},
       {With("model", ""), F, {"'model' is missing"}},
       {With("model", "3"), F, {"'model'", "a number"}},
-      {With("model", "\"llama\""), U, {"SentencePiece", "not supported yet"}},
+      {With("model", "\"llama\""), F, {"'scores' is missing", "SentencePiece"}},
       {With("model", "\"bert\""), U, {"bert"}},
       {With("pre", ""), F, {"'pre'", "missing"}},
       {With("pre", "null"), F, {"'pre'", "null"}},

@@ -1,11 +1,12 @@
-/*===- bitnet_rt/tokenizer.h - Byte-level BPE tokenizer -------------*- C -*-===*
+/*===- bitnet_rt/tokenizer.h - BPE and SentencePiece tokenizers ----*- C -*-===*
  *
  * Part of bitnet-mlir.
  *
  *===----------------------------------------------------------------------===*
  *
  * Text to token ids and back, for the byte-level BPE vocabularies of GPT-2 and
- * Llama 3 (GGUF's tokenizer.ggml.model "gpt2"). A compiled model carries its
+ * Llama 3 (GGUF's tokenizer.ggml.model "gpt2") and SentencePiece BPE ones
+ * (Llama 2, the older BitNet models: "llama"). A compiled model carries its
  * tokenizer as the metadata entry "bitnet.tokenizer", a JSON object whose keys
  * mirror GGUF's tokenizer.ggml.* (runtime/README.md describes it):
  *
@@ -33,17 +34,19 @@
 extern "C" {
 #endif
 
-/** A byte-level BPE tokenizer. */
+/** A byte-level BPE or SentencePiece tokenizer. */
 typedef struct bitnet_tokenizer bitnet_tokenizer;
 
 /** Kinds of token, as GGUF's tokenizer.ggml.token_type numbers them. */
 typedef enum bitnet_token_type {
-  BITNET_TOKEN_NORMAL = 1,       /**< text in GPT-2's byte-to-unicode alphabet */
+  BITNET_TOKEN_NORMAL = 1,       /**< byte-to-unicode text (BPE), or text with
+                                      '▁' for a space (SentencePiece) */
   BITNET_TOKEN_UNKNOWN = 2,      /**< stands for what the vocabulary lacks */
   BITNET_TOKEN_CONTROL = 3,      /**< special: <|begin_of_text|>, <|eot_id|> */
   BITNET_TOKEN_USER_DEFINED = 4, /**< added text, matched before BPE */
-  BITNET_TOKEN_UNUSED = 5,       /**< reserved, decoded like a normal token */
-  BITNET_TOKEN_BYTE = 6,         /**< one byte, decoded like a normal token */
+  BITNET_TOKEN_UNUSED = 5,       /**< reserved, decoded like a normal token
+                                      (BPE) or to nothing (SentencePiece) */
+  BITNET_TOKEN_BYTE = 6,         /**< one byte (SentencePiece: "<0xXX>") */
 } bitnet_token_type;
 
 /** Most tokens a tokenizer may have. */
@@ -54,9 +57,9 @@ enum {
   /** Put the BOS token first (INVALID_ARGUMENT when there is none). Whether
    *  a model wants one is bitnet_tokenizer_add_bos(). */
   BITNET_ENCODE_ADD_BOS = 1,
-  /** Encode the text of control tokens in the input as plain text instead of
-   *  as those tokens (for text from an untrusted user). User-defined tokens
-   *  are still matched. */
+  /** Encode the text of control tokens (and SentencePiece's unknown token)
+   *  in the input as plain text instead of as those tokens (for text from an
+   *  untrusted user). User-defined tokens are still matched. */
   BITNET_ENCODE_SPECIAL_AS_TEXT = 2,
 };
 
@@ -68,9 +71,9 @@ enum {
 
 /** Makes a tokenizer from its JSON description: `length` bytes at `json`
  *  (no terminating NUL needed). Malformed JSON, a missing or mistyped field,
- *  a merge that names an unknown token, an id out of range: INVALID_FORMAT,
- *  with a message naming the field. A SentencePiece vocabulary ("model":
- *  "llama"), or a model or pre-tokenizer this runtime does not know:
+ *  a merge that names an unknown token, an id out of range, SentencePiece
+ *  scores missing or not one per token: INVALID_FORMAT, with a message
+ *  naming the field. A model or pre-tokenizer this runtime does not know:
  *  UNAVAILABLE, naming it. */
 BITNET_RT_API bitnet_status bitnet_tokenizer_create(
     const char *json, size_t length, bitnet_tokenizer **out_tokenizer);
@@ -101,7 +104,8 @@ BITNET_RT_API int32_t bitnet_tokenizer_eot_id(const bitnet_tokenizer *tokenizer)
 BITNET_RT_API int bitnet_tokenizer_add_bos(const bitnet_tokenizer *tokenizer);
 
 /** The text of token `id` as the vocabulary spells it (NUL-terminated;
- *  normal tokens in the byte-to-unicode alphabet, where a space is "Ġ"), or
+ *  normal tokens in the byte-to-unicode alphabet, where a space is "Ġ", or
+ *  SentencePiece's, where it is "▁"), or
  *  NULL when `id` is out of range. Owned by the tokenizer. */
 BITNET_RT_API const char *
 bitnet_tokenizer_token_text(const bitnet_tokenizer *tokenizer, int32_t id);
@@ -115,9 +119,12 @@ bitnet_tokenizer_token_type(const bitnet_tokenizer *tokenizer, int32_t id);
  *  split by the pre-tokenizer's regular expression, and each piece is mapped
  *  to the byte-to-unicode alphabet and merged by BPE. Bytes that are not
  *  valid UTF-8 never fail: each one is a piece of its own (its byte token).
+ *  SentencePiece: each text between special tokens gets a '▁' first (with
+ *  add_space_prefix), its spaces become '▁' and it is merged by token
+ *  scores, characters without a token falling back to byte tokens.
  *  `flags` is a combination of BITNET_ENCODE_*. On success *out_ids is an
- *  array of *out_num_ids ids (at most length + 1) that the caller frees with
- *  free(); on error both are zeroed. */
+ *  array of *out_num_ids ids (byte-level BPE: at most length + 1) that the
+ *  caller frees with free(); on error both are zeroed. */
 BITNET_RT_API bitnet_status bitnet_tokenizer_encode(
     const bitnet_tokenizer *tokenizer, const char *text, size_t length,
     int32_t flags, int32_t **out_ids, int64_t *out_num_ids);
@@ -132,7 +139,10 @@ BITNET_RT_API bitnet_status bitnet_tokenizer_token_bytes(
 
 /** Decodes `num_ids` ids into one NUL-terminated string of *out_length
  *  bytes (plus the NUL) that the caller frees with free(). An id out of
- *  range is INVALID_ARGUMENT naming its position. */
+ *  range is INVALID_ARGUMENT naming its position. SentencePiece with
+ *  add_space_prefix: one leading space of the first id's bytes is dropped
+ *  (the one encoding put there), as llama.cpp's detokenize does; after a
+ *  leading BOS it stays. The stream decoder drops nothing. */
 BITNET_RT_API bitnet_status bitnet_tokenizer_decode(
     const bitnet_tokenizer *tokenizer, const int32_t *ids, int64_t num_ids,
     int32_t flags, char **out_text, size_t *out_length);
