@@ -273,7 +273,8 @@ mlir::bitnet::tokenizerJSONFromGGUF(const gguf::File &file) {
                        " tokens");
     out[key] = **id;
   }
-  for (const char *key : {"add_bos_token", "add_eos_token"}) {
+  for (const char *key :
+       {"add_bos_token", "add_eos_token", "add_space_prefix"}) {
     llvm::Expected<std::optional<bool>> flag =
         file.getOptionalBool(std::string("tokenizer.ggml.") + key);
     if (!flag)
