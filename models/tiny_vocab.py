@@ -150,6 +150,24 @@ class TinyVocab:
         }
 
 
+def from_merges(merges, num_specials=32):
+    """A vocabulary of the 256 bytes (in byte order), then one token per merge
+    of `merges` (pairs of byte strings, each part already a token), then
+    `num_specials` specials: a byte-level BPE vocabulary that needs no file."""
+    token_bytes = [bytes([b]) for b in range(256)]
+    known = set(token_bytes)
+    b2u = byte_to_unicode()
+    text = []
+    for left, right in merges:
+        if left not in known or right not in known:
+            raise ValueError("merge %r %r joins a token that is not there yet"
+                             % (left, right))
+        token_bytes.append(left + right)
+        known.add(left + right)
+        text.append(" ".join("".join(b2u[b] for b in p) for p in (left, right)))
+    return TinyVocab(token_bytes, text, llama3_specials(num_specials))
+
+
 def load(ranks_path=DEFAULT_RANKS, n=768, num_specials=32):
     """The first `n` ranks of the tiktoken file and `num_specials` specials."""
     token_bytes = []
