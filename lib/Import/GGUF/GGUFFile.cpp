@@ -351,12 +351,9 @@ static std::optional<uint64_t> tensorBytes(uint32_t type, uint64_t count,
 
 llvm::Error File::parseAll() {
   Cursor cursor(bytes);
-  char magic[4];
-  if (bytes.size() < 4 || (std::memcpy(magic, bytes.data(), 4),
-                           std::memcmp(magic, "GGUF", 4) != 0))
+  uint32_t magic;
+  if (!cursor.read(magic) || std::memcmp(&magic, "GGUF", 4) != 0)
     return error("not a GGUF file (it does not start with \"GGUF\")");
-  uint32_t magicWord;
-  (void)cursor.read(magicWord);
   if (!cursor.read(version))
     return error("the file ends inside the header");
   if (version == 0x02000000 || version == 0x03000000)
@@ -412,10 +409,8 @@ llvm::Error File::parseAll() {
     alignment = align->u;
   }
 
-  struct Pending {
-    uint64_t offset;
-  };
-  std::vector<Pending> pending;
+  // Data offsets as the table gives them: the data starts after the table.
+  std::vector<uint64_t> dataOffsets;
   tensors.reserve(tensorCount);
   for (uint64_t t = 0; t < tensorCount; ++t) {
     Tensor tensor;
@@ -459,22 +454,22 @@ llvm::Error File::parseAll() {
       return fail("has offset " + Twine(offset) + ", not a multiple of the " +
                   Twine(alignment) + "-byte alignment");
     tensor.size = *size;
-    pending.push_back({offset});
+    dataOffsets.push_back(offset);
     if (!tensorIndex.try_emplace(tensor.name, tensors.size()).second)
       return fail("appears twice");
     tensors.push_back(std::move(tensor));
   }
 
   uint64_t dataStart = llvm::alignTo(cursor.offset(), alignment);
-  for (auto [tensor, p] : llvm::zip(tensors, pending)) {
-    if (dataStart > bytes.size() || p.offset > bytes.size() - dataStart ||
-        tensor.size > bytes.size() - dataStart - p.offset)
+  for (auto [tensor, offset] : llvm::zip(tensors, dataOffsets)) {
+    if (dataStart > bytes.size() || offset > bytes.size() - dataStart ||
+        tensor.size > bytes.size() - dataStart - offset)
       return error("tensor '" + tensor.name + "' (" +
                    tensorTypeName(tensor.type) + ", " + Twine(tensor.size) +
-                   " bytes at data offset " + Twine(p.offset) +
+                   " bytes at data offset " + Twine(offset) +
                    ") lies outside the file (" + Twine(bytes.size()) +
                    " bytes; tensor data starts at " + Twine(dataStart) + ")");
-    tensor.fileOffset = dataStart + p.offset;
+    tensor.fileOffset = dataStart + offset;
     tensor.data = bytes.slice(tensor.fileOffset, tensor.size);
   }
   return llvm::Error::success();
