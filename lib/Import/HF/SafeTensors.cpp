@@ -66,27 +66,11 @@ llvm::Error File::error(const Twine &message) const {
 }
 
 llvm::Expected<std::unique_ptr<File>> File::open(StringRef path) {
-  llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> buffer =
-      mapCheckpointFile(path);
-  if (!buffer)
-    return buffer.takeError();
-  llvm::MemoryBufferRef ref(**buffer);
-  llvm::Expected<std::unique_ptr<File>> file = parse(
-      llvm::MemoryBufferRef(ref.getBuffer(), path));
-  if (file)
-    (*file)->owned = std::move(*buffer);
-  return file;
+  return openAs<File>(path);
 }
 
 llvm::Expected<std::unique_ptr<File>> File::parse(llvm::MemoryBufferRef buffer) {
-  std::unique_ptr<File> file(new File());
-  file->path = buffer.getBufferIdentifier().str();
-  file->bytes = ArrayRef<uint8_t>(
-      reinterpret_cast<const uint8_t *>(buffer.getBufferStart()),
-      buffer.getBufferSize());
-  if (llvm::Error err = file->parseAll())
-    return std::move(err);
-  return std::move(file);
+  return parseAs<File>(buffer);
 }
 
 /// The safetensors format caps its header at 100 MB.

@@ -52,6 +52,45 @@ mapCheckpointFile(llvm::StringRef path);
 /// the range are kept. Does nothing where the system has no madvise.
 void releaseMappedPages(const void *data, size_t size);
 
+/// The bytes of a checkpoint file, mapped from disk or borrowed from a
+/// buffer; the file formats (GGUF, safetensors) derive from it, declare it a
+/// friend, and check their bytes in `parseAll()`.
+class CheckpointBytes {
+protected:
+  /// Maps `path` and checks it as a `FileT`.
+  template <typename FileT>
+  static llvm::Expected<std::unique_ptr<FileT>> openAs(llvm::StringRef path) {
+    llvm::Expected<std::unique_ptr<llvm::MemoryBuffer>> buffer =
+        mapCheckpointFile(path);
+    if (!buffer)
+      return buffer.takeError();
+    llvm::Expected<std::unique_ptr<FileT>> file =
+        parseAs<FileT>((*buffer)->getMemBufferRef());
+    if (file)
+      (*file)->owned = std::move(*buffer);
+    return file;
+  }
+
+  /// Checks the bytes of `buffer` (which must outlive the result) as a
+  /// `FileT`; its identifier labels errors.
+  template <typename FileT>
+  static llvm::Expected<std::unique_ptr<FileT>>
+  parseAs(llvm::MemoryBufferRef buffer) {
+    std::unique_ptr<FileT> file(new FileT());
+    file->path = buffer.getBufferIdentifier().str();
+    file->bytes = llvm::ArrayRef<uint8_t>(
+        reinterpret_cast<const uint8_t *>(buffer.getBufferStart()),
+        buffer.getBufferSize());
+    if (llvm::Error err = file->parseAll())
+      return std::move(err);
+    return std::move(file);
+  }
+
+  std::string path;
+  std::unique_ptr<llvm::MemoryBuffer> owned;
+  llvm::ArrayRef<uint8_t> bytes;
+};
+
 /// A float tensor: values widened to f32, or the f16 bits as stored (an
 /// f16 embedding stays f16, at no cost in precision).
 struct FloatTensor {

@@ -15,6 +15,8 @@
 #ifndef BITNET_IMPORT_GGUF_GGUFFILE_H
 #define BITNET_IMPORT_GGUF_GGUFFILE_H
 
+#include "bitnet/Import/Checkpoint/TensorData.h"
+
 #include "mlir/Support/LLVM.h"
 
 #include "llvm/ADT/ArrayRef.h"
@@ -125,7 +127,7 @@ struct Tensor {
 };
 
 /// A GGUF file, mapped and checked.
-class File {
+class File : public CheckpointBytes {
 public:
   /// Maps and checks the file at `path`. Errors name the file and the key
   /// or tensor at fault.
@@ -165,12 +167,10 @@ public:
   llvm::Error error(const Twine &message) const;
 
 private:
+  friend class CheckpointBytes;
   File() = default;
   llvm::Error parseAll();
 
-  std::string path;
-  std::unique_ptr<llvm::MemoryBuffer> owned;
-  ArrayRef<uint8_t> bytes;
   uint32_t version = 0;
   uint64_t alignment = 32;
   std::vector<std::string> keys;

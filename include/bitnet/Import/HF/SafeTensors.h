@@ -52,7 +52,7 @@ struct Tensor {
 };
 
 /// One mapped safetensors file.
-class File {
+class File : public CheckpointBytes {
 public:
   static llvm::Expected<std::unique_ptr<File>> open(StringRef path);
   /// Checks a file held in memory; the buffer must outlive the result.
@@ -65,13 +65,11 @@ public:
   const llvm::StringMap<std::string> &getMetadata() const { return metadata; }
 
 private:
+  friend class CheckpointBytes;
   File() = default;
   llvm::Error parseAll();
   llvm::Error error(const Twine &message) const;
 
-  std::string path;
-  std::unique_ptr<llvm::MemoryBuffer> owned;
-  ArrayRef<uint8_t> bytes;
   std::vector<Tensor> tensors;
   llvm::StringMap<size_t> index;
   llvm::StringMap<std::string> metadata;
