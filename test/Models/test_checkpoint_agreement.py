@@ -1,6 +1,8 @@
 """Checkpoints compiled by bitnet-compile, against their peers' outputs.
 
 GGUFAgreement: GGUF files against bitnet.cpp on the same files.
+TokenizerAgreement: the GGUF fixtures' tokenizer against bitnet.cpp's ids for
+llama.cpp's llama-bpe test strings (skipped without ../shared/testdata).
 HFAgreement: Hugging Face directories (test/Models/hf) against the float32
 torch reference of BitNetForCausalLM (models/hf_bitnet.py), whose outputs
 are recorded there: with f32 KV caches the numerics are the contract's on
@@ -202,6 +204,39 @@ class HFAgreement(unittest.TestCase):
 
     def test_packed_f16_cache(self):
         self.check_form("packed", "f16", 0.1)
+
+
+class TokenizerAgreement(unittest.TestCase):
+    """The GGUF fixtures' tokenizer against bitnet.cpp's tokenization of
+    llama.cpp's llama-bpe test strings (../shared/testdata/tokenizer), which
+    tiny-vocab.llama-bpe.out records: one line per case, ids without BOS."""
+
+    def test_llama_bpe_cases(self):
+        inp = os.path.join(ROOT, "..", "shared", "testdata", "tokenizer",
+                           "llama-bpe.inp")
+        if not os.path.exists(inp):
+            self.skipTest(f"{inp} is absent")
+        with open(inp, encoding="utf-8") as f:
+            cases = f.read().split("\n__ggml_vocab_test__\n")
+        if cases and cases[-1] == "":
+            cases.pop()
+        with open(os.path.join(FIXTURES, "tiny-vocab.llama-bpe.out")) as f:
+            want = [line.split() for line in f.read().split("\n")[:len(cases)]]
+        self.assertEqual(len(cases), len(want))
+        with tempfile.TemporaryDirectory() as tmp:
+            source = os.path.join(FIXTURES, "tiny-bitnet-b1.58-i2_s.gguf")
+            files = []
+            for i, text in enumerate(cases):
+                files.append(os.path.join(tmp, f"case{i}"))
+                with open(files[-1], "w", encoding="utf-8") as f:
+                    f.write(text)
+            got = subprocess.run([TOKENIZE, source, *files],
+                                 capture_output=True, text=True,
+                                 check=True).stdout.split("\n")
+        mismatches = [i for i in range(len(cases)) if got[i].split() != want[i]]
+        print(f"llama-bpe cases: {len(cases) - len(mismatches)} of "
+              f"{len(cases)} give bitnet.cpp's ids")
+        self.assertEqual(mismatches, [])
 
 
 if __name__ == "__main__":
