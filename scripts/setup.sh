@@ -27,7 +27,7 @@ PACKAGES=(
   pybind11-dev python3-dev python3-numpy          # Python bindings (bitnet_mlir)
   libopenblas-dev                                 # fp32 baseline of the benchmarks
   pkg-config libpcre2-dev libcjson-dev            # the runtime's tokenizer: regexes, JSON
-  python3-regex                                   #   and its Python reference in tests
+  python3-regex python3-sentencepiece             #   and its Python references in tests
   python3-torch                                   # the bundled model's training and agreement test
 )
 
