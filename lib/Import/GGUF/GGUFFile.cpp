@@ -283,11 +283,6 @@ private:
 };
 } // namespace
 
-llvm::Error File::error(const Twine &message) const {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 path + ": " + message);
-}
-
 llvm::Expected<std::unique_ptr<File>> File::open(StringRef path) {
   return openAs<File>(path);
 }

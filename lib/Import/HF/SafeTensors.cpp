@@ -60,11 +60,6 @@ int64_t Tensor::numElements() const {
   return n;
 }
 
-llvm::Error File::error(const Twine &message) const {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                 path + ": " + message);
-}
-
 llvm::Expected<std::unique_ptr<File>> File::open(StringRef path) {
   return openAs<File>(path);
 }

@@ -56,6 +56,13 @@ void releaseMappedPages(const void *data, size_t size);
 /// buffer; the file formats (GGUF, safetensors) derive from it, declare it a
 /// friend, and check their bytes in `parseAll()`.
 class CheckpointBytes {
+public:
+  /// An error "<file>: <message>".
+  llvm::Error error(const llvm::Twine &message) const {
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   path + ": " + message);
+  }
+
 protected:
   /// Maps `path` and checks it as a `FileT`.
   template <typename FileT>

@@ -163,8 +163,6 @@ public:
   ArrayRef<Tensor> getTensors() const { return tensors; }
   const Tensor *findTensor(StringRef name) const;
 
-  /// An error "<file>: <message>".
-  llvm::Error error(const Twine &message) const;
 
 private:
   friend class CheckpointBytes;

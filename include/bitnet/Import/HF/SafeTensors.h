@@ -68,7 +68,6 @@ private:
   friend class CheckpointBytes;
   File() = default;
   llvm::Error parseAll();
-  llvm::Error error(const Twine &message) const;
 
   std::vector<Tensor> tensors;
   llvm::StringMap<size_t> index;
