@@ -33,15 +33,11 @@ std::string Replace(std::string text, const std::string &from,
   return text;
 }
 
-struct TokenizerDeleter {
-  void operator()(bitnet_tokenizer *t) const { bitnet_tokenizer_free(t); }
-};
 struct TemplateDeleter {
   void operator()(bitnet_chat_template *t) const {
     bitnet_chat_template_free(t);
   }
 };
-using TokenizerPtr = std::unique_ptr<bitnet_tokenizer, TokenizerDeleter>;
 using TemplatePtr = std::unique_ptr<bitnet_chat_template, TemplateDeleter>;
 
 // The chat test models' tokenizer JSON (Llama 3's control tokens, BOS 257,

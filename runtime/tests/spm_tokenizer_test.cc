@@ -29,36 +29,9 @@ using namespace bitnet_test;
 
 namespace {
 
-struct TokenizerDeleter {
-  void operator()(bitnet_tokenizer *t) const { bitnet_tokenizer_free(t); }
-};
-struct StreamDeleter {
-  void operator()(bitnet_stream_decoder *d) const {
-    bitnet_stream_decoder_free(d);
-  }
-};
-using TokenizerPtr = std::unique_ptr<bitnet_tokenizer, TokenizerDeleter>;
-using StreamPtr = std::unique_ptr<bitnet_stream_decoder, StreamDeleter>;
 using Ids = std::vector<int32_t>;
 
 const std::string kSpace = "\xE2\x96\x81"; // U+2581, SentencePiece's space
-
-std::string Quote(const std::string &s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      snprintf(buf, sizeof(buf), "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
 
 struct Token {
   std::string text;

@@ -25,6 +25,7 @@
 extern char **environ;
 
 #include "bitnet_rt/bitnet_rt.h"
+#include "bitnet_rt/tokenizer.h"
 #include "bitnet_rt_test_paths.h"
 
 namespace bitnet_test {
@@ -80,12 +81,41 @@ struct CollectorDeleter {
     bitnet_profile_collector_free(c);
   }
 };
+struct TokenizerDeleter {
+  void operator()(bitnet_tokenizer *t) const { bitnet_tokenizer_free(t); }
+};
+struct StreamDeleter {
+  void operator()(bitnet_stream_decoder *d) const {
+    bitnet_stream_decoder_free(d);
+  }
+};
 using ModelPtr = std::unique_ptr<bitnet_model, ModelDeleter>;
 using ContextPtr = std::unique_ptr<bitnet_context, ContextDeleter>;
 using PoolPtr = std::unique_ptr<bitnet_pool, PoolDeleter>;
 using ThreadPoolPtr = std::unique_ptr<bitnet_thread_pool, ThreadPoolDeleter>;
 using CollectorPtr =
     std::unique_ptr<bitnet_profile_collector, CollectorDeleter>;
+using TokenizerPtr = std::unique_ptr<bitnet_tokenizer, TokenizerDeleter>;
+using StreamPtr = std::unique_ptr<bitnet_stream_decoder, StreamDeleter>;
+
+/// `s` as a JSON string literal (quotes, backslashes and control characters
+/// escaped), for tokenizer descriptions written by tests.
+inline std::string Quote(const std::string &s) {
+  std::string q = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      q += '\\';
+      q += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      snprintf(buf, sizeof(buf), "\\u%04x", c);
+      q += buf;
+    } else {
+      q += static_cast<char>(c);
+    }
+  }
+  return q + "\"";
+}
 
 /// Loads a model that must load.
 inline ModelPtr LoadModel(const char *path) {

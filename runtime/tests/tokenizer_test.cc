@@ -23,16 +23,6 @@ using namespace bitnet_test;
 
 namespace {
 
-struct TokenizerDeleter {
-  void operator()(bitnet_tokenizer *t) const { bitnet_tokenizer_free(t); }
-};
-struct StreamDeleter {
-  void operator()(bitnet_stream_decoder *d) const {
-    bitnet_stream_decoder_free(d);
-  }
-};
-using TokenizerPtr = std::unique_ptr<bitnet_tokenizer, TokenizerDeleter>;
-using StreamPtr = std::unique_ptr<bitnet_stream_decoder, StreamDeleter>;
 using Ids = std::vector<int32_t>;
 
 bool FileExists(const std::string &path) {
@@ -68,24 +58,6 @@ std::string Mapped(const std::string &bytes) {
   for (unsigned char c : bytes)
     s += ByteChar(c);
   return s;
-}
-
-// A JSON string literal.
-std::string Quote(const std::string &s) {
-  std::string q = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      q += '\\';
-      q += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      snprintf(buf, sizeof(buf), "\\u%04x", c);
-      q += buf;
-    } else {
-      q += static_cast<char>(c);
-    }
-  }
-  return q + "\"";
 }
 
 // A tokenizer description: the 256 byte tokens (id = byte value) unless
