@@ -120,6 +120,9 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tiny_vocab import byte_to_unicode  # noqa: E402
+
 # --------------------------------------------------------------------------
 # bf16 <-> float32 (numpy has no bf16)
 # --------------------------------------------------------------------------
@@ -300,20 +303,6 @@ def ternarize(w):
 # GPT-2's pre-tokenizer, what ByteLevel with use_regex = true splits with.
 GPT2_PATTERN = (r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+"
                 r"|\s+(?!\S)|\s+")
-
-
-def byte_to_unicode():
-    """GPT-2's map from the 256 byte values to printable characters."""
-    keep = (list(range(ord("!"), ord("~") + 1)) + list(range(0xA1, 0xAD)) +
-            list(range(0xAE, 0x100)))
-    chars, extra = {}, 0
-    for b in range(256):
-        if b in keep:
-            chars[b] = chr(b)
-        else:
-            chars[b] = chr(256 + extra)
-            extra += 1
-    return chars
 
 
 class Tokenizer:
