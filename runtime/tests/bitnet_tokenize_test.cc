@@ -44,14 +44,6 @@ bool FileExists(const std::string &path) {
   return stat(path.c_str(), &st) == 0;
 }
 
-std::vector<int32_t> ParseIds(const std::string &text) {
-  std::istringstream words(text);
-  std::vector<int32_t> ids;
-  for (int32_t id; words >> id;)
-    ids.push_back(id);
-  return ids;
-}
-
 //===----------------------------------------------------------------------===//
 // bitnet-tokenize
 //===----------------------------------------------------------------------===//

@@ -346,14 +346,6 @@ Result Generate(const std::vector<std::string> &args,
   return RunProgram(BITNET_GENERATE_PATH, args, input);
 }
 
-std::vector<int32_t> ParseIds(const std::string &text) {
-  std::istringstream words(text);
-  std::vector<int32_t> ids;
-  for (int32_t id; words >> id;)
-    ids.push_back(id);
-  return ids;
-}
-
 // The ids in a --trace-ids file, checking that each line's position
 // follows the last.
 std::vector<int32_t> TracedIds(const std::string &path) {

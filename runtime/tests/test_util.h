@@ -17,6 +17,7 @@
 #include <iterator>
 #include <memory>
 #include <spawn.h>
+#include <sstream>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -115,6 +116,15 @@ inline std::string Quote(const std::string &s) {
     }
   }
   return q + "\"";
+}
+
+/// The integers of `text` (token ids), separated by white space.
+inline std::vector<int32_t> ParseIds(const std::string &text) {
+  std::istringstream words(text);
+  std::vector<int32_t> ids;
+  for (int32_t id; words >> id;)
+    ids.push_back(id);
+  return ids;
 }
 
 /// Loads a model that must load.

@@ -69,7 +69,10 @@ CASES = [
 NEAR_TIE = 1.0
 
 
-class GGUFAgreement(unittest.TestCase):
+class CompiledModelTest(unittest.TestCase):
+    """Compiled models in a temporary folder, and what the tests do with
+    them."""
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
@@ -78,6 +81,26 @@ class GGUFAgreement(unittest.TestCase):
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
+    def assert_prompt_ids(self, so, meta):
+        """The tokenizer carried in `so` gives the recorded prompt ids."""
+        ids = subprocess.run([TOKENIZE, so, "--add-bos"], input=meta["prompt"],
+                             capture_output=True, text=True, check=True).stdout
+        self.assertEqual([int(t) for t in ids.split()], meta["prompt_ids"])
+
+    @staticmethod
+    def run_tokens(model, ids):
+        """Logits after each of `ids`, fed one at a time from position 0."""
+        caches = {s.name: np.zeros(s.shape, s.dtype)
+                  for s in model.inputs if s.state}
+        rows = []
+        for p, t in enumerate(ids):
+            out = model.run(tokens=np.asarray([t], np.int32),
+                            position=np.asarray(p, np.int32), **caches)
+            rows.append((out if isinstance(out, np.ndarray) else out[0])[0])
+        return np.stack(rows), caches
+
+
+class GGUFAgreement(CompiledModelTest):
     def compiled(self, stem):
         so = os.path.join(self.tmp.name, stem + ".so")
         if not os.path.exists(so):
@@ -92,27 +115,13 @@ class GGUFAgreement(unittest.TestCase):
         logits = np.load(os.path.join(FIXTURES, meta["logits"]))
         return meta, logits
 
-    @staticmethod
-    def run_tokens(model, ids):
-        """Logits after each of `ids`, fed one at a time from position 0."""
-        caches = {s.name: np.zeros(s.shape, s.dtype)
-                  for s in model.inputs if s.state}
-        rows = []
-        for p, t in enumerate(ids):
-            out = model.run(tokens=np.asarray([t], np.int32),
-                            position=np.asarray(p, np.int32), **caches)
-            rows.append((out if isinstance(out, np.ndarray) else out[0])[0])
-        return np.stack(rows), caches
-
     def check_case(self, stem, median_tol, max_tol, argmax_misses):
         meta, want = self.recorded(stem)
         so = self.compiled(stem)
         model = bitnet_mlir.load(so, threads=2)
 
         # The tokenizer travelled with the model.
-        ids = subprocess.run([TOKENIZE, so, "--add-bos"], input=meta["prompt"],
-                             capture_output=True, text=True, check=True).stdout
-        self.assertEqual([int(t) for t in ids.split()], meta["prompt_ids"])
+        self.assert_prompt_ids(so, meta)
 
         # Teacher-forced on bitnet.cpp's tokens.
         prompt, gen = meta["prompt_ids"], meta["generated_ids"]
@@ -167,15 +176,7 @@ class GGUFAgreement(unittest.TestCase):
         self.check_case(*CASES[3])
 
 
-class HFAgreement(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.tmp.cleanup()
-
+class HFAgreement(CompiledModelTest):
     def check_form(self, form, kv_cache, tol):
         with open(os.path.join(HF_FIXTURES, form + ".reference.json")) as f:
             meta = json.load(f)
@@ -183,12 +184,10 @@ class HFAgreement(unittest.TestCase):
         so = os.path.join(self.tmp.name, f"{form}-{kv_cache}.so")
         subprocess.run([COMPILER, os.path.join(HF_FIXTURES, form),
                         f"--kv-cache={kv_cache}", "-o", so], check=True)
-        ids = subprocess.run([TOKENIZE, so, "--add-bos"], input=meta["prompt"],
-                             capture_output=True, text=True, check=True).stdout
-        self.assertEqual([int(t) for t in ids.split()], meta["prompt_ids"])
+        self.assert_prompt_ids(so, meta)
         model = bitnet_mlir.load(so, threads=2)
         prompt, gen = meta["prompt_ids"], meta["generated_ids"]
-        logits, _ = GGUFAgreement.run_tokens(model, prompt + gen)
+        logits, _ = self.run_tokens(model, prompt + gen)
         got = logits[len(prompt) - 1:]
         diff = np.abs(got - want).max()
         print(f"{form}, {kv_cache} KV cache: max |logit difference| {diff:.2e}")
