@@ -10,8 +10,8 @@
 #include "bitnet/Import/HF/HFImporter.h"
 #include "bitnet/Import/ONNX/ONNXImporter.h"
 #include "bitnet/Pipelines/Pipelines.h"
-#include "bitnet/Target/WeightData.h"
-#include "bitnet/Transforms/Passes.h"
+#include "bitnet/Target/InitAllTargets.h"
+#include "bitnet/Target/Target.h"
 
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Diagnostics.h"
@@ -40,108 +40,36 @@
 using namespace mlir;
 using namespace mlir::bitnet;
 
-#ifndef BITNET_VERSION
-#define BITNET_VERSION "0.0.0"
-#endif
-
-std::optional<EmitKind> mlir::bitnet::parseEmitKind(StringRef name) {
-  return llvm::StringSwitch<std::optional<EmitKind>>(name)
-      .Case("mlir", EmitKind::MLIR)
-      .Case("llvm", EmitKind::LLVM)
-      .Case("obj", EmitKind::Object)
-      .Case("so", EmitKind::SharedObject)
-      .Case("ptx", EmitKind::PTX)
-      .Case("tokenizer", EmitKind::Tokenizer)
-      .Default(std::nullopt);
-}
-
-std::optional<MLIRStage> mlir::bitnet::parseMLIRStage(StringRef name) {
-  return llvm::StringSwitch<std::optional<MLIRStage>>(name)
-      .Case("input", MLIRStage::Input)
-      .Case("linalg", MLIRStage::Linalg)
-      .Case("bufferized", MLIRStage::Bufferized)
-      .Case("llvm", MLIRStage::LLVM)
-      .Default(std::nullopt);
-}
-
-StringRef mlir::bitnet::getDefaultExtension(EmitKind kind) {
-  switch (kind) {
-  case EmitKind::MLIR:
-    return ".mlir";
-  case EmitKind::LLVM:
-    return ".ll";
-  case EmitKind::Object:
-    return ".o";
-  case EmitKind::SharedObject:
-    return ".so";
-  case EmitKind::PTX:
-    return ".ptx";
-  case EmitKind::Tokenizer:
-    return ".tokenizer.json";
+void mlir::bitnet::setTarget(CompileOptions &options, StringRef target) {
+  if (target == "nvptx" || target == "nvptx64" || target == "cuda") {
+    options.backend = "nvptx";
+    options.target.triple = "";
+    return;
   }
-  llvm_unreachable("unknown emit kind");
+  options.backend = "cpu";
+  options.target.triple = target.str();
 }
 
-FailureOr<KernelSelection>
-mlir::bitnet::selectKernels(const CompileOptions &options, std::string &error) {
-  ResolvedTarget target = resolveTarget(options.target);
-  SmallVector<StringRef> features;
-  std::string checkable = getCheckableFeatures(target);
-  StringRef(checkable).split(features, ',');
-  auto has = [&](ArrayRef<StringRef> needed) {
-    return llvm::all_of(needed, [&](StringRef f) {
-      return llvm::is_contained(features, f);
-    });
-  };
-  // Best first: what each kernel family needs. `auto` takes the first the
-  // target has; where that is the LUT family, a cost model chooses between
-  // it and the MAD kernel per layer.
-  struct Family {
-    StringRef name;
-    KernelSelection selection;
-    SmallVector<StringRef> needs;
-  };
-  const Family families[] = {
-      {"avx512-lut",
-       {"avx512vnni", "lut"},
-       {"avx512f", "avx512bw", "avx512vnni", "avx512vbmi"}},
-      {"avx512vnni", {"avx512vnni", "mad"}, {"avx512f", "avx512bw", "avx512vnni"}},
-      {"avxvnni", {"avxvnni", "mad"}, {"avx2", "avxvnni"}},
-      {"avx2", {"avx2", "mad"}, {"avx2"}},
-      {"neon", {"neon", "mad"}, {"dotprod"}},
-  };
-  if (options.kernels == "reference")
-    return KernelSelection{"none", "mad"};
-  if (options.kernels == "auto") {
-    for (const Family &family : families) {
-      if (!has(family.needs))
-        continue;
-      KernelSelection selection = family.selection;
-      if (selection.family == "lut")
-        selection.family = "auto";
-      return selection;
-    }
-    return KernelSelection{"none", "mad"};
-  }
-  for (const Family &family : families) {
-    if (options.kernels != family.name)
-      continue;
-    if (!has(family.needs)) {
-      error = "--kernels=" + options.kernels + " needs a target with " +
-              llvm::join(family.needs, ", ") + " (this one is " +
-              target.triple + " " + target.cpu + ")";
-      return failure();
-    }
-    return family.selection;
-  }
-  error = "unknown kernels '" + options.kernels +
-          "' (expected auto, reference, avx512-lut, avx512vnni, avxvnni, "
-          "avx2 or neon)";
-  return failure();
+static llvm::Error makeError(const Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-StringRef mlir::bitnet::getProducerString() {
-  return "bitnet-compile " BITNET_VERSION;
+llvm::Error mlir::bitnet::validateCompileOptions(const CompileOptions &options) {
+  registerAllTargets();
+  if (options.stage != MLIRStage::Input && options.emit != EmitKind::MLIR)
+    return makeError("--mlir-stage needs --emit=mlir");
+  if (options.target.optLevel > 3)
+    return makeError("--opt-level must be 0 to 3, got " +
+                     Twine(options.target.optLevel));
+  if (!options.variants.empty() && options.emit != EmitKind::SharedObject)
+    return makeError("variant builds need --emit=so");
+  if (options.emit == EmitKind::Tokenizer)
+    return llvm::Error::success(); // no code is generated
+  const TargetBackend *target = lookupTarget(options.backend);
+  if (!target)
+    return makeError("unknown target '" + options.backend + "' (expected " +
+                     llvm::join(getRegisteredTargetNames(), ", ") + ")");
+  return target->validate(options);
 }
 
 void mlir::bitnet::prepareContext(MLIRContext &context) {
@@ -233,86 +161,6 @@ mlir::bitnet::readCheckpointTokenizer(StringRef path) {
   return tokenizerJSONFromGGUF(**file);
 }
 
-namespace {
-/// Prints "[stage] name ... 12.3 ms" lines when verbose.
-class Progress {
-public:
-  explicit Progress(bool enabled) : enabled(enabled) {}
-
-  template <typename Fn>
-  LogicalResult step(StringRef name, Fn &&fn) {
-    auto start = std::chrono::steady_clock::now();
-    if (enabled)
-      llvm::errs() << "bitnet-compile: " << name << " ...";
-    LogicalResult result = fn();
-    if (enabled) {
-      double ms = std::chrono::duration<double, std::milli>(
-                      std::chrono::steady_clock::now() - start)
-                      .count();
-      llvm::errs() << (succeeded(result) ? " done" : " FAILED") << " ("
-                   << llvm::format("%.1f", ms) << " ms)\n";
-    }
-    return result;
-  }
-
-private:
-  bool enabled;
-};
-} // namespace
-
-namespace {
-/// How the entry of one build is named and described.
-struct EntryOptions {
-  std::string runSymbol = "bitnet_model_run";
-  bool emitInfo = true;
-  /// Variant builds for the descriptor (bitnet-emit-entry-point's format).
-  std::string variants;
-};
-} // namespace
-
-static LogicalResult runPipeline(ModuleOp module, const CompileOptions &options,
-                                 void (*build)(OpPassManager &,
-                                               const PipelineOptions &),
-                                 const EntryOptions &entry = {}) {
-  PassManager pm(module->getName());
-  if (options.applyPassManagerCLOptions &&
-      failed(applyPassManagerCLOptions(pm)))
-    return failure();
-  PipelineOptions pipelineOptions;
-  pipelineOptions.entry = options.entry;
-  pipelineOptions.weightFormat = options.weightFormat;
-  pipelineOptions.floatWeights = options.floatWeights;
-  pipelineOptions.kvCache = options.kvCache;
-  pipelineOptions.lastTokenLogits = options.lastTokenLogits;
-  pipelineOptions.producer = getProducerString().str();
-  ResolvedTarget target = resolveTarget(options.target);
-  pipelineOptions.target = target.triple + " " + target.cpu;
-  std::string error;
-  FailureOr<KernelSelection> kernels = selectKernels(options, error);
-  if (failed(kernels))
-    return emitError(module.getLoc()) << error;
-  pipelineOptions.cpuKernels = kernels->isa;
-  pipelineOptions.cpuKernelFamily = kernels->family;
-  pipelineOptions.cpuFeatures = getCheckableFeatures(target);
-  pipelineOptions.runSymbol = entry.runSymbol;
-  pipelineOptions.emitInfo = entry.emitInfo;
-  pipelineOptions.variants = entry.variants;
-  if (!options.gpuArch.empty()) {
-    pipelineOptions.gpuArch = options.gpuArch;
-    pipelineOptions.cudaPath = options.cudaPath;
-    pipelineOptions.gpuEmulation = options.gpuEmulation;
-    pipelineOptions.gpuGemvRows = options.gpuGemvRows;
-    pipelineOptions.target = options.gpuArch + " (" + target.triple + " host)";
-    pipelineOptions.cpuFeatures = "";
-    std::string ptxas = options.cudaPath + "/bin/ptxas";
-    if (options.emit == EmitKind::SharedObject &&
-        llvm::sys::fs::can_execute(ptxas))
-      pipelineOptions.ptxas = ptxas;
-  }
-  build(pm, pipelineOptions);
-  return pm.run(module);
-}
-
 static LogicalResult writeText(StringRef outputPath,
                                function_ref<void(llvm::raw_ostream &)> write,
                                Location loc) {
@@ -326,142 +174,12 @@ static LogicalResult writeText(StringRef outputPath,
   return success();
 }
 
-static LogicalResult reportError(Location loc, llvm::Error error) {
-  InFlightDiagnostic diag = emitError(loc);
-  diag << llvm::toString(std::move(error));
-  return diag;
-}
-
-/// Writes `llvmModule` as an object file to `path`.
-static LogicalResult writeObject(llvm::Module &llvmModule,
-                                 llvm::TargetMachine &machine, StringRef path,
-                                 Location loc) {
-  std::error_code ec;
-  llvm::raw_fd_ostream os(path, ec);
-  if (ec)
-    return emitError(loc) << "cannot write " << path << ": " << ec.message();
-  if (llvm::Error error = emitObject(llvmModule, machine, os))
-    return reportError(loc, std::move(error));
-  return success();
-}
-
-/// A temporary object file, removed when this goes out of scope.
-struct TemporaryObject {
-  llvm::SmallString<128> path;
-  std::optional<llvm::FileRemover> remover;
-
-  LogicalResult create(Location loc, StringRef suffix = "o") {
-    if (std::error_code ec =
-            llvm::sys::fs::createTemporaryFile("bitnet-model", suffix, path))
-      return emitError(loc) << "cannot create a temporary file: "
-                            << ec.message();
-    remover.emplace(path);
-    return success();
-  }
-};
-
-/// The files a shared object is linked from: objects, and the weight data
-/// with the assembly that places it (WeightData.h).
-struct LinkInputs {
-  std::deque<TemporaryObject> files;
-  std::vector<std::string> paths;
-
-  /// Moves the large constants of `module` (lowered to the LLVM dialect) to
-  /// a data file and an assembly file to link; their symbols start with
-  /// `prefix`.
-  LogicalResult outlineWeights(ModuleOp module, StringRef prefix,
-                               Location loc, bool verbose = false) {
-    TemporaryObject &data = files.emplace_back();
-    TemporaryObject &assembly = files.emplace_back();
-    if (failed(data.create(loc, "bin")) || failed(assembly.create(loc, "s")))
-      return failure();
-    llvm::Expected<OutlinedWeights> outlined =
-        outlineWeightData(module, prefix, data.path, assembly.path);
-    if (!outlined)
-      return reportError(loc, outlined.takeError());
-    if (verbose)
-      llvm::errs() << " " << outlined->globals << " constants, "
-                   << llvm::format("%.1f", outlined->bytes / 1048576.0)
-                   << " MiB";
-    paths.push_back(assembly.path.str().str());
-    return success();
-  }
-};
-
-/// Compiles a copy of `module` for the CPU `cpu` into an object whose entry
-/// is a variant's run function; returns its entry for the descriptor.
-static FailureOr<std::string> compileVariant(ModuleOp module,
-                                             const CompileOptions &base,
-                                             StringRef cpu, LinkInputs &link,
-                                             Progress &progress) {
-  Location loc = module.getLoc();
-  CompileOptions options = base;
-  options.target.cpu = cpu == "native" ? "" : cpu.str();
-  ResolvedTarget target = resolveTarget(options.target);
-  EntryOptions entry;
-  entry.emitInfo = false;
-  entry.runSymbol = "bitnet_model_run__";
-  for (char c : target.cpu)
-    entry.runSymbol += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-
-  OwningOpRef<ModuleOp> copy(cast<ModuleOp>(module->clone()));
-  auto step = [&](StringRef what, auto fn) {
-    return progress.step((what + " for " + target.cpu).str(), fn);
-  };
-  if (failed(step("lowering to linalg", [&] {
-        return runPipeline(*copy, options, buildLinalgPipeline, entry);
-      })) ||
-      failed(step("bufferizing", [&] {
-        return runPipeline(*copy, options, buildBufferizePipeline, entry);
-      })))
-    return failure();
-  // The workspace each build needs is its own.
-  int64_t bytes = 0, alignment = 1;
-  if (func::FuncOp func = lookupEntryFunction(*copy, options.entry)) {
-    if (auto attr = func->getAttrOfType<IntegerAttr>("bitnet.workspace_bytes"))
-      bytes = attr.getInt();
-    if (auto attr =
-            func->getAttrOfType<IntegerAttr>("bitnet.workspace_alignment"))
-      alignment = attr.getInt();
-  } else {
-    return failure();
-  }
-  if (failed(step("lowering to the LLVM dialect", [&] {
-        return runPipeline(*copy, options, buildLLVMPipeline, entry);
-      })))
-    return failure();
-  int64_t stack = staticStackBytes(*copy);
-  if (failed(link.outlineWeights(*copy, entry.runSymbol + "_weights_", loc)))
-    return failure();
-  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
-      createTargetMachine(options.target);
-  if (!machine)
-    return reportError(loc, machine.takeError());
-  llvm::LLVMContext llvmContext;
-  LogicalResult emitted = step("emitting code", [&]() -> LogicalResult {
-    auto translated = translateAndOptimize(*copy, llvmContext, **machine,
-                                           options.target.optLevel);
-    if (!translated)
-      return reportError(loc, translated.takeError());
-    TemporaryObject &object = link.files.emplace_back();
-    if (failed(object.create(loc)))
-      return failure();
-    link.paths.push_back(object.path.str().str());
-    return writeObject(**translated, **machine, object.path, loc);
-  });
-  if (failed(emitted))
-    return failure();
-  return (target.cpu + "|" + entry.runSymbol + "|" + Twine(bytes) + "|" +
-          Twine(alignment) + "|" + getCheckableFeatures(target) + "|" +
-          Twine(stack))
-      .str();
-}
-
 LogicalResult mlir::bitnet::compileModule(ModuleOp module,
                                           const CompileOptions &options,
                                           StringRef outputPath) {
   Location loc = module.getLoc();
-  Progress progress(options.verbose);
+  if (llvm::Error error = validateCompileOptions(options))
+    return emitError(loc) << llvm::toString(std::move(error));
   if (options.emit == EmitKind::Tokenizer) {
     auto meta = module->getAttrOfType<DictionaryAttr>("bitnet.metadata");
     auto tokenizer =
@@ -481,19 +199,9 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
     }, loc);
   };
   bool mlirOut = options.emit == EmitKind::MLIR;
-  if (!options.variants.empty() && options.emit != EmitKind::SharedObject)
-    return emitError(loc) << "variant builds need --emit=so";
-
-  // Variant builds first: the baseline's descriptor lists them.
-  LinkInputs link;
-  EntryOptions entry;
-  for (const std::string &cpu : options.variants) {
-    FailureOr<std::string> variant =
-        compileVariant(module, options, cpu, link, progress);
-    if (failed(variant))
-      return failure();
-    entry.variants += (entry.variants.empty() ? "" : ";") + *variant;
-  }
+  const TargetBackend *target = lookupTarget(options.backend);
+  module->setAttr(kTargetAttrName,
+                  target->getTargetAttr(module.getContext(), options));
 
   // The input stage: canonicalised, so folds (ternarisation, packing of
   // constants) are visible.
@@ -504,108 +212,15 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
       return failure();
     return emitMLIR();
   }
-  if (!options.gpuArch.empty()) {
-    if (options.emit == EmitKind::PTX) {
-      if (failed(progress.step("compiling GPU kernels", [&] {
-            return runPipeline(module, options, buildGPUKernelPipeline);
-          })))
-        return failure();
-      auto binary = module.lookupSymbol<gpu::BinaryOp>("bitnet_kernels");
-      auto object = binary ? dyn_cast<gpu::ObjectAttr>(binary.getObjects()[0])
-                           : gpu::ObjectAttr();
-      if (!object)
-        return emitError(loc) << "no PTX was produced";
-      return writeText(outputPath, [&](llvm::raw_ostream &os) {
-        os << object.getObject().getValue();
-      }, loc);
-    }
-    if (failed(progress.step("compiling GPU kernels and launches", [&] {
-          return runPipeline(module, options, buildGPUPipeline);
-        })))
-      return failure();
-    if (mlirOut && options.stage != MLIRStage::LLVM)
-      return emitMLIR();
-  } else {
-    if (options.emit == EmitKind::PTX)
-      return emitError(loc) << "--emit=ptx needs a GPU target (--target=nvptx)";
-  if (failed(progress.step("lowering to linalg", [&] {
-        return runPipeline(module, options, buildLinalgPipeline, entry);
-      })))
-    return failure();
-  if (mlirOut && options.stage == MLIRStage::Linalg)
-    return emitMLIR();
-  if (failed(progress.step("bufferizing", [&] {
-        return runPipeline(module, options, buildBufferizePipeline, entry);
-      })))
-    return failure();
-  if (mlirOut && options.stage == MLIRStage::Bufferized)
-    return emitMLIR();
-  }
-  if (failed(progress.step("lowering to the LLVM dialect", [&] {
-        return runPipeline(module, options, buildLLVMPipeline, entry);
-      })))
+  Compilation compilation(options.verbose);
+  std::optional<MLIRStage> stopAfter;
+  if (mlirOut)
+    stopAfter = options.stage;
+  if (failed(target->lower(module, options, stopAfter, compilation)))
     return failure();
   if (mlirOut)
     return emitMLIR();
-  // A shared object takes its weights from a data file (WeightData.h); the
-  // other phases keep them in the module.
-  if (options.emit == EmitKind::SharedObject &&
-      failed(progress.step("writing the weight data", [&] {
-        return link.outlineWeights(module, "__bitnet_weights_", loc,
-                                   options.verbose);
-      })))
-    return failure();
-
-  llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
-      createTargetMachine(options.target);
-  if (!machine)
-    return reportError(loc, machine.takeError());
-  llvm::LLVMContext llvmContext;
-  std::unique_ptr<llvm::Module> llvmModule;
-  if (failed(progress.step("optimising LLVM IR", [&]() -> LogicalResult {
-        auto translated = translateAndOptimize(module, llvmContext, **machine,
-                                               options.target.optLevel);
-        if (!translated)
-          return reportError(loc, translated.takeError());
-        llvmModule = std::move(*translated);
-        return success();
-      })))
-    return failure();
-  if (options.emit == EmitKind::LLVM)
-    return writeText(outputPath,
-                     [&](llvm::raw_ostream &os) { llvmModule->print(os, nullptr); },
-                     loc);
-
-  if (options.emit == EmitKind::Object) {
-    return progress.step("emitting the object file", [&]() -> LogicalResult {
-      std::string message;
-      std::unique_ptr<llvm::ToolOutputFile> out =
-          openOutputFile(outputPath, &message);
-      if (!out)
-        return emitError(loc) << message;
-      if (llvm::Error error = emitObject(*llvmModule, **machine, out->os()))
-        return reportError(loc, std::move(error));
-      out->keep();
-      return success();
-    });
-  }
-
-  // A shared object: the objects go to temporary files, then the linker.
-  TemporaryObject object;
-  if (failed(object.create(loc)) ||
-      failed(progress.step("emitting the object file", [&] {
-        return writeObject(*llvmModule, **machine, object.path, loc);
-      })))
-    return failure();
-  std::vector<std::string> objects{object.path.str().str()};
-  objects.insert(objects.end(), link.paths.begin(), link.paths.end());
-  return progress.step("linking " + outputPath.str(), [&]() -> LogicalResult {
-    if (llvm::Error error =
-            linkSharedObject(objects, outputPath,
-                             resolveTarget(options.target), options.linker))
-      return reportError(loc, std::move(error));
-    return success();
-  });
+  return target->serialize(module, options, outputPath, compilation);
 }
 
 //===----------------------------------------------------------------------===//

@@ -11,32 +11,23 @@
 #include "bitnet/Import/Passes.h"
 #include "bitnet/Transforms/Passes.h"
 
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Pipelines/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/Linalg/Passes.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Pass/PassRegistry.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "mlir/Transforms/Passes.h"
-#include "llvm/Support/ErrorHandling.h"
 
 using namespace mlir;
 using namespace mlir::bitnet;
-
-/// Appends an upstream textual pipeline; the strings are fixed, so a parse
-/// failure is a bug in this file.
-static void addUpstream(OpPassManager &pm, StringRef pipeline) {
-  // Textual pipelines name registered passes.
-  static bool registered = [] {
-    registerAllPasses();
-    return true;
-  }();
-  (void)registered;
-  if (failed(parsePassPipeline(pipeline, pm, llvm::errs())))
-    llvm::report_fatal_error(
-        llvm::Twine("bitnet: invalid built-in pipeline: ") + pipeline);
-}
 
 /// The rewrites of the model graph that every target takes: the head on the
 /// last token, f16 KV caches, narrower float weights; then a canonicalisation.
@@ -44,19 +35,19 @@ static void addGraphRewrites(OpPassManager &pm,
                              const PipelineOptions &options) {
   if (options.lastTokenLogits)
     pm.addPass(createBitNetLastTokenLogits({options.entry}));
-  if (options.kvCache == "f16")
+  if (options.kvCache == KVCacheType::F16)
     pm.addPass(createBitNetNarrowKVCache());
-  if (options.floatWeights != "f32")
+  if (options.floatWeights != FloatPrecision::F32)
     pm.addPass(createBitNetNarrowFloatWeights({options.floatWeights}));
   pm.addPass(createCanonicalizerPass());
 }
 
 void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
                                        const PipelineOptions &options) {
-  if (!options.weightFormat.empty())
+  if (options.weightFormat.hasValue())
     pm.addPass(createBitNetPackWeights({options.weightFormat}));
   addGraphRewrites(pm, options);
-  if (options.cpuKernels != "none") {
+  if (options.cpuKernels != KernelISA::None) {
     BitNetLowerToCPUKernelsOptions kernels;
     kernels.isa = options.cpuKernels;
     kernels.family = options.cpuKernelFamily;
@@ -70,15 +61,21 @@ void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
 void mlir::bitnet::buildBufferizePipeline(OpPassManager &pm,
                                           const PipelineOptions &options) {
   pm.addNestedPass<func::FuncOp>(createBitNetDistinctResults());
-  addUpstream(pm, "one-shot-bufferize{bufferize-function-boundaries "
-                  "function-boundary-type-conversion=identity-layout-map}");
+  bufferization::OneShotBufferizePassOptions bufferize;
+  bufferize.bufferizeFunctionBoundaries = true;
+  bufferize.functionBoundaryTypeConversion =
+      bufferization::LayoutMapOption::IdentityLayoutMap;
+  pm.addPass(bufferization::createOneShotBufferizePass(bufferize));
   pm.addNestedPass<func::FuncOp>(createBitNetStateArguments());
-  addUpstream(pm, "buffer-results-to-out-params{hoist-static-allocs "
-                  "modify-public-functions add-result-attr},"
-                  "canonicalize,"
-                  "buffer-deallocation-pipeline");
+  bufferization::BufferResultsToOutParamsPassOptions outParams;
+  outParams.hoistStaticAllocs = true;
+  outParams.modifyPublicFunctions = true;
+  outParams.addResultAttribute = true;
+  pm.addPass(bufferization::createBufferResultsToOutParamsPass(outParams));
+  pm.addPass(createCanonicalizerPass());
+  bufferization::buildBufferDeallocationPipeline(pm);
   pm.addNestedPass<func::FuncOp>(createBitNetLowerMemRefCopies());
-  addUpstream(pm, "func.func(convert-linalg-to-loops)");
+  pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
   BitNetPlanWorkspaceOptions plan;
   plan.entry = options.entry;
   pm.addPass(createBitNetPlanWorkspace(plan));
@@ -88,21 +85,21 @@ void mlir::bitnet::buildBufferizePipeline(OpPassManager &pm,
 
 void mlir::bitnet::buildLLVMPipeline(OpPassManager &pm,
                                      const PipelineOptions &options) {
-  pm.addPass(createBitNetEmitEntryPoint(
-      {options.entry, options.producer, options.target, options.cpuFeatures,
-       options.runSymbol, options.emitInfo, options.variants}));
-  addUpstream(pm, "expand-strided-metadata,"
-                  "lower-affine,"
-                  "convert-scf-to-cf,"
-                  "convert-vector-to-llvm,"
-                  "convert-math-to-llvm,"
-                  "convert-arith-to-llvm,"
-                  "convert-index-to-llvm,"
-                  "finalize-memref-to-llvm,"
-                  "convert-func-to-llvm,"
-                  "convert-cf-to-llvm,"
-                  "reconcile-unrealized-casts,"
-                  "canonicalize");
+  pm.addPass(createBitNetEmitEntryPoint({options.entry, options.producer,
+                                         options.runSymbol,
+                                         options.emitInfo}));
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addPass(createConvertVectorToLLVMPass());
+  pm.addPass(createConvertMathToLLVMPass());
+  pm.addPass(createArithToLLVMConversionPass());
+  pm.addPass(createConvertIndexToLLVMPass());
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createConvertFuncToLLVMPass());
+  pm.addPass(createConvertControlFlowToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
 }
 
 void mlir::bitnet::buildGPUKernelPipeline(OpPassManager &pm,
@@ -111,14 +108,22 @@ void mlir::bitnet::buildGPUKernelPipeline(OpPassManager &pm,
   pm.addPass(createBitNetLowerToGPU({options.entry, options.gpuGemvRows}));
   if (options.gpuEmulation)
     pm.addPass(createBitNetGPUEmulation());
-  std::string features = options.ptxFeatures;
-  addUpstream(pm, "nvvm-attach-target{chip=" + options.gpuArch.getValue() +
-                      " features=" + features + " O=3},"
-                      "gpu.module(convert-scf-to-cf,"
-                      "convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=1},"
-                      "canonicalize,reconcile-unrealized-casts),"
-                      "gpu-module-to-binary{format=isa toolkit=" +
-                      options.cudaPath.getValue() + "}");
+  GpuNVVMAttachTargetOptions target;
+  target.chip = options.gpuArch;
+  target.features = options.ptxFeatures;
+  target.optLevel = 3;
+  pm.addPass(createGpuNVVMAttachTarget(target));
+  OpPassManager &kernels = pm.nest<gpu::GPUModuleOp>();
+  kernels.addPass(createSCFToControlFlowPass());
+  ConvertGpuOpsToNVVMOpsOptions toNVVM;
+  toNVVM.useBarePtrCallConv = true;
+  kernels.addPass(createConvertGpuOpsToNVVMOps(toNVVM));
+  kernels.addPass(createCanonicalizerPass());
+  kernels.addPass(createReconcileUnrealizedCastsPass());
+  GpuModuleToBinaryPassOptions binary;
+  binary.compilationTarget = "isa";
+  binary.toolkitPath = options.cudaPath;
+  pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 
 void mlir::bitnet::buildGPUPipeline(OpPassManager &pm,
@@ -158,6 +163,10 @@ void mlir::bitnet::registerAllPassesAndPipelines() {
       "bitnet-llvm-pipeline",
       "Add the C entry point and descriptor, lower to the LLVM dialect",
       buildLLVMPipeline);
+  PassPipelineRegistration<PipelineOptions>(
+      "bitnet-gpu-kernel-pipeline",
+      "bitnet ops to NVIDIA GPU kernels, ending with their PTX (gpu.binary)",
+      buildGPUKernelPipeline);
   PassPipelineRegistration<PipelineOptions>(
       "bitnet-gpu-pipeline",
       "bitnet ops to NVIDIA GPU kernels (PTX) and their launch list",

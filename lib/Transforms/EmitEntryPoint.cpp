@@ -194,8 +194,19 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
   LLVM::GlobalOp outputTable = tensorTable(outputs);
   LLVM::GlobalOp nameStr = d.string(func.getSymName());
   LLVM::GlobalOp producerStr = d.string(producer);
-  LLVM::GlobalOp targetStr = d.string(target);
-  LLVM::GlobalOp featuresStr = d.string(cpuFeatures);
+  // The machine the module was compiled for (bitnet.target, set by the
+  // driver); a module without one says nothing about it.
+  std::string targetName, features;
+  if (Attribute attr = d.module->getAttr(kTargetAttrName)) {
+    auto target = dyn_cast<TargetAttr>(attr);
+    if (!target)
+      return d.module.emitError("bitnet-emit-entry-point: ")
+             << kTargetAttrName << " must be a #bitnet.target, got " << attr;
+    targetName = target.getDescription();
+    features = target.getFeatures().str();
+  }
+  LLVM::GlobalOp targetStr = d.string(targetName);
+  LLVM::GlobalOp featuresStr = d.string(features);
 
   // struct bitnet_model_info (see model_abi.h for the field order).
   auto modelInfo = LLVM::LLVMStructType::getLiteral(
@@ -225,33 +236,20 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
         });
   auto gpuProgram = d.module.lookupSymbol<LLVM::GlobalOp>(kGPUProgramSymbol);
   // struct bitnet_model_variant { name, features, run, ws bytes, alignment }
-  struct Variant {
-    std::string name, symbol, features;
-    int64_t bytes, alignment, stack = 0;
-  };
-  SmallVector<Variant> variantList;
-  SmallVector<StringRef> entries;
-  StringRef(variants).split(entries, ';', -1, /*KeepEmpty=*/false);
-  for (StringRef entry : entries) {
-    SmallVector<StringRef> parts;
-    entry.split(parts, '|');
-    Variant v;
-    if (parts.size() < 5 || parts.size() > 6 ||
-        parts[2].getAsInteger(10, v.bytes) ||
-        parts[3].getAsInteger(10, v.alignment) ||
-        (parts.size() == 6 && parts[5].getAsInteger(10, v.stack)))
-      return d.module.emitError("bitnet-emit-entry-point: malformed variant '")
-             << entry
-             << "', expected name|symbol|bytes|alignment|features[|stack]";
-    v.name = parts[0].str();
-    v.symbol = parts[1].str();
-    v.features = parts[4].str();
-    variantList.push_back(v);
+  SmallVector<VariantAttr> variantList;
+  if (Attribute attr = d.module->getAttr(kVariantsAttrName)) {
+    auto list = dyn_cast<ArrayAttr>(attr);
+    if (!list || !llvm::all_of(list, llvm::IsaPred<VariantAttr>))
+      return d.module.emitError("bitnet-emit-entry-point: ")
+             << kVariantsAttrName
+             << " must be an array of #bitnet.variant, got " << attr;
+    for (Attribute v : list)
+      variantList.push_back(cast<VariantAttr>(v));
   }
   // The stack buffers of this build's kernels and of every variant's.
   int64_t stackBytes = staticStackBytes(d.module);
-  for (const Variant &v : variantList)
-    stackBytes = std::max(stackBytes, v.stack);
+  for (VariantAttr v : variantList)
+    stackBytes = std::max(stackBytes, v.getStackBytes());
   auto variantType =
       LLVM::LLVMStructType::getLiteral(ctx, {ptr, ptr, ptr, i64, i64});
   LLVM::GlobalOp variantTable;
@@ -259,12 +257,13 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
     SmallVector<LLVM::LLVMFuncOp> runs;
     SmallVector<std::pair<LLVM::GlobalOp, LLVM::GlobalOp>> strings;
     auto runFnType = LLVM::LLVMFunctionType::get(i32, {ptr, ptr, ptr});
-    for (const Variant &v : variantList) {
-      auto decl = d.module.lookupSymbol<LLVM::LLVMFuncOp>(v.symbol);
+    for (VariantAttr v : variantList) {
+      StringRef symbol = v.getRun().getValue();
+      auto decl = d.module.lookupSymbol<LLVM::LLVMFuncOp>(symbol);
       if (!decl)
-        decl = LLVM::LLVMFuncOp::create(d.b, d.loc, v.symbol, runFnType);
+        decl = LLVM::LLVMFuncOp::create(d.b, d.loc, symbol, runFnType);
       runs.push_back(decl);
-      strings.push_back({d.string(v.name), d.string(v.features)});
+      strings.push_back({d.string(v.getChip()), d.string(v.getFeatures())});
     }
     variantTable = d.aggregate(
         LLVM::LLVMArrayType::get(variantType, variantList.size()),
@@ -277,8 +276,12 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
             table = d.insert(ib, table,
                              LLVM::AddressOfOp::create(ib, d.loc, runs[i]),
                              {at, 2});
-            table = d.insert(ib, table, d.constant(ib, i64, v.bytes), {at, 3});
-            table = d.insert(ib, table, d.constant(ib, i64, v.alignment), {at, 4});
+            table = d.insert(ib, table,
+                             d.constant(ib, i64, v.getWorkspaceBytes()),
+                             {at, 3});
+            table = d.insert(ib, table,
+                             d.constant(ib, i64, v.getWorkspaceAlignment()),
+                             {at, 4});
           }
           return table;
         });

@@ -45,12 +45,9 @@ struct BitNetNarrowFloatWeightsPass
   using Base::Base;
 
   void runOnOperation() override {
-    if (precision != "f16" && precision != "int8") {
-      getOperation().emitError("bitnet-narrow-float-weights: unknown "
-                               "precision '")
-          << precision << "', expected f16 or int8";
-      return signalPassFailure();
-    }
+    if (precision == FloatPrecision::F32)
+      return; // nothing to narrow
+    bool toInt8Rows = precision == FloatPrecision::Int8;
     SmallVector<arith::ConstantOp> candidates;
     getOperation().walk([&](arith::ConstantOp c) {
       auto type = dyn_cast<RankedTensorType>(c.getType());
@@ -58,8 +55,8 @@ struct BitNetNarrowFloatWeightsPass
       // embedding, stored so) to int8.
       if (!type || c->use_empty() ||
           !(type.getElementType().isF32() ||
-            (precision == "int8" && type.getElementType().isF16())) ||
-          (precision == "int8" && type.getRank() != 2))
+            (toInt8Rows && type.getElementType().isF16())) ||
+          (toInt8Rows && type.getRank() != 2))
         return;
       if (llvm::all_of(c->getUses(), isWeightUse))
         candidates.push_back(c);
@@ -68,7 +65,7 @@ struct BitNetNarrowFloatWeightsPass
       auto attr = dyn_cast<DenseElementsAttr>(c.getValue());
       if (!attr)
         continue;
-      if (precision == "f16")
+      if (!toInt8Rows)
         toHalf(c, attr);
       else
         toInt8(c, attr);

@@ -51,15 +51,9 @@ struct BitNetPackWeightsPass
   using Base::Base;
 
   void runOnOperation() override {
-    std::optional<TernaryFormat> targetFormat = symbolizeTernaryFormat(format);
-    if (!targetFormat) {
-      getOperation().emitError("bitnet-pack-weights: unknown format '")
-          << format << "', expected int8, i2 or base3";
-      return signalPassFailure();
-    }
     RewritePatternSet patterns(&getContext());
     patterns.add<ReencodeWeight<BitLinearOp>, ReencodeWeight<TernaryMatmulOp>>(
-        &getContext(), *targetFormat);
+        &getContext(), format);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
       signalPassFailure();
   }

@@ -131,9 +131,6 @@ void bindCompiler(py::module_ &m) {
           throw py::value_error("unknown mlir_stage='" + stage +
                                 "' (expected 'input', 'linalg', "
                                 "'bufferized' or 'llvm')");
-        if (optLevel > 3)
-          throw py::value_error("opt_level must be 0 to 3, got " +
-                                std::to_string(optLevel));
         if (!request.output && *kind != EmitKind::MLIR &&
             *kind != EmitKind::LLVM)
           throw py::value_error("emit='" + emit + "' needs an output path");
@@ -141,8 +138,16 @@ void bindCompiler(py::module_ &m) {
         options.emit = *kind;
         options.stage = *mlirStage;
         options.entry = entry;
-        options.weightFormat = weightFormat;
-        options.target = {triple, cpu, features, optLevel};
+        if (!weightFormat.empty()) {
+          options.weightFormat = symbolizeTernaryFormat(weightFormat);
+          if (!options.weightFormat)
+            throw py::value_error("unknown weight_format='" + weightFormat +
+                                  "' (expected 'int8', 'i2' or 'base3')");
+        }
+        setTarget(options, triple);
+        options.target.cpu = cpu;
+        options.target.features = features;
+        options.target.optLevel = optLevel;
         options.linker = linker;
         options.kernels = kernels.empty() ? "auto" : kernels;
 

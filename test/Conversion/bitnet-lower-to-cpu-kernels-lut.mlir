@@ -4,7 +4,7 @@
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="family=tables" 2>&1 | FileCheck %s --check-prefix=BADFAMILY
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="family=lut isa=avx2" 2>&1 | FileCheck %s --check-prefix=BADISA
 
-// BADFAMILY: unknown family 'tables', expected mad, lut or auto
+// BADFAMILY: for the --family option: Cannot find option named 'tables'!
 // BADISA: family=lut needs isa=avx512vnni (and AVX-512 VBMI), got avx2
 
 // Tests the LUT layout of one block of 64 rows with one chunk of 12 columns:

@@ -4,7 +4,7 @@
 // RUN: bitnet-opt %s "--bitnet-linalg-pipeline=weight-format=base3" | FileCheck %s --check-prefix=BASE3
 // RUN: bitnet-opt %s --bitnet-linalg-pipeline | bitnet-opt --bitnet-bufferize-pipeline | FileCheck %s --check-prefix=BUF
 // RUN: bitnet-opt %s --bitnet-linalg-pipeline | bitnet-opt --bitnet-bufferize-pipeline \
-// RUN:   | bitnet-opt "--bitnet-llvm-pipeline=producer=lit target=test-triple" | FileCheck %s --check-prefix=LLVM
+// RUN:   | bitnet-opt "--bitnet-llvm-pipeline=producer=lit" | FileCheck %s --check-prefix=LLVM
 // RUN: bitnet-opt %s "--bitnet-reference-pipeline=weight-format=int8 producer=lit" | FileCheck %s --check-prefix=INT8
 // RUN: not bitnet-opt %s "--bitnet-reference-pipeline=weight-format=foo" 2>&1 | FileCheck %s --check-prefix=BADFORMAT
 
@@ -61,7 +61,7 @@
 // strings and lowers everything to the llvm dialect.
 // LLVM-LABEL: llvm.func @bitlinear
 // LLVM: llvm.mlir.global private constant @{{__bitnet_str_[0-9]+}}("lit\00")
-// LLVM: llvm.mlir.global private constant @{{__bitnet_str_[0-9]+}}("test-triple\00")
+// LLVM: llvm.mlir.global private constant @{{__bitnet_str_[0-9]+}}("test-triple test-cpu\00")
 // LLVM: llvm.mlir.global external constant @bitnet_model_info()
 // LLVM: llvm.func @bitnet_model_run
 // LLVM-NOT: func.func
@@ -72,8 +72,10 @@
 // INT8: llvm.mlir.global private constant @{{__bitnet_str_[0-9]+}}("lit\00")
 
 // An unknown weight format stops the pipeline with the pass's error.
-// BADFORMAT: error: bitnet-pack-weights: unknown format 'foo', expected int8, i2 or base3
+// BADFORMAT: for the --weight-format option: Cannot find option named 'foo'!
 
+module attributes {bitnet.target = #bitnet.target<backend = "cpu",
+    triple = "test-triple", chip = "test-cpu">} {
 func.func @bitlinear(%x: tensor<2x8xf32> {bitnet.name = "x"}) -> tensor<2x4xf32>
     attributes {bitnet.output_names = ["y"]} {
   %w = arith.constant dense<[[ 0.9, -0.4,  0.0,  1.2, -1.1,  0.3,  0.05, -0.8],
@@ -84,4 +86,5 @@ func.func @bitlinear(%x: tensor<2x8xf32> {bitnet.name = "x"}) -> tensor<2x4xf32>
   %packed = bitnet.pack %wq : tensor<4x8xi8> -> !bitnet.ternary<4x8, i2>
   %y = bitnet.bitlinear %x, %packed scale %ws : tensor<2x8xf32>, !bitnet.ternary<4x8, i2>, tensor<f32> -> tensor<2x4xf32>
   return %y : tensor<2x4xf32>
+}
 }

@@ -134,13 +134,13 @@
 // ERR-OPT: bitnet-compile: error: --opt-level must be 0 to 3, got 7
 
 // RUN: not bitnet-compile %t/model.mlir --emit=obj --target=foo-bar-baz -o %t/never.o 2>&1 | FileCheck %s --check-prefix=ERR-TARGET
-// ERR-TARGET: model.mlir:0:0: error: unknown target 'foo-bar-baz'
+// ERR-TARGET: bitnet-compile: error: unknown target 'foo-bar-baz'
 
 // RUN: not bitnet-compile %t/model.mlir --emit=obj --target=aarch64-linux-gnu --cpu=pentium -o %t/never.o 2>&1 | FileCheck %s --check-prefix=ERR-CPU
-// ERR-CPU: model.mlir:0:0: error: unknown CPU 'pentium' for aarch64-unknown-linux-gnu
+// ERR-CPU: bitnet-compile: error: unknown CPU 'pentium' for aarch64-unknown-linux-gnu
 
 // RUN: not bitnet-compile %t/model.mlir --weight-format=i4 2>&1 | FileCheck %s --check-prefix=ERR-FORMAT
-// ERR-FORMAT: bitnet-compile: error: unknown --weight-format=i4 (expected int8, i2 or base3)
+// ERR-FORMAT: for the --weight-format option: unknown value 'i4' (expected int8, i2 or base3)
 
 // RUN: not bitnet-compile %t/missing.mlir --emit=mlir 2>&1 | FileCheck %s --check-prefix=ERR-MISSING
 // ERR-MISSING: error: cannot open input file '{{.*}}missing.mlir': No such file or directory

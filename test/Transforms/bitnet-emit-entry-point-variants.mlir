@@ -1,7 +1,7 @@
-// RUN: bitnet-opt %s -bitnet-emit-entry-point="variants=znver4|bitnet_model_run__znver4|4096|64|avx2,avx512f|300000;x86-64-v3|bitnet_model_run__x86_64_v3|128|64|avx2" | FileCheck %s
+// RUN: bitnet-opt %s -bitnet-emit-entry-point | FileCheck %s
 // RUN: bitnet-opt %s -bitnet-emit-entry-point="run-symbol=bitnet_model_run__znver4 emit-info=false" | FileCheck %s --check-prefix=VARIANT
-// RUN: bitnet-opt %s -bitnet-emit-entry-point | FileCheck %s --check-prefix=OWN
-// RUN: not bitnet-opt %s -bitnet-emit-entry-point="variants=znver4|sym|many|64|avx2" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: sed 's/bitnet.variants =/other.variants =/' %s | bitnet-opt -bitnet-emit-entry-point | FileCheck %s --check-prefix=OWN
+// RUN: sed 's/workspace_alignment = 64, features = "avx2",/workspace_alignment = 48, features = "avx2",/' %s | not bitnet-opt -bitnet-emit-entry-point 2>&1 | FileCheck %s --check-prefix=BAD
 
 // Tests that the baseline's descriptor lists the variant builds, best first,
 // with their names, features, run functions (declared, defined in other
@@ -41,10 +41,19 @@
 // VARIANT:     func.func @bitnet_model_run__znver4(
 // VARIANT-NOT: bitnet_model_info
 
-// BAD: malformed variant 'znver4|sym|many|64|avx2', expected name|symbol|bytes|alignment|features[|stack]
+// Tests that a variant's attribute is checked.
+// BAD: a variant's workspace alignment must be a power of two, got 48
 
+module attributes {bitnet.variants = [
+    #bitnet.variant<chip = "znver4", run = @bitnet_model_run__znver4,
+        workspace_bytes = 4096, workspace_alignment = 64,
+        features = "avx2,avx512f", stack_bytes = 300000>,
+    #bitnet.variant<chip = "x86-64-v3", run = @bitnet_model_run__x86_64_v3,
+        workspace_bytes = 128, workspace_alignment = 64, features = "avx2",
+        stack_bytes = 0>]} {
 func.func @model(%x: memref<4xf32>, %y: memref<4xf32> {bufferize.result}) {
   %scratch = memref.alloca() : memref<1024xf32>
   memref.copy %x, %y : memref<4xf32> to memref<4xf32>
   return
+}
 }

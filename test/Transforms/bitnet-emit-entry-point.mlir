@@ -1,4 +1,4 @@
-// RUN: bitnet-opt %s -split-input-file -verify-diagnostics -bitnet-emit-entry-point="producer=test-producer target=test-target" | FileCheck %s
+// RUN: bitnet-opt %s -split-input-file -verify-diagnostics -bitnet-emit-entry-point="producer=test-producer" | FileCheck %s
 // RUN: not bitnet-opt %s -split-input-file -bitnet-emit-entry-point=entry=missing 2>&1 | FileCheck %s --check-prefix=MISSING
 
 // Tests that a named entry that does not exist is reported.
@@ -8,8 +8,9 @@
 // workspace: names from bitnet.name, from bitnet.output_names and the
 // defaults input<i>/output<i> (also when bitnet.output_names holds a
 // non-string), element types, ranks and shapes, the counts, the workspace
-// size and alignment, producer and target strings, and the magic
-// 0x4d4e5442 and ABI version 5.
+// size and alignment, the producer string, the target string and CPU
+// features from the module's #bitnet.target, and the magic 0x4d4e5442 and
+// ABI version 5.
 // CHECK-LABEL: func.func private @model
 // CHECK-SAME: (%{{.*}}: memref<2x8xf32> {bitnet.name = "x"}, %{{.*}}: memref<3xi32>, %{{.*}}: memref<2x4xf32> {bufferize.result}, %{{.*}}: memref<i8> {bufferize.result}, %{{.*}}: memref<128xi8> {bitnet.workspace})
 // CHECK: llvm.mlir.global private constant @[[X:__bitnet_str_[0-9]+]]("x\00")
@@ -40,7 +41,8 @@
 // CHECK:   llvm.insertvalue %[[RANK0]], %{{.*}}[1, 2]
 // CHECK: llvm.mlir.global private constant @[[NAME:__bitnet_str_[0-9]+]]("model\00")
 // CHECK: llvm.mlir.global private constant @[[PRODUCER:__bitnet_str_[0-9]+]]("test-producer\00")
-// CHECK: llvm.mlir.global private constant @[[TARGET:__bitnet_str_[0-9]+]]("test-target\00")
+// CHECK: llvm.mlir.global private constant @[[TARGET:__bitnet_str_[0-9]+]]("test-triple test-cpu\00")
+// CHECK: llvm.mlir.global private constant @[[FEATURES:__bitnet_str_[0-9]+]]("avx2,fma\00")
 // CHECK: llvm.mlir.global external constant @bitnet_model_info() {{.*}} : !llvm.struct<(i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr, ptr, i32, ptr, i64)> {
 // CHECK:   %[[MAGIC:.*]] = llvm.mlir.constant(1296979010 : i32) : i32
 // CHECK:   %[[VERSION:.*]] = llvm.mlir.constant(5 : i32) : i32
@@ -53,6 +55,7 @@
 // CHECK:   %[[OUTP:.*]] = llvm.mlir.addressof @[[OUTPUTS]]
 // CHECK:   %[[WSB:.*]] = llvm.mlir.constant(128 : i64) : i64
 // CHECK:   %[[WSA:.*]] = llvm.mlir.constant(32 : i64) : i64
+// CHECK:   %[[FEATP:.*]] = llvm.mlir.addressof @[[FEATURES]]
 // CHECK:   %[[STACK:.*]] = llvm.mlir.constant(0 : i64) : i64
 // CHECK:   llvm.insertvalue %[[MAGIC]], %{{.*}}[0]
 // CHECK:   llvm.insertvalue %[[VERSION]], %{{.*}}[1]
@@ -65,6 +68,7 @@
 // CHECK:   llvm.insertvalue %[[OUTP]], %{{.*}}[8]
 // CHECK:   llvm.insertvalue %[[WSB]], %{{.*}}[9]
 // CHECK:   llvm.insertvalue %[[WSA]], %{{.*}}[10]
+// CHECK:   llvm.insertvalue %[[FEATP]], %{{.*}}[11]
 // No kernel keeps a buffer on the stack.
 // CHECK:   llvm.insertvalue %[[STACK]], %{{.*}}[17]
 // CHECK: func.func @bitnet_model_run(%[[BUFS:arg[0-9]+]]: !llvm.ptr, %[[WS:arg[0-9]+]]: !llvm.ptr, %{{.*}}: !llvm.ptr) -> i32 {
@@ -84,12 +88,15 @@
 // CHECK:   call @model(%[[A0]], %[[A1]], %[[A2]], %[[A3]], %[[A4]])
 // CHECK:   %[[OK:.*]] = llvm.mlir.constant(0 : i32) : i32
 // CHECK:   return %[[OK]] : i32
+module attributes {bitnet.target = #bitnet.target<backend = "cpu",
+    triple = "test-triple", chip = "test-cpu", features = "avx2,fma">} {
 func.func @model(%x: memref<2x8xf32> {bitnet.name = "x"}, %t: memref<3xi32>,
                  %y: memref<2x4xf32> {bufferize.result}, %z: memref<i8> {bufferize.result},
                  %ws: memref<128xi8> {bitnet.workspace})
     attributes {bitnet.output_names = ["y", 7], bitnet.workspace_bytes = 128 : i64,
                 bitnet.workspace_alignment = 32 : i64} {
   return
+}
 }
 
 // -----
@@ -301,4 +308,24 @@ module attributes {bitnet.metadata = {"bitnet.vocab" = "[\"a\", \"b\"]"}} {
                   %y: memref<1x2xf32> {bufferize.result}) {
     return
   }
+}
+
+// -----
+
+// Tests that a bitnet.target that is not a #bitnet.target is an error.
+// expected-error @+1 {{bitnet.target must be a #bitnet.target}}
+module attributes {bitnet.target = "x86_64"} {
+func.func @bad_target(%in: memref<4xf32>, %out: memref<4xf32> {bufferize.result}) {
+  return
+}
+}
+
+// -----
+
+// Tests that bitnet.variants must list #bitnet.variant attributes.
+// expected-error @+1 {{bitnet.variants must be an array of #bitnet.variant}}
+module attributes {bitnet.variants = ["znver4"]} {
+func.func @bad_variants(%in: memref<4xf32>, %out: memref<4xf32> {bufferize.result}) {
+  return
+}
 }

@@ -5,7 +5,7 @@
 // RUN: not bitnet-opt %s -split-input-file -bitnet-pack-weights=format=foo 2>&1 | FileCheck %s --check-prefix=BADFORMAT
 
 // Tests that an unknown format is rejected with the known ones listed.
-// BADFORMAT: error: bitnet-pack-weights: unknown format 'foo', expected int8, i2 or base3
+// BADFORMAT: for the --format option: Cannot find option named 'foo'!
 
 // Tests that a constant weight of a bitlinear is re-encoded at compile time
 // (row 0 is [1, 0, -1, 0, 1, 1, -1, -1]) and that no unpack or pack is left.

@@ -20,6 +20,7 @@
 #include "mlir/Support/FileUtilities.h"
 
 #include "llvm/ADT/SmallString.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MathExtras.h"
@@ -34,6 +35,31 @@ using namespace mlir::bitnet;
 namespace cl = llvm::cl;
 
 static cl::OptionCategory category("bitnet-compile options");
+
+namespace {
+/// Parses an enum option as cl::parser does, but names the accepted values
+/// when the value is not one of them.
+template <typename T>
+class ChoiceParser : public cl::parser<T> {
+public:
+  using cl::parser<T>::parser;
+
+  bool parse(cl::Option &option, llvm::StringRef, llvm::StringRef arg,
+             T &value) {
+    SmallVector<llvm::StringRef> names;
+    for (const auto &choice : this->Values) {
+      if (choice.Name == arg) {
+        value = choice.V.getValue();
+        return false;
+      }
+      names.push_back(choice.Name);
+    }
+    return option.error("unknown value '" + arg + "' (expected " +
+                        llvm::join(llvm::ArrayRef(names).drop_back(), ", ") +
+                        " or " + names.back() + ")");
+  }
+};
+} // namespace
 
 static cl::opt<std::string> inputPath(cl::Positional,
                                       cl::desc("<model.mlir | model.onnx | ->"),
@@ -64,26 +90,29 @@ static cl::opt<std::string>
           cl::desc("Entry function (default: the only public function)"),
           cl::cat(category));
 
-static cl::opt<std::string> weightFormat(
+static cl::opt<TernaryFormat, false, ChoiceParser<TernaryFormat>> weightFormat(
     "weight-format",
-    cl::desc("Re-encode ternary weights as int8, i2 or base3 (default: keep "
-             "each weight as the model stores it)"),
+    cl::desc("Re-encode ternary weights (default: keep each weight as the "
+             "model stores it)"),
+    ternaryFormatValues(),
     cl::cat(category));
 
-static cl::opt<std::string> floatWeights(
+static cl::opt<FloatPrecision, false, ChoiceParser<FloatPrecision>>
+    floatWeights(
     "float-weights",
     cl::desc("Precision of the float weights of embeddings and dense layers "
-             "(a decoder's embedding table and head): f32 (default, as the "
-             "model stores them), f16 (half the bytes, rounded at compile "
-             "time) or int8 (a quarter, one scale per row)"),
-    cl::init("f32"), cl::cat(category));
+             "(a decoder's embedding table and head)"),
+    cl::init(defaults::kFloatWeights),
+    floatPrecisionValues(),
+    cl::cat(category));
 
-static cl::opt<std::string> kvCache(
+static cl::opt<KVCacheType, false, ChoiceParser<KVCacheType>> kvCache(
     "kv-cache",
     cl::desc("Element type of a decoder's KV caches (the state inputs its "
-             "attention updates): f16 (default: half the memory, new rows "
-             "rounded) or f32"),
-    cl::init("f16"), cl::cat(category));
+             "attention updates)"),
+    cl::init(defaults::kKVCache),
+    kvCacheTypeValues(),
+    cl::cat(category));
 
 static cl::opt<bool> lastTokenLogits(
     "last-token-logits",
@@ -213,49 +242,33 @@ int main(int argc, char **argv) {
                 " (expected input, linalg, bufferized or llvm)");
   if (mlirStage.getNumOccurrences() && options.emit != EmitKind::MLIR)
     return fail("--mlir-stage needs --emit=mlir");
-  if (optLevel > 3)
-    return fail("--opt-level must be 0 to 3, got " + llvm::Twine(optLevel));
-  if (!weightFormat.empty() && weightFormat != "int8" &&
-      weightFormat != "i2" && weightFormat != "base3")
-    return fail("unknown --weight-format=" + weightFormat +
-                " (expected int8, i2 or base3)");
   options.stage = *stage;
   options.entry = entry;
-  options.weightFormat = weightFormat;
-  if (floatWeights != "f32" && floatWeights != "f16" &&
-      floatWeights != "int8")
-    return fail("unknown --float-weights=" + floatWeights +
-                " (expected f32, f16 or int8)");
+  if (weightFormat.getNumOccurrences())
+    options.weightFormat = weightFormat;
   options.floatWeights = floatWeights;
-  if (kvCache != "f16" && kvCache != "f32")
-    return fail("unknown --kv-cache=" + kvCache + " (expected f16 or f32)");
   options.kvCache = kvCache;
   options.lastTokenLogits = lastTokenLogits;
-  options.target = {triple, cpu, features, optLevel};
-  if (triple == "nvptx" || triple == "nvptx64" || triple == "cuda") {
-    if (!llvm::StringRef(gpuArch).starts_with("sm_"))
-      return fail("unknown --gpu-arch=" + gpuArch + " (expected sm_80, sm_90, ...)");
-    options.target.triple = "";
-    options.gpuArch = gpuArch;
-    options.cudaPath = cudaPath;
-    options.gpuEmulation = gpuEmulation;
-    if (gpuGemvRows.getNumOccurrences() &&
-        (gpuGemvRows < 1 || gpuGemvRows > 32 || !llvm::isPowerOf2_64(gpuGemvRows)))
-      return fail("bad --gpu-gemv-rows=" + std::to_string(gpuGemvRows) +
-                  " (expected 1, 2, 4, 8, 16 or 32)");
-    options.gpuGemvRows = gpuGemvRows;
-  } else if (gpuArch.getNumOccurrences()) {
-    return fail("--gpu-arch needs --target=nvptx");
-  } else if (gpuGemvRows.getNumOccurrences()) {
-    return fail("--gpu-gemv-rows needs --target=nvptx");
-  } else if (gpuEmulation) {
-    return fail("--gpu-emulation needs --target=nvptx");
+  setTarget(options, triple);
+  options.target.cpu = cpu;
+  options.target.features = features;
+  options.target.optLevel = optLevel;
+  // Options of the nvptx target given for another one.
+  if (options.backend != "nvptx") {
+    if (gpuArch.getNumOccurrences())
+      return fail("--gpu-arch needs --target=nvptx");
   }
+  options.gpuArch = gpuArch;
+  options.cudaPath = cudaPath;
+  options.gpuEmulation = gpuEmulation;
+  options.gpuGemvRows = gpuGemvRows;
   options.linker = linker;
   options.kernels = kernels;
   options.variants.assign(variants.begin(), variants.end());
   options.verbose = verbose;
   options.applyPassManagerCLOptions = true;
+  if (llvm::Error error = validateCompileOptions(options))
+    return fail(llvm::toString(std::move(error)));
 
   std::string output = outputPath;
   if (output.empty()) {

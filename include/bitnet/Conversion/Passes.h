@@ -7,6 +7,9 @@
 #ifndef BITNET_CONVERSION_PASSES_H
 #define BITNET_CONVERSION_PASSES_H
 
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+#include "bitnet/Dialect/BitNet/IR/EnumOptions.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"

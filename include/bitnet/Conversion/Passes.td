@@ -102,12 +102,13 @@ def BitNetLowerToCPUKernels
     ```
   }];
   let options = [
-    Option<"isa", "isa", "std::string", /*default=*/"\"avx512vnni\"",
-           "Instruction set of the kernels: avx512vnni, avxvnni, avx2, neon "
-           "or none">,
-    Option<"family", "family", "std::string", /*default=*/"\"mad\"",
-           "Kernel family of bitlinear layers: mad, lut (AVX-512 VBMI and "
-           "VNNI) or auto (a cost model chooses per layer)">,
+    Option<"isa", "isa", "::mlir::bitnet::KernelISA",
+           /*default=*/"::mlir::bitnet::KernelISA::AVX512VNNI",
+           "Instruction set of the kernels", [{::mlir::bitnet::kernelISAValues()}]>,
+    Option<"family", "family", "::mlir::bitnet::KernelFamily",
+           /*default=*/"::mlir::bitnet::KernelFamily::MAD",
+           "Kernel family of bitlinear layers (lut and auto need "
+           "isa=avx512vnni and AVX-512 VBMI)", [{::mlir::bitnet::kernelFamilyValues()}]>,
     Option<"l2Bytes", "l2-bytes", "int64_t", /*default=*/"2 << 20",
            "A core's L2 cache: models with fewer ternary weight bytes keep "
            "them there between calls (family=auto)">,

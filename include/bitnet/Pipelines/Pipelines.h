@@ -14,13 +14,21 @@
 //   bitnet-llvm-pipeline       the C entry point and descriptor, then the
 //                              LLVM dialect
 //   bitnet-reference-pipeline  all three
-//   bitnet-gpu-pipeline        bitnet ops -> gpu kernels, PTX and the launch
-//                              list of an NVIDIA GPU model (then the LLVM one)
+//   bitnet-gpu-kernel-pipeline bitnet ops -> gpu kernels and their PTX
+//   bitnet-gpu-pipeline        the kernel pipeline, then the launch list of
+//                              an NVIDIA GPU model (then the LLVM one)
+//
+// The descriptor's target and the variant builds come from the module's
+// bitnet.target and bitnet.variants attributes, which the compiler driver
+// sets (see bitnet/Target/Target.h).
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef BITNET_PIPELINES_PIPELINES_H
 #define BITNET_PIPELINES_PIPELINES_H
+
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+#include "bitnet/Dialect/BitNet/IR/EnumOptions.h"
 
 #include "mlir/Pass/PassOptions.h"
 
@@ -33,51 +41,55 @@ class OpPassManager;
 
 namespace mlir::bitnet {
 
+/// The defaults of the choices every front end offers (bitnet-compile,
+/// bitnet-opt's pipelines, Python's compile()): one place, so that the same
+/// pipeline name means the same IR everywhere.
+namespace defaults {
+inline constexpr FloatPrecision kFloatWeights = FloatPrecision::F32;
+inline constexpr KVCacheType kKVCache = KVCacheType::F16;
+} // namespace defaults
+
 /// Options shared by the named pipelines.
 struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
   PassOptions::Option<std::string> entry{
       *this, "entry",
       llvm::cl::desc("Entry function (default: the only public function)"),
       llvm::cl::init("")};
-  PassOptions::Option<std::string> weightFormat{
+  /// Unset (hasValue() false): each weight keeps its format.
+  PassOptions::Option<TernaryFormat> weightFormat{
       *this, "weight-format",
-      llvm::cl::desc("Re-encode ternary weights as int8, i2 or base3 "
-                     "(default: keep each weight's format)"),
-      llvm::cl::init("")};
-  PassOptions::Option<std::string> floatWeights{
+      llvm::cl::desc("Re-encode ternary weights (default: keep each "
+                     "weight's format)"),
+      ternaryFormatValues()};
+  PassOptions::Option<FloatPrecision> floatWeights{
       *this, "float-weights",
-      llvm::cl::desc("Precision of the embedding and dense (head) weights: "
-                     "f32 (default), f16 or int8 (per row)"),
-      llvm::cl::init("f32")};
-  PassOptions::Option<std::string> kvCache{
+      llvm::cl::desc("Precision of the embedding and dense (head) weights"),
+      llvm::cl::init(defaults::kFloatWeights),
+      floatPrecisionValues()};
+  PassOptions::Option<KVCacheType> kvCache{
       *this, "kv-cache",
       llvm::cl::desc("Element type of the KV caches a decoder step keeps as "
-                     "state: f32 (default here) or f16"),
-      llvm::cl::init("f32")};
+                     "state"),
+      llvm::cl::init(defaults::kKVCache),
+      kvCacheTypeValues()};
   PassOptions::Option<bool> lastTokenLogits{
       *this, "last-token-logits",
       llvm::cl::desc("Compute the head's logits for the last token only"),
       llvm::cl::init(false)};
-  PassOptions::Option<std::string> cpuKernels{
+  PassOptions::Option<KernelISA> cpuKernels{
       *this, "cpu-kernels",
-      llvm::cl::desc("Kernels for bitlinear layers with constant weights: "
-                     "avx512vnni, avxvnni, avx2, neon or none (the "
-                     "reference lowering)"),
-      llvm::cl::init("none")};
-  PassOptions::Option<std::string> cpuKernelFamily{
+      llvm::cl::desc("Kernels for bitlinear layers with constant weights"),
+      llvm::cl::init(KernelISA::None),
+      kernelISAValues()};
+  PassOptions::Option<KernelFamily> cpuKernelFamily{
       *this, "cpu-kernel-family",
-      llvm::cl::desc("Kernel family of bitlinear layers: mad, lut or auto "
-                     "(a cost model per layer; lut and auto need "
+      llvm::cl::desc("Kernel family of bitlinear layers (lut and auto need "
                      "cpu-kernels=avx512vnni and AVX-512 VBMI)"),
-      llvm::cl::init("mad")};
+      llvm::cl::init(KernelFamily::MAD),
+      kernelFamilyValues()};
   PassOptions::Option<std::string> producer{
       *this, "producer", llvm::cl::desc("Producer recorded in the descriptor"),
       llvm::cl::init("bitnet-compile")};
-  PassOptions::Option<std::string> cpuFeatures{
-      *this, "cpu-features",
-      llvm::cl::desc("CPU features the code needs, recorded in the "
-                     "descriptor so that loaders refuse other machines"),
-      llvm::cl::init("")};
   PassOptions::Option<std::string> runSymbol{
       *this, "run-symbol",
       llvm::cl::desc("Name of the run function (variant builds rename it)"),
@@ -86,11 +98,6 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       *this, "emit-info",
       llvm::cl::desc("Emit the model descriptor (off in variant builds)"),
       llvm::cl::init(true)};
-  PassOptions::Option<std::string> variants{
-      *this, "variants",
-      llvm::cl::desc("Variant builds for the descriptor (see "
-                     "bitnet-emit-entry-point)"),
-      llvm::cl::init("")};
   PassOptions::Option<std::string> gpuArch{
       *this, "gpu-arch",
       llvm::cl::desc("NVIDIA GPU architecture of bitnet-gpu-pipeline (sm_80, "
@@ -118,10 +125,6 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       *this, "ptxas",
       llvm::cl::desc("ptxas that also assembles a cubin (empty: PTX only)"),
       llvm::cl::init("")};
-  PassOptions::Option<std::string> target{
-      *this, "target",
-      llvm::cl::desc("Target (triple and CPU) recorded in the descriptor"),
-      llvm::cl::init("")};
 };
 
 /// bitnet ops to linalg/arith/math/tensor on tensors.
@@ -134,7 +137,8 @@ void buildLLVMPipeline(OpPassManager &pm, const PipelineOptions &options);
 /// embedded with the launch list (bitnet-emit-gpu-program). Follow with
 /// buildLLVMPipeline for the host side.
 void buildGPUPipeline(OpPassManager &pm, const PipelineOptions &options);
-/// Only the kernel part of buildGPUPipeline: ends with gpu.binary (PTX).
+/// Only the kernel part of buildGPUPipeline (registered as
+/// bitnet-gpu-kernel-pipeline): ends with gpu.binary (PTX).
 void buildGPUKernelPipeline(OpPassManager &pm, const PipelineOptions &options);
 /// The whole reference path: the three above in order.
 void buildReferencePipeline(OpPassManager &pm, const PipelineOptions &options);

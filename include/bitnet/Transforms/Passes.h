@@ -7,6 +7,9 @@
 #ifndef BITNET_TRANSFORMS_PASSES_H
 #define BITNET_TRANSFORMS_PASSES_H
 
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+#include "bitnet/Dialect/BitNet/IR/EnumOptions.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"

@@ -35,8 +35,9 @@ def BitNetNarrowFloatWeights
     ```
   }];
   let options = [
-    Option<"precision", "precision", "std::string", /*default=*/"\"f16\"",
-           "f16 or int8">,
+    Option<"precision", "precision", "::mlir::bitnet::FloatPrecision",
+           /*default=*/"::mlir::bitnet::FloatPrecision::F16",
+           "Precision to store the weights in", [{::mlir::bitnet::floatPrecisionValues()}]>,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect"];
 }
@@ -110,8 +111,9 @@ def BitNetPackWeights : Pass<"bitnet-pack-weights", "::mlir::ModuleOp"> {
     ```
   }];
   let options = [
-    Option<"format", "format", "std::string", /*default=*/"\"i2\"",
-           "Target format: int8, i2 or base3">,
+    Option<"format", "format", "::mlir::bitnet::TernaryFormat",
+           /*default=*/"::mlir::bitnet::TernaryFormat::I2",
+           "Target format", [{::mlir::bitnet::ternaryFormatValues()}]>,
   ];
 }
 
@@ -166,29 +168,26 @@ def BitNetEmitEntryPoint : Pass<"bitnet-emit-entry-point", "::mlir::ModuleOp"> {
     Names come from the argument attribute `bitnet.name` and the function
     attribute `bitnet.output_names`; they default to `input<i>`/`output<i>`.
 
+    The descriptor's target and the CPU features a loader checks come from
+    the module's `bitnet.target` attribute (`#bitnet.target`); without one
+    they are empty.
+
     A model may carry builds for several CPUs: each variant build is compiled
-    with its own `run-symbol` and `emit-info=false`, and the baseline build's
-    `variants` option lists them for the descriptor, which the loader uses to
-    pick the best build the machine runs.
+    with its own `run-symbol` and `emit-info=false`, and the baseline module's
+    `bitnet.variants` attribute (`#bitnet.variant`s, best first) lists them
+    for the descriptor, which the loader uses to pick the best build the
+    machine runs.
   }];
   let options = [
     Option<"entry", "entry", "std::string", /*default=*/"\"\"",
            "Entry function (default: the only public function)">,
     Option<"producer", "producer", "std::string",
            /*default=*/"\"bitnet-compile\"", "Producer string of the descriptor">,
-    Option<"target", "target", "std::string", /*default=*/"\"\"",
-           "Target string of the descriptor (triple and CPU)">,
-    Option<"cpuFeatures", "cpu-features", "std::string", /*default=*/"\"\"",
-           "CPU features the code needs, comma-separated (checked by loaders)">,
     Option<"runSymbol", "run-symbol", "std::string",
            /*default=*/"\"bitnet_model_run\"",
            "Name of the run function (another name for a variant build)">,
     Option<"emitInfo", "emit-info", "bool", /*default=*/"true",
            "Emit the bitnet_model_info descriptor (not in variant builds)">,
-    Option<"variants", "variants", "std::string", /*default=*/"\"\"",
-           "Variant builds linked beside this one, for the descriptor: "
-           "entries 'name|run-symbol|workspace-bytes|alignment|features"
-           "[|stack-bytes]' separated by ';', best first">,
   ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect",
                            "::mlir::func::FuncDialect"];

@@ -137,31 +137,15 @@ static std::optional<SmallVector<int8_t>> constantTernary(Value weight) {
 
 namespace {
 /// The instruction sets the MAD kernel is generated for.
-enum class MADIsa {
-  Avx512Vnni, ///< vpdpbusd on 512-bit vectors (16 rows per tile)
-  AvxVnni,    ///< vpdpbusd on 256-bit vectors, VEX-encoded (8 rows)
-  Avx2,       ///< vpmaddubsw + vpmaddwd on 256-bit vectors (8 rows)
-  Neon,       ///< AArch64 sdot (dot product extension), 128-bit (4 rows)
-};
-
-std::optional<MADIsa> parseIsa(StringRef name) {
-  return llvm::StringSwitch<std::optional<MADIsa>>(name)
-      .Case("avx512vnni", MADIsa::Avx512Vnni)
-      .Case("avxvnni", MADIsa::AvxVnni)
-      .Case("avx2", MADIsa::Avx2)
-      .Case("neon", MADIsa::Neon)
-      .Default(std::nullopt);
-}
-
 /// 32-bit lanes of a vector register: the rows of one tile.
-int64_t lanesOf(MADIsa isa) {
+int64_t lanesOf(KernelISA isa) {
   switch (isa) {
-  case MADIsa::Avx512Vnni:
+  case KernelISA::AVX512VNNI:
     return 16;
-  case MADIsa::AvxVnni:
-  case MADIsa::Avx2:
+  case KernelISA::AVXVNNI:
+  case KernelISA::AVX2:
     return 8;
-  case MADIsa::Neon:
+  case KernelISA::NEON:
     return 4;
   }
   llvm_unreachable("unknown MAD instruction set");
@@ -171,14 +155,14 @@ int64_t lanesOf(MADIsa isa) {
 /// this shift: 2j when a mask keeps the code in place. Signed products (NEON
 /// sdot) cannot take 2 * 64 = 128, so there the top code is shifted down to
 /// bits [0, 2) instead (s = 0).
-int64_t scaleShiftOf(MADIsa isa, int64_t j) {
-  return isa == MADIsa::Neon && j == 3 ? 0 : 2 * j;
+int64_t scaleShiftOf(KernelISA isa, int64_t j) {
+  return isa == KernelISA::NEON && j == 3 ? 0 : 2 * j;
 }
 
 /// Emits the LLVM-dialect kernel functions of one (M, N, K) shape.
 class MADKernelEmitter : KernelEmitterBase {
 public:
-  MADKernelEmitter(ModuleOp module, MADIsa isa, StringRef isaName, int64_t m,
+  MADKernelEmitter(ModuleOp module, KernelISA isa, StringRef isaName, int64_t m,
                    int64_t n, int64_t k, int64_t prefetchDistance)
       : KernelEmitterBase(module), isa(isa), isaName(isaName.str()),
         prefetchDistance(prefetchDistance), m(m), n(n),
@@ -204,7 +188,7 @@ public:
   }
   /// Whether the prefill loop (codes unpacked once per call) is used.
   bool unpacksOnce() const {
-    return isa == MADIsa::Avx512Vnni && madUsesPrefillLoop(m, k);
+    return isa == KernelISA::AVX512VNNI && madUsesPrefillLoop(m, k);
   }
 
   /// Returns the wrapper `func.func` taking memrefs (x, w, s_w, y,
@@ -224,7 +208,7 @@ private:
   LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp quantize,
                               LLVM::LLVMFuncOp chunk);
 
-  MADIsa isa;
+  KernelISA isa;
   std::string isaName;
   int64_t prefetchDistance;
   int64_t m, n, k, lanes, tileBytes, groupRows, blockBytes, groups, blocks,
@@ -302,7 +286,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
         kb, loc, arith::MulIOp::create(kb, loc, tok, cI64(kb, kPadded)),
         arith::MulIOp::create(kb, loc, blk, cI64(kb, 16)));
     Value splat;
-    if (isa == MADIsa::Neon) {
+    if (isa == KernelISA::NEON) {
       // The block's 16 bytes (one load for the four j), lane j repeated:
       // what sdot's by-element form takes.
       Value words = load(kb, wordsV, gep(kb, xq, block));
@@ -339,14 +323,14 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
           .getResult(0);
     };
     switch (isa) {
-    case MADIsa::Avx512Vnni:
+    case KernelISA::AVX512VNNI:
       return call(wordsV, "llvm.x86.avx512.vpdpbusd.512", {acc, codes, x});
-    case MADIsa::AvxVnni:
+    case KernelISA::AVXVNNI:
       return call(wordsV, "llvm.x86.avx512.vpdpbusd.256", {acc, codes, x});
-    case MADIsa::Neon:
+    case KernelISA::NEON:
       // Codes (at most 32 here) and activations both as signed bytes.
       return call(wordsV, "llvm.aarch64.neon.sdot", {acc, codes, x});
-    case MADIsa::Avx2: {
+    case KernelISA::AVX2: {
       // Pairs of products in i16 (codes * 4^j <= 128 and |x| <= 128 keep each
       // pair within [-32768, 32512]: no saturation), then pairs of pairs.
       Value pairs = call(halfsV, "llvm.x86.avx2.pmadd.ub.sw", {codes, x});
@@ -638,21 +622,13 @@ struct BitNetLowerToCPUKernelsPass
           << static_cast<int64_t>(prefetchDistance);
       return signalPassFailure();
     }
-    if (isa == "none")
+    if (isa == KernelISA::None)
       return;
-    if (!parseIsa(isa)) {
-      module.emitError("bitnet-lower-to-cpu-kernels: unknown isa '")
-          << isa << "', expected avx512vnni, avxvnni, avx2, neon or none";
-      return signalPassFailure();
-    }
-    if (family != "mad" && family != "lut" && family != "auto") {
-      module.emitError("bitnet-lower-to-cpu-kernels: unknown family '")
-          << family << "', expected mad, lut or auto";
-      return signalPassFailure();
-    }
-    if (family != "mad" && isa != "avx512vnni") {
+    if (family != KernelFamily::MAD && isa != KernelISA::AVX512VNNI) {
       module.emitError("bitnet-lower-to-cpu-kernels: family=")
-          << family << " needs isa=avx512vnni (and AVX-512 VBMI), got " << isa;
+          << stringifyKernelFamily(family)
+          << " needs isa=avx512vnni (and AVX-512 VBMI), got "
+          << stringifyKernelISA(isa);
       return signalPassFailure();
     }
     SmallVector<BitLinearOp> ops;
@@ -674,11 +650,11 @@ struct BitNetLowerToCPUKernelsPass
     SmallVector<DenseMatmulOp> dense;
     module.walk([&](DenseMatmulOp op) { dense.push_back(op); });
     for (DenseMatmulOp op : dense)
-      lowerDenseMatmulToKernel(module, op, lanesOf(*parseIsa(isa)));
+      lowerDenseMatmulToKernel(module, op, lanesOf(isa));
     SmallVector<AttentionOp> attention;
     module.walk([&](AttentionOp op) { attention.push_back(op); });
     for (AttentionOp op : attention)
-      lowerAttentionToKernel(module, op, lanesOf(*parseIsa(isa)));
+      lowerAttentionToKernel(module, op, lanesOf(isa));
   }
 
   void lower(ModuleOp module, BitLinearOp op, WeightResidency residency) {
@@ -695,8 +671,8 @@ struct BitNetLowerToCPUKernelsPass
 
     OpBuilder b(op);
     SmallVector<NamedAttribute> estimates;
-    bool useLUT = family == "lut";
-    if (family == "auto") {
+    bool useLUT = family == KernelFamily::LUT;
+    if (family == KernelFamily::Auto) {
       KernelCostEstimate e = estimateBitLinear(m, n, k, residency);
       useLUT = e.preferLUT();
       StringRef where = residency == WeightResidency::L2 ? "l2"
@@ -730,13 +706,14 @@ struct BitNetLowerToCPUKernelsPass
                           "exact; this layer keeps the reference lowering";
       return;
     }
-    MADIsa kind = *parseIsa(isa);
-    MADKernelEmitter emitter(module, kind, isa, m, n, k, prefetchDistance);
+    KernelISA kind = isa;
+    MADKernelEmitter emitter(module, kind, stringifyKernelISA(isa), m, n, k,
+                             prefetchDistance);
     SmallVector<int8_t> layout = layoutMAD(*weights, n, k, lanesOf(kind));
 
     SmallVector<NamedAttribute> choice = {
         b.getNamedAttr("family", b.getStringAttr("mad")),
-        b.getNamedAttr("isa", b.getStringAttr(isa)),
+        b.getNamedAttr("isa", b.getStringAttr(stringifyKernelISA(isa))),
         b.getNamedAttr("rows_per_group",
                        b.getI64IntegerAttr(kTilesPerGroup * lanesOf(kind))),
         b.getNamedAttr("cols_per_block", b.getI64IntegerAttr(kColsPerBlock)),

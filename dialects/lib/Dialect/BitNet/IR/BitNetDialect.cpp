@@ -10,6 +10,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
+#include "llvm/Support/MathExtras.h"
 
 using namespace mlir;
 using namespace mlir::bitnet;
@@ -19,6 +20,30 @@ using namespace mlir::bitnet;
 
 #define GET_ATTRDEF_CLASSES
 #include "bitnet/Dialect/BitNet/IR/BitNetAttrs.cpp.inc"
+
+std::string TargetAttr::getDescription() const {
+  if (getBackend() == "cpu")
+    return (getTriple() + " " + getChip()).str();
+  return (getChip() + " (" + getTriple() + " host)").str();
+}
+
+LogicalResult
+VariantAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                    StringRef chip, FlatSymbolRefAttr run,
+                    int64_t workspaceBytes, int64_t workspaceAlignment,
+                    StringRef features, int64_t stackBytes) {
+  if (chip.empty())
+    return emitError() << "a variant needs the name of its CPU";
+  if (workspaceBytes < 0 || stackBytes < 0)
+    return emitError() << "a variant's workspace and stack sizes must be "
+                          ">= 0, got "
+                       << workspaceBytes << " and " << stackBytes;
+  if (workspaceAlignment < 1 || !llvm::isPowerOf2_64(workspaceAlignment))
+    return emitError() << "a variant's workspace alignment must be a power "
+                          "of two, got "
+                       << workspaceAlignment;
+  return success();
+}
 
 void BitNetDialect::initialize() {
   addAttributes<

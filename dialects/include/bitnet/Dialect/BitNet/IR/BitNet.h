@@ -26,6 +26,15 @@
 #define GET_ATTRDEF_CLASSES
 #include "bitnet/Dialect/BitNet/IR/BitNetAttrs.h.inc"
 
+namespace mlir::bitnet {
+/// The module attribute that holds the #bitnet.target a module is compiled
+/// for.
+inline constexpr llvm::StringLiteral kTargetAttrName = "bitnet.target";
+/// The module attribute that lists, as #bitnet.variant, the builds for other
+/// CPUs linked beside the module.
+inline constexpr llvm::StringLiteral kVariantsAttrName = "bitnet.variants";
+} // namespace mlir::bitnet
+
 #define GET_TYPEDEF_CLASSES
 #include "bitnet/Dialect/BitNet/IR/BitNetTypes.h.inc"
 

@@ -1,10 +1,12 @@
-//===- CPU.cpp - Machine code for CPU targets -------------------*- C++ -*-===//
+//===- CodeGen.cpp - Machine code for CPU targets ---------------*- C++ -*-===//
 //
 // Part of bitnet-mlir.
 //
 //===----------------------------------------------------------------------===//
 
-#include "bitnet/Target/CPU.h"
+#include "bitnet/Target/CPU/CodeGen.h"
+
+#include "bitnet/Target/CPU/Architecture.h"
 
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
@@ -68,22 +70,9 @@ ResolvedTarget mlir::bitnet::resolveTarget(const CPUTarget &target) {
 }
 
 std::string mlir::bitnet::getCheckableFeatures(const ResolvedTarget &target) {
-  // LLVM and GCC share these names.
-  static constexpr llvm::StringLiteral kX86[] = {
-      "sse4.1",      "sse4.2",     "avx",        "avx2",       "fma",
-      "f16c",        "bmi",        "bmi2",       "avx512f",    "avx512bw",
-      "avx512vl",    "avx512dq",   "avx512cd",   "avx512vnni", "avx512vbmi",
-      "avx512vbmi2", "avx512bf16", "avx512fp16", "avxvnni",    "amx-tile",
-      "amx-int8",    "amx-bf16"};
-  // LLVM's names; the runtime reads them from the kernel's hwcaps.
-  static constexpr llvm::StringLiteral kAArch64[] = {"dotprod"};
   llvm::Triple triple(target.triple);
-  ArrayRef<llvm::StringLiteral> checked;
-  if (triple.isX86())
-    checked = kX86;
-  else if (triple.isAArch64())
-    checked = kAArch64;
-  else
+  const CPUArchitecture *arch = lookupCPUArchitecture(triple);
+  if (!arch)
     return "";
   initializeTargets();
   std::string error;
@@ -97,7 +86,7 @@ std::string mlir::bitnet::getCheckableFeatures(const ResolvedTarget &target) {
   if (!sti)
     return "";
   SmallVector<llvm::StringRef> needed;
-  for (llvm::StringRef feature : checked)
+  for (llvm::StringRef feature : arch->checkableFeatures)
     if (sti->checkFeatures(("+" + feature).str()))
       needed.push_back(feature);
   return llvm::join(needed, ",");

@@ -1,4 +1,4 @@
-//===- CPU.h - Machine code for CPU targets ---------------------*- C++ -*-===//
+//===- CodeGen.h - Machine code for CPU targets -----------------*- C++ -*-===//
 //
 // Part of bitnet-mlir.
 //
@@ -9,8 +9,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef BITNET_TARGET_CPU_H
-#define BITNET_TARGET_CPU_H
+#ifndef BITNET_TARGET_CPU_CODEGEN_H
+#define BITNET_TARGET_CPU_CODEGEN_H
 
 #include "mlir/IR/BuiltinOps.h"
 #include "llvm/Support/Error.h"
@@ -78,4 +78,4 @@ llvm::Error linkSharedObject(ArrayRef<std::string> objectPaths,
 
 } // namespace mlir::bitnet
 
-#endif // BITNET_TARGET_CPU_H
+#endif // BITNET_TARGET_CPU_CODEGEN_H

@@ -15,8 +15,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef BITNET_TARGET_WEIGHTDATA_H
-#define BITNET_TARGET_WEIGHTDATA_H
+#ifndef BITNET_TARGET_CPU_WEIGHTDATA_H
+#define BITNET_TARGET_CPU_WEIGHTDATA_H
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Support/LLVM.h"
@@ -42,4 +42,4 @@ outlineWeightData(ModuleOp module, StringRef symbolPrefix, StringRef dataPath,
 
 } // namespace mlir::bitnet
 
-#endif // BITNET_TARGET_WEIGHTDATA_H
+#endif // BITNET_TARGET_CPU_WEIGHTDATA_H

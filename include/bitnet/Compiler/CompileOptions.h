@@ -1,0 +1,107 @@
+//===- CompileOptions.h - What a compilation is asked to do -----*- C++ -*-===//
+//
+// Part of bitnet-mlir.
+//
+//===----------------------------------------------------------------------===//
+//
+// The options of one compilation, as bitnet-compile, the Python bindings and
+// C++ callers give them, with their defaults (shared with the named pipelines
+// through bitnet/Pipelines/Pipelines.h). The targets (bitnet/Target/Target.h)
+// read them; validateCompileOptions (bitnet/Compiler/Compiler.h) checks them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef BITNET_COMPILER_COMPILEOPTIONS_H
+#define BITNET_COMPILER_COMPILEOPTIONS_H
+
+#include "bitnet/Pipelines/Pipelines.h"
+#include "bitnet/Target/CPU/CodeGen.h"
+
+#include "llvm/Support/Error.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace mlir::bitnet {
+
+/// The phase whose result the compiler writes.
+enum class EmitKind {
+  MLIR,         ///< MLIR text, at the stage `CompileOptions::stage`
+  LLVM,         ///< LLVM IR text after optimisation
+  Object,       ///< a relocatable object file
+  SharedObject, ///< a loadable model (the default)
+  PTX,          ///< the PTX of a GPU model's kernels (needs gpuArch)
+  Tokenizer,    ///< the tokenizer the model carries, in the runtime's JSON
+};
+
+/// How far MLIR output is lowered.
+enum class MLIRStage {
+  Input,      ///< as read (and imported), canonicalised
+  Linalg,     ///< after bitnet-linalg-pipeline
+  Bufferized, ///< after bitnet-bufferize-pipeline
+  LLVM,       ///< after bitnet-llvm-pipeline (LLVM dialect)
+};
+
+std::optional<EmitKind> parseEmitKind(StringRef name);
+std::optional<MLIRStage> parseMLIRStage(StringRef name);
+/// File extension of a phase's output, with the dot.
+StringRef getDefaultExtension(EmitKind kind);
+
+struct CompileOptions {
+  EmitKind emit = EmitKind::SharedObject;
+  MLIRStage stage = MLIRStage::Input;
+  /// Entry function; empty for the only public function.
+  std::string entry;
+  /// Re-encode ternary weights; none keeps each weight's format.
+  std::optional<TernaryFormat> weightFormat;
+  /// Precision of embedding and head weights.
+  FloatPrecision floatWeights = defaults::kFloatWeights;
+  /// Element type of a decoder's KV caches.
+  KVCacheType kvCache = defaults::kKVCache;
+  /// Logits of the last token only (a prefill build for generation).
+  bool lastTokenLogits = false;
+  /// The registered target that compiles the model (bitnet/Target/Target.h):
+  /// "cpu" (the default) or "nvptx".
+  std::string backend = "cpu";
+  /// The CPU code: the whole model for the CPU target, the host side of a
+  /// GPU target.
+  CPUTarget target;
+  /// NVIDIA GPU architecture ("sm_80", "sm_90") of the nvptx target.
+  std::string gpuArch = "sm_90";
+  /// CUDA toolkit: libdevice and, when present, ptxas (for a cubin).
+  std::string cudaPath = "/usr/local/cuda";
+  /// nvptx: also a host build of every kernel, so that the model runs
+  /// through the CUDA driver emulator (bitnet_rt/gpu_emulation.h).
+  bool gpuEmulation = false;
+  /// nvptx: weight rows per warp of every W2A8 kernel (1, 2, 4, 8, 16 or
+  /// 32), or 0 to choose per shape.
+  int64_t gpuGemvRows = 0;
+  /// Kernels for linear layers: "auto" (the best the target has),
+  /// "reference" (the reference lowering only) or a kernel family of the
+  /// target ("avx512vnni", see the CPU architectures in lib/Target/CPU).
+  std::string kernels = "auto";
+  /// More builds of the model for other CPUs (LLVM CPU names, or "native"),
+  /// best first; the runtime runs the first one the machine supports and
+  /// the baseline build (`target`) otherwise. Shared objects only.
+  std::vector<std::string> variants;
+  /// Compiler driver used to link shared objects; empty picks one.
+  std::string linker;
+  /// Print each stage and its time to stderr.
+  bool verbose = false;
+  /// Apply MLIR's pass-manager command-line options (--mlir-timing,
+  /// --mlir-print-ir-after-all, ...); only for tools that registered them.
+  bool applyPassManagerCLOptions = false;
+};
+
+/// The producer string written into every compiled model.
+StringRef getProducerString();
+
+/// The pipeline options that `options` implies for every target (the
+/// target adds its own: kernels, GPU architecture).
+void fillPipelineOptions(const CompileOptions &options,
+                         PipelineOptions &pipeline);
+
+} // namespace mlir::bitnet
+
+#endif // BITNET_COMPILER_COMPILEOPTIONS_H
