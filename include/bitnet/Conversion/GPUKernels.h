@@ -4,9 +4,13 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// The NVIDIA kernels of bitnet-lower-to-gpu, as gpu-dialect MLIR text with
-// the shapes baked in, and the compile-time weight layout of the W2A8
-// GEMV/GEMM kernel.
+// The NVIDIA kernels of bitnet-lower-to-gpu, each built as a gpu.func in a
+// gpu.module with the shapes baked in, and the compile-time weight layout of
+// the W2A8 GEMV/GEMM kernel. The definitions are split by kernel family
+// under lib/Conversion/BitNetToGPU: GPUQuantKernels.cpp (quantisation,
+// RMSNorm), GPUGemvKernels.cpp (the layout, GEMV/GEMM),
+// GPUAttentionKernels.cpp (rope, KV cache, attention) and
+// GPUElementwiseKernels.cpp (embedding, dense head, positions, elementwise).
 //
 // GEMV layout. K is cut into chunks of 64 values (16 bytes of 2-bit codes
 // c = w + 1). A warp owns RG consecutive rows ("rows per warp", chosen per
@@ -27,6 +31,7 @@
 #ifndef BITNET_CONVERSION_GPUKERNELS_H
 #define BITNET_CONVERSION_GPUKERNELS_H
 
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Support/LLVM.h"
 
 #include <array>
@@ -85,10 +90,14 @@ GPUGemvLayout chooseGemvLayout(int64_t m, int64_t n, int64_t k,
 std::vector<int8_t> layoutGemvWeights(ArrayRef<int8_t> w, int64_t n,
                                       int64_t k, const GPUGemvLayout &layout);
 
-/// One kernel: its gpu.func text and how it is launched.
+/// One kernel: its gpu.func and how it is launched.
+///
+/// Every function below that returns a GPUKernel builds the kernel at the
+/// end of `module`, unless the module already has a kernel of its name
+/// (the same kernel launched again), and returns it in `func`.
 struct GPUKernel {
   std::string name;
-  std::string text; ///< a gpu.func, to be placed in a gpu.module
+  gpu::GPUFuncOp func; ///< the kernel, in the module given
   std::array<int64_t, 3> grid{1, 1, 1};
   std::array<int64_t, 3> block{1, 1, 1};
   int64_t bytes = 0; ///< memory traffic, for profiling
@@ -100,19 +109,20 @@ struct GPUKernel {
 /// tokens (tokens past m are zero).
 /// (%x: f32[m*k], %xq: i8[paddedTokens*rowStride], %xs: i32[paddedTokens],
 ///  %sx: f32[paddedTokens])
-GPUKernel quantizeKernel(int64_t m, int64_t k, int64_t rowStride,
-                         int64_t paddedTokens);
+GPUKernel quantizeKernel(gpu::GPUModuleOp module, int64_t m, int64_t k,
+                         int64_t rowStride, int64_t paddedTokens);
 
 /// The W2A8 GEMV (m <= 8) or GEMM (token blocks of 8) in `layout`; with
 /// `residual`, y = the product + %r, added after the product is rounded to
 /// f32 as an add kernel would.
 /// (%w: i8[weightBytes], %xq, %xs, %sx as quantizeKernel, %ws: f32[1],
 ///  [%r: f32[m*n],] %y: f32[m*n])
-GPUKernel gemvKernel(int64_t m, int64_t n, int64_t k,
+GPUKernel gemvKernel(gpu::GPUModuleOp module, int64_t m, int64_t n, int64_t k,
                      const GPUGemvLayout &layout, bool residual = false);
 
 /// RMSNorm of `rows x d`. (%x: f32[rows*d], %gamma: f32[d], %y: f32[rows*d])
-GPUKernel rmsnormKernel(int64_t rows, int64_t d, float eps);
+GPUKernel rmsnormKernel(gpu::GPUModuleOp module, int64_t rows, int64_t d,
+                        float eps);
 
 /// RMSNorm of `m x k` then quantizeKernel of its output, in one kernel: the
 /// normalised rows are recomputed (the same f32 operations as
@@ -122,16 +132,16 @@ GPUKernel rmsnormKernel(int64_t rows, int64_t d, float eps);
 /// multiply kernels.
 /// (%x: f32[m*k] or %gate, %up: f32[m*k], %gamma: f32[k], then %xq, %xs,
 ///  %sx as quantizeKernel)
-GPUKernel rmsnormQuantizeKernel(int64_t m, int64_t k, float eps,
-                                int64_t rowStride, int64_t paddedTokens,
-                                bool gated = false);
+GPUKernel rmsnormQuantizeKernel(gpu::GPUModuleOp module, int64_t m, int64_t k,
+                                float eps, int64_t rowStride,
+                                int64_t paddedTokens, bool gated = false);
 
 /// Rotary embedding of `tokens x heads x dim` f32 rows by one position per
 /// token (`positionType` i32 or i64), pairs (i, i + D/2) or, `interleaved`,
 /// (2i, 2i + 1); one thread per pair.
 /// (%x: f32[t*h*d], %pos: positionType[t], %freq: f32[d/2], %y: f32[t*h*d])
-GPUKernel ropeKernel(int64_t tokens, int64_t heads, int64_t dim,
-                     bool interleaved, StringRef positionType);
+GPUKernel ropeKernel(gpu::GPUModuleOp module, int64_t tokens, int64_t heads,
+                     int64_t dim, bool interleaved, StringRef positionType);
 
 /// The shape of one bitnet.attention on the GPU.
 struct GPUAttentionShape {
@@ -155,7 +165,8 @@ struct RopeSpec {
 /// (%q: f32[t*h*d], %k, %v: f32[t*hkv*d], %qpos, %kpos: positions[t],
 ///  %qfreq, %kfreq: f32[d/2], %qr: f32[t*h*d], %kc, %vc, %pos as
 ///  cacheUpdateKernel)
-GPUKernel ropeCacheUpdateKernel(const GPUAttentionShape &shape,
+GPUKernel ropeCacheUpdateKernel(gpu::GPUModuleOp module,
+                                const GPUAttentionShape &shape,
                                 const RopeSpec &q, const RopeSpec &k);
 
 /// Writes the `tokens` new key and value rows into both caches, in place, at
@@ -163,7 +174,8 @@ GPUKernel ropeCacheUpdateKernel(const GPUAttentionShape &shape,
 /// rounded to the cache type; one thread per element.
 /// (%k: f32[t*hkv*d], %v: f32[t*hkv*d], %kc: cache[c*hkv*d], %vc: cache[...],
 ///  %pos: positionType[1])
-GPUKernel cacheUpdateKernel(const GPUAttentionShape &shape);
+GPUKernel cacheUpdateKernel(gpu::GPUModuleOp module,
+                            const GPUAttentionShape &shape);
 
 /// Causal grouped-query attention over the updated caches: one block per
 /// (token, query head) scores the visible rows j <= p + token, a warp per
@@ -173,31 +185,34 @@ GPUKernel cacheUpdateKernel(const GPUAttentionShape &shape);
 /// feature.
 /// (%q: f32[t*h*d], %kc, %vc, %pos as cacheUpdateKernel,
 ///  %scores: f32[t*h*c], %out: f32[t*h*d])
-GPUKernel attentionKernel(const GPUAttentionShape &shape);
+GPUKernel attentionKernel(gpu::GPUModuleOp module,
+                          const GPUAttentionShape &shape);
 
 /// Rows of a `vocab x dim` table (`tableType` f32, f16 or i8, the last with
 /// one f32 scale per row) for `tokens` ids (`idType` i32 or i64; negative
 /// ids count from the end, then clamped into the table); one thread per
 /// output element.
 /// (%table: tableType[v*d], %ids: idType[t][, %scales: f32[v]], %y: f32[t*d])
-GPUKernel embeddingKernel(int64_t tokens, int64_t vocab, int64_t dim,
-                          StringRef tableType, StringRef idType,
-                          bool scaled);
+GPUKernel embeddingKernel(gpu::GPUModuleOp module, int64_t tokens,
+                          int64_t vocab, int64_t dim, StringRef tableType,
+                          StringRef idType, bool scaled);
 
 /// y[m, n] = sum_k x[m, k] * float(w[n, k]) (times scales[n] for an i8
 /// weight): one warp per row of the weight, read once with coalesced loads
 /// for all `m` tokens.
 /// (%x: f32[m*k], %w: weightType[n*k][, %scales: f32[n]], %y: f32[m*n])
-GPUKernel denseKernel(int64_t m, int64_t n, int64_t k, StringRef weightType,
-                      bool scaled);
+GPUKernel denseKernel(gpu::GPUModuleOp module, int64_t m, int64_t n, int64_t k,
+                      StringRef weightType, bool scaled);
 
 /// The positions of a step's tokens: y[i] = start[0] + i (`type` i32 or
 /// i64). (%start: type[1], %y: type[count])
-GPUKernel positionRangeKernel(int64_t count, StringRef type);
+GPUKernel positionRangeKernel(gpu::GPUModuleOp module, int64_t count,
+                              StringRef type);
 
 enum class ElementwiseKind { SquaredRelu, Add, Mul, Copy };
 /// (%a[, %b], %y), all f32[count].
-GPUKernel elementwiseKernel(ElementwiseKind kind, int64_t count);
+GPUKernel elementwiseKernel(gpu::GPUModuleOp module, ElementwiseKind kind,
+                            int64_t count);
 
 } // namespace mlir::bitnet
 

@@ -18,9 +18,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Builders.h"
-#include "mlir/Parser/Parser.h"
 #include "llvm/ADT/SmallPtrSet.h"
-#include "llvm/ADT/StringMap.h"
 #include "llvm/ADT/SetVector.h"
 
 namespace mlir::bitnet {
@@ -118,9 +116,8 @@ private:
   /// Arguments the run updates in place (the KV caches).
   llvm::SmallSetVector<unsigned, 4> stateArgs;
   SmallVector<Launch> launches;
-  /// The text of each kernel by name, and the names in order of first launch.
-  llvm::StringMap<std::string> kernels;
-  std::vector<std::string> kernelOrder;
+  /// The kernels, in order of first launch.
+  gpu::GPUModuleOp kernels;
   unsigned globalCounter = 0;
 };
 } // namespace
@@ -183,8 +180,6 @@ Operand BitNetLowerToGPUPass::operand(Value v) {
 
 void BitNetLowerToGPUPass::launch(GPUKernel kernel,
                                   SmallVector<Operand> operands, Location loc) {
-  if (kernels.try_emplace(kernel.name, kernel.text).second)
-    kernelOrder.push_back(kernel.name);
   launches.push_back({std::move(kernel), std::move(operands), loc});
 }
 
@@ -265,7 +260,8 @@ LogicalResult BitNetLowerToGPUPass::planBinary(Operation *op, Value a, Value b,
     return op->emitError("bitnet-lower-to-gpu: only f32 tensors of one "
                          "shape are added or multiplied on the GPU");
   resultBuffer(result);
-  launch(elementwiseKernel(isa<arith::AddFOp>(op) ? ElementwiseKind::Add
+  launch(elementwiseKernel(kernels,
+                           isa<arith::AddFOp>(op) ? ElementwiseKind::Add
                                                   : ElementwiseKind::Mul,
                            type.getNumElements()),
          {operand(a), operand(b), operand(result)}, op->getLoc());
@@ -404,7 +400,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     if (known == quantized.end()) {
       Quantized q{allocate(tokens * rowBytes), allocate(4 * tokens),
                   allocate(4 * tokens), rowBytes, tokens};
-      launch(quantizeKernel(m, k, rowBytes, tokens),
+      launch(quantizeKernel(kernels, m, k, rowBytes, tokens),
              {operand(bl.getInput()), ws(q.xq, tokens * rowBytes, i8),
               ws(q.xs, tokens, i32), ws(q.sx, tokens, f32)},
              loc);
@@ -425,7 +421,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     } else {
       operands.push_back(ws(resultBuffer(bl.getResult()), m * n, f32));
     }
-    launch(gemvKernel(m, n, k, layout, /*residual=*/add != nullptr),
+    launch(gemvKernel(kernels, m, n, k, layout, /*residual=*/add != nullptr),
            std::move(operands), loc);
     return success();
   }
@@ -435,7 +431,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     BufRef xq = resultBuffer(q.getQuantized());
     BufRef sx = resultBuffer(q.getScale());
     BufRef xs = allocate(4 * m);
-    launch(quantizeKernel(m, k, k, m),
+    launch(quantizeKernel(kernels, m, k, k, m),
            {operand(q.getInput()), ws(xq, m * k, i8), ws(xs, m, i32),
             ws(sx, m, f32)},
            loc);
@@ -465,14 +461,14 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
       }
       operands.append({operand(norm.getGamma()), ws(q.xq, tokens * rowBytes, i8),
                        ws(q.xs, tokens, i32), ws(q.sx, tokens, f32)});
-      launch(rmsnormQuantizeKernel(rows, d, eps, rowBytes, tokens,
+      launch(rmsnormQuantizeKernel(kernels, rows, d, eps, rowBytes, tokens,
                                    gated != gatedNorms.end()),
              std::move(operands), loc);
       quantized.insert_or_assign(y, q);
       return success();
     }
     resultBuffer(norm.getResult());
-    launch(rmsnormKernel(rows, d, eps),
+    launch(rmsnormKernel(kernels, rows, d, eps),
            {operand(norm.getInput()), operand(norm.getGamma()),
             operand(norm.getResult())},
            loc);
@@ -480,7 +476,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
   }
   if (auto relu = dyn_cast<SquaredReluOp>(op)) {
     resultBuffer(relu.getResult());
-    launch(elementwiseKernel(ElementwiseKind::SquaredRelu,
+    launch(elementwiseKernel(kernels, ElementwiseKind::SquaredRelu,
                              relu.getType().getNumElements()),
            {operand(relu.getInput()), operand(relu.getResult())}, loc);
     return success();
@@ -518,7 +514,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
                            "start + index");
     RankedTensorType type = gen.getType();
     resultBuffer(gen.getResult());
-    launch(positionRangeKernel(type.getNumElements(),
+    launch(positionRangeKernel(kernels, type.getNumElements(),
                                typeName(type.getElementType())),
            {operand(start), operand(gen.getResult())}, loc);
     return success();
@@ -536,7 +532,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     if (emb.getScales())
       operands.push_back(operand(emb.getScales()));
     operands.push_back(operand(emb.getResult()));
-    launch(embeddingKernel(tokens, vocab, dim,
+    launch(embeddingKernel(kernels, tokens, vocab, dim,
                            typeName(table.getElementType()),
                            typeName(emb.getTokens().getType().getElementType()),
                            static_cast<bool>(emb.getScales())),
@@ -557,7 +553,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     if (dense.getScales())
       operands.push_back(operand(dense.getScales()));
     operands.push_back(operand(dense.getResult()));
-    launch(denseKernel(m, n, k, typeName(w.getElementType()),
+    launch(denseKernel(kernels, m, n, k, typeName(w.getElementType()),
                        static_cast<bool>(dense.getScales())),
            std::move(operands), loc);
     return success();
@@ -567,7 +563,8 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
       return op->emitError("bitnet-lower-to-gpu: rope needs a static shape");
     RopeSpec r = ropeSpec(rope);
     resultBuffer(rope.getResult());
-    launch(ropeKernel(r.tokens, r.heads, r.dim, r.interleaved, r.positionType),
+    launch(ropeKernel(kernels, r.tokens, r.heads, r.dim, r.interleaved,
+                      r.positionType),
            {operand(rope.getInput()), operand(rope.getPositions()),
             ropeFrequencies(rope), operand(rope.getResult())},
            loc);
@@ -614,7 +611,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
       // the rotated keys go straight into the key cache.
       auto [rq, rk] = roped->second;
       resultBuffer(rq.getResult());
-      launch(ropeCacheUpdateKernel(shape, ropeSpec(rq), ropeSpec(rk)),
+      launch(ropeCacheUpdateKernel(kernels, shape, ropeSpec(rq), ropeSpec(rk)),
              {operand(rq.getInput()), operand(rk.getInput()),
               operand(att.getValue()), operand(rq.getPositions()),
               operand(rk.getPositions()), ropeFrequencies(rq),
@@ -623,13 +620,13 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
               operand(att.getPosition())},
              loc);
     } else {
-      launch(cacheUpdateKernel(shape),
+      launch(cacheUpdateKernel(kernels, shape),
              {operand(att.getKey()), operand(att.getValue()),
               operand(att.getKCache()), operand(att.getVCache()),
               operand(att.getPosition())},
              loc);
     }
-    launch(attentionKernel(shape),
+    launch(attentionKernel(kernels, shape),
            {operand(att.getQuery()), operand(att.getKCache()),
             operand(att.getVCache()), operand(att.getPosition()),
             ws(scores, units * shape.capacity, f32), operand(att.getResult())},
@@ -652,7 +649,8 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
       BufRef out;
       out.kind = BufRef::Arg;
       out.arg = numInputs + slot;
-      launch(elementwiseKernel(ElementwiseKind::Copy, type.getNumElements()),
+      launch(elementwiseKernel(kernels, ElementwiseKind::Copy,
+                               type.getNumElements()),
              {operand(v), Operand{out, type.getNumElements(), f32}}, loc);
     }
     return success();
@@ -786,25 +784,14 @@ void BitNetLowerToGPUPass::runOnOperation() {
     return signalPassFailure();
   }
   entryFunc = func;
-  if (failed(plan(func)))
-    return signalPassFailure();
-
-  // The kernels.
-  std::string text = "gpu.module @" + kKernelModule.str() + " {\n";
-  for (const std::string &name : kernelOrder)
-    text += kernels.lookup(name);
-  text += "}\n";
-  Block parsed;
-  ParserConfig config(ctx);
-  if (failed(parseSourceString(text, &parsed, config, "bitnet-gpu-kernels"))) {
-    module.emitError("bitnet-lower-to-gpu: internal error: a generated "
-                     "kernel does not parse");
-    return signalPassFailure();
-  }
+  // The kernels, built as the plan launches them.
   OpBuilder b(ctx);
   b.setInsertionPointToEnd(module.getBody());
-  for (Operation &op : llvm::make_early_inc_range(parsed))
-    op.moveBefore(module.getBody(), module.getBody()->end());
+  kernels = gpu::GPUModuleOp::create(b, func.getLoc(), kKernelModule);
+  if (failed(plan(func))) {
+    kernels.erase();
+    return signalPassFailure();
+  }
   module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                   b.getUnitAttr());
 
