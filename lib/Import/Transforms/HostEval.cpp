@@ -17,17 +17,6 @@
 using namespace mlir;
 using namespace mlir::bitnet::onnx;
 
-int64_t mlir::bitnet::onnx::numElements(ArrayRef<int64_t> shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0 || d > kMaxDim)
-      return -1;
-    if (__builtin_mul_overflow(n, d, &n) || n > kMaxTensorElements)
-      return -1;
-  }
-  return n;
-}
-
 int64_t mlir::bitnet::onnx::wrapInt(int64_t v, Type type) {
   auto it = dyn_cast<IntegerType>(type);
   if (!it)
@@ -564,31 +553,6 @@ std::optional<HostTensor> castTensor(const HostTensor &a, Type to) {
   return r;
 }
 
-Type onnxTypeOf(MLIRContext *ctx, int64_t dtype) {
-  switch (dtype) {
-  case 1:
-    return Float32Type::get(ctx);
-  case 2:
-    return IntegerType::get(ctx, 8, IntegerType::Unsigned);
-  case 3:
-    return IntegerType::get(ctx, 8);
-  case 4:
-    return IntegerType::get(ctx, 16, IntegerType::Unsigned);
-  case 5:
-    return IntegerType::get(ctx, 16);
-  case 6:
-    return IntegerType::get(ctx, 32);
-  case 7:
-    return IntegerType::get(ctx, 64);
-  case 9:
-    return IntegerType::get(ctx, 1);
-  case 11:
-    return Float64Type::get(ctx);
-  default:
-    return {};
-  }
-}
-
 } // namespace
 
 std::optional<SmallVector<HostTensor>>
@@ -639,7 +603,10 @@ mlir::bitnet::onnx::evaluate(StringRef op, int64_t version,
     return one(unary(op, *x));
   }
   if (op == "Cast") {
-    Type to = onnxTypeOf(ctx, getInt(attrs, "to", 0));
+    // Only to the types a compiled model computes with, as legalisation
+    // lowers Cast: a folded constant of another type could feed nothing.
+    int64_t dtype = getInt(attrs, "to", 0);
+    Type to = isSupportedDataType(dtype) ? elementTypeOf(ctx, dtype) : Type();
     if (!x || !to)
       return std::nullopt;
     return one(castTensor(*x, to));

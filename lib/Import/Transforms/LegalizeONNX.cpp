@@ -774,36 +774,15 @@ FailureOr<Results> lowerClip(Node &n) {
   return Results{{*r, elem}};
 }
 
-Type onnxElementType(MLIRContext *ctx, int64_t dtype) {
-  switch (dtype) {
-  case 1:
-    return Float32Type::get(ctx);
-  case 2:
-    return IntegerType::get(ctx, 8, IntegerType::Unsigned);
-  case 3:
-    return IntegerType::get(ctx, 8);
-  case 5:
-    return IntegerType::get(ctx, 16);
-  case 6:
-    return IntegerType::get(ctx, 32);
-  case 7:
-    return IntegerType::get(ctx, 64);
-  case 9:
-    return IntegerType::get(ctx, 1);
-  case 11:
-    return Float64Type::get(ctx);
-  default:
-    return {};
-  }
-}
-
 FailureOr<Results> lowerCast(Node &n) {
   if (failed(n.arity(1, 1)) || failed(n.elemIn(0, n.allTypes(), "input")))
     return failure();
   FailureOr<int64_t> to = n.intAttr("to", -1);
   if (failed(to))
     return failure();
-  Type dst = onnxElementType(n.ctx(), *to);
+  // UINT16 and the other types a compiled model does not compute with are
+  // refused here, as the importer refuses them for graph inputs.
+  Type dst = isSupportedDataType(*to) ? elementTypeOf(n.ctx(), *to) : Type();
   if (!dst) {
     InFlightDiagnostic d = n.error() << "cast to data type " << *to
                                      << " is not supported";
