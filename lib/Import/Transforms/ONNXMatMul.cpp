@@ -286,6 +286,27 @@ quantParam(Node &n, size_t k, StringRef what, const Operand &x, int64_t axis) {
       AffineMap::get(x.rank(), 0, {getAffineDimExpr(*ax, n.ctx())}, n.ctx()));
 }
 
+/// The inputs of a (de)quantisation's linalg.generic and their maps: x
+/// (input 0), its scale (input 1) and, when given, its zero point (input 2).
+LogicalResult quantInputs(Node &n, int64_t axis, StringRef scaleName,
+                          StringRef zeroPointName, SmallVectorImpl<Value> &ins,
+                          SmallVectorImpl<AffineMap> &maps) {
+  const Operand &x = n.in[0];
+  auto scale = quantParam(n, 1, scaleName, x, axis);
+  if (failed(scale))
+    return failure();
+  ins.assign({x.value, scale->first});
+  maps.assign({n.b.getMultiDimIdentityMap(x.rank()), scale->second});
+  if (n.input(2)) {
+    auto zp = quantParam(n, 2, zeroPointName, x, axis);
+    if (failed(zp))
+      return failure();
+    ins.push_back(zp->first);
+    maps.push_back(zp->second);
+  }
+  return success();
+}
+
 FailureOr<Results> lowerQuantizeLinear(Node &n) {
   if (failed(n.arity(2, 3)) || failed(n.elemIn(0, {n.f32(), n.i32()}, "x")) ||
       failed(n.elemIn(1, {n.f32()}, "y_scale")) ||
@@ -296,19 +317,10 @@ FailureOr<Results> lowerQuantizeLinear(Node &n) {
     return failure();
   const Operand &x = n.in[0];
   Type out = n.input(2) ? n.in[2].elem : n.u8();
-  auto scale = quantParam(n, 1, "y_scale", x, *axis);
-  if (failed(scale))
+  SmallVector<Value> ins;
+  SmallVector<AffineMap> maps;
+  if (failed(quantInputs(n, *axis, "y_scale", "y_zero_point", ins, maps)))
     return failure();
-  SmallVector<Value> ins = {x.value, scale->first};
-  SmallVector<AffineMap> maps = {n.b.getMultiDimIdentityMap(x.rank()),
-                                 scale->second};
-  if (n.input(2)) {
-    auto zp = quantParam(n, 2, "y_zero_point", x, *axis);
-    if (failed(zp))
-      return failure();
-    ins.push_back(zp->first);
-    maps.push_back(zp->second);
-  }
   bool uns = isUnsigned(out);
   Type xe = x.elem;
   Value v = n.generic(ins, maps, x.shape(), out,
@@ -335,19 +347,10 @@ FailureOr<Results> lowerDequantizeLinear(Node &n) {
   if (failed(axis))
     return failure();
   const Operand &x = n.in[0];
-  auto scale = quantParam(n, 1, "x_scale", x, *axis);
-  if (failed(scale))
+  SmallVector<Value> ins;
+  SmallVector<AffineMap> maps;
+  if (failed(quantInputs(n, *axis, "x_scale", "x_zero_point", ins, maps)))
     return failure();
-  SmallVector<Value> ins = {x.value, scale->first};
-  SmallVector<AffineMap> maps = {n.b.getMultiDimIdentityMap(x.rank()),
-                                 scale->second};
-  if (n.input(2)) {
-    auto zp = quantParam(n, 2, "x_zero_point", x, *axis);
-    if (failed(zp))
-      return failure();
-    ins.push_back(zp->first);
-    maps.push_back(zp->second);
-  }
   Type xe = x.elem;
   Value v = n.generic(ins, maps, x.shape(), n.f32(),
                       [&](OpBuilder &b, Location loc, ValueRange a) -> Value {
