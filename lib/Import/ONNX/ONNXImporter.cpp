@@ -12,16 +12,20 @@
 
 #include "bitnet/Import/ONNX/ONNXImporter.h"
 
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
 #include "bitnet/Import/ONNXTypes.h"
-#include "bitnet/Import/Passes.h"
+#include "bitnet/Import/Pipelines.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Transforms/Passes.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSet.h"
@@ -40,6 +44,8 @@
 
 using namespace mlir;
 using mlir::bitnet::BitNetDialect;
+using mlir::bitnet::buildImportONNXPipeline;
+using mlir::bitnet::ImportONNXPipelineOptions;
 using mlir::bitnet::ONNXImportOptions;
 // `onnx` is the ONNX library's namespace here.
 namespace onnx_types = mlir::bitnet::onnx;
@@ -919,30 +925,12 @@ OwningOpRef<ModuleOp> Importer::run(StringRef bytes) {
     return owned;
   PassManager pm(ctx, ModuleOp::getOperationName());
   pm.enableVerifier(false);
-  OpPassManager &fpm = pm.nest<func::FuncOp>();
-  if (options.recognizeBitLinear)
-    fpm.addPass(mlir::bitnet::createBitNetRecognizeBitLinear(
-        {options.relaxedActivationScale}));
-  fpm.addPass(mlir::bitnet::createBitNetLegalizeONNX());
-  fpm.addPass(createCanonicalizerPass());
-  fpm.addPass(createCSEPass());
+  ImportONNXPipelineOptions pipeline;
+  pipeline.recognizeBitLinear = options.recognizeBitLinear;
+  pipeline.relaxedActivationScale = options.relaxedActivationScale;
+  buildImportONNXPipeline(pm, pipeline);
   if (failed(pm.run(module)))
     return {};
-  // A computed tensor returned twice (two graph outputs that compute the
-  // same thing end up as one value) would be hoisted into two output buffers
-  // at once by buffer-results-to-out-params, which mishandles it; give every
-  // repeated result its own copy.
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  llvm::SmallPtrSet<Value, 8> returned;
-  b.setInsertionPoint(ret);
-  for (OpOperand &operand : ret->getOpOperands()) {
-    Value v = operand.get();
-    if (returned.insert(v).second)
-      continue;
-    auto type = cast<RankedTensorType>(v.getType());
-    operand.set(bufferization::AllocTensorOp::create(
-        b, ret.getLoc(), type, ValueRange{}, /*copy=*/v));
-  }
   if (failed(mlir::verify(module))) {
     graphError() << "internal error: the imported model does not verify";
     return {};
@@ -981,8 +969,7 @@ mlir::bitnet::importONNXBuffer(StringRef bytes, StringRef name,
   context.allowUnregisteredDialects(true);
   context.loadDialect<arith::ArithDialect, func::FuncDialect,
                       linalg::LinalgDialect, math::MathDialect,
-                      tensor::TensorDialect, bufferization::BufferizationDialect,
-                      BitNetDialect>();
+                      tensor::TensorDialect, BitNetDialect>();
   Importer importer(context, name, baseDir, options);
   OwningOpRef<ModuleOp> module;
   try {
