@@ -9,6 +9,7 @@
 #include "bitnet/Conversion/Passes.h"
 #include "bitnet/Dialect/BitNet/IR/BitNet.h"
 #include "bitnet/Import/Passes.h"
+#include "bitnet/Import/Pipelines.h"
 #include "bitnet/Transforms/Passes.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -151,6 +152,11 @@ void mlir::bitnet::registerAllPassesAndPipelines() {
   registerBitNetConversionPasses();
   registerBitNetTransformsPasses();
   registerBitNetImportPasses();
+  PassPipelineRegistration<ImportONNXPipelineOptions>(
+      "bitnet-import-onnx-pipeline",
+      "Imported ONNX graph (generic onnx.* operations) to bitnet and upstream "
+      "ops, as the ONNX importer runs it",
+      buildImportONNXPipeline);
   PassPipelineRegistration<PipelineOptions>(
       "bitnet-linalg-pipeline",
       "Lower bitnet ops to linalg/arith/math/tensor on tensors",

@@ -12,15 +12,20 @@
 
 #include "bitnet/Import/ONNX/ONNXImporter.h"
 
-#include "bitnet/Import/Passes.h"
+#include "bitnet/Dialect/BitNet/IR/BitNet.h"
+#include "bitnet/Import/ONNXTypes.h"
+#include "bitnet/Import/Pipelines.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/Linalg/IR/Linalg.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Pass/PassManager.h"
-#include "mlir/Transforms/Passes.h"
 
 #include "llvm/ADT/STLExtras.h"
 #include "llvm/ADT/StringSet.h"
@@ -38,14 +43,19 @@
 #include <set>
 
 using namespace mlir;
-using namespace mlir::bitnet;
+using mlir::bitnet::BitNetDialect;
+using mlir::bitnet::buildImportONNXPipeline;
+using mlir::bitnet::ImportONNXPipelineOptions;
+using mlir::bitnet::ONNXImportOptions;
+// `onnx` is the ONNX library's namespace here.
+namespace onnx_types = mlir::bitnet::onnx;
 
 namespace {
 
 constexpr int64_t kMinOpset = 7;
 constexpr int64_t kMaxOpset = 17;
-constexpr int64_t kMaxDim = int64_t(1) << 32;
-constexpr int64_t kMaxElements = int64_t(1) << 36;
+using onnx_types::kMaxDim;
+using onnx_types::kMaxTensorElements;
 
 /// ONNX TensorProto data type names, for messages.
 std::string dataTypeName(int32_t t) {
@@ -58,56 +68,7 @@ std::string dataTypeName(int32_t t) {
   return "data type " + std::to_string(t);
 }
 
-/// The MLIR element type of an ONNX data type; null if it has none.
-Type elementType(MLIRContext *ctx, int32_t t) {
-  switch (t) {
-  case onnx::TensorProto::FLOAT:
-    return Float32Type::get(ctx);
-  case onnx::TensorProto::DOUBLE:
-    return Float64Type::get(ctx);
-  case onnx::TensorProto::FLOAT16:
-    return Float16Type::get(ctx);
-  case onnx::TensorProto::BFLOAT16:
-    return BFloat16Type::get(ctx);
-  case onnx::TensorProto::UINT8:
-    return IntegerType::get(ctx, 8, IntegerType::Unsigned);
-  case onnx::TensorProto::INT8:
-    return IntegerType::get(ctx, 8);
-  case onnx::TensorProto::UINT16:
-    return IntegerType::get(ctx, 16, IntegerType::Unsigned);
-  case onnx::TensorProto::INT16:
-    return IntegerType::get(ctx, 16);
-  case onnx::TensorProto::INT32:
-    return IntegerType::get(ctx, 32);
-  case onnx::TensorProto::UINT32:
-    return IntegerType::get(ctx, 32, IntegerType::Unsigned);
-  case onnx::TensorProto::INT64:
-    return IntegerType::get(ctx, 64);
-  case onnx::TensorProto::UINT64:
-    return IntegerType::get(ctx, 64, IntegerType::Unsigned);
-  case onnx::TensorProto::BOOL:
-    return IntegerType::get(ctx, 1);
-  default:
-    return {};
-  }
-}
-
-/// Element types a compiled model can take, return and hold as constants.
-bool isSupportedElement(int32_t t) {
-  switch (t) {
-  case onnx::TensorProto::FLOAT:
-  case onnx::TensorProto::DOUBLE:
-  case onnx::TensorProto::UINT8:
-  case onnx::TensorProto::INT8:
-  case onnx::TensorProto::INT16:
-  case onnx::TensorProto::INT32:
-  case onnx::TensorProto::INT64:
-  case onnx::TensorProto::BOOL:
-    return true;
-  default:
-    return false;
-  }
-}
+/// The data types onnx_types::isSupportedDataType accepts, for messages.
 constexpr const char *kSupportedElements =
     "FLOAT, DOUBLE, UINT8, INT8, INT16, INT32, INT64 or BOOL";
 
@@ -124,18 +85,6 @@ int64_t elementBytes(int32_t t) {
   default:
     return 1;
   }
-}
-
-/// Number of elements, or -1 for a negative, absurd or overflowing shape.
-int64_t checkedElements(ArrayRef<int64_t> dims) {
-  int64_t n = 1;
-  for (int64_t d : dims) {
-    if (d < 0 || d > kMaxDim)
-      return -1;
-    if (__builtin_mul_overflow(n, d, &n) || n > kMaxElements)
-      return -1;
-  }
-  return n;
 }
 
 class Importer {
@@ -411,7 +360,7 @@ Type Importer::inferredType(const std::string &name) {
   if (it == inferred.end() || !it->second.has_tensor_type())
     return fallback;
   const onnx::TypeProto_Tensor &tt = it->second.tensor_type();
-  Type elem = elementType(ctx, tt.elem_type());
+  Type elem = onnx_types::elementTypeOf(ctx, tt.elem_type());
   if (!elem)
     return fallback;
   if (!tt.has_shape())
@@ -437,7 +386,7 @@ FailureOr<Type> Importer::valueType(const onnx::ValueInfoProto &info,
   }
   const onnx::TypeProto_Tensor &tt = info.type().tensor_type();
   int32_t et = tt.elem_type();
-  if (!isSupportedElement(et)) {
+  if (!onnx_types::isSupportedDataType(et)) {
     InFlightDiagnostic d = graphError()
                            << "graph " << what << " '" << info.name()
                            << "' has element type " << dataTypeName(et)
@@ -445,7 +394,7 @@ FailureOr<Type> Importer::valueType(const onnx::ValueInfoProto &info,
     d.attachNote() << "expected " << kSupportedElements;
     return d;
   }
-  Type elem = elementType(ctx, et);
+  Type elem = onnx_types::elementTypeOf(ctx, et);
   if (!tt.has_shape()) {
     if (!isInput)
       return Type(UnrankedTensorType::get(elem));
@@ -485,10 +434,10 @@ FailureOr<Type> Importer::valueType(const onnx::ValueInfoProto &info,
                    << ":<dims, e.g. 1x128>";
     return d;
   }
-  if (isInput && checkedElements(dims) < 0) {
+  if (isInput && onnx_types::numElements(dims) < 0) {
     InFlightDiagnostic d = graphError() << "graph input '" << info.name()
                                         << "' has too many elements";
-    d.attachNote() << "expected at most " << kMaxElements << " elements";
+    d.attachNote() << "expected at most " << kMaxTensorElements << " elements";
     return d;
   }
   return Type(RankedTensorType::get(dims, elem));
@@ -585,25 +534,25 @@ FailureOr<DenseElementsAttr>
 Importer::tensorAttr(const onnx::TensorProto &tensor,
                      function_ref<InFlightDiagnostic()> error) {
   int32_t dt = tensor.data_type();
-  if (!isSupportedElement(dt)) {
+  if (!onnx_types::isSupportedDataType(dt)) {
     InFlightDiagnostic d = error() << "has element type " << dataTypeName(dt)
                                    << ", which is not supported";
     d.attachNote() << "expected " << kSupportedElements;
     return d;
   }
   SmallVector<int64_t> dims(tensor.dims().begin(), tensor.dims().end());
-  int64_t n = checkedElements(dims);
+  int64_t n = onnx_types::numElements(dims);
   if (n < 0) {
     InFlightDiagnostic d = error() << "has an absurd shape [";
     llvm::interleave(dims, d, ",");
     d << "]";
     d.attachNote() << "expected dimensions in [0, " << kMaxDim
-                   << "] and at most " << kMaxElements << " elements";
+                   << "] and at most " << kMaxTensorElements << " elements";
     return d;
   }
   if (tensor.segment().begin() || tensor.segment().end())
     return error() << "is segmented, which is not supported";
-  Type elem = elementType(ctx, dt);
+  Type elem = onnx_types::elementTypeOf(ctx, dt);
   Type storage = elem.isUnsignedInteger()
                      ? IntegerType::get(ctx, elem.getIntOrFloatBitWidth())
                      : elem;
@@ -902,7 +851,7 @@ OwningOpRef<ModuleOp> Importer::run(StringRef bytes) {
   SmallVector<Attribute> outputNames;
   for (const onnx::ValueInfoProto &v : g.output()) {
     if (v.type().has_tensor_type() &&
-        !isSupportedElement(v.type().tensor_type().elem_type())) {
+        !onnx_types::isSupportedDataType(v.type().tensor_type().elem_type())) {
       FailureOr<Type> t = valueType(v, /*isInput=*/false);
       if (failed(t))
         return {};
@@ -976,30 +925,12 @@ OwningOpRef<ModuleOp> Importer::run(StringRef bytes) {
     return owned;
   PassManager pm(ctx, ModuleOp::getOperationName());
   pm.enableVerifier(false);
-  OpPassManager &fpm = pm.nest<func::FuncOp>();
-  if (options.recognizeBitLinear)
-    fpm.addPass(createBitNetRecognizeBitLinear(
-        {options.relaxedActivationScale}));
-  fpm.addPass(createBitNetLegalizeONNX());
-  fpm.addPass(createCanonicalizerPass());
-  fpm.addPass(createCSEPass());
+  ImportONNXPipelineOptions pipeline;
+  pipeline.recognizeBitLinear = options.recognizeBitLinear;
+  pipeline.relaxedActivationScale = options.relaxedActivationScale;
+  buildImportONNXPipeline(pm, pipeline);
   if (failed(pm.run(module)))
     return {};
-  // A computed tensor returned twice (two graph outputs that compute the
-  // same thing end up as one value) would be hoisted into two output buffers
-  // at once by buffer-results-to-out-params, which mishandles it; give every
-  // repeated result its own copy.
-  auto ret = cast<func::ReturnOp>(func.getBody().front().getTerminator());
-  llvm::SmallPtrSet<Value, 8> returned;
-  b.setInsertionPoint(ret);
-  for (OpOperand &operand : ret->getOpOperands()) {
-    Value v = operand.get();
-    if (returned.insert(v).second)
-      continue;
-    auto type = cast<RankedTensorType>(v.getType());
-    operand.set(bufferization::AllocTensorOp::create(
-        b, ret.getLoc(), type, ValueRange{}, /*copy=*/v));
-  }
   if (failed(mlir::verify(module))) {
     graphError() << "internal error: the imported model does not verify";
     return {};
@@ -1038,8 +969,7 @@ mlir::bitnet::importONNXBuffer(StringRef bytes, StringRef name,
   context.allowUnregisteredDialects(true);
   context.loadDialect<arith::ArithDialect, func::FuncDialect,
                       linalg::LinalgDialect, math::MathDialect,
-                      tensor::TensorDialect, bufferization::BufferizationDialect,
-                      BitNetDialect>();
+                      tensor::TensorDialect, BitNetDialect>();
   Importer importer(context, name, baseDir, options);
   OwningOpRef<ModuleOp> module;
   try {

@@ -17,17 +17,6 @@
 using namespace mlir;
 using namespace mlir::bitnet::onnx;
 
-int64_t mlir::bitnet::onnx::numElements(ArrayRef<int64_t> shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0 || d > kMaxDim)
-      return -1;
-    if (__builtin_mul_overflow(n, d, &n) || n > kMaxTensorElements)
-      return -1;
-  }
-  return n;
-}
-
 int64_t mlir::bitnet::onnx::wrapInt(int64_t v, Type type) {
   auto it = dyn_cast<IntegerType>(type);
   if (!it)
@@ -415,6 +404,89 @@ bool okSize(ArrayRef<int64_t> shape) {
   return n >= 0 && n <= kMaxFoldElements;
 }
 
+/// A binary operation on float values of type `elem`.
+using FloatBinaryFn = double (*)(double x, double y, Type elem);
+/// A binary operation on integer values (unsigned ones zero extended);
+/// false where the result is undefined (integer division by zero).
+using IntBinaryFn = bool (*)(int64_t x, int64_t y, bool isUnsigned,
+                             int64_t &v);
+
+/// The per-element functions of a binary ONNX operation; null where the
+/// operation has no host evaluation for that kind of element.
+struct BinaryFns {
+  FloatBinaryFn onFloat = nullptr;
+  IntBinaryFn onInt = nullptr;
+  /// The result is a bool (Equal, Less, Greater).
+  bool compare = false;
+};
+
+BinaryFns binaryFns(StringRef op) {
+  return llvm::StringSwitch<BinaryFns>(op)
+      .Case("Add", {[](double x, double y, Type) { return x + y; },
+                    [](int64_t x, int64_t y, bool, int64_t &v) {
+                      v = int64_t(uint64_t(x) + uint64_t(y));
+                      return true;
+                    }})
+      .Case("Sub", {[](double x, double y, Type) { return x - y; },
+                    [](int64_t x, int64_t y, bool, int64_t &v) {
+                      v = int64_t(uint64_t(x) - uint64_t(y));
+                      return true;
+                    }})
+      .Case("Mul", {[](double x, double y, Type) { return x * y; },
+                    [](int64_t x, int64_t y, bool, int64_t &v) {
+                      v = int64_t(uint64_t(x) * uint64_t(y));
+                      return true;
+                    }})
+      .Case("Div", {[](double x, double y, Type) { return x / y; },
+                    [](int64_t x, int64_t y, bool isUnsigned, int64_t &v) {
+                      if (y == 0 ||
+                          (x == std::numeric_limits<int64_t>::min() && y == -1))
+                        return false;
+                      v = isUnsigned ? int64_t(uint64_t(x) / uint64_t(y))
+                                     : x / y;
+                      return true;
+                    }})
+      .Case("Pow", {[](double x, double y, Type elem) {
+                      return std::pow(roundFloat(x, elem), y);
+                    },
+                    nullptr})
+      .Case("Max", {[](double x, double y, Type) {
+                      return std::isnan(x) || std::isnan(y) ? NAN
+                                                            : std::max(x, y);
+                    },
+                    [](int64_t x, int64_t y, bool, int64_t &v) {
+                      v = std::max(x, y);
+                      return true;
+                    }})
+      .Case("Min", {[](double x, double y, Type) {
+                      return std::isnan(x) || std::isnan(y) ? NAN
+                                                            : std::min(x, y);
+                    },
+                    [](int64_t x, int64_t y, bool, int64_t &v) {
+                      v = std::min(x, y);
+                      return true;
+                    }})
+      .Case("Equal", {[](double x, double y, Type) { return double(x == y); },
+                      [](int64_t x, int64_t y, bool, int64_t &v) {
+                        v = x == y;
+                        return true;
+                      },
+                      /*compare=*/true})
+      .Case("Less", {[](double x, double y, Type) { return double(x < y); },
+                     [](int64_t x, int64_t y, bool, int64_t &v) {
+                       v = x < y;
+                       return true;
+                     },
+                     /*compare=*/true})
+      .Case("Greater", {[](double x, double y, Type) { return double(x > y); },
+                        [](int64_t x, int64_t y, bool, int64_t &v) {
+                          v = x > y;
+                          return true;
+                        },
+                        /*compare=*/true})
+      .Default({});
+}
+
 std::optional<HostTensor> binary(StringRef op, const HostTensor &a,
                                  const HostTensor &b) {
   if (a.elem != b.elem && op != "Pow")
@@ -422,9 +494,15 @@ std::optional<HostTensor> binary(StringRef op, const HostTensor &a,
   auto shape = broadcastShapes(a.shape, b.shape);
   if (!shape || !okSize(*shape))
     return std::nullopt;
-  bool compare = op == "Equal" || op == "Less" || op == "Greater";
-  Type outElem = compare ? IntegerType::get(a.elem.getContext(), 1) : a.elem;
+  BinaryFns fns = binaryFns(op);
+  Type outElem =
+      fns.compare ? IntegerType::get(a.elem.getContext(), 1) : a.elem;
   HostTensor r = make(outElem, *shape);
+  // Nothing to compute for an empty result.
+  if (r.size() == 0)
+    return r;
+  if (a.isFloat() ? !fns.onFloat : (!fns.onInt || b.isFloat()))
+    return std::nullopt;
   SmallVector<int64_t> os = stridesOf(*shape), as = stridesOf(a.shape),
                        bs = stridesOf(b.shape);
   bool isUnsigned = a.elem.isUnsignedInteger();
@@ -432,108 +510,79 @@ std::optional<HostTensor> binary(StringRef op, const HostTensor &a,
     int64_t ia = broadcastIndex(k, *shape, os, a.shape, as);
     int64_t ib = broadcastIndex(k, *shape, os, b.shape, bs);
     if (a.isFloat()) {
-      double x = a.f[ia], y = b.asDouble(ib), v;
-      if (op == "Add")
-        v = x + y;
-      else if (op == "Sub")
-        v = x - y;
-      else if (op == "Mul")
-        v = x * y;
-      else if (op == "Div")
-        v = x / y;
-      else if (op == "Pow")
-        v = std::pow(roundFloat(x, a.elem), y);
-      else if (op == "Max")
-        v = std::isnan(x) || std::isnan(y) ? NAN : std::max(x, y);
-      else if (op == "Min")
-        v = std::isnan(x) || std::isnan(y) ? NAN : std::min(x, y);
-      else if (op == "Equal")
-        v = x == y;
-      else if (op == "Less")
-        v = x < y;
-      else if (op == "Greater")
-        v = x > y;
-      else
-        return std::nullopt;
-      set(r, k, v, int64_t(v), !compare);
-      if (compare)
+      double v = fns.onFloat(a.f[ia], b.asDouble(ib), a.elem);
+      set(r, k, v, int64_t(v), !fns.compare);
+      if (fns.compare)
         r.i[k] = v != 0;
     } else {
-      if (b.isFloat())
+      int64_t v;
+      if (!fns.onInt(a.i[ia], b.i[ib], isUnsigned, v))
         return std::nullopt;
-      int64_t x = a.i[ia], y = b.i[ib], v;
-      if (op == "Add")
-        v = int64_t(uint64_t(x) + uint64_t(y));
-      else if (op == "Sub")
-        v = int64_t(uint64_t(x) - uint64_t(y));
-      else if (op == "Mul")
-        v = int64_t(uint64_t(x) * uint64_t(y));
-      else if (op == "Div") {
-        if (y == 0 || (x == std::numeric_limits<int64_t>::min() && y == -1))
-          return std::nullopt;
-        v = isUnsigned ? int64_t(uint64_t(x) / uint64_t(y)) : x / y;
-      } else if (op == "Max")
-        v = std::max(x, y);
-      else if (op == "Min")
-        v = std::min(x, y);
-      else if (op == "Equal")
-        v = x == y;
-      else if (op == "Less")
-        v = x < y;
-      else if (op == "Greater")
-        v = x > y;
-      else
-        return std::nullopt;
-      r.i[k] = compare ? v : wrapInt(v, outElem);
+      r.i[k] = fns.compare ? v : wrapInt(v, outElem);
     }
   }
   return r;
 }
 
+/// A unary operation on a float value.
+using FloatUnaryFn = double (*)(double);
+/// A unary operation on an integer or bool value of type `elem`.
+using IntUnaryFn = int64_t (*)(int64_t, Type elem);
+
+FloatUnaryFn floatUnaryFn(StringRef op) {
+  return llvm::StringSwitch<FloatUnaryFn>(op)
+      .Case("Neg", [](double x) { return -x; })
+      .Case("Abs", [](double x) { return std::fabs(x); })
+      .Case("Sqrt", [](double x) { return std::sqrt(x); })
+      .Case("Reciprocal", [](double x) { return 1.0 / x; })
+      .Case("Round", [](double x) { return std::nearbyint(x); })
+      .Case("Relu", [](double x) { return x > 0 ? x : (x == 0 ? x : 0.0); })
+      .Case("Floor", [](double x) { return std::floor(x); })
+      .Case("Ceil", [](double x) { return std::ceil(x); })
+      .Case("Identity", [](double x) { return x; })
+      .Default(nullptr);
+}
+
+IntUnaryFn intUnaryFn(StringRef op, bool isBool) {
+  if (op == "Identity")
+    return [](int64_t v, Type) { return v; };
+  if (isBool) {
+    if (op != "Not")
+      return nullptr;
+    return [](int64_t v, Type) -> int64_t { return !v; };
+  }
+  return llvm::StringSwitch<IntUnaryFn>(op)
+      .Case("Neg",
+            [](int64_t v, Type elem) {
+              return wrapInt(int64_t(0 - uint64_t(v)), elem);
+            })
+      .Case("Abs",
+            [](int64_t v, Type elem) {
+              return wrapInt(v < 0 ? int64_t(0 - uint64_t(v)) : v, elem);
+            })
+      .Case("Relu",
+            [](int64_t v, Type) { return std::max<int64_t>(v, 0); })
+      .Default(nullptr);
+}
+
 std::optional<HostTensor> unary(StringRef op, const HostTensor &a) {
   HostTensor r = a;
+  // Nothing to compute for an empty tensor.
+  if (a.size() == 0)
+    return r;
   if (a.isFloat()) {
-    for (double &v : r.f) {
-      double x = v;
-      if (op == "Neg")
-        x = -x;
-      else if (op == "Abs")
-        x = std::fabs(x);
-      else if (op == "Sqrt")
-        x = std::sqrt(x);
-      else if (op == "Reciprocal")
-        x = 1.0 / x;
-      else if (op == "Round")
-        x = std::nearbyint(x);
-      else if (op == "Relu")
-        x = x > 0 ? x : (x == 0 ? x : 0.0);
-      else if (op == "Floor")
-        x = std::floor(x);
-      else if (op == "Ceil")
-        x = std::ceil(x);
-      else if (op == "Identity")
-        ;
-      else
-        return std::nullopt;
-      v = roundFloat(x, a.elem);
-    }
+    FloatUnaryFn fn = floatUnaryFn(op);
+    if (!fn)
+      return std::nullopt;
+    for (double &v : r.f)
+      v = roundFloat(fn(v), a.elem);
     return r;
   }
-  bool isBool = a.elem.isInteger(1);
-  for (int64_t &v : r.i) {
-    if (op == "Neg" && !isBool)
-      v = wrapInt(int64_t(0 - uint64_t(v)), a.elem);
-    else if (op == "Abs" && !isBool)
-      v = wrapInt(v < 0 ? int64_t(0 - uint64_t(v)) : v, a.elem);
-    else if (op == "Not" && isBool)
-      v = !v;
-    else if (op == "Relu" && !isBool)
-      v = std::max<int64_t>(v, 0);
-    else if (op == "Identity")
-      ;
-    else
-      return std::nullopt;
-  }
+  IntUnaryFn fn = intUnaryFn(op, a.elem.isInteger(1));
+  if (!fn)
+    return std::nullopt;
+  for (int64_t &v : r.i)
+    v = fn(v, a.elem);
   return r;
 }
 
@@ -562,31 +611,6 @@ std::optional<HostTensor> castTensor(const HostTensor &a, Type to) {
     }
   }
   return r;
-}
-
-Type onnxTypeOf(MLIRContext *ctx, int64_t dtype) {
-  switch (dtype) {
-  case 1:
-    return Float32Type::get(ctx);
-  case 2:
-    return IntegerType::get(ctx, 8, IntegerType::Unsigned);
-  case 3:
-    return IntegerType::get(ctx, 8);
-  case 4:
-    return IntegerType::get(ctx, 16, IntegerType::Unsigned);
-  case 5:
-    return IntegerType::get(ctx, 16);
-  case 6:
-    return IntegerType::get(ctx, 32);
-  case 7:
-    return IntegerType::get(ctx, 64);
-  case 9:
-    return IntegerType::get(ctx, 1);
-  case 11:
-    return Float64Type::get(ctx);
-  default:
-    return {};
-  }
 }
 
 } // namespace
@@ -639,7 +663,10 @@ mlir::bitnet::onnx::evaluate(StringRef op, int64_t version,
     return one(unary(op, *x));
   }
   if (op == "Cast") {
-    Type to = onnxTypeOf(ctx, getInt(attrs, "to", 0));
+    // Only to the types a compiled model computes with, as legalisation
+    // lowers Cast: a folded constant of another type could feed nothing.
+    int64_t dtype = getInt(attrs, "to", 0);
+    Type to = isSupportedDataType(dtype) ? elementTypeOf(ctx, dtype) : Type();
     if (!x || !to)
       return std::nullopt;
     return one(castTensor(*x, to));

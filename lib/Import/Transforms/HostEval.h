@@ -17,6 +17,8 @@
 #ifndef BITNET_LIB_IMPORT_TRANSFORMS_HOSTEVAL_H
 #define BITNET_LIB_IMPORT_TRANSFORMS_HOSTEVAL_H
 
+#include "bitnet/Import/ONNXTypes.h"
+
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "mlir/Support/LLVM.h"
@@ -26,13 +28,6 @@
 #include <vector>
 
 namespace mlir::bitnet::onnx {
-
-/// Most elements a compile-time evaluation may produce.
-constexpr int64_t kMaxFoldElements = int64_t(1) << 26;
-/// Most elements any tensor of an imported model may have.
-constexpr int64_t kMaxTensorElements = int64_t(1) << 36;
-/// Largest single dimension accepted.
-constexpr int64_t kMaxDim = int64_t(1) << 32;
 
 /// A constant tensor on the host. `elem` is the ONNX element type as an MLIR
 /// type (with signedness: ui8 for UINT8, i1 for BOOL).
@@ -48,10 +43,6 @@ struct HostTensor {
   }
   double asDouble(int64_t k) const { return isFloat() ? f[k] : double(i[k]); }
 };
-
-/// Number of elements of `shape`, or -1 on overflow or a negative dimension
-/// or more than kMaxTensorElements.
-int64_t numElements(ArrayRef<int64_t> shape);
 
 /// Wraps an integer to `type` (two's complement, zero extended when
 /// unsigned, 0/1 for i1); rounds a double to `type`'s precision.

@@ -7,9 +7,10 @@
 // Reads an ONNX ModelProto (ONNX's own protobuf schema) into one `func.func`:
 // graph inputs become arguments (named by `bitnet.name`), outputs results
 // (named by `bitnet.output_names`), initialisers constants, and each node a
-// generic `onnx.<OpType>` operation located at the node. Then BitLinear
-// recognition and legalisation (include/bitnet/Import/Passes.td) turn the
-// graph into the bitnet and upstream dialects. Every malformed or
+// generic `onnx.<OpType>` operation located at the node. Then
+// bitnet-import-onnx-pipeline (include/bitnet/Import/Pipelines.h: BitLinear
+// recognition and legalisation) turns the graph into the bitnet and upstream
+// dialects. Every malformed or
 // unsupported input is reported as a diagnostic naming the node (its name
 // and op type), located at `<model>:<1 + node index>:0` (`<model>:0:0` for
 // the graph), with notes saying what was expected; nothing asserts or
@@ -36,8 +37,8 @@ struct ONNXImportOptions {
   llvm::StringMap<SmallVector<int64_t>> inputShapes;
   /// Name of the function the graph becomes.
   std::string entry = "main";
-  /// Run bitnet-recognize-bitlinear and bitnet-legalize-onnx after reading
-  /// the graph (off: the generic `onnx.*` form).
+  /// Run bitnet-import-onnx-pipeline after reading the graph (off: the
+  /// generic `onnx.*` form).
   bool legalize = true;
   /// Turn quantised MatMuls into bitnet ops.
   bool recognizeBitLinear = true;

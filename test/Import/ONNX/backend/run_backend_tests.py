@@ -31,7 +31,8 @@ import onnx
 from onnx import defs, numpy_helper
 
 # Operator -> operator versions (ONNX since_version) the importer lowers.
-# Mirrors kLowerings in lib/Import/Transforms/LegalizeONNX.cpp.
+# Mirrors the op table: the rows of the *Lowerings() functions in
+# lib/Import/Transforms/ONNX*.cpp.
 SUPPORTED = {
     "Constant": {1, 9, 11, 12, 13}, "Add": {7, 13, 14}, "Sub": {7, 13, 14},
     "Mul": {7, 13, 14}, "Div": {7, 13, 14}, "Pow": {12, 13, 15},
