@@ -77,6 +77,12 @@ struct GPUGemvLayout {
 /// 0.8 us on an H100, 4.8 TB/s on an H200, 2 TB/s on an A100).
 inline constexpr int64_t kGPUGemvBytesInFlight = 4 << 20;
 
+/// Whether `rows` is a weight-rows-per-warp count the W2A8 kernels take (1,
+/// 2, 4, 8, 16 or 32), or 0 (chosen per shape).
+inline bool isValidGemvRows(int64_t rows) {
+  return rows == 0 || (rows >= 1 && rows <= 32 && (rows & (rows - 1)) == 0);
+}
+
 /// Picks the layout of an M x K by N x K ternary product: the rows per
 /// warp whose estimated time is least, where the time is the weight bytes
 /// read (padding of K and N included) over the share of

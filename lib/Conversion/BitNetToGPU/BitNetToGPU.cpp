@@ -758,8 +758,7 @@ void BitNetLowerToGPUPass::runOnOperation() {
         << kKernelModule;
     return signalPassFailure();
   }
-  if (gemvRows != 0 && (gemvRows < 0 || gemvRows > 32 ||
-                        !llvm::isPowerOf2_64(gemvRows))) {
+  if (!isValidGemvRows(gemvRows)) {
     module.emitError("bitnet-lower-to-gpu: gemv-rows=")
         << gemvRows.getValue() << " is not 1, 2, 4, 8, 16 or 32";
     return signalPassFailure();

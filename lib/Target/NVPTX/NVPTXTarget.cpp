@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "bitnet/Conversion/GPUKernels.h"
 #include "bitnet/Target/CPU/CodeGen.h"
 #include "bitnet/Target/InitAllTargets.h"
 #include "bitnet/Target/Target.h"
@@ -19,7 +20,6 @@
 #include "mlir/Support/FileUtilities.h"
 
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Target/TargetMachine.h"
 
@@ -39,9 +39,8 @@ public:
     if (!StringRef(options.gpuArch).starts_with("sm_"))
       return makeError("unknown --gpu-arch=" + options.gpuArch +
                        " (expected sm_80, sm_90, ...)");
-    int64_t rows = options.gpuGemvRows;
-    if (rows != 0 && (rows < 1 || rows > 32 || !llvm::isPowerOf2_64(rows)))
-      return makeError("bad --gpu-gemv-rows=" + Twine(rows) +
+    if (!isValidGemvRows(options.gpuGemvRows))
+      return makeError("bad --gpu-gemv-rows=" + Twine(options.gpuGemvRows) +
                        " (expected 1, 2, 4, 8, 16 or 32)");
     if (options.kernels != "auto")
       return makeError("--kernels=" + options.kernels +
