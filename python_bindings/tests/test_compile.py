@@ -246,6 +246,13 @@ func.func @f(%x: tensor<2x8xf32>, %w: !bitnet.ternary<4x7, i2>, %s: tensor<f32>)
                                 target="bogus-none-triple",
                                 contains=("bogus-none-triple",))
 
+    def test_unknown_cpu_of_this_machine(self):
+        # LLVM only warns on an unknown CPU, then stops the process on the
+        # host's triple; the compiler refuses it first.
+        self.assertCompileError(EXAMPLE, os.path.join(self.tmp, "c.so"),
+                                cpu="pentium9000",
+                                contains=("unknown CPU 'pentium9000'",))
+
     def test_unknown_or_unsupported_kernels(self):
         self.assertCompileError(EXAMPLE, os.path.join(self.tmp, "k.so"),
                                 kernels="bogus", contains=("bogus",))

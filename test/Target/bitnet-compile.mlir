@@ -139,6 +139,11 @@
 // RUN: not bitnet-compile %t/model.mlir --emit=obj --target=aarch64-linux-gnu --cpu=pentium -o %t/never.o 2>&1 | FileCheck %s --check-prefix=ERR-CPU
 // ERR-CPU: bitnet-compile: error: unknown CPU 'pentium' for aarch64-unknown-linux-gnu
 
+// An unknown CPU for this machine's triple is refused before LLVM, which
+// would only warn and then stop the process with a fatal error.
+// RUN: not bitnet-compile %t/model.mlir --cpu=pentium9000 -o %t/never.so 2>&1 | FileCheck %s --check-prefix=ERR-HOST-CPU --implicit-check-not="LLVM ERROR"
+// ERR-HOST-CPU: bitnet-compile: error: unknown CPU 'pentium9000' for
+
 // RUN: not bitnet-compile %t/model.mlir --weight-format=i4 2>&1 | FileCheck %s --check-prefix=ERR-FORMAT
 // ERR-FORMAT: for the --weight-format option: unknown value 'i4' (expected int8, i2 or base3)
 

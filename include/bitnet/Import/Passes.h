@@ -24,6 +24,10 @@ namespace mlir::bitnet {
 #define GEN_PASS_REGISTRATION
 #include "bitnet/Import/Passes.h.inc"
 
+/// Whether bitnet-legalize-onnx has a lowering for the operation `opType`
+/// of `domain` (empty or "ai.onnx" for the default domain).
+bool isLegalizableONNXOp(StringRef domain, StringRef opType);
+
 } // namespace mlir::bitnet
 
 #endif // BITNET_IMPORT_PASSES_H

@@ -12,6 +12,8 @@
 
 #include "bitnet/Import/ONNX/ONNXImporter.h"
 
+#include "bitnet/Import/Passes.h"
+
 #include "bitnet/Dialect/BitNet/IR/BitNet.h"
 #include "bitnet/Import/ONNXTypes.h"
 #include "bitnet/Import/Pipelines.h"
@@ -336,7 +338,26 @@ LogicalResult Importer::pinInputShapes(onnx::ModelProto &m) {
   return success();
 }
 
+/// Whether ONNX's shape inference may run on `graph`. Its inference
+/// functions are not written for hostile input (a MaxPool with a stride of 0
+/// divides by zero, a malformed ConvTranspose reads through a null pointer):
+/// run them only where every node is one that legalisation takes (and
+/// checks itself). A graph with any other node fails at that node anyway,
+/// with the importer's own diagnostic, so it loses nothing by going without.
+static bool isSafeForShapeInference(const onnx::GraphProto &graph) {
+  for (const onnx::NodeProto &node : graph.node()) {
+    if (!mlir::bitnet::isLegalizableONNXOp(node.domain(), node.op_type()))
+      return false;
+    for (const onnx::AttributeProto &attr : node.attribute())
+      if (attr.has_g() || attr.graphs_size() > 0)
+        return false;
+  }
+  return true;
+}
+
 void Importer::inferShapes() {
+  if (!isSafeForShapeInference(model.graph()))
+    return;
   onnx::ModelProto copy = model;
   try {
     onnx::ShapeInferenceOptions opts(/*check_type=*/false, /*error_mode=*/0,

@@ -98,6 +98,12 @@ struct LegalizeONNXPass
 
 } // namespace
 
+bool mlir::bitnet::isLegalizableONNXOp(StringRef domain, StringRef opType) {
+  if (domain.empty() || domain == "ai.onnx")
+    return LoweringTable::get().lookup(opType) != nullptr;
+  return LoweringTable::get().lookup((domain + "." + opType).str()) != nullptr;
+}
+
 void LegalizeONNXPass::runOnOperation() {
   func::FuncOp func = getOperation();
   if (func.isExternal())

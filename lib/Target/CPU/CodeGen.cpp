@@ -105,8 +105,10 @@ mlir::bitnet::createTargetMachine(const CPUTarget &target) {
       llvm::TargetRegistry::lookupTarget(triple, error);
   if (!llvmTarget)
     return makeError("unknown target '" + resolved.triple + "': " + error);
-  if (!resolved.isHost && !target.cpu.empty() && target.cpu != "generic") {
-    // Unknown CPUs only warn inside LLVM; check them here.
+  if (!target.cpu.empty() && target.cpu != "generic" &&
+      target.cpu != "native") {
+    // Unknown CPUs only warn inside LLVM (and then fail fatally on the
+    // host's triple); check them here.
     std::unique_ptr<llvm::MCSubtargetInfo> sti(
         llvmTarget->createMCSubtargetInfo(triple, "", ""));
     if (sti && !sti->isCPUStringValid(resolved.cpu))
