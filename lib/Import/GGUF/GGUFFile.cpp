@@ -475,13 +475,20 @@ File::getOptionalInteger(StringRef key) const {
   return v->i;
 }
 
+/// The value of an optional accessor, or an error naming `key` when the key
+/// is missing.
+template <typename T>
+static llvm::Expected<T> required(const File &file, StringRef key,
+                                  llvm::Expected<std::optional<T>> value) {
+  if (!value)
+    return value.takeError();
+  if (!*value)
+    return file.error("metadata key '" + key + "' is missing");
+  return **value;
+}
+
 llvm::Expected<int64_t> File::getInteger(StringRef key) const {
-  llvm::Expected<std::optional<int64_t>> v = getOptionalInteger(key);
-  if (!v)
-    return v.takeError();
-  if (!*v)
-    return error("metadata key '" + key + "' is missing");
-  return **v;
+  return required(*this, key, getOptionalInteger(key));
 }
 
 llvm::Expected<std::optional<double>> File::getOptionalFloat(StringRef key) const {
@@ -497,12 +504,7 @@ llvm::Expected<std::optional<double>> File::getOptionalFloat(StringRef key) cons
 }
 
 llvm::Expected<double> File::getFloat(StringRef key) const {
-  llvm::Expected<std::optional<double>> v = getOptionalFloat(key);
-  if (!v)
-    return v.takeError();
-  if (!*v)
-    return error("metadata key '" + key + "' is missing");
-  return **v;
+  return required(*this, key, getOptionalFloat(key));
 }
 
 llvm::Expected<std::optional<bool>> File::getOptionalBool(StringRef key) const {
@@ -527,12 +529,7 @@ File::getOptionalString(StringRef key) const {
 }
 
 llvm::Expected<StringRef> File::getString(StringRef key) const {
-  llvm::Expected<std::optional<StringRef>> v = getOptionalString(key);
-  if (!v)
-    return v.takeError();
-  if (!*v)
-    return error("metadata key '" + key + "' is missing");
-  return **v;
+  return required(*this, key, getOptionalString(key));
 }
 
 llvm::Expected<std::vector<StringRef>>

@@ -192,6 +192,24 @@ static llvm::Expected<DecoderConfig> readConfig(const gguf::File &file,
   return c;
 }
 
+/// The string array `key` as JSON; an error when one of its entries (a
+/// `what`) is not valid UTF-8.
+static llvm::Expected<llvm::json::Array>
+utf8StringArray(const gguf::File &file, StringRef key, StringRef what) {
+  llvm::Expected<std::vector<StringRef>> strings = file.getStringArray(key);
+  if (!strings)
+    return strings.takeError();
+  llvm::json::Array array;
+  array.reserve(strings->size());
+  for (StringRef entry : *strings) {
+    if (!llvm::json::isUTF8(entry))
+      return makeError(file.getPath() + ": " + key + " holds a " + what +
+                       " that is not valid UTF-8");
+    array.push_back(entry.str());
+  }
+  return array;
+}
+
 llvm::Expected<std::string>
 mlir::bitnet::tokenizerJSONFromGGUF(const gguf::File &file) {
   llvm::Expected<StringRef> model = file.getString("tokenizer.ggml.model");
@@ -207,20 +225,12 @@ mlir::bitnet::tokenizerJSONFromGGUF(const gguf::File &file) {
   // Llama 3's tokenizer takes a whole pre-token that is in the vocabulary as
   // one token (llama.cpp does so for this pre-tokenizer).
   out["ignore_merges"] = pre->value_or("") == "llama-bpe";
-  llvm::Expected<std::vector<StringRef>> tokens =
-      file.getStringArray("tokenizer.ggml.tokens");
+  llvm::Expected<llvm::json::Array> tokens =
+      utf8StringArray(file, "tokenizer.ggml.tokens", "token");
   if (!tokens)
     return tokens.takeError();
-  llvm::json::Array tokenArray;
-  tokenArray.reserve(tokens->size());
-  for (StringRef t : *tokens) {
-    if (!llvm::json::isUTF8(t))
-      return makeError(file.getPath() + ": tokenizer.ggml.tokens holds a " +
-                       "token that is not valid UTF-8");
-    tokenArray.push_back(t.str());
-  }
   int64_t count = tokens->size();
-  out["tokens"] = std::move(tokenArray);
+  out["tokens"] = std::move(*tokens);
   if (file.lookup("tokenizer.ggml.token_type")) {
     llvm::Expected<std::vector<int64_t>> types =
         file.getIntegerArray("tokenizer.ggml.token_type");
@@ -233,19 +243,11 @@ mlir::bitnet::tokenizerJSONFromGGUF(const gguf::File &file) {
     out["token_type"] = llvm::json::Array(*types);
   }
   if (file.lookup("tokenizer.ggml.merges")) {
-    llvm::Expected<std::vector<StringRef>> merges =
-        file.getStringArray("tokenizer.ggml.merges");
+    llvm::Expected<llvm::json::Array> merges =
+        utf8StringArray(file, "tokenizer.ggml.merges", "merge");
     if (!merges)
       return merges.takeError();
-    llvm::json::Array mergeArray;
-    mergeArray.reserve(merges->size());
-    for (StringRef m : *merges) {
-      if (!llvm::json::isUTF8(m))
-        return makeError(file.getPath() + ": tokenizer.ggml.merges holds a " +
-                         "merge that is not valid UTF-8");
-      mergeArray.push_back(m.str());
-    }
-    out["merges"] = std::move(mergeArray);
+    out["merges"] = std::move(*merges);
   }
   if (file.lookup("tokenizer.ggml.scores")) {
     llvm::Expected<std::vector<double>> scores =
