@@ -42,7 +42,8 @@ def _choice(value, what, choices):
 
 def compile(path, output=None, target=None, cpu=None, emit="so",
             weight_format=None, entry=None, opt_level=2, *, features=None,
-            mlir_stage=None, linker=None, kernels=None):
+            mlir_stage=None, linker=None, kernels=None, float_weights=None,
+            kv_cache=None, last_token_logits=False):
     """Compiles the model at `path` (a .mlir file) like bitnet-compile.
 
     emit:          "so" (a loadable model, the default), "obj", "mlir" or
@@ -63,6 +64,15 @@ def compile(path, output=None, target=None, cpu=None, emit="so",
                    (the best the target has, the default), "reference" (the
                    reference lowering only) or an instruction set
                    ("avx512vnni").
+    float_weights: precision of embedding and head weights: "f32" (the
+                   default), "f16" or "int8" (one scale per row).
+    kv_cache:      element type of a decoder's KV caches: "f16" (the
+                   default) or "f32".
+    last_token_logits: compute a decoder step's logits for its last token
+                   only (a prefill build).
+
+    The defaults, and the checks of every option, are bitnet-compile's (one
+    function of the compiler library).
 
     Returns the output path, or the text for emit="mlir"/"llvm" without an
     output. Raises CompileError, whose message holds the compiler's located
@@ -95,7 +105,9 @@ def compile(path, output=None, target=None, cpu=None, emit="so",
         _optional_str(entry, "entry"), weight_format or "",
         _optional_str(target, "target"), _optional_str(cpu, "cpu"),
         _optional_str(features, "features"), opt_level,
-        _optional_str(linker, "linker"), _optional_str(kernels, "kernels"))
+        _optional_str(linker, "linker"), _optional_str(kernels, "kernels"),
+        _optional_str(float_weights, "float_weights"),
+        _optional_str(kv_cache, "kv_cache"), bool(last_token_logits))
     if diagnostics:
         warnings.warn(diagnostics.rstrip("\n"), CompileWarning, stacklevel=2)
     return text if output is None else output

@@ -118,7 +118,9 @@ void bindCompiler(py::module_ &m) {
          const std::string &entry, const std::string &weightFormat,
          const std::string &triple, const std::string &cpu,
          const std::string &features, unsigned optLevel,
-         const std::string &linker, const std::string &kernels) -> py::tuple {
+         const std::string &linker, const std::string &kernels,
+         const std::string &floatWeights, const std::string &kvCache,
+         bool lastTokenLogits) -> py::tuple {
         CompileRequest request;
         request.path = path;
         request.output = std::move(output);
@@ -144,6 +146,22 @@ void bindCompiler(py::module_ &m) {
             throw py::value_error("unknown weight_format='" + weightFormat +
                                   "' (expected 'int8', 'i2' or 'base3')");
         }
+        if (!floatWeights.empty()) {
+          std::optional<FloatPrecision> precision =
+              symbolizeFloatPrecision(floatWeights);
+          if (!precision)
+            throw py::value_error("unknown float_weights='" + floatWeights +
+                                  "' (expected 'f32', 'f16' or 'int8')");
+          options.floatWeights = *precision;
+        }
+        if (!kvCache.empty()) {
+          std::optional<KVCacheType> cache = symbolizeKVCacheType(kvCache);
+          if (!cache)
+            throw py::value_error("unknown kv_cache='" + kvCache +
+                                  "' (expected 'f16' or 'f32')");
+          options.kvCache = *cache;
+        }
+        options.lastTokenLogits = lastTokenLogits;
         setTarget(options, triple);
         options.target.cpu = cpu;
         options.target.features = features;
@@ -174,7 +192,8 @@ void bindCompiler(py::module_ &m) {
       py::arg("path"), py::arg("output"), py::arg("emit"), py::arg("stage"),
       py::arg("entry"), py::arg("weight_format"), py::arg("triple"),
       py::arg("cpu"), py::arg("features"), py::arg("opt_level"),
-      py::arg("linker"), py::arg("kernels"),
+      py::arg("linker"), py::arg("kernels"), py::arg("float_weights"),
+      py::arg("kv_cache"), py::arg("last_token_logits"),
       "Compiles the model at `path`. Returns (text or None, diagnostics); "
       "raises CompileError. Use bitnet_mlir.compile().");
 

@@ -13,6 +13,18 @@ from support import EXAMPLES_DIR, TempDirTestCase, dense_attr
 
 EXAMPLE = os.path.join(EXAMPLES_DIR, "bitlinear.mlir")
 
+# Attention over KV caches: one decoder step of one head.
+ATTENTION_STEP = """
+func.func @step(%q: tensor<1x1x4xf32>, %k: tensor<1x1x4xf32>, %v: tensor<1x1x4xf32>,
+                %kc: tensor<8x1x4xf32>, %vc: tensor<8x1x4xf32>, %pos: tensor<i32>)
+    -> (tensor<1x1x4xf32>, tensor<8x1x4xf32>, tensor<8x1x4xf32>) {
+  %o, %kc1, %vc1 = bitnet.attention %q, %k, %v, %kc, %vc, %pos
+      : tensor<1x1x4xf32>, tensor<1x1x4xf32>, tensor<1x1x4xf32>, tensor<8x1x4xf32>, tensor<8x1x4xf32>, tensor<i32>
+      -> tensor<1x1x4xf32>, tensor<8x1x4xf32>, tensor<8x1x4xf32>
+  return %o, %kc1, %vc1 : tensor<1x1x4xf32>, tensor<8x1x4xf32>, tensor<8x1x4xf32>
+}
+"""
+
 SQUARED_RELU = """
 func.func @act(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
   %y = bitnet.squared_relu %x : tensor<2x8xf32>
@@ -84,6 +96,24 @@ class CompileOutputs(TempDirTestCase):
                     results.append(model.run(x))
         for r in results[1:]:
             np.testing.assert_array_equal(results[0], r)
+
+    def test_decoder_options_reach_the_pipeline(self):
+        # The KV-cache type and the float-weight precision, with
+        # bitnet-compile's defaults: an f16 cache unless asked otherwise.
+        src = self.write("attention.mlir", ATTENTION_STEP)
+
+        def entry_signature(**kwargs):
+            text = bitnet_mlir.compile(src, emit="mlir", mlir_stage="linalg",
+                                       kernels="reference", **kwargs)
+            return next(line for line in text.splitlines()
+                        if "func.func @step" in line)
+
+        self.assertIn("tensor<8x1x4xf16>", entry_signature())
+        self.assertIn("tensor<8x1x4xf32>", entry_signature(kv_cache="f32"))
+        with self.assertRaisesRegex(ValueError, r"unknown kv_cache='f8'"):
+            bitnet_mlir.compile(src, emit="mlir", kv_cache="f8")
+        with self.assertRaisesRegex(ValueError, r"unknown float_weights='bf16'"):
+            bitnet_mlir.compile(src, emit="mlir", float_weights="bf16")
 
     def test_entry_selects_the_function(self):
         src = self.write("two_funcs.mlir", """
