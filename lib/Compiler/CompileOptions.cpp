@@ -7,13 +7,18 @@
 #include "bitnet/Compiler/CompileOptions.h"
 
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/Config/llvm-config.h"
 #include "llvm/Support/ErrorHandling.h"
+#include "llvm/Support/raw_ostream.h"
 
 using namespace mlir;
 using namespace mlir::bitnet;
 
 #ifndef BITNET_VERSION
 #define BITNET_VERSION "0.0.0"
+#endif
+#ifndef BITNET_GIT_REVISION
+#define BITNET_GIT_REVISION "unknown"
 #endif
 
 std::optional<EmitKind> mlir::bitnet::parseEmitKind(StringRef name) {
@@ -56,6 +61,12 @@ StringRef mlir::bitnet::getDefaultExtension(EmitKind kind) {
 
 StringRef mlir::bitnet::getProducerString() {
   return "bitnet-compile " BITNET_VERSION;
+}
+
+void mlir::bitnet::printVersion(llvm::raw_ostream &os, StringRef tool) {
+  os << tool << " (bitnet-mlir) " BITNET_VERSION " (git " BITNET_GIT_REVISION
+                ")\n"
+     << "LLVM and MLIR " LLVM_VERSION_STRING "\n";
 }
 
 void mlir::bitnet::fillPipelineOptions(const CompileOptions &options,

@@ -121,6 +121,20 @@
 // Errors
 //===----------------------------------------------------------------------===//
 
+// Tests that --version names the project's version and revision and the
+// LLVM it is built on, and that --help lists this tool's options only
+// (LLVM's own, e.g. its AMDGPU back end's, with --help-hidden).
+// RUN: bitnet-compile --version | FileCheck %s --check-prefix=VERSION
+// VERSION: bitnet-compile (bitnet-mlir) {{[0-9]+\.[0-9]+\.[0-9]+}} (git {{[0-9a-f]+|unknown}})
+// VERSION-NEXT: LLVM and MLIR {{[0-9]+}}.
+// RUN: bitnet-compile --help | FileCheck %s --check-prefix=HELP --implicit-check-not=amdgpu
+// HELP: USAGE: bitnet-compile [options] <model.mlir | model.onnx | model.gguf | checkpoint-dir | ->
+// HELP: --kv-cache=<value>
+// HELP: =f16
+// RUN: bitnet-compile --help-hidden | FileCheck %s --check-prefix=HIDDEN
+// HIDDEN: {{^ *}}--amdgpu-
+// HIDDEN: {{^ *}}--mlir-timing 
+
 // RUN: not bitnet-compile %t/model.mlir --emit=foo 2>&1 | FileCheck %s --check-prefix=ERR-EMIT
 // ERR-EMIT: bitnet-compile: error: unknown --emit=foo (expected mlir, llvm, obj, so, ptx or tokenizer)
 

@@ -62,7 +62,7 @@ public:
 } // namespace
 
 static cl::opt<std::string> inputPath(cl::Positional,
-                                      cl::desc("<model.mlir | model.onnx | ->"),
+                                      cl::desc("<model.mlir | model.onnx | model.gguf | checkpoint-dir | ->"),
                                       cl::Required, cl::cat(category));
 
 static cl::opt<std::string> outputPath(
@@ -219,12 +219,28 @@ int main(int argc, char **argv) {
   registerPassManagerCLOptions();
   registerAsmPrinterCLOptions();
   registerDefaultTimingManagerCLOptions();
+  cl::SetVersionPrinter(
+      [](llvm::raw_ostream &os) { printVersion(os, "bitnet-compile"); });
+  // LLVM's own options (targets, passes) say nothing about compiling a
+  // model: --help lists this tool's; --help-hidden lists them all.
+  // (cl::HideUnrelatedOptions would hide them from --help-hidden too.)
+  for (auto &entry : cl::getRegisteredOptions()) {
+    cl::Option *option = entry.second;
+    bool shown = llvm::any_of(option->Categories, [](cl::OptionCategory *c) {
+      // --help, --version and the like are LLVM's "Generic Options".
+      return c == &category || c->getName() == "Generic Options";
+    });
+    if (!shown && option->getOptionHiddenFlag() == cl::NotHidden)
+      option->setHiddenFlag(cl::Hidden);
+  }
   cl::ParseCommandLineOptions(
       argc, argv,
       "bitnet-compile: compiles a BitNet b1.58 model into a shared object\n\n"
       "The shared object exports the entry point described in\n"
       "runtime/include/bitnet_rt/model_abi.h; run it with bitnet-run or load\n"
-      "it with libbitnet_rt. --emit shows any phase on the way.\n");
+      "it with libbitnet_rt. --emit shows any phase on the way.\n\n"
+      "MLIR's pass-manager options (--mlir-timing,\n"
+      "--mlir-print-ir-after-all, ...) work too; --help-hidden lists them.\n");
 
   auto fail = [](const llvm::Twine &message) {
     llvm::WithColor::error(llvm::errs(), "bitnet-compile") << message << "\n";

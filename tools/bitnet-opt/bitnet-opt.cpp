@@ -9,14 +9,19 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "bitnet/Compiler/CompileOptions.h"
 #include "bitnet/Pipelines/Pipelines.h"
 
 #include "mlir/IR/DialectRegistry.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
+#include "llvm/Support/CommandLine.h"
 
 int main(int argc, char **argv) {
+  llvm::cl::AddExtraVersionPrinter([](llvm::raw_ostream &os) {
+    mlir::bitnet::printVersion(os, "bitnet-opt");
+  });
   mlir::registerAllPasses();
   mlir::bitnet::registerAllPassesAndPipelines();
 

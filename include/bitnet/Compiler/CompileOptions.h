@@ -97,6 +97,10 @@ struct CompileOptions {
 /// The producer string written into every compiled model.
 StringRef getProducerString();
 
+/// Prints what `tool --version` says: the project's version and git
+/// revision, and the LLVM/MLIR version it is built on.
+void printVersion(llvm::raw_ostream &os, StringRef tool);
+
 /// The pipeline options that `options` implies for every target (the
 /// target adds its own: kernels, GPU architecture).
 void fillPipelineOptions(const CompileOptions &options,
