@@ -135,6 +135,13 @@
 // HIDDEN: {{^ *}}--amdgpu-
 // HIDDEN: {{^ *}}--mlir-timing 
 
+// Tests that an output that cannot be written is refused before the model
+// is read or compiled.
+// RUN: not bitnet-compile %t/model.mlir -o %t/no-such-dir/m.so 2>&1 | FileCheck %s --check-prefix=ERR-OUTDIR
+// ERR-OUTDIR: bitnet-compile: error: cannot write '{{.*}}no-such-dir/m.so': no directory '{{.*}}no-such-dir'
+// RUN: not bitnet-compile %t/model.mlir -o %t 2>&1 | FileCheck %s --check-prefix=ERR-OUTISDIR
+// ERR-OUTISDIR: bitnet-compile: error: cannot write '{{.*}}': it is a directory
+
 // RUN: not bitnet-compile %t/model.mlir --emit=foo 2>&1 | FileCheck %s --check-prefix=ERR-EMIT
 // ERR-EMIT: bitnet-compile: error: unknown --emit=foo (expected mlir, llvm, obj, so, ptx or tokenizer)
 
