@@ -54,6 +54,23 @@ static llvm::Error makeError(const Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
+llvm::Error mlir::bitnet::checkOutputPath(StringRef output) {
+  if (output == "-")
+    return llvm::Error::success();
+  if (llvm::sys::fs::is_directory(output))
+    return makeError("cannot write '" + output + "': it is a directory");
+  StringRef dir = llvm::sys::path::parent_path(output);
+  if (!dir.empty() && !llvm::sys::fs::is_directory(dir))
+    return makeError("cannot write '" + output + "': no directory '" + dir +
+                     "'");
+  if (dir.empty())
+    dir = ".";
+  if (llvm::sys::fs::access(dir, llvm::sys::fs::AccessMode::Write))
+    return makeError("cannot write '" + output + "': the directory '" + dir +
+                     "' is not writable");
+  return llvm::Error::success();
+}
+
 llvm::Error mlir::bitnet::validateCompileOptions(const CompileOptions &options) {
   registerAllTargets();
   if (options.stage != MLIRStage::Input && options.emit != EmitKind::MLIR)
@@ -179,6 +196,8 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
                                           StringRef outputPath) {
   Location loc = module.getLoc();
   if (llvm::Error error = validateCompileOptions(options))
+    return emitError(loc) << llvm::toString(std::move(error));
+  if (llvm::Error error = checkOutputPath(outputPath))
     return emitError(loc) << llvm::toString(std::move(error));
   if (options.emit == EmitKind::Tokenizer) {
     auto meta = module->getAttrOfType<DictionaryAttr>("bitnet.metadata");

@@ -305,21 +305,9 @@ int main(int argc, char **argv) {
     }
   }
 
-  // An output that cannot be written is refused before any work (not after
-  // minutes of compiling, at the link).
-  if (output != "-") {
-    llvm::StringRef dir = llvm::sys::path::parent_path(output);
-    if (llvm::sys::fs::is_directory(output))
-      return fail("cannot write '" + output + "': it is a directory");
-    if (!dir.empty() && !llvm::sys::fs::is_directory(dir))
-      return fail("cannot write '" + output + "': no directory '" + dir +
-                  "'");
-    if (llvm::sys::fs::access(dir.empty() ? "." : dir,
-                              llvm::sys::fs::AccessMode::Write))
-      return fail("cannot write '" + output + "': the directory '" +
-                  (dir.empty() ? llvm::StringRef(".") : dir) +
-                  "' is not writable");
-  }
+  // An output that cannot be written is refused before any work.
+  if (llvm::Error error = checkOutputPath(output))
+    return fail(llvm::toString(std::move(error)));
 
   // The tokenizer of a checkpoint (a directory, its tokenizer.json alone,
   // a GGUF file) is read without importing the model.

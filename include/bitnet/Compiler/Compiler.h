@@ -35,6 +35,12 @@ namespace mlir::bitnet {
 /// "nvptx64", "cuda": NVIDIA GPUs, with host code for this machine).
 void setTarget(CompileOptions &options, StringRef target);
 
+/// Checks that `outputPath` can be written (its directory exists and is
+/// writable, and it is not itself a directory); `-` is standard output.
+/// compileModule() checks it before any work, and a tool can before reading
+/// the model: otherwise a bad path fails only at the end, at the link.
+llvm::Error checkOutputPath(StringRef outputPath);
+
 /// Checks `options` as a whole: the values, how they combine, and what the
 /// chosen target accepts (TargetBackend::validate). bitnet-compile, the
 /// Python bindings and compileModule() all call it, so every front end
