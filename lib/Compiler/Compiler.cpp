@@ -98,11 +98,11 @@ void mlir::bitnet::prepareContext(MLIRContext &context) {
 
 static OwningOpRef<ModuleOp>
 readModel(StringRef path, MLIRContext &context, llvm::SourceMgr &sourceMgr,
-          ArrayRef<std::string> inputShapes, bool relaxedActivationScale,
-          bool verbose) {
+          ArrayRef<std::string> inputShapes, bool strictFloat, bool verbose) {
   if (path.ends_with(".onnx")) {
     ONNXImportOptions options;
-    options.relaxedActivationScale = relaxedActivationScale;
+    options.strictFloat = strictFloat;
+    options.explainBitLinear = verbose;
     for (const std::string &spec : inputShapes) {
       std::string error = addInputShape(spec, options);
       if (!error.empty()) {
@@ -152,12 +152,12 @@ OwningOpRef<ModuleOp>
 mlir::bitnet::loadModel(StringRef path, MLIRContext &context,
                         llvm::SourceMgr &sourceMgr,
                         ArrayRef<std::string> inputShapes,
-                        bool relaxedActivationScale, bool verbose) {
+                        bool strictFloat, bool verbose) {
   auto start = std::chrono::steady_clock::now();
   if (verbose)
     llvm::errs() << "bitnet-compile: reading " << path << " ...\n";
   OwningOpRef<ModuleOp> module = readModel(
-      path, context, sourceMgr, inputShapes, relaxedActivationScale, verbose);
+      path, context, sourceMgr, inputShapes, strictFloat, verbose);
   if (verbose && module)
     llvm::errs() << "bitnet-compile: read " << path << " ("
                  << llvm::format("%.1f",

@@ -202,15 +202,19 @@ static cl::list<std::string> inputShapes(
              "dimensions, e.g. --input-shape=input_ids:1x128 (repeatable)"),
     cl::value_desc("name:dims"), cl::cat(category));
 
-static cl::opt<bool> relaxedActivationScale(
-    "onnx-relaxed-activation-scale",
-    cl::desc("Recognise ONNX BitLinear layers whose activation scale is "
-             "computed as 127 * (1 / m), as torch exports it, as "
-             "bitnet.bitlinear (whose scale is 127 / m: the quantised "
-             "activations may differ in rare ties)"),
+static cl::opt<bool> strictFloat(
+    "onnx-strict-float",
+    cl::desc("Follow an ONNX graph's float arithmetic to the last bit when "
+             "recognising BitLinear layers. By default the forms of training "
+             "code are read as the quantiser the deployed model runs: "
+             "x + (q - x) as q, 127 * (1 / m) as 127 / m, near-ternary "
+             "weights as ternary (the int8 codes may differ in rare ties)"),
     cl::cat(category));
 
-static cl::opt<bool> verbose("v", cl::desc("Print each stage and its time"),
+static cl::opt<bool> verbose("v",
+                             cl::desc("Print each stage and its time, and what "
+                                      "each ONNX BitLinear layer became (or "
+                                      "why a near miss stays float)"),
                              cl::cat(category));
 
 int main(int argc, char **argv) {
@@ -333,7 +337,7 @@ int main(int argc, char **argv) {
   CompilerDiagnosticHandler diagnostics(sourceMgr, &context);
   OwningOpRef<ModuleOp> module =
       loadModel(inputPath, context, sourceMgr, inputShapes,
-                relaxedActivationScale, verbose);
+                strictFloat, verbose);
   if (!module)
     return 1;
   if (failed(compileModule(*module, options, output)))

@@ -53,14 +53,15 @@ void prepareContext(MLIRContext &context);
 /// Reads a model from `path`: `.mlir` (or `-` for stdin), or `.onnx`,
 /// imported into the bitnet and upstream dialects. `inputShapes` pins
 /// symbolic input dimensions of ONNX models (`name:1x128` each);
-/// `relaxedActivationScale` lets BitLinear recognition accept torch's
-/// 127 * (1 / m) activation scale (see bitnet-recognize-bitlinear);
-/// `verbose` prints the import and its time to stderr. Errors are reported
+/// `strictFloat` makes BitLinear recognition follow an ONNX graph's float
+/// arithmetic to the last bit (see bitnet-recognize-bitlinear); `verbose`
+/// prints the import and its time to stderr, and for ONNX models what each
+/// BitLinear layer became and why a near miss stays float. Errors are reported
 /// through the context's diagnostic handler.
 OwningOpRef<ModuleOp> loadModel(StringRef path, MLIRContext &context,
                                 llvm::SourceMgr &sourceMgr,
                                 ArrayRef<std::string> inputShapes = {},
-                                bool relaxedActivationScale = false,
+                                bool strictFloat = false,
                                 bool verbose = false);
 
 /// The tokenizer of a checkpoint, in the runtime's JSON form, read without

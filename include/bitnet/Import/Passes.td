@@ -41,16 +41,33 @@ def BitNetRecognizeBitLinear
     The weight is stored once as a `bitnet.constant` of `!bitnet.ternary`
     type (shared by every layer that uses it) with scale `c`.
 
-    When the activation scale is computed exactly as the contract says
-    (`Div(127, m)`), the layer becomes `bitnet.bitlinear`. When it is
-    computed as `127 * (1 / m)` (what `torch` does for `127.0 / m`, which
-    rounds differently in the last place), the graph's own quantisation is
-    kept and only the integer product is replaced, by
-    `bitnet.ternary_matmul` on the graph's int8 values followed by
-    `* c / s`; with `relaxed-activation-scale` such layers become
-    `bitnet.bitlinear` too. `MatMulInteger` on int8 activations and an int8
+    Exported training code differs from the contract in ways that only move
+    the last bit of a float, and the pass reads them as what the model
+    deploys: the straight-through sums `x + (q - x)` (of
+    `x + (q - x).detach()`, for activations and weights) as `q`; the
+    activation scale `127 * (1 / m)` (what `torch` exports for `127.0 / m`)
+    as the contract's `127 / m`; a weight whose nonzero values are within
+    2^-16 of one magnitude `c` (a straight-through sum folded by the
+    exporter) as ternary with scale `c`. Such layers become
+    `bitnet.bitlinear`. With `strict-float` the graph's float arithmetic is
+    followed to the last bit instead: a straight-through layer stays a float
+    MatMul; a `127 * (1 / m)` scale keeps the graph's own quantisation, and
+    only the integer product is replaced, by `bitnet.ternary_matmul` on the
+    graph's int8 values followed by `* c / s`.
+
+    The quantised integers may also meet the weight before the division by
+    `s` (`matmul(q, w) / s * s_w`, as bitnet.cpp computes): that becomes
+    `bitnet.bitlinear` too (the trailing `* s_w` stays a float multiply), or,
+    under `strict-float` with a `127 * (1 / m)` scale, an exact
+    `bitnet.ternary_matmul` for the MatMul alone. `Gemm` (what a 2-D
+    `F.linear` with a bias exports) is recognised like MatMul, its bias
+    added after the layer. `MatMulInteger` on int8 activations and an int8
     ternary initialiser becomes `bitnet.ternary_matmul`. A MatMul that
-    matches nothing is left alone.
+    matches nothing is left alone; with `explain`, one that looked like a
+    layer gets a remark saying why it stays float (per-tensor or wrong-axis
+    absmax, activations clamped to other bounds than int8's, a weight with
+    more than three values, ...), and each recognised layer a remark saying
+    what it became.
 
     Before:
 
@@ -68,10 +85,12 @@ def BitNetRecognizeBitLinear
     ```
   }];
   let options = [
-    Option<"relaxedActivationScale", "relaxed-activation-scale", "bool",
-           /*default=*/"false",
-           "Also accept 127 * (1 / m) as the activation scale (differs from "
-           "the contract's 127 / m in the last bit)">,
+    Option<"strictFloat", "strict-float", "bool", /*default=*/"false",
+           "Follow the graph's float arithmetic to the last bit: no "
+           "straight-through or 127 * (1 / m) reading as the contract">,
+    Option<"explain", "explain", "bool", /*default=*/"false",
+           "Remark at each layer what it became, and at each near miss why "
+           "it stays float">,
   ];
   let dependentDialects = ["::mlir::arith::ArithDialect",
                            "::mlir::bitnet::BitNetDialect"];

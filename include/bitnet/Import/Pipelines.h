@@ -29,9 +29,15 @@ struct ImportONNXPipelineOptions
       *this, "recognize-bitlinear",
       llvm::cl::desc("Turn quantised MatMuls into bitnet ops"),
       llvm::cl::init(true)};
-  PassOptions::Option<bool> relaxedActivationScale{
-      *this, "relaxed-activation-scale",
-      llvm::cl::desc("Also accept 127 * (1 / m) as the activation scale"),
+  PassOptions::Option<bool> strictFloat{
+      *this, "strict-float",
+      llvm::cl::desc("BitLinear recognition follows the graph's float "
+                     "arithmetic to the last bit"),
+      llvm::cl::init(false)};
+  PassOptions::Option<bool> explainBitLinear{
+      *this, "explain-bitlinear",
+      llvm::cl::desc("Remark what each BitLinear layer became and why a "
+                     "near miss stays float"),
       llvm::cl::init(false)};
 };
 

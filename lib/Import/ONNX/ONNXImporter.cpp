@@ -948,7 +948,8 @@ OwningOpRef<ModuleOp> Importer::run(StringRef bytes) {
   pm.enableVerifier(false);
   ImportONNXPipelineOptions pipeline;
   pipeline.recognizeBitLinear = options.recognizeBitLinear;
-  pipeline.relaxedActivationScale = options.relaxedActivationScale;
+  pipeline.strictFloat = options.strictFloat;
+  pipeline.explainBitLinear = options.explainBitLinear;
   buildImportONNXPipeline(pm, pipeline);
   if (failed(pm.run(module)))
     return {};

@@ -540,6 +540,10 @@ FloatUnaryFn floatUnaryFn(StringRef op) {
       .Case("Floor", [](double x) { return std::floor(x); })
       .Case("Ceil", [](double x) { return std::ceil(x); })
       .Case("Identity", [](double x) { return x; })
+      .Case("Sign",
+            [](double x) {
+              return std::isnan(x) ? x : double((x > 0) - (x < 0));
+            })
       .Default(nullptr);
 }
 
@@ -562,6 +566,12 @@ IntUnaryFn intUnaryFn(StringRef op, bool isBool) {
             })
       .Case("Relu",
             [](int64_t v, Type) { return std::max<int64_t>(v, 0); })
+      .Case("Sign",
+            [](int64_t v, Type elem) -> int64_t {
+              if (elem.isUnsignedInteger())
+                return v != 0;
+              return (v > 0) - (v < 0);
+            })
       .Default(nullptr);
 }
 
@@ -657,7 +667,7 @@ mlir::bitnet::onnx::evaluate(StringRef op, int64_t version,
   }
   if (op == "Neg" || op == "Abs" || op == "Sqrt" || op == "Reciprocal" ||
       op == "Round" || op == "Relu" || op == "Floor" || op == "Ceil" ||
-      op == "Not" || op == "Identity") {
+      op == "Not" || op == "Identity" || op == "Sign") {
     if (!x || in.size() != 1)
       return std::nullopt;
     return one(unary(op, *x));

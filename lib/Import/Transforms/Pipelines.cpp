@@ -18,8 +18,8 @@ void mlir::bitnet::buildImportONNXPipeline(
     OpPassManager &pm, const ImportONNXPipelineOptions &options) {
   OpPassManager &fpm = pm.nest<func::FuncOp>();
   if (options.recognizeBitLinear)
-    fpm.addPass(
-        createBitNetRecognizeBitLinear({options.relaxedActivationScale}));
+    fpm.addPass(createBitNetRecognizeBitLinear(
+        {options.strictFloat, options.explainBitLinear}));
   fpm.addPass(createBitNetLegalizeONNX());
   fpm.addPass(createCanonicalizerPass());
   fpm.addPass(createCSEPass());

@@ -42,8 +42,12 @@ struct ONNXImportOptions {
   bool legalize = true;
   /// Turn quantised MatMuls into bitnet ops.
   bool recognizeBitLinear = true;
-  /// Also accept 127 * (1 / m) as the activation scale.
-  bool relaxedActivationScale = false;
+  /// BitLinear recognition follows the graph's float arithmetic to the last
+  /// bit (see bitnet-recognize-bitlinear's strict-float).
+  bool strictFloat = false;
+  /// Remark what each BitLinear layer became and why a near miss stays
+  /// float.
+  bool explainBitLinear = false;
 };
 
 /// Parses `name:DxDx...` (e.g. `input_ids:1x128`; `name:` for a scalar) into

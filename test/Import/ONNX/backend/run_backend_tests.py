@@ -208,6 +208,14 @@ def run_case(case_dir, compiler, work, flags=()):
             keep = [v for v in model.graph.input if v.name != inp]
             del model.graph.input[:]
             model.graph.input.extend(keep)
+    # Inputs with symbolic or unknown dimensions get the test data's shape.
+    shape_flags = []
+    for v in model.graph.input:
+        dims = v.type.tensor_type.shape.dim
+        if v.name in inputs and any(not d.HasField("dim_value") for d in dims):
+            shape_flags.append("--input-shape=%s:%s" % (
+                v.name, "x".join(str(n) for n in inputs[v.name].shape)))
+    flags = list(flags) + shape_flags
     model_path = os.path.join(work, name + ".onnx")
     onnx.save(model, model_path)
     so_path = os.path.join(work, name + ".so")

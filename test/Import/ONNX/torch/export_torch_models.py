@@ -94,28 +94,100 @@ def rotate_half(x):
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
 
 
-class DecoderLayer(torch.nn.Module):
-    """Pre-norm decoder layer: GQA attention with RoPE, relu^2 GLU FFN."""
+def straight_through(x, q):
+    """Training code's straight-through estimator: the value of q, the
+    gradient of x."""
+    return x + (q - x).detach()
 
-    def __init__(self, d=32, heads=4, kv_heads=2, ffn=64, theta=10000.0):
+
+class STEBitLinear(torch.nn.Linear):
+    """The public training recipes' BitLinear: activations and weights
+    quantised through the straight-through estimator, an optional bias."""
+
+    def __init__(self, k, n, bias=False):
+        super().__init__(k, n, bias=bias)
+
+    def forward(self, x, quantized_input=None):
+        xq = (straight_through(x, activation_quant(x))
+              if quantized_input is None else quantized_input)
+        w = straight_through(self.weight, weight_quant(self.weight))
+        return F.linear(xq, w, self.bias)
+
+
+class DivideAfterBitLinear(torch.nn.Module):
+    """bitnet.cpp's order: the int8 codes times the {-1, 0, 1} codes, then
+    divided by the activation scale and multiplied by the weight scale."""
+
+    def __init__(self, k, n):
+        super().__init__()
+        w = torch.randn(n, k) * 0.05
+        scale = w.abs().mean().clamp(min=1e-5)
+        self.register_buffer("codes", (w / scale).round().clamp(-1, 1))
+        self.register_buffer("scale", scale)
+
+    def forward(self, x):
+        s = 127.0 / x.abs().max(dim=-1, keepdim=True).values.clamp_(min=1e-5)
+        q = (x * s).round().clamp_(-128, 127)
+        return torch.matmul(q, self.codes.t()) / s * self.scale
+
+
+class SignBitLinear(torch.nn.Linear):
+    """Weights as sign(w) times their absmean (torch.sign-based
+    quantisation)."""
+
+    def __init__(self, k, n):
+        super().__init__(k, n, bias=False)
+
+    def forward(self, x):
+        w = torch.sign(self.weight) * self.weight.abs().mean()
+        return F.linear(activation_quant(x), w)
+
+
+class ScaleAfterBitLinear(torch.nn.Module):
+    """The {-1, 0, 1} codes in the product, the weight scale applied to the
+    result."""
+
+    def __init__(self, k, n):
+        super().__init__()
+        w = torch.randn(n, k) * 0.05
+        scale = w.abs().mean().clamp(min=1e-5)
+        self.register_buffer("codes", (w / scale).round().clamp(-1, 1))
+        self.register_buffer("scale", scale)
+
+    def forward(self, x):
+        return F.linear(activation_quant(x), self.codes) * self.scale
+
+
+class DecoderLayer(torch.nn.Module):
+    """Pre-norm decoder layer: GQA attention with RoPE, relu^2 GLU FFN;
+    `ste` writes its BitLinear layers as training code does."""
+
+    def __init__(self, d=32, heads=4, kv_heads=2, ffn=64, theta=10000.0,
+                 ste=False):
         super().__init__()
         self.heads, self.kv_heads, self.hd = heads, kv_heads, d // heads
+        self.ste = ste
+        linear = STEBitLinear if ste else BitLinear
         self.attn_norm = RMSNorm(d)
-        self.q = BitLinear(d, d)
-        self.k = BitLinear(d, kv_heads * self.hd)
-        self.v = BitLinear(d, kv_heads * self.hd)
-        self.o = BitLinear(d, d)
+        self.q = linear(d, d)
+        self.k = linear(d, kv_heads * self.hd)
+        self.v = linear(d, kv_heads * self.hd)
+        self.o = linear(d, d)
         self.ffn_norm = RMSNorm(d)
-        self.gate = BitLinear(d, ffn)
-        self.up = BitLinear(d, ffn)
-        self.down = BitLinear(ffn, d)
+        self.gate = linear(d, ffn)
+        self.up = linear(d, ffn)
+        self.down = linear(ffn, d)
         inv = 1.0 / theta ** (torch.arange(0, self.hd, 2).float() / self.hd)
         self.register_buffer("inv_freq", inv)
+
+    def quant(self, h):
+        q = activation_quant(h)
+        return straight_through(h, q) if self.ste else q
 
     def forward(self, x):
         b, t, d = x.shape
         h = self.attn_norm(x)
-        hq = activation_quant(h)  # one chain feeds q, k and v
+        hq = self.quant(h)  # one chain feeds q, k and v
         q = self.q(h, hq).view(b, t, self.heads, self.hd).transpose(1, 2)
         k = self.k(h, hq).view(b, t, self.kv_heads, self.hd).transpose(1, 2)
         v = self.v(h, hq).view(b, t, self.kv_heads, self.hd).transpose(1, 2)
@@ -137,7 +209,7 @@ class DecoderLayer(torch.nn.Module):
         attn = attn.transpose(1, 2).reshape(b, t, d)
         x = x + self.o(attn)
         h = self.ffn_norm(x)
-        hq = activation_quant(h)  # one chain feeds gate and up
+        hq = self.quant(h)  # one chain feeds gate and up
         g = F.relu(self.gate(h, hq)) ** 2
         return x + self.down(g * self.up(h, hq))
 
@@ -153,7 +225,7 @@ class FFN(torch.nn.Module):
         return self.down(F.relu(self.gate(self.norm(x))) ** 2)
 
 
-def export(name, module, inputs, tolerance, opset):
+def export(name, module, inputs, tolerance, opset, dynamic_axes=None):
     d = os.path.join(HERE, name)
     if os.path.isdir(d):
         shutil.rmtree(d)
@@ -168,7 +240,7 @@ def export(name, module, inputs, tolerance, opset):
     path = os.path.join(d, "model.onnx")
     torch.onnx.export(module, tuple(inputs), path, opset_version=opset,
                       input_names=in_names, output_names=out_names,
-                      do_constant_folding=True)
+                      do_constant_folding=True, dynamic_axes=dynamic_axes)
     onnx.checker.check_model(onnx.load(path))
     for k, (n, t) in enumerate(zip(in_names, inputs)):
         with open(os.path.join(d, "test_data_set_0", "input_%d.pb" % k), "wb") as f:
@@ -195,5 +267,31 @@ def main():
            FLOAT_TOLERANCE, 17)
 
 
+def export_public_forms():
+    """BitLinear as public training and inference code writes it, at opsets
+    13, 14 and 17, with a static and a dynamic sequence axis."""
+    torch.manual_seed(1)
+    x3 = torch.randn(2, 5, 32)
+    x2 = torch.randn(5, 32)
+    forms = [
+        ("ste_bias", STEBitLinear(32, 24, bias=True), x3),
+        ("ste_gemm", STEBitLinear(32, 24, bias=True), x2),
+        ("divide_after", DivideAfterBitLinear(32, 24), x3),
+        ("sign_weight", SignBitLinear(32, 24), x3),
+        ("scale_after", ScaleAfterBitLinear(32, 24), x3),
+    ]
+    for form, module, x in forms:
+        seq_axis = x.dim() - 2
+        for opset in (13, 14, 17):
+            for dynamic in (False, True):
+                name = "public_%s_opset%d%s" % (form, opset,
+                                                "_dynamic" if dynamic else "")
+                export(name, module, [x], FLOAT_TOLERANCE, opset,
+                       {"x0": {seq_axis: "seq"}} if dynamic else None)
+    export("decoder_layer_ste_opset17", DecoderLayer(ste=True),
+           [torch.randn(1, 6, 32)], FLOAT_TOLERANCE, 17)
+
+
 if __name__ == "__main__":
     main()
+    export_public_forms()
