@@ -5,7 +5,10 @@
  *===----------------------------------------------------------------------===*/
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -271,6 +274,146 @@ static bitnet_status check_file(const char *path, struct stat *out_st) {
   return BITNET_OK;
 }
 
+#if UINTPTR_MAX == 0xffffffffffffffffu
+#define BITNET_ELF_CLASS ELFCLASS64
+typedef Elf64_Ehdr bitnet_elf_ehdr;
+typedef Elf64_Phdr bitnet_elf_phdr;
+#else
+#define BITNET_ELF_CLASS ELFCLASS32
+typedef Elf32_Ehdr bitnet_elf_ehdr;
+typedef Elf32_Phdr bitnet_elf_phdr;
+#endif
+
+#if defined(__x86_64__)
+#define BITNET_ELF_MACHINE EM_X86_64
+#define BITNET_ELF_MACHINE_NAME "x86-64"
+#elif defined(__aarch64__)
+#define BITNET_ELF_MACHINE EM_AARCH64
+#define BITNET_ELF_MACHINE_NAME "AArch64"
+#elif defined(__i386__)
+#define BITNET_ELF_MACHINE EM_386
+#define BITNET_ELF_MACHINE_NAME "x86"
+#elif defined(__arm__)
+#define BITNET_ELF_MACHINE EM_ARM
+#define BITNET_ELF_MACHINE_NAME "ARM"
+#endif
+
+/* The name of ELF machine `m`, for messages. */
+static const char *elf_machine_name(unsigned m) {
+  switch (m) {
+  case EM_X86_64:
+    return "x86-64";
+  case EM_AARCH64:
+    return "AArch64";
+  case EM_386:
+    return "x86";
+  case EM_ARM:
+    return "ARM";
+  case EM_RISCV:
+    return "RISC-V";
+  case EM_PPC64:
+    return "PowerPC 64";
+  default:
+    return "another machine";
+  }
+}
+
+/* Reads exactly `size` bytes at `offset`; 0 when the file is shorter. */
+static int read_at(int fd, void *buf, size_t size, off_t offset) {
+  char *p = buf;
+  while (size > 0) {
+    ssize_t n = pread(fd, p, size, offset);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return 0;
+    p += n;
+    size -= (size_t)n;
+    offset += n;
+  }
+  return 1;
+}
+
+/* Checks, before dlopen maps it, that `path` (of `file_size` bytes) is an
+ * ELF shared object for this machine whose loadable segments all lie within
+ * the file: the dynamic loader maps a truncated file without complaint, and
+ * the process then dies of SIGBUS on the first page past its end. */
+static bitnet_status check_elf(const char *path, uint64_t file_size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    int err = errno;
+    return bitnet_status_make(BITNET_STATUS_INVALID_ARGUMENT,
+                              "cannot open model '%s': %s", path,
+                              strerror(err));
+  }
+  bitnet_status status = BITNET_OK;
+  bitnet_elf_ehdr eh;
+  if (!read_at(fd, &eh, sizeof(eh), 0) ||
+      memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0) {
+    status = bitnet_status_make(
+        BITNET_STATUS_INVALID_MODEL,
+        "cannot load model '%s' as a shared object: it is not an ELF file "
+        "(%" PRIu64 " bytes)",
+        path, file_size);
+  } else if (eh.e_ident[EI_CLASS] != BITNET_ELF_CLASS) {
+    status = bitnet_status_make(
+        BITNET_STATUS_INVALID_MODEL,
+        "cannot load model '%s': it is a %d-bit ELF file, this process is "
+        "%d-bit",
+        path, eh.e_ident[EI_CLASS] == ELFCLASS64 ? 64 : 32,
+        (int)(sizeof(void *) * 8));
+  }
+#ifdef BITNET_ELF_MACHINE
+  else if (eh.e_machine != BITNET_ELF_MACHINE) {
+    status = bitnet_status_make(
+        BITNET_STATUS_INVALID_MODEL,
+        "cannot load model '%s': it was compiled for %s (ELF machine %u), "
+        "this machine is %s: compile it with --target for this machine",
+        path, elf_machine_name(eh.e_machine), (unsigned)eh.e_machine,
+        BITNET_ELF_MACHINE_NAME);
+  }
+#endif
+  else if (eh.e_type != ET_DYN) {
+    status = bitnet_status_make(
+        BITNET_STATUS_INVALID_MODEL,
+        "cannot load model '%s' as a shared object: it is an ELF file of "
+        "type %u, not a shared object (build it with --emit=so)",
+        path, (unsigned)eh.e_type);
+  } else if (eh.e_phentsize != sizeof(bitnet_elf_phdr) || eh.e_phnum == 0 ||
+             eh.e_phoff > file_size ||
+             (uint64_t)eh.e_phnum * sizeof(bitnet_elf_phdr) >
+                 file_size - eh.e_phoff) {
+    status = bitnet_status_make(
+        BITNET_STATUS_INVALID_MODEL,
+        "cannot load model '%s': its program headers lie outside the file "
+        "(%" PRIu64 " bytes): the file is damaged or truncated",
+        path, file_size);
+  }
+  for (unsigned i = 0; status == BITNET_OK && i < eh.e_phnum; ++i) {
+    bitnet_elf_phdr ph;
+    if (!read_at(fd, &ph, sizeof(ph),
+                 (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph)))) {
+      status = bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                                  "cannot load model '%s': cannot read its "
+                                  "program header %u",
+                                  path, i);
+      break;
+    }
+    if (ph.p_type != PT_LOAD && ph.p_type != PT_DYNAMIC)
+      continue;
+    uint64_t end = (uint64_t)ph.p_offset + ph.p_filesz;
+    if (end < ph.p_offset || end > file_size)
+      status = bitnet_status_make(
+          BITNET_STATUS_INVALID_MODEL,
+          "cannot load model '%s': the file is truncated: it has %" PRIu64
+          " bytes, but its segment %u ends at byte %" PRIu64
+          " (was it copied or downloaded completely?)",
+          path, file_size, i, end);
+  }
+  close(fd);
+  return status;
+}
+
 static void model_destroy(bitnet_model *model) {
   bitnet_gpu_model_destroy(model->gpu);
   if (model->handle) {
@@ -290,6 +433,7 @@ bitnet_status bitnet_model_load(const char *path, bitnet_model **out_model) {
   struct stat st;
   memset(&st, 0, sizeof(st));
   BITNET_RETURN_IF_ERROR(check_file(path, &st));
+  BITNET_RETURN_IF_ERROR(check_elf(path, (uint64_t)st.st_size));
 
   bitnet_model *model = calloc(1, sizeof(*model));
   /* dlopen() searches the library path for a name without '/'. */

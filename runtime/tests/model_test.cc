@@ -135,9 +135,39 @@ TEST(ModelTest, BadFiles) {
 
   // The first 200 bytes of a real model: a valid ELF header, nothing behind.
   std::string truncated = dir + "/truncated.so";
-  WriteFile(truncated, ReadFile(BITNET_TEST_MODEL_AFFINE).substr(0, 200));
+  std::string whole = ReadFile(BITNET_TEST_MODEL_AFFINE);
+  WriteFile(truncated, whole.substr(0, 200));
   EXPECT_TRUE(IsError(bitnet_model_load(truncated.c_str(), &model),
                       BITNET_STATUS_INVALID_MODEL, {truncated}));
+  EXPECT_EQ(model, nullptr);
+
+  // Program headers intact, segments cut off: the loader would map pages
+  // past the end of the file (SIGBUS on first touch); refused before.
+  for (size_t size : {size_t(1000), whole.size() / 2}) {
+    WriteFile(truncated, whole.substr(0, size));
+    EXPECT_TRUE(IsError(bitnet_model_load(truncated.c_str(), &model),
+                        BITNET_STATUS_INVALID_MODEL,
+                        {truncated, "the file is truncated",
+                         "has " + std::to_string(size) + " bytes"}))
+        << size;
+    EXPECT_EQ(model, nullptr);
+  }
+}
+
+// Tests that a model compiled for another machine is refused by name.
+TEST(ModelTest, ForeignMachineIsRefused) {
+  std::string dir = MakeTempDir();
+  std::string foreign = dir + "/foreign.so";
+  std::string bytes = ReadFile(BITNET_TEST_MODEL_AFFINE);
+  ASSERT_GT(bytes.size(), 20u);
+  // e_machine: bytes 18-19, little-endian. RISC-V (243) is no host here.
+  bytes[18] = char(243);
+  bytes[19] = 0;
+  WriteFile(foreign, bytes);
+  bitnet_model *model = nullptr;
+  EXPECT_TRUE(IsError(bitnet_model_load(foreign.c_str(), &model),
+                      BITNET_STATUS_INVALID_MODEL,
+                      {foreign, "compiled for RISC-V", "this machine is"}));
   EXPECT_EQ(model, nullptr);
 }
 
