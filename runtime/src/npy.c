@@ -13,9 +13,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bitnet_rt/npy.h"
 #include "internal.h"
@@ -212,9 +214,14 @@ bitnet_status bitnet_npy_read(const char *path, bitnet_pool *pool,
   BITNET_CHECK_ARG(out_array, "bitnet_npy_read");
   memset(out_array, 0, sizeof(*out_array));
   BITNET_CHECK_ARG(path, "bitnet_npy_read");
-  FILE *f = fopen(path, "rb");
+  /* O_NONBLOCK: a FIFO or a device must be refused by the fstat check
+   * below, not block the open waiting for a writer. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
   if (f == NULL) {
     int err = errno;
+    if (fd >= 0)
+      close(fd);
     return bitnet_status_make(err == ENOENT ? BITNET_STATUS_NOT_FOUND
                               : err == EACCES ? BITNET_STATUS_PERMISSION_DENIED
                                               : BITNET_STATUS_IO_ERROR,

@@ -445,6 +445,23 @@ TEST_F(GenerateTest, StopTextAndTokenLimit) {
   EXPECT_EQ(r.err, "");
 }
 
+TEST_F(GenerateTest, RefusesMeaninglessSamplingOptions) {
+  for (const char *t : {"nan", "-nan", "inf", "-1"}) {
+    Result r = Generate({kModel, "--prompt", "Hi", "--temperature", t});
+    EXPECT_EQ(r.exit_code, 2) << t;
+    EXPECT_TRUE(Contains(r.err, "--temperature needs a number in [0, 100], "
+                                "got '" + std::string(t) + "'"))
+        << r.err;
+  }
+  Result r = Generate({kModel, "--prompt", "Hi", "--top-p", "nan"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "--top-p needs a number")) << r.err;
+  r = Generate({kModel, "--prompt", "Hi", "--stop", ""});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "--stop needs a non-empty string")) << r.err;
+  EXPECT_EQ(r.out, "");
+}
+
 TEST_F(GenerateTest, TokenizerErrors) {
   // The tokenizer is read even for a prompt given as ids.
   Result r = Generate({BITNET_TEST_MODEL_BROKEN_TOKENIZER, "--tokens", "1"});

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <sys/stat.h>
 #include <vector>
 
 using namespace bitnet_test;
@@ -230,6 +231,11 @@ TEST_F(NpyTest, FileAndArgumentErrors) {
   EXPECT_TRUE(IsError(bitnet_npy_read(Path("missing.npy").c_str(), nullptr, &a),
                       BITNET_STATUS_NOT_FOUND, {"missing.npy"}));
   EXPECT_TRUE(IsError(bitnet_npy_read(dir_.c_str(), nullptr, &a),
+                      BITNET_STATUS_INVALID_ARGUMENT, {"not a regular file"}));
+  // A FIFO with no writer: refused at once, not waited on.
+  std::string fifo = Path("fifo.npy");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_TRUE(IsError(bitnet_npy_read(fifo.c_str(), nullptr, &a),
                       BITNET_STATUS_INVALID_ARGUMENT, {"not a regular file"}));
   EXPECT_TRUE(IsError(bitnet_npy_read(nullptr, nullptr, &a),
                       BITNET_STATUS_INVALID_ARGUMENT));

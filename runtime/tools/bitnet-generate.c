@@ -556,7 +556,8 @@ static double parse_number(const char *flag, const char *text, double lo,
   char *end;
   errno = 0;
   double v = strtod(text, &end);
-  if (errno || end == text || *end != '\0' || v < lo || v > hi) {
+  /* Written so that NaN, which compares false with everything, is refused. */
+  if (errno || end == text || *end != '\0' || !(v >= lo && v <= hi)) {
     fprintf(stderr,
             "bitnet-generate: %s needs a number in [%g, %g], got '%s'\n",
             flag, lo, hi, text);
@@ -789,6 +790,9 @@ int main(int argc, char **argv) {
       have_seed = 1;
     } else if (!strcmp(a, "--stop")) {
       stop = VALUE();
+      if (stop && stop[0] == '\0')
+        usage_error("%s", "--stop needs a non-empty string (an empty one "
+                          "would stop before the first token)");
     } else if (!strcmp(a, "--prefill")) {
       prefill_path = VALUE();
     } else if (!strcmp(a, "--threads")) {
