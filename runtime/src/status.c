@@ -20,7 +20,7 @@ static char oom_message[] = "out of memory while reporting an error";
 static struct bitnet_status_object oom_status = {BITNET_STATUS_OUT_OF_MEMORY,
                                                  1, oom_message};
 
-const char *bitnet_rt_version(void) { return "0.1.0"; }
+const char *bitnet_rt_version(void) { return BITNET_RT_VERSION; }
 
 bitnet_status bitnet_status_make(bitnet_status_code code, const char *format,
                                  ...) {

@@ -53,6 +53,9 @@ TEST_F(BitnetRunTest, Help) {
     EXPECT_TRUE(Contains(r.out, flag)) << flag;
   r = BitnetRun({"--version"});
   EXPECT_EQ(r.exit_code, 0);
+  EXPECT_TRUE(Contains(r.out, "bitnet-run (bitnet-mlir) " +
+                                  std::string(bitnet_rt_version()) + " (git "))
+      << r.out;
   EXPECT_TRUE(Contains(r.out, "model ABI " + std::to_string(BITNET_MODEL_ABI_VERSION)));
 }
 

@@ -50,6 +50,21 @@ bool FileExists(const std::string &path) {
 
 const char *const kModel = BITNET_TEST_MODEL_TOKENIZER_DECODER;
 
+// Tests that the runtime tools name their version, revision and model ABI.
+TEST(BitnetTokenizeTest, Version) {
+  for (const char *path : {BITNET_TOKENIZE_PATH, BITNET_GENERATE_PATH}) {
+    Result r = RunProgram(path, {"--version"});
+    EXPECT_EQ(r.exit_code, 0) << path;
+    EXPECT_TRUE(Contains(r.out, "(bitnet-mlir) " +
+                                    std::string(bitnet_rt_version()) +
+                                    " (git "))
+        << r.out;
+    EXPECT_TRUE(Contains(r.out, "model ABI " +
+                                    std::to_string(BITNET_MODEL_ABI_VERSION)))
+        << r.out;
+  }
+}
+
 TEST(BitnetTokenizeTest, Help) {
   Result r = Tokenize({"--help"});
   EXPECT_EQ(r.exit_code, 0) << r.err;

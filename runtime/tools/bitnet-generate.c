@@ -38,6 +38,8 @@
 #include "bitnet_rt/chat.h"
 #include "bitnet_rt/tokenizer.h"
 
+#include "tool_version.h"
+
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
@@ -91,6 +93,8 @@ static const char usage_text[] =
     "                       one line per run: 'POSITION: ID ID ...'\n"
     "  --quiet              no statistics at the end\n"
     "  --help               show this text\n"
+    "  --version            show the version, git revision, runtime library\n"
+    "                       and model ABI\n"
     "\n"
     "At the end it prints prompt and decode tokens/s, the time to the first\n"
     "generated token, the model's read-only (weights) bytes, the KV-cache bytes\n"
@@ -768,6 +772,9 @@ int main(int argc, char **argv) {
   (next ? (++i, next) : (usage_error("%s needs a value", a), (const char *)0))
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       fputs(usage_text, stdout);
+      return 0;
+    } else if (!strcmp(a, "--version")) {
+      print_tool_version("bitnet-generate");
       return 0;
     } else if (!strcmp(a, "--prompt")) {
       prompt = VALUE();

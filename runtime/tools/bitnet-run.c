@@ -27,6 +27,8 @@
 #include "bitnet_rt/bitnet_rt.h"
 #include "bitnet_rt/npy.h"
 
+#include "tool_version.h"
+
 #define EXIT_USAGE 2
 #define PRINT_LIMIT 16
 
@@ -55,7 +57,8 @@ static const char usage_text[] =
     "  --print                print every output's shape and first values\n"
     "  --quiet                print no report (errors and --print still go out)\n"
     "  --help                 show this text\n"
-    "  --version              show the runtime version\n"
+    "  --version              show the version, git revision, runtime\n"
+    "                         library and model ABI\n"
     "\n"
     "Exit status: 0 on success, 1 if the model cannot be loaded or run, 2 for\n"
     "bad usage.\n";
@@ -143,8 +146,7 @@ static void parse_args(int argc, char **argv, options *opt) {
       fputs(usage_text, stdout);
       exit(EXIT_SUCCESS);
     } else if (strcmp(arg, "--version") == 0) {
-      printf("bitnet-run (bitnet_rt %s, model ABI %u)\n", bitnet_rt_version(),
-             (unsigned)BITNET_MODEL_ABI_VERSION);
+      print_tool_version("bitnet-run");
       exit(EXIT_SUCCESS);
     } else if (strcmp(arg, "--input") == 0) {
       char *spec = FLAG_VALUE();

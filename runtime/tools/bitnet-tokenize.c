@@ -37,6 +37,8 @@
 #include "bitnet_rt/bitnet_rt.h"
 #include "bitnet_rt/tokenizer.h"
 
+#include "tool_version.h"
+
 #define EXIT_USAGE 2
 
 static const char usage_text[] =
@@ -68,7 +70,9 @@ static const char usage_text[] =
     "                       the input is plain text, not those tokens\n"
     "  --skip-special       print nothing for control tokens (decoding)\n"
     "  --time               print the encoding speed on stderr\n"
-    "  --help               show this text\n";
+    "  --help               show this text\n"
+    "  --version            show the version, git revision, runtime library\n"
+    "                       and model ABI\n";
 
 static void usage_error(const char *msg, const char *arg) {
   fprintf(stderr, "bitnet-tokenize: ");
@@ -503,6 +507,10 @@ int main(int argc, char **argv) {
     const char *a = argv[i];
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       fputs(usage_text, stdout);
+      free(files);
+      return 0;
+    } else if (!strcmp(a, "--version")) {
+      print_tool_version("bitnet-tokenize");
       free(files);
       return 0;
     } else if (!strcmp(a, "--decode")) {
