@@ -8,6 +8,7 @@
 #define BITNET_RT_SRC_INTERNAL_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include <time.h>
 
 #include "bitnet_rt/bitnet_rt.h"
@@ -45,5 +46,21 @@ int64_t bitnet_stack_left(void);
 
 /** The stack each worker of `pool` has, or INT64_MAX with no workers. */
 int64_t bitnet_thread_pool_worker_stack(const bitnet_thread_pool *pool);
+
+/** An output file written under a temporary name beside `path` and renamed
+ *  over it when complete: a failed write leaves no half-written file, and
+ *  an existing file at `path` stays as it was (out_file.c). */
+typedef struct bitnet_out_file {
+  FILE *file;
+  const char *path;
+  char *tmp;
+} bitnet_out_file;
+
+/** Opens `out` for `path`; NULL with errno set on failure. */
+FILE *bitnet_out_file_open(bitnet_out_file *out, const char *path);
+
+/** Closes `out`; with `ok`, renames it to its path. Returns 1 when the file
+ *  is in place, else 0 with errno set (and the temporary removed). */
+int bitnet_out_file_close(bitnet_out_file *out, int ok);
 
 #endif /* BITNET_RT_SRC_INTERNAL_H */

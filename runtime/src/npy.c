@@ -390,7 +390,8 @@ bitnet_status bitnet_npy_write(const char *path, int32_t dtype, int32_t rank,
   len += padded - total;
   header[len++] = '\n';
 
-  FILE *f = fopen(path, "wb");
+  bitnet_out_file out;
+  FILE *f = bitnet_out_file_open(&out, path);
   if (f == NULL)
     return bitnet_status_make(BITNET_STATUS_IO_ERROR, "cannot write '%s': %s",
                               path, strerror(errno));
@@ -400,10 +401,9 @@ bitnet_status bitnet_npy_write(const char *path, int32_t dtype, int32_t rank,
   int ok = fwrite(prefix, 1, 10, f) == 10 &&
            fwrite(header, 1, (size_t)len, f) == (size_t)len &&
            (bytes == 0 || fwrite(data, 1, (size_t)bytes, f) == (size_t)bytes);
-  if (fclose(f) != 0)
-    ok = 0;
-  if (!ok)
+  if (!bitnet_out_file_close(&out, ok))
     return bitnet_status_make(BITNET_STATUS_IO_ERROR,
-                              "cannot write '%s': write failed", path);
+                              "cannot write '%s': %s", path,
+                              strerror(errno ? errno : EIO));
   return BITNET_OK;
 }

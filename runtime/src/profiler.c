@@ -440,7 +440,8 @@ bitnet_status bitnet_profile_collector_write_trace(bitnet_profile_collector *c,
                                                    const char *path) {
   BITNET_CHECK_ARG(c, "bitnet_profile_collector_write_trace");
   BITNET_CHECK_ARG(path, "bitnet_profile_collector_write_trace");
-  FILE *f = fopen(path, "w");
+  bitnet_out_file out;
+  FILE *f = bitnet_out_file_open(&out, path);
   if (f == NULL)
     return bitnet_status_make(BITNET_STATUS_IO_ERROR,
                               "cannot write trace '%s': %s", path,
@@ -471,9 +472,9 @@ bitnet_status bitnet_profile_collector_write_trace(bitnet_profile_collector *c,
   fprintf(f, "\n],\"otherData\":{\"dropped_events\":%lld}}\n",
           (long long)c->dropped_events);
   pthread_mutex_unlock(&c->mutex);
-  int failed = ferror(f);
-  if (fclose(f) != 0 || failed)
+  if (!bitnet_out_file_close(&out, 1))
     return bitnet_status_make(BITNET_STATUS_IO_ERROR,
-                              "cannot write trace '%s': write failed", path);
+                              "cannot write trace '%s': %s", path,
+                              strerror(errno ? errno : EIO));
   return BITNET_OK;
 }

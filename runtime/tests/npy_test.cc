@@ -10,8 +10,13 @@
 
 #include <cstdint>
 #include <cstring>
+#include <csignal>
+#include <dirent.h>
 #include <string>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 using namespace bitnet_test;
@@ -104,6 +109,40 @@ TEST_F(NpyTest, RoundTrip) {
 }
 
 // Tests the header text the writer produces, as NumPy writes it.
+// Tests that a write that fails part way (here: the file size limit) leaves
+// neither a half-written file nor a temporary, and keeps an existing file.
+TEST_F(NpyTest, FailedWriteLeavesNoHalfFile) {
+  std::string path = Path("big.npy");
+  WriteFile(path, "old contents");
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    signal(SIGXFSZ, SIG_IGN);
+    struct rlimit limit = {4096, 4096};
+    setrlimit(RLIMIT_FSIZE, &limit);
+    std::vector<float> v(1 << 16, 1.0f);
+    int64_t shape[1] = {int64_t(v.size())};
+    bitnet_status s =
+        bitnet_npy_write(path.c_str(), BITNET_DTYPE_F32, 1, shape, v.data());
+    bool refused = bitnet_status_get_code(s) == BITNET_STATUS_IO_ERROR &&
+                   std::strstr(bitnet_status_message(s), "big.npy") != nullptr;
+    _exit(refused ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the write was not refused";
+  EXPECT_EQ(ReadFile(path), "old contents");
+  // Nothing else in the folder: no temporary left behind.
+  int entries = 0;
+  if (DIR *d = opendir(dir_.c_str())) {
+    while (struct dirent *e = readdir(d))
+      entries += e->d_name[0] != '.';
+    closedir(d);
+  }
+  EXPECT_EQ(entries, 1);
+}
+
 TEST_F(NpyTest, WriterHeader) {
   float v[6] = {0, 1, 2, 3, 4, 5};
   int64_t shape[2] = {2, 3};
