@@ -11,6 +11,7 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
@@ -51,6 +52,25 @@ FailureOr<std::string> Compilation::createTemporaryFile(Location loc,
                           << ec.message();
   temporaries.push_back(path.str().str());
   return temporaries.back();
+}
+
+LogicalResult Compilation::writeAtomically(
+    Location loc, StringRef outputPath,
+    function_ref<LogicalResult(StringRef)> write) {
+  llvm::SmallString<256> path;
+  int fd = -1;
+  if (std::error_code ec = llvm::sys::fs::createUniqueFile(
+          outputPath + ".tmp-%%%%%%", fd, path))
+    return emitError(loc) << "cannot write '" << outputPath
+                          << "': " << ec.message();
+  llvm::sys::Process::SafelyCloseFileDescriptor(fd);
+  temporaries.push_back(path.str().str());
+  if (failed(write(path)))
+    return failure();
+  if (std::error_code ec = llvm::sys::fs::rename(path, outputPath))
+    return emitError(loc) << "cannot write '" << outputPath
+                          << "': " << ec.message();
+  return success();
 }
 
 TargetBackend::~TargetBackend() = default;

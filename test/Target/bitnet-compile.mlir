@@ -142,6 +142,16 @@
 // RUN: not bitnet-compile %t/model.mlir -o %t 2>&1 | FileCheck %s --check-prefix=ERR-OUTISDIR
 // ERR-OUTISDIR: bitnet-compile: error: cannot write '{{.*}}': it is a directory
 
+// Tests that a failed link leaves an existing output as it was and no
+// temporary beside it: the shared object is linked under another name and
+// renamed over the output only when complete.
+// RUN: rm -rf %t/atomic && mkdir %t/atomic && echo previous > %t/atomic/m.so
+// RUN: not bitnet-compile %t/model.mlir -o %t/atomic/m.so --linker=false 2>&1 | FileCheck %s --check-prefix=ERR-LINK
+// ERR-LINK: error: linking failed
+// RUN: cat %t/atomic/m.so | FileCheck %s --check-prefix=KEPT
+// KEPT: previous
+// RUN: ls %t/atomic | count 1
+
 // RUN: not bitnet-compile %t/model.mlir --emit=foo 2>&1 | FileCheck %s --check-prefix=ERR-EMIT
 // ERR-EMIT: bitnet-compile: error: unknown --emit=foo (expected mlir, llvm, obj, so, ptx or tokenizer)
 

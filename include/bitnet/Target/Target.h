@@ -66,6 +66,12 @@ public:
   /// A new temporary file named *.`suffix`, removed at the end.
   FailureOr<std::string> createTemporaryFile(Location loc, StringRef suffix);
 
+  /// Writes `outputPath` through a temporary file beside it, renamed over
+  /// it once `write` succeeds: a failed or interrupted step leaves no
+  /// half-written output (a model is loaded by mapping whatever is there).
+  LogicalResult writeAtomically(Location loc, StringRef outputPath,
+                                function_ref<LogicalResult(StringRef)> write);
+
   StageTimer timer;
   /// Files to link into the shared object after the module's own object.
   std::vector<std::string> linkInputs;

@@ -235,11 +235,15 @@ public:
     objects.insert(objects.end(), compilation.linkInputs.begin(),
                    compilation.linkInputs.end());
     return timer.step("linking " + outputPath, [&]() -> LogicalResult {
-      if (llvm::Error error =
-              linkSharedObject(objects, outputPath,
-                               resolveTarget(options.target), options.linker))
-        return reportError(loc, std::move(error));
-      return success();
+      return compilation.writeAtomically(
+          loc, outputPath, [&](StringRef path) -> LogicalResult {
+            if (llvm::Error error =
+                    linkSharedObject(objects, path,
+                                     resolveTarget(options.target),
+                                     options.linker))
+              return reportError(loc, std::move(error));
+            return success();
+          });
     });
   }
 
