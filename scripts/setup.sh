@@ -19,6 +19,7 @@ PACKAGES=(
   llvm-22-dev libmlir-22-dev mlir-22-tools        # LLVM/MLIR 22: libs, cmake, tblgen
   llvm-22-tools                                   # lit, FileCheck, not, count
   clang-22 lld-22                                 # cross-target linking (aarch64)
+  libclang-rt-22-dev                              # libFuzzer/ASan of scripts/build-*fuzzer*.sh
   qemu-user libc6-dev-arm64-cross                 # the aarch64 kernels' test: qemu,
   libgcc-12-dev-arm64-cross                       #   cross libc, crtbegin and libgcc
   libgtest-dev libgmock-dev libbenchmark-dev      # unit tests and benchmarks
