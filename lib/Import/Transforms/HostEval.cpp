@@ -1004,7 +1004,9 @@ mlir::bitnet::onnx::evaluate(StringRef op, int64_t version,
       return std::nullopt;
     int64_t rank = x->shape.size();
     SmallVector<bool> reduce(rank, false);
-    if (auto axes = getInts(attrs, "axes")) {
+    // An empty `axes` reduces every dimension, as no `axes` does.
+    auto axes = getInts(attrs, "axes");
+    if (axes && !axes->empty()) {
       for (int64_t a : *axes) {
         auto n = normalizeAxis(a, rank);
         if (!n)

@@ -225,6 +225,23 @@ class FFN(torch.nn.Module):
         return self.down(F.relu(self.gate(self.norm(x))) ** 2)
 
 
+class LayerNorms(torch.nn.Module):
+    """nn.LayerNorm over the last dimension and over the last two, which
+    torch exports at opset 17 as LayerNormalization."""
+
+    def __init__(self, shape=(5, 32)):
+        super().__init__()
+        self.last = torch.nn.LayerNorm(shape[-1])
+        self.both = torch.nn.LayerNorm(shape, eps=1e-3)
+        with torch.no_grad():
+            for norm in (self.last, self.both):
+                norm.weight.uniform_(0.5, 1.5)
+                norm.bias.uniform_(-0.5, 0.5)
+
+    def forward(self, x):
+        return self.both(self.last(x) * 2.0)
+
+
 def export(name, module, inputs, tolerance, opset, dynamic_axes=None):
     d = os.path.join(HERE, name)
     if os.path.isdir(d):
@@ -265,6 +282,7 @@ def main():
            FLOAT_TOLERANCE, 14)
     export("decoder_layer_opset17", DecoderLayer(), [torch.randn(1, 6, 32)],
            FLOAT_TOLERANCE, 17)
+    export("layernorm_opset17", LayerNorms(), [x * 3 + 1], FLOAT_TOLERANCE, 17)
 
 
 def export_public_forms():
