@@ -81,7 +81,8 @@ private:
     for (ArrayRef<Lowering> family :
          {elementwiseLowerings(), tensorLowerings(), reductionLowerings(),
           matmulLowerings(), bitnetLowerings(), microsoftLowerings(),
-          normalizationLowerings()})
+          normalizationLowerings(),
+          indexingLowerings()})
       for (const Lowering &row : family) {
         bool added = byType.try_emplace(row.opType, &row).second;
         assert(added && "two rows for one op type");

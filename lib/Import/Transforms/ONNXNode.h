@@ -230,6 +230,7 @@ ArrayRef<Lowering> matmulLowerings();      // ONNXMatMul.cpp
 ArrayRef<Lowering> bitnetLowerings();      // ONNXBitNetDomain.cpp
 ArrayRef<Lowering> microsoftLowerings();   // ONNXMicrosoftDomain.cpp
 ArrayRef<Lowering> normalizationLowerings(); // ONNXNormalization.cpp
+ArrayRef<Lowering> indexingLowerings();    // ONNXIndexing.cpp
 
 } // namespace mlir::bitnet::onnx
 

@@ -55,6 +55,10 @@ SHAPE_OPERANDS = {
     ("Slice", 2), ("Slice", 3), ("Slice", 4), ("Unsqueeze", 1),
     ("Squeeze", 1), ("Range", 0), ("Range", 1), ("Range", 2), ("Split", 1),
     ("ReduceSum", 1),
+    # Tile repeats, Pad pads, OneHot depth, TopK K, Compress condition and
+    # NonZero input (result sizes), CumSum axis.
+    ("Tile", 1), ("Pad", 1), ("OneHot", 1), ("TopK", 1), ("Compress", 1),
+    ("NonZero", 0), ("CumSum", 1),
 }
 
 
