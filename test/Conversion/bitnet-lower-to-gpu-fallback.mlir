@@ -118,3 +118,27 @@ func.func @index_tensor(%x: tensor<4xi32>) -> tensor<4xi32> {
   %y = arith.index_cast %i : tensor<4xindex> to tensor<4xi32>
   return %y : tensor<4xi32>
 }
+
+// -----
+
+// Tests an output map that is no projected permutation (a diagonal): one
+// thread runs the whole loop nest over memory, after copying the init.
+// CHECK-LABEL: func.func @diagonal
+// CHECK: gpu.launch_func @bitnet_kernels::@bitnet_linalg_generic_0
+// CHECK: gpu.func @bitnet_linalg_generic_0({{.*}}) kernel attributes {known_block_size = array<i32: 1, 1, 1>}
+// CHECK: scf.for
+// CHECK: scf.for
+// CHECK: memref.load
+// CHECK: arith.addf
+// CHECK: memref.store
+#in = affine_map<(d0) -> (d0)>
+#diag = affine_map<(d0) -> (d0, d0)>
+func.func @diagonal(%x: tensor<3xf32>, %init: tensor<3x3xf32>) -> tensor<3x3xf32> {
+  %y = linalg.generic {indexing_maps = [#in, #diag], iterator_types = ["parallel"]}
+      ins(%x : tensor<3xf32>) outs(%init : tensor<3x3xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    %s = arith.addf %a, %o : f32
+    linalg.yield %s : f32
+  } -> tensor<3x3xf32>
+  return %y : tensor<3x3xf32>
+}

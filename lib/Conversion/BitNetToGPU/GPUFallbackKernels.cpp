@@ -456,8 +456,10 @@ LogicalResult FallbackKernel::buildLinalg(linalg::LinalgOp lop) {
     perThread = perThread && map.isProjectedPermutation();
   }
   for (OpOperand &init : lop.getDpsInitsMutable())
-    for (AffineExpr e : lop.getMatchingIndexingMap(&init).getResults())
-      perThread = perThread && threaded[cast<AffineDimExpr>(e).getPosition()];
+    for (AffineExpr e : lop.getMatchingIndexingMap(&init).getResults()) {
+      auto d = dyn_cast<AffineDimExpr>(e);
+      perThread = perThread && d && threaded[d.getPosition()];
+    }
   if (!perThread)
     threaded.assign(loops, false);
   SmallVector<unsigned> threadDims, loopDims;
