@@ -291,7 +291,11 @@ void BitNetEmitGPUProgramPass::runOnOperation() {
     }
     ArrayRef<char> raw = init.getRawData();
     std::string data;
-    if (init.isSplat()) {
+    if (init.getElementType().isInteger(1)) {
+      // Booleans are bits in the attribute and bytes (0 or 1) in memory.
+      for (bool v : init.getValues<bool>())
+        data.push_back(v ? 1 : 0);
+    } else if (init.isSplat()) {
       int64_t elemBytes = raw.size();
       for (int64_t i = 0; i < init.getNumElements(); ++i)
         data.append(raw.data(), elemBytes);

@@ -10,6 +10,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GPUKernelSupport.h"
 #include "bitnet/Conversion/GPUKernels.h"
 #include "bitnet/Conversion/Passes.h"
 #include "bitnet/Dialect/BitNet/IR/BitNet.h"
@@ -18,6 +19,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
 #include "llvm/ADT/SmallPtrSet.h"
 #include "llvm/ADT/SetVector.h"
 
@@ -92,6 +94,8 @@ private:
   /// `result` (the op's own result by default).
   LogicalResult planBinary(Operation *op, Value a, Value b,
                            Value result = Value());
+  /// `op` as the generic kernel of GPUFallbackKernels.cpp.
+  LogicalResult planFallback(Operation *op);
 
   ModuleOp module;
   func::FuncOp entryFunc;
@@ -119,6 +123,7 @@ private:
   /// The kernels, in order of first launch.
   gpu::GPUModuleOp kernels;
   unsigned globalCounter = 0;
+  unsigned fallbackCounter = 0;
 };
 } // namespace
 
@@ -175,6 +180,10 @@ std::string BitNetLowerToGPUPass::addGlobal(Location loc, DenseElementsAttr data
 
 Operand BitNetLowerToGPUPass::operand(Value v) {
   auto type = cast<RankedTensorType>(v.getType());
+  // A tensor.empty has a buffer only once something reads it (its
+  // elements are undefined).
+  if (!buffers.count(v))
+    resultBuffer(v);
   return {buffers.lookup(v), type.getNumElements(), type.getElementType()};
 }
 
@@ -248,6 +257,27 @@ static std::optional<SmallVector<int8_t>> constantTernary(Value weight) {
   if (auto constant = weight.getDefiningOp<bitnet::ConstantOp>())
     return constant.getTernaryValues();
   return std::nullopt;
+}
+
+/// Whether the specialised kernels add or multiply `a` and `b` into
+/// `result`: f32 tensors of one shape.
+static bool binaryFits(Value a, Value b, Value result) {
+  auto type = dyn_cast<RankedTensorType>(result.getType());
+  return type && type.getElementType().isF32() && a.getType() == type &&
+         b.getType() == type;
+}
+
+LogicalResult BitNetLowerToGPUPass::planFallback(Operation *op) {
+  FailureOr<GPUFallback> f = fallbackKernel(kernels, op, fallbackCounter++);
+  if (failed(f))
+    return failure();
+  for (Value r : op->getResults())
+    resultBuffer(r);
+  SmallVector<Operand> operands;
+  for (Value v : f->operands)
+    operands.push_back(operand(v));
+  launch(f->kernel, std::move(operands), op->getLoc());
+  return success();
 }
 
 LogicalResult BitNetLowerToGPUPass::planBinary(Operation *op, Value a, Value b,
@@ -332,6 +362,9 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     return Operand{ref, count, t};
   };
   if (auto c = dyn_cast<arith::ConstantOp>(op)) {
+    // A scalar is computed again in each kernel that reads it.
+    if (!isa<ShapedType>(c.getType()))
+      return success();
     auto data = dyn_cast<DenseElementsAttr>(c.getValue());
     if (!data || !isa<RankedTensorType>(c.getType()))
       return op->emitError("bitnet-lower-to-gpu: only dense tensor constants "
@@ -346,9 +379,16 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
   }
   if (isa<bitnet::ConstantOp>(op))
     return success(); // read by the bitlinear ops that use it
-  if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp, tensor::ReshapeOp>(op)) {
+  // Scalars (constants, elements of tensors, arithmetic on them) are
+  // computed again in each kernel that reads them.
+  if (op->getNumRegions() == 0 && isPure(op) && op->getNumResults() > 0 &&
+      llvm::none_of(op->getResultTypes(),
+                    [](Type t) { return isa<ShapedType>(t); }))
+    return success();
+  if (isa<tensor::ExpandShapeOp, tensor::CollapseShapeOp, tensor::ReshapeOp,
+          tensor::CastOp, tensor::BitcastOp>(op)) {
     Value result = op->getResult(0);
-    buffers[result] = buffers.lookup(op->getOperand(0));
+    buffers[result] = operand(op->getOperand(0)).buf;
     directOutputs.erase(result);
     return success();
   }
@@ -356,7 +396,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     // Whole rows of an intermediate (the last token's, for the head): a view
     // into the workspace at the first row.
     RankedTensorType src = slice.getSourceType(), type = slice.getType();
-    BufRef ref = buffers.lookup(slice.getSource());
+    BufRef ref = operand(slice.getSource()).buf;
     bool rows = src.hasStaticShape() && type.hasStaticShape() &&
                 src.getRank() == type.getRank() && src.getRank() >= 1 &&
                 slice.getOffsets().empty() && slice.getSizes().empty() &&
@@ -367,8 +407,7 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
       rows = slice.getStaticOffsets()[d] == 0 &&
              type.getDimSize(d) == src.getDimSize(d);
     if (!rows || ref.kind != BufRef::Workspace)
-      return op->emitError("bitnet-lower-to-gpu: only whole rows of an "
-                           "intermediate tensor are sliced on the GPU");
+      return planFallback(op);
     ref.offset += slice.getStaticOffsets()[0] * (src.getNumElements() / src.getDimSize(0)) *
                   elementBytes(src.getElementType());
     buffers[slice.getResult()] = ref;
@@ -481,37 +520,25 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
            {operand(relu.getInput()), operand(relu.getResult())}, loc);
     return success();
   }
-  if (isa<arith::AddFOp, arith::MulFOp>(op))
+  if (isa<arith::AddFOp, arith::MulFOp>(op) &&
+      binaryFits(op->getOperand(0), op->getOperand(1), op->getResult(0)))
     return planBinary(op, op->getOperand(0), op->getOperand(1));
   if (auto generic = dyn_cast<linalg::GenericOp>(op)) {
-    // An elementwise add or multiply of two tensors (ONNX Add and Mul).
+    // An elementwise add or multiply of two f32 tensors (ONNX Add and Mul)
+    // has its kernel; any other generic the fallback's.
     Operation *body = elementwiseBody(generic);
-    if (!body)
-      return op->emitError("bitnet-lower-to-gpu: only elementwise additions "
-                           "and multiplications of two tensors run as a "
-                           "linalg.generic on the GPU");
+    if (!body || !binaryFits(generic.getInputs()[0], generic.getInputs()[1],
+                             generic.getResult(0)))
+      return planFallback(op);
     return planBinary(body, generic.getInputs()[0], generic.getInputs()[1],
                       generic.getResult(0));
   }
   if (isa<tensor::EmptyOp>(op))
-    return success(); // only the init of elementwise generics, never read
-  if (auto extract = dyn_cast<tensor::ExtractOp>(op)) {
-    // A scalar of a 0-D tensor; read only by position ranges.
-    if (extract.getTensor().getType().getRank() != 0 ||
-        !llvm::all_of(extract->getUsers(), [](Operation *user) {
-          return user->getParentOfType<tensor::GenerateOp>();
-        }))
-      return op->emitError("bitnet-lower-to-gpu: a scalar is read on the "
-                           "GPU only to make a range of positions "
-                           "(tensor.generate)");
-    return success();
-  }
+    return success(); // a buffer only where read (operand())
   if (auto gen = dyn_cast<tensor::GenerateOp>(op)) {
     Value start = positionRangeStart(gen);
     if (!start)
-      return op->emitError("bitnet-lower-to-gpu: the only tensor.generate "
-                           "on the GPU is a range of positions, "
-                           "start + index");
+      return planFallback(op);
     RankedTensorType type = gen.getType();
     resultBuffer(gen.getResult());
     launch(positionRangeKernel(kernels, type.getNumElements(),
@@ -642,21 +669,25 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
       if (ref.kind == BufRef::Arg && ref.arg == numInputs + slot)
         continue;
       auto type = cast<RankedTensorType>(v.getType());
-      if (!type.getElementType().isF32())
-        return op->emitError("bitnet-lower-to-gpu: output #")
-               << j << " would need a copy, which the GPU path does only "
-               << "for f32 tensors";
+      Type element = type.getElementType();
       BufRef out;
       out.kind = BufRef::Arg;
       out.arg = numInputs + slot;
-      launch(elementwiseKernel(kernels, ElementwiseKind::Copy,
-                               type.getNumElements()),
-             {operand(v), Operand{out, type.getNumElements(), f32}}, loc);
+      GPUKernel copy = element.isF32()
+                           ? elementwiseKernel(kernels, ElementwiseKind::Copy,
+                                               type.getNumElements())
+                           : copyKernel(kernels, type.getNumElements(),
+                                        element);
+      launch(copy,
+             {operand(v), Operand{out, type.getNumElements(), element}}, loc);
     }
     return success();
   }
-  return op->emitError("bitnet-lower-to-gpu: '")
-         << op->getName() << "' has no GPU kernel yet";
+  if (op->getDialect() == op->getContext()->getLoadedDialect<BitNetDialect>())
+    return op->emitError("bitnet-lower-to-gpu: '")
+           << op->getName() << "' is not supported on the GPU in this form "
+           << "(no GPU kernel takes it)";
+  return planFallback(op);
 }
 
 LogicalResult BitNetLowerToGPUPass::plan(func::FuncOp func) {

@@ -149,6 +149,23 @@ private:
   gpu::GPUFuncOp func;
 };
 
+/// A copy of `count` elements of any type: (%x, %y).
+GPUKernel copyKernel(gpu::GPUModuleOp module, int64_t count, Type element);
+
+/// The kernel of an op that no specialised kernel takes
+/// (GPUFallbackKernels.cpp): one thread per output element.
+struct GPUFallback {
+  GPUKernel kernel;
+  /// The kernel's operands in order: the tensors it reads, then the op's
+  /// results.
+  SmallVector<Value> operands;
+};
+
+/// Builds the fallback kernel of `op` into `module`, named after the op and
+/// `id`; emits an error at `op` that says why where the GPU cannot run it.
+FailureOr<GPUFallback> fallbackKernel(gpu::GPUModuleOp module, Operation *op,
+                                      unsigned id);
+
 } // namespace mlir::bitnet
 
 #endif // BITNET_CONVERSION_BITNETTOGPU_GPUKERNELSUPPORT_H

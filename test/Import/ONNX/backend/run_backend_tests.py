@@ -34,6 +34,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 
 import numpy as np
 import onnx
@@ -262,6 +263,199 @@ def run_case(case_dir, compiler, work, flags=()):
     return "passed", ops, note
 
 
+class GPURuntime:
+    """libbitnet_rt through ctypes, for models compiled with --target=nvptx:
+    the runtime, not the model, talks to the CUDA driver (or to the driver
+    emulator that $BITNET_CUDA_DRIVER names)."""
+
+    def __init__(self, path):
+        lib = ctypes.CDLL(path, mode=os.RTLD_LOCAL | os.RTLD_NOW)
+        vp, pvp = ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)
+        for name, res, args in (
+                ("bitnet_model_load", vp, [ctypes.c_char_p, pvp]),
+                ("bitnet_model_release", None, [vp]),
+                ("bitnet_model_get_info", ctypes.POINTER(ModelInfo), [vp]),
+                ("bitnet_context_create", vp, [vp, vp, pvp]),
+                ("bitnet_context_free", None, [vp]),
+                ("bitnet_context_run", vp, [vp, pvp, ctypes.c_int32, pvp,
+                                            ctypes.c_int32]),
+                ("bitnet_status_message", ctypes.c_char_p, [vp]),
+                ("bitnet_status_free", None, [vp])):
+            f = getattr(lib, name)
+            f.restype, f.argtypes = res, args
+        self.lib = lib
+        # The emulator runs a launch's blocks on this thread: one run at a
+        # time keeps the runner's threads from sharing it.
+        self.lock = threading.Lock()
+
+    def check(self, status, what):
+        if status:
+            msg = self.lib.bitnet_status_message(status).decode()
+            self.lib.bitnet_status_free(status)
+            raise RuntimeError("%s: %s" % (what, msg))
+
+    def run(self, so_path, inputs, expected_dtypes):
+        lib = self.lib
+        with self.lock:
+            model = ctypes.c_void_p()
+            self.check(lib.bitnet_model_load(so_path.encode(),
+                                             ctypes.byref(model)),
+                       "loading the GPU model")
+            ctx = ctypes.c_void_p()
+            try:
+                info = lib.bitnet_model_get_info(model).contents
+                arrays = []
+                for i in range(info.num_inputs):
+                    t = info.inputs[i]
+                    shape = tuple(t.shape[k] for k in range(t.rank))
+                    a = np.require(inputs[t.name.decode()],
+                                   requirements="C")
+                    arrays.append(a.reshape(shape))
+                outputs = []
+                for i in range(info.num_outputs):
+                    t = info.outputs[i]
+                    shape = tuple(t.shape[k] for k in range(t.rank))
+                    outputs.append(np.zeros(shape, dtype=expected_dtypes[i]))
+                ins = (ctypes.c_void_p * max(len(arrays), 1))(
+                    *[a.ctypes.data for a in arrays])
+                outs = (ctypes.c_void_p * max(len(outputs), 1))(
+                    *[o.ctypes.data for o in outputs])
+                self.check(lib.bitnet_context_create(model, None,
+                                                     ctypes.byref(ctx)),
+                           "creating a context")
+                self.check(lib.bitnet_context_run(ctx, ins, len(arrays), outs,
+                                                  len(outputs)),
+                           "running on the GPU")
+                return outputs
+            finally:
+                if ctx:
+                    lib.bitnet_context_free(ctx)
+                lib.bitnet_model_release(model)
+
+
+def outputs_match(outputs, expected, case_dir):
+    """None when `outputs` match `expected` within the case's tolerance (as
+    run_case compares), else what differs."""
+    rtol, atol = 1e-3, 1e-5
+    tol_file = os.path.join(case_dir, "tolerance")
+    if os.path.exists(tol_file):
+        with open(tol_file) as f:
+            words = f.read().split()
+        rtol, atol = (0.0, 0.0) if words[0] == "exact" else map(float, words[:2])
+    for k, (got, want) in enumerate(zip(outputs, expected)):
+        if got.shape != want.shape:
+            return "output %d: shape %s, expected %s" % (k, got.shape,
+                                                          want.shape)
+        if want.dtype.kind == "f":
+            ok = np.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True)
+        else:
+            ok = np.array_equal(got, want)
+        if not ok:
+            diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+            return "output %d differs (max abs diff %g)\n got %s\nwant %s" % (
+                k, np.nanmax(diff) if diff.size else 0, got.ravel()[:8],
+                want.ravel()[:8])
+    return None
+
+
+def run_case_gpu(case_dir, compiler, work, flags, runtime):
+    """The GPU column: a case that passed on the CPU (its frozen model is in
+    `work`) compiled with --target=nvptx --gpu-emulation and run through
+    libbitnet_rt. Returns (status, message)."""
+    name = os.path.basename(case_dir)
+    model_path = os.path.join(work, name + ".onnx")
+    model = onnx.load(os.path.join(case_dir, "model.onnx"))
+    frozen = onnx.load(model_path)
+    init_names = {t.name for t in model.graph.initializer}
+    still_inputs = {v.name for v in frozen.graph.input}
+    data_dir = os.path.join(case_dir, "test_data_set_0")
+    inputs = {}
+    graph_inputs = [v for v in model.graph.input if v.name not in init_names]
+    for k, v in enumerate(graph_inputs):
+        if v.name in still_inputs:
+            inputs[v.name] = numpy_helper.to_array(
+                load_pb(os.path.join(data_dir, "input_%d.pb" % k)))
+    expected = [numpy_helper.to_array(
+        load_pb(os.path.join(data_dir, "output_%d.pb" % k)))
+        for k in range(len(model.graph.output))]
+    so_path = os.path.join(work, name + ".gpu.so")
+    try:
+        proc = subprocess.run([compiler, model_path, "-o", so_path,
+                               "--target=nvptx", "--gpu-emulation", *flags],
+                              capture_output=True, text=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        return "failed", "GPU compile timed out"
+    if proc.returncode != 0:
+        errors = [l for l in proc.stderr.splitlines() if "error:" in l]
+        first = errors[0] if errors else proc.stderr.strip()[-300:]
+        if proc.returncode > 0 and UNSUPPORTED.search(first):
+            return "unsupported", first.split("error:", 1)[-1].strip()
+        return "failed", "GPU compile failed (exit %d):\n%s" % (
+            proc.returncode, proc.stderr[-3000:])
+    try:
+        outputs = runtime.run(so_path, inputs, [e.dtype for e in expected])
+    except Exception as e:  # report, never stop the run
+        return "failed", "GPU run failed: %s" % e
+    diff = outputs_match(outputs, expected, case_dir)
+    return ("failed", "GPU " + diff) if diff else ("passed", "")
+
+
+def gpu_column(args, cases, results, work):
+    """Runs the GPU column (--gpu) over the cases that passed on the CPU;
+    returns a function that prints it and returns its failure count."""
+    build = os.path.dirname(os.path.dirname(os.path.abspath(args.compiler)))
+    runtime_lib = args.runtime or os.path.join(build, "runtime",
+                                               "libbitnet_rt.so")
+    driver = args.cuda_driver or os.environ.get("BITNET_CUDA_DRIVER") or \
+        os.path.join(build, "runtime", "libbitnet_cuda_emulator.so")
+    os.environ["BITNET_CUDA_DRIVER"] = driver
+    runtime = GPURuntime(runtime_lib)
+    passed = [c for c in cases if results[c][0] == "passed"]
+    passed = passed[::max(args.gpu_every, 1)]
+    gpu = {}
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        futures = {pool.submit(run_case_gpu, os.path.join(args.data, c),
+                               args.compiler, work, args.flag, runtime): c
+                   for c in passed}
+        for f in concurrent.futures.as_completed(futures):
+            try:
+                gpu[futures[f]] = f.result()
+            except Exception as e:
+                gpu[futures[f]] = ("failed", "runner error: %s" % e)
+    return lambda: print_gpu_column(args, passed, results, gpu, driver)
+
+
+def print_gpu_column(args, passed, results, gpu, driver):
+    counts = collections.Counter()
+    per_op = collections.defaultdict(collections.Counter)
+    reasons = collections.Counter()
+    for c in passed:
+        status, msg = gpu[c]
+        counts[status] += 1
+        for op in sorted(set(results[c][1])):
+            per_op[op][status] += 1
+        if status == "failed":
+            print("GPU FAIL %s [%s]: %s" % (c, " ".join(sorted(set(
+                results[c][1]))), msg))
+        elif status == "unsupported":
+            reasons[msg] += 1
+            if args.verbose:
+                print("GPU UNSU %s: %s" % (c, msg))
+    if reasons:
+        print("\nGPU unsupported cases, by diagnostic:")
+        for msg, k in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])):
+            print("  %3d  %s" % (k, msg))
+    columns = ("passed", "failed", "unsupported")
+    print("\n%-26s" % "GPU operator" + "".join("%12s" % c for c in columns))
+    for op in sorted(per_op):
+        print("%-26s" % op + "".join("%12d" % per_op[op][c] for c in columns))
+    print("\nGPU (driver %s): %d passed, %d failed, %d unsupported (of the "
+          "%d passed on the CPU)" % (os.path.basename(driver),
+                                     counts["passed"], counts["failed"],
+                                     counts["unsupported"], len(passed)))
+    return counts["failed"]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--compiler", required=True, help="bitnet-compile")
@@ -272,6 +466,19 @@ def main():
     ap.add_argument("--flag", action="append", default=[],
                     help="extra bitnet-compile flag (repeatable)")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--gpu", action="store_true",
+                    help="also compile each case that passes on the CPU with "
+                    "--target=nvptx --gpu-emulation and run it through "
+                    "libbitnet_rt (the GPU column)")
+    ap.add_argument("--gpu-every", type=int, default=1,
+                    help="with --gpu, run every Nth case that passed on the "
+                         "CPU (default: all)")
+    ap.add_argument("--runtime", default="",
+                    help="libbitnet_rt.so for --gpu (default: "
+                    "<build>/runtime/libbitnet_rt.so next to the compiler)")
+    ap.add_argument("--cuda-driver", default="",
+                    help="CUDA driver for --gpu (default: $BITNET_CUDA_DRIVER, "
+                    "else <build>/runtime/libbitnet_cuda_emulator.so)")
     args = ap.parse_args()
     if not os.path.isdir(args.data):
         print("no ONNX test data at %s (install libonnx-testdata)" % args.data)
@@ -292,6 +499,8 @@ def main():
                     results[c] = f.result()
                 except Exception as e:
                     results[c] = ("failed", [], "runner error: %s" % e)
+        gpu_report = gpu_column(args, cases, results, work) if args.gpu \
+            else (lambda: 0)
     counts = collections.Counter()
     for c in cases:
         status, ops, msg = results[c]
@@ -318,7 +527,8 @@ def main():
     print("\ncases: %d passed, %d failed, %d unsupported, %d excluded (of %d)" % (
         counts["passed"], counts["failed"], counts["unsupported"],
         counts["excluded"], len(cases)))
-    if counts["failed"]:
+    gpu_failed = gpu_report()
+    if counts["failed"] or gpu_failed:
         return 1
     if counts["passed"] < args.expect_min_passed:
         print("expected at least %d passing cases" % args.expect_min_passed)
