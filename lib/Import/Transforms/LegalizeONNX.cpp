@@ -80,7 +80,8 @@ private:
   LoweringTable() {
     for (ArrayRef<Lowering> family :
          {elementwiseLowerings(), tensorLowerings(), reductionLowerings(),
-          matmulLowerings(), bitnetLowerings(), microsoftLowerings()})
+          matmulLowerings(), bitnetLowerings(), microsoftLowerings(),
+          convLowerings()})
       for (const Lowering &row : family) {
         bool added = byType.try_emplace(row.opType, &row).second;
         assert(added && "two rows for one op type");

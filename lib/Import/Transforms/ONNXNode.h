@@ -229,6 +229,7 @@ ArrayRef<Lowering> reductionLowerings();   // ONNXReduction.cpp
 ArrayRef<Lowering> matmulLowerings();      // ONNXMatMul.cpp
 ArrayRef<Lowering> bitnetLowerings();      // ONNXBitNetDomain.cpp
 ArrayRef<Lowering> microsoftLowerings();   // ONNXMicrosoftDomain.cpp
+ArrayRef<Lowering> convLowerings();        // ONNXConv.cpp
 
 } // namespace mlir::bitnet::onnx
 

@@ -5,7 +5,7 @@
 // default domain first, then each other domain).
 func.func @unknown_op(%x: tensor<2x3xf32>) -> tensor<*xf32> {
   // expected-error @below {{node '' (LpNormalization): operator LpNormalization version 1 is not supported}}
-  // expected-note @below {{the ONNX importer supports: Abs, Add, Cast, Ceil, Clip, Concat, Constant, ConstantOfShape, Cos, DequantizeLinear, Div, DynamicQuantizeLinear, Equal, Exp, Expand, Floor, Gather, Gemm, Greater, Identity, Less, Log, LogSoftmax, MatMul, MatMulInteger, Mul, Neg, Pow, QuantizeLinear, Range, Reciprocal, ReduceMax, ReduceMean, ReduceMin, ReduceSum, Relu, Reshape, Round, Shape, Sigmoid, Sin, Size, Slice, Softmax, Split, Sqrt, Squeeze, Sub, Tanh, Transpose, Trilu, Unsqueeze, Where; of the bitnet domain Attention, BitLinear, RMSNorm, Rope, SquaredRelu; of the com.microsoft domain MatMulNBits}}
+  // expected-note @below {{the ONNX importer supports: Abs, Add, AveragePool, Cast, Ceil, Clip, Concat, Constant, ConstantOfShape, Conv, ConvInteger, ConvTranspose, Cos, DequantizeLinear, Div, DynamicQuantizeLinear, Equal, Exp, Expand, Floor, Gather, Gemm, GlobalAveragePool, GlobalMaxPool, Greater, Identity, Less, Log, LogSoftmax, MatMul, MatMulInteger, MaxPool, MaxUnpool, Mul, Neg, Pow, QuantizeLinear, Range, Reciprocal, ReduceMax, ReduceMean, ReduceMin, ReduceSum, Relu, Reshape, Resize, Round, Shape, Sigmoid, Sin, Size, Slice, Softmax, Split, Sqrt, Squeeze, Sub, Tanh, Transpose, Trilu, Unsqueeze, Upsample, Where; of the bitnet domain Attention, BitLinear, RMSNorm, Rope, SquaredRelu; of the com.microsoft domain MatMulNBits}}
   %y = "onnx.LpNormalization"(%x) {onnx.version = 1 : i64} : (tensor<2x3xf32>) -> tensor<*xf32>
   return %y : tensor<*xf32>
 }

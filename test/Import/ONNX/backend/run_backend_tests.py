@@ -55,6 +55,8 @@ SHAPE_OPERANDS = {
     ("Slice", 2), ("Slice", 3), ("Slice", 4), ("Unsqueeze", 1),
     ("Squeeze", 1), ("Range", 0), ("Range", 1), ("Range", 2), ("Split", 1),
     ("ReduceSum", 1),
+    ("Resize", 1), ("Resize", 2), ("Resize", 3), ("Upsample", 1),
+    ("MaxUnpool", 2),
 }
 
 

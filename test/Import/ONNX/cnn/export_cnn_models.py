@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Exports convolution, pooling and resizing layers from torch to ONNX, with
+torch's own outputs, as fixtures for the importer's end-to-end test of the
+forms ONNX's backend node tests leave out (grouped, dilated, 1-D and 3-D
+convolutions, grouped transposed convolutions with output padding, pooling
+with ceil_mode and padding, max-pool indices, bilinear and bicubic
+resizing, and a small CNN). torch exports count_include_pad=True as a Pad
+node before the pooling, so only the exclusive form is here; ONNX's node
+tests cover the other.
+
+Run by hand with /usr/bin/python3 and Debian's python3-torch (1.13) and
+python3-onnx; the test itself (run_backend_tests.py --data <this folder>)
+needs neither torch nor this script. Each case is written in ONNX's
+backend-test layout: <case>/model.onnx, <case>/test_data_set_0/{input,
+output}_N.pb, and <case>/tolerance ("exact" or "rtol atol").
+"""
+
+import os
+import shutil
+
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+torch.manual_seed(0)
+
+# The compiled model sums the window products in another order than torch.
+FLOAT_TOLERANCE = "1e-4 1e-5"
+
+
+class Fn(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *xs):
+        return self.fn(*xs)
+
+
+class SmallCNN(torch.nn.Module):
+    """Conv + BatchNorm (folded by the export) + ReLU, max pooling, a
+    strided grouped convolution, global average pooling and a linear
+    classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn1 = torch.nn.BatchNorm2d(8)
+        self.conv2 = torch.nn.Conv2d(8, 16, 3, stride=2, padding=1, groups=2)
+        self.fc = torch.nn.Linear(16, 10)
+        with torch.no_grad():
+            self.bn1.running_mean.uniform_(-0.5, 0.5)
+            self.bn1.running_var.uniform_(0.5, 1.5)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = F.max_pool2d(x, 2)
+        x = F.relu(self.conv2(x))
+        x = F.adaptive_avg_pool2d(x, 1)
+        return self.fc(x.reshape(1, 16))
+
+
+def export(name, module, inputs, tolerance, opset):
+    d = os.path.join(HERE, name)
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    os.makedirs(os.path.join(d, "test_data_set_0"))
+    module.eval()
+    with torch.no_grad():
+        outputs = module(*inputs)
+    if not isinstance(outputs, tuple):
+        outputs = (outputs,)
+    in_names = ["x%d" % i for i in range(len(inputs))]
+    out_names = ["y%d" % i for i in range(len(outputs))]
+    path = os.path.join(d, "model.onnx")
+    torch.onnx.export(module, tuple(inputs), path, opset_version=opset,
+                      input_names=in_names, output_names=out_names,
+                      do_constant_folding=True)
+    onnx.checker.check_model(onnx.load(path))
+    for k, (n, t) in enumerate(zip(in_names, inputs)):
+        with open(os.path.join(d, "test_data_set_0", "input_%d.pb" % k), "wb") as f:
+            f.write(numpy_helper.from_array(t.numpy(), n).SerializeToString())
+    for k, (n, t) in enumerate(zip(out_names, outputs)):
+        with open(os.path.join(d, "test_data_set_0", "output_%d.pb" % k), "wb") as f:
+            f.write(numpy_helper.from_array(t.numpy(), n).SerializeToString())
+    with open(os.path.join(d, "tolerance"), "w") as f:
+        f.write(tolerance + "\n")
+    ops = sorted({n.op_type for n in onnx.load(path).graph.node})
+    print("%-28s opset %d: %s" % (name, opset, " ".join(ops)))
+
+
+def main():
+    t = FLOAT_TOLERANCE
+    export("conv1d_strided_bias", torch.nn.Conv1d(4, 6, 3, stride=2, padding=1),
+           [torch.randn(2, 4, 11)], t, 13)
+    export("conv2d_grouped_dilated",
+           torch.nn.Conv2d(4, 6, 3, stride=(1, 2), padding=2, dilation=2,
+                           groups=2),
+           [torch.randn(1, 4, 9, 8)], t, 13)
+    export("conv2d_depthwise",
+           torch.nn.Conv2d(6, 6, (3, 2), padding=(1, 0), groups=6),
+           [torch.randn(1, 6, 7, 5)], t, 13)
+    export("conv3d", torch.nn.Conv3d(2, 3, (2, 3, 3), stride=(1, 2, 1),
+                                     padding=(1, 0, 1)),
+           [torch.randn(1, 2, 4, 6, 5)], t, 13)
+    export("convtranspose2d_grouped",
+           torch.nn.ConvTranspose2d(4, 6, 3, stride=2, padding=1,
+                                    output_padding=1, groups=2, dilation=2),
+           [torch.randn(1, 4, 5, 4)], t, 13)
+    export("convtranspose1d_strided",
+           torch.nn.ConvTranspose1d(3, 2, 4, stride=3, padding=2),
+           [torch.randn(2, 3, 5)], t, 13)
+    export("maxpool2d_ceil_pads_indices",
+           torch.nn.MaxPool2d(3, stride=2, padding=1, ceil_mode=True,
+                              return_indices=True),
+           [torch.randn(1, 2, 8, 7)], "exact", 13)
+    export("maxpool1d_dilated", torch.nn.MaxPool1d(3, stride=2, padding=1,
+                                                   dilation=2),
+           [torch.randn(2, 3, 12)], "exact", 13)
+    export("avgpool2d_ceil_exclude_pad",
+           torch.nn.AvgPool2d(3, stride=2, padding=1, ceil_mode=True,
+                              count_include_pad=False),
+           [torch.randn(1, 2, 8, 7)], t, 13)
+    export("avgpool3d", torch.nn.AvgPool3d(2, stride=(1, 2, 2),
+                                               count_include_pad=False),
+           [torch.randn(1, 2, 3, 6, 5)], t, 13)
+    export("resize_bilinear",
+           Fn(lambda x: F.interpolate(x, scale_factor=2, mode="bilinear",
+                                      align_corners=False)),
+           [torch.randn(1, 2, 3, 4)], t, 13)
+    export("resize_bilinear_align_corners",
+           Fn(lambda x: F.interpolate(x, scale_factor=(2, 3), mode="bilinear",
+                                      align_corners=True)),
+           [torch.randn(1, 2, 3, 4)], t, 13)
+    export("resize_bicubic",
+           Fn(lambda x: F.interpolate(x, scale_factor=2, mode="bicubic",
+                                      align_corners=False)),
+           [torch.randn(1, 2, 3, 4)], t, 13)
+    export("resize_nearest",
+           Fn(lambda x: F.interpolate(x, scale_factor=(2, 3), mode="nearest")),
+           [torch.randn(1, 2, 3, 4)], "exact", 13)
+    export("small_cnn", SmallCNN(), [torch.randn(1, 3, 16, 16)], t, 13)
+
+
+if __name__ == "__main__":
+    main()
