@@ -4,7 +4,8 @@ torch's own outputs, as fixtures for the importer's end-to-end test of the
 forms ONNX's backend node tests leave out (grouped, dilated, 1-D and 3-D
 convolutions, grouped transposed convolutions with output padding, pooling
 with ceil_mode and padding, max-pool indices, bilinear and bicubic
-resizing, and a small CNN). torch exports count_include_pad=True as a Pad
+resizing, a small CNN, and the global pools, written here with numpy's
+results). torch exports count_include_pad=True as a Pad
 node before the pooling, so only the exclusive form is here; ONNX's node
 tests cover the other.
 
@@ -18,10 +19,11 @@ output}_N.pb, and <case>/tolerance ("exact" or "rtol atol").
 import os
 import shutil
 
+import numpy as np
 import onnx
 import torch
 import torch.nn.functional as F
-from onnx import numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 torch.manual_seed(0)
@@ -91,6 +93,39 @@ def export(name, module, inputs, tolerance, opset):
     print("%-28s opset %d: %s" % (name, opset, " ".join(ops)))
 
 
+def global_pools():
+    """GlobalMaxPool and GlobalAveragePool (torch exports neither in
+    these forms): one graph, 1-D and 3-D inputs, against numpy."""
+    x1 = np.random.default_rng(0).standard_normal((2, 3, 7)).astype(np.float32)
+    x3 = np.random.default_rng(1).standard_normal((1, 2, 3, 4, 5)).astype(np.float32)
+    nodes = [helper.make_node("GlobalMaxPool", ["x0"], ["y0"]),
+             helper.make_node("GlobalAveragePool", ["x1"], ["y1"])]
+    f = TensorProto.FLOAT
+    graph = helper.make_graph(
+        nodes, "global_pools",
+        [helper.make_tensor_value_info("x0", f, x1.shape),
+         helper.make_tensor_value_info("x1", f, x3.shape)],
+        [helper.make_tensor_value_info("y0", f, (2, 3, 1)),
+         helper.make_tensor_value_info("y1", f, (1, 2, 1, 1, 1))])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(m)
+    d = os.path.join(HERE, "global_pools")
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    os.makedirs(os.path.join(d, "test_data_set_0"))
+    onnx.save(m, os.path.join(d, "model.onnx"))
+    y = [x1.max(axis=2, keepdims=True), x3.mean(axis=(2, 3, 4), keepdims=True)]
+    for k, (n, a) in enumerate([("x0", x1), ("x1", x3)]):
+        with open(os.path.join(d, "test_data_set_0", "input_%d.pb" % k), "wb") as fo:
+            fo.write(numpy_helper.from_array(a, n).SerializeToString())
+    for k, a in enumerate(y):
+        with open(os.path.join(d, "test_data_set_0", "output_%d.pb" % k), "wb") as fo:
+            fo.write(numpy_helper.from_array(a.astype(np.float32), "y%d" % k).SerializeToString())
+    with open(os.path.join(d, "tolerance"), "w") as fo:
+        fo.write(FLOAT_TOLERANCE + "\n")
+    print("%-28s opset 13: GlobalAveragePool GlobalMaxPool" % "global_pools")
+
+
 def main():
     t = FLOAT_TOLERANCE
     export("conv1d_strided_bias", torch.nn.Conv1d(4, 6, 3, stride=2, padding=1),
@@ -142,6 +177,7 @@ def main():
            Fn(lambda x: F.interpolate(x, scale_factor=(2, 3), mode="nearest")),
            [torch.randn(1, 2, 3, 4)], "exact", 13)
     export("small_cnn", SmallCNN(), [torch.randn(1, 3, 16, 16)], t, 13)
+    global_pools()
 
 
 if __name__ == "__main__":
