@@ -803,18 +803,24 @@ FailureOr<Results> lowerPool(Node &n) {
   counts.f.assign(numElements(w->out), 1.0);
   int64_t inner = counts.f.size();
   for (size_t i = 0; i < r; ++i) {
-    inner /= w->out[i];
     int64_t lo = includePad ? -w->padBegin[i] : 0;
     int64_t hi = xs[2 + i] + (includePad ? w->padEnd[i] : 0);
-    for (int64_t e = 0; e < int64_t(counts.f.size()); ++e) {
-      int64_t o = (e / inner) % w->out[i];
-      int64_t c = 0;
-      for (int64_t k = 0; k < w->kernel[i]; ++k) {
-        int64_t p = o * w->strides[i] + k * w->dilations[i] - w->padBegin[i];
-        c += p >= lo && p < hi;
-      }
-      counts.f[e] *= double(c);
+    std::vector<double> along(w->out[i], 0.0);
+    // Kernel positions k with lo <= o * stride + k * dilation - padBegin
+    // < hi, counted without a loop over the kernel.
+    int64_t s = w->strides[i], dl = w->dilations[i], kn = w->kernel[i];
+    auto floorDiv = [](int64_t a, int64_t b) {
+      return a >= 0 ? a / b : -((-a + b - 1) / b);
+    };
+    for (int64_t o = 0; o < w->out[i]; ++o) {
+      int64_t base = o * s - w->padBegin[i];
+      int64_t first = std::max<int64_t>(0, -floorDiv(base - lo, dl));
+      int64_t last = std::min<int64_t>(kn - 1, floorDiv(hi - 1 - base, dl));
+      along[o] = double(std::max<int64_t>(0, last - first + 1));
     }
+    inner /= w->out[i];
+    for (int64_t e = 0; e < int64_t(counts.f.size()); ++e)
+      counts.f[e] *= along[(e / inner) % w->out[i]];
   }
   Value cnt = n.constantOf(counts).value;
   FailureOr<Value> y =
@@ -1275,7 +1281,7 @@ FailureOr<Results> lowerResize(Node &n) {
       }
       for (int64_t t = 0; t < 4; ++t) {
         p.index[t][o] = clampIdx(base - 1 + t);
-        p.weight[t][o] = excludeOutside ? c[t] / sum : c[t];
+        p.weight[t][o] = excludeOutside && sum != 0 ? c[t] / sum : c[t];
       }
     }
     if (!p.identity(in))
