@@ -72,3 +72,26 @@ func.func @resize_linear_one_axis(%x: tensor<1x2x2xf32>) -> tensor<*xf32> {
   %y = "onnx.Resize"(%x, %none, %s) {mode = "linear", onnx.version = 13 : i64} : (tensor<1x2x2xf32>, none, tensor<3xf32>) -> tensor<*xf32>
   return %y : tensor<*xf32>
 }
+
+// -----
+
+// Tests Upsample-7 (scales as an attribute) and Resize-10: asymmetric
+// coordinates, nearest rounded down (x / scale), integers too.
+// CHECK-LABEL: func.func @upsample7
+// CHECK-SAME: -> tensor<1x1x4x6xf32>
+// CHECK: arith.constant dense<[0, 0, 1, 1]> : tensor<4xi64>
+// CHECK: arith.constant dense<[0, 0, 0, 1, 1, 1]> : tensor<6xi64>
+func.func @upsample7(%x: tensor<1x1x2x2xf32>) -> tensor<*xf32> {
+  %y = "onnx.Upsample"(%x) {mode = "nearest", scales = array<f32: 1.0, 1.0, 2.0, 3.0>, onnx.version = 7 : i64} : (tensor<1x1x2x2xf32>) -> tensor<*xf32>
+  return %y : tensor<*xf32>
+}
+
+// CHECK-LABEL: func.func @resize10
+// CHECK-SAME: -> tensor<1x1x3x4xi64>
+// CHECK: arith.constant dense<[0, 0, 1]> : tensor<3xi64>
+// CHECK: tensor.extract %arg0
+func.func @resize10(%x: tensor<1x1x2x2xi64>) -> tensor<*xi64> {
+  %s = "onnx.Constant"() {value = dense<[1.0, 1.0, 1.5, 2.0]> : tensor<4xf32>, onnx.version = 9 : i64} : () -> tensor<4xf32>
+  %y = "onnx.Resize"(%x, %s) {mode = "nearest", onnx.version = 10 : i64} : (tensor<1x1x2x2xi64>, tensor<4xf32>) -> tensor<*xi64>
+  return %y : tensor<*xi64>
+}
