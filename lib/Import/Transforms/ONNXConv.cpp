@@ -4,8 +4,8 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// Conv, ConvInteger, ConvTranspose, MaxPool, AveragePool, the global pools,
-// MaxUnpool, Resize and Upsample.
+// Conv, ConvInteger, QLinearConv, ConvTranspose, MaxPool, AveragePool, the
+// global pools, MaxUnpool, Resize and Upsample.
 //
 // Windowed operations read a padded copy of their input through affine maps
 // (`o * stride + k * dilation` per spatial dimension) in one linalg.generic
@@ -371,8 +371,9 @@ Value convCore(Node &n, Value xp, Value w, bool transposed, int64_t groups,
 }
 
 /// Group count and the checks that tie channels, groups and weights.
-FailureOr<int64_t> groupsOf(Node &n, int64_t channels, int64_t weightIn,
-                            int64_t outChannels, bool transposed) {
+FailureOr<int64_t> groupsOf(Node &n, size_t wk, int64_t channels,
+                            int64_t weightIn, int64_t outChannels,
+                            bool transposed) {
   FailureOr<int64_t> g = n.intAttr("group", 1);
   if (failed(g))
     return failure();
@@ -386,7 +387,7 @@ FailureOr<int64_t> groupsOf(Node &n, int64_t channels, int64_t weightIn,
       (transposed && weightIn != channels) ||
       (!transposed && outChannels % *g != 0)) {
     InFlightDiagnostic d = n.error()
-                           << "the weights " << describe(n.in[1])
+                           << "the weights " << describe(n.in[wk])
                            << " do not match the input " << describe(n.in[0])
                            << " with group " << *g;
     if (transposed)
@@ -414,9 +415,9 @@ LogicalResult checkBias(Node &n, size_t k, int64_t m) {
   return success();
 }
 
-LogicalResult checkWeightsRank(Node &n) {
-  if (n.in[1].rank() != n.in[0].rank()) {
-    InFlightDiagnostic d = n.error() << "the weights " << describe(n.in[1])
+LogicalResult checkWeightsRank(Node &n, size_t wk) {
+  if (n.in[wk].rank() != n.in[0].rank()) {
+    InFlightDiagnostic d = n.error() << "the weights " << describe(n.in[wk])
                                      << " and the input " << describe(n.in[0])
                                      << " have different ranks";
     d.attachNote() << "expected weights of the input's rank";
@@ -458,9 +459,41 @@ FailureOr<Value> shiftedToI32(Node &n, const Operand &o, size_t zpIndex,
                        });
 }
 
+/// A scale of QLinearConv: a float scalar or, for the weights, one per
+/// output channel (shaped to broadcast over [N, M, O...]).
+FailureOr<Value> quantScale(Node &n, size_t k, StringRef what, int64_t m,
+                            int64_t rank) {
+  const Operand &o = n.input(k);
+  if (failed(n.elemIn(k, {n.f32()}, what)))
+    return failure();
+  if (numElements(o.shape()) == 1 && o.rank() <= 1)
+    return n.reshape(o.value, {});
+  if (m > 0 && o.rank() == 1 && o.shape()[0] == m) {
+    Ints s(rank - 1, 1);
+    s[0] = m;
+    return n.reshape(o.value, s);
+  }
+  InFlightDiagnostic d = n.error() << "input " << k << " (" << what << ") is "
+                                   << describe(o);
+  d.attachNote() << "expected a scalar"
+                 << (m > 0 ? " or one value per output channel" : "");
+  return d;
+}
+
 FailureOr<Results> lowerConv(Node &n) {
-  bool integer = n.opType == "ConvInteger";
-  if (integer) {
+  bool quant = n.opType == "QLinearConv";
+  bool integer = quant || n.opType == "ConvInteger";
+  // Inputs: x, w, their zero points and the bias, by operator.
+  size_t wk = quant ? 3 : 1, xzk = 2, wzk = quant ? 5 : 3;
+  size_t bk = quant ? 8 : 2;
+  if (quant) {
+    SmallVector<Type> types = {n.i8(), n.u8()};
+    if (failed(n.arity(8, 9)) || failed(n.elemIn(0, types, "x")) ||
+        failed(n.elemIn(3, types, "w")) || failed(n.elemIn(7, types, "y")) ||
+        failed(n.sameElem(0, 2)) || failed(n.sameElem(3, 5)) ||
+        failed(n.elemIn(8, {n.i32()}, "B")))
+      return failure();
+  } else if (integer) {
     SmallVector<Type> types = {n.i8(), n.u8()};
     if (failed(n.arity(2, 4)) || failed(n.elemIn(0, types, "x")) ||
         failed(n.elemIn(1, types, "w")) || failed(n.sameElem(0, 2)) ||
@@ -471,11 +504,12 @@ FailureOr<Results> lowerConv(Node &n) {
         failed(n.sameElem(0, 1)) || failed(n.sameElem(0, 2)))
       return failure();
   }
-  if (failed(spatialInput(n, 0, "X")) || failed(checkWeightsRank(n)))
+  if (failed(spatialInput(n, 0, "X")) || failed(checkWeightsRank(n, wk)))
     return failure();
-  ArrayRef<int64_t> xs = n.in[0].shape(), ws = n.in[1].shape();
-  FailureOr<int64_t> groups = groupsOf(n, xs[1], ws[1], ws[0], false);
-  if (failed(groups) || (!integer && failed(checkBias(n, 2, ws[0]))))
+  ArrayRef<int64_t> xs = n.in[0].shape(), ws = n.in[wk].shape();
+  FailureOr<int64_t> groups = groupsOf(n, wk, xs[1], ws[1], ws[0], false);
+  if (failed(groups) ||
+      ((!integer || quant) && failed(checkBias(n, bk, ws[0]))))
     return failure();
   FailureOr<Window> w =
       parseWindow(n, xs.drop_front(2), ws.drop_front(2), /*ceilMode=*/false);
@@ -487,13 +521,13 @@ FailureOr<Results> lowerConv(Node &n) {
     return n.error() << "result has too many elements";
 
   Type elem = integer ? n.i32() : n.in[0].elem;
-  Value x = n.in[0].value, weights = n.in[1].value;
+  Value x = n.in[0].value, weights = n.in[wk].value;
   if (integer) {
     // Zero points first, so that padding (zero) contributes nothing.
-    FailureOr<Value> sx = shiftedToI32(n, n.in[0], 2, "x_zero_point", false);
+    FailureOr<Value> sx = shiftedToI32(n, n.in[0], xzk, "x_zero_point", false);
     if (failed(sx))
       return failure();
-    FailureOr<Value> sw = shiftedToI32(n, n.in[1], 3, "w_zero_point", true);
+    FailureOr<Value> sw = shiftedToI32(n, n.in[wk], wzk, "w_zero_point", true);
     if (failed(sw))
       return failure();
     x = *sx;
@@ -507,20 +541,62 @@ FailureOr<Results> lowerConv(Node &n) {
   if (numElements(padded) < 0)
     return n.error() << "the padded input has too many elements";
   Value xp = placeIn(n, x, padded, begin, ones, elem, 0);
-  Value bias = integer ? Value() : n.input(2).value;
+  Value bias = integer && !quant ? Value() : n.input(bk).value;
   Ints zeros(w->rank(), 0);
   Value y = convCore(n, xp, weights, false, *groups, w->strides, zeros,
                      w->dilations, w->out, bias, elem);
-  return Results{{y, elem}};
+  if (!quant)
+    return Results{{y, elem}};
+
+  // QLinearConv: y = saturate(round(acc * x_scale * w_scale / y_scale) +
+  // y_zero_point), in float as ONNX Runtime computes it, rounding half to
+  // even.
+  int64_t rank = outShape.size();
+  FailureOr<Value> xScale = quantScale(n, 1, "x_scale", 0, rank);
+  FailureOr<Value> wScale = quantScale(n, 4, "w_scale", ws[0], rank);
+  FailureOr<Value> yScale = quantScale(n, 6, "y_scale", 0, rank);
+  if (failed(xScale) || failed(wScale) || failed(yScale))
+    return failure();
+  SmallVector<Operand> ops = {
+      {y, n.i32()}, {*xScale, n.f32()}, {*wScale, n.f32()}, {*yScale, n.f32()}};
+  Type out = n.in[7].elem;
+  if (n.input(7)) {
+    FailureOr<Value> yz = scalarOperand(n, 7, "y_zero_point");
+    if (failed(yz))
+      return failure();
+    ops.push_back({*yz, out});
+  }
+  bool isUnsignedOut = isUnsigned(out);
+  FailureOr<Value> q = n.elementwise(
+      ops, out, [&](OpBuilder &b, Location loc, ValueRange a) -> Value {
+        Value f32 = convertScalar(b, loc, a[0], b.getI32Type(), b.getF32Type());
+        Value m = arith::DivFOp::create(
+            b, loc, arith::MulFOp::create(b, loc, a[1], a[2]), a[3]);
+        Value v = math::RoundEvenOp::create(
+            b, loc, arith::MulFOp::create(b, loc, f32, m));
+        if (a.size() > 4)
+          v = arith::AddFOp::create(
+              b, loc, v, convertScalar(b, loc, a[4], out, b.getF32Type()));
+        v = arith::MaximumFOp::create(
+            b, loc, v,
+            Node::scalarIn(b, loc, n.f32(), isUnsignedOut ? 0 : -128));
+        v = arith::MinimumFOp::create(
+            b, loc, v,
+            Node::scalarIn(b, loc, n.f32(), isUnsignedOut ? 255 : 127));
+        return convertScalar(b, loc, v, b.getF32Type(), out);
+      });
+  if (failed(q))
+    return failure();
+  return Results{{*q, out}};
 }
 
 FailureOr<Results> lowerConvTranspose(Node &n) {
   if (failed(n.arity(2, 3)) || failed(n.elemIn(0, n.floats(), "X")) ||
       failed(n.sameElem(0, 1)) || failed(n.sameElem(0, 2)) ||
-      failed(spatialInput(n, 0, "X")) || failed(checkWeightsRank(n)))
+      failed(spatialInput(n, 0, "X")) || failed(checkWeightsRank(n, 1)))
     return failure();
   ArrayRef<int64_t> xs = n.in[0].shape(), ws = n.in[1].shape();
-  FailureOr<int64_t> groups = groupsOf(n, xs[1], ws[0], 0, true);
+  FailureOr<int64_t> groups = groupsOf(n, 1, xs[1], ws[0], 0, true);
   if (failed(groups))
     return failure();
   int64_t m = ws[1] * *groups;
@@ -1354,6 +1430,7 @@ ArrayRef<Lowering> mlir::bitnet::onnx::convLowerings() {
   static const Lowering lowerings[] = {
       {"Conv", {1, 11}, lowerConv},
       {"ConvInteger", {10}, lowerConv},
+      {"QLinearConv", {10}, lowerConv},
       {"ConvTranspose", {1, 11}, lowerConvTranspose},
       {"MaxPool", {1, 8, 10, 11, 12}, lowerPool},
       {"AveragePool", {1, 7, 10, 11}, lowerPool},

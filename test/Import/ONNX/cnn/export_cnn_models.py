@@ -4,8 +4,8 @@ torch's own outputs, as fixtures for the importer's end-to-end test of the
 forms ONNX's backend node tests leave out (grouped, dilated, 1-D and 3-D
 convolutions, grouped transposed convolutions with output padding, pooling
 with ceil_mode and padding, max-pool indices, bilinear and bicubic
-resizing, a small CNN, and the global pools, written here with numpy's
-results). torch exports count_include_pad=True as a Pad
+resizing, a small CNN, and the global pools and a per-channel
+QLinearConv, written here with numpy's results). torch exports count_include_pad=True as a Pad
 node before the pooling, so only the exclusive form is here; ONNX's node
 tests cover the other.
 
@@ -93,6 +93,27 @@ def export(name, module, inputs, tolerance, opset):
     print("%-28s opset %d: %s" % (name, opset, " ".join(ops)))
 
 
+def save_handmade(name, graph, inputs, outputs, tolerance):
+    """Writes a case built with onnx.helper, with numpy's outputs."""
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.checker.check_model(m)
+    d = os.path.join(HERE, name)
+    if os.path.isdir(d):
+        shutil.rmtree(d)
+    os.makedirs(os.path.join(d, "test_data_set_0"))
+    onnx.save(m, os.path.join(d, "model.onnx"))
+    for k, (n, a) in enumerate(inputs):
+        with open(os.path.join(d, "test_data_set_0", "input_%d.pb" % k), "wb") as fo:
+            fo.write(numpy_helper.from_array(a, n).SerializeToString())
+    for k, (n, a) in enumerate(outputs):
+        with open(os.path.join(d, "test_data_set_0", "output_%d.pb" % k), "wb") as fo:
+            fo.write(numpy_helper.from_array(a, n).SerializeToString())
+    with open(os.path.join(d, "tolerance"), "w") as fo:
+        fo.write(tolerance + "\n")
+    ops = sorted({n.op_type for n in m.graph.node})
+    print("%-28s opset 13: %s" % (name, " ".join(ops)))
+
+
 def global_pools():
     """GlobalMaxPool and GlobalAveragePool (torch exports neither in
     these forms): one graph, 1-D and 3-D inputs, against numpy."""
@@ -107,23 +128,51 @@ def global_pools():
          helper.make_tensor_value_info("x1", f, x3.shape)],
         [helper.make_tensor_value_info("y0", f, (2, 3, 1)),
          helper.make_tensor_value_info("y1", f, (1, 2, 1, 1, 1))])
-    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    onnx.checker.check_model(m)
-    d = os.path.join(HERE, "global_pools")
-    if os.path.isdir(d):
-        shutil.rmtree(d)
-    os.makedirs(os.path.join(d, "test_data_set_0"))
-    onnx.save(m, os.path.join(d, "model.onnx"))
     y = [x1.max(axis=2, keepdims=True), x3.mean(axis=(2, 3, 4), keepdims=True)]
-    for k, (n, a) in enumerate([("x0", x1), ("x1", x3)]):
-        with open(os.path.join(d, "test_data_set_0", "input_%d.pb" % k), "wb") as fo:
-            fo.write(numpy_helper.from_array(a, n).SerializeToString())
-    for k, a in enumerate(y):
-        with open(os.path.join(d, "test_data_set_0", "output_%d.pb" % k), "wb") as fo:
-            fo.write(numpy_helper.from_array(a.astype(np.float32), "y%d" % k).SerializeToString())
-    with open(os.path.join(d, "tolerance"), "w") as fo:
-        fo.write(FLOAT_TOLERANCE + "\n")
-    print("%-28s opset 13: GlobalAveragePool GlobalMaxPool" % "global_pools")
+    save_handmade("global_pools", graph, [("x0", x1), ("x1", x3)],
+                  [("y0", y[0]), ("y1", y[1].astype(np.float32))],
+                  FLOAT_TOLERANCE)
+
+
+def qlinearconv_per_channel():
+    """QLinearConv with uint8 activations, int8 weights with per-channel
+    scales and zero points, an int32 bias, padding and strides, against
+    numpy (float32 requantisation, rounding half to even, as ONNX Runtime
+    computes it)."""
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 256, (1, 2, 5, 5)).astype(np.uint8)
+    w = rng.integers(-128, 128, (3, 2, 3, 3)).astype(np.int8)
+    xs, xz = np.float32(0.02), np.uint8(120)
+    ws = np.array([0.01, 0.02, 0.005], np.float32)
+    wz = np.array([0, 3, -2], np.int8)
+    ys, yz = np.float32(0.5), np.int8(-5)
+    b = np.array([100, -2000, 500], np.int32)
+    xp = np.pad(x.astype(np.int32) - int(xz), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    wc = w.astype(np.int32) - wz.astype(np.int32)[:, None, None, None]
+    acc = np.zeros((1, 3, 3, 3), np.int32)
+    for m in range(3):
+        for i in range(3):
+            for j in range(3):
+                acc[0, m, i, j] = (xp[0, :, 2 * i:2 * i + 3, 2 * j:2 * j + 3] *
+                                   wc[m]).sum() + b[m]
+    mult = ((xs * ws) / ys).astype(np.float32)[None, :, None, None]
+    y = np.rint(acc.astype(np.float32) * mult) + np.float32(yz)
+    y = np.clip(y, -128, 127).astype(np.int8)
+    consts = [numpy_helper.from_array(v, n) for n, v in [
+        ("x_scale", xs), ("x_zero_point", xz), ("w", w), ("w_scale", ws),
+        ("w_zero_point", wz), ("y_scale", ys), ("y_zero_point", yz),
+        ("B", b)]]
+    node = helper.make_node(
+        "QLinearConv", ["x0", "x_scale", "x_zero_point", "w", "w_scale",
+                        "w_zero_point", "y_scale", "y_zero_point", "B"],
+        ["y0"], pads=[1, 1, 1, 1], strides=[2, 2])
+    graph = helper.make_graph(
+        [node], "qlinearconv",
+        [helper.make_tensor_value_info("x0", TensorProto.UINT8, x.shape)],
+        [helper.make_tensor_value_info("y0", TensorProto.INT8, y.shape)],
+        consts)
+    save_handmade("qlinearconv_per_channel", graph, [("x0", x)], [("y0", y)],
+                  "exact")
 
 
 def main():
@@ -178,6 +227,7 @@ def main():
            [torch.randn(1, 2, 3, 4)], "exact", 13)
     export("small_cnn", SmallCNN(), [torch.randn(1, 3, 16, 16)], t, 13)
     global_pools()
+    qlinearconv_per_channel()
 
 
 if __name__ == "__main__":
