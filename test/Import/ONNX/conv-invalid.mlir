@@ -199,3 +199,12 @@ func.func @upsample_cubic(%x: tensor<1x1x2x2xf32>) -> tensor<*xf32> {
   %y = "onnx.Upsample"(%x, %s) {mode = "cubic", onnx.version = 9 : i64} : (tensor<1x1x2x2xf32>, tensor<4xf32>) -> tensor<*xf32>
   return %y : tensor<*xf32>
 }
+
+// -----
+
+func.func @qlinearconv_w_scale(%x: tensor<1x2x3x3xui8>, %w: tensor<3x2x1x1xi8>, %s: tensor<f32>, %ws: tensor<2xf32>, %xz: tensor<ui8>, %wz: tensor<i8>, %yz: tensor<ui8>) -> tensor<*xui8> {
+  // expected-error @below {{node '' (QLinearConv): input 4 (w_scale) is tensor<2xf32>}}
+  // expected-note @below {{expected a scalar or one value per output channel}}
+  %y = "onnx.QLinearConv"(%x, %s, %xz, %w, %ws, %wz, %s, %yz) {onnx.version = 10 : i64} : (tensor<1x2x3x3xui8>, tensor<f32>, tensor<ui8>, tensor<3x2x1x1xi8>, tensor<2xf32>, tensor<i8>, tensor<f32>, tensor<ui8>) -> tensor<*xui8>
+  return %y : tensor<*xui8>
+}
