@@ -374,6 +374,12 @@ Value convCore(Node &n, Value xp, Value w, bool transposed, int64_t groups,
 FailureOr<int64_t> groupsOf(Node &n, size_t wk, int64_t channels,
                             int64_t weightIn, int64_t outChannels,
                             bool transposed) {
+  if (channels < 1) {
+    InFlightDiagnostic d = n.error() << "input 0 (X) " << describe(n.in[0])
+                                     << " has no channels";
+    d.attachNote() << "expected at least one input channel";
+    return d;
+  }
   FailureOr<int64_t> g = n.intAttr("group", 1);
   if (failed(g))
     return failure();

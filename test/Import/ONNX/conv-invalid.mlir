@@ -208,3 +208,12 @@ func.func @qlinearconv_w_scale(%x: tensor<1x2x3x3xui8>, %w: tensor<3x2x1x1xi8>, 
   %y = "onnx.QLinearConv"(%x, %s, %xz, %w, %ws, %wz, %s, %yz) {onnx.version = 10 : i64} : (tensor<1x2x3x3xui8>, tensor<f32>, tensor<ui8>, tensor<3x2x1x1xi8>, tensor<2xf32>, tensor<i8>, tensor<f32>, tensor<ui8>) -> tensor<*xui8>
   return %y : tensor<*xui8>
 }
+
+// -----
+
+func.func @conv_no_channels(%x: tensor<1x0x3x3xf32>, %w: tensor<1x0x1x1xf32>) -> tensor<*xf32> {
+  // expected-error @below {{node '' (Conv): input 0 (X) tensor<1x0x3x3xf32> has no channels}}
+  // expected-note @below {{expected at least one input channel}}
+  %y = "onnx.Conv"(%x, %w) {onnx.version = 11 : i64} : (tensor<1x0x3x3xf32>, tensor<1x0x1x1xf32>) -> tensor<*xf32>
+  return %y : tensor<*xf32>
+}
