@@ -345,8 +345,19 @@ LogicalResult Importer::pinInputShapes(onnx::ModelProto &m) {
 /// checks itself). A graph with any other node fails at that node anyway,
 /// with the importer's own diagnostic, so it loses nothing by going without.
 static bool isSafeForShapeInference(const onnx::GraphProto &graph) {
+  // The inference functions of the windowed operations trust their
+  // attributes and input ranks (a stride of 0, a rank-2 ConvTranspose
+  // input); legalisation checks those itself.
+  static const llvm::StringSet<> untrusted = {
+      "Conv",          "ConvInteger",       "ConvTranspose",
+      "MaxPool",       "AveragePool",       "LpPool",
+      "GlobalMaxPool", "GlobalAveragePool", "MaxUnpool",
+      "Resize",        "Upsample"};
   for (const onnx::NodeProto &node : graph.node()) {
     if (!mlir::bitnet::isLegalizableONNXOp(node.domain(), node.op_type()))
+      return false;
+    if ((node.domain().empty() || node.domain() == "ai.onnx") &&
+        untrusted.contains(node.op_type()))
       return false;
     for (const onnx::AttributeProto &attr : node.attribute())
       if (attr.has_g() || attr.graphs_size() > 0)

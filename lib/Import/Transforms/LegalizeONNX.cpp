@@ -82,7 +82,8 @@ private:
          {elementwiseLowerings(), tensorLowerings(), reductionLowerings(),
           matmulLowerings(), bitnetLowerings(), microsoftLowerings(),
           normalizationLowerings(),
-          indexingLowerings()})
+          indexingLowerings(),
+          convLowerings()})
       for (const Lowering &row : family) {
         bool added = byType.try_emplace(row.opType, &row).second;
         assert(added && "two rows for one op type");

@@ -231,6 +231,7 @@ ArrayRef<Lowering> bitnetLowerings();      // ONNXBitNetDomain.cpp
 ArrayRef<Lowering> microsoftLowerings();   // ONNXMicrosoftDomain.cpp
 ArrayRef<Lowering> normalizationLowerings(); // ONNXNormalization.cpp
 ArrayRef<Lowering> indexingLowerings();    // ONNXIndexing.cpp
+ArrayRef<Lowering> convLowerings();        // ONNXConv.cpp
 
 } // namespace mlir::bitnet::onnx
 

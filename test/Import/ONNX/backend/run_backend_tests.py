@@ -60,6 +60,8 @@ SHAPE_OPERANDS = {
     # NonZero input (result sizes), CumSum axis.
     ("Tile", 1), ("Pad", 1), ("OneHot", 1), ("TopK", 1), ("Compress", 1),
     ("NonZero", 0), ("CumSum", 1),
+    ("Resize", 1), ("Resize", 2), ("Resize", 3), ("Upsample", 1),
+    ("MaxUnpool", 2),
 }
 
 
