@@ -5,7 +5,7 @@
 // default domain first, then each other domain).
 func.func @unknown_op(%x: tensor<2x3xf32>) -> tensor<*xf32> {
   // expected-error @below {{node '' (LpNormalization): operator LpNormalization version 1 is not supported}}
-  // expected-note @below {{the ONNX importer supports: Abs, Add, Cast, Ceil, Clip, Concat, Constant, ConstantOfShape, Cos, DequantizeLinear, Div, DynamicQuantizeLinear, Equal, Exp, Expand, Floor, Gather, Gemm, Greater, Identity, Less, Log, LogSoftmax, MatMul, MatMulInteger, Mul, Neg, Pow, QuantizeLinear, Range, Reciprocal, ReduceMax, ReduceMean, ReduceMin, ReduceSum, Relu, Reshape, Round, Shape, Sigmoid, Sin, Size, Slice, Softmax, Split, Sqrt, Squeeze, Sub, Tanh, Transpose, Trilu, Unsqueeze, Where; of the bitnet domain Attention, BitLinear, RMSNorm, Rope, SquaredRelu; of the com.microsoft domain MatMulNBits}}
+  // expected-note @below {{the ONNX importer supports: Abs, Acos, Acosh, Add, And, Asin, Asinh, Atan, Atanh, BitShift, Cast, CastLike, Ceil, Celu, Clip, Concat, Constant, ConstantOfShape, Cos, Cosh, DequantizeLinear, Div, Dropout, DynamicQuantizeLinear, Elu, Equal, Erf, Exp, Expand, Floor, Gather, Gemm, Greater, GreaterOrEqual, HardSigmoid, HardSwish, Hardmax, Identity, IsInf, IsNaN, LeakyRelu, Less, LessOrEqual, Log, LogSoftmax, MatMul, MatMulInteger, Max, Mean, Min, Mod, Mul, Neg, Not, Or, PRelu, Pow, QuantizeLinear, Range, Reciprocal, ReduceMax, ReduceMean, ReduceMin, ReduceSum, Relu, Reshape, Round, Selu, Shape, Shrink, Sigmoid, Sign, Sin, Sinh, Size, Slice, Softmax, Softplus, Softsign, Split, Sqrt, Squeeze, Sub, Sum, Tan, Tanh, ThresholdedRelu, Transpose, Trilu, Unsqueeze, Where, Xor; of the bitnet domain Attention, BitLinear, RMSNorm, Rope, SquaredRelu; of the com.microsoft domain MatMulNBits}}
   %y = "onnx.LpNormalization"(%x) {onnx.version = 1 : i64} : (tensor<2x3xf32>) -> tensor<*xf32>
   return %y : tensor<*xf32>
 }
@@ -33,23 +33,23 @@ func.func @softmax_axis(%x: tensor<2x3xf32>) -> tensor<*xf32> {
 
 // -----
 
-// Tests that a Cast to a type compiled models do not compute with (UINT16)
-// is refused with the list of supported targets.
-func.func @cast_uint16(%x: tensor<4xi32>) -> tensor<*xui16> {
-  // expected-error @below {{node '' (Cast): cast to data type 4 is not supported}}
-  // expected-note @below {{expected FLOAT (1), UINT8 (2), INT8 (3), INT16 (5), INT32 (6), INT64 (7), BOOL (9) or DOUBLE (11)}}
-  %y = "onnx.Cast"(%x) {to = 4 : i64, onnx.version = 13 : i64} : (tensor<4xi32>) -> tensor<*xui16>
-  return %y : tensor<*xui16>
+// Tests that a Cast to a type compiled models do not compute with
+// (COMPLEX64) is refused with the list of supported targets.
+func.func @cast_complex(%x: tensor<4xi32>) -> tensor<*xcomplex<f32>> {
+  // expected-error @below {{node '' (Cast): cast to data type 14 is not supported}}
+  // expected-note @below {{expected FLOAT (1), UINT8 (2), INT8 (3), UINT16 (4), INT16 (5), INT32 (6), INT64 (7), BOOL (9), FLOAT16 (10), DOUBLE (11), UINT32 (12), UINT64 (13) or BFLOAT16 (16)}}
+  %y = "onnx.Cast"(%x) {to = 14 : i64, onnx.version = 13 : i64} : (tensor<4xi32>) -> tensor<*xcomplex<f32>>
+  return %y : tensor<*xcomplex<f32>>
 }
 
 // -----
 
-// Tests that a Cast to UINT16 of a constant is refused the same way rather
+// Tests that a Cast to STRING of a constant is refused the same way rather
 // than folded on the host.
-func.func @cast_uint16_constant() -> tensor<*xui16> {
+func.func @cast_string_constant() -> tensor<*xf32> {
   %c = "onnx.Constant"() {value = dense<[1, 2]> : tensor<2xi32>, onnx.version = 13 : i64} : () -> tensor<2xi32>
-  // expected-error @below {{node '' (Cast): cast to data type 4 is not supported}}
-  // expected-note @below {{expected FLOAT (1), UINT8 (2), INT8 (3), INT16 (5), INT32 (6), INT64 (7), BOOL (9) or DOUBLE (11)}}
-  %y = "onnx.Cast"(%c) {to = 4 : i64, onnx.version = 13 : i64} : (tensor<2xi32>) -> tensor<*xui16>
-  return %y : tensor<*xui16>
+  // expected-error @below {{node '' (Cast): cast to data type 8 is not supported}}
+  // expected-note @below {{expected FLOAT (1), UINT8 (2), INT8 (3), UINT16 (4), INT16 (5), INT32 (6), INT64 (7), BOOL (9), FLOAT16 (10), DOUBLE (11), UINT32 (12), UINT64 (13) or BFLOAT16 (16)}}
+  %y = "onnx.Cast"(%c) {to = 8 : i64, onnx.version = 13 : i64} : (tensor<2xi32>) -> tensor<*xf32>
+  return %y : tensor<*xf32>
 }
