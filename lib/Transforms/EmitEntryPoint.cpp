@@ -57,6 +57,12 @@ static int32_t dtypeCode(Type type) {
     return 9;
   if (type.isSignlessInteger(1))
     return 10;
+  if (type.isUnsignedInteger(16))
+    return 11;
+  if (type.isUnsignedInteger(32))
+    return 12;
+  if (type.isUnsignedInteger(64))
+    return 13;
   return 0;
 }
 
@@ -135,6 +141,9 @@ private:
 struct TensorArg {
   std::string name;
   MemRefType type;
+  /// The element type the descriptor names: the memref's, or the unsigned
+  /// type it stores (bitnet.element_type, bitnet.output_element_types).
+  Type elem;
   unsigned argIndex;
   bool state = false; ///< updated in place by the run (bitnet.state)
 };
@@ -177,7 +186,7 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
             table = d.insert(ib, table, d.address(ib, parts[i].first), {at, 0});
             table = d.insert(
                 ib, table,
-                d.constant(ib, i32, dtypeCode(arg.type.getElementType())),
+                d.constant(ib, i32, dtypeCode(arg.elem)),
                 {at, 1});
             table = d.insert(ib, table,
                              d.constant(ib, i32, arg.type.getRank()), {at, 2});
@@ -343,6 +352,8 @@ void BitNetEmitEntryPointPass::runOnOperation() {
   SmallVector<TensorArg> inputs, outputs;
   std::optional<unsigned> workspaceArg;
   auto outputNames = func->getAttrOfType<ArrayAttr>("bitnet.output_names");
+  auto outputElems =
+      func->getAttrOfType<ArrayAttr>("bitnet.output_element_types");
   for (BlockArgument arg : func.getArguments()) {
     unsigned i = arg.getArgNumber();
     auto type = dyn_cast<MemRefType>(arg.getType());
@@ -373,7 +384,15 @@ void BitNetEmitEntryPointPass::runOnOperation() {
     else
       name = ((isOutput ? "output" : "input") + Twine(list.size())).str();
     bool state = static_cast<bool>(func.getArgAttr(i, "bitnet.state"));
-    list.push_back({name, type, i, state});
+    Type elem = type.getElementType();
+    auto stored = func.getArgAttrOfType<TypeAttr>(i, "bitnet.element_type");
+    if (isOutput && outputElems && list.size() < outputElems.size())
+      stored = dyn_cast<TypeAttr>(outputElems[list.size()]);
+    if (stored && dtypeCode(stored.getValue()) != 0 &&
+        stored.getValue().getIntOrFloatBitWidth() ==
+            elem.getIntOrFloatBitWidth())
+      elem = stored.getValue();
+    list.push_back({name, type, elem, i, state});
   }
   if (outputs.empty()) {
     func.emitError("the entry function has no outputs");

@@ -65,6 +65,12 @@ const char *numpyDtypeName(int32_t dtype) {
     return "uint8";
   case BITNET_DTYPE_BOOL:
     return "bool";
+  case BITNET_DTYPE_U16:
+    return "uint16";
+  case BITNET_DTYPE_U32:
+    return "uint32";
+  case BITNET_DTYPE_U64:
+    return "uint64";
   default:
     return nullptr;
   }

@@ -34,7 +34,8 @@ static const struct {
     {"<f8", 'f', 8, BITNET_DTYPE_F64}, {"|i1", 'i', 1, BITNET_DTYPE_I8},
     {"<i2", 'i', 2, BITNET_DTYPE_I16}, {"<i4", 'i', 4, BITNET_DTYPE_I32},
     {"<i8", 'i', 8, BITNET_DTYPE_I64}, {"|u1", 'u', 1, BITNET_DTYPE_U8},
-    {"|b1", 'b', 1, BITNET_DTYPE_BOOL},
+    {"|b1", 'b', 1, BITNET_DTYPE_BOOL}, {"<u2", 'u', 2, BITNET_DTYPE_U16},
+    {"<u4", 'u', 4, BITNET_DTYPE_U32}, {"<u8", 'u', 8, BITNET_DTYPE_U64},
 };
 #define NUM_NPY_TYPES ((int)(sizeof(npy_types) / sizeof(npy_types[0])))
 

@@ -91,6 +91,9 @@ const char *bitnet_dtype_name(int32_t dtype) {
   case BITNET_DTYPE_I64: return "i64";
   case BITNET_DTYPE_U8: return "u8";
   case BITNET_DTYPE_BOOL: return "bool";
+  case BITNET_DTYPE_U16: return "u16";
+  case BITNET_DTYPE_U32: return "u32";
+  case BITNET_DTYPE_U64: return "u64";
   default: return "invalid";
   }
 }
@@ -102,11 +105,14 @@ int64_t bitnet_dtype_size(int32_t dtype) {
   case BITNET_DTYPE_BOOL: return 1;
   case BITNET_DTYPE_F16:
   case BITNET_DTYPE_BF16:
-  case BITNET_DTYPE_I16: return 2;
+  case BITNET_DTYPE_I16:
+  case BITNET_DTYPE_U16: return 2;
   case BITNET_DTYPE_F32:
-  case BITNET_DTYPE_I32: return 4;
+  case BITNET_DTYPE_I32:
+  case BITNET_DTYPE_U32: return 4;
   case BITNET_DTYPE_F64:
-  case BITNET_DTYPE_I64: return 8;
+  case BITNET_DTYPE_I64:
+  case BITNET_DTYPE_U64: return 8;
   default: return 0;
   }
 }

@@ -62,7 +62,8 @@ TEST_F(NpyTest, RoundTrip) {
                             BITNET_DTYPE_F64, BITNET_DTYPE_I8,
                             BITNET_DTYPE_I16, BITNET_DTYPE_I32,
                             BITNET_DTYPE_I64, BITNET_DTYPE_U8,
-                            BITNET_DTYPE_BOOL};
+                            BITNET_DTYPE_BOOL, BITNET_DTYPE_U16,
+                            BITNET_DTYPE_U32, BITNET_DTYPE_U64};
   const std::vector<std::vector<int64_t>> shapes = {{}, {5}, {2, 3}, {2, 0, 4},
                                                     {1, 2, 3}};
   bitnet_pool *pool = nullptr;

@@ -83,13 +83,15 @@ TEST(DtypeTest, NamesAndSizes) {
       {BITNET_DTYPE_I8, "i8", 1},    {BITNET_DTYPE_I16, "i16", 2},
       {BITNET_DTYPE_I32, "i32", 4},  {BITNET_DTYPE_I64, "i64", 8},
       {BITNET_DTYPE_U8, "u8", 1},    {BITNET_DTYPE_BOOL, "bool", 1},
+      {BITNET_DTYPE_U16, "u16", 2},  {BITNET_DTYPE_U32, "u32", 4},
+      {BITNET_DTYPE_U64, "u64", 8},
   };
   for (const Case &c : cases) {
     EXPECT_STREQ(bitnet_dtype_name(c.dtype), c.name);
     EXPECT_EQ(bitnet_dtype_size(c.dtype), c.size) << c.name;
     EXPECT_TRUE(bitnet_dtype_is_valid(c.dtype)) << c.name;
   }
-  for (int32_t bad : {int32_t{BITNET_DTYPE_INVALID}, 11, -1, 1000}) {
+  for (int32_t bad : {int32_t{BITNET_DTYPE_INVALID}, 14, -1, 1000}) {
     EXPECT_STREQ(bitnet_dtype_name(bad), "invalid");
     EXPECT_EQ(bitnet_dtype_size(bad), 0);
     EXPECT_FALSE(bitnet_dtype_is_valid(bad));

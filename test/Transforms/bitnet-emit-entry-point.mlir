@@ -220,6 +220,34 @@ func.func @scalar(%in: f32, %out: memref<4xf32> {bufferize.result}) {
 
 // -----
 
+// Tests that unsigned tensors stored signless are described by the type the
+// importer recorded: inputs by bitnet.element_type (ui16 11, ui32 12, ui64
+// 13), outputs by bitnet.output_element_types; an i32 input without one
+// stays i32 (7).
+// CHECK-LABEL: func.func private @unsigned_types
+// CHECK: @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<4 x struct<(ptr, i32, i32, ptr, i32)>>
+// CHECK: %[[U0:.*]] = llvm.mlir.constant(11 : i32) : i32
+// CHECK-NEXT: llvm.insertvalue %[[U0]], %{{.*}}[0, 1]
+// CHECK: %[[U1:.*]] = llvm.mlir.constant(12 : i32) : i32
+// CHECK-NEXT: llvm.insertvalue %[[U1]], %{{.*}}[1, 1]
+// CHECK: %[[U2:.*]] = llvm.mlir.constant(13 : i32) : i32
+// CHECK-NEXT: llvm.insertvalue %[[U2]], %{{.*}}[2, 1]
+// CHECK: %[[U3:.*]] = llvm.mlir.constant(7 : i32) : i32
+// CHECK-NEXT: llvm.insertvalue %[[U3]], %{{.*}}[3, 1]
+// CHECK: @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<1 x struct<(ptr, i32, i32, ptr, i32)>>
+// CHECK: %[[O0:.*]] = llvm.mlir.constant(13 : i32) : i32
+// CHECK-NEXT: llvm.insertvalue %[[O0]], %{{.*}}[0, 1]
+func.func @unsigned_types(%a: memref<1xi16> {bitnet.element_type = ui16},
+                          %b: memref<1xi32> {bitnet.element_type = ui32},
+                          %c: memref<1xi64> {bitnet.element_type = ui64},
+                          %d: memref<1xi32>,
+                          %out: memref<2xi64> {bufferize.result})
+    attributes {bitnet.output_element_types = [ui64]} {
+  return
+}
+
+// -----
+
 // Tests that an element type without a bitnet_dtype is rejected.
 // expected-error @below {{entry argument #1 has element type 'complex<f32>', which the model ABI cannot describe}}
 func.func @complex(%in: memref<4xf32>, %out: memref<4xcomplex<f32>> {bufferize.result}) {

@@ -50,7 +50,8 @@ enum DataType : int64_t {
 Type elementTypeOf(MLIRContext *ctx, int64_t dtype);
 
 /// Whether a compiled model computes with data type `dtype`: FLOAT, DOUBLE,
-/// UINT8, INT8, INT16, INT32, INT64 and BOOL. Graph inputs, outputs,
+/// FLOAT16, BFLOAT16, the signed and unsigned integers of 8 to 64 bits and
+/// BOOL (not strings nor complex numbers). Graph inputs, outputs,
 /// initialisers and Cast targets must have one of these.
 bool isSupportedDataType(int64_t dtype);
 

@@ -54,7 +54,10 @@ namespace onnx_types = mlir::bitnet::onnx;
 
 namespace {
 
-constexpr int64_t kMinOpset = 7;
+// Any opset from the first: each lowering names the operator versions it
+// implements, so an operator whose version an old opset resolves to (Add-6
+// with its broadcast attribute, say) is refused at the node.
+constexpr int64_t kMinOpset = 1;
 constexpr int64_t kMaxOpset = 17;
 using onnx_types::kMaxDim;
 using onnx_types::kMaxTensorElements;
@@ -72,17 +75,23 @@ std::string dataTypeName(int32_t t) {
 
 /// The data types onnx_types::isSupportedDataType accepts, for messages.
 constexpr const char *kSupportedElements =
-    "FLOAT, DOUBLE, UINT8, INT8, INT16, INT32, INT64 or BOOL";
+    "FLOAT, DOUBLE, FLOAT16, BFLOAT16, UINT8, INT8, UINT16, INT16, UINT32, "
+    "INT32, UINT64, INT64 or BOOL";
 
 int64_t elementBytes(int32_t t) {
   switch (t) {
   case onnx::TensorProto::DOUBLE:
   case onnx::TensorProto::INT64:
+  case onnx::TensorProto::UINT64:
     return 8;
   case onnx::TensorProto::FLOAT:
   case onnx::TensorProto::INT32:
+  case onnx::TensorProto::UINT32:
     return 4;
   case onnx::TensorProto::INT16:
+  case onnx::TensorProto::UINT16:
+  case onnx::TensorProto::FLOAT16:
+  case onnx::TensorProto::BFLOAT16:
     return 2;
   default:
     return 1;
@@ -663,8 +672,31 @@ Importer::tensorAttr(const onnx::TensorProto &tensor,
       v.push_back(x != 0);
     return DenseElementsAttr::get(type, ArrayRef<bool>(v));
   }
+  case onnx::TensorProto::UINT32:
+  case onnx::TensorProto::UINT64: {
+    if (tensor.uint64_data_size() != n)
+      return countError(tensor.uint64_data_size());
+    unsigned width = elem.getIntOrFloatBitWidth();
+    SmallVector<APInt> v;
+    v.reserve(n);
+    for (uint64_t x : tensor.uint64_data())
+      v.push_back(APInt(width, x, /*isSigned=*/false, /*implicitTrunc=*/true));
+    return DenseElementsAttr::get(type, v);
+  }
+  case onnx::TensorProto::FLOAT16:
+  case onnx::TensorProto::BFLOAT16: {
+    // The 16-bit patterns, one per int32.
+    if (tensor.int32_data_size() != n)
+      return countError(tensor.int32_data_size());
+    const llvm::fltSemantics &sem = cast<FloatType>(elem).getFloatSemantics();
+    SmallVector<APFloat> v;
+    v.reserve(n);
+    for (int32_t x : tensor.int32_data())
+      v.push_back(APFloat(sem, APInt(16, uint64_t(uint32_t(x)) & 0xffff)));
+    return DenseElementsAttr::get(type, v);
+  }
   default: {
-    // INT32, INT16, INT8, UINT8: one int32 per value, truncated.
+    // INT32, INT16, UINT16, INT8, UINT8: one int32 per value, truncated.
     if (tensor.int32_data_size() != n)
       return countError(tensor.int32_data_size());
     unsigned width = elem.getIntOrFloatBitWidth();

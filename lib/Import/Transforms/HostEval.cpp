@@ -38,7 +38,25 @@ int64_t mlir::bitnet::onnx::wrapInt(int64_t v, Type type) {
 double mlir::bitnet::onnx::roundFloat(double v, Type type) {
   if (type.isF32())
     return double(float(v));
+  if (type.isF16() || type.isBF16()) {
+    APFloat a(v);
+    bool lost;
+    a.convert(cast<FloatType>(type).getFloatSemantics(),
+              APFloat::rmNearestTiesToEven, &lost);
+    return a.convertToDouble();
+  }
   return v;
+}
+
+double mlir::bitnet::onnx::truncateToBF16(double v) {
+  if (std::isnan(v))
+    return v;
+  uint32_t bits;
+  float f = float(v);
+  std::memcpy(&bits, &f, 4);
+  bits &= 0xffff0000u;
+  std::memcpy(&f, &bits, 4);
+  return f;
 }
 
 Type mlir::bitnet::onnx::signlessType(Type elem) {
@@ -454,16 +472,21 @@ BinaryFns binaryFns(StringRef op) {
                       return std::isnan(x) || std::isnan(y) ? NAN
                                                             : std::max(x, y);
                     },
-                    [](int64_t x, int64_t y, bool, int64_t &v) {
-                      v = std::max(x, y);
+                    [](int64_t x, int64_t y, bool isUnsigned, int64_t &v) {
+                      // UINT64 values past INT64_MAX are held wrapped.
+                      v = isUnsigned ? int64_t(std::max(uint64_t(x),
+                                                        uint64_t(y)))
+                                     : std::max(x, y);
                       return true;
                     }})
       .Case("Min", {[](double x, double y, Type) {
                       return std::isnan(x) || std::isnan(y) ? NAN
                                                             : std::min(x, y);
                     },
-                    [](int64_t x, int64_t y, bool, int64_t &v) {
-                      v = std::min(x, y);
+                    [](int64_t x, int64_t y, bool isUnsigned, int64_t &v) {
+                      v = isUnsigned ? int64_t(std::min(uint64_t(x),
+                                                        uint64_t(y)))
+                                     : std::min(x, y);
                       return true;
                     }})
       .Case("Equal", {[](double x, double y, Type) { return double(x == y); },
@@ -473,14 +496,14 @@ BinaryFns binaryFns(StringRef op) {
                       },
                       /*compare=*/true})
       .Case("Less", {[](double x, double y, Type) { return double(x < y); },
-                     [](int64_t x, int64_t y, bool, int64_t &v) {
-                       v = x < y;
+                     [](int64_t x, int64_t y, bool isUnsigned, int64_t &v) {
+                       v = isUnsigned ? uint64_t(x) < uint64_t(y) : x < y;
                        return true;
                      },
                      /*compare=*/true})
       .Case("Greater", {[](double x, double y, Type) { return double(x > y); },
-                        [](int64_t x, int64_t y, bool, int64_t &v) {
-                          v = x > y;
+                        [](int64_t x, int64_t y, bool isUnsigned, int64_t &v) {
+                          v = isUnsigned ? uint64_t(x) > uint64_t(y) : x > y;
                           return true;
                         },
                         /*compare=*/true})
@@ -602,7 +625,7 @@ std::optional<HostTensor> castTensor(const HostTensor &a, Type to) {
     if (a.isFloat()) {
       double v = a.f[k];
       if (r.isFloat()) {
-        r.f[k] = roundFloat(v, to);
+        r.f[k] = to.isBF16() ? truncateToBF16(v) : roundFloat(v, to);
       } else if (to.isInteger(1)) {
         r.i[k] = v != 0;
       } else {
@@ -614,8 +637,10 @@ std::optional<HostTensor> castTensor(const HostTensor &a, Type to) {
       }
     } else {
       int64_t v = a.i[k];
+      // UINT64 values past INT64_MAX are held wrapped.
+      double d = a.elem.isUnsignedInteger(64) ? double(uint64_t(v)) : double(v);
       if (r.isFloat())
-        r.f[k] = roundFloat(double(v), to);
+        r.f[k] = to.isBF16() ? truncateToBF16(d) : roundFloat(d, to);
       else
         r.i[k] = wrapInt(v, to);
     }

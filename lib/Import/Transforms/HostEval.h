@@ -48,6 +48,9 @@ struct HostTensor {
 /// unsigned, 0/1 for i1); rounds a double to `type`'s precision.
 int64_t wrapInt(int64_t v, Type type);
 double roundFloat(double v, Type type);
+/// `v` as Cast to BFLOAT16 makes it: rounded to f32, then the low 16 bits
+/// dropped (ONNX's reference truncates); NaN stays NaN.
+double truncateToBF16(double v);
 
 /// Reads a constant (elements of `attr`, interpreted as `elem`).
 std::optional<HostTensor> fromAttr(ElementsAttr attr, Type elem);

@@ -83,7 +83,8 @@ private:
           matmulLowerings(), bitnetLowerings(), microsoftLowerings(),
           normalizationLowerings(),
           indexingLowerings(),
-          convLowerings()})
+          convLowerings(),
+          activationLowerings()})
       for (const Lowering &row : family) {
         bool added = byType.try_emplace(row.opType, &row).second;
         assert(added && "two rows for one op type");
@@ -124,6 +125,11 @@ void LegalizeONNXPass::runOnOperation() {
       return signalPassFailure();
     }
     elemOf[arg] = type.getElementType();
+    // Unsigned types are stored signless; the model's descriptor still
+    // names them (bitnet-emit-entry-point reads this).
+    if (signlessType(type.getElementType()) != type.getElementType())
+      func.setArgAttr(arg.getArgNumber(), "bitnet.element_type",
+                      TypeAttr::get(type.getElementType()));
     arg.setType(type.clone(signlessType(type.getElementType())));
   }
   auto elemFor = [&](Value v) -> Type {
@@ -257,13 +263,21 @@ void LegalizeONNXPass::runOnOperation() {
   // The signature follows the legalised values.
   auto ret = cast<func::ReturnOp>(entry.getTerminator());
   SmallVector<Type> results;
+  SmallVector<Attribute> resultElems;
+  bool anyUnsigned = false;
   for (Value v : ret.getOperands()) {
     if (isa<NoneType>(v.getType())) {
       ret.emitError("a graph output is an omitted value");
       return signalPassFailure();
     }
     results.push_back(v.getType());
+    Type elem = elemFor(v);
+    anyUnsigned |= elem && signlessType(elem) != elem;
+    resultElems.push_back(TypeAttr::get(elem ? elem : v.getType()));
   }
+  if (anyUnsigned)
+    func->setAttr("bitnet.output_element_types",
+                  ArrayAttr::get(ctx, resultElems));
   func.setFunctionType(
       FunctionType::get(ctx, entry.getArgumentTypes(), results));
 }

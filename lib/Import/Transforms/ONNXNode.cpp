@@ -311,6 +311,29 @@ Value mlir::bitnet::onnx::convertScalar(OpBuilder &b, Location loc, Value v,
   Type src = signlessType(from);
   if (from == to || (src == dst && !to.isInteger(1)))
     return v;
+  // bf16 goes through f32: the C runtime has no bf16 conversions, so none
+  // may be left to LLVM. f32 to bf16 keeps the high half of the bits (ONNX's
+  // reference truncates), a NaN stays a quiet NaN.
+  Type f32 = b.getF32Type();
+  if (src.isBF16() && !dst.isF32())
+    return convertScalar(b, loc, convertScalar(b, loc, v, from, f32), f32, to);
+  if (dst.isBF16()) {
+    if (!src.isF32())
+      v = convertScalar(b, loc, v, from, f32);
+    Type i32 = b.getI32Type(), i16 = b.getIntegerType(16);
+    Value bits = arith::BitcastOp::create(b, loc, i32, v);
+    Value high = arith::ShRUIOp::create(
+        b, loc, bits,
+        arith::ConstantOp::create(b, loc, i32, b.getI32IntegerAttr(16)));
+    Value isNaN =
+        arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNO, v, v);
+    Value quiet = arith::OrIOp::create(
+        b, loc, high,
+        arith::ConstantOp::create(b, loc, i32, b.getI32IntegerAttr(0x40)));
+    Value r = arith::SelectOp::create(b, loc, isNaN, quiet, high);
+    return arith::BitcastOp::create(
+        b, loc, dst, arith::TruncIOp::create(b, loc, i16, r));
+  }
   bool srcFloat = isa<FloatType>(src), dstFloat = isa<FloatType>(dst);
   if (srcFloat && dstFloat) {
     if (cast<FloatType>(src).getWidth() < cast<FloatType>(dst).getWidth())

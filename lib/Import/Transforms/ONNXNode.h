@@ -119,12 +119,28 @@ public:
   Type i32() { return b.getI32Type(); }
   Type i64() { return b.getI64Type(); }
   Type f64() { return b.getF64Type(); }
-  SmallVector<Type> floats() { return {f32(), f64()}; }
+  Type f16() { return b.getF16Type(); }
+  Type bf16() { return b.getBF16Type(); }
+  Type u16() { return IntegerType::get(ctx(), 16, IntegerType::Unsigned); }
+  Type u32() { return IntegerType::get(ctx(), 32, IntegerType::Unsigned); }
+  Type u64() { return IntegerType::get(ctx(), 64, IntegerType::Unsigned); }
+  /// Float types a lowering may compute with. f16 arithmetic rounds each
+  /// operation to f16, as the ONNX reference (numpy) does. bf16 is not
+  /// among them: without bf16 arithmetic in the C runtime it is only moved,
+  /// compared and converted (allTypes, Cast).
+  SmallVector<Type> floats() { return {f32(), f64(), f16()}; }
+  SmallVector<Type> integers() {
+    return {i8(), u8(), b.getIntegerType(16), u16(), i32(), u32(), i64(),
+            u64()};
+  }
   SmallVector<Type> numbers() {
-    return {f32(), f64(), i8(), u8(), b.getIntegerType(16), i32(), i64()};
+    SmallVector<Type> t = floats();
+    t.append(integers());
+    return t;
   }
   SmallVector<Type> allTypes() {
     SmallVector<Type> t = numbers();
+    t.push_back(bf16());
     t.push_back(i1());
     return t;
   }
@@ -232,6 +248,7 @@ ArrayRef<Lowering> microsoftLowerings();   // ONNXMicrosoftDomain.cpp
 ArrayRef<Lowering> normalizationLowerings(); // ONNXNormalization.cpp
 ArrayRef<Lowering> indexingLowerings();    // ONNXIndexing.cpp
 ArrayRef<Lowering> convLowerings();        // ONNXConv.cpp
+ArrayRef<Lowering> activationLowerings();  // ONNXActivation.cpp
 
 } // namespace mlir::bitnet::onnx
 

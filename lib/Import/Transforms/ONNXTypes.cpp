@@ -46,10 +46,15 @@ bool mlir::bitnet::onnx::isSupportedDataType(int64_t dtype) {
   switch (dtype) {
   case kFloat:
   case kDouble:
+  case kFloat16:
+  case kBFloat16:
   case kUInt8:
   case kInt8:
+  case kUInt16:
   case kInt16:
+  case kUInt32:
   case kInt32:
+  case kUInt64:
   case kInt64:
   case kBool:
     return true;

@@ -81,6 +81,9 @@ typedef enum bitnet_dtype {
   BITNET_DTYPE_I64 = 8,
   BITNET_DTYPE_U8 = 9,
   BITNET_DTYPE_BOOL = 10, /**< one byte per element, 0 or 1 */
+  BITNET_DTYPE_U16 = 11,
+  BITNET_DTYPE_U32 = 12,
+  BITNET_DTYPE_U64 = 13,
 } bitnet_dtype;
 
 /**

@@ -33,23 +33,23 @@ func.func @softmax_axis(%x: tensor<2x3xf32>) -> tensor<*xf32> {
 
 // -----
 
-// Tests that a Cast to a type compiled models do not compute with (UINT16)
-// is refused with the list of supported targets.
-func.func @cast_uint16(%x: tensor<4xi32>) -> tensor<*xui16> {
-  // expected-error @below {{node '' (Cast): cast to data type 4 is not supported}}
-  // expected-note @below {{expected FLOAT (1), UINT8 (2), INT8 (3), INT16 (5), INT32 (6), INT64 (7), BOOL (9) or DOUBLE (11)}}
-  %y = "onnx.Cast"(%x) {to = 4 : i64, onnx.version = 13 : i64} : (tensor<4xi32>) -> tensor<*xui16>
-  return %y : tensor<*xui16>
+// Tests that a Cast to a type compiled models do not compute with
+// (COMPLEX64) is refused with the list of supported targets.
+func.func @cast_complex(%x: tensor<4xi32>) -> tensor<*xcomplex<f32>> {
+  // expected-error @below {{node '' (Cast): cast to data type 14 is not supported}}
+  // expected-note @below {{expected FLOAT (1), UINT8 (2), INT8 (3), UINT16 (4), INT16 (5), INT32 (6), INT64 (7), BOOL (9), FLOAT16 (10), DOUBLE (11), UINT32 (12), UINT64 (13) or BFLOAT16 (16)}}
+  %y = "onnx.Cast"(%x) {to = 14 : i64, onnx.version = 13 : i64} : (tensor<4xi32>) -> tensor<*xcomplex<f32>>
+  return %y : tensor<*xcomplex<f32>>
 }
 
 // -----
 
-// Tests that a Cast to UINT16 of a constant is refused the same way rather
+// Tests that a Cast to STRING of a constant is refused the same way rather
 // than folded on the host.
-func.func @cast_uint16_constant() -> tensor<*xui16> {
+func.func @cast_string_constant() -> tensor<*xf32> {
   %c = "onnx.Constant"() {value = dense<[1, 2]> : tensor<2xi32>, onnx.version = 13 : i64} : () -> tensor<2xi32>
-  // expected-error @below {{node '' (Cast): cast to data type 4 is not supported}}
-  // expected-note @below {{expected FLOAT (1), UINT8 (2), INT8 (3), INT16 (5), INT32 (6), INT64 (7), BOOL (9) or DOUBLE (11)}}
-  %y = "onnx.Cast"(%c) {to = 4 : i64, onnx.version = 13 : i64} : (tensor<2xi32>) -> tensor<*xui16>
-  return %y : tensor<*xui16>
+  // expected-error @below {{node '' (Cast): cast to data type 8 is not supported}}
+  // expected-note @below {{expected FLOAT (1), UINT8 (2), INT8 (3), UINT16 (4), INT16 (5), INT32 (6), INT64 (7), BOOL (9), FLOAT16 (10), DOUBLE (11), UINT32 (12), UINT64 (13) or BFLOAT16 (16)}}
+  %y = "onnx.Cast"(%c) {to = 8 : i64, onnx.version = 13 : i64} : (tensor<2xi32>) -> tensor<*xf32>
+  return %y : tensor<*xf32>
 }

@@ -51,9 +51,12 @@ func.func @range_fill() -> (tensor<*xi64>, tensor<*xf32>) {
 
 // -----
 
-// Tests that uint8 arithmetic uses unsigned operations on signless storage.
+// Tests that uint8 arithmetic uses unsigned operations on signless storage,
+// and that the unsigned types of the inputs and outputs are kept for the
+// model's descriptor.
 // CHECK-LABEL: func.func @uint8_div
-// CHECK-SAME: (%{{.*}}: tensor<4xi8> {bitnet.name = "a"}, %{{.*}}: tensor<4xi8> {bitnet.name = "b"}) -> tensor<4xi8>
+// CHECK-SAME: (%{{.*}}: tensor<4xi8> {bitnet.element_type = ui8, bitnet.name = "a"}, %{{.*}}: tensor<4xi8> {bitnet.element_type = ui8, bitnet.name = "b"}) -> tensor<4xi8>
+// CHECK-SAME: attributes {bitnet.output_element_types = [ui8]}
 // CHECK: arith.divui
 func.func @uint8_div(%a: tensor<4xui8> {bitnet.name = "a"}, %b: tensor<4xui8> {bitnet.name = "b"}) -> tensor<*xui8> {
   %y = "onnx.Div"(%a, %b) {onnx.version = 14 : i64} : (tensor<4xui8>, tensor<4xui8>) -> tensor<*xui8>

@@ -158,10 +158,10 @@ def malformed():
                [vi("x", F, [2, 3])], [vi("y", F, [2])],
                inits=[numpy_helper.from_array(np.array(3, np.int64), "i")]),
          "gather_out_of_range.onnx")
-    save(model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
-               [vi("x", TensorProto.FLOAT16, [2, 3])],
-               [vi("y", TensorProto.FLOAT16, [2, 3])]),
-         "float16_input.onnx")
+    save(model([helper.make_node("Identity", ["x"], ["y"], name="id0")],
+               [vi("x", TensorProto.COMPLEX64, [2, 3])],
+               [vi("y", TensorProto.COMPLEX64, [2, 3])]),
+         "complex64_input.onnx")
 
 
 # --- Valid models: BitLinear patterns with expected outputs ----------------
