@@ -54,11 +54,11 @@ func.func @scatternd_empty_index(%d: tensor<4xf32>, %i: tensor<2x0xi64>, %u: ten
 // -----
 
 // Tests that EyeLike refuses a data type compiled models do not compute with.
-func.func @eyelike_uint16(%x: tensor<3x3xf32>) -> tensor<*xui16> {
-  // expected-error @below {{node '' (EyeLike): data type 4 is not supported}}
-  // expected-note @below {{expected FLOAT (1), UINT8 (2), INT8 (3), INT16 (5), INT32 (6), INT64 (7), BOOL (9) or DOUBLE (11)}}
-  %y = "onnx.EyeLike"(%x) {dtype = 4 : i64, onnx.version = 9 : i64} : (tensor<3x3xf32>) -> tensor<*xui16>
-  return %y : tensor<*xui16>
+func.func @eyelike_complex(%x: tensor<3x3xf32>) -> tensor<*xcomplex<f32>> {
+  // expected-error @below {{node '' (EyeLike): data type 14 is not supported}}
+  // expected-note @below {{expected FLOAT (1)}}
+  %y = "onnx.EyeLike"(%x) {dtype = 14 : i64, onnx.version = 9 : i64} : (tensor<3x3xf32>) -> tensor<*xcomplex<f32>>
+  return %y : tensor<*xcomplex<f32>>
 }
 
 // -----
