@@ -114,16 +114,9 @@ class STEBitLinear(torch.nn.Linear):
         return F.linear(xq, w, self.bias)
 
 
-class DivideAfterBitLinear(torch.nn.Module):
+class DivideAfterBitLinear(OfflineBitLinear):
     """bitnet.cpp's order: the int8 codes times the {-1, 0, 1} codes, then
     divided by the activation scale and multiplied by the weight scale."""
-
-    def __init__(self, k, n):
-        super().__init__()
-        w = torch.randn(n, k) * 0.05
-        scale = w.abs().mean().clamp(min=1e-5)
-        self.register_buffer("codes", (w / scale).round().clamp(-1, 1))
-        self.register_buffer("scale", scale)
 
     def forward(self, x):
         s = 127.0 / x.abs().max(dim=-1, keepdim=True).values.clamp_(min=1e-5)
@@ -143,16 +136,9 @@ class SignBitLinear(torch.nn.Linear):
         return F.linear(activation_quant(x), w)
 
 
-class ScaleAfterBitLinear(torch.nn.Module):
+class ScaleAfterBitLinear(OfflineBitLinear):
     """The {-1, 0, 1} codes in the product, the weight scale applied to the
     result."""
-
-    def __init__(self, k, n):
-        super().__init__()
-        w = torch.randn(n, k) * 0.05
-        scale = w.abs().mean().clamp(min=1e-5)
-        self.register_buffer("codes", (w / scale).round().clamp(-1, 1))
-        self.register_buffer("scale", scale)
 
     def forward(self, x):
         return F.linear(activation_quant(x), self.codes) * self.scale
