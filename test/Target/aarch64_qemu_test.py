@@ -26,6 +26,7 @@ missing.
 import argparse
 import concurrent.futures
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -261,10 +262,15 @@ def build_runner(clang, runtime, work):
                      if f.endswith(".c") and f not in ("tokenizer.c", "chat.c"))
     sources.append(os.path.join(runtime, "tools", "bitnet-run.c"))
     objects = []
+    # The version the runtime's CMakeLists.txt gives its sources.
+    with open(os.path.join(runtime, "CMakeLists.txt")) as f:
+        version = re.search(r"project\(bitnet_rt VERSION ([0-9.]+)",
+                            f.read()).group(1)
 
     def compile_one(source):
         obj = os.path.join(work, os.path.basename(source) + ".o")
         run([clang, "--target=" + TRIPLE, "-O1", "-std=c11", "-D_GNU_SOURCE",
+             '-DBITNET_RT_VERSION="%s"' % version,
              "-I", os.path.join(runtime, "include"), "-c", source, "-o", obj])
         return obj
 
