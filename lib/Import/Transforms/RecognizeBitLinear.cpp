@@ -617,7 +617,8 @@ bool RecognizeBitLinearPass::rewrite(Operation *op, OpBuilder &b, Miss &miss) {
     Operation *div = nullptr;
     if (result.hasOneUse()) {
       Operation *user = *result.getUsers().begin();
-      if (typeOf(user->getResult(0)) == "Div" && user->getNumOperands() == 2 &&
+      if (user->getNumResults() == 1 &&
+          typeOf(user->getResult(0)) == "Div" && user->getNumOperands() == 2 &&
           user->getOperand(0) == result && user->getOperand(1) == chain->scale)
         div = user;
     }
@@ -675,9 +676,9 @@ bool RecognizeBitLinearPass::rewrite(Operation *op, OpBuilder &b, Miss &miss) {
     else
       d << "bitnet.ternary_matmul on the graph's int8 activations";
     if (!chain->exact)
-      d << (strictFloat ? ", keeping the exported scale 127 * (1 / m)"
-                        : ", with the contract's scale 127 / m for the "
-                          "exported 127 * (1 / m)");
+      d << (asBitLinear ? ", with the contract's scale 127 / m for the "
+                          "exported 127 * (1 / m)"
+                        : ", keeping the exported scale 127 * (1 / m)");
   }
   replaced->getResult(0).replaceAllUsesWith(y);
   if (replaced != op)

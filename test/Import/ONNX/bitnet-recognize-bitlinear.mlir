@@ -206,6 +206,33 @@ func.func @divide_after(%x: tensor<2x4xf32>) -> tensor<2x2xf32> {
 
 // -----
 
+// Tests that the integers times {-1, 0, 1} with the product returned as it
+// is (no division after it) become an exact integer product.
+// CHECK-LABEL: func.func @integer_product_returned
+// CHECK: %[[ACC:.*]] = bitnet.ternary_matmul
+// CHECK: %[[Y:.*]] = "onnx.Cast"(%[[ACC]])
+// CHECK: return %[[Y]]
+func.func @integer_product_returned(%x: tensor<2x4xf32>) -> tensor<2x2xf32> {
+  %none = "onnx.None"() : () -> none
+  %eps = "onnx.Constant"() {value = dense<1.0e-05> : tensor<f32>, onnx.version = 13 : i64} : () -> tensor<f32>
+  %c127 = "onnx.Constant"() {value = dense<127.0> : tensor<f32>, onnx.version = 13 : i64} : () -> tensor<f32>
+  %lo = "onnx.Constant"() {value = dense<-128.0> : tensor<f32>, onnx.version = 13 : i64} : () -> tensor<f32>
+  %hi = "onnx.Constant"() {value = dense<127.0> : tensor<f32>, onnx.version = 13 : i64} : () -> tensor<f32>
+  %a = "onnx.Abs"(%x) {onnx.version = 13 : i64} : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %mx = "onnx.ReduceMax"(%a) {axes = array<i64: -1>, keepdims = 1 : i64, onnx.version = 13 : i64} : (tensor<2x4xf32>) -> tensor<2x1xf32>
+  %m = "onnx.Clip"(%mx, %eps, %none) {onnx.version = 13 : i64} : (tensor<2x1xf32>, tensor<f32>, none) -> tensor<2x1xf32>
+  %rm = "onnx.Reciprocal"(%m) {onnx.version = 13 : i64} : (tensor<2x1xf32>) -> tensor<2x1xf32>
+  %s = "onnx.Mul"(%rm, %c127) {onnx.version = 14 : i64} : (tensor<2x1xf32>, tensor<f32>) -> tensor<2x1xf32>
+  %xs = "onnx.Mul"(%x, %s) {onnx.version = 14 : i64} : (tensor<2x4xf32>, tensor<2x1xf32>) -> tensor<2x4xf32>
+  %r = "onnx.Round"(%xs) {onnx.version = 11 : i64} : (tensor<2x4xf32>) -> tensor<2x4xf32>
+  %q = "onnx.Clip"(%r, %lo, %hi) {onnx.version = 13 : i64} : (tensor<2x4xf32>, tensor<f32>, tensor<f32>) -> tensor<2x4xf32>
+  %w = "onnx.Constant"() {value = dense<[[1.0, -1.0], [0.0, 1.0], [-1.0, 0.0], [1.0, 1.0]]> : tensor<4x2xf32>, onnx.version = 13 : i64} : () -> tensor<4x2xf32>
+  %p = "onnx.MatMul"(%q, %w) {onnx.version = 13 : i64} : (tensor<2x4xf32>, tensor<4x2xf32>) -> tensor<2x2xf32>
+  return %p : tensor<2x2xf32>
+}
+
+// -----
+
 // Tests that 4-bit activations ([-8, 7]) are not BitLinear's.
 // CHECK-LABEL: func.func @four_bit
 // CHECK: "onnx.MatMul"
