@@ -526,6 +526,17 @@ struct RecognizeBitLinearPass
         ->getResult(0);
   }
 
+  /// `bitnet.bitlinear` of `x` and the ternary constant `wt` with weight
+  /// scale `scale`.
+  Value bitLinear(OpBuilder &b, Location loc, RankedTensorType type, Value x,
+                  Value wt, float scale) {
+    Value s = arith::ConstantOp::create(
+        b, loc,
+        DenseElementsAttr::get(RankedTensorType::get({}, b.getF32Type()),
+                               {scale}));
+    return BitLinearOp::create(b, loc, type, x, wt, s);
+  }
+
   /// Rewrites one MatMul, Gemm or MatMulNBits; returns whether it did, with
   /// `miss` saying why not when the operation looked like a layer.
   bool rewrite(Operation *op, OpBuilder &b, Miss &miss);
@@ -624,12 +635,7 @@ bool RecognizeBitLinearPass::rewrite(Operation *op, OpBuilder &b, Miss &miss) {
     }
     if (div && !strictFloat && !isGemm) {
       Value wt = weightConstant(b, loc, op->getOperand(1), *w);
-      y = BitLinearOp::create(
-          b, loc, resultType, chain->x, wt,
-          arith::ConstantOp::create(
-              b, loc,
-              DenseElementsAttr::get(RankedTensorType::get({}, f32),
-                                     {w->scale})));
+      y = bitLinear(b, loc, resultType, chain->x, wt, w->scale);
       replaced = div;
     } else if (w->scale == 1.0f) {
       // Integers times {-1, 0, 1}: the float product is the integer one.
@@ -644,12 +650,7 @@ bool RecognizeBitLinearPass::rewrite(Operation *op, OpBuilder &b, Miss &miss) {
   } else {
     Value wt = weightConstant(b, loc, op->getOperand(1), *w);
     if (contractScale) {
-      y = BitLinearOp::create(
-          b, loc, resultType, chain->x, wt,
-          arith::ConstantOp::create(
-              b, loc,
-              DenseElementsAttr::get(RankedTensorType::get({}, f32),
-                                     {w->scale})));
+      y = bitLinear(b, loc, resultType, chain->x, wt, w->scale);
     } else {
       // The graph's scale 127 * (1 / m) is not the contract's 127 / m and
       // the reading is strict: keep the graph's quantised values and
