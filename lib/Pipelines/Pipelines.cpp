@@ -45,6 +45,7 @@ static void addGraphRewrites(OpPassManager &pm,
 
 void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
                                        const PipelineOptions &options) {
+  pm.addNestedPass<func::FuncOp>(createBitNetInputRanges());
   if (options.weightFormat.hasValue())
     pm.addPass(createBitNetPackWeights({options.weightFormat}));
   addGraphRewrites(pm, options);
@@ -105,6 +106,7 @@ void mlir::bitnet::buildLLVMPipeline(OpPassManager &pm,
 
 void mlir::bitnet::buildGPUKernelPipeline(OpPassManager &pm,
                                           const PipelineOptions &options) {
+  pm.addNestedPass<func::FuncOp>(createBitNetInputRanges());
   addGraphRewrites(pm, options);
   pm.addPass(createBitNetLowerToGPU({options.entry, options.gpuGemvRows}));
   if (options.gpuEmulation)

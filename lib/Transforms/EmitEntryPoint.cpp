@@ -27,6 +27,7 @@ using namespace mlir::bitnet;
 
 using abi::kModelAbiVersion;
 using abi::kModelMagic;
+using abi::kTensorRange;
 using abi::kTensorState;
 
 /// The bitnet_gpu_program of a GPU model (bitnet-emit-gpu-program).
@@ -146,6 +147,8 @@ struct TensorArg {
   Type elem;
   unsigned argIndex;
   bool state = false; ///< updated in place by the run (bitnet.state)
+  /// The values it may hold (bitnet.range), if constrained.
+  std::optional<std::pair<int64_t, int64_t>> range;
 };
 
 struct BitNetEmitEntryPointPass
@@ -170,9 +173,9 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
   MLIRContext *ctx = &getContext();
   Type i32 = d.b.getI32Type(), i64 = d.b.getI64Type(), ptr = d.ptr;
   // struct bitnet_tensor_info { const char *; int32; int32; const int64 *;
-  //                             int32 flags; }
-  auto tensorInfo =
-      LLVM::LLVMStructType::getLiteral(ctx, {ptr, i32, i32, ptr, i32});
+  //                             int32 flags; int64 min_value, max_value; }
+  auto tensorInfo = LLVM::LLVMStructType::getLiteral(
+      ctx, {ptr, i32, i32, ptr, i32, i64, i64});
   auto tensorTable = [&](ArrayRef<TensorArg> args) -> LLVM::GlobalOp {
     SmallVector<std::pair<LLVM::GlobalOp, LLVM::GlobalOp>> parts;
     for (const TensorArg &arg : args)
@@ -192,9 +195,16 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
                              d.constant(ib, i32, arg.type.getRank()), {at, 2});
             table =
                 d.insert(ib, table, d.address(ib, parts[i].second), {at, 3});
+            int32_t flags = (arg.state ? kTensorState : 0) |
+                            (arg.range ? kTensorRange : 0);
+            table = d.insert(ib, table, d.constant(ib, i32, flags), {at, 4});
             table = d.insert(ib, table,
-                             d.constant(ib, i32, arg.state ? kTensorState : 0),
-                             {at, 4});
+                             d.constant(ib, i64, arg.range ? arg.range->first : 0),
+                             {at, 5});
+            table = d.insert(
+                ib, table,
+                d.constant(ib, i64, arg.range ? arg.range->second : 0),
+                {at, 6});
           }
           return table;
         });
@@ -392,7 +402,13 @@ void BitNetEmitEntryPointPass::runOnOperation() {
         stored.getValue().getIntOrFloatBitWidth() ==
             elem.getIntOrFloatBitWidth())
       elem = stored.getValue();
-    list.push_back({name, type, elem, i, state});
+    std::optional<std::pair<int64_t, int64_t>> range;
+    if (auto attr = func.getArgAttrOfType<DenseI64ArrayAttr>(i, "bitnet.range");
+        attr && !isOutput && attr.size() == 2 && attr[0] <= attr[1] &&
+        isa<IntegerType>(elem) && !elem.isUnsignedInteger() &&
+        elem.getIntOrFloatBitWidth() > 1)
+      range = {attr[0], attr[1]};
+    list.push_back({name, type, elem, i, state, range});
   }
   if (outputs.empty()) {
     func.emitError("the entry function has no outputs");

@@ -72,6 +72,24 @@ class Loading(Fixture):
                 bitnet_mlir.load(path)
             self.assertEqual(cm.exception.code_name, code, str(cm.exception))
 
+    def test_out_of_range_inputs(self):
+        # ids holds token ids of a 4-row table, [-4, 3], and position one of
+        # an 8-row cache, [0, 7]: values outside are refused, not clamped.
+        with bitnet_mlir.load(rt_test_model("ranged")) as m:
+            ids = np.array([-4, 0, 3], dtype=np.int32)
+            y = m.run(ids=ids, position=np.array(7, dtype=np.int64))
+            np.testing.assert_array_equal(y, [3, 7, 10])
+            for ids, position, message in (
+                    ([0, 4, 0], 0, "input 0 ('ids') holds 4 at element 1; "
+                                   "the model accepts values in [-4, 3]"),
+                    ([0, 0, 0], 8, "input 1 ('position') holds 8; the model "
+                                   "accepts values in [0, 7]")):
+                with self.assertRaises(bitnet_mlir.RuntimeError) as cm:
+                    m.run(ids=np.array(ids, dtype=np.int32),
+                          position=np.array(position, dtype=np.int64))
+                self.assertEqual(cm.exception.code_name, "OUT_OF_RANGE")
+                self.assertIn(message, str(cm.exception))
+
     def test_threads(self):
         for threads in (1, 2, 3):
             with bitnet_mlir.load(self.example, threads=threads) as m:

@@ -255,10 +255,48 @@ static bitnet_status check_stack(const bitnet_context *context) {
   return BITNET_OK;
 }
 
+/* Element `i` of an integer buffer of `dtype`. */
+static int64_t integer_at(const void *data, int32_t dtype, int64_t i) {
+  switch (dtype) {
+  case BITNET_DTYPE_I8: return ((const int8_t *)data)[i];
+  case BITNET_DTYPE_I16: return ((const int16_t *)data)[i];
+  case BITNET_DTYPE_I32: return ((const int32_t *)data)[i];
+  default: return ((const int64_t *)data)[i];
+  }
+}
+
+/* Refuses input `index` when it holds a value outside the range its model
+ * declares (BITNET_TENSOR_RANGE): the model's code would clamp it and compute
+ * something else without a word. */
+bitnet_status bitnet_check_input_range(const bitnet_model *model,
+                                       int32_t index, const void *data) {
+  const bitnet_tensor_desc *d = &model->descs[index];
+  if (!(d->flags & BITNET_TENSOR_RANGE))
+    return BITNET_OK;
+  for (int64_t i = 0; i < d->num_elements; ++i) {
+    int64_t v = integer_at(data, d->dtype, i);
+    if (v >= d->min_value && v <= d->max_value)
+      continue;
+    char at[64] = "";
+    if (d->rank > 0)
+      snprintf(at, sizeof(at), " at element %lld", (long long)i);
+    return bitnet_status_make(
+        BITNET_STATUS_OUT_OF_RANGE,
+        "model '%s': input %d ('%s') holds %lld%s; the model accepts values "
+        "in [%lld, %lld]",
+        model->path, (int)index, d->name, (long long)v, at,
+        (long long)d->min_value, (long long)d->max_value);
+  }
+  return BITNET_OK;
+}
+
 /* Runs the model on context->buffers. */
 static bitnet_status run_buffers(bitnet_context *context) {
   bitnet_model *model = context->model;
   const char *name = model->info->name ? model->info->name : "model";
+  for (int32_t i = 0; i < model->info->num_inputs; ++i)
+    BITNET_RETURN_IF_ERROR(
+        bitnet_check_input_range(model, i, context->buffers[i]));
   context->exec = context->exec_template;
   if (context->profiling && context->profiler.run_begin)
     context->profiler.run_begin(context->profiler.user, name);
@@ -443,6 +481,9 @@ bitnet_status bitnet_context_gpu_upload(bitnet_context *context,
   BITNET_CHECK_ARG(context, fn);
   BITNET_RETURN_IF_ERROR(check_buffer_index(fn, context->model, buffer));
   BITNET_RETURN_IF_ERROR(check_pointer(fn, context->model, buffer, data));
+  if (buffer < context->model->info->num_inputs)
+    BITNET_RETURN_IF_ERROR(
+        bitnet_check_input_range(context->model, buffer, data));
   BITNET_RETURN_IF_ERROR(enter_gpu(context, fn));
   bitnet_status status = bitnet_gpu_upload(context->gpu, buffer, data);
   leave(context);

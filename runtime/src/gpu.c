@@ -11,6 +11,7 @@
  *===----------------------------------------------------------------------===*/
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,9 +231,21 @@ static bitnet_status cuda_fail(CUresult r, const char *call,
 
 bitnet_status bitnet_gpu_check_program(const char *path,
                                        const bitnet_gpu_program *p,
+                                       const bitnet_object_map *object,
+                                       const bitnet_tensor_desc *buffers,
                                        int32_t num_buffers) {
 #define BAD(...)                                                               \
   bitnet_status_make(BITNET_STATUS_INVALID_MODEL, __VA_ARGS__)
+#define OUTSIDE(what)                                                          \
+  BAD("model '%s': the GPU program's %s points outside the model (a damaged "  \
+      "file?)",                                                                \
+      path, what)
+  if (!bitnet_object_holds(object, p, sizeof(*p), PF_R))
+    return OUTSIDE("descriptor");
+  if ((p->platform && !bitnet_object_holds_string(object, p->platform)) ||
+      (p->arch && !bitnet_object_holds_string(object, p->arch)) ||
+      (p->ptx && !bitnet_object_holds_string(object, p->ptx)))
+    return OUTSIDE("platform, architecture or PTX");
   if (p->platform == NULL || strcmp(p->platform, "cuda") != 0)
     return BAD("model '%s' targets GPU platform '%s'; this runtime runs "
                "'cuda'",
@@ -247,17 +260,39 @@ bitnet_status bitnet_gpu_check_program(const char *path,
   if ((p->num_kernels && !p->kernel_names) ||
       (p->num_weights && !p->weights) || (p->num_launches && !p->launches))
     return BAD("model '%s' has a GPU program with missing tables", path);
+  if ((p->cubin && !bitnet_object_holds(object, p->cubin, p->cubin_bytes,
+                                        PF_R)) ||
+      (p->num_kernels &&
+       !bitnet_object_holds(object, p->kernel_names,
+                            (int64_t)p->num_kernels * sizeof(char *), PF_R)) ||
+      (p->num_weights &&
+       !bitnet_object_holds(object, p->weights,
+                            (int64_t)p->num_weights * sizeof(*p->weights),
+                            PF_R)) ||
+      (p->num_launches &&
+       !bitnet_object_holds(object, p->launches,
+                            (int64_t)p->num_launches * sizeof(*p->launches),
+                            PF_R)))
+    return OUTSIDE("cubin or tables");
   for (int32_t i = 0; i < p->num_kernels; ++i)
-    if (p->kernel_names[i] == NULL)
+    if (p->kernel_names[i] == NULL ||
+        !bitnet_object_holds_string(object, p->kernel_names[i]))
       return BAD("model '%s': GPU kernel %d has no name", path, (int)i);
   for (int32_t i = 0; i < p->num_weights; ++i)
     if (p->weights[i].bytes < 0 ||
-        (p->weights[i].bytes > 0 && p->weights[i].data == NULL))
+        (p->weights[i].bytes > 0 && p->weights[i].data == NULL) ||
+        (p->weights[i].bytes > 0 &&
+         !bitnet_object_holds(object, p->weights[i].data, p->weights[i].bytes,
+                              PF_R)))
       return BAD("model '%s': GPU weight %d is malformed", path, (int)i);
   for (int32_t i = 0; i < p->num_launches; ++i) {
     const bitnet_gpu_launch *l = &p->launches[i];
     if (l->kernel < 0 || l->kernel >= p->num_kernels || l->num_args < 0 ||
-        (l->num_args > 0 && l->args == NULL))
+        (l->num_args > 0 &&
+         (l->args == NULL ||
+          !bitnet_object_holds(object, l->args,
+                               (int64_t)l->num_args * sizeof(*l->args),
+                               PF_R))))
       return BAD("model '%s': GPU launch %d is malformed", path, (int)i);
     for (int d = 0; d < 3; ++d)
       if (l->grid[d] == 0 || l->block[d] == 0)
@@ -265,18 +300,24 @@ bitnet_status bitnet_gpu_check_program(const char *path,
                    (int)i);
     for (int32_t a = 0; a < l->num_args; ++a) {
       const bitnet_gpu_arg *arg = &l->args[a];
+      /* Each pointer starts within (or at the end of) what it points into:
+       * the workspace must cover the plan's every offset. */
       int ok = arg->offset >= 0 &&
                ((arg->kind == BITNET_GPU_ARG_BUFFER && arg->index >= 0 &&
-                 arg->index < num_buffers) ||
-                (arg->kind == BITNET_GPU_ARG_WORKSPACE) ||
+                 arg->index < num_buffers &&
+                 arg->offset <= buffers[arg->index].byte_size) ||
+                (arg->kind == BITNET_GPU_ARG_WORKSPACE &&
+                 arg->offset <= p->workspace_bytes) ||
                 (arg->kind == BITNET_GPU_ARG_WEIGHT && arg->index >= 0 &&
-                 arg->index < p->num_weights));
+                 arg->index < p->num_weights &&
+                 arg->offset <= p->weights[arg->index].bytes));
       if (!ok)
         return BAD("model '%s': argument %d of GPU launch %d is malformed",
                    path, (int)a, (int)i);
     }
   }
   return BITNET_OK;
+#undef OUTSIDE
 #undef BAD
 }
 

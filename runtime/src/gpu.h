@@ -21,10 +21,13 @@ typedef struct bitnet_gpu_model bitnet_gpu_model;
 /** Per-context device memory: workspace and run buffers, and a stream. */
 typedef struct bitnet_gpu_context bitnet_gpu_context;
 
-/** Checks `program`'s tables (counts, pointers, indices) against a model
- *  with `num_buffers` run buffers; INVALID_MODEL naming `path` otherwise. */
+/** Checks `program`'s tables (counts, pointers into `object`, indices and
+ *  offsets) against a model with `num_buffers` run buffers of the sizes in
+ *  `buffers`; INVALID_MODEL naming `path` otherwise. */
 bitnet_status bitnet_gpu_check_program(const char *path,
                                        const bitnet_gpu_program *program,
+                                       const bitnet_object_map *object,
+                                       const bitnet_tensor_desc *buffers,
                                        int32_t num_buffers);
 
 /** Loads `program` on device 0 (or $BITNET_CUDA_DEVICE): UNAVAILABLE with a

@@ -63,4 +63,23 @@ FILE *bitnet_out_file_open(bitnet_out_file *out, const char *path);
  *  is in place, else 0 with errno set (and the temporary removed). */
 int bitnet_out_file_close(bitnet_out_file *out, int ok);
 
+/* The loaded object's segments (PT_LOAD, at their run-time addresses): every
+ * pointer of a descriptor must point into them, so that a damaged
+ * descriptor is refused instead of read through. */
+#define BITNET_MAX_SEGMENTS 16
+typedef struct bitnet_object_map {
+  int count;
+  struct {
+    uintptr_t begin, end;
+    unsigned flags; /* PF_R, PF_W, PF_X */
+  } segments[BITNET_MAX_SEGMENTS];
+} bitnet_object_map;
+
+/* Whether [p, p + bytes) lies in one segment with all of `flags`. */
+int bitnet_object_holds(const bitnet_object_map *map, const void *p,
+                        int64_t bytes, unsigned flags);
+
+/* Whether `s` is a NUL-terminated string in a readable segment. */
+int bitnet_object_holds_string(const bitnet_object_map *map, const char *s);
+
 #endif /* BITNET_RT_SRC_INTERNAL_H */

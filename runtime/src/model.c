@@ -5,6 +5,7 @@
  *===----------------------------------------------------------------------===*/
 
 #include <dlfcn.h>
+#include <link.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +30,144 @@
  * not see, so it reports their bookkeeping as racing; loading is rare, so a
  * lock of our own costs nothing and keeps the tools quiet. */
 static pthread_mutex_t dl_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+int bitnet_object_holds(const bitnet_object_map *map, const void *p,
+                        int64_t bytes, unsigned flags) {
+  uintptr_t begin = (uintptr_t)p;
+  if (bytes < 0 || begin + (uint64_t)bytes < begin)
+    return 0;
+  for (int i = 0; i < map->count; ++i)
+    if ((map->segments[i].flags & flags) == flags &&
+        begin >= map->segments[i].begin &&
+        begin + (uint64_t)bytes <= map->segments[i].end)
+      return 1;
+  return 0;
+}
+
+int bitnet_object_holds_string(const bitnet_object_map *map, const char *s) {
+  uintptr_t begin = (uintptr_t)s;
+  for (int i = 0; i < map->count; ++i)
+    if ((map->segments[i].flags & PF_R) && begin >= map->segments[i].begin &&
+        begin < map->segments[i].end) {
+      size_t room = (size_t)(map->segments[i].end - begin);
+      return strnlen(s, room) < room;
+    }
+  return 0;
+}
+
+typedef struct {
+  const struct link_map *object;
+  bitnet_object_map *map;
+} find_segments_arg;
+
+static int find_segments(struct dl_phdr_info *info, size_t size, void *data) {
+  (void)size;
+  find_segments_arg *arg = data;
+  if (info->dlpi_addr != arg->object->l_addr || info->dlpi_name == NULL ||
+      strcmp(info->dlpi_name, arg->object->l_name) != 0)
+    return 0;
+  bitnet_object_map *map = arg->map;
+  for (int i = 0; i < info->dlpi_phnum && map->count < BITNET_MAX_SEGMENTS;
+       ++i) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    if (ph->p_type != PT_LOAD || ph->p_memsz == 0)
+      continue;
+    map->segments[map->count].begin = info->dlpi_addr + ph->p_vaddr;
+    map->segments[map->count].end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
+    map->segments[map->count].flags = ph->p_flags;
+    ++map->count;
+  }
+  return 1;
+}
+
+/* The segments of the object dlopen() gave `handle` for. */
+static bitnet_status map_object(const char *path, void *handle,
+                                bitnet_object_map *map) {
+  memset(map, 0, sizeof(*map));
+  struct link_map *object = NULL;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &object) != 0 || object == NULL)
+    return bitnet_status_make(BITNET_STATUS_INTERNAL,
+                              "model '%s': cannot find its loaded segments",
+                              path);
+  find_segments_arg arg = {object, map};
+  dl_iterate_phdr(find_segments, &arg);
+  if (map->count == 0)
+    return bitnet_status_make(BITNET_STATUS_INTERNAL,
+                              "model '%s': cannot find its loaded segments",
+                              path);
+  return BITNET_OK;
+}
+
+/* INVALID_MODEL: the descriptor's `what` points outside the model. */
+static bitnet_status outside(const char *path, const char *what) {
+  return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                            "model '%s': its descriptor's %s points outside "
+                            "the model (a damaged file?)",
+                            path, what);
+}
+
+/* Checks that every pointer of the descriptor (strings, tables, shapes, run
+ * functions) points into the model's own segments, and that its strings end
+ * there: a damaged descriptor must be refused, not read through. */
+static bitnet_status check_pointers(const bitnet_model *model,
+                                    const bitnet_object_map *map) {
+  const bitnet_model_info *info = model->info;
+  const char *path = model->path;
+  if (!bitnet_object_holds(map, info, sizeof(*info), PF_R))
+    return outside(path, "table");
+  if (!bitnet_object_holds(map, (const void *)(uintptr_t)model->run, 1, PF_X))
+    return outside(path, "run function");
+  const char *strings[] = {info->name, info->producer, info->target,
+                           info->cpu_features};
+  for (size_t i = 0; i < sizeof(strings) / sizeof(strings[0]); ++i)
+    if (strings[i] && !bitnet_object_holds_string(map, strings[i]))
+      return outside(path, "name, producer, target or CPU features");
+  for (int side = 0; side < 2; ++side) {
+    int32_t count = side ? info->num_outputs : info->num_inputs;
+    const bitnet_tensor_info *table = side ? info->outputs : info->inputs;
+    if (count <= 0) /* a negative count is refused after */
+      continue;
+    if (!bitnet_object_holds(map, table, (int64_t)count * sizeof(*table),
+                             PF_R))
+      return outside(path, side ? "output table" : "input table");
+    for (int32_t i = 0; i < count; ++i) {
+      const bitnet_tensor_info *t = &table[i];
+      if (t->name && !bitnet_object_holds_string(map, t->name))
+        return outside(path, side ? "output name" : "input name");
+      if (t->rank > 0 && t->rank <= BITNET_MAX_RANK && t->shape &&
+          !bitnet_object_holds(map, t->shape,
+                               (int64_t)t->rank * sizeof(int64_t), PF_R))
+        return outside(path, side ? "output shape" : "input shape");
+    }
+  }
+  if (info->num_metadata > 0) {
+    if (!bitnet_object_holds(map, info->metadata,
+                             2 * (int64_t)info->num_metadata * sizeof(char *),
+                             PF_R))
+      return outside(path, "metadata table");
+    for (int32_t i = 0; i < 2 * info->num_metadata; ++i)
+      if (info->metadata[i] &&
+          !bitnet_object_holds_string(map, info->metadata[i]))
+        return outside(path, "metadata");
+  }
+  if (info->num_variants > 0) {
+    if (!bitnet_object_holds(map, info->variants,
+                             (int64_t)info->num_variants *
+                                 sizeof(*info->variants),
+                             PF_R))
+      return outside(path, "variant table");
+    for (int32_t i = 0; i < info->num_variants; ++i) {
+      const bitnet_model_variant *v = &info->variants[i];
+      if ((v->name && !bitnet_object_holds_string(map, v->name)) ||
+          (v->cpu_features &&
+           !bitnet_object_holds_string(map, v->cpu_features)) ||
+          (v->run && !bitnet_object_holds(map, (const void *)(uintptr_t)v->run,
+                                          1, PF_X)))
+        return outside(path, "variant");
+    }
+  }
+  return BITNET_OK;
+}
 
 /* Validates one tensor entry and computes its sizes. */
 static bitnet_status check_tensor(const char *path, const char *kind,
@@ -68,6 +207,27 @@ static bitnet_status check_tensor(const char *path, const char *kind,
     return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
                               "model '%s': %s %d ('%s') is too large", path,
                               kind, (int)index, t->name);
+  if (t->flags & ~(BITNET_TENSOR_STATE | BITNET_TENSOR_RANGE))
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s': %s %d ('%s') has unknown flags 0x%x",
+                              path, kind, (int)index, t->name,
+                              (unsigned)t->flags);
+  if ((t->flags & BITNET_TENSOR_STATE) && strcmp(kind, "input") != 0)
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s': %s %d ('%s') is marked as state, "
+                              "which only inputs can be",
+                              path, kind, (int)index, t->name);
+  if (t->flags & BITNET_TENSOR_RANGE) {
+    int integer = t->dtype == BITNET_DTYPE_I8 || t->dtype == BITNET_DTYPE_I16 ||
+                  t->dtype == BITNET_DTYPE_I32 || t->dtype == BITNET_DTYPE_I64;
+    if (strcmp(kind, "input") != 0 || !integer || t->min_value > t->max_value)
+      return bitnet_status_make(
+          BITNET_STATUS_INVALID_MODEL,
+          "model '%s': %s %d ('%s') declares the value range [%lld, %lld]; "
+          "a range needs a signed integer input and min <= max",
+          path, kind, (int)index, t->name, (long long)t->min_value,
+          (long long)t->max_value);
+  }
   desc->name = t->name;
   desc->dtype = t->dtype;
   desc->rank = t->rank;
@@ -75,6 +235,8 @@ static bitnet_status check_tensor(const char *path, const char *kind,
   desc->num_elements = elements;
   desc->byte_size = bytes;
   desc->flags = t->flags;
+  desc->min_value = (t->flags & BITNET_TENSOR_RANGE) ? t->min_value : 0;
+  desc->max_value = (t->flags & BITNET_TENSOR_RANGE) ? t->max_value : 0;
   return BITNET_OK;
 }
 
@@ -172,9 +334,12 @@ static bitnet_status check_workspace(const char *path, int64_t bytes,
   return BITNET_OK;
 }
 
-static bitnet_status check_info(bitnet_model *model) {
+static bitnet_status check_info(bitnet_model *model,
+                                const bitnet_object_map *map) {
   const bitnet_model_info *info = model->info;
   const char *path = model->path;
+  if (!bitnet_object_holds(map, info, sizeof(*info), PF_R))
+    return outside(path, "table");
   if (info->magic != BITNET_MODEL_MAGIC)
     return bitnet_status_make(
         BITNET_STATUS_INVALID_MODEL,
@@ -188,11 +353,15 @@ static bitnet_status check_info(bitnet_model *model) {
         "supports version %u: recompile the model with a matching "
         "bitnet-compile",
         path, (unsigned)info->abi_version, (unsigned)BITNET_MODEL_ABI_VERSION);
+  BITNET_RETURN_IF_ERROR(check_pointers(model, map));
   if (info->num_inputs < 0 || info->num_outputs < 0)
     return bitnet_status_make(
         BITNET_STATUS_INVALID_MODEL,
         "model '%s' declares %d inputs and %d outputs; counts must be >= 0",
         path, (int)info->num_inputs, (int)info->num_outputs);
+  if (info->num_outputs == 0)
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s' declares no outputs", path);
   if ((info->num_inputs > 0 && info->inputs == NULL) ||
       (info->num_outputs > 0 && info->outputs == NULL))
     return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
@@ -480,7 +649,10 @@ bitnet_status bitnet_model_load(const char *path, bitnet_model **out_model) {
     model_destroy(model);
     return status;
   }
-  status = check_info(model);
+  bitnet_object_map map;
+  status = map_object(path, model->handle, &map);
+  if (status == BITNET_OK)
+    status = check_info(model, &map);
   const bitnet_model_info *info = model->info;
   if (status == BITNET_OK) {
     int64_t count = (int64_t)info->num_inputs + info->num_outputs;
@@ -495,7 +667,7 @@ bitnet_status bitnet_model_load(const char *path, bitnet_model **out_model) {
     status = check_tensor(path, "output", i, &info->outputs[i],
                           &model->descs[info->num_inputs + i]);
   if (status == BITNET_OK && info->gpu != NULL) {
-    status = bitnet_gpu_check_program(path, info->gpu,
+    status = bitnet_gpu_check_program(path, info->gpu, &map, model->descs,
                                       info->num_inputs + info->num_outputs);
     if (status == BITNET_OK)
       status = bitnet_gpu_model_create(path, info->gpu, &model->gpu);

@@ -29,4 +29,9 @@ struct bitnet_model {
   bitnet_gpu_model *gpu;         /* loaded GPU program, or NULL */
 };
 
+/* OUT_OF_RANGE when input `index`, at `data`, holds a value outside the
+ * range its descriptor declares (BITNET_TENSOR_RANGE). */
+bitnet_status bitnet_check_input_range(const bitnet_model *model,
+                                       int32_t index, const void *data);
+
 #endif /* BITNET_RT_SRC_MODEL_INTERNAL_H */

@@ -70,6 +70,7 @@ const char *bitnet_status_code_name(bitnet_status_code code) {
   case BITNET_STATUS_RUN_FAILED: return "RUN_FAILED";
   case BITNET_STATUS_UNAVAILABLE: return "UNAVAILABLE";
   case BITNET_STATUS_INTERNAL: return "INTERNAL";
+  case BITNET_STATUS_OUT_OF_RANGE: return "OUT_OF_RANGE";
   }
   return "UNKNOWN";
 }

@@ -101,12 +101,22 @@ TEST_F(BitnetRunTest, RuntimeErrors) {
     bytes.replace(at, 5, "True ");
     WriteFile(fortran, bytes);
   }
+  std::string bad_ids = Path("ids.npy");
+  {
+    int64_t ids_shape[1] = {3};
+    int32_t ids[3] = {0, 1, 9};
+    ASSERT_TRUE(
+        IsOk(bitnet_npy_write(bad_ids.c_str(), BITNET_DTYPE_I32, 1, ids_shape, ids)));
+  }
   struct Case {
     std::vector<std::string> args;
     std::string message;
   } cases[] = {
       {{"/nonexistent.so", "--random"}, "cannot open model '/nonexistent.so'"},
-      {{BITNET_TEST_MODEL_BAD_VERSION, "--random"}, "model ABI version 6"},
+      {{BITNET_TEST_MODEL_RANGED, "--input", "ids=" + bad_ids, "--random"},
+       "input 0 ('ids') holds 9 at element 2; the model accepts values in [-4, 3]"},
+      {{BITNET_TEST_MODEL_BAD_VERSION, "--random"},
+       "model ABI version " + std::to_string(BITNET_MODEL_ABI_VERSION + 1)},
       {{BITNET_TEST_MODEL_AFFINE}, "input 'x' has no value"},
       {{BITNET_TEST_MODEL_AFFINE, "--input", "w=" + good}, "no input named 'w'"},
       {{BITNET_TEST_MODEL_AFFINE, "--input", "x=" + wrong_shape},
@@ -127,6 +137,27 @@ TEST_F(BitnetRunTest, RuntimeErrors) {
     EXPECT_EQ(r.exit_code, 1) << c.message << "\n" << r.err;
     EXPECT_TRUE(Contains(r.err, "bitnet-run: error: " )) << r.err;
     EXPECT_TRUE(Contains(r.err, c.message)) << r.err;
+  }
+}
+
+// Tests that --random fills an input with a declared range within it: y =
+// ids + position stays in [-4 + 0, 3 + 7], and in 20 seeds the refused values
+// never come up.
+TEST_F(BitnetRunTest, RandomInputsStayInTheirRanges) {
+  for (int seed = 1; seed <= 20; ++seed) {
+    std::string dir = Path("out" + std::to_string(seed));
+    Result r = BitnetRun({BITNET_TEST_MODEL_RANGED, "--random", "--seed",
+                          std::to_string(seed), "--output-dir", dir, "--quiet"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    bitnet_npy_array y;
+    ASSERT_TRUE(IsOk(bitnet_npy_read((dir + "/y.npy").c_str(), nullptr, &y)));
+    ASSERT_EQ(y.num_elements, 3);
+    const int64_t *values = static_cast<const int64_t *>(y.data);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_GE(values[i], -4) << "seed " << seed;
+      EXPECT_LE(values[i], 10) << "seed " << seed;
+    }
+    bitnet_npy_array_free(&y);
   }
 }
 

@@ -42,6 +42,64 @@ TEST(ContextTest, RunAffine) {
     EXPECT_FLOAT_EQ(y[i], 2 * x[i] + 1) << i;
 }
 
+// Tests that inputs outside their declared ranges (token ids, positions) are
+// refused with OUT_OF_RANGE naming the input, the value and the range, on
+// both run calls, and that values at the ends of the ranges run.
+TEST(ContextTest, InputRanges) {
+  ModelPtr model = LoadModel(BITNET_TEST_MODEL_RANGED);
+  bitnet_tensor_desc ids, position;
+  ASSERT_TRUE(IsOk(bitnet_model_input(model.get(), 0, &ids)));
+  ASSERT_TRUE(IsOk(bitnet_model_input(model.get(), 1, &position)));
+  EXPECT_EQ(ids.flags, BITNET_TENSOR_RANGE);
+  EXPECT_EQ(ids.min_value, -4);
+  EXPECT_EQ(ids.max_value, 3);
+  EXPECT_EQ(position.min_value, 0);
+  EXPECT_EQ(position.max_value, 7);
+  ContextPtr ctx = MakeContext(model.get());
+  int32_t x[3] = {-4, 0, 3};
+  int64_t p = 7, y[3] = {0, 0, 0};
+  const void *inputs[] = {x, &p};
+  void *outputs[] = {y};
+  ASSERT_TRUE(IsOk(bitnet_context_run(ctx.get(), inputs, 2, outputs, 1)));
+  EXPECT_EQ(y[0], 3);
+  EXPECT_EQ(y[2], 10);
+
+  struct Case {
+    int32_t id1;
+    int64_t position;
+    std::string expected;
+  } cases[] = {
+      {4, 0, "input 0 ('ids') holds 4 at element 1; the model accepts values "
+             "in [-4, 3]"},
+      {-5, 0, "input 0 ('ids') holds -5 at element 1"},
+      {0, 8, "input 1 ('position') holds 8; the model accepts values in [0, "
+             "7]"},
+      {0, -1, "input 1 ('position') holds -1;"},
+  };
+  for (const Case &c : cases) {
+    x[1] = c.id1;
+    p = c.position;
+    y[0] = y[1] = y[2] = -99;
+    bitnet_status status = bitnet_context_run(ctx.get(), inputs, 2, outputs, 1);
+    std::string message = bitnet_status_message(status);
+    EXPECT_EQ(bitnet_status_get_code(status), BITNET_STATUS_OUT_OF_RANGE)
+        << message;
+    EXPECT_NE(message.find(c.expected), std::string::npos) << message;
+    bitnet_status_free(status);
+    EXPECT_EQ(y[0], -99) << "the model ran";
+
+    int64_t shape[1] = {3};
+    bitnet_tensor checked_inputs[] = {
+        {x, BITNET_DTYPE_I32, 1, shape, sizeof(x)},
+        {&p, BITNET_DTYPE_I64, 0, nullptr, sizeof(p)}};
+    bitnet_tensor checked_outputs[] = {{y, BITNET_DTYPE_I64, 1, shape, sizeof(y)}};
+    status = bitnet_context_run_checked(ctx.get(), checked_inputs, 2,
+                                        checked_outputs, 1);
+    EXPECT_EQ(bitnet_status_get_code(status), BITNET_STATUS_OUT_OF_RANGE);
+    bitnet_status_free(status);
+  }
+}
+
 /// Runs `fn` on a new thread with `stack` bytes of stack and waits for it.
 void OnThreadWithStack(size_t stack, void (*fn)(void *), void *arg) {
   struct Call {

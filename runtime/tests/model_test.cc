@@ -211,7 +211,8 @@ TEST(ModelTest, BrokenModels) {
       {BITNET_TEST_MODEL_BAD_MAGIC, BITNET_STATUS_INVALID_MODEL,
        {"is not a bitnet model", "0x464c457f", "0x4d4e5442"}},
       {BITNET_TEST_MODEL_BAD_VERSION, BITNET_STATUS_INCOMPATIBLE,
-       {"model ABI version 6", "supports version 5"}},
+       {"model ABI version " + std::to_string(BITNET_MODEL_ABI_VERSION + 1),
+        "supports version " + std::to_string(BITNET_MODEL_ABI_VERSION)}},
       {BITNET_TEST_MODEL_NO_RUN, BITNET_STATUS_INVALID_MODEL,
        {"does not export 'bitnet_model_run'"}},
       {BITNET_TEST_MODEL_NO_INFO, BITNET_STATUS_INVALID_MODEL,
@@ -234,6 +235,18 @@ TEST(ModelTest, BrokenModels) {
        {"-4096 bytes of stack", ">= 0"}},
       {BITNET_TEST_MODEL_UNKNOWN_FEATURE, BITNET_STATUS_INCOMPATIBLE,
        {"CPU feature 'frobnicate'", "cannot check"}},
+      // Damage to a descriptor: refused at load, never read through.
+      {BITNET_TEST_MODEL_NO_OUTPUTS, BITNET_STATUS_INVALID_MODEL,
+       {"declares no outputs"}},
+      {BITNET_TEST_MODEL_WILD_NAME, BITNET_STATUS_INVALID_MODEL,
+       {"descriptor's input name points outside the model"}},
+      {BITNET_TEST_MODEL_WILD_SHAPE, BITNET_STATUS_INVALID_MODEL,
+       {"descriptor's input shape points outside the model"}},
+      {BITNET_TEST_MODEL_FLOAT_RANGE, BITNET_STATUS_INVALID_MODEL,
+       {"input 0 ('x') declares the value range [0, 1]",
+        "signed integer input"}},
+      {BITNET_TEST_MODEL_OUTPUT_STATE, BITNET_STATUS_INVALID_MODEL,
+       {"output 0 ('y') is marked as state"}},
   };
   for (const Case &c : cases) {
     bitnet_model *model = nullptr;

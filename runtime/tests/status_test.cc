@@ -67,6 +67,8 @@ TEST(StatusTest, CodeNames) {
   EXPECT_STREQ(bitnet_status_code_name(BITNET_STATUS_INCOMPATIBLE),
                "INCOMPATIBLE");
   EXPECT_STREQ(bitnet_status_code_name(BITNET_STATUS_INTERNAL), "INTERNAL");
+  EXPECT_STREQ(bitnet_status_code_name(BITNET_STATUS_OUT_OF_RANGE),
+               "OUT_OF_RANGE");
   EXPECT_STREQ(bitnet_status_code_name(static_cast<bitnet_status_code>(99)),
                "UNKNOWN");
 }

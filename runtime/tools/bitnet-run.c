@@ -44,7 +44,8 @@ static const char usage_text[] =
     "  --random               fill every input not given by --input with\n"
     "                         random values: floats uniform in [-1, 1), i8/u8\n"
     "                         over their whole range, bool 0/1, i16/i32/i64 in\n"
-    "                         [0, 1000)\n"
+    "                         [0, 1000) or within the range the model accepts\n"
+    "                         (token ids, positions)\n"
     "  --seed N               seed of --random (default 1)\n"
     "  --output-dir DIR       write each output to DIR/NAME.npy (DIR is created\n"
     "                         if missing; bf16 outputs are written as <f4)\n"
@@ -258,6 +259,20 @@ static uint64_t next_random(uint64_t *state) { /* splitmix64 */
   return z ^ (z >> 31);
 }
 
+/* A random integer in [0, 1000), or in the input's declared range (its part
+ * in [0, 1000) when there is one). */
+static int64_t random_integer(const bitnet_tensor_desc *d, uint64_t r) {
+  if (!(d->flags & BITNET_TENSOR_RANGE))
+    return (int64_t)(r % 1000);
+  int64_t lo = d->min_value, hi = d->max_value;
+  if (hi >= 0 && lo <= 999) {
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > 999 ? 999 : hi;
+  }
+  uint64_t span = (uint64_t)hi - (uint64_t)lo + 1;
+  return (int64_t)((uint64_t)lo + (span ? r % span : r));
+}
+
 static void fill_random(const bitnet_tensor_desc *d, void *data,
                         uint64_t *state) {
   for (int64_t i = 0; i < d->num_elements; ++i) {
@@ -273,12 +288,16 @@ static void fill_random(const bitnet_tensor_desc *d, void *data,
       ((uint16_t *)data)[i] = (uint16_t)(bits >> 16);
       break;
     }
-    case BITNET_DTYPE_I8: ((int8_t *)data)[i] = (int8_t)(uint8_t)r; break;
+    case BITNET_DTYPE_I8:
+      ((int8_t *)data)[i] = (d->flags & BITNET_TENSOR_RANGE)
+                                ? (int8_t)random_integer(d, r)
+                                : (int8_t)(uint8_t)r;
+      break;
     case BITNET_DTYPE_U8: ((uint8_t *)data)[i] = (uint8_t)r; break;
     case BITNET_DTYPE_BOOL: ((uint8_t *)data)[i] = (uint8_t)(r & 1); break;
-    case BITNET_DTYPE_I16: ((int16_t *)data)[i] = (int16_t)(r % 1000); break;
-    case BITNET_DTYPE_I32: ((int32_t *)data)[i] = (int32_t)(r % 1000); break;
-    case BITNET_DTYPE_I64: ((int64_t *)data)[i] = (int64_t)(r % 1000); break;
+    case BITNET_DTYPE_I16: ((int16_t *)data)[i] = (int16_t)random_integer(d, r); break;
+    case BITNET_DTYPE_I32: ((int32_t *)data)[i] = (int32_t)random_integer(d, r); break;
+    case BITNET_DTYPE_I64: ((int64_t *)data)[i] = random_integer(d, r); break;
     }
   }
 }

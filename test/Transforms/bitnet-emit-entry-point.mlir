@@ -10,14 +10,14 @@
 // non-string), element types, ranks and shapes, the counts, the workspace
 // size and alignment, the producer string, the target string and CPU
 // features from the module's #bitnet.target, and the magic 0x4d4e5442 and
-// ABI version 5.
+// ABI version 6.
 // CHECK-LABEL: func.func private @model
 // CHECK-SAME: (%{{.*}}: memref<2x8xf32> {bitnet.name = "x"}, %{{.*}}: memref<3xi32>, %{{.*}}: memref<2x4xf32> {bufferize.result}, %{{.*}}: memref<i8> {bufferize.result}, %{{.*}}: memref<128xi8> {bitnet.workspace})
 // CHECK: llvm.mlir.global private constant @[[X:__bitnet_str_[0-9]+]]("x\00")
 // CHECK: llvm.mlir.global private constant @[[XSHAPE:__bitnet_shape_[0-9]+]](dense<[2, 8]> : tensor<2xi64>) {{.*}} : !llvm.array<2 x i64>
 // CHECK: llvm.mlir.global private constant @[[IN1:__bitnet_str_[0-9]+]]("input1\00")
 // CHECK: llvm.mlir.global private constant @[[IN1SHAPE:__bitnet_shape_[0-9]+]](dense<3> : tensor<1xi64>)
-// CHECK: llvm.mlir.global private constant @[[INPUTS:__bitnet_tensors_[0-9]+]]() {{.*}} : !llvm.array<2 x struct<(ptr, i32, i32, ptr, i32)>> {
+// CHECK: llvm.mlir.global private constant @[[INPUTS:__bitnet_tensors_[0-9]+]]() {{.*}} : !llvm.array<2 x struct<(ptr, i32, i32, ptr, i32, i64, i64)>> {
 // CHECK:   llvm.mlir.addressof @[[X]]
 // CHECK:   %[[F32:.*]] = llvm.mlir.constant(1 : i32) : i32
 // CHECK:   llvm.insertvalue %[[F32]], %{{.*}}[0, 1]
@@ -32,7 +32,7 @@
 // CHECK: llvm.mlir.global private constant @{{__bitnet_shape_[0-9]+}}(dense<[2, 4]> : tensor<2xi64>)
 // CHECK: llvm.mlir.global private constant @[[OUT1:__bitnet_str_[0-9]+]]("output1\00")
 // CHECK: llvm.mlir.global private constant @{{__bitnet_shape_[0-9]+}}(dense<0> : tensor<1xi64>)
-// CHECK: llvm.mlir.global private constant @[[OUTPUTS:__bitnet_tensors_[0-9]+]]() {{.*}} : !llvm.array<2 x struct<(ptr, i32, i32, ptr, i32)>> {
+// CHECK: llvm.mlir.global private constant @[[OUTPUTS:__bitnet_tensors_[0-9]+]]() {{.*}} : !llvm.array<2 x struct<(ptr, i32, i32, ptr, i32, i64, i64)>> {
 // CHECK:   llvm.mlir.addressof @[[Y]]
 // CHECK:   llvm.mlir.addressof @[[OUT1]]
 // CHECK:   %[[I8:.*]] = llvm.mlir.constant(5 : i32) : i32
@@ -45,7 +45,7 @@
 // CHECK: llvm.mlir.global private constant @[[FEATURES:__bitnet_str_[0-9]+]]("avx2,fma\00")
 // CHECK: llvm.mlir.global external constant @bitnet_model_info() {{.*}} : !llvm.struct<(i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr, ptr, i32, ptr, i64)> {
 // CHECK:   %[[MAGIC:.*]] = llvm.mlir.constant(1296979010 : i32) : i32
-// CHECK:   %[[VERSION:.*]] = llvm.mlir.constant(5 : i32) : i32
+// CHECK:   %[[VERSION:.*]] = llvm.mlir.constant(6 : i32) : i32
 // CHECK:   %[[NAMEP:.*]] = llvm.mlir.addressof @[[NAME]]
 // CHECK:   %[[PRODP:.*]] = llvm.mlir.addressof @[[PRODUCER]]
 // CHECK:   %[[TARGP:.*]] = llvm.mlir.addressof @[[TARGET]]
@@ -134,7 +134,7 @@ func.func @strides(%out: memref<5xf32> {bufferize.result}, %in: memref<2x3x4xf32
 // that the element type codes follow bitnet_dtype (f16 2, bf16 3, f64 4,
 // i8 and si8 5, i16 6, i64 8, ui8 9, i1 10).
 // CHECK-LABEL: func.func private @types
-// CHECK: @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<9 x struct<(ptr, i32, i32, ptr, i32)>>
+// CHECK: @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<9 x struct<(ptr, i32, i32, ptr, i32, i64, i64)>>
 // CHECK: %[[T0:.*]] = llvm.mlir.constant(2 : i32) : i32
 // CHECK-NEXT: llvm.insertvalue %[[T0]], %{{.*}}[0, 1]
 // CHECK: %[[T1:.*]] = llvm.mlir.constant(3 : i32) : i32
@@ -225,7 +225,7 @@ func.func @scalar(%in: f32, %out: memref<4xf32> {bufferize.result}) {
 // 13), outputs by bitnet.output_element_types; an i32 input without one
 // stays i32 (7).
 // CHECK-LABEL: func.func private @unsigned_types
-// CHECK: @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<4 x struct<(ptr, i32, i32, ptr, i32)>>
+// CHECK: @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<4 x struct<(ptr, i32, i32, ptr, i32, i64, i64)>>
 // CHECK: %[[U0:.*]] = llvm.mlir.constant(11 : i32) : i32
 // CHECK-NEXT: llvm.insertvalue %[[U0]], %{{.*}}[0, 1]
 // CHECK: %[[U1:.*]] = llvm.mlir.constant(12 : i32) : i32
@@ -234,7 +234,7 @@ func.func @scalar(%in: f32, %out: memref<4xf32> {bufferize.result}) {
 // CHECK-NEXT: llvm.insertvalue %[[U2]], %{{.*}}[2, 1]
 // CHECK: %[[U3:.*]] = llvm.mlir.constant(7 : i32) : i32
 // CHECK-NEXT: llvm.insertvalue %[[U3]], %{{.*}}[3, 1]
-// CHECK: @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<1 x struct<(ptr, i32, i32, ptr, i32)>>
+// CHECK: @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<1 x struct<(ptr, i32, i32, ptr, i32, i64, i64)>>
 // CHECK: %[[O0:.*]] = llvm.mlir.constant(13 : i32) : i32
 // CHECK-NEXT: llvm.insertvalue %[[O0]], %{{.*}}[0, 1]
 func.func @unsigned_types(%a: memref<1xi16> {bitnet.element_type = ui16},
@@ -312,7 +312,7 @@ module {
 // flags 0, and that the module's bitnet.metadata becomes the key, value
 // string table with its count.
 // CHECK-LABEL: func.func private @step
-// CHECK: llvm.mlir.global private constant @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<2 x struct<(ptr, i32, i32, ptr, i32)>> {
+// CHECK: llvm.mlir.global private constant @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<2 x struct<(ptr, i32, i32, ptr, i32, i64, i64)>> {
 // CHECK:   llvm.insertvalue %{{.*}}, %{{.*}}[0, 3]
 // CHECK-NEXT: %[[PLAIN:.*]] = llvm.mlir.constant(0 : i32) : i32
 // CHECK-NEXT: llvm.insertvalue %[[PLAIN]], %{{.*}}[0, 4]
@@ -336,6 +336,28 @@ module attributes {bitnet.metadata = {"bitnet.vocab" = "[\"a\", \"b\"]"}} {
                   %y: memref<1x2xf32> {bufferize.result}) {
     return
   }
+}
+
+// -----
+
+// Tests that an argument with bitnet.range (token ids, a position) is an input
+// with flags BITNET_TENSOR_RANGE (2) and its min_value and max_value, and that
+// one without has flags 0 and zeros there.
+// CHECK-LABEL: func.func private @ranged
+// CHECK: llvm.mlir.global private constant @{{__bitnet_tensors_[0-9]+}}() {{.*}} : !llvm.array<2 x struct<(ptr, i32, i32, ptr, i32, i64, i64)>> {
+// CHECK:      %[[RANGE:.*]] = llvm.mlir.constant(2 : i32) : i32
+// CHECK-NEXT: llvm.insertvalue %[[RANGE]], %{{.*}}[0, 4]
+// CHECK-NEXT: %[[MIN:.*]] = llvm.mlir.constant(-97 : i64) : i64
+// CHECK-NEXT: llvm.insertvalue %[[MIN]], %{{.*}}[0, 5]
+// CHECK-NEXT: %[[MAX:.*]] = llvm.mlir.constant(96 : i64) : i64
+// CHECK-NEXT: llvm.insertvalue %[[MAX]], %{{.*}}[0, 6]
+// CHECK:      %[[PLAIN:.*]] = llvm.mlir.constant(0 : i32) : i32
+// CHECK-NEXT: llvm.insertvalue %[[PLAIN]], %{{.*}}[1, 4]
+// CHECK-NEXT: %[[ZERO:.*]] = llvm.mlir.constant(0 : i64) : i64
+// CHECK-NEXT: llvm.insertvalue %[[ZERO]], %{{.*}}[1, 5]
+func.func @ranged(%t: memref<1xi32> {bitnet.range = array<i64: -97, 96>},
+                  %x: memref<4xf32>, %y: memref<1x2xf32> {bufferize.result}) {
+  return
 }
 
 // -----

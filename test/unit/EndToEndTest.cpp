@@ -514,9 +514,13 @@ func.func @attn(%q: tensor<3x4x4xf32>, %k: tensor<3x2x4xf32>, %v: tensor<3x2x4xf
     const bitnet_model_info &info = model->info();
     ASSERT_EQ(info.num_inputs, 6);
     ASSERT_EQ(info.num_outputs, 1);
-    for (int i = 0; i < 6; ++i)
+    for (int i = 0; i < 5; ++i)
       EXPECT_EQ(info.inputs[i].flags, (i == 3 || i == 4) ? BITNET_TENSOR_STATE : 0)
           << "input " << i;
+    // The position may hold [0, C - S]: the runtime refuses any other.
+    EXPECT_EQ(info.inputs[5].flags, BITNET_TENSOR_RANGE);
+    EXPECT_EQ(info.inputs[5].min_value, 0);
+    EXPECT_EQ(info.inputs[5].max_value, cap - s);
     std::vector<float> o(s * hq * d), kOut = kc, vOut = vc;
     ASSERT_EQ(model->run({q.data(), k.data(), v.data(), kOut.data(),
                           vOut.data(), &position, o.data()}),

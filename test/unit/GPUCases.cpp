@@ -331,7 +331,9 @@ Case attentionF32Case(const AttentionShape &a) {
   Case c;
   c.mlir = attentionModel(a.s, a.hq, a.hkv, a.d, a.cap);
   c.flags = {"--kv-cache=f32"};
-  for (int32_t position : {0, 1, 1000 /* clamped to cap - s */}) {
+  // The last position is the last the cache takes: the runtime refuses a
+  // later one (BITNET_TENSOR_RANGE) that the kernels would clamp.
+  for (int32_t position : {0, 1, static_cast<int32_t>(a.cap - a.s)}) {
     Step run;
     for (const auto *input : {&q, &k, &v, &kc, &vc})
       run.inputs.push_back(buffer(int32_t(run.inputs.size()), *input));
@@ -351,7 +353,7 @@ Case attentionF32Case(const AttentionShape &a) {
 // RoPE of the query (half) and of the key (interleaved) read by attention
 // alone, as in a decoder layer: on the GPU one kernel rotates both and writes
 // the rotated keys straight into the cache. f32 caches through
-// bitnet_context_run, at positions 0 and 5 and one clamped to cap - s.
+// bitnet_context_run, at positions 0 and 5 and the last, cap - s.
 Case ropedAttentionCase() {
   const AttentionShape a{2, 6, 3, 16, 12};
   const float theta = 10000.0f;
@@ -376,7 +378,7 @@ Case ropedAttentionCase() {
            ", tensor<i32> -> " + qt + ", " + ct + ", " + ct + "\n"
            "  return %o, %kc1, %vc1 : " + qt + ", " + ct + ", " + ct + "\n}\n";
   c.flags = {"--kv-cache=f32"};
-  for (int32_t position : {0, 5, 1000 /* clamped to cap - s */}) {
+  for (int32_t position : {0, 5, static_cast<int32_t>(a.cap - a.s)}) {
     // The rows' positions, as a decoder computes them: start + index.
     std::vector<int32_t> p = {position, position + 1};
     std::vector<int64_t> p64(p.begin(), p.end());

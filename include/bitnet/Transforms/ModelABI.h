@@ -21,10 +21,13 @@ namespace mlir::bitnet::abi {
 
 /// bitnet_model_info.magic ("BTNM") and abi_version.
 inline constexpr uint32_t kModelMagic = 0x4d4e5442u;
-inline constexpr uint32_t kModelAbiVersion = 5u;
+inline constexpr uint32_t kModelAbiVersion = 6u;
 
 /// bitnet_tensor_info.flags: an input the run updates in place.
 inline constexpr int32_t kTensorState = 1;
+/// bitnet_tensor_info.flags: an integer input whose values must lie in
+/// [min_value, max_value].
+inline constexpr int32_t kTensorRange = 2;
 
 /// The thread-local through which generated kernels find the caller's
 /// bitnet_exec_ctx during a run (set by bitnet_model_run).

@@ -258,6 +258,28 @@ def BitNetStateArguments
   let dependentDialects = ["::mlir::memref::MemRefDialect"];
 }
 
+def BitNetInputRanges : Pass<"bitnet-input-ranges", "::mlir::func::FuncOp"> {
+  let summary = "Records the values an integer argument may hold";
+  let description = [{
+    An argument that feeds the token ids of a `bitnet.embedding` (directly or
+    through reshapes) may hold `[-V, V - 1]` for a table of V rows; one that
+    feeds the position of a `bitnet.attention` may hold `[0, C - S]` for a
+    cache of capacity C and S new tokens. Both ops clamp a value outside,
+    which keeps memory safe but computes something else, so the range is
+    recorded as `bitnet.range = array<i64: min, max>` on the argument (the
+    intersection when several uses constrain it). The model descriptor
+    reports it (BITNET_TENSOR_RANGE) and the runtime refuses a run whose
+    inputs fall outside.
+
+    ```mlir
+    func.func @step(%tokens: tensor<1xi32>, %pos: tensor<i32>, ...)
+    // becomes
+    func.func @step(%tokens: tensor<1xi32> {bitnet.range = array<i64: -97, 96>},
+                    %pos: tensor<i32> {bitnet.range = array<i64: 0, 255>}, ...)
+    ```
+  }];
+}
+
 def BitNetDistinctResults
     : Pass<"bitnet-distinct-results", "::mlir::func::FuncOp"> {
   let summary = "Gives a tensor returned more than once a copy per extra use";

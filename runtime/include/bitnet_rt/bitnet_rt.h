@@ -70,6 +70,9 @@ typedef enum bitnet_status_code {
   BITNET_STATUS_RUN_FAILED = 10,         /**< the model's run returned non-0 */
   BITNET_STATUS_UNAVAILABLE = 11,        /**< not supported on this system */
   BITNET_STATUS_INTERNAL = 12,           /**< a bug in the runtime */
+  BITNET_STATUS_OUT_OF_RANGE = 13,       /**< an input value the model does
+                                              not accept (a token id, a
+                                              position past the context) */
 } bitnet_status_code;
 
 /** Result of a fallible call: NULL on success, else an error the caller owns. */
@@ -230,7 +233,11 @@ typedef struct bitnet_tensor_desc {
   int64_t num_elements; /**< product of the extents (1 for a scalar) */
   int64_t byte_size;    /**< num_elements * element size */
   int32_t flags;        /**< BITNET_TENSOR_* (BITNET_TENSOR_STATE: an input
-                             the run updates in place, a KV cache) */
+                             the run updates in place, a KV cache;
+                             BITNET_TENSOR_RANGE: an integer input whose
+                             values must lie in [min_value, max_value]) */
+  int64_t min_value;    /**< with BITNET_TENSOR_RANGE */
+  int64_t max_value;    /**< with BITNET_TENSOR_RANGE */
 } bitnet_tensor_desc;
 
 /** Loads the model at `path`: checks that the file exists and is readable,

@@ -59,7 +59,7 @@ extern "C" {
 /** "BTNM" read as a little-endian 32-bit integer. */
 #define BITNET_MODEL_MAGIC 0x4d4e5442u
 /** Bumped whenever a struct below or the run signature changes. */
-#define BITNET_MODEL_ABI_VERSION 5u
+#define BITNET_MODEL_ABI_VERSION 6u
 
 /** Names of the two exported symbols. */
 #define BITNET_MODEL_INFO_SYMBOL "bitnet_model_info"
@@ -118,6 +118,10 @@ typedef struct bitnet_tensor_info {
   int32_t rank;         /**< number of dimensions, 0 for a scalar */
   const int64_t *shape; /**< `rank` static extents, each >= 0 */
   int32_t flags;        /**< BITNET_TENSOR_* bits */
+  /** With BITNET_TENSOR_RANGE: the values an integer input may hold,
+   *  [min_value, max_value]. */
+  int64_t min_value;
+  int64_t max_value;
 } bitnet_tensor_info;
 
 /** bitnet_tensor_info.flags of an input that holds state the run updates in
@@ -126,6 +130,14 @@ typedef struct bitnet_tensor_info {
  *  the next. Unlike other inputs it is written, and must not overlap any
  *  other buffer. */
 #define BITNET_TENSOR_STATE 1
+
+/** bitnet_tensor_info.flags of an integer input whose every element must lie
+ *  in [min_value, max_value]: token ids (the rows of an embedding table) and
+ *  KV-cache positions (0 to the cache's capacity less the step's tokens). The
+ *  model's code would clamp a value outside, which runs but computes
+ *  something else, so the runtime refuses such a run with
+ *  BITNET_STATUS_OUT_OF_RANGE before it starts. */
+#define BITNET_TENSOR_RANGE 2
 
 /** The descriptor a compiled model exports under BITNET_MODEL_INFO_SYMBOL. */
 typedef struct bitnet_model_info {

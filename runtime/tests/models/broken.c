@@ -7,7 +7,9 @@
  * Built once per defect, each selected by a macro:
  *   BAD_MAGIC, BAD_VERSION, NO_RUN, NO_INFO, NEG_COUNT, BIG_RANK, NEG_DIM,
  *   UNKNOWN_FEATURE, FOREIGN_CPU,
- *   BAD_DTYPE, BAD_ALIGN, NULL_NAME, NEG_WORKSPACE, NEG_STACK.
+ *   BAD_DTYPE, BAD_ALIGN, NULL_NAME, NEG_WORKSPACE, NEG_STACK,
+ *   NO_OUTPUTS, WILD_NAME, WILD_SHAPE, FLOAT_RANGE, OUTPUT_STATE (the last
+ *   five: what damage to a descriptor looks like).
  * Without a macro it is a valid model with y = x on f32[2].
  *
  *===----------------------------------------------------------------------===*/
@@ -27,6 +29,9 @@ static const int64_t shape[1] = {2};
 
 #ifdef NULL_NAME
 #define INPUT_NAME 0
+#elif defined(WILD_NAME)
+/* An address no object is loaded at. */
+#define INPUT_NAME ((const char *)(uintptr_t)64)
 #else
 #define INPUT_NAME "x"
 #endif
@@ -37,10 +42,28 @@ static const int64_t shape[1] = {2};
 #define INPUT_DTYPE BITNET_DTYPE_F32
 #endif
 
+#ifdef WILD_SHAPE
+#define INPUT_SHAPE ((const int64_t *)(uintptr_t)4096)
+#else
+#define INPUT_SHAPE shape
+#endif
+
+#ifdef FLOAT_RANGE
+#define INPUT_FLAGS BITNET_TENSOR_RANGE
+#else
+#define INPUT_FLAGS 0
+#endif
+
+#ifdef OUTPUT_STATE
+#define OUTPUT_FLAGS BITNET_TENSOR_STATE
+#else
+#define OUTPUT_FLAGS 0
+#endif
+
 static const bitnet_tensor_info inputs[1] = {
-    {INPUT_NAME, INPUT_DTYPE, RANK, shape}};
+    {INPUT_NAME, INPUT_DTYPE, RANK, INPUT_SHAPE, INPUT_FLAGS, 0, 1}};
 static const bitnet_tensor_info outputs[1] = {
-    {"y", BITNET_DTYPE_F32, RANK, shape}};
+    {"y", BITNET_DTYPE_F32, RANK, shape, OUTPUT_FLAGS, 0, 0}};
 
 #ifndef NO_INFO
 TEST_MODEL_INFO = {
@@ -62,7 +85,11 @@ TEST_MODEL_INFO = {
 #else
     .num_inputs = 1,
 #endif
+#ifdef NO_OUTPUTS
+    .num_outputs = 0,
+#else
     .num_outputs = 1,
+#endif
     .inputs = inputs,
     .outputs = outputs,
 #ifdef NEG_WORKSPACE

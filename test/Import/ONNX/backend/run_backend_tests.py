@@ -71,7 +71,8 @@ class TensorInfo(ctypes.Structure):
     _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int32),
                 ("rank", ctypes.c_int32),
                 ("shape", ctypes.POINTER(ctypes.c_int64)),
-                ("flags", ctypes.c_int32)]
+                ("flags", ctypes.c_int32), ("min_value", ctypes.c_int64),
+                ("max_value", ctypes.c_int64)]
 
 
 class ModelInfo(ctypes.Structure):
