@@ -313,6 +313,14 @@ class Model:
         """Returns the pool's cached (unused) blocks to the system."""
         self._native.trim_pool()
 
+    def verify(self):
+        """Checks the model file against the checksum bitnet-compile
+        recorded in it. Raises bitnet_mlir.RuntimeError: INVALID_MODEL when
+        the file is damaged, UNAVAILABLE when it carries no checksum,
+        FAILED_PRECONDITION when the file was replaced since it was loaded.
+        Reads the whole file; catches damage, not malice."""
+        self._native.verify()
+
     def mapping(self):
         """Bytes of the model's shared object mapped in this process:
         {'read_only_bytes', 'code_bytes', 'writable_bytes'}."""

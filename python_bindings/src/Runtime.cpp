@@ -333,6 +333,16 @@ public:
     bitnet_pool_trim(pool);
   }
 
+  void verify() {
+    ensureOpen();
+    bitnet_status status;
+    {
+      py::gil_scoped_release release;
+      status = bitnet_model_verify(model);
+    }
+    check(status);
+  }
+
   py::dict mapping() {
     ensureOpen();
     bitnet_model_mapping m;
@@ -465,6 +475,7 @@ void bindRuntime(py::module_ &m) {
       .def("reset_pool_peaks", &Model::resetPoolPeaks)
       .def("trim_pool", &Model::trimPool)
       .def("mapping", &Model::mapping)
+      .def("verify", &Model::verify)
       .def("close", &Model::close);
 }
 

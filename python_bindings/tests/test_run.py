@@ -90,6 +90,46 @@ class Loading(Fixture):
                 self.assertEqual(cm.exception.code_name, "OUT_OF_RANGE")
                 self.assertIn(message, str(cm.exception))
 
+    def test_verify(self):
+        # A compiled model carries the checksum of its bytes: intact it
+        # verifies; one flipped byte in the middle, or a stripped trailer,
+        # does not.
+        with bitnet_mlir.load(self.example) as m:
+            m.verify()
+        with open(self.example, "rb") as f:
+            data = f.read()
+        self.assertEqual(data[-24:-16], b"BTNMSUM1")
+        damaged = bytearray(data)
+        damaged[len(data) // 2] ^= 0x10
+        for name, content, code, message in (
+                ("damaged.so", bytes(damaged), "INVALID_MODEL",
+                 "is damaged: its checksum is"),
+                ("stripped.so", data[:-24], "UNAVAILABLE",
+                 "carries no checksum")):
+            path = os.path.join(self.tmp, name)
+            with open(path, "wb") as f:
+                f.write(content)
+            try:
+                m = bitnet_mlir.load(path)
+            except bitnet_mlir.RuntimeError:
+                continue  # the flipped byte broke loading itself: refused too
+            with m:
+                with self.assertRaises(bitnet_mlir.RuntimeError) as cm:
+                    m.verify()
+                self.assertEqual(cm.exception.code_name, code)
+                self.assertIn(message, str(cm.exception))
+        # The file at the path is no longer the one loaded.
+        path = os.path.join(self.tmp, "replaced.so")
+        with open(path, "wb") as f:
+            f.write(data)
+        with bitnet_mlir.load(path) as m:
+            os.unlink(path)
+            with open(path, "wb") as f:
+                f.write(data)
+            with self.assertRaises(bitnet_mlir.RuntimeError) as cm:
+                m.verify()
+            self.assertEqual(cm.exception.code_name, "FAILED_PRECONDITION")
+
     def test_threads(self):
         for threads in (1, 2, 3):
             with bitnet_mlir.load(self.example, threads=threads) as m:

@@ -34,4 +34,7 @@ struct bitnet_model {
 bitnet_status bitnet_check_input_range(const bitnet_model *model,
                                        int32_t index, const void *data);
 
+/* XXH64 (seed 0) of `size` bytes. */
+uint64_t bitnet_xxh64(const void *data, size_t size);
+
 #endif /* BITNET_RT_SRC_MODEL_INTERNAL_H */

@@ -113,6 +113,8 @@ TEST_F(BitnetRunTest, RuntimeErrors) {
     std::string message;
   } cases[] = {
       {{"/nonexistent.so", "--random"}, "cannot open model '/nonexistent.so'"},
+      {{BITNET_TEST_MODEL_AFFINE, "--random", "--verify"},
+       "carries no checksum (it was not linked by bitnet-compile"},
       {{BITNET_TEST_MODEL_RANGED, "--input", "ids=" + bad_ids, "--random"},
        "input 0 ('ids') holds 9 at element 2; the model accepts values in [-4, 3]"},
       {{BITNET_TEST_MODEL_BAD_VERSION, "--random"},

@@ -57,6 +57,10 @@ static const char usage_text[] =
     "                         and write a Chrome trace (open it in Perfetto)\n"
     "  --print                print every output's shape and first values\n"
     "  --quiet                print no report (errors and --print still go out)\n"
+    "  --verify               check the model file against the checksum\n"
+    "                         bitnet-compile recorded in it before running\n"
+    "                         (a damaged file is an error; reads the whole\n"
+    "                         file)\n"
     "  --help                 show this text\n"
     "  --version              show the version, git revision, runtime\n"
     "                         library and model ABI\n"
@@ -82,6 +86,7 @@ typedef struct options {
   const char *profile_path;
   int print;
   int quiet;
+  int verify;
 } options;
 
 static void usage_error(const char *format, const char *arg) {
@@ -163,6 +168,9 @@ static void parse_args(int argc, char **argv, options *opt) {
     } else if (strcmp(arg, "--random") == 0) {
       NO_VALUE();
       opt->random = 1;
+    } else if (strcmp(arg, "--verify") == 0) {
+      NO_VALUE();
+      opt->verify = 1;
     } else if (strcmp(arg, "--seed") == 0) {
       opt->seed = (uint64_t)parse_int(arg, FLAG_VALUE(), 0, INT64_MAX);
     } else if (strcmp(arg, "--output-dir") == 0) {
@@ -434,6 +442,12 @@ int main(int argc, char **argv) {
 
   bitnet_model *model = NULL;
   check(bitnet_model_load(opt.model_path, &model));
+  double verify_ms = -1;
+  if (opt.verify) {
+    double start = now_ms();
+    check(bitnet_model_verify(model));
+    verify_ms = now_ms() - start;
+  }
   int32_t num_inputs = bitnet_model_num_inputs(model);
   int32_t num_outputs = bitnet_model_num_outputs(model);
 
@@ -550,6 +564,11 @@ int main(int argc, char **argv) {
       const char *variant = bitnet_model_variant_name(model);
       printf("build: %s (of %d variants and the baseline)\n",
              variant ? variant : "baseline", (int)info->num_variants);
+    }
+    if (verify_ms >= 0) {
+      struct stat st;
+      double mb = stat(opt.model_path, &st) == 0 ? (double)st.st_size / 1e6 : 0;
+      printf("checksum: ok (%.1f MB read in %.1f ms)\n", mb, verify_ms);
     }
     printf("threads: %d, warmup runs: %lld, timed runs: %lld\n",
            (int)opt.threads, (long long)opt.warmup, (long long)opt.repeat);

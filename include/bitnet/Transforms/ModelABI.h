@@ -29,6 +29,11 @@ inline constexpr int32_t kTensorState = 1;
 /// [min_value, max_value].
 inline constexpr int32_t kTensorRange = 2;
 
+/// The trailer that ends a linked model file: this magic, then the byte
+/// count before the trailer and their XXH64 checksum (little-endian uint64).
+inline constexpr llvm::StringLiteral kTrailerMagic = "BTNMSUM1";
+static_assert(kTrailerMagic.size() == 8);
+
 /// The thread-local through which generated kernels find the caller's
 /// bitnet_exec_ctx during a run (set by bitnet_model_run).
 inline constexpr llvm::StringLiteral kExecCtxGlobal = "__bitnet_exec_ctx";

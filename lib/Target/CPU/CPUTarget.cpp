@@ -242,6 +242,8 @@ public:
                                      resolveTarget(options.target),
                                      options.linker))
               return reportError(loc, std::move(error));
+            if (llvm::Error error = appendChecksumTrailer(path))
+              return reportError(loc, std::move(error));
             return success();
           });
     });

@@ -7,6 +7,7 @@
 #include "bitnet/Target/CPU/CodeGen.h"
 
 #include "bitnet/Target/CPU/Architecture.h"
+#include "bitnet/Transforms/ModelABI.h"
 
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
@@ -20,9 +21,13 @@
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/MC/TargetRegistry.h"
 #include "llvm/Passes/PassBuilder.h"
+#include "llvm/Support/Endian.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
+#include "llvm/Support/xxhash.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Target/TargetOptions.h"
 #include "llvm/TargetParser/Host.h"
@@ -243,5 +248,31 @@ llvm::Error mlir::bitnet::linkSharedObject(ArrayRef<std::string> objectPaths,
                      (message.empty() ? "exit code " + llvm::Twine(rc)
                                       : llvm::Twine(message)) +
                      "): " + llvm::join(args, " "));
+  return llvm::Error::success();
+}
+
+llvm::Error mlir::bitnet::appendChecksumTrailer(llvm::StringRef path) {
+  uint64_t covered, checksum;
+  {
+    llvm::ErrorOr<std::unique_ptr<llvm::MemoryBuffer>> file =
+        llvm::MemoryBuffer::getFile(path, /*IsText=*/false,
+                                    /*RequiresNullTerminator=*/false);
+    if (!file)
+      return makeError("cannot read '" + path + "': " +
+                       file.getError().message());
+    covered = (*file)->getBufferSize();
+    checksum = llvm::xxHash64((*file)->getBuffer());
+  }
+  std::error_code ec;
+  llvm::raw_fd_ostream os(path, ec, llvm::sys::fs::OF_Append);
+  if (ec)
+    return makeError("cannot write '" + path + "': " + ec.message());
+  char fields[16];
+  llvm::support::endian::write64le(fields, covered);
+  llvm::support::endian::write64le(fields + 8, checksum);
+  os << abi::kTrailerMagic << llvm::StringRef(fields, sizeof(fields));
+  os.close();
+  if (os.has_error())
+    return makeError("cannot write '" + path + "': " + os.error().message());
   return llvm::Error::success();
 }

@@ -306,6 +306,15 @@ BITNET_RT_API bitnet_status bitnet_model_find_output(const bitnet_model *model,
 BITNET_RT_API const char *bitnet_model_metadata(const bitnet_model *model,
                                                 const char *key);
 
+/** Checks the model file against the checksum bitnet-compile recorded in it
+ *  (model_abi.h): OK; INVALID_MODEL when the bytes differ (the file is
+ *  damaged); UNAVAILABLE when it carries no checksum; FAILED_PRECONDITION
+ *  when the file at the model's path is no longer the one loaded. Reads the
+ *  whole file (about 0.1 s a GB from the page cache). A checksum catches
+ *  damage, not malice: a compiled model is native code, and loading one is
+ *  running it. */
+BITNET_RT_API bitnet_status bitnet_model_verify(const bitnet_model *model);
+
 /** Sizes of the model's shared object as mapped in this process. */
 typedef struct bitnet_model_mapping {
   int64_t read_only_bytes; /**< r--: constants and weights */

@@ -61,6 +61,16 @@ extern "C" {
 /** Bumped whenever a struct below or the run signature changes. */
 #define BITNET_MODEL_ABI_VERSION 6u
 
+/** A model file that bitnet-compile linked ends with a trailer of
+ *  BITNET_MODEL_TRAILER_BYTES bytes: the 8 bytes of
+ *  BITNET_MODEL_TRAILER_MAGIC, then two little-endian uint64: the number of
+ *  bytes before the trailer (the whole ELF object) and their XXH64 checksum
+ *  (seed 0). The loader ignores it; bitnet_model_verify() checks it. A
+ *  checksum catches damage (a bad copy, a flipped bit), not malice: whoever
+ *  can change the file can recompute it. */
+#define BITNET_MODEL_TRAILER_MAGIC "BTNMSUM1"
+#define BITNET_MODEL_TRAILER_BYTES 24
+
 /** Names of the two exported symbols. */
 #define BITNET_MODEL_INFO_SYMBOL "bitnet_model_info"
 #define BITNET_MODEL_RUN_SYMBOL "bitnet_model_run"

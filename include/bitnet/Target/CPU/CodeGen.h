@@ -76,6 +76,11 @@ llvm::Error linkSharedObject(ArrayRef<std::string> objectPaths,
                              const ResolvedTarget &target,
                              llvm::StringRef linker);
 
+/// Ends the model file `path` with the integrity trailer of model_abi.h: the
+/// XXH64 checksum of every byte before it, which bitnet_model_verify()
+/// checks.
+llvm::Error appendChecksumTrailer(llvm::StringRef path);
+
 } // namespace mlir::bitnet
 
 #endif // BITNET_TARGET_CPU_CODEGEN_H
