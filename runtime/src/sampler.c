@@ -1,4 +1,4 @@
-/*===- sampler.c - Picking the next token from logits ---------------*- C -*-===*
+/*===- sampler.c - Picking the next token from logits --------------*- C -*-===*
  *
  * Part of bitnet-mlir.
  *

@@ -113,8 +113,7 @@ TEST(SamplerTest, TopKKeepsTheKMostLikely) {
 
 // Tests that the draws follow softmax(logits / temperature).
 TEST(SamplerTest, FollowsTheDistribution) {
-  std::vector<float> logits = {std::log(0.5f), std::log(0.3f),
-                               std::log(0.2f)};
+  std::vector<float> logits = {std::log(0.5f), std::log(0.3f), std::log(0.2f)};
   Sampler s(params(1, 0, 1, 9));
   const int n = 20000;
   std::vector<int> seen(3);

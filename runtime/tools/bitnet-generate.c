@@ -39,6 +39,7 @@
 #include "bitnet_rt/sampler.h"
 #include "bitnet_rt/tokenizer.h"
 
+#include "tool_step.h"
 #include "tool_text.h"
 #include "tool_version.h"
 
@@ -124,28 +125,6 @@ static double now_seconds(void) {
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void fail(const char *fmt, const char *arg) {
-  fprintf(stderr, "bitnet-generate: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, "\n");
-  exit(1);
-}
-
-static void check(bitnet_status status) {
-  if (status != BITNET_OK) {
-    fprintf(stderr, "bitnet-generate: %s\n", bitnet_status_message(status));
-    bitnet_status_free(status);
-    exit(1);
-  }
-}
-
-static void *xmalloc(size_t n) {
-  void *p = calloc(1, n ? n : 1);
-  if (p == NULL)
-    fail("out of memory (%s)", "allocation");
-  return p;
-}
-
 /*===----------------------------------------------------------------------===*
  * Printing tokens
  *===----------------------------------------------------------------------===*/
@@ -168,7 +147,7 @@ static void put_bytes(text_out *out, const char *bytes, size_t len, int keep) {
     out->kept_cap = 2 * (out->kept_len + len + 1);
     out->kept = realloc(out->kept, out->kept_cap);
     if (!out->kept)
-      fail("out of memory (%s)", "text");
+      tool_fail("out of memory (%s)", "text");
   }
   memcpy(out->kept + out->kept_len, bytes, len);
   out->kept_len += len;
@@ -180,7 +159,7 @@ static void put_token(text_out *out, int32_t id, int keep) {
   if (out->decoder) {
     const char *bytes;
     size_t len;
-    check(bitnet_stream_decoder_push(out->decoder, id, &bytes, &len));
+    tool_check(bitnet_stream_decoder_push(out->decoder, id, &bytes, &len));
     put_bytes(out, bytes, len, keep);
   } else {
     put_bytes(out, out->voc->text[id], out->voc->len[id], keep);
@@ -195,128 +174,6 @@ static void put_rest(text_out *out, int keep) {
     bitnet_stream_decoder_flush(out->decoder, &bytes, &len);
     put_bytes(out, bytes, len, keep);
   }
-}
-
-/*===----------------------------------------------------------------------===*
- * A compiled decoder step and its buffers
- *===----------------------------------------------------------------------===*/
-
-typedef struct step_model {
-  bitnet_model *model;
-  bitnet_context *context;
-  int32_t num_inputs, num_outputs;
-  void **inputs, **outputs;
-  int32_t tokens_index, position_index, logits_index;
-  int64_t S, V, capacity;
-  int last_only; /* logits [1, V]: the step's last token only */
-  int32_t *tokens;
-  int32_t *position;
-  float *logits;
-} step_model;
-
-static int32_t find(bitnet_model *m, const char *name, int input) {
-  int32_t index = -1;
-  check(input ? bitnet_model_find_input(m, name, &index)
-              : bitnet_model_find_output(m, name, &index));
-  return index;
-}
-
-/* Loads a decoder step; its state inputs share `shared`'s buffers when given
- * (the same caches for the prompt and the decode builds). */
-static void load_step(step_model *s, const char *path, bitnet_thread_pool *tp,
-                      const step_model *shared) {
-  memset(s, 0, sizeof(*s));
-  check(bitnet_model_load(path, &s->model));
-  bitnet_context_options options = {NULL, tp, NULL};
-  check(bitnet_context_create(s->model, &options, &s->context));
-  s->num_inputs = bitnet_model_num_inputs(s->model);
-  s->num_outputs = bitnet_model_num_outputs(s->model);
-  s->inputs = xmalloc(sizeof(void *) * (size_t)s->num_inputs);
-  s->outputs = xmalloc(sizeof(void *) * (size_t)s->num_outputs);
-  s->tokens_index = find(s->model, "tokens", 1);
-  s->position_index = find(s->model, "position", 1);
-  s->logits_index = find(s->model, "logits", 0);
-  bitnet_tensor_desc d;
-  check(bitnet_model_input(s->model, s->tokens_index, &d));
-  if (d.dtype != BITNET_DTYPE_I32 || d.rank != 1)
-    fail("%s: input 'tokens' must be int32 [S]", path);
-  s->S = d.shape[0];
-  check(bitnet_model_input(s->model, s->position_index, &d));
-  if (d.dtype != BITNET_DTYPE_I32 || d.num_elements != 1)
-    fail("%s: input 'position' must be an int32 scalar", path);
-  check(bitnet_model_output(s->model, s->logits_index, &d));
-  if (d.dtype != BITNET_DTYPE_F32 || d.rank != 2 ||
-      (d.shape[0] != s->S && d.shape[0] != 1))
-    fail("%s: output 'logits' must be float32 [S, V] (or [1, V], the last "
-         "token's)",
-         path);
-  s->last_only = d.shape[0] == 1 && s->S > 1;
-  s->V = d.shape[1];
-  s->capacity = -1;
-  for (int32_t i = 0; i < s->num_inputs; ++i) {
-    check(bitnet_model_input(s->model, i, &d));
-    if (i == s->tokens_index || i == s->position_index)
-      continue;
-    if (!(d.flags & BITNET_TENSOR_STATE))
-      fail("%s: an input other than tokens and position is not a KV cache "
-           "(state) input; this model is not a decoder step",
-           path);
-    if (d.rank < 1)
-      fail("%s: a KV cache input has rank 0", path);
-    if (s->capacity < 0 || d.shape[0] < s->capacity)
-      s->capacity = d.shape[0];
-    if (shared) {
-      int32_t j = -1;
-      check(bitnet_model_find_input(shared->model, d.name, &j));
-      bitnet_tensor_desc e;
-      check(bitnet_model_input(shared->model, j, &e));
-      if (e.byte_size != d.byte_size || e.rank != d.rank)
-        fail("--prefill: cache '%s' differs between the two models", d.name);
-      s->inputs[i] = shared->inputs[j];
-    } else {
-      s->inputs[i] = aligned_alloc(64, ((size_t)d.byte_size + 63) / 64 * 64);
-      if (s->inputs[i] == NULL)
-        fail("out of memory (%s)", "KV cache");
-      memset(s->inputs[i], 0, (size_t)d.byte_size);
-    }
-  }
-  if (s->capacity < s->S)
-    fail("%s: the KV cache holds fewer tokens than one step", path);
-  s->tokens = xmalloc(sizeof(int32_t) * (size_t)s->S);
-  s->position = xmalloc(sizeof(int32_t));
-  s->inputs[s->tokens_index] = s->tokens;
-  s->inputs[s->position_index] = s->position;
-  for (int32_t o = 0; o < s->num_outputs; ++o) {
-    check(bitnet_model_output(s->model, o, &d));
-    s->outputs[o] = xmalloc((size_t)d.byte_size);
-  }
-  s->logits = s->outputs[s->logits_index];
-}
-
-/* Frees what load_step made; the caches only when they are not `shared`'s. */
-static void free_step(step_model *s, const step_model *shared) {
-  for (int32_t i = 0; i < s->num_inputs; ++i)
-    if (i != s->tokens_index && i != s->position_index && !shared)
-      free(s->inputs[i]);
-  for (int32_t o = 0; o < s->num_outputs; ++o)
-    free(s->outputs[o]);
-  free(s->tokens);
-  free(s->position);
-  free(s->inputs);
-  free(s->outputs);
-  bitnet_context_free(s->context);
-  bitnet_model_release(s->model);
-}
-
-static int64_t kv_bytes(const step_model *s) {
-  int64_t total = 0;
-  bitnet_tensor_desc d;
-  for (int32_t i = 0; i < s->num_inputs; ++i) {
-    check(bitnet_model_input(s->model, i, &d));
-    if (d.flags & BITNET_TENSOR_STATE)
-      total += d.byte_size;
-  }
-  return total;
 }
 
 /* Where --trace-ids writes the ids given to the model, or NULL. */
@@ -334,8 +191,8 @@ static const float *run_step(step_model *s, const int32_t *ids, int64_t n,
   for (int64_t k = 0; k < s->S; ++k)
     s->tokens[k] = k < n ? ids[k] : 0; /* padding: later rows, never seen */
   *s->position = (int32_t)position;
-  check(bitnet_context_run(s->context, (const void *const *)s->inputs,
-                           s->num_inputs, s->outputs, s->num_outputs));
+  tool_check(bitnet_context_run(s->context, (const void *const *)s->inputs,
+                                s->num_inputs, s->outputs, s->num_outputs));
   /* A last-token build runs full steps only (see main). */
   return s->last_only ? s->logits : s->logits + (n - 1) * s->V;
 }
@@ -437,26 +294,14 @@ static void feed(generation *g, const int32_t *tokens, int64_t n) {
   g->t_prompt += now_seconds() - t0;
 }
 
-/* Zeroes the KV caches (shared by the prefill build). */
-static void reset_caches(step_model *s) {
-  bitnet_tensor_desc d;
-  for (int32_t i = 0; i < s->num_inputs; ++i) {
-    check(bitnet_model_input(s->model, i, &d));
-    if (d.flags & BITNET_TENSOR_STATE)
-      memset(s->inputs[i], 0, (size_t)d.byte_size);
-  }
-}
-
-/* The context shift, as llama.cpp's context swap: keeps the first n_keep
- * tokens, drops half of the others (the oldest; more when `need` more tokens
- * would not fit otherwise) and runs what is left again from an empty KV
- * cache. The token at ids[pos], sampled but not run yet, stays after them.
- * Returns 0 when `need` tokens cannot fit even so. */
+/* The context shift, as llama.cpp's context swap: keeps the first token when
+ * it is the BOS token, drops half of the others (the oldest; more when `need`
+ * more tokens would not fit otherwise) and runs what is left again from an
+ * empty KV cache. The token at ids[pos], sampled but not run yet, stays after
+ * them. Returns 0 when `need` tokens cannot fit even so. */
 static int shift_context(generation *g, int64_t need) {
-  int64_t keep = g->tok && g->pos > 1 &&
-                         g->ids[0] == bitnet_tokenizer_bos_id(g->tok)
-                     ? 1
-                     : 0;
+  int64_t keep =
+      g->tok && g->pos > 1 && g->ids[0] == bitnet_tokenizer_bos_id(g->tok);
   int64_t discard = (g->pos - keep) / 2;
   int64_t room = g->ctx + 1 - g->decode->S; /* most tokens before a step */
   if (g->pos - discard + need > room)
@@ -493,7 +338,7 @@ static const char *reply(generation *g, int *pending) {
   g->out->kept_len = 0;
   while (produced < g->max_new) {
     int32_t id;
-    check(bitnet_sampler_sample(g->sampler, g->logits, g->sample_v, &id));
+    tool_check(bitnet_sampler_sample(g->sampler, g->logits, g->sample_v, &id));
     g->ids[g->pos] = id;
     ++produced;
     if (g->generated + produced == 1)
@@ -520,9 +365,10 @@ static const char *reply(generation *g, int *pending) {
     if (!fits(g, 1) && (!g->context_shift || !shift_context(g, 1))) {
       why = "the end of the context";
       fflush(stdout);
-      fprintf(stderr, "\nbitnet-generate: the context is full (%lld tokens, "
-                      "--ctx-size); stopped there, as --no-context-shift "
-                      "asks\n",
+      fprintf(stderr,
+              "\nbitnet-generate: the context is full (%lld tokens, "
+              "--ctx-size); stopped there, as --no-context-shift "
+              "asks\n",
               (long long)g->ctx);
       break;
     }
@@ -540,8 +386,9 @@ static const char *reply(generation *g, int *pending) {
 static void check_fits(const generation *g, int64_t n, const char *what) {
   if (fits(g, n))
     return;
-  fprintf(stderr, "bitnet-generate: %s has %lld tokens; the context holds "
-                  "%lld (--ctx-size; the model's KV cache holds %lld)\n",
+  fprintf(stderr,
+          "bitnet-generate: %s has %lld tokens; the context holds "
+          "%lld (--ctx-size; the model's KV cache holds %lld)\n",
           what, (long long)(g->pos + n), (long long)g->ctx,
           (long long)g->decode->capacity);
   exit(1);
@@ -590,7 +437,7 @@ static int64_t chat(generation *g, const bitnet_chat_template *tmpl,
     messages[num++] = (bitnet_chat_message){"user", message};
     char *text = NULL;
     size_t text_len = 0;
-    check(bitnet_chat_template_apply(
+    tool_check(bitnet_chat_template_apply(
         tmpl, messages, num,
         BITNET_CHAT_ADD_GENERATION_PROMPT | (turns ? BITNET_CHAT_CONTINUE : 0),
         &text, &text_len));
@@ -598,11 +445,12 @@ static int64_t chat(generation *g, const bitnet_chat_template *tmpl,
      * control tokens are meant as such. */
     int32_t *encoded = NULL;
     int64_t n = 0;
-    check(bitnet_tokenizer_encode(g->tok, text, text_len, 0, &encoded, &n));
+    tool_check(
+        bitnet_tokenizer_encode(g->tok, text, text_len, 0, &encoded, &n));
     free(text);
     /* The previous reply's last token, when it was not run yet, then the
      * turn. */
-    int32_t *tokens = xmalloc(sizeof(int32_t) * (size_t)(n + 1));
+    int32_t *tokens = tool_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
     if (pending)
       tokens[0] = g->ids[g->pos];
     memcpy(tokens + pending, encoded, sizeof(int32_t) * (size_t)n);
@@ -723,22 +571,22 @@ int main(int argc, char **argv) {
   bitnet_sampler *sampler = NULL;
   bitnet_sampler_params sampling = {temperature, top_k, top_p,
                                     have_seed ? seed : (uint64_t)time(NULL)};
-  check(bitnet_sampler_create(&sampling, &sampler));
+  tool_check(bitnet_sampler_create(&sampling, &sampler));
 
   bitnet_thread_pool *tp = NULL;
   if (threads == 0)
     threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
-  check(bitnet_thread_pool_create((int32_t)threads, &tp));
+  tool_check(bitnet_thread_pool_create((int32_t)threads, &tp));
   step_model decode, prefill;
   load_step(&decode, model_path, tp, NULL);
   if (decode.last_only)
-    fail("%s computes logits for the last of S > 1 tokens only: give it as "
-         "--prefill, with a one-token build as the model",
-         model_path);
+    tool_fail("%s computes logits for the last of S > 1 tokens only: give it "
+              "as --prefill, with a one-token build as the model",
+              model_path);
   if (prefill_path) {
     load_step(&prefill, prefill_path, tp, &decode);
     if (prefill.V != decode.V)
-      fail("--prefill: '%s' has another vocabulary size", prefill_path);
+      tool_fail("--prefill: '%s' has another vocabulary size", prefill_path);
   }
 
   /* The text side: a tokenizer, else a character vocabulary. */
@@ -749,7 +597,7 @@ int main(int argc, char **argv) {
   int64_t sample_v = decode.V; /* the ids that may be sampled */
   text_out out = {NULL, &voc, NULL, 0, 0};
   if (bitnet_model_metadata(decode.model, "bitnet.tokenizer")) {
-    check(bitnet_tokenizer_create_from_model(decode.model, &tok));
+    tool_check(bitnet_tokenizer_create_from_model(decode.model, &tok));
     if (bitnet_tokenizer_vocab_size(tok) > decode.V) {
       fprintf(stderr, "bitnet-generate: the tokenizer (bitnet.tokenizer) has "
                       "%d tokens, the logits %lld\n",
@@ -757,16 +605,16 @@ int main(int argc, char **argv) {
       exit(1);
     }
     sample_v = bitnet_tokenizer_vocab_size(tok);
-    check(bitnet_stream_decoder_create(tok, BITNET_DECODE_SKIP_SPECIAL,
-                                       &out.decoder));
+    tool_check(bitnet_stream_decoder_create(tok, BITNET_DECODE_SKIP_SPECIAL,
+                                            &out.decoder));
   } else {
     vjson = bitnet_model_metadata(decode.model, "bitnet.vocab");
   }
   if (chatting) {
     if (!tok)
-      fail("--chat needs the model's tokenizer (metadata entry "
-           "bitnet.tokenizer); %s has none",
-           model_path);
+      tool_fail("--chat needs the model's tokenizer (metadata entry "
+                "bitnet.tokenizer); %s has none",
+                model_path);
     bitnet_status status =
         bitnet_chat_template_create_from_model(decode.model, tok, &tmpl);
     if (status != BITNET_OK) {
@@ -783,8 +631,8 @@ int main(int argc, char **argv) {
   if (vjson) {
     const char *error = NULL;
     if (parse_vocab(vjson, &voc, &error) != 0)
-      fail("the model's bitnet.vocab is not a JSON list of strings: %s",
-           error);
+      tool_fail("the model's bitnet.vocab is not a JSON list of strings: %s",
+                error);
     if (voc.size != decode.V) {
       fprintf(stderr, "bitnet-generate: bitnet.vocab has %lld tokens, the "
                       "logits %lld\n",
@@ -793,31 +641,32 @@ int main(int argc, char **argv) {
     }
   }
   if (ctx_size > decode.capacity) {
-    fprintf(stderr, "bitnet-generate: --ctx-size %lld is beyond the model's "
-                    "context: its KV cache holds %lld tokens\n",
+    fprintf(stderr,
+            "bitnet-generate: --ctx-size %lld is beyond the model's "
+            "context: its KV cache holds %lld tokens\n",
             (long long)ctx_size, (long long)decode.capacity);
     exit(EXIT_USAGE);
   }
   if (ctx_size == 0)
     ctx_size = decode.capacity;
-  if (ctx_size < decode.S + 1 ||
-      (prefill_path && ctx_size < prefill.S + 1)) {
-    fprintf(stderr, "bitnet-generate: --ctx-size %lld is too small for a "
-                    "step of the model\n",
+  if (ctx_size < decode.S + 1 || (prefill_path && ctx_size < prefill.S + 1)) {
+    fprintf(stderr,
+            "bitnet-generate: --ctx-size %lld is too small for a "
+            "step of the model\n",
             (long long)ctx_size);
     exit(EXIT_USAGE);
   }
   if (prompt && !vjson && !tok)
-    fail("%s has no tokenizer (metadata bitnet.tokenizer) or vocabulary "
-         "(bitnet.vocab): give --tokens",
-         model_path);
+    tool_fail("%s has no tokenizer (metadata bitnet.tokenizer) or vocabulary "
+              "(bitnet.vocab): give --tokens",
+              model_path);
   if (!vjson && !tok)
     print_ids = 1;
 
   generation g = {
       .decode = &decode,
       .prefill = prefill_path ? &prefill : NULL,
-      .ids = xmalloc(sizeof(int32_t) * (size_t)(decode.capacity + 1)),
+      .ids = tool_xmalloc(sizeof(int32_t) * (size_t)(decode.capacity + 1)),
       .sample_v = sample_v,
       .sampler = sampler,
       .ctx = ctx_size,
@@ -834,13 +683,13 @@ int main(int argc, char **argv) {
     turns = chat(&g, tmpl, system, prompt, &why);
   } else {
     /* The prompt. */
-    int32_t *ids = xmalloc(sizeof(int32_t) *
-                           (2 + strlen(prompt ? prompt : "") +
-                            (token_list ? strlen(token_list) : 0)));
+    int32_t *ids =
+        tool_xmalloc(sizeof(int32_t) * (2 + strlen(prompt ? prompt : "") +
+                                        (token_list ? strlen(token_list) : 0)));
     int64_t n = 0;
     if (prompt && tok) {
       int32_t *encoded = NULL;
-      check(bitnet_tokenizer_encode(
+      tool_check(bitnet_tokenizer_encode(
           tok, prompt, strlen(prompt),
           bitnet_tokenizer_add_bos(tok) ? BITNET_ENCODE_ADD_BOS : 0, &encoded,
           &n));
@@ -921,8 +770,9 @@ int main(int argc, char **argv) {
       fprintf(stderr, "time to first token: %.3f s; stopped at %s\n",
               g.t_first, why);
     if (g.shifts)
-      fprintf(stderr, "context: %lld tokens; %lld context shift%s, which ran "
-                      "%lld tokens again (counted as prompt tokens)\n",
+      fprintf(stderr,
+              "context: %lld tokens; %lld context shift%s, which ran "
+              "%lld tokens again (counted as prompt tokens)\n",
               (long long)g.ctx, (long long)g.shifts, g.shifts == 1 ? "" : "s",
               (long long)g.shift_tokens);
     fprintf(stderr,

@@ -1,4 +1,4 @@
-/*===- bitnet-perplexity.c - Perplexity of a compiled decoder on a text -*- C -*-===*
+/*===- bitnet-perplexity.c - Perplexity of a decoder on a text -----*- C -*-===*
  *
  * Part of bitnet-mlir.
  *
@@ -39,6 +39,7 @@
 #include "bitnet_rt/bitnet_rt.h"
 #include "bitnet_rt/tokenizer.h"
 
+#include "tool_step.h"
 #include "tool_text.h"
 #include "tool_version.h"
 
@@ -83,21 +84,6 @@ static void usage_error(const char *msg, const char *arg) {
   exit(EXIT_USAGE);
 }
 
-static void fail(const char *fmt, const char *arg) {
-  fprintf(stderr, "bitnet-perplexity: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, "\n");
-  exit(1);
-}
-
-static void check(bitnet_status status) {
-  if (status != BITNET_OK) {
-    fprintf(stderr, "bitnet-perplexity: %s\n", bitnet_status_message(status));
-    bitnet_status_free(status);
-    exit(1);
-  }
-}
-
 static double parse_number(const char *flag, const char *text, double lo,
                            double hi) {
   char *end;
@@ -119,110 +105,8 @@ static double now_seconds(void) {
 }
 
 /*===----------------------------------------------------------------------===*
- * The decoder step
+ * Scoring
  *===----------------------------------------------------------------------===*/
-
-typedef struct step_model {
-  bitnet_model *model;
-  bitnet_context *context;
-  int32_t num_inputs, num_outputs;
-  void **inputs, **outputs;
-  int32_t tokens_index, position_index, logits_index;
-  int64_t S, V, capacity;
-  int32_t *tokens, *position;
-  float *logits;
-} step_model;
-
-static int32_t find(bitnet_model *m, const char *name, int input) {
-  int32_t index = -1;
-  check(input ? bitnet_model_find_input(m, name, &index)
-              : bitnet_model_find_output(m, name, &index));
-  return index;
-}
-
-static void load_step(step_model *s, const char *path,
-                      bitnet_thread_pool *tp) {
-  memset(s, 0, sizeof(*s));
-  check(bitnet_model_load(path, &s->model));
-  bitnet_context_options options = {NULL, tp, NULL};
-  check(bitnet_context_create(s->model, &options, &s->context));
-  s->num_inputs = bitnet_model_num_inputs(s->model);
-  s->num_outputs = bitnet_model_num_outputs(s->model);
-  s->inputs = tool_xmalloc(sizeof(void *) * (size_t)s->num_inputs);
-  s->outputs = tool_xmalloc(sizeof(void *) * (size_t)s->num_outputs);
-  s->tokens_index = find(s->model, "tokens", 1);
-  s->position_index = find(s->model, "position", 1);
-  s->logits_index = find(s->model, "logits", 0);
-  bitnet_tensor_desc d;
-  check(bitnet_model_input(s->model, s->tokens_index, &d));
-  if (d.dtype != BITNET_DTYPE_I32 || d.rank != 1)
-    fail("%s: input 'tokens' must be int32 [S]", path);
-  s->S = d.shape[0];
-  check(bitnet_model_input(s->model, s->position_index, &d));
-  if (d.dtype != BITNET_DTYPE_I32 || d.num_elements != 1)
-    fail("%s: input 'position' must be an int32 scalar", path);
-  check(bitnet_model_output(s->model, s->logits_index, &d));
-  if (d.dtype != BITNET_DTYPE_F32 || d.rank != 2)
-    fail("%s: output 'logits' must be float32 [S, V]", path);
-  if (d.shape[0] != s->S)
-    fail("%s: output 'logits' has the last token's row only (a "
-         "--last-token-logits build); perplexity needs every token's: "
-         "compile it without that flag",
-         path);
-  s->V = d.shape[1];
-  s->capacity = -1;
-  for (int32_t i = 0; i < s->num_inputs; ++i) {
-    check(bitnet_model_input(s->model, i, &d));
-    if (i == s->tokens_index || i == s->position_index)
-      continue;
-    if (!(d.flags & BITNET_TENSOR_STATE))
-      fail("%s: an input other than tokens and position is not a KV cache "
-           "(state) input; this model is not a decoder step",
-           path);
-    if (d.rank < 1)
-      fail("%s: a KV cache input has rank 0", path);
-    if (s->capacity < 0 || d.shape[0] < s->capacity)
-      s->capacity = d.shape[0];
-    s->inputs[i] = aligned_alloc(64, ((size_t)d.byte_size + 63) / 64 * 64);
-    if (s->inputs[i] == NULL)
-      tool_out_of_memory();
-  }
-  if (s->capacity < s->S)
-    fail("%s: the KV cache holds fewer tokens than one step", path);
-  s->tokens = tool_xmalloc(sizeof(int32_t) * (size_t)s->S);
-  s->position = tool_xmalloc(sizeof(int32_t));
-  s->inputs[s->tokens_index] = s->tokens;
-  s->inputs[s->position_index] = s->position;
-  for (int32_t o = 0; o < s->num_outputs; ++o) {
-    check(bitnet_model_output(s->model, o, &d));
-    s->outputs[o] = tool_xmalloc((size_t)d.byte_size);
-  }
-  s->logits = s->outputs[s->logits_index];
-}
-
-static void free_step(step_model *s) {
-  for (int32_t i = 0; i < s->num_inputs; ++i)
-    if (i != s->tokens_index && i != s->position_index)
-      free(s->inputs[i]);
-  for (int32_t o = 0; o < s->num_outputs; ++o)
-    free(s->outputs[o]);
-  free(s->tokens);
-  free(s->position);
-  free(s->inputs);
-  free(s->outputs);
-  bitnet_context_free(s->context);
-  bitnet_model_release(s->model);
-}
-
-/* Empties the KV caches: a window starts from nothing. */
-static void reset_caches(step_model *s) {
-  bitnet_tensor_desc d;
-  for (int32_t i = 0; i < s->num_inputs; ++i) {
-    check(bitnet_model_input(s->model, i, &d));
-    if (d.flags & BITNET_TENSOR_STATE)
-      memset(s->inputs[i], 0, (size_t)d.byte_size);
-  }
-}
 
 /* Runs `n` <= S tokens at `position`; their logits are s->logits[0 .. n). */
 static void run_step(step_model *s, const int32_t *ids, int64_t n,
@@ -230,8 +114,8 @@ static void run_step(step_model *s, const int32_t *ids, int64_t n,
   for (int64_t k = 0; k < s->S; ++k)
     s->tokens[k] = k < n ? ids[k] : 0; /* padding: later rows, never read */
   *s->position = (int32_t)position;
-  check(bitnet_context_run(s->context, (const void *const *)s->inputs,
-                           s->num_inputs, s->outputs, s->num_outputs));
+  tool_check(bitnet_context_run(s->context, (const void *const *)s->inputs,
+                                s->num_inputs, s->outputs, s->num_outputs));
 }
 
 /* -log softmax(logits)[target], in double. */
@@ -258,7 +142,7 @@ int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
     const char *next = i + 1 < argc ? argv[i + 1] : NULL;
-#define VALUE()                                                               \
+#define VALUE()                                                                \
   (next ? (++i, next) : (usage_error("%s needs a value", a), (const char *)0))
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       fputs(usage_text, stdout);
@@ -297,18 +181,22 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (text_len == 0) {
-    fprintf(stderr, "bitnet-perplexity: -f %s: the file is empty\n",
-            text_path);
+    fprintf(stderr, "bitnet-perplexity: -f %s: the file is empty\n", text_path);
     return 1;
   }
 
   if (threads == 0)
-    threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN)
-                                                : 1;
+    threads =
+        sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
   bitnet_thread_pool *tp = NULL;
-  check(bitnet_thread_pool_create((int32_t)threads, &tp));
+  tool_check(bitnet_thread_pool_create((int32_t)threads, &tp));
   step_model m;
-  load_step(&m, model_path, tp);
+  load_step(&m, model_path, tp, NULL);
+  if (m.last_only)
+    tool_fail("%s: output 'logits' has the last token's row only (a "
+              "--last-token-logits build); perplexity needs every token's: "
+              "compile it without that flag",
+              model_path);
 
   /* Tokens. */
   bitnet_tokenizer *tok = NULL;
@@ -318,29 +206,31 @@ int main(int argc, char **argv) {
   int32_t bos = -1;
   const char *how;
   if (bitnet_model_metadata(m.model, "bitnet.tokenizer")) {
-    check(bitnet_tokenizer_create_from_model(m.model, &tok));
+    tool_check(bitnet_tokenizer_create_from_model(m.model, &tok));
     if (bitnet_tokenizer_vocab_size(tok) > m.V) {
-      fprintf(stderr, "bitnet-perplexity: the tokenizer (bitnet.tokenizer) "
-                      "has %d tokens, the logits %lld\n",
+      fprintf(stderr,
+              "bitnet-perplexity: the tokenizer (bitnet.tokenizer) "
+              "has %d tokens, the logits %lld\n",
               bitnet_tokenizer_vocab_size(tok), (long long)m.V);
       return 1;
     }
-    check(bitnet_tokenizer_encode(tok, text, text_len, 0, &ids, &n));
+    tool_check(bitnet_tokenizer_encode(tok, text, text_len, 0, &ids, &n));
     if (bitnet_tokenizer_add_bos(tok))
       bos = bitnet_tokenizer_bos_id(tok);
     how = "the model's tokenizer";
   } else {
     const char *vjson = bitnet_model_metadata(m.model, "bitnet.vocab");
     if (!vjson)
-      fail("%s has no tokenizer (metadata bitnet.tokenizer) or vocabulary "
-           "(bitnet.vocab) to split the text with",
-           model_path);
+      tool_fail("%s has no tokenizer (metadata bitnet.tokenizer) or vocabulary "
+                "(bitnet.vocab) to split the text with",
+                model_path);
     if (parse_vocab(vjson, &voc, &error) != 0)
-      fail("the model's bitnet.vocab is not a JSON list of strings: %s",
-           error);
+      tool_fail("the model's bitnet.vocab is not a JSON list of strings: %s",
+                error);
     if (voc.size != m.V) {
-      fprintf(stderr, "bitnet-perplexity: bitnet.vocab has %lld tokens, the "
-                      "logits %lld\n",
+      fprintf(stderr,
+              "bitnet-perplexity: bitnet.vocab has %lld tokens, the "
+              "logits %lld\n",
               (long long)voc.size, (long long)m.V);
       return 1;
     }
@@ -355,16 +245,18 @@ int main(int argc, char **argv) {
            "out\n",
            (long long)skipped);
   if (n < 2) {
-    fprintf(stderr, "bitnet-perplexity: -f %s: the text has %lld token%s; "
-                    "scoring needs at least 2\n",
+    fprintf(stderr,
+            "bitnet-perplexity: -f %s: the text has %lld token%s; "
+            "scoring needs at least 2\n",
             text_path, (long long)n, n == 1 ? "" : "s");
     return 1;
   }
 
   /* Windows. */
   if (ctx_size > m.capacity) {
-    fprintf(stderr, "bitnet-perplexity: --ctx-size %lld is beyond the "
-                    "model's context: its KV cache holds %lld tokens\n",
+    fprintf(stderr,
+            "bitnet-perplexity: --ctx-size %lld is beyond the "
+            "model's context: its KV cache holds %lld tokens\n",
             (long long)ctx_size, (long long)m.capacity);
     return EXIT_USAGE;
   }
@@ -380,11 +272,11 @@ int main(int argc, char **argv) {
   int64_t first = n_ctx / 2 < n_ctx - 2 ? n_ctx / 2 : n_ctx - 2;
   int64_t per_window = n_ctx - 1 - first;
   printf("windows: %lld of %lld tokens (%lld tokens at the end left out), "
-         "each from an empty KV cache; scoring the tokens at positions %lld..%lld of each: "
+         "each from an empty KV cache; scoring the tokens at positions "
+         "%lld..%lld of each: "
          "%lld tokens a window, %lld in all\n",
-         (long long)windows, (long long)n_ctx,
-         (long long)(n - windows * n_ctx), (long long)first + 1,
-         (long long)n_ctx - 1, (long long)per_window,
+         (long long)windows, (long long)n_ctx, (long long)(n - windows * n_ctx),
+         (long long)first + 1, (long long)n_ctx - 1, (long long)per_window,
          (long long)(windows * per_window));
   fflush(stdout);
 
@@ -406,8 +298,8 @@ int main(int argc, char **argv) {
         int64_t at = start + k;
         if (at < pos || at < first || at > n_ctx - 2)
           continue;
-        double v = negative_log_likelihood(m.logits + k * m.V, m.V,
-                                           window[at + 1]);
+        double v =
+            negative_log_likelihood(m.logits + k * m.V, m.V, window[at + 1]);
         nll += v;
         nll2 += v * v;
         ++count;
@@ -420,14 +312,15 @@ int main(int argc, char **argv) {
   printf("\n");
   double mean = nll / (double)count, ppl = exp(mean);
   double var = nll2 / (double)count - mean * mean;
-  double stderr_nll = count > 1 && var > 0 ? sqrt(var / (double)(count - 1))
-                                           : 0.0;
+  double stderr_nll =
+      count > 1 && var > 0 ? sqrt(var / (double)(count - 1)) : 0.0;
   printf("Final estimate: PPL = %.4f +/- %.5f (mean NLL %.6f nats over %lld "
          "tokens)\n",
          ppl, ppl * stderr_nll, mean, (long long)count);
   if (!quiet)
-    fprintf(stderr, "%lld tokens run in %.3f s (%.1f tokens/s), %lld "
-                    "threads\n",
+    fprintf(stderr,
+            "%lld tokens run in %.3f s (%.1f tokens/s), %lld "
+            "threads\n",
             (long long)(windows * n_ctx), seconds,
             seconds > 0 ? (double)(windows * n_ctx) / seconds : 0.0,
             (long long)threads);
@@ -435,7 +328,7 @@ int main(int argc, char **argv) {
   free(ids);
   free_vocab(&voc);
   bitnet_tokenizer_free(tok);
-  free_step(&m);
+  free_step(&m, NULL);
   bitnet_thread_pool_release(tp);
   return 0;
 }

@@ -1,4 +1,4 @@
-/*===- tool_text.h - Text files and character vocabularies of the tools -*- C -*-===*
+/*===- tool_text.h - Text files and character vocabularies ---------*- C -*-===*
  *
  * Part of bitnet-mlir.
  *
@@ -7,7 +7,9 @@
  * What bitnet-generate and bitnet-perplexity share besides the runtime's
  * tokenizer: reading a text file whole (a prompt, a text to score), and the
  * character vocabulary of models without a tokenizer (metadata entry
- * bitnet.vocab, a JSON list of strings, split longest match first).
+ * bitnet.vocab, a JSON list of strings, split longest match first). Errors
+ * that end the program name it (program_invocation_short_name: the tools
+ * define _GNU_SOURCE).
  *
  *===----------------------------------------------------------------------===*/
 
@@ -23,9 +25,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static inline void tool_out_of_memory(void) {
-  fprintf(stderr, "out of memory\n");
+/* Ends the program with a message: "TOOL: " and `fmt` with `arg`. */
+static inline void tool_fail(const char *fmt, const char *arg) {
+  fprintf(stderr, "%s: ", program_invocation_short_name);
+  fprintf(stderr, fmt, arg);
+  fprintf(stderr, "\n");
   exit(1);
+}
+
+static inline void tool_out_of_memory(void) {
+  tool_fail("out of memory (%s)", "allocation");
 }
 
 /* Zeroed memory, or exit on failure. */

@@ -1,4 +1,4 @@
-/*===- bitnet_rt/sampler.h - Picking the next token from logits -----*- C -*-===*
+/*===- bitnet_rt/sampler.h - Picking the next token from logits ----*- C -*-===*
  *
  * Part of bitnet-mlir.
  *
