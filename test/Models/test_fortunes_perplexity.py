@@ -6,7 +6,10 @@ model never saw, with bitnet-perplexity and with models/perplexity_reference.py
 (the same windows in torch), and compares: the perplexities within 0.5%, their
 standard errors within 5% (measured: 0.03% and 0.1%). Then the tool's errors:
 a missing, empty or one-token text, a --ctx-size beyond the context, a
-last-token-logits build.
+last-token-logits build. Last, a model with a BPE tokenizer that asks for a
+BOS token (a tiny GGUF checkpoint of test/Models/gguf): the tool's figures are
+recomputed through the Python bindings, with the tokenizer's ids and BOS as
+each window's first token.
 
 Needs python3-torch and python3-onnx.
 """
@@ -23,11 +26,15 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "models"))
 
 import bitnet_decoder as bd  # noqa: E402
+import bitnet_mlir  # noqa: E402
+import numpy as np  # noqa: E402
 import perplexity_reference as ref  # noqa: E402
 import torch  # noqa: E402
 
 MODEL = os.path.join(ROOT, "models", "fortunes", "fortunes.onnx")
 HELDOUT = os.path.join(ROOT, "models", "fortunes", "heldout.txt")
+TINY_GGUF = os.path.join(ROOT, "test", "Models", "gguf",
+                         "tiny-bitnet-b1.58-i2_s.gguf")
 COMPILER = os.environ.get("BITNET_COMPILE", "bitnet-compile")
 PERPLEXITY = os.environ.get("BITNET_PERPLEXITY", "bitnet-perplexity")
 PPL_TOL = 0.005  # relative
@@ -150,6 +157,50 @@ class FortunesPerplexity(unittest.TestCase):
                            text=True)
         self.assertEqual(r.returncode, 0)
         self.assertTrue(r.stdout.startswith("bitnet-perplexity (bitnet-mlir)"))
+
+
+class TokenizerModelPerplexity(unittest.TestCase):
+    def test_bos_windows_match_the_bindings(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            so = os.path.join(tmp, "tiny.so")
+            subprocess.run([COMPILER, TINY_GGUF, "--input-shape=tokens:1",
+                            "-o", so], check=True)
+            text = ("The quick brown fox jumps over the lazy dog. The quick "
+                    "brown fox jumps over the lazy dog again, and the dog "
+                    "sleeps.\n")
+            path = os.path.join(tmp, "text.txt")
+            with open(path, "w") as f:
+                f.write(text)
+            r = subprocess.run([PERPLEXITY, so, "-f", path, "--ctx-size",
+                                "16", "--threads", "1"],
+                               capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("(the model's tokenizer)", r.stdout)
+            m = FINAL.search(r.stdout)
+            with bitnet_mlir.load(so, threads=1) as model:
+                tok = bitnet_mlir._native.Tokenizer(
+                    model.metadata["bitnet.tokenizer"])
+                self.assertTrue(tok.add_bos)
+                ids = tok.encode(text, False)
+                self.assertIn(f"{len(ids)} tokens", r.stdout)
+                nlls = []
+                for w in range(len(ids) // 16):
+                    window = [tok.bos_id] + ids[w * 16 + 1:(w + 1) * 16]
+                    caches = {s.name: np.zeros(s.shape, s.dtype)
+                              for s in model.inputs if s.state}
+                    for p in range(15):
+                        logits = model.run(
+                            tokens=np.array([window[p]], np.int32),
+                            position=np.array(p, np.int32),
+                            **caches)[0].astype(np.float64)
+                        if p >= 8:
+                            top = logits.max()
+                            lse = top + np.log(np.exp(logits - top).sum())
+                            nlls.append(lse - logits[window[p + 1]])
+        want_ppl, want_err, _ = ref.perplexity(np.array(nlls))
+        self.assertEqual(int(m.group(3)), len(nlls))
+        self.assertAlmostEqual(float(m.group(1)) / want_ppl, 1, places=4)
+        self.assertAlmostEqual(float(m.group(2)) / want_err, 1, places=3)
 
 
 if __name__ == "__main__":
