@@ -39,11 +39,10 @@
 #include "bitnet_rt/sampler.h"
 #include "bitnet_rt/tokenizer.h"
 
+#include "tool_cli.h"
 #include "tool_step.h"
 #include "tool_text.h"
 #include "tool_version.h"
-
-#define EXIT_USAGE 2
 
 static const char usage_text[] =
     "usage: bitnet-generate MODEL.so [options]\n"
@@ -118,12 +117,6 @@ static const char usage_text[] =
     "At the end it prints prompt and decode tokens/s, the time to the first\n"
     "generated token, the model's read-only (weights) bytes, the KV-cache bytes\n"
     "and the peak resident memory, on stderr.\n";
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /*===----------------------------------------------------------------------===*
  * Printing tokens
@@ -200,28 +193,6 @@ static const float *run_step(step_model *s, const int32_t *ids, int64_t n,
 /*===----------------------------------------------------------------------===*
  * Main
  *===----------------------------------------------------------------------===*/
-
-static void usage_error(const char *msg, const char *arg) {
-  fprintf(stderr, "bitnet-generate: ");
-  fprintf(stderr, msg, arg);
-  fprintf(stderr, "\n(run bitnet-generate --help for the options)\n");
-  exit(EXIT_USAGE);
-}
-
-static double parse_number(const char *flag, const char *text, double lo,
-                           double hi) {
-  char *end;
-  errno = 0;
-  double v = strtod(text, &end);
-  /* Written so that NaN, which compares false with everything, is refused. */
-  if (errno || end == text || *end != '\0' || !(v >= lo && v <= hi)) {
-    fprintf(stderr,
-            "bitnet-generate: %s needs a number in [%g, %g], got '%s'\n",
-            flag, lo, hi, text);
-    exit(EXIT_USAGE);
-  }
-  return v;
-}
 
 /* The prompt of -f: the file's text, less one line break at its end (as
  * llama.cpp's -f reads it). */

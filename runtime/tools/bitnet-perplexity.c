@@ -39,11 +39,10 @@
 #include "bitnet_rt/bitnet_rt.h"
 #include "bitnet_rt/tokenizer.h"
 
+#include "tool_cli.h"
 #include "tool_step.h"
 #include "tool_text.h"
 #include "tool_version.h"
-
-#define EXIT_USAGE 2
 
 static const char usage_text[] =
     "usage: bitnet-perplexity MODEL.so -f TEXT.txt [options]\n"
@@ -76,33 +75,6 @@ static const char usage_text[] =
     "A model built for S > 1 tokens a step (bitnet-compile\n"
     "--input-shape=tokens:S, without --last-token-logits) runs S tokens at a\n"
     "time, which is faster.\n";
-
-static void usage_error(const char *msg, const char *arg) {
-  fprintf(stderr, "bitnet-perplexity: ");
-  fprintf(stderr, msg, arg);
-  fprintf(stderr, "\n(run bitnet-perplexity --help for the options)\n");
-  exit(EXIT_USAGE);
-}
-
-static double parse_number(const char *flag, const char *text, double lo,
-                           double hi) {
-  char *end;
-  errno = 0;
-  double v = strtod(text, &end);
-  if (errno || end == text || *end != '\0' || !(v >= lo && v <= hi)) {
-    fprintf(stderr,
-            "bitnet-perplexity: %s needs a number in [%g, %g], got '%s'\n",
-            flag, lo, hi, text);
-    exit(EXIT_USAGE);
-  }
-  return v;
-}
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /*===----------------------------------------------------------------------===*
  * Scoring
