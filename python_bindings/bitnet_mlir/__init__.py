@@ -8,7 +8,9 @@
     y = model.run(np.ones((2, 8), np.float32))
 
 compile() runs the same library pipeline as the bitnet-compile tool; load()
-and Model.run() go through libbitnet_rt, the C runtime. Errors are
+and Model.run() go through libbitnet_rt, the C runtime, and so does
+Model.generate() (text from a compiled decoder, as bitnet-generate makes it,
+with the runtime's tokenizer and sampler; stream=True yields it in pieces). Errors are
 exceptions: CompileError (with the compiler's located diagnostics),
 RuntimeError (a runtime status, with its code), and TypeError / ValueError
 for arguments that do not fit a model.

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _native
+from ._generate import Generation
 from ._profile import Profiler
 
 
@@ -277,6 +278,53 @@ class Model:
         if len(outputs) == 1:
             return outputs[0]
         return tuple(outputs)
+
+    # -- text generation ----------------------------------------------------
+
+    def generate(self, prompt, max_tokens=128, temperature=0.8, top_k=40,
+                 top_p=0.95, seed=None, stop=None, stream=False,
+                 ctx_size=None, context_shift=True):
+        """Generates text after `prompt` with a decoder step compiled by
+        bitnet-compile (inputs tokens [S] int32, position int32 and KV
+        caches; output logits [S, V]; see models/README.md), as the
+        bitnet-generate tool does.
+
+        prompt: a str, encoded with the model's tokenizer (metadata entry
+        bitnet.tokenizer; BOS first when it asks for one) or its character
+        vocabulary (bitnet.vocab); or a sequence of token ids.
+
+        max_tokens: most tokens to generate; generation also ends at the
+        tokenizer's end-of-sequence or end-of-turn token.
+
+        temperature, top_k, top_p, seed: the runtime's sampler (temperature
+        0 is greedy; top_k 0 and top_p 1 keep every token); seed None draws
+        one. The same values give the same tokens as bitnet-generate with
+        --seed.
+
+        stop: a str or a list of them: generation ends at the first one in
+        the generated text, which is returned up to it (without it).
+
+        stream: False returns the generated text (without the prompt); True
+        returns an iterator over pieces of it, each yielded as soon as it is
+        generated (text that may be the start of a stop string is held back
+        until it is not).
+
+        ctx_size: tokens the context holds, prompt and generated text
+        (default and most: the model's KV cache). When a generated token
+        does not fit, the context shifts as bitnet-generate's does: the BOS
+        token stays, the oldest half of the other tokens is dropped, and the
+        rest runs again from an empty KV cache; with context_shift=False
+        generation stops there with a warning. A prompt longer than the
+        context is a ValueError.
+
+        Each call starts from empty KV caches. Bad arguments raise TypeError
+        or ValueError when generate() is called, also with stream=True.
+        """
+        generation = Generation(self, prompt, max_tokens, temperature, top_k,
+                                top_p, seed, stop, ctx_size, context_shift)
+        if stream:
+            return generation.pieces()
+        return "".join(generation.pieces())
 
     # -- profiling ----------------------------------------------------------
 

@@ -5,7 +5,9 @@
 //===----------------------------------------------------------------------===//
 //
 // `Model` owns one loaded model, a memory pool, an optional thread pool and
-// one execution context; `Collector` owns a bitnet_profile_collector. The
+// one execution context; `Collector` owns a bitnet_profile_collector;
+// `Sampler`, `Tokenizer` and `StreamDecoder` wrap the runtime's sampling and
+// tokenizer for Model.generate (bitnet_mlir/_generate.py). The
 // argument handling with the readable messages lives in Python
 // (bitnet_mlir/_model.py); this layer takes exactly the arrays the model
 // needs, checks them again (so that no call can pass a buffer of the wrong
@@ -16,6 +18,8 @@
 #include "Native.h"
 
 #include "bitnet_rt/bitnet_rt.h"
+#include "bitnet_rt/sampler.h"
+#include "bitnet_rt/tokenizer.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
@@ -440,6 +444,86 @@ private:
   std::vector<TensorSpec> inputs, outputs;
 };
 
+/// The runtime's sampler (bitnet_rt/sampler.h).
+struct Sampler {
+  bitnet_sampler *sampler = nullptr;
+
+  Sampler(double temperature, int64_t topK, double topP, uint64_t seed) {
+    bitnet_sampler_params params{temperature, topK, topP, seed};
+    bitnet_status status = bitnet_sampler_create(&params, &sampler);
+    if (status != BITNET_OK) {
+      std::string message = bitnet_status_message(status);
+      bitnet_status_free(status);
+      throw py::value_error(message);
+    }
+  }
+  ~Sampler() { bitnet_sampler_free(sampler); }
+  Sampler(const Sampler &) = delete;
+  Sampler &operator=(const Sampler &) = delete;
+
+  /// The id picked from the first `size` entries of a float32 vector.
+  int32_t sample(py::array_t<float, py::array::c_style> logits, int64_t size) {
+    if (logits.ndim() != 1 || size < 1 || size > logits.shape(0))
+      throw py::value_error("logits must be a float32 vector of at least "
+                            "`size` >= 1 entries");
+    int32_t id = -1;
+    check(bitnet_sampler_sample(sampler, logits.data(), size, &id));
+    return id;
+  }
+};
+
+/// The runtime's tokenizer (bitnet_rt/tokenizer.h), made from the JSON of a
+/// model's metadata entry bitnet.tokenizer.
+struct Tokenizer {
+  bitnet_tokenizer *tokenizer = nullptr;
+
+  explicit Tokenizer(const std::string &json) {
+    check(bitnet_tokenizer_create(json.data(), json.size(), &tokenizer));
+  }
+  ~Tokenizer() { bitnet_tokenizer_free(tokenizer); }
+  Tokenizer(const Tokenizer &) = delete;
+  Tokenizer &operator=(const Tokenizer &) = delete;
+
+  std::vector<int32_t> encode(const std::string &text, bool addBos) {
+    int32_t *ids = nullptr;
+    int64_t n = 0;
+    check(bitnet_tokenizer_encode(tokenizer, text.data(), text.size(),
+                                  addBos ? BITNET_ENCODE_ADD_BOS : 0, &ids,
+                                  &n));
+    std::vector<int32_t> out(ids, ids + n);
+    std::free(ids);
+    return out;
+  }
+};
+
+/// Text of generated tokens, never ending inside a UTF-8 character; keeps
+/// its Tokenizer alive.
+struct StreamDecoder {
+  std::shared_ptr<Tokenizer> tokenizer;
+  bitnet_stream_decoder *decoder = nullptr;
+
+  explicit StreamDecoder(std::shared_ptr<Tokenizer> t) : tokenizer(t) {
+    check(bitnet_stream_decoder_create(tokenizer->tokenizer,
+                                       BITNET_DECODE_SKIP_SPECIAL, &decoder));
+  }
+  ~StreamDecoder() { bitnet_stream_decoder_free(decoder); }
+  StreamDecoder(const StreamDecoder &) = delete;
+  StreamDecoder &operator=(const StreamDecoder &) = delete;
+
+  py::bytes push(int32_t id) {
+    const char *text = nullptr;
+    size_t length = 0;
+    check(bitnet_stream_decoder_push(decoder, id, &text, &length));
+    return py::bytes(text, length);
+  }
+  py::bytes flush() {
+    const char *text = nullptr;
+    size_t length = 0;
+    bitnet_stream_decoder_flush(decoder, &text, &length);
+    return py::bytes(text, length);
+  }
+};
+
 } // namespace
 
 void bindRuntime(py::module_ &m) {
@@ -477,6 +561,36 @@ void bindRuntime(py::module_ &m) {
       .def("mapping", &Model::mapping)
       .def("verify", &Model::verify)
       .def("close", &Model::close);
+
+  py::class_<Sampler>(m, "Sampler")
+      .def(py::init<double, int64_t, double, uint64_t>(),
+           py::arg("temperature"), py::arg("top_k"), py::arg("top_p"),
+           py::arg("seed"))
+      .def("sample", &Sampler::sample, py::arg("logits"), py::arg("size"));
+
+  py::class_<Tokenizer, std::shared_ptr<Tokenizer>>(m, "Tokenizer")
+      .def(py::init<const std::string &>(), py::arg("json"))
+      .def("encode", &Tokenizer::encode, py::arg("text"), py::arg("add_bos"))
+      .def_property_readonly("vocab_size", [](const Tokenizer &t) {
+        return bitnet_tokenizer_vocab_size(t.tokenizer);
+      })
+      .def_property_readonly("bos_id", [](const Tokenizer &t) {
+        return bitnet_tokenizer_bos_id(t.tokenizer);
+      })
+      .def_property_readonly("eos_id", [](const Tokenizer &t) {
+        return bitnet_tokenizer_eos_id(t.tokenizer);
+      })
+      .def_property_readonly("eot_id", [](const Tokenizer &t) {
+        return bitnet_tokenizer_eot_id(t.tokenizer);
+      })
+      .def_property_readonly("add_bos", [](const Tokenizer &t) {
+        return bitnet_tokenizer_add_bos(t.tokenizer) != 0;
+      });
+
+  py::class_<StreamDecoder>(m, "StreamDecoder")
+      .def(py::init<std::shared_ptr<Tokenizer>>(), py::arg("tokenizer"))
+      .def("push", &StreamDecoder::push, py::arg("id"))
+      .def("flush", &StreamDecoder::flush);
 }
 
 } // namespace bitnet_python

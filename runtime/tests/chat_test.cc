@@ -533,12 +533,35 @@ TEST_F(GenerateChatTest, ConversationLongerThanTheCache) {
   std::string input;
   for (int i = 0; i < 10; ++i)
     input += "Hi\n";
-  Result r = Chat(BITNET_TEST_MODEL_CHAT_BITNET, input);
+  Result r = Chat(BITNET_TEST_MODEL_CHAT_BITNET, input, {"--no-context-shift"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_TRUE(Contains(r.err, "the conversation has")) << r.err;
   EXPECT_TRUE(Contains(r.err, "KV cache holds 256")) << r.err;
   // The turns that fit were answered.
   EXPECT_TRUE(Contains(r.out, script_ + "\n" + script_ + "\n")) << r.out;
+}
+
+// Tests that, by default, the earliest turns make room for the next ones:
+// every message is answered, and each shift runs the kept tokens again from
+// position 0, the BOS token first.
+TEST_F(GenerateChatTest, ConversationShiftsPastTheCache) {
+  std::string input, want;
+  for (int i = 0; i < 10; ++i) {
+    input += "Hi\n";
+    want += script_ + "\n";
+  }
+  Result r = Chat(BITNET_TEST_MODEL_CHAT_BITNET, input);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, want);
+  EXPECT_TRUE(Contains(r.err, "context shift")) << r.err;
+  std::istringstream lines(ReadFile(trace_));
+  int starts = 0;
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("0: ", 0) == 0) {
+      ++starts;
+      EXPECT_EQ(line, "0: 257"); // <|begin_of_text|>, one token a run
+    }
+  EXPECT_GE(starts, 2);
 }
 
 TEST_F(GenerateChatTest, TemplateAndTokenizerErrors) {

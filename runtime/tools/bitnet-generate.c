@@ -36,11 +36,13 @@
 
 #include "bitnet_rt/bitnet_rt.h"
 #include "bitnet_rt/chat.h"
+#include "bitnet_rt/sampler.h"
 #include "bitnet_rt/tokenizer.h"
 
+#include "tool_cli.h"
+#include "tool_step.h"
+#include "tool_text.h"
 #include "tool_version.h"
-
-#define EXIT_USAGE 2
 
 static const char usage_text[] =
     "usage: bitnet-generate MODEL.so [options]\n"
@@ -70,11 +72,17 @@ static const char usage_text[] =
     "                       (its metadata entry bitnet.tokenizer; BOS first\n"
     "                       when the tokenizer asks for it) or split into its\n"
     "                       character vocabulary (bitnet.vocab)\n"
+    "  -f, --file FILE      prompt text from FILE (less one line break at its\n"
+    "                       end, as llama.cpp's -f); with --chat, one message\n"
     "  --tokens 1,2,3       prompt as token ids instead\n"
+    "  -c, --ctx-size N     tokens the context holds: prompt and generated\n"
+    "                       text (default and most: the model's KV cache,\n"
+    "                       its context; more is an error)\n"
+    "  --no-context-shift   stop at the end of the context instead of\n"
+    "                       shifting it (see below)\n"
     "  -n N                 tokens to generate (default 128; with --chat, per\n"
-    "                       reply); generation also stops when the KV cache\n"
-    "                       is full, and at the tokenizer's end-of-sequence or\n"
-    "                       end-of-turn token\n"
+    "                       reply); generation also stops at the tokenizer's\n"
+    "                       end-of-sequence or end-of-turn token\n"
     "  --temperature T      0 picks the most likely token (greedy); default 0.8\n"
     "  --top-k K            sample among the K most likely tokens (default 40,\n"
     "                       0: all)\n"
@@ -96,167 +104,19 @@ static const char usage_text[] =
     "  --version            show the version, git revision, runtime library\n"
     "                       and model ABI\n"
     "\n"
+    "Past the end of the context: when a generated token does not fit in the\n"
+    "context (--ctx-size), the context is shifted as llama.cpp's context swap\n"
+    "does: the first token stays when it is the BOS token, the oldest half of\n"
+    "the others is dropped, and what is left is run again from an empty KV\n"
+    "cache, then generation goes on (with --chat, a message that does not fit\n"
+    "drops the earliest turns the same way). The text after a shift no longer\n"
+    "sees the dropped tokens. With --no-context-shift generation stops there\n"
+    "instead, saying so. A prompt longer than the context is an error either\n"
+    "way.\n"
+    "\n"
     "At the end it prints prompt and decode tokens/s, the time to the first\n"
     "generated token, the model's read-only (weights) bytes, the KV-cache bytes\n"
     "and the peak resident memory, on stderr.\n";
-
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void fail(const char *fmt, const char *arg) {
-  fprintf(stderr, "bitnet-generate: ");
-  fprintf(stderr, fmt, arg);
-  fprintf(stderr, "\n");
-  exit(1);
-}
-
-static void check(bitnet_status status) {
-  if (status != BITNET_OK) {
-    fprintf(stderr, "bitnet-generate: %s\n", bitnet_status_message(status));
-    bitnet_status_free(status);
-    exit(1);
-  }
-}
-
-static void *xmalloc(size_t n) {
-  void *p = calloc(1, n ? n : 1);
-  if (p == NULL)
-    fail("out of memory (%s)", "allocation");
-  return p;
-}
-
-/*===----------------------------------------------------------------------===*
- * Vocabulary: a JSON list of strings
- *===----------------------------------------------------------------------===*/
-
-typedef struct vocab {
-  char **text;
-  size_t *len;
-  int64_t size;
-} vocab;
-
-static void put_utf8(char **out, unsigned cp) {
-  char *o = *out;
-  if (cp < 0x80) {
-    *o++ = (char)cp;
-  } else if (cp < 0x800) {
-    *o++ = (char)(0xC0 | (cp >> 6));
-    *o++ = (char)(0x80 | (cp & 0x3F));
-  } else {
-    *o++ = (char)(0xE0 | (cp >> 12));
-    *o++ = (char)(0x80 | ((cp >> 6) & 0x3F));
-    *o++ = (char)(0x80 | (cp & 0x3F));
-  }
-  *out = o;
-}
-
-/* Parses `json`, a list of strings; returns 0, or -1 with `error` set. */
-static int parse_vocab(const char *json, vocab *v, const char **error) {
-  const char *p = json;
-  size_t cap = 256;
-  v->size = 0;
-  v->text = xmalloc(cap * sizeof(char *));
-  v->len = xmalloc(cap * sizeof(size_t));
-  while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-    ++p;
-  if (*p++ != '[') {
-    *error = "expected '['";
-    return -1;
-  }
-  for (;;) {
-    while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r' || *p == ',')
-      ++p;
-    if (*p == ']')
-      return 0;
-    if (*p++ != '"') {
-      *error = "expected a string";
-      return -1;
-    }
-    char *s = xmalloc(strlen(p) + 1), *o = s;
-    while (*p != '"') {
-      if (*p == '\0') {
-        *error = "unterminated string";
-        return -1;
-      }
-      if (*p != '\\') {
-        *o++ = *p++;
-        continue;
-      }
-      ++p;
-      switch (*p++) {
-      case 'n': *o++ = '\n'; break;
-      case 't': *o++ = '\t'; break;
-      case 'r': *o++ = '\r'; break;
-      case 'b': *o++ = '\b'; break;
-      case 'f': *o++ = '\f'; break;
-      case '/': *o++ = '/'; break;
-      case '\\': *o++ = '\\'; break;
-      case '"': *o++ = '"'; break;
-      case 'u': {
-        unsigned cp = 0;
-        for (int k = 0; k < 4; ++k, ++p) {
-          char c = *p;
-          int d = c >= '0' && c <= '9'   ? c - '0'
-                  : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                  : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                         : -1;
-          if (d < 0) {
-            *error = "bad \\u escape";
-            return -1;
-          }
-          cp = cp * 16 + (unsigned)d;
-        }
-        put_utf8(&o, cp);
-        break;
-      }
-      default:
-        *error = "bad escape";
-        return -1;
-      }
-    }
-    ++p;
-    if ((size_t)v->size == cap) {
-      cap *= 2;
-      v->text = realloc(v->text, cap * sizeof(char *));
-      v->len = realloc(v->len, cap * sizeof(size_t));
-      if (!v->text || !v->len)
-        fail("out of memory (%s)", "vocabulary");
-    }
-    v->len[v->size] = (size_t)(o - s);
-    *o = '\0';
-    v->text[v->size++] = s;
-  }
-}
-
-/* Splits `text` into tokens, longest match first; bytes no token starts
- * with are skipped (and counted in *skipped). */
-static int64_t encode(const vocab *v, const char *text, int32_t *ids,
-                      int64_t *skipped) {
-  int64_t n = 0;
-  size_t len = strlen(text);
-  *skipped = 0;
-  for (size_t at = 0; at < len;) {
-    int64_t best = -1;
-    size_t best_len = 0;
-    for (int64_t t = 0; t < v->size; ++t)
-      if (v->len[t] > best_len && v->len[t] <= len - at &&
-          memcmp(text + at, v->text[t], v->len[t]) == 0) {
-        best = t;
-        best_len = v->len[t];
-      }
-    if (best < 0) {
-      ++*skipped;
-      ++at;
-      continue;
-    }
-    ids[n++] = (int32_t)best;
-    at += best_len;
-  }
-  return n;
-}
 
 /*===----------------------------------------------------------------------===*
  * Printing tokens
@@ -280,7 +140,7 @@ static void put_bytes(text_out *out, const char *bytes, size_t len, int keep) {
     out->kept_cap = 2 * (out->kept_len + len + 1);
     out->kept = realloc(out->kept, out->kept_cap);
     if (!out->kept)
-      fail("out of memory (%s)", "text");
+      tool_fail("out of memory (%s)", "text");
   }
   memcpy(out->kept + out->kept_len, bytes, len);
   out->kept_len += len;
@@ -292,7 +152,7 @@ static void put_token(text_out *out, int32_t id, int keep) {
   if (out->decoder) {
     const char *bytes;
     size_t len;
-    check(bitnet_stream_decoder_push(out->decoder, id, &bytes, &len));
+    tool_check(bitnet_stream_decoder_push(out->decoder, id, &bytes, &len));
     put_bytes(out, bytes, len, keep);
   } else {
     put_bytes(out, out->voc->text[id], out->voc->len[id], keep);
@@ -307,128 +167,6 @@ static void put_rest(text_out *out, int keep) {
     bitnet_stream_decoder_flush(out->decoder, &bytes, &len);
     put_bytes(out, bytes, len, keep);
   }
-}
-
-/*===----------------------------------------------------------------------===*
- * A compiled decoder step and its buffers
- *===----------------------------------------------------------------------===*/
-
-typedef struct step_model {
-  bitnet_model *model;
-  bitnet_context *context;
-  int32_t num_inputs, num_outputs;
-  void **inputs, **outputs;
-  int32_t tokens_index, position_index, logits_index;
-  int64_t S, V, capacity;
-  int last_only; /* logits [1, V]: the step's last token only */
-  int32_t *tokens;
-  int32_t *position;
-  float *logits;
-} step_model;
-
-static int32_t find(bitnet_model *m, const char *name, int input) {
-  int32_t index = -1;
-  check(input ? bitnet_model_find_input(m, name, &index)
-              : bitnet_model_find_output(m, name, &index));
-  return index;
-}
-
-/* Loads a decoder step; its state inputs share `shared`'s buffers when given
- * (the same caches for the prompt and the decode builds). */
-static void load_step(step_model *s, const char *path, bitnet_thread_pool *tp,
-                      const step_model *shared) {
-  memset(s, 0, sizeof(*s));
-  check(bitnet_model_load(path, &s->model));
-  bitnet_context_options options = {NULL, tp, NULL};
-  check(bitnet_context_create(s->model, &options, &s->context));
-  s->num_inputs = bitnet_model_num_inputs(s->model);
-  s->num_outputs = bitnet_model_num_outputs(s->model);
-  s->inputs = xmalloc(sizeof(void *) * (size_t)s->num_inputs);
-  s->outputs = xmalloc(sizeof(void *) * (size_t)s->num_outputs);
-  s->tokens_index = find(s->model, "tokens", 1);
-  s->position_index = find(s->model, "position", 1);
-  s->logits_index = find(s->model, "logits", 0);
-  bitnet_tensor_desc d;
-  check(bitnet_model_input(s->model, s->tokens_index, &d));
-  if (d.dtype != BITNET_DTYPE_I32 || d.rank != 1)
-    fail("%s: input 'tokens' must be int32 [S]", path);
-  s->S = d.shape[0];
-  check(bitnet_model_input(s->model, s->position_index, &d));
-  if (d.dtype != BITNET_DTYPE_I32 || d.num_elements != 1)
-    fail("%s: input 'position' must be an int32 scalar", path);
-  check(bitnet_model_output(s->model, s->logits_index, &d));
-  if (d.dtype != BITNET_DTYPE_F32 || d.rank != 2 ||
-      (d.shape[0] != s->S && d.shape[0] != 1))
-    fail("%s: output 'logits' must be float32 [S, V] (or [1, V], the last "
-         "token's)",
-         path);
-  s->last_only = d.shape[0] == 1 && s->S > 1;
-  s->V = d.shape[1];
-  s->capacity = -1;
-  for (int32_t i = 0; i < s->num_inputs; ++i) {
-    check(bitnet_model_input(s->model, i, &d));
-    if (i == s->tokens_index || i == s->position_index)
-      continue;
-    if (!(d.flags & BITNET_TENSOR_STATE))
-      fail("%s: an input other than tokens and position is not a KV cache "
-           "(state) input; this model is not a decoder step",
-           path);
-    if (d.rank < 1)
-      fail("%s: a KV cache input has rank 0", path);
-    if (s->capacity < 0 || d.shape[0] < s->capacity)
-      s->capacity = d.shape[0];
-    if (shared) {
-      int32_t j = -1;
-      check(bitnet_model_find_input(shared->model, d.name, &j));
-      bitnet_tensor_desc e;
-      check(bitnet_model_input(shared->model, j, &e));
-      if (e.byte_size != d.byte_size || e.rank != d.rank)
-        fail("--prefill: cache '%s' differs between the two models", d.name);
-      s->inputs[i] = shared->inputs[j];
-    } else {
-      s->inputs[i] = aligned_alloc(64, ((size_t)d.byte_size + 63) / 64 * 64);
-      if (s->inputs[i] == NULL)
-        fail("out of memory (%s)", "KV cache");
-      memset(s->inputs[i], 0, (size_t)d.byte_size);
-    }
-  }
-  if (s->capacity < s->S)
-    fail("%s: the KV cache holds fewer tokens than one step", path);
-  s->tokens = xmalloc(sizeof(int32_t) * (size_t)s->S);
-  s->position = xmalloc(sizeof(int32_t));
-  s->inputs[s->tokens_index] = s->tokens;
-  s->inputs[s->position_index] = s->position;
-  for (int32_t o = 0; o < s->num_outputs; ++o) {
-    check(bitnet_model_output(s->model, o, &d));
-    s->outputs[o] = xmalloc((size_t)d.byte_size);
-  }
-  s->logits = s->outputs[s->logits_index];
-}
-
-/* Frees what load_step made; the caches only when they are not `shared`'s. */
-static void free_step(step_model *s, const step_model *shared) {
-  for (int32_t i = 0; i < s->num_inputs; ++i)
-    if (i != s->tokens_index && i != s->position_index && !shared)
-      free(s->inputs[i]);
-  for (int32_t o = 0; o < s->num_outputs; ++o)
-    free(s->outputs[o]);
-  free(s->tokens);
-  free(s->position);
-  free(s->inputs);
-  free(s->outputs);
-  bitnet_context_free(s->context);
-  bitnet_model_release(s->model);
-}
-
-static int64_t kv_bytes(const step_model *s) {
-  int64_t total = 0;
-  bitnet_tensor_desc d;
-  for (int32_t i = 0; i < s->num_inputs; ++i) {
-    check(bitnet_model_input(s->model, i, &d));
-    if (d.flags & BITNET_TENSOR_STATE)
-      total += d.byte_size;
-  }
-  return total;
 }
 
 /* Where --trace-ids writes the ids given to the model, or NULL. */
@@ -446,128 +184,35 @@ static const float *run_step(step_model *s, const int32_t *ids, int64_t n,
   for (int64_t k = 0; k < s->S; ++k)
     s->tokens[k] = k < n ? ids[k] : 0; /* padding: later rows, never seen */
   *s->position = (int32_t)position;
-  check(bitnet_context_run(s->context, (const void *const *)s->inputs,
-                           s->num_inputs, s->outputs, s->num_outputs));
+  tool_check(bitnet_context_run(s->context, (const void *const *)s->inputs,
+                                s->num_inputs, s->outputs, s->num_outputs));
   /* A last-token build runs full steps only (see main). */
   return s->last_only ? s->logits : s->logits + (n - 1) * s->V;
-}
-
-/*===----------------------------------------------------------------------===*
- * Sampling
- *===----------------------------------------------------------------------===*/
-
-static uint64_t rng_state;
-
-static double rng_uniform(void) {
-  /* xorshift64* */
-  rng_state ^= rng_state >> 12;
-  rng_state ^= rng_state << 25;
-  rng_state ^= rng_state >> 27;
-  return (double)((rng_state * 0x2545F4914F6CDD1DULL) >> 11) * 0x1.0p-53;
-}
-
-typedef struct candidate {
-  float logit;
-  int32_t id;
-} candidate;
-
-static int by_logit_desc(const void *a, const void *b) {
-  float x = ((const candidate *)a)->logit, y = ((const candidate *)b)->logit;
-  return x < y ? 1 : x > y ? -1 : 0;
-}
-
-static int32_t sample(const float *logits, int64_t V, double temperature,
-                      int64_t top_k, double top_p, candidate *c) {
-  if (temperature <= 0) {
-    int32_t best = 0;
-    for (int64_t i = 1; i < V; ++i)
-      if (logits[i] > logits[best])
-        best = (int32_t)i;
-    return best;
-  }
-  int64_t n = V;
-  for (int64_t i = 0; i < V; ++i)
-    c[i] = (candidate){logits[i], (int32_t)i};
-  if (top_k > 0 && top_k < V) {
-    /* Keep the k largest: a partial selection, then sort those. */
-    int64_t lo = 0, hi = V - 1, k = top_k;
-    while (lo < hi) {
-      float pivot = c[(lo + hi) / 2].logit;
-      int64_t i = lo, j = hi;
-      while (i <= j) {
-        while (c[i].logit > pivot)
-          ++i;
-        while (c[j].logit < pivot)
-          --j;
-        if (i <= j) {
-          candidate t = c[i];
-          c[i++] = c[j];
-          c[j--] = t;
-        }
-      }
-      if (k - 1 <= j)
-        hi = j;
-      else if (k - 1 >= i)
-        lo = i;
-      else
-        break;
-    }
-    n = top_k;
-  }
-  qsort(c, (size_t)n, sizeof(candidate), by_logit_desc);
-  double total = 0, max = c[0].logit;
-  double *p = (double *)xmalloc(sizeof(double) * (size_t)n);
-  for (int64_t i = 0; i < n; ++i)
-    total += p[i] = exp((c[i].logit - max) / temperature);
-  double cum = 0;
-  int64_t keep = n;
-  for (int64_t i = 0; i < n; ++i) {
-    cum += p[i] / total;
-    if (cum >= top_p) {
-      keep = i + 1;
-      break;
-    }
-  }
-  double kept = 0;
-  for (int64_t i = 0; i < keep; ++i)
-    kept += p[i];
-  double r = rng_uniform() * kept;
-  int32_t id = c[keep - 1].id;
-  for (int64_t i = 0; i < keep; ++i) {
-    r -= p[i];
-    if (r < 0) {
-      id = c[i].id;
-      break;
-    }
-  }
-  free(p);
-  return id;
 }
 
 /*===----------------------------------------------------------------------===*
  * Main
  *===----------------------------------------------------------------------===*/
 
-static void usage_error(const char *msg, const char *arg) {
-  fprintf(stderr, "bitnet-generate: ");
-  fprintf(stderr, msg, arg);
-  fprintf(stderr, "\n(run bitnet-generate --help for the options)\n");
-  exit(EXIT_USAGE);
-}
-
-static double parse_number(const char *flag, const char *text, double lo,
-                           double hi) {
-  char *end;
-  errno = 0;
-  double v = strtod(text, &end);
-  /* Written so that NaN, which compares false with everything, is refused. */
-  if (errno || end == text || *end != '\0' || !(v >= lo && v <= hi)) {
-    fprintf(stderr,
-            "bitnet-generate: %s needs a number in [%g, %g], got '%s'\n",
-            flag, lo, hi, text);
-    exit(EXIT_USAGE);
+/* The prompt of -f: the file's text, less one line break at its end (as
+ * llama.cpp's -f reads it). */
+static char *read_prompt_file(const char *path) {
+  char *text;
+  size_t len;
+  const char *error = tool_read_text_file(path, &text, &len);
+  if (error) {
+    fprintf(stderr, "bitnet-generate: -f %s: %s\n", path, error);
+    exit(1);
   }
-  return v;
+  if (len > 0 && text[len - 1] == '\n')
+    text[--len] = '\0';
+  if (len > 0 && text[len - 1] == '\r')
+    text[--len] = '\0';
+  if (len == 0) {
+    fprintf(stderr, "bitnet-generate: -f %s: the file is empty\n", path);
+    exit(1);
+  }
+  return text;
 }
 
 /*===----------------------------------------------------------------------===*
@@ -578,24 +223,25 @@ typedef struct generation {
   step_model *decode, *prefill; /* prefill: NULL without --prefill */
   int32_t *ids;                 /* the token at each position */
   int64_t pos;                  /* tokens given to the model so far */
+  int64_t ctx;                  /* tokens the context holds (--ctx-size) */
+  int context_shift;            /* past the context: shift (1) or stop (0) */
   const float *logits;          /* the next token's, after `pos` tokens */
   int64_t sample_v;
-  double temperature, top_p;
-  int64_t top_k, max_new;
+  bitnet_sampler *sampler;
+  int64_t max_new;
   const char *stop;
   int print_ids;
   int ids_on_line; /* --ids: ids printed on the current line */
   const bitnet_tokenizer *tok;
   text_out *out;
-  candidate *cand;
   /* Statistics, over all turns. */
-  int64_t prompt_tokens, generated, decode_steps;
+  int64_t prompt_tokens, generated, decode_steps, shifts, shift_tokens;
   double t_prompt, t_decode, t_first, t_start;
 } generation;
 
 /* Whether `n` more tokens fit in the KV cache after those given so far. */
 static int fits(const generation *g, int64_t n) {
-  return g->pos + n + g->decode->S <= g->decode->capacity + 1;
+  return g->pos + n + g->decode->S <= g->ctx + 1;
 }
 
 /* Runs `n` tokens (that fit) through the model after those given so far,
@@ -619,6 +265,37 @@ static void feed(generation *g, const int32_t *tokens, int64_t n) {
   g->t_prompt += now_seconds() - t0;
 }
 
+/* The context shift, as llama.cpp's context swap: keeps the first token when
+ * it is the BOS token, drops half of the others (the oldest; more when `need`
+ * more tokens would not fit otherwise) and runs what is left again from an
+ * empty KV cache. The token at ids[pos], sampled but not run yet, stays after
+ * them. Returns 0 when `need` tokens cannot fit even so. */
+static int shift_context(generation *g, int64_t need) {
+  int64_t keep =
+      g->tok && g->pos > 1 && g->ids[0] == bitnet_tokenizer_bos_id(g->tok);
+  int64_t discard = (g->pos - keep) / 2;
+  int64_t room = g->ctx + 1 - g->decode->S; /* most tokens before a step */
+  if (g->pos - discard + need > room)
+    discard = g->pos + need - room;
+  if (discard < 1)
+    discard = 1;
+  if (discard > g->pos - keep || keep + need > room)
+    return 0;
+  int32_t pending = g->ids[g->pos];
+  int64_t rest = g->pos - keep - discard;
+  memmove(g->ids + keep, g->ids + keep + discard,
+          sizeof(int32_t) * (size_t)rest);
+  int64_t n = keep + rest;
+  g->ids[n] = pending;
+  reset_caches(g->decode);
+  g->pos = 0;
+  if (n > 0)
+    feed(g, g->ids, n);
+  ++g->shifts;
+  g->shift_tokens += n;
+  return 1;
+}
+
 /* Samples up to max_new tokens after what was fed, printing each. Returns
  * why it stopped; *pending is 1 when the last token sampled is part of the
  * reply but was not given to the model (it is at ids[pos]), 0 when there is
@@ -631,8 +308,8 @@ static const char *reply(generation *g, int *pending) {
   *pending = 0;
   g->out->kept_len = 0;
   while (produced < g->max_new) {
-    int32_t id = sample(g->logits, g->sample_v, g->temperature, g->top_k,
-                        g->top_p, g->cand);
+    int32_t id;
+    tool_check(bitnet_sampler_sample(g->sampler, g->logits, g->sample_v, &id));
     g->ids[g->pos] = id;
     ++produced;
     if (g->generated + produced == 1)
@@ -656,8 +333,14 @@ static const char *reply(generation *g, int *pending) {
     }
     if (produced == g->max_new)
       break;
-    if (!fits(g, 1)) {
-      why = "a full KV cache";
+    if (!fits(g, 1) && (!g->context_shift || !shift_context(g, 1))) {
+      why = "the end of the context";
+      fflush(stdout);
+      fprintf(stderr,
+              "\nbitnet-generate: the context is full (%lld tokens, "
+              "--ctx-size); stopped there, as --no-context-shift "
+              "asks\n",
+              (long long)g->ctx);
       break;
     }
     g->logits = run_step(g->decode, g->ids + g->pos, 1, g->pos);
@@ -674,9 +357,11 @@ static const char *reply(generation *g, int *pending) {
 static void check_fits(const generation *g, int64_t n, const char *what) {
   if (fits(g, n))
     return;
-  fprintf(stderr, "bitnet-generate: %s has %lld tokens; the model's KV cache "
-                  "holds %lld\n",
-          what, (long long)(g->pos + n), (long long)g->decode->capacity);
+  fprintf(stderr,
+          "bitnet-generate: %s has %lld tokens; the context holds "
+          "%lld (--ctx-size; the model's KV cache holds %lld)\n",
+          what, (long long)(g->pos + n), (long long)g->ctx,
+          (long long)g->decode->capacity);
   exit(1);
 }
 
@@ -723,7 +408,7 @@ static int64_t chat(generation *g, const bitnet_chat_template *tmpl,
     messages[num++] = (bitnet_chat_message){"user", message};
     char *text = NULL;
     size_t text_len = 0;
-    check(bitnet_chat_template_apply(
+    tool_check(bitnet_chat_template_apply(
         tmpl, messages, num,
         BITNET_CHAT_ADD_GENERATION_PROMPT | (turns ? BITNET_CHAT_CONTINUE : 0),
         &text, &text_len));
@@ -731,15 +416,21 @@ static int64_t chat(generation *g, const bitnet_chat_template *tmpl,
      * control tokens are meant as such. */
     int32_t *encoded = NULL;
     int64_t n = 0;
-    check(bitnet_tokenizer_encode(g->tok, text, text_len, 0, &encoded, &n));
+    tool_check(
+        bitnet_tokenizer_encode(g->tok, text, text_len, 0, &encoded, &n));
     free(text);
     /* The previous reply's last token, when it was not run yet, then the
      * turn. */
-    int32_t *tokens = xmalloc(sizeof(int32_t) * (size_t)(n + 1));
+    int32_t *tokens = tool_xmalloc(sizeof(int32_t) * (size_t)(n + 1));
     if (pending)
       tokens[0] = g->ids[g->pos];
     memcpy(tokens + pending, encoded, sizeof(int32_t) * (size_t)n);
     free(encoded);
+    if (!fits(g, n + pending) && g->context_shift && g->pos > 0) {
+      /* The earliest turns make room; the last token sampled, at
+       * ids[pos], stays. */
+      shift_context(g, n + pending);
+    }
     check_fits(g, n + pending, "the conversation");
     feed(g, tokens, n + pending);
     free(tokens);
@@ -760,8 +451,9 @@ static int64_t chat(generation *g, const bitnet_chat_template *tmpl,
 int main(int argc, char **argv) {
   const char *model_path = NULL, *prefill_path = NULL, *prompt = NULL,
              *token_list = NULL, *stop = NULL, *system = NULL,
-             *trace_path = NULL;
-  int64_t max_new = 128, top_k = 40, threads = 0;
+             *trace_path = NULL, *prompt_path = NULL;
+  int64_t max_new = 128, top_k = 40, threads = 0, ctx_size = 0;
+  int context_shift = 1;
   double temperature = 0.8, top_p = 0.95;
   uint64_t seed = 0;
   int have_seed = 0, print_ids = 0, quiet = 0, chatting = 0;
@@ -778,6 +470,12 @@ int main(int argc, char **argv) {
       return 0;
     } else if (!strcmp(a, "--prompt")) {
       prompt = VALUE();
+    } else if (!strcmp(a, "-f") || !strcmp(a, "--file")) {
+      prompt_path = VALUE();
+    } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+      ctx_size = (int64_t)parse_number(a, VALUE(), 2, 1e9);
+    } else if (!strcmp(a, "--no-context-shift")) {
+      context_shift = 0;
     } else if (!strcmp(a, "--tokens")) {
       token_list = VALUE();
     } else if (!strcmp(a, "--chat")) {
@@ -821,8 +519,13 @@ int main(int argc, char **argv) {
   }
   if (!model_path)
     usage_error("%s", "no model given");
-  if (prompt && token_list)
-    usage_error("%s", "give --prompt or --tokens, not both");
+  if ((prompt != NULL) + (prompt_path != NULL) + (token_list != NULL) > 1)
+    usage_error("%s", "give one of --prompt, -f and --tokens");
+  char *file_prompt = NULL;
+  if (prompt_path) {
+    file_prompt = read_prompt_file(prompt_path);
+    prompt = file_prompt;
+  }
   if (chatting && token_list)
     usage_error("%s", "--tokens is not for --chat: give messages as text "
                       "(--prompt, or lines on stdin)");
@@ -836,25 +539,25 @@ int main(int argc, char **argv) {
       exit(1);
     }
   }
-  rng_state = have_seed ? seed * 0x9E3779B97F4A7C15ULL + 1
-                        : (uint64_t)time(NULL) * 0x9E3779B97F4A7C15ULL + 1;
-  if (rng_state == 0)
-    rng_state = 1;
+  bitnet_sampler *sampler = NULL;
+  bitnet_sampler_params sampling = {temperature, top_k, top_p,
+                                    have_seed ? seed : (uint64_t)time(NULL)};
+  tool_check(bitnet_sampler_create(&sampling, &sampler));
 
   bitnet_thread_pool *tp = NULL;
   if (threads == 0)
     threads = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
-  check(bitnet_thread_pool_create((int32_t)threads, &tp));
+  tool_check(bitnet_thread_pool_create((int32_t)threads, &tp));
   step_model decode, prefill;
   load_step(&decode, model_path, tp, NULL);
   if (decode.last_only)
-    fail("%s computes logits for the last of S > 1 tokens only: give it as "
-         "--prefill, with a one-token build as the model",
-         model_path);
+    tool_fail("%s computes logits for the last of S > 1 tokens only: give it "
+              "as --prefill, with a one-token build as the model",
+              model_path);
   if (prefill_path) {
     load_step(&prefill, prefill_path, tp, &decode);
     if (prefill.V != decode.V)
-      fail("--prefill: '%s' has another vocabulary size", prefill_path);
+      tool_fail("--prefill: '%s' has another vocabulary size", prefill_path);
   }
 
   /* The text side: a tokenizer, else a character vocabulary. */
@@ -865,7 +568,7 @@ int main(int argc, char **argv) {
   int64_t sample_v = decode.V; /* the ids that may be sampled */
   text_out out = {NULL, &voc, NULL, 0, 0};
   if (bitnet_model_metadata(decode.model, "bitnet.tokenizer")) {
-    check(bitnet_tokenizer_create_from_model(decode.model, &tok));
+    tool_check(bitnet_tokenizer_create_from_model(decode.model, &tok));
     if (bitnet_tokenizer_vocab_size(tok) > decode.V) {
       fprintf(stderr, "bitnet-generate: the tokenizer (bitnet.tokenizer) has "
                       "%d tokens, the logits %lld\n",
@@ -873,16 +576,16 @@ int main(int argc, char **argv) {
       exit(1);
     }
     sample_v = bitnet_tokenizer_vocab_size(tok);
-    check(bitnet_stream_decoder_create(tok, BITNET_DECODE_SKIP_SPECIAL,
-                                       &out.decoder));
+    tool_check(bitnet_stream_decoder_create(tok, BITNET_DECODE_SKIP_SPECIAL,
+                                            &out.decoder));
   } else {
     vjson = bitnet_model_metadata(decode.model, "bitnet.vocab");
   }
   if (chatting) {
     if (!tok)
-      fail("--chat needs the model's tokenizer (metadata entry "
-           "bitnet.tokenizer); %s has none",
-           model_path);
+      tool_fail("--chat needs the model's tokenizer (metadata entry "
+                "bitnet.tokenizer); %s has none",
+                model_path);
     bitnet_status status =
         bitnet_chat_template_create_from_model(decode.model, tok, &tmpl);
     if (status != BITNET_OK) {
@@ -899,8 +602,8 @@ int main(int argc, char **argv) {
   if (vjson) {
     const char *error = NULL;
     if (parse_vocab(vjson, &voc, &error) != 0)
-      fail("the model's bitnet.vocab is not a JSON list of strings: %s",
-           error);
+      tool_fail("the model's bitnet.vocab is not a JSON list of strings: %s",
+                error);
     if (voc.size != decode.V) {
       fprintf(stderr, "bitnet-generate: bitnet.vocab has %lld tokens, the "
                       "logits %lld\n",
@@ -908,27 +611,42 @@ int main(int argc, char **argv) {
       exit(1);
     }
   }
+  if (ctx_size > decode.capacity) {
+    fprintf(stderr,
+            "bitnet-generate: --ctx-size %lld is beyond the model's "
+            "context: its KV cache holds %lld tokens\n",
+            (long long)ctx_size, (long long)decode.capacity);
+    exit(EXIT_USAGE);
+  }
+  if (ctx_size == 0)
+    ctx_size = decode.capacity;
+  if (ctx_size < decode.S + 1 || (prefill_path && ctx_size < prefill.S + 1)) {
+    fprintf(stderr,
+            "bitnet-generate: --ctx-size %lld is too small for a "
+            "step of the model\n",
+            (long long)ctx_size);
+    exit(EXIT_USAGE);
+  }
   if (prompt && !vjson && !tok)
-    fail("%s has no tokenizer (metadata bitnet.tokenizer) or vocabulary "
-         "(bitnet.vocab): give --tokens",
-         model_path);
+    tool_fail("%s has no tokenizer (metadata bitnet.tokenizer) or vocabulary "
+              "(bitnet.vocab): give --tokens",
+              model_path);
   if (!vjson && !tok)
     print_ids = 1;
 
   generation g = {
       .decode = &decode,
       .prefill = prefill_path ? &prefill : NULL,
-      .ids = xmalloc(sizeof(int32_t) * (size_t)(decode.capacity + 1)),
+      .ids = tool_xmalloc(sizeof(int32_t) * (size_t)(decode.capacity + 1)),
       .sample_v = sample_v,
-      .temperature = temperature,
-      .top_p = top_p,
-      .top_k = top_k,
+      .sampler = sampler,
+      .ctx = ctx_size,
+      .context_shift = context_shift,
       .max_new = max_new,
       .stop = stop,
       .print_ids = print_ids,
       .tok = tok,
       .out = &out,
-      .cand = xmalloc(sizeof(candidate) * (size_t)decode.V),
   };
   const char *why = NULL;
   int64_t turns = 0;
@@ -936,13 +654,13 @@ int main(int argc, char **argv) {
     turns = chat(&g, tmpl, system, prompt, &why);
   } else {
     /* The prompt. */
-    int32_t *ids = xmalloc(sizeof(int32_t) *
-                           (2 + strlen(prompt ? prompt : "") +
-                            (token_list ? strlen(token_list) : 0)));
+    int32_t *ids =
+        tool_xmalloc(sizeof(int32_t) * (2 + strlen(prompt ? prompt : "") +
+                                        (token_list ? strlen(token_list) : 0)));
     int64_t n = 0;
     if (prompt && tok) {
       int32_t *encoded = NULL;
-      check(bitnet_tokenizer_encode(
+      tool_check(bitnet_tokenizer_encode(
           tok, prompt, strlen(prompt),
           bitnet_tokenizer_add_bos(tok) ? BITNET_ENCODE_ADD_BOS : 0, &encoded,
           &n));
@@ -971,7 +689,7 @@ int main(int argc, char **argv) {
       }
     }
     if (n == 0)
-      usage_error("%s", "the prompt is empty: give --prompt or --tokens");
+      usage_error("%s", "the prompt is empty: give --prompt, -f or --tokens");
     check_fits(&g, n, "the prompt");
 
     /* Echo the prompt. */
@@ -1022,18 +740,22 @@ int main(int argc, char **argv) {
     else
       fprintf(stderr, "time to first token: %.3f s; stopped at %s\n",
               g.t_first, why);
+    if (g.shifts)
+      fprintf(stderr,
+              "context: %lld tokens; %lld context shift%s, which ran "
+              "%lld tokens again (counted as prompt tokens)\n",
+              (long long)g.ctx, (long long)g.shifts, g.shifts == 1 ? "" : "s",
+              (long long)g.shift_tokens);
     fprintf(stderr,
             "weights (read-only data of the model): %.1f MB; KV cache: %.1f "
             "MB; peak RSS: %.1f MB; %lld threads\n",
             map.read_only_bytes / 1e6, kv_bytes(&decode) / 1e6,
             ru.ru_maxrss / 1024.0, (long long)threads);
   }
-  free(g.cand);
+  bitnet_sampler_free(sampler);
   free(g.ids);
-  for (int64_t t = 0; t < voc.size; ++t)
-    free(voc.text[t]);
-  free(voc.text);
-  free(voc.len);
+  free_vocab(&voc);
+  free(file_prompt);
   if (prefill_path)
     free_step(&prefill, &decode);
   free_step(&decode, NULL);
