@@ -156,8 +156,13 @@ mlir::bitnet::loadModel(StringRef path, MLIRContext &context,
   auto start = std::chrono::steady_clock::now();
   if (verbose)
     llvm::errs() << "bitnet-compile: reading " << path << " ...\n";
+  ProgressLine *progress = verbose ? nullptr : getProgressLine();
+  if (progress)
+    progress->begin("reading " + path);
   OwningOpRef<ModuleOp> module = readModel(
       path, context, sourceMgr, inputShapes, strictFloat, verbose);
+  if (progress)
+    progress->end(static_cast<bool>(module));
   if (verbose && module)
     llvm::errs() << "bitnet-compile: read " << path << " ("
                  << llvm::format("%.1f",

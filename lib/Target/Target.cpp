@@ -14,18 +14,112 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <mutex>
+#include <string>
+#include <thread>
 
 using namespace mlir;
 using namespace mlir::bitnet;
+
+struct ProgressLine::State {
+  using Clock = std::chrono::steady_clock;
+  llvm::raw_ostream &os;
+  std::chrono::milliseconds after;
+  Clock::time_point start = Clock::now();
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool stopping = false;
+  int depth = 0;
+  std::string stage;
+  Clock::time_point stageStart;
+  bool lineShown = false;
+  std::thread ticker;
+
+  State(llvm::raw_ostream &os, std::chrono::milliseconds after)
+      : os(os), after(after) {}
+
+  static double seconds(Clock::duration d) {
+    return std::chrono::duration<double>(d).count();
+  }
+  /// Redraws the running stage's line (with `mutex` held).
+  void draw() {
+    os << "\r\033[Kbitnet-compile: " << stage << " ... "
+       << llvm::format("%.1f s", seconds(Clock::now() - stageStart));
+    os.flush();
+    lineShown = true;
+  }
+  void run() {
+    std::unique_lock<std::mutex> lock(mutex);
+    while (!stopping) {
+      wake.wait_for(lock, std::chrono::milliseconds(200));
+      if (!stopping && depth > 0 && Clock::now() - start >= after)
+        draw();
+    }
+  }
+};
+
+ProgressLine::ProgressLine(llvm::raw_ostream &os,
+                           std::chrono::milliseconds after)
+    : state(std::make_unique<State>(os, after)) {
+  state->ticker = std::thread([s = state.get()] { s->run(); });
+}
+
+ProgressLine::~ProgressLine() {
+  {
+    std::lock_guard<std::mutex> lock(state->mutex);
+    state->stopping = true;
+  }
+  state->wake.notify_all();
+  state->ticker.join();
+  if (state->lineShown)
+    state->os << "\r\033[K";
+  state->os.flush();
+}
+
+void ProgressLine::begin(const Twine &name) {
+  std::lock_guard<std::mutex> lock(state->mutex);
+  if (state->depth++ > 0)
+    return;
+  state->stage = name.str();
+  state->stageStart = State::Clock::now();
+  if (state->stageStart - state->start >= state->after)
+    state->draw();
+}
+
+void ProgressLine::end(bool succeeded) {
+  std::lock_guard<std::mutex> lock(state->mutex);
+  if (state->depth == 0 || --state->depth > 0)
+    return;
+  auto now = State::Clock::now();
+  if (now - state->start < state->after)
+    return;
+  state->os << "\r\033[Kbitnet-compile: " << state->stage
+            << (succeeded ? " done (" : " FAILED (")
+            << llvm::format("%.1f s", State::seconds(now - state->stageStart))
+            << ")\n";
+  state->os.flush();
+  state->lineShown = false;
+}
+
+static std::atomic<ProgressLine *> progressLine{nullptr};
+
+void mlir::bitnet::setProgressLine(ProgressLine *line) { progressLine = line; }
+ProgressLine *mlir::bitnet::getProgressLine() { return progressLine; }
 
 LogicalResult StageTimer::step(const Twine &name,
                                llvm::function_ref<LogicalResult()> fn) {
   auto start = std::chrono::steady_clock::now();
   if (enabled)
     llvm::errs() << "bitnet-compile: " << name << " ...";
+  ProgressLine *progress = enabled ? nullptr : getProgressLine();
+  if (progress)
+    progress->begin(name);
   LogicalResult result = fn();
+  if (progress)
+    progress->end(succeeded(result));
   if (enabled) {
     double ms = std::chrono::duration<double, std::milli>(
                     std::chrono::steady_clock::now() - start)

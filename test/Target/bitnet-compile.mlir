@@ -117,6 +117,21 @@
 // VERBOSE: bitnet-compile: emitting the object file ... done
 // VERBOSE: bitnet-compile: linking {{.*}}verbose.so ... done
 
+// RUN: bitnet-compile %t/model.mlir --progress=always --progress-after-ms=0 -o %t/progress.so 2>&1 | FileCheck %s --check-prefix=PROGRESS
+// RUN: bitnet-compile %t/model.mlir --progress=always --progress-after-ms=0 -q -o %t/quiet.so 2>&1 | count 0
+// RUN: bitnet-compile %t/model.mlir -o %t/no-terminal.so 2>&1 | count 0
+// RUN: not bitnet-compile %t/model.mlir -q -v -o %t/x.so 2>&1 | FileCheck %s --check-prefix=QUIET-VERBOSE
+
+// Tests the progress a terminal shows: once a compile has run the given time
+// (0 here; a second by default), each stage redrawn on one line and ended
+// with its time, the model's reading among them; -q shows nothing, and
+// neither does a compile whose stderr is not a terminal (without
+// --progress=always).
+// PROGRESS: bitnet-compile: reading {{.*}}model.mlir done ({{[0-9.]+}} s)
+// PROGRESS: bitnet-compile: lowering to linalg done ({{[0-9.]+}} s)
+// PROGRESS: bitnet-compile: linking {{.*}}progress.so done ({{[0-9.]+}} s)
+// QUIET-VERBOSE: error: -q and -v exclude each other
+
 //===----------------------------------------------------------------------===//
 // Errors
 //===----------------------------------------------------------------------===//

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "bitnet/Compiler/Compiler.h"
+#include "bitnet/Target/Target.h"
 
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
@@ -217,6 +218,27 @@ static cl::opt<bool> verbose("v",
                                       "why a near miss stays float)"),
                              cl::cat(category));
 
+static cl::opt<bool> quiet("q",
+                           cl::desc("Print nothing but errors and warnings "
+                                    "(no progress)"),
+                           cl::cat(category));
+
+enum class ProgressMode { Auto, Always, Never };
+static cl::opt<ProgressMode> progressMode(
+    "progress",
+    cl::desc("Show the running stage and its time once a compile has run a "
+             "second"),
+    cl::values(clEnumValN(ProgressMode::Auto, "auto",
+                          "when stderr is a terminal (the default)"),
+               clEnumValN(ProgressMode::Always, "always", "always"),
+               clEnumValN(ProgressMode::Never, "never", "never")),
+    cl::init(ProgressMode::Auto), cl::cat(category));
+
+static cl::opt<unsigned> progressAfterMs(
+    "progress-after-ms",
+    cl::desc("How long a compile runs before its progress shows"),
+    cl::init(1000), cl::Hidden, cl::cat(category));
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   registerMLIRContextCLOptions();
@@ -250,6 +272,8 @@ int main(int argc, char **argv) {
     llvm::WithColor::error(llvm::errs(), "bitnet-compile") << message << "\n";
     return 1;
   };
+  if (quiet && verbose)
+    return fail("-q and -v exclude each other");
   CompileOptions options;
   std::optional<EmitKind> kind = parseEmitKind(emit);
   if (!kind)
@@ -330,6 +354,15 @@ int main(int argc, char **argv) {
     out->keep();
     return 0;
   }
+
+  // Progress on a terminal, unless -v prints every stage or -q nothing.
+  std::unique_ptr<ProgressLine> progress;
+  if (!verbose && !quiet &&
+      (progressMode == ProgressMode::Always ||
+       (progressMode == ProgressMode::Auto && llvm::errs().is_displayed())))
+    progress = std::make_unique<ProgressLine>(
+        llvm::errs(), std::chrono::milliseconds(progressAfterMs));
+  setProgressLine(progress.get());
 
   MLIRContext context;
   prepareContext(context);

@@ -29,6 +29,7 @@
 #include "llvm/ADT/FunctionExtras.h"
 #include "llvm/Support/Error.h"
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,8 +41,38 @@ class OpPassManager;
 
 namespace mlir::bitnet {
 
+/// The progress a terminal shows while a long compile runs (bitnet-compile
+/// without -v or -q): once the compile has run `after`, the running stage
+/// and its time on one line, redrawn a few times a second, and each stage
+/// that ends after that as a line of its own with its time. Quick compiles
+/// print nothing. A thread redraws the line; it stops with the object.
+class ProgressLine {
+public:
+  explicit ProgressLine(llvm::raw_ostream &os,
+                        std::chrono::milliseconds after =
+                            std::chrono::milliseconds(1000));
+  ~ProgressLine();
+  ProgressLine(const ProgressLine &) = delete;
+  ProgressLine &operator=(const ProgressLine &) = delete;
+
+  /// The stage `name` starts; stages do not nest (an inner begin is
+  /// ignored until its outer stage ends).
+  void begin(const llvm::Twine &name);
+  void end(bool succeeded);
+
+private:
+  struct State;
+  std::unique_ptr<State> state;
+};
+
+/// The progress line stages report to, or null (the default: libraries and
+/// the Python module print nothing).
+void setProgressLine(ProgressLine *line);
+ProgressLine *getProgressLine();
+
 /// Prints "bitnet-compile: <stage> ... done (12.3 ms)" lines to stderr when
-/// enabled (bitnet-compile -v).
+/// enabled (bitnet-compile -v), else reports to the progress line if one is
+/// set.
 class StageTimer {
 public:
   explicit StageTimer(bool enabled) : enabled(enabled) {}
