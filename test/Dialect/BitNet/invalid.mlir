@@ -148,6 +148,26 @@ func.func @ternarize_bf16(%w: tensor<4x8xbf16>) {
 
 // -----
 
+// Tests that a constant pack input must be ternary: int8 codes that were
+// never ternarised are refused, not clamped, and a splat too.
+func.func @pack_not_ternary() -> !bitnet.ternary<2x3, int8> {
+  %w = arith.constant dense<[[1, 0, -1], [0, 5, 0]]> : tensor<2x3xi8>
+  // expected-error @below {{'bitnet.pack' op input holds 5 at [1, 1]; a ternary matrix holds only -1, 0 and 1}}
+  %p = bitnet.pack %w : tensor<2x3xi8> -> !bitnet.ternary<2x3, int8>
+  return %p : !bitnet.ternary<2x3, int8>
+}
+
+// -----
+
+func.func @pack_splat_not_ternary() -> !bitnet.ternary<4x8, i2> {
+  %w = arith.constant dense<-2> : tensor<4x8xi8>
+  // expected-error @below {{'bitnet.pack' op input holds -2 at [0, 0]}}
+  %p = bitnet.pack %w : tensor<4x8xi8> -> !bitnet.ternary<4x8, i2>
+  return %p : !bitnet.ternary<4x8, i2>
+}
+
+// -----
+
 // Tests that pack takes a matrix.
 func.func @pack_rank(%w: tensor<2x4x8xi8>) {
   // expected-error @below {{'bitnet.pack' op input must be a 2-D matrix, got rank 3}}

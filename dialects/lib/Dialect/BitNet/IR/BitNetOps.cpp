@@ -10,6 +10,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinAttributes.h"
 #include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
 
 #include <cmath>
@@ -158,7 +159,28 @@ static LogicalResult verifyMatrixOf(Operation *op, RankedTensorType matrix,
 }
 
 LogicalResult PackOp::verify() {
-  return verifyMatrixOf(*this, getInput().getType(), getType(), "input");
+  if (failed(verifyMatrixOf(*this, getInput().getType(), getType(), "input")))
+    return failure();
+  // A constant input must be ternary already: clamping 5 to 1 would hide
+  // weights that were never ternarised (int8 codes, a wrong scale).
+  DenseIntElementsAttr values;
+  if (!matchPattern(getInput(), m_Constant(&values)))
+    return success();
+  int64_t cols = getInput().getType().getDimSize(1);
+  auto refuse = [&](int64_t index, int64_t value) {
+    return emitOpError("input holds ")
+           << value << " at [" << index / cols << ", " << index % cols
+           << "]; a ternary matrix holds only -1, 0 and 1 (ternarise the "
+              "weights first: bitnet.ternarize)";
+  };
+  if (values.isSplat()) {
+    int64_t v = values.getSplatValue<APInt>().getSExtValue();
+    return v < -1 || v > 1 ? refuse(0, v) : success();
+  }
+  for (auto [i, v] : llvm::enumerate(values.getValues<int8_t>()))
+    if (v < -1 || v > 1)
+      return refuse(static_cast<int64_t>(i), v);
+  return success();
 }
 
 OpFoldResult PackOp::fold(FoldAdaptor adaptor) {

@@ -74,9 +74,11 @@ def BitNet_PackOp : BitNet_Op<"pack", [Pure]> {
   let summary = "stores an int8 ternary matrix in a ternary format";
   let description = [{
     Converts an `N x K` matrix of int8 values into the storage of the result's
-    `!bitnet.ternary` type. Values are clamped to [-1, 1] first, so every input
-    has a defined result. Packing a constant folds at compile time, and packing
-    the result of `bitnet.unpack` of the same type folds to the unpacked value.
+    `!bitnet.ternary` type. A constant input must hold only -1, 0 and 1 (the
+    verifier refuses anything else, which would be weights never ternarised);
+    a value computed at run time is clamped to [-1, 1], so every input has a
+    defined result. Packing a constant folds at compile time, and packing the
+    result of `bitnet.unpack` of the same type folds to the unpacked value.
 
     ```mlir
     %p = bitnet.pack %wq : tensor<256x512xi8> -> !bitnet.ternary<256x512, i2>
