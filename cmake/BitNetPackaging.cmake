@@ -45,12 +45,12 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # libbitnet_rt.so.0 is in the package itself: dpkg-shlibdeps finds it in the
 # build tree.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${PROJECT_BINARY_DIR}/runtime)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "gcc | c-compiler")
-# The tools load libLLVM through /usr/lib/llvm-<major>/lib, where it is a
-# symbolic link that llvm-<major>-dev owns: dpkg-shlibdeps finds no shlibs
-# for it there, so its package is named here.
+# With the compiler: a C compiler, which bitnet-compile runs to link, and
+# libLLVM, which the tools load through /usr/lib/llvm-<major>/lib, where it is
+# a symbolic link that llvm-<major>-dev owns: dpkg-shlibdeps finds no shlibs
+# for it there.
 if(LLVM_VERSION_MAJOR)
-  string(APPEND CPACK_DEBIAN_PACKAGE_DEPENDS ", libllvm${LLVM_VERSION_MAJOR}")
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "gcc | c-compiler, libllvm${LLVM_VERSION_MAJOR}")
 endif()
 set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "python3 (>= 3.11), python3-numpy")
 # gzip: quick to write, and read by every dpkg.

@@ -147,9 +147,8 @@ for tool in bitnet-compile bitnet-opt; do
   expect_contains "$(check_runpath "$prefix/bin/$tool")" "${llvm_libdir:-/usr/lib/llvm-22/lib}" "RUNPATH of $tool"
 done
 for tool in bitnet-run bitnet-generate bitnet-tokenize bitnet-compile bitnet-opt; do
-  if ldd "$prefix/bin/$tool" | grep -q 'not found'; then
-    fail "$tool misses libraries: $(ldd "$prefix/bin/$tool" | grep 'not found')"
-  fi
+  libs=$(ldd "$prefix/bin/$tool")
+  [[ $libs != *"not found"* ]] || fail "$tool misses libraries: $libs"
 done
 expect_contains "$("$prefix/bin/bitnet-compile" --version)" "$version" "bitnet-compile --version"
 expect_contains "$("$prefix/bin/bitnet-opt" --version)" "$version" "bitnet-opt --version"
@@ -194,9 +193,8 @@ cmake --build "$work/consumer" -j 2 >>"$work/consumer.log" 2>&1 ||
   { cat "$work/consumer.log"; fail "building the consumer failed"; }
 check_run_model "$work/consumer/run_model"
 check_run_model "$work/consumer/run_model_static"
-if readelf -d "$work/consumer/run_model_static" | grep -q libbitnet_rt; then
+[[ $(readelf -d "$work/consumer/run_model_static") != *libbitnet_rt* ]] ||
   fail "run_model_static links libbitnet_rt.so"
-fi
 "$work/consumer/compile_model" "$example" "$work/consumer/bitlinear.so" >/dev/null
 "$prefix/bin/bitnet-run" "$work/consumer/bitlinear.so" --input "x=$input" \
   --output-dir "$work/consumer/out" --quiet
@@ -272,8 +270,7 @@ site=$("$work/venv/bin/python" -c "import sysconfig; print(sysconfig.get_paths()
 native=$(ls "$site"/bitnet_mlir/_native*.so) || fail "the venv has no native module"
 check_runpath "$native" >/dev/null
 expect_loads "$native" libbitnet_rt.so.0 "$site/bitnet_mlir"
-"$work/venv/bin/python" -m pip show bitnet-mlir | grep -q "^Version: $version\$" ||
-  fail "pip show bitnet-mlir does not give version $version"
+expect_contains "$("$work/venv/bin/python" -m pip show bitnet-mlir)" "Version: $version" "pip show bitnet-mlir"
 (cd "$work" && "$work/venv/bin/python" - "$site" "$example" "$input" "$work/venv_y.npy" <<'EOF') ||
 import sys, numpy as np
 site, example, x, out = sys.argv[1:]
