@@ -108,7 +108,8 @@ check_run_model() {
   local out
   out=$("$@" "$work/ref/bitlinear.so") || fail "$* failed: $out"
   expect_contains "$out" "runtime $version" "$1"
-  expect_contains "$out" "$expected_run_model" "$1"
+  grep -qxF "$expected_run_model" <<<"$out" ||
+    fail "$1 printed '$out', expected the line '$expected_run_model'"
 }
 
 # ---------------------------------------------------------------------------
@@ -235,10 +236,8 @@ dpkg-deb -x "$deb" "$root"
 for tool in bitnet-compile bitnet-opt bitnet-run bitnet-generate bitnet-tokenize; do
   [[ -x $root/usr/bin/$tool ]] || fail "the package has no /usr/bin/$tool"
 done
-[[ -e $root/usr/lib/pkgconfig/bitnet_rt.pc || -e $root/usr/$libdir/pkgconfig/bitnet_rt.pc ]] ||
-  fail "the package has no bitnet_rt.pc"
-grep -rq '^prefix=/usr$' "$root"/usr/lib*/pkgconfig/bitnet_rt.pc "$root"/usr/lib/*/pkgconfig/bitnet_rt.pc 2>/dev/null ||
-  fail "the package's bitnet_rt.pc does not name /usr"
+grep -qx 'prefix=/usr' "$root/usr/$libdir/pkgconfig/bitnet_rt.pc" ||
+  fail "the package's bitnet_rt.pc does not name the prefix /usr"
 expect_contains "$("$root/usr/bin/bitnet-compile" --version)" "$version" "packaged bitnet-compile --version"
 expect_contains "$("$root/usr/bin/bitnet-run" --version)" "$version" "packaged bitnet-run --version"
 expect_loads "$root/usr/bin/bitnet-run" libbitnet_rt.so.0 "$root/usr/$libdir"
