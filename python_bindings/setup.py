@@ -7,7 +7,7 @@ build_ext that, instead of compiling sources itself:
    $BITNET_BUILD_DIR (already configured, for the same Python version);
 2. builds the native module and the runtime (`cmake --build --target
    bitnet_mlir bitnet_rt`);
-3. installs them (`cmake --install --component python|runtime`) into a
+3. installs them (`cmake --install --component python|runtime_library`) into a
    staging prefix, so the native module's RPATH is the installed one;
 4. puts the native module and libbitnet_rt.so.0 (which it finds beside
    itself, through $ORIGIN) into the wheel's bitnet_mlir/.
@@ -83,7 +83,7 @@ class CMakeBuild(build_ext):
 
         stage = Path(self.build_temp).resolve() / "stage"
         shutil.rmtree(stage, ignore_errors=True)
-        for component in ("python", "runtime"):
+        for component in ("python", "runtime_library"):
             run(["cmake", "--install", build_dir, "--prefix", stage,
                  "--component", component])
 
