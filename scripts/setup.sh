@@ -26,6 +26,8 @@ PACKAGES=(
   libonnx-dev libprotobuf-dev                     # the ONNX importer
   python3-onnx libonnx-testdata                   # its end-to-end tests
   pybind11-dev python3-dev python3-numpy          # Python bindings (bitnet_mlir)
+  python3-pip python3-setuptools python3-venv     #   and their pip install (test/install)
+  python3-wheel dpkg-dev                          # the wheel; the .deb's dpkg-shlibdeps
   libopenblas-dev                                 # fp32 baseline of the benchmarks
   pkg-config libpcre2-dev libcjson-dev            # the runtime's tokenizer: regexes, JSON
   python3-regex python3-sentencepiece             #   and its Python references in tests
