@@ -16,6 +16,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/Interfaces/FunctionInterfaces.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
@@ -28,6 +29,7 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/Format.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/ToolOutputFile.h"
@@ -36,6 +38,8 @@
 
 #include <chrono>
 #include <deque>
+#include <limits>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::bitnet;
@@ -196,6 +200,55 @@ static LogicalResult writeText(StringRef outputPath,
   return success();
 }
 
+/// Bytes of a tensor of `type` (a ternary matrix: its storage), if it has a
+/// static shape and the count fits in 64 bits.
+static std::optional<int64_t> tensorBytes(Type type) {
+  if (auto ternary = dyn_cast<TernaryType>(type))
+    type = ternary.getStorageType();
+  auto tensor = dyn_cast<RankedTensorType>(type);
+  if (!tensor || !tensor.hasStaticShape() ||
+      !tensor.getElementType().isIntOrIndexOrFloat())
+    return std::nullopt;
+  int64_t bytes = llvm::divideCeil(
+      tensor.getElementType().isIndex()
+          ? 64
+          : tensor.getElementType().getIntOrFloatBitWidth(),
+      8);
+  for (int64_t dim : tensor.getShape())
+    if (llvm::MulOverflow(bytes, dim, bytes))
+      return std::numeric_limits<int64_t>::max();
+  return bytes;
+}
+
+/// Refuses a model with a tensor over `limit` bytes, at the op (or argument)
+/// that holds it, before anything folds or allocates it: a few hundred bytes
+/// of text can declare a splat of a terabyte.
+static LogicalResult checkTensorSizes(ModuleOp module, int64_t limit) {
+  auto check = [&](Type type, Location loc, const Twine &what) -> LogicalResult {
+    std::optional<int64_t> bytes = tensorBytes(type);
+    if (!bytes || *bytes <= limit)
+      return success();
+    return emitError(loc) << what << " is a " << type << " of " << *bytes
+                          << " bytes, over the limit of " << limit
+                          << " bytes (--max-tensor-bytes)";
+  };
+  WalkResult result = module.walk<WalkOrder::PreOrder>([&](Operation *op) {
+    if (auto func = dyn_cast<FunctionOpInterface>(op))
+      for (auto [i, type] : llvm::enumerate(func.getArgumentTypes()))
+        if (failed(check(type, op->getLoc(),
+                         "argument #" + Twine(i) + " of @" +
+                             func.getName())))
+          return WalkResult::interrupt();
+    for (OpResult r : op->getResults())
+      if (failed(check(r.getType(), op->getLoc(),
+                       "the result of '" + op->getName().getStringRef() +
+                           "'")))
+        return WalkResult::interrupt();
+    return WalkResult::advance();
+  });
+  return failure(result.wasInterrupted());
+}
+
 LogicalResult mlir::bitnet::compileModule(ModuleOp module,
                                           const CompileOptions &options,
                                           StringRef outputPath) {
@@ -204,6 +257,8 @@ LogicalResult mlir::bitnet::compileModule(ModuleOp module,
     return emitError(loc) << llvm::toString(std::move(error));
   if (llvm::Error error = checkOutputPath(outputPath))
     return emitError(loc) << llvm::toString(std::move(error));
+  if (failed(checkTensorSizes(module, options.maxTensorBytes)))
+    return failure();
   if (options.emit == EmitKind::Tokenizer) {
     auto meta = module->getAttrOfType<DictionaryAttr>("bitnet.metadata");
     auto tokenizer =

@@ -167,6 +167,15 @@
 // KEPT: previous
 // RUN: ls %t/atomic | count 1
 
+// Tests that a tensor over --max-tensor-bytes is refused at its op before
+// anything folds or allocates it (a few hundred bytes declaring a terabyte
+// splat), and an argument too; and that the limit can be lowered.
+// RUN: not bitnet-compile %t/huge.mlir -o %t/huge.so 2>&1 | FileCheck %s --check-prefix=ERR-HUGE
+// RUN: not bitnet-compile %t/model.mlir --max-tensor-bytes=16 -o %t/small.so 2>&1 | FileCheck %s --check-prefix=ERR-LIMIT
+// RUN: not bitnet-compile %t/model.mlir --max-tensor-bytes=0 -o %t/small.so 2>&1 | FileCheck %s --check-prefix=ERR-ZERO
+// ERR-LIMIT: error: argument #0 of @bitlinear is a 'tensor<2x8xf32>' of 64 bytes, over the limit of 16 bytes (--max-tensor-bytes)
+// ERR-ZERO: error: --max-tensor-bytes must be > 0
+
 // RUN: not bitnet-compile %t/model.mlir --emit=foo 2>&1 | FileCheck %s --check-prefix=ERR-EMIT
 // ERR-EMIT: bitnet-compile: error: unknown --emit=foo (expected mlir, llvm, obj, so, ptx or tokenizer)
 
@@ -244,4 +253,14 @@ func.func @invalid(%x: tensor<2x7xf32>, %w: !bitnet.ternary<4x8, i2>, %s: tensor
 func.func @dynamic(%x: tensor<?x8xf32>, %w: !bitnet.ternary<4x8, i2>, %s: tensor<f32>) -> tensor<?x4xf32> {
   %y = bitnet.bitlinear %x, %w scale %s : tensor<?x8xf32>, !bitnet.ternary<4x8, i2>, tensor<f32> -> tensor<?x4xf32>
   return %y : tensor<?x4xf32>
+}
+
+//--- huge.mlir
+func.func @huge(%x: tensor<1x1048576xf32>) -> tensor<1x1048576xf32> {
+  // ERR-HUGE: huge.mlir:[[@LINE+1]]:8: error: the result of 'arith.constant' is a 'tensor<1048576x1048576xi8>' of 1099511627776 bytes, over the limit of 34359738368 bytes (--max-tensor-bytes)
+  %w = arith.constant dense<1> : tensor<1048576x1048576xi8>
+  %p = bitnet.pack %w : tensor<1048576x1048576xi8> -> !bitnet.ternary<1048576x1048576, i2>
+  %s = arith.constant dense<1.0> : tensor<f32>
+  %y = bitnet.bitlinear %x, %p scale %s : tensor<1x1048576xf32>, !bitnet.ternary<1048576x1048576, i2>, tensor<f32> -> tensor<1x1048576xf32>
+  return %y : tensor<1x1048576xf32>
 }

@@ -218,6 +218,12 @@ static cl::opt<bool> verbose("v",
                                       "why a near miss stays float)"),
                              cl::cat(category));
 
+static cl::opt<int64_t> maxTensorBytes(
+    "max-tensor-bytes",
+    cl::desc("The largest tensor a model may hold, in bytes (constants, "
+             "inputs and intermediates; default 32 GiB)"),
+    cl::init(int64_t(32) << 30), cl::cat(category));
+
 static cl::opt<bool> quiet("q",
                            cl::desc("Print nothing but errors and warnings "
                                     "(no progress)"),
@@ -310,6 +316,9 @@ int main(int argc, char **argv) {
   options.kernels = kernels;
   options.variants.assign(variants.begin(), variants.end());
   options.verbose = verbose;
+  if (maxTensorBytes <= 0)
+    return fail("--max-tensor-bytes must be > 0");
+  options.maxTensorBytes = maxTensorBytes;
   options.applyPassManagerCLOptions = true;
   if (llvm::Error error = validateCompileOptions(options))
     return fail(llvm::toString(std::move(error)));

@@ -87,6 +87,9 @@ struct CompileOptions {
   std::vector<std::string> variants;
   /// Compiler driver used to link shared objects; empty picks one.
   std::string linker;
+  /// The largest tensor (constant, argument or result of any op) a model
+  /// may hold, in bytes; a larger one is an error at its op before any work.
+  int64_t maxTensorBytes = int64_t(32) << 30;
   /// Print each stage and its time to stderr.
   bool verbose = false;
   /// Apply MLIR's pass-manager command-line options (--mlir-timing,

@@ -192,6 +192,17 @@ OpFoldResult PackOp::fold(FoldAdaptor adaptor) {
   if (!input || !getInput().getType().hasStaticShape())
     return {};
   TernaryType type = getType();
+  if (input.isSplat()) {
+    // One row packed, then repeated: the int8 values are never spelled out.
+    SmallVector<int8_t> row(type.getCols(), input.getSplatValue<int8_t>());
+    SmallVector<int8_t> packedRow =
+        packTernary(row, 1, type.getCols(), type.getFormat());
+    SmallVector<int8_t> bytes;
+    bytes.reserve(type.getRows() * packedRow.size());
+    for (int64_t r = 0; r < type.getRows(); ++r)
+      bytes.append(packedRow);
+    return DenseElementsAttr::get(type.getStorageType(), ArrayRef(bytes));
+  }
   SmallVector<int8_t> values(input.getValues<int8_t>());
   SmallVector<int8_t> bytes =
       packTernary(values, type.getRows(), type.getCols(), type.getFormat());
