@@ -103,6 +103,16 @@ void mlir::bitnet::prepareContext(MLIRContext &context) {
 static OwningOpRef<ModuleOp>
 readModel(StringRef path, MLIRContext &context, llvm::SourceMgr &sourceMgr,
           ArrayRef<std::string> inputShapes, bool strictFloat, bool verbose) {
+  // A FIFO or a device would block the read or never end; only files and
+  // checkpoint directories are models.
+  llvm::sys::fs::file_status status;
+  if (path != "-" && !llvm::sys::fs::status(path, status) &&
+      status.type() != llvm::sys::fs::file_type::regular_file &&
+      status.type() != llvm::sys::fs::file_type::directory_file) {
+    emitError(UnknownLoc::get(&context))
+        << "cannot read '" << path << "': not a regular file";
+    return {};
+  }
   if (path.ends_with(".onnx")) {
     ONNXImportOptions options;
     options.strictFloat = strictFloat;

@@ -176,6 +176,15 @@
 // ERR-LIMIT: error: argument #0 of @bitlinear is a 'tensor<2x8xf32>' of 64 bytes, over the limit of 16 bytes (--max-tensor-bytes)
 // ERR-ZERO: error: --max-tensor-bytes must be > 0
 
+// Tests that a CPU feature the target does not know is an error, not
+// LLVM's warning and a build without it, and that a FIFO given as the model
+// is refused instead of read forever.
+// RUN: not bitnet-compile %t/model.mlir --features=+frobnicate -o %t/f.so 2>&1 | FileCheck %s --check-prefix=ERR-FEATURE
+// ERR-FEATURE: error: unknown CPU feature 'frobnicate' for x86_64
+// RUN: rm -f %t/fifo.mlir && mkfifo %t/fifo.mlir
+// RUN: not bitnet-compile %t/fifo.mlir -o %t/f.so 2>&1 | FileCheck %s --check-prefix=ERR-FIFO
+// ERR-FIFO: error: cannot read '{{.*}}fifo.mlir': not a regular file
+
 // RUN: not bitnet-compile %t/model.mlir --emit=foo 2>&1 | FileCheck %s --check-prefix=ERR-EMIT
 // ERR-EMIT: bitnet-compile: error: unknown --emit=foo (expected mlir, llvm, obj, so, ptx or tokenizer)
 

@@ -120,6 +120,29 @@ mlir::bitnet::createTargetMachine(const CPUTarget &target) {
       return makeError("unknown CPU '" + resolved.cpu + "' for " +
                        resolved.triple);
   }
+  if (!resolved.features.empty()) {
+    // LLVM ignores an unknown feature with a warning and builds without it;
+    // the user asked for something this target does not have.
+    std::unique_ptr<llvm::MCSubtargetInfo> sti(
+        llvmTarget->createMCSubtargetInfo(triple, "", ""));
+    llvm::SmallVector<llvm::StringRef> features;
+    llvm::StringRef(resolved.features).split(features, ',', -1, false);
+    for (llvm::StringRef feature : features) {
+      llvm::StringRef name = feature.ltrim("+-");
+      if (!feature.starts_with("+") && !feature.starts_with("-"))
+        return makeError("feature '" + feature +
+                         "' must start with + (enable) or - (disable)");
+      bool known = llvm::any_of(
+          sti ? sti->getAllProcessorFeatures()
+              : llvm::ArrayRef<llvm::SubtargetFeatureKV>(),
+          [&](const llvm::SubtargetFeatureKV &kv) {
+            return name == kv.Key;
+          });
+      if (sti && !known)
+        return makeError("unknown CPU feature '" + name + "' for " +
+                         resolved.triple);
+    }
+  }
   llvm::TargetOptions options;
   auto level = static_cast<llvm::CodeGenOptLevel>(target.optLevel);
   std::unique_ptr<llvm::TargetMachine> machine(llvmTarget->createTargetMachine(
