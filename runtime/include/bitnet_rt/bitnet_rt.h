@@ -310,7 +310,7 @@ BITNET_RT_API const char *bitnet_model_metadata(const bitnet_model *model,
  *  (model_abi.h): OK; INVALID_MODEL when the bytes differ (the file is
  *  damaged); UNAVAILABLE when it carries no checksum; FAILED_PRECONDITION
  *  when the file at the model's path is no longer the one loaded. Reads the
- *  whole file (about 0.1 s a GB from the page cache). A checksum catches
+ *  whole file (about 0.2 s a GB from the page cache). A checksum catches
  *  damage, not malice: a compiled model is native code, and loading one is
  *  running it. */
 BITNET_RT_API bitnet_status bitnet_model_verify(const bitnet_model *model);
