@@ -338,11 +338,14 @@ public:
   }
 
   void verify() {
-    ensureOpen();
     bitnet_status status;
     {
+      // As run(): close() on another thread waits for the check to end.
       py::gil_scoped_release release;
-      status = bitnet_model_verify(model);
+      std::lock_guard<std::mutex> lock(mutex);
+      status = model ? bitnet_model_verify(model)
+                     : bitnet_status_make(BITNET_STATUS_FAILED_PRECONDITION,
+                                          "the model was closed");
     }
     check(status);
   }
