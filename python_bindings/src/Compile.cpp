@@ -10,6 +10,12 @@
 // diagnostics of a successful compilation (warnings, remarks) are returned so
 // that Python can issue them as warnings. The GIL is released throughout.
 //
+// LLVM ends the process on a fatal error ("LLVM ERROR: ...") and on a crash
+// of its own. Inside compile() both become CompileError instead: the work
+// runs in a llvm::CrashRecoveryContext, and a fatal-error handler installed
+// with the module jumps back out of it. Memory the interrupted compilation
+// held is leaked, which is the price of keeping the interpreter alive.
+//
 //===----------------------------------------------------------------------===//
 
 #include "Native.h"
@@ -20,6 +26,8 @@
 #include "mlir/IR/MLIRContext.h"
 
 #include "llvm/ADT/SmallString.h"
+#include "llvm/Support/CrashRecoveryContext.h"
+#include "llvm/Support/ErrorHandling.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FileUtilities.h"
 #include "llvm/Support/MemoryBuffer.h"
@@ -28,6 +36,9 @@
 
 #include <pybind11/stl.h>
 
+#include <csignal>
+#include <cstdio>
+#include <mutex>
 #include <optional>
 
 using namespace mlir;
@@ -50,8 +61,9 @@ struct CompileResult {
   std::string error;       // what failed, when !ok
 };
 
-CompileResult runCompile(const CompileRequest &request) {
-  CompileResult result;
+/// Fills `result` as it goes, so that what was reported before a fatal
+/// error survives it.
+void runCompile(const CompileRequest &request, CompileResult &result) {
   llvm::raw_string_ostream diagnostics(result.diagnostics);
 
   MLIRContext context;
@@ -69,7 +81,7 @@ CompileResult runCompile(const CompileRequest &request) {
   OwningOpRef<ModuleOp> module = loadModel(request.path, context, sourceMgr);
   if (!module) {
     result.error = "cannot load '" + request.path + "'";
-    return result;
+    return;
   }
 
   std::string outputPath;
@@ -83,7 +95,7 @@ CompileResult runCompile(const CompileRequest &request) {
     if (std::error_code ec = llvm::sys::fs::createTemporaryFile(
             "bitnet-python", ext, tempPath)) {
       result.error = "cannot create a temporary file: " + ec.message();
-      return result;
+      return;
     }
     removeTemp.emplace(tempPath);
     outputPath = tempPath.str().str();
@@ -91,7 +103,7 @@ CompileResult runCompile(const CompileRequest &request) {
 
   if (failed(compileModule(*module, request.options, outputPath))) {
     result.error = "cannot compile '" + request.path + "'";
-    return result;
+    return;
   }
 
   if (!request.output) {
@@ -100,11 +112,63 @@ CompileResult runCompile(const CompileRequest &request) {
     if (!buffer) {
       result.error = "cannot read back " + tempPath.str().str() + ": " +
                      buffer.getError().message();
-      return result;
+      return;
     }
     result.text = (*buffer)->getBuffer().str();
   }
   result.ok = true;
+}
+
+/// The reason of the last LLVM fatal error on this thread.
+thread_local std::string fatalErrorReason;
+
+void onFatalError(void *, const char *reason, bool) {
+  if (llvm::CrashRecoveryContext *recovery =
+          llvm::CrashRecoveryContext::GetCurrent()) {
+    fatalErrorReason = reason ? reason : "";
+    recovery->HandleExit(1); // back to RunSafely in protectedCompile
+  }
+  // Outside compile() (another thread of a compilation, or code of another
+  // library in the process): what LLVM prints before it ends the process.
+  std::fprintf(stderr, "LLVM ERROR: %s\n", reason ? reason : "");
+}
+
+/// Runs `work` with LLVM's fatal errors and crashes on this thread turned
+/// into a returned message (about `what`) instead of the end of the process.
+std::optional<std::string> runProtected(llvm::function_ref<void()> work,
+                                        const std::string &what) {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    llvm::install_fatal_error_handler(onFatalError, nullptr);
+    llvm::CrashRecoveryContext::Enable();
+  });
+  fatalErrorReason.clear();
+  llvm::CrashRecoveryContext recovery;
+  if (recovery.RunSafely(work))
+    return std::nullopt;
+  std::string error;
+  if (!fatalErrorReason.empty()) {
+    error = "LLVM failed while compiling " + what + ": " + fatalErrorReason;
+  } else {
+    // RetCode is the signal number plus 128 after a crash.
+    int signal = recovery.RetCode > 128 ? recovery.RetCode - 128 : 0;
+    const char *name = signal ? strsignal(signal) : nullptr;
+    error = "the compiler crashed while compiling " + what +
+            (name ? std::string(" (") + name + ")" : "") +
+            "; please report it with the model";
+  }
+  return error + " (the memory that compilation held stays allocated)";
+}
+
+CompileResult protectedCompile(const CompileRequest &request) {
+  CompileResult result;
+  if (std::optional<std::string> error = runProtected(
+          [&] { runCompile(request, result); }, "'" + request.path + "'")) {
+    CompileResult failed;
+    failed.diagnostics = result.diagnostics;
+    failed.error = *error;
+    return failed;
+  }
   return result;
 }
 
@@ -172,7 +236,7 @@ void bindCompiler(py::module_ &m) {
         CompileResult result;
         {
           py::gil_scoped_release release;
-          result = runCompile(request);
+          result = protectedCompile(request);
         }
         if (!result.ok) {
           std::string message = result.error;
@@ -196,6 +260,29 @@ void bindCompiler(py::module_ &m) {
       py::arg("kv_cache"), py::arg("last_token_logits"),
       "Compiles the model at `path`. Returns (text or None, diagnostics); "
       "raises CompileError. Use bitnet_mlir.compile().");
+
+  // For the tests of the above: a fatal error or a crash inside the
+  // protection compile() runs under.
+  m.def(
+      "_fail_in_compiler",
+      [](const std::string &how) {
+        std::optional<std::string> error;
+        {
+          py::gil_scoped_release release;
+          error = runProtected(
+              [&] {
+                if (how == "fatal")
+                  llvm::report_fatal_error("a fatal error for the test");
+                if (how == "crash")
+                  std::raise(SIGSEGV);
+              },
+              "the test's work");
+        }
+        if (error)
+          throw CompileFailure{*error, ""};
+      },
+      py::arg("how"), "For tests: 'fatal' or 'crash' inside compile()'s "
+                      "protection; raises CompileError.");
 
   m.attr("producer") = getProducerString().str();
 }

@@ -283,6 +283,33 @@ func.func @f(%x: tensor<2x8xf32>, %w: !bitnet.ternary<4x7, i2>, %s: tensor<f32>)
                                 cpu="pentium9000",
                                 contains=("unknown CPU 'pentium9000'",))
 
+    def test_features_the_code_depends_on(self):
+        # LLVM stops the process on these ("64-bit code requested on a
+        # subtarget that doesn't support it", or a crash in instruction
+        # selection); the compiler refuses them first.
+        for features, contains in (("-64bit", "'64bit' cannot be disabled"),
+                                   ("+soft-float",
+                                    "'soft-float' cannot be enabled")):
+            with self.subTest(features=features):
+                self.assertCompileError(EXAMPLE, os.path.join(self.tmp, "f.so"),
+                                        features=features, contains=(contains,))
+
+    def test_fatal_errors_and_crashes_raise(self):
+        # Inside compile(), an LLVM fatal error or a crash raises instead of
+        # ending the interpreter, and compiling goes on working after it.
+        from bitnet_mlir import _native
+        with self.assertRaises(bitnet_mlir.CompileError) as cm:
+            _native._fail_in_compiler("fatal")
+        self.assertIn("a fatal error for the test", str(cm.exception))
+        with self.assertRaises(bitnet_mlir.CompileError) as cm:
+            _native._fail_in_compiler("crash")
+        self.assertIn("crashed", str(cm.exception))
+        self.assertIn("Segmentation fault", str(cm.exception))
+        _native._fail_in_compiler("nothing")
+        out = os.path.join(self.tmp, "after.so")
+        bitnet_mlir.compile(EXAMPLE, out)
+        self.assertTrue(os.path.getsize(out) > 0)
+
     def test_unknown_or_unsupported_kernels(self):
         self.assertCompileError(EXAMPLE, os.path.join(self.tmp, "k.so"),
                                 kernels="bogus", contains=("bogus",))

@@ -181,6 +181,13 @@
 // is refused instead of read forever.
 // RUN: not bitnet-compile %t/model.mlir --features=+frobnicate -o %t/f.so 2>&1 | FileCheck %s --check-prefix=ERR-FEATURE
 // ERR-FEATURE: error: unknown CPU feature 'frobnicate' for x86_64
+// A feature that sets the mode or calling convention of the code, which LLVM
+// cannot change under a model (it stopped the process with "LLVM ERROR"),
+// is refused too.
+// RUN: not bitnet-compile %t/model.mlir --target=x86_64-linux-gnu --features=-64bit -o %t/f.so 2>&1 | FileCheck %s --check-prefix=ERR-64BIT
+// ERR-64BIT: error: CPU feature '64bit' cannot be disabled for x86_64-unknown-linux-gnu
+// RUN: not bitnet-compile %t/model.mlir --target=x86_64-linux-gnu --features=+soft-float -o %t/f.so 2>&1 | FileCheck %s --check-prefix=ERR-SOFTFLOAT
+// ERR-SOFTFLOAT: error: CPU feature 'soft-float' cannot be enabled for x86_64-unknown-linux-gnu
 // RUN: rm -f %t/fifo.mlir && mkfifo %t/fifo.mlir
 // RUN: not bitnet-compile %t/fifo.mlir -o %t/f.so 2>&1 | FileCheck %s --check-prefix=ERR-FIFO
 // ERR-FIFO: error: cannot read '{{.*}}fifo.mlir': not a regular file

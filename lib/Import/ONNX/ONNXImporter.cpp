@@ -362,6 +362,28 @@ static bool isSafeForShapeInference(const onnx::GraphProto &graph) {
       "MaxPool",       "AveragePool",       "LpPool",
       "GlobalMaxPool", "GlobalAveragePool", "MaxUnpool",
       "Resize",        "Upsample"};
+  // Inference functions also read the type of a required input without
+  // checking that there is one (Shape of a graph input declared with no
+  // type reads through a null pointer): every value a node reads must have
+  // a type by the time the node comes, and no required input may be left
+  // out.
+  llvm::StringSet<> typed;
+  for (const onnx::ValueInfoProto &input : graph.input()) {
+    if (!input.type().has_tensor_type() ||
+        input.type().tensor_type().elem_type() ==
+            onnx::TensorProto::UNDEFINED)
+      return false;
+    typed.insert(input.name());
+  }
+  for (const onnx::TensorProto &init : graph.initializer())
+    typed.insert(init.name());
+  llvm::StringSet<> declared;
+  for (const auto *infos : {&graph.value_info(), &graph.output()})
+    for (const onnx::ValueInfoProto &info : *infos)
+      if (info.type().has_tensor_type() &&
+          info.type().tensor_type().elem_type() !=
+              onnx::TensorProto::UNDEFINED)
+        declared.insert(info.name());
   for (const onnx::NodeProto &node : graph.node()) {
     if (!mlir::bitnet::isLegalizableONNXOp(node.domain(), node.op_type()))
       return false;
@@ -371,6 +393,36 @@ static bool isSafeForShapeInference(const onnx::GraphProto &graph) {
     for (const onnx::AttributeProto &attr : node.attribute())
       if (attr.has_g() || attr.graphs_size() > 0)
         return false;
+    const onnx::OpSchema *schema =
+        onnx::OpSchemaRegistry::Schema(node.op_type(), node.domain());
+    if (!schema) {
+      // ONNX has no inference for it (com.microsoft, bitnet) and skips it;
+      // its outputs have a type only where the graph declares one.
+      for (const std::string &output : node.output())
+        if (declared.contains(output))
+          typed.insert(output);
+      continue;
+    }
+    const auto &formals = schema->inputs();
+    for (int i = 0, e = node.input_size(); i < e; ++i) {
+      const std::string &name = node.input(i);
+      if (!name.empty()) {
+        if (!typed.contains(name))
+          return false;
+        continue;
+      }
+      // Left out: only an optional input may be.
+      if (static_cast<size_t>(i) >= formals.size() ||
+          formals[i].GetOption() != onnx::OpSchema::Optional)
+        return false;
+    }
+    if (static_cast<size_t>(node.input_size()) < formals.size())
+      for (size_t i = node.input_size(); i < formals.size(); ++i)
+        if (formals[i].GetOption() == onnx::OpSchema::Single)
+          return false;
+    for (const std::string &output : node.output())
+      if (!output.empty())
+        typed.insert(output);
   }
   return true;
 }

@@ -14,6 +14,7 @@
 #include "mlir/Target/LLVMIR/Export.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSwitch.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
@@ -97,6 +98,21 @@ std::string mlir::bitnet::getCheckableFeatures(const ResolvedTarget &target) {
   return llvm::join(needed, ",");
 }
 
+/// Features that decide the mode or the calling convention of the code
+/// rather than which instructions it may use: LLVM cannot generate the
+/// model's code with them changed and ends the process ("64-bit code
+/// requested on a subtarget that doesn't support it", or a crash in
+/// instruction selection). Returns the value the feature must keep.
+static std::optional<bool> getFixedFeature(const llvm::Triple &triple,
+                                           llvm::StringRef name) {
+  if (triple.getArch() == llvm::Triple::x86_64)
+    return llvm::StringSwitch<std::optional<bool>>(name)
+        .Cases({"64bit", "64bit-mode"}, true)
+        .Cases({"16bit-mode", "32bit-mode", "soft-float"}, false)
+        .Default(std::nullopt);
+  return std::nullopt;
+}
+
 llvm::Expected<std::unique_ptr<llvm::TargetMachine>>
 mlir::bitnet::createTargetMachine(const CPUTarget &target) {
   initializeTargets();
@@ -141,6 +157,13 @@ mlir::bitnet::createTargetMachine(const CPUTarget &target) {
       if (sti && !known)
         return makeError("unknown CPU feature '" + name + "' for " +
                          resolved.triple);
+      if (std::optional<bool> fixed = getFixedFeature(triple, name);
+          fixed && *fixed != feature.starts_with("+"))
+        return makeError("CPU feature '" + name + "' cannot be " +
+                         (*fixed ? "disabled" : "enabled") + " for " +
+                         resolved.triple +
+                         ": the generated code and its calling convention "
+                         "depend on it");
     }
   }
   llvm::TargetOptions options;
