@@ -217,6 +217,14 @@ static bitnet_status check_tensor(const char *path, const char *kind,
                               "model '%s': %s %d ('%s') is marked as state, "
                               "which only inputs can be",
                               path, kind, (int)index, t->name);
+  /* A state input is read before it is written (a KV cache holds earlier
+     steps' rows); one of no elements means a model whose code indexes
+     memory that is not there. */
+  if ((t->flags & BITNET_TENSOR_STATE) && elements == 0)
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s': %s %d ('%s') is state with no "
+                              "elements",
+                              path, kind, (int)index, t->name);
   if (t->flags & BITNET_TENSOR_RANGE) {
     int integer = t->dtype == BITNET_DTYPE_I8 || t->dtype == BITNET_DTYPE_I16 ||
                   t->dtype == BITNET_DTYPE_I32 || t->dtype == BITNET_DTYPE_I64;

@@ -247,6 +247,8 @@ TEST(ModelTest, BrokenModels) {
         "signed integer input"}},
       {BITNET_TEST_MODEL_OUTPUT_STATE, BITNET_STATUS_INVALID_MODEL,
        {"output 0 ('y') is marked as state"}},
+      {BITNET_TEST_MODEL_EMPTY_STATE, BITNET_STATUS_INVALID_MODEL,
+       {"input 0 ('x') is state with no elements"}},
   };
   for (const Case &c : cases) {
     bitnet_model *model = nullptr;

@@ -8,8 +8,8 @@
  *   BAD_MAGIC, BAD_VERSION, NO_RUN, NO_INFO, NEG_COUNT, BIG_RANK, NEG_DIM,
  *   UNKNOWN_FEATURE, FOREIGN_CPU,
  *   BAD_DTYPE, BAD_ALIGN, NULL_NAME, NEG_WORKSPACE, NEG_STACK,
- *   NO_OUTPUTS, WILD_NAME, WILD_SHAPE, FLOAT_RANGE, OUTPUT_STATE (the last
- *   five: what damage to a descriptor looks like).
+ *   NO_OUTPUTS, WILD_NAME, WILD_SHAPE, FLOAT_RANGE, OUTPUT_STATE,
+ *   EMPTY_STATE (the last six: what damage to a descriptor looks like).
  * Without a macro it is a valid model with y = x on f32[2].
  *
  *===----------------------------------------------------------------------===*/
@@ -21,6 +21,10 @@ static const int64_t shape[9] = {1, 1, 1, 1, 1, 1, 1, 1, 2};
 #define RANK 9
 #elif defined(NEG_DIM)
 static const int64_t shape[1] = {-2};
+#define RANK 1
+#elif defined(EMPTY_STATE)
+/* A state (a KV cache) of no rows. */
+static const int64_t shape[1] = {0};
 #define RANK 1
 #else
 static const int64_t shape[1] = {2};
@@ -50,6 +54,8 @@ static const int64_t shape[1] = {2};
 
 #ifdef FLOAT_RANGE
 #define INPUT_FLAGS BITNET_TENSOR_RANGE
+#elif defined(EMPTY_STATE)
+#define INPUT_FLAGS BITNET_TENSOR_STATE
 #else
 #define INPUT_FLAGS 0
 #endif
