@@ -59,11 +59,26 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "fortunes.onnx"))
     ap.add_argument("--heldout", default=os.path.join(HERE, "heldout.txt"))
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--dim", type=int, default=192, help="hidden size (192)")
+    ap.add_argument("--layers", type=int, default=4, help="decoder layers (4)")
+    ap.add_argument("--heads", type=int, default=6, help="query heads (6)")
+    ap.add_argument("--kv-heads", type=int, default=2, help="key/value heads (2)")
+    ap.add_argument("--ffn", type=int, default=512, help="FFN width (512)")
+    ap.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (1: the matrices are small enough "
+                         "that a second thread costs more than it gives)")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction,
+                    default=True,
+                    help="bf16 autocast for the training passes (default on; "
+                         "the held-out loss and the export are float32)")
+    ap.add_argument("--eval-every", type=int, default=1000,
+                    help="print a held-out loss every N steps (0: never)")
     args = ap.parse_args()
 
     random.seed(args.seed)
     torch.manual_seed(args.seed)
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads)
 
     items = read_corpus()
     random.shuffle(items)
@@ -80,60 +95,77 @@ def main():
         return [index.get(c, index[" "]) for c in s]
 
     data = torch.tensor(encode(train_text), dtype=torch.long)
-    cfg = bd.Config(vocab=len(vocab), dim=128, layers=3, heads=4, kv_heads=2,
-                    ffn=384, context=256, theta=10000.0)
+    cfg = bd.Config(vocab=len(vocab), dim=args.dim, layers=args.layers,
+                    heads=args.heads, kv_heads=args.kv_heads, ffn=args.ffn,
+                    context=256, theta=10000.0)
     model = bd.torch_model(cfg)
     nparams = sum(p.numel() for p in model.parameters())
     print(f"train.py: {len(train)} fortunes ({len(train_text)} chars) for "
           f"training, {len(held)} held out; {nparams} parameters; "
           f"{args.minutes} minutes", flush=True)
 
-    seq, batch = 128, 32
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01,
+    held_ids = torch.tensor(encode(held_text[:20000]), dtype=torch.long)
+
+    def held_out_loss(limit=None):
+        """Mean nats/char over the held-out text in eval mode (the numerics
+        the compiled model has), in windows of the whole context."""
+        ids = held_ids if limit is None else held_ids[:limit]
+        was_training = model.training
+        model.eval()
+        total = 0.0
+        with torch.no_grad():
+            for i in range(0, len(ids) - 1, cfg.context):
+                chunk = ids[i:i + cfg.context + 1]
+                if len(chunk) < 2:
+                    break
+                lg = model(chunk[None, :-1])
+                total += torch.nn.functional.cross_entropy(
+                    lg[0], chunk[1:], reduction="sum").item()
+        model.train(was_training)
+        return total / (len(ids) - 1)
+
+    # Whole-context windows, as the held-out loss and the compiled model see them.
+    seq, batch = cfg.context, 16
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01,
                             betas=(0.9, 0.95))
     start = time.time()
     budget = args.minutes * 60
     step = 0
     model.train()
-    while True:
-        elapsed = time.time() - start
-        if elapsed >= budget:
-            break
-        # Cosine decay over the time budget, short warm-up.
-        frac = elapsed / budget
-        lr = 3e-3 * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        ix = torch.randint(0, len(data) - seq - 1, (batch,))
-        xb = torch.stack([data[i:i + seq] for i in ix])
-        yb = torch.stack([data[i + 1:i + seq + 1] for i in ix])
-        logits = model(xb)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, cfg.vocab),
-                                                 yb.reshape(-1))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        step += 1
-        if step % 100 == 0:
-            print(f"step {step:5d}  {elapsed:6.0f} s  loss {loss.item():.3f}  "
-                  f"lr {lr:.2e}", flush=True)
+    try:
+        while True:
+            elapsed = time.time() - start
+            if elapsed >= budget:
+                break
+            # Cosine decay over the time budget, short warm-up.
+            frac = elapsed / budget
+            lr = args.lr * min(1.0, (step + 1) / 50) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+            for g in opt.param_groups:
+                g["lr"] = lr
+            ix = torch.randint(0, len(data) - seq - 1, (batch,))
+            xb = torch.stack([data[i:i + seq] for i in ix])
+            yb = torch.stack([data[i + 1:i + seq + 1] for i in ix])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+                logits = model(xb)
+            loss = torch.nn.functional.cross_entropy(
+                logits.float().reshape(-1, cfg.vocab), yb.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            if step % 100 == 0:
+                print(f"step {step:5d}  {elapsed:6.0f} s  loss {loss.item():.3f}  "
+                      f"lr {lr:.2e}", flush=True)
+            if args.eval_every and step % args.eval_every == 0:
+                print(f"step {step:5d}  held-out loss (first 4000 chars) "
+                      f"{held_out_loss(4000):.3f}", flush=True)
+    except KeyboardInterrupt:
+        print(f"train.py: interrupted at step {step}; exporting what there is",
+              flush=True)
 
     model.eval()
-    held_ids = torch.tensor(encode(held_text[:20000]), dtype=torch.long)
-    with torch.no_grad():
-        losses = []
-        for i in range(0, len(held_ids) - 1, cfg.context):
-            chunk = held_ids[i:i + cfg.context + 1]
-            if len(chunk) < 2:
-                break
-            lg = model(chunk[None, :-1])
-            losses.append(torch.nn.functional.cross_entropy(
-                lg[0], chunk[1:], reduction="sum").item())
-        held_loss = sum(losses) / (len(held_ids) - 1)
-    print(f"train.py: {step} steps; held-out loss {held_loss:.3f} nats/char "
-          "(quantised, as compiled)", flush=True)
-
+    held_loss = held_out_loss()
     weights = bd.weights_from_torch(model, cfg)
     bd.write_onnx(args.out, cfg, weights, vocab=vocab,
                   doc=f"character-level BitNet b1.58 trained on Debian's "
