@@ -2,7 +2,10 @@
 """End-to-end benchmark: a decoder with the shapes of bitnet-b1.58-2B-4T.
 
   /usr/bin/python3 bench/e2e/bench_2b.py [--build build] [--work DIR]
-                                         [--format onnx|gguf|hf]
+                                         [--format onnx|gguf|hf] [--rounds N]
+                                         [--json FILE]
+                                         [--peer-llama-bench PATH
+                                          --peer-model FILE.gguf]
 
 1. writes the model with random ternary weights, made once in --work and
    never committed: ONNX (models/gen_2b.py; 1.9 GB of external data), a GGUF
@@ -16,31 +19,41 @@
    step, f16, logits of the last token only);
 3. measures this machine's read bandwidth (bitnet-kernel-bench read_bandwidth)
    on 1 and 2 threads;
-4. runs bitnet-generate: decode tokens/s at 1 and 2 threads after a 128-token
-   prompt, prefill tokens/s of that prompt with the prefill build, peak RSS;
-5. in the same run, the float baseline on the bundled small model: the
+4. in --rounds alternating rounds (3 by default), at 1 and 2 threads:
+   bitnet-generate's decode tokens/s after a 128-token prompt and its time to
+   first token with the prefill build; the prefill build's 128-token step
+   cold (the first run of a fresh process) and warm (the median of 5 runs
+   after 2), with bitnet-run; and, with --peer-llama-bench and --peer-model,
+   llama-bench (bitnet.cpp's or llama.cpp's) on that GGUF file, -p 128 -n
+   48, in the same round. Medians over the rounds are reported;
+5. profiles one decode step to measure the head's streaming rate (GB/s);
+6. in the same run, the float baseline on the bundled small model: the
    reference (scalar float) path against the kernels;
-6. prints the table with the bandwidth bound (weights read per token over the
-   measured bandwidth) and the ratios to the orientation figures of the issue
-   (bitnet.cpp on this machine kind).
+7. prints the table with the bandwidth bound (weights read per token over the
+   measured bandwidth) and, only where the peer ran in this run, the ratios to
+   it; --json FILE writes the same figures (per thread count: decode_tps,
+   bound_tps, prefill_warm_tps, prefill_cold_tps, ttft_s, peak_rss_mb,
+   head_gbps, probe_gbps, and peer_decode_tps / peer_prefill_tps when the peer
+   ran).
 
-Takes about 10 minutes on 2 cores, most of it compiling the two builds.
+For a like-for-like peer, give it the same weights: --format gguf benchmarks
+the GGUF file that llama-bench reads (--peer-model defaults to it then).
+Takes about 10 minutes on 2 cores plus a minute a round.
 """
 
 import argparse
 import json
 import os
+import platform
 import re
+import statistics
 import subprocess
 import sys
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PY = "/usr/bin/python3"
-# bitnet.cpp (llama-bench, same shapes, random weights, fp16 embeddings and
-# head) measured on this machine kind, tokens/s.
-BITNET_CPP = {"decode/1": 5.7, "decode/2": 10.4, "prefill/1": 23.8,
-              "prefill/2": 46.5}
+PROMPT = 128  # prompt tokens, the prefill build's step
 
 
 def log(msg):
@@ -123,6 +136,72 @@ def generate(build, so, prompt, new, threads, prefill=None):
     return stats
 
 
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def bitnet_run(build, so, threads, warmup, repeat, profile=None):
+    """Runs `so` on random in-range inputs; returns (p50 ms, report text)."""
+    cmd = [os.path.join(build, "bin", "bitnet-run"), so, "--random",
+           "--threads", str(threads), "--warmup", str(warmup),
+           "--repeat", str(repeat)]
+    if profile:
+        cmd += ["--profile", profile]
+    r = run(cmd)
+    m = re.search(r"^ms\s+([\d.]+)\s+([\d.]+)", r.stdout, re.M)
+    return float(m.group(2)), r.stdout
+
+
+def prefill_step(build, so, threads):
+    """The prefill build's step in tokens/s: cold (the first run of a fresh
+    process, pages of the model touched for the first time) and warm."""
+    cold_ms, _ = bitnet_run(build, so, threads, 0, 1)
+    warm_ms, _ = bitnet_run(build, so, threads, 2, 5)
+    return PROMPT / (cold_ms / 1e3), PROMPT / (warm_ms / 1e3)
+
+
+def head_gbps(build, so, threads, work):
+    """The largest dense_matmul (the head) of a decode step, in GB/s, from
+    bitnet-run's profile of 5 steps."""
+    _, report = bitnet_run(build, so, threads, 1, 5,
+                           profile=os.path.join(work, "decode-profile.json"))
+    best = None
+    for line in report.splitlines():
+        m = re.match(r"dense_matmul \S+ 1x(\d+)x(\d+)\s.*?([\d.]+)\s+[\d.]+$",
+                     line)
+        if m and (best is None or int(m.group(1)) > best[0]):
+            best = (int(m.group(1)), float(m.group(3)))
+    return best[1] if best else None
+
+
+def peer_bench(llama_bench, model, threads, gen):
+    """llama-bench -p PROMPT -n gen: (prefill tokens/s, decode tokens/s)."""
+    r = run([llama_bench, "-m", model, "-p", str(PROMPT), "-n", str(gen),
+             "-t", str(threads), "-r", "1", "-o", "json"])
+    prefill = decode = None
+    for entry in json.loads(r.stdout):
+        if entry.get("n_prompt", 0) > 0 and entry.get("n_gen", 0) == 0:
+            prefill = float(entry["avg_ts"])
+        elif entry.get("n_gen", 0) > 0 and entry.get("n_prompt", 0) == 0:
+            decode = float(entry["avg_ts"])
+    if prefill is None or decode is None:
+        sys.exit(f"bench_2b: llama-bench printed no pp{PROMPT}/tg{gen} "
+                 f"figures:\n{r.stdout}")
+    return prefill, decode
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
@@ -132,7 +211,24 @@ def main():
     ap.add_argument("--decode-tokens", type=int, default=48)
     ap.add_argument("--format", choices=("onnx", "gguf", "hf"), default="onnx",
                     help="the model's file format (default onnx)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternating rounds of every measurement (default 3)")
+    ap.add_argument("--json", metavar="FILE",
+                    help="also write the figures to FILE as JSON")
+    ap.add_argument("--peer-llama-bench", metavar="PATH",
+                    help="llama-bench of bitnet.cpp (or llama.cpp) to run "
+                         "in the same rounds")
+    ap.add_argument("--peer-model", metavar="FILE.gguf",
+                    help="the GGUF file llama-bench runs (default: the "
+                         "benchmarked model with --format gguf)")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be >= 1")
+    if args.peer_model and not args.peer_llama_bench:
+        ap.error("--peer-model needs --peer-llama-bench")
+    if args.peer_llama_bench and not os.access(args.peer_llama_bench, os.X_OK):
+        ap.error(f"--peer-llama-bench {args.peer_llama_bench}: not an "
+                 "executable file")
     build = os.path.abspath(args.build)
     work = os.path.abspath(args.work or os.path.join(build, "bench-2b"))
     os.makedirs(work, exist_ok=True)
@@ -160,20 +256,45 @@ def main():
     bw = bandwidth(build)
     log(f"read bandwidth: {bw[1]:.1f} GB/s on 1 thread, {bw[2]:.1f} on 2")
 
-    prompt = [(i * 7919 + 13) % 128256 for i in range(128)]
-    results, results8 = {}, {}
-    for threads in (1, 2):
-        d = generate(build, decode_so["f16"], prompt, args.decode_tokens,
-                     threads)
-        d8 = generate(build, decode_so["int8"], prompt, args.decode_tokens,
-                      threads)
-        p = generate(build, decode_so["f16"], prompt, 1, threads,
-                     prefill=prefill_so)
-        results[threads] = (d, p)
-        results8[threads] = d8
-        log(f"{threads} threads: decode {d['decode_tps']:.2f} tokens/s "
-            f"(int8 head {d8['decode_tps']:.2f}), prefill "
-            f"{p['prompt_tps']:.2f} tokens/s, peak RSS {d['rss_mb']:.0f} MB")
+    peer_model = args.peer_model or (model if fmt == "gguf" else None)
+    if args.peer_llama_bench and not peer_model:
+        ap.error("--peer-llama-bench needs --peer-model (or --format gguf)")
+
+    prompt = [(i * 7919 + 13) % 128256 for i in range(PROMPT)]
+    # Per thread count, lists over the rounds.
+    keys = ("decode_tps", "decode_int8_tps", "ttft_s", "prefill_cold_tps",
+            "prefill_warm_tps", "peer_prefill_tps", "peer_decode_tps")
+    rounds = {t: {k: [] for k in keys} for t in (1, 2)}
+    last = {}
+    for r in range(args.rounds):
+        for threads in (1, 2):
+            got = rounds[threads]
+            d = generate(build, decode_so["f16"], prompt, args.decode_tokens,
+                         threads)
+            d8 = generate(build, decode_so["int8"], prompt,
+                          args.decode_tokens, threads)
+            p = generate(build, decode_so["f16"], prompt, 1, threads,
+                         prefill=prefill_so)
+            cold, warm = prefill_step(build, prefill_so, threads)
+            got["decode_tps"].append(d["decode_tps"])
+            got["decode_int8_tps"].append(d8["decode_tps"])
+            got["ttft_s"].append(PROMPT / p["prompt_tps"])
+            got["prefill_cold_tps"].append(cold)
+            got["prefill_warm_tps"].append(warm)
+            last[threads] = (d, d8, p)
+            line = (f"round {r + 1}, {threads} threads: decode "
+                    f"{d['decode_tps']:.2f} tokens/s (int8 head "
+                    f"{d8['decode_tps']:.2f}), prefill {warm:.1f} warm / "
+                    f"{cold:.1f} cold tokens/s")
+            if args.peer_llama_bench:
+                pp, tg = peer_bench(args.peer_llama_bench, peer_model,
+                                    threads, args.decode_tokens)
+                got["peer_prefill_tps"].append(pp)
+                got["peer_decode_tps"].append(tg)
+                line += f"; peer decode {tg:.2f}, prefill {pp:.1f}"
+            log(line)
+    med = {t: {k: median(v) for k, v in rounds[t].items()} for t in (1, 2)}
+    heads = {t: head_gbps(build, decode_so["f16"], t, work) for t in (1, 2)}
 
     # Float baseline on the bundled model: reference path against kernels.
     small = os.path.join(ROOT, "models", "fortunes", "fortunes.onnx")
@@ -185,8 +306,9 @@ def main():
         s = generate(build, so, [40, 41, 42, 43], 200, 1)
         small_tps[kernels] = s["decode_tps"]
 
-    d1 = results[1][0]
+    d1 = last[1][0]
     weight_bytes = d1["weights_mb"] * 1e6
+    weight8 = last[1][1]["weights_mb"] * 1e6
     print()
     size_mb = model_bytes(model) / 1e6
     print(f"Compiling the {fmt.upper()} model ({size_mb:.0f} MB), this machine:")
@@ -198,44 +320,81 @@ def main():
             print(f"  {name:24s}{seconds:8.0f} s, peak RSS {rss:6.0f} MB "
                   f"({rss / size_mb:.2f}x the model)")
     print()
-    print("2B-scale decoder (random weights, f16 embeddings and head unless "
-          "said, f16 KV cache of 256 tokens)")
+    peer = bool(args.peer_llama_bench)
+    print(f"2B-scale decoder on {cpu_name()} (random weights, f16 embeddings "
+          f"and head unless said, f16 KV cache of 256 tokens); medians of "
+          f"{args.rounds} round{'s' if args.rounds > 1 else ''}")
+    if peer:
+        print(f"  peer: {args.peer_llama_bench} on {peer_model}, in the same "
+              f"rounds")
     print(f"  weights read per token: {weight_bytes / 1e6:.0f} MB "
           f"(ternary + head, the model's read-only data); KV cache "
           f"{d1['kv_mb']:.0f} MB; peak RSS {d1['rss_mb']:.0f} MB "
           f"({d1['rss_mb'] / (d1['weights_mb'] + d1['kv_mb']):.2f}x weights + KV)")
-    print(f"  {'':24s}{'measured':>12s}{'bound':>10s}{'of bound':>10s}"
-          f"{'bitnet.cpp':>12s}{'ratio':>8s}")
+    head = f"  {'':24s}{'measured':>12s}{'bound':>10s}{'of bound':>10s}"
+    if peer:
+        head += f"{'peer':>12s}{'ratio':>8s}"
+    print(head)
+
+    def row(label, value, bound=None, peer_value=None):
+        text = f"  {label:24s}{value:10.2f}/s"
+        text += f"{bound:9.1f}/s{100 * value / bound:9.0f}%" if bound else " " * 20
+        if peer_value:
+            text += f"{peer_value:11.2f}/s{value / peer_value:7.2f}x"
+        print(text)
+
+    summary = {"cpu": cpu_name(), "rounds": args.rounds, "format": fmt,
+               "weights_mb": weight_bytes / 1e6, "threads": {}}
     for threads in (1, 2):
-        d, p = results[threads]
+        m = med[threads]
         bound = bw[threads] * 1e9 / weight_bytes
-        ref = BITNET_CPP[f"decode/{threads}"]
-        print(f"  decode, {threads} thread{'s' if threads > 1 else ' '}      "
-              f"{d['decode_tps']:10.2f}/s{bound:9.1f}/s"
-              f"{100 * d['decode_tps'] / bound:9.0f}%{ref:11.1f}/s"
-              f"{d['decode_tps'] / ref:7.2f}x")
-    weight8 = results8[1]["weights_mb"] * 1e6
+        row(f"decode, {threads}T", m["decode_tps"], bound, m["peer_decode_tps"])
+        summary["threads"][str(threads)] = {
+            "decode_tps": m["decode_tps"], "bound_tps": bound,
+            "decode_int8_tps": m["decode_int8_tps"],
+            "bound_int8_tps": bw[threads] * 1e9 / weight8,
+            "prefill_warm_tps": m["prefill_warm_tps"],
+            "prefill_cold_tps": m["prefill_cold_tps"],
+            "ttft_s": m["ttft_s"], "peak_rss_mb": last[threads][0]["rss_mb"],
+            "peak_rss_prefill_mb": last[threads][2]["rss_mb"],
+            "head_gbps": heads[threads], "probe_gbps": bw[threads]}
+        if peer:
+            summary["threads"][str(threads)].update(
+                peer_decode_tps=m["peer_decode_tps"],
+                peer_prefill_tps=m["peer_prefill_tps"])
     for threads in (1, 2):
-        d8 = results8[threads]
-        bound = bw[threads] * 1e9 / weight8
-        print(f"  decode int8 head, {threads}T  "
-              f"{d8['decode_tps']:10.2f}/s{bound:9.1f}/s"
-              f"{100 * d8['decode_tps'] / bound:9.0f}%   (weights read per "
-              f"token {weight8 / 1e6:.0f} MB)")
+        row(f"decode int8 head, {threads}T", med[threads]["decode_int8_tps"],
+            bw[threads] * 1e9 / weight8)
     for threads in (1, 2):
-        d, p = results[threads]
-        ref = BITNET_CPP[f"prefill/{threads}"]
-        print(f"  prefill 128, {threads} thread{'s' if threads > 1 else ' '} "
-              f"{p['prompt_tps']:10.2f}/s{'':10s}{'':10s}{ref:11.1f}/s"
-              f"{p['prompt_tps'] / ref:7.2f}x")
+        m = med[threads]
+        row(f"prefill {PROMPT} warm, {threads}T", m["prefill_warm_tps"], None,
+            m["peer_prefill_tps"])
+        row(f"prefill {PROMPT} cold, {threads}T", m["prefill_cold_tps"], None,
+            m["peer_prefill_tps"])
+    for threads in (1, 2):
+        h = heads[threads]
+        print(f"  {threads}T: time to first token {med[threads]['ttft_s']:.2f} s "
+              f"(prompt of {PROMPT} through the prefill build); head "
+              + (f"{h:.1f} GB/s ({100 * h / bw[threads]:.0f}% of the probe)"
+                 if h else "not profiled")
+              + f"; peak RSS {last[threads][0]['rss_mb']:.0f} MB decode, "
+              f"{last[threads][2]['rss_mb']:.0f} MB with the prefill build")
+    if not peer:
+        print("  (no peer ran: --peer-llama-bench PATH --peer-model FILE.gguf "
+              "adds bitnet.cpp's figures of this run)")
     print(f"  read bandwidth measured in this run: {bw[1]:.1f} GB/s (1 thread), "
           f"{bw[2]:.1f} GB/s (2 threads)")
     print(f"  greedy tokens agree across thread counts: "
-          f"{results[1][0]['tokens'] == results[2][0]['tokens']}")
+          f"{last[1][0]['tokens'] == last[2][0]['tokens']}")
     print()
     print("Float baseline, bundled model (1 thread, decode tokens/s): "
           f"reference path {small_tps['reference']:.0f}, kernels "
           f"{small_tps['auto']:.0f} ({small_tps['auto'] / small_tps['reference']:.1f}x)")
+    if args.json:
+        summary["small_model_decode_tps"] = small_tps
+        with open(args.json, "w") as f:
+            json.dump(summary, f, indent=2)
+        log(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
