@@ -108,7 +108,7 @@ static std::optional<bool> getFixedFeature(const llvm::Triple &triple,
   if (triple.getArch() == llvm::Triple::x86_64)
     return llvm::StringSwitch<std::optional<bool>>(name)
         .Cases({"64bit", "64bit-mode"}, true)
-        .Cases({"16bit-mode", "32bit-mode", "soft-float"}, false)
+        .Cases({"16bit-mode", "32bit-mode", "soft-float", "x32"}, false)
         .Default(std::nullopt);
   return std::nullopt;
 }
