@@ -34,6 +34,9 @@ MODEL = os.path.join(ROOT, "models", "fortunes", "fortunes.onnx")
 COMPILER = os.environ.get("BITNET_COMPILE", "bitnet-compile")
 GENERATE = os.environ.get("BITNET_GENERATE", "bitnet-generate")
 SERVE = os.environ.get("BITNET_SERVE", "bitnet-serve")
+# A runtime test model with a tokenizer and Llama 3's chat template
+# (runtime/tests/models/tokenizer_decoder.c, chat_llama3), when built.
+CHAT_MODEL = os.environ.get("BITNET_CHAT_MODEL")
 
 # Prompts of characters in the model's vocabulary (so that bitnet-generate
 # echoes them unchanged).
@@ -574,6 +577,122 @@ class ServeTest(unittest.TestCase):
             else:
                 self.assertIn(status, (503, "refused"))  # after the signal
         self.assertTrue(any(s == 200 for _, s, _ in results))
+
+
+class ServeCommandLine(unittest.TestCase):
+    def run_serve(self, *args):
+        return subprocess.run([SERVE, *args], capture_output=True, text=True,
+                              timeout=30)
+
+    def test_help_and_version(self):
+        out = self.run_serve("--help")
+        self.assertEqual(out.returncode, 0)
+        for option in ("--host", "--port", "--threads", "--queue",
+                       "--api-key", "--shutdown-timeout", "--model-name",
+                       "--quiet", "--version", "/v1/completions",
+                       "/v1/chat/completions", "/metrics", "/health"):
+            self.assertIn(option, out.stdout)
+        out = self.run_serve("--version")
+        self.assertEqual(out.returncode, 0)
+        self.assertTrue(out.stdout.startswith("bitnet-serve (bitnet-mlir) "))
+
+    def test_usage_errors_before_loading(self):
+        # The model does not exist: options are checked first (status 2).
+        for args in (["--port", "70000"], ["--port", "x"], ["--queue", "0"],
+                     ["--threads", "0"], ["--shutdown-timeout", "-1"],
+                     ["--api-key", ""], ["--bogus"], ["--port"], []):
+            with self.subTest(args=args):
+                out = self.run_serve(*(["/nonexistent.so"] if args else []),
+                                     *args)
+                self.assertEqual(out.returncode, 2, out.stderr)
+                self.assertIn("bitnet-serve: ", out.stderr)
+        out = self.run_serve("/nonexistent.so", "--port", "0")
+        self.assertEqual(out.returncode, 1, out.stderr)
+        self.assertIn("bitnet-serve: ", out.stderr)
+
+
+@unittest.skipUnless(CHAT_MODEL, "BITNET_CHAT_MODEL is not set")
+class ServeChat(unittest.TestCase):
+    """Chat completions against bitnet-generate --chat, on a test model
+    that replies with a fixed script of multi-byte characters, given a
+    byte at a time, then the end-of-turn token."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Server(CHAT_MODEL, "--model-name", "chat")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def generate_chat(self, *args):
+        out = subprocess.run(
+            [GENERATE, CHAT_MODEL, "--chat", "--temperature", "0", "--quiet",
+             "--threads", "1", "-n", "200", *args],
+            capture_output=True, text=True, check=True, timeout=60)
+        self.assertTrue(out.stdout.endswith("\n"))
+        return out.stdout[:-1]
+
+    def test_chat_matches_bitnet_generate(self):
+        for system in (None, "Be brief."):
+            messages = [{"role": "user", "content": "hi"}]
+            args = ["--prompt", "hi"]
+            if system:
+                messages.insert(0, {"role": "system", "content": system})
+                args += ["--system", system]
+            want = self.generate_chat(*args)
+            self.assertTrue(want)
+            request = {"messages": messages, "temperature": 0}
+            status, _, body = self.server.post("/v1/chat/completions",
+                                               request)
+            self.assertEqual(status, 200, body)
+            self.assertEqual(body["object"], "chat.completion")
+            self.assertEqual(body["model"], "chat")
+            choice = body["choices"][0]
+            self.assertEqual(choice["message"],
+                             {"role": "assistant", "content": want})
+            self.assertEqual(choice["finish_reason"], "stop")
+            usage = body["usage"]
+            # The reply's bytes, one token each, and the end of turn.
+            self.assertEqual(usage["completion_tokens"],
+                             len(want.encode()) + 1)
+            self.assertEqual(usage["total_tokens"],
+                             usage["prompt_tokens"] +
+                             usage["completion_tokens"])
+
+            status, events = self.server.stream("/v1/chat/completions",
+                                                request)
+            self.assertEqual(status, 200, events)
+            self.assertEqual(events[-1], "[DONE]")
+            chunks = events[:-1]
+            for e in chunks:
+                self.assertEqual(e["object"], "chat.completion.chunk")
+            self.assertEqual(chunks[0]["choices"][0]["delta"]["role"],
+                             "assistant")
+            text = "".join(e["choices"][0]["delta"].get("content", "")
+                           for e in chunks)
+            self.assertEqual(text, want)
+            self.assertEqual(chunks[-1]["choices"][0]["finish_reason"],
+                             "stop")
+            self.assertEqual(chunks[-1]["usage"], usage)
+
+    def test_chat_length_and_stop(self):
+        want = self.generate_chat("--prompt", "hi")
+        request = {"messages": [{"role": "user", "content": "hi"}],
+                   "temperature": 0}
+        status, _, body = self.server.post(
+            "/v1/chat/completions", dict(request, max_tokens=4))
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["choices"][0]["finish_reason"], "length")
+        self.assertEqual(body["usage"]["completion_tokens"], 4)
+        self.assertTrue(want.startswith(body["choices"][0]["message"]
+                                        ["content"]))
+        stop = want[4:6]
+        status, _, body = self.server.post(
+            "/v1/chat/completions", dict(request, stop=stop))
+        self.assertEqual(body["choices"][0]["message"]["content"],
+                         want[:want.index(stop)])
+        self.assertEqual(body["choices"][0]["finish_reason"], "stop")
 
 
 if __name__ == "__main__":
