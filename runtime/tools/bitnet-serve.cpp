@@ -1215,6 +1215,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   widen_backlog(bound);
+  std::atomic<bool> listen_done{false};
   std::thread worker([&] { scheduler.loop(); });
 
   // SIGTERM or SIGINT: new requests get 503 (and /health says so), those
@@ -1238,13 +1239,19 @@ int main(int argc, char **argv) {
       while (server.in_flight > 0 && seconds_now() < grace)
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    server.http.stop();
+    // stop() does nothing before listening has begun (a signal at once):
+    // asked again until listening is over.
+    while (!listen_done) {
+      server.http.stop();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
   });
 
   fprintf(stderr, "bitnet-serve: listening on http://%s:%d\n", host.c_str(),
           bound);
   fflush(stderr);
   server.http.listen_after_bind();
+  listen_done = true;
   // Stopped by the shutdown thread, or failed by itself: then the thread,
   // waiting for a signal, gets one.
   if (!server.shutting_down)
