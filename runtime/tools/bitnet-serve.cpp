@@ -958,10 +958,7 @@ void Server::setup() {
   // A waiting or streaming request holds an HTTP thread: enough for a full
   // queue, the slot and a few more for /health and /metrics.
   size_t threads = (size_t)metrics.slots + 16;
-  http.new_task_queue = [this, threads] {
-    (void)this;
-    return new httplib::ThreadPool(threads);
-  };
+  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http.set_payload_max_length(16 << 20);
 
   http.set_pre_routing_handler([this](const httplib::Request &req,
