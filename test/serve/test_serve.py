@@ -606,9 +606,14 @@ class ServeCommandLine(unittest.TestCase):
                                      *args)
                 self.assertEqual(out.returncode, 2, out.stderr)
                 self.assertIn("bitnet-serve: ", out.stderr)
-        out = self.run_serve("/nonexistent.so", "--port", "0")
-        self.assertEqual(out.returncode, 1, out.stderr)
-        self.assertIn("bitnet-serve: ", out.stderr)
+        # A model that does not load, an address it cannot listen on: 1.
+        for args in (["/nonexistent.so"], [__file__],
+                     [CHAT_MODEL or "/nonexistent.so", "--host",
+                      "256.0.0.1"]):
+            with self.subTest(args=args):
+                out = self.run_serve(*args, "--port", "0")
+                self.assertEqual(out.returncode, 1, out.stderr)
+                self.assertIn("bitnet-serve: ", out.stderr)
 
 
 @unittest.skipUnless(CHAT_MODEL, "BITNET_CHAT_MODEL is not set")
