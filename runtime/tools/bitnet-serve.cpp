@@ -413,6 +413,8 @@ private:
   void run(Slot &slot) {
     Job &job = *slot.job;
     step_model *m = slot.step;
+    if (job.cancelled) // its client went away while it waited
+      return job.finish("stop", 0);
     reset_caches(m);
     slot.pos = 0;
     bitnet_sampler *sampler = nullptr;
