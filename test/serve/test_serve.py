@@ -333,6 +333,49 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(body["usage"]["completion_tokens"], 10)
         self.assertLess(time.monotonic() - start, 20)
 
+    def metric(self, name):
+        _, _, text = self.server.request("GET", "/metrics")
+        for line in text.decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        self.fail("no metric " + name)
+
+    def test_client_gone_while_waiting_is_not_run(self):
+        # A streamed request waits behind others; its client goes away once
+        # the response has begun (the request is queued then). It must not
+        # generate a single token.
+        before = self.metric("bitnet_serve_generated_tokens_total")
+        used = []
+
+        def full():
+            status, _, body = self.server.post(
+                "/v1/completions", dict(prompt=PROMPTS[2],
+                                        max_tokens=100000, temperature=0))
+            used.append(body["usage"]["completion_tokens"])
+
+        threads = [threading.Thread(target=full) for _ in range(12)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 10
+        while (self.metric("bitnet_serve_queue_depth") < 3 and
+               time.monotonic() < deadline and
+               any(t.is_alive() for t in threads)):
+            time.sleep(0.005)
+        c = self.server.conn()
+        c.request("POST", "/v1/completions", body=json.dumps(
+            dict(prompt=PROMPTS[1], max_tokens=100000, temperature=0,
+                 stream=True)))
+        r = c.getresponse()
+        self.assertEqual(r.status, 200)
+        c.sock.close()
+        c.close()
+        for t in threads:
+            t.join(timeout=60)
+        self.assertEqual(len(used), 12)
+        time.sleep(0.3)
+        after = self.metric("bitnet_serve_generated_tokens_total")
+        self.assertEqual(after - before, sum(used))
+
     def test_slow_reader_gets_everything(self):
         n = 40
         want = self.complete(PROMPTS[3], n)["choices"][0]["text"]
