@@ -1,4 +1,4 @@
-//===- bitnet-serve.cpp - An OpenAI-compatible server for a decoder -*- C++ -*-===//
+//===- bitnet-serve.cpp - An OpenAI-compatible server -----------*- C++ -*-===//
 //
 // Part of bitnet-mlir.
 //
@@ -69,8 +69,9 @@ static const char usage_text[] =
     "Serves a decoder compiled by bitnet-compile (the model bitnet-generate\n"
     "runs) over HTTP with OpenAI's API:\n"
     "  POST /v1/completions       {\"prompt\": TEXT, ...}\n"
-    "  POST /v1/chat/completions  {\"messages\": [{\"role\", \"content\"}], ...}\n"
-    "                             through the model's chat template\n"
+    "  POST /v1/chat/completions  {\"messages\": [{\"role\": ROLE, \"content\":\n"
+    "                             TEXT}, ...], ...}, through the model's chat\n"
+    "                             template\n"
     "  GET  /v1/models            the model served\n"
     "  GET  /health               200 while serving, 503 when shutting down\n"
     "  GET  /metrics              Prometheus counters, gauges, histograms\n"
@@ -86,17 +87,19 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  --host HOST            address to listen on (default 127.0.0.1)\n"
-    "  --port N               port to listen on (default 8080; 0: a free one).\n"
-    "                         Once listening, it prints 'bitnet-serve:\n"
-    "                         listening on http://HOST:PORT' on stderr\n"
+    "  --port N               port to listen on (default 8080; 0: a free\n"
+    "                         one). Once listening, it prints\n"
+    "                         'bitnet-serve: listening on http://HOST:PORT'\n"
+    "                         on stderr\n"
     "  --threads N            threads for the kernels (default: online cores)\n"
     "  --queue N              requests that may wait for the model (default\n"
     "                         16); past that a request gets 429 with a\n"
     "                         Retry-After header\n"
     "  --api-key KEY          every /v1 request needs the header\n"
-    "                         'Authorization: Bearer KEY' (else 401); /health\n"
-    "                         and /metrics stay open. Default: the environment\n"
-    "                         variable BITNET_API_KEY, else no key\n"
+    "                         'Authorization: Bearer KEY' (else 401);\n"
+    "                         /health and /metrics stay open. Default: the\n"
+    "                         environment variable BITNET_API_KEY, else no\n"
+    "                         key\n"
     "  --shutdown-timeout S   on SIGTERM or SIGINT, seconds to finish the\n"
     "                         requests running and waiting (default 10); new\n"
     "                         ones get 503 meanwhile. Then it exits with 0\n"
@@ -160,7 +163,8 @@ private:
 
 struct Metrics {
   std::mutex m;
-  std::map<std::pair<std::string, int>, uint64_t> requests; // by endpoint, status
+  // Requests answered, by endpoint and status.
+  std::map<std::pair<std::string, int>, uint64_t> requests;
   std::atomic<uint64_t> prompt_tokens{0}, generated_tokens{0};
   std::atomic<int64_t> queue_depth{0}, slots_in_use{0};
   int64_t slots = 0;
@@ -917,7 +921,8 @@ void Server::handle_generate(const httplib::Request &req,
           std::string event = "data: " + dump(j) + "\n\n";
           return sink.write(event.data(), event.size());
         };
-        if ((!piece.empty() || *first) && !send(chunk(piece, nullptr, *first))) {
+        if ((!piece.empty() || *first) &&
+            !send(chunk(piece, nullptr, *first))) {
           job->cancelled = true;
           return false;
         }
