@@ -621,6 +621,35 @@ class ServeTest(unittest.TestCase):
                 self.assertIn(status, (503, "refused"))  # after the signal
         self.assertTrue(any(s == 200 for _, s, _ in results))
 
+    def test_shutdown_timeout_stops_the_rest(self):
+        # With no time to finish, the requests waiting and running are
+        # stopped: each client still gets an answer, and the exit is 0.
+        server = Server(self.so, "--shutdown-timeout", "0")
+        got = []
+
+        def full():
+            try:
+                status, _, body = server.post(
+                    "/v1/completions", dict(prompt=PROMPTS[2],
+                                            max_tokens=100000,
+                                            temperature=0))
+                got.append(status)
+            except ConnectionError:
+                got.append("refused")
+
+        threads = [threading.Thread(target=full) for _ in range(12)]
+        for t in threads:
+            t.start()
+        time.sleep(0.05)
+        start = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(server.stop(timeout=20), 0)
+        self.assertLess(time.monotonic() - start, 10)
+        for t in threads:
+            t.join(timeout=30)
+        self.assertEqual(len(got), 12)
+        self.assertEqual(set(got) - {200, 503, "refused"}, set())
+
 
 class ServeCommandLine(unittest.TestCase):
     def run_serve(self, *args):
