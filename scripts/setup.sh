@@ -32,6 +32,7 @@ PACKAGES=(
   pkg-config libpcre2-dev libcjson-dev            # the runtime's tokenizer: regexes, JSON
   python3-regex python3-sentencepiece             #   and its Python references in tests
   python3-torch                                   # the bundled model's training and agreement test
+  libcpp-httplib-dev nlohmann-json3-dev           # bitnet-serve: HTTP and JSON
 )
 
 missing=()

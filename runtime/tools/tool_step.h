@@ -9,7 +9,8 @@
  * `position` int32 and KV caches flagged BITNET_TENSOR_STATE; output
  * `logits` [S, V], or [1, V] for a --last-token-logits build): loading it
  * with its buffers, the caches held here between runs, and emptying them.
- * Errors end the program with a message (tool_check, tool_fail).
+ * Errors end the program with a message (tool_check, tool_fail). The casts
+ * let bitnet-serve, in C++, include it too.
  *
  *===----------------------------------------------------------------------===*/
 
@@ -65,8 +66,8 @@ static inline void load_step(step_model *s, const char *path,
   tool_check(bitnet_context_create(s->model, &options, &s->context));
   s->num_inputs = bitnet_model_num_inputs(s->model);
   s->num_outputs = bitnet_model_num_outputs(s->model);
-  s->inputs = tool_xmalloc(sizeof(void *) * (size_t)s->num_inputs);
-  s->outputs = tool_xmalloc(sizeof(void *) * (size_t)s->num_outputs);
+  s->inputs = (void **)tool_xmalloc(sizeof(void *) * (size_t)s->num_inputs);
+  s->outputs = (void **)tool_xmalloc(sizeof(void *) * (size_t)s->num_outputs);
   s->tokens_index = step_find(s->model, "tokens", 1);
   s->position_index = step_find(s->model, "position", 1);
   s->logits_index = step_find(s->model, "logits", 0);
@@ -117,15 +118,15 @@ static inline void load_step(step_model *s, const char *path,
   }
   if (s->capacity < s->S)
     tool_fail("%s: the KV cache holds fewer tokens than one step", path);
-  s->tokens = tool_xmalloc(sizeof(int32_t) * (size_t)s->S);
-  s->position = tool_xmalloc(sizeof(int32_t));
+  s->tokens = (int32_t *)tool_xmalloc(sizeof(int32_t) * (size_t)s->S);
+  s->position = (int32_t *)tool_xmalloc(sizeof(int32_t));
   s->inputs[s->tokens_index] = s->tokens;
   s->inputs[s->position_index] = s->position;
   for (int32_t o = 0; o < s->num_outputs; ++o) {
     tool_check(bitnet_model_output(s->model, o, &d));
     s->outputs[o] = tool_xmalloc((size_t)d.byte_size);
   }
-  s->logits = s->outputs[s->logits_index];
+  s->logits = (float *)s->outputs[s->logits_index];
 }
 
 /* Frees what load_step made; the caches only when they are not `shared`'s. */

@@ -65,11 +65,11 @@ static inline const char *tool_read_text_file(const char *path, char **out,
     return "not a regular file";
   }
   size_t cap = (size_t)st.st_size + 1, len = 0;
-  char *text = tool_xmalloc(cap);
+  char *text = (char *)tool_xmalloc(cap);
   for (;;) {
     if (len + 1 == cap) {
       cap *= 2;
-      char *grown = realloc(text, cap);
+      char *grown = (char *)realloc(text, cap);
       if (grown == NULL)
         tool_out_of_memory();
       text = grown;
@@ -124,8 +124,8 @@ static inline int parse_vocab(const char *json, vocab *v, const char **error) {
   const char *p = json;
   size_t cap = 256;
   v->size = 0;
-  v->text = tool_xmalloc(cap * sizeof(char *));
-  v->len = tool_xmalloc(cap * sizeof(size_t));
+  v->text = (char **)tool_xmalloc(cap * sizeof(char *));
+  v->len = (size_t *)tool_xmalloc(cap * sizeof(size_t));
   while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
     ++p;
   if (*p++ != '[') {
@@ -141,7 +141,7 @@ static inline int parse_vocab(const char *json, vocab *v, const char **error) {
       *error = "expected a string";
       return -1;
     }
-    char *s = tool_xmalloc(strlen(p) + 1), *o = s;
+    char *s = (char *)tool_xmalloc(strlen(p) + 1), *o = s;
     while (*p != '"') {
       if (*p == '\0') {
         *error = "unterminated string";
@@ -186,8 +186,8 @@ static inline int parse_vocab(const char *json, vocab *v, const char **error) {
     ++p;
     if ((size_t)v->size == cap) {
       cap *= 2;
-      v->text = realloc(v->text, cap * sizeof(char *));
-      v->len = realloc(v->len, cap * sizeof(size_t));
+      v->text = (char **)realloc(v->text, cap * sizeof(char *));
+      v->len = (size_t *)realloc(v->len, cap * sizeof(size_t));
       if (!v->text || !v->len)
         tool_out_of_memory();
     }

@@ -159,6 +159,13 @@ expect_contains "$("$prefix/bin/bitnet-generate" --help 2>&1)" "bitnet-generate"
 for tool in bitnet-run bitnet-generate bitnet-perplexity bitnet-tokenize; do
   expect_loads "$prefix/bin/$tool" libbitnet_rt.so.0 "$prefix/$libdir"
 done
+# bitnet-serve is built only where cpp-httplib and nlohmann::json were found.
+if [[ -e $build/bin/bitnet-serve ]]; then
+  [[ -e $prefix/bin/bitnet-serve ]] || fail "cmake --install did not install bin/bitnet-serve"
+  expect_contains "$(check_runpath "$prefix/bin/bitnet-serve")" '$ORIGIN/' "RUNPATH of bitnet-serve"
+  expect_contains "$("$prefix/bin/bitnet-serve" --help 2>&1)" "bitnet-serve" "bitnet-serve --help"
+  expect_loads "$prefix/bin/bitnet-serve" libbitnet_rt.so.0 "$prefix/$libdir"
+fi
 expect_loads "$(ls "$prefix/$pythondir"/bitnet_mlir/_native*.so)" libbitnet_rt.so.0 "$prefix/$libdir"
 
 step "the installed compiler and bitnet-run compile and run the example"
