@@ -60,6 +60,12 @@
 // LLVMIR0: define internal void @bitlinear(
 // LLVMIR: define {{.*}}i32 @bitnet_model_run(ptr {{.*}}, ptr {{.*}}, ptr {{.*}})
 
+// RUN: bitnet-compile %t/model.mlir --emit=llvm | FileCheck %s --check-prefix=TLS
+// Tests that the kernels' execution context is an initial-exec thread-local
+// (a load from the thread pointer): a __tls_get_addr call may clobber the
+// xmm16-31 that LLVM keeps values in across it.
+// TLS: @__bitnet_exec_ctx = internal thread_local(initialexec)
+
 // RUN: bitnet-compile %t/model.mlir --emit=llvm --target=aarch64-linux-gnu --cpu=neoverse-v1 | FileCheck %s --check-prefix=AARCH64IR
 
 // Tests that the target triple and CPU are those asked for, in the module

@@ -196,6 +196,23 @@ static void internalize(llvm::Module &module) {
       g.setLinkage(llvm::GlobalValue::InternalLinkage);
 }
 
+/// The model's thread-local variables (the execution context its kernels
+/// read) use the initial-exec model: a load relative to the thread pointer
+/// instead of a call to __tls_get_addr. Besides being faster, the call is
+/// unsafe under LLVM's x86-64 code generation: it assumes the call preserves
+/// xmm16-xmm31, which glibc's __tls_get_addr does not promise when it takes
+/// its slow path (a thread whose TLS vector predates the dlopen updates it
+/// with the AVX-512 memcpy and memset, which use those registers; an
+/// interceptor such as AddressSanitizer's does so on every call), and a
+/// value kept in xmm16 across it came back as 0xbebe... The cost: a model
+/// takes its few bytes from the static TLS space glibc keeps for dlopen'ed
+/// libraries.
+static void useInitialExecTLS(llvm::Module &module) {
+  for (llvm::GlobalVariable &g : module.globals())
+    if (g.isThreadLocal())
+      g.setThreadLocalMode(llvm::GlobalValue::InitialExecTLSModel);
+}
+
 llvm::Expected<std::unique_ptr<llvm::Module>>
 mlir::bitnet::translateAndOptimize(ModuleOp module, llvm::LLVMContext &context,
                                    llvm::TargetMachine &machine,
@@ -220,6 +237,7 @@ mlir::bitnet::translateAndOptimize(ModuleOp module, llvm::LLVMContext &context,
       f.addFnAttr("target-features", machine.getTargetFeatureString());
   }
   internalize(*llvmModule);
+  useInitialExecTLS(*llvmModule);
 
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
