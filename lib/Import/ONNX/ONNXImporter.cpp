@@ -359,9 +359,11 @@ static bool isSafeForShapeInference(const onnx::GraphProto &graph) {
   // input); legalisation checks those itself.
   static const llvm::StringSet<> untrusted = {
       "Conv",          "ConvInteger",       "ConvTranspose",
-      "MaxPool",       "AveragePool",       "LpPool",
-      "GlobalMaxPool", "GlobalAveragePool", "MaxUnpool",
-      "Resize",        "Upsample"};
+      "QLinearConv",   "DeformConv",        "MaxPool",
+      "AveragePool",   "LpPool",            "GlobalMaxPool",
+      "GlobalAveragePool", "GlobalLpPool",  "MaxUnpool",
+      "MaxRoiPool",    "RoiAlign",          "Col2Im",
+      "GridSample",    "Resize",            "Upsample"};
   // Inference functions also read the type of a required input without
   // checking that there is one (Shape of a graph input declared with no
   // type reads through a null pointer): every value a node reads must have
