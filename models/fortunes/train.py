@@ -4,7 +4,9 @@ fortune cookies of Debian's `fortunes` package, with quantisation-aware
 training (ternary weights and int8 activations in the forward pass, the
 straight-through estimator in the backward pass), and exports it to ONNX.
 
-  /usr/bin/python3 models/fortunes/train.py            # about 10 minutes on 2 cores
+  /usr/bin/python3 models/fortunes/train.py --minutes 75     # the bundled model,
+  /usr/bin/python3 models/fortunes/train.py --resume models/fortunes/fortunes.onnx \
+      --lr 3e-4 --minutes 12                                # then this
   /usr/bin/python3 models/fortunes/train.py --minutes 2 --out /tmp/m.onnx
 
 Writes fortunes.onnx (the model, with its vocabulary) and heldout.txt (text the
@@ -72,6 +74,9 @@ def main():
                     default=True,
                     help="bf16 autocast for the training passes (default on; "
                          "the held-out loss and the export are float32)")
+    ap.add_argument("--resume", metavar="MODEL.onnx",
+                    help="go on training a model this script wrote (its "
+                         "shape options are then ignored)")
     ap.add_argument("--eval-every", type=int, default=1000,
                     help="print a held-out loss every N steps (0: never)")
     args = ap.parse_args()
@@ -99,6 +104,21 @@ def main():
                     heads=args.heads, kv_heads=args.kv_heads, ffn=args.ffn,
                     context=256, theta=10000.0)
     model = bd.torch_model(cfg)
+    if args.resume:
+        model, cfg, resumed_vocab = bd.load_torch_from_onnx(args.resume)
+        if resumed_vocab != vocab:
+            sys.exit(f"train.py: {args.resume} has another vocabulary")
+        # Latent weights that ternarise to the stored codes and scales:
+        # codes * scale / (share of non-zero codes) has a mean magnitude of
+        # `scale`, so training goes on from exactly the exported model.
+        for blk in model.blocks:
+            for n in ("q", "k", "v", "o", "gate", "up", "down"):
+                lin = getattr(blk, n)
+                codes, scale = lin.frozen
+                share = (codes != 0).float().mean().clamp(min=1e-3)
+                with torch.no_grad():
+                    lin.weight.copy_(codes * scale / share)
+                lin.frozen = None
     nparams = sum(p.numel() for p in model.parameters())
     print(f"train.py: {len(train)} fortunes ({len(train_text)} chars) for "
           f"training, {len(held)} held out; {nparams} parameters; "
@@ -166,10 +186,14 @@ def main():
 
     model.eval()
     held_loss = held_out_loss()
+    print(f"train.py: {step} steps; held-out loss {held_loss:.3f} nats/char "
+          "(quantised, as compiled)", flush=True)
     weights = bd.weights_from_torch(model, cfg)
     bd.write_onnx(args.out, cfg, weights, vocab=vocab,
                   doc=f"character-level BitNet b1.58 trained on Debian's "
-                      f"fortunes for {step} steps; held-out loss "
+                      f"fortunes for {step} steps"
+                      f"{f' after {args.resume}' if args.resume else ''}; "
+                      f"held-out loss "
                       f"{held_loss:.3f} nats/char")
     with open(args.heldout, "w") as f:
         f.write(held_text[:4000])
