@@ -594,6 +594,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DenseEndToEnd,
                                            DenseCase{1, 97, 128},
                                            DenseCase{3, 10, 37},
                                            DenseCase{7, 33, 260},
+                                           DenseCase{2, 19, 53},
                                            DenseCase{2, 1030, 64}));
 
 TEST(EndToEnd, EmbeddingClampsAndWrapsIds) {
