@@ -76,6 +76,8 @@ class HAProxy:
                 env.pop("BITNET_REPLICA%d" % k, None)
             for k, port in enumerate(replicas, 1):
                 env["BITNET_REPLICA%d" % k] = "127.0.0.1:%d" % port
+            if os.path.exists(self.socket_path):
+                os.unlink(self.socket_path)
             with open(self.log_path, "w") as log:
                 self.proc = subprocess.Popen(
                     [HAPROXY, "-f", CONFIG], stdin=subprocess.DEVNULL,
