@@ -33,6 +33,7 @@ PACKAGES=(
   python3-regex python3-sentencepiece             #   and its Python references in tests
   python3-torch                                   # the bundled model's training and agreement test
   libcpp-httplib-dev nlohmann-json3-dev           # bitnet-serve: HTTP and JSON
+  haproxy                                         #   its replicas' load balancer (deploy/, test/serve)
 )
 
 missing=()
