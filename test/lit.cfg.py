@@ -33,3 +33,13 @@ if _os.access(_os.path.join(_cuda, "bin", "ptxas"), _os.X_OK):
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", _os.path.join(_cuda, "bin", "ptxas")))
     config.substitutions.append(("%cuda_path", _cuda))
+
+# The host offers two kernel families for bitlinear layers (MAD and LUT:
+# AVX-512 VNNI and VBMI): what bitnet-compile --tune chooses between.
+try:
+    with open("/proc/cpuinfo") as _f:
+        _flags = next((l for l in _f if l.startswith("flags")), "").split()
+    if "avx512_vnni" in _flags and "avx512vbmi" in _flags:
+        config.available_features.add("host-avx512-lut")
+except OSError:
+    pass

@@ -53,6 +53,8 @@ void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
     BitNetLowerToCPUKernelsOptions kernels;
     kernels.isa = options.cpuKernels;
     kernels.family = options.cpuKernelFamily;
+    kernels.tuned.assign(options.cpuTunedKernels.begin(),
+                         options.cpuTunedKernels.end());
     pm.addPass(createBitNetLowerToCPUKernels(kernels));
   }
   pm.addPass(createBitNetLowerToLinalg());

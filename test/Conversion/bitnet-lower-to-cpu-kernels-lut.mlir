@@ -1,9 +1,12 @@
 // RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=lut" | FileCheck %s
 // RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=auto" | FileCheck %s --check-prefix=HOT
 // RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=auto l2-bytes=0 cache-bytes=0" | FileCheck %s --check-prefix=COLD
+// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=auto l2-bytes=0 cache-bytes=0 tuned=1x1024x240:mad:1500:1800,8x1024x240:lut:9000:8000" | FileCheck %s --check-prefix=TUNED
+// RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="family=auto tuned=1x1024:mad:1:2" 2>&1 | FileCheck %s --check-prefix=BADTUNED
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="family=tables" 2>&1 | FileCheck %s --check-prefix=BADFAMILY
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="family=lut isa=avx2" 2>&1 | FileCheck %s --check-prefix=BADISA
 
+// BADTUNED: tuned entry '1x1024:mad:1:2' is not MxNxK:mad|lut:mad_ns:lut_ns
 // BADFAMILY: for the --family option: Cannot find option named 'tables'!
 // BADISA: family=lut needs isa=avx512vnni (and AVX-512 VBMI), got avx2
 
@@ -62,6 +65,16 @@ func.func @layout(%x: tensor<2x8xf32>) -> tensor<2x4xf32> {
 // scratch size, 2820 bytes here) for its part of the rows, split in as
 // many parts as the caller has threads (num_threads, at byte 4 of the exec
 // ctx) but no more than the 16 blocks.
+// Measured choices replace the cost model's, the other way round here.
+// TUNED-LABEL: func.func @choice
+// TUNED:         call @__bitnet_mad_avx512vnni_1x1024x240_memref
+// TUNED-SAME:      family = "mad"
+// TUNED-SAME:      lut_ns = 1800 : i64, mad_ns = 1500 : i64
+// TUNED-SAME:      tuned
+// TUNED:         call @__bitnet_lut_avx512_8x1024x240_memref
+// TUNED-SAME:      family = "lut"
+// TUNED-SAME:      lut_ns = 8000 : i64, mad_ns = 9000 : i64
+// TUNED-SAME:      tuned
 // COLD:       llvm.func internal @__bitnet_lut_avx512_1x1024x240_one_token
 // COLD:         %[[B:.*]] = arith.constant 2820 : i64
 // COLD:         llvm.alloca %[[B]] x i8 {alignment = 64 : i64}

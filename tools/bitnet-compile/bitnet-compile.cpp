@@ -14,6 +14,11 @@
 #include "bitnet/Compiler/Compiler.h"
 #include "bitnet/Target/Target.h"
 
+#if BITNET_COMPILE_TUNE
+#include "Tune.h"
+#include "bitnet_rt/bitnet_rt.h"
+#endif
+
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -133,6 +138,36 @@ static cl::opt<std::string> kernels(
              "avx512-lut, auto lets a cost model pick it or avx512vnni per "
              "layer and records the choice in the IR"),
     cl::init("auto"), cl::cat(category));
+
+static cl::opt<bool> tune(
+    "tune",
+    cl::desc("Time the kernel families (multiply-add, table lookup) for each "
+             "distinct layer shape of the model on this machine, and take "
+             "the faster one per shape instead of the cost model's choice "
+             "(--kernels=auto, code for this machine's CPU). Measurements "
+             "are kept in --tuning-cache and reused; a few seconds per new "
+             "shape"),
+    cl::cat(category));
+
+static cl::opt<std::string> tuningCache(
+    "tuning-cache",
+    cl::desc("The file --tune keeps its measurements in, per CPU, shape and "
+             "thread count (default: $XDG_CACHE_HOME/bitnet-mlir/"
+             "tuning.json, else ~/.cache/bitnet-mlir/tuning.json)"),
+    cl::value_desc("file"), cl::cat(category));
+
+static cl::opt<int> tuneThreads(
+    "tune-threads",
+    cl::desc("Threads --tune runs the layers on: those the model will run "
+             "on (default: the online cores, as bitnet-run and "
+             "bitnet-generate use)"),
+    cl::init(0), cl::cat(category));
+
+static cl::opt<bool> retune(
+    "retune",
+    cl::desc("With --tune, time every shape again, even those the cache "
+             "has"),
+    cl::cat(category));
 
 static cl::list<std::string> variants(
     "variants",
@@ -322,6 +357,16 @@ int main(int argc, char **argv) {
   options.applyPassManagerCLOptions = true;
   if (llvm::Error error = validateCompileOptions(options))
     return fail(llvm::toString(std::move(error)));
+  if (!tune && (tuningCache.getNumOccurrences() ||
+                tuneThreads.getNumOccurrences() || retune))
+    return fail("--tuning-cache, --tune-threads and --retune need --tune");
+  if (tuneThreads.getNumOccurrences() && (tuneThreads < 1 || tuneThreads > 1024))
+    return fail("--tune-threads must be between 1 and 1024");
+#if !BITNET_COMPILE_TUNE
+  if (tune)
+    return fail("--tune needs the runtime library, which this bitnet-compile "
+                "was built without (BITNET_ENABLE_RUNTIME=OFF)");
+#endif
 
   std::string output = outputPath;
   if (output.empty()) {
@@ -382,6 +427,22 @@ int main(int argc, char **argv) {
                 strictFloat, verbose);
   if (!module)
     return 1;
+#if BITNET_COMPILE_TUNE
+  if (tune) {
+    TuneSettings settings;
+    settings.cachePath =
+        tuningCache.empty() ? defaultTuningCachePath() : tuningCache.getValue();
+    settings.threads =
+        tuneThreads ? tuneThreads.getValue() : bitnet_default_num_threads();
+    settings.refresh = retune;
+    settings.verbose = verbose;
+    settings.quiet = quiet;
+    llvm::Error error = tuneKernels(*module, options, settings);
+    setProgressLine(progress.get());
+    if (error)
+      return fail(llvm::toString(std::move(error)));
+  }
+#endif
   if (failed(compileModule(*module, options, output)))
     return 1;
   return 0;

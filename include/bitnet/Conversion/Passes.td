@@ -82,9 +82,14 @@ def BitNetLowerToCPUKernels
     bytes; the MAD kernel computes faster, and much faster for several
     tokens.
 
+    `tuned` replaces the cost model with measurements: an entry
+    `MxNxK:family:mad_ns:lut_ns` (what `bitnet-compile --tune` timed on the
+    machine for M tokens times an N x K weight) makes every such layer take
+    `family`.
+
     Other bitlinear ops are left to `bitnet-lower-to-linalg`. The choice is
     recorded on the call as the `bitnet.kernel` attribute, with the cost
-    model's estimates when it chose.
+    model's estimates or the measured times when it chose.
 
     Before:
 
@@ -120,6 +125,11 @@ def BitNetLowerToCPUKernels
     Option<"prefetchDistance", "prefetch-distance", "int64_t",
            /*default=*/"4096",
            "Bytes ahead of the weight stream to prefetch (0: none)">,
+    ListOption<"tuned", "tuned", "std::string",
+               "Kernel families measured on the machine (bitnet-compile "
+               "--tune), as MxNxK:family:mad_ns:lut_ns; with family=auto a "
+               "listed shape takes the measured family instead of the cost "
+               "model's">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

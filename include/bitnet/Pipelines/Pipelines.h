@@ -87,6 +87,10 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
                      "cpu-kernels=avx512vnni and AVX-512 VBMI)"),
       llvm::cl::init(KernelFamily::MAD),
       kernelFamilyValues()};
+  PassOptions::ListOption<std::string> cpuTunedKernels{
+      *this, "cpu-tuned-kernels",
+      llvm::cl::desc("Kernel families measured on the machine, per shape "
+                     "(MxNxK:family:mad_ns:lut_ns; cpu-kernel-family=auto)")};
   PassOptions::Option<std::string> producer{
       *this, "producer", llvm::cl::desc("Producer recorded in the descriptor"),
       llvm::cl::init("bitnet-compile")};

@@ -56,6 +56,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/PatternMatch.h"
 #include "llvm/ADT/StringSwitch.h"
+#include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
 
 namespace mlir::bitnet {
@@ -631,6 +632,15 @@ struct BitNetLowerToCPUKernelsPass
           << stringifyKernelISA(isa);
       return signalPassFailure();
     }
+    for (const std::string &entry : tuned) {
+      FailureOr<std::pair<std::string, TunedChoice>> parsed = parseTuned(entry);
+      if (failed(parsed)) {
+        module.emitError("bitnet-lower-to-cpu-kernels: tuned entry '")
+            << entry << "' is not MxNxK:mad|lut:mad_ns:lut_ns";
+        return signalPassFailure();
+      }
+      tunedChoices[parsed->first] = parsed->second;
+    }
     SmallVector<BitLinearOp> ops;
     module.walk([&](BitLinearOp op) { ops.push_back(op); });
     // Weights that outgrow the cache stream from memory at every call.
@@ -657,6 +667,32 @@ struct BitNetLowerToCPUKernelsPass
       lowerAttentionToKernel(module, op, lanesOf(isa));
   }
 
+  /// What `bitnet-compile --tune` measured for one shape.
+  struct TunedChoice {
+    bool lut;
+    int64_t madNs, lutNs;
+  };
+  llvm::StringMap<TunedChoice> tunedChoices;
+
+  static FailureOr<std::pair<std::string, TunedChoice>>
+  parseTuned(StringRef entry) {
+    SmallVector<StringRef> parts;
+    entry.split(parts, ':');
+    SmallVector<StringRef> dims;
+    TunedChoice choice;
+    if (parts.size() != 4 || (parts[1] != "mad" && parts[1] != "lut") ||
+        parts[2].getAsInteger(10, choice.madNs) ||
+        parts[3].getAsInteger(10, choice.lutNs))
+      return failure();
+    parts[0].split(dims, 'x');
+    int64_t dim;
+    if (dims.size() != 3 ||
+        llvm::any_of(dims, [&](StringRef d) { return d.getAsInteger(10, dim); }))
+      return failure();
+    choice.lut = parts[1] == "lut";
+    return std::make_pair(parts[0].str(), choice);
+  }
+
   void lower(ModuleOp module, BitLinearOp op, WeightResidency residency) {
     RankedTensorType xType = op.getInput().getType();
     RankedTensorType yType = op.getType();
@@ -672,7 +708,16 @@ struct BitNetLowerToCPUKernelsPass
     OpBuilder b(op);
     SmallVector<NamedAttribute> estimates;
     bool useLUT = family == KernelFamily::LUT;
-    if (family == KernelFamily::Auto) {
+    auto tunedChoice = tunedChoices.find(
+        llvm::formatv("{0}x{1}x{2}", m, n, k).str());
+    if (family == KernelFamily::Auto && tunedChoice != tunedChoices.end()) {
+      // Measured on the machine: no estimate to make.
+      useLUT = tunedChoice->second.lut;
+      estimates = {
+          b.getNamedAttr("tuned", b.getUnitAttr()),
+          b.getNamedAttr("mad_ns", b.getI64IntegerAttr(tunedChoice->second.madNs)),
+          b.getNamedAttr("lut_ns", b.getI64IntegerAttr(tunedChoice->second.lutNs))};
+    } else if (family == KernelFamily::Auto) {
       KernelCostEstimate e = estimateBitLinear(m, n, k, residency);
       useLUT = e.preferLUT();
       StringRef where = residency == WeightResidency::L2 ? "l2"

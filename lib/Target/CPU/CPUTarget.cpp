@@ -263,6 +263,8 @@ private:
     auto configure = [&](PipelineOptions &pipeline) {
       pipeline.cpuKernels = kernels->isa;
       pipeline.cpuKernelFamily = kernels->family;
+      if (!options.tunedKernels.empty())
+        pipeline.cpuTunedKernels = ArrayRef<std::string>(options.tunedKernels);
       if (entry)
         entry(pipeline);
     };
@@ -296,6 +298,9 @@ private:
     Location loc = module.getLoc();
     CompileOptions options = base;
     options.target.cpu = cpu == "native" ? "" : cpu.str();
+    // What was timed here says nothing of another CPU.
+    if (cpu != "native")
+      options.tunedKernels.clear();
     ResolvedTarget target = resolveTarget(options.target);
     std::string runSymbol = "bitnet_model_run__";
     for (char c : target.cpu)

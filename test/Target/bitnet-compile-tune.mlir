@@ -1,0 +1,68 @@
+// bitnet-compile --tune: the kernel families timed on this machine, per layer
+// shape, replace the cost model's choice; the times are kept in a cache file
+// and reused.
+// REQUIRES: host-avx512-lut
+// RUN: rm -rf %t && mkdir -p %t
+// RUN: bitnet-compile %s --tune --tune-threads=1 --tuning-cache=%t/cache.json --emit=mlir --mlir-stage=linalg -o %t/first.mlir 2> %t/first.err
+// RUN: FileCheck %s --input-file=%t/first.mlir
+// RUN: FileCheck %s --check-prefix=FIRST --input-file=%t/first.err
+// RUN: FileCheck %s --check-prefix=CACHE --input-file=%t/cache.json
+// A second compile takes the cache's times and measures nothing.
+// RUN: bitnet-compile %s --tune --tune-threads=1 --tuning-cache=%t/cache.json -v --emit=mlir --mlir-stage=linalg -o %t/second.mlir 2> %t/second.err
+// RUN: FileCheck %s --check-prefix=SECOND --input-file=%t/second.err
+// RUN: FileCheck %s --input-file=%t/second.mlir
+// --retune measures again.
+// RUN: bitnet-compile %s --tune --tune-threads=1 --tuning-cache=%t/cache.json --retune -o %t/m.so 2> %t/third.err
+// RUN: FileCheck %s --check-prefix=FIRST --input-file=%t/third.err
+// A cache this compiler did not write is started again, with a warning.
+// RUN: echo '{"version": 7}' > %t/bad.json
+// RUN: bitnet-compile %s --tune --tune-threads=1 --tuning-cache=%t/bad.json -o %t/m.so 2>&1 | FileCheck %s --check-prefix=DAMAGED
+// RUN: FileCheck %s --check-prefix=CACHE --input-file=%t/bad.json
+// Forced kernels leave nothing to time.
+// RUN: bitnet-compile %s --tune --kernels=avx2 --tuning-cache=%t/none.json -o %t/m.so 2>&1 | FileCheck %s --check-prefix=FORCED
+// RUN: not ls %t/none.json
+// Timing needs code for this machine.
+// RUN: not bitnet-compile %s --tune --target=aarch64-linux-gnu --emit=obj -o %t/m.o 2>&1 | FileCheck %s --check-prefix=CROSS
+// RUN: not bitnet-compile %s --tune --cpu=x86-64-v3 -o %t/m.so 2>&1 | FileCheck %s --check-prefix=CROSS
+// RUN: not bitnet-compile %s --tuning-cache=%t/c.json -o %t/m.so 2>&1 | FileCheck %s --check-prefix=NOTUNE
+// RUN: not bitnet-compile %s --tune --tune-threads=0 -o %t/m.so 2>&1 | FileCheck %s --check-prefix=THREADS
+
+// CHECK-LABEL: func.func @two_layers
+// CHECK:         call @__bitnet_{{mad_avx512vnni|lut_avx512}}_1x64x128_memref
+// CHECK-SAME:      lut_ns = {{[1-9][0-9]*}} : i64, mad_ns = {{[1-9][0-9]*}} : i64
+// CHECK-SAME:      tuned
+// CHECK:         call @__bitnet_{{mad_avx512vnni|lut_avx512}}_1x128x64_memref
+// CHECK-SAME:      tuned
+
+// FIRST: --tune: timing the kernel families of 2 layer shape(s) on 1 thread(s), weights in cache
+// FIRST: 1x64x128 mad {{ *[0-9.]+}} us lut {{ *[0-9.]+}} us -> {{mad|lut}}
+// FIRST: 1x128x64
+// FIRST: --tune: kept in {{.*}}cache.json
+
+// SECOND-NOT: timing
+// SECOND: 1x64x128 {{.*}} (cached)
+// SECOND: --tune: 2 layer shape(s) from {{.*}}cache.json
+
+// CACHE: "1x128x64/cache/t1": {
+// CACHE-NEXT: "family": "{{mad|lut}}",
+// CACHE-NEXT: "lut_ns": {{[1-9][0-9]*}},
+// CACHE-NEXT: "mad_ns": {{[1-9][0-9]*}}
+// CACHE: "1x64x128/cache/t1"
+// CACHE: "version": 1
+
+// DAMAGED: warning: the tuning cache {{.*}}bad.json is not one this compiler wrote; it is started again
+
+// FORCED: --tune: --kernels=avx2 leaves no choice to time
+
+// CROSS: error: --tune times kernels on this machine: it needs code for this machine's CPU (no --target, --cpu or --features)
+// NOTUNE: error: --tuning-cache, --tune-threads and --retune need --tune
+// THREADS: error: --tune-threads must be between 1 and 1024
+
+func.func @two_layers(%x: tensor<1x128xf32>) -> tensor<1x128xf32> {
+  %w1 = bitnet.constant dense<1> : tensor<64x32xi8> -> !bitnet.ternary<64x128, i2>
+  %w2 = bitnet.constant dense<9> : tensor<128x16xi8> -> !bitnet.ternary<128x64, i2>
+  %s = arith.constant dense<0.5> : tensor<f32>
+  %h = bitnet.bitlinear %x, %w1 scale %s : tensor<1x128xf32>, !bitnet.ternary<64x128, i2>, tensor<f32> -> tensor<1x64xf32>
+  %y = bitnet.bitlinear %h, %w2 scale %s : tensor<1x64xf32>, !bitnet.ternary<128x64, i2>, tensor<f32> -> tensor<1x128xf32>
+  return %y : tensor<1x128xf32>
+}
