@@ -232,6 +232,11 @@ def gguf_bitnet(m, ttype=T_I2_S, arch="bitnet-b1.58", vocab=None):
         w.add("tokenizer.ggml.eos_token_id", U32, vocab.eos_id)
         w.add("tokenizer.ggml.eot_token_id", U32, vocab.eot_id)
         w.add("tokenizer.ggml.add_bos_token", BOOL, True)
+    else:
+        # llama.cpp's mark of a model without a vocabulary: llama.cpp and
+        # bitnet.cpp (llama-bench) load such a file, and refuse one without
+        # the key.
+        w.add("tokenizer.ggml.model", STRING, "no_vocab")
     w.add_tensor("token_embd.weight", [m["hidden"], m["vocab"]], T_F16,
                  m["embedding"].tobytes())
     w.add_tensor("output_norm.weight", [m["hidden"]], T_F32,

@@ -215,6 +215,10 @@ mlir::bitnet::tokenizerJSONFromGGUF(const gguf::File &file) {
   llvm::Expected<StringRef> model = file.getString("tokenizer.ggml.model");
   if (!model)
     return model.takeError();
+  if (*model == "no_vocab")
+    return makeError(file.getPath() +
+                     ": the file carries no tokenizer (tokenizer.ggml.model "
+                     "is \"no_vocab\")");
   llvm::json::Object out;
   out["model"] = model->str();
   llvm::Expected<std::optional<StringRef>> pre =
@@ -295,7 +299,12 @@ static llvm::Error collectMetadata(const gguf::File &file,
                                    const DecoderConfig &config,
                                    std::map<std::string, std::string> &meta) {
   meta["bitnet.architecture"] = config.architecture;
-  if (file.lookup("tokenizer.ggml.model")) {
+  // llama.cpp's "no_vocab" marks a model without a vocabulary.
+  llvm::Expected<std::optional<StringRef>> tokenizerModel =
+      file.getOptionalString("tokenizer.ggml.model");
+  if (!tokenizerModel)
+    return tokenizerModel.takeError();
+  if (*tokenizerModel && **tokenizerModel != "no_vocab") {
     llvm::Expected<std::string> tokenizer = tokenizerJSONFromGGUF(file);
     if (!tokenizer)
       return tokenizer.takeError();
