@@ -23,6 +23,13 @@ install(FILES ${PROJECT_SOURCE_DIR}/models/README.md
   DESTINATION ${CMAKE_INSTALL_DOCDIR}/models COMPONENT doc)
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/docs/
   DESTINATION ${CMAKE_INSTALL_DOCDIR} COMPONENT doc)
+# bitnet-serve's replicas behind HAProxy and on Kubernetes (the README links
+# deploy/README.md).
+install(FILES
+  ${PROJECT_SOURCE_DIR}/deploy/README.md
+  ${PROJECT_SOURCE_DIR}/deploy/haproxy.cfg
+  ${PROJECT_SOURCE_DIR}/deploy/kubernetes.yaml
+  DESTINATION ${CMAKE_INSTALL_DOCDIR}/deploy COMPONENT doc)
 # The one-layer example the README compiles and runs, with its input.
 install(FILES
   ${PROJECT_SOURCE_DIR}/examples/bitlinear.mlir

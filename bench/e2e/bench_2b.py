@@ -3,7 +3,7 @@
 
   /usr/bin/python3 bench/e2e/bench_2b.py [--build build] [--work DIR]
                                          [--format onnx|gguf|hf] [--rounds N]
-                                         [--json FILE]
+                                         [--json FILE] [--tune]
                                          [--peer-llama-bench PATH
                                           --peer-model FILE.gguf]
 
@@ -29,6 +29,9 @@
 5. profiles one decode step to measure the head's streaming rate (GB/s);
 6. in the same run, the float baseline on the bundled small model: the
    reference (scalar float) path against the kernels;
+   with --tune, also a decode build compiled with bitnet-compile --tune (the
+   kernel families timed on this machine per layer shape, 1 and 2 threads
+   each with its own build), in the same rounds;
 7. prints the table with the bandwidth bound (weights read per token over the
    measured bandwidth) and, only where the peer ran in this run, the ratios to
    it; --json FILE writes the same figures (per thread count: decode_tps,
@@ -100,6 +103,18 @@ def compile_model(build, model, so, tokens, precision, extra=()):
     rss = int(re.search(r"peak-rss-kib (\d+)", r.stderr).group(1)) / 1024
     log(f"compiled {so} in {seconds:.0f} s, peak RSS {rss:.0f} MB")
     return seconds, rss
+
+
+def compile_tuned(build, model, so, threads, cache):
+    """A decode build with --tune on `threads` threads."""
+    compiler = os.path.join(build, "bin", "bitnet-compile")
+    if os.path.exists(so) and os.path.getmtime(so) > max(
+            os.path.getmtime(model), os.path.getmtime(compiler)):
+        log(f"{so} is up to date")
+        return
+    run([compiler, model, "--input-shape=tokens:1", "--float-weights=f16",
+         "--tune", f"--tune-threads={threads}", f"--tuning-cache={cache}",
+         "-o", so])
 
 
 def bandwidth(build):
@@ -218,6 +233,9 @@ def main():
     ap.add_argument("--peer-llama-bench", metavar="PATH",
                     help="llama-bench of bitnet.cpp (or llama.cpp) to run "
                          "in the same rounds")
+    ap.add_argument("--tune", action="store_true",
+                    help="also time decode builds made with bitnet-compile "
+                         "--tune against the default cost model's")
     ap.add_argument("--peer-model", metavar="FILE.gguf",
                     help="the GGUF file llama-bench runs (default: the "
                          "benchmarked model with --format gguf)")
@@ -253,6 +271,13 @@ def main():
     compiles["prefill 128"] = compile_model(build, model, prefill_so, 128,
                                             "f16", ["--last-token-logits"])
 
+    tuned_so = {}
+    if args.tune:
+        for t in (1, 2):
+            tuned_so[t] = os.path.join(work, f"decode-f16-tuned-t{t}{suffix}.so")
+            compile_tuned(build, model, tuned_so[t], t,
+                          os.path.join(work, "tuning.json"))
+
     bw = bandwidth(build)
     log(f"read bandwidth: {bw[1]:.1f} GB/s on 1 thread, {bw[2]:.1f} on 2")
 
@@ -262,8 +287,9 @@ def main():
 
     prompt = [(i * 7919 + 13) % 128256 for i in range(PROMPT)]
     # Per thread count, lists over the rounds.
-    keys = ("decode_tps", "decode_int8_tps", "ttft_s", "prefill_cold_tps",
-            "prefill_warm_tps", "peer_prefill_tps", "peer_decode_tps")
+    keys = ("decode_tps", "decode_int8_tps", "decode_tuned_tps", "ttft_s",
+            "prefill_cold_tps", "prefill_warm_tps", "peer_prefill_tps",
+            "peer_decode_tps")
     rounds = {t: {k: [] for k in keys} for t in (1, 2)}
     last = {}
     for r in range(args.rounds):
@@ -281,6 +307,10 @@ def main():
             got["ttft_s"].append(PROMPT / p["prompt_tps"])
             got["prefill_cold_tps"].append(cold)
             got["prefill_warm_tps"].append(warm)
+            if tuned_so:
+                dt = generate(build, tuned_so[threads], prompt,
+                              args.decode_tokens, threads)
+                got["decode_tuned_tps"].append(dt["decode_tps"])
             last[threads] = (d, d8, p)
             line = (f"round {r + 1}, {threads} threads: decode "
                     f"{d['decode_tps']:.2f} tokens/s (int8 head "
@@ -365,6 +395,15 @@ def main():
     for threads in (1, 2):
         row(f"decode int8 head, {threads}T", med[threads]["decode_int8_tps"],
             bw[threads] * 1e9 / weight8)
+    if tuned_so:
+        for threads in (1, 2):
+            m = med[threads]
+            row(f"decode --tune, {threads}T", m["decode_tuned_tps"],
+                bw[threads] * 1e9 / weight_bytes)
+            print(f"  {'':24s}{m['decode_tuned_tps'] / m['decode_tps']:10.2f}x "
+                  f"the default cost model's build")
+            summary["threads"][str(threads)]["decode_tuned_tps"] = \
+                m["decode_tuned_tps"]
     for threads in (1, 2):
         m = med[threads]
         row(f"prefill {PROMPT} warm, {threads}T", m["prefill_warm_tps"], None,

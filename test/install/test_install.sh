@@ -132,7 +132,8 @@ for file in \
     include/bitnet/Compiler/Compiler.h include/bitnet/Transforms/Passes.h.inc \
     include/bitnet/Dialect/BitNet/IR/BitNet.h include/bitnet/Dialect/BitNet/IR/BitNetOps.h.inc \
     "$pythondir/bitnet_mlir/__init__.py" \
-    "$docdir/README.md" "$docdir/runtime/README.md" "$docdir/examples/bitlinear.mlir"; do
+    "$docdir/README.md" "$docdir/runtime/README.md" "$docdir/examples/bitlinear.mlir" \
+    "$docdir/deploy/README.md" "$docdir/deploy/haproxy.cfg"; do
   [[ -e $prefix/$file ]] || fail "cmake --install did not install $file"
 done
 ls "$prefix/$pythondir"/bitnet_mlir/_native*.so >/dev/null || fail "no native module installed"
