@@ -766,6 +766,13 @@ struct Server {
   bool quiet = false;
   std::atomic<bool> shutting_down{false};
   std::atomic<uint64_t> next_id{1};
+  // Random per process: replicas behind a load balancer give distinct ids.
+  const std::string instance_tag = [] {
+    std::random_device device;
+    char tag[17];
+    snprintf(tag, sizeof(tag), "%08x%08x", device(), device());
+    return std::string(tag);
+  }();
   // Requests taken, until their response is written (streams included).
   std::atomic<int64_t> in_flight{0};
 
@@ -842,9 +849,9 @@ void Server::handle_generate(const httplib::Request &req,
                             "server_error", "rate_limit_exceeded"});
   }
 
-  char id_text[32];
-  snprintf(id_text, sizeof(id_text), "%s-%llu", chat ? "chatcmpl" : "cmpl",
-           (unsigned long long)next_id++);
+  char id_text[64];
+  snprintf(id_text, sizeof(id_text), "%s-%s-%llu", chat ? "chatcmpl" : "cmpl",
+           instance_tag.c_str(), (unsigned long long)next_id++);
   std::string id = id_text;
   long long created = (long long)time(nullptr);
   const int64_t prompt_tokens = (int64_t)job->prompt.size();

@@ -301,23 +301,29 @@ func.func @bitlinear(%x: tensor<2x8xf32>, %w: !bitnet.ternary<4x8, i2>, %s: tens
 
 // -----
 
-// Tests that rmsnorm reduces x^2 over the last dimension and multiplies
-// x * rsqrt(sum / D + epsilon) by gamma.
+// Tests that rmsnorm sums x^2 along each row in order, in a loop-carried
+// value, computes rsqrt(sum / D + epsilon) once per row, and multiplies x by
+// it and by gamma.
 // CHECK-LABEL: func.func @rmsnorm
 // CHECK-SAME: (%[[X:.*]]: tensor<?x8xf32>, %[[G:.*]]: tensor<8xf32>) -> tensor<?x8xf32>
 // CHECK: %[[D:.*]] = arith.uitofp %{{.*}} : i64 to f32
-// CHECK: %[[SQ:.*]] = linalg.generic
-// CHECK-SAME: iterator_types = ["parallel", "reduction"]
-// CHECK-SAME: ins(%[[X]] : tensor<?x8xf32>) outs(%{{.*}} : tensor<?xf32>)
-// CHECK:   %[[X2:.*]] = arith.mulf %[[IN:.*]], %[[IN]] : f32
-// CHECK:   arith.addf %{{.*}}, %[[X2]] : f32
-// CHECK: %[[Y:.*]] = linalg.generic
-// CHECK-SAME: ins(%[[X]], %[[SQ]], %[[G]] : tensor<?x8xf32>, tensor<?xf32>, tensor<8xf32>)
-// CHECK:   %[[MEAN:.*]] = arith.divf %{{.*}}, %[[D]] : f32
+// CHECK: %[[INV:.*]] = linalg.generic
+// CHECK-SAME: iterator_types = ["parallel"]
+// CHECK-SAME: outs(%{{.*}} : tensor<?xf32>)
+// CHECK:   %[[ROW:.*]] = linalg.index 0 : index
+// CHECK:   %[[SUM:.*]] = scf.for %[[K:.*]] = %{{.*}} to %{{.*}} step %{{.*}} iter_args(%[[ACC:.*]] = %{{.*}}) -> (f32)
+// CHECK:     %[[E:.*]] = tensor.extract %[[X]][%[[ROW]], %[[K]]] : tensor<?x8xf32>
+// CHECK:     %[[X2:.*]] = arith.mulf %[[E]], %[[E]] : f32
+// CHECK:     %[[NEXT:.*]] = arith.addf %[[ACC]], %[[X2]] : f32
+// CHECK:     scf.yield %[[NEXT]] : f32
+// CHECK:   %[[MEAN:.*]] = arith.divf %[[SUM]], %[[D]] : f32
 // CHECK:   %[[EPS:.*]] = arith.constant 9.99999997E-7 : f32
 // CHECK:   %[[V:.*]] = arith.addf %[[MEAN]], %[[EPS]] : f32
-// CHECK:   %[[INV:.*]] = math.rsqrt %[[V]] : f32
-// CHECK:   %[[N:.*]] = arith.mulf %{{.*}}, %[[INV]] : f32
+// CHECK:   %[[R:.*]] = math.rsqrt %[[V]] : f32
+// CHECK:   linalg.yield %[[R]] : f32
+// CHECK: %[[Y:.*]] = linalg.generic
+// CHECK-SAME: ins(%[[X]], %[[INV]], %[[G]] : tensor<?x8xf32>, tensor<?xf32>, tensor<8xf32>)
+// CHECK:   %[[N:.*]] = arith.mulf %{{.*}}, %{{.*}} : f32
 // CHECK:   arith.mulf %{{.*}}, %[[N]] : f32
 // CHECK: return %[[Y]]
 func.func @rmsnorm(%x: tensor<?x8xf32>, %g: tensor<8xf32>) -> tensor<?x8xf32> {
@@ -344,25 +350,35 @@ func.func @squared_relu(%x: tensor<?x4xf32>) -> tensor<?x4xf32> {
 
 // -----
 
-// Tests that rope (half style) precomputes theta^(-2i/D), pairs feature d
-// with d +- D/2 and computes a cos - b sin / b cos + a sin from the token's
-// position.
+// Tests that rope (half style) precomputes theta^(-2i/D), the cos and sin of
+// each token's angles (position times frequency, once per token and pair),
+// pairs feature d with d +- D/2 and computes a cos - b sin / b cos + a sin.
 // CHECK-LABEL: func.func @rope_half
 // CHECK-SAME: (%[[X:.*]]: tensor<2x4x8xf32>, %[[P:.*]]: tensor<2xi32>) -> tensor<2x4x8xf32>
 // CHECK: %[[F:.*]] = arith.constant dense<[1.000000e+00, 0.316227764, 1.000000e-01, 0.0316227786]> : tensor<4xf32>
-// CHECK: %[[Y:.*]] = linalg.generic
-// CHECK-SAME: ins(%[[X]], %[[P]] : tensor<2x4x8xf32>, tensor<2xi32>)
-// CHECK:   ^bb0(%[[A:.*]]: f32, %[[POS:.*]]: i32, %{{.*}}: f32):
-// CHECK:   %[[D:.*]] = linalg.index 2
-// CHECK:   %[[FIRST:.*]] = arith.cmpi ult, %[[D]], %c4
-// CHECK:   %[[FREQ:.*]] = tensor.extract %[[F]]
+// CHECK: %[[COS:.*]] = linalg.generic
+// CHECK-SAME: ins(%[[P]], %[[F]] : tensor<2xi32>, tensor<4xf32>) outs(%{{.*}} : tensor<2x4xf32>)
+// CHECK:   ^bb0(%[[POS:.*]]: i32, %[[FREQ:.*]]: f32, %{{.*}}: f32):
 // CHECK:   %[[PF:.*]] = arith.sitofp %[[POS]] : i32 to f32
 // CHECK:   %[[ANGLE:.*]] = arith.mulf %[[PF]], %[[FREQ]]
-// CHECK:   %[[COS:.*]] = math.cos %[[ANGLE]]
-// CHECK:   %[[SIN:.*]] = math.sin %[[ANGLE]]
+// CHECK:   math.cos %[[ANGLE]]
+// CHECK: %[[SIN:.*]] = linalg.generic
+// CHECK-SAME: ins(%[[P]], %[[F]] : tensor<2xi32>, tensor<4xf32>) outs(%{{.*}} : tensor<2x4xf32>)
+// CHECK:   %[[PF2:.*]] = arith.sitofp %{{.*}} : i32 to f32
+// CHECK:   %[[ANGLE2:.*]] = arith.mulf %[[PF2]], %{{.*}}
+// CHECK:   math.sin %[[ANGLE2]]
+// CHECK: %[[Y:.*]] = linalg.generic
+// CHECK-SAME: ins(%[[X]] : tensor<2x4x8xf32>)
+// CHECK:   ^bb0(%[[A:.*]]: f32, %{{.*}}: f32):
+// CHECK:   %[[S:.*]] = linalg.index 0
+// CHECK:   %[[D:.*]] = linalg.index 2
+// CHECK:   %[[FIRST:.*]] = arith.cmpi ult, %[[D]], %c4
+// CHECK:   %[[PAIR:.*]] = arith.select %[[FIRST]]
+// CHECK:   %[[C:.*]] = tensor.extract %[[COS]][%[[S]], %[[PAIR]]]
+// CHECK:   %[[SN:.*]] = tensor.extract %[[SIN]][%[[S]], %[[PAIR]]]
 // CHECK:   %[[B:.*]] = tensor.extract %[[X]]
-// CHECK:   %[[AC:.*]] = arith.mulf %[[A]], %[[COS]]
-// CHECK:   %[[BS:.*]] = arith.mulf %[[B]], %[[SIN]]
+// CHECK:   %[[AC:.*]] = arith.mulf %[[A]], %[[C]]
+// CHECK:   %[[BS:.*]] = arith.mulf %[[B]], %[[SN]]
 // CHECK:   %[[MINUS:.*]] = arith.subf %[[AC]], %[[BS]]
 // CHECK:   %[[PLUS:.*]] = arith.addf %[[AC]], %[[BS]]
 // CHECK:   arith.select %[[FIRST]], %[[MINUS]], %[[PLUS]]
@@ -379,6 +395,11 @@ func.func @rope_half(%x: tensor<2x4x8xf32>, %p: tensor<2xi32>) -> tensor<2x4x8xf
 // CHECK-LABEL: func.func @rope_interleaved
 // CHECK: %[[F:.*]] = arith.constant dense<[1.000000e+00, 1.000000e-01]> : tensor<2xf32>
 // CHECK: linalg.generic
+// CHECK:   arith.sitofp %{{.*}} : i64 to f32
+// CHECK:   math.cos
+// CHECK: linalg.generic
+// CHECK:   math.sin
+// CHECK: linalg.generic
 // CHECK:   %[[D:.*]] = linalg.index 2
 // CHECK:   %[[PAIR:.*]] = arith.divui %[[D]], %c2
 // CHECK:   %[[ODD:.*]] = arith.remui %[[D]], %c2
@@ -386,10 +407,8 @@ func.func @rope_half(%x: tensor<2x4x8xf32>, %p: tensor<2xi32>) -> tensor<2x4x8xf
 // CHECK:   %[[PREV:.*]] = arith.subi %[[D]], %c1
 // CHECK:   %[[NEXT:.*]] = arith.addi %[[D]], %c1
 // CHECK:   arith.select %[[FIRST]], %[[NEXT]], %[[PREV]]
-// CHECK:   tensor.extract %[[F]][%[[PAIR]]]
-// CHECK:   arith.sitofp %{{.*}} : i64 to f32
-// CHECK:   math.cos
-// CHECK:   math.sin
+// CHECK:   tensor.extract %{{.*}}[%{{.*}}, %[[PAIR]]]
+// CHECK:   tensor.extract %{{.*}}[%{{.*}}, %[[PAIR]]]
 func.func @rope_interleaved(%x: tensor<1x1x4xf32>, %p: tensor<1xi64>) -> tensor<1x1x4xf32> {
   %y = bitnet.rope %x, %p {theta = 100.0 : f32, style = #bitnet.rope_style<interleaved>} : tensor<1x1x4xf32>, tensor<1xi64> -> tensor<1x1x4xf32>
   return %y : tensor<1x1x4xf32>

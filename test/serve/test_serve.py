@@ -173,6 +173,7 @@ class ServeTest(unittest.TestCase):
     # 1. bitnet-generate's tokens.
     def test_greedy_matches_bitnet_generate(self):
         n = 24
+        ids = []
         for prompt in PROMPTS[:2]:
             out = subprocess.run(
                 [GENERATE, self.so, "--prompt", prompt, "-n", str(n),
@@ -185,7 +186,10 @@ class ServeTest(unittest.TestCase):
             body = self.complete(prompt, n)
             self.assertEqual(body["object"], "text_completion")
             self.assertEqual(body["model"], "f")
-            self.assertTrue(body["id"])
+            # cmpl-<this process's random tag>-<counter>: replicas behind a
+            # load balancer give distinct ids.
+            self.assertRegex(body["id"], r"^cmpl-[0-9a-f]{16}-[0-9]+$")
+            ids.append(body["id"])
             self.assertIsInstance(body["created"], int)
             choice = body["choices"][0]
             self.assertEqual(choice["index"], 0)
@@ -208,6 +212,8 @@ class ServeTest(unittest.TestCase):
             self.assertEqual(last["usage"]["completion_tokens"], n)
             for e in events[:-2]:
                 self.assertIsNone(e["choices"][0]["finish_reason"])
+        self.assertNotEqual(ids[0], ids[1])
+        self.assertEqual(ids[0].split("-")[1], ids[1].split("-")[1])
 
     def test_seed_and_stop(self):
         # The same seed gives the same text; a stop text ends it and is

@@ -19,6 +19,7 @@
 #include "mlir/Dialect/Func/Transforms/FuncConversions.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Utils/StructuredOpsUtils.h"
 #include "mlir/IR/AffineMap.h"
@@ -400,6 +401,12 @@ static Value rescale(OpBuilder &b, Location loc, Value acc, Value sx,
 //===----------------------------------------------------------------------===//
 
 /// x * rsqrt(mean(x^2) + eps) * gamma over the last dimension.
+/// y = gamma * (x * inv), inv = 1 / sqrt(sum(x^2) / D + eps) per row. The
+/// sum runs along the row in order, in a loop-carried register (a reduction
+/// into a tensor element becomes a load and a store per element once
+/// bufferized, which nothing can then keep in a register), and inv is
+/// computed once per row, so that the elementwise pass is two multiplies
+/// (it was a division, a square root and a reciprocal per element).
 static Value rmsnorm(OpBuilder &b, Location loc, Value x, Value gamma,
                      float eps) {
   Emitter h{b, loc};
@@ -409,23 +416,34 @@ static Value rmsnorm(OpBuilder &b, Location loc, Value x, Value gamma,
   Value dimF = arith::UIToFPOp::create(
       b, loc, b.getF32Type(),
       arith::IndexCastUIOp::create(b, loc, b.getI64Type(), dim));
-  Value sumsq = h.generic(
-      x, h.filled(dropLastSize(sizes), h.f32(0.0f)),
-      {h.identity(rank), h.dropLast(rank)}, h.reduceLast(rank),
-      [](OpBuilder &nb, Location nl, ValueRange args) {
-        Value sq = arith::MulFOp::create(nb, nl, args[0], args[0]);
-        return arith::AddFOp::create(nb, nl, args[1], sq);
+  Value inv = h.generic(
+      ValueRange{}, h.empty(dropLastSize(sizes), b.getF32Type()),
+      {h.identity(rank - 1)}, h.parallel(rank - 1),
+      [&](OpBuilder &nb, Location nl, ValueRange) {
+        Emitter hb{nb, nl};
+        SmallVector<Value> at;
+        for (unsigned d = 0; d + 1 < rank; ++d)
+          at.push_back(linalg::IndexOp::create(nb, nl, d));
+        auto sum = scf::ForOp::create(
+            nb, nl, hb.index(0), dim, hb.index(1), ValueRange{hb.f32(0.0f)},
+            [&](OpBuilder &lb, Location ll, Value k, ValueRange acc) {
+              SmallVector<Value> idx(at);
+              idx.push_back(k);
+              Value v = tensor::ExtractOp::create(lb, ll, x, idx);
+              Value sq = arith::MulFOp::create(lb, ll, v, v);
+              scf::YieldOp::create(
+                  lb, ll, ValueRange{arith::AddFOp::create(lb, ll, acc[0], sq)});
+            });
+        Value mean = arith::DivFOp::create(nb, nl, sum.getResult(0), dimF);
+        return math::RsqrtOp::create(
+            nb, nl, arith::AddFOp::create(nb, nl, mean, hb.f32(eps)));
       });
   return h.generic(
-      ValueRange{x, sumsq, gamma}, h.empty(sizes, b.getF32Type()),
+      ValueRange{x, inv, gamma}, h.empty(sizes, b.getF32Type()),
       {h.identity(rank), h.dropLast(rank), h.project(rank, {rank - 1}),
        h.identity(rank)},
       h.parallel(rank), [&](OpBuilder &nb, Location nl, ValueRange args) {
-        Emitter hb{nb, nl};
-        Value mean = arith::DivFOp::create(nb, nl, args[1], dimF);
-        Value inv = math::RsqrtOp::create(
-            nb, nl, arith::AddFOp::create(nb, nl, mean, hb.f32(eps)));
-        Value normed = arith::MulFOp::create(nb, nl, args[0], inv);
+        Value normed = arith::MulFOp::create(nb, nl, args[0], args[1]);
         return arith::MulFOp::create(nb, nl, args[2], normed);
       });
 }
@@ -451,9 +469,25 @@ static Value rope(OpBuilder &b, Location loc, Value x, Value positions,
   Value freqs = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(freqType, ArrayRef(invFreq)));
   bool interleaved = style == RopeStyle::Interleaved;
+  // cos and sin of each token's angles, once per token and pair rather than
+  // once per element of every head.
+  SmallVector<OpFoldResult> tableSizes{h.sizes(x)[0], b.getIndexAttr(half)};
+  auto table = [&](bool cosine) {
+    return h.generic(
+        ValueRange{positions, freqs}, h.empty(tableSizes, b.getF32Type()),
+        {h.project(2, {0}), h.project(2, {1}), h.identity(2)}, h.parallel(2),
+        [&](OpBuilder &nb, Location nl, ValueRange args) -> Value {
+          Value pos = arith::SIToFPOp::create(nb, nl, nb.getF32Type(), args[0]);
+          Value angle = arith::MulFOp::create(nb, nl, pos, args[1]);
+          if (cosine)
+            return math::CosOp::create(nb, nl, angle);
+          return math::SinOp::create(nb, nl, angle);
+        });
+  };
+  Value cosines = table(true), sines = table(false);
   return h.generic(
-      ValueRange{x, positions}, h.empty(h.sizes(x), b.getF32Type()),
-      {h.identity(3), h.project(3, {0}), h.identity(3)}, h.parallel(3),
+      ValueRange{x}, h.empty(h.sizes(x), b.getF32Type()),
+      {h.identity(3), h.identity(3)}, h.parallel(3),
       [&](OpBuilder &nb, Location nl, ValueRange args) {
         Emitter hb{nb, nl};
         Value s = linalg::IndexOp::create(nb, nl, 0);
@@ -478,11 +512,8 @@ static Value rope(OpBuilder &b, Location loc, Value x, Value positions,
               nb, nl, first, arith::AddIOp::create(nb, nl, d, hb.index(half)),
               pair);
         }
-        Value freq = tensor::ExtractOp::create(nb, nl, freqs, ValueRange{pair});
-        Value pos = arith::SIToFPOp::create(nb, nl, nb.getF32Type(), args[1]);
-        Value angle = arith::MulFOp::create(nb, nl, pos, freq);
-        Value c = math::CosOp::create(nb, nl, angle);
-        Value sn = math::SinOp::create(nb, nl, angle);
+        Value c = tensor::ExtractOp::create(nb, nl, cosines, ValueRange{s, pair});
+        Value sn = tensor::ExtractOp::create(nb, nl, sines, ValueRange{s, pair});
         Value other =
             tensor::ExtractOp::create(nb, nl, x, ValueRange{s, hd, partner});
         // first: a cos - b sin; second: b cos + a sin.
@@ -912,7 +943,8 @@ struct BitNetLowerToLinalgPass
     ConversionTarget target(*ctx);
     target.addIllegalDialect<BitNetDialect>();
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
-                           math::MathDialect, tensor::TensorDialect>();
+                           math::MathDialect, scf::SCFDialect,
+                           tensor::TensorDialect>();
     // Functions, calls and returns are legal once no ternary type is left.
     target.addDynamicallyLegalOp<func::FuncOp>([&](func::FuncOp op) {
       return converter.isSignatureLegal(op.getFunctionType()) &&
