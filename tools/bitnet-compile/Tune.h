@@ -7,7 +7,8 @@
 // `bitnet-compile --tune`: for every distinct shape of the model's bitlinear
 // layers, compiles a layer of that shape (random ternary weights) with each
 // kernel family the target offers, runs it through libbitnet_rt on this
-// machine, and passes the faster family to the compiler
+// machine, and passes the faster family, where it is clearly faster, to the
+// compiler
 // (CompileOptions::tunedKernels), which records the times in the
 // `bitnet.kernel` attribute. Results are kept in a cache file keyed by the
 // CPU's identity, the shape, where the weights stay and the thread count, so
