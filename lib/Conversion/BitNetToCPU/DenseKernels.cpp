@@ -149,7 +149,8 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
       Value xRow = gep(tb, x, mul(tb, tok, 4 * k));
       // acc[r * vectorsPerStep + v]: row r, v-th vector of each step.
       SmallVector<Value> zeros(blockRows * vectorsPerStep, zeroV);
-      // One vector of every row at `kk` into accumulators `slot` of each row.
+      // `vectors` vectors of every row from column `kk` on, into the row's
+      // first `vectors` accumulators.
       auto step = [&](OpBuilder &kb, Value kk, int64_t vectors,
                       ValueRange carried) {
         SmallVector<Value> next(carried.begin(), carried.end());
