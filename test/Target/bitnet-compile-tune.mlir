@@ -18,6 +18,10 @@
 // RUN: echo '{"version": 7}' > %t/bad.json
 // RUN: bitnet-compile %s --tune --tune-threads=1 --tuning-cache=%t/bad.json -o %t/m.so 2>&1 | FileCheck %s --check-prefix=DAMAGED
 // RUN: FileCheck %s --check-prefix=CACHE --input-file=%t/bad.json
+// A cache that cannot be written leaves the compile to finish, with a warning.
+// RUN: touch %t/file
+// RUN: bitnet-compile %s --tune --tune-threads=1 --tuning-cache=%t/file/cache.json -o %t/m.so 2>&1 | FileCheck %s --check-prefix=UNWRITABLE
+// RUN: test -s %t/m.so
 // Forced kernels leave nothing to time.
 // RUN: bitnet-compile %s --tune --kernels=avx2 --tuning-cache=%t/none.json -o %t/m.so 2>&1 | FileCheck %s --check-prefix=FORCED
 // RUN: not ls %t/none.json
@@ -52,6 +56,8 @@
 // CACHE: "version": 1
 
 // DAMAGED: warning: the tuning cache {{.*}}bad.json is not one this compiler wrote; it is started again
+
+// UNWRITABLE: warning: --tune: cannot {{create|write}} {{.*}}file{{(/cache.json)?}}: {{.*}}; the times are not kept
 
 // FORCED: --tune: --kernels=avx2 leaves no choice to time
 

@@ -336,7 +336,7 @@ public:
       std::error_code ec;
       llvm::raw_fd_ostream os(temporary, ec);
       if (ec)
-        return makeError("cannot write " + temporary + ": " + ec.message());
+        return makeError("cannot write " + path + ": " + ec.message());
       llvm::json::Object root{{"version", kVersion},
                               {"machines", llvm::json::Object(data)}};
       os << llvm::formatv("{0:2}", llvm::json::Value(std::move(root))) << "\n";
@@ -467,9 +467,13 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
                          fromCache ? " (cached)" : ""));
   }
   if (measured) {
+    // The measurements still serve this compile.
     if (llvm::Error error = cache.write())
-      return error;
-    note("--tune: kept in " + settings.cachePath);
+      llvm::WithColor::warning(llvm::errs(), "bitnet-compile")
+          << "--tune: " << llvm::toString(std::move(error))
+          << "; the times are not kept\n";
+    else
+      note("--tune: kept in " + settings.cachePath);
   } else {
     note(llvm::formatv("--tune: {0} layer shape(s) from {1}", shapes.size(),
                        settings.cachePath));
