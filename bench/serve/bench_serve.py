@@ -251,8 +251,9 @@ def run_generate(gen, model, prompt, tokens, threads):
         out["decode_tokens"] = int(m.group(1))
         out["decode_s"] = float(m.group(2))
         out["decode_tokens_per_s"] = float(m.group(3))
-        if out["decode_tokens"] and out["decode_s"]:
-            out["per_token_ms"] = out["decode_s"] / out["decode_tokens"] * 1e3
+        # From the rate: the seconds are printed to 1 ms only.
+        if out["decode_tokens_per_s"] > 0:
+            out["per_token_ms"] = 1e3 / out["decode_tokens_per_s"]
     m = re.search(r"time to first token: ([\d.]+) s", err)
     if m:
         out["ttft_ms"] = float(m.group(1)) * 1e3
