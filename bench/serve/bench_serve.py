@@ -285,6 +285,9 @@ def main():
                     help="requests each client sends back to back")
     ap.add_argument("--prompt", default="The quick brown fox")
     ap.add_argument("--port", type=int, default=0, help="0: a free one")
+    ap.add_argument("--queue", type=int,
+                    help="the server's --queue (default: the largest stream "
+                    "count, so that no request gets 429)")
     ap.add_argument("--startup-timeout", type=float, default=120)
     ap.add_argument("--request-timeout", type=float, default=600)
     ap.add_argument("--no-generate", action="store_true",
@@ -303,7 +306,7 @@ def main():
             fail("not found: " + path)
 
     # One request runs, the others of the largest level wait in the queue.
-    queue = max(levels)
+    queue = args.queue if args.queue is not None else max(levels)
     cmd = [args.server, args.model, "--host", HOST, "--port", str(args.port),
            "--threads", str(args.threads), "--queue", str(queue), "--quiet"]
     body = {"prompt": args.prompt, "max_tokens": args.tokens,
