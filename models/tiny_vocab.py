@@ -168,8 +168,11 @@ def from_merges(merges, num_specials=32):
     return TinyVocab(token_bytes, text, llama3_specials(num_specials))
 
 
-def load(ranks_path=DEFAULT_RANKS, n=768, num_specials=32):
-    """The first `n` ranks of the tiktoken file and `num_specials` specials."""
+def load(ranks_path=DEFAULT_RANKS, n=768, num_specials=32, unmerged_ok=False):
+    """The first `n` ranks of the tiktoken file and `num_specials` specials.
+    A rank that is no merge of two lower ranks (Llama 3 has some past rank
+    100000) is an error unless `unmerged_ok`: then it is a token no merge
+    produces."""
     token_bytes = []
     with open(ranks_path, "rb") as f:
         for line in f:
@@ -189,6 +192,8 @@ def load(ranks_path=DEFAULT_RANKS, n=768, num_specials=32):
         if len(t) < 2:
             continue
         pair = _split_in_two(t, rank, ranks)
+        if pair is None and unmerged_ok:
+            continue
         if pair is None:
             raise ValueError("rank %d (%r) is not a merge of lower ranks" % (rank, t))
         merges.append(" ".join("".join(b2u[b] for b in p) for p in pair))

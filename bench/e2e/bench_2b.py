@@ -11,7 +11,9 @@
    never committed: ONNX (models/gen_2b.py; 1.9 GB of external data), a GGUF
    file in bitnet.cpp's I2_S form or a Hugging Face directory in the packed
    form of microsoft/bitnet-b1.58-2B-4T (models/gen_2b_checkpoint.py; 1.2 GB
-   each); compile time and the compiler's peak RSS (the linker's included)
+   each, with Llama 3's tokenizer where ../shared/testdata has its ranks, as
+   the real model's, so that bench/serve can serve the same builds);
+   compile time and the compiler's peak RSS (the linker's included)
    are reported for every build;
 2. compiles decode builds (one token a step) with an f16 and with an int8
    embedding table and head (--float-weights=f16 / int8; bitnet.cpp's
