@@ -61,8 +61,8 @@ constexpr Candidate kCandidates[] = {{"mad", "avx512vnni"},
                                      {"lut", "avx512-lut"}};
 
 /// How much faster a family must measure to replace the cost model's
-/// choice. On an AMD EPYC (Zen 5), decode builds whose layers took the
-/// family that measured faster alone by 5% or less ran 0.89-1.09x the cost
+/// choice. On an AMD EPYC (Zen 5), decode builds whose layers each took the
+/// family that measured faster alone (by 2-18%) ran 0.89-1.09x the cost
 /// model's build end to end, within the run-to-run spread.
 constexpr double kTunedMargin = 0.10;
 
