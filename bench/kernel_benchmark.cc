@@ -35,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <immintrin.h>
 #include <link.h>
 #include <map>
@@ -79,37 +80,58 @@ void check(bitnet_status status) {
   }
 }
 
-/// Writes a model of one bitlinear layer with random ternary weights (2-bit
-/// storage, hex constant) and compiles it with `kernels`; returns the .so.
-std::string compiledModel(int64_t m, int64_t n, int64_t k,
-                          const std::string &kernels) {
-  std::string stem = benchDir() + "/linear_" + std::to_string(m) + "x" +
-                     std::to_string(n) + "x" + std::to_string(k);
-  std::string so = stem + "_" + kernels + ".so";
+/// Appends `byte` as two hex digits (the dense hex form of MLIR constants).
+void appendHex(std::string &hex, unsigned byte) {
+  static const char digits[] = "0123456789ABCDEF";
+  hex += digits[byte >> 4];
+  hex += digits[byte & 15];
+}
+
+/// Compiles `stem`.mlir, which `writeMLIR` writes on first use, with `flags`
+/// into `stem`_`variant`.so, unless that exists; returns the .so.
+std::string compileOnce(const std::string &stem, const std::string &variant,
+                        const std::string &flags,
+                        const std::function<void(FILE *)> &writeMLIR) {
+  std::string so = stem + "_" + variant + ".so";
   struct stat st;
   if (stat(so.c_str(), &st) == 0)
     return so;
   std::string mlir = stem + ".mlir";
   if (stat(mlir.c_str(), &st) != 0) {
+    FILE *f = std::fopen(mlir.c_str(), "w");
+    if (!f)
+      fail("cannot write " + mlir);
+    writeMLIR(f);
+    std::fclose(f);
+  }
+  std::string command =
+      std::string(BITNET_COMPILE_PATH) + " " + mlir + " " + flags + " -o " + so;
+  if (std::system(command.c_str()) != 0)
+    fail("compilation failed: " + command);
+  return so;
+}
+
+/// A model of one bitlinear layer with random ternary weights (2-bit
+/// storage, hex constant), compiled with `kernels`; returns the .so.
+std::string compiledModel(int64_t m, int64_t n, int64_t k,
+                          const std::string &kernels) {
+  std::string stem = benchDir() + "/linear_" + std::to_string(m) + "x" +
+                     std::to_string(n) + "x" + std::to_string(k);
+  return compileOnce(stem, kernels, "--kernels=" + kernels, [&](FILE *f) {
     std::mt19937 rng(static_cast<unsigned>(n * 31 + k));
     std::uniform_int_distribution<int> code(0, 2);
     int64_t bytesPerRow = (k + 3) / 4;
     std::string hex;
     hex.reserve(n * bytesPerRow * 2);
-    static const char digits[] = "0123456789ABCDEF";
     for (int64_t i = 0; i < n * bytesPerRow; ++i) {
       unsigned byte = 0;
       for (int t = 0; t < 4; ++t)
         byte |= static_cast<unsigned>(code(rng)) << (2 * t);
-      hex += digits[byte >> 4];
-      hex += digits[byte & 15];
+      appendHex(hex, byte);
     }
     std::string x = "tensor<" + std::to_string(m) + "x" + std::to_string(k) + "xf32>";
     std::string y = "tensor<" + std::to_string(m) + "x" + std::to_string(n) + "xf32>";
     std::string t = "!bitnet.ternary<" + std::to_string(n) + "x" + std::to_string(k) + ", i2>";
-    FILE *f = std::fopen(mlir.c_str(), "w");
-    if (!f)
-      fail("cannot write " + mlir);
     std::fprintf(f,
                  "func.func @linear(%%x: %s) -> %s {\n"
                  "  %%w = bitnet.constant dense<\"0x%s\"> : tensor<%lldx%lldxi8> -> %s\n"
@@ -119,13 +141,7 @@ std::string compiledModel(int64_t m, int64_t n, int64_t k,
                  x.c_str(), y.c_str(), hex.c_str(), (long long)n,
                  (long long)bytesPerRow, t.c_str(), x.c_str(), t.c_str(),
                  y.c_str(), y.c_str());
-    std::fclose(f);
-  }
-  std::string command = std::string(BITNET_COMPILE_PATH) + " " + mlir +
-                        " --kernels=" + kernels + " -o " + so;
-  if (std::system(command.c_str()) != 0)
-    fail("compilation failed: " + command);
-  return so;
+  });
 }
 
 /// Evicts [begin, end) from every cache level.
@@ -242,32 +258,22 @@ constexpr Shape kHead = {"head", 65536, 2560};
 std::string compiledHead(const std::string &precision) {
   std::string stem = benchDir() + "/head_" + std::to_string(kHead.n) + "x" +
                      std::to_string(kHead.k);
-  std::string so = stem + "_" + precision + ".so";
-  struct stat st;
-  if (stat(so.c_str(), &st) == 0)
-    return so;
-  std::string mlir = stem + ".mlir";
-  if (stat(mlir.c_str(), &st) != 0) {
+  return compileOnce(stem, precision, "--float-weights=" + precision,
+                     [&](FILE *f) {
     std::mt19937 rng(7);
     std::normal_distribution<float> normal(0.0f, 0.02f);
-    static const char digits[] = "0123456789ABCDEF";
     std::string hex;
     hex.reserve(kHead.n * kHead.k * 4);
     for (int64_t i = 0; i < kHead.n * kHead.k; ++i) {
       // Little-endian f16 bytes, as the dense hex form stores them.
       uint16_t h = _cvtss_sh(normal(rng), 0);
-      for (unsigned byte : {unsigned(h & 0xFF), unsigned(h >> 8)}) {
-        hex += digits[byte >> 4];
-        hex += digits[byte & 15];
-      }
+      appendHex(hex, h & 0xFF);
+      appendHex(hex, h >> 8);
     }
     std::string x = "tensor<1x" + std::to_string(kHead.k) + "xf32>";
     std::string y = "tensor<1x" + std::to_string(kHead.n) + "xf32>";
     std::string w = "tensor<" + std::to_string(kHead.n) + "x" +
                     std::to_string(kHead.k) + "xf16>";
-    FILE *f = std::fopen(mlir.c_str(), "w");
-    if (!f)
-      fail("cannot write " + mlir);
     std::fprintf(f,
                  "func.func @head(%%x: %s) -> %s {\n"
                  "  %%w = arith.constant dense<\"0x%s\"> : %s\n"
@@ -275,13 +281,7 @@ std::string compiledHead(const std::string &precision) {
                  "  return %%y : %s\n}\n",
                  x.c_str(), y.c_str(), hex.c_str(), w.c_str(), x.c_str(),
                  w.c_str(), y.c_str(), y.c_str());
-    std::fclose(f);
-  }
-  std::string command = std::string(BITNET_COMPILE_PATH) + " " + mlir +
-                        " --float-weights=" + precision + " -o " + so;
-  if (std::system(command.c_str()) != 0)
-    fail("compilation failed: " + command);
-  return so;
+  });
 }
 
 /// The head streams from memory (it is far larger than the caches).

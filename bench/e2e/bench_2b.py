@@ -107,18 +107,6 @@ def compile_model(build, model, so, tokens, precision, extra=()):
     return seconds, rss
 
 
-def compile_tuned(build, model, so, threads, cache):
-    """A decode build with --tune on `threads` threads."""
-    compiler = os.path.join(build, "bin", "bitnet-compile")
-    if os.path.exists(so) and os.path.getmtime(so) > max(
-            os.path.getmtime(model), os.path.getmtime(compiler)):
-        log(f"{so} is up to date")
-        return
-    run([compiler, model, "--input-shape=tokens:1", "--float-weights=f16",
-         "--tune", f"--tune-threads={threads}", f"--tuning-cache={cache}",
-         "-o", so])
-
-
 def bandwidth(build):
     out = os.path.join(build, "bench-2b-bandwidth.json")
     run([os.path.join(build, "bench", "bitnet-kernel-bench"),
@@ -277,8 +265,10 @@ def main():
     if args.tune:
         for t in (1, 2):
             tuned_so[t] = os.path.join(work, f"decode-f16-tuned-t{t}{suffix}.so")
-            compile_tuned(build, model, tuned_so[t], t,
-                          os.path.join(work, "tuning.json"))
+            compiles[f"decode, --tune, {t}T"] = compile_model(
+                build, model, tuned_so[t], 1, "f16",
+                ["--tune", f"--tune-threads={t}",
+                 f"--tuning-cache={os.path.join(work, 'tuning.json')}"])
 
     bw = bandwidth(build)
     log(f"read bandwidth: {bw[1]:.1f} GB/s on 1 thread, {bw[2]:.1f} on 2")

@@ -31,21 +31,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
 HOST = "127.0.0.1"
 
+sys.path.insert(0, os.path.join(ROOT, "bench", "e2e"))
+from bench_2b import cpu_name  # noqa: E402
+
 
 def fail(msg):
     print("bench_serve: " + msg, file=sys.stderr)
     sys.exit(1)
-
-
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def percentile(xs, p):

@@ -28,12 +28,9 @@
 #include "llvm/Support/Process.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/WithColor.h"
-#include "llvm/TargetParser/Host.h"
 
 #include <algorithm>
 #include <chrono>
-#include <cstring>
-#include <fstream>
 #include <random>
 #include <vector>
 
