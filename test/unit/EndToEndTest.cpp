@@ -555,14 +555,17 @@ TEST_P(DenseEndToEnd, MatchesReference) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (float &v : x)
     v = normal(rng);
-  std::ostringstream mlir;
-  std::string xt = "tensor<" + shapeStr({c.m, c.k}) + "f32>";
-  std::string wt = "tensor<" + shapeStr({c.n, c.k}) + "f32>";
-  std::string yt = "tensor<" + shapeStr({c.m, c.n}) + "f32>";
-  mlir << "func.func @dense(%x: " << xt << ") -> " << yt << " {\n"
-       << "  %w = arith.constant " << denseF32(w, {c.n, c.k}) << " : " << wt
-       << "\n  %y = bitnet.dense_matmul %x, %w : " << xt << ", " << wt
-       << " -> " << yt << "\n  return %y : " << yt << "\n}\n";
+  auto source = [&](int64_t m) {
+    std::ostringstream mlir;
+    std::string xt = "tensor<" + shapeStr({m, c.k}) + "f32>";
+    std::string wt = "tensor<" + shapeStr({c.n, c.k}) + "f32>";
+    std::string yt = "tensor<" + shapeStr({m, c.n}) + "f32>";
+    mlir << "func.func @dense(%x: " << xt << ") -> " << yt << " {\n"
+         << "  %w = arith.constant " << denseF32(w, {c.n, c.k}) << " : " << wt
+         << "\n  %y = bitnet.dense_matmul %x, %w : " << xt << ", " << wt
+         << " -> " << yt << "\n  return %y : " << yt << "\n}\n";
+    return mlir.str();
+  };
   std::vector<float> w8 = ref::int8Rows(w.data(), c.n, c.k);
   for (const std::string &kernels : kernelFlags())
     for (std::string precision : {"f32", "f16", "int8"}) {
@@ -571,10 +574,22 @@ TEST_P(DenseEndToEnd, MatchesReference) {
           ref::denseMatmul(x.data(), wp.data(), c.m, c.n, c.k);
       SCOPED_TRACE(kernels + " " + precision);
       auto model = compileOrFail(
-          mlir.str(), {kernels, "--float-weights=" + precision});
+          source(c.m), {kernels, "--float-weights=" + precision});
       ASSERT_TRUE(model);
       std::vector<float> y(c.m * c.n, std::nanf(""));
       ASSERT_EQ(model->run({x.data(), y.data()}), 0);
+      // A token's row is the same, bit for bit, as when it is alone (a
+      // batched decoder's sequences do not change each other's logits).
+      if (c.m > 1) {
+        auto single = compileOrFail(
+            source(1), {kernels, "--float-weights=" + precision});
+        ASSERT_TRUE(single);
+        for (int64_t i = 0; i < c.m; ++i) {
+          std::vector<float> row(c.n, std::nanf(""));
+          ASSERT_EQ(single->run({x.data() + i * c.k, row.data()}), 0);
+          EXPECT_TRUE(bitEqual(row, y.data() + i * c.n)) << "token " << i;
+        }
+      }
       // Float sums in another order: relative to the sum of |terms|.
       for (int64_t i = 0; i < c.m; ++i)
         for (int64_t j = 0; j < c.n; ++j) {
@@ -595,7 +610,12 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DenseEndToEnd,
                                            DenseCase{3, 10, 37},
                                            DenseCase{7, 33, 260},
                                            DenseCase{2, 19, 53},
-                                           DenseCase{2, 1030, 64}));
+                                           DenseCase{2, 1030, 64},
+                                           // Tiles of several tokens, and
+                                           // a last tile of fewer.
+                                           DenseCase{4, 24, 64},
+                                           DenseCase{8, 45, 70},
+                                           DenseCase{11, 9, 33}));
 
 TEST(EndToEnd, EmbeddingClampsAndWrapsIds) {
   const int64_t vocab = 11, d = 19;
