@@ -14,18 +14,19 @@
 //    prefill and batched decode: many);
 //  * with several tokens, a block is taken in tiles of two tokens and half
 //    its rows (the same number of accumulators), so that each weight vector
-//    is loaded and widened once for both tokens (kTileTokens);
+//    is loaded and widened once for both tokens (kTileTokens), and the next
+//    block is prefetched into L2 while this one is read again from L1;
 //  * along K, two vectors of `lanes` activations meet two vectors of each
 //    row (f16 widened to f32, i8 converted), in two accumulators a row, so
 //    that enough independent loads, conversions and FMAs are in flight to
 //    keep up with memory; the accumulators are reduced at the end; a K that
 //    is not a multiple of two vectors takes one vector at a time, then
 //    element by element; an i8 row's sum is then scaled by the row's scale;
-//  * each row is prefetched 1 KiB ahead, once per 64-byte line. On an AMD
-//    EPYC (Zen 5), a 65536 x 2560 f16 head streamed 24 and 44 GB/s (1 and 2
-//    threads) with blocks of four rows, one vector a step and a prefetch
-//    per vector, 28 and 51 GB/s so (three alternating rounds of bitnet-run
-//    --profile; the read probe gives about 30 and 55);
+//  * one token: each row is prefetched 1 KiB ahead, once per 64-byte line.
+//    On an AMD EPYC (Zen 5), a 65536 x 2560 f16 head streamed 24 and 44 GB/s
+//    (1 and 2 threads) with blocks of four rows, one vector a step and a
+//    prefetch per vector, 28 and 51 GB/s so (three alternating rounds of
+//    bitnet-run --profile; the read probe gives about 30 and 55);
 //  * blocks of rows are spread over the runtime's thread pool.
 //
 // The sum is in another order than the reference's (the float tolerance of
@@ -63,12 +64,16 @@ static BlockShape blockShape(int64_t lanes) {
   return lanes >= 16 ? BlockShape{8, 2} : BlockShape{4, 2};
 }
 
-/// Tokens a tile takes at once. 8 tokens of an 8 x 4096 x 2560 f16 product,
-/// one thread, AMD EPYC (Zen 5), two rounds of bitnet-run --profile: 3.66
-/// and 3.89 ms a token at a time, 2.80 and 2.94 ms two at a time, 3.21 and
-/// 3.02 four, 3.88 and 3.68 eight. Far from the FMA peak either way (about
-/// 55 GFLOP/s): the tile reads its tokens' activations from L2.
+/// Tokens a tile takes at once. An 8 x 4096 x 2560 f16 product, one thread,
+/// AMD EPYC (Zen 5), two rounds of bitnet-run --profile: 3.66 and 3.89 ms a
+/// token at a time, 2.80 and 2.94 ms two at a time, 3.21 and 3.02 four, 3.88
+/// and 3.68 eight; with the next block fetched into L2 meanwhile (below),
+/// 1.93 and 1.97 ms two at a time, 3.07 and 3.24 four (whose activations
+/// crowd the block out of L1).
 static constexpr int64_t kTileTokens = 2;
+/// With several tokens, the next block is fetched into L2 (locality 2), not
+/// L1, where the block being read again and its tokens' activations stay.
+static constexpr int64_t kNextBlockLocality = 2;
 
 namespace {
 class DenseKernelEmitter : KernelEmitterBase {
@@ -157,12 +162,22 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
   loop(b, begin, end, 1, {}, [&](OpBuilder &bb, Value blk, ValueRange) {
     // The block's rows, clamped to the last row past N (their sums are
     // computed and dropped).
-    SmallVector<Value> rows, rowBase, rowScale;
+    SmallVector<Value> rows, rowBase, rowScale, nextBase;
     for (int64_t r = 0; r < blockRows; ++r) {
       Value row = add(bb, mul(bb, blk, blockRows), cI64(bb, r));
       rows.push_back(row);
       Value clamped = arith::MinSIOp::create(bb, loc, row, lastRow);
       rowBase.push_back(gep(bb, w, mul(bb, clamped, k * weightBytes)));
+      // Several tokens: the block is read in several passes, the first from
+      // memory; the next block's same row is fetched meanwhile.
+      if (m > 1)
+        nextBase.push_back(gep(
+            bb, w,
+            mul(bb,
+                arith::MinSIOp::create(bb, loc,
+                                       add(bb, row, cI64(bb, blockRows)),
+                                       lastRow),
+                k * weightBytes)));
       if (quantized())
         rowScale.push_back(load(bb, f32, gep(bb, scales, mul(bb, clamped, 4))));
     }
@@ -193,12 +208,17 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
                 gep(kb, xRow[t], mul(kb, add(kb, kk, cI64(kb, v * lanes)), 4))));
         for (int64_t r = 0; r < tileRows; ++r) {
           Value at = gep(kb, rowBase[row0 + r], mul(kb, kk, weightBytes));
-          // The rows stream from memory: ask for each line once, early.
+          // The rows stream from memory: ask for each line once, early (with
+          // several tokens, the next block's row at the same column).
+          Value ahead =
+              m > 1 ? gep(kb, nextBase[row0 + r], mul(kb, kk, weightBytes))
+                    : gep(kb, at, cI64(kb, kPrefetchBytes));
           for (int64_t line = 0; line < vectors * lanes * weightBytes;
                line += kCacheLine)
             LLVM::Prefetch::create(
-                kb, loc, gep(kb, at, cI64(kb, kPrefetchBytes + line)),
-                kb.getI32IntegerAttr(0), kb.getI32IntegerAttr(3),
+                kb, loc, gep(kb, ahead, cI64(kb, line)),
+                kb.getI32IntegerAttr(0),
+                kb.getI32IntegerAttr(m > 1 ? kNextBlockLocality : 3),
                 kb.getI32IntegerAttr(1));
           for (int64_t v = 0; v < vectors; ++v) {
             Value wv = widen(
