@@ -407,16 +407,98 @@ static Value rescale(OpBuilder &b, Location loc, Value acc, Value sx,
 /// bufferized, which nothing can then keep in a register), and inv is
 /// computed once per row, so that the elementwise pass is two multiplies
 /// (it was a division, a square root and a reciprocal per element).
+/// Rows whose sums of squares RMSNorm forms together (each in its own
+/// register, in the same order as alone): independent additions in flight
+/// instead of one chain. 8 x 2560 rows, the 2B decoder's batched step: ...
+static constexpr int64_t kNormRowsTogether = 8;
+
+/// 1 / sqrt(mean(x^2) + eps) of each row of a static `[rows, D]` tensor,
+/// `kNormRowsTogether` rows at a time.
+static Value inverseRms(OpBuilder &b, Location loc, Value x, Value dimF,
+                        float eps) {
+  Emitter h{b, loc};
+  auto type = cast<RankedTensorType>(x.getType());
+  int64_t rows = type.getDimSize(0), dim = type.getDimSize(1);
+  // Rows [r0, r0 + count) into `inv`.
+  auto group = [&](OpBuilder &gb, Location gl, Value r0, int64_t count,
+                   Value inv) -> Value {
+    Emitter hg{gb, gl};
+    SmallVector<Value> zeros(count, hg.f32(0.0f));
+    SmallVector<Value> at;
+    for (int64_t j = 0; j < count; ++j)
+      at.push_back(arith::AddIOp::create(gb, gl, r0, hg.index(j)));
+    auto sums = scf::ForOp::create(
+        gb, gl, hg.index(0), hg.index(dim), hg.index(1), zeros,
+        [&](OpBuilder &lb, Location ll, Value k, ValueRange acc) {
+          SmallVector<Value> next;
+          for (int64_t j = 0; j < count; ++j) {
+            Value v = tensor::ExtractOp::create(lb, ll, x, ValueRange{at[j], k});
+            Value sq = arith::MulFOp::create(lb, ll, v, v);
+            next.push_back(arith::AddFOp::create(lb, ll, acc[j], sq));
+          }
+          scf::YieldOp::create(lb, ll, next);
+        });
+    for (int64_t j = 0; j < count; ++j) {
+      Value mean = arith::DivFOp::create(gb, gl, sums.getResult(j), dimF);
+      Value r = math::RsqrtOp::create(
+          gb, gl, arith::AddFOp::create(gb, gl, mean, hg.f32(eps)));
+      inv = tensor::InsertOp::create(gb, gl, r, inv, ValueRange{at[j]});
+    }
+    return inv;
+  };
+  Value inv = h.empty({b.getIndexAttr(rows)}, b.getF32Type());
+  int64_t whole = rows / kNormRowsTogether * kNormRowsTogether;
+  if (whole > 0)
+    inv = scf::ForOp::create(
+              b, loc, h.index(0), h.index(whole), h.index(kNormRowsTogether),
+              ValueRange{inv},
+              [&](OpBuilder &lb, Location ll, Value r0, ValueRange carried) {
+                scf::YieldOp::create(
+                    lb, ll,
+                    group(lb, ll, r0, kNormRowsTogether, carried[0]));
+              })
+              .getResult(0);
+  if (whole < rows)
+    inv = group(b, loc, h.index(whole), rows - whole, inv);
+  return inv;
+}
+
 static Value rmsnorm(OpBuilder &b, Location loc, Value x, Value gamma,
                      float eps) {
   Emitter h{b, loc};
-  unsigned rank = cast<RankedTensorType>(x.getType()).getRank();
+  auto xType = cast<RankedTensorType>(x.getType());
+  unsigned rank = xType.getRank();
   SmallVector<OpFoldResult> sizes = h.sizes(x);
   Value dim = getValueOrCreateConstantIndexOp(b, loc, sizes.back());
   Value dimF = arith::UIToFPOp::create(
       b, loc, b.getF32Type(),
       arith::IndexCastUIOp::create(b, loc, b.getI64Type(), dim));
-  Value inv = h.generic(
+  int64_t rows = rank >= 2 && xType.hasStaticShape()
+                     ? xType.getNumElements() / xType.getShape().back()
+                     : 0;
+  Value inv;
+  if (rows >= 2) {
+    // Several rows of a static shape: their sums side by side.
+    Value flat = x;
+    if (rank > 2) {
+      SmallVector<ReassociationIndices> merge(1);
+      for (unsigned d = 0; d + 1 < rank; ++d)
+        merge[0].push_back(d);
+      merge.push_back({rank - 1});
+      flat = tensor::CollapseShapeOp::create(b, loc, x, merge);
+    }
+    inv = inverseRms(b, loc, flat, dimF, eps);
+    if (rank > 2) {
+      SmallVector<ReassociationIndices> split(1);
+      for (unsigned d = 0; d + 1 < rank; ++d)
+        split[0].push_back(d);
+      inv = tensor::ExpandShapeOp::create(
+          b, loc,
+          RankedTensorType::get(xType.getShape().drop_back(), b.getF32Type()),
+          inv, split);
+    }
+  } else
+    inv = h.generic(
       ValueRange{}, h.empty(dropLastSize(sizes), b.getF32Type()),
       {h.identity(rank - 1)}, h.parallel(rank - 1),
       [&](OpBuilder &nb, Location nl, ValueRange) {
