@@ -83,9 +83,7 @@ static const char usage_text[] =
 /* Runs `n` <= S tokens at `position`; their logits are s->logits[0 .. n). */
 static void run_step(step_model *s, const int32_t *ids, int64_t n,
                      int64_t position) {
-  for (int64_t k = 0; k < s->S; ++k)
-    s->tokens[k] = k < n ? ids[k] : 0; /* padding: later rows, never read */
-  *s->position = (int32_t)position;
+  step_fill_one(s, ids, n, position);
   tool_check(bitnet_context_run(s->context, (const void *const *)s->inputs,
                                 s->num_inputs, s->outputs, s->num_outputs));
 }
