@@ -102,7 +102,8 @@ void mlir::bitnet::prepareContext(MLIRContext &context) {
 
 static OwningOpRef<ModuleOp>
 readModel(StringRef path, MLIRContext &context, llvm::SourceMgr &sourceMgr,
-          ArrayRef<std::string> inputShapes, bool strictFloat, bool verbose) {
+          ArrayRef<std::string> inputShapes, bool strictFloat, bool verbose,
+          DecoderShape decoder) {
   // A FIFO or a device would block the read or never end; only files and
   // checkpoint directories are models.
   llvm::sys::fs::file_status status;
@@ -111,6 +112,16 @@ readModel(StringRef path, MLIRContext &context, llvm::SourceMgr &sourceMgr,
       status.type() != llvm::sys::fs::file_type::directory_file) {
     emitError(UnknownLoc::get(&context))
         << "cannot read '" << path << "': not a regular file";
+    return {};
+  }
+  bool isGGUF = path.ends_with(".gguf");
+  bool isCheckpoint = isGGUF || (!path.ends_with(".onnx") &&
+                                 llvm::sys::fs::is_directory(path));
+  if (!isCheckpoint && (decoder.sequences || decoder.context)) {
+    emitError(UnknownLoc::get(&context))
+        << (decoder.sequences ? "--max-sequences" : "--max-context")
+        << " applies to checkpoints (a GGUF file or a Hugging Face "
+           "directory) only";
     return {};
   }
   if (path.ends_with(".onnx")) {
@@ -126,10 +137,11 @@ readModel(StringRef path, MLIRContext &context, llvm::SourceMgr &sourceMgr,
     }
     return importONNXFile(path, context, options);
   }
-  bool isGGUF = path.ends_with(".gguf");
-  if (isGGUF || llvm::sys::fs::is_directory(path)) {
+  if (isCheckpoint) {
     CheckpointImportOptions options;
     options.verbose = verbose;
+    options.sequences = decoder.sequences;
+    options.cacheCapacity = decoder.context;
     for (const std::string &spec : inputShapes) {
       std::string error = addCheckpointInputShape(spec, options);
       if (!error.empty()) {
@@ -166,7 +178,8 @@ OwningOpRef<ModuleOp>
 mlir::bitnet::loadModel(StringRef path, MLIRContext &context,
                         llvm::SourceMgr &sourceMgr,
                         ArrayRef<std::string> inputShapes,
-                        bool strictFloat, bool verbose) {
+                        bool strictFloat, bool verbose,
+                        DecoderShape decoder) {
   auto start = std::chrono::steady_clock::now();
   if (verbose)
     llvm::errs() << "bitnet-compile: reading " << path << " ...\n";
@@ -174,7 +187,7 @@ mlir::bitnet::loadModel(StringRef path, MLIRContext &context,
   if (progress)
     progress->begin("reading " + path);
   OwningOpRef<ModuleOp> module = readModel(
-      path, context, sourceMgr, inputShapes, strictFloat, verbose);
+      path, context, sourceMgr, inputShapes, strictFloat, verbose, decoder);
   if (progress)
     progress->end(static_cast<bool>(module));
   if (verbose && module)

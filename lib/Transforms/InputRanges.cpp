@@ -44,6 +44,12 @@ std::optional<Range> acceptedRange(OpOperand &use) {
     int64_t tokens = attention.getQuery().getType().getDimSize(0);
     return Range{0, capacity - tokens};
   }
+  if (auto batched = dyn_cast<BatchedAttentionOp>(user)) {
+    // A slot outside [0, B) is a padding token, not a clamped value.
+    if (use.get() != batched.getPositions())
+      return std::nullopt;
+    return Range{0, batched.getKCache().getType().getDimSize(1) - 1};
+  }
   return std::nullopt;
 }
 

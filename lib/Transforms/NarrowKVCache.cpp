@@ -28,10 +28,15 @@ struct BitNetNarrowKVCachePass
       if (!ret)
         continue;
       bool changed = false;
-      func.walk([&](AttentionOp op) {
-        for (auto [cache, updated] :
-             {std::pair<Value, Value>{op.getKCache(), op.getNewKCache()},
-              std::pair<Value, Value>{op.getVCache(), op.getNewVCache()}}) {
+      func.walk([&](Operation *op) {
+        SmallVector<std::pair<Value, Value>, 2> caches;
+        if (auto one = dyn_cast<AttentionOp>(op))
+          caches = {{one.getKCache(), one.getNewKCache()},
+                    {one.getVCache(), one.getNewVCache()}};
+        else if (auto batched = dyn_cast<BatchedAttentionOp>(op))
+          caches = {{batched.getKCache(), batched.getNewKCache()},
+                    {batched.getVCache(), batched.getNewVCache()}};
+        for (auto [cache, updated] : caches) {
           auto arg = dyn_cast<BlockArgument>(cache);
           auto type = cast<RankedTensorType>(cache.getType());
           // Only state: an argument read by this op alone, whose update is

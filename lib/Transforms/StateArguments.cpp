@@ -8,6 +8,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "llvm/ADT/BitVector.h"
 
 namespace mlir::bitnet {
@@ -18,6 +19,39 @@ namespace mlir::bitnet {
 using namespace mlir;
 
 namespace {
+/// The buffer `v` is, seen through casts and through loops and branches that
+/// yield it unchanged (a cache updated in place inside `scf.for` / `scf.if`,
+/// as batched attention's per-token update bufferizes).
+Value sourceBuffer(Value v) {
+  for (;;) {
+    if (auto cast = v.getDefiningOp<memref::CastOp>()) {
+      v = cast.getSource();
+      continue;
+    }
+    auto result = dyn_cast<OpResult>(v);
+    if (!result)
+      return v;
+    unsigned i = result.getResultNumber();
+    if (auto loop = dyn_cast<scf::ForOp>(result.getOwner())) {
+      if (sourceBuffer(loop.getYieldedValues()[i]) !=
+          loop.getRegionIterArgs()[i])
+        return v;
+      v = loop.getInitArgs()[i];
+      continue;
+    }
+    if (auto branch = dyn_cast<scf::IfOp>(result.getOwner())) {
+      if (!branch.elseBlock())
+        return v;
+      Value then = sourceBuffer(branch.thenYield().getOperand(i));
+      if (then != sourceBuffer(branch.elseYield().getOperand(i)))
+        return v;
+      v = then;
+      continue;
+    }
+    return v;
+  }
+}
+
 struct BitNetStateArgumentsPass
     : bitnet::impl::BitNetStateArgumentsBase<BitNetStateArgumentsPass> {
   void runOnOperation() override {
@@ -29,10 +63,7 @@ struct BitNetStateArgumentsPass
       return;
     llvm::BitVector drop(ret.getNumOperands());
     for (OpOperand &operand : ret->getOpOperands()) {
-      Value v = operand.get();
-      while (auto cast = v.getDefiningOp<memref::CastOp>())
-        v = cast.getSource();
-      auto arg = dyn_cast<BlockArgument>(v);
+      auto arg = dyn_cast<BlockArgument>(sourceBuffer(operand.get()));
       if (!arg || arg.getOwner()->getParentOp() != func ||
           arg.getType() != operand.get().getType())
         continue;

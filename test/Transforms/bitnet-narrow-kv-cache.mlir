@@ -28,3 +28,17 @@ func.func @not_state(%q: tensor<1x4x4xf32>, %k: tensor<1x2x4xf32>, %kc: tensor<8
       -> tensor<1x4x4xf32>, tensor<8x2x4xf32>, tensor<8x2x4xf32>
   return %o, %kc, %vc1 : tensor<1x4x4xf32>, tensor<8x2x4xf32>, tensor<8x2x4xf32>
 }
+
+// -----
+
+// Tests that the caches of batched attention, slots and all, become f16.
+// CHECK-LABEL: func.func @batched_step
+// CHECK-SAME: %{{.*}}: tensor<3x8x2x4xf16>, %{{.*}}: tensor<3x8x2x4xf16>, %{{.*}}: tensor<2xi32>, %{{.*}}: tensor<2xi32>) -> (tensor<2x4x4xf32>, tensor<3x8x2x4xf16>, tensor<3x8x2x4xf16>)
+// CHECK: bitnet.batched_attention {{.*}} -> tensor<2x4x4xf32>, tensor<3x8x2x4xf16>, tensor<3x8x2x4xf16>
+func.func @batched_step(%q: tensor<2x4x4xf32>, %k: tensor<2x2x4xf32>, %kc: tensor<3x8x2x4xf32>, %vc: tensor<3x8x2x4xf32>, %p: tensor<2xi32>, %s: tensor<2xi32>)
+    -> (tensor<2x4x4xf32>, tensor<3x8x2x4xf32>, tensor<3x8x2x4xf32>) {
+  %o, %kc1, %vc1 = bitnet.batched_attention %q, %k, %k, %kc, %vc, %p, %s
+      : tensor<2x4x4xf32>, tensor<2x2x4xf32>, tensor<2x2x4xf32>, tensor<3x8x2x4xf32>, tensor<3x8x2x4xf32>, tensor<2xi32>, tensor<2xi32>
+      -> tensor<2x4x4xf32>, tensor<3x8x2x4xf32>, tensor<3x8x2x4xf32>
+  return %o, %kc1, %vc1 : tensor<2x4x4xf32>, tensor<3x8x2x4xf32>, tensor<3x8x2x4xf32>
+}

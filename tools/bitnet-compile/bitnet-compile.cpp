@@ -127,6 +127,23 @@ static cl::opt<bool> lastTokenLogits(
              "then runs once per step instead of once per token"),
     cl::init(false), cl::cat(category));
 
+static cl::opt<int64_t> maxSequences(
+    "max-sequences",
+    cl::desc("Build a checkpoint's decoder step for up to N concurrent "
+             "sequences (continuous batching, as bitnet-serve runs it): "
+             "inputs tokens, positions and slots [S] (S = N unless "
+             "--input-shape=tokens:S), each token appended to the KV cache "
+             "slot of its sequence; caches [N, C, KV heads, head size]. "
+             "CPU targets"),
+    cl::value_desc("N"), cl::init(0), cl::cat(category));
+
+static cl::opt<int64_t> maxContext(
+    "max-context",
+    cl::desc("Tokens a checkpoint's KV cache holds, a sequence (default: "
+             "the model's context length); caps memory, e.g. with "
+             "--max-sequences"),
+    cl::value_desc("tokens"), cl::init(0), cl::cat(category));
+
 static cl::opt<std::string> kernels(
     "kernels",
     cl::desc("Kernels for linear layers with constant weights: auto (the "
@@ -357,6 +374,16 @@ int main(int argc, char **argv) {
   options.applyPassManagerCLOptions = true;
   if (llvm::Error error = validateCompileOptions(options))
     return fail(llvm::toString(std::move(error)));
+  if (maxSequences.getNumOccurrences() &&
+      (maxSequences < 1 || maxSequences > 4096))
+    return fail("--max-sequences must be between 1 and 4096");
+  if (maxContext.getNumOccurrences() && (maxContext < 1 || maxContext > (1 << 24)))
+    return fail("--max-context must be between 1 and 16777216");
+  if (maxSequences > 0 && options.backend != "cpu")
+    return fail("--max-sequences builds for CPU targets only");
+  if (maxSequences > 0 && lastTokenLogits)
+    return fail("--last-token-logits does not apply to a --max-sequences "
+                "build (each token's logits belong to its own sequence)");
   if (!tune && (tuningCache.getNumOccurrences() ||
                 tuneThreads.getNumOccurrences() || retune))
     return fail("--tuning-cache, --tune-threads and --retune need --tune");
@@ -423,8 +450,8 @@ int main(int argc, char **argv) {
   llvm::SourceMgr sourceMgr;
   CompilerDiagnosticHandler diagnostics(sourceMgr, &context);
   OwningOpRef<ModuleOp> module =
-      loadModel(inputPath, context, sourceMgr, inputShapes,
-                strictFloat, verbose);
+      loadModel(inputPath, context, sourceMgr, inputShapes, strictFloat,
+                verbose, DecoderShape{maxSequences, maxContext});
   if (!module)
     return 1;
 #if BITNET_COMPILE_TUNE

@@ -58,11 +58,20 @@ void prepareContext(MLIRContext &context);
 /// prints the import and its time to stderr, and for ONNX models what each
 /// BitLinear layer became and why a near miss stays float. Errors are reported
 /// through the context's diagnostic handler.
+/// What shapes a checkpoint's decoder step (GGUF, Hugging Face directory)
+/// beyond `--input-shape=tokens:S`: the sequences a step may carry
+/// (`--max-sequences`, 0: one) and the KV cache's capacity (`--max-context`,
+/// 0: the model's context length). Other models refuse them.
+struct DecoderShape {
+  int64_t sequences = 0;
+  int64_t context = 0;
+};
 OwningOpRef<ModuleOp> loadModel(StringRef path, MLIRContext &context,
                                 llvm::SourceMgr &sourceMgr,
                                 ArrayRef<std::string> inputShapes = {},
                                 bool strictFloat = false,
-                                bool verbose = false);
+                                bool verbose = false,
+                                DecoderShape decoder = {});
 
 /// The tokenizer of a checkpoint, in the runtime's JSON form, read without
 /// importing its weights: `path` is a GGUF file, a checkpoint directory or a

@@ -52,6 +52,19 @@ AttentionCacheUpdate buildAttentionCacheUpdate(OpBuilder &b, Location loc,
                                                Value kCache, Value vCache,
                                                Value position);
 
+/// The KV-cache update of `bitnet.batched_attention` in tensor IR: each
+/// token's key and value rows written at (its slot, its position clamped
+/// into [0, C - 1]) in order, rounded to the caches' element type; padding
+/// tokens (a slot outside [0, B)) write nothing. Returns the updated caches.
+std::pair<Value, Value> buildBatchedAttentionCacheUpdate(
+    OpBuilder &b, Location loc, Value key, Value value, Value kCache,
+    Value vCache, Value positions, Value slots);
+
+/// Replaces `op` by its reference form: a loop over its tokens, each a
+/// one-token `bitnet.attention` on its slot of the caches (a zero row for a
+/// padding token).
+void decomposeBatchedAttention(BatchedAttentionOp op);
+
 /// The inverse frequencies of `bitnet.rope`, theta^(-2i / D) for the D / 2
 /// pairs, computed once at compile time in single precision; the reference
 /// lowering and the GPU kernel use the same table.

@@ -19,6 +19,12 @@
 // Units are spread over the runtime's thread pool. Only rows the query can
 // see are read (the reference scores every row of the cache and masks).
 //
+// `bitnet.batched_attention` takes the same kernel with caches of B slots:
+// a unit's token t reads its slot's rows up to its own position (the
+// arithmetic of a unit is the same as above, so a sequence's numbers do not
+// depend on the step it shares), and a padding token's row is zero. The
+// cache update is one insert per token, in tensor IR, skipped for padding.
+//
 //===----------------------------------------------------------------------===//
 
 #include "KernelLowerings.h"
@@ -42,11 +48,13 @@ using namespace mlir::bitnet;
 namespace {
 class AttentionKernelEmitter : KernelEmitterBase {
 public:
+  /// `slots` is B for `bitnet.batched_attention`, 0 for `bitnet.attention`.
   AttentionKernelEmitter(ModuleOp module, int64_t tokens, int64_t heads,
                          int64_t kvHeads, int64_t dim, int64_t capacity,
-                         float scale, int64_t lanes, Type cacheElem)
+                         float scale, int64_t lanes, Type cacheElem,
+                         int64_t slots = 0)
       : KernelEmitterBase(module), tokens(tokens), heads(heads), kvHeads(kvHeads), dim(dim),
-        capacity(capacity), scale(scale), lanes(lanes),
+        capacity(capacity), slots(slots), scale(scale), lanes(lanes),
         chunks(dim / lanes), cacheElem(cacheElem),
         cacheBytes(cacheElem.getIntOrFloatBitWidth() / 8) {
     i32 = b.getI32Type();
@@ -64,11 +72,20 @@ public:
 
 private:
   std::string baseName() const {
+    if (slots > 0)
+      return llvm::formatv("__bitnet_batched_attention_{0}x{1}x{2}x{3}x{4}x{5}_"
+                           "{6}",
+                           tokens, heads, kvHeads, dim, slots, capacity,
+                           cacheBytes == 2 ? "f16" : "f32")
+          .str();
     return llvm::formatv("__bitnet_attention_{0}x{1}x{2}x{3}x{4}_{5}", tokens,
                          heads, kvHeads, dim, capacity,
                          cacheBytes == 2 ? "f16" : "f32")
         .str();
   }
+  /// {q, kCache, vCache, position, out}, or {q, kCache, vCache, positions,
+  /// slots, out} with slots.
+  int64_t numArgs() const { return slots > 0 ? 6 : 5; }
   Value cF32(OpBuilder &ob, float v) {
     return arith::ConstantOp::create(ob, loc, ob.getF32FloatAttr(v));
   }
@@ -92,7 +109,7 @@ private:
   LLVM::LLVMFuncOp createChunk();
   LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp chunk);
 
-  int64_t tokens, heads, kvHeads, dim, capacity;
+  int64_t tokens, heads, kvHeads, dim, capacity, slots;
   float scale;
   int64_t lanes, chunks;
   Type cacheElem;
@@ -103,7 +120,8 @@ private:
 } // namespace
 
 // void chunk(args, begin, end): units (token, head) [begin, end).
-// args = {q, kCache, vCache, position, out}.
+// args = {q, kCache, vCache, position, out}, or {q, kCache, vCache,
+// positions, slots, out} with slots.
 LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
   OpBuilder::InsertionGuard guard(b);
   LLVM::LLVMFuncOp func = beginChunk(baseName() + "_chunk");
@@ -111,11 +129,16 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
   Value args = entry->getArgument(0);
   Value begin = entry->getArgument(1), end = entry->getArgument(2);
   Value q = field(b, args, 0), kc = field(b, args, 1), vc = field(b, args, 2),
-        posPtr = field(b, args, 3), out = field(b, args, 4);
-  // p = clamp(position, 0, C - S), as the op defines it.
-  Value p = arith::ExtSIOp::create(b, loc, i64, load(b, i32, posPtr));
-  p = arith::MaxSIOp::create(b, loc, p, cI64(b, 0));
-  p = arith::MinSIOp::create(b, loc, p, cI64(b, capacity - tokens));
+        posPtr = field(b, args, 3), out = field(b, args, numArgs() - 1);
+  Value slotPtr = slots > 0 ? field(b, args, 4) : Value();
+  // p = clamp(position, 0, C - S), as the op defines it (per token, into
+  // [0, C - 1], with slots).
+  auto clamped = [&](OpBuilder &ob, Value at, int64_t hi) {
+    Value v = arith::ExtSIOp::create(ob, loc, i64, load(ob, i32, at));
+    v = arith::MaxSIOp::create(ob, loc, v, cI64(ob, 0));
+    return arith::MinSIOp::create(ob, loc, v, cI64(ob, hi)).getResult();
+  };
+  Value p = slots > 0 ? Value() : clamped(b, posPtr, capacity - tokens);
   Value scores = LLVM::AllocaOp::create(b, loc, ptr, f32, cI64(b, capacity), 64);
   Value zeroV = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(floatsV, b.getF32FloatAttr(0.0f)));
@@ -130,10 +153,40 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
     SmallVector<Value> qv;
     for (int64_t c = 0; c < chunks; ++c)
       qv.push_back(load(ub, floatsV, gep(ub, qRow, cI64(ub, 4 * lanes * c))));
+    Value outRow = gep(ub, out, mul(ub, unit, 4 * dim));
     Value kBase = gep(ub, kc, mul(ub, g, cacheBytes * dim));
     Value vBase = gep(ub, vc, mul(ub, g, cacheBytes * dim));
     // Visible rows: j in [0, p + s].
-    Value visible = add(ub, add(ub, p, s), cI64(ub, 1));
+    Value visible;
+    scf::IfOp ifValid;
+    if (slots > 0) {
+      // Token s of slot slots[s] sees rows [0, positions[s]] of its slot; a
+      // padding token (slot outside [0, B)) gets a zero row.
+      Value slot = arith::ExtSIOp::create(
+          ub, loc, i64, load(ub, i32, gep(ub, slotPtr, mul(ub, s, 4))));
+      Value valid = arith::AndIOp::create(
+          ub, loc,
+          arith::CmpIOp::create(ub, loc, arith::CmpIPredicate::sge, slot,
+                                cI64(ub, 0)),
+          arith::CmpIOp::create(ub, loc, arith::CmpIPredicate::slt, slot,
+                                cI64(ub, slots)));
+      ifValid = scf::IfOp::create(ub, loc, valid, /*else=*/true);
+      {
+        OpBuilder::InsertionGuard g2(ub);
+        ub.setInsertionPointToStart(ifValid.elseBlock());
+        for (int64_t c = 0; c < chunks; ++c)
+          store(ub, zeroV, gep(ub, outRow, cI64(ub, 4 * lanes * c)));
+      }
+      ub.setInsertionPointToStart(ifValid.thenBlock());
+      Value slotBytes = mul(ub, slot, capacity * rowBytes);
+      kBase = gep(ub, kBase, slotBytes);
+      vBase = gep(ub, vBase, slotBytes);
+      visible = add(ub, clamped(ub, gep(ub, posPtr, mul(ub, s, 4)),
+                                capacity - 1),
+                    cI64(ub, 1));
+    } else {
+      visible = add(ub, add(ub, p, s), cI64(ub, 1));
+    }
     float negInf = -std::numeric_limits<float>::infinity();
     Value max = loop(ub, cI64(ub, 0), visible, {cF32(ub, negInf)},
                      [&](OpBuilder &jb, Value j, ValueRange carried) {
@@ -176,9 +229,10 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
                 jb, loc, wv, loadCached(jb, vRow, c), carried[c]));
           return next;
         });
-    Value outRow = gep(ub, out, mul(ub, unit, 4 * dim));
     for (int64_t c = 0; c < chunks; ++c)
       store(ub, acc.getResult(c), gep(ub, outRow, cI64(ub, 4 * lanes * c)));
+    if (ifValid) // the loop's yield goes after the if
+      ub.setInsertionPointAfter(ifValid);
     return SmallVector<Value>{};
   });
   LLVM::ReturnOp::create(b, loc, ValueRange{});
@@ -187,23 +241,32 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
 
 LLVM::LLVMFuncOp AttentionKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
   OpBuilder::InsertionGuard guard(b);
-  LLVM::LLVMFuncOp func = beginKernel(baseName(), 5);
+  LLVM::LLVMFuncOp func = beginKernel(baseName(), numArgs());
   Block *entry = &func.getBody().front();
-  Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, 5), 8);
-  for (int64_t i = 0; i < 5; ++i)
+  Value args = LLVM::AllocaOp::create(b, loc, ptr, ptr, cI64(b, numArgs()), 8);
+  for (int64_t i = 0; i < numArgs(); ++i)
     store(b, entry->getArgument(i), gep(b, args, cI64(b, 8 * i)));
   ExecCtxCalls calls(b, loc);
   Value name = LLVM::AddressOfOp::create(
       b, loc,
       getOrCreateKernelName(module, baseName() + "_name",
-                            llvm::formatv("attention {0}x{1}x{2}x{3} C={4}",
-                                          tokens, heads, kvHeads, dim, capacity)
-                                .str()));
+                            slots > 0
+                                ? llvm::formatv("batched attention "
+                                                "{0}x{1}x{2}x{3} B={4} C={5}",
+                                                tokens, heads, kvHeads, dim,
+                                                slots, capacity)
+                                      .str()
+                                : llvm::formatv("attention {0}x{1}x{2}x{3} "
+                                                "C={4}",
+                                                tokens, heads, kvHeads, dim,
+                                                capacity)
+                                      .str()));
   // Bytes and flops of a full cache (an upper bound: only visible rows are
   // read).
   int64_t units = tokens * heads;
+  int64_t cacheRows = capacity * std::max<int64_t>(slots, 1);
   calls.kernelBegin(name,
-                    2 * cacheBytes * capacity * kvHeads * dim + 8 * units * dim,
+                    2 * cacheBytes * cacheRows * kvHeads * dim + 8 * units * dim,
                     4 * units * capacity * dim);
   calls.dispatch(chunk, args, units,
                  /*spread=*/units * capacity * dim >= (1 << 15));
@@ -248,6 +311,49 @@ bool mlir::bitnet::lowerAttentionToKernel(ModuleOp module, AttentionOp op,
     types.push_back(v.getType());
   func::FuncOp kernel = emitter.getOrCreate(types);
   auto call = func::CallOp::create(b, loc, kernel, operands);
+  call->setAttr("bitnet.kernel",
+                b.getDictionaryAttr(
+                    {b.getNamedAttr("family", b.getStringAttr("attention")),
+                     b.getNamedAttr("lanes", b.getI64IntegerAttr(lanes))}));
+  Value out = bufferization::ToTensorOp::create(b, loc, qType, operands.back(),
+                                                b.getUnitAttr(), b.getUnitAttr());
+  op.getResult().replaceAllUsesWith(out);
+  op.getNewKCache().replaceAllUsesWith(kNew);
+  op.getNewVCache().replaceAllUsesWith(vNew);
+  op.erase();
+  return true;
+}
+
+bool mlir::bitnet::lowerBatchedAttentionToKernel(ModuleOp module,
+                                                 BatchedAttentionOp op,
+                                                 int64_t lanes) {
+  RankedTensorType qType = op.getQuery().getType();
+  RankedTensorType cType = op.getKCache().getType();
+  int64_t tokens = qType.getDimSize(0), heads = qType.getDimSize(1),
+          dim = qType.getDimSize(2);
+  int64_t slots = cType.getDimSize(0), capacity = cType.getDimSize(1),
+          kvHeads = cType.getDimSize(2);
+  if (dim % lanes != 0 || tokens == 0)
+    return false; // the reference lowering handles these
+  AttentionKernelEmitter emitter(module, tokens, heads, kvHeads, dim, capacity,
+                                 op.getEffectiveScale(), lanes,
+                                 cType.getElementType(), slots);
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  auto [kNew, vNew] = buildBatchedAttentionCacheUpdate(
+      b, loc, op.getKey(), op.getValue(), op.getKCache(), op.getVCache(),
+      op.getPositions(), op.getSlots());
+  auto toBuffer = [&](Value tensor) { return toReadOnlyBuffer(b, loc, tensor); };
+  SmallVector<Value> operands{toBuffer(op.getQuery()), toBuffer(kNew),
+                              toBuffer(vNew), toBuffer(op.getPositions()),
+                              toBuffer(op.getSlots())};
+  operands.push_back(memref::AllocOp::create(
+      b, loc, MemRefType::get(qType.getShape(), b.getF32Type()),
+      b.getI64IntegerAttr(64)));
+  SmallVector<Type> types;
+  for (Value v : operands)
+    types.push_back(v.getType());
+  auto call = func::CallOp::create(b, loc, emitter.getOrCreate(types), operands);
   call->setAttr("bitnet.kernel",
                 b.getDictionaryAttr(
                     {b.getNamedAttr("family", b.getStringAttr("attention")),

@@ -24,6 +24,11 @@ bool lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
 /// shape. Returns false and leaves `op` to the reference lowering otherwise.
 bool lowerAttentionToKernel(ModuleOp module, AttentionOp op, int64_t lanes);
 
+/// Lowers `bitnet.batched_attention` to the same kernel over B cache slots
+/// (false: the reference lowering handles it).
+bool lowerBatchedAttentionToKernel(ModuleOp module, BatchedAttentionOp op,
+                                   int64_t lanes);
+
 /// Whether the AVX-512 MAD kernel of `m` tokens and `k` columns runs its
 /// prefill loop (codes unpacked once per call, passes of 12 tokens).
 bool madUsesPrefillLoop(int64_t m, int64_t k);

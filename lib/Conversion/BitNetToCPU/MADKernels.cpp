@@ -665,6 +665,10 @@ struct BitNetLowerToCPUKernelsPass
     module.walk([&](AttentionOp op) { attention.push_back(op); });
     for (AttentionOp op : attention)
       lowerAttentionToKernel(module, op, lanesOf(isa));
+    SmallVector<BatchedAttentionOp> batched;
+    module.walk([&](BatchedAttentionOp op) { batched.push_back(op); });
+    for (BatchedAttentionOp op : batched)
+      lowerBatchedAttentionToKernel(module, op, lanesOf(isa));
   }
 
   /// What `bitnet-compile --tune` measured for one shape.

@@ -561,6 +561,166 @@ AttentionCacheUpdate mlir::bitnet::buildAttentionCacheUpdate(
   return {p, insertRows(key, kCache), insertRows(value, vCache)};
 }
 
+/// Token `t`'s slot of a `[B, ...]` batch as an index, and whether it is one
+/// (in [0, B)).
+static std::pair<Value, Value> slotOf(OpBuilder &b, Location loc, Value slots,
+                                      Value t, int64_t count) {
+  Emitter h{b, loc};
+  Value s = tensor::ExtractOp::create(b, loc, slots, ValueRange{t});
+  s = arith::IndexCastOp::create(b, loc, b.getIndexType(), s);
+  Value valid = arith::AndIOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, s, h.index(0)),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, s,
+                            h.index(count)));
+  return {s, valid};
+}
+
+std::pair<Value, Value> mlir::bitnet::buildBatchedAttentionCacheUpdate(
+    OpBuilder &b, Location loc, Value key, Value value, Value kCache,
+    Value vCache, Value positions, Value slots) {
+  Emitter h{b, loc};
+  auto cacheType = cast<RankedTensorType>(kCache.getType());
+  auto rowsType = cast<RankedTensorType>(key.getType());
+  int64_t tokens = rowsType.getDimSize(0), kvHeads = rowsType.getDimSize(1),
+          dim = rowsType.getDimSize(2);
+  int64_t count = cacheType.getDimSize(0), capacity = cacheType.getDimSize(1);
+  Type cacheElem = cacheType.getElementType();
+  // f16 caches hold the new rows rounded to f16.
+  auto rounded = [&](Value rows) -> Value {
+    if (cacheElem.isF32())
+      return rows;
+    return h.generic(rows, h.empty(h.sizes(rows), cacheElem),
+                     {h.identity(3), h.identity(3)}, h.parallel(3),
+                     [&](OpBuilder &nb, Location nl, ValueRange args) {
+                       return arith::TruncFOp::create(nb, nl, cacheElem,
+                                                      args[0]);
+                     });
+  };
+  Value keys = rounded(key), values = rounded(value);
+  auto idx = [&](int64_t v) -> OpFoldResult { return b.getIndexAttr(v); };
+  auto loop = scf::ForOp::create(
+      b, loc, h.index(0), h.index(tokens), h.index(1),
+      ValueRange{kCache, vCache},
+      [&](OpBuilder &lb, Location ll, Value t, ValueRange caches) {
+        auto [s, valid] = slotOf(lb, ll, slots, t, count);
+        Value p = tensor::ExtractOp::create(lb, ll, positions, ValueRange{t});
+        p = arith::IndexCastOp::create(lb, ll, lb.getIndexType(), p);
+        p = arith::MaxSIOp::create(lb, ll, p,
+                                   arith::ConstantIndexOp::create(lb, ll, 0));
+        p = arith::MinSIOp::create(
+            lb, ll, p, arith::ConstantIndexOp::create(lb, ll, capacity - 1));
+        auto ifValid = scf::IfOp::create(
+            lb, ll, valid,
+            [&](OpBuilder &tb, Location tl) {
+              SmallVector<Value> updated;
+              for (auto [rows, cache] :
+                   {std::pair<Value, Value>{keys, caches[0]},
+                    {values, caches[1]}}) {
+                auto rowType = RankedTensorType::get({kvHeads, dim}, cacheElem);
+                Value row = tensor::ExtractSliceOp::create(
+                    tb, tl, rowType, rows, ArrayRef<OpFoldResult>{t, idx(0), idx(0)},
+                    ArrayRef<OpFoldResult>{idx(1), idx(kvHeads), idx(dim)},
+                    ArrayRef<OpFoldResult>{idx(1), idx(1), idx(1)});
+                updated.push_back(tensor::InsertSliceOp::create(
+                    tb, tl, row, cache,
+                    ArrayRef<OpFoldResult>{s, p, idx(0), idx(0)},
+                    ArrayRef<OpFoldResult>{idx(1), idx(1), idx(kvHeads),
+                                           idx(dim)},
+                    ArrayRef<OpFoldResult>{idx(1), idx(1), idx(1), idx(1)}));
+              }
+              scf::YieldOp::create(tb, tl, updated);
+            },
+            [&](OpBuilder &eb, Location el) {
+              scf::YieldOp::create(eb, el, caches);
+            });
+        scf::YieldOp::create(lb, ll, ifValid.getResults());
+      });
+  return {loop.getResult(0), loop.getResult(1)};
+}
+
+void mlir::bitnet::decomposeBatchedAttention(BatchedAttentionOp op) {
+  OpBuilder b(op);
+  Location loc = op.getLoc();
+  Emitter h{b, loc};
+  RankedTensorType qType = op.getQuery().getType();
+  RankedTensorType kType = op.getKey().getType();
+  RankedTensorType cType = op.getKCache().getType();
+  int64_t tokens = qType.getDimSize(0), heads = qType.getDimSize(1),
+          dim = qType.getDimSize(2), kvHeads = kType.getDimSize(1);
+  int64_t count = cType.getDimSize(0), capacity = cType.getDimSize(1);
+  auto idx = [&](int64_t v) -> OpFoldResult { return b.getIndexAttr(v); };
+  auto qRowType = RankedTensorType::get({1, heads, dim}, b.getF32Type());
+  auto kRowType = RankedTensorType::get({1, kvHeads, dim}, b.getF32Type());
+  auto slotType =
+      RankedTensorType::get({capacity, kvHeads, dim}, cType.getElementType());
+  Value out =
+      h.filled({idx(tokens), idx(heads), idx(dim)}, h.f32(0.0f));
+  auto loop = scf::ForOp::create(
+      b, loc, h.index(0), h.index(tokens), h.index(1),
+      ValueRange{out, op.getKCache(), op.getVCache()},
+      [&](OpBuilder &lb, Location ll, Value t, ValueRange carried) {
+        auto [s, valid] = slotOf(lb, ll, op.getSlots(), t, count);
+        auto ifValid = scf::IfOp::create(
+            lb, ll, valid,
+            [&](OpBuilder &tb, Location tl) {
+              auto rows = [&](Value v, RankedTensorType type) -> Value {
+                return tensor::ExtractSliceOp::create(
+                    tb, tl, type, v, ArrayRef<OpFoldResult>{t, idx(0), idx(0)},
+                    ArrayRef<OpFoldResult>{idx(1), type.getShape()[1] == heads
+                                                       ? idx(heads)
+                                                       : idx(kvHeads),
+                                           idx(dim)},
+                    ArrayRef<OpFoldResult>{idx(1), idx(1), idx(1)});
+              };
+              SmallVector<OpFoldResult> slotOffsets{s, idx(0), idx(0), idx(0)};
+              SmallVector<OpFoldResult> slotSizes{idx(1), idx(capacity),
+                                                  idx(kvHeads), idx(dim)};
+              SmallVector<OpFoldResult> ones(4, idx(1));
+              auto slice = [&](Value cache) -> Value {
+                return tensor::ExtractSliceOp::create(tb, tl, slotType, cache,
+                                                      slotOffsets, slotSizes,
+                                                      ones);
+              };
+              Value p = tensor::ExtractOp::create(tb, tl, op.getPositions(),
+                                                  ValueRange{t});
+              Value position = tensor::FromElementsOp::create(
+                  tb, tl, RankedTensorType::get({}, tb.getI32Type()), p);
+              auto one = AttentionOp::create(
+                  tb, tl, TypeRange{qRowType, slotType, slotType},
+                  rows(op.getQuery(), qRowType), rows(op.getKey(), kRowType),
+                  rows(op.getValue(), kRowType), slice(carried[1]),
+                  slice(carried[2]), position, op.getScaleAttr());
+              auto insert = [&](Value slot, Value cache) -> Value {
+                return tensor::InsertSliceOp::create(tb, tl, slot, cache,
+                                                     slotOffsets, slotSizes,
+                                                     ones);
+              };
+              scf::YieldOp::create(
+                  tb, tl,
+                  ValueRange{one.getResult(),
+                             insert(one.getNewKCache(), carried[1]),
+                             insert(one.getNewVCache(), carried[2])});
+            },
+            [&](OpBuilder &eb, Location el) {
+              Emitter he{eb, el};
+              Value zero =
+                  he.filled({idx(1), idx(heads), idx(dim)}, he.f32(0.0f));
+              scf::YieldOp::create(eb, el,
+                                   ValueRange{zero, carried[1], carried[2]});
+            });
+        Value next = tensor::InsertSliceOp::create(
+            lb, ll, ifValid.getResult(0), carried[0],
+            ArrayRef<OpFoldResult>{t, idx(0), idx(0)},
+            ArrayRef<OpFoldResult>{idx(1), idx(heads), idx(dim)},
+            ArrayRef<OpFoldResult>{idx(1), idx(1), idx(1)});
+        scf::YieldOp::create(
+            lb, ll, ValueRange{next, ifValid.getResult(1), ifValid.getResult(2)});
+      });
+  op.replaceAllUsesWith(loop.getResults());
+  op.erase();
+}
+
 /// Returns (out, k_cache', v_cache').
 static SmallVector<Value> attention(OpBuilder &b, Location loc, AttentionOp op,
                                     Value q, Value k, Value v, Value kCache,
@@ -952,6 +1112,13 @@ struct BitNetLowerToLinalgPass
     });
     target.markUnknownOpDynamicallyLegal(
         [&](Operation *op) { return converter.isLegal(op); });
+
+    // Batched attention, a loop of one-token attentions, each then lowered
+    // by the patterns.
+    SmallVector<BatchedAttentionOp> batched;
+    getOperation()->walk([&](BatchedAttentionOp op) { batched.push_back(op); });
+    for (BatchedAttentionOp op : batched)
+      decomposeBatchedAttention(op);
 
     RewritePatternSet patterns(ctx);
     populateBitNetToLinalgPatterns(converter, patterns);

@@ -252,9 +252,13 @@ static llvm::Error checkConfig(const DecoderConfig &c, StringRef source) {
 llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::build() {
   if (llvm::Error err = checkConfig(c, o.source))
     return std::move(err);
-  tokens = o.tokens;
+  int64_t sequences = o.sequences;
+  tokens = o.tokens > 0 ? o.tokens : std::max<int64_t>(sequences, 1);
   int64_t capacity = o.cacheCapacity > 0 ? o.cacheCapacity : c.context;
-  if (tokens <= 0 || tokens > capacity)
+  if (sequences < 0 || sequences > 4096)
+    return makeError(o.source + ": --max-sequences must be 1 to 4096, got " +
+                     Twine(sequences));
+  if (tokens > 65536 || (sequences == 0 && tokens > capacity))
     return makeError(o.source + ": " + Twine(tokens) +
                      " tokens a step do not fit a KV cache of " +
                      Twine(capacity));
@@ -264,9 +268,21 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::build() {
   b.setInsertionPointToEnd(module->getBody());
 
   Type i32 = b.getI32Type();
-  auto cacheType = tensor({capacity, c.kvHeads, c.headDim}, f32());
-  SmallVector<Type> argTypes{tensor({tokens}, i32), tensor({}, i32)};
-  SmallVector<std::string> argNames{"tokens", "position"};
+  // One sequence: caches [C, Hkv, D] and the step's first position; B
+  // sequences: caches [B, C, Hkv, D], and a position and a slot a token.
+  auto cacheType =
+      sequences > 0 ? tensor({sequences, capacity, c.kvHeads, c.headDim}, f32())
+                    : tensor({capacity, c.kvHeads, c.headDim}, f32());
+  SmallVector<Type> argTypes{tensor({tokens}, i32)};
+  SmallVector<std::string> argNames{"tokens"};
+  if (sequences > 0) {
+    argTypes.append({tensor({tokens}, i32), tensor({tokens}, i32)});
+    argNames.append({"positions", "slots"});
+  } else {
+    argTypes.push_back(tensor({}, i32));
+    argNames.push_back("position");
+  }
+  unsigned firstCache = argTypes.size();
   for (int64_t l = 0; l < c.layers; ++l) {
     argTypes.append({cacheType, cacheType});
     argNames.push_back("cache." + std::to_string(l) + ".key");
@@ -294,6 +310,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::build() {
   Block *body = func.addEntryBlock();
   b.setInsertionPointToStart(body);
   Value tokenIds = body->getArgument(0), position = body->getArgument(1);
+  Value slots = sequences > 0 ? body->getArgument(2) : Value();
 
   llvm::Expected<Value> table =
       floatConstant(w.embedding(), {c.vocab, d}, /*allowF16=*/true,
@@ -303,17 +320,21 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::build() {
   Value x = EmbeddingOp::create(b, loc, tensor({tokens, d}, f32()), *table,
                                 tokenIds, Value());
 
-  // Positions position + [0, S) for the rotary embedding.
-  Value start = tensor::ExtractOp::create(b, loc, position, ValueRange{});
-  Value positions =
-      tensor::GenerateOp::create(
-          b, loc, tensor({tokens}, i32), ValueRange{},
-          [&](OpBuilder &nb, Location nl, ValueRange idx) {
-            Value s = arith::IndexCastOp::create(nb, nl, i32, idx[0]);
-            tensor::YieldOp::create(
-                nb, nl, arith::AddIOp::create(nb, nl, start, s).getResult());
-          })
-          .getResult();
+  // Positions position + [0, S) for the rotary embedding (B sequences: the
+  // tokens' own).
+  Value positions = position;
+  if (sequences == 0) {
+    Value start = tensor::ExtractOp::create(b, loc, position, ValueRange{});
+    positions =
+        tensor::GenerateOp::create(
+            b, loc, tensor({tokens}, i32), ValueRange{},
+            [&](OpBuilder &nb, Location nl, ValueRange idx) {
+              Value s = arith::IndexCastOp::create(nb, nl, i32, idx[0]);
+              tensor::YieldOp::create(
+                  nb, nl, arith::AddIOp::create(nb, nl, start, s).getResult());
+            })
+            .getResult();
+  }
   auto theta = b.getF32FloatAttr(c.ropeTheta);
   auto style = RopeStyleAttr::get(
       &ctx, c.ropeHalf ? RopeStyle::Half : RopeStyle::Interleaved);
@@ -321,8 +342,8 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::build() {
 
   SmallVector<Value> newCaches;
   for (int64_t l = 0; l < c.layers; ++l) {
-    Value kCache = body->getArgument(2 + 2 * l);
-    Value vCache = body->getArgument(3 + 2 * l);
+    Value kCache = body->getArgument(firstCache + 2 * l);
+    Value vCache = body->getArgument(firstCache + 1 + 2 * l);
     llvm::Expected<Value> attnNorm = norm(NormKind::Attn, l, d);
     if (!attnNorm)
       return attnNorm.takeError();
@@ -340,11 +361,21 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::build() {
           vh = splitHeads(*vp, c.kvHeads);
     qh = RopeOp::create(b, loc, qh.getType(), qh, positions, theta, style);
     kh = RopeOp::create(b, loc, kh.getType(), kh, positions, theta, style);
-    auto attention = AttentionOp::create(
-        b, loc, TypeRange{qh.getType(), cacheType, cacheType}, qh, kh, vh,
-        kCache, vCache, position, FloatAttr());
-    newCaches.append({attention.getNewKCache(), attention.getNewVCache()});
-    Value a = mergeHeads(attention.getResult(), c.heads);
+    Value a;
+    if (sequences > 0) {
+      auto attention = BatchedAttentionOp::create(
+          b, loc, TypeRange{qh.getType(), cacheType, cacheType}, qh, kh, vh,
+          kCache, vCache, positions, slots, FloatAttr());
+      newCaches.append({attention.getNewKCache(), attention.getNewVCache()});
+      a = attention.getResult();
+    } else {
+      auto attention = AttentionOp::create(
+          b, loc, TypeRange{qh.getType(), cacheType, cacheType}, qh, kh, vh,
+          kCache, vCache, position, FloatAttr());
+      newCaches.append({attention.getNewKCache(), attention.getNewVCache()});
+      a = attention.getResult();
+    }
+    a = mergeHeads(a, c.heads);
     if (c.attnSubNorm) {
       llvm::Expected<Value> sub = norm(NormKind::AttnSub, l, q);
       if (!sub)

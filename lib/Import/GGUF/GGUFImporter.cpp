@@ -363,6 +363,7 @@ importGGUF(llvm::Expected<std::unique_ptr<gguf::File>> file, StringRef path,
   DecoderBuildOptions build;
   build.tokens = options.tokens;
   build.cacheCapacity = options.cacheCapacity;
+  build.sequences = options.sequences;
   build.entry = options.entry;
   build.source = path.str();
   if (llvm::Error err = collectMetadata(**file, *config, build.metadata))

@@ -577,6 +577,7 @@ mlir::bitnet::importHFDirectory(StringRef dir, MLIRContext &context,
   DecoderBuildOptions build;
   build.tokens = options.tokens;
   build.cacheCapacity = options.cacheCapacity;
+  build.sequences = options.sequences;
   build.entry = options.entry;
   build.source = dir.str();
   build.metadata["bitnet.architecture"] = config->architecture;

@@ -869,3 +869,43 @@ func.func @embedding_scales_shape(%t: tensor<128x64xi8>, %ids: tensor<4xi32>, %s
   %x = bitnet.embedding %t, %ids scales %s : tensor<128x64xi8>, tensor<4xi32>, tensor<64xf32> -> tensor<4x64xf32>
   return
 }
+
+//===----------------------------------------------------------------------===//
+// bitnet.batched_attention
+//===----------------------------------------------------------------------===//
+
+// -----
+
+// Tests that the caches have a slot dimension.
+func.func @batched_attention_cache_rank(%q: tensor<2x8x64xf32>, %k: tensor<2x2x64xf32>, %c: tensor<16x2x64xf32>, %p: tensor<2xi32>) {
+  // expected-error @below {{'bitnet.batched_attention' op k_cache must have rank 4, got 3}}
+  %o, %kc, %vc = bitnet.batched_attention %q, %k, %k, %c, %c, %p, %p : tensor<2x8x64xf32>, tensor<2x2x64xf32>, tensor<2x2x64xf32>, tensor<16x2x64xf32>, tensor<16x2x64xf32>, tensor<2xi32>, tensor<2xi32> -> tensor<2x8x64xf32>, tensor<16x2x64xf32>, tensor<16x2x64xf32>
+  return
+}
+
+// -----
+
+// Tests that every token has a slot.
+func.func @batched_attention_slots(%q: tensor<2x8x64xf32>, %k: tensor<2x2x64xf32>, %c: tensor<3x16x2x64xf32>, %p: tensor<2xi32>, %s: tensor<3xi32>) {
+  // expected-error @below {{'bitnet.batched_attention' op slots has 3 entries but query has 2 tokens}}
+  %o, %kc, %vc = bitnet.batched_attention %q, %k, %k, %c, %c, %p, %s : tensor<2x8x64xf32>, tensor<2x2x64xf32>, tensor<2x2x64xf32>, tensor<3x16x2x64xf32>, tensor<3x16x2x64xf32>, tensor<2xi32>, tensor<3xi32> -> tensor<2x8x64xf32>, tensor<3x16x2x64xf32>, tensor<3x16x2x64xf32>
+  return
+}
+
+// -----
+
+// Tests that the caches' KV heads are the key's.
+func.func @batched_attention_kv_heads(%q: tensor<2x8x64xf32>, %k: tensor<2x2x64xf32>, %c: tensor<3x16x4x64xf32>, %p: tensor<2xi32>) {
+  // expected-error @below {{'bitnet.batched_attention' op cache has 4 kv heads but key has 2}}
+  %o, %kc, %vc = bitnet.batched_attention %q, %k, %k, %c, %c, %p, %p : tensor<2x8x64xf32>, tensor<2x2x64xf32>, tensor<2x2x64xf32>, tensor<3x16x4x64xf32>, tensor<3x16x4x64xf32>, tensor<2xi32>, tensor<2xi32> -> tensor<2x8x64xf32>, tensor<3x16x4x64xf32>, tensor<3x16x4x64xf32>
+  return
+}
+
+// -----
+
+// Tests that the caches hold at least one slot.
+func.func @batched_attention_no_slot(%q: tensor<2x8x64xf32>, %k: tensor<2x2x64xf32>, %c: tensor<0x16x2x64xf32>, %p: tensor<2xi32>) {
+  // expected-error @below {{'bitnet.batched_attention' op the caches need at least one slot of one row, got 0x16x2x64}}
+  %o, %kc, %vc = bitnet.batched_attention %q, %k, %k, %c, %c, %p, %p : tensor<2x8x64xf32>, tensor<2x2x64xf32>, tensor<2x2x64xf32>, tensor<0x16x2x64xf32>, tensor<0x16x2x64xf32>, tensor<2xi32>, tensor<2xi32> -> tensor<2x8x64xf32>, tensor<0x16x2x64xf32>, tensor<0x16x2x64xf32>
+  return
+}

@@ -225,3 +225,19 @@ func.func @embedding_and_head(%t: tensor<128x64xf16>, %ids: tensor<4xi32>, %w: t
   %z = bitnet.dense_matmul %x3, %w : tensor<2x4x64xf32>, tensor<10x64xf32> -> tensor<2x4x10xf32>
   return %y, %z : tensor<4x128xf32>, tensor<2x4x10xf32>
 }
+
+// -----
+
+// Tests that batched attention round-trips with f16 caches of 4 slots.
+// CHECK-LABEL: func.func @batched_attention
+// CHECK: %{{.*}}, %{{.*}}, %{{.*}} = bitnet.batched_attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<3x8x64xf32>, tensor<3x2x64xf32>, tensor<3x2x64xf32>, tensor<4x128x2x64xf16>, tensor<4x128x2x64xf16>, tensor<3xi32>, tensor<3xi32> -> tensor<3x8x64xf32>, tensor<4x128x2x64xf16>, tensor<4x128x2x64xf16>
+func.func @batched_attention(%q: tensor<3x8x64xf32>, %k: tensor<3x2x64xf32>,
+                             %kc: tensor<4x128x2x64xf16>, %p: tensor<3xi32>,
+                             %s: tensor<3xi32>) {
+  %o, %kc1, %vc1 = bitnet.batched_attention %q, %k, %k, %kc, %kc, %p, %s
+      : tensor<3x8x64xf32>, tensor<3x2x64xf32>, tensor<3x2x64xf32>,
+        tensor<4x128x2x64xf16>, tensor<4x128x2x64xf16>, tensor<3xi32>,
+        tensor<3xi32>
+      -> tensor<3x8x64xf32>, tensor<4x128x2x64xf16>, tensor<4x128x2x64xf16>
+  return
+}

@@ -86,10 +86,15 @@ public:
 };
 
 struct DecoderBuildOptions {
-  /// Tokens per step (S).
-  int64_t tokens = 1;
+  /// Tokens per step (S); 0: one, or one per sequence with `sequences`.
+  int64_t tokens = 0;
   /// KV-cache capacity (C); 0 takes the config's context.
   int64_t cacheCapacity = 0;
+  /// Sequences a step may carry (B, `--max-sequences`); 0 builds the step of
+  /// one sequence (inputs `tokens`, `position`, caches [C, Hkv, D]). With B,
+  /// the inputs are `tokens`, `positions` and `slots` [S], the caches
+  /// [B, C, Hkv, D], and attention is `bitnet.batched_attention`.
+  int64_t sequences = 0;
   /// Name of the function.
   std::string entry = "main";
   /// Labels locations (the checkpoint's path).
@@ -103,10 +108,14 @@ struct DecoderBuildOptions {
 
 /// How a checkpoint (GGUF file, Hugging Face directory) is imported.
 struct CheckpointImportOptions {
-  /// Tokens per step (`--input-shape=tokens:S`).
-  int64_t tokens = 1;
-  /// KV-cache capacity; 0 takes the model's context length.
+  /// Tokens per step (`--input-shape=tokens:S`); 0: one, or one per
+  /// sequence with `sequences`.
+  int64_t tokens = 0;
+  /// KV-cache capacity (`--max-context`); 0 takes the model's context length.
   int64_t cacheCapacity = 0;
+  /// Sequences a step may carry (`--max-sequences`); 0: one, the classic
+  /// step (DecoderBuildOptions::sequences).
+  int64_t sequences = 0;
   std::string entry = "main";
   /// Print progress (layers read) to stderr.
   bool verbose = false;

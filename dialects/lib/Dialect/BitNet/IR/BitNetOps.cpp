@@ -427,6 +427,86 @@ LogicalResult AttentionOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
+// BatchedAttentionOp
+//===----------------------------------------------------------------------===//
+
+float BatchedAttentionOp::getEffectiveScale() {
+  if (std::optional<APFloat> scale = getScale())
+    return scale->convertToFloat();
+  return 1.0f /
+         std::sqrt(static_cast<float>(getQuery().getType().getDimSize(2)));
+}
+
+LogicalResult BatchedAttentionOp::verify() {
+  auto checkRank = [&](Value v, StringRef name, int64_t rank) -> LogicalResult {
+    auto type = cast<RankedTensorType>(v.getType());
+    if (type.getRank() != rank)
+      return emitOpError() << name << " must have rank " << rank << ", got "
+                           << type.getRank();
+    if (!type.hasStaticShape())
+      return emitOpError() << name << " must have a static shape, got "
+                           << type;
+    return success();
+  };
+  Value operands[] = {getQuery(),  getKey(),       getValue(), getKCache(),
+                      getVCache(), getPositions(), getSlots()};
+  StringRef names[] = {"query",   "key",       "value", "k_cache",
+                       "v_cache", "positions", "slots"};
+  int64_t ranks[] = {3, 3, 3, 4, 4, 1, 1};
+  for (auto [v, name, rank] : llvm::zip(operands, names, ranks))
+    if (failed(checkRank(v, name, rank)))
+      return failure();
+  Type cacheElem = getKCache().getType().getElementType();
+  if (getVCache().getType().getElementType() != cacheElem)
+    return emitOpError("k_cache and v_cache must have one element type, got ")
+           << cacheElem << " and " << getVCache().getType().getElementType();
+  ArrayRef<int64_t> q = getQuery().getType().getShape();
+  ArrayRef<int64_t> k = getKey().getType().getShape();
+  ArrayRef<int64_t> cache = getKCache().getType().getShape();
+  if (getValue().getType().getShape() != k)
+    return emitOpError("value shape ")
+           << shapeStr(getValue().getType().getShape())
+           << " must equal the key shape " << shapeStr(k);
+  if (getVCache().getType().getShape() != cache)
+    return emitOpError("v_cache shape ")
+           << shapeStr(getVCache().getType().getShape())
+           << " must equal the k_cache shape " << shapeStr(cache);
+  if (k[0] != q[0])
+    return emitOpError("key has ") << k[0] << " tokens but query has " << q[0];
+  for (auto [v, name] : {std::pair<Value, StringRef>{getPositions(), "positions"},
+                         {getSlots(), "slots"}})
+    if (cast<RankedTensorType>(v.getType()).getDimSize(0) != q[0])
+      return emitOpError() << name << " has "
+                           << cast<RankedTensorType>(v.getType()).getDimSize(0)
+                           << " entries but query has " << q[0] << " tokens";
+  if (k[2] != q[2] || cache[3] != q[2])
+    return emitOpError("head_dim differs: query ")
+           << q[2] << ", key " << k[2] << ", cache " << cache[3];
+  if (cache[2] != k[1])
+    return emitOpError("cache has ")
+           << cache[2] << " kv heads but key has " << k[1];
+  if (k[1] == 0 || q[1] % k[1] != 0)
+    return emitOpError("query heads (")
+           << q[1] << ") must be a multiple of kv heads (" << k[1] << ")";
+  if (cache[0] == 0 || cache[1] == 0)
+    return emitOpError("the caches need at least one slot of one row, got ")
+           << shapeStr(cache);
+  if (getType(0) != getQuery().getType())
+    return emitOpError("result type ")
+           << getType(0) << " must equal the query type "
+           << getQuery().getType();
+  if (getType(1) != getKCache().getType() ||
+      getType(2) != getVCache().getType())
+    return emitOpError("updated caches must have the types of the caches");
+  if (std::optional<APFloat> scale = getScale()) {
+    float s = scale->convertToFloat();
+    if (!(s > 0.0f) || std::isinf(s))
+      return emitOpError("scale must be finite and > 0, got ") << s;
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
 // EmbeddingOp
 //===----------------------------------------------------------------------===//
 

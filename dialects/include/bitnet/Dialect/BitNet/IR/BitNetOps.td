@@ -295,6 +295,64 @@ def BitNet_AttentionOp : BitNet_Op<"attention", [Pure]> {
   }];
 }
 
+def BitNet_BatchedAttentionOp
+    : BitNet_Op<"batched_attention", [Pure]> {
+  let summary = "causal grouped-query attention of tokens of several "
+                "sequences, each with a KV cache slot of its own";
+  let description = [{
+    The attention of a decoder step that carries tokens of up to `B`
+    sequences: token `t` belongs to the sequence in cache slot `slots[t]`
+    and sits at `positions[t]` of it. The tokens are taken in order; each
+    writes its key and value at row `positions[t]` of its slot, then attends
+    to the rows of its slot up to and including that one:
+
+    ```
+    s = slots[t], p = positions[t]
+    k_cache'[s, p] = key[t]        v_cache'[s, p] = value[t]
+    out[t, h] = softmax_{j <= p}(scale * query[t, h] . k_cache'[s, j, g])
+                . v_cache'[s, j, g]          with g = h / (Hq / Hkv)
+    ```
+
+    so that consecutive positions of one sequence in one step are causal, as
+    in `bitnet.attention`, and a token's output depends on its own
+    sequence's rows only. A token whose slot is outside `[0, B)` is
+    padding: it writes nothing and its output is zero. Positions are clamped
+    into `[0, C - 1]`.
+
+    `query` is `[T, Hq, D]`, `key` and `value` are `[T, Hkv, D]`, the caches
+    are `[B, C, Hkv, D]` (f32 or f16, as in `bitnet.attention`), `positions`
+    and `slots` are `[T]` i32. `scale` defaults to `1/sqrt(D)`.
+
+    ```mlir
+    %o, %kc1, %vc1 = bitnet.batched_attention %q, %k, %v, %kc, %vc, %pos, %slot
+        : tensor<4x8x64xf32>, tensor<4x2x64xf32>, tensor<4x2x64xf32>,
+          tensor<4x128x2x64xf16>, tensor<4x128x2x64xf16>, tensor<4xi32>,
+          tensor<4xi32>
+        -> tensor<4x8x64xf32>, tensor<4x128x2x64xf16>, tensor<4x128x2x64xf16>
+    ```
+  }];
+  let arguments = (ins BitNet_F32Tensor:$query, BitNet_F32Tensor:$key,
+                       BitNet_F32Tensor:$value, BitNet_CacheTensor:$k_cache,
+                       BitNet_CacheTensor:$v_cache,
+                       1DTensorOf<[I32]>:$positions,
+                       1DTensorOf<[I32]>:$slots,
+                       OptionalAttr<F32Attr>:$scale);
+  let results = (outs BitNet_F32Tensor:$result, BitNet_CacheTensor:$new_k_cache,
+                      BitNet_CacheTensor:$new_v_cache);
+  let assemblyFormat = [{
+    $query `,` $key `,` $value `,` $k_cache `,` $v_cache `,` $positions `,`
+    $slots attr-dict
+    `:` type($query) `,` type($key) `,` type($value) `,` type($k_cache) `,`
+    type($v_cache) `,` type($positions) `,` type($slots) `->` type($result)
+    `,` type($new_k_cache) `,` type($new_v_cache)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The softmax scale: the attribute if present, else 1/sqrt(D).
+    float getEffectiveScale();
+  }];
+}
+
 //===----------------------------------------------------------------------===//
 // Float layers with constant weights: embedding and head
 //===----------------------------------------------------------------------===//
