@@ -6,8 +6,9 @@
  *
  * Scores a text file with a decoder compiled by bitnet-compile (the decoder
  * step of bitnet-generate: inputs `tokens` [S] int32, `position` int32 and
- * KV caches flagged BITNET_TENSOR_STATE; output `logits` [S, V]), by the
- * method of llama.cpp's llama-perplexity:
+ * KV caches flagged BITNET_TENSOR_STATE; output `logits` [S, V]; or a
+ * batched build, bitnet-compile --max-sequences, run as one sequence in slot
+ * 0), by the method of llama.cpp's llama-perplexity:
  *
  *   - the file is split into tokens by the model's tokenizer (metadata entry
  *     bitnet.tokenizer) or its character vocabulary (bitnet.vocab);
