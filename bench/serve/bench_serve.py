@@ -11,9 +11,16 @@ to first token and the inter-token latency (p50/p99), and the requests that
 succeeded, got 429 or failed. It also runs bitnet-generate on the same
 prompt for the single-stream figure without the server.
 
+With --compile CHECKPOINT (a .gguf file, a Hugging Face directory, or "2b"
+for the 2B-shaped random checkpoint of models/gen_2b_checkpoint.py) it first
+compiles the model with bitnet-compile, --max-sequences=B making a batched
+build that the server batches continuously over B slots.
+
 Standard library only:
   /usr/bin/python3 bench/serve/bench_serve.py MODEL.so [--threads N]
       [--streams 1,2,4,8,16] [--tokens 64] [--requests 2] [--json FILE]
+  /usr/bin/python3 bench/serve/bench_serve.py --compile CHECKPOINT
+      --max-sequences B [--step-tokens T] [--work DIR] ...
 """
 
 import argparse
@@ -257,13 +264,66 @@ def run_generate(gen, model, prompt, tokens, threads):
     return out
 
 
+def compile_checkpoint(args):
+    """Compiles --compile's checkpoint (made first for "2b") into --work;
+    returns the .so and the command."""
+    work = os.path.abspath(args.work)
+    os.makedirs(work, exist_ok=True)
+    checkpoint = args.compile
+    if checkpoint == "2b":
+        checkpoint = os.path.join(work, "b2.gguf")
+        if not os.path.exists(checkpoint):
+            cmd = ["/usr/bin/python3",
+                   os.path.join(ROOT, "models", "gen_2b_checkpoint.py"),
+                   "--format", "gguf", checkpoint]
+            print("bench_serve: $ " + " ".join(cmd), file=sys.stderr)
+            subprocess.run(cmd, check=True)
+    if not os.path.exists(checkpoint):
+        fail("not found: " + checkpoint)
+    name = os.path.basename(checkpoint.rstrip("/")).rsplit(".", 1)[0]
+    so = os.path.join(work, "%s-b%s-t%s.so" % (
+        name, args.max_sequences or 0, args.step_tokens or "d"))
+    cmd = [args.compiler, checkpoint, "-o", so]
+    if args.max_sequences:
+        cmd.append("--max-sequences=%d" % args.max_sequences)
+    if args.step_tokens:
+        cmd.append("--input-shape=tokens:%d" % args.step_tokens)
+    print("bench_serve: $ " + " ".join(cmd), file=sys.stderr)
+    start = time.monotonic()
+    p = subprocess.run(cmd, stderr=subprocess.PIPE)
+    if p.returncode != 0:
+        fail("bitnet-compile failed (exit %d): %s" % (
+            p.returncode, p.stderr.decode(errors="replace").strip()[-2000:]))
+    print("bench_serve: compiled %s in %.0f s" % (
+        so, time.monotonic() - start), file=sys.stderr)
+    return so, cmd
+
+
 def fmt(x, spec="%.2f"):
     return "-" if x is None else spec % x
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("model", help="decoder compiled by bitnet-compile (.so)")
+    ap.add_argument("model", nargs="?",
+                    help="decoder compiled by bitnet-compile (.so); or "
+                    "--compile")
+    ap.add_argument("--compile", metavar="CHECKPOINT",
+                    help="compile this checkpoint first (.gguf, a Hugging "
+                    "Face directory, or 2b: the 2B-shaped random one of "
+                    "models/gen_2b_checkpoint.py, made in --work)")
+    ap.add_argument("--max-sequences", type=int,
+                    help="with --compile: a batched build of B slots "
+                    "(bitnet-compile --max-sequences=B)")
+    ap.add_argument("--step-tokens", type=int,
+                    help="with --compile: tokens a step "
+                    "(--input-shape=tokens:T; a batched build's default: B)")
+    ap.add_argument("--work", default=os.path.join(ROOT, "build",
+                                                   "bench-serve"),
+                    help="with --compile: where the checkpoint and the .so "
+                    "go (default build/bench-serve)")
+    ap.add_argument("--compiler",
+                    default=os.path.join(ROOT, "build/bin/bitnet-compile"))
     ap.add_argument("--server",
                     default=os.path.join(ROOT, "build/bin/bitnet-serve"))
     ap.add_argument("--generate",
@@ -293,11 +353,19 @@ def main():
         fail("--streams: comma-separated integers expected")
     if not levels or min(levels) < 1:
         fail("--streams: positive integers expected")
+    if (args.model is None) == (args.compile is None):
+        fail("give a compiled MODEL.so or --compile CHECKPOINT (one)")
+    if (args.max_sequences or args.step_tokens) and not args.compile:
+        fail("--max-sequences and --step-tokens are for --compile")
+    compile_cmd = None
+    if args.compile:
+        args.model, compile_cmd = compile_checkpoint(args)
     for path in (args.model, args.server):
         if not os.path.exists(path):
             fail("not found: " + path)
 
-    # One request runs, the others of the largest level wait in the queue.
+    # No request of the largest level waits for a place in the queue (those
+    # beyond the slots wait there).
     queue = args.queue if args.queue is not None else max(levels)
     cmd = [args.server, args.model, "--host", HOST, "--port", str(args.port),
            "--threads", str(args.threads), "--queue", str(queue), "--quiet"]
@@ -305,6 +373,7 @@ def main():
             "temperature": 0, "stream": True}
     report = {"cpu": cpu_name(), "threads": args.threads,
               "model": os.path.abspath(args.model),
+              "compile_command": compile_cmd,
               "server_command": cmd, "prompt": args.prompt,
               "max_tokens": args.tokens,
               "requests_per_client": args.requests, "queue": queue}

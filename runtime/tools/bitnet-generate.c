@@ -10,6 +10,11 @@
  * first, then sampled tokens, streamed as they come. The KV caches are held
  * here, between runs, and updated in place by the model.
  *
+ * A batched build (bitnet-compile --max-sequences=B: inputs `tokens`,
+ * `positions`, `slots`) runs the same way as one sequence in slot 0, its
+ * prompt in chunks of up to T tokens, the rest of each step padding (slot
+ * -1): the tokens bitnet-serve gives a request alone on that build.
+ *
  * Text goes through the model's tokenizer (metadata entry bitnet.tokenizer,
  * bitnet_rt/tokenizer.h) when it has one, else through its character
  * vocabulary (bitnet.vocab, a JSON list of strings, longest match first).
@@ -93,7 +98,9 @@ static const char usage_text[] =
     "  --prefill MODEL.so   a build of the same model for S > 1 tokens a step\n"
     "                       (bitnet-compile --input-shape=tokens:S, best with\n"
     "                       --last-token-logits), used for the prompt's full\n"
-    "                       chunks of S tokens; its caches must match\n"
+    "                       chunks of S tokens; its caches must match (not\n"
+    "                       with a batched build, which runs its prompt T\n"
+    "                       tokens a step itself)\n"
     "  --threads N          threads for the kernels (default: online cores)\n"
     "  --ids                print token ids instead of text (with --chat: each\n"
     "                       reply's, its end token included, a line each)\n"
@@ -113,6 +120,10 @@ static const char usage_text[] =
     "sees the dropped tokens. With --no-context-shift generation stops there\n"
     "instead, saying so. A prompt longer than the context is an error either\n"
     "way.\n"
+    "\n"
+    "A batched build (bitnet-compile --max-sequences=B) runs as one sequence\n"
+    "in slot 0: the prompt up to T tokens a step, the rest of each step\n"
+    "padding, as bitnet-serve runs a request alone on it.\n"
     "\n"
     "At the end it prints prompt and decode tokens/s, the time to the first\n"
     "generated token, the model's read-only (weights) bytes, the KV-cache bytes\n"
@@ -181,9 +192,7 @@ static const float *run_step(step_model *s, const int32_t *ids, int64_t n,
       fprintf(trace_file, " %d", ids[k]);
     fprintf(trace_file, "\n");
   }
-  for (int64_t k = 0; k < s->S; ++k)
-    s->tokens[k] = k < n ? ids[k] : 0; /* padding: later rows, never seen */
-  *s->position = (int32_t)position;
+  step_fill_one(s, ids, n, position);
   tool_check(bitnet_context_run(s->context, (const void *const *)s->inputs,
                                 s->num_inputs, s->outputs, s->num_outputs));
   /* A last-token build runs full steps only (see main). */
@@ -241,7 +250,7 @@ typedef struct generation {
 
 /* Whether `n` more tokens fit in the KV cache after those given so far. */
 static int fits(const generation *g, int64_t n) {
-  return g->pos + n + g->decode->S <= g->ctx + 1;
+  return g->pos + n + g->decode->run_rows <= g->ctx + 1;
 }
 
 /* Runs `n` tokens (that fit) through the model after those given so far,
@@ -274,7 +283,7 @@ static int shift_context(generation *g, int64_t need) {
   int64_t keep =
       g->tok && g->pos > 1 && g->ids[0] == bitnet_tokenizer_bos_id(g->tok);
   int64_t discard = (g->pos - keep) / 2;
-  int64_t room = g->ctx + 1 - g->decode->S; /* most tokens before a step */
+  int64_t room = g->ctx + 1 - g->decode->run_rows; /* most before a step */
   if (g->pos - discard + need > room)
     discard = g->pos + need - room;
   if (discard < 1)
@@ -554,6 +563,9 @@ int main(int argc, char **argv) {
     tool_fail("%s computes logits for the last of S > 1 tokens only: give it "
               "as --prefill, with a one-token build as the model",
               model_path);
+  if (prefill_path && decode.batched)
+    usage_error("%s", "--prefill is not for a batched build (input 'slots'), "
+                      "which runs the prompt T tokens a step itself");
   if (prefill_path) {
     load_step(&prefill, prefill_path, tp, &decode);
     if (prefill.V != decode.V)
@@ -620,7 +632,7 @@ int main(int argc, char **argv) {
   }
   if (ctx_size == 0)
     ctx_size = decode.capacity;
-  if (ctx_size < decode.S + 1 || (prefill_path && ctx_size < prefill.S + 1)) {
+  if (ctx_size < decode.run_rows + 1 || (prefill_path && ctx_size < prefill.S + 1)) {
     fprintf(stderr,
             "bitnet-generate: --ctx-size %lld is too small for a "
             "step of the model\n",

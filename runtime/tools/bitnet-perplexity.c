@@ -6,8 +6,9 @@
  *
  * Scores a text file with a decoder compiled by bitnet-compile (the decoder
  * step of bitnet-generate: inputs `tokens` [S] int32, `position` int32 and
- * KV caches flagged BITNET_TENSOR_STATE; output `logits` [S, V]), by the
- * method of llama.cpp's llama-perplexity:
+ * KV caches flagged BITNET_TENSOR_STATE; output `logits` [S, V]; or a
+ * batched build, bitnet-compile --max-sequences, run as one sequence in slot
+ * 0), by the method of llama.cpp's llama-perplexity:
  *
  *   - the file is split into tokens by the model's tokenizer (metadata entry
  *     bitnet.tokenizer) or its character vocabulary (bitnet.vocab);
@@ -83,9 +84,7 @@ static const char usage_text[] =
 /* Runs `n` <= S tokens at `position`; their logits are s->logits[0 .. n). */
 static void run_step(step_model *s, const int32_t *ids, int64_t n,
                      int64_t position) {
-  for (int64_t k = 0; k < s->S; ++k)
-    s->tokens[k] = k < n ? ids[k] : 0; /* padding: later rows, never read */
-  *s->position = (int32_t)position;
+  step_fill_one(s, ids, n, position);
   tool_check(bitnet_context_run(s->context, (const void *const *)s->inputs,
                                 s->num_inputs, s->outputs, s->num_outputs));
 }

@@ -5,9 +5,8 @@
 //===----------------------------------------------------------------------===//
 //
 // Serves a decoder compiled by bitnet-compile (the model bitnet-generate
-// runs: inputs `tokens` [S] int32, `position` int32 and KV caches flagged
-// BITNET_TENSOR_STATE; output `logits` [S, V]) over HTTP, with the request
-// and response shapes of OpenAI's API: /v1/completions,
+// runs, tool_step.h) over HTTP, with the request and response shapes of
+// OpenAI's API: /v1/completions,
 // /v1/chat/completions (both streamed as server-sent events on request),
 // /v1/models, and /health and /metrics (Prometheus) for operations.
 //
@@ -15,10 +14,23 @@
 // runtime's tokenizer, chat template and sampler), so that a request gives
 // the tokens bitnet-generate gives for the same prompt and sampling.
 //
-// The model holds one sequence at a time (one slot: one set of KV caches).
 // Requests wait in a bounded first-in first-out queue; one scheduler thread
-// owns the model and gives the next request to a free slot. More slots (more
-// KV caches, run in turn or batched) fit the same loop.
+// owns the model and runs the requests in its slots, the sequences its KV
+// caches hold:
+//
+// - A batched build (bitnet-compile --max-sequences=B: inputs `tokens`,
+//   `positions`, `slots` [T] int32, caches [B, C, ...]; output `logits`
+//   [T, V]) has B slots, batched continuously: at each step a waiting
+//   request takes a free slot; every decoding slot gives one token, prompt
+//   chunks of the slots still reading theirs (oldest first) fill the rest
+//   of the T tokens, and padding (slot -1) what is left; then each slot due
+//   a token samples it from its own logits row. A request that ends, or
+//   whose client goes away, frees its slot for the next step. A token's
+//   logits depend on its own sequence only, so a request gives the same
+//   tokens whatever runs beside it.
+// - A classic build (inputs `tokens` [S] int32, `position` int32 and KV
+//   caches; output `logits` [S, V]) has one slot: one request at a time, its
+//   prompt S tokens a step, then a token a step.
 //
 // HTTP and JSON are cpp-httplib's and nlohmann::json's.
 //
@@ -27,6 +39,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -82,8 +95,13 @@ static const char usage_text[] =
     "the end of the context (finish_reason \"length\"), or at a stop text or\n"
     "the end-of-sequence or end-of-turn token (\"stop\").\n"
     "\n"
-    "The model holds one sequence at a time; other requests wait in a queue,\n"
-    "first come first served.\n"
+    "A batched build (bitnet-compile --max-sequences=B) runs up to B requests\n"
+    "at once, batched continuously: each step of T tokens (--input-shape=\n"
+    "tokens:T, default B) takes one token of every request generating and\n"
+    "fills the rest with prompt chunks of those starting; a request takes a\n"
+    "free slot at the next step and frees it when it ends or its client goes\n"
+    "away. A classic build (one sequence) runs one request at a time. Others\n"
+    "wait in a queue, first come first served; /metrics gives the slots.\n"
     "\n"
     "options:\n"
     "  --host HOST            address to listen on (default 127.0.0.1)\n"
@@ -313,23 +331,46 @@ struct TextModel {
   }
 };
 
-/// One sequence the model holds: its KV caches and the tokens in them. This
-/// version has one; more would be more step_models sharing the weights.
+/// One sequence the model holds: a slot of its KV caches (slot `index` of a
+/// batched build; all of a classic build's caches, its only slot), the
+/// request running there and how far it has come.
 struct Slot {
-  step_model *step = nullptr;
-  std::vector<int32_t> ids; // the token at each position
-  int64_t pos = 0;          // tokens run so far
-  std::shared_ptr<Job> job; // running, or null: free
+  int32_t index = 0;
+  std::shared_ptr<Job> job;  // running, or null: free
+  uint64_t order = 0;        // when it took the request: older prompts first
+  std::vector<int32_t> ids;  // the token at each position
+  int64_t pos = 0;           // tokens run so far
+  int64_t prompt_run = 0;    // of them, the prompt's
+  bool decoding = false;     // ids[pos] is a sampled token to run next
+  bitnet_sampler *sampler = nullptr;
+  bitnet_stream_decoder *decoder = nullptr; // or null: the vocabulary
+  std::string all;           // the text generated
+  size_t sent = 0;           // how much of it was handed over
+  int64_t produced = 0;      // tokens sampled
+  double t_last = 0;         // when the last one was
 };
 
-/// The bounded queue of requests and the loop that gives each to a slot.
+/// The bounded queue of requests and the loop that runs them in the
+/// model's slots, a step at a time (continuous batching).
+///
+/// Each step takes the requests waiting into free slots, then gathers one
+/// token for every slot that is decoding and fills the rest of the step's
+/// T tokens with prompt chunks of the slots still reading theirs, oldest
+/// first; what is left is padding. After the step, every slot whose last
+/// token in it was a decode token or its prompt's last samples its next
+/// token from that token's logits row. A classic build has one slot, its
+/// step one sequence: a prompt chunk of up to S tokens, or one token.
 class Scheduler {
 public:
   Scheduler(step_model *step, const TextModel *text, size_t capacity)
-      : text_(text), capacity_(capacity) {
-    slots_.resize(1);
-    slots_[0].step = step;
-    slots_[0].ids.resize((size_t)step->capacity + 1);
+      : step_(step), text_(text), capacity_(capacity) {
+    // A step takes one token of each decoding slot: a batched build of
+    // T < B tokens a step can keep only T of its slots busy.
+    slots_.resize((size_t)std::min(step->slots, step->S));
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      slots_[i].index = (int32_t)i;
+      slots_[i].ids.resize((size_t)step->capacity + 1);
+    }
     metrics.slots = (int64_t)slots_.size();
   }
 
@@ -360,27 +401,24 @@ public:
         slot.job->cancelled = true;
   }
 
-  /// Runs requests until stop(); then what is left in the queue is ended.
+  /// Runs steps until stop() and nothing is left to run.
   void loop() {
     for (;;) {
-      std::unique_lock<std::mutex> lock(m_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty())
-        break;
-      // The next request goes to a free slot; with one slot, and the
-      // request run to its end here, the slot is always free now.
-      Slot *slot = &slots_[0];
-      slot->job = std::move(queue_.front());
-      queue_.pop_front();
-      metrics.queue_depth = (int64_t)queue_.size();
-      ++busy_;
-      metrics.slots_in_use = busy_;
-      lock.unlock();
-      run(*slot);
-      lock.lock();
-      slot->job.reset();
-      --busy_;
-      metrics.slots_in_use = busy_;
+      {
+        std::unique_lock<std::mutex> lock(m_);
+        cv_.wait(lock,
+                 [&] { return stopping_ || !queue_.empty() || busy_ > 0; });
+        if (queue_.empty() && busy_ == 0)
+          break;
+        admit();
+      }
+      // A request whose client went away (or whose shutdown time is up)
+      // leaves its slot free for the next step.
+      for (Slot &s : slots_)
+        if (s.job && s.job->cancelled)
+          end(s, "length", std::string::npos);
+      if (busy_ > 0)
+        run_step();
     }
   }
 
@@ -391,133 +429,216 @@ public:
   }
 
 private:
+  /// Gives waiting requests to the free slots, first come first served;
+  /// one cancelled while it waited ends without a token. Under m_.
+  void admit() {
+    for (Slot &s : slots_) {
+      while (!s.job && !queue_.empty()) {
+        std::shared_ptr<Job> job = std::move(queue_.front());
+        queue_.pop_front();
+        metrics.queue_depth = (int64_t)queue_.size();
+        if (job->cancelled) {
+          job->finish("stop", 0);
+          continue;
+        }
+        bitnet_status status = bitnet_sampler_create(&job->sampling,
+                                                     &s.sampler);
+        if (status == BITNET_OK && text_->tok)
+          status = bitnet_stream_decoder_create(
+              text_->tok, BITNET_DECODE_SKIP_SPECIAL, &s.decoder);
+        if (status != BITNET_OK) {
+          std::string message = bitnet_status_message(status);
+          bitnet_status_free(status);
+          bitnet_sampler_free(s.sampler);
+          s.sampler = nullptr;
+          job->finish("stop", 0, message);
+          continue;
+        }
+        // A classic build's step writes rows past the tokens it runs (its
+        // padding): its caches are emptied for each request, as
+        // bitnet-generate starts. A batched build's slot needs nothing: a
+        // sequence reads only the rows it wrote.
+        if (!step_->batched)
+          reset_caches(step_);
+        s.job = std::move(job);
+        s.order = next_order_++;
+        ++busy_;
+        metrics.slots_in_use = busy_;
+      }
+    }
+  }
+
   /// Whether `n` more tokens fit in the slot's KV cache (bitnet-generate's
-  /// fits(): a step of S tokens must fit after them).
-  static bool fits(const Slot &s, int64_t n) {
-    return s.pos + n + s.step->S <= s.step->capacity + 1;
+  /// fits(): a run after them must fit).
+  bool fits(const Slot &s, int64_t n) const {
+    return s.pos + n + step_->run_rows <= step_->capacity + 1;
   }
 
-  /// Runs `n` <= S tokens at the slot's position; the logits of the last.
-  static const float *step(Slot &s, const int32_t *ids, int64_t n,
-                           bitnet_status *status) {
-    step_model *m = s.step;
-    for (int64_t k = 0; k < m->S; ++k)
-      m->tokens[k] = k < n ? ids[k] : 0; // padding: later rows, never seen
-    *m->position = (int32_t)s.pos;
-    *status = bitnet_context_run(m->context, (const void *const *)m->inputs,
-                                 m->num_inputs, m->outputs, m->num_outputs);
-    s.pos += n;
-    return m->last_only ? m->logits : m->logits + (n - 1) * m->V;
-  }
+  /// A slot's tokens in a step: `n` at `at` of the step, from ids[pos].
+  struct Piece {
+    Slot *slot;
+    int64_t at, n;
+    bool prompt;
+  };
 
-  /// The generation of bitnet-generate's reply(), for one request: the
-  /// prompt from an empty KV cache, then sampled tokens until max_tokens,
-  /// the end of the context, an end token or a stop text. Text is handed
-  /// over as it comes, less what may be the start of a stop text.
-  void run(Slot &slot) {
-    Job &job = *slot.job;
-    step_model *m = slot.step;
-    if (job.cancelled) // its client went away while it waited
-      return job.finish("stop", 0);
-    reset_caches(m);
-    slot.pos = 0;
-    bitnet_sampler *sampler = nullptr;
-    bitnet_stream_decoder *decoder = nullptr;
-    bitnet_status status = bitnet_sampler_create(&job.sampling, &sampler);
-    if (status == BITNET_OK && text_->tok)
-      status = bitnet_stream_decoder_create(
-          text_->tok, BITNET_DECODE_SKIP_SPECIAL, &decoder);
-    auto fail = [&](int64_t produced) {
+  /// One step of the model over the busy slots; then samples where a
+  /// token is due.
+  void run_step() {
+    const int64_t T = step_->S;
+    std::vector<Piece> pieces;
+    int64_t used = 0;
+    for (Slot &s : slots_)
+      if (s.job && s.decoding)
+        pieces.push_back({&s, used++, 1, false});
+    std::vector<Slot *> reading;
+    for (Slot &s : slots_)
+      if (s.job && !s.decoding)
+        reading.push_back(&s);
+    std::sort(reading.begin(), reading.end(),
+              [](const Slot *a, const Slot *b) { return a->order < b->order; });
+    for (Slot *s : reading) {
+      const std::vector<int32_t> &prompt = s->job->prompt;
+      int64_t n = std::min<int64_t>((int64_t)prompt.size() - s->prompt_run,
+                                    T - used);
+      if (n <= 0)
+        break;
+      std::copy(prompt.begin() + s->prompt_run,
+                prompt.begin() + s->prompt_run + n, s->ids.begin() + s->pos);
+      pieces.push_back({s, used, n, true});
+      used += n;
+    }
+
+    if (step_->batched) {
+      for (const Piece &p : pieces)
+        for (int64_t k = 0; k < p.n; ++k) {
+          step_->tokens[p.at + k] = p.slot->ids[(size_t)(p.slot->pos + k)];
+          step_->positions[p.at + k] = (int32_t)(p.slot->pos + k);
+          step_->slot_ids[p.at + k] = p.slot->index;
+        }
+      for (int64_t k = used; k < T; ++k) {
+        step_->tokens[k] = 0;
+        step_->positions[k] = 0;
+        step_->slot_ids[k] = -1; // padding
+      }
+    } else {
+      const Piece &p = pieces[0]; // the one slot
+      step_fill_one(step_, p.slot->ids.data() + p.slot->pos, p.n,
+                    p.slot->pos);
+    }
+    bitnet_status status = bitnet_context_run(
+        step_->context, (const void *const *)step_->inputs,
+        step_->num_inputs, step_->outputs, step_->num_outputs);
+    if (status != BITNET_OK) {
       std::string message = bitnet_status_message(status);
       bitnet_status_free(status);
-      job.finish("stop", produced, message);
-    };
-    if (status != BITNET_OK) {
-      bitnet_sampler_free(sampler);
-      return fail(0);
+      for (const Piece &p : pieces)
+        fail(*p.slot, message);
+      return;
     }
 
-    // The prompt, S tokens a step (its length was checked on arrival).
-    const float *logits = nullptr;
-    const int64_t n = (int64_t)job.prompt.size();
-    for (int64_t at = 0; at < n && status == BITNET_OK;) {
-      int64_t chunk = std::min<int64_t>(n - at, m->S);
-      std::copy(job.prompt.begin() + at, job.prompt.begin() + at + chunk,
-                slot.ids.begin() + slot.pos);
-      logits = step(slot, slot.ids.data() + slot.pos, chunk, &status);
-      at += chunk;
+    for (const Piece &p : pieces) {
+      Slot &s = *p.slot;
+      s.pos += p.n;
+      if (p.prompt) {
+        s.prompt_run += p.n;
+        metrics.prompt_tokens += (uint64_t)p.n;
+        if (s.prompt_run < (int64_t)s.job->prompt.size())
+          continue;
+      }
+      sample(s, step_->logits + (p.at + p.n - 1) * step_->V);
     }
-    metrics.prompt_tokens += (uint64_t)n;
+  }
 
-    std::string all;      // the text generated
-    size_t sent = 0;      // how much of it was handed over
-    size_t stop_at = std::string::npos;
-    std::string reason = "length";
-    int64_t produced = 0;
-    double t_last = 0;
-    while (status == BITNET_OK && produced < job.max_tokens) {
-      int32_t id;
-      status = bitnet_sampler_sample(sampler, logits, text_->sample_v, &id);
-      if (status != BITNET_OK)
-        break;
-      ++produced;
-      metrics.generated_tokens += 1;
-      double t = seconds_now();
-      if (produced == 1)
-        metrics.ttft.observe(t - job.t_arrival);
-      else
-        metrics.itl.observe(t - t_last);
-      t_last = t;
-      if (text_->tok && (id == bitnet_tokenizer_eos_id(text_->tok) ||
-                         id == bitnet_tokenizer_eot_id(text_->tok))) {
-        reason = "stop";
-        break;
-      }
-      if (decoder) {
-        const char *bytes;
-        size_t len;
-        status = bitnet_stream_decoder_push(decoder, id, &bytes, &len);
-        if (status != BITNET_OK)
-          break;
-        all.append(bytes, len);
-      } else {
-        all.append(text_->voc.text[id], text_->voc.len[id]);
-      }
-      stop_at = find_stop(job.stops, all, sent);
-      if (stop_at != std::string::npos) {
-        reason = "stop";
-        break;
-      }
-      size_t safe = all.size() - held_back(job.stops, all);
-      if (safe > sent) {
-        job.append(all.substr(sent, safe - sent));
-        sent = safe;
-      }
-      // The client is gone, or the shutdown's time is up: the slot is free
-      // now.
-      if (job.cancelled || produced == job.max_tokens || !fits(slot, 1))
-        break;
-      slot.ids[(size_t)slot.pos] = id;
-      logits = step(slot, &slot.ids[(size_t)slot.pos], 1, &status);
-    }
-    if (status != BITNET_OK) {
-      bitnet_stream_decoder_free(decoder);
-      bitnet_sampler_free(sampler);
-      return fail(produced);
-    }
-    if (decoder && stop_at == std::string::npos) {
-      // An unfinished character at the end.
+  /// The generation of bitnet-generate's reply(), a token at a time: samples
+  /// the slot's next token and hands over its text, less what may be the
+  /// start of a stop text; ends the request at max_tokens, the end of the
+  /// context, an end token, a stop text or its cancellation.
+  void sample(Slot &s, const float *logits) {
+    Job &job = *s.job;
+    int32_t id;
+    bitnet_status status =
+        bitnet_sampler_sample(s.sampler, logits, text_->sample_v, &id);
+    if (status != BITNET_OK)
+      return fail(s, status);
+    ++s.produced;
+    metrics.generated_tokens += 1;
+    double t = seconds_now();
+    if (s.produced == 1)
+      metrics.ttft.observe(t - job.t_arrival);
+    else
+      metrics.itl.observe(t - s.t_last);
+    s.t_last = t;
+    if (text_->tok && (id == bitnet_tokenizer_eos_id(text_->tok) ||
+                       id == bitnet_tokenizer_eot_id(text_->tok)))
+      return end(s, "stop", std::string::npos);
+    if (s.decoder) {
       const char *bytes;
       size_t len;
-      bitnet_stream_decoder_flush(decoder, &bytes, &len);
-      all.append(bytes, len);
+      status = bitnet_stream_decoder_push(s.decoder, id, &bytes, &len);
+      if (status != BITNET_OK)
+        return fail(s, status);
+      s.all.append(bytes, len);
+    } else {
+      s.all.append(text_->voc.text[id], text_->voc.len[id]);
     }
-    size_t end = stop_at != std::string::npos ? stop_at : all.size();
-    if (end > sent)
-      job.append(all.substr(sent, end - sent));
-    bitnet_stream_decoder_free(decoder);
-    bitnet_sampler_free(sampler);
-    job.finish(reason, produced);
+    size_t stop_at = find_stop(job.stops, s.all, s.sent);
+    if (stop_at != std::string::npos)
+      return end(s, "stop", stop_at);
+    size_t safe = s.all.size() - held_back(job.stops, s.all);
+    if (safe > s.sent) {
+      job.append(s.all.substr(s.sent, safe - s.sent));
+      s.sent = safe;
+    }
+    // The client is gone, or the shutdown's time is up: the slot is free
+    // now.
+    if (job.cancelled || s.produced == job.max_tokens || !fits(s, 1))
+      return end(s, "length", std::string::npos);
+    s.ids[(size_t)s.pos] = id;
+    s.decoding = true;
+  }
+
+  /// Ends the slot's request for `reason`: the text not handed over yet,
+  /// up to the stop text at `stop_at` (npos: none, then with what the
+  /// stream decoder still holds, an unfinished character).
+  void end(Slot &s, const char *reason, size_t stop_at) {
+    if (s.decoder && stop_at == std::string::npos) {
+      const char *bytes;
+      size_t len;
+      bitnet_stream_decoder_flush(s.decoder, &bytes, &len);
+      s.all.append(bytes, len);
+    }
+    size_t end = stop_at != std::string::npos ? stop_at : s.all.size();
+    if (end > s.sent)
+      s.job->append(s.all.substr(s.sent, end - s.sent));
+    s.job->finish(reason, s.produced);
+    release(s);
+  }
+
+  /// Ends the slot's request with the model's (or sampler's) error.
+  void fail(Slot &s, const std::string &message) {
+    s.job->finish("stop", s.produced, message);
+    release(s);
+  }
+  void fail(Slot &s, bitnet_status status) {
+    std::string message = bitnet_status_message(status);
+    bitnet_status_free(status);
+    fail(s, message);
+  }
+
+  /// Frees the slot for the next request.
+  void release(Slot &s) {
+    bitnet_stream_decoder_free(s.decoder);
+    bitnet_sampler_free(s.sampler);
+    s.decoder = nullptr;
+    s.sampler = nullptr;
+    s.pos = s.prompt_run = s.produced = 0;
+    s.decoding = false;
+    s.all.clear();
+    s.sent = 0;
+    std::lock_guard<std::mutex> lock(m_);
+    s.job.reset();
+    --busy_;
+    metrics.slots_in_use = busy_;
   }
 
   /// Where the first stop text in `all` starts, looking only at text not
@@ -546,13 +667,16 @@ private:
     return hold;
   }
 
+  step_model *step_;
   const TextModel *text_;
   size_t capacity_;
   std::mutex m_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
+  // Written by the scheduler thread only; `job` and busy_ under m_.
   std::vector<Slot> slots_;
   int64_t busy_ = 0;
+  uint64_t next_order_ = 0;
   bool stopping_ = false;
 };
 
@@ -822,7 +946,7 @@ void Server::handle_generate(const httplib::Request &req,
       throw bad(chat ? "messages" : "prompt",
                 "the prompt has no tokens (none of its text is in the "
                 "model's vocabulary)");
-    int64_t room = step->capacity + 1 - step->S; // tokens before a step
+    int64_t room = step->capacity + 1 - step->run_rows; // before a run
     if ((int64_t)prompt.size() > room)
       throw bad(chat ? "messages" : "prompt",
                 "the prompt has " + std::to_string(prompt.size()) +

@@ -4,11 +4,22 @@
  *
  *===----------------------------------------------------------------------===*
  *
- * What bitnet-generate and bitnet-perplexity share of a decoder compiled by
- * bitnet-compile (one step of the model: inputs `tokens` [S] int32,
- * `position` int32 and KV caches flagged BITNET_TENSOR_STATE; output
- * `logits` [S, V], or [1, V] for a --last-token-logits build): loading it
- * with its buffers, the caches held here between runs, and emptying them.
+ * What bitnet-generate, bitnet-perplexity and bitnet-serve share of a
+ * decoder compiled by bitnet-compile, one step of the model, in either of
+ * its two builds:
+ *
+ * - classic: inputs `tokens` [S] int32, `position` int32 and KV caches
+ *   flagged BITNET_TENSOR_STATE; output `logits` [S, V], or [1, V] for a
+ *   --last-token-logits build. One sequence; the step's tokens sit at
+ *   position, position + 1, ...
+ * - batched (bitnet-compile --max-sequences=B): inputs `tokens`,
+ *   `positions` and `slots`, each int32 [T], and KV caches [B, C, ...]
+ *   flagged BITNET_TENSOR_STATE; output `logits` [T, V]. Token t belongs to
+ *   sequence slot slots[t] at position positions[t]; a slot outside
+ *   [0, B) is padding, which writes nothing.
+ *
+ * Here: loading a step with its buffers, the caches held between runs,
+ * emptying them, and filling the inputs for one sequence (step_fill_one).
  * Errors end the program with a message (tool_check, tool_fail). The casts
  * let bitnet-serve, in C++, include it too.
  *
@@ -41,11 +52,25 @@ typedef struct step_model {
   bitnet_context *context;
   int32_t num_inputs, num_outputs;
   void **inputs, **outputs;
-  int32_t tokens_index, position_index, logits_index;
-  int64_t S, V, capacity;
+  /* position_index: classic; positions_index, slots_index: batched; the
+   * others -1. */
+  int32_t tokens_index, position_index, positions_index, slots_index,
+      logits_index;
+  /* S: tokens a step (T of a batched build); capacity: positions a
+   * sequence's KV cache holds (C); slots: sequences the caches hold (B; 1
+   * for a classic build). */
+  int64_t S, V, capacity, slots;
+  /* KV cache rows a run of one token writes from its position: S for a
+   * classic build (its padding is written too), 1 for a batched one. A
+   * sequence of p tokens can take one more while p + run_rows <=
+   * capacity. */
+  int64_t run_rows;
+  int batched;   /* inputs positions and slots, not position */
   int last_only; /* logits [1, V]: the step's last token only */
   int32_t *tokens;
-  int32_t *position;
+  int32_t *position;  /* classic: a scalar */
+  int32_t *positions; /* batched: [S] */
+  int32_t *slot_ids;  /* batched: [S] */
   float *logits;
 } step_model;
 
@@ -54,6 +79,35 @@ static inline int32_t step_find(bitnet_model *m, const char *name, int input) {
   tool_check(input ? bitnet_model_find_input(m, name, &index)
                    : bitnet_model_find_output(m, name, &index));
   return index;
+}
+
+/* The index of input `name`, or -1 when the model has none. */
+static inline int32_t step_find_optional(bitnet_model *m, const char *name) {
+  int32_t index = -1;
+  bitnet_status status = bitnet_model_find_input(m, name, &index);
+  if (status != BITNET_OK) {
+    bitnet_status_free(status);
+    return -1;
+  }
+  return index;
+}
+
+/* Whether input `i` is one of the step's int32 [S] or scalar inputs, not a
+ * cache. */
+static inline int step_is_control(const step_model *s, int32_t i) {
+  return i == s->tokens_index || i == s->position_index ||
+         i == s->positions_index || i == s->slots_index;
+}
+
+/* Checks that input `index` is int32 [S]. */
+static inline void step_check_vector(const step_model *s, int32_t index,
+                                     const char *path) {
+  bitnet_tensor_desc d;
+  tool_check(bitnet_model_input(s->model, index, &d));
+  if (d.dtype != BITNET_DTYPE_I32 || d.rank != 1 || d.shape[0] != s->S)
+    tool_fail("%s: inputs 'positions' and 'slots' of a batched build must "
+              "be int32 [T], as 'tokens'",
+              path);
 }
 
 /* Loads a decoder step; its state inputs share `shared`'s buffers when given
@@ -69,37 +123,73 @@ static inline void load_step(step_model *s, const char *path,
   s->inputs = (void **)tool_xmalloc(sizeof(void *) * (size_t)s->num_inputs);
   s->outputs = (void **)tool_xmalloc(sizeof(void *) * (size_t)s->num_outputs);
   s->tokens_index = step_find(s->model, "tokens", 1);
-  s->position_index = step_find(s->model, "position", 1);
+  s->slots_index = step_find_optional(s->model, "slots");
+  s->batched = s->slots_index >= 0;
+  s->position_index = s->positions_index = -1;
+  if (s->batched)
+    s->positions_index = step_find(s->model, "positions", 1);
+  else
+    s->position_index = step_find(s->model, "position", 1);
   s->logits_index = step_find(s->model, "logits", 0);
   bitnet_tensor_desc d;
   tool_check(bitnet_model_input(s->model, s->tokens_index, &d));
   if (d.dtype != BITNET_DTYPE_I32 || d.rank != 1)
     tool_fail("%s: input 'tokens' must be int32 [S]", path);
   s->S = d.shape[0];
-  tool_check(bitnet_model_input(s->model, s->position_index, &d));
-  if (d.dtype != BITNET_DTYPE_I32 || d.num_elements != 1)
-    tool_fail("%s: input 'position' must be an int32 scalar", path);
+  if (s->batched) {
+    step_check_vector(s, s->positions_index, path);
+    step_check_vector(s, s->slots_index, path);
+    if (shared)
+      tool_fail("%s: a batched build (input 'slots') cannot share caches "
+                "with another build",
+                path);
+  } else {
+    tool_check(bitnet_model_input(s->model, s->position_index, &d));
+    if (d.dtype != BITNET_DTYPE_I32 || d.num_elements != 1)
+      tool_fail("%s: input 'position' must be an int32 scalar", path);
+  }
   tool_check(bitnet_model_output(s->model, s->logits_index, &d));
   if (d.dtype != BITNET_DTYPE_F32 || d.rank != 2 ||
-      (d.shape[0] != s->S && d.shape[0] != 1))
-    tool_fail("%s: output 'logits' must be float32 [S, V] (or [1, V], the last "
-              "token's)",
+      (d.shape[0] != s->S && (d.shape[0] != 1 || s->batched)))
+    tool_fail(s->batched ? "%s: output 'logits' of a batched build must be "
+                           "float32 [T, V]"
+                         : "%s: output 'logits' must be float32 [S, V] (or "
+                           "[1, V], the last token's)",
               path);
   s->last_only = d.shape[0] == 1 && s->S > 1;
   s->V = d.shape[1];
   s->capacity = -1;
+  s->slots = -1;
   for (int32_t i = 0; i < s->num_inputs; ++i) {
     tool_check(bitnet_model_input(s->model, i, &d));
-    if (i == s->tokens_index || i == s->position_index)
+    if (step_is_control(s, i))
       continue;
     if (!(d.flags & BITNET_TENSOR_STATE))
-      tool_fail("%s: an input other than tokens and position is not a KV cache "
-                "(state) input; this model is not a decoder step",
+      tool_fail(s->batched
+                    ? "%s: an input other than tokens, positions and slots "
+                      "is not a KV cache (state) input; this model is not a "
+                      "decoder step"
+                    : "%s: an input other than tokens and position is not a "
+                      "KV cache (state) input; this model is not a decoder "
+                      "step",
                 path);
-    if (d.rank < 1)
-      tool_fail("%s: a KV cache input has rank 0", path);
-    if (s->capacity < 0 || d.shape[0] < s->capacity)
-      s->capacity = d.shape[0];
+    if (s->batched) {
+      /* [B, C, Hkv, D]: the same B for every cache. */
+      if (d.rank < 2)
+        tool_fail("%s: a KV cache input of a batched build has rank < 2",
+                  path);
+      if (s->slots >= 0 && d.shape[0] != s->slots)
+        tool_fail("%s: the KV cache inputs differ in their sequences (dim 0)",
+                  path);
+      s->slots = d.shape[0];
+      if (s->capacity < 0 || d.shape[1] < s->capacity)
+        s->capacity = d.shape[1];
+    } else {
+      if (d.rank < 1)
+        tool_fail("%s: a KV cache input has rank 0", path);
+      if (s->capacity < 0 || d.shape[0] < s->capacity)
+        s->capacity = d.shape[0];
+    }
     if (shared) {
       int32_t j = -1;
       tool_check(bitnet_model_find_input(shared->model, d.name, &j));
@@ -116,12 +206,26 @@ static inline void load_step(step_model *s, const char *path,
       memset(s->inputs[i], 0, (size_t)d.byte_size);
     }
   }
-  if (s->capacity < s->S)
-    tool_fail("%s: the KV cache holds fewer tokens than one step", path);
+  if (s->capacity < 0)
+    tool_fail("%s: the model has no KV cache (state) input", path);
+  if (s->batched) {
+    if (s->slots < 1)
+      tool_fail("%s: the KV caches hold no sequence (dim 0 is 0)", path);
+    s->run_rows = 1;
+    s->positions = (int32_t *)tool_xmalloc(sizeof(int32_t) * (size_t)s->S);
+    s->slot_ids = (int32_t *)tool_xmalloc(sizeof(int32_t) * (size_t)s->S);
+    s->inputs[s->positions_index] = s->positions;
+    s->inputs[s->slots_index] = s->slot_ids;
+  } else {
+    s->slots = 1;
+    s->run_rows = s->S;
+    if (s->capacity < s->S)
+      tool_fail("%s: the KV cache holds fewer tokens than one step", path);
+    s->position = (int32_t *)tool_xmalloc(sizeof(int32_t));
+    s->inputs[s->position_index] = s->position;
+  }
   s->tokens = (int32_t *)tool_xmalloc(sizeof(int32_t) * (size_t)s->S);
-  s->position = (int32_t *)tool_xmalloc(sizeof(int32_t));
   s->inputs[s->tokens_index] = s->tokens;
-  s->inputs[s->position_index] = s->position;
   for (int32_t o = 0; o < s->num_outputs; ++o) {
     tool_check(bitnet_model_output(s->model, o, &d));
     s->outputs[o] = tool_xmalloc((size_t)d.byte_size);
@@ -129,15 +233,36 @@ static inline void load_step(step_model *s, const char *path,
   s->logits = (float *)s->outputs[s->logits_index];
 }
 
+/* Fills the inputs of a run of `n` <= S tokens of one sequence at
+ * `position`: slot 0 of a batched build, the rest of the step padding
+ * (slot -1); a classic build's padding tokens are 0, at later rows, which
+ * are never read before they are written again. Their logits are rows
+ * 0 .. n-1 (row 0 only, the last token's, for a last-token build). */
+static inline void step_fill_one(step_model *s, const int32_t *ids, int64_t n,
+                                 int64_t position) {
+  for (int64_t k = 0; k < s->S; ++k)
+    s->tokens[k] = k < n ? ids[k] : 0;
+  if (s->batched) {
+    for (int64_t k = 0; k < s->S; ++k) {
+      s->positions[k] = k < n ? (int32_t)(position + k) : 0;
+      s->slot_ids[k] = k < n ? 0 : -1;
+    }
+  } else {
+    *s->position = (int32_t)position;
+  }
+}
+
 /* Frees what load_step made; the caches only when they are not `shared`'s. */
 static inline void free_step(step_model *s, const step_model *shared) {
   for (int32_t i = 0; i < s->num_inputs; ++i)
-    if (i != s->tokens_index && i != s->position_index && !shared)
+    if (!step_is_control(s, i) && !shared)
       free(s->inputs[i]);
   for (int32_t o = 0; o < s->num_outputs; ++o)
     free(s->outputs[o]);
   free(s->tokens);
   free(s->position);
+  free(s->positions);
+  free(s->slot_ids);
   free(s->inputs);
   free(s->outputs);
   bitnet_context_free(s->context);

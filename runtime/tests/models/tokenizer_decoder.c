@@ -28,10 +28,21 @@
  * last control token (the end of the template's generation prompt) it
  * starts the script over. NO_TOKENIZER leaves the tokenizer out.
  *
+ * BATCHED makes a batched decoder step, as bitnet-compile --max-sequences=4
+ * --input-shape=tokens:8 builds one (inputs tokens, positions, slots int32
+ * [8]; a cache [4, 512, 1, 1] flagged as state; logits f32 [8, V]), with
+ * the same tokenizer. Token t writes its id at row positions[t] (clamped
+ * into [0, 511]) of slot slots[t]'s cache, or nothing when the slot is
+ * outside [0, 4) (padding); its logits pick a lower-case letter (the byte
+ * token) from a hash of that slot's rows 0 .. positions[t], so that the text
+ * of a sequence depends on every token it holds and on nothing else. Each
+ * run sleeps STEP_MICROSECONDS (default 0), so that requests overlap.
+ *
  *===----------------------------------------------------------------------===*/
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "test_model.h"
 #include "../chat_templates.h"
@@ -39,6 +50,11 @@
 #ifdef CHAT_TEMPLATE
 #define VOCAB 262
 #define CAPACITY 256
+#elif defined(BATCHED)
+#define VOCAB 260
+#define CAPACITY 512
+#define SLOTS 4
+#define STEP 8
 #else
 #define VOCAB 260
 #define CAPACITY 64
@@ -116,6 +132,17 @@ __attribute__((constructor)) static void write_tokenizer_json(void) {
           BOS, EOS, EOT);
 }
 
+#ifdef BATCHED
+static const int64_t tokens_shape[1] = {STEP};
+static const int64_t cache_shape[4] = {SLOTS, CAPACITY, 1, 1};
+static const int64_t logits_shape[2] = {STEP, LOGITS};
+static const bitnet_tensor_info inputs[4] = {
+    {"tokens", BITNET_DTYPE_I32, 1, tokens_shape},
+    {"positions", BITNET_DTYPE_I32, 1, tokens_shape},
+    {"slots", BITNET_DTYPE_I32, 1, tokens_shape},
+    {"cache.0.key", BITNET_DTYPE_F32, 4, cache_shape, BITNET_TENSOR_STATE},
+};
+#else
 static const int64_t tokens_shape[1] = {1};
 static const int64_t cache_shape[2] = {CAPACITY, 4};
 static const int64_t logits_shape[2] = {1, LOGITS};
@@ -124,12 +151,13 @@ static const bitnet_tensor_info inputs[3] = {
     {"position", BITNET_DTYPE_I32, 0, NULL},
     {"cache", BITNET_DTYPE_F32, 2, cache_shape, BITNET_TENSOR_STATE},
 };
+#endif
 static const bitnet_tensor_info outputs[1] = {
     {"logits", BITNET_DTYPE_F32, 2, logits_shape}};
 
 TEST_MODEL_INFO = {
     TEST_MODEL_HOST("tokenizer_decoder"),
-    .num_inputs = 3,
+    .num_inputs = sizeof(inputs) / sizeof(inputs[0]),
     .num_outputs = 1,
     .inputs = inputs,
     .outputs = outputs,
@@ -139,6 +167,39 @@ TEST_MODEL_INFO = {
     .metadata = metadata,
 };
 
+#ifdef BATCHED
+#ifndef STEP_MICROSECONDS
+#define STEP_MICROSECONDS 0
+#endif
+TEST_MODEL_RUN {
+  (void)workspace;
+  (void)ctx;
+  const int32_t *tokens = buffers[0], *positions = buffers[1],
+                *slots = buffers[2];
+  float *cache = buffers[3], *logits = buffers[4];
+  for (int t = 0; t < STEP; ++t) {
+    for (int v = 0; v < LOGITS; ++v)
+      logits[t * LOGITS + v] = 0.0f;
+    int32_t s = slots[t], p = positions[t];
+    if (s < 0 || s >= SLOTS)
+      continue;
+    p = p < 0 ? 0 : p >= CAPACITY ? CAPACITY - 1 : p;
+    float *rows = cache + (int64_t)s * CAPACITY;
+    rows[p] = (float)tokens[t];
+    uint32_t h = 2166136261u; /* FNV-1a over the sequence's ids */
+    for (int32_t q = 0; q <= p; ++q) {
+      h ^= (uint32_t)rows[q];
+      h *= 16777619u;
+    }
+    logits[t * LOGITS + 'a' + (int)(h % 26)] = 10.0f;
+  }
+  if (STEP_MICROSECONDS > 0) {
+    struct timespec pause = {0, STEP_MICROSECONDS * 1000L};
+    nanosleep(&pause, NULL);
+  }
+  return 0;
+}
+#else
 TEST_MODEL_RUN {
   (void)workspace;
   (void)ctx;
@@ -165,3 +226,4 @@ TEST_MODEL_RUN {
     logits[v] = v == next ? 10.0f : 0.0f;
   return 0;
 }
+#endif
