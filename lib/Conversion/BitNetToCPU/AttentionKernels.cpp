@@ -275,6 +275,39 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
   return func;
 }
 
+/// Replaces `op` (`bitnet.attention` or `bitnet.batched_attention`: the
+/// query first; results out, k cache, v cache) by a call to the emitter's
+/// kernel on the query, the updated caches `kNew` and `vNew`, then
+/// `positions` (and slots), and a new output buffer.
+static void callAttentionKernel(OpBuilder &b, Location loc,
+                                AttentionKernelEmitter &emitter, Operation *op,
+                                Value kNew, Value vNew, ValueRange positions,
+                                int64_t lanes) {
+  Value query = op->getOperand(0);
+  auto qType = cast<RankedTensorType>(query.getType());
+  auto toBuffer = [&](Value tensor) { return toReadOnlyBuffer(b, loc, tensor); };
+  SmallVector<Value> operands{toBuffer(query), toBuffer(kNew), toBuffer(vNew)};
+  for (Value v : positions)
+    operands.push_back(toBuffer(v));
+  operands.push_back(memref::AllocOp::create(
+      b, loc, MemRefType::get(qType.getShape(), b.getF32Type()),
+      b.getI64IntegerAttr(64)));
+  SmallVector<Type> types;
+  for (Value v : operands)
+    types.push_back(v.getType());
+  auto call = func::CallOp::create(b, loc, emitter.getOrCreate(types), operands);
+  call->setAttr("bitnet.kernel",
+                b.getDictionaryAttr(
+                    {b.getNamedAttr("family", b.getStringAttr("attention")),
+                     b.getNamedAttr("lanes", b.getI64IntegerAttr(lanes))}));
+  Value out = bufferization::ToTensorOp::create(b, loc, qType, operands.back(),
+                                                b.getUnitAttr(), b.getUnitAttr());
+  op->getResult(0).replaceAllUsesWith(out);
+  op->getResult(1).replaceAllUsesWith(kNew);
+  op->getResult(2).replaceAllUsesWith(vNew);
+  op->erase();
+}
+
 bool mlir::bitnet::lowerAttentionToKernel(ModuleOp module, AttentionOp op,
                                           int64_t lanes) {
   RankedTensorType qType = op.getQuery().getType();
@@ -300,27 +333,8 @@ bool mlir::bitnet::lowerAttentionToKernel(ModuleOp module, AttentionOp op,
       op.getPosition());
   Value kNew = update.kCache, vNew = update.vCache;
 
-  auto toBuffer = [&](Value tensor) { return toReadOnlyBuffer(b, loc, tensor); };
-  SmallVector<Value> operands{toBuffer(op.getQuery()), toBuffer(kNew),
-                              toBuffer(vNew), toBuffer(op.getPosition())};
-  auto outType = MemRefType::get(qType.getShape(), b.getF32Type());
-  operands.push_back(
-      memref::AllocOp::create(b, loc, outType, b.getI64IntegerAttr(64)));
-  SmallVector<Type> types;
-  for (Value v : operands)
-    types.push_back(v.getType());
-  func::FuncOp kernel = emitter.getOrCreate(types);
-  auto call = func::CallOp::create(b, loc, kernel, operands);
-  call->setAttr("bitnet.kernel",
-                b.getDictionaryAttr(
-                    {b.getNamedAttr("family", b.getStringAttr("attention")),
-                     b.getNamedAttr("lanes", b.getI64IntegerAttr(lanes))}));
-  Value out = bufferization::ToTensorOp::create(b, loc, qType, operands.back(),
-                                                b.getUnitAttr(), b.getUnitAttr());
-  op.getResult().replaceAllUsesWith(out);
-  op.getNewKCache().replaceAllUsesWith(kNew);
-  op.getNewVCache().replaceAllUsesWith(vNew);
-  op.erase();
+  callAttentionKernel(b, loc, emitter, op, kNew, vNew, {op.getPosition()},
+                      lanes);
   return true;
 }
 
@@ -343,26 +357,7 @@ bool mlir::bitnet::lowerBatchedAttentionToKernel(ModuleOp module,
   auto [kNew, vNew] = buildBatchedAttentionCacheUpdate(
       b, loc, op.getKey(), op.getValue(), op.getKCache(), op.getVCache(),
       op.getPositions(), op.getSlots());
-  auto toBuffer = [&](Value tensor) { return toReadOnlyBuffer(b, loc, tensor); };
-  SmallVector<Value> operands{toBuffer(op.getQuery()), toBuffer(kNew),
-                              toBuffer(vNew), toBuffer(op.getPositions()),
-                              toBuffer(op.getSlots())};
-  operands.push_back(memref::AllocOp::create(
-      b, loc, MemRefType::get(qType.getShape(), b.getF32Type()),
-      b.getI64IntegerAttr(64)));
-  SmallVector<Type> types;
-  for (Value v : operands)
-    types.push_back(v.getType());
-  auto call = func::CallOp::create(b, loc, emitter.getOrCreate(types), operands);
-  call->setAttr("bitnet.kernel",
-                b.getDictionaryAttr(
-                    {b.getNamedAttr("family", b.getStringAttr("attention")),
-                     b.getNamedAttr("lanes", b.getI64IntegerAttr(lanes))}));
-  Value out = bufferization::ToTensorOp::create(b, loc, qType, operands.back(),
-                                                b.getUnitAttr(), b.getUnitAttr());
-  op.getResult().replaceAllUsesWith(out);
-  op.getNewKCache().replaceAllUsesWith(kNew);
-  op.getNewVCache().replaceAllUsesWith(vNew);
-  op.erase();
+  callAttentionKernel(b, loc, emitter, op, kNew, vNew,
+                      {op.getPositions(), op.getSlots()}, lanes);
   return true;
 }

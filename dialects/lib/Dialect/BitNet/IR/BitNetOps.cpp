@@ -352,158 +352,128 @@ LogicalResult RopeOp::verify() {
 }
 
 //===----------------------------------------------------------------------===//
-// AttentionOp
+// AttentionOp and BatchedAttentionOp
 //===----------------------------------------------------------------------===//
 
-float AttentionOp::getEffectiveScale() {
-  if (std::optional<APFloat> scale = getScale())
+/// The softmax scale: `scale` if present, else 1/sqrt(D) of `query`.
+static float effectiveScale(Value query, std::optional<APFloat> scale) {
+  if (scale)
     return scale->convertToFloat();
-  return 1.0f /
-         std::sqrt(static_cast<float>(getQuery().getType().getDimSize(2)));
+  return 1.0f / std::sqrt(static_cast<float>(
+                    cast<RankedTensorType>(query.getType()).getDimSize(2)));
+}
+
+/// What both attention ops require once their operands have the ranks they
+/// take (static shapes): query [T, Hq, D], key and value [T, Hkv, D], caches
+/// [..., Hkv, D] of one type, results of the query's and the caches' types,
+/// a positive finite scale.
+static LogicalResult verifyAttention(Operation *op, Value query, Value key,
+                                     Value value, Value kCache, Value vCache,
+                                     std::optional<APFloat> scale) {
+  auto type = [](Value v) { return cast<RankedTensorType>(v.getType()); };
+  auto fail = [&]() { return op->emitOpError(); };
+  Type cacheElem = type(kCache).getElementType();
+  if (type(vCache).getElementType() != cacheElem)
+    return fail() << "k_cache and v_cache must have one element type, got "
+                  << cacheElem << " and " << type(vCache).getElementType();
+  ArrayRef<int64_t> q = type(query).getShape();
+  ArrayRef<int64_t> k = type(key).getShape();
+  ArrayRef<int64_t> cache = type(kCache).getShape();
+  int64_t cacheHeads = cache[cache.size() - 2], cacheDim = cache.back();
+  if (type(value).getShape() != k)
+    return fail() << "value shape " << shapeStr(type(value).getShape())
+                  << " must equal the key shape " << shapeStr(k);
+  if (type(vCache).getShape() != cache)
+    return fail() << "v_cache shape " << shapeStr(type(vCache).getShape())
+                  << " must equal the k_cache shape " << shapeStr(cache);
+  if (k[0] != q[0])
+    return fail() << "key has " << k[0] << " tokens but query has " << q[0];
+  if (k[2] != q[2] || cacheDim != q[2])
+    return fail() << "head_dim differs: query " << q[2] << ", key " << k[2]
+                  << ", cache " << cacheDim;
+  if (cacheHeads != k[1])
+    return fail() << "cache has " << cacheHeads << " kv heads but key has "
+                  << k[1];
+  if (k[1] == 0 || q[1] % k[1] != 0)
+    return fail() << "query heads (" << q[1]
+                  << ") must be a multiple of kv heads (" << k[1] << ")";
+  if (op->getResult(0).getType() != query.getType())
+    return fail() << "result type " << op->getResult(0).getType()
+                  << " must equal the query type " << query.getType();
+  if (op->getResult(1).getType() != kCache.getType() ||
+      op->getResult(2).getType() != vCache.getType())
+    return fail() << "updated caches must have the types of the caches";
+  if (scale) {
+    float s = scale->convertToFloat();
+    if (!(s > 0.0f) || std::isinf(s))
+      return fail() << "scale must be finite and > 0, got " << s;
+  }
+  return success();
+}
+
+/// Operands of the given ranks, with static shapes.
+static LogicalResult verifyRanks(Operation *op, ArrayRef<Value> operands,
+                                 ArrayRef<StringRef> names,
+                                 ArrayRef<int64_t> ranks) {
+  for (auto [v, name, rank] : llvm::zip(operands, names, ranks)) {
+    auto type = cast<RankedTensorType>(v.getType());
+    if (type.getRank() != rank)
+      return op->emitOpError() << name << " must have rank " << rank
+                               << ", got " << type.getRank();
+    if (!type.hasStaticShape())
+      return op->emitOpError()
+             << name << " must have a static shape, got " << type;
+  }
+  return success();
+}
+
+float AttentionOp::getEffectiveScale() {
+  return effectiveScale(getQuery(), getScale());
 }
 
 LogicalResult AttentionOp::verify() {
-  auto check3d = [&](Value v, StringRef name) -> LogicalResult {
-    auto type = cast<RankedTensorType>(v.getType());
-    if (type.getRank() != 3)
-      return emitOpError() << name << " must have rank 3, got "
-                           << type.getRank();
-    if (!type.hasStaticShape())
-      return emitOpError() << name << " must have a static shape, got "
-                           << type;
-    return success();
-  };
-  // Named arrays: braced lists inside the range expression would not outlive
-  // it.
-  Value operands[] = {getQuery(), getKey(), getValue(), getKCache(),
-                      getVCache()};
-  StringRef names[] = {"query", "key", "value", "k_cache", "v_cache"};
-  for (auto [v, name] : llvm::zip(operands, names))
-    if (failed(check3d(v, name)))
-      return failure();
-  Type cacheElem = getKCache().getType().getElementType();
-  if (getVCache().getType().getElementType() != cacheElem)
-    return emitOpError("k_cache and v_cache must have one element type, got ")
-           << cacheElem << " and " << getVCache().getType().getElementType();
-  ArrayRef<int64_t> q = getQuery().getType().getShape();
-  ArrayRef<int64_t> k = getKey().getType().getShape();
-  ArrayRef<int64_t> cache = getKCache().getType().getShape();
-  if (getValue().getType().getShape() != k)
-    return emitOpError("value shape ")
-           << shapeStr(getValue().getType().getShape())
-           << " must equal the key shape " << shapeStr(k);
-  if (getVCache().getType().getShape() != cache)
-    return emitOpError("v_cache shape ")
-           << shapeStr(getVCache().getType().getShape())
-           << " must equal the k_cache shape " << shapeStr(cache);
-  if (k[0] != q[0])
-    return emitOpError("key has ")
-           << k[0] << " tokens but query has " << q[0];
-  if (k[2] != q[2] || cache[2] != q[2])
-    return emitOpError("head_dim differs: query ")
-           << q[2] << ", key " << k[2] << ", cache " << cache[2];
-  if (cache[1] != k[1])
-    return emitOpError("cache has ")
-           << cache[1] << " kv heads but key has " << k[1];
-  if (k[1] == 0 || q[1] % k[1] != 0)
-    return emitOpError("query heads (")
-           << q[1] << ") must be a multiple of kv heads (" << k[1] << ")";
-  if (q[0] > cache[0])
+  if (failed(verifyRanks(
+          *this,
+          {getQuery(), getKey(), getValue(), getKCache(), getVCache()},
+          {"query", "key", "value", "k_cache", "v_cache"}, {3, 3, 3, 3, 3})) ||
+      failed(verifyAttention(*this, getQuery(), getKey(), getValue(),
+                             getKCache(), getVCache(), getScale())))
+    return failure();
+  int64_t tokens = getQuery().getType().getDimSize(0);
+  int64_t capacity = getKCache().getType().getDimSize(0);
+  if (tokens > capacity)
     return emitOpError("cannot append ")
-           << q[0] << " tokens to a cache of capacity " << cache[0];
-  if (getType(0) != getQuery().getType())
-    return emitOpError("result type ")
-           << getType(0) << " must equal the query type "
-           << getQuery().getType();
-  if (getType(1) != getKCache().getType() ||
-      getType(2) != getVCache().getType())
-    return emitOpError("updated caches must have the types of the caches");
-  if (std::optional<APFloat> scale = getScale()) {
-    float s = scale->convertToFloat();
-    if (!(s > 0.0f) || std::isinf(s))
-      return emitOpError("scale must be finite and > 0, got ") << s;
-  }
+           << tokens << " tokens to a cache of capacity " << capacity;
   return success();
 }
 
-//===----------------------------------------------------------------------===//
-// BatchedAttentionOp
-//===----------------------------------------------------------------------===//
-
 float BatchedAttentionOp::getEffectiveScale() {
-  if (std::optional<APFloat> scale = getScale())
-    return scale->convertToFloat();
-  return 1.0f /
-         std::sqrt(static_cast<float>(getQuery().getType().getDimSize(2)));
+  return effectiveScale(getQuery(), getScale());
 }
 
 LogicalResult BatchedAttentionOp::verify() {
-  auto checkRank = [&](Value v, StringRef name, int64_t rank) -> LogicalResult {
-    auto type = cast<RankedTensorType>(v.getType());
-    if (type.getRank() != rank)
-      return emitOpError() << name << " must have rank " << rank << ", got "
-                           << type.getRank();
-    if (!type.hasStaticShape())
-      return emitOpError() << name << " must have a static shape, got "
-                           << type;
-    return success();
-  };
-  Value operands[] = {getQuery(),  getKey(),       getValue(), getKCache(),
-                      getVCache(), getPositions(), getSlots()};
-  StringRef names[] = {"query",   "key",       "value", "k_cache",
-                       "v_cache", "positions", "slots"};
-  int64_t ranks[] = {3, 3, 3, 4, 4, 1, 1};
-  for (auto [v, name, rank] : llvm::zip(operands, names, ranks))
-    if (failed(checkRank(v, name, rank)))
-      return failure();
-  Type cacheElem = getKCache().getType().getElementType();
-  if (getVCache().getType().getElementType() != cacheElem)
-    return emitOpError("k_cache and v_cache must have one element type, got ")
-           << cacheElem << " and " << getVCache().getType().getElementType();
-  ArrayRef<int64_t> q = getQuery().getType().getShape();
-  ArrayRef<int64_t> k = getKey().getType().getShape();
+  if (failed(verifyRanks(*this,
+                         {getQuery(), getKey(), getValue(), getKCache(),
+                          getVCache(), getPositions(), getSlots()},
+                         {"query", "key", "value", "k_cache", "v_cache",
+                          "positions", "slots"},
+                         {3, 3, 3, 4, 4, 1, 1})))
+    return failure();
+  int64_t tokens = getQuery().getType().getDimSize(0);
+  for (auto [v, name] :
+       {std::pair<Value, StringRef>{getPositions(), "positions"},
+        {getSlots(), "slots"}}) {
+    int64_t entries = cast<RankedTensorType>(v.getType()).getDimSize(0);
+    if (entries != tokens)
+      return emitOpError() << name << " has " << entries
+                           << " entries but query has " << tokens << " tokens";
+  }
   ArrayRef<int64_t> cache = getKCache().getType().getShape();
-  if (getValue().getType().getShape() != k)
-    return emitOpError("value shape ")
-           << shapeStr(getValue().getType().getShape())
-           << " must equal the key shape " << shapeStr(k);
-  if (getVCache().getType().getShape() != cache)
-    return emitOpError("v_cache shape ")
-           << shapeStr(getVCache().getType().getShape())
-           << " must equal the k_cache shape " << shapeStr(cache);
-  if (k[0] != q[0])
-    return emitOpError("key has ") << k[0] << " tokens but query has " << q[0];
-  for (auto [v, name] : {std::pair<Value, StringRef>{getPositions(), "positions"},
-                         {getSlots(), "slots"}})
-    if (cast<RankedTensorType>(v.getType()).getDimSize(0) != q[0])
-      return emitOpError() << name << " has "
-                           << cast<RankedTensorType>(v.getType()).getDimSize(0)
-                           << " entries but query has " << q[0] << " tokens";
-  if (k[2] != q[2] || cache[3] != q[2])
-    return emitOpError("head_dim differs: query ")
-           << q[2] << ", key " << k[2] << ", cache " << cache[3];
-  if (cache[2] != k[1])
-    return emitOpError("cache has ")
-           << cache[2] << " kv heads but key has " << k[1];
-  if (k[1] == 0 || q[1] % k[1] != 0)
-    return emitOpError("query heads (")
-           << q[1] << ") must be a multiple of kv heads (" << k[1] << ")";
   if (cache[0] == 0 || cache[1] == 0)
     return emitOpError("the caches need at least one slot of one row, got ")
            << shapeStr(cache);
-  if (getType(0) != getQuery().getType())
-    return emitOpError("result type ")
-           << getType(0) << " must equal the query type "
-           << getQuery().getType();
-  if (getType(1) != getKCache().getType() ||
-      getType(2) != getVCache().getType())
-    return emitOpError("updated caches must have the types of the caches");
-  if (std::optional<APFloat> scale = getScale()) {
-    float s = scale->convertToFloat();
-    if (!(s > 0.0f) || std::isinf(s))
-      return emitOpError("scale must be finite and > 0, got ") << s;
-  }
-  return success();
+  return verifyAttention(*this, getQuery(), getKey(), getValue(), getKCache(),
+                         getVCache(), getScale());
 }
 
 //===----------------------------------------------------------------------===//
