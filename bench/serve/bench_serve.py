@@ -20,7 +20,7 @@ Standard library only:
   /usr/bin/python3 bench/serve/bench_serve.py MODEL.so [--threads N]
       [--streams 1,2,4,8,16] [--tokens 64] [--requests 2] [--json FILE]
   /usr/bin/python3 bench/serve/bench_serve.py --compile CHECKPOINT
-      --max-sequences B [--step-tokens T] [--work DIR] ...
+      --max-sequences B [--step-tokens T] [--max-context N] [--work DIR] ...
 """
 
 import argparse
@@ -281,13 +281,16 @@ def compile_checkpoint(args):
     if not os.path.exists(checkpoint):
         fail("not found: " + checkpoint)
     name = os.path.basename(checkpoint.rstrip("/")).rsplit(".", 1)[0]
-    so = os.path.join(work, "%s-b%s-t%s.so" % (
-        name, args.max_sequences or 0, args.step_tokens or "d"))
+    so = os.path.join(work, "%s-b%s-t%s-c%s.so" % (
+        name, args.max_sequences or 0, args.step_tokens or "d",
+        args.max_context or "d"))
     cmd = [args.compiler, checkpoint, "-o", so]
     if args.max_sequences:
         cmd.append("--max-sequences=%d" % args.max_sequences)
     if args.step_tokens:
         cmd.append("--input-shape=tokens:%d" % args.step_tokens)
+    if args.max_context:
+        cmd.append("--max-context=%d" % args.max_context)
     print("bench_serve: $ " + " ".join(cmd), file=sys.stderr)
     start = time.monotonic()
     p = subprocess.run(cmd, stderr=subprocess.PIPE)
@@ -318,6 +321,10 @@ def main():
     ap.add_argument("--step-tokens", type=int,
                     help="with --compile: tokens a step "
                     "(--input-shape=tokens:T; a batched build's default: B)")
+    ap.add_argument("--max-context", type=int,
+                    help="with --compile: KV-cache tokens a sequence "
+                    "(bitnet-compile --max-context; the 2B model's 4096 take "
+                    "300 MB a slot)")
     ap.add_argument("--work", default=os.path.join(ROOT, "build",
                                                    "bench-serve"),
                     help="with --compile: where the checkpoint and the .so "
@@ -355,8 +362,10 @@ def main():
         fail("--streams: positive integers expected")
     if (args.model is None) == (args.compile is None):
         fail("give a compiled MODEL.so or --compile CHECKPOINT (one)")
-    if (args.max_sequences or args.step_tokens) and not args.compile:
-        fail("--max-sequences and --step-tokens are for --compile")
+    if (args.max_sequences or args.step_tokens or args.max_context) and \
+            not args.compile:
+        fail("--max-sequences, --step-tokens and --max-context are for "
+             "--compile")
     compile_cmd = None
     if args.compile:
         args.model, compile_cmd = compile_checkpoint(args)
