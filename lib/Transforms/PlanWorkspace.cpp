@@ -8,6 +8,7 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Interfaces/ViewLikeInterface.h"
 #include "mlir/IR/Builders.h"
 #include "llvm/Support/MathExtras.h"
 
@@ -57,6 +58,47 @@ static bool calleeKeepsBuffers(ModuleOp module, func::CallOp call) {
   return !result.wasInterrupted();
 }
 
+/// One past the position (in `body`) of the last op that uses `root` or a
+/// view of it (deallocs aside), counting an op nested in a region as its
+/// ancestor in `body`;
+/// std::nullopt when the buffer may outlive its uses there (it is yielded,
+/// returned, turned into a pointer, or aliased by an op this does not know).
+static std::optional<int64_t>
+pastLastUse(Value root, Block &body,
+            const DenseMap<Operation *, int64_t> &position) {
+  SmallVector<Value> work{root};
+  int64_t last = -1;
+  while (!work.empty()) {
+    Value v = work.pop_back_val();
+    for (OpOperand &use : v.getUses()) {
+      Operation *user = use.getOwner();
+      if (isa<memref::DeallocOp>(user))
+        continue;
+      if (isa<ViewLikeOpInterface, memref::CastOp, memref::CollapseShapeOp,
+              memref::ExpandShapeOp, memref::ReinterpretCastOp>(user)) {
+        for (Value result : user->getResults())
+          if (isa<BaseMemRefType>(result.getType()))
+            work.push_back(result);
+      } else if (llvm::any_of(user->getResultTypes(),
+                              llvm::IsaPred<BaseMemRefType>) ||
+                 isa<RegionBranchTerminatorOpInterface, func::ReturnOp,
+                     memref::ExtractAlignedPointerAsIndexOp,
+                     memref::ExtractStridedMetadataOp>(user)) {
+        return std::nullopt;
+      }
+      Operation *top = user;
+      while (top && top->getBlock() != &body)
+        top = top->getParentOp();
+      auto it = top ? position.find(top) : position.end();
+      if (it == position.end())
+        return std::nullopt;
+      last = std::max(last, it->second);
+    }
+  }
+  // A buffer nothing uses is alive at its allocation only.
+  return std::max(last, position.lookup(root.getDefiningOp())) + 1;
+}
+
 struct BitNetPlanWorkspacePass
     : bitnet::impl::BitNetPlanWorkspaceBase<BitNetPlanWorkspacePass> {
   using Base::Base;
@@ -104,6 +146,12 @@ struct BitNetPlanWorkspacePass
         buffer.dealloc = dealloc;
         buffer.end = position[dealloc];
       }
+      // The buffer is dead after its last use: bufferization's deallocs all
+      // come at the end of the function.
+      if (placeable)
+        if (std::optional<int64_t> end =
+                pastLastUse(alloc.getResult(), body, position))
+          buffer.end = std::min(buffer.end, *end);
       if (placeable)
         buffers.push_back(buffer);
     }

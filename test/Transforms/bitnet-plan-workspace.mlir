@@ -14,10 +14,10 @@
 // MISSING: error: entry function 'missing' not found
 
 // Tests that buffers become views into one workspace argument: %b is alive
-// while %a is, so it goes after it; %c is allocated after %a is freed and
-// reuses offset 0; %d overlaps %b and %c and lands at the next free aligned
-// offset. The size is rounded up to the alignment and recorded, and the
-// deallocations are gone.
+// while %a is, so it goes after it; %c is allocated after %a's last use and
+// reuses offset 0; %d overlaps %b and %c (all read at the end) and lands at
+// the next free aligned offset. The size is rounded up to the alignment and
+// recorded, and the deallocations are gone.
 // CHECK-LABEL: func.func @main
 // CHECK-SAME: (%[[IN:.*]]: memref<2x8xf32>, %[[OUT:.*]]: memref<2x8xf32> {bufferize.result}, %[[WS:arg[0-9]+]]: memref<256xi8> {bitnet.workspace})
 // CHECK-SAME: attributes {bitnet.workspace_alignment = 64 : i64, bitnet.workspace_bytes = 256 : i64}
@@ -30,6 +30,7 @@
 // CHECK: %[[C:.*]] = memref.view %[[WS]][%[[O0B]]][] : memref<256xi8> to memref<3xi8>
 // CHECK: %[[O128:.*]] = arith.constant 128 : index
 // CHECK: %[[D:.*]] = memref.view %[[WS]][%[[O128]]][] : memref<256xi8> to memref<100xi8>
+// CHECK: memref.load %[[B]]
 // CHECK-NOT: memref.alloc
 // CHECK-NOT: memref.dealloc
 // CHECK: return
@@ -50,6 +51,10 @@ func.func @main(%in: memref<2x8xf32>, %out: memref<2x8xf32> {bufferize.result}) 
   %c = memref.alloc() : memref<3xi8>
   %d = memref.alloc() : memref<100xi8>
   memref.copy %in, %out : memref<2x8xf32> to memref<2x8xf32>
+  %i = arith.constant 0 : index
+  %vb = memref.load %b[%i] : memref<4xf32>
+  %vc = memref.load %c[%i] : memref<3xi8>
+  %vd = memref.load %d[%i] : memref<100xi8>
   memref.dealloc %c : memref<3xi8>
   memref.dealloc %b : memref<4xf32>
   return
@@ -69,6 +74,43 @@ func.func @all_alive(%out: memref<f32> {bufferize.result}) {
   %a = memref.alloc() : memref<1xf32>
   %b = memref.alloc() : memref<1xf32>
   %c = memref.alloc() : memref<1xf32>
+  %i = arith.constant 0 : index
+  %va = memref.load %a[%i] : memref<1xf32>
+  %vb = memref.load %b[%i] : memref<1xf32>
+  %vc = memref.load %c[%i] : memref<1xf32>
+  return
+}
+
+// -----
+
+// Tests that a buffer is dead after its last use, its own or a view's, even
+// when bufferization frees everything at the end: %b takes %a's offset, %v
+// too, and %c goes after %v, whose view is read after %c is allocated.
+// CHECK-LABEL: func.func @last_use
+// CHECK-SAME: bitnet.workspace_bytes = 128 : i64
+// CHECK: memref.view %{{.*}}[%c0{{.*}}][] : memref<128xi8> to memref<16xf32>
+// CHECK: memref.view %{{.*}}[%c0{{.*}}][] : memref<128xi8> to memref<16xf32>
+// CHECK: memref.view %{{.*}}[%c0{{.*}}][] : memref<128xi8> to memref<16xf32>
+// CHECK: memref.view %{{.*}}[%c64{{.*}}][] : memref<128xi8> to memref<16xf32>
+func.func @last_use(%in: memref<16xf32>, %out: memref<16xf32> {bufferize.result}) {
+  %a = memref.alloc() : memref<16xf32>
+  memref.copy %in, %a : memref<16xf32> to memref<16xf32>
+  memref.copy %a, %out : memref<16xf32> to memref<16xf32>
+  %b = memref.alloc() : memref<16xf32>
+  memref.copy %in, %b : memref<16xf32> to memref<16xf32>
+  memref.copy %b, %out : memref<16xf32> to memref<16xf32>
+  %v = memref.alloc() : memref<16xf32>
+  %s = memref.subview %v[0] [8] [1] : memref<16xf32> to memref<8xf32, strided<[1]>>
+  memref.copy %in, %v : memref<16xf32> to memref<16xf32>
+  %c = memref.alloc() : memref<16xf32>
+  memref.copy %in, %c : memref<16xf32> to memref<16xf32>
+  %i = arith.constant 0 : index
+  %x = memref.load %s[%i] : memref<8xf32, strided<[1]>>
+  memref.copy %c, %out : memref<16xf32> to memref<16xf32>
+  memref.dealloc %a : memref<16xf32>
+  memref.dealloc %b : memref<16xf32>
+  memref.dealloc %v : memref<16xf32>
+  memref.dealloc %c : memref<16xf32>
   return
 }
 
