@@ -258,10 +258,13 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::build() {
   if (sequences < 0 || sequences > 4096)
     return makeError(o.source + ": --max-sequences must be 1 to 4096, got " +
                      Twine(sequences));
-  if (tokens > 65536 || (sequences == 0 && tokens > capacity))
+  if (sequences == 0 && tokens > capacity)
     return makeError(o.source + ": " + Twine(tokens) +
                      " tokens a step do not fit a KV cache of " +
                      Twine(capacity));
+  if (tokens > 65536)
+    return makeError(o.source + ": " + Twine(tokens) +
+                     " tokens a step are more than 65536");
   int64_t d = c.hidden, q = c.heads * c.headDim, kv = c.kvHeads * c.headDim;
 
   OwningOpRef<ModuleOp> module = ModuleOp::create(loc);
