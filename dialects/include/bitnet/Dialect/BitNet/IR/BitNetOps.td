@@ -315,7 +315,9 @@ def BitNet_BatchedAttentionOp
 
     so that consecutive positions of one sequence in one step are causal, as
     in `bitnet.attention`, and a token's output depends on its own
-    sequence's rows only. A token whose slot is outside `[0, B)` is
+    sequence's rows only. A slot's tokens in one step come in increasing
+    positions (a later one at an earlier row would change what an earlier
+    one reads; which it sees is then unspecified). A token whose slot is outside `[0, B)` is
     padding: it writes nothing and its output is zero. Positions are clamped
     into `[0, C - 1]`.
 
