@@ -92,6 +92,14 @@ class Server:
         status, head, data = self.request("POST", path, body, headers)
         return status, head, json.loads(data) if data else None
 
+    def open_stream(self, body):
+        """A streamed POST /v1/completions of `body`, left open: (the
+        connection, its response), for a client that goes away mid-stream."""
+        c = self.conn()
+        c.request("POST", "/v1/completions",
+                  body=json.dumps(dict(body, stream=True)))
+        return c, c.getresponse()
+
     def stream(self, path, body, headers=None, on_event=None):
         """Status and the parsed events of a streamed request; the last
         event is the string '[DONE]' when the stream ended properly."""
@@ -325,11 +333,8 @@ class ServeTest(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
 
     def test_client_gone_mid_stream(self):
-        c = self.server.conn()
-        c.request("POST", "/v1/completions", body=json.dumps(
-            dict(prompt=PROMPTS[1], max_tokens=100000, temperature=0,
-                 stream=True)))
-        r = c.getresponse()
+        c, r = self.server.open_stream(
+            dict(prompt=PROMPTS[1], max_tokens=100000, temperature=0))
         self.assertEqual(r.status, 200)
         self.assertTrue(r.readline().startswith(b"data: "))
         c.sock.close()
@@ -367,11 +372,8 @@ class ServeTest(unittest.TestCase):
                time.monotonic() < deadline and
                any(t.is_alive() for t in threads)):
             time.sleep(0.005)
-        c = self.server.conn()
-        c.request("POST", "/v1/completions", body=json.dumps(
-            dict(prompt=PROMPTS[1], max_tokens=100000, temperature=0,
-                 stream=True)))
-        r = c.getresponse()
+        c, r = self.server.open_stream(
+            dict(prompt=PROMPTS[1], max_tokens=100000, temperature=0))
         self.assertEqual(r.status, 200)
         c.sock.close()
         c.close()

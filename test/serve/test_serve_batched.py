@@ -248,11 +248,8 @@ class BatchedCases:
                 "/v1/completions",
                 dict(prompt=PROMPTS[1], max_tokens=300, temperature=0))
 
-        c = self.server.conn()
-        c.request("POST", "/v1/completions", body=json.dumps(
-            dict(prompt=PROMPTS[2], max_tokens=100000, temperature=0,
-                 stream=True)))
-        r = c.getresponse()
+        c, r = self.server.open_stream(
+            dict(prompt=PROMPTS[2], max_tokens=100000, temperature=0))
         self.assertEqual(r.status, 200)
         t = threading.Thread(target=other)
         t.start()
