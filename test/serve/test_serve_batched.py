@@ -29,7 +29,6 @@ compiled model's tests are skipped when bitnet-compile has no
 --max-sequences.
 """
 
-import json
 import os
 import struct
 import subprocess
