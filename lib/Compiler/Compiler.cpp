@@ -23,6 +23,7 @@
 #include "mlir/Transforms/Passes.h"
 
 #include "llvm/ADT/StringExtras.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/IR/LLVMContext.h"
 #include "llvm/IR/Module.h"
@@ -84,6 +85,29 @@ llvm::Error mlir::bitnet::validateCompileOptions(const CompileOptions &options) 
                      Twine(options.target.optLevel));
   if (!options.variants.empty() && options.emit != EmitKind::SharedObject)
     return makeError("variant builds need --emit=so");
+  if (!options.entries.empty()) {
+    if (options.emit != EmitKind::SharedObject)
+      return makeError("a model's other entries (--prefill-tokens) need "
+                       "--emit=so");
+    if (options.backend != "cpu")
+      return makeError("a model's other entries (--prefill-tokens) need a "
+                       "CPU target");
+    if (!options.variants.empty())
+      return makeError("a model's other entries (--prefill-tokens) and "
+                       "builds for other CPUs (--variants) do not combine");
+    llvm::StringSet<> names;
+    for (const ModelEntry &entry : options.entries)
+      if (entry.name.empty() || !entry.load ||
+          !llvm::all_of(entry.name, [](char c) {
+            return llvm::isDigit(c) || llvm::isLower(c) || c == '_';
+          }) ||
+          !names.insert(entry.name).second)
+        return makeError("entry '" + entry.name +
+                         "': an entry needs a name of its own (lower-case "
+                         "letters, digits, '_') and a way to read it");
+  }
+  if (options.layoutTokens < 0)
+    return makeError("layout tokens must be >= 0");
   if (options.emit == EmitKind::Tokenizer)
     return llvm::Error::success(); // no code is generated
   const TargetBackend *target = lookupTarget(options.backend);

@@ -55,6 +55,7 @@ void mlir::bitnet::buildLinalgPipeline(OpPassManager &pm,
     kernels.family = options.cpuKernelFamily;
     kernels.tuned.assign(options.cpuTunedKernels.begin(),
                          options.cpuTunedKernels.end());
+    kernels.layoutTokens = options.cpuLayoutTokens;
     pm.addPass(createBitNetLowerToCPUKernels(kernels));
   }
   pm.addPass(createBitNetLowerToLinalg());
@@ -90,8 +91,8 @@ void mlir::bitnet::buildBufferizePipeline(OpPassManager &pm,
 void mlir::bitnet::buildLLVMPipeline(OpPassManager &pm,
                                      const PipelineOptions &options) {
   pm.addPass(createBitNetEmitEntryPoint({options.entry, options.producer,
-                                         options.runSymbol,
-                                         options.emitInfo}));
+                                         options.runSymbol, options.emitInfo,
+                                         options.infoSymbol}));
   pm.addPass(memref::createExpandStridedMetadataPass());
   pm.addPass(createLowerAffinePass());
   pm.addPass(createSCFToControlFlowPass());

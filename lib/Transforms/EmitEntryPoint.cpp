@@ -25,6 +25,7 @@ namespace mlir::bitnet {
 using namespace mlir;
 using namespace mlir::bitnet;
 
+using abi::kEntriesAttrName;
 using abi::kModelAbiVersion;
 using abi::kModelMagic;
 using abi::kTensorRange;
@@ -35,6 +36,42 @@ static constexpr StringLiteral kGPUProgramSymbol = "__bitnet_gpu_program";
 /// BITNET_MODEL_RUN_NEEDS_GPU_LOADER.
 static constexpr int32_t kRunNeedsGPULoader = 3;
 static constexpr StringLiteral kInfoSymbol = "bitnet_model_info";
+
+namespace {
+/// One of the model's other entries (kEntriesAttrName).
+struct EntryRef {
+  StringRef name, info, run;
+  int64_t stackBytes;
+};
+} // namespace
+
+/// The entries `module` lists, or failure (reported) when the attribute is
+/// malformed.
+static FailureOr<SmallVector<EntryRef>> readEntries(ModuleOp module) {
+  SmallVector<EntryRef> entries;
+  Attribute attr = module->getAttr(kEntriesAttrName);
+  if (!attr)
+    return entries;
+  auto list = dyn_cast<ArrayAttr>(attr);
+  for (Attribute a : list ? list.getValue() : ArrayRef<Attribute>()) {
+    auto dict = dyn_cast<DictionaryAttr>(a);
+    auto name = dict ? dict.getAs<StringAttr>("name") : StringAttr();
+    auto info = dict ? dict.getAs<FlatSymbolRefAttr>("info") : nullptr;
+    auto run = dict ? dict.getAs<FlatSymbolRefAttr>("run") : nullptr;
+    auto stack = dict ? dict.getAs<IntegerAttr>("stack_bytes") : nullptr;
+    if (!name || !info || !run || !stack)
+      break;
+    entries.push_back({name.getValue(), info.getValue(), run.getValue(),
+                       stack.getInt()});
+  }
+  if (!list || entries.size() != list.size())
+    return module.emitError("bitnet-emit-entry-point: ")
+           << kEntriesAttrName
+           << " must be an array of {name, info, run, stack_bytes} "
+              "dictionaries, got "
+           << attr;
+  return entries;
+}
 
 /// bitnet_dtype of an element type, or 0 when it has none.
 static int32_t dtypeCode(Type type) {
@@ -230,10 +267,12 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
   // struct bitnet_model_info (see model_abi.h for the field order).
   auto modelInfo = LLVM::LLVMStructType::getLiteral(
       ctx, {i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32,
-            ptr, ptr, i32, ptr, i64});
+            ptr, ptr, i32, ptr, i64, i32, ptr});
   // Metadata of the source model: key, value, key, value ... strings.
+  // Another entry's descriptor leaves the metadata to the main one's.
   SmallVector<LLVM::GlobalOp> metadataStrings;
-  if (auto meta = d.module->getAttrOfType<DictionaryAttr>("bitnet.metadata"))
+  auto meta = d.module->getAttrOfType<DictionaryAttr>("bitnet.metadata");
+  if (meta && infoSymbol == kInfoSymbol)
     for (NamedAttribute entry : meta) {
       auto value = dyn_cast<StringAttr>(entry.getValue());
       if (!value)
@@ -265,10 +304,16 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
     for (Attribute v : list)
       variantList.push_back(cast<VariantAttr>(v));
   }
-  // The stack buffers of this build's kernels and of every variant's.
+  FailureOr<SmallVector<EntryRef>> entryList = readEntries(d.module);
+  if (failed(entryList))
+    return failure();
+  // The stack buffers of this build's kernels and of every variant's and
+  // entry's.
   int64_t stackBytes = staticStackBytes(d.module);
   for (VariantAttr v : variantList)
     stackBytes = std::max(stackBytes, v.getStackBytes());
+  for (const EntryRef &e : *entryList)
+    stackBytes = std::max(stackBytes, e.stackBytes);
   auto variantType =
       LLVM::LLVMStructType::getLiteral(ctx, {ptr, ptr, ptr, i64, i64});
   LLVM::GlobalOp variantTable;
@@ -305,7 +350,46 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
           return table;
         });
   }
-  d.aggregate(modelInfo, kInfoSymbol, LLVM::Linkage::External,
+  // struct bitnet_model_entry { name, info, run }: the entries' descriptors
+  // and run functions are defined by their own objects.
+  auto entryType = LLVM::LLVMStructType::getLiteral(ctx, {ptr, ptr, ptr});
+  LLVM::GlobalOp entryTable;
+  if (!entryList->empty()) {
+    auto runFnType = LLVM::LLVMFunctionType::get(i32, {ptr, ptr, ptr});
+    SmallVector<std::tuple<LLVM::GlobalOp, LLVM::GlobalOp, LLVM::LLVMFuncOp>>
+        parts;
+    for (const EntryRef &e : *entryList) {
+      if (e.info == infoSymbol || e.run == runSymbol)
+        return d.module.emitError("bitnet-emit-entry-point: entry '")
+               << e.name << "' reuses this build's symbols";
+      auto info = d.module.lookupSymbol<LLVM::GlobalOp>(e.info);
+      if (!info)
+        info = LLVM::GlobalOp::create(d.b, d.loc, modelInfo,
+                                      /*isConstant=*/true,
+                                      LLVM::Linkage::External, e.info,
+                                      Attribute());
+      auto run = d.module.lookupSymbol<LLVM::LLVMFuncOp>(e.run);
+      if (!run)
+        run = LLVM::LLVMFuncOp::create(d.b, d.loc, e.run, runFnType);
+      parts.push_back({d.string(e.name), info, run});
+    }
+    entryTable = d.aggregate(
+        LLVM::LLVMArrayType::get(entryType, entryList->size()),
+        d.uniqueName("entries"), LLVM::Linkage::Private,
+        [&](OpBuilder &ib, Value table) {
+          for (auto [i, part] : llvm::enumerate(parts)) {
+            int64_t at = static_cast<int64_t>(i);
+            auto [name, info, run] = part;
+            table = d.insert(ib, table, d.address(ib, name), {at, 0});
+            table = d.insert(ib, table, d.address(ib, info), {at, 1});
+            table = d.insert(ib, table,
+                             LLVM::AddressOfOp::create(ib, d.loc, run),
+                             {at, 2});
+          }
+          return table;
+        });
+  }
+  d.aggregate(modelInfo, infoSymbol, LLVM::Linkage::External,
               [&](OpBuilder &ib, Value info) {
                 Value fields[] = {
                     d.constant(ib, i32, kModelMagic),
@@ -332,6 +416,10 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
                                   : LLVM::ZeroOp::create(ib, d.loc, ptr)
                                         .getResult(),
                     d.constant(ib, i64, stackBytes),
+                    d.constant(ib, i32, entryList->size()),
+                    entryTable ? d.address(ib, entryTable)
+                               : LLVM::ZeroOp::create(ib, d.loc, ptr)
+                                     .getResult(),
                 };
                 for (auto [i, field] : llvm::enumerate(fields))
                   info = d.insert(ib, info, field, {static_cast<int64_t>(i)});
@@ -344,7 +432,7 @@ LogicalResult BitNetEmitEntryPointPass::emitDescriptor(
 void BitNetEmitEntryPointPass::runOnOperation() {
   ModuleOp module = getOperation();
   MLIRContext *ctx = &getContext();
-  for (StringRef symbol : {StringRef(kInfoSymbol), StringRef(runSymbol)})
+  for (StringRef symbol : {StringRef(infoSymbol), StringRef(runSymbol)})
     if (module.lookupSymbol(symbol)) {
       module.emitError("the module already defines '") << symbol << "'";
       return signalPassFailure();

@@ -166,6 +166,22 @@ static bitnet_status check_pointers(const bitnet_model *model,
         return outside(path, "variant");
     }
   }
+  if (info->num_entries > 0) {
+    if (!bitnet_object_holds(map, info->entries,
+                             (int64_t)info->num_entries *
+                                 sizeof(*info->entries),
+                             PF_R))
+      return outside(path, "entry table");
+    for (int32_t i = 0; i < info->num_entries; ++i) {
+      const bitnet_model_entry *e = &info->entries[i];
+      if ((e->name && !bitnet_object_holds_string(map, e->name)) ||
+          (e->info && !bitnet_object_holds(map, e->info, sizeof(*e->info),
+                                           PF_R)) ||
+          (e->run && !bitnet_object_holds(map, (const void *)(uintptr_t)e->run,
+                                          1, PF_X)))
+        return outside(path, "entry");
+    }
+  }
   return BITNET_OK;
 }
 
@@ -399,6 +415,18 @@ static bitnet_status check_info(bitnet_model *model,
                               "model '%s' declares %d variants but no table "
                               "of them",
                               path, (int)info->num_variants);
+  if (info->num_entries < 0 || (info->num_entries > 0 && !info->entries))
+    return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                              "model '%s' declares %d entries but no table "
+                              "of them",
+                              path, (int)info->num_entries);
+  for (int32_t i = 0; i < info->num_entries; ++i) {
+    const bitnet_model_entry *e = &info->entries[i];
+    if (e->name == NULL || e->info == NULL || e->run == NULL)
+      return bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                                "model '%s' declares a malformed entry %d",
+                                path, (int)i);
+  }
   /* The best variant this machine runs, else the baseline build. */
   model->run_fn = model->run;
   model->workspace_bytes = info->workspace_bytes;
@@ -591,8 +619,26 @@ static bitnet_status check_elf(const char *path, uint64_t file_size) {
   return status;
 }
 
+/* Fills model->descs from the validated descriptor's tables. */
+static bitnet_status describe_tensors(bitnet_model *model, const char *path) {
+  const bitnet_model_info *info = model->info;
+  int64_t count = (int64_t)info->num_inputs + info->num_outputs;
+  model->descs = calloc(count > 0 ? (size_t)count : 1, sizeof(*model->descs));
+  if (model->descs == NULL)
+    return bitnet_status_make(BITNET_STATUS_OUT_OF_MEMORY,
+                              "bitnet_model_load: out of memory");
+  bitnet_status status = BITNET_OK;
+  for (int32_t i = 0; status == BITNET_OK && i < info->num_inputs; ++i)
+    status = check_tensor(path, "input", i, &info->inputs[i], &model->descs[i]);
+  for (int32_t i = 0; status == BITNET_OK && i < info->num_outputs; ++i)
+    status = check_tensor(path, "output", i, &info->outputs[i],
+                          &model->descs[info->num_inputs + i]);
+  return status;
+}
+
 static void model_destroy(bitnet_model *model) {
   bitnet_gpu_model_destroy(model->gpu);
+  bitnet_model_release(model->parent);
   if (model->handle) {
     pthread_mutex_lock(&dl_mutex);
     dlclose(model->handle);
@@ -662,18 +708,8 @@ bitnet_status bitnet_model_load(const char *path, bitnet_model **out_model) {
   if (status == BITNET_OK)
     status = check_info(model, &map);
   const bitnet_model_info *info = model->info;
-  if (status == BITNET_OK) {
-    int64_t count = (int64_t)info->num_inputs + info->num_outputs;
-    model->descs = calloc(count > 0 ? (size_t)count : 1, sizeof(*model->descs));
-    if (model->descs == NULL)
-      status = bitnet_status_make(BITNET_STATUS_OUT_OF_MEMORY,
-                                  "bitnet_model_load: out of memory");
-  }
-  for (int32_t i = 0; status == BITNET_OK && i < info->num_inputs; ++i)
-    status = check_tensor(path, "input", i, &info->inputs[i], &model->descs[i]);
-  for (int32_t i = 0; status == BITNET_OK && i < info->num_outputs; ++i)
-    status = check_tensor(path, "output", i, &info->outputs[i],
-                          &model->descs[info->num_inputs + i]);
+  if (status == BITNET_OK)
+    status = describe_tensors(model, path);
   if (status == BITNET_OK && info->gpu != NULL) {
     status = bitnet_gpu_check_program(path, info->gpu, &map, model->descs,
                                       info->num_inputs + info->num_outputs);
@@ -701,6 +737,83 @@ void bitnet_model_release(bitnet_model *model) {
 
 const bitnet_model_info *bitnet_model_get_info(const bitnet_model *model) {
   return model ? model->info : NULL;
+}
+
+int32_t bitnet_model_num_entries(const bitnet_model *model) {
+  return model ? model->info->num_entries : 0;
+}
+
+const char *bitnet_model_entry_name(const bitnet_model *model, int32_t index) {
+  if (model == NULL || index < 0 || index >= model->info->num_entries)
+    return NULL;
+  return model->info->entries[index].name;
+}
+
+const char *bitnet_model_opened_as(const bitnet_model *model) {
+  return model ? model->entry : NULL;
+}
+
+bitnet_status bitnet_model_open_entry(bitnet_model *model, const char *name,
+                                      bitnet_model **out_entry) {
+  BITNET_CHECK_ARG(out_entry, "bitnet_model_open_entry");
+  *out_entry = NULL;
+  BITNET_CHECK_ARG(model, "bitnet_model_open_entry");
+  BITNET_CHECK_ARG(name, "bitnet_model_open_entry");
+  const bitnet_model_info *info = model->info;
+  const bitnet_model_entry *found = NULL;
+  for (int32_t i = 0; i < info->num_entries && !found; ++i)
+    if (strcmp(info->entries[i].name, name) == 0)
+      found = &info->entries[i];
+  if (found == NULL) {
+    char list[512] = "";
+    size_t used = 0;
+    for (int32_t i = 0; i < info->num_entries && used < sizeof(list); ++i)
+      used += (size_t)snprintf(list + used, sizeof(list) - used, "%s'%s'",
+                               i ? ", " : "", info->entries[i].name);
+    return bitnet_status_make(
+        BITNET_STATUS_NOT_FOUND,
+        "model '%s' has no entry named '%s' (%s%s)", model->path, name,
+        info->num_entries ? "it has: " : "it has none besides its main one; "
+                                         "bitnet-compile --prefill-tokens "
+                                         "adds 'prefill'",
+        list);
+  }
+  bitnet_model *entry = calloc(1, sizeof(*entry));
+  char *path = strdup(model->path);
+  if (entry == NULL || path == NULL) {
+    free(entry);
+    free(path);
+    return bitnet_status_make(BITNET_STATUS_OUT_OF_MEMORY,
+                              "bitnet_model_open_entry: out of memory");
+  }
+  atomic_init(&entry->refs, 1);
+  entry->path = path;
+  entry->file_dev = model->file_dev;
+  entry->file_ino = model->file_ino;
+  entry->info = found->info;
+  entry->run = found->run;
+  entry->entry = found->name;
+  bitnet_model_retain(model);
+  entry->parent = model;
+  bitnet_object_map map;
+  bitnet_status status = map_object(path, model->handle, &map);
+  if (status == BITNET_OK)
+    status = check_info(entry, &map);
+  if (status == BITNET_OK &&
+      (entry->info->num_variants != 0 || entry->info->num_entries != 0 ||
+       entry->info->gpu != NULL))
+    status = bitnet_status_make(BITNET_STATUS_INVALID_MODEL,
+                                "model '%s': entry '%s' declares variants, "
+                                "entries or a GPU program of its own",
+                                path, name);
+  if (status == BITNET_OK)
+    status = describe_tensors(entry, path);
+  if (status != BITNET_OK) {
+    model_destroy(entry);
+    return status;
+  }
+  *out_entry = entry;
+  return BITNET_OK;
 }
 
 const char *bitnet_model_variant_name(const bitnet_model *model) {
@@ -834,6 +947,8 @@ int bitnet_model_is_gpu(const bitnet_model *model) {
 const char *bitnet_model_metadata(const bitnet_model *model, const char *key) {
   if (model == NULL || key == NULL)
     return NULL;
+  if (model->parent) /* an entry's descriptor leaves it to the main one's */
+    model = model->parent;
   const bitnet_model_info *info = model->info;
   for (int32_t i = 0; i < info->num_metadata; ++i)
     if (strcmp(info->metadata[2 * i], key) == 0)

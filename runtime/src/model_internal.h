@@ -27,6 +27,11 @@ struct bitnet_model {
   dev_t file_dev;                /* the file that was loaded, to find its */
   ino_t file_ino;                /* mappings in /proc/self/maps */
   bitnet_gpu_model *gpu;         /* loaded GPU program, or NULL */
+  /* An entry opened with bitnet_model_open_entry: the model whose file it
+   * is (a reference, released with it) and its name; NULL otherwise. Its
+   * handle is NULL: the parent's dlopen holds the object. */
+  struct bitnet_model *parent;
+  const char *entry;
 };
 
 /* OUT_OF_RANGE when input `index`, at `data`, holds a value outside the

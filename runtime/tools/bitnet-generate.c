@@ -100,7 +100,11 @@ static const char usage_text[] =
     "                       --last-token-logits), used for the prompt's full\n"
     "                       chunks of S tokens; its caches must match (not\n"
     "                       with a batched build, which runs its prompt T\n"
-    "                       tokens a step itself)\n"
+    "                       tokens a step itself). A model compiled with\n"
+    "                       --prefill-tokens=S carries such a step, its entry\n"
+    "                       'prefill', over the same weights: it is used\n"
+    "                       unless --prefill or --no-prefill is given\n"
+    "  --no-prefill         run the prompt one token a step\n"
     "  --threads N          threads for the kernels (default: online cores)\n"
     "  --ids                print token ids instead of text (with --chat: each\n"
     "                       reply's, its end token included, a line each)\n"
@@ -462,7 +466,7 @@ int main(int argc, char **argv) {
              *token_list = NULL, *stop = NULL, *system = NULL,
              *trace_path = NULL, *prompt_path = NULL;
   int64_t max_new = 128, top_k = 40, threads = 0, ctx_size = 0;
-  int context_shift = 1;
+  int context_shift = 1, no_prefill = 0;
   double temperature = 0.8, top_p = 0.95;
   uint64_t seed = 0;
   int have_seed = 0, print_ids = 0, quiet = 0, chatting = 0;
@@ -509,6 +513,8 @@ int main(int argc, char **argv) {
                           "would stop before the first token)");
     } else if (!strcmp(a, "--prefill")) {
       prefill_path = VALUE();
+    } else if (!strcmp(a, "--no-prefill")) {
+      no_prefill = 1;
     } else if (!strcmp(a, "--threads")) {
       threads = (int64_t)parse_number(a, VALUE(), 1, 4096);
     } else if (!strcmp(a, "--ids")) {
@@ -566,11 +572,27 @@ int main(int argc, char **argv) {
   if (prefill_path && decode.batched)
     usage_error("%s", "--prefill is not for a batched build (input 'slots'), "
                       "which runs the prompt T tokens a step itself");
-  if (prefill_path) {
+  if (prefill_path && no_prefill)
+    usage_error("%s", "--prefill and --no-prefill exclude each other");
+  /* The model's own prefill entry (bitnet-compile --prefill-tokens). */
+  int use_prefill = prefill_path != NULL;
+  char prefill_name[4096];
+  if (!prefill_path && !no_prefill && !decode.batched) {
+    for (int32_t i = 0; i < bitnet_model_num_entries(decode.model); ++i)
+      if (!strcmp(bitnet_model_entry_name(decode.model, i), "prefill")) {
+        bitnet_model *entry = NULL;
+        tool_check(bitnet_model_open_entry(decode.model, "prefill", &entry));
+        snprintf(prefill_name, sizeof(prefill_name), "%s (entry 'prefill')",
+                 model_path);
+        open_step(&prefill, entry, prefill_name, tp, &decode);
+        use_prefill = 1;
+      }
+  } else if (prefill_path) {
     load_step(&prefill, prefill_path, tp, &decode);
-    if (prefill.V != decode.V)
-      tool_fail("--prefill: '%s' has another vocabulary size", prefill_path);
+    snprintf(prefill_name, sizeof(prefill_name), "%s", prefill_path);
   }
+  if (use_prefill && prefill.V != decode.V)
+    tool_fail("%s has another vocabulary size than the model", prefill_name);
 
   /* The text side: a tokenizer, else a character vocabulary. */
   vocab voc = {0};
@@ -632,7 +654,12 @@ int main(int argc, char **argv) {
   }
   if (ctx_size == 0)
     ctx_size = decode.capacity;
-  if (ctx_size < decode.run_rows + 1 || (prefill_path && ctx_size < prefill.S + 1)) {
+  /* The model's own entry stays out of a context too small for it. */
+  if (use_prefill && !prefill_path && ctx_size < prefill.S + 1) {
+    free_step(&prefill, &decode);
+    use_prefill = 0;
+  }
+  if (ctx_size < decode.run_rows + 1 || (use_prefill && ctx_size < prefill.S + 1)) {
     fprintf(stderr,
             "bitnet-generate: --ctx-size %lld is too small for a "
             "step of the model\n",
@@ -648,7 +675,7 @@ int main(int argc, char **argv) {
 
   generation g = {
       .decode = &decode,
-      .prefill = prefill_path ? &prefill : NULL,
+      .prefill = use_prefill ? &prefill : NULL,
       .ids = tool_xmalloc(sizeof(int32_t) * (size_t)(decode.capacity + 1)),
       .sample_v = sample_v,
       .sampler = sampler,
@@ -768,7 +795,7 @@ int main(int argc, char **argv) {
   free(g.ids);
   free_vocab(&voc);
   free(file_prompt);
-  if (prefill_path)
+  if (use_prefill)
     free_step(&prefill, &decode);
   free_step(&decode, NULL);
   bitnet_thread_pool_release(tp);

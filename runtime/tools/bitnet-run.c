@@ -57,6 +57,9 @@ static const char usage_text[] =
     "                         and write a Chrome trace (open it in Perfetto)\n"
     "  --print                print every output's shape and first values\n"
     "  --quiet                print no report (errors and --print still go out)\n"
+    "  --entry NAME           run the model's entry NAME instead of its main\n"
+    "                         one (bitnet-compile --prefill-tokens adds\n"
+    "                         'prefill'; the report lists the entries)\n"
     "  --verify               check the model file against the checksum\n"
     "                         bitnet-compile recorded in it before running\n"
     "                         (a damaged file is an error; reads the whole\n"
@@ -75,6 +78,7 @@ typedef struct input_arg {
 
 typedef struct options {
   const char *model_path;
+  const char *entry; /* --entry, or NULL */
   input_arg *inputs;
   int num_inputs;
   int random;
@@ -171,6 +175,8 @@ static void parse_args(int argc, char **argv, options *opt) {
     } else if (strcmp(arg, "--verify") == 0) {
       NO_VALUE();
       opt->verify = 1;
+    } else if (strcmp(arg, "--entry") == 0) {
+      opt->entry = FLAG_VALUE();
     } else if (strcmp(arg, "--seed") == 0) {
       opt->seed = (uint64_t)parse_int(arg, FLAG_VALUE(), 0, INT64_MAX);
     } else if (strcmp(arg, "--output-dir") == 0) {
@@ -448,6 +454,12 @@ int main(int argc, char **argv) {
     check(bitnet_model_verify(model));
     verify_ms = now_ms() - start;
   }
+  if (opt.entry) {
+    bitnet_model *entry = NULL;
+    check(bitnet_model_open_entry(model, opt.entry, &entry));
+    bitnet_model_release(model); /* the entry holds it */
+    model = entry;
+  }
   int32_t num_inputs = bitnet_model_num_inputs(model);
   int32_t num_outputs = bitnet_model_num_outputs(model);
 
@@ -560,6 +572,14 @@ int main(int argc, char **argv) {
     printf("model: %s (%s, produced by %s, target %s)\n", opt.model_path,
            info->name ? info->name : "?", info->producer ? info->producer : "?",
            info->target ? info->target : "?");
+    if (opt.entry)
+      printf("entry: %s\n", opt.entry);
+    if (!opt.entry && bitnet_model_num_entries(model) > 0) {
+      printf("entries besides the main one (--entry):");
+      for (int32_t i = 0; i < bitnet_model_num_entries(model); ++i)
+        printf(" %s", bitnet_model_entry_name(model, i));
+      printf("\n");
+    }
     if (info->num_variants > 0) {
       const char *variant = bitnet_model_variant_name(model);
       printf("build: %s (of %d variants and the baseline)\n",

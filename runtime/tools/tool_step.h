@@ -110,12 +110,14 @@ static inline void step_check_vector(const step_model *s, int32_t index,
               path);
 }
 
-/* Loads a decoder step; its state inputs share `shared`'s buffers when given
- * (the same caches for the prompt and the decode builds). */
-static inline void load_step(step_model *s, const char *path,
-                             bitnet_thread_pool *tp, const step_model *shared) {
+/* Sets up a decoder step on `model` (its reference is the step's now);
+ * its state inputs share `shared`'s buffers when given (the same caches for
+ * the prompt and the decode steps). `path` names it in messages. */
+static inline void open_step(step_model *s, bitnet_model *model,
+                             const char *path, bitnet_thread_pool *tp,
+                             const step_model *shared) {
   memset(s, 0, sizeof(*s));
-  tool_check(bitnet_model_load(path, &s->model));
+  s->model = model;
   bitnet_context_options options = {NULL, tp, NULL};
   tool_check(bitnet_context_create(s->model, &options, &s->context));
   s->num_inputs = bitnet_model_num_inputs(s->model);
@@ -195,9 +197,12 @@ static inline void load_step(step_model *s, const char *path,
       tool_check(bitnet_model_find_input(shared->model, d.name, &j));
       bitnet_tensor_desc e;
       tool_check(bitnet_model_input(shared->model, j, &e));
-      if (e.byte_size != d.byte_size || e.rank != d.rank)
-        tool_fail("--prefill: cache '%s' differs between the two models",
-                  d.name);
+      if (e.byte_size != d.byte_size || e.rank != d.rank) {
+        fprintf(stderr, "%s: %s: cache '%s' differs from the one-token "
+                        "step's\n",
+                program_invocation_short_name, path, d.name);
+        exit(1);
+      }
       s->inputs[i] = shared->inputs[j];
     } else {
       s->inputs[i] = aligned_alloc(64, ((size_t)d.byte_size + 63) / 64 * 64);
@@ -231,6 +236,14 @@ static inline void load_step(step_model *s, const char *path,
     s->outputs[o] = tool_xmalloc((size_t)d.byte_size);
   }
   s->logits = (float *)s->outputs[s->logits_index];
+}
+
+/* Loads the decoder step at `path` (see open_step). */
+static inline void load_step(step_model *s, const char *path,
+                             bitnet_thread_pool *tp, const step_model *shared) {
+  bitnet_model *model = NULL;
+  tool_check(bitnet_model_load(path, &model));
+  open_step(s, model, path, tp, shared);
 }
 
 /* Fills the inputs of a run of `n` <= S tokens of one sequence at

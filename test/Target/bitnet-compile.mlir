@@ -56,7 +56,7 @@
 // keeps everything else internal: at -O0 the entry function survives as an
 // internal function.
 // LLVMIR: target triple =
-// LLVMIR: @bitnet_model_info = {{(local_unnamed_addr )?}}constant { i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr, ptr, i32, ptr, i64 } { i32 1296979010, i32 6,
+// LLVMIR: @bitnet_model_info = {{(local_unnamed_addr )?}}constant { i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr, ptr, i32, ptr, i64, i32, ptr } { i32 1296979010, i32 7,
 // LLVMIR0: define internal void @bitlinear(
 // LLVMIR: define {{.*}}i32 @bitnet_model_run(ptr {{.*}}, ptr {{.*}}, ptr {{.*}})
 

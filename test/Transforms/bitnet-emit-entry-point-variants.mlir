@@ -19,7 +19,7 @@
 // CHECK:       llvm.mlir.constant(128 : i64)
 // CHECK:     llvm.mlir.global external constant @bitnet_model_info()
 // CHECK:       llvm.mlir.constant(1296979010 : i32)
-// CHECK:       llvm.mlir.constant(6 : i32)
+// CHECK:       llvm.mlir.constant(7 : i32)
 // CHECK:       %[[COUNT:.*]] = llvm.mlir.constant(2 : i32) : i32
 // CHECK:       %[[ADDR:.*]] = llvm.mlir.addressof @[[TABLE]]
 // The stack the kernels need: the most of this build (a 4 KiB alloca) and

@@ -43,9 +43,9 @@
 // CHECK: llvm.mlir.global private constant @[[PRODUCER:__bitnet_str_[0-9]+]]("test-producer\00")
 // CHECK: llvm.mlir.global private constant @[[TARGET:__bitnet_str_[0-9]+]]("test-triple test-cpu\00")
 // CHECK: llvm.mlir.global private constant @[[FEATURES:__bitnet_str_[0-9]+]]("avx2,fma\00")
-// CHECK: llvm.mlir.global external constant @bitnet_model_info() {{.*}} : !llvm.struct<(i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr, ptr, i32, ptr, i64)> {
+// CHECK: llvm.mlir.global external constant @bitnet_model_info() {{.*}} : !llvm.struct<(i32, i32, ptr, ptr, ptr, i32, i32, ptr, ptr, i64, i64, ptr, i32, ptr, ptr, i32, ptr, i64, i32, ptr)> {
 // CHECK:   %[[MAGIC:.*]] = llvm.mlir.constant(1296979010 : i32) : i32
-// CHECK:   %[[VERSION:.*]] = llvm.mlir.constant(6 : i32) : i32
+// CHECK:   %[[VERSION:.*]] = llvm.mlir.constant(7 : i32) : i32
 // CHECK:   %[[NAMEP:.*]] = llvm.mlir.addressof @[[NAME]]
 // CHECK:   %[[PRODP:.*]] = llvm.mlir.addressof @[[PRODUCER]]
 // CHECK:   %[[TARGP:.*]] = llvm.mlir.addressof @[[TARGET]]

@@ -144,6 +144,16 @@ static cl::opt<int64_t> maxContext(
              "--max-sequences"),
     cl::value_desc("tokens"), cl::init(0), cl::cat(category));
 
+static cl::opt<int64_t> prefillTokens(
+    "prefill-tokens",
+    cl::desc("Also build a checkpoint's decoder step for S prompt tokens at "
+             "a time, whose logits are the last token's, as the entry "
+             "'prefill' of the same shared object: the one-token step and it "
+             "share the weights (one copy) and the KV caches' shapes, and "
+             "bitnet-generate runs a prompt through it. The weights are laid "
+             "out for the S-token step. CPU targets"),
+    cl::value_desc("S"), cl::init(0), cl::cat(category));
+
 static cl::opt<std::string> kernels(
     "kernels",
     cl::desc("Kernels for linear layers with constant weights: auto (the "
@@ -384,6 +394,20 @@ int main(int argc, char **argv) {
   if (maxSequences > 0 && lastTokenLogits)
     return fail("--last-token-logits does not apply to a --max-sequences "
                 "build (each token's logits belong to its own sequence)");
+  if (prefillTokens.getNumOccurrences()) {
+    if (prefillTokens < 2 || prefillTokens > 65536)
+      return fail("--prefill-tokens must be between 2 and 65536");
+    if (maxSequences > 0)
+      return fail("--prefill-tokens does not apply to a --max-sequences "
+                  "build");
+    if (options.backend != "cpu")
+      return fail("--prefill-tokens builds for CPU targets only");
+    if (options.emit != EmitKind::SharedObject)
+      return fail("--prefill-tokens needs --emit=so (the entry is a build of "
+                  "its own in the shared object)");
+    if (!options.variants.empty())
+      return fail("--prefill-tokens and --variants do not combine");
+  }
   if (!tune && (tuningCache.getNumOccurrences() ||
                 tuneThreads.getNumOccurrences() || retune))
     return fail("--tuning-cache, --tune-threads and --retune need --tune");
@@ -454,6 +478,31 @@ int main(int argc, char **argv) {
                 verbose, DecoderShape{maxSequences, maxContext});
   if (!module)
     return 1;
+  if (prefillTokens > 0) {
+    llvm::StringRef in(inputPath);
+    if (!in.ends_with(".gguf") && !llvm::sys::fs::is_directory(in))
+      return fail("--prefill-tokens applies to checkpoints (a GGUF file or a "
+                  "Hugging Face directory) only");
+    // The entry's shapes: the input shapes given, but S tokens a step.
+    std::vector<std::string> shapes{"tokens:" + std::to_string(prefillTokens)};
+    int64_t mainTokens = 1;
+    for (const std::string &spec : inputShapes) {
+      llvm::StringRef name = llvm::StringRef(spec).split(':').first;
+      if (name != "tokens")
+        shapes.push_back(spec);
+      else
+        llvm::StringRef(spec).split(':').second.getAsInteger(10, mainTokens);
+    }
+    ModelEntry entry;
+    entry.name = "prefill";
+    entry.lastTokenLogits = true;
+    entry.load = [&, shapes]() {
+      return loadModel(inputPath, context, sourceMgr, shapes, strictFloat,
+                       /*verbose=*/false, DecoderShape{0, maxContext});
+    };
+    options.entries.push_back(std::move(entry));
+    options.layoutTokens = std::max<int64_t>(prefillTokens, mainTokens);
+  }
 #if BITNET_COMPILE_TUNE
   if (tune) {
     TuneSettings settings;

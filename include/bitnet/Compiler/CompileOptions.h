@@ -17,8 +17,12 @@
 #include "bitnet/Pipelines/Pipelines.h"
 #include "bitnet/Target/CPU/CodeGen.h"
 
+#include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/OwningOpRef.h"
+
 #include "llvm/Support/Error.h"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,6 +51,18 @@ std::optional<EmitKind> parseEmitKind(StringRef name);
 std::optional<MLIRStage> parseMLIRStage(StringRef name);
 /// File extension of a phase's output, with the dot.
 StringRef getDefaultExtension(EmitKind kind);
+
+/// Another entry of a model, compiled into the same shared object over the
+/// same weights: a step of another shape (model_abi.h, bitnet_model_entry).
+struct ModelEntry {
+  /// Its name in the descriptor: lower-case letters, digits and '_'.
+  std::string name;
+  /// Its logits are its step's last token's.
+  bool lastTokenLogits = false;
+  /// Reads the model again with this entry's shapes, in the context of the
+  /// main module; null after reporting an error.
+  std::function<OwningOpRef<ModuleOp>()> load;
+};
 
 struct CompileOptions {
   EmitKind emit = EmitKind::SharedObject;
@@ -89,6 +105,13 @@ struct CompileOptions {
   /// best first; the runtime runs the first one the machine supports and
   /// the baseline build (`target`) otherwise. Shared objects only.
   std::vector<std::string> variants;
+  /// The model's other entries (CPU target, shared objects only). Their
+  /// weights are shared with the main build's where the bytes are the same.
+  std::vector<ModelEntry> entries;
+  /// Choose the kernel families (kernels "auto") as for a step of this many
+  /// tokens, so that the builds of several step sizes (the entries) lay the
+  /// weights out alike; 0: each build for its own step.
+  int64_t layoutTokens = 0;
   /// Compiler driver used to link shared objects; empty picks one.
   std::string linker;
   /// The largest tensor (constant, argument or result of any op) a model

@@ -126,6 +126,11 @@ def BitNetLowerToCPUKernels
     Option<"prefetchDistance", "prefetch-distance", "int64_t",
            /*default=*/"4096",
            "Bytes ahead of the weight stream to prefetch (0: none)">,
+    Option<"layoutTokens", "layout-tokens", "int64_t", /*default=*/"0",
+           "With family=auto, choose each layer's family as for a step of "
+           "this many tokens where that is more than the layer's own: the "
+           "builds of one model for several step sizes then lay its weights "
+           "out alike, and the shared object keeps one copy of them">,
     ListOption<"tuned", "tuned", "std::string",
                "Kernel families measured on the machine (bitnet-compile "
                "--tune), as MxNxK:family:mad_ns:lut_ns; with family=auto a "

@@ -91,6 +91,17 @@ struct PipelineOptions : public PassPipelineOptions<PipelineOptions> {
       *this, "cpu-tuned-kernels",
       llvm::cl::desc("Kernel families measured on the machine, per shape "
                      "(MxNxK:family:mad_ns:lut_ns; cpu-kernel-family=auto)")};
+  PassOptions::Option<int64_t> cpuLayoutTokens{
+      *this, "cpu-layout-tokens",
+      llvm::cl::desc("Choose kernel families (cpu-kernel-family=auto) as for "
+                     "a step of this many tokens, so that builds of several "
+                     "step sizes share one weight layout (0: each its own)"),
+      llvm::cl::init(0)};
+  PassOptions::Option<std::string> infoSymbol{
+      *this, "info-symbol",
+      llvm::cl::desc("Name of the model descriptor (another entry of a model "
+                     "renames it)"),
+      llvm::cl::init("bitnet_model_info")};
   PassOptions::Option<std::string> producer{
       *this, "producer", llvm::cl::desc("Producer recorded in the descriptor"),
       llvm::cl::init("bitnet-compile")};

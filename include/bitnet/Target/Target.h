@@ -22,6 +22,7 @@
 #define BITNET_TARGET_TARGET_H
 
 #include "bitnet/Compiler/CompileOptions.h"
+#include "bitnet/Target/CPU/WeightData.h"
 #include "bitnet/Dialect/BitNet/IR/BitNet.h"
 
 #include "mlir/IR/BuiltinOps.h"
@@ -106,6 +107,9 @@ public:
   StageTimer timer;
   /// Files to link into the shared object after the module's own object.
   std::vector<std::string> linkInputs;
+  /// The weights the builds of this compilation wrote, which later builds
+  /// (a model's other entries) refer to instead of writing them again.
+  SharedWeights sharedWeights;
 
 private:
   std::vector<std::string> temporaries;

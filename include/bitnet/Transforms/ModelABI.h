@@ -21,7 +21,7 @@ namespace mlir::bitnet::abi {
 
 /// bitnet_model_info.magic ("BTNM") and abi_version.
 inline constexpr uint32_t kModelMagic = 0x4d4e5442u;
-inline constexpr uint32_t kModelAbiVersion = 6u;
+inline constexpr uint32_t kModelAbiVersion = 7u;
 
 /// bitnet_tensor_info.flags: an input the run updates in place.
 inline constexpr int32_t kTensorState = 1;
@@ -33,6 +33,11 @@ inline constexpr int32_t kTensorRange = 2;
 /// count before the trailer and their XXH64 checksum (little-endian uint64).
 inline constexpr llvm::StringLiteral kTrailerMagic = "BTNMSUM1";
 static_assert(kTrailerMagic.size() == 8);
+
+/// Module attribute listing a model's other entries, compiled apart and
+/// linked into the same shared object: an array of dictionaries
+/// {name, info, run, stack_bytes} (bitnet-emit-entry-point).
+inline constexpr llvm::StringLiteral kEntriesAttrName = "bitnet.entries";
 
 /// The thread-local through which generated kernels find the caller's
 /// bitnet_exec_ctx during a run (set by bitnet_model_run).

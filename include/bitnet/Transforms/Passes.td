@@ -177,6 +177,13 @@ def BitNetEmitEntryPoint : Pass<"bitnet-emit-entry-point", "::mlir::ModuleOp"> {
     `bitnet.variants` attribute (`#bitnet.variant`s, best first) lists them
     for the descriptor, which the loader uses to pick the best build the
     machine runs.
+
+    A model may also carry other entries over the same weights (a step of S
+    tokens beside the one-token step): each is compiled with its own
+    `run-symbol` and `info-symbol`, and the main module's `bitnet.entries`
+    attribute (an array of dictionaries `{name = "prefill", info =
+    @bitnet_model_info__prefill, run = @bitnet_model_run__prefill,
+    stack_bytes = N}`) lists them for the main descriptor.
   }];
   let options = [
     Option<"entry", "entry", "std::string", /*default=*/"\"\"",
@@ -188,6 +195,10 @@ def BitNetEmitEntryPoint : Pass<"bitnet-emit-entry-point", "::mlir::ModuleOp"> {
            "Name of the run function (another name for a variant build)">,
     Option<"emitInfo", "emit-info", "bool", /*default=*/"true",
            "Emit the bitnet_model_info descriptor (not in variant builds)">,
+    Option<"infoSymbol", "info-symbol", "std::string",
+           /*default=*/"\"bitnet_model_info\"",
+           "Name of the descriptor (another name for a model's other "
+           "entries, whose descriptors carry no metadata)">,
   ];
   let dependentDialects = ["::mlir::LLVM::LLVMDialect",
                            "::mlir::func::FuncDialect"];

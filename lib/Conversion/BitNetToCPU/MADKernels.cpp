@@ -623,6 +623,12 @@ struct BitNetLowerToCPUKernelsPass
           << static_cast<int64_t>(prefetchDistance);
       return signalPassFailure();
     }
+    if (layoutTokens < 0) {
+      module.emitError("bitnet-lower-to-cpu-kernels: layout-tokens must be "
+                       ">= 0, got ")
+          << static_cast<int64_t>(layoutTokens);
+      return signalPassFailure();
+    }
     if (isa == KernelISA::None)
       return;
     if (family != KernelFamily::MAD && isa != KernelISA::AVX512VNNI) {
@@ -712,8 +718,10 @@ struct BitNetLowerToCPUKernelsPass
     OpBuilder b(op);
     SmallVector<NamedAttribute> estimates;
     bool useLUT = family == KernelFamily::LUT;
+    // The step size the weights' layout is chosen for (layout-tokens).
+    int64_t layoutM = std::max<int64_t>(m, layoutTokens);
     auto tunedChoice = tunedChoices.find(
-        llvm::formatv("{0}x{1}x{2}", m, n, k).str());
+        llvm::formatv("{0}x{1}x{2}", layoutM, n, k).str());
     if (family == KernelFamily::Auto && tunedChoice != tunedChoices.end()) {
       // Measured on the machine: no estimate to make.
       useLUT = tunedChoice->second.lut;
@@ -722,7 +730,7 @@ struct BitNetLowerToCPUKernelsPass
           b.getNamedAttr("mad_ns", b.getI64IntegerAttr(tunedChoice->second.madNs)),
           b.getNamedAttr("lut_ns", b.getI64IntegerAttr(tunedChoice->second.lutNs))};
     } else if (family == KernelFamily::Auto) {
-      KernelCostEstimate e = estimateBitLinear(m, n, k, residency);
+      KernelCostEstimate e = estimateBitLinear(layoutM, n, k, residency);
       useLUT = e.preferLUT();
       StringRef where = residency == WeightResidency::L2 ? "l2"
                         : residency == WeightResidency::LastLevelCache

@@ -17,6 +17,7 @@
 #include "bitnet/Target/CPU/WeightData.h"
 #include "bitnet/Target/InitAllTargets.h"
 #include "bitnet/Target/Target.h"
+#include "bitnet/Transforms/ModelABI.h"
 #include "bitnet/Transforms/Passes.h"
 
 #include "mlir/Support/FileUtilities.h"
@@ -110,7 +111,8 @@ static LogicalResult writeObject(llvm::Module &llvmModule,
 /// start with `prefix`.
 static LogicalResult outlineWeights(ModuleOp module, StringRef prefix,
                                     Compilation &compilation,
-                                    bool verbose = false) {
+                                    bool verbose = false,
+                                    SharedWeights *shared = nullptr) {
   Location loc = module.getLoc();
   FailureOr<std::string> data = compilation.createTemporaryFile(loc, "bin");
   if (failed(data))
@@ -119,13 +121,18 @@ static LogicalResult outlineWeights(ModuleOp module, StringRef prefix,
   if (failed(assembly))
     return failure();
   llvm::Expected<OutlinedWeights> outlined =
-      outlineWeightData(module, prefix, *data, *assembly);
+      outlineWeightData(module, prefix, *data, *assembly, 64 * 1024, shared);
   if (!outlined)
     return reportError(loc, outlined.takeError());
-  if (verbose)
+  if (verbose) {
     llvm::errs() << " " << outlined->globals << " constants, "
                  << llvm::format("%.1f", outlined->bytes / 1048576.0)
                  << " MiB";
+    if (outlined->sharedGlobals)
+      llvm::errs() << " (" << outlined->sharedGlobals << " of them, "
+                   << llvm::format("%.1f", outlined->sharedBytes / 1048576.0)
+                   << " MiB, shared with the other entries)";
+  }
   compilation.linkInputs.push_back(*assembly);
   return success();
 }
@@ -158,6 +165,19 @@ public:
   LogicalResult lower(ModuleOp module, const CompileOptions &options,
                       std::optional<MLIRStage> stopAfter,
                       Compilation &compilation) const override {
+    // The other entries first: the main descriptor lists them, and the
+    // main build refers to the weights they wrote.
+    SmallVector<Attribute> entries;
+    for (const ModelEntry &entry : options.entries) {
+      FailureOr<DictionaryAttr> attr =
+          compileEntry(module, options, entry, compilation);
+      if (failed(attr))
+        return failure();
+      entries.push_back(*attr);
+    }
+    if (!entries.empty())
+      module->setAttr(abi::kEntriesAttrName,
+                      ArrayAttr::get(module.getContext(), entries));
     // Variant builds first: the baseline's descriptor lists them.
     SmallVector<Attribute> variants;
     for (const std::string &cpu : options.variants) {
@@ -183,7 +203,8 @@ public:
     if (options.emit == EmitKind::SharedObject &&
         failed(timer.step("writing the weight data", [&] {
           return outlineWeights(module, "__bitnet_weights_", compilation,
-                                timer.isEnabled());
+                                timer.isEnabled(),
+                                &compilation.sharedWeights);
         })))
       return failure();
     llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
@@ -263,6 +284,7 @@ private:
     auto configure = [&](PipelineOptions &pipeline) {
       pipeline.cpuKernels = kernels->isa;
       pipeline.cpuKernelFamily = kernels->family;
+      pipeline.cpuLayoutTokens = options.layoutTokens;
       if (!options.tunedKernels.empty())
         pipeline.cpuTunedKernels = ArrayRef<std::string>(options.tunedKernels);
       if (entry)
@@ -287,6 +309,77 @@ private:
         return success();
     }
     return success();
+  }
+
+  /// Writes the object of `module`, lowered to the LLVM dialect, to a
+  /// temporary file linked into the shared object.
+  static LogicalResult emitLinkedObject(ModuleOp module,
+                                        const CompileOptions &options,
+                                        Compilation &compilation,
+                                        const Twine &stage) {
+    Location loc = module.getLoc();
+    llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
+        createTargetMachine(options.target);
+    if (!machine)
+      return reportError(loc, machine.takeError());
+    llvm::LLVMContext llvmContext;
+    return compilation.timer.step(stage, [&]() -> LogicalResult {
+      auto translated = translateAndOptimize(module, llvmContext, **machine,
+                                             options.target.optLevel);
+      if (!translated)
+        return reportError(loc, translated.takeError());
+      FailureOr<std::string> object = compilation.createTemporaryFile(loc, "o");
+      if (failed(object))
+        return failure();
+      compilation.linkInputs.push_back(*object);
+      return writeObject(**translated, **machine, *object, loc);
+    });
+  }
+
+  /// Compiles another entry of the model (read again with its shapes) into
+  /// an object with its own descriptor and run function; its weights are
+  /// written once for all the entries. Returns what the main descriptor
+  /// lists of it (abi::kEntriesAttrName).
+  FailureOr<DictionaryAttr> compileEntry(ModuleOp module,
+                                         const CompileOptions &base,
+                                         const ModelEntry &entry,
+                                         Compilation &compilation) const {
+    MLIRContext *context = module.getContext();
+    OwningOpRef<ModuleOp> copy = entry.load();
+    if (!copy)
+      return failure();
+    CompileOptions options = base;
+    options.lastTokenLogits = entry.lastTokenLogits;
+    options.entries.clear();
+    options.variants.clear();
+    (*copy)->setAttr(kTargetAttrName, getTargetAttr(context, options));
+    std::string runSymbol = "bitnet_model_run__" + entry.name;
+    std::string infoSymbol = "bitnet_model_info__" + entry.name;
+    std::string suffix = " (entry " + entry.name + ")";
+    auto symbols = [&](PipelineOptions &pipeline) {
+      pipeline.runSymbol = runSymbol;
+      pipeline.infoSymbol = infoSymbol;
+    };
+    StageTimer &timer = compilation.timer;
+    if (failed(lowerBuild(*copy, options, std::nullopt, timer, symbols,
+                          suffix)))
+      return failure();
+    int64_t stack = staticStackBytes(*copy);
+    if (failed(timer.step("writing the weight data" + suffix, [&] {
+          return outlineWeights(*copy, "__bitnet_" + entry.name + "_weights_",
+                                compilation, timer.isEnabled(),
+                                &compilation.sharedWeights);
+        })))
+      return failure();
+    if (failed(emitLinkedObject(*copy, options, compilation,
+                                "emitting code" + suffix)))
+      return failure();
+    Builder b(context);
+    return b.getDictionaryAttr(
+        {b.getNamedAttr("name", b.getStringAttr(entry.name)),
+         b.getNamedAttr("info", FlatSymbolRefAttr::get(context, infoSymbol)),
+         b.getNamedAttr("run", FlatSymbolRefAttr::get(context, runSymbol)),
+         b.getNamedAttr("stack_bytes", b.getI64IntegerAttr(stack))});
   }
 
   /// Compiles a copy of `module` for the CPU `cpu` into an object whose
@@ -336,25 +429,8 @@ private:
     int64_t stack = staticStackBytes(*copy);
     if (failed(outlineWeights(*copy, runSymbol + "_weights_", compilation)))
       return failure();
-    llvm::Expected<std::unique_ptr<llvm::TargetMachine>> machine =
-        createTargetMachine(options.target);
-    if (!machine)
-      return reportError(loc, machine.takeError());
-    llvm::LLVMContext llvmContext;
-    LogicalResult emitted = timer.step(
-        "emitting code" + suffix, [&]() -> LogicalResult {
-          auto translated = translateAndOptimize(*copy, llvmContext, **machine,
-                                                 options.target.optLevel);
-          if (!translated)
-            return reportError(loc, translated.takeError());
-          FailureOr<std::string> object =
-              compilation.createTemporaryFile(loc, "o");
-          if (failed(object))
-            return failure();
-          compilation.linkInputs.push_back(*object);
-          return writeObject(**translated, **machine, *object, loc);
-        });
-    if (failed(emitted))
+    if (failed(emitLinkedObject(*copy, options, compilation,
+                                "emitting code" + suffix)))
       return failure();
     return VariantAttr::get(
         module.getContext(), target.cpu,

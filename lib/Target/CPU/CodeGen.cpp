@@ -181,11 +181,13 @@ mlir::bitnet::createTargetMachine(const CPUTarget &target) {
 /// one process never clash.
 static void internalize(llvm::Module &module) {
   // bitnet_model_run__<cpu> are the entries of variant builds, which the
-  // baseline's descriptor refers to from another object; NAME__bitnet_emu
+  // baseline's descriptor refers to from another object, as it does to
+  // bitnet_model_{info,run}__<entry> of a model's other entries; NAME__bitnet_emu
   // and NAME__bitnet_emu_info are the host builds of GPU kernels that the
   // CUDA driver emulator looks up (bitnet_rt/gpu_emulation.h).
   auto isAbi = [](llvm::StringRef name) {
-    return name == "bitnet_model_info" || name.starts_with("bitnet_model_run") ||
+    return name.starts_with("bitnet_model_info") ||
+           name.starts_with("bitnet_model_run") ||
            name.ends_with("__bitnet_emu") || name.ends_with("__bitnet_emu_info");
   };
   for (llvm::Function &f : module)

@@ -274,6 +274,29 @@ BITNET_RT_API const char *bitnet_model_path(const bitnet_model *model);
  *  was built for), or NULL when the baseline build runs. */
 BITNET_RT_API const char *bitnet_model_variant_name(const bitnet_model *model);
 
+/** Number of other entries the model carries besides its main one (0 for
+ *  NULL): steps of other shapes over the same weights, such as "prefill"
+ *  (bitnet-compile --prefill-tokens). */
+BITNET_RT_API int32_t bitnet_model_num_entries(const bitnet_model *model);
+
+/** The name of entry `index`, or NULL when it is out of range. */
+BITNET_RT_API const char *bitnet_model_entry_name(const bitnet_model *model,
+                                                  int32_t index);
+
+/** Opens entry `name` of `model` as a model of its own, with its own inputs,
+ *  outputs, workspace and run, on which contexts are created as on any
+ *  model; its weights, metadata and mapping are `model`'s, which it keeps
+ *  loaded (a reference) until it is released. NOT_FOUND lists the entries
+ *  there are. An entry of an entry is not a thing: a model opened this way
+ *  has none. */
+BITNET_RT_API bitnet_status bitnet_model_open_entry(bitnet_model *model,
+                                                    const char *name,
+                                                    bitnet_model **out_entry);
+
+/** The name of the entry `model` was opened as, or NULL for a model loaded
+ *  from its file (its main entry). */
+BITNET_RT_API const char *bitnet_model_opened_as(const bitnet_model *model);
+
 /** Number of inputs (0 for NULL). */
 BITNET_RT_API int32_t bitnet_model_num_inputs(const bitnet_model *model);
 

@@ -20,6 +20,14 @@
  * names, element types and static shapes. Read `magic` and `abi_version` first;
  * nothing else in the struct may be trusted unless both match this header.
  *
+ * A model may carry other entries over the same weights (`bitnet-compile
+ * --prefill-tokens=S` adds "prefill", a step of S tokens whose logits are the
+ * last token's, beside the one-token step): `entries` lists them, each with a
+ * descriptor of its own (its inputs, outputs and workspace; no metadata, no
+ * variants, no entries) and a run function of the same contract. Entries
+ * share the state inputs' names and shapes with the main entry where they
+ * have the same ones, so that a caller can run them on the same buffers.
+ *
  * `bitnet_model_run` runs the model once. `buffers` holds
  * `num_inputs + num_outputs` pointers: the inputs in declaration order, then the
  * outputs. Every buffer is a dense row-major array of its tensor's element type
@@ -59,7 +67,7 @@ extern "C" {
 /** "BTNM" read as a little-endian 32-bit integer. */
 #define BITNET_MODEL_MAGIC 0x4d4e5442u
 /** Bumped whenever a struct below or the run signature changes. */
-#define BITNET_MODEL_ABI_VERSION 6u
+#define BITNET_MODEL_ABI_VERSION 7u
 
 /** A model file that bitnet-compile linked ends with a trailer of
  *  BITNET_MODEL_TRAILER_BYTES bytes: the 8 bytes of
@@ -186,7 +194,19 @@ typedef struct bitnet_model_info {
    *  on top. A loader must run the model only on threads with at least this
    *  much stack left, and a margin. */
   int64_t stack_bytes;
+  /** The model's other entries (num_entries of them; 0 and NULL when it has
+   *  none), over the same weights. */
+  int32_t num_entries;
+  const struct bitnet_model_entry *entries;
 } bitnet_model_info;
+
+/** Another entry of the model: a step of another shape over the same
+ *  weights. */
+typedef struct bitnet_model_entry {
+  const char *name;                     /**< e.g. "prefill" */
+  const struct bitnet_model_info *info; /**< its inputs, outputs, workspace */
+  bitnet_model_run_fn run;              /**< same contract as bitnet_model_run */
+} bitnet_model_entry;
 
 /** One build of the model for a CPU, with its own entry and workspace. */
 typedef struct bitnet_model_variant {

@@ -23,12 +23,41 @@
 
 #include "llvm/Support/Error.h"
 
+#include <string>
+#include <unordered_map>
+
 namespace mlir::bitnet {
 
 /// What `outlineWeightData` moved.
 struct OutlinedWeights {
   int64_t globals = 0;
   int64_t bytes = 0;
+  /// Of them, constants an earlier build wrote (SharedWeights).
+  int64_t sharedGlobals = 0;
+  int64_t sharedBytes = 0;
+};
+
+/// The constants that earlier calls of `outlineWeightData` in one
+/// compilation wrote, by content: the builds of a model's entries (a
+/// one-token step, an S-token step) hold the same packed weights, which the
+/// shared object then carries once.
+class SharedWeights {
+public:
+  struct Written {
+    std::string symbol;
+    std::string dataPath;
+    uint64_t offset = 0;
+    uint64_t size = 0;
+    uint64_t alignment = 1;
+  };
+
+  /// The constant written before with exactly these bytes and at least this
+  /// alignment, or null. The bytes are compared, not only their hash.
+  const Written *find(ArrayRef<char> bytes, uint64_t alignment) const;
+  void add(ArrayRef<char> bytes, Written written);
+
+private:
+  std::unordered_multimap<uint64_t, Written> byHash;
 };
 
 /// Moves the initializers of constant `llvm.mlir.global`s of at least
@@ -36,9 +65,14 @@ struct OutlinedWeights {
 /// writes `asmPath`, which defines each as `<symbolPrefix><n>` (hidden, in
 /// `.rodata`, its alignment kept) from that file. The globals become
 /// external declarations of those names.
+///
+/// With `shared`, a constant whose bytes an earlier call wrote becomes a
+/// declaration of that call's symbol and is not written again; the
+/// constants this call writes are added to it.
 llvm::Expected<OutlinedWeights>
 outlineWeightData(ModuleOp module, StringRef symbolPrefix, StringRef dataPath,
-                  StringRef asmPath, int64_t minBytes = 64 * 1024);
+                  StringRef asmPath, int64_t minBytes = 64 * 1024,
+                  SharedWeights *shared = nullptr);
 
 } // namespace mlir::bitnet
 
