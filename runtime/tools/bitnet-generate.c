@@ -250,6 +250,8 @@ typedef struct generation {
   /* Statistics, over all turns. */
   int64_t prompt_tokens, generated, decode_steps, shifts, shift_tokens;
   double t_prompt, t_decode, t_first, t_start;
+  /* The fastest step of each build so far (seconds; 0: none yet). */
+  double best_prefill_step, best_decode_step;
 } generation;
 
 /* Whether `n` more tokens fit in the KV cache after those given so far. */
@@ -257,8 +259,22 @@ static int fits(const generation *g, int64_t n) {
   return g->pos + n + g->decode->run_rows <= g->ctx + 1;
 }
 
+/* Whether the prefill step should run the `r` < S tokens left of a prompt
+ * but its last, padded to S (their logits are not needed): when it takes
+ * less time than r one-token steps, as the fastest steps of each kind so
+ * far took (before both ran: when r is at least S/8). */
+static int pad_tail(const generation *g, int64_t r) {
+  if (r < 2)
+    return 0;
+  if (g->best_prefill_step > 0 && g->best_decode_step > 0)
+    return g->best_prefill_step < (double)r * g->best_decode_step;
+  return r * 8 >= g->prefill->S;
+}
+
 /* Runs `n` tokens (that fit) through the model after those given so far,
- * in the prefill build's full chunks where it has them. */
+ * in the prefill build's chunks of S where it has one: full chunks, and a
+ * shorter rest but its last token (padded; see pad_tail), whose logits are
+ * the one-token step's. */
 static void feed(generation *g, const int32_t *tokens, int64_t n) {
   double t0 = now_seconds();
   if (g->t_start == 0)
@@ -266,12 +282,23 @@ static void feed(generation *g, const int32_t *tokens, int64_t n) {
   memmove(g->ids + g->pos, tokens, sizeof(int32_t) * (size_t)n);
   int64_t end = g->pos + n;
   while (g->pos < end) {
-    step_model *s = g->prefill && end - g->pos >= g->prefill->S &&
-                            g->pos + g->prefill->S <= g->prefill->capacity
+    int64_t left = end - g->pos;
+    int fits_chunk =
+        g->prefill && g->pos + g->prefill->S <= g->prefill->capacity;
+    step_model *s = fits_chunk && (left >= g->prefill->S ||
+                                   pad_tail(g, left - 1))
                         ? g->prefill
                         : g->decode;
-    int64_t chunk = end - g->pos < s->S ? end - g->pos : s->S;
+    int64_t chunk = left < s->S ? left : s->S;
+    if (s == g->prefill && left < s->S)
+      chunk = left - 1; /* the last one's logits: the one-token step's */
+    double t = now_seconds();
     g->logits = run_step(s, g->ids + g->pos, chunk, g->pos);
+    t = now_seconds() - t;
+    double *best = s == g->prefill ? &g->best_prefill_step
+                                   : &g->best_decode_step;
+    if (*best == 0 || t < *best)
+      *best = t;
     g->pos += chunk;
   }
   g->prompt_tokens += n;
