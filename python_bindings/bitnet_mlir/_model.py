@@ -85,6 +85,19 @@ class Model:
         return self._native.path
 
     @property
+    def entry(self):
+        """The entry this model was loaded as (load(..., entry=)), or None
+        for the file's main entry."""
+        return self._native.entry or None
+
+    @property
+    def entries(self):
+        """The other entries of the model's file (e.g. ["prefill"] for
+        `bitnet-compile --prefill-tokens`): steps of other shapes over the
+        same weights, loaded with load(path, entry=NAME)."""
+        return list(self._native.entries)
+
+    @property
     def metadata(self):
         """Metadata of the source model (e.g. "bitnet.vocab"), a dict of str."""
         return dict(self._native.metadata)
@@ -390,8 +403,13 @@ class Model:
         self.close()
 
 
-def load(path, threads=None):
+def load(path, threads=None, entry=None):
     """Loads a model compiled with emit="so" (or by bitnet-compile).
+
+    entry: one of the file's other entries (Model.entries) instead of its
+    main one; it shares the file's weights, and its state inputs (KV
+    caches) have the main entry's names and shapes, so the same arrays can
+    be given to both.
 
     threads: threads for the kernels' parallel loops, the calling thread
     included (>= 1); None means one per online core, 1 runs everything on
@@ -414,4 +432,7 @@ def load(path, threads=None):
     elif threads < 1:
         raise ValueError(f"threads must be >= 1 (or None for one per core), "
                          f"got {threads}")
-    return Model(_native.Model(path, int(threads)))
+    if entry is not None and not isinstance(entry, str):
+        raise TypeError(f"entry must be a str or None, got "
+                        f"{type(entry).__name__}")
+    return Model(_native.Model(path, int(threads), entry or ""))

@@ -170,13 +170,15 @@ struct PoolBlock {
 
 class Model {
 public:
-  Model(const std::string &path, int threads) {
+  Model(const std::string &path, int threads, const std::string &entryName) {
     if (threads < 1)
       throw py::value_error("threads must be >= 1, got " +
                             std::to_string(threads));
+    std::vector<std::string> entryNames;
+    const bitnet_model_info *mainInfo = nullptr;
     {
       py::gil_scoped_release release;
-      load(path, threads);
+      load(path, threads, entryName, entryNames, mainInfo);
     }
     try {
       const bitnet_model_info *info = bitnet_model_get_info(model);
@@ -184,9 +186,13 @@ public:
       producer = info->producer ? info->producer : "";
       target = info->target ? info->target : "";
       workspaceAlignment = info->workspace_alignment;
-      for (int32_t i = 0; i < info->num_metadata; ++i)
-        metadata[py::str(toStr(info->metadata[2 * i]))] =
-            py::str(toStr(info->metadata[2 * i + 1]));
+      entry = entryName;
+      for (const std::string &e : entryNames)
+        entries.append(py::str(e));
+      // An entry's descriptor leaves the metadata to the main one's.
+      for (int32_t i = 0; i < mainInfo->num_metadata; ++i)
+        metadata[py::str(toStr(mainInfo->metadata[2 * i]))] =
+            py::str(toStr(mainInfo->metadata[2 * i + 1]));
       inputs = describe(bitnet_model_num_inputs(model), bitnet_model_input);
       outputs = describe(bitnet_model_num_outputs(model), bitnet_model_output);
     } catch (...) {
@@ -366,14 +372,28 @@ public:
     return bitnet_context_workspace_bytes(context);
   }
 
-  std::string path, name, producer, target;
+  std::string path, name, producer, target, entry;
   py::dict metadata;
+  py::list entries; ///< the other entries of the model's file
   int64_t workspaceAlignment = 0;
   int threads = 1;
 
 private:
-  void load(const std::string &modelPath, int numThreads) {
+  void load(const std::string &modelPath, int numThreads,
+            const std::string &entryName, std::vector<std::string> &entryNames,
+            const bitnet_model_info *&mainInfo) {
     check(bitnet_model_load(modelPath.c_str(), &model));
+    mainInfo = bitnet_model_get_info(model);
+    for (int32_t i = 0; i < bitnet_model_num_entries(model); ++i)
+      entryNames.push_back(bitnet_model_entry_name(model, i));
+    if (!entryName.empty()) {
+      bitnet_model *opened = nullptr;
+      bitnet_status status =
+          bitnet_model_open_entry(model, entryName.c_str(), &opened);
+      bitnet_model_release(model); // the entry holds it
+      model = opened;
+      check(status);
+    }
     path = bitnet_model_path(model);
     threads = numThreads;
     try {
@@ -542,8 +562,10 @@ void bindRuntime(py::module_ &m) {
       .def("reset", &Collector::reset);
 
   py::class_<Model>(m, "Model")
-      .def(py::init<const std::string &, int>(), py::arg("path"),
-           py::arg("threads"))
+      .def(py::init<const std::string &, int, const std::string &>(),
+           py::arg("path"), py::arg("threads"), py::arg("entry") = "")
+      .def_readonly("entry", &Model::entry)
+      .def_readonly("entries", &Model::entries)
       .def_readonly("path", &Model::path)
       .def_readonly("name", &Model::name)
       .def_readonly("producer", &Model::producer)
