@@ -88,13 +88,17 @@ void appendHex(std::string &hex, unsigned byte) {
 }
 
 /// Compiles `stem`.mlir, which `writeMLIR` writes on first use, with `flags`
-/// into `stem`_`variant`.so, unless that exists; returns the .so.
+/// into `stem`_`variant`.so, unless that exists and is newer than the
+/// compiler (another compiler's kernels, or model ABI, are not this one's);
+/// returns the .so.
 std::string compileOnce(const std::string &stem, const std::string &variant,
                         const std::string &flags,
                         const std::function<void(FILE *)> &writeMLIR) {
   std::string so = stem + "_" + variant + ".so";
-  struct stat st;
-  if (stat(so.c_str(), &st) == 0)
+  struct stat st, compiler;
+  if (stat(so.c_str(), &st) == 0 &&
+      stat(BITNET_COMPILE_PATH, &compiler) == 0 &&
+      st.st_mtime > compiler.st_mtime)
     return so;
   std::string mlir = stem + ".mlir";
   if (stat(mlir.c_str(), &st) != 0) {

@@ -545,6 +545,25 @@ struct DenseCase {
 
 class DenseEndToEnd : public ::testing::TestWithParam<DenseCase> {};
 
+/// The --cpu flags the dense kernels are checked with beside this machine's
+/// own: each CPU the kernels take their own block shape for
+/// (DenseKernels.cpp), where this machine runs its code, so that every
+/// shape is checked on any machine that can.
+std::vector<std::vector<std::string>> denseCPUFlags(const std::string &kernels) {
+  std::vector<std::vector<std::string>> cpus = {{}};
+  if (kernels != "--kernels=avx512vnni")
+    return cpus;
+  cpus.push_back({"--cpu=cascadelake"});
+  if (__builtin_cpu_supports("avx512vbmi2") &&
+      __builtin_cpu_supports("avx512bitalg") &&
+      __builtin_cpu_supports("avx512vpopcntdq") &&
+      __builtin_cpu_supports("avx512ifma") &&
+      __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("gfni") &&
+      __builtin_cpu_supports("vaes") && __builtin_cpu_supports("vpclmulqdq"))
+    cpus.push_back({"--cpu=znver4"});
+  return cpus;
+}
+
 TEST_P(DenseEndToEnd, MatchesReference) {
   const DenseCase &c = GetParam();
   std::mt19937 rng(static_cast<unsigned>(c.m * 7919 + c.n * 31 + c.k));
@@ -568,21 +587,24 @@ TEST_P(DenseEndToEnd, MatchesReference) {
   };
   std::vector<float> w8 = ref::int8Rows(w.data(), c.n, c.k);
   for (const std::string &kernels : kernelFlags())
+    for (const std::vector<std::string> &cpu : denseCPUFlags(kernels))
     for (std::string precision : {"f32", "f16", "int8"}) {
       const std::vector<float> &wp = precision == "int8" ? w8 : w;
       std::vector<float> expected =
           ref::denseMatmul(x.data(), wp.data(), c.m, c.n, c.k);
-      SCOPED_TRACE(kernels + " " + precision);
-      auto model = compileOrFail(
-          source(c.m), {kernels, "--float-weights=" + precision});
+      std::vector<std::string> flags = cpu;
+      flags.push_back(kernels);
+      flags.push_back("--float-weights=" + precision);
+      SCOPED_TRACE(kernels + " " + precision + " " +
+                   (cpu.empty() ? "this CPU" : cpu[0]));
+      auto model = compileOrFail(source(c.m), flags);
       ASSERT_TRUE(model);
       std::vector<float> y(c.m * c.n, std::nanf(""));
       ASSERT_EQ(model->run({x.data(), y.data()}), 0);
       // A token's row is the same, bit for bit, as when it is alone (a
       // batched decoder's sequences do not change each other's logits).
       if (c.m > 1) {
-        auto single = compileOrFail(
-            source(1), {kernels, "--float-weights=" + precision});
+        auto single = compileOrFail(source(1), flags);
         ASSERT_TRUE(single);
         for (int64_t i = 0; i < c.m; ++i) {
           std::vector<float> row(c.n, std::nanf(""));

@@ -22,11 +22,12 @@
 //    keep up with memory; the accumulators are reduced at the end; a K that
 //    is not a multiple of two vectors takes one vector at a time, then
 //    element by element; an i8 row's sum is then scaled by the row's scale;
-//  * one token: each row is prefetched 1 KiB ahead, once per 64-byte line.
-//    On an AMD EPYC (Zen 5), a 65536 x 2560 f16 head streamed 24 and 44 GB/s
-//    (1 and 2 threads) with blocks of four rows, one vector a step and a
-//    prefetch per vector, 28 and 51 GB/s so (three alternating rounds of
-//    bitnet-run --profile; the read probe gives about 30 and 55);
+//  * one token: each row is prefetched a little ahead (1 KiB; 256 bytes on a
+//    Zen 4), once per 64-byte line. On an AMD EPYC (Zen 5), a 65536 x 2560
+//    f16 head streamed 24 and 44 GB/s (1 and 2 threads) with blocks of four
+//    rows, one vector a step and a prefetch per vector, 28 and 51 GB/s so
+//    (three alternating rounds of bitnet-run --profile; the read probe gives
+//    about 30 and 55); the block's shape is the CPU's (blockShape);
 //  * blocks of rows are spread over the runtime's thread pool.
 //
 // The sum is in another order than the reference's (the float tolerance of
@@ -47,21 +48,40 @@
 using namespace mlir;
 using namespace mlir::bitnet;
 
-/// How far ahead of each weight row the kernel prefetches.
-static constexpr int64_t kPrefetchBytes = 1024;
 static constexpr int64_t kCacheLine = 64;
 
 /// How a block of rows is taken along K: `rows` rows at once, `vectors`
-/// vectors of each a step (accumulators a row). With 16-lane vectors
-/// (AVX-512, 32 registers) 8 rows x 2, otherwise 4 x 2 (16 registers). For
-/// i8 rows 4 x 4 (a whole line of each row a step) was slower than 8 x 2:
-/// 16.7 against 19.9 GB/s, one thread, where widening i8 to f32, not memory,
-/// sets the pace.
+/// vectors of each a step (accumulators a row), and how far ahead of each
+/// row a token alone prefetches (`prefetch` bytes). With 16-lane vectors
+/// (AVX-512, 32 registers) 8 rows x 2 and 1 KiB, otherwise 4 x 2 (16
+/// registers). For i8 rows 4 x 4 (a whole line of each row a step) was
+/// slower than 8 x 2: 16.7 against 19.9 GB/s, one thread, where widening i8
+/// to f32, not memory, sets the pace.
+///
+/// The best shape depends on the core's memory system, so it is chosen by
+/// the CPU the code is for (the target's chip), where it was measured: on an
+/// AMD EPYC Zen 4 (znver4, 2 cores), a 65536 x 2560 f16 head streamed 12.8
+/// and 23 GB/s (1 and 2 threads, medians of three alternating rounds of
+/// bitnet-run, read probe 23.5 and 30.6) with 8 x 2 and 1 KiB ahead, 15.6
+/// and 23 with 8 x 2 and 256 bytes, 19.1 and 27 with 16 rows x 1 vector and
+/// 256 bytes: more rows in flight, fetched just ahead, keep its memory busy.
+/// On a Zen 5, 8 x 2 and 1 KiB measured best of the shapes tried there
+/// (above); other CPUs keep it until measured.
 struct BlockShape {
-  int64_t rows, vectors;
+  int64_t rows, vectors, prefetch;
 };
-static BlockShape blockShape(int64_t lanes) {
-  return lanes >= 16 ? BlockShape{8, 2} : BlockShape{4, 2};
+static BlockShape blockShape(int64_t lanes, StringRef chip) {
+  if (lanes < 16)
+    return {4, 2, 1024};
+  if (chip == "znver4")
+    return {16, 1, 256};
+  return {8, 2, 1024};
+}
+
+/// The CPU `module` is compiled for (#bitnet.target's chip), or "".
+static StringRef targetChip(ModuleOp module) {
+  auto target = module->getAttrOfType<TargetAttr>(kTargetAttrName);
+  return target ? target.getChip() : StringRef();
 }
 
 /// Tokens a tile takes at once. An 8 x 4096 x 2560 f16 product, one thread,
@@ -79,11 +99,11 @@ namespace {
 class DenseKernelEmitter : KernelEmitterBase {
 public:
   DenseKernelEmitter(ModuleOp module, int64_t m, int64_t n, int64_t k,
-                     Type weightElem, int64_t lanes)
+                     Type weightElem, int64_t lanes, BlockShape shape)
       : KernelEmitterBase(module), m(m), n(n), k(k), lanes(lanes), weightElem(weightElem),
         weightBytes(weightElem.getIntOrFloatBitWidth() / 8),
-        blockRows(blockShape(lanes).rows),
-        vectorsPerStep(blockShape(lanes).vectors),
+        blockRows(shape.rows), vectorsPerStep(shape.vectors),
+        prefetchBytes(shape.prefetch),
         tileTokens(std::min<int64_t>(m, kTileTokens)),
         blocks(llvm::divideCeil(n, blockRows)),
         kStep(k / (vectorsPerStep * lanes) * vectorsPerStep * lanes),
@@ -134,7 +154,7 @@ private:
 
   int64_t m, n, k, lanes;
   Type weightElem;
-  int64_t weightBytes, blockRows, vectorsPerStep;
+  int64_t weightBytes, blockRows, vectorsPerStep, prefetchBytes;
   /// Tokens and rows of a tile (one token and the whole block alone; with
   /// more tokens, kTileTokens of them and fewer rows).
   int64_t tileTokens, tileRows = 1;
@@ -212,7 +232,7 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
           // several tokens, the next block's row at the same column).
           Value ahead =
               m > 1 ? gep(kb, nextBase[row0 + r], mul(kb, kk, weightBytes))
-                    : gep(kb, at, cI64(kb, kPrefetchBytes));
+                    : gep(kb, at, cI64(kb, prefetchBytes));
           for (int64_t line = 0; line < vectors * lanes * weightBytes;
                line += kCacheLine)
             LLVM::Prefetch::create(
@@ -343,7 +363,9 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
   if (n == 0 || k == 0)
     return false;
   int64_t m = xType.getNumElements() / k;
-  DenseKernelEmitter emitter(module, m, n, k, wType.getElementType(), lanes);
+  BlockShape shape = blockShape(lanes, targetChip(module));
+  DenseKernelEmitter emitter(module, m, n, k, wType.getElementType(), lanes,
+                             shape);
 
   OpBuilder b(op);
   Location loc = op.getLoc();
@@ -363,7 +385,6 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
       cast<MemRefType>(xBuf.getType()), cast<MemRefType>(wBuf.getType()),
       yMemType, scalesType);
   auto call = func::CallOp::create(b, loc, kernel, operands);
-  BlockShape shape = blockShape(lanes);
   call->setAttr("bitnet.kernel",
                 b.getDictionaryAttr({
                     b.getNamedAttr("family", b.getStringAttr("dense")),
@@ -372,6 +393,8 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
                                    b.getI64IntegerAttr(shape.rows)),
                     b.getNamedAttr("vectors_per_step",
                                    b.getI64IntegerAttr(shape.vectors)),
+                    b.getNamedAttr("prefetch_bytes",
+                                   b.getI64IntegerAttr(shape.prefetch)),
                     b.getNamedAttr("weight_type",
                                    TypeAttr::get(wType.getElementType())),
                 }));
