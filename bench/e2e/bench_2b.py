@@ -17,15 +17,20 @@
    are reported for every build;
 2. compiles decode builds (one token a step) with an f16 and with an int8
    embedding table and head (--float-weights=f16 / int8; bitnet.cpp's
-   reference figures have an f16 head) and a prefill build (128 tokens a
-   step, f16, logits of the last token only);
+   reference figures have an f16 head); a checkpoint's f16 build carries
+   its prefill step (the entry 'prefill': 128 tokens a step, logits of the
+   last token only, over the same weights, bitnet-compile's default) and a
+   decode-only f16 build (--prefill-tokens=0) stands beside it; an ONNX
+   model gets a separate prefill build;
 3. measures this machine's read bandwidth (bitnet-kernel-bench read_bandwidth)
    on 1 and 2 threads;
 4. in --rounds alternating rounds (3 by default), at 1 and 2 threads:
-   bitnet-generate's decode tokens/s after a 128-token prompt and its time to
-   first token with the prefill build; the prefill build's 128-token step
-   cold (the first run of a fresh process) and warm (the median of 5 runs
-   after 2), with bitnet-run; and, with --peer-llama-bench and --peer-model,
+   bitnet-generate's decode tokens/s after a 128-token prompt (and the
+   decode-only build's) and its time to first token through the prefill
+   step; the 128-token prefill step cold (the first run of a fresh process)
+   and warm (the median of 5 runs after 2), with bitnet-run (--entry
+   prefill); peak RSS decoding with and without the prefill step; and, with
+   --peer-llama-bench and --peer-model,
    llama-bench (bitnet.cpp's or llama.cpp's) on that GGUF file, -p 128 -n
    48, in the same round. Medians over the rounds are reported;
 5. profiles one decode step to measure the head's streaming rate (GB/s);
@@ -121,8 +126,10 @@ def bandwidth(build):
     return result
 
 
-def generate(build, so, prompt, new, threads, prefill=None):
+def generate(build, so, prompt, new, threads, prefill=None, no_prefill=False):
     extra = ["--prefill", prefill] if prefill else []
+    if no_prefill:
+        extra.append("--no-prefill")
     r = run([os.path.join(build, "bin", "bitnet-generate"), so, *extra,
              "--tokens",
              ",".join(map(str, prompt)), "-n", str(new), "--temperature", "0",
@@ -152,11 +159,11 @@ def cpu_name():
     return platform.processor() or "unknown CPU"
 
 
-def bitnet_run(build, so, threads, warmup, repeat, profile=None):
+def bitnet_run(build, so, threads, warmup, repeat, profile=None, extra=()):
     """Runs `so` on random in-range inputs; returns (p50 ms, report text)."""
     cmd = [os.path.join(build, "bin", "bitnet-run"), so, "--random",
            "--threads", str(threads), "--warmup", str(warmup),
-           "--repeat", str(repeat)]
+           "--repeat", str(repeat), *extra]
     if profile:
         cmd += ["--profile", profile]
     r = run(cmd)
@@ -164,11 +171,13 @@ def bitnet_run(build, so, threads, warmup, repeat, profile=None):
     return float(m.group(2)), r.stdout
 
 
-def prefill_step(build, so, threads):
-    """The prefill build's step in tokens/s: cold (the first run of a fresh
-    process, pages of the model touched for the first time) and warm."""
-    cold_ms, _ = bitnet_run(build, so, threads, 0, 1)
-    warm_ms, _ = bitnet_run(build, so, threads, 2, 5)
+def prefill_step(build, so, threads, entry=None):
+    """The prefill step (a build's, or its entry's) in tokens/s: cold (the
+    first run of a fresh process, pages of the model touched for the first
+    time) and warm."""
+    extra = ["--entry", entry] if entry else []
+    cold_ms, _ = bitnet_run(build, so, threads, 0, 1, extra=extra)
+    warm_ms, _ = bitnet_run(build, so, threads, 2, 5, extra=extra)
     return PROMPT / (cold_ms / 1e3), PROMPT / (warm_ms / 1e3)
 
 
@@ -252,14 +261,31 @@ def main():
             run([PY, os.path.join(ROOT, "models", "gen_2b_checkpoint.py"),
                  "--format", fmt, model, "--context", "256"])
     suffix = "" if fmt == "onnx" else "-" + fmt
+    # A checkpoint's f16 build carries its prefill step (the entry 'prefill',
+    # 128 tokens, over the same weights), as bitnet-compile builds it by
+    # default; the decode-only build beside it (--prefill-tokens=0) gives
+    # the decode-only figures. An ONNX model takes a separate prefill build.
+    checkpoint = fmt != "onnx"
     decode_so = {p: os.path.join(work, f"decode-{p}{suffix}.so")
                  for p in ("f16", "int8")}
-    prefill_so = os.path.join(work, f"prefill128-f16{suffix}.so")
     compiles = {}
-    for p, so in decode_so.items():
-        compiles[f"decode, {p} head"] = compile_model(build, model, so, 1, p)
-    compiles["prefill 128"] = compile_model(build, model, prefill_so, 128,
-                                            "f16", ["--last-token-logits"])
+    no_entry = ["--prefill-tokens=0"] if checkpoint else []
+    compiles["decode, f16 head" + (" + prefill entry" if checkpoint else "")] = \
+        compile_model(build, model, decode_so["f16"], 1, "f16",
+                      [f"--prefill-tokens={PROMPT}"] if checkpoint else [])
+    compiles["decode, int8 head"] = compile_model(
+        build, model, decode_so["int8"], 1, "int8", no_entry)
+    if checkpoint:
+        alone_so = os.path.join(work, f"decode-f16-alone{suffix}.so")
+        compiles["decode only, f16 head"] = compile_model(
+            build, model, alone_so, 1, "f16", no_entry)
+        prefill_so, prefill_entry = decode_so["f16"], "prefill"
+    else:
+        alone_so = decode_so["f16"]
+        prefill_so, prefill_entry = (
+            os.path.join(work, f"prefill128-f16{suffix}.so"), None)
+        compiles["prefill 128"] = compile_model(
+            build, model, prefill_so, PROMPT, "f16", ["--last-token-logits"])
 
     tuned_so = {}
     if args.tune:
@@ -279,9 +305,9 @@ def main():
 
     prompt = [(i * 7919 + 13) % 128256 for i in range(PROMPT)]
     # Per thread count, lists over the rounds.
-    keys = ("decode_tps", "decode_int8_tps", "decode_tuned_tps", "ttft_s",
-            "prefill_cold_tps", "prefill_warm_tps", "peer_prefill_tps",
-            "peer_decode_tps")
+    keys = ("decode_tps", "decode_alone_tps", "decode_int8_tps",
+            "decode_tuned_tps", "ttft_s", "prefill_cold_tps",
+            "prefill_warm_tps", "peer_prefill_tps", "peer_decode_tps")
     rounds = {t: {k: [] for k in keys} for t in (1, 2)}
     last = {}
     for r in range(args.rounds):
@@ -291,9 +317,17 @@ def main():
                          threads)
             d8 = generate(build, decode_so["int8"], prompt,
                           args.decode_tokens, threads)
+            # The prompt through the prefill step: the build's own entry
+            # (bitnet-generate's default) or the separate build.
             p = generate(build, decode_so["f16"], prompt, 1, threads,
-                         prefill=prefill_so)
-            cold, warm = prefill_step(build, prefill_so, threads)
+                         prefill=None if checkpoint else prefill_so)
+            cold, warm = prefill_step(build, prefill_so, threads,
+                                      prefill_entry)
+            a = d
+            if checkpoint:
+                a = generate(build, alone_so, prompt, args.decode_tokens,
+                             threads, no_prefill=True)
+            got["decode_alone_tps"].append(a["decode_tps"])
             got["decode_tps"].append(d["decode_tps"])
             got["decode_int8_tps"].append(d8["decode_tps"])
             got["ttft_s"].append(PROMPT / p["prompt_tps"])
@@ -303,7 +337,7 @@ def main():
                 dt = generate(build, tuned_so[threads], prompt,
                               args.decode_tokens, threads)
                 got["decode_tuned_tps"].append(dt["decode_tps"])
-            last[threads] = (d, d8, p)
+            last[threads] = (d, d8, p, a)
             line = (f"round {r + 1}, {threads} threads: decode "
                     f"{d['decode_tps']:.2f} tokens/s (int8 head "
                     f"{d8['decode_tps']:.2f}), prefill {warm:.1f} warm / "
@@ -331,6 +365,7 @@ def main():
     d1 = last[1][0]
     weight_bytes = d1["weights_mb"] * 1e6
     weight8 = last[1][1]["weights_mb"] * 1e6
+    weight_alone = last[1][3]["weights_mb"] * 1e6
     print()
     size_mb = model_bytes(model) / 1e6
     print(f"Compiling the {fmt.upper()} model ({size_mb:.0f} MB), this machine:")
@@ -371,13 +406,19 @@ def main():
         m = med[threads]
         bound = bw[threads] * 1e9 / weight_bytes
         row(f"decode, {threads}T", m["decode_tps"], bound, m["peer_decode_tps"])
+        alone_bound = bw[threads] * 1e9 / weight_alone
+        if checkpoint:
+            row(f"decode only build, {threads}T", m["decode_alone_tps"],
+                alone_bound)
         summary["threads"][str(threads)] = {
             "decode_tps": m["decode_tps"], "bound_tps": bound,
+            "decode_alone_tps": m["decode_alone_tps"],
+            "bound_alone_tps": alone_bound,
             "decode_int8_tps": m["decode_int8_tps"],
             "bound_int8_tps": bw[threads] * 1e9 / weight8,
             "prefill_warm_tps": m["prefill_warm_tps"],
             "prefill_cold_tps": m["prefill_cold_tps"],
-            "ttft_s": m["ttft_s"], "peak_rss_mb": last[threads][0]["rss_mb"],
+            "ttft_s": m["ttft_s"], "peak_rss_mb": last[threads][3]["rss_mb"],
             "peak_rss_prefill_mb": last[threads][2]["rss_mb"],
             "head_gbps": heads[threads], "probe_gbps": bw[threads]}
         if peer:
@@ -391,9 +432,10 @@ def main():
         for threads in (1, 2):
             m = med[threads]
             row(f"decode --tune, {threads}T", m["decode_tuned_tps"],
-                bw[threads] * 1e9 / weight_bytes)
-            print(f"  {'':24s}{m['decode_tuned_tps'] / m['decode_tps']:10.2f}x "
-                  f"the default cost model's build")
+                bw[threads] * 1e9 / weight_alone)
+            print(f"  {'':24s}"
+                  f"{m['decode_tuned_tps'] / m['decode_alone_tps']:10.2f}x "
+                  f"the default cost model's decode-only build")
             summary["threads"][str(threads)]["decode_tuned_tps"] = \
                 m["decode_tuned_tps"]
     for threads in (1, 2):
@@ -405,11 +447,14 @@ def main():
     for threads in (1, 2):
         h = heads[threads]
         print(f"  {threads}T: time to first token {med[threads]['ttft_s']:.2f} s "
-              f"(prompt of {PROMPT} through the prefill build); head "
+              f"(prompt of {PROMPT} through the prefill "
+              f"{'entry' if checkpoint else 'build'}); head "
               + (f"{h:.1f} GB/s ({100 * h / bw[threads]:.0f}% of the probe)"
                  if h else "not profiled")
-              + f"; peak RSS {last[threads][0]['rss_mb']:.0f} MB decode, "
-              f"{last[threads][2]['rss_mb']:.0f} MB with the prefill build")
+              + f"; peak RSS {last[threads][3]['rss_mb']:.0f} MB decode only, "
+              f"{last[threads][2]['rss_mb']:.0f} MB with the prefill "
+              f"{'entry' if checkpoint else 'build'} "
+              f"({last[threads][2]['rss_mb'] / last[threads][3]['rss_mb']:.2f}x)")
     if not peer:
         print("  (no peer ran: --peer-llama-bench PATH --peer-model FILE.gguf "
               "adds bitnet.cpp's figures of this run)")

@@ -85,7 +85,7 @@ class PrefillEntryTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
         cls.so = {}
-        builds = {"single": [],
+        builds = {"single": ["--prefill-tokens", "0"],
                   "entry": ["--prefill-tokens", str(S)],
                   "separate": ["--input-shape", f"tokens:{S}",
                                "--last-token-logits"]}

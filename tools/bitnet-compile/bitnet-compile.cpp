@@ -19,6 +19,7 @@
 #include "bitnet_rt/bitnet_rt.h"
 #endif
 
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
@@ -144,6 +145,10 @@ static cl::opt<int64_t> maxContext(
              "--max-sequences"),
     cl::value_desc("tokens"), cl::init(0), cl::cat(category));
 
+/// The prompt tokens a step of the 'prefill' entry takes by default (fewer
+/// when the KV cache holds fewer than twice as many).
+static constexpr int64_t kDefaultPrefillTokens = 128;
+
 static cl::opt<int64_t> prefillTokens(
     "prefill-tokens",
     cl::desc("Also build a checkpoint's decoder step for S prompt tokens at "
@@ -151,7 +156,11 @@ static cl::opt<int64_t> prefillTokens(
              "'prefill' of the same shared object: the one-token step and it "
              "share the weights (one copy) and the KV caches' shapes, and "
              "bitnet-generate runs a prompt through it. The weights are laid "
-             "out for the S-token step. CPU targets"),
+             "out for the S-token step. By default a checkpoint's one-token "
+             "shared object for a CPU gets S = 128 (half the KV cache when "
+             "that is less; not with --tune, which times the families for "
+             "the one-token step), which about doubles the compile time; 0 "
+             "builds no entry"),
     cl::value_desc("S"), cl::init(0), cl::cat(category));
 
 static cl::opt<std::string> kernels(
@@ -307,6 +316,23 @@ static cl::opt<unsigned> progressAfterMs(
     cl::desc("How long a compile runs before its progress shows"),
     cl::init(1000), cl::Hidden, cl::cat(category));
 
+/// The tokens the KV caches of an imported decoder step hold (the first
+/// dimension of its state arguments, cache.*), or 0 when it has none.
+static int64_t cacheCapacity(ModuleOp module) {
+  int64_t capacity = 0;
+  module.walk([&](func::FuncOp func) {
+    for (unsigned i = 0; i < func.getNumArguments(); ++i) {
+      auto name = func.getArgAttrOfType<StringAttr>(i, "bitnet.name");
+      auto type = dyn_cast<RankedTensorType>(func.getArgument(i).getType());
+      if (name && name.getValue().starts_with("cache.") && type &&
+          type.getRank() >= 1 && !type.isDynamicDim(0))
+        capacity = capacity ? std::min(capacity, type.getDimSize(0))
+                            : type.getDimSize(0);
+    }
+  });
+  return capacity;
+}
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   registerMLIRContextCLOptions();
@@ -394,9 +420,10 @@ int main(int argc, char **argv) {
   if (maxSequences > 0 && lastTokenLogits)
     return fail("--last-token-logits does not apply to a --max-sequences "
                 "build (each token's logits belong to its own sequence)");
-  if (prefillTokens.getNumOccurrences()) {
+  if (prefillTokens.getNumOccurrences() && prefillTokens != 0) {
     if (prefillTokens < 2 || prefillTokens > 65536)
-      return fail("--prefill-tokens must be between 2 and 65536");
+      return fail("--prefill-tokens must be 0 (no entry) or between 2 and "
+                  "65536");
     if (maxSequences > 0)
       return fail("--prefill-tokens does not apply to a --max-sequences "
                   "build");
@@ -478,21 +505,30 @@ int main(int argc, char **argv) {
                 verbose, DecoderShape{maxSequences, maxContext});
   if (!module)
     return 1;
-  if (prefillTokens > 0) {
-    llvm::StringRef in(inputPath);
-    if (!in.ends_with(".gguf") && !llvm::sys::fs::is_directory(in))
+  llvm::StringRef in(inputPath);
+  bool checkpoint = in.ends_with(".gguf") ||
+                    (!in.ends_with(".onnx") && llvm::sys::fs::is_directory(in));
+  int64_t mainTokens = 1;
+  for (const std::string &spec : inputShapes)
+    if (llvm::StringRef(spec).split(':').first == "tokens")
+      llvm::StringRef(spec).split(':').second.getAsInteger(10, mainTokens);
+  int64_t entryTokens = prefillTokens;
+  // The default: a one-token step of a checkpoint in a shared object for a
+  // CPU carries a prefill step, half the KV cache at most.
+  if (!prefillTokens.getNumOccurrences() && checkpoint &&
+      options.emit == EmitKind::SharedObject && options.backend == "cpu" &&
+      maxSequences == 0 && !lastTokenLogits && mainTokens == 1 &&
+      options.variants.empty() && !tune)
+    entryTokens = std::min(kDefaultPrefillTokens, cacheCapacity(*module) / 2);
+  if (entryTokens >= 2) {
+    if (!checkpoint)
       return fail("--prefill-tokens applies to checkpoints (a GGUF file or a "
                   "Hugging Face directory) only");
     // The entry's shapes: the input shapes given, but S tokens a step.
-    std::vector<std::string> shapes{"tokens:" + std::to_string(prefillTokens)};
-    int64_t mainTokens = 1;
-    for (const std::string &spec : inputShapes) {
-      llvm::StringRef name = llvm::StringRef(spec).split(':').first;
-      if (name != "tokens")
+    std::vector<std::string> shapes{"tokens:" + std::to_string(entryTokens)};
+    for (const std::string &spec : inputShapes)
+      if (llvm::StringRef(spec).split(':').first != "tokens")
         shapes.push_back(spec);
-      else
-        llvm::StringRef(spec).split(':').second.getAsInteger(10, mainTokens);
-    }
     ModelEntry entry;
     entry.name = "prefill";
     entry.lastTokenLogits = true;
@@ -501,7 +537,7 @@ int main(int argc, char **argv) {
                        /*verbose=*/false, DecoderShape{0, maxContext});
     };
     options.entries.push_back(std::move(entry));
-    options.layoutTokens = std::max<int64_t>(prefillTokens, mainTokens);
+    options.layoutTokens = std::max<int64_t>(entryTokens, mainTokens);
   }
 #if BITNET_COMPILE_TUNE
   if (tune) {
