@@ -184,6 +184,9 @@ struct Metrics {
   // Requests answered, by endpoint and status.
   std::map<std::pair<std::string, int>, uint64_t> requests;
   std::atomic<uint64_t> prompt_tokens{0}, generated_tokens{0};
+  // Steps of the model, and of them those run through the one-token step
+  // (a batched build's entry 'one').
+  std::atomic<uint64_t> steps{0}, one_token_steps{0};
   std::atomic<int64_t> queue_depth{0}, slots_in_use{0};
   int64_t slots = 0;
   Histogram ttft{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}};
@@ -224,6 +227,12 @@ struct Metrics {
         "Prompt tokens run through the model.", (long long)prompt_tokens);
     put("bitnet_serve_generated_tokens_total", "counter",
         "Tokens generated.", (long long)generated_tokens);
+    put("bitnet_serve_steps_total", "counter", "Steps of the model run.",
+        (long long)steps);
+    put("bitnet_serve_one_token_steps_total", "counter",
+        "Steps run through a batched build's one-token step (one token to "
+        "run).",
+        (long long)one_token_steps);
     put("bitnet_serve_queue_depth", "gauge",
         "Requests waiting for a slot.", (long long)queue_depth);
     put("bitnet_serve_slots_in_use", "gauge",
@@ -362,8 +371,12 @@ struct Slot {
 /// step one sequence: a prompt chunk of up to S tokens, or one token.
 class Scheduler {
 public:
-  Scheduler(step_model *step, const TextModel *text, size_t capacity)
-      : step_(step), text_(text), capacity_(capacity) {
+  /// `one`, when not null, is the batched build's step of one token over
+  /// the same caches (its entry 'one'), run for a step that has a single
+  /// token to run.
+  Scheduler(step_model *step, step_model *one, const TextModel *text,
+            size_t capacity)
+      : step_(step), one_(one), text_(text), capacity_(capacity) {
     // A step takes one token of each decoding slot: a batched build of
     // T < B tokens a step can keep only T of its slots busy.
     slots_.resize((size_t)std::min(step->slots, step->S));
@@ -508,26 +521,31 @@ private:
       used += n;
     }
 
-    if (step_->batched) {
+    // A single token runs through the one-token step where there is one:
+    // the T-token step would compute T - 1 padding tokens too.
+    step_model *st = one_ && used == 1 ? one_ : step_;
+    if (st->batched) {
       for (const Piece &p : pieces)
         for (int64_t k = 0; k < p.n; ++k) {
-          step_->tokens[p.at + k] = p.slot->ids[(size_t)(p.slot->pos + k)];
-          step_->positions[p.at + k] = (int32_t)(p.slot->pos + k);
-          step_->slot_ids[p.at + k] = p.slot->index;
+          st->tokens[p.at + k] = p.slot->ids[(size_t)(p.slot->pos + k)];
+          st->positions[p.at + k] = (int32_t)(p.slot->pos + k);
+          st->slot_ids[p.at + k] = p.slot->index;
         }
-      for (int64_t k = used; k < T; ++k) {
-        step_->tokens[k] = 0;
-        step_->positions[k] = 0;
-        step_->slot_ids[k] = -1; // padding
+      for (int64_t k = used; k < st->S; ++k) {
+        st->tokens[k] = 0;
+        st->positions[k] = 0;
+        st->slot_ids[k] = -1; // padding
       }
     } else {
       const Piece &p = pieces[0]; // the one slot
-      step_fill_one(step_, p.slot->ids.data() + p.slot->pos, p.n,
-                    p.slot->pos);
+      step_fill_one(st, p.slot->ids.data() + p.slot->pos, p.n, p.slot->pos);
     }
     bitnet_status status = bitnet_context_run(
-        step_->context, (const void *const *)step_->inputs,
-        step_->num_inputs, step_->outputs, step_->num_outputs);
+        st->context, (const void *const *)st->inputs, st->num_inputs,
+        st->outputs, st->num_outputs);
+    ++metrics.steps;
+    if (st == one_)
+      ++metrics.one_token_steps;
     if (status != BITNET_OK) {
       std::string message = bitnet_status_message(status);
       bitnet_status_free(status);
@@ -545,7 +563,7 @@ private:
         if (s.prompt_run < (int64_t)s.job->prompt.size())
           continue;
       }
-      sample(s, step_->logits + (p.at + p.n - 1) * step_->V);
+      sample(s, st->logits + (p.at + p.n - 1) * st->V);
     }
   }
 
@@ -668,6 +686,7 @@ private:
   }
 
   step_model *step_;
+  step_model *one_; ///< the entry 'one', or null
   const TextModel *text_;
   size_t capacity_;
   std::mutex m_;
@@ -1330,7 +1349,22 @@ int main(int argc, char **argv) {
               model_path);
   }
 
-  Scheduler scheduler(&decode, &text, (size_t)queue);
+  // A batched build's one-token step (bitnet-compile --max-sequences), over
+  // the same caches.
+  step_model one;
+  bool has_one = false;
+  if (decode.batched)
+    for (int32_t i = 0; i < bitnet_model_num_entries(decode.model); ++i)
+      if (!strcmp(bitnet_model_entry_name(decode.model, i), "one")) {
+        bitnet_model *entry = nullptr;
+        tool_check(bitnet_model_open_entry(decode.model, "one", &entry));
+        open_step(&one, entry, model_path, tp, &decode);
+        has_one = one.batched && one.S == 1 && one.V == decode.V;
+        if (!has_one)
+          free_step(&one, &decode);
+      }
+  Scheduler scheduler(&decode, has_one ? &one : nullptr, &text,
+                      (size_t)queue);
   Server server;
   server.scheduler = &scheduler;
   server.text = &text;
@@ -1399,6 +1433,8 @@ int main(int argc, char **argv) {
   bitnet_tokenizer_free(text.tok);
   if (text.has_vocab)
     free_vocab(&text.voc);
+  if (has_one)
+    free_step(&one, &decode);
   free_step(&decode, nullptr);
   bitnet_thread_pool_release(tp);
   if (!quiet)

@@ -141,9 +141,9 @@ static inline void open_step(step_model *s, bitnet_model *model,
   if (s->batched) {
     step_check_vector(s, s->positions_index, path);
     step_check_vector(s, s->slots_index, path);
-    if (shared)
+    if (shared && !shared->batched)
       tool_fail("%s: a batched build (input 'slots') cannot share caches "
-                "with another build",
+                "with a one-sequence build",
                 path);
   } else {
     tool_check(bitnet_model_input(s->model, s->position_index, &d));

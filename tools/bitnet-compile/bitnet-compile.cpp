@@ -163,6 +163,15 @@ static cl::opt<int64_t> prefillTokens(
              "builds no entry"),
     cl::value_desc("S"), cl::init(0), cl::cat(category));
 
+static cl::opt<bool> oneTokenEntry(
+    "one-token-entry",
+    cl::desc("With --max-sequences and more than one token a step: also "
+             "build the step for a single token over the same weights and KV "
+             "caches, as the entry 'one', which bitnet-serve runs when a step "
+             "has one token to run (a single stream), instead of paying for "
+             "all T (on by default; the compile takes about twice as long)"),
+    cl::init(true), cl::cat(category));
+
 static cl::opt<std::string> kernels(
     "kernels",
     cl::desc("Kernels for linear layers with constant weights: auto (the "
@@ -538,6 +547,28 @@ int main(int argc, char **argv) {
     };
     options.entries.push_back(std::move(entry));
     options.layoutTokens = std::max<int64_t>(entryTokens, mainTokens);
+  }
+  // A batched step of T > 1 tokens: the entry 'one', a single token over
+  // the same caches.
+  int64_t batchTokens = maxSequences;
+  for (const std::string &spec : inputShapes)
+    if (llvm::StringRef(spec).split(':').first == "tokens")
+      llvm::StringRef(spec).split(':').second.getAsInteger(10, batchTokens);
+  if (maxSequences > 0 && oneTokenEntry && batchTokens > 1 &&
+      options.emit == EmitKind::SharedObject && options.variants.empty()) {
+    std::vector<std::string> shapes{"tokens:1"};
+    for (const std::string &spec : inputShapes)
+      if (llvm::StringRef(spec).split(':').first != "tokens")
+        shapes.push_back(spec);
+    ModelEntry entry;
+    entry.name = "one";
+    entry.load = [&, shapes]() {
+      return loadModel(inputPath, context, sourceMgr, shapes, strictFloat,
+                       /*verbose=*/false,
+                       DecoderShape{maxSequences, maxContext});
+    };
+    options.entries.push_back(std::move(entry));
+    options.layoutTokens = batchTokens;
   }
 #if BITNET_COMPILE_TUNE
   if (tune) {
