@@ -105,6 +105,9 @@ static const char usage_text[] =
     "                       'prefill', over the same weights: it is used\n"
     "                       unless --prefill or --no-prefill is given\n"
     "  --no-prefill         run the prompt one token a step\n"
+    "                       A batched build (--max-sequences) runs in slot 0:\n"
+    "                       its one-token step (entry 'one') decodes and its\n"
+    "                       T-token step runs the prompt\n"
     "  --threads N          threads for the kernels (default: online cores)\n"
     "  --ids                print token ids instead of text (with --chat: each\n"
     "                       reply's, its end token included, a line each)\n"
@@ -618,6 +621,27 @@ int main(int argc, char **argv) {
     load_step(&prefill, prefill_path, tp, &decode);
     snprintf(prefill_name, sizeof(prefill_name), "%s", prefill_path);
   }
+  /* A batched build's one-token step (its entry 'one') decodes, and its
+   * T-token step runs the prompt (unless --no-prefill), in slot 0; the
+   * T-token step holds the caches. */
+  int swapped = 0;
+  for (int32_t i = 0;
+       decode.batched && !swapped && i < bitnet_model_num_entries(decode.model);
+       ++i)
+    if (!strcmp(bitnet_model_entry_name(decode.model, i), "one")) {
+      bitnet_model *entry = NULL;
+      tool_check(bitnet_model_open_entry(decode.model, "one", &entry));
+      prefill = decode;
+      snprintf(prefill_name, sizeof(prefill_name), "%s", model_path);
+      char name[4096];
+      snprintf(name, sizeof(name), "%s (entry 'one')", model_path);
+      open_step(&decode, entry, name, tp, &prefill);
+      if (!decode.batched || decode.S != 1)
+        tool_fail("%s: its entry 'one' is not a batched step of one token",
+                  model_path);
+      swapped = 1;
+      use_prefill = !no_prefill;
+    }
   if (use_prefill && prefill.V != decode.V)
     tool_fail("%s has another vocabulary size than the model", prefill_name);
 
@@ -683,7 +707,8 @@ int main(int argc, char **argv) {
     ctx_size = decode.capacity;
   /* The model's own entry stays out of a context too small for it. */
   if (use_prefill && !prefill_path && ctx_size < prefill.S + 1) {
-    free_step(&prefill, &decode);
+    if (!swapped)
+      free_step(&prefill, &decode);
     use_prefill = 0;
   }
   if (ctx_size < decode.run_rows + 1 || (use_prefill && ctx_size < prefill.S + 1)) {
@@ -822,9 +847,14 @@ int main(int argc, char **argv) {
   free(g.ids);
   free_vocab(&voc);
   free(file_prompt);
-  if (use_prefill)
-    free_step(&prefill, &decode);
-  free_step(&decode, NULL);
+  if (swapped) {
+    free_step(&decode, &prefill);
+    free_step(&prefill, NULL);
+  } else {
+    if (use_prefill)
+      free_step(&prefill, &decode);
+    free_step(&decode, NULL);
+  }
   bitnet_thread_pool_release(tp);
   return 0;
 }
