@@ -29,6 +29,7 @@ PACKAGES=(
   python3-pip python3-setuptools python3-venv     #   and their pip install (test/install)
   python3-wheel dpkg-dev                          # the wheel; the .deb's dpkg-shlibdeps
   libopenblas-dev                                 # fp32 baseline of the benchmarks
+  python3-matplotlib                              #   and their charts (bench/charts.py)
   pkg-config libpcre2-dev libcjson-dev            # the runtime's tokenizer: regexes, JSON
   python3-regex python3-sentencepiece             #   and its Python references in tests
   python3-torch                                   # the bundled model's training and agreement test

@@ -39,7 +39,11 @@
    with --tune, also a decode build compiled with bitnet-compile --tune (the
    kernel families timed on this machine per layer shape, 1 and 2 threads
    each with its own build), in the same rounds;
-7. prints the table with the bandwidth bound (weights read per token over the
+7. draws (bench/charts.py, Debian's python3-matplotlib) the rooflines of a
+   decode and a prefill step at 1 and 2 threads, each kernel placed under
+   the read-bandwidth and int8-peak probes of the run, and, when the peer
+   ran, a bar chart of the comparison (--charts DIR, default --work);
+8. prints the table with the bandwidth bound (weights read per token over the
    measured bandwidth) and, only where the peer ran in this run, the ratios to
    it; --json FILE writes the same figures (per thread count: decode_tps,
    bound_tps, prefill_warm_tps, prefill_cold_tps, ttft_s, peak_rss_mb,
@@ -112,18 +116,24 @@ def compile_model(build, model, so, tokens, precision, extra=()):
     return seconds, rss
 
 
-def bandwidth(build):
+def probes(build):
+    """This machine's read bandwidth (GB/s) and int8 dot-product peak (GOPS)
+    per thread count, from bitnet-kernel-bench's probes."""
     out = os.path.join(build, "bench-2b-bandwidth.json")
     run([os.path.join(build, "bench", "bitnet-kernel-bench"),
-         "--benchmark_filter=^read_bandwidth", "--benchmark_min_time=0.5",
+         "--benchmark_filter=^(read_bandwidth|int8_peak)",
+         "--benchmark_min_time=0.5",
          f"--benchmark_out={out}", "--benchmark_out_format=json"])
     with open(out) as f:
         data = json.load(f)
-    result = {}
+    bandwidth, peak = {}, {}
     for b in data["benchmarks"]:
         threads = int(b["name"].split("/")[1])
-        result[threads] = b["GB/s"]
-    return result
+        if b["name"].startswith("read_bandwidth"):
+            bandwidth[threads] = b["GB/s"]
+        else:
+            peak[threads] = b["GOPS"]
+    return bandwidth, peak
 
 
 def generate(build, so, prompt, new, threads, prefill=None, no_prefill=False):
@@ -183,9 +193,10 @@ def prefill_step(build, so, threads, entry=None):
 
 def head_gbps(build, so, threads, work):
     """The largest dense_matmul (the head) of a decode step, in GB/s, from
-    bitnet-run's profile of 5 steps."""
-    _, report = bitnet_run(build, so, threads, 1, 5,
-                           profile=os.path.join(work, "decode-profile.json"))
+    bitnet-run's profile of 5 steps (its trace: decode-profile-<T>T.json)."""
+    _, report = bitnet_run(
+        build, so, threads, 1, 5,
+        profile=os.path.join(work, f"decode-profile-{threads}T.json"))
     best = None
     for line in report.splitlines():
         m = re.match(r"dense_matmul \S+ 1x(\d+)x(\d+)\s.*?([\d.]+)\s+[\d.]+$",
@@ -211,6 +222,44 @@ def peer_bench(llama_bench, model, threads, gen):
     return prefill, decode
 
 
+def draw_charts(out_dir, work, bw, peak, med, peer):
+    """Rooflines of the decode and the prefill step at 1 and 2 threads
+    (bench/charts.py), under this run's probes, and the bar chart of the
+    peer comparison when the peer ran."""
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import charts
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        log("no charts: python3-matplotlib is not installed")
+        return
+    os.makedirs(out_dir, exist_ok=True)
+    for step in ("decode", "prefill"):
+        for t in (1, 2):
+            trace = os.path.join(work, f"{step}-profile-{t}T.json")
+            points, whole = charts.trace_points(trace)
+            out = os.path.join(out_dir, f"roofline-{step}-{t}T.png")
+            charts.roofline(
+                out, points, bw[t], peak.get(t),
+                f"2B-shaped {step} step, {t} thread(s), {cpu_name()}",
+                highlight=[(f"{step} step", whole[1], whole[2])]
+                if whole else [])
+            log(f"wrote {out}")
+    if peer:
+        rows = []
+        for t in (1, 2):
+            m = med[t]
+            rows.append((f"decode {t}T", m["decode_tps"], m["peer_decode_tps"]))
+        for t in (1, 2):
+            m = med[t]
+            rows.append((f"prefill {PROMPT} {t}T", m["prefill_warm_tps"],
+                         m["peer_prefill_tps"]))
+        out = os.path.join(out_dir, "peer.png")
+        charts.bars(out, rows, peer="peer (llama-bench)",
+                    title=f"same run, {cpu_name()}")
+        log(f"wrote {out}")
+
+
 def median(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -229,6 +278,10 @@ def main():
                     help="alternating rounds of every measurement (default 3)")
     ap.add_argument("--json", metavar="FILE",
                     help="also write the figures to FILE as JSON")
+    ap.add_argument("--charts", metavar="DIR",
+                    help="where the charts go (default: the --work "
+                         "directory): rooflines of the decode and prefill "
+                         "steps, and the peer comparison when it ran")
     ap.add_argument("--peer-llama-bench", metavar="PATH",
                     help="llama-bench of bitnet.cpp (or llama.cpp) to run "
                          "in the same rounds")
@@ -296,8 +349,9 @@ def main():
                 ["--tune", f"--tune-threads={t}",
                  f"--tuning-cache={os.path.join(work, 'tuning.json')}"])
 
-    bw = bandwidth(build)
-    log(f"read bandwidth: {bw[1]:.1f} GB/s on 1 thread, {bw[2]:.1f} on 2")
+    bw, peak = probes(build)
+    log(f"read bandwidth: {bw[1]:.1f} GB/s on 1 thread, {bw[2]:.1f} on 2; "
+        f"int8 peak {peak.get(1, 0):.0f} and {peak.get(2, 0):.0f} GOPS")
 
     peer_model = args.peer_model or (model if fmt == "gguf" else None)
     if args.peer_llama_bench and not peer_model:
@@ -351,6 +405,10 @@ def main():
             log(line)
     med = {t: {k: median(v) for k, v in rounds[t].items()} for t in (1, 2)}
     heads = {t: head_gbps(build, decode_so["f16"], t, work) for t in (1, 2)}
+    for t in (1, 2):  # the prefill step's trace, for its roofline
+        bitnet_run(build, prefill_so, t, 1, 3,
+                   profile=os.path.join(work, f"prefill-profile-{t}T.json"),
+                   extra=["--entry", prefill_entry] if prefill_entry else [])
 
     # Float baseline on the bundled model: reference path against kernels.
     small = os.path.join(ROOT, "models", "fortunes", "fortunes.onnx")
@@ -420,7 +478,8 @@ def main():
             "prefill_cold_tps": m["prefill_cold_tps"],
             "ttft_s": m["ttft_s"], "peak_rss_mb": last[threads][3]["rss_mb"],
             "peak_rss_prefill_mb": last[threads][2]["rss_mb"],
-            "head_gbps": heads[threads], "probe_gbps": bw[threads]}
+            "head_gbps": heads[threads], "probe_gbps": bw[threads],
+            "peak_gops": peak.get(threads)}
         if peer:
             summary["threads"][str(threads)].update(
                 peer_decode_tps=m["peer_decode_tps"],
@@ -466,6 +525,7 @@ def main():
     print("Float baseline, bundled model (1 thread, decode tokens/s): "
           f"reference path {small_tps['reference']:.0f}, kernels "
           f"{small_tps['auto']:.0f} ({small_tps['auto'] / small_tps['reference']:.1f}x)")
+    draw_charts(args.charts or work, work, bw, peak, med, peer)
     if args.json:
         summary["small_model_decode_tps"] = small_tps
         with open(args.json, "w") as f:
