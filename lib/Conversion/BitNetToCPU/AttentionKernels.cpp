@@ -205,11 +205,23 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
                            arith::MaximumFOp::create(jb, loc, carried[0], sc)};
                      })
                     .getResult(0);
+    // Below kExpUnderflow, exp(x) rounds to 0; libm's expf gets there
+    // through its slow error path (it sets errno), which a spread of scores
+    // takes for many rows. The kernel gives those the 0 directly and asks
+    // libm only for exp(x >= kExpUnderflow): the same values, bit for bit.
+    constexpr float kExpUnderflow = -0x1.9fe368p6f; // -103.97...
     Value sum = loop(ub, cI64(ub, 0), visible, {cF32(ub, 0.0f)},
                      [&](OpBuilder &jb, Value j, ValueRange carried) {
                        Value at = gep(jb, scores, mul(jb, j, 4));
+                       Value x = arith::SubFOp::create(jb, loc, load(jb, f32, at), max);
+                       Value low = cF32(jb, kExpUnderflow);
                        Value e = math::ExpOp::create(
-                           jb, loc, arith::SubFOp::create(jb, loc, load(jb, f32, at), max));
+                           jb, loc, arith::MaximumFOp::create(jb, loc, x, low));
+                       e = arith::SelectOp::create(
+                           jb, loc,
+                           arith::CmpFOp::create(jb, loc, arith::CmpFPredicate::OLT,
+                                                 x, low),
+                           cF32(jb, 0.0f), e);
                        store(jb, e, at);
                        return SmallVector<Value>{
                            arith::AddFOp::create(jb, loc, carried[0], e)};
