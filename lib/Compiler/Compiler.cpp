@@ -124,6 +124,11 @@ void mlir::bitnet::prepareContext(MLIRContext &context) {
   context.loadAllAvailableDialects();
 }
 
+bool mlir::bitnet::isCheckpointPath(StringRef path) {
+  return path.ends_with(".gguf") ||
+         (!path.ends_with(".onnx") && llvm::sys::fs::is_directory(path));
+}
+
 static OwningOpRef<ModuleOp>
 readModel(StringRef path, MLIRContext &context, llvm::SourceMgr &sourceMgr,
           ArrayRef<std::string> inputShapes, bool strictFloat, bool verbose,
@@ -139,8 +144,7 @@ readModel(StringRef path, MLIRContext &context, llvm::SourceMgr &sourceMgr,
     return {};
   }
   bool isGGUF = path.ends_with(".gguf");
-  bool isCheckpoint = isGGUF || (!path.ends_with(".onnx") &&
-                                 llvm::sys::fs::is_directory(path));
+  bool isCheckpoint = isCheckpointPath(path);
   if (!isCheckpoint && (decoder.sequences || decoder.context)) {
     emitError(UnknownLoc::get(&context))
         << (decoder.sequences ? "--max-sequences" : "--max-context")

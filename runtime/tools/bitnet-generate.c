@@ -608,15 +608,10 @@ int main(int argc, char **argv) {
   int use_prefill = prefill_path != NULL;
   char prefill_name[4096];
   if (!prefill_path && !no_prefill && !decode.batched) {
-    for (int32_t i = 0; i < bitnet_model_num_entries(decode.model); ++i)
-      if (!strcmp(bitnet_model_entry_name(decode.model, i), "prefill")) {
-        bitnet_model *entry = NULL;
-        tool_check(bitnet_model_open_entry(decode.model, "prefill", &entry));
-        snprintf(prefill_name, sizeof(prefill_name), "%s (entry 'prefill')",
-                 model_path);
-        open_step(&prefill, entry, prefill_name, tp, &decode);
-        use_prefill = 1;
-      }
+    use_prefill = open_entry_step(&prefill, decode.model, "prefill",
+                                  model_path, tp, &decode);
+    snprintf(prefill_name, sizeof(prefill_name), "%s (entry 'prefill')",
+             model_path);
   } else if (prefill_path) {
     load_step(&prefill, prefill_path, tp, &decode);
     snprintf(prefill_name, sizeof(prefill_name), "%s", prefill_path);
@@ -625,23 +620,19 @@ int main(int argc, char **argv) {
    * T-token step runs the prompt (unless --no-prefill), in slot 0; the
    * T-token step holds the caches. */
   int swapped = 0;
-  for (int32_t i = 0;
-       decode.batched && !swapped && i < bitnet_model_num_entries(decode.model);
-       ++i)
-    if (!strcmp(bitnet_model_entry_name(decode.model, i), "one")) {
-      bitnet_model *entry = NULL;
-      tool_check(bitnet_model_open_entry(decode.model, "one", &entry));
-      prefill = decode;
+  if (decode.batched) {
+    step_model batched = decode;
+    if (open_entry_step(&decode, batched.model, "one", model_path, tp,
+                        &batched)) {
+      prefill = batched;
       snprintf(prefill_name, sizeof(prefill_name), "%s", model_path);
-      char name[4096];
-      snprintf(name, sizeof(name), "%s (entry 'one')", model_path);
-      open_step(&decode, entry, name, tp, &prefill);
       if (!decode.batched || decode.S != 1)
         tool_fail("%s: its entry 'one' is not a batched step of one token",
                   model_path);
       swapped = 1;
       use_prefill = !no_prefill;
     }
+  }
   if (use_prefill && prefill.V != decode.V)
     tool_fail("%s has another vocabulary size than the model", prefill_name);
 

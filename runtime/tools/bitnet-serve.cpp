@@ -1353,16 +1353,12 @@ int main(int argc, char **argv) {
   // the same caches.
   step_model one;
   bool has_one = false;
-  if (decode.batched)
-    for (int32_t i = 0; i < bitnet_model_num_entries(decode.model); ++i)
-      if (!strcmp(bitnet_model_entry_name(decode.model, i), "one")) {
-        bitnet_model *entry = nullptr;
-        tool_check(bitnet_model_open_entry(decode.model, "one", &entry));
-        open_step(&one, entry, model_path, tp, &decode);
-        has_one = one.batched && one.S == 1 && one.V == decode.V;
-        if (!has_one)
-          free_step(&one, &decode);
-      }
+  if (decode.batched &&
+      open_entry_step(&one, decode.model, "one", model_path, tp, &decode)) {
+    has_one = one.batched && one.S == 1 && one.V == decode.V;
+    if (!has_one)
+      free_step(&one, &decode);
+  }
   Scheduler scheduler(&decode, has_one ? &one : nullptr, &text,
                       (size_t)queue);
   Server server;

@@ -246,6 +246,26 @@ static inline void load_step(step_model *s, const char *path,
   open_step(s, model, path, tp, shared);
 }
 
+/* Sets up the entry `name` of `model` (bitnet-compile's 'prefill' or 'one')
+ * as a step whose caches are `shared`'s (see open_step); `path` names the
+ * model in messages. Returns 0, setting up nothing, when the model has no
+ * such entry. */
+static inline int open_entry_step(step_model *s, bitnet_model *model,
+                                  const char *name, const char *path,
+                                  bitnet_thread_pool *tp,
+                                  const step_model *shared) {
+  for (int32_t i = 0; i < bitnet_model_num_entries(model); ++i)
+    if (!strcmp(bitnet_model_entry_name(model, i), name)) {
+      bitnet_model *entry = NULL;
+      tool_check(bitnet_model_open_entry(model, name, &entry));
+      char label[4096];
+      snprintf(label, sizeof(label), "%s (entry '%s')", path, name);
+      open_step(s, entry, label, tp, shared);
+      return 1;
+    }
+  return 0;
+}
+
 /* Fills the inputs of a run of `n` <= S tokens of one sequence at
  * `position`: slot 0 of a batched build, the rest of the step padding
  * (slot -1); a classic build's padding tokens are 0, at later rows, which

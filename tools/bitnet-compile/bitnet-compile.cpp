@@ -325,21 +325,29 @@ static cl::opt<unsigned> progressAfterMs(
     cl::desc("How long a compile runs before its progress shows"),
     cl::init(1000), cl::Hidden, cl::cat(category));
 
-/// The tokens the KV caches of an imported decoder step hold (the first
-/// dimension of its state arguments, cache.*), or 0 when it has none.
-static int64_t cacheCapacity(ModuleOp module) {
-  int64_t capacity = 0;
+/// What an imported decoder step takes, from its arguments: the tokens a
+/// step (`tokens`) and the rows of its KV caches (the first dimension of
+/// cache.*, a one-sequence step's); 0 where it has none.
+struct StepShape {
+  int64_t tokens = 0, cacheRows = 0;
+};
+static StepShape stepShape(ModuleOp module) {
+  StepShape shape;
   module.walk([&](func::FuncOp func) {
     for (unsigned i = 0; i < func.getNumArguments(); ++i) {
       auto name = func.getArgAttrOfType<StringAttr>(i, "bitnet.name");
       auto type = dyn_cast<RankedTensorType>(func.getArgument(i).getType());
-      if (name && name.getValue().starts_with("cache.") && type &&
-          type.getRank() >= 1 && !type.isDynamicDim(0))
-        capacity = capacity ? std::min(capacity, type.getDimSize(0))
-                            : type.getDimSize(0);
+      if (!name || !type || type.getRank() < 1 || type.isDynamicDim(0))
+        continue;
+      int64_t first = type.getDimSize(0);
+      if (name.getValue() == "tokens")
+        shape.tokens = first;
+      else if (name.getValue().starts_with("cache."))
+        shape.cacheRows =
+            shape.cacheRows ? std::min(shape.cacheRows, first) : first;
     }
   });
-  return capacity;
+  return shape;
 }
 
 int main(int argc, char **argv) {
@@ -514,61 +522,46 @@ int main(int argc, char **argv) {
                 verbose, DecoderShape{maxSequences, maxContext});
   if (!module)
     return 1;
-  llvm::StringRef in(inputPath);
-  bool checkpoint = in.ends_with(".gguf") ||
-                    (!in.ends_with(".onnx") && llvm::sys::fs::is_directory(in));
-  int64_t mainTokens = 1;
-  for (const std::string &spec : inputShapes)
-    if (llvm::StringRef(spec).split(':').first == "tokens")
-      llvm::StringRef(spec).split(':').second.getAsInteger(10, mainTokens);
+  bool checkpoint = isCheckpointPath(inputPath);
+  StepShape step = stepShape(*module);
+  // Another step of the model in the same shared object: the input shapes
+  // given, but `tokens` tokens a step.
+  auto addEntry = [&](StringRef name, int64_t tokens, bool lastTokenOnly,
+                      int64_t sequences) {
+    std::vector<std::string> shapes{"tokens:" + std::to_string(tokens)};
+    for (const std::string &spec : inputShapes)
+      if (llvm::StringRef(spec).split(':').first != "tokens")
+        shapes.push_back(spec);
+    ModelEntry entry;
+    entry.name = name.str();
+    entry.lastTokenLogits = lastTokenOnly;
+    entry.load = [&, shapes, sequences]() {
+      return loadModel(inputPath, context, sourceMgr, shapes, strictFloat,
+                       /*verbose=*/false, DecoderShape{sequences, maxContext});
+    };
+    options.entries.push_back(std::move(entry));
+  };
   int64_t entryTokens = prefillTokens;
   // The default: a one-token step of a checkpoint in a shared object for a
   // CPU carries a prefill step, half the KV cache at most.
   if (!prefillTokens.getNumOccurrences() && checkpoint &&
       options.emit == EmitKind::SharedObject && options.backend == "cpu" &&
-      maxSequences == 0 && !lastTokenLogits && mainTokens == 1 &&
+      maxSequences == 0 && !lastTokenLogits && step.tokens == 1 &&
       options.variants.empty() && !tune)
-    entryTokens = std::min(kDefaultPrefillTokens, cacheCapacity(*module) / 2);
+    entryTokens = std::min(kDefaultPrefillTokens, step.cacheRows / 2);
   if (entryTokens >= 2) {
     if (!checkpoint)
       return fail("--prefill-tokens applies to checkpoints (a GGUF file or a "
                   "Hugging Face directory) only");
-    // The entry's shapes: the input shapes given, but S tokens a step.
-    std::vector<std::string> shapes{"tokens:" + std::to_string(entryTokens)};
-    for (const std::string &spec : inputShapes)
-      if (llvm::StringRef(spec).split(':').first != "tokens")
-        shapes.push_back(spec);
-    ModelEntry entry;
-    entry.name = "prefill";
-    entry.lastTokenLogits = true;
-    entry.load = [&, shapes]() {
-      return loadModel(inputPath, context, sourceMgr, shapes, strictFloat,
-                       /*verbose=*/false, DecoderShape{0, maxContext});
-    };
-    options.entries.push_back(std::move(entry));
-    options.layoutTokens = std::max<int64_t>(entryTokens, mainTokens);
+    addEntry("prefill", entryTokens, /*lastTokenOnly=*/true, 0);
+    options.layoutTokens = std::max<int64_t>(entryTokens, step.tokens);
   }
   // A batched step of T > 1 tokens: the entry 'one', a single token over
   // the same caches.
-  int64_t batchTokens = maxSequences;
-  for (const std::string &spec : inputShapes)
-    if (llvm::StringRef(spec).split(':').first == "tokens")
-      llvm::StringRef(spec).split(':').second.getAsInteger(10, batchTokens);
-  if (maxSequences > 0 && oneTokenEntry && batchTokens > 1 &&
+  if (maxSequences > 0 && oneTokenEntry && step.tokens > 1 &&
       options.emit == EmitKind::SharedObject && options.variants.empty()) {
-    std::vector<std::string> shapes{"tokens:1"};
-    for (const std::string &spec : inputShapes)
-      if (llvm::StringRef(spec).split(':').first != "tokens")
-        shapes.push_back(spec);
-    ModelEntry entry;
-    entry.name = "one";
-    entry.load = [&, shapes]() {
-      return loadModel(inputPath, context, sourceMgr, shapes, strictFloat,
-                       /*verbose=*/false,
-                       DecoderShape{maxSequences, maxContext});
-    };
-    options.entries.push_back(std::move(entry));
-    options.layoutTokens = batchTokens;
+    addEntry("one", 1, /*lastTokenOnly=*/false, maxSequences);
+    options.layoutTokens = step.tokens;
   }
 #if BITNET_COMPILE_TUNE
   if (tune) {

@@ -78,6 +78,10 @@ OwningOpRef<ModuleOp> loadModel(StringRef path, MLIRContext &context,
 /// Hugging Face tokenizer.json.
 llvm::Expected<std::string> readCheckpointTokenizer(StringRef path);
 
+/// Whether loadModel reads `path` as a checkpoint: a GGUF file or a Hugging
+/// Face directory.
+bool isCheckpointPath(StringRef path);
+
 /// Prints diagnostics as SourceMgrDiagnosticHandler does (location, message,
 /// the source line and a caret), except that a source line longer than
 /// `maxColumns` is shown as an excerpt around the column: a model's weights
