@@ -319,6 +319,95 @@ TEST(ModelTest, ForeignCpuFeaturesAreRefused) {
   EXPECT_EQ(model, nullptr);
 }
 
+// Tests a model's other entry: listed, opened as a model of its own (its
+// inputs, outputs, workspace and run) that keeps its parent loaded and reads
+// the parent's metadata; an unknown name, or an entry of an entry, is
+// NOT_FOUND with the names there are.
+TEST(ModelTest, OpensAnEntryAsAModelOfItsOwn) {
+  bitnet_model *model = nullptr;
+  ASSERT_EQ(bitnet_model_load(BITNET_TEST_MODEL_ENTRIES, &model), nullptr);
+  ASSERT_EQ(bitnet_model_num_entries(model), 1);
+  EXPECT_STREQ(bitnet_model_entry_name(model, 0), "twice");
+  EXPECT_EQ(bitnet_model_entry_name(model, 1), nullptr);
+  EXPECT_EQ(bitnet_model_entry_name(model, -1), nullptr);
+  EXPECT_EQ(bitnet_model_opened_as(model), nullptr);
+
+  bitnet_model *entry = nullptr;
+  ASSERT_EQ(bitnet_model_open_entry(model, "twice", &entry), nullptr);
+  bitnet_model_release(model); // the entry keeps it loaded
+  EXPECT_STREQ(bitnet_model_opened_as(entry), "twice");
+  EXPECT_EQ(bitnet_model_num_entries(entry), 0);
+  EXPECT_STREQ(bitnet_model_metadata(entry, "test.key"), "test value");
+  bitnet_tensor_desc d;
+  ASSERT_EQ(bitnet_model_input(entry, 0, &d), nullptr);
+  EXPECT_EQ(d.num_elements, 2);
+  bitnet_context *context = nullptr;
+  ASSERT_EQ(bitnet_context_create(entry, nullptr, &context), nullptr);
+  EXPECT_EQ(bitnet_context_workspace_bytes(context), 256);
+  float x[2] = {0.5f, 2.0f}, y = -1.0f;
+  const void *in[] = {x};
+  void *out[] = {&y};
+  ASSERT_EQ(bitnet_context_run(context, in, 1, out, 1), nullptr);
+  EXPECT_EQ(y, 2.5f);
+  bitnet_context_free(context);
+
+  bitnet_model *nested = nullptr;
+  bitnet_status status = bitnet_model_open_entry(entry, "twice", &nested);
+  EXPECT_EQ(bitnet_status_get_code(status), BITNET_STATUS_NOT_FOUND);
+  bitnet_status_free(status);
+  EXPECT_EQ(nested, nullptr);
+  bitnet_model_release(entry);
+
+  ASSERT_EQ(bitnet_model_load(BITNET_TEST_MODEL_ENTRIES, &model), nullptr);
+  status = bitnet_model_open_entry(model, "prefill", &entry);
+  EXPECT_EQ(bitnet_status_get_code(status), BITNET_STATUS_NOT_FOUND);
+  EXPECT_NE(std::string(bitnet_status_message(status))
+                .find("has no entry named 'prefill' (it has: 'twice')"),
+            std::string::npos)
+      << bitnet_status_message(status);
+  bitnet_status_free(status);
+  EXPECT_EQ(entry, nullptr);
+  bitnet_model_release(model);
+}
+
+// Tests that a damaged entry table is refused when the model loads, and an
+// entry that lists entries of its own when it is opened.
+TEST(ModelTest, BrokenEntries) {
+  struct Case {
+    const char *path, *part;
+  } cases[] = {
+      {BITNET_TEST_MODEL_ENTRIES_NO_TABLE,
+       "descriptor's entry table points outside the model"},
+      {BITNET_TEST_MODEL_ENTRIES_NULL_NAME, "declares a malformed entry 0"},
+      {BITNET_TEST_MODEL_ENTRIES_WILD,
+       "descriptor's entry points outside the model"},
+  };
+  for (const Case &c : cases) {
+    bitnet_model *model = nullptr;
+    bitnet_status status = bitnet_model_load(c.path, &model);
+    EXPECT_EQ(bitnet_status_get_code(status), BITNET_STATUS_INVALID_MODEL)
+        << c.path;
+    std::string message = status ? bitnet_status_message(status) : "";
+    EXPECT_NE(message.find(c.part), std::string::npos) << message;
+    bitnet_status_free(status);
+    EXPECT_EQ(model, nullptr);
+  }
+  bitnet_model *model = nullptr;
+  ASSERT_EQ(bitnet_model_load(BITNET_TEST_MODEL_ENTRIES_NESTED, &model),
+            nullptr);
+  bitnet_model *entry = nullptr;
+  bitnet_status status = bitnet_model_open_entry(model, "twice", &entry);
+  EXPECT_EQ(bitnet_status_get_code(status), BITNET_STATUS_INVALID_MODEL);
+  EXPECT_NE(std::string(bitnet_status_message(status))
+                .find("entry 'twice' declares variants, entries or a GPU "
+                      "program of its own"),
+            std::string::npos)
+      << bitnet_status_message(status);
+  bitnet_status_free(status);
+  EXPECT_EQ(entry, nullptr);
+  bitnet_model_release(model);
+}
+
 // Tests that the loader runs the best variant this machine supports, with
 // that variant's workspace, and says which one it chose.
 TEST(ModelTest, PicksTheBestVariantTheMachineRuns) {
