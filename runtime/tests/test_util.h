@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <fstream>
 #include <initializer_list>
 #include <iterator>
@@ -135,13 +136,40 @@ inline ModelPtr LoadModel(const char *path) {
   return ModelPtr(model);
 }
 
-/// A fresh empty directory under the test's temporary directory.
+/// The directories MakeTempDir made, removed with what they hold when the
+/// process that made them exits (not in a child it forked).
+class TempDirs {
+public:
+  ~TempDirs() {
+    if (getpid() != owner_)
+      return;
+    for (const std::string &dir : dirs_) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+    }
+  }
+  void add(std::string dir) { dirs_.push_back(std::move(dir)); }
+
+private:
+  pid_t owner_ = getpid();
+  std::vector<std::string> dirs_;
+};
+
+inline TempDirs &MadeTempDirs() {
+  static TempDirs dirs;
+  return dirs;
+}
+
+/// A fresh empty directory under the test's temporary directory, removed
+/// when the test program exits.
 inline std::string MakeTempDir() {
   const char *base = getenv("TMPDIR");
   std::string tmpl = std::string(base && *base ? base : "/tmp") +
                      "/bitnet_rt_test_XXXXXX";
   char *dir = mkdtemp(tmpl.data());
   EXPECT_NE(dir, nullptr);
+  if (dir)
+    MadeTempDirs().add(tmpl);
   return tmpl;
 }
 
