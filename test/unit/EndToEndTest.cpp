@@ -456,6 +456,115 @@ TEST(EndToEnd, RMSNormAndSquaredRelu) {
   EXPECT_TRUE(bitEqual(ref::squaredRelu(x.data(), rows * d), r.data()));
 }
 
+/// A model of two RMSNorms over [rows, d]: of `x`, and of relu(g)^2 * u (the
+/// gated form the CPU kernel fuses; the product as the importers write it).
+std::string normModel(int64_t rows, int64_t d) {
+  std::string t = "tensor<" + std::to_string(rows) + "x" + std::to_string(d) +
+                  "xf32>";
+  std::string gamma = "tensor<" + std::to_string(d) + "xf32>";
+  std::ostringstream mlir;
+  mlir << "#id = affine_map<(i, j) -> (i, j)>\n"
+       << "func.func @norms(%x: " << t << ", %g: " << t << ", %u: " << t
+       << ", %gamma: " << gamma << ") -> (" << t << ", " << t << ") {\n"
+       << "  %y = bitnet.rmsnorm %x, %gamma {epsilon = 1.0e-05 : f32} : " << t
+       << ", " << gamma << " -> " << t << "\n"
+       << "  %r = bitnet.squared_relu %g : " << t << "\n"
+       << "  %e = tensor.empty() : " << t << "\n"
+       << "  %h = linalg.generic {indexing_maps = [#id, #id, #id], "
+          "iterator_types = [\"parallel\", \"parallel\"]} ins(%r, %u : "
+       << t << ", " << t << ") outs(%e : " << t << ") {\n"
+       << "  ^bb0(%a: f32, %b: f32, %o: f32):\n"
+       << "    %p = arith.mulf %a, %b : f32\n"
+       << "    linalg.yield %p : f32\n"
+       << "  } -> " << t << "\n"
+       << "  %z = bitnet.rmsnorm %h, %gamma {epsilon = 1.0e-05 : f32} : " << t
+       << ", " << gamma << " -> " << t << "\n"
+       << "  return %y, %z : " << t << ", " << t << "\n}\n";
+  return mlir.str();
+}
+
+/// Runs a compiled norm model (x, g, u, gamma -> y, z) on `threads` threads.
+void runNorms(const std::string &so, int threads,
+              const std::vector<const float *> &inputs, float *y, float *z) {
+  bitnet_model *model = nullptr;
+  bitnet_thread_pool *pool = nullptr;
+  bitnet_context *context = nullptr;
+  ASSERT_EQ(bitnet_model_load(so.c_str(), &model), nullptr);
+  if (threads > 1)
+    ASSERT_EQ(bitnet_thread_pool_create(threads, &pool), nullptr);
+  bitnet_context_options options = {};
+  options.thread_pool = pool;
+  ASSERT_EQ(bitnet_context_create(model, &options, &context), nullptr);
+  const void *in[] = {inputs[0], inputs[1], inputs[2], inputs[3]};
+  void *out[] = {y, z};
+  EXPECT_EQ(bitnet_context_run(context, in, 4, out, 2), nullptr);
+  bitnet_context_free(context);
+  bitnet_thread_pool_release(pool);
+  bitnet_model_release(model);
+}
+
+TEST(EndToEnd, NormKernelsMatchReference) {
+  // Widths below, at and past a vector, with tails of every kind, and the
+  // 2B decoder's; rows on one thread and spread over three. Row 0 is zero
+  // (eps alone), row 1 large (squares near 1e30), the rest random; g is
+  // negative on half of its elements (ReLU's zeros).
+  const std::pair<int64_t, int64_t> shapes[] = {
+      {1, 7}, {3, 16}, {2, 37}, {5, 64}, {4, 131}, {40, 100}, {2, 2560}};
+  std::mt19937 rng(29);
+  std::normal_distribution<float> normal(0.0f, 1.5f);
+  for (auto [rows, d] : shapes) {
+    SCOPED_TRACE(shapeStr({rows, d}));
+    std::vector<float> x(rows * d), g(rows * d), u(rows * d), gamma(d);
+    for (std::vector<float> *v : {&x, &g, &u, &gamma})
+      for (float &e : *v)
+        e = normal(rng);
+    std::fill(x.begin(), x.begin() + d, 0.0f);
+    std::fill(g.begin(), g.begin() + d, -1.0f);
+    if (rows > 1)
+      for (int64_t i = d; i < 2 * d; ++i) {
+        x[i] *= 1e14f;
+        g[i] = std::abs(g[i]) * 1e5f;
+      }
+    std::vector<float> h(rows * d);
+    std::vector<float> relu = ref::squaredRelu(g.data(), rows * d);
+    for (int64_t i = 0; i < rows * d; ++i)
+      h[i] = relu[i] * u[i];
+    std::vector<float> wantY = ref::rmsnorm(x.data(), gamma.data(), rows, d, 1e-5f);
+    std::vector<float> wantZ = ref::rmsnorm(h.data(), gamma.data(), rows, d, 1e-5f);
+    std::string mlir = normModel(rows, d);
+    // One row alone, the same kernel arithmetic: a row's result does not
+    // depend on the rows beside it.
+    std::string single = normModel(1, d);
+    for (const std::string &kernels : kernelFlags()) {
+      SCOPED_TRACE(kernels);
+      std::string error;
+      auto compiled = CompiledModel::compile(mlir, {kernels}, error);
+      ASSERT_TRUE(compiled) << error;
+      std::vector<const float *> in = {x.data(), g.data(), u.data(),
+                                       gamma.data()};
+      std::vector<float> y(rows * d, std::nanf("")), z(rows * d, std::nanf(""));
+      runNorms(compiled->path(), 1, in, y.data(), z.data());
+      EXPECT_TRUE(near(wantY, y.data(), 4e-6f));
+      EXPECT_TRUE(near(wantZ, z.data(), 4e-6f));
+      std::vector<float> y3(rows * d), z3(rows * d);
+      runNorms(compiled->path(), 3, in, y3.data(), z3.data());
+      EXPECT_TRUE(bitEqual(y, y3.data()));
+      EXPECT_TRUE(bitEqual(z, z3.data()));
+      auto alone = CompiledModel::compile(single, {kernels}, error);
+      ASSERT_TRUE(alone) << error;
+      int64_t r = rows - 1;
+      std::vector<const float *> rowIn = {x.data() + r * d, g.data() + r * d,
+                                          u.data() + r * d, gamma.data()};
+      std::vector<float> y1(d), z1(d);
+      runNorms(alone->path(), 1, rowIn, y1.data(), z1.data());
+      EXPECT_TRUE(bitEqual(std::vector<float>(y.begin() + r * d, y.end()),
+                           y1.data()));
+      EXPECT_TRUE(bitEqual(std::vector<float>(z.begin() + r * d, z.end()),
+                           z1.data()));
+    }
+  }
+}
+
 TEST(EndToEnd, RopeBothStyles) {
   const int64_t s = 3, h = 2, d = 8;
   std::mt19937 rng(17);

@@ -29,6 +29,12 @@ bool lowerAttentionToKernel(ModuleOp module, AttentionOp op, int64_t lanes);
 bool lowerBatchedAttentionToKernel(ModuleOp module, BatchedAttentionOp op,
                                    int64_t lanes);
 
+/// Replaces `op` (static f32 shape) by a call to an RMSNorm kernel generated
+/// for its shape, which also forms relu(g)^2 * u when that is its input (the
+/// product and the squared ReLU are erased). Returns false and leaves `op`
+/// to the reference lowering otherwise.
+bool lowerRMSNormToKernel(ModuleOp module, RMSNormOp op);
+
 /// Whether the AVX-512 MAD kernel of `m` tokens and `k` columns runs its
 /// prefill loop (codes unpacked once per call, passes of 12 tokens).
 bool madUsesPrefillLoop(int64_t m, int64_t k);

@@ -675,6 +675,11 @@ struct BitNetLowerToCPUKernelsPass
     module.walk([&](BatchedAttentionOp op) { batched.push_back(op); });
     for (BatchedAttentionOp op : batched)
       lowerBatchedAttentionToKernel(module, op, lanesOf(isa));
+    // RMSNorm (and the gated product before a down projection).
+    SmallVector<RMSNormOp> norms;
+    module.walk([&](RMSNormOp op) { norms.push_back(op); });
+    for (RMSNormOp op : norms)
+      lowerRMSNormToKernel(module, op);
   }
 
   /// What `bitnet-compile --tune` measured for one shape.
