@@ -72,6 +72,7 @@ typedef struct bitnet_object_map {
   struct {
     uintptr_t begin, end;
     unsigned flags; /* PF_R, PF_W, PF_X */
+    uint64_t offset; /* of `begin` in the file */
   } segments[BITNET_MAX_SEGMENTS];
 } bitnet_object_map;
 

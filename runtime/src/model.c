@@ -14,6 +14,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -75,6 +76,7 @@ static int find_segments(struct dl_phdr_info *info, size_t size, void *data) {
     map->segments[map->count].begin = info->dlpi_addr + ph->p_vaddr;
     map->segments[map->count].end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
     map->segments[map->count].flags = ph->p_flags;
+    map->segments[map->count].offset = ph->p_offset;
     ++map->count;
   }
   return 1;
@@ -937,6 +939,12 @@ bitnet_status bitnet_model_get_mapping(const bitnet_model *model,
       out_mapping->read_only_bytes += size;
   }
   fclose(maps);
+  /* Moved onto huge pages: still the model's read-only data, at the same
+   * addresses, though no longer mapped from its file. */
+  const bitnet_model *root = model;
+  while (root->parent)
+    root = root->parent;
+  out_mapping->read_only_bytes += root->huge_page_bytes;
   return BITNET_OK;
 }
 
@@ -954,4 +962,133 @@ const char *bitnet_model_metadata(const bitnet_model *model, const char *key) {
     if (strcmp(info->metadata[2 * i], key) == 0)
       return info->metadata[2 * i + 1];
   return NULL;
+}
+
+/*===----------------------------------------------------------------------===*
+ * Huge pages for the read-only data
+ *===----------------------------------------------------------------------===*/
+
+#define BITNET_HUGE_PAGE ((uintptr_t)2 << 20)
+
+/* Whether the kernel offers transparent huge pages to madvise() callers. */
+static int huge_pages_enabled(void) {
+  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (f == NULL)
+    return 0;
+  char line[128] = {0};
+  int ok = fgets(line, sizeof(line), f) != NULL && strstr(line, "[never]") == NULL;
+  fclose(f);
+  return ok;
+}
+
+/* Replaces [begin, begin + bytes) (2 MiB aligned, read-only, mapped from
+ * `fd` at `offset`) by a private copy on huge pages, read-only, at the same
+ * addresses. The copy is read from the file, not through the mapping, so
+ * the file's pages never join the process's resident set beside it. */
+static bitnet_status move_to_huge_pages(const char *path, int fd,
+                                        uintptr_t begin, size_t bytes,
+                                        uint64_t offset) {
+  size_t slack = BITNET_HUGE_PAGE;
+  char *raw = mmap(NULL, bytes + slack, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED)
+    return bitnet_status_make(BITNET_STATUS_UNAVAILABLE,
+                              "model '%s': no memory for a huge-page copy of "
+                              "%zu bytes of weights: %s",
+                              path, bytes, strerror(errno));
+  char *copy = (char *)(((uintptr_t)raw + slack - 1) & ~(slack - 1));
+  /* The slack on either side of the aligned copy goes back now. */
+  if (copy > raw)
+    munmap(raw, (size_t)(copy - raw));
+  size_t tail = (size_t)(raw + bytes + slack - (copy + bytes));
+  if (tail > 0)
+    munmap(copy + bytes, tail);
+  const char *failed = NULL;
+  int err = 0;
+  if (madvise(copy, bytes, MADV_HUGEPAGE) != 0)
+    failed = "madvise(MADV_HUGEPAGE)";
+  for (size_t done = 0; failed == NULL && done < bytes;) {
+    ssize_t got = pread(fd, copy + done, bytes - done, (off_t)(offset + done));
+    if (got > 0)
+      done += (size_t)got;
+    else if (got == 0 || errno != EINTR) {
+      failed = "reading the model file";
+      if (got == 0)
+        errno = EIO; /* the file is shorter than its segments */
+    }
+  }
+  if (failed == NULL && mprotect(copy, bytes, PROT_READ) != 0)
+    failed = "mprotect";
+  if (failed == NULL &&
+      mremap(copy, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED,
+             (void *)begin) == MAP_FAILED)
+    failed = "mremap";
+  if (failed != NULL) {
+    err = errno;
+    munmap(copy, bytes);
+    return bitnet_status_make(BITNET_STATUS_UNAVAILABLE,
+                              "model '%s': cannot move its weights onto huge "
+                              "pages: %s: %s",
+                              path, failed, strerror(err));
+  }
+  return BITNET_OK;
+}
+
+bitnet_status bitnet_model_use_huge_pages(bitnet_model *model,
+                                          int64_t *out_bytes) {
+  BITNET_CHECK_ARG(model, "bitnet_model_use_huge_pages");
+  if (out_bytes)
+    *out_bytes = 0;
+  while (model->parent) /* an entry shares its parent's object */
+    model = model->parent;
+  if (model->huge_pages)
+    return BITNET_OK;
+  if (!huge_pages_enabled())
+    return bitnet_status_make(BITNET_STATUS_UNAVAILABLE,
+                              "model '%s': transparent huge pages are off on "
+                              "this system "
+                              "(/sys/kernel/mm/transparent_hugepage/enabled)",
+                              model->path);
+  bitnet_object_map map;
+  bitnet_status status = map_object(model->path, model->handle, &map);
+  if (status)
+    return status;
+  /* The file loaded, not whatever is at its path now. */
+  int fd = open(model->path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != model->file_dev ||
+      st.st_ino != model->file_ino) {
+    if (fd >= 0)
+      close(fd);
+    return bitnet_status_make(BITNET_STATUS_FAILED_PRECONDITION,
+                              "model '%s': the file at its path is no longer "
+                              "the one loaded",
+                              model->path);
+  }
+  int64_t moved = 0;
+  for (int i = 0; i < map.count; ++i) {
+    if ((map.segments[i].flags & (PF_R | PF_W | PF_X)) != PF_R)
+      continue;
+    /* The whole 2 MiB pages inside the segment: the pages at its edges
+     * hold other segments' bytes too and stay as they are. */
+    uintptr_t begin = (map.segments[i].begin + BITNET_HUGE_PAGE - 1) &
+                      ~(BITNET_HUGE_PAGE - 1);
+    uintptr_t end = map.segments[i].end & ~(BITNET_HUGE_PAGE - 1);
+    if (end <= begin)
+      continue;
+    status = move_to_huge_pages(
+        model->path, fd, begin, (size_t)(end - begin),
+        map.segments[i].offset + (begin - map.segments[i].begin));
+    if (status)
+      break;
+    moved += (int64_t)(end - begin);
+  }
+  close(fd);
+  if (status)
+    return status;
+  model->huge_pages = 1;
+  model->huge_page_bytes = moved;
+  if (out_bytes)
+    *out_bytes = moved;
+  return BITNET_OK;
 }

@@ -32,6 +32,11 @@ struct bitnet_model {
    * handle is NULL: the parent's dlopen holds the object. */
   struct bitnet_model *parent;
   const char *entry;
+  /* Read-only data moved to huge pages (bitnet_model_use_huge_pages), and
+   * its bytes (no longer the file's mapping): set on the model that holds
+   * the dlopen handle. */
+  int huge_pages;
+  int64_t huge_page_bytes;
 };
 
 /* OUT_OF_RANGE when input `index`, at `data`, holds a value outside the

@@ -49,7 +49,8 @@ TEST_F(BitnetRunTest, Help) {
   EXPECT_EQ(r.exit_code, 0);
   for (const char *flag : {"--input", "--random", "--seed", "--output-dir",
                            "--repeat", "--warmup", "--threads", "--profile",
-                           "--print", "--quiet", "--version", "Exit status"})
+                           "--print", "--quiet", "--huge-pages", "--version",
+                           "Exit status"})
     EXPECT_TRUE(Contains(r.out, flag)) << flag;
   r = BitnetRun({"--version"});
   EXPECT_EQ(r.exit_code, 0);
@@ -161,6 +162,27 @@ TEST_F(BitnetRunTest, RandomInputsStayInTheirRanges) {
     }
     bitnet_npy_array_free(&y);
   }
+}
+
+// Tests --huge-pages: the weights model's 8 MiB move (whole 2 MiB pages,
+// reported) and it computes the same output; where the system has no
+// transparent huge pages, a warning and the same run.
+TEST_F(BitnetRunTest, HugePages) {
+  std::vector<float> x = {0.25f};
+  int64_t shape[] = {1};
+  std::string in = Path("x.npy");
+  ASSERT_TRUE(IsOk(bitnet_npy_write(in.c_str(), BITNET_DTYPE_F32, 1, shape,
+                                    x.data())));
+  Result r = BitnetRun({BITNET_TEST_MODEL_WEIGHTS, "--input", "x=" + in,
+                        "--huge-pages", "--print"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "2048.25")) << r.out;
+  if (Contains(r.err, "--huge-pages:"))
+    EXPECT_TRUE(Contains(r.err, "the weights stay on the file's pages")) << r.err;
+  else
+    EXPECT_TRUE(Contains(r.out, "huge pages: 6.3 MB") ||
+                Contains(r.out, "huge pages: 8.4 MB"))
+        << r.out;
 }
 
 // Tests a run from a .npy input to .npy output files, with --print.

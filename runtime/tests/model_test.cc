@@ -280,6 +280,75 @@ TEST(ModelTest, Mapping) {
                       BITNET_STATUS_INVALID_ARGUMENT));
 }
 
+/// Bytes of the read-only (r--p) mappings of the file at `path`, from
+/// /proc/self/maps.
+int64_t FileReadOnlyBytes(const std::string &path) {
+  std::ifstream maps("/proc/self/maps");
+  int64_t bytes = 0;
+  for (std::string line; std::getline(maps, line);) {
+    unsigned long long begin, end;
+    char perms[8];
+    if (sscanf(line.c_str(), "%llx-%llx %7s", &begin, &end, perms) == 3 &&
+        std::string(perms) == "r--p" && line.size() >= path.size() &&
+        line.compare(line.size() - path.size(), path.size(), path) == 0)
+      bytes += static_cast<int64_t>(end - begin);
+  }
+  return bytes;
+}
+
+/// Runs the weights model once: y = x + the pages it read (2048 bytes of 1).
+float RunWeightsModel(bitnet_model *model, float x) {
+  bitnet_context *raw = nullptr;
+  EXPECT_TRUE(IsOk(bitnet_context_create(model, nullptr, &raw)));
+  ContextPtr context(raw);
+  float y = -1.0f;
+  const void *inputs[] = {&x};
+  void *outputs[] = {&y};
+  EXPECT_TRUE(IsOk(bitnet_context_run(context.get(), inputs, 1, outputs, 1)));
+  return y;
+}
+
+// Tests that a model's read-only data moves onto huge pages: whole 2 MiB
+// pages of the 8 MiB of weights leave the file's mapping, the model reads
+// the same bytes after, and a second call moves nothing.
+TEST(ModelTest, MovesItsWeightsOntoHugePages) {
+  ModelPtr model = LoadModel(BITNET_TEST_MODEL_WEIGHTS);
+  ASSERT_NE(model, nullptr);
+  EXPECT_EQ(RunWeightsModel(model.get(), 0.5f), 2048.5f);
+  bitnet_model_mapping before, after;
+  ASSERT_TRUE(IsOk(bitnet_model_get_mapping(model.get(), &before)));
+  char *real = realpath(BITNET_TEST_MODEL_WEIGHTS, nullptr);
+  ASSERT_NE(real, nullptr);
+  std::string file(real);
+  free(real);
+  int64_t fileBytes = FileReadOnlyBytes(file);
+  EXPECT_GE(fileBytes, 8 << 20);
+  int64_t moved = -1;
+  bitnet_status status = bitnet_model_use_huge_pages(model.get(), &moved);
+  if (status && bitnet_status_get_code(status) == BITNET_STATUS_UNAVAILABLE) {
+    std::string message = bitnet_status_message(status);
+    bitnet_status_free(status);
+    EXPECT_EQ(RunWeightsModel(model.get(), 0.5f), 2048.5f);
+    GTEST_SKIP() << message;
+  }
+  ASSERT_TRUE(IsOk(status));
+  // 8 MiB from a 4 KiB boundary hold at least three whole 2 MiB pages.
+  EXPECT_GE(moved, 6 << 20);
+  EXPECT_EQ(moved % (2 << 20), 0);
+  ASSERT_TRUE(IsOk(bitnet_model_get_mapping(model.get(), &after)));
+  // Still the model's read-only data, though no longer the file's pages.
+  EXPECT_EQ(after.read_only_bytes, before.read_only_bytes);
+  EXPECT_EQ(FileReadOnlyBytes(file), fileBytes - moved);
+  EXPECT_EQ(after.code_bytes, before.code_bytes);
+  EXPECT_EQ(RunWeightsModel(model.get(), 0.5f), 2048.5f);
+  int64_t again = -1;
+  EXPECT_TRUE(IsOk(bitnet_model_use_huge_pages(model.get(), &again)));
+  EXPECT_EQ(again, 0);
+  EXPECT_TRUE(IsOk(bitnet_model_use_huge_pages(model.get(), nullptr)));
+  EXPECT_TRUE(IsError(bitnet_model_use_huge_pages(nullptr, &again),
+                      BITNET_STATUS_INVALID_ARGUMENT));
+}
+
 // Tests that one file loaded twice gives two working handles, released in
 // any order.
 TEST(ModelTest, LoadTwice) {

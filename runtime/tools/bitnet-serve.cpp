@@ -110,6 +110,10 @@ static const char usage_text[] =
     "                         'bitnet-serve: listening on http://HOST:PORT'\n"
     "                         on stderr\n"
     "  --threads N            threads for the kernels (default: online cores)\n"
+    "  --huge-pages           move the weights onto transparent huge pages at\n"
+    "                         start (a private copy, about 0.3-1.5 s a GB):\n"
+    "                         decoding runs faster; the weights are then not\n"
+    "                         shared with other processes\n"
     "  --queue N              requests that may wait for the model (default\n"
     "                         16); past that a request gets 429 with a\n"
     "                         Retry-After header\n"
@@ -1231,7 +1235,7 @@ int main(int argc, char **argv) {
   std::string host = "127.0.0.1", model_name, api_key;
   int64_t port = 8080, threads = 0, queue = 16;
   double shutdown_timeout = 10;
-  bool quiet = false, have_key = false;
+  bool quiet = false, have_key = false, huge_pages = false;
   for (int i = 1; i < argc; ++i) {
     const char *a = argv[i];
     const char *next = i + 1 < argc ? argv[i + 1] : nullptr;
@@ -1255,6 +1259,8 @@ int main(int argc, char **argv) {
       port = (int64_t)parse_number(a, value(), 0, 65535);
     } else if (!strcmp(a, "--threads")) {
       threads = (int64_t)parse_number(a, value(), 1, 4096);
+    } else if (!strcmp(a, "--huge-pages")) {
+      huge_pages = true;
     } else if (!strcmp(a, "--queue")) {
       queue = (int64_t)parse_number(a, value(), 1, 4096);
     } else if (!strcmp(a, "--api-key")) {
@@ -1314,6 +1320,8 @@ int main(int argc, char **argv) {
   tool_check(bitnet_thread_pool_create((int32_t)threads, &tp));
   step_model decode;
   load_step(&decode, model_path, tp, nullptr);
+  if (huge_pages)
+    step_use_huge_pages(decode.model);
   if (decode.last_only)
     tool_fail("%s computes logits for the last of S > 1 tokens only; serve a "
               "build of S = 1 (--input-shape=tokens:1)",

@@ -246,6 +246,22 @@ static inline void load_step(step_model *s, const char *path,
   open_step(s, model, path, tp, shared);
 }
 
+/* --huge-pages: moves the model's weights onto huge pages
+ * (bitnet_model_use_huge_pages). Where the system offers none, says so and
+ * goes on with the file's pages. */
+static inline void step_use_huge_pages(bitnet_model *model) {
+  bitnet_status status = bitnet_model_use_huge_pages(model, NULL);
+  if (status != BITNET_OK &&
+      bitnet_status_get_code(status) == BITNET_STATUS_UNAVAILABLE) {
+    fprintf(stderr, "%s: --huge-pages: %s; the weights stay on the file's "
+            "pages\n", program_invocation_short_name,
+            bitnet_status_message(status));
+    bitnet_status_free(status);
+    return;
+  }
+  tool_check(status);
+}
+
 /* Sets up the entry `name` of `model` (bitnet-compile's 'prefill' or 'one')
  * as a step whose caches are `shared`'s (see open_step); `path` names the
  * model in messages. Returns 0, setting up nothing, when the model has no

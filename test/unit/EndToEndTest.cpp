@@ -490,8 +490,9 @@ void runNorms(const std::string &so, int threads,
   bitnet_thread_pool *pool = nullptr;
   bitnet_context *context = nullptr;
   ASSERT_EQ(bitnet_model_load(so.c_str(), &model), nullptr);
-  if (threads > 1)
+  if (threads > 1) {
     ASSERT_EQ(bitnet_thread_pool_create(threads, &pool), nullptr);
+  }
   bitnet_context_options options = {};
   options.thread_pool = pool;
   ASSERT_EQ(bitnet_context_create(model, &options, &context), nullptr);

@@ -346,10 +346,27 @@ typedef struct bitnet_model_mapping {
 } bitnet_model_mapping;
 
 /** Measures the model's mappings from /proc/self/maps (UNAVAILABLE where
- *  that file does not exist). */
+ *  that file does not exist). Read-only data moved onto huge pages
+ *  (bitnet_model_use_huge_pages) still counts as read-only data. */
 BITNET_RT_API bitnet_status
 bitnet_model_get_mapping(const bitnet_model *model,
                          bitnet_model_mapping *out_mapping);
+
+/** Moves the model's read-only data (its packed weights and constants) onto
+ *  transparent huge pages: a private copy at the same addresses, in 2 MiB
+ *  pages where the kernel grants them, replacing the file's 4 KiB pages.
+ *  Decoding streams every weight once a token, and with 2 MiB pages it takes
+ *  far fewer TLB misses and the hardware prefetchers are not stopped at
+ *  every 4 KiB; the cost is a copy (about 0.3 s a GB) and that the weights
+ *  are no longer shared with other processes that map the same file. Call it
+ *  after loading and before the first run, with no other thread using the
+ *  model or its entries (they share the mapping). Sets `*out_bytes` (may be
+ *  NULL) to the bytes moved, 0 when the model's mapping was moved before.
+ *  UNAVAILABLE where transparent huge pages are off
+ *  (/sys/kernel/mm/transparent_hugepage/enabled says "never") or the
+ *  system refuses the memory; the model is then unchanged and usable. */
+BITNET_RT_API bitnet_status bitnet_model_use_huge_pages(bitnet_model *model,
+                                                        int64_t *out_bytes);
 
 /*===----------------------------------------------------------------------===*
  * Profiling
