@@ -26,7 +26,8 @@
    on 1 and 2 threads;
 4. in --rounds alternating rounds (3 by default), at 1 and 2 threads:
    bitnet-generate's decode tokens/s after a 128-token prompt (and the
-   decode-only build's) and its time to first token through the prefill
+   decode-only build's, and with --huge-pages: the weights moved onto
+   transparent huge pages) and its time to first token through the prefill
    step; the 128-token prefill step cold (the first run of a fresh process)
    and warm (the median of 5 runs after 2), with bitnet-run (--entry
    prefill); peak RSS decoding with and without the prefill step; and, with
@@ -46,7 +47,7 @@
 8. prints the table with the bandwidth bound (weights read per token over the
    measured bandwidth) and, only where the peer ran in this run, the ratios to
    it; --json FILE writes the same figures (per thread count: decode_tps,
-   bound_tps, prefill_warm_tps, prefill_cold_tps, ttft_s, peak_rss_mb,
+   decode_huge_pages_tps, bound_tps, prefill_warm_tps, prefill_cold_tps, ttft_s, peak_rss_mb,
    head_gbps, probe_gbps, and peer_decode_tps / peer_prefill_tps when the peer
    ran).
 
@@ -136,10 +137,13 @@ def probes(build):
     return bandwidth, peak
 
 
-def generate(build, so, prompt, new, threads, prefill=None, no_prefill=False):
+def generate(build, so, prompt, new, threads, prefill=None, no_prefill=False,
+             huge_pages=False):
     extra = ["--prefill", prefill] if prefill else []
     if no_prefill:
         extra.append("--no-prefill")
+    if huge_pages:
+        extra.append("--huge-pages")
     r = run([os.path.join(build, "bin", "bitnet-generate"), so, *extra,
              "--tokens",
              ",".join(map(str, prompt)), "-n", str(new), "--temperature", "0",
@@ -359,7 +363,8 @@ def main():
 
     prompt = [(i * 7919 + 13) % 128256 for i in range(PROMPT)]
     # Per thread count, lists over the rounds.
-    keys = ("decode_tps", "decode_alone_tps", "decode_int8_tps",
+    keys = ("decode_tps", "decode_huge_tps", "decode_alone_tps",
+            "decode_int8_tps",
             "decode_tuned_tps", "ttft_s", "prefill_cold_tps",
             "prefill_warm_tps", "peer_prefill_tps", "peer_decode_tps")
     rounds = {t: {k: [] for k in keys} for t in (1, 2)}
@@ -371,6 +376,10 @@ def main():
                          threads)
             d8 = generate(build, decode_so["int8"], prompt,
                           args.decode_tokens, threads)
+            # The same build with its weights on huge pages (--huge-pages).
+            dh = generate(build, decode_so["f16"], prompt, args.decode_tokens,
+                          threads, huge_pages=True)
+            got["decode_huge_tps"].append(dh["decode_tps"])
             # The prompt through the prefill step: the build's own entry
             # (bitnet-generate's default) or the separate build.
             p = generate(build, decode_so["f16"], prompt, 1, threads,
@@ -464,12 +473,14 @@ def main():
         m = med[threads]
         bound = bw[threads] * 1e9 / weight_bytes
         row(f"decode, {threads}T", m["decode_tps"], bound, m["peer_decode_tps"])
+        row(f"decode, huge pages, {threads}T", m["decode_huge_tps"], bound)
         alone_bound = bw[threads] * 1e9 / weight_alone
         if checkpoint:
             row(f"decode only build, {threads}T", m["decode_alone_tps"],
                 alone_bound)
         summary["threads"][str(threads)] = {
             "decode_tps": m["decode_tps"], "bound_tps": bound,
+            "decode_huge_pages_tps": m["decode_huge_tps"],
             "decode_alone_tps": m["decode_alone_tps"],
             "bound_alone_tps": alone_bound,
             "decode_int8_tps": m["decode_int8_tps"],
