@@ -356,6 +356,21 @@ public:
     check(status);
   }
 
+  int64_t useHugePages() {
+    bitnet_status status;
+    int64_t bytes = 0;
+    {
+      // As run(): no run of this model is in flight while its pages move.
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(mutex);
+      status = model ? bitnet_model_use_huge_pages(model, &bytes)
+                     : bitnet_status_make(BITNET_STATUS_FAILED_PRECONDITION,
+                                          "the model was closed");
+    }
+    check(status);
+    return bytes;
+  }
+
   py::dict mapping() {
     ensureOpen();
     bitnet_model_mapping m;
@@ -585,6 +600,7 @@ void bindRuntime(py::module_ &m) {
       .def("trim_pool", &Model::trimPool)
       .def("mapping", &Model::mapping)
       .def("verify", &Model::verify)
+      .def("use_huge_pages", &Model::useHugePages)
       .def("close", &Model::close);
 
   py::class_<Sampler>(m, "Sampler")

@@ -90,6 +90,30 @@ class Loading(Fixture):
                 self.assertEqual(cm.exception.code_name, "OUT_OF_RANGE")
                 self.assertIn(message, str(cm.exception))
 
+    def test_use_huge_pages(self):
+        # The runtime test model with 8 MiB of weights (y = x + 2048, the
+        # bytes of one per page): its whole 2 MiB pages move, it computes the
+        # same after, and a second call moves nothing. Where the system has
+        # no transparent huge pages: UNAVAILABLE, the model unchanged.
+        with bitnet_mlir.load(rt_test_model("weights"), threads=1) as m:
+            x = np.array([0.5], dtype=np.float32)
+            np.testing.assert_array_equal(m.run(x), [2048.5])
+            before = m.mapping()
+            try:
+                moved = m.use_huge_pages()
+            except bitnet_mlir.RuntimeError as e:
+                self.assertEqual(e.code_name, "UNAVAILABLE")
+                np.testing.assert_array_equal(m.run(x), [2048.5])
+                return
+            self.assertGreaterEqual(moved, 6 << 20)
+            self.assertEqual(moved % (2 << 20), 0)
+            self.assertEqual(m.mapping(), before)
+            np.testing.assert_array_equal(m.run(x), [2048.5])
+            self.assertEqual(m.use_huge_pages(), 0)
+        with self.assertRaises(bitnet_mlir.RuntimeError) as cm:
+            m.use_huge_pages()
+        self.assertEqual(cm.exception.code_name, "FAILED_PRECONDITION")
+
     def test_verify(self):
         # A compiled model carries the checksum of its bytes: intact it
         # verifies; one flipped byte in the middle, or a stripped trailer,
