@@ -256,7 +256,7 @@ void BM_Compiled(benchmark::State &state, Shape shape, int64_t m,
 }
 
 /// The decoder head's GEMV: rows of a vocabulary slice (random f16 weights)
-/// compiled with `--float-weights=precision` (f16 or int8).
+/// compiled with `--float-weights=precision` (f16, int8 or w8a8).
 constexpr Shape kHead = {"head", 65536, 2560};
 
 std::string compiledHead(const std::string &precision) {
@@ -299,9 +299,12 @@ void BM_Head(benchmark::State &state, std::string precision) {
     benchmark::DoNotOptimize(y.data());
   }
   double bytesPerWeight = precision == "f16" ? 2.0 : 1.0;
+  // Int8 rows carry a scale each (and, W8A8, a sum of the row).
   setCounters(state, 1, kHead.n, kHead.k,
               kHead.n * kHead.k * bytesPerWeight +
-                  (precision == "int8" ? 4.0 * kHead.n : 0.0));
+                  (precision == "int8"   ? 4.0 * kHead.n
+                   : precision == "w8a8" ? 8.0 * kHead.n
+                                         : 0.0));
 }
 
 //===----------------------------------------------------------------------===//
@@ -484,7 +487,7 @@ void registerAll() {
       ->Apply(threads)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("int8_peak", BM_Int8Peak)
       ->Apply(threads)->Unit(benchmark::kMillisecond);
-  for (const char *precision : {"f16", "int8"})
+  for (const char *precision : {"f16", "int8", "w8a8"})
     benchmark::RegisterBenchmark(
         (std::string("head_") + precision + "/65536x2560/m1").c_str(), BM_Head,
         precision)
@@ -568,6 +571,8 @@ public:
         {"head f16 / read probe", "head_f16/65536x2560/m1", "weight_GB/s",
          "read_bandwidth", "GB/s"},
         {"head int8 / read probe", "head_int8/65536x2560/m1", "weight_GB/s",
+         "read_bandwidth", "GB/s"},
+        {"head w8a8 / read probe", "head_w8a8/65536x2560/m1", "weight_GB/s",
          "read_bandwidth", "GB/s"},
         {"mad qo m128 (hot) / int8 peak", "mad/qo_2560x2560/m128/hot", "GOPS",
          "int8_peak", "GOPS"},

@@ -124,6 +124,19 @@ std::vector<float> bitlinear(const float *x, const int8_t *w,
   return y;
 }
 
+std::vector<float> denseW8A8(const float *x, const int8_t *w,
+                             const float *rowScales, int64_t m, int64_t n,
+                             int64_t k) {
+  QuantizedActivations q = quantizeActivations(x, m, k);
+  std::vector<int32_t> acc = ternaryMatmul(q.values.data(), w, m, n, k);
+  std::vector<float> y(m * n);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j)
+      y[i * n + j] =
+          (static_cast<float>(acc[i * n + j]) * rowScales[j]) / q.scale[i];
+  return y;
+}
+
 std::vector<float> rmsnorm(const float *x, const float *gamma, int64_t rows,
                            int64_t d, float eps) {
   std::vector<float> y(rows * d);

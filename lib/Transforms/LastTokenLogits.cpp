@@ -50,7 +50,8 @@ struct BitNetLastTokenLogitsPass
       auto yType = RankedTensorType::get({1, head.getType().getDimSize(1)},
                                          head.getType().getElementType());
       Value y = DenseMatmulOp::create(b, loc, yType, last, head.getWeight(),
-                                      head.getScales());
+                                      head.getScales(),
+                                      head.getQuantizeInput());
       operand.set(y);
       if (head->use_empty())
         head->erase();

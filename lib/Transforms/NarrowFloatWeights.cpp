@@ -47,7 +47,8 @@ struct BitNetNarrowFloatWeightsPass
   void runOnOperation() override {
     if (precision == FloatPrecision::F32)
       return; // nothing to narrow
-    bool toInt8Rows = precision == FloatPrecision::Int8;
+    bool toInt8Rows = precision == FloatPrecision::Int8 ||
+                      precision == FloatPrecision::W8A8;
     SmallVector<arith::ConstantOp> candidates;
     getOperation().walk([&](arith::ConstantOp c) {
       auto type = dyn_cast<RankedTensorType>(c.getType());
@@ -70,6 +71,13 @@ struct BitNetNarrowFloatWeightsPass
       else
         toInt8(c, attr);
     }
+    // W8A8: every dense layer with int8 weights (narrowed here or stored so)
+    // quantises its input too.
+    if (precision == FloatPrecision::W8A8)
+      getOperation().walk([](DenseMatmulOp op) {
+        if (op.getWeight().getType().getElementType().isInteger(8))
+          op.setQuantizeInput(true);
+      });
   }
 
   void toHalf(arith::ConstantOp c, DenseElementsAttr attr) {

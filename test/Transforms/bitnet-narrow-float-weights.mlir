@@ -59,3 +59,26 @@ func.func @f16_table_int8(%ids: tensor<1xi32>) -> tensor<1x2xf32> {
   %x = bitnet.embedding %t, %ids : tensor<2x2xf16>, tensor<1xi32> -> tensor<1x2xf32>
   return %x : tensor<1x2xf32>
 }
+
+// -----
+
+// Tests precision=w8a8: stored as with int8, and the dense layer (not the
+// embedding) quantises its input; so does one whose weight was int8 already.
+// RUN: bitnet-opt %s -split-input-file -bitnet-narrow-float-weights=precision=w8a8 | FileCheck %s --check-prefix=W8A8
+// W8A8-LABEL: func.func @tied_w8a8
+// W8A8-DAG: %[[Q:.*]] = arith.constant dense<{{\[}}[127, -64], [0, 0]]> : tensor<2x2xi8>
+// W8A8-DAG: %[[S:.*]] = arith.constant dense<[0.0157480314, 1.000000e+00]> : tensor<2xf32>
+// W8A8: bitnet.embedding %[[Q]], %{{.*}} scales %[[S]] : tensor<2x2xi8>
+// W8A8: bitnet.dense_matmul %{{.*}}, %[[Q]] scales %[[S]] {quantize_input} : tensor<1x2xf32>, tensor<2x2xi8>
+// W8A8: bitnet.dense_matmul %{{.*}} scales %{{.*}} {quantize_input} : tensor<1x2xf32>, tensor<3x2xi8>
+// INT8-LABEL: func.func @tied_w8a8
+// INT8-NOT: quantize_input
+func.func @tied_w8a8(%ids: tensor<1xi32>) -> (tensor<1x2xf32>, tensor<1x3xf32>) {
+  %t = arith.constant dense<[[2.0, -1.0], [0.0, 0.0]]> : tensor<2x2xf32>
+  %x = bitnet.embedding %t, %ids : tensor<2x2xf32>, tensor<1xi32> -> tensor<1x2xf32>
+  %y = bitnet.dense_matmul %x, %t : tensor<1x2xf32>, tensor<2x2xf32> -> tensor<1x2xf32>
+  %w = arith.constant dense<[[1, 2], [3, 4], [5, 6]]> : tensor<3x2xi8>
+  %s = arith.constant dense<[1.0, 2.0, 3.0]> : tensor<3xf32>
+  %z = bitnet.dense_matmul %x, %w scales %s : tensor<1x2xf32>, tensor<3x2xi8>, tensor<3xf32> -> tensor<1x3xf32>
+  return %y, %z : tensor<1x2xf32>, tensor<1x3xf32>
+}

@@ -53,6 +53,13 @@ std::vector<float> bitlinear(const float *x, const int8_t *w,
                              float weightScale, int64_t m, int64_t n,
                              int64_t k);
 
+/// A W8A8 dense layer (bitnet.dense_matmul with quantize_input): int8
+/// weights `w` [n][k] with one scale per row, the input quantised per token
+/// as activations; y = (float(acc) * rowScales[n]) / s_x.
+std::vector<float> denseW8A8(const float *x, const int8_t *w,
+                             const float *rowScales, int64_t m, int64_t n,
+                             int64_t k);
+
 /// x * rsqrt(mean(x^2) + eps) * gamma over rows of length d.
 std::vector<float> rmsnorm(const float *x, const float *gamma, int64_t rows,
                            int64_t d, float eps);

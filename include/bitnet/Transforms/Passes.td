@@ -24,7 +24,13 @@ def BitNetNarrowFloatWeights
       the scales as their `scales` operand. f16 constants (the embedding of
       a GGUF file or a checkpoint, stored so) are quantised the same way.
 
-    Kernels widen each weight to f32 (times its row's scale).
+    - `precision=w8a8`: as int8, and every `bitnet.dense_matmul` with an
+      int8 weight gets `quantize_input`: its input rows are quantised to
+      int8 per token as the numerics contract quantises activations, and
+      the products are int8 dot products.
+
+    Kernels widen each weight to f32 (times its row's scale), or, with
+    `quantize_input`, take int8 dot products.
 
     ```mlir
     %t = arith.constant dense<...> : tensor<128x64xf32>

@@ -350,6 +350,15 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
   return func;
 }
 
+void mlir::bitnet::denseBlockShape(ModuleOp module, int64_t lanes,
+                                   int64_t &rows, int64_t &vectors,
+                                   int64_t &prefetch) {
+  BlockShape shape = blockShape(lanes, targetChip(module));
+  rows = shape.rows;
+  vectors = shape.vectors;
+  prefetch = shape.prefetch;
+}
+
 bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
                                             int64_t lanes) {
   RankedTensorType xType = op.getInput().getType();
@@ -360,7 +369,7 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
       (op.getScales() && !matchPattern(op.getScales(), m_Constant())))
     return false;
   int64_t n = wType.getDimSize(0), k = wType.getDimSize(1);
-  if (n == 0 || k == 0)
+  if (n == 0 || k == 0 || op.getQuantizeInput())
     return false;
   int64_t m = xType.getNumElements() / k;
   BlockShape shape = blockShape(lanes, targetChip(module));

@@ -19,6 +19,20 @@ namespace mlir::bitnet {
 bool lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
                               int64_t lanes);
 
+/// Rows a block of the dense kernels takes, vectors of each row a step, and
+/// the bytes ahead a row is prefetched, for the CPU `module` is compiled
+/// for (vectors of `lanes` floats).
+void denseBlockShape(ModuleOp module, int64_t lanes, int64_t &rows,
+                     int64_t &vectors, int64_t &prefetch);
+
+/// Replaces `op` (`quantize_input`: W8A8; static shapes, constant weight and
+/// scales, K <= 65536) by a call to the AVX-512 VNNI kernel generated for
+/// its shape, `blockRows` rows a block, each row's stream prefetched
+/// `prefetch` bytes ahead. Returns false and leaves `op` to the reference
+/// lowering otherwise.
+bool lowerDenseW8A8ToKernel(ModuleOp module, DenseMatmulOp op,
+                            int64_t blockRows, int64_t prefetch);
+
 /// Replaces `op` (static shapes, head dim a multiple of `lanes`) by the cache
 /// update in tensor IR and a call to an attention kernel generated for its
 /// shape. Returns false and leaves `op` to the reference lowering otherwise.

@@ -665,8 +665,19 @@ struct BitNetLowerToCPUKernelsPass
     // Dense float layers (a decoder's head) on the same vector width.
     SmallVector<DenseMatmulOp> dense;
     module.walk([&](DenseMatmulOp op) { dense.push_back(op); });
-    for (DenseMatmulOp op : dense)
-      lowerDenseMatmulToKernel(module, op, lanesOf(isa));
+    for (DenseMatmulOp op : dense) {
+      if (!op.getQuantizeInput()) {
+        lowerDenseMatmulToKernel(module, op, lanesOf(isa));
+        continue;
+      }
+      // W8A8 on vpdpbusd (elsewhere the reference lowering), one row of 64
+      // bytes a step: as many rows a block as the float kernel's vectors.
+      if (isa != KernelISA::AVX512VNNI)
+        continue;
+      int64_t rows, vectors, prefetch;
+      denseBlockShape(module, lanesOf(isa), rows, vectors, prefetch);
+      lowerDenseW8A8ToKernel(module, op, rows * vectors, prefetch);
+    }
     SmallVector<AttentionOp> attention;
     module.walk([&](AttentionOp op) { attention.push_back(op); });
     for (AttentionOp op : attention)

@@ -572,6 +572,10 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
     if (!w.hasStaticShape() || !x.hasStaticShape())
       return op->emitError("bitnet-lower-to-gpu: dense_matmul needs static "
                            "shapes");
+    if (dense.getQuantizeInput())
+      return op->emitError("bitnet-lower-to-gpu: dense_matmul with "
+                           "quantize_input (--float-weights=w8a8) is for "
+                           "CPUs; use --float-weights=int8 on a GPU");
     int64_t n = w.getDimSize(0), k = w.getDimSize(1);
     int64_t m = x.getNumElements() / k;
     resultBuffer(dense.getResult());

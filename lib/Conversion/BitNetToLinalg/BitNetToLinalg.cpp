@@ -1134,6 +1134,37 @@ struct DenseMatmulLowering : Lowering<DenseMatmulOp> {
     outDims.push_back(outRank - 1);
     SmallVector<OpFoldResult> sizes = h.sizes(x);
     sizes.back() = tensor::getMixedSize(rewriter, loc, w, 0);
+    if (op.getQuantizeInput()) {
+      // W8A8: the input rows quantised as activations, the int32 sums
+      // exact, then (float(acc) * scales[n]) / s_x.
+      auto [xq, sx] = quantizeActivations(rewriter, loc, x);
+      Value acc = h.generic(
+          ValueRange{xq, w}, h.filled(sizes, h.i32(0)),
+          {h.project(loops, xDims), h.project(loops, {outRank - 1, loops - 1}),
+           h.project(loops, outDims)},
+          h.reduceLast(loops), [](OpBuilder &nb, Location nl, ValueRange args) {
+            Value a = arith::ExtSIOp::create(nb, nl, nb.getI32Type(), args[0]);
+            Value b = arith::ExtSIOp::create(nb, nl, nb.getI32Type(), args[1]);
+            Value p = arith::MulIOp::create(nb, nl, a, b);
+            return arith::AddIOp::create(nb, nl, args[2], p);
+          });
+      rewriter.replaceOp(
+          op, h.generic(ValueRange{acc, sx, adaptor.getScales()},
+                        h.empty(sizes, rewriter.getF32Type()),
+                        {h.identity(outRank), h.dropLast(outRank),
+                         h.project(outRank, {outRank - 1}),
+                         h.identity(outRank)},
+                        h.parallel(outRank),
+                        [](OpBuilder &nb, Location nl, ValueRange args) {
+                          Value a = arith::SIToFPOp::create(
+                              nb, nl, nb.getF32Type(), args[0]);
+                          Value scaled =
+                              arith::MulFOp::create(nb, nl, a, args[2]);
+                          return arith::DivFOp::create(nb, nl, scaled,
+                                                       args[1]);
+                        }));
+      return success();
+    }
     Value init = h.filled(sizes, h.f32(0.0f));
     SmallVector<Value> inputs{x, w};
     SmallVector<AffineMap> maps{h.project(loops, xDims),

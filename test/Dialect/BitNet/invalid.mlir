@@ -854,6 +854,15 @@ func.func @dense_result(%x: tensor<4x64xf32>, %w: tensor<10x64xf32>) {
 
 // -----
 
+// Tests that quantize_input (W8A8) needs an i8 weight.
+func.func @dense_quantize_f16(%x: tensor<4x64xf32>, %w: tensor<10x64xf16>) {
+  // expected-error @below {{'bitnet.dense_matmul' op quantize_input needs an i8 weight (with its row scales), got 'f16'}}
+  %y = bitnet.dense_matmul %x, %w {quantize_input} : tensor<4x64xf32>, tensor<10x64xf16> -> tensor<4x10xf32>
+  return
+}
+
+// -----
+
 // Tests that an i8 weight needs its row scales.
 func.func @dense_i8_no_scales(%x: tensor<4x64xf32>, %w: tensor<10x64xi8>) {
   // expected-error @below {{'bitnet.dense_matmul' op an i8 weight needs scales, one per row}}

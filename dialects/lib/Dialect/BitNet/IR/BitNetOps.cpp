@@ -530,6 +530,10 @@ LogicalResult DenseMatmulOp::verify() {
     return emitOpError("weight must be [N, K], got rank ") << weight.getRank();
   if (failed(verifyRowScales(*this, weight, getScales())))
     return failure();
+  if (getQuantizeInput() && !weight.getElementType().isInteger(8))
+    return emitOpError("quantize_input needs an i8 weight (with its row "
+                       "scales), got ")
+           << weight.getElementType();
   if (!compatibleDim(input.getShape().back(), weight.getDimSize(1)))
     return emitOpError("input ends in K = ")
            << shapeStr(input.getShape().back()) << ", the weight has K = "

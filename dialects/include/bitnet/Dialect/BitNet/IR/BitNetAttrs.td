@@ -61,7 +61,10 @@ def BitNet_FloatPrecision : I32EnumAttr<"FloatPrecision",
   // IEEE half precision, rounded to nearest even at compile time.
   I32EnumAttrCase<"F16", 1, "f16">,
   // Signed bytes with one f32 scale per row (absmax / 127).
-  I32EnumAttrCase<"Int8", 2, "int8">
+  I32EnumAttrCase<"Int8", 2, "int8">,
+  // As Int8, and dense layers quantise their input rows to int8 too (W8A8:
+  // int8 dot products).
+  I32EnumAttrCase<"W8A8", 3, "w8a8">
 ]> {
   let cppNamespace = "::mlir::bitnet";
   let genSpecializedAttr = 0;

@@ -395,12 +395,22 @@ def BitNet_DenseMatmulOp : BitNet_Op<"dense_matmul", [Pure]> {
     on the embedding table. The order of the sum is not fixed: kernels may
     add in any order (the float tolerance of the numerics contract).
 
+    With `quantize_input` (an i8 weight only: W8A8), each input row is first
+    quantised as the numerics contract quantises activations (`s_x = 127 /
+    max(max|x|, 1e-5)`, `xq = clamp(roundeven(x * s_x), -128, 127)`), the
+    products are summed exactly in int32, and `result[..., n] =
+    (float(sum_k xq[..., k] * weight[n, k]) * scales[n]) / s_x`: every
+    operation and its order fixed, so kernels match the reference bit for
+    bit, and int8 dot-product instructions do the sum.
+
     ```mlir
     %logits = bitnet.dense_matmul %x, %table : tensor<4x64xf32>, tensor<128x64xf16> -> tensor<4x128xf32>
+    %y = bitnet.dense_matmul %x, %w8 scales %s {quantize_input} : tensor<4x64xf32>, tensor<128x64xi8>, tensor<128xf32> -> tensor<4x128xf32>
     ```
   }];
   let arguments = (ins BitNet_F32Tensor:$input, BitNet_FloatWeightTensor:$weight,
-                       Optional<BitNet_F32Tensor>:$scales);
+                       Optional<BitNet_F32Tensor>:$scales,
+                       UnitAttr:$quantize_input);
   let results = (outs BitNet_F32Tensor:$result);
   let assemblyFormat = [{
     $input `,` $weight (`scales` $scales^)? attr-dict `:` type($input) `,`

@@ -35,7 +35,11 @@ inline llvm::cl::ValuesClass floatPrecisionValues() {
       clEnumValN(FloatPrecision::F16, "f16",
                  "half the bytes, rounded at compile time"),
       clEnumValN(FloatPrecision::Int8, "int8",
-                 "a quarter of the bytes, one scale per row"));
+                 "a quarter of the bytes, one scale per row"),
+      clEnumValN(FloatPrecision::W8A8, "w8a8",
+                 "int8 as above, and dense layers (a decoder's head) "
+                 "quantise their input to int8 per token: int8 dot "
+                 "products, the activations rounded"));
 }
 
 inline llvm::cl::ValuesClass kvCacheTypeValues() {
