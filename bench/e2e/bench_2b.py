@@ -15,8 +15,8 @@
    the real model's, so that bench/serve can serve the same builds);
    compile time and the compiler's peak RSS (the linker's included)
    are reported for every build;
-2. compiles decode builds (one token a step) with an f16 and with an int8
-   embedding table and head (--float-weights=f16 / int8; bitnet.cpp's
+2. compiles decode builds (one token a step) with an f16, an int8 and a
+   W8A8 embedding table and head (--float-weights=f16 / int8 / w8a8; bitnet.cpp's
    reference figures have an f16 head); a checkpoint's f16 build carries
    its prefill step (the entry 'prefill': 128 tokens a step, logits of the
    last token only, over the same weights, bitnet-compile's default) and a
@@ -324,7 +324,7 @@ def main():
     # the decode-only figures. An ONNX model takes a separate prefill build.
     checkpoint = fmt != "onnx"
     decode_so = {p: os.path.join(work, f"decode-{p}{suffix}.so")
-                 for p in ("f16", "int8")}
+                 for p in ("f16", "int8", "w8a8")}
     compiles = {}
     no_entry = ["--prefill-tokens=0"] if checkpoint else []
     compiles["decode, f16 head" + (" + prefill entry" if checkpoint else "")] = \
@@ -332,6 +332,8 @@ def main():
                       [f"--prefill-tokens={PROMPT}"] if checkpoint else [])
     compiles["decode, int8 head"] = compile_model(
         build, model, decode_so["int8"], 1, "int8", no_entry)
+    compiles["decode, w8a8 head"] = compile_model(
+        build, model, decode_so["w8a8"], 1, "w8a8", no_entry)
     if checkpoint:
         alone_so = os.path.join(work, f"decode-f16-alone{suffix}.so")
         compiles["decode only, f16 head"] = compile_model(
@@ -364,7 +366,7 @@ def main():
     prompt = [(i * 7919 + 13) % 128256 for i in range(PROMPT)]
     # Per thread count, lists over the rounds.
     keys = ("decode_tps", "decode_huge_tps", "decode_alone_tps",
-            "decode_int8_tps",
+            "decode_int8_tps", "decode_w8a8_tps",
             "decode_tuned_tps", "ttft_s", "prefill_cold_tps",
             "prefill_warm_tps", "peer_prefill_tps", "peer_decode_tps")
     rounds = {t: {k: [] for k in keys} for t in (1, 2)}
@@ -376,6 +378,10 @@ def main():
                          threads)
             d8 = generate(build, decode_so["int8"], prompt,
                           args.decode_tokens, threads)
+            dw = generate(build, decode_so["w8a8"], prompt,
+                          args.decode_tokens, threads)
+            got["decode_w8a8_tps"].append(dw["decode_tps"])
+            last_w8a8 = dw
             # The same build with its weights on huge pages (--huge-pages).
             dh = generate(build, decode_so["f16"], prompt, args.decode_tokens,
                           threads, huge_pages=True)
@@ -432,6 +438,7 @@ def main():
     d1 = last[1][0]
     weight_bytes = d1["weights_mb"] * 1e6
     weight8 = last[1][1]["weights_mb"] * 1e6
+    weight_w8a8 = last_w8a8["weights_mb"] * 1e6
     weight_alone = last[1][3]["weights_mb"] * 1e6
     print()
     size_mb = model_bytes(model) / 1e6
@@ -485,6 +492,8 @@ def main():
             "bound_alone_tps": alone_bound,
             "decode_int8_tps": m["decode_int8_tps"],
             "bound_int8_tps": bw[threads] * 1e9 / weight8,
+            "decode_w8a8_tps": m["decode_w8a8_tps"],
+            "bound_w8a8_tps": bw[threads] * 1e9 / weight_w8a8,
             "prefill_warm_tps": m["prefill_warm_tps"],
             "prefill_cold_tps": m["prefill_cold_tps"],
             "ttft_s": m["ttft_s"], "peak_rss_mb": last[threads][3]["rss_mb"],
@@ -498,6 +507,9 @@ def main():
     for threads in (1, 2):
         row(f"decode int8 head, {threads}T", med[threads]["decode_int8_tps"],
             bw[threads] * 1e9 / weight8)
+    for threads in (1, 2):
+        row(f"decode w8a8 head, {threads}T", med[threads]["decode_w8a8_tps"],
+            bw[threads] * 1e9 / weight_w8a8)
     if tuned_so:
         for threads in (1, 2):
             m = med[threads]
