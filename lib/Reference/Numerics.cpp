@@ -111,30 +111,34 @@ std::vector<int32_t> ternaryMatmul(const int8_t *xq, const int8_t *w,
   return acc;
 }
 
-std::vector<float> bitlinear(const float *x, const int8_t *w,
-                             float weightScale, int64_t m, int64_t n,
-                             int64_t k) {
+/// The input quantised per token, its exact int32 products with the int8
+/// weight `w` [n][k], rescaled: (float(acc) * scaleOf(n)) / s_x.
+template <typename ScaleOf>
+static std::vector<float> quantizedLinear(const float *x, const int8_t *w,
+                                          int64_t m, int64_t n, int64_t k,
+                                          ScaleOf scaleOf) {
   QuantizedActivations q = quantizeActivations(x, m, k);
   std::vector<int32_t> acc = ternaryMatmul(q.values.data(), w, m, n, k);
   std::vector<float> y(m * n);
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j)
       y[i * n + j] =
-          (static_cast<float>(acc[i * n + j]) * weightScale) / q.scale[i];
+          (static_cast<float>(acc[i * n + j]) * scaleOf(j)) / q.scale[i];
   return y;
+}
+
+std::vector<float> bitlinear(const float *x, const int8_t *w,
+                             float weightScale, int64_t m, int64_t n,
+                             int64_t k) {
+  return quantizedLinear(x, w, m, n, k,
+                         [&](int64_t) { return weightScale; });
 }
 
 std::vector<float> denseW8A8(const float *x, const int8_t *w,
                              const float *rowScales, int64_t m, int64_t n,
                              int64_t k) {
-  QuantizedActivations q = quantizeActivations(x, m, k);
-  std::vector<int32_t> acc = ternaryMatmul(q.values.data(), w, m, n, k);
-  std::vector<float> y(m * n);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j)
-      y[i * n + j] =
-          (static_cast<float>(acc[i * n + j]) * rowScales[j]) / q.scale[i];
-  return y;
+  return quantizedLinear(x, w, m, n, k,
+                         [&](int64_t row) { return rowScales[row]; });
 }
 
 std::vector<float> rmsnorm(const float *x, const float *gamma, int64_t rows,

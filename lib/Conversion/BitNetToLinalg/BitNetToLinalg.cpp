@@ -351,16 +351,14 @@ static std::pair<Value, Value> ternarize(OpBuilder &b, Location loc, Value w) {
   return {q, scale};
 }
 
-/// acc[..., n] = sum_k xq[..., k] * W[n, k], exact in i32.
-static Value ternaryMatmul(OpBuilder &b, Location loc, Value xq, Value storage,
-                           TernaryType type) {
+/// acc[..., n] = sum_k xq[..., k] * wq[n, k] of int8 tensors, exact in i32.
+static Value int8Matmul(OpBuilder &b, Location loc, Value xq, Value wq) {
   Emitter h{b, loc};
-  Value wq = unpackToInt8(b, loc, storage, type);
   auto xType = cast<RankedTensorType>(xq.getType());
   unsigned rank = xType.getRank(); // loops: leading..., n, k
   unsigned loops = rank + 1;
   SmallVector<OpFoldResult> outSizes = dropLastSize(h.sizes(xq));
-  outSizes.push_back(b.getIndexAttr(type.getRows()));
+  outSizes.push_back(tensor::getMixedSize(b, loc, wq, 0));
   SmallVector<unsigned> xDims, outDims;
   for (unsigned d = 0; d + 1 < rank; ++d) {
     xDims.push_back(d);
@@ -379,6 +377,13 @@ static Value ternaryMatmul(OpBuilder &b, Location loc, Value xq, Value storage,
         Value p = arith::MulIOp::create(nb, nl, a, w);
         return arith::AddIOp::create(nb, nl, args[2], p);
       });
+}
+
+/// acc[..., n] = sum_k xq[..., k] * W[n, k] of a ternary weight, exact in
+/// i32.
+static Value ternaryMatmul(OpBuilder &b, Location loc, Value xq, Value storage,
+                           TernaryType type) {
+  return int8Matmul(b, loc, xq, unpackToInt8(b, loc, storage, type));
 }
 
 /// y = (float(acc) * s_w) / s_x.
@@ -1138,16 +1143,7 @@ struct DenseMatmulLowering : Lowering<DenseMatmulOp> {
       // W8A8: the input rows quantised as activations, the int32 sums
       // exact, then (float(acc) * scales[n]) / s_x.
       auto [xq, sx] = quantizeActivations(rewriter, loc, x);
-      Value acc = h.generic(
-          ValueRange{xq, w}, h.filled(sizes, h.i32(0)),
-          {h.project(loops, xDims), h.project(loops, {outRank - 1, loops - 1}),
-           h.project(loops, outDims)},
-          h.reduceLast(loops), [](OpBuilder &nb, Location nl, ValueRange args) {
-            Value a = arith::ExtSIOp::create(nb, nl, nb.getI32Type(), args[0]);
-            Value b = arith::ExtSIOp::create(nb, nl, nb.getI32Type(), args[1]);
-            Value p = arith::MulIOp::create(nb, nl, a, b);
-            return arith::AddIOp::create(nb, nl, args[2], p);
-          });
+      Value acc = int8Matmul(rewriter, loc, xq, w);
       rewriter.replaceOp(
           op, h.generic(ValueRange{acc, sx, adaptor.getScales()},
                         h.empty(sizes, rewriter.getF32Type()),
