@@ -72,7 +72,8 @@ typedef struct bitnet_object_map {
   struct {
     uintptr_t begin, end;
     unsigned flags; /* PF_R, PF_W, PF_X */
-    uint64_t offset; /* of `begin` in the file */
+    uint64_t offset;     /* of `begin` in the file */
+    uintptr_t file_end;  /* end of the part read from the file (then zeros) */
   } segments[BITNET_MAX_SEGMENTS];
 } bitnet_object_map;
 

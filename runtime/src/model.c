@@ -77,6 +77,8 @@ static int find_segments(struct dl_phdr_info *info, size_t size, void *data) {
     map->segments[map->count].end = info->dlpi_addr + ph->p_vaddr + ph->p_memsz;
     map->segments[map->count].flags = ph->p_flags;
     map->segments[map->count].offset = ph->p_offset;
+    map->segments[map->count].file_end =
+        info->dlpi_addr + ph->p_vaddr + ph->p_filesz;
     ++map->count;
   }
   return 1;
@@ -1069,11 +1071,12 @@ bitnet_status bitnet_model_use_huge_pages(bitnet_model *model,
   for (int i = 0; i < map.count; ++i) {
     if ((map.segments[i].flags & (PF_R | PF_W | PF_X)) != PF_R)
       continue;
-    /* The whole 2 MiB pages inside the segment: the pages at its edges
-     * hold other segments' bytes too and stay as they are. */
+    /* The whole 2 MiB pages inside the segment's bytes from the file: the
+     * pages at its edges hold other segments' bytes too and stay as they
+     * are. */
     uintptr_t begin = (map.segments[i].begin + BITNET_HUGE_PAGE - 1) &
                       ~(BITNET_HUGE_PAGE - 1);
-    uintptr_t end = map.segments[i].end & ~(BITNET_HUGE_PAGE - 1);
+    uintptr_t end = map.segments[i].file_end & ~(BITNET_HUGE_PAGE - 1);
     if (end <= begin)
       continue;
     status = move_to_huge_pages(
@@ -1084,10 +1087,11 @@ bitnet_status bitnet_model_use_huge_pages(bitnet_model *model,
     moved += (int64_t)(end - begin);
   }
   close(fd);
+  /* What moved before a failure stays moved (the same bytes). */
+  model->huge_page_bytes = moved;
   if (status)
     return status;
   model->huge_pages = 1;
-  model->huge_page_bytes = moved;
   if (out_bytes)
     *out_bytes = moved;
   return BITNET_OK;
