@@ -16,9 +16,10 @@
 //  * the weight is the op's own int8 constant (which a tied embedding
 //    shares) when K is a multiple of 64; otherwise a copy with rows padded
 //    to one with zeros;
-//  * rows go in blocks (16 a block on a Zen 4, 8 elsewhere, the dense
-//    kernel's block shapes), one accumulator each, each row's stream
-//    prefetched a little ahead; the blocks are spread over the thread pool;
+//  * rows go in blocks of as many rows as the float kernel's block holds
+//    vectors (16 with AVX-512), one accumulator each, each row's stream
+//    prefetched as far ahead as the float kernel's on the target CPU; the
+//    blocks are spread over the thread pool;
 //  * y = (float(acc) * scales[n]) / s_x, as the reference: bit for bit.
 //
 // A weight byte is read once per token, so the kernel streams at the memory's
@@ -42,7 +43,7 @@ using namespace mlir::bitnet;
 
 /// Weight bytes a `vpdpbusd` takes for one row (16 int32 lanes x 4).
 static constexpr int64_t kStepBytes = 64;
-/// The largest K whose sums of (w + 128) * xq stay in int32:
+/// The largest K whose sums of (xq + 128) * w stay in int32:
 /// 65536 * 255 * 128 < 2^31.
 static constexpr int64_t kMaxColumns = 65536;
 
