@@ -27,6 +27,7 @@
 #include "bitnet_rt/bitnet_rt.h"
 #include "bitnet_rt/npy.h"
 
+#include "tool_step.h"
 #include "tool_version.h"
 
 #define EXIT_USAGE 2
@@ -465,16 +466,7 @@ int main(int argc, char **argv) {
   double huge_ms = 0;
   if (opt.huge_pages) {
     double start = now_ms();
-    bitnet_status status = bitnet_model_use_huge_pages(model, &huge_bytes);
-    if (status &&
-        bitnet_status_get_code(status) == BITNET_STATUS_UNAVAILABLE) {
-      fprintf(stderr, "bitnet-run: --huge-pages: %s; the weights stay on the "
-              "file's pages\n", bitnet_status_message(status));
-      bitnet_status_free(status);
-      huge_bytes = -1;
-    } else {
-      check(status);
-    }
+    huge_bytes = step_use_huge_pages(model);
     huge_ms = now_ms() - start;
   }
   if (opt.entry) {

@@ -247,19 +247,22 @@ static inline void load_step(step_model *s, const char *path,
 }
 
 /* --huge-pages: moves the model's weights onto huge pages
- * (bitnet_model_use_huge_pages). Where the system offers none, says so and
- * goes on with the file's pages. */
-static inline void step_use_huge_pages(bitnet_model *model) {
-  bitnet_status status = bitnet_model_use_huge_pages(model, NULL);
+ * (bitnet_model_use_huge_pages) and returns the bytes moved. Where the
+ * system offers none, says so and returns -1: the weights stay on the
+ * file's pages. */
+static inline int64_t step_use_huge_pages(bitnet_model *model) {
+  int64_t bytes = 0;
+  bitnet_status status = bitnet_model_use_huge_pages(model, &bytes);
   if (status != BITNET_OK &&
       bitnet_status_get_code(status) == BITNET_STATUS_UNAVAILABLE) {
     fprintf(stderr, "%s: --huge-pages: %s; the weights stay on the file's "
             "pages\n", program_invocation_short_name,
             bitnet_status_message(status));
     bitnet_status_free(status);
-    return;
+    return -1;
   }
   tool_check(status);
+  return bytes;
 }
 
 /* Sets up the entry `name` of `model` (bitnet-compile's 'prefill' or 'one')

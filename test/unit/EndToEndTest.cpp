@@ -483,9 +483,11 @@ std::string normModel(int64_t rows, int64_t d) {
   return mlir.str();
 }
 
-/// Runs a compiled norm model (x, g, u, gamma -> y, z) on `threads` threads.
-void runNorms(const std::string &so, int threads,
-              const std::vector<const float *> &inputs, float *y, float *z) {
+/// Runs the compiled model `so` once with `inputs` into `outputs`, on
+/// `threads` threads of a libbitnet_rt pool (1: on the calling thread).
+void runOnThreads(const std::string &so, int threads,
+                  const std::vector<const void *> &inputs,
+                  const std::vector<void *> &outputs) {
   bitnet_model *model = nullptr;
   bitnet_thread_pool *pool = nullptr;
   bitnet_context *context = nullptr;
@@ -496,9 +498,11 @@ void runNorms(const std::string &so, int threads,
   bitnet_context_options options = {};
   options.thread_pool = pool;
   ASSERT_EQ(bitnet_context_create(model, &options, &context), nullptr);
-  const void *in[] = {inputs[0], inputs[1], inputs[2], inputs[3]};
-  void *out[] = {y, z};
-  EXPECT_EQ(bitnet_context_run(context, in, 4, out, 2), nullptr);
+  EXPECT_EQ(bitnet_context_run(context, inputs.data(),
+                               static_cast<int32_t>(inputs.size()),
+                               outputs.data(),
+                               static_cast<int32_t>(outputs.size())),
+            nullptr);
   bitnet_context_free(context);
   bitnet_thread_pool_release(pool);
   bitnet_model_release(model);
@@ -541,23 +545,23 @@ TEST(EndToEnd, NormKernelsMatchReference) {
       std::string error;
       auto compiled = CompiledModel::compile(mlir, {kernels}, error);
       ASSERT_TRUE(compiled) << error;
-      std::vector<const float *> in = {x.data(), g.data(), u.data(),
-                                       gamma.data()};
+      std::vector<const void *> in = {x.data(), g.data(), u.data(),
+                                      gamma.data()};
       std::vector<float> y(rows * d, std::nanf("")), z(rows * d, std::nanf(""));
-      runNorms(compiled->path(), 1, in, y.data(), z.data());
+      runOnThreads(compiled->path(), 1, in, {y.data(), z.data()});
       EXPECT_TRUE(near(wantY, y.data(), 4e-6f));
       EXPECT_TRUE(near(wantZ, z.data(), 4e-6f));
       std::vector<float> y3(rows * d), z3(rows * d);
-      runNorms(compiled->path(), 3, in, y3.data(), z3.data());
+      runOnThreads(compiled->path(), 3, in, {y3.data(), z3.data()});
       EXPECT_TRUE(bitEqual(y, y3.data()));
       EXPECT_TRUE(bitEqual(z, z3.data()));
       auto alone = CompiledModel::compile(single, {kernels}, error);
       ASSERT_TRUE(alone) << error;
       int64_t r = rows - 1;
-      std::vector<const float *> rowIn = {x.data() + r * d, g.data() + r * d,
-                                          u.data() + r * d, gamma.data()};
+      std::vector<const void *> rowIn = {x.data() + r * d, g.data() + r * d,
+                                         u.data() + r * d, gamma.data()};
       std::vector<float> y1(d), z1(d);
-      runNorms(alone->path(), 1, rowIn, y1.data(), z1.data());
+      runOnThreads(alone->path(), 1, rowIn, {y1.data(), z1.data()});
       EXPECT_TRUE(bitEqual(std::vector<float>(y.begin() + r * d, y.end()),
                            y1.data()));
       EXPECT_TRUE(bitEqual(std::vector<float>(z.begin() + r * d, z.end()),
@@ -616,14 +620,6 @@ TEST(EndToEnd, W8A8DenseMatchesReferenceBitForBit) {
       SCOPED_TRACE(kernels);
       auto model = compileOrFail(mlir, {kernels});
       ASSERT_TRUE(model);
-      bitnet_model *loaded = nullptr;
-      bitnet_thread_pool *pool = nullptr;
-      bitnet_context *context = nullptr;
-      ASSERT_EQ(bitnet_model_load(model->path().c_str(), &loaded), nullptr);
-      ASSERT_EQ(bitnet_thread_pool_create(3, &pool), nullptr);
-      bitnet_context_options options = {};
-      options.thread_pool = pool;
-      ASSERT_EQ(bitnet_context_create(loaded, &options, &context), nullptr);
       for (Activations kind : {Activations::Random, Activations::ZeroRow,
                                Activations::Saturating, Activations::Ties}) {
         SCOPED_TRACE("activations " + std::to_string(static_cast<int>(kind)));
@@ -635,14 +631,9 @@ TEST(EndToEnd, W8A8DenseMatchesReferenceBitForBit) {
         ASSERT_EQ(model->run({x.data(), y.data()}), 0);
         EXPECT_TRUE(bitEqual(want, y.data()));
         std::vector<float> y3(sh.m * sh.n, std::nanf(""));
-        const void *in[] = {x.data()};
-        void *out[] = {y3.data()};
-        EXPECT_EQ(bitnet_context_run(context, in, 1, out, 1), nullptr);
+        runOnThreads(model->path(), 3, {x.data()}, {y3.data()});
         EXPECT_TRUE(bitEqual(want, y3.data()));
       }
-      bitnet_context_free(context);
-      bitnet_thread_pool_release(pool);
-      bitnet_model_release(loaded);
     }
   }
 }
