@@ -132,10 +132,12 @@ def BitNetLowerToCPUKernels
            "builds of one model for several step sizes then lay its weights "
            "out alike, and the shared object keeps one copy of them">,
     ListOption<"tuned", "tuned", "std::string",
-               "Kernel families measured on the machine (bitnet-compile "
-               "--tune), as MxNxK:family:mad_ns:lut_ns; with family=auto a "
-               "listed shape takes the measured family instead of the cost "
-               "model's">,
+               "Kernels measured on the machine (bitnet-compile --tune): "
+               "MxNxK:family:mad_ns:lut_ns[:prefetch] for a bitlinear shape "
+               "(with family=auto it takes the measured family, and prefetch "
+               "distance where given, instead of the cost model's), and "
+               "dense:MxNxK:rows:vectors:prefetch:ns:default_ns for a "
+               "dense_matmul shape (the block shape its kernel takes)">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect",

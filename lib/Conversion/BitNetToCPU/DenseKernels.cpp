@@ -50,9 +50,8 @@ using namespace mlir::bitnet;
 
 static constexpr int64_t kCacheLine = 64;
 
-/// How a block of rows is taken along K: `rows` rows at once, `vectors`
-/// vectors of each a step (accumulators a row), and how far ahead of each
-/// row a token alone prefetches (`prefetch` bytes). With 16-lane vectors
+/// The block shape where none was measured on the machine (bitnet-compile
+/// --tune measures the candidates of its own). With 16-lane vectors
 /// (AVX-512, 32 registers) 8 rows x 2 and 1 KiB, otherwise 4 x 2 (16
 /// registers). For i8 rows 4 x 4 (a whole line of each row a step) was
 /// slower than 8 x 2: 16.7 against 19.9 GB/s, one thread, where widening i8
@@ -67,10 +66,7 @@ static constexpr int64_t kCacheLine = 64;
 /// 256 bytes: more rows in flight, fetched just ahead, keep its memory busy.
 /// On a Zen 5, 8 x 2 and 1 KiB measured best of the shapes tried there
 /// (above); other CPUs keep it until measured.
-struct BlockShape {
-  int64_t rows, vectors, prefetch;
-};
-static BlockShape blockShape(int64_t lanes, StringRef chip) {
+static DenseBlockShape blockShape(int64_t lanes, StringRef chip) {
   if (lanes < 16)
     return {4, 2, 1024};
   if (chip == "znver4")
@@ -99,7 +95,7 @@ namespace {
 class DenseKernelEmitter : KernelEmitterBase {
 public:
   DenseKernelEmitter(ModuleOp module, int64_t m, int64_t n, int64_t k,
-                     Type weightElem, int64_t lanes, BlockShape shape)
+                     Type weightElem, int64_t lanes, DenseBlockShape shape)
       : KernelEmitterBase(module), m(m), n(n), k(k), lanes(lanes), weightElem(weightElem),
         weightBytes(weightElem.getIntOrFloatBitWidth() / 8),
         blockRows(shape.rows), vectorsPerStep(shape.vectors),
@@ -350,17 +346,15 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
   return func;
 }
 
-void mlir::bitnet::denseBlockShape(ModuleOp module, int64_t lanes,
-                                   int64_t &rows, int64_t &vectors,
-                                   int64_t &prefetch) {
-  BlockShape shape = blockShape(lanes, targetChip(module));
-  rows = shape.rows;
-  vectors = shape.vectors;
-  prefetch = shape.prefetch;
+DenseBlockShape mlir::bitnet::defaultDenseBlockShape(ModuleOp module,
+                                                     int64_t lanes) {
+  return blockShape(lanes, targetChip(module));
 }
 
 bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
-                                            int64_t lanes) {
+                                            int64_t lanes,
+                                            DenseBlockShape shape,
+                                            ArrayRef<NamedAttribute> extra) {
   RankedTensorType xType = op.getInput().getType();
   RankedTensorType wType = op.getWeight().getType();
   RankedTensorType yType = op.getType();
@@ -372,7 +366,6 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
   if (n == 0 || k == 0 || op.getQuantizeInput())
     return false;
   int64_t m = xType.getNumElements() / k;
-  BlockShape shape = blockShape(lanes, targetChip(module));
   DenseKernelEmitter emitter(module, m, n, k, wType.getElementType(), lanes,
                              shape);
 
@@ -394,19 +387,19 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
       cast<MemRefType>(xBuf.getType()), cast<MemRefType>(wBuf.getType()),
       yMemType, scalesType);
   auto call = func::CallOp::create(b, loc, kernel, operands);
-  call->setAttr("bitnet.kernel",
-                b.getDictionaryAttr({
-                    b.getNamedAttr("family", b.getStringAttr("dense")),
-                    b.getNamedAttr("lanes", b.getI64IntegerAttr(lanes)),
-                    b.getNamedAttr("rows_per_block",
-                                   b.getI64IntegerAttr(shape.rows)),
-                    b.getNamedAttr("vectors_per_step",
-                                   b.getI64IntegerAttr(shape.vectors)),
-                    b.getNamedAttr("prefetch_bytes",
-                                   b.getI64IntegerAttr(shape.prefetch)),
-                    b.getNamedAttr("weight_type",
-                                   TypeAttr::get(wType.getElementType())),
-                }));
+  SmallVector<NamedAttribute> choice = {
+      b.getNamedAttr("family", b.getStringAttr("dense")),
+      b.getNamedAttr("lanes", b.getI64IntegerAttr(lanes)),
+      b.getNamedAttr("rows_per_block",
+                     b.getI64IntegerAttr(shape.rows)),
+      b.getNamedAttr("vectors_per_step",
+                     b.getI64IntegerAttr(shape.vectors)),
+      b.getNamedAttr("prefetch_bytes",
+                     b.getI64IntegerAttr(shape.prefetch)),
+      b.getNamedAttr("weight_type",
+                     TypeAttr::get(wType.getElementType()))};
+  llvm::append_range(choice, extra);
+  call->setAttr("bitnet.kernel", b.getDictionaryAttr(choice));
   Value y = bufferization::ToTensorOp::create(b, loc, yType, yBuf,
                                               b.getUnitAttr(), b.getUnitAttr());
   op.replaceAllUsesWith(y);

@@ -235,7 +235,8 @@ LLVM::LLVMFuncOp DenseW8A8KernelEmitter::createMain(LLVM::LLVMFuncOp quantize,
 }
 
 bool mlir::bitnet::lowerDenseW8A8ToKernel(ModuleOp module, DenseMatmulOp op,
-                                          int64_t blockRows, int64_t prefetch) {
+                                          int64_t blockRows, int64_t prefetch,
+                                          ArrayRef<NamedAttribute> extra) {
   RankedTensorType xType = op.getInput().getType();
   RankedTensorType wType = op.getWeight().getType();
   RankedTensorType yType = op.getType();
@@ -295,17 +296,17 @@ bool mlir::bitnet::lowerDenseW8A8ToKernel(ModuleOp module, DenseMatmulOp op,
   for (Value v : operands)
     types.push_back(v.getType());
   auto call = func::CallOp::create(b, loc, emitter.getOrCreate(types), operands);
-  call->setAttr("bitnet.kernel",
-                b.getDictionaryAttr({
-                    b.getNamedAttr("family", b.getStringAttr("dense_w8a8")),
-                    b.getNamedAttr("isa", b.getStringAttr("avx512vnni")),
-                    b.getNamedAttr("rows_per_block",
-                                   b.getI64IntegerAttr(blockRows)),
-                    b.getNamedAttr("prefetch_bytes",
-                                   b.getI64IntegerAttr(prefetch)),
-                    b.getNamedAttr("weight_bytes",
-                                   b.getI64IntegerAttr(n * kPad)),
-                }));
+  SmallVector<NamedAttribute> choice = {
+      b.getNamedAttr("family", b.getStringAttr("dense_w8a8")),
+      b.getNamedAttr("isa", b.getStringAttr("avx512vnni")),
+      b.getNamedAttr("rows_per_block",
+                     b.getI64IntegerAttr(blockRows)),
+      b.getNamedAttr("prefetch_bytes",
+                     b.getI64IntegerAttr(prefetch)),
+      b.getNamedAttr("weight_bytes",
+                     b.getI64IntegerAttr(n * kPad))};
+  llvm::append_range(choice, extra);
+  call->setAttr("bitnet.kernel", b.getDictionaryAttr(choice));
   Value y = bufferization::ToTensorOp::create(b, loc, yType, operands[4],
                                               b.getUnitAttr(), b.getUnitAttr());
   op.replaceAllUsesWith(y);

@@ -13,25 +13,34 @@
 
 namespace mlir::bitnet {
 
-/// Replaces `op` (static shapes, constant weight) by a call to a kernel
-/// generated for its shape with vectors of `lanes` floats. Returns false and
-/// leaves `op` to the reference lowering otherwise.
-bool lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
-                              int64_t lanes);
+/// How the dense kernels take a block of rows along K: `rows` rows at once,
+/// `vectors` vectors of each row a step (accumulators a row), and how far
+/// ahead of each row a token alone prefetches (`prefetch` bytes).
+struct DenseBlockShape {
+  int64_t rows, vectors, prefetch;
+};
 
-/// Rows a block of the dense kernels takes, vectors of each row a step, and
-/// the bytes ahead a row is prefetched, for the CPU `module` is compiled
-/// for (vectors of `lanes` floats).
-void denseBlockShape(ModuleOp module, int64_t lanes, int64_t &rows,
-                     int64_t &vectors, int64_t &prefetch);
+/// The block shape the dense kernels take for the CPU `module` is compiled
+/// for (vectors of `lanes` floats), where no measured one is given.
+DenseBlockShape defaultDenseBlockShape(ModuleOp module, int64_t lanes);
+
+/// Replaces `op` (static shapes, constant weight) by a call to a kernel
+/// generated for its shape with vectors of `lanes` floats, taking blocks of
+/// `shape`; `extra` is added to the `bitnet.kernel` attribute of the call.
+/// Returns false and leaves `op` to the reference lowering otherwise.
+bool lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op, int64_t lanes,
+                              DenseBlockShape shape,
+                              ArrayRef<NamedAttribute> extra = {});
 
 /// Replaces `op` (`quantize_input`: W8A8; static shapes, constant weight and
 /// scales, K <= 65536) by a call to the AVX-512 VNNI kernel generated for
 /// its shape, `blockRows` rows a block, each row's stream prefetched
-/// `prefetch` bytes ahead. Returns false and leaves `op` to the reference
-/// lowering otherwise.
+/// `prefetch` bytes ahead; `extra` is added to the `bitnet.kernel` attribute
+/// of the call. Returns false and leaves `op` to the reference lowering
+/// otherwise.
 bool lowerDenseW8A8ToKernel(ModuleOp module, DenseMatmulOp op,
-                            int64_t blockRows, int64_t prefetch);
+                            int64_t blockRows, int64_t prefetch,
+                            ArrayRef<NamedAttribute> extra = {});
 
 /// Replaces `op` (static shapes, head dim a multiple of `lanes`) by the cache
 /// update in tensor IR and a call to an attention kernel generated for its

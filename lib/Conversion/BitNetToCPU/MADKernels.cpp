@@ -639,10 +639,25 @@ struct BitNetLowerToCPUKernelsPass
       return signalPassFailure();
     }
     for (const std::string &entry : tuned) {
+      if (StringRef(entry).starts_with("dense:")) {
+        FailureOr<std::pair<std::string, TunedDense>> parsed =
+            parseTunedDense(entry);
+        if (failed(parsed)) {
+          module.emitError("bitnet-lower-to-cpu-kernels: tuned entry '")
+              << entry
+              << "' is not dense:MxNxK:rows:vectors:prefetch:ns:default_ns "
+                 "(rows 1-64, vectors 1-8, prefetch 0-65536 bytes)";
+          return signalPassFailure();
+        }
+        tunedDense[parsed->first] = parsed->second;
+        continue;
+      }
       FailureOr<std::pair<std::string, TunedChoice>> parsed = parseTuned(entry);
       if (failed(parsed)) {
         module.emitError("bitnet-lower-to-cpu-kernels: tuned entry '")
-            << entry << "' is not MxNxK:mad|lut:mad_ns:lut_ns";
+            << entry
+            << "' is not MxNxK:mad|lut:mad_ns:lut_ns[:prefetch] (prefetch "
+               "0-65536 bytes)";
         return signalPassFailure();
       }
       tunedChoices[parsed->first] = parsed->second;
@@ -666,17 +681,38 @@ struct BitNetLowerToCPUKernelsPass
     SmallVector<DenseMatmulOp> dense;
     module.walk([&](DenseMatmulOp op) { dense.push_back(op); });
     for (DenseMatmulOp op : dense) {
+      // The block shape measured on the machine for this shape, if any.
+      DenseBlockShape shape = defaultDenseBlockShape(module, lanesOf(isa));
+      SmallVector<NamedAttribute> measured;
+      RankedTensorType xType = op.getInput().getType();
+      RankedTensorType wType = op.getWeight().getType();
+      if (xType.hasStaticShape() && wType.hasStaticShape() &&
+          wType.getDimSize(1) > 0) {
+        auto found = tunedDense.find(
+            llvm::formatv("{0}x{1}x{2}",
+                          xType.getNumElements() / wType.getDimSize(1),
+                          wType.getDimSize(0), wType.getDimSize(1))
+                .str());
+        if (found != tunedDense.end()) {
+          shape = found->second.shape;
+          Builder b(op);
+          measured = {
+              b.getNamedAttr("tuned", b.getUnitAttr()),
+              b.getNamedAttr("tuned_ns", b.getI64IntegerAttr(found->second.ns)),
+              b.getNamedAttr("default_ns",
+                             b.getI64IntegerAttr(found->second.defaultNs))};
+        }
+      }
       if (!op.getQuantizeInput()) {
-        lowerDenseMatmulToKernel(module, op, lanesOf(isa));
+        lowerDenseMatmulToKernel(module, op, lanesOf(isa), shape, measured);
         continue;
       }
       // W8A8 on vpdpbusd (elsewhere the reference lowering), one row of 64
       // bytes a step: as many rows a block as the float kernel's vectors.
       if (isa != KernelISA::AVX512VNNI)
         continue;
-      int64_t rows, vectors, prefetch;
-      denseBlockShape(module, lanesOf(isa), rows, vectors, prefetch);
-      lowerDenseW8A8ToKernel(module, op, rows * vectors, prefetch);
+      lowerDenseW8A8ToKernel(module, op, shape.rows * shape.vectors,
+                             shape.prefetch, measured);
     }
     SmallVector<AttentionOp> attention;
     module.walk([&](AttentionOp op) { attention.push_back(op); });
@@ -693,30 +729,69 @@ struct BitNetLowerToCPUKernelsPass
       lowerRMSNormToKernel(module, op);
   }
 
-  /// What `bitnet-compile --tune` measured for one shape.
+  /// What `bitnet-compile --tune` measured for one bitlinear shape: the
+  /// family, both families' times, and the prefetch distance (-1: the
+  /// pass's).
   struct TunedChoice {
     bool lut;
-    int64_t madNs, lutNs;
+    int64_t madNs, lutNs, prefetch = -1;
   };
   llvm::StringMap<TunedChoice> tunedChoices;
+  /// ... and for one dense shape: its block shape, and the times of that
+  /// shape and of the default one.
+  struct TunedDense {
+    DenseBlockShape shape;
+    int64_t ns, defaultNs;
+  };
+  llvm::StringMap<TunedDense> tunedDense;
+
+  static constexpr int64_t kMaxTunedPrefetch = 65536;
+
+  /// Whether `text` is MxNxK.
+  static bool isShape(StringRef text) {
+    SmallVector<StringRef> dims;
+    text.split(dims, 'x');
+    int64_t dim;
+    return dims.size() == 3 && llvm::all_of(dims, [&](StringRef d) {
+             return !d.getAsInteger(10, dim) && dim > 0;
+           });
+  }
 
   static FailureOr<std::pair<std::string, TunedChoice>>
   parseTuned(StringRef entry) {
     SmallVector<StringRef> parts;
     entry.split(parts, ':');
-    SmallVector<StringRef> dims;
     TunedChoice choice;
-    if (parts.size() != 4 || (parts[1] != "mad" && parts[1] != "lut") ||
+    if ((parts.size() != 4 && parts.size() != 5) ||
+        (parts[1] != "mad" && parts[1] != "lut") ||
         parts[2].getAsInteger(10, choice.madNs) ||
-        parts[3].getAsInteger(10, choice.lutNs))
+        parts[3].getAsInteger(10, choice.lutNs) || !isShape(parts[0]))
       return failure();
-    parts[0].split(dims, 'x');
-    int64_t dim;
-    if (dims.size() != 3 ||
-        llvm::any_of(dims, [&](StringRef d) { return d.getAsInteger(10, dim); }))
+    if (parts.size() == 5 &&
+        (parts[4].getAsInteger(10, choice.prefetch) || choice.prefetch < 0 ||
+         choice.prefetch > kMaxTunedPrefetch))
       return failure();
     choice.lut = parts[1] == "lut";
     return std::make_pair(parts[0].str(), choice);
+  }
+
+  static FailureOr<std::pair<std::string, TunedDense>>
+  parseTunedDense(StringRef entry) {
+    SmallVector<StringRef> parts;
+    entry.split(parts, ':');
+    TunedDense choice;
+    if (parts.size() != 7 || !isShape(parts[1]) ||
+        parts[2].getAsInteger(10, choice.shape.rows) ||
+        parts[3].getAsInteger(10, choice.shape.vectors) ||
+        parts[4].getAsInteger(10, choice.shape.prefetch) ||
+        parts[5].getAsInteger(10, choice.ns) ||
+        parts[6].getAsInteger(10, choice.defaultNs))
+      return failure();
+    const DenseBlockShape &s = choice.shape;
+    if (s.rows < 1 || s.rows > 64 || s.vectors < 1 || s.vectors > 8 ||
+        s.prefetch < 0 || s.prefetch > kMaxTunedPrefetch)
+      return failure();
+    return std::make_pair(parts[1].str(), choice);
   }
 
   void lower(ModuleOp module, BitLinearOp op, WeightResidency residency) {
@@ -738,13 +813,19 @@ struct BitNetLowerToCPUKernelsPass
     int64_t layoutM = std::max<int64_t>(m, layoutTokens);
     auto tunedChoice = tunedChoices.find(
         llvm::formatv("{0}x{1}x{2}", layoutM, n, k).str());
+    int64_t prefetch = prefetchDistance;
     if (family == KernelFamily::Auto && tunedChoice != tunedChoices.end()) {
       // Measured on the machine: no estimate to make.
-      useLUT = tunedChoice->second.lut;
-      estimates = {
-          b.getNamedAttr("tuned", b.getUnitAttr()),
-          b.getNamedAttr("mad_ns", b.getI64IntegerAttr(tunedChoice->second.madNs)),
-          b.getNamedAttr("lut_ns", b.getI64IntegerAttr(tunedChoice->second.lutNs))};
+      const TunedChoice &tunedOne = tunedChoice->second;
+      useLUT = tunedOne.lut;
+      estimates = {b.getNamedAttr("tuned", b.getUnitAttr()),
+                   b.getNamedAttr("mad_ns", b.getI64IntegerAttr(tunedOne.madNs)),
+                   b.getNamedAttr("lut_ns", b.getI64IntegerAttr(tunedOne.lutNs))};
+      if (tunedOne.prefetch >= 0) {
+        prefetch = tunedOne.prefetch;
+        estimates.push_back(
+            b.getNamedAttr("prefetch_bytes", b.getI64IntegerAttr(prefetch)));
+      }
     } else if (family == KernelFamily::Auto) {
       KernelCostEstimate e = estimateBitLinear(layoutM, n, k, residency);
       useLUT = e.preferLUT();
@@ -768,8 +849,7 @@ struct BitNetLowerToCPUKernelsPass
           b.getNamedAttr("weight_bytes",
                          b.getI64IntegerAttr(lutWeightBytes(n, k)))};
       llvm::append_range(choice, estimates);
-      lowerBitLinearToLUTKernel(module, op, *weights, prefetchDistance,
-                                choice);
+      lowerBitLinearToLUTKernel(module, op, *weights, prefetch, choice);
       return;
     }
 
@@ -781,7 +861,7 @@ struct BitNetLowerToCPUKernelsPass
     }
     KernelISA kind = isa;
     MADKernelEmitter emitter(module, kind, stringifyKernelISA(isa), m, n, k,
-                             prefetchDistance);
+                             prefetch);
     SmallVector<int8_t> layout = layoutMAD(*weights, n, k, lanesOf(kind));
 
     SmallVector<NamedAttribute> choice = {
