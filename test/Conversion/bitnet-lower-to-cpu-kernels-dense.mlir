@@ -7,7 +7,7 @@
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="tuned=1x40x64:mad:1:2:-5" 2>&1 | FileCheck %s --check-prefix=BADPF
 
 // BAD: is not dense:MxNxK:rows:vectors:prefetch:ns:default_ns (rows 1-64, vectors 1-8, prefetch 0-65536 bytes)
-// BADPF: is not MxNxK:mad|lut:mad_ns:lut_ns[:prefetch] (prefetch 0-65536 bytes)
+// BADPF: is not MxNxK:mad|lut|auto:mad_ns:lut_ns[:prefetch] (prefetch 0-65536 bytes)
 
 // Tests the block shape of the dense kernels: the target CPU's where none
 // was measured (8 rows x 2 vectors, 1 KiB ahead; 16 x 1 and 256 bytes on a

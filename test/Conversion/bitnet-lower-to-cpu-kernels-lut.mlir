@@ -3,11 +3,11 @@
 // RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=auto l2-bytes=0 cache-bytes=0" | FileCheck %s --check-prefix=COLD
 // RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=auto l2-bytes=0 cache-bytes=0 tuned=1x1024x240:mad:1500:1800,8x1024x240:lut:9000:8000" | FileCheck %s --check-prefix=TUNED
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="family=auto tuned=1x1024:mad:1:2" 2>&1 | FileCheck %s --check-prefix=BADTUNED
-// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=auto l2-bytes=0 cache-bytes=0 tuned=1x1024x240:mad:1500:1800:2048,8x1024x240:lut:9000:8000:0" | FileCheck %s --check-prefix=TUNEDPF
+// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=auto l2-bytes=0 cache-bytes=0 tuned=1x1024x240:lut:1800:1500:2048,8x1024x240:auto:9000:8000:0" | FileCheck %s --check-prefix=TUNEDPF
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="family=tables" 2>&1 | FileCheck %s --check-prefix=BADFAMILY
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="family=lut isa=avx2" 2>&1 | FileCheck %s --check-prefix=BADISA
 
-// BADTUNED: tuned entry '1x1024:mad:1:2' is not MxNxK:mad|lut:mad_ns:lut_ns
+// BADTUNED: tuned entry '1x1024:mad:1:2' is not MxNxK:mad|lut|auto:mad_ns:lut_ns[:prefetch]
 // BADFAMILY: for the --family option: Cannot find option named 'tables'!
 // BADISA: family=lut needs isa=avx512vnni (and AVX-512 VBMI), got avx2
 
@@ -77,19 +77,24 @@ func.func @layout(%x: tensor<2x8xf32>) -> tensor<2x4xf32> {
 // TUNED-SAME:      lut_ns = 8000 : i64, mad_ns = 9000 : i64
 // TUNED-SAME:      tuned
 // A measured prefetch distance replaces the pass's (4096 bytes) for its
-// shape, in the kernel and on the call.
+// shape, in the kernel and on the call; with the family "auto" the cost
+// model still chooses the family.
 // TUNEDPF-LABEL: func.func @choice
-// TUNEDPF:         call @__bitnet_mad_avx512vnni_1x1024x240_memref
-// TUNEDPF-SAME:      mad_ns = 1500 : i64, prefetch_bytes = 2048 : i64
-// TUNEDPF:         call @__bitnet_lut_avx512_8x1024x240_memref
-// TUNEDPF-SAME:      mad_ns = 9000 : i64, prefetch_bytes = 0 : i64
-// TUNEDPF-LABEL: llvm.func internal @__bitnet_mad_avx512vnni_1x1024x240_chunk
+// TUNEDPF:         call @__bitnet_lut_avx512_1x1024x240_memref
+// TUNEDPF-SAME:      family = "lut"
+// TUNEDPF-SAME:      mad_ns = 1800 : i64, prefetch_bytes = 2048 : i64
+// TUNEDPF-SAME:      tuned
+// TUNEDPF:         call @__bitnet_mad_avx512vnni_8x1024x240_memref
+// TUNEDPF-SAME:      family = "mad"
+// TUNEDPF-SAME:      lut_cycles = {{[0-9]+}} : i64, mad_cycles = {{[0-9]+}} : i64, prefetch_bytes = 0 : i64
+// TUNEDPF-SAME:      weights_in = "memory"
+// TUNEDPF-LABEL: llvm.func internal @__bitnet_lut_avx512_1x1024x240_chunk
 // TUNEDPF:         %[[D:.*]] = arith.constant 2048 : i64
 // TUNEDPF:         %[[P:.*]] = llvm.getelementptr %{{.*}}[%[[D]]]
 // TUNEDPF:         "llvm.intr.prefetch"(%[[P]])
-// TUNEDPF-LABEL: llvm.func internal @__bitnet_lut_avx512_8x1024x240_chunk
+// TUNEDPF-LABEL: llvm.func internal @__bitnet_mad_avx512vnni_8x1024x240_chunk
 // TUNEDPF-NOT:     llvm.intr.prefetch
-// TUNEDPF:       llvm.func internal @__bitnet_lut_avx512_8x1024x240(
+// TUNEDPF:       llvm.func internal @__bitnet_mad_avx512vnni_8x1024x240(
 // COLD:       llvm.func internal @__bitnet_lut_avx512_1x1024x240_one_token
 // COLD:         %[[B:.*]] = arith.constant 2820 : i64
 // COLD:         llvm.alloca %[[B]] x i8 {alignment = 64 : i64}

@@ -13,6 +13,8 @@
 
 #include "bitnet_rt/bitnet_rt.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 
@@ -20,6 +22,7 @@
 #include "llvm/ADT/ScopeExit.h"
 #include "llvm/ADT/StringExtras.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/ADT/StringSet.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/JSON.h"
@@ -31,6 +34,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <random>
 #include <vector>
 
@@ -49,13 +53,26 @@ struct LayerShape {
   std::string name() const { return llvm::formatv("{0}x{1}x{2}", m, n, k); }
 };
 
-/// A kernel family the tuner compares, and the --kernels value that forces
-/// it.
-struct Candidate {
-  const char *family, *kernels;
+/// The kernel families the tuner compares, in the order of their times.
+constexpr const char *kFamilies[] = {"mad", "lut"};
+
+/// Prefetch distances (bytes ahead of a layer's weight stream) timed for the
+/// family a shape takes, against the compiler's default (4096).
+constexpr int64_t kPrefetchCandidates[] = {0, 1024, 16384};
+
+/// Block shapes of the dense kernels (rows, vectors a row a step, bytes
+/// ahead) timed against the target's default, for 16- and 8-float vectors.
+struct BlockCandidate {
+  int64_t rows, vectors, prefetch;
+  std::string name() const {
+    return llvm::formatv("{0}x{1}x{2}", rows, vectors, prefetch).str();
+  }
 };
-constexpr Candidate kCandidates[] = {{"mad", "avx512vnni"},
-                                     {"lut", "avx512-lut"}};
+constexpr BlockCandidate kDenseCandidates16[] = {
+    {8, 2, 1024}, {8, 2, 256}, {16, 1, 256}, {16, 1, 1024},
+    {32, 1, 256}, {16, 2, 512}, {4, 4, 1024}};
+constexpr BlockCandidate kDenseCandidates8[] = {
+    {4, 2, 1024}, {4, 2, 256}, {8, 1, 256}, {8, 1, 1024}, {2, 4, 1024}};
 
 /// How much faster a family must measure to replace the cost model's
 /// choice. On an AMD EPYC (Zen 5), decode builds whose layers each took the
@@ -161,20 +178,26 @@ private:
   bitnet_context *context = nullptr;
 };
 
-/// Compiles `copies` layers of `shape` with `kernels` into a temporary
-/// shared object.
-llvm::Expected<std::string> compileLayer(const LayerShape &shape,
-                                         int64_t copies,
-                                         const CompileOptions &base,
-                                         StringRef kernels) {
+/// What is timed: a module whose function @layers takes one input of
+/// `xFloats` floats and returns `outputs` results of `yFloats` floats each.
+struct Bench {
+  std::string what;
+  std::function<OwningOpRef<ModuleOp>(MLIRContext &)> build;
+  int64_t outputs, xFloats, yFloats;
+};
+
+/// Compiles `bench` with `base` and the tuned entries `tuned` into a
+/// temporary shared object.
+llvm::Expected<std::string> compileCandidate(const Bench &bench,
+                                             const CompileOptions &base,
+                                             ArrayRef<std::string> tuned) {
   MLIRContext context;
   prepareContext(context);
   llvm::SourceMgr sourceMgr;
   SourceMgrDiagnosticHandler diagnostics(sourceMgr, &context);
-  OwningOpRef<ModuleOp> module =
-      parseSourceString<ModuleOp>(layerModule(shape, copies), &context);
+  OwningOpRef<ModuleOp> module = bench.build(context);
   if (!module)
-    return makeError("cannot build the " + shape.name() + " layer");
+    return makeError("cannot build the " + bench.what);
   SmallString<128> path;
   if (std::error_code ec =
           llvm::sys::fs::createTemporaryFile("bitnet-tune", "so", path))
@@ -182,35 +205,29 @@ llvm::Expected<std::string> compileLayer(const LayerShape &shape,
   CompileOptions options = base;
   options.emit = EmitKind::SharedObject;
   options.stage = MLIRStage::Input;
-  options.kernels = kernels.str();
-  options.tunedKernels.clear();
+  options.kernels = "auto";
+  options.tunedKernels.assign(tuned.begin(), tuned.end());
   options.variants.clear();
+  options.entries.clear();
+  options.layoutTokens = 0;
   options.verbose = false;
   options.applyPassManagerCLOptions = false;
   options.lastTokenLogits = false;
   if (failed(compileModule(*module, options, path))) {
     llvm::sys::fs::remove(path);
-    return makeError("cannot compile the " + shape.name() + " layer with --kernels=" +
-                     kernels);
+    return makeError("cannot compile the " + bench.what + " (" +
+                     llvm::join(tuned, ",") + ")");
   }
   return path.str().str();
 }
 
-struct Measurement {
-  /// Median nanoseconds of one call, per candidate (kCandidates' order).
-  int64_t ns[std::size(kCandidates)];
-};
-
-/// Times the candidates of `shape` in alternating rounds. Weights that
-/// stream from memory in the model (`cold`) stream so here: enough copies of
-/// the layer that one call reads twice `cacheBytes`.
-llvm::Expected<Measurement> measure(const LayerShape &shape,
-                                    const CompileOptions &options, bool cold,
-                                    int64_t cacheBytes,
-                                    bitnet_thread_pool *pool) {
-  int64_t layerBytes = std::max<int64_t>(1, shape.n * ((shape.k + 3) / 4));
-  int64_t copies =
-      cold ? std::clamp<int64_t>(2 * cacheBytes / layerBytes, 1, 256) : 1;
+/// Times `bench` compiled with each candidate's tuned entries, in
+/// alternating rounds; the median nanoseconds of one output's share of a
+/// call, per candidate.
+llvm::Expected<SmallVector<int64_t>>
+measure(const Bench &bench, const CompileOptions &options,
+        ArrayRef<SmallVector<std::string, 1>> candidates,
+        bitnet_thread_pool *pool) {
   std::vector<std::unique_ptr<LoadedLayer>> layers;
   std::vector<std::string> paths;
   llvm::scope_exit cleanup([&] {
@@ -218,9 +235,8 @@ llvm::Expected<Measurement> measure(const LayerShape &shape,
     for (const std::string &p : paths)
       llvm::sys::fs::remove(p);
   });
-  for (const Candidate &c : kCandidates) {
-    llvm::Expected<std::string> path =
-        compileLayer(shape, copies, options, c.kernels);
+  for (ArrayRef<std::string> tuned : candidates) {
+    llvm::Expected<std::string> path = compileCandidate(bench, options, tuned);
     if (!path)
       return path.takeError();
     paths.push_back(*path);
@@ -231,46 +247,147 @@ llvm::Expected<Measurement> measure(const LayerShape &shape,
   }
   std::mt19937 rng(1);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> x(shape.m * shape.k), y(copies * shape.m * shape.n);
+  std::vector<float> x(bench.xFloats), y(bench.outputs * bench.yFloats);
   for (float &v : x)
     v = normal(rng);
   using Clock = std::chrono::steady_clock;
   std::vector<std::vector<double>> times(layers.size());
   // Rounds of a few calls each, alternating, so that a neighbour's burst of
-  // work on a shared machine falls on both.
+  // work on a shared machine falls on all.
   constexpr int kRounds = 7, kCallsPerRound = 5, kWarmup = 2;
   for (int round = 0; round < kRounds; ++round)
     for (size_t i = 0; i < layers.size(); ++i)
       for (int call = 0; call < kCallsPerRound + (round == 0 ? kWarmup : 0);
            ++call) {
         auto start = Clock::now();
-        if (llvm::Error error =
-                layers[i]->run(x.data(), y.data(), copies, shape.m * shape.n))
+        if (llvm::Error error = layers[i]->run(x.data(), y.data(),
+                                               bench.outputs, bench.yFloats))
           return std::move(error);
         double ns =
             std::chrono::duration<double, std::nano>(Clock::now() - start)
                 .count() /
-            copies;
+            bench.outputs;
         if (round > 0 || call >= kWarmup)
           times[i].push_back(ns);
       }
-  Measurement result;
-  for (size_t i = 0; i < times.size(); ++i) {
-    std::vector<double> &t = times[i];
+  SmallVector<int64_t> result;
+  for (std::vector<double> &t : times) {
     std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-    result.ns[i] = static_cast<int64_t>(t[t.size() / 2]);
+    result.push_back(std::max<int64_t>(1, static_cast<int64_t>(t[t.size() / 2])));
   }
   return result;
 }
 
-/// The cache file: {"version": 1, "machines": {machine: {key: {"family",
-/// "mad_ns", "lut_ns"}}}}.
+/// `copies` bitlinear layers of `shape`: as many as stream twice
+/// `cacheBytes` where the model's weights stream from memory (`cold`).
+Bench layerBench(const LayerShape &shape, bool cold, int64_t cacheBytes) {
+  int64_t layerBytes = std::max<int64_t>(1, shape.n * ((shape.k + 3) / 4));
+  int64_t copies =
+      cold ? std::clamp<int64_t>(2 * cacheBytes / layerBytes, 1, 256) : 1;
+  Bench bench;
+  bench.what = shape.name() + " layer";
+  bench.build = [shape, copies](MLIRContext &context) {
+    return parseSourceString<ModuleOp>(layerModule(shape, copies), &context);
+  };
+  bench.outputs = copies;
+  bench.xFloats = shape.m * shape.k;
+  bench.yFloats = shape.m * shape.n;
+  return bench;
+}
+
+/// One distinct dense_matmul (a decoder's head): its shape, the element
+/// type of its weight as the model holds it, and whether it quantizes its
+/// input (W8A8).
+struct DenseShape {
+  LayerShape shape;
+  std::string type;
+  bool quantizeInput;
+};
+
+/// A dense_matmul of `dense`'s M and K with random weights of its type: its
+/// N rows, or as many as stream twice `cacheBytes` where the model's weights
+/// stream from memory (`cold`; fewer rows, the same rate a row).
+Bench denseBench(const DenseShape &dense, bool cold, int64_t cacheBytes) {
+  LayerShape shape = dense.shape;
+  int64_t elementBytes = dense.type == "f32" ? 4 : dense.type == "f16" ? 2 : 1;
+  if (cold)
+    shape.n = std::min(
+        shape.n, std::max<int64_t>(256, 2 * cacheBytes /
+                                            (shape.k * elementBytes)));
+  Bench bench;
+  bench.what = shape.name() + " " + dense.type + " dense_matmul";
+  bench.outputs = 1;
+  bench.xFloats = shape.m * shape.k;
+  bench.yFloats = shape.m * shape.n;
+  bench.build = [dense, shape](MLIRContext &context) -> OwningOpRef<ModuleOp> {
+    bool i8 = dense.type == "i8";
+    std::string x = llvm::formatv("tensor<{0}x{1}xf32>", shape.m, shape.k);
+    std::string y = llvm::formatv("tensor<{0}x{1}xf32>", shape.m, shape.n);
+    std::string w =
+        llvm::formatv("tensor<{0}x{1}x{2}>", shape.n, shape.k, dense.type);
+    std::string s = llvm::formatv("tensor<{0}xf32>", shape.n);
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    os << "func.func @layers(%x: " << x << ") -> " << y << " {\n"
+       << "  %w = arith.constant dense<" << (i8 ? "0" : "0.0") << "> : " << w
+       << "\n";
+    if (i8)
+      os << "  %s = arith.constant dense<0.01> : " << s << "\n";
+    os << "  %y = bitnet.dense_matmul %x, %w" << (i8 ? " scales %s" : "")
+       << (dense.quantizeInput ? " {quantize_input}" : "") << " : " << x
+       << ", " << w << (i8 ? ", " + s : "") << " -> " << y << "\n"
+       << "  return %y : " << y << "\n}\n";
+    OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, &context);
+    if (!module)
+      return nullptr;
+    // Random weights in place of the splat: about N(0, 0.02) floats, or
+    // int8 codes, drawn as bits.
+    std::mt19937 rng(static_cast<unsigned>(shape.n * 31 + shape.k));
+    int64_t count = shape.n * shape.k;
+    auto c = cast<arith::ConstantOp>(
+        &module->lookupSymbol<func::FuncOp>("layers").front().front());
+    auto type = cast<RankedTensorType>(c.getType());
+    DenseElementsAttr value;
+    if (dense.type == "f32") {
+      std::normal_distribution<float> normal(0.0f, 0.02f);
+      std::vector<float> v(count);
+      for (float &f : v)
+        f = normal(rng);
+      value = DenseElementsAttr::get(type, ArrayRef(v));
+    } else {
+      std::vector<uint16_t> v(dense.type == "f16" ? count : 0);
+      std::vector<int8_t> q(i8 ? count : 0);
+      std::uniform_int_distribution<int> bits(0, 0xffff);
+      for (uint16_t &h : v) {
+        // A sign, an exponent for 2^-10 .. 2^-3, any mantissa.
+        unsigned r = bits(rng);
+        h = static_cast<uint16_t>((r & 0x8000) | ((5 + (r >> 10) % 8) << 10) |
+                                  (bits(rng) & 0x3ff));
+      }
+      for (int8_t &b : q)
+        b = static_cast<int8_t>(bits(rng) % 255 - 127);
+      value = i8 ? DenseElementsAttr::get(type, ArrayRef(q))
+                 : DenseElementsAttr::getFromRawBuffer(
+                       type, ArrayRef(reinterpret_cast<const char *>(v.data()),
+                                      v.size() * 2));
+    }
+    c.setValueAttr(value);
+    return module;
+  };
+  return bench;
+}
+
+/// The cache file: {"version": 2, "machines": {machine: {key: times}}},
+/// where a bitlinear shape's times are {"mad_ns", "lut_ns", "prefetch_of",
+/// "prefetch_ns": {bytes: ns}} and a dense shape's {"default_ns",
+/// "shapes_ns": {"RxVxP": ns}}. The choices are made from the times again
+/// at every compile.
 class TuningCache {
 public:
   explicit TuningCache(std::string path) : path(std::move(path)) {}
 
-  /// Reads the file; a missing file is an empty cache, a damaged one a
-  /// warning and an empty cache (it is rewritten).
+  /// Reads the file; a missing file is an empty cache, a damaged one (or
+  /// one of another version) a warning and an empty cache (it is rewritten).
   void read() {
     auto buffer = llvm::MemoryBuffer::getFile(path);
     if (!buffer)
@@ -293,33 +410,18 @@ public:
     data = std::move(*machines);
   }
 
-  std::optional<Measurement> lookup(StringRef machine, StringRef key) const {
+  const llvm::json::Object *lookup(StringRef machine, StringRef key) const {
     const llvm::json::Object *entries = data.getObject(machine);
-    const llvm::json::Object *entry = entries ? entries->getObject(key) : nullptr;
-    if (!entry)
-      return std::nullopt;
-    Measurement m;
-    for (size_t i = 0; i < std::size(kCandidates); ++i) {
-      std::optional<int64_t> ns =
-          entry->getInteger(std::string(kCandidates[i].family) + "_ns");
-      if (!ns || *ns <= 0)
-        return std::nullopt;
-      m.ns[i] = *ns;
-    }
-    return m;
+    return entries ? entries->getObject(key) : nullptr;
   }
 
-  void store(StringRef machine, StringRef key, const Measurement &m,
-             StringRef family) {
+  void store(StringRef machine, StringRef key, llvm::json::Object times) {
     llvm::json::Object *entries = data.getObject(machine);
     if (!entries) {
       data[machine.str()] = llvm::json::Object();
       entries = data.getObject(machine);
     }
-    llvm::json::Object entry{{"family", family}};
-    for (size_t i = 0; i < std::size(kCandidates); ++i)
-      entry[std::string(kCandidates[i].family) + "_ns"] = m.ns[i];
-    (*entries)[key.str()] = std::move(entry);
+    (*entries)[key.str()] = std::move(times);
   }
 
   /// Writes the file through a temporary one and a rename, so that a
@@ -347,10 +449,87 @@ public:
   }
 
 private:
-  static constexpr int64_t kVersion = 1;
+  static constexpr int64_t kVersion = 2;
   std::string path;
   llvm::json::Object data;
 };
+
+/// A positive integer `key` of `object`, or nothing.
+std::optional<int64_t> positive(const llvm::json::Object *object,
+                                StringRef key) {
+  std::optional<int64_t> v = object ? object->getInteger(key) : std::nullopt;
+  return v && *v > 0 ? v : std::nullopt;
+}
+
+/// A bitlinear shape's times: the families' at the default prefetch
+/// distance, then, for the family the shape takes (`prefetchOf`: "mad",
+/// "lut" or "auto", the cost model's), the default distance's and each
+/// candidate's.
+struct LayerTimes {
+  int64_t familyNs[std::size(kFamilies)];
+  std::string prefetchOf;
+  int64_t defaultPrefetchNs;
+  int64_t prefetchNs[std::size(kPrefetchCandidates)];
+
+  static std::optional<LayerTimes> fromJSON(const llvm::json::Object *o) {
+    LayerTimes t;
+    for (size_t i = 0; i < std::size(kFamilies); ++i) {
+      std::optional<int64_t> ns =
+          positive(o, std::string(kFamilies[i]) + "_ns");
+      if (!ns)
+        return std::nullopt;
+      t.familyNs[i] = *ns;
+    }
+    std::optional<StringRef> of = o->getString("prefetch_of");
+    const llvm::json::Object *p = o->getObject("prefetch_ns");
+    std::optional<int64_t> base = positive(p, "default");
+    if (!of || !base)
+      return std::nullopt;
+    t.prefetchOf = of->str();
+    t.defaultPrefetchNs = *base;
+    for (size_t i = 0; i < std::size(kPrefetchCandidates); ++i) {
+      std::optional<int64_t> ns =
+          positive(p, std::to_string(kPrefetchCandidates[i]));
+      if (!ns)
+        return std::nullopt;
+      t.prefetchNs[i] = *ns;
+    }
+    return t;
+  }
+  llvm::json::Object toJSON() const {
+    llvm::json::Object o, p{{"default", defaultPrefetchNs}};
+    for (size_t i = 0; i < std::size(kFamilies); ++i)
+      o[std::string(kFamilies[i]) + "_ns"] = familyNs[i];
+    for (size_t i = 0; i < std::size(kPrefetchCandidates); ++i)
+      p[std::to_string(kPrefetchCandidates[i])] = prefetchNs[i];
+    o["prefetch_of"] = prefetchOf;
+    o["prefetch_ns"] = std::move(p);
+    return o;
+  }
+};
+
+/// The family a shape takes from its times: the faster where it measured
+/// clearly faster, else "auto" (the cost model's).
+std::string familyOf(const int64_t (&ns)[std::size(kFamilies)]) {
+  size_t best = ns[1] < ns[0] ? 1 : 0, other = 1 - best;
+  // A layer alone is not the model: its neighbours' traffic and the caches
+  // they leave differ. A family replaces the cost model's choice only where
+  // it measured clearly faster.
+  return ns[best] * (1.0 + kTunedMargin) <= ns[other] ? kFamilies[best]
+                                                      : "auto";
+}
+
+/// The index of the fastest of `ns` where it is clearly faster than
+/// `baseline`, else -1.
+int clearlyFastest(ArrayRef<int64_t> ns, int64_t baseline) {
+  int best = -1;
+  for (size_t i = 0; i < ns.size(); ++i)
+    if (ns[i] * (1.0 + kTunedMargin) <= baseline &&
+        (best < 0 || ns[i] < ns[best]))
+      best = static_cast<int>(i);
+  return best;
+}
+
 } // namespace
 
 std::string mlir::bitnet::defaultTuningCachePath() {
@@ -384,28 +563,56 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
   std::string features = getCheckableFeatures(target);
   SmallVector<StringRef> featureList;
   StringRef(features).split(featureList, ',');
-  if (!llvm::is_contained(featureList, "avx512vnni") ||
-      !llvm::is_contained(featureList, "avx512vbmi")) {
-    note("--tune: this CPU (" + target.cpu +
-         ") has one kernel family for bitlinear layers; nothing to time");
-    return llvm::Error::success();
-  }
+  auto has = [&](StringRef f) { return llvm::is_contained(featureList, f); };
+  // Bitlinear layers: the two families and their prefetch distance, where
+  // the CPU has both families (AVX-512 VNNI and VBMI). Dense layers: the
+  // block shape, on x86 with AVX2 (8 floats a vector) or AVX-512 (16).
+  bool tuneLayers = has("avx512vnni") && has("avx512vbmi");
+  int64_t lanes = has("avx512vnni") && has("avx512bw") ? 16
+                  : has("avx2") && has("fma")          ? 8
+                                                       : 0;
 
   // The distinct shapes, and whether the weights outgrow the cache.
   llvm::MapVector<std::string, LayerShape, llvm::StringMap<unsigned>> shapes;
+  llvm::MapVector<std::string, DenseShape, llvm::StringMap<unsigned>> denseShapes;
   int64_t weightBytes = 0;
-  module.walk([&](BitLinearOp op) {
-    RankedTensorType xType = op.getInput().getType();
-    TernaryType w = op.getWeight().getType();
-    weightBytes += llvm::divideCeil(w.getRows() * w.getCols(), 4);
-    if (!xType.hasStaticShape() || w.getCols() == 0)
-      return;
-    LayerShape shape{xType.getNumElements() / w.getCols(), w.getRows(),
-                     w.getCols()};
-    shapes.insert({shape.name(), shape});
+  module.walk([&](Operation *op) {
+    if (auto linear = dyn_cast<BitLinearOp>(op)) {
+      RankedTensorType xType = linear.getInput().getType();
+      TernaryType w = linear.getWeight().getType();
+      weightBytes += llvm::divideCeil(w.getRows() * w.getCols(), 4);
+      if (!tuneLayers || !xType.hasStaticShape() || w.getCols() == 0)
+        return;
+      LayerShape shape{xType.getNumElements() / w.getCols(), w.getRows(),
+                       w.getCols()};
+      shapes.insert({shape.name(), shape});
+    } else if (auto dense = dyn_cast<DenseMatmulOp>(op)) {
+      RankedTensorType xType = dense.getInput().getType();
+      RankedTensorType wType = dense.getWeight().getType();
+      if (wType.hasStaticShape())
+        weightBytes += wType.getNumElements() *
+                       wType.getElementTypeBitWidth() / 8;
+      Type element = wType.getElementType();
+      std::string type = element.isF32()       ? "f32"
+                         : element.isF16()     ? "f16"
+                         : element.isInteger(8) ? "i8"
+                                               : "";
+      if (!lanes || type.empty() || !xType.hasStaticShape() ||
+          !wType.hasStaticShape() || wType.getDimSize(1) == 0 ||
+          (type == "i8") != bool(dense.getScales()) ||
+          (dense.getQuantizeInput() && lanes != 16))
+        return;
+      LayerShape shape{xType.getNumElements() / wType.getDimSize(1),
+                       wType.getDimSize(0), wType.getDimSize(1)};
+      denseShapes.insert(
+          {shape.name(), DenseShape{shape, type, dense.getQuantizeInput()}});
+    }
   });
-  if (shapes.empty()) {
-    note("--tune: the model has no bitlinear layer of static shape");
+  if (shapes.empty() && denseShapes.empty()) {
+    note(tuneLayers || lanes
+             ? "--tune: the model has no layer of static shape to time"
+             : "--tune: this CPU (" + target.cpu +
+                   ") offers no kernel choice to time");
     return llvm::Error::success();
   }
   bool cold = weightBytes > settings.cacheBytes;
@@ -421,48 +628,153 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
   // The candidates' compiles would drive the model's progress line.
   setProgressLine(nullptr);
 
+  std::string where = llvm::formatv("{0}/t{1}", cold ? "memory" : "cache",
+                                    settings.threads);
   int measured = 0;
+  auto announce = [&] {
+    if (measured++ == 0)
+      note(llvm::formatv("--tune: timing the kernels of {0} layer shape(s) "
+                         "on {1} thread(s), weights {2}",
+                         shapes.size() + denseShapes.size(), settings.threads,
+                         cold ? "from memory" : "in cache"));
+  };
+  auto show = [&](bool fromCache) {
+    return settings.verbose || (!settings.quiet && !fromCache);
+  };
+  std::string percent = std::to_string(int(kTunedMargin * 100)) + "%";
+
   for (const auto &[name, shape] : shapes) {
-    std::string key = llvm::formatv("{0}/{1}/t{2}", name,
-                                    cold ? "memory" : "cache", settings.threads);
-    std::optional<Measurement> m;
+    std::string key = name + "/" + where;
+    std::optional<LayerTimes> times;
     if (!settings.refresh)
-      m = cache.lookup(machine, key);
-    bool fromCache = m.has_value();
-    if (!m) {
-      if (!settings.quiet && measured == 0)
-        note(llvm::formatv("--tune: timing the kernel families of {0} layer "
-                           "shape(s) on {1} thread(s), weights {2}",
-                           shapes.size(), settings.threads,
-                           cold ? "from memory" : "in cache"));
-      llvm::Expected<Measurement> fresh =
-          measure(shape, options, cold, settings.cacheBytes, pool);
+      times = LayerTimes::fromJSON(cache.lookup(machine, key));
+    bool fromCache = times.has_value();
+    if (!times) {
+      announce();
+      Bench bench = layerBench(shape, cold, settings.cacheBytes);
+      // The families, then the prefetch distances of the one the shape
+      // takes (the cost model's where neither is clearly faster).
+      SmallVector<SmallVector<std::string, 1>> candidates;
+      for (const char *family : kFamilies)
+        candidates.push_back({name + ":" + family + ":0:0"});
+      llvm::Expected<SmallVector<int64_t>> familyNs =
+          measure(bench, options, candidates, pool);
+      if (!familyNs)
+        return familyNs.takeError();
+      LayerTimes fresh;
+      llvm::copy(*familyNs, fresh.familyNs);
+      fresh.prefetchOf = familyOf(fresh.familyNs);
+      candidates = {{name + ":" + fresh.prefetchOf + ":0:0"}};
+      for (int64_t distance : kPrefetchCandidates)
+        candidates.push_back({llvm::formatv("{0}:{1}:0:0:{2}", name,
+                                            fresh.prefetchOf, distance)});
+      llvm::Expected<SmallVector<int64_t>> prefetchNs =
+          measure(bench, options, candidates, pool);
+      if (!prefetchNs)
+        return prefetchNs.takeError();
+      fresh.defaultPrefetchNs = (*prefetchNs)[0];
+      std::copy(prefetchNs->begin() + 1, prefetchNs->end(), fresh.prefetchNs);
+      cache.store(machine, key, fresh.toJSON());
+      times = std::move(fresh);
+    }
+    std::string family = familyOf(times->familyNs);
+    // Prefetch times are of the family chosen when they were measured.
+    int best = family == times->prefetchOf
+                   ? clearlyFastest(times->prefetchNs, times->defaultPrefetchNs)
+                   : -1;
+    if (family != "auto" || best >= 0) {
+      std::string entry = llvm::formatv("{0}:{1}:{2}:{3}", name, family,
+                                        times->familyNs[0], times->familyNs[1]);
+      if (best >= 0)
+        entry += ":" + std::to_string(kPrefetchCandidates[best]);
+      options.tunedKernels.push_back(entry);
+    }
+    if (show(fromCache)) {
+      std::string prefetches;
+      for (size_t i = 0; i < std::size(kPrefetchCandidates); ++i)
+        prefetches += llvm::formatv(" {0}:{1:f2}", kPrefetchCandidates[i],
+                                    times->prefetchNs[i] / 1e3);
+      note(llvm::formatv(
+          "  {0,-16} mad {1,9:f2} us  lut {2,9:f2} us  -> {3}; prefetch "
+          "4096:{4:f2}{5} us -> {6}{7}",
+          name, times->familyNs[0] / 1e3, times->familyNs[1] / 1e3,
+          family == "auto" ? "within " + percent + ": the cost model's"
+                           : family,
+          times->defaultPrefetchNs / 1e3, prefetches,
+          best >= 0 ? std::to_string(kPrefetchCandidates[best]) + " bytes"
+                    : "4096 (within " + percent + ")",
+          fromCache ? " (cached)" : ""));
+    }
+  }
+
+  ArrayRef<BlockCandidate> denseCandidates =
+      lanes == 16 ? ArrayRef(kDenseCandidates16) : ArrayRef(kDenseCandidates8);
+  for (const auto &[name, dense] : denseShapes) {
+    // A W8A8 kernel takes rows x vectors rows a block: shapes that give the
+    // same rows and distance are one candidate.
+    SmallVector<BlockCandidate> distinct;
+    llvm::StringSet<> seen;
+    for (const BlockCandidate &c : denseCandidates)
+      if (seen.insert(dense.quantizeInput
+                          ? llvm::formatv("{0}x{1}", c.rows * c.vectors,
+                                          c.prefetch)
+                                .str()
+                          : c.name())
+              .second)
+        distinct.push_back(c);
+    std::string key = llvm::formatv("dense/{0}/{1}{2}/{3}", name, dense.type,
+                                    dense.quantizeInput ? "-w8a8" : "", where);
+    const llvm::json::Object *cached =
+        settings.refresh ? nullptr : cache.lookup(machine, key);
+    std::optional<int64_t> defaultNs = positive(cached, "default_ns");
+    const llvm::json::Object *cachedShapes =
+        cached ? cached->getObject("shapes_ns") : nullptr;
+    SmallVector<int64_t> ns;
+    for (const BlockCandidate &c : distinct)
+      if (std::optional<int64_t> t = positive(cachedShapes, c.name()))
+        ns.push_back(*t);
+    bool fromCache = defaultNs && ns.size() == distinct.size();
+    if (!fromCache) {
+      announce();
+      Bench bench = denseBench(dense, cold, settings.cacheBytes);
+      std::string benchShape = llvm::formatv(
+          "{0}x{1}x{2}", dense.shape.m,
+          bench.yFloats / dense.shape.m, dense.shape.k);
+      SmallVector<SmallVector<std::string, 1>> candidates = {{}};
+      for (const BlockCandidate &c : distinct)
+        candidates.push_back({llvm::formatv("dense:{0}:{1}:{2}:{3}:0:0",
+                                            benchShape, c.rows, c.vectors,
+                                            c.prefetch)});
+      llvm::Expected<SmallVector<int64_t>> fresh =
+          measure(bench, options, candidates, pool);
       if (!fresh)
         return fresh.takeError();
-      m = *fresh;
-      ++measured;
+      defaultNs = (*fresh)[0];
+      ns.assign(fresh->begin() + 1, fresh->end());
+      llvm::json::Object shapesNs;
+      for (size_t i = 0; i < distinct.size(); ++i)
+        shapesNs[distinct[i].name()] = ns[i];
+      cache.store(machine, key,
+                  llvm::json::Object{{"default_ns", *defaultNs},
+                                     {"shapes_ns", std::move(shapesNs)}});
     }
-    size_t best = 0, other = 1;
-    if (m->ns[1] < m->ns[0])
-      std::swap(best, other);
-    StringRef family = kCandidates[best].family;
-    if (!fromCache)
-      cache.store(machine, key, *m, family);
-    // A layer alone is not the model: its neighbours' traffic and the
-    // caches they leave differ. A family replaces the cost model's choice
-    // only where it measured clearly faster.
-    bool clear = m->ns[best] * (1.0 + kTunedMargin) <= m->ns[other];
-    if (clear)
+    int best = clearlyFastest(ns, *defaultNs);
+    if (best >= 0) {
+      const BlockCandidate &c = distinct[best];
       options.tunedKernels.push_back(
-          llvm::formatv("{0}:{1}:{2}:{3}", name, family, m->ns[0], m->ns[1]));
-    if (settings.verbose || (!settings.quiet && !fromCache))
-      note(llvm::formatv("  {0,-16} mad {1,9:f2} us  lut {2,9:f2} us  -> {3}{4}",
-                         name, m->ns[0] / 1e3, m->ns[1] / 1e3,
-                         clear ? family.str()
-                               : "within " +
-                                     std::to_string(int(kTunedMargin * 100)) +
-                                     "%: the cost model's choice",
+          llvm::formatv("dense:{0}:{1}:{2}:{3}:{4}:{5}", name, c.rows,
+                        c.vectors, c.prefetch, ns[best], *defaultNs));
+    }
+    if (show(fromCache)) {
+      std::string all;
+      for (size_t i = 0; i < distinct.size(); ++i)
+        all += llvm::formatv(" {0}:{1:f2}", distinct[i].name(), ns[i] / 1e3);
+      note(llvm::formatv("  dense {0} {1}: default {2:f2} us,{3} -> {4}{5}",
+                         name, dense.type, *defaultNs / 1e3, all,
+                         best >= 0 ? distinct[best].name()
+                                   : "the default (within " + percent + ")",
                          fromCache ? " (cached)" : ""));
+    }
   }
   if (measured) {
     // The measurements still serve this compile.
@@ -473,8 +785,8 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
     else
       note("--tune: kept in " + settings.cachePath);
   } else {
-    note(llvm::formatv("--tune: {0} layer shape(s) from {1}", shapes.size(),
-                       settings.cachePath));
+    note(llvm::formatv("--tune: {0} layer shape(s) from {1}",
+                       shapes.size() + denseShapes.size(), settings.cachePath));
   }
   return llvm::Error::success();
 }

@@ -4,16 +4,19 @@
 //
 //===----------------------------------------------------------------------===//
 //
-// `bitnet-compile --tune`: for every distinct shape of the model's bitlinear
-// layers, compiles a layer of that shape (random ternary weights) with each
-// kernel family the target offers, runs it through libbitnet_rt on this
-// machine, and passes the faster family, where it is clearly faster, to the
-// compiler
+// `bitnet-compile --tune`: for every distinct shape of the model's layers,
+// compiles a layer of that shape (random weights) with each candidate,
+// runs it through libbitnet_rt on this machine, and passes what measured
+// clearly faster than the compiler's default to the compiler
 // (CompileOptions::tunedKernels), which records the times in the
-// `bitnet.kernel` attribute. Results are kept in a cache file keyed by the
-// CPU's identity, the shape, where the weights stay and the thread count, so
-// that later compiles on the same machine reuse them.
-//
+// `bitnet.kernel` attribute:
+//  * bitlinear layers: the kernel family (MAD or LUT), then the prefetch
+//    distance of the family the shape takes;
+//  * dense layers (a decoder's head): the kernel's block shape (rows,
+//    vectors a row a step, bytes prefetched ahead).
+// Results are kept in a cache file keyed by the CPU's identity, the shape,
+// where the weights stay and the thread count, so that later compiles on
+// the same machine reuse them.
 //===----------------------------------------------------------------------===//
 
 #ifndef BITNET_COMPILE_TUNE_H
@@ -48,9 +51,9 @@ struct TuneSettings {
 /// tuning.json, else ~/.cache/bitnet-mlir/tuning.json.
 std::string defaultTuningCachePath();
 
-/// Times the kernel families for `module`'s bitlinear shapes and fills
+/// Times the kernel candidates for `module`'s layer shapes and fills
 /// `options.tunedKernels`. Does nothing (with a note) where the target offers
-/// one family only; an error where the target is not this machine.
+/// no choice; an error where the target is not this machine.
 llvm::Error tuneKernels(ModuleOp module, CompileOptions &options,
                         const TuneSettings &settings);
 

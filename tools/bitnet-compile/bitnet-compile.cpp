@@ -186,12 +186,16 @@ static cl::opt<std::string> kernels(
 
 static cl::opt<bool> tune(
     "tune",
-    cl::desc("Time the kernel families (multiply-add, table lookup) for each "
-             "distinct layer shape of the model on this machine, and take "
-             "the faster one per shape instead of the cost model's choice "
-             "(--kernels=auto, code for this machine's CPU). Measurements "
-             "are kept in --tuning-cache and reused; a few seconds per new "
-             "shape"),
+    cl::desc("Time kernel candidates for each distinct layer shape of the "
+             "model on this machine (--kernels=auto, code for this "
+             "machine's CPU): for bitlinear layers the two families "
+             "(multiply-add, table lookup; AVX-512 VNNI and VBMI) and the "
+             "prefetch distance of the family taken, for a dense layer (the "
+             "head) its kernel's block shape. A candidate replaces the "
+             "compiler's choice where it measured at least 10% faster; the "
+             "choice and its times are recorded in the bitnet.kernel "
+             "attribute. Measurements are kept in --tuning-cache and reused; "
+             "about half a minute per new shape of a large model"),
     cl::cat(category));
 
 static cl::opt<std::string> tuningCache(

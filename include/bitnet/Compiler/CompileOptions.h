@@ -97,9 +97,12 @@ struct CompileOptions {
   /// "reference" (the reference lowering only) or a kernel family of the
   /// target ("avx512vnni", see the CPU architectures in lib/Target/CPU).
   std::string kernels = "auto";
-  /// Kernel families timed on this machine (`bitnet-compile --tune`), one
-  /// `MxNxK:family:mad_ns:lut_ns` per layer shape; they override the cost
-  /// model where kernels are "auto", in builds for this machine's CPU only.
+  /// Kernels timed on this machine (`bitnet-compile --tune`): one
+  /// `MxNxK:family:mad_ns:lut_ns[:prefetch]` per bitlinear shape and one
+  /// `dense:MxNxK:rows:vectors:prefetch:ns:default_ns` per dense shape (the
+  /// `tuned` option of bitnet-lower-to-cpu-kernels); they override the
+  /// compiler's choices where kernels are "auto", in builds for this
+  /// machine's CPU only.
   std::vector<std::string> tunedKernels;
   /// More builds of the model for other CPUs (LLVM CPU names, or "native"),
   /// best first; the runtime runs the first one the machine supports and

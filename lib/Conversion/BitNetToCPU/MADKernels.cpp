@@ -656,7 +656,7 @@ struct BitNetLowerToCPUKernelsPass
       if (failed(parsed)) {
         module.emitError("bitnet-lower-to-cpu-kernels: tuned entry '")
             << entry
-            << "' is not MxNxK:mad|lut:mad_ns:lut_ns[:prefetch] (prefetch "
+            << "' is not MxNxK:mad|lut|auto:mad_ns:lut_ns[:prefetch] (prefetch "
                "0-65536 bytes)";
         return signalPassFailure();
       }
@@ -730,10 +730,10 @@ struct BitNetLowerToCPUKernelsPass
   }
 
   /// What `bitnet-compile --tune` measured for one bitlinear shape: the
-  /// family, both families' times, and the prefetch distance (-1: the
-  /// pass's).
+  /// family (none: the cost model's), both families' times, and the
+  /// prefetch distance (-1: the pass's).
   struct TunedChoice {
-    bool lut;
+    std::optional<bool> lut;
     int64_t madNs, lutNs, prefetch = -1;
   };
   llvm::StringMap<TunedChoice> tunedChoices;
@@ -763,7 +763,7 @@ struct BitNetLowerToCPUKernelsPass
     entry.split(parts, ':');
     TunedChoice choice;
     if ((parts.size() != 4 && parts.size() != 5) ||
-        (parts[1] != "mad" && parts[1] != "lut") ||
+        (parts[1] != "mad" && parts[1] != "lut" && parts[1] != "auto") ||
         parts[2].getAsInteger(10, choice.madNs) ||
         parts[3].getAsInteger(10, choice.lutNs) || !isShape(parts[0]))
       return failure();
@@ -771,7 +771,8 @@ struct BitNetLowerToCPUKernelsPass
         (parts[4].getAsInteger(10, choice.prefetch) || choice.prefetch < 0 ||
          choice.prefetch > kMaxTunedPrefetch))
       return failure();
-    choice.lut = parts[1] == "lut";
+    if (parts[1] != "auto")
+      choice.lut = parts[1] == "lut";
     return std::make_pair(parts[0].str(), choice);
   }
 
@@ -814,18 +815,16 @@ struct BitNetLowerToCPUKernelsPass
     auto tunedChoice = tunedChoices.find(
         llvm::formatv("{0}x{1}x{2}", layoutM, n, k).str());
     int64_t prefetch = prefetchDistance;
-    if (family == KernelFamily::Auto && tunedChoice != tunedChoices.end()) {
+    const TunedChoice *measured = family == KernelFamily::Auto &&
+                                          tunedChoice != tunedChoices.end()
+                                      ? &tunedChoice->second
+                                      : nullptr;
+    if (measured && measured->lut) {
       // Measured on the machine: no estimate to make.
-      const TunedChoice &tunedOne = tunedChoice->second;
-      useLUT = tunedOne.lut;
+      useLUT = *measured->lut;
       estimates = {b.getNamedAttr("tuned", b.getUnitAttr()),
-                   b.getNamedAttr("mad_ns", b.getI64IntegerAttr(tunedOne.madNs)),
-                   b.getNamedAttr("lut_ns", b.getI64IntegerAttr(tunedOne.lutNs))};
-      if (tunedOne.prefetch >= 0) {
-        prefetch = tunedOne.prefetch;
-        estimates.push_back(
-            b.getNamedAttr("prefetch_bytes", b.getI64IntegerAttr(prefetch)));
-      }
+                   b.getNamedAttr("mad_ns", b.getI64IntegerAttr(measured->madNs)),
+                   b.getNamedAttr("lut_ns", b.getI64IntegerAttr(measured->lutNs))};
     } else if (family == KernelFamily::Auto) {
       KernelCostEstimate e = estimateBitLinear(layoutM, n, k, residency);
       useLUT = e.preferLUT();
@@ -839,6 +838,11 @@ struct BitNetLowerToCPUKernelsPass
                          b.getI64IntegerAttr(std::llround(e.madCycles))),
           b.getNamedAttr("lut_cycles",
                          b.getI64IntegerAttr(std::llround(e.lutCycles)))};
+    }
+    if (measured && measured->prefetch >= 0) {
+      prefetch = measured->prefetch;
+      estimates.push_back(
+          b.getNamedAttr("prefetch_bytes", b.getI64IntegerAttr(prefetch)));
     }
     if (useLUT) {
       SmallVector<NamedAttribute> choice = {
