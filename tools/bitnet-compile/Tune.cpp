@@ -300,7 +300,9 @@ Bench layerBench(const LayerShape &shape, bool cold, int64_t cacheBytes) {
 /// input (W8A8).
 struct DenseShape {
   LayerShape shape;
-  std::string type;
+  /// The weight's element type in the model ("f32", "f16", "i8"), and in
+  /// its kernel after --float-weights.
+  std::string type, kernelType;
   bool quantizeInput;
 };
 
@@ -309,13 +311,14 @@ struct DenseShape {
 /// stream from memory (`cold`; fewer rows, the same rate a row).
 Bench denseBench(const DenseShape &dense, bool cold, int64_t cacheBytes) {
   LayerShape shape = dense.shape;
-  int64_t elementBytes = dense.type == "f32" ? 4 : dense.type == "f16" ? 2 : 1;
+  int64_t elementBytes =
+      dense.kernelType == "f32" ? 4 : dense.kernelType == "f16" ? 2 : 1;
   if (cold)
     shape.n = std::min(
         shape.n, std::max<int64_t>(256, 2 * cacheBytes /
                                             (shape.k * elementBytes)));
   Bench bench;
-  bench.what = shape.name() + " " + dense.type + " dense_matmul";
+  bench.what = shape.name() + " " + dense.kernelType + " dense_matmul";
   bench.outputs = 1;
   bench.xFloats = shape.m * shape.k;
   bench.yFloats = shape.m * shape.n;
@@ -334,7 +337,7 @@ Bench denseBench(const DenseShape &dense, bool cold, int64_t cacheBytes) {
     if (i8)
       os << "  %s = arith.constant dense<0.01> : " << s << "\n";
     os << "  %y = bitnet.dense_matmul %x, %w" << (i8 ? " scales %s" : "")
-       << (dense.quantizeInput ? " {quantize_input}" : "") << " : " << x
+       << (i8 && dense.quantizeInput ? " {quantize_input}" : "") << " : " << x
        << ", " << w << (i8 ? ", " + s : "") << " -> " << y << "\n"
        << "  return %y : " << y << "\n}\n";
     OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, &context);
@@ -599,13 +602,24 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
                                                : "";
       if (!lanes || type.empty() || !xType.hasStaticShape() ||
           !wType.hasStaticShape() || wType.getDimSize(1) == 0 ||
-          (type == "i8") != bool(dense.getScales()) ||
-          (dense.getQuantizeInput() && lanes != 16))
+          (type == "i8") != bool(dense.getScales()))
         return;
+      // What --float-weights makes of it (bitnet-narrow-float-weights): the
+      // kernel the model gets, whose times the cache keeps.
+      FloatPrecision precision = options.floatWeights;
+      bool rows8 = precision == FloatPrecision::Int8 ||
+                   precision == FloatPrecision::W8A8;
+      if (precision == FloatPrecision::F16 && type == "f32")
+        type = "f16";
+      std::string kernelType = rows8 && type != "i8" ? "i8" : type;
+      bool w8a8 = dense.getQuantizeInput() ||
+                  (precision == FloatPrecision::W8A8 && kernelType == "i8");
+      if (w8a8 && lanes != 16)
+        return; // the reference lowering
       LayerShape shape{xType.getNumElements() / wType.getDimSize(1),
                        wType.getDimSize(0), wType.getDimSize(1)};
-      denseShapes.insert(
-          {shape.name(), DenseShape{shape, type, dense.getQuantizeInput()}});
+      denseShapes.insert({shape.name(), DenseShape{shape, type, kernelType,
+                                                   w8a8}});
     }
   });
   if (shapes.empty() && denseShapes.empty()) {
@@ -722,8 +736,9 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
                           : c.name())
               .second)
         distinct.push_back(c);
-    std::string key = llvm::formatv("dense/{0}/{1}{2}/{3}", name, dense.type,
-                                    dense.quantizeInput ? "-w8a8" : "", where);
+    std::string key =
+        llvm::formatv("dense/{0}/{1}{2}/{3}", name, dense.kernelType,
+                      dense.quantizeInput ? "-w8a8" : "", where);
     const llvm::json::Object *cached =
         settings.refresh ? nullptr : cache.lookup(machine, key);
     std::optional<int64_t> defaultNs = positive(cached, "default_ns");
@@ -769,8 +784,9 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
       std::string all;
       for (size_t i = 0; i < distinct.size(); ++i)
         all += llvm::formatv(" {0}:{1:f2}", distinct[i].name(), ns[i] / 1e3);
-      note(llvm::formatv("  dense {0} {1}: default {2:f2} us,{3} -> {4}{5}",
-                         name, dense.type, *defaultNs / 1e3, all,
+      note(llvm::formatv("  dense {0} {1}{2}: default {3:f2} us,{4} -> {5}{6}",
+                         name, dense.kernelType,
+                         dense.quantizeInput ? " w8a8" : "", *defaultNs / 1e3, all,
                          best >= 0 ? distinct[best].name()
                                    : "the default (within " + percent + ")",
                          fromCache ? " (cached)" : ""));
