@@ -221,9 +221,16 @@ llvm::Expected<std::string> compileCandidate(const Bench &bench,
   return path.str().str();
 }
 
+/// The median of `values` (not empty).
+double median(std::vector<double> values) {
+  std::nth_element(values.begin(), values.begin() + values.size() / 2,
+                   values.end());
+  return values[values.size() / 2];
+}
+
 /// Times `bench` compiled with each candidate's tuned entries, in
-/// alternating rounds; the median nanoseconds of one output's share of a
-/// call, per candidate.
+/// alternating rounds: the nanoseconds of one output's share of a call, per
+/// candidate.
 llvm::Expected<SmallVector<int64_t>>
 measure(const Bench &bench, const CompileOptions &options,
         ArrayRef<SmallVector<std::string, 1>> candidates,
@@ -251,12 +258,20 @@ measure(const Bench &bench, const CompileOptions &options,
   for (float &v : x)
     v = normal(rng);
   using Clock = std::chrono::steady_clock;
-  std::vector<std::vector<double>> times(layers.size());
-  // Rounds of a few calls each, alternating, so that a neighbour's burst of
-  // work on a shared machine falls on all.
-  constexpr int kRounds = 7, kCallsPerRound = 5, kWarmup = 2;
+  // Rounds of a few calls of each candidate in turn (each round starting
+  // from another), so that a neighbour's burst of work on a shared machine
+  // falls on all; a round's time of a candidate is the median of its calls.
+  // The candidates are compared round by round: each one's time is the
+  // first candidate's median time times the median of its ratios to the
+  // first in the same round, which drifts of the machine from one round to
+  // the next do not move.
+  constexpr int kRounds = 15, kCallsPerRound = 3, kWarmup = 2;
+  size_t count = layers.size();
+  std::vector<std::vector<double>> rounds(count);
   for (int round = 0; round < kRounds; ++round)
-    for (size_t i = 0; i < layers.size(); ++i)
+    for (size_t turn = 0; turn < count; ++turn) {
+      size_t i = (turn + round) % count;
+      std::vector<double> calls;
       for (int call = 0; call < kCallsPerRound + (round == 0 ? kWarmup : 0);
            ++call) {
         auto start = Clock::now();
@@ -268,12 +283,18 @@ measure(const Bench &bench, const CompileOptions &options,
                 .count() /
             bench.outputs;
         if (round > 0 || call >= kWarmup)
-          times[i].push_back(ns);
+          calls.push_back(ns);
       }
+      rounds[i].push_back(median(calls));
+    }
+  double first = median(rounds[0]);
   SmallVector<int64_t> result;
-  for (std::vector<double> &t : times) {
-    std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
-    result.push_back(std::max<int64_t>(1, static_cast<int64_t>(t[t.size() / 2])));
+  for (size_t i = 0; i < count; ++i) {
+    std::vector<double> ratios;
+    for (int round = 0; round < kRounds; ++round)
+      ratios.push_back(rounds[i][round] / rounds[0][round]);
+    result.push_back(
+        std::max<int64_t>(1, static_cast<int64_t>(first * median(ratios))));
   }
   return result;
 }
