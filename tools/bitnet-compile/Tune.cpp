@@ -592,6 +592,15 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
   // the CPU has both families (AVX-512 VNNI and VBMI). Dense layers: the
   // block shape, on x86 with AVX2 (8 floats a vector) or AVX-512 (16).
   bool tuneLayers = has("avx512vnni") && has("avx512vbmi");
+  // Weights laid out for a larger step (a prefill entry beside the
+  // one-token step) fix each layer's family.
+  if (tuneLayers && options.layoutTokens > 1) {
+    note(llvm::formatv("--tune: the weights are laid out for the {0}-token "
+                       "step, which sets each bitlinear layer's kernel; "
+                       "only dense layers are timed",
+                       options.layoutTokens));
+    tuneLayers = false;
+  }
   int64_t lanes = has("avx512vnni") && has("avx512bw") ? 16
                   : has("avx2") && has("fma")          ? 8
                                                        : 0;
