@@ -61,6 +61,11 @@ std::vector<std::string> kernelFlags() {
   return flags;
 }
 
+/// "MxNxK", as a tuned entry names a layer's shape.
+std::string mnk(int64_t m, int64_t n, int64_t k) {
+  return std::to_string(m) + "x" + std::to_string(n) + "x" + std::to_string(k);
+}
+
 enum class Activations { Random, ZeroRow, Saturating, Ties };
 enum class Weights { Random, AllZero, AllPlusOne, AllMinusOne };
 
@@ -616,9 +621,20 @@ TEST(EndToEnd, W8A8DenseMatchesReferenceBitForBit) {
     for (float &v : scales)
       v = scale(rng);
     std::string mlir = w8a8Model(sh.m, sh.n, sh.k, w, scales);
+    // The kernels' own block, and blocks of 4 and 32 rows (what
+    // bitnet-compile --tune may choose) with their own prefetch distances.
+    std::vector<std::vector<std::string>> flagSets;
     for (const std::string &kernels : kernelFlags()) {
-      SCOPED_TRACE(kernels);
-      auto model = compileOrFail(mlir, {kernels});
+      flagSets.push_back({kernels});
+      if (kernels == "--kernels=avx512vnni")
+        for (const char *block : {"4:1:0", "32:1:2048"})
+          flagSets.push_back(
+              {kernels, "--tuned-kernels=dense:" + mnk(sh.m, sh.n, sh.k) +
+                            ":" + block + ":1:1"});
+    }
+    for (const std::vector<std::string> &flags : flagSets) {
+      SCOPED_TRACE(flags.back());
+      auto model = compileOrFail(mlir, flags);
       ASSERT_TRUE(model);
       for (Activations kind : {Activations::Random, Activations::ZeroRow,
                                Activations::Saturating, Activations::Ties}) {
@@ -727,14 +743,35 @@ struct DenseCase {
 
 class DenseEndToEnd : public ::testing::TestWithParam<DenseCase> {};
 
-/// The --cpu flags the dense kernels are checked with beside this machine's
-/// own: each CPU the kernels take their own block shape for
+/// The block shapes (rows, vectors, bytes ahead) bitnet-compile --tune
+/// times for 16- and 8-float vectors, beside the defaults.
+constexpr const char *kTunedBlocks16[] = {"8:2:256",  "16:1:1024", "32:1:256",
+                                          "16:2:512", "4:4:1024"};
+constexpr const char *kTunedBlocks8[] = {"4:2:256", "8:1:256", "8:1:1024",
+                                         "2:4:1024"};
+
+/// The flags the dense kernels are checked with beside this machine's
+/// defaults: each CPU the kernels take their own block shape for
 /// (DenseKernels.cpp), where this machine runs its code, so that every
-/// shape is checked on any machine that can.
-std::vector<std::vector<std::string>> denseCPUFlags(const std::string &kernels) {
+/// shape is checked on any machine that can; and, with `tuned`, each block
+/// shape --tune may choose, for the case's shape and its one-token shape.
+std::vector<std::vector<std::string>>
+denseCPUFlags(const std::string &kernels, const DenseCase &c, bool tuned) {
   std::vector<std::vector<std::string>> cpus = {{}};
+  auto addTuned = [&](const char *block) {
+    std::string entry = "dense:" + mnk(c.m, c.n, c.k) + ":" + block + ":1:1";
+    if (c.m > 1)
+      entry += ",dense:" + mnk(1, c.n, c.k) + ":" + block + ":1:1";
+    cpus.push_back({"--tuned-kernels=" + entry});
+  };
+  if (tuned && kernels == "--kernels=avx2")
+    for (const char *block : kTunedBlocks8)
+      addTuned(block);
   if (kernels != "--kernels=avx512vnni")
     return cpus;
+  if (tuned)
+    for (const char *block : kTunedBlocks16)
+      addTuned(block);
   cpus.push_back({"--cpu=cascadelake"});
   if (__builtin_cpu_supports("avx512vbmi2") &&
       __builtin_cpu_supports("avx512bitalg") &&
@@ -768,9 +805,16 @@ TEST_P(DenseEndToEnd, MatchesReference) {
     return mlir.str();
   };
   std::vector<float> w8 = ref::int8Rows(w.data(), c.n, c.k);
+  // The block shapes --tune may choose, on some of the shapes.
+  bool tuned = (c.m == 1 && c.n == 97) || (c.m == 7 && c.n == 33) ||
+               (c.m == 2 && c.n == 1030) || c.m == 11;
   for (const std::string &kernels : kernelFlags())
-    for (const std::vector<std::string> &cpu : denseCPUFlags(kernels))
+    for (const std::vector<std::string> &cpu :
+         denseCPUFlags(kernels, c, tuned))
     for (std::string precision : {"f32", "f16", "int8"}) {
+      bool blockShape = !cpu.empty() && cpu[0].rfind("--tuned-kernels", 0) == 0;
+      if (blockShape && precision == "f32")
+        continue;
       const std::vector<float> &wp = precision == "int8" ? w8 : w;
       std::vector<float> expected =
           ref::denseMatmul(x.data(), wp.data(), c.m, c.n, c.k);

@@ -218,6 +218,16 @@ static cl::opt<bool> retune(
              "has"),
     cl::cat(category));
 
+static cl::list<std::string> tunedKernels(
+    "tuned-kernels",
+    cl::desc("Kernel choices as --tune makes them, to replay a tuning or to "
+             "test a choice: MxNxK:mad|lut|auto:mad_ns:lut_ns[:prefetch] for "
+             "a bitlinear shape (applied with --kernels=auto), "
+             "dense:MxNxK:rows:vectors:prefetch:ns:default_ns for a dense "
+             "one; builds for this machine's CPU only"),
+    cl::value_desc("entry,..."), cl::CommaSeparated, cl::Hidden,
+    cl::cat(category));
+
 static cl::list<std::string> variants(
     "variants",
     cl::desc("More builds for other CPUs in the same shared object, best "
@@ -423,6 +433,7 @@ int main(int argc, char **argv) {
   options.gpuGemvRows = gpuGemvRows;
   options.linker = linker;
   options.kernels = kernels;
+  options.tunedKernels.assign(tunedKernels.begin(), tunedKernels.end());
   options.variants.assign(variants.begin(), variants.end());
   options.verbose = verbose;
   if (maxTensorBytes <= 0)
