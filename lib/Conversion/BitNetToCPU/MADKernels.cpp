@@ -643,7 +643,8 @@ struct BitNetLowerToCPUKernelsPass
         FailureOr<std::pair<std::string, TunedDense>> parsed =
             parseTunedDense(entry);
         if (failed(parsed)) {
-          emitError(module.getLoc(), "bitnet-lower-to-cpu-kernels: tuned entry '")
+          emitError(module.getLoc(),
+                    "bitnet-lower-to-cpu-kernels: tuned entry '")
               << entry
               << "' is not dense:MxNxK:rows:vectors:prefetch:ns:default_ns "
                  "(rows 1-64, vectors 1-8, prefetch 0-65536 bytes)";
@@ -654,7 +655,8 @@ struct BitNetLowerToCPUKernelsPass
       }
       FailureOr<std::pair<std::string, TunedChoice>> parsed = parseTuned(entry);
       if (failed(parsed)) {
-        emitError(module.getLoc(), "bitnet-lower-to-cpu-kernels: tuned entry '")
+        emitError(module.getLoc(),
+                  "bitnet-lower-to-cpu-kernels: tuned entry '")
             << entry
             << "' is not MxNxK:mad|lut|auto:mad_ns:lut_ns[:prefetch] (prefetch "
                "0-65536 bytes)";
