@@ -103,9 +103,9 @@ std::string machineKey(const ResolvedTarget &target) {
 /// A module of `copies` bitlinear layers of `shape` with random ternary
 /// weights (codes w + 1, four to a byte), all reading the same input: one
 /// call streams every copy's weights, as a model's step streams its layers.
-std::string layerModule(const LayerShape &shape, int64_t copies) {
-  std::mt19937 rng(static_cast<unsigned>(shape.n * 31 + shape.k));
-  std::uniform_int_distribution<int> code(0, 2);
+/// The weights are set as attributes after parsing, not printed as text.
+OwningOpRef<ModuleOp> layerModule(MLIRContext &context,
+                                  const LayerShape &shape, int64_t copies) {
   int64_t bytesPerRow = (shape.k + 3) / 4;
   std::string x = llvm::formatv("tensor<{0}x{1}xf32>", shape.m, shape.k);
   std::string y = llvm::formatv("tensor<{0}x{1}xf32>", shape.m, shape.n);
@@ -116,23 +116,32 @@ std::string layerModule(const LayerShape &shape, int64_t copies) {
   os << "func.func @layers(%x: " << x << ") -> ("
      << llvm::join(results, ", ") << ") {\n"
      << "  %s = arith.constant dense<0.0125> : tensor<f32>\n";
-  for (int64_t c = 0; c < copies; ++c) {
-    os << "  %w" << c << " = bitnet.constant dense<\"0x";
-    for (int64_t i = 0; i < shape.n * bytesPerRow; ++i) {
-      unsigned byte = 0;
-      for (int b = 0; b < 4; ++b)
-        byte |= static_cast<unsigned>(code(rng)) << (2 * b);
-      os << llvm::hexdigit(byte >> 4) << llvm::hexdigit(byte & 15);
-    }
-    os << "\"> : tensor<" << shape.n << "x" << bytesPerRow << "xi8> -> " << t
-       << "\n  %y" << c << " = bitnet.bitlinear %x, %w" << c << " scale %s : "
-       << x << ", " << t << ", tensor<f32> -> " << y << "\n";
-  }
+  for (int64_t c = 0; c < copies; ++c)
+    os << "  %w" << c << " = bitnet.constant dense<85> : tensor<" << shape.n
+       << "x" << bytesPerRow << "xi8> -> " << t << "\n  %y" << c
+       << " = bitnet.bitlinear %x, %w" << c << " scale %s : " << x << ", "
+       << t << ", tensor<f32> -> " << y << "\n";
   os << "  return";
   for (int64_t c = 0; c < copies; ++c)
     os << (c ? ", " : " ") << "%y" << c;
   os << " : " << llvm::join(results, ", ") << "\n}\n";
-  return text;
+  OwningOpRef<ModuleOp> module = parseSourceString<ModuleOp>(text, &context);
+  if (!module)
+    return nullptr;
+  std::mt19937 rng(static_cast<unsigned>(shape.n * 31 + shape.k));
+  std::uniform_int_distribution<int> code(0, 2);
+  std::vector<int8_t> bytes(shape.n * bytesPerRow);
+  module->walk([&](bitnet::ConstantOp constant) {
+    for (int8_t &byte : bytes) {
+      unsigned packed = 0;
+      for (int b = 0; b < 4; ++b)
+        packed |= static_cast<unsigned>(code(rng)) << (2 * b);
+      byte = static_cast<int8_t>(packed);
+    }
+    auto type = cast<ShapedType>(constant.getStorage().getType());
+    constant.setStorageAttr(DenseElementsAttr::get(type, ArrayRef(bytes)));
+  });
+  return module;
 }
 
 llvm::Error statusError(bitnet_status status, const llvm::Twine &what) {
@@ -308,7 +317,7 @@ Bench layerBench(const LayerShape &shape, bool cold, int64_t cacheBytes) {
   Bench bench;
   bench.what = shape.name() + " layer";
   bench.build = [shape, copies](MLIRContext &context) {
-    return parseSourceString<ModuleOp>(layerModule(shape, copies), &context);
+    return layerModule(context, shape, copies);
   };
   bench.outputs = copies;
   bench.xFloats = shape.m * shape.k;

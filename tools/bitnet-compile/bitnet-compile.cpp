@@ -195,7 +195,7 @@ static cl::opt<bool> tune(
              "compiler's choice where it measured at least 10% faster; the "
              "choice and its times are recorded in the bitnet.kernel "
              "attribute. Measurements are kept in --tuning-cache and reused; "
-             "about half a minute per new shape of a large model"),
+             "about 20 seconds per new shape of a large model"),
     cl::cat(category));
 
 static cl::opt<std::string> tuningCache(

@@ -66,7 +66,7 @@ static constexpr int64_t kCacheLine = 64;
 /// 256 bytes: more rows in flight, fetched just ahead, keep its memory busy.
 /// On a Zen 5, 8 x 2 and 1 KiB measured best of the shapes tried there
 /// (above); other CPUs keep it until measured. --tune's seven candidates
-/// on the Zen 4 (eight tunings of the 2B model's head) kept 16 x 1 and 256
+/// on the Zen 4 (nine tunings of the 2B model's head) kept 16 x 1 and 256
 /// bytes each time, the next best 3-19% slower.
 static DenseBlockShape blockShape(int64_t lanes, StringRef chip) {
   if (lanes < 16)
