@@ -5,6 +5,12 @@
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="tuned=dense:1x40:8:1:512:900:1500" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="tuned=dense:1x40x64:8:1:100000:900:1500" 2>&1 | FileCheck %s --check-prefix=BAD
 // RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="tuned=1x40x64:mad:1:2:-5" 2>&1 | FileCheck %s --check-prefix=BADPF
+// From bitnet-compile (--tuned-kernels), a bad entry is one error line: the
+// module is not printed after it.
+// RUN: not bitnet-compile %s --tuned-kernels=dense:1x40x64:0:1:512:900:1500 -o %t.so 2>&1 | FileCheck %s --check-prefix=BADCLI
+// BADCLI: error: bitnet-lower-to-cpu-kernels: tuned entry 'dense:1x40x64:0:1:512:900:1500' is not dense:MxNxK
+// BADCLI-NOT: see current operation
+// BADCLI-NOT: func.func
 
 // BAD: is not dense:MxNxK:rows:vectors:prefetch:ns:default_ns (rows 1-64, vectors 1-8, prefetch 0-65536 bytes)
 // BADPF: is not MxNxK:mad|lut|auto:mad_ns:lut_ns[:prefetch] (prefetch 0-65536 bytes)

@@ -638,30 +638,27 @@ struct BitNetLowerToCPUKernelsPass
           << stringifyKernelISA(isa);
       return signalPassFailure();
     }
+    // A bad entry is one line, without the module after it.
+    auto badEntry = [&](StringRef entry, StringRef form) {
+      emitError(module.getLoc(), "bitnet-lower-to-cpu-kernels: tuned entry '")
+          << entry << "' is not " << form;
+      signalPassFailure();
+    };
     for (const std::string &entry : tuned) {
       if (StringRef(entry).starts_with("dense:")) {
         FailureOr<std::pair<std::string, TunedDense>> parsed =
             parseTunedDense(entry);
-        if (failed(parsed)) {
-          emitError(module.getLoc(),
-                    "bitnet-lower-to-cpu-kernels: tuned entry '")
-              << entry
-              << "' is not dense:MxNxK:rows:vectors:prefetch:ns:default_ns "
-                 "(rows 1-64, vectors 1-8, prefetch 0-65536 bytes)";
-          return signalPassFailure();
-        }
+        if (failed(parsed))
+          return badEntry(entry,
+                          "dense:MxNxK:rows:vectors:prefetch:ns:default_ns "
+                          "(rows 1-64, vectors 1-8, prefetch 0-65536 bytes)");
         tunedDense[parsed->first] = parsed->second;
         continue;
       }
       FailureOr<std::pair<std::string, TunedChoice>> parsed = parseTuned(entry);
-      if (failed(parsed)) {
-        emitError(module.getLoc(),
-                  "bitnet-lower-to-cpu-kernels: tuned entry '")
-            << entry
-            << "' is not MxNxK:mad|lut|auto:mad_ns:lut_ns[:prefetch] (prefetch "
-               "0-65536 bytes)";
-        return signalPassFailure();
-      }
+      if (failed(parsed))
+        return badEntry(entry, "MxNxK:mad|lut|auto:mad_ns:lut_ns[:prefetch] "
+                               "(prefetch 0-65536 bytes)");
       tunedChoices[parsed->first] = parsed->second;
     }
     SmallVector<BitLinearOp> ops;
