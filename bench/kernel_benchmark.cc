@@ -9,7 +9,7 @@
 // int8 kernel, the reference path (the oracle the kernels are tested against),
 // the AVX2 family of the kernels, the LUT family (table lookups, 1.67 bits a
 // weight), a probe of this machine's read bandwidth and one of its int8
-// dot-product peak (vpdpbusd). The f16 and int8 heads (dense GEMV of a
+// dot-product peak (vpdpbusd). The f16, bf16 and int8 heads (dense GEMV of a
 // 65536 x 2560 vocabulary slice, far larger than the caches) are timed against
 // the read probe. Each runs with weights hot (in
 // cache) and cold (flushed from every cache level before each iteration), on 1
@@ -255,13 +255,15 @@ void BM_Compiled(benchmark::State &state, Shape shape, int64_t m,
   setCounters(state, m, shape.n, shape.k, weightBytes(kernels, shape));
 }
 
-/// The decoder head's GEMV: rows of a vocabulary slice (random f16 weights)
-/// compiled with `--float-weights=precision` (f16, int8 or w8a8).
+/// The decoder head's GEMV: rows of a vocabulary slice (random f16 weights,
+/// or bf16 ones for bf16) compiled with `--float-weights=precision` (f16,
+/// bf16, int8 or w8a8).
 constexpr Shape kHead = {"head", 65536, 2560};
 
 std::string compiledHead(const std::string &precision) {
+  bool brain = precision == "bf16";
   std::string stem = benchDir() + "/head_" + std::to_string(kHead.n) + "x" +
-                     std::to_string(kHead.k);
+                     std::to_string(kHead.k) + (brain ? "_bf16" : "");
   return compileOnce(stem, precision, "--float-weights=" + precision,
                      [&](FILE *f) {
     std::mt19937 rng(7);
@@ -269,15 +271,21 @@ std::string compiledHead(const std::string &precision) {
     std::string hex;
     hex.reserve(kHead.n * kHead.k * 4);
     for (int64_t i = 0; i < kHead.n * kHead.k; ++i) {
-      // Little-endian f16 bytes, as the dense hex form stores them.
-      uint16_t h = _cvtss_sh(normal(rng), 0);
+      // Little-endian 16-bit bytes, as the dense hex form stores them: f16,
+      // or bf16 rounded to nearest even.
+      float v = normal(rng);
+      uint32_t bits;
+      std::memcpy(&bits, &v, 4);
+      uint16_t h = brain ? static_cast<uint16_t>(
+                               (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16)
+                         : _cvtss_sh(v, 0);
       appendHex(hex, h & 0xFF);
       appendHex(hex, h >> 8);
     }
     std::string x = "tensor<1x" + std::to_string(kHead.k) + "xf32>";
     std::string y = "tensor<1x" + std::to_string(kHead.n) + "xf32>";
     std::string w = "tensor<" + std::to_string(kHead.n) + "x" +
-                    std::to_string(kHead.k) + "xf16>";
+                    std::to_string(kHead.k) + (brain ? "xbf16>" : "xf16>");
     std::fprintf(f,
                  "func.func @head(%%x: %s) -> %s {\n"
                  "  %%w = arith.constant dense<\"0x%s\"> : %s\n"
@@ -298,7 +306,7 @@ void BM_Head(benchmark::State &state, std::string precision) {
     model.run(x.data(), y.data());
     benchmark::DoNotOptimize(y.data());
   }
-  double bytesPerWeight = precision == "f16" ? 2.0 : 1.0;
+  double bytesPerWeight = precision == "f16" || precision == "bf16" ? 2.0 : 1.0;
   // Int8 rows carry a scale each (and, W8A8, a sum of the row).
   setCounters(state, 1, kHead.n, kHead.k,
               kHead.n * kHead.k * bytesPerWeight +
@@ -487,7 +495,7 @@ void registerAll() {
       ->Apply(threads)->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark("int8_peak", BM_Int8Peak)
       ->Apply(threads)->Unit(benchmark::kMillisecond);
-  for (const char *precision : {"f16", "int8", "w8a8"})
+  for (const char *precision : {"f16", "bf16", "int8", "w8a8"})
     benchmark::RegisterBenchmark(
         (std::string("head_") + precision + "/65536x2560/m1").c_str(), BM_Head,
         precision)
@@ -569,6 +577,8 @@ public:
       const char *label, *name, *counter, *probe, *probeCounter;
     } rows[] = {
         {"head f16 / read probe", "head_f16/65536x2560/m1", "weight_GB/s",
+         "read_bandwidth", "GB/s"},
+        {"head bf16 / read probe", "head_bf16/65536x2560/m1", "weight_GB/s",
          "read_bandwidth", "GB/s"},
         {"head int8 / read probe", "head_int8/65536x2560/m1", "weight_GB/s",
          "read_bandwidth", "GB/s"},

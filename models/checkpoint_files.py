@@ -293,8 +293,11 @@ def hf_bitnet_tensors(m, packed=True, scale_inverse=False):
     """{name: (dtype, shape, bytes)} of decoder `m` as BitNetForCausalLM;
     packed weights have a weight_scale of s_w (transformers' AutoBitLinear)
     or, with `scale_inverse`, 1 / s_w (its BitLinear)."""
-    t = {"model.embed_tokens.weight": ("F16", m["embedding"].shape,
-                                       m["embedding"].tobytes())}
+    # A bf16 checkpoint (latent weights) stores its embedding in bf16 too.
+    embedding = m["embedding"]
+    t = {"model.embed_tokens.weight":
+         ("F16", embedding.shape, embedding.tobytes()) if packed else
+         ("BF16", embedding.shape, bf16_bytes(embedding.astype(np.float32)))}
     hf = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj",
           "o": "self_attn.o_proj", "gate": "mlp.gate_proj", "up": "mlp.up_proj",
           "down": "mlp.down_proj"}

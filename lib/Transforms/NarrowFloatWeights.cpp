@@ -1,4 +1,4 @@
-//===- NarrowFloatWeights.cpp - f16 embeddings and dense weights -*- C++ -*-===//
+//===- NarrowFloatWeights.cpp - 16-bit and int8 float weights ---*- C++ -*-===//
 //
 // Part of bitnet-mlir.
 //
@@ -52,11 +52,12 @@ struct BitNetNarrowFloatWeightsPass
     SmallVector<arith::ConstantOp> candidates;
     getOperation().walk([&](arith::ConstantOp c) {
       auto type = dyn_cast<RankedTensorType>(c.getType());
-      // f32 weights narrow to f16 or int8; f16 ones (a checkpoint's
-      // embedding, stored so) to int8.
+      // f32 weights narrow to f16, bf16 or int8; 16-bit ones (a
+      // checkpoint's embedding, stored so) to int8 only.
       if (!type || c->use_empty() ||
           !(type.getElementType().isF32() ||
-            (toInt8Rows && type.getElementType().isF16())) ||
+            (toInt8Rows && (type.getElementType().isF16() ||
+                            type.getElementType().isBF16()))) ||
           (toInt8Rows && type.getRank() != 2))
         return;
       if (llvm::all_of(c->getUses(), isWeightUse))
@@ -67,7 +68,7 @@ struct BitNetNarrowFloatWeightsPass
       if (!attr)
         continue;
       if (!toInt8Rows)
-        toHalf(c, attr);
+        toHalf(c, attr, precision == FloatPrecision::BF16);
       else
         toInt8(c, attr);
     }
@@ -80,14 +81,19 @@ struct BitNetNarrowFloatWeightsPass
       });
   }
 
-  void toHalf(arith::ConstantOp c, DenseElementsAttr attr) {
+  /// f32 to f16, or to bf16 with `brain`.
+  void toHalf(arith::ConstantOp c, DenseElementsAttr attr, bool brain) {
     auto type = cast<RankedTensorType>(c.getType());
-    auto halfType = type.clone(Float16Type::get(&getContext()));
+    Type halfElem = brain ? Type(BFloat16Type::get(&getContext()))
+                          : Type(Float16Type::get(&getContext()));
+    auto halfType = type.clone(halfElem);
+    const llvm::fltSemantics &semantics =
+        brain ? APFloat::BFloat() : APFloat::IEEEhalf();
     std::vector<uint16_t> bits;
     bits.reserve(type.getNumElements());
     for (APFloat v : attr.getValues<APFloat>()) {
       bool lost;
-      v.convert(APFloat::IEEEhalf(), APFloat::rmNearestTiesToEven, &lost);
+      v.convert(semantics, APFloat::rmNearestTiesToEven, &lost);
       bits.push_back(static_cast<uint16_t>(v.bitcastToAPInt().getZExtValue()));
     }
     if (attr.isSplat())
@@ -106,8 +112,9 @@ struct BitNetNarrowFloatWeightsPass
     auto type = cast<RankedTensorType>(c.getType());
     int64_t rows = type.getDimSize(0), cols = type.getDimSize(1);
     // Row by row from the raw data (a 2B model's table is 328M values):
-    // f32 as stored, f16 widened exactly.
+    // f32 as stored, f16 and bf16 widened exactly.
     bool isF16 = type.getElementType().isF16();
+    bool isBF16 = type.getElementType().isBF16();
     ArrayRef<char> raw = attr.getRawData();
     auto value = [&](int64_t i) -> float {
       if (attr.isSplat())
@@ -116,6 +123,11 @@ struct BitNetNarrowFloatWeightsPass
         uint16_t h;
         std::memcpy(&h, raw.data() + 2 * i, 2);
         return ::bitnet::ref::halfToFloat(h);
+      }
+      if (isBF16) {
+        uint16_t h;
+        std::memcpy(&h, raw.data() + 2 * i, 2);
+        return ::bitnet::ref::bf16ToFloat(h);
       }
       float f;
       std::memcpy(&f, raw.data() + 4 * i, 4);

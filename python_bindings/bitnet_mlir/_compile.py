@@ -65,8 +65,9 @@ def compile(path, output=None, target=None, cpu=None, emit="so",
                    reference lowering only) or an instruction set
                    ("avx512vnni").
     float_weights: precision of embedding and head weights: "f32" (the
-                   default), "f16", "int8" (one scale per row) or "w8a8"
-                   (int8, and dense layers quantise their input to int8).
+                   default), "f16", "bf16", "int8" (one scale per row) or
+                   "w8a8" (int8, and dense layers quantise their input to
+                   int8).
     kv_cache:      element type of a decoder's KV caches: "f16" (the
                    default) or "f32".
     last_token_logits: compute a decoder step's logits for its last token

@@ -734,8 +734,8 @@ func.func @attn(%q: tensor<3x4x4xf32>, %k: tensor<3x2x4xf32>, %v: tensor<3x2x4xf
 }
 
 // Dense float layers (a decoder's head): every kernel family and the
-// reference, f32 weights and f16 weights (values chosen exact in f16, so that
-// both compare with one reference), shapes with N not a multiple of the four
+// reference, f32, f16 and bf16 weights (values chosen exact in both, so that
+// all compare with one reference), shapes with N not a multiple of the four
 // rows of a block and K not a multiple of the vector width.
 struct DenseCase {
   int64_t m, n, k;
@@ -811,7 +811,7 @@ TEST_P(DenseEndToEnd, MatchesReference) {
   for (const std::string &kernels : kernelFlags())
     for (const std::vector<std::string> &cpu :
          denseCPUFlags(kernels, c, tuned))
-    for (std::string precision : {"f32", "f16", "int8"}) {
+    for (std::string precision : {"f32", "f16", "bf16", "int8"}) {
       bool blockShape = !cpu.empty() && cpu[0].rfind("--tuned-kernels", 0) == 0;
       if (blockShape && precision == "f32")
         continue;
@@ -838,14 +838,17 @@ TEST_P(DenseEndToEnd, MatchesReference) {
           EXPECT_TRUE(bitEqual(row, y.data() + i * c.n)) << "token " << i;
         }
       }
-      // Float sums in another order: relative to the sum of |terms|.
+      // Float sums in another order: relative to the sum of |terms|. bf16
+      // weights on vdpbf16ps meet x as two bf16 halves, which keep 16 of its
+      // 24 bits: each term within 2^-17 of its size.
+      double relative = precision == "bf16" ? 0x1p-16 : 1e-6;
       for (int64_t i = 0; i < c.m; ++i)
         for (int64_t j = 0; j < c.n; ++j) {
           double scale = 0;
           for (int64_t l = 0; l < c.k; ++l)
             scale += std::fabs(x[i * c.k + l] * wp[j * c.k + l]);
           EXPECT_NEAR(y[i * c.n + j], expected[i * c.n + j],
-                      1e-6 * scale + 1e-30)
+                      relative * scale + 1e-30)
               << "y[" << i << ", " << j << "]";
         }
     }

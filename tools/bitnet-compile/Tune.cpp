@@ -330,7 +330,7 @@ Bench layerBench(const LayerShape &shape, bool cold, int64_t cacheBytes) {
 /// input (W8A8).
 struct DenseShape {
   LayerShape shape;
-  /// The weight's element type in the model ("f32", "f16", "i8"), and in
+  /// The weight's element type in the model ("f32", "f16", "bf16", "i8"), and in
   /// its kernel after --float-weights.
   std::string type, kernelType;
   bool quantizeInput;
@@ -341,8 +341,9 @@ struct DenseShape {
 /// stream from memory (`cold`; fewer rows, the same rate a row).
 Bench denseBench(const DenseShape &dense, bool cold, int64_t cacheBytes) {
   LayerShape shape = dense.shape;
-  int64_t elementBytes =
-      dense.kernelType == "f32" ? 4 : dense.kernelType == "f16" ? 2 : 1;
+  int64_t elementBytes = dense.kernelType == "f32"   ? 4
+                         : dense.kernelType == "i8" ? 1
+                                                    : 2;
   if (cold)
     shape.n = std::min(
         shape.n, std::max<int64_t>(256, 2 * cacheBytes /
@@ -388,14 +389,19 @@ Bench denseBench(const DenseShape &dense, bool cold, int64_t cacheBytes) {
         f = normal(rng);
       value = DenseElementsAttr::get(type, ArrayRef(v));
     } else {
-      std::vector<uint16_t> v(dense.type == "f16" ? count : 0);
+      std::vector<uint16_t> v(i8 ? 0 : count);
       std::vector<int8_t> q(i8 ? count : 0);
       std::uniform_int_distribution<int> bits(0, 0xffff);
+      bool brain = dense.type == "bf16";
       for (uint16_t &h : v) {
-        // A sign, an exponent for 2^-10 .. 2^-3, any mantissa.
+        // A sign, an exponent for 2^-10 .. 2^-3, any mantissa: f16 (5
+        // exponent bits, bias 15) or bf16 (8 bits, bias 127).
         unsigned r = bits(rng);
-        h = static_cast<uint16_t>((r & 0x8000) | ((5 + (r >> 10) % 8) << 10) |
-                                  (bits(rng) & 0x3ff));
+        unsigned exponent = (brain ? 117 : 5) + (r >> 10) % 8;
+        h = static_cast<uint16_t>(
+            (r & 0x8000) |
+            (brain ? (exponent << 7) | (bits(rng) & 0x7f)
+                   : (exponent << 10) | (bits(rng) & 0x3ff)));
       }
       for (int8_t &b : q)
         b = static_cast<int8_t>(bits(rng) % 255 - 127);
@@ -635,10 +641,11 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
         weightBytes += wType.getNumElements() *
                        wType.getElementTypeBitWidth() / 8;
       Type element = wType.getElementType();
-      std::string type = element.isF32()       ? "f32"
-                         : element.isF16()     ? "f16"
+      std::string type = element.isF32()        ? "f32"
+                         : element.isF16()      ? "f16"
+                         : element.isBF16()     ? "bf16"
                          : element.isInteger(8) ? "i8"
-                                               : "";
+                                                : "";
       if (!lanes || type.empty() || !xType.hasStaticShape() ||
           !wType.hasStaticShape() || wType.getDimSize(1) == 0 ||
           (type == "i8") != bool(dense.getScales()))
@@ -650,6 +657,8 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
                    precision == FloatPrecision::W8A8;
       if (precision == FloatPrecision::F16 && type == "f32")
         type = "f16";
+      if (precision == FloatPrecision::BF16 && type == "f32")
+        type = "bf16";
       std::string kernelType = rows8 && type != "i8" ? "i8" : type;
       bool w8a8 = dense.getQuantizeInput() ||
                   (precision == FloatPrecision::W8A8 && kernelType == "i8");

@@ -11,7 +11,7 @@ include "mlir/Pass/PassBase.td"
 
 def BitNetNarrowFloatWeights
     : Pass<"bitnet-narrow-float-weights", "::mlir::ModuleOp"> {
-  let summary = "Stores the float weights of embeddings and dense layers in f16 or int8";
+  let summary = "Stores the float weights of embeddings and dense layers in f16, bf16 or int8";
   let description = [{
     Every f32 constant used only as the table of `bitnet.embedding` or the
     weight of `bitnet.dense_matmul` (the embeddings and head of a decoder,
@@ -19,6 +19,9 @@ def BitNetNarrowFloatWeights
 
     - `precision=f16`: rounded to f16 (to nearest even): half the bytes to
       store and to read per token;
+    - `precision=bf16`: rounded to bf16 (to nearest even), also half the
+      bytes, with f32's range; f16 constants stay f16 (bf16 would drop
+      three of their bits);
     - `precision=int8`: each row quantised to int8 with its own scale
       (absmax / 127, round half to even), a quarter of the bytes; the ops get
       the scales as their `scales` operand. f16 constants (the embedding of

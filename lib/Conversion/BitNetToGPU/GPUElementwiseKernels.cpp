@@ -80,7 +80,9 @@ GPUKernel mlir::bitnet::denseKernel(gpu::GPUModuleOp module, int64_t m,
       formatv("bitnet_dense_{0}x{1}x{2}_{3}", m, n, k, weightType).str();
   kernel.grid = {blocksFor(n, kDenseWarps), 1, 1};
   kernel.block = {32 * kDenseWarps, 1, 1};
-  int64_t wBytes = weightType == "f32" ? 4 : weightType == "f16" ? 2 : 1;
+  int64_t wBytes = weightType == "f32"                           ? 4
+                   : weightType == "f16" || weightType == "bf16" ? 2
+                                                                 : 1;
   kernel.bytes = wBytes * n * k + 4 * m * k + 4 * m * n;
   kernel.flops = 2 * m * n * k;
   MLIRContext *ctx = module.getContext();

@@ -87,10 +87,10 @@ private:
     return RankedTensorType::get(shape, elem);
   }
 
-  /// A float constant of `expected` shape (f16 tables stay f16).
+  /// A float constant of `expected` shape (16-bit tables stay as stored).
   llvm::Expected<Value> floatConstant(llvm::Expected<FloatTensor> t,
                                       ArrayRef<int64_t> expected,
-                                      bool allowF16, StringRef what) {
+                                      bool allowHalf, StringRef what) {
     if (!t)
       return t.takeError();
     if (ArrayRef<int64_t>(t->shape) != expected)
@@ -98,18 +98,15 @@ private:
                        shapeString(t->shape) + ", expected " +
                        shapeString(expected));
     DenseElementsAttr attr;
-    if (t->isF16() && allowF16) {
+    if (t->isHalf() && allowHalf) {
       attr = DenseElementsAttr::getFromRawBuffer(
-          tensor(expected, b.getF16Type()),
-          ArrayRef<char>(reinterpret_cast<const char *>(t->f16.data()),
-                         t->f16.size() * sizeof(uint16_t)));
+          tensor(expected, t->brain ? Type(b.getBF16Type())
+                                    : Type(b.getF16Type())),
+          ArrayRef<char>(reinterpret_cast<const char *>(t->half.data()),
+                         t->half.size() * sizeof(uint16_t)));
     } else {
-      std::vector<float> values = std::move(t->f32);
-      if (t->isF16()) {
-        values.resize(t->f16.size());
-        for (size_t i = 0; i < values.size(); ++i)
-          values[i] = halfToFloat(t->f16[i]);
-      }
+      std::vector<float> values =
+          t->isHalf() ? t->widenHalf() : std::move(t->f32);
       attr = DenseElementsAttr::get(tensor(expected, f32()),
                                     ArrayRef<float>(values));
     }
@@ -117,7 +114,7 @@ private:
   }
 
   llvm::Expected<Value> norm(NormKind kind, int64_t layer, int64_t size) {
-    return floatConstant(w.norm(kind, layer), {size}, /*allowF16=*/false,
+    return floatConstant(w.norm(kind, layer), {size}, /*allowHalf=*/false,
                          "layer " + std::to_string(layer) + "'s " +
                              stringifyNormKind(kind).str());
   }
@@ -316,7 +313,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::build() {
   Value slots = sequences > 0 ? body->getArgument(2) : Value();
 
   llvm::Expected<Value> table =
-      floatConstant(w.embedding(), {c.vocab, d}, /*allowF16=*/true,
+      floatConstant(w.embedding(), {c.vocab, d}, /*allowHalf=*/true,
                     "the token embedding");
   if (!table)
     return table.takeError();
@@ -416,7 +413,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::build() {
   }
 
   llvm::Expected<Value> outNorm =
-      floatConstant(w.outputNorm(), {d}, /*allowF16=*/false, "the final norm");
+      floatConstant(w.outputNorm(), {d}, /*allowHalf=*/false, "the final norm");
   if (!outNorm)
     return outNorm.takeError();
   x = RMSNormOp::create(b, loc, x.getType(), x, *outNorm, eps);
@@ -426,7 +423,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::build() {
   Value headWeight = *table;
   if (*head) {
     llvm::Expected<Value> h = floatConstant(std::move(**head), {c.vocab, d},
-                                            /*allowF16=*/true, "the head");
+                                            /*allowHalf=*/true, "the head");
     if (!h)
       return h.takeError();
     headWeight = *h;

@@ -6,6 +6,8 @@
 
 #include "bitnet/Import/Checkpoint/TensorData.h"
 
+#include <cmath>
+
 #if defined(__unix__) || defined(__APPLE__)
 #include <sys/mman.h>
 #include <unistd.h>
@@ -36,4 +38,23 @@ void mlir::bitnet::releaseMappedPages(const void *data, size_t size) {
   (void)data;
   (void)size;
 #endif
+}
+
+std::vector<float> mlir::bitnet::FloatTensor::widenHalf() const {
+  std::vector<float> values(half.size());
+  for (size_t i = 0; i < half.size(); ++i)
+    values[i] = brain ? bf16ToFloat(half[i]) : halfToFloat(half[i]);
+  return values;
+}
+
+bool mlir::bitnet::FloatTensor::allFinite() const {
+  for (float v : f32)
+    if (!std::isfinite(v))
+      return false;
+  // An exponent of all ones is an infinity or a NaN.
+  uint16_t exponent = brain ? 0x7f80 : 0x7c00;
+  for (uint16_t h : half)
+    if ((h & exponent) == exponent)
+      return false;
+  return true;
 }

@@ -44,7 +44,7 @@ public:
   explicit GGUFWeights(const gguf::File &file) : file(file) {}
 
   llvm::Expected<FloatTensor> embedding() override {
-    return floatTensor("token_embd.weight", /*keepF16=*/true);
+    return floatTensor("token_embd.weight", /*keepHalf=*/true);
   }
   llvm::Expected<FloatTensor> outputNorm() override {
     return floatTensor("output_norm.weight", false);
@@ -105,11 +105,11 @@ private:
     return makeError(file.getPath() + ": the model has no tensor '" + name +
                      "'");
   }
-  llvm::Expected<FloatTensor> floatTensor(StringRef name, bool keepF16) {
+  llvm::Expected<FloatTensor> floatTensor(StringRef name, bool keepHalf) {
     const gguf::Tensor *t = find(name);
     if (!t)
       return missing(name);
-    llvm::Expected<FloatTensor> result = gguf::decodeFloat(file, *t, keepF16);
+    llvm::Expected<FloatTensor> result = gguf::decodeFloat(file, *t, keepHalf);
     releaseMappedPages(t->data.data(), t->data.size());
     return result;
   }

@@ -52,7 +52,7 @@ static llvm::Error tensorError(const File &file, const Tensor &tensor,
 }
 
 llvm::Expected<FloatTensor> mlir::bitnet::gguf::decodeFloat(
-    const File &file, const Tensor &tensor, bool keepF16) {
+    const File &file, const Tensor &tensor, bool keepHalf) {
   FloatTensor result;
   result.name = tensor.name.str();
   result.shape = tensor.shape();
@@ -64,17 +64,19 @@ llvm::Expected<FloatTensor> mlir::bitnet::gguf::decodeFloat(
     std::memcpy(result.f32.data(), data, n * sizeof(float));
     break;
   case TensorType::F16:
-    if (keepF16) {
-      result.f16.resize(n);
-      std::memcpy(result.f16.data(), data, n * sizeof(uint16_t));
+  case TensorType::BF16:
+    if (keepHalf) {
+      result.half.resize(n);
+      result.brain = static_cast<TensorType>(tensor.type) == TensorType::BF16;
+      std::memcpy(result.half.data(), data, n * sizeof(uint16_t));
       break;
     }
     result.f32.resize(n);
-    for (int64_t i = 0; i < n; ++i)
-      result.f32[i] = halfToFloat(load16(data + 2 * i));
-    break;
-  case TensorType::BF16:
-    result.f32.resize(n);
+    if (static_cast<TensorType>(tensor.type) == TensorType::F16) {
+      for (int64_t i = 0; i < n; ++i)
+        result.f32[i] = halfToFloat(load16(data + 2 * i));
+      break;
+    }
     for (int64_t i = 0; i < n; ++i)
       result.f32[i] = bf16ToFloat(load16(data + 2 * i));
     break;
@@ -91,9 +93,8 @@ llvm::Expected<FloatTensor> mlir::bitnet::gguf::decodeFloat(
     return tensorError(file, tensor,
                        "expected a float tensor (F32, F16, BF16 or Q8_0)");
   }
-  for (float v : result.f32)
-    if (!std::isfinite(v))
-      return tensorError(file, tensor, "holds a value that is not finite");
+  if (!result.allFinite())
+    return tensorError(file, tensor, "holds a value that is not finite");
   return result;
 }
 

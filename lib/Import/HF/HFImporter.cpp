@@ -180,7 +180,7 @@ public:
         scaleIsInverse(scaleIsInverse) {}
 
   llvm::Expected<FloatTensor> embedding() override {
-    return floatTensor("model.embed_tokens.weight", /*keepF16=*/true);
+    return floatTensor("model.embed_tokens.weight", /*keepHalf=*/true);
   }
   llvm::Expected<FloatTensor> outputNorm() override {
     return floatTensor("model.norm.weight", false);
@@ -292,11 +292,11 @@ private:
   llvm::Error missing(StringRef name) {
     return makeError(dir + ": the checkpoint has no tensor '" + name + "'");
   }
-  llvm::Expected<FloatTensor> floatTensor(StringRef name, bool keepF16) {
+  llvm::Expected<FloatTensor> floatTensor(StringRef name, bool keepHalf) {
     const safetensors::Tensor *t = find(name);
     if (!t)
       return missing(name);
-    llvm::Expected<FloatTensor> result = safetensors::decodeFloat(*t, keepF16);
+    llvm::Expected<FloatTensor> result = safetensors::decodeFloat(*t, keepHalf);
     releaseMappedPages(t->data.data(), t->data.size());
     return result;
   }

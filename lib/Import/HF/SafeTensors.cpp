@@ -271,7 +271,7 @@ uint64_t Checkpoint::totalBytes() const {
 }
 
 llvm::Expected<FloatTensor>
-mlir::bitnet::safetensors::decodeFloat(const Tensor &tensor, bool keepF16) {
+mlir::bitnet::safetensors::decodeFloat(const Tensor &tensor, bool keepHalf) {
   FloatTensor result;
   result.name = tensor.name;
   result.shape.assign(tensor.shape.begin(), tensor.shape.end());
@@ -296,17 +296,19 @@ mlir::bitnet::safetensors::decodeFloat(const Tensor &tensor, bool keepF16) {
     }
     break;
   case DType::F16:
-    if (keepF16) {
-      result.f16.resize(n);
-      std::memcpy(result.f16.data(), data, n * 2);
+  case DType::BF16:
+    if (keepHalf) {
+      result.half.resize(n);
+      result.brain = tensor.dtype == DType::BF16;
+      std::memcpy(result.half.data(), data, n * 2);
       break;
     }
     result.f32.resize(n);
-    for (int64_t i = 0; i < n; ++i)
-      result.f32[i] = halfToFloat(load16(i));
-    break;
-  case DType::BF16:
-    result.f32.resize(n);
+    if (tensor.dtype == DType::F16) {
+      for (int64_t i = 0; i < n; ++i)
+        result.f32[i] = halfToFloat(load16(i));
+      break;
+    }
     for (int64_t i = 0; i < n; ++i)
       result.f32[i] = bf16ToFloat(load16(i));
     break;
@@ -316,11 +318,9 @@ mlir::bitnet::safetensors::decodeFloat(const Tensor &tensor, bool keepF16) {
         tensor.path + ": tensor '" + tensor.name + "' is " +
             dtypeName(tensor.dtype) + ", expected F32, F16, BF16 or F64");
   }
-  for (float v : result.f32)
-    if (!std::isfinite(v))
-      return llvm::createStringError(
-          llvm::inconvertibleErrorCode(),
-          tensor.path + ": tensor '" + tensor.name +
-              "' holds a value that is not finite");
+  if (!result.allFinite())
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   tensor.path + ": tensor '" + tensor.name +
+                                       "' holds a value that is not finite");
   return result;
 }

@@ -98,15 +98,22 @@ protected:
   llvm::ArrayRef<uint8_t> bytes;
 };
 
-/// A float tensor: values widened to f32, or the f16 bits as stored (an
-/// f16 embedding stays f16, at no cost in precision).
+/// A float tensor: values widened to f32, or the 16-bit floats as stored,
+/// f16 or bf16 (an embedding stays as it is stored, at no cost in
+/// precision).
 struct FloatTensor {
   /// The tensor's name in its file, for errors.
   std::string name;
   llvm::SmallVector<int64_t, 4> shape;
   std::vector<float> f32;
-  std::vector<uint16_t> f16;
-  bool isF16() const { return !f16.empty(); }
+  /// The bits of f16 values, or of bf16 ones where `brain` is set.
+  std::vector<uint16_t> half;
+  bool brain = false;
+  bool isHalf() const { return !half.empty(); }
+  /// `half` as f32 (exactly).
+  std::vector<float> widenHalf() const;
+  /// Whether every value is finite.
+  bool allFinite() const;
 };
 
 /// A ternary matrix `rows x cols` (outputs x inputs): codes in {-1, 0, 1},

@@ -18,11 +18,11 @@
 
 namespace mlir::bitnet::gguf {
 
-/// The values of a float tensor. F16 is kept as f16 bits when `keepF16`;
-/// everything else (and F16 otherwise) is widened to f32 (Q8_0 as its
-/// blocks' d * q).
+/// The values of a float tensor. F16 and BF16 are kept as stored when
+/// `keepHalf`; everything else (and they otherwise) is widened to f32 (Q8_0
+/// as its blocks' d * q). Values that are not finite are an error.
 llvm::Expected<FloatTensor> decodeFloat(const File &file, const Tensor &tensor,
-                                        bool keepF16 = false);
+                                        bool keepHalf = false);
 
 /// A 2-D weight `dims = {K, N}` as an `N x K` ternary matrix. I2_S, TQ1_0
 /// and TQ2_0 give their codes and scale as stored (TQ blocks whose scales

@@ -93,10 +93,10 @@ private:
   llvm::StringMap<const Tensor *> tensors;
 };
 
-/// A float tensor (F32, F16, BF16, F64) widened to f32; F16 kept as f16
-/// bits when `keepF16`.
+/// A float tensor (F32, F16, BF16, F64) widened to f32; F16 and BF16 kept as
+/// stored when `keepHalf`. Values that are not finite are an error.
 llvm::Expected<FloatTensor> decodeFloat(const Tensor &tensor,
-                                        bool keepF16 = false);
+                                        bool keepHalf = false);
 
 } // namespace mlir::bitnet::safetensors
 

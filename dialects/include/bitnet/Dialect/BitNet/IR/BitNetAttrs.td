@@ -64,7 +64,10 @@ def BitNet_FloatPrecision : I32EnumAttr<"FloatPrecision",
   I32EnumAttrCase<"Int8", 2, "int8">,
   // As Int8, and dense layers quantise their input rows to int8 too (W8A8:
   // int8 dot products).
-  I32EnumAttrCase<"W8A8", 3, "w8a8">
+  I32EnumAttrCase<"W8A8", 3, "w8a8">,
+  // bfloat16 (f32's exponent, 8 significant bits), rounded to nearest even
+  // at compile time: a bf16 checkpoint's weights exactly, in 2 bytes.
+  I32EnumAttrCase<"BF16", 4, "bf16">
 ]> {
   let cppNamespace = "::mlir::bitnet";
   let genSpecializedAttr = 0;

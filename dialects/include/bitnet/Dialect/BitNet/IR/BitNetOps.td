@@ -359,13 +359,13 @@ def BitNet_BatchedAttentionOp
 // Float layers with constant weights: embedding and head
 //===----------------------------------------------------------------------===//
 
-def BitNet_FloatWeightTensor : RankedTensorOf<[F32, F16, I8]>;
+def BitNet_FloatWeightTensor : RankedTensorOf<[F32, F16, BF16, I8]>;
 
 def BitNet_EmbeddingOp : BitNet_Op<"embedding", [Pure]> {
   let summary = "rows of a float table selected by token ids";
   let description = [{
-    `result[..., d] = float(table[id, d])` for a table `[V, D]` of f32 or
-    f16 (widened to f32 exactly), where `id` is `tokens[...]`, plus V when
+    `result[..., d] = float(table[id, d])` for a table `[V, D]` of f32,
+    f16 or bf16 (widened to f32 exactly), where `id` is `tokens[...]`, plus V when
     negative (counting from the end, as ONNX Gather), clamped into
     `[0, V - 1]` so that a bad id never reads outside the table. An i8 table
     has one scale per row: `float(table[id, d]) * scales[id]`.
@@ -389,8 +389,8 @@ def BitNet_DenseMatmulOp : BitNet_Op<"dense_matmul", [Pure]> {
   let summary = "float activations times a float weight stored N x K";
   let description = [{
     `result[..., n] = sum_k input[..., k] * float(weight[n, k])` in f32, the
-    weight `[N, K]` (outputs x inputs, as `torch.nn.Linear`) of f32 or f16,
-    or of i8 with one scale per row: `float(weight[n, k]) * scales[n]`.
+    weight `[N, K]` (outputs x inputs, as `torch.nn.Linear`) of f32, f16 or
+    bf16, or of i8 with one scale per row: `float(weight[n, k]) * scales[n]`.
     The language-model head of a decoder whose embeddings are tied is this op
     on the embedding table. The order of the sum is not fixed: kernels may
     add in any order (the float tolerance of the numerics contract).
