@@ -112,8 +112,8 @@ class CompileOutputs(TempDirTestCase):
         self.assertIn("tensor<8x1x4xf32>", entry_signature(kv_cache="f32"))
         with self.assertRaisesRegex(ValueError, r"unknown kv_cache='f8'"):
             bitnet_mlir.compile(src, emit="mlir", kv_cache="f8")
-        with self.assertRaisesRegex(ValueError, r"unknown float_weights='bf16'"):
-            bitnet_mlir.compile(src, emit="mlir", float_weights="bf16")
+        with self.assertRaisesRegex(ValueError, r"unknown float_weights='fp8'"):
+            bitnet_mlir.compile(src, emit="mlir", float_weights="fp8")
 
     def test_entry_selects_the_function(self):
         src = self.write("two_funcs.mlir", """

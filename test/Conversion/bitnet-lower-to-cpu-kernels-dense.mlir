@@ -74,42 +74,26 @@ func.func @w8a8(%x: tensor<1x64xf32>) -> tensor<1x3xf32> {
 
 // -----
 
-// A bf16 weight: on vdpbf16ps where the target has AVX512-BF16, the rows of
-// x split into bf16 halves in a scratch buffer first; elsewhere (another
-// CPU, AVX2's 8 lanes) widened to f32 as an f16 one.
-// CHECK-LABEL: func.func @bf16_dot
-// CHECK:         %[[SCRATCH:.*]] = memref.alloc() {alignment = 64 : i64} : memref<256xi8>
-// CHECK:         call @__bitnet_dense_bf16_dot_1x40x64_memref({{.*}}, %[[SCRATCH]])
-// CHECK-SAME:      isa = "avx512bf16"
+// A bf16 weight is widened to f32 (its bits shifted into the top half), on
+// every CPU: no vdpbf16ps where the target has AVX512-BF16.
+// CHECK-LABEL: func.func @bf16
+// CHECK:         call @__bitnet_dense_bf16_1x40x64_memref
 // CHECK-SAME:      weight_type = bf16
-// CHECK:       llvm.func internal @__bitnet_dense_bf16_dot_1x40x64_split
-// CHECK:         arith.truncf {{.*}} : vector<16xf32> to vector<16xbf16>
-// CHECK:       llvm.func internal @__bitnet_dense_bf16_dot_1x40x64_chunk
-// CHECK-COUNT-2: llvm.call_intrinsic "llvm.x86.avx512bf16.dpbf16ps.512"
-// AVX2-LABEL:  func.func @bf16_dot
+// CHECK:       llvm.func internal @__bitnet_dense_bf16_1x40x64_chunk
+// CHECK-NOT:     dpbf16ps
+// CHECK:         arith.bitcast {{.*}} : vector<16xbf16> to vector<16xi16>
+// CHECK:         arith.extui {{.*}} : vector<16xi16> to vector<16xi32>
+// CHECK:         arith.shli
+// CHECK:         arith.bitcast {{.*}} : vector<16xi32> to vector<16xf32>
+// CHECK-NOT:     dpbf16ps
+// CHECK:       llvm.func internal @__bitnet_dense_bf16_1x40x64(
+// AVX2-LABEL:  func.func @bf16
 // AVX2:          call @__bitnet_dense_bf16_1x40x64_memref
-// AVX2-NOT:      avx512bf16
 // AVX2-SAME:       lanes = 8 : i64
 module attributes {bitnet.target = #bitnet.target<backend = "cpu",
     triple = "x86_64-unknown-linux-gnu", chip = "znver4",
     features = "avx2,avx512f,avx512bw,avx512vnni,avx512bf16">} {
-func.func @bf16_dot(%x: tensor<1x64xf32>) -> tensor<1x40xf32> {
-  %w = arith.constant dense<0.5> : tensor<40x64xbf16>
-  %y = bitnet.dense_matmul %x, %w : tensor<1x64xf32>, tensor<40x64xbf16> -> tensor<1x40xf32>
-  return %y : tensor<1x40xf32>
-}
-}
-
-// -----
-
-// CHECK-LABEL: func.func @bf16_widened
-// CHECK:         call @__bitnet_dense_bf16_1x40x64_memref
-// CHECK-NOT:       isa =
-// CHECK-SAME:      weight_type = bf16
-module attributes {bitnet.target = #bitnet.target<backend = "cpu",
-    triple = "x86_64-unknown-linux-gnu", chip = "sapphirerapids",
-    features = "avx2,avx512f,avx512bw,avx512vnni">} {
-func.func @bf16_widened(%x: tensor<1x64xf32>) -> tensor<1x40xf32> {
+func.func @bf16(%x: tensor<1x64xf32>) -> tensor<1x40xf32> {
   %w = arith.constant dense<0.5> : tensor<40x64xbf16>
   %y = bitnet.dense_matmul %x, %w : tensor<1x64xf32>, tensor<40x64xbf16> -> tensor<1x40xf32>
   return %y : tensor<1x40xf32>

@@ -838,17 +838,16 @@ TEST_P(DenseEndToEnd, MatchesReference) {
           EXPECT_TRUE(bitEqual(row, y.data() + i * c.n)) << "token " << i;
         }
       }
-      // Float sums in another order: relative to the sum of |terms|. bf16
-      // weights on vdpbf16ps meet x as two bf16 halves, which keep 16 of its
-      // 24 bits: each term within 2^-17 of its size.
-      double relative = precision == "bf16" ? 0x1p-16 : 1e-6;
+      // Float sums in another order: relative to the sum of |terms| (bf16
+      // weights on vdpbf16ps too: x split into three bf16 parts, every
+      // product exact).
       for (int64_t i = 0; i < c.m; ++i)
         for (int64_t j = 0; j < c.n; ++j) {
           double scale = 0;
           for (int64_t l = 0; l < c.k; ++l)
             scale += std::fabs(x[i * c.k + l] * wp[j * c.k + l]);
           EXPECT_NEAR(y[i * c.n + j], expected[i * c.n + j],
-                      relative * scale + 1e-30)
+                      1e-6 * scale + 1e-30)
               << "y[" << i << ", " << j << "]";
         }
     }
@@ -867,6 +866,43 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DenseEndToEnd,
                                            DenseCase{4, 24, 64},
                                            DenseCase{8, 45, 70},
                                            DenseCase{11, 9, 33}));
+
+// A bf16 head's products are exact (its weights widened to f32, x as it is):
+// a row holding one weight of 1 gives back x's value bit for bit, on this
+// CPU, on one without AVX512-BF16 (--cpu=cascadelake) and with AVX2.
+TEST(EndToEnd, BF16HeadProductsAreExact) {
+  const int64_t m = 2, n = 40, k = 96;
+  std::mt19937 rng(23);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(m * k), w(n * k, 0.0f);
+  for (float &v : x)
+    v = normal(rng);
+  for (int64_t r = 0; r < n; ++r)
+    w[r * k + (r * 7) % k] = 1.0f;
+  std::vector<float> want(m * n);
+  for (int64_t t = 0; t < m; ++t)
+    for (int64_t r = 0; r < n; ++r)
+      want[t * n + r] = x[t * k + (r * 7) % k];
+  std::ostringstream mlir;
+  mlir << "func.func @dense(%x: tensor<2x96xf32>) -> tensor<2x40xf32> {\n"
+       << "  %w = arith.constant " << denseF32(w, {n, k})
+       << " : tensor<40x96xf32>\n"
+       << "  %y = bitnet.dense_matmul %x, %w : tensor<2x96xf32>, "
+          "tensor<40x96xf32> -> tensor<2x40xf32>\n"
+       << "  return %y : tensor<2x40xf32>\n}\n";
+  for (const std::vector<std::string> &flags :
+       std::vector<std::vector<std::string>>{
+           {}, {"--cpu=cascadelake"}, {"--kernels=avx2"}}) {
+    std::vector<std::string> all = flags;
+    all.push_back("--float-weights=bf16");
+    SCOPED_TRACE(flags.empty() ? "this CPU" : flags[0]);
+    auto model = compileOrFail(mlir.str(), all);
+    ASSERT_TRUE(model);
+    std::vector<float> y(m * n, std::nanf(""));
+    ASSERT_EQ(model->run({x.data(), y.data()}), 0);
+    EXPECT_TRUE(bitEqual(want, y.data()));
+  }
+}
 
 TEST(EndToEnd, EmbeddingClampsAndWrapsIds) {
   const int64_t vocab = 11, d = 19;

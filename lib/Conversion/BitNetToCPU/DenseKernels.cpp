@@ -28,13 +28,15 @@
 //    rows, one vector a step and a prefetch per vector, 28 and 51 GB/s so
 //    (three alternating rounds of bitnet-run --profile; the read probe gives
 //    about 30 and 55); the block's shape is the CPU's (blockShape);
-//  * bf16 weights, where the CPU has AVX512-BF16 (and 16-lane vectors), go
-//    through `vdpbf16ps`, 32 weights of a row a vector against the same 32
-//    values of x as two bf16 vectors: x rounded to bf16 (hi) and what that
-//    lost, rounded again (lo), made once a call for every token (split).
-//    Two dot products replace two widenings and two FMAs, and the sum keeps
-//    16 of x's 24 significant bits (the weights' products are exact).
-//    Elsewhere a bf16 weight is widened to f32 as an f16 one is;
+//  * a bf16 weight is widened to f32 (its bits moved to the top half), as an
+//    f16 one is converted. `vdpbf16ps` (AVX512-BF16) was tried and left out:
+//    it rounds x to bf16, so x must be split into three bf16 parts (one dot
+//    product each) for the products to stay exact. On an AMD EPYC (Zen 4),
+//    bitnet-run, three alternating rounds: 8 x 4096 x 2560 (in cache) took
+//    1.2x the time of the widened kernel, which took that of f16; a
+//    65536 x 2560 head streamed at the same pace all three ways (1 and 2
+//    threads). Two parts (each product within 2^-17) were 1.07-1.13x faster
+//    than f16 for 8 tokens, and equal for one;
 //  * blocks of rows are spread over the runtime's thread pool.
 //
 // The sum is in another order than the reference's (the float tolerance of
@@ -89,17 +91,6 @@ static StringRef targetChip(ModuleOp module) {
   return target ? target.getChip() : StringRef();
 }
 
-/// Whether the CPU `module` is compiled for has `feature` (#bitnet.target's
-/// features, as loaders check them).
-static bool targetHas(ModuleOp module, StringRef feature) {
-  auto target = module->getAttrOfType<TargetAttr>(kTargetAttrName);
-  if (!target)
-    return false;
-  SmallVector<StringRef> features;
-  target.getFeatures().split(features, ',');
-  return llvm::is_contained(features, feature);
-}
-
 /// Tokens a tile takes at once. An 8 x 4096 x 2560 f16 product, one thread,
 /// AMD EPYC (Zen 5), two rounds of bitnet-run --profile: 3.66 and 3.89 ms a
 /// token at a time, 2.80 and 2.94 ms two at a time, 3.21 and 3.02 four, 3.88
@@ -115,19 +106,17 @@ namespace {
 class DenseKernelEmitter : KernelEmitterBase {
 public:
   DenseKernelEmitter(ModuleOp module, int64_t m, int64_t n, int64_t k,
-                     Type weightElem, int64_t lanes, DenseBlockShape shape,
-                     bool dotBF16)
+                     Type weightElem, int64_t lanes, DenseBlockShape shape)
       : KernelEmitterBase(module), m(m), n(n), k(k), lanes(lanes), weightElem(weightElem),
         weightBytes(weightElem.getIntOrFloatBitWidth() / 8),
-        dotBF16(dotBF16), vecElems(dotBF16 ? 2 * lanes : lanes),
         blockRows(shape.rows), vectorsPerStep(shape.vectors),
         prefetchBytes(shape.prefetch),
         tileTokens(std::min<int64_t>(m, kTileTokens)),
         blocks(llvm::divideCeil(n, blockRows)),
-        kStep(k / (vectorsPerStep * vecElems) * vectorsPerStep * vecElems),
-        kVec(k / vecElems * vecElems) {
+        kStep(k / (vectorsPerStep * lanes) * vectorsPerStep * lanes),
+        kVec(k / lanes * lanes) {
     floatsV = VectorType::get({lanes}, f32);
-    weightsV = VectorType::get({vecElems}, weightElem);
+    weightsV = VectorType::get({lanes}, weightElem);
     // As many accumulators as one token's block (rows x vectors): fewer rows
     // a tile with more tokens.
     tileRows = 1;
@@ -137,30 +126,23 @@ public:
       tileRows *= 2;
   }
 
-  /// Bytes of the scratch the bf16 dot products need (0 without them):
-  /// each token's row rounded to bf16 (hi), then what that rounding lost,
-  /// rounded again (lo), kVec values each.
-  int64_t scratchBytes() const { return dotBF16 ? 4 * m * kVec : 0; }
-
-  /// The memref wrapper: operands x, w, y, then the scales of an i8 weight
-  /// (`extra`) or the scratch of the bf16 dot products.
+  /// `scalesType` is null unless the weight is i8.
   func::FuncOp getOrCreate(MemRefType xType, MemRefType wType,
-                           MemRefType yType, MemRefType extraType) {
+                           MemRefType yType, MemRefType scalesType) {
     std::string wrapperName = baseName() + "_memref";
     if (auto existing = module.lookupSymbol<func::FuncOp>(wrapperName))
       return existing;
     ensureExecCtxGlobal(module);
-    LLVM::LLVMFuncOp split = dotBF16 ? createSplit() : LLVM::LLVMFuncOp();
-    LLVM::LLVMFuncOp kernel = createMain(split, createChunk());
+    LLVM::LLVMFuncOp kernel = createMain(createChunk());
     SmallVector<Type> types{xType, wType, yType};
-    if (numArgs() == 4)
-      types.push_back(extraType);
+    if (quantized())
+      types.push_back(scalesType);
     return createMemRefWrapper(module, wrapperName, types, kernel);
   }
 
 private:
   bool quantized() const { return weightElem.isInteger(8); }
-  int64_t numArgs() const { return quantized() || dotBF16 ? 4 : 3; }
+  int64_t numArgs() const { return quantized() ? 4 : 3; }
   std::string typeName() const {
     if (quantized())
       return "i8";
@@ -169,18 +151,8 @@ private:
     return weightBytes == 2 ? "f16" : "f32";
   }
   std::string baseName() const {
-    return llvm::formatv("__bitnet_dense_{0}{1}_{2}x{3}x{4}", typeName(),
-                         dotBF16 ? "_dot" : "", m, n, k)
+    return llvm::formatv("__bitnet_dense_{0}_{1}x{2}x{3}", typeName(), m, n, k)
         .str();
-  }
-  /// acc + the pairwise products of two vectors of 2 x lanes bf16
-  /// (`vdpbf16ps`).
-  Value dot(OpBuilder &ob, Value acc, Value w, Value x) {
-    return LLVM::CallIntrinsicOp::create(
-               ob, loc, floatsV,
-               ob.getStringAttr("llvm.x86.avx512bf16.dpbf16ps.512"),
-               ValueRange{acc, w, x})
-        .getResult(0);
   }
   Value widen(OpBuilder &ob, Value v, Type to) {
     if (quantized())
@@ -206,68 +178,24 @@ private:
     return weightBytes == 4 ? v : arith::ExtFOp::create(ob, loc, to, v);
   }
 
-  LLVM::LLVMFuncOp createSplit();
   LLVM::LLVMFuncOp createChunk();
-  LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp split, LLVM::LLVMFuncOp chunk);
+  LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp chunk);
 
   int64_t m, n, k, lanes;
   Type weightElem;
-  int64_t weightBytes;
-  /// bf16 weights on `vdpbf16ps` (AVX512-BF16): a vector of weights is
-  /// 2 x lanes values, against the same values of x as two bf16 vectors
-  /// (hi and lo, from the scratch).
-  bool dotBF16;
-  /// Weights a vector of a row holds.
-  int64_t vecElems;
-  int64_t blockRows, vectorsPerStep, prefetchBytes;
+  int64_t weightBytes, blockRows, vectorsPerStep, prefetchBytes;
   /// Tokens and rows of a tile (one token and the whole block alone; with
   /// more tokens, kTileTokens of them and fewer rows).
   int64_t tileTokens, tileRows = 1;
   int64_t blocks;
-  /// K covered by whole steps of vectorsPerStep vectors, by whole vectors
-  /// (of vecElems values).
+  /// K covered by whole steps of vectorsPerStep vectors, by whole vectors.
   int64_t kStep, kVec;
   VectorType floatsV, weightsV;
 };
 } // namespace
 
-// void split(args, begin, end): tokens [begin, end). args = {x, scratch}.
-// Each value v of x (up to kVec) as hi = bf16(v) and lo = bf16(v - hi), both
-// rounded to nearest even: hi + lo keeps 16 of v's 24 significant bits, and
-// a bf16 weight times hi and times lo is exact in f32, so the dot products
-// lose about what f32 sums lose.
-LLVM::LLVMFuncOp DenseKernelEmitter::createSplit() {
-  OpBuilder::InsertionGuard guard(b);
-  LLVM::LLVMFuncOp func = beginChunk(baseName() + "_split");
-  Block *entry = &func.getBody().front();
-  Value args = entry->getArgument(0);
-  Value begin = entry->getArgument(1), end = entry->getArgument(2);
-  Value x = field(b, args, 0), scratch = field(b, args, 1);
-  auto halvesV = VectorType::get({lanes}, weightElem);
-  loop(b, begin, end, 1, {}, [&](OpBuilder &tb, Value tok, ValueRange) {
-    Value xRow = gep(tb, x, mul(tb, tok, 4 * k));
-    Value hiRow = gep(tb, scratch, mul(tb, tok, 4 * kVec));
-    Value loRow = gep(tb, hiRow, cI64(tb, 2 * kVec));
-    loop(tb, cI64(tb, 0), cI64(tb, kVec), lanes, {},
-         [&](OpBuilder &kb, Value kk, ValueRange) {
-           Value v = load(kb, floatsV, gep(kb, xRow, mul(kb, kk, 4)));
-           Value hi = arith::TruncFOp::create(kb, loc, halvesV, v);
-           Value rest = arith::SubFOp::create(
-               kb, loc, v, arith::ExtFOp::create(kb, loc, floatsV, hi));
-           Value lo = arith::TruncFOp::create(kb, loc, halvesV, rest);
-           store(kb, hi, gep(kb, hiRow, mul(kb, kk, 2)));
-           store(kb, lo, gep(kb, loRow, mul(kb, kk, 2)));
-           return SmallVector<Value>{};
-         });
-    return SmallVector<Value>{};
-  });
-  LLVM::ReturnOp::create(b, loc, ValueRange{});
-  return func;
-}
-
-// void chunk(args, begin, end): blocks of rows [begin, end) for every token.
-// args = {x, w, y} and, for i8 weights, the row scales; for bf16 dot
-// products, the scratch (split).
+// void chunk(args, begin, end): blocks of four rows [begin, end) for every
+// token. args = {x, w, y} and, for i8 weights, the row scales.
 LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
   OpBuilder::InsertionGuard guard(b);
   LLVM::LLVMFuncOp func = beginChunk(baseName() + "_chunk");
@@ -276,7 +204,6 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
   Value begin = entry->getArgument(1), end = entry->getArgument(2);
   Value x = field(b, args, 0), w = field(b, args, 1), y = field(b, args, 2);
   Value scales = quantized() ? field(b, args, 3) : Value();
-  Value scratch = dotBF16 ? field(b, args, 3) : Value();
   Value zeroV = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(floatsV, b.getF32FloatAttr(0.0f)));
   Value lastRow = cI64(b, n - 1);
@@ -309,13 +236,10 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
     // accumulators, steps and reduction as one token alone), so the logits
     // of a token do not depend on the others of the call.
     auto tile = [&](OpBuilder &tb, Value tok0, int64_t count, int64_t row0) {
-      SmallVector<Value> xRow, hiRow;
-      for (int64_t t = 0; t < count; ++t) {
-        Value tok = add(tb, tok0, cI64(tb, t));
-        xRow.push_back(gep(tb, x, mul(tb, tok, 4 * k)));
-        if (dotBF16)
-          hiRow.push_back(gep(tb, scratch, mul(tb, tok, 4 * kVec)));
-      }
+      SmallVector<Value> xRow;
+      for (int64_t t = 0; t < count; ++t)
+        xRow.push_back(
+            gep(tb, x, mul(tb, add(tb, tok0, cI64(tb, t)), 4 * k)));
       auto slotOf = [&](int64_t r, int64_t t, int64_t v) {
         return (r * count + t) * vectorsPerStep + v;
       };
@@ -325,21 +249,12 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
       auto step = [&](OpBuilder &kb, Value kk, int64_t vectors,
                       ValueRange carried) {
         SmallVector<Value> next(carried.begin(), carried.end());
-        // x's vectors; with bf16 dot products, their hi and lo halves.
-        SmallVector<SmallVector<Value>> xv(count), xlo(count);
+        SmallVector<SmallVector<Value>> xv(count);
         for (int64_t t = 0; t < count; ++t)
-          for (int64_t v = 0; v < vectors; ++v) {
-            Value col = add(kb, kk, cI64(kb, v * vecElems));
-            if (!dotBF16) {
-              xv[t].push_back(
-                  load(kb, floatsV, gep(kb, xRow[t], mul(kb, col, 4))));
-              continue;
-            }
-            Value hi = gep(kb, hiRow[t], mul(kb, col, 2));
-            xv[t].push_back(load(kb, weightsV, hi));
-            xlo[t].push_back(
-                load(kb, weightsV, gep(kb, hi, cI64(kb, 2 * kVec))));
-          }
+          for (int64_t v = 0; v < vectors; ++v)
+            xv[t].push_back(load(
+                kb, floatsV,
+                gep(kb, xRow[t], mul(kb, add(kb, kk, cI64(kb, v * lanes)), 4))));
         for (int64_t r = 0; r < tileRows; ++r) {
           Value at = gep(kb, rowBase[row0 + r], mul(kb, kk, weightBytes));
           // The rows stream from memory: ask for each line once, early (with
@@ -347,7 +262,7 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
           Value ahead =
               m > 1 ? gep(kb, nextBase[row0 + r], mul(kb, kk, weightBytes))
                     : gep(kb, at, cI64(kb, prefetchBytes));
-          for (int64_t line = 0; line < vectors * vecElems * weightBytes;
+          for (int64_t line = 0; line < vectors * lanes * weightBytes;
                line += kCacheLine)
             LLVM::Prefetch::create(
                 kb, loc, gep(kb, ahead, cI64(kb, line)),
@@ -355,17 +270,10 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
                 kb.getI32IntegerAttr(m > 1 ? kNextBlockLocality : 3),
                 kb.getI32IntegerAttr(1));
           for (int64_t v = 0; v < vectors; ++v) {
-            Value raw = load(kb, weightsV,
-                             gep(kb, at, cI64(kb, v * vecElems * weightBytes)));
-            if (dotBF16) {
-              for (int64_t t = 0; t < count; ++t) {
-                int64_t slot = slotOf(r, t, v);
-                next[slot] = dot(kb, next[slot], raw, xv[t][v]);
-                next[slot] = dot(kb, next[slot], raw, xlo[t][v]);
-              }
-              continue;
-            }
-            Value wv = widen(kb, raw, floatsV);
+            Value wv = widen(
+                kb, load(kb, weightsV,
+                         gep(kb, at, cI64(kb, v * lanes * weightBytes))),
+                floatsV);
             for (int64_t t = 0; t < count; ++t) {
               int64_t slot = slotOf(r, t, v);
               next[slot] =
@@ -376,7 +284,7 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
         return next;
       };
       SmallVector<Value> acc = llvm::to_vector_of<Value>(
-          loop(tb, cI64(tb, 0), cI64(tb, kStep), vectorsPerStep * vecElems, zeros,
+          loop(tb, cI64(tb, 0), cI64(tb, kStep), vectorsPerStep * lanes, zeros,
                [&](OpBuilder &kb, Value kk, ValueRange carried) {
                  return step(kb, kk, vectorsPerStep, carried);
                })
@@ -384,7 +292,7 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
       // Whole vectors past the last step.
       if (kStep < kVec)
         acc = llvm::to_vector_of<Value>(
-            loop(tb, cI64(tb, kStep), cI64(tb, kVec), vecElems, acc,
+            loop(tb, cI64(tb, kStep), cI64(tb, kVec), lanes, acc,
                  [&](OpBuilder &kb, Value kk, ValueRange carried) {
                    return step(kb, kk, 1, carried);
                  })
@@ -446,8 +354,7 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
   return func;
 }
 
-LLVM::LLVMFuncOp DenseKernelEmitter::createMain(LLVM::LLVMFuncOp split,
-                                                LLVM::LLVMFuncOp chunk) {
+LLVM::LLVMFuncOp DenseKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
   OpBuilder::InsertionGuard guard(b);
   LLVM::LLVMFuncOp func = beginKernel(baseName(), numArgs());
   Block *entry = &func.getBody().front();
@@ -465,12 +372,6 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createMain(LLVM::LLVMFuncOp split,
                     n * k * weightBytes + 4 * m * k + 4 * m * n +
                         (quantized() ? 4 * n : 0),
                     2 * m * n * k);
-  // With bf16 dot products, every token's row split into bf16 halves first.
-  if (split)
-    calls.dispatch(split,
-                   pointerTable(b, {entry->getArgument(0),
-                                    entry->getArgument(3)}),
-                   m, /*spread=*/m > 1);
   // Spread over threads unless the whole product is small.
   calls.dispatch(chunk, args, blocks, /*spread=*/m * n * k >= (1 << 16));
   calls.kernelEnd(name);
@@ -498,11 +399,8 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
   if (n == 0 || k == 0 || op.getQuantizeInput())
     return false;
   int64_t m = xType.getNumElements() / k;
-  // bf16 weights on vdpbf16ps where the CPU has it, with 16-lane vectors.
-  bool dotBF16 = wType.getElementType().isBF16() && lanes == 16 &&
-                 targetHas(module, "avx512bf16");
   DenseKernelEmitter emitter(module, m, n, k, wType.getElementType(), lanes,
-                             shape, dotBF16);
+                             shape);
 
   OpBuilder b(op);
   Location loc = op.getLoc();
@@ -513,20 +411,14 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
   Value yBuf =
       memref::AllocOp::create(b, loc, yMemType, b.getI64IntegerAttr(64));
   SmallVector<Value> operands{xBuf, wBuf, yBuf};
-  MemRefType extraType;
-  if (Value scales = op.getScales())
+  MemRefType scalesType;
+  if (Value scales = op.getScales()) {
     operands.push_back(toBuffer(scales));
-  else if (dotBF16)
-    operands.push_back(memref::AllocOp::create(
-        b, loc,
-        MemRefType::get({std::max<int64_t>(emitter.scratchBytes(), 1)},
-                        b.getI8Type()),
-        b.getI64IntegerAttr(64)));
-  if (operands.size() == 4)
-    extraType = cast<MemRefType>(operands.back().getType());
+    scalesType = cast<MemRefType>(operands.back().getType());
+  }
   func::FuncOp kernel = emitter.getOrCreate(
       cast<MemRefType>(xBuf.getType()), cast<MemRefType>(wBuf.getType()),
-      yMemType, extraType);
+      yMemType, scalesType);
   auto call = func::CallOp::create(b, loc, kernel, operands);
   SmallVector<NamedAttribute> choice = {
       b.getNamedAttr("family", b.getStringAttr("dense")),
@@ -539,8 +431,6 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
                      b.getI64IntegerAttr(shape.prefetch)),
       b.getNamedAttr("weight_type",
                      TypeAttr::get(wType.getElementType()))};
-  if (dotBF16)
-    choice.push_back(b.getNamedAttr("isa", b.getStringAttr("avx512bf16")));
   llvm::append_range(choice, extra);
   call->setAttr("bitnet.kernel", b.getDictionaryAttr(choice));
   Value y = bufferization::ToTensorOp::create(b, loc, yType, yBuf,

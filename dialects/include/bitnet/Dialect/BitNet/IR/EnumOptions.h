@@ -36,8 +36,7 @@ inline llvm::cl::ValuesClass floatPrecisionValues() {
                  "half the bytes, rounded at compile time"),
       clEnumValN(FloatPrecision::BF16, "bf16",
                  "half the bytes, f32's range, 8 significant bits (a bf16 "
-                 "checkpoint's weights exactly); bf16 dot products on CPUs "
-                 "with AVX512-BF16"),
+                 "checkpoint's weights exactly)"),
       clEnumValN(FloatPrecision::Int8, "int8",
                  "a quarter of the bytes, one scale per row"),
       clEnumValN(FloatPrecision::W8A8, "w8a8",
