@@ -237,13 +237,28 @@ double median(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
+/// The shared objects of one bench's candidates, by their tuned entries, for
+/// a later measure() of the same bench to load again instead of compiling;
+/// removed with it.
+struct CompiledCandidates {
+  llvm::StringMap<std::string> paths;
+  CompiledCandidates() = default;
+  CompiledCandidates(const CompiledCandidates &) = delete;
+  CompiledCandidates &operator=(const CompiledCandidates &) = delete;
+  ~CompiledCandidates() {
+    for (const auto &entry : paths)
+      llvm::sys::fs::remove(entry.getValue());
+  }
+};
+
 /// Times `bench` compiled with each candidate's tuned entries, in
 /// alternating rounds: the nanoseconds of one output's share of a call, per
-/// candidate.
+/// candidate. With `compiled`, a candidate compiled for the bench before is
+/// loaded from there, and the new ones are kept there.
 llvm::Expected<SmallVector<int64_t>>
 measure(const Bench &bench, const CompileOptions &options,
         ArrayRef<SmallVector<std::string, 1>> candidates,
-        bitnet_thread_pool *pool) {
+        bitnet_thread_pool *pool, CompiledCandidates *compiled = nullptr) {
   std::vector<std::unique_ptr<LoadedLayer>> layers;
   std::vector<std::string> paths;
   llvm::scope_exit cleanup([&] {
@@ -252,11 +267,22 @@ measure(const Bench &bench, const CompileOptions &options,
       llvm::sys::fs::remove(p);
   });
   for (ArrayRef<std::string> tuned : candidates) {
-    llvm::Expected<std::string> path = compileCandidate(bench, options, tuned);
-    if (!path)
-      return path.takeError();
-    paths.push_back(*path);
-    auto layer = LoadedLayer::load(*path, pool);
+    std::string key = llvm::join(tuned, ",");
+    std::string path;
+    if (compiled && compiled->paths.count(key)) {
+      path = compiled->paths.lookup(key);
+    } else {
+      llvm::Expected<std::string> fresh =
+          compileCandidate(bench, options, tuned);
+      if (!fresh)
+        return fresh.takeError();
+      path = *fresh;
+      if (compiled)
+        compiled->paths[key] = path;
+      else
+        paths.push_back(path);
+    }
+    auto layer = LoadedLayer::load(path, pool);
     if (!layer)
       return layer.takeError();
     layers.push_back(std::move(*layer));
@@ -715,12 +741,15 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
       announce();
       Bench bench = layerBench(shape, cold, settings.cacheBytes);
       // The families, then the prefetch distances of the one the shape
-      // takes (the cost model's where neither is clearly faster).
+      // takes (the cost model's where neither is clearly faster). The
+      // family's own build is timed again beside the distances, in the same
+      // rounds, without compiling it again.
+      CompiledCandidates compiled;
       SmallVector<SmallVector<std::string, 1>> candidates;
       for (const char *family : kFamilies)
         candidates.push_back({name + ":" + family + ":0:0"});
       llvm::Expected<SmallVector<int64_t>> familyNs =
-          measure(bench, options, candidates, pool);
+          measure(bench, options, candidates, pool, &compiled);
       if (!familyNs)
         return familyNs.takeError();
       LayerTimes fresh;
@@ -731,7 +760,7 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
         candidates.push_back({llvm::formatv("{0}:{1}:0:0:{2}", name,
                                             fresh.prefetchOf, distance)});
       llvm::Expected<SmallVector<int64_t>> prefetchNs =
-          measure(bench, options, candidates, pool);
+          measure(bench, options, candidates, pool, &compiled);
       if (!prefetchNs)
         return prefetchNs.takeError();
       fresh.defaultPrefetchNs = (*prefetchNs)[0];
