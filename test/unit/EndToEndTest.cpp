@@ -1009,6 +1009,38 @@ TEST(EndToEnd, AttentionKernelsMatchReference) {
   }
 }
 
+// Scores spread over hundreds: exp(score - max) of the kernels' softmax
+// spans normal results, subnormal ones (x in [-103.97, -87.3]) and those that
+// round to 0, which it gives directly; the output within float tolerance of
+// the reference's libm expf, with every kernel family.
+TEST(EndToEnd, AttentionSoftmaxOverWideScores) {
+  const int64_t s = 3, hq = 4, hkv = 2, d = 64, cap = 37;
+  std::mt19937 rng(29);
+  std::normal_distribution<float> normal(0.0f, 1.0f), wide(0.0f, 40.0f);
+  std::vector<float> q = normalVector(rng, wide, s * hq * d),
+                     k = normalVector(rng, normal, s * hkv * d),
+                     v = normalVector(rng, normal, s * hkv * d),
+                     kc = normalVector(rng, normal, cap * hkv * d),
+                     vc = normalVector(rng, normal, cap * hkv * d);
+  std::string mlir = bitnet::test::attentionModel(s, hq, hkv, d, cap);
+  for (const std::string &kernels : kernelFlags()) {
+    auto model = compileOrFail(mlir, {kernels, "--kv-cache=f32"});
+    ASSERT_TRUE(model);
+    for (int32_t position : {0, 17, static_cast<int>(cap - s)}) {
+      SCOPED_TRACE(kernels + " position " + std::to_string(position));
+      std::vector<float> o(q.size()), kState = kc, vState = vc;
+      ASSERT_EQ(model->run({q.data(), k.data(), v.data(), kState.data(),
+                            vState.data(), &position, o.data()}),
+                0);
+      std::vector<float> kRef = kc, vRef = vc;
+      std::vector<float> expected = ref::attention(
+          q.data(), k.data(), v.data(), kRef.data(), vRef.data(), position, s,
+          hq, hkv, d, cap, 1.0f / std::sqrt(float(d)));
+      EXPECT_TRUE(near(expected, o.data(), 1e-5f));
+    }
+  }
+}
+
 TEST(EndToEnd, PortableBuildNeedsNoCPUFeatures) {
   // Code for the baseline x86-64 CPU loads anywhere: no features recorded.
   const char *mlir = R"(

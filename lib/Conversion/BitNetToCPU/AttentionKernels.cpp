@@ -12,7 +12,11 @@
 //  * the query row is held in D / lanes vector registers;
 //  * scores of the visible cache rows j <= p + s are vector dot products,
 //    scaled, kept in a stack buffer of C floats;
-//  * softmax as the reference computes it (max, exp(x - max), sum, divide);
+//  * softmax as the reference computes it (max, exp(x - max), sum, divide),
+//    a vector of scores at a time: exp by range reduction (x = n ln 2 + r)
+//    and a polynomial in r (Cephes' expf coefficients, within 2 ulp of
+//    libm's), 2^n built in the exponent bits; the probabilities are divided
+//    by the sum once, before the weighted sum reads them;
 //  * the output row is the weighted sum of value rows, in D / lanes vector
 //    accumulators.
 //
@@ -34,7 +38,6 @@
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -97,6 +100,20 @@ private:
     return KernelEmitterBase::loop(ob, lo, hi, 1, init, body);
   }
 
+  Value splat(OpBuilder &ob, float v) {
+    return arith::ConstantOp::create(
+        ob, loc, DenseElementsAttr::get(floatsV, ob.getF32FloatAttr(v)));
+  }
+  Value splatI32(OpBuilder &ob, int32_t v) {
+    return arith::ConstantOp::create(
+        ob, loc,
+        DenseElementsAttr::get(VectorType::get({lanes}, i32),
+                               ob.getI32IntegerAttr(v)));
+  }
+  /// exp(x) of a vector of x <= 0, 0 below kExpUnderflow (where expf
+  /// rounds to 0 too).
+  Value expVector(OpBuilder &ob, Value x);
+
   /// Vector `c` of a cache row, as f32.
   Value loadCached(OpBuilder &ob, Value row, int64_t c) {
     Value at = gep(ob, row, cI64(ob, cacheBytes * lanes * c));
@@ -119,6 +136,51 @@ private:
 };
 } // namespace
 
+/// Below this, exp(x) rounds to 0 in f32.
+static constexpr float kExpUnderflow = -0x1.9fe368p6f; // -103.97...
+
+Value AttentionKernelEmitter::expVector(OpBuilder &ob, Value x) {
+  auto fma = [&](Value a, Value b, Value c) {
+    return vector::FMAOp::create(ob, loc, a, b, c).getResult();
+  };
+  auto addf = [&](Value a, Value b) {
+    return arith::AddFOp::create(ob, loc, a, b).getResult();
+  };
+  auto mulf = [&](Value a, Value b) {
+    return arith::MulFOp::create(ob, loc, a, b).getResult();
+  };
+  Value low = splat(ob, kExpUnderflow);
+  Value xc = arith::MaximumFOp::create(ob, loc, x, low);
+  // n = x / ln 2 rounded to nearest even (adding and taking away 1.5 * 2^23
+  // rounds a float of magnitude below 2^22); r = x - n ln 2 in two parts.
+  Value magic = splat(ob, 0x1.8p23f);
+  Value n = arith::SubFOp::create(
+      ob, loc, addf(mulf(xc, splat(ob, 0x1.715476p0f)), magic), magic);
+  Value r = fma(n, splat(ob, -0.693359375f), xc);
+  r = fma(n, splat(ob, 2.12194440e-4f), r);
+  // e^r on |r| <= ln 2 / 2: 1 + r + r^2 (c0 + c1 r + ... + c5 r^5).
+  Value y = splat(ob, 1.9875691500e-4f);
+  for (float c : {1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f,
+                  1.6666665459e-1f, 5.0000001201e-1f})
+    y = fma(y, r, splat(ob, c));
+  y = addf(fma(y, mulf(r, r), r), splat(ob, 1.0f));
+  // times 2^n as 2^(n >> 1) * 2^(n - (n >> 1)): both factors normal for the
+  // n down to -150 that x >= kExpUnderflow gives.
+  auto intsV = VectorType::get({lanes}, i32);
+  Value ni = arith::FPToSIOp::create(ob, loc, intsV, n);
+  Value n1 = arith::ShRSIOp::create(ob, loc, ni, splatI32(ob, 1));
+  Value n2 = arith::SubIOp::create(ob, loc, ni, n1);
+  auto pow2 = [&](Value k) {
+    Value bits = arith::ShLIOp::create(
+        ob, loc, arith::AddIOp::create(ob, loc, k, splatI32(ob, 127)),
+        splatI32(ob, 23));
+    return arith::BitcastOp::create(ob, loc, floatsV, bits).getResult();
+  };
+  Value e = mulf(mulf(y, pow2(n1)), pow2(n2));
+  Value under = arith::CmpFOp::create(ob, loc, arith::CmpFPredicate::OLT, x, low);
+  return arith::SelectOp::create(ob, loc, under, splat(ob, 0.0f), e);
+}
+
 // void chunk(args, begin, end): units (token, head) [begin, end).
 // args = {q, kCache, vCache, position, out}, or {q, kCache, vCache,
 // positions, slots, out} with slots.
@@ -139,7 +201,9 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
     return arith::MinSIOp::create(ob, loc, v, cI64(ob, hi)).getResult();
   };
   Value p = slots > 0 ? Value() : clamped(b, posPtr, capacity - tokens);
-  Value scores = LLVM::AllocaOp::create(b, loc, ptr, f32, cI64(b, capacity), 64);
+  // Room for whole vectors of scores past the last visible row.
+  Value scores = LLVM::AllocaOp::create(
+      b, loc, ptr, f32, cI64(b, llvm::alignTo(capacity, lanes)), 64);
   Value zeroV = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(floatsV, b.getF32FloatAttr(0.0f)));
   int64_t group = heads / kvHeads;
@@ -205,34 +269,58 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
                            arith::MaximumFOp::create(jb, loc, carried[0], sc)};
                      })
                     .getResult(0);
-    // Below kExpUnderflow, exp(x) rounds to 0; libm's expf gets there
-    // through its slow error path (it sets errno), which a spread of scores
-    // takes for many rows. The kernel gives those the 0 directly and asks
-    // libm only for exp(x >= kExpUnderflow): the same values, bit for bit.
-    constexpr float kExpUnderflow = -0x1.9fe368p6f; // -103.97...
-    Value sum = loop(ub, cI64(ub, 0), visible, {cF32(ub, 0.0f)},
-                     [&](OpBuilder &jb, Value j, ValueRange carried) {
-                       Value at = gep(jb, scores, mul(jb, j, 4));
-                       Value x = arith::SubFOp::create(jb, loc, load(jb, f32, at), max);
-                       Value low = cF32(jb, kExpUnderflow);
-                       Value e = math::ExpOp::create(
-                           jb, loc, arith::MaximumFOp::create(jb, loc, x, low));
-                       e = arith::SelectOp::create(
-                           jb, loc,
-                           arith::CmpFOp::create(jb, loc, arith::CmpFPredicate::OLT,
-                                                 x, low),
-                           cF32(jb, 0.0f), e);
-                       store(jb, e, at);
-                       return SmallVector<Value>{
-                           arith::AddFOp::create(jb, loc, carried[0], e)};
-                     })
-                    .getResult(0);
+    // exp(score - max) a vector of rows at a time; lanes past the visible
+    // rows (stale or unset scores) become 0 and add nothing.
+    Value wholeRows = mul(ub, arith::DivSIOp::create(
+                                  ub, loc, add(ub, visible, cI64(ub, lanes - 1)),
+                                  cI64(ub, lanes)),
+                          lanes);
+    Value maxV = vector::BroadcastOp::create(ub, loc, floatsV, max);
+    auto intsV = VectorType::get({lanes}, i32);
+    SmallVector<int32_t> laneIds(lanes);
+    for (int64_t l = 0; l < lanes; ++l)
+      laneIds[l] = static_cast<int32_t>(l);
+    Value iota = arith::ConstantOp::create(
+        ub, loc, DenseElementsAttr::get(intsV, ArrayRef(laneIds)));
+    Value visibleV = vector::BroadcastOp::create(
+        ub, loc, intsV, arith::TruncIOp::create(ub, loc, i32, visible));
+    Value sumV =
+        KernelEmitterBase::loop(ub, cI64(ub, 0), wholeRows, lanes, {zeroV},
+             [&](OpBuilder &jb, Value j, ValueRange carried) {
+               Value at = gep(jb, scores, mul(jb, j, 4));
+               Value x = arith::SubFOp::create(jb, loc, load(jb, floatsV, at),
+                                               maxV);
+               Value row = arith::AddIOp::create(
+                   jb, loc, iota,
+                   vector::BroadcastOp::create(
+                       jb, loc, intsV, arith::TruncIOp::create(jb, loc, i32, j)));
+               Value inside = arith::CmpIOp::create(
+                   jb, loc, arith::CmpIPredicate::slt, row, visibleV);
+               Value e = arith::SelectOp::create(jb, loc, inside,
+                                                 expVector(jb, x), zeroV);
+               store(jb, e, at);
+               return SmallVector<Value>{
+                   arith::AddFOp::create(jb, loc, carried[0], e)};
+             })
+            .getResult(0);
+    Value sum = vector::ReductionOp::create(ub, loc, vector::CombiningKind::ADD,
+                                            sumV, Value(),
+                                            arith::FastMathFlags::reassoc);
+    // The probabilities, exp / sum (a division each, as the reference).
+    Value sumSplat = vector::BroadcastOp::create(ub, loc, floatsV, sum);
+    KernelEmitterBase::loop(ub, cI64(ub, 0), wholeRows, lanes, {},
+         [&](OpBuilder &jb, Value j, ValueRange) {
+           Value at = gep(jb, scores, mul(jb, j, 4));
+           store(jb,
+                 arith::DivFOp::create(jb, loc, load(jb, floatsV, at), sumSplat),
+                 at);
+           return SmallVector<Value>{};
+         });
     SmallVector<Value> zeros(chunks, zeroV);
     scf::ForOp acc = loop(
         ub, cI64(ub, 0), visible, zeros,
         [&](OpBuilder &jb, Value j, ValueRange carried) {
-          Value w = arith::DivFOp::create(
-              jb, loc, load(jb, f32, gep(jb, scores, mul(jb, j, 4))), sum);
+          Value w = load(jb, f32, gep(jb, scores, mul(jb, j, 4)));
           Value wv = vector::BroadcastOp::create(jb, loc, floatsV, w);
           Value vRow = gep(jb, vBase, mul(jb, j, rowBytes));
           SmallVector<Value> next;
