@@ -169,6 +169,14 @@ def main():
             a[3] = np.nan
             nan_norm.tensors[i] = (t[0], t[1], t[2], a.tobytes())
     gguf_case("nan_norm", nan_norm.data())
+    # An infinity in the f16 embedding, which is kept as stored.
+    inf_embedding = cf.gguf_bitnet(m, cf.T_I2_S)
+    for i, t in enumerate(inf_embedding.tensors):
+        if t[0] == "token_embd.weight":
+            a = np.frombuffer(t[3], dtype=np.uint16).copy()
+            a[5] = 0x7C00
+            inf_embedding.tensors[i] = (t[0], t[1], t[2], a.tobytes())
+    gguf_case("inf_embedding", inf_embedding.data())
 
     # Malformed Hugging Face directories.
     def hf_case(name, edit):
