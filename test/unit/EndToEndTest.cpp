@@ -935,15 +935,19 @@ TEST(EndToEnd, EmbeddingClampsAndWrapsIds) {
 }
 
 // The attention kernels (head dims a multiple of the vector width) and the
-// reference, on several shapes and positions, each kernel family: the output
+// reference, on several shapes and positions, each kernel family (and units
+// of one, two and four query heads): the output
 // within float tolerance of the scalar reference (another summation order),
 // the caches bit for bit.
 TEST(EndToEnd, AttentionKernelsMatchReference) {
   struct Shape {
     int64_t s, hq, hkv, d, cap;
   };
+  // The last two take four and two query heads of a KV head a unit of work
+  // (enough units for that), the others one.
   for (Shape sh : {Shape{1, 4, 1, 32, 9}, Shape{5, 6, 3, 16, 12},
-                   Shape{2, 8, 2, 64, 7}}) {
+                   Shape{2, 8, 2, 64, 7}, Shape{8, 8, 2, 32, 21},
+                   Shape{16, 6, 3, 48, 19}}) {
     std::mt19937 rng(static_cast<unsigned>(sh.s * 131 + sh.d));
     std::normal_distribution<float> normal(0.0f, 1.0f);
     auto randomVec = [&](int64_t n) { return normalVector(rng, normal, n); };
