@@ -49,7 +49,6 @@
 #include "llvm/Support/FormatVariadic.h"
 
 #include <limits>
-#include <numeric>
 
 using namespace mlir;
 using namespace mlir::bitnet;
