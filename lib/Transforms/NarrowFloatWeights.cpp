@@ -119,15 +119,11 @@ struct BitNetNarrowFloatWeightsPass
     auto value = [&](int64_t i) -> float {
       if (attr.isSplat())
         i = 0;
-      if (isF16) {
+      if (isF16 || isBF16) {
         uint16_t h;
         std::memcpy(&h, raw.data() + 2 * i, 2);
-        return ::bitnet::ref::halfToFloat(h);
-      }
-      if (isBF16) {
-        uint16_t h;
-        std::memcpy(&h, raw.data() + 2 * i, 2);
-        return ::bitnet::ref::bf16ToFloat(h);
+        return isBF16 ? ::bitnet::ref::bf16ToFloat(h)
+                      : ::bitnet::ref::halfToFloat(h);
       }
       float f;
       std::memcpy(&f, raw.data() + 4 * i, 4);

@@ -89,6 +89,7 @@ public:
         cacheBytes(cacheElem.getIntOrFloatBitWidth() / 8) {
     i32 = b.getI32Type();
     floatsV = VectorType::get({lanes}, f32);
+    intsV = VectorType::get({lanes}, i32);
   }
 
   func::FuncOp getOrCreate(ArrayRef<Type> memrefTypes) {
@@ -133,9 +134,7 @@ private:
   }
   Value splatI32(OpBuilder &ob, int32_t v) {
     return arith::ConstantOp::create(
-        ob, loc,
-        DenseElementsAttr::get(VectorType::get({lanes}, i32),
-                               ob.getI32IntegerAttr(v)));
+        ob, loc, DenseElementsAttr::get(intsV, ob.getI32IntegerAttr(v)));
   }
   /// exp(x) of a vector of x <= 0, 0 below kExpUnderflow (where expf
   /// rounds to 0 too).
@@ -162,7 +161,7 @@ private:
   Type cacheElem;
   int64_t cacheBytes;
   Type i32;
-  VectorType floatsV;
+  VectorType floatsV, intsV;
 };
 } // namespace
 
@@ -196,7 +195,6 @@ Value AttentionKernelEmitter::expVector(OpBuilder &ob, Value x) {
   y = addf(fma(y, mulf(r, r), r), splat(ob, 1.0f));
   // times 2^n as 2^(n >> 1) * 2^(n - (n >> 1)): both factors normal for the
   // n down to -150 that x >= kExpUnderflow gives.
-  auto intsV = VectorType::get({lanes}, i32);
   Value ni = arith::FPToSIOp::create(ob, loc, intsV, n);
   Value n1 = arith::ShRSIOp::create(ob, loc, ni, splatI32(ob, 1));
   Value n2 = arith::SubIOp::create(ob, loc, ni, n1);
@@ -211,7 +209,8 @@ Value AttentionKernelEmitter::expVector(OpBuilder &ob, Value x) {
   return arith::SelectOp::create(ob, loc, under, splat(ob, 0.0f), e);
 }
 
-// void chunk(args, begin, end): units (token, head) [begin, end).
+// void chunk(args, begin, end): units (token, block of unitHeads query heads)
+// [begin, end).
 // args = {q, kCache, vCache, position, out}, or {q, kCache, vCache,
 // positions, slots, out} with slots.
 LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
@@ -236,8 +235,7 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
   int64_t scoreRows = llvm::alignTo(capacity, lanes);
   Value scores = LLVM::AllocaOp::create(
       b, loc, ptr, f32, cI64(b, unitHeads * scoreRows), 64);
-  Value zeroV = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(floatsV, b.getF32FloatAttr(0.0f)));
+  Value zeroV = splat(b, 0.0f);
   int64_t group = heads / kvHeads;
   int64_t rowBytes = cacheBytes * kvHeads * dim; // one cache row
   int64_t headBlocks = heads / unitHeads;
@@ -328,7 +326,6 @@ LLVM::LLVMFuncOp AttentionKernelEmitter::createChunk() {
                                   ub, loc, add(ub, visible, cI64(ub, lanes - 1)),
                                   cI64(ub, lanes)),
                           lanes);
-    auto intsV = VectorType::get({lanes}, i32);
     SmallVector<int32_t> laneIds(lanes);
     for (int64_t l = 0; l < lanes; ++l)
       laneIds[l] = static_cast<int32_t>(l);
