@@ -23,7 +23,9 @@
    decode-only f16 build (--prefill-tokens=0) stands beside it; an ONNX
    model gets a separate prefill build;
 3. measures this machine's read bandwidth (bitnet-kernel-bench read_bandwidth)
-   on 1 and 2 threads;
+   and int8 peak on 1 and 2 threads, and the read bandwidth again around
+   every round's decodes (before and after them), since the machine's
+   bandwidth drifts within minutes;
 4. in --rounds alternating rounds (3 by default), at 1 and 2 threads:
    bitnet-generate's decode tokens/s after a 128-token prompt (and the
    decode-only build's, and with --huge-pages: the weights moved onto
@@ -45,11 +47,13 @@
    the read-bandwidth and int8-peak probes of the run, and, when the peer
    ran, a bar chart of the comparison (--charts DIR, default --work);
 8. prints the table with the bandwidth bound (weights read per token over the
-   measured bandwidth) and, only where the peer ran in this run, the ratios to
-   it; --json FILE writes the same figures (per thread count: decode_tps,
-   decode_huge_pages_tps, bound_tps, prefill_warm_tps, prefill_cold_tps, ttft_s, peak_rss_mb,
-   head_gbps, probe_gbps, and peer_decode_tps / peer_prefill_tps when the peer
-   ran).
+   rounds' median read probe) and the share of it, the median over the rounds
+   of each round's tokens/s over that round's own bound, and, only where the
+   peer ran in this run, the ratios to it; --json FILE writes the same
+   figures (per thread count: decode_tps, decode_huge_pages_tps, bound_tps,
+   decode_of_bound, prefill_warm_tps, prefill_cold_tps, ttft_s, peak_rss_mb,
+   head_gbps, probe_gbps, probe_gbps_range, and peer_decode_tps /
+   peer_prefill_tps when the peer ran).
 
 For a like-for-like peer, give it the same weights: --format gguf benchmarks
 the GGUF file that llama-bench reads (--peer-model defaults to it then).
@@ -135,6 +139,18 @@ def probes(build):
         else:
             peak[threads] = b["GOPS"]
     return bandwidth, peak
+
+
+def read_probe(build, threads):
+    """The read probe alone on `threads` threads (GB/s): a short run taken
+    inside a round, next to the decodes it bounds."""
+    out = os.path.join(build, f"bench-2b-read-{threads}.json")
+    run([os.path.join(build, "bench", "bitnet-kernel-bench"),
+         f"--benchmark_filter=^read_bandwidth/{threads}/",
+         "--benchmark_min_time=0.3",
+         f"--benchmark_out={out}", "--benchmark_out_format=json"])
+    with open(out) as f:
+        return json.load(f)["benchmarks"][0]["GB/s"]
 
 
 def generate(build, so, prompt, new, threads, prefill=None, no_prefill=False,
@@ -355,7 +371,8 @@ def main():
                 ["--tune", f"--tune-threads={t}",
                  f"--tuning-cache={os.path.join(work, 'tuning.json')}"])
 
-    bw, peak = probes(build)
+    bw_start, peak = probes(build)
+    bw = bw_start
     log(f"read bandwidth: {bw[1]:.1f} GB/s on 1 thread, {bw[2]:.1f} on 2; "
         f"int8 peak {peak.get(1, 0):.0f} and {peak.get(2, 0):.0f} GOPS")
 
@@ -365,7 +382,7 @@ def main():
 
     prompt = [(i * 7919 + 13) % 128256 for i in range(PROMPT)]
     # Per thread count, lists over the rounds.
-    keys = ("decode_tps", "decode_huge_tps", "decode_alone_tps",
+    keys = ("probe_gbps", "decode_tps", "decode_huge_tps", "decode_alone_tps",
             "decode_int8_tps", "decode_w8a8_tps",
             "decode_tuned_tps", "ttft_s", "prefill_cold_tps",
             "prefill_warm_tps", "peer_prefill_tps", "peer_decode_tps")
@@ -374,6 +391,10 @@ def main():
     for r in range(args.rounds):
         for threads in (1, 2):
             got = rounds[threads]
+            # The machine's bandwidth drifts by a third within minutes, so
+            # each round's decodes are set against the probe taken around
+            # them (the mean of one before and one after).
+            before = read_probe(build, threads)
             d = generate(build, decode_so["f16"], prompt, args.decode_tokens,
                          threads)
             d8 = generate(build, decode_so["int8"], prompt,
@@ -386,28 +407,30 @@ def main():
             dh = generate(build, decode_so["f16"], prompt, args.decode_tokens,
                           threads, huge_pages=True)
             got["decode_huge_tps"].append(dh["decode_tps"])
+            a = d
+            if checkpoint:
+                a = generate(build, alone_so, prompt, args.decode_tokens,
+                             threads, no_prefill=True)
+            if tuned_so:
+                dt = generate(build, tuned_so[threads], prompt,
+                              args.decode_tokens, threads)
+                got["decode_tuned_tps"].append(dt["decode_tps"])
+            got["probe_gbps"].append((before + read_probe(build, threads)) / 2)
             # The prompt through the prefill step: the build's own entry
             # (bitnet-generate's default) or the separate build.
             p = generate(build, decode_so["f16"], prompt, 1, threads,
                          prefill=None if checkpoint else prefill_so)
             cold, warm = prefill_step(build, prefill_so, threads,
                                       prefill_entry)
-            a = d
-            if checkpoint:
-                a = generate(build, alone_so, prompt, args.decode_tokens,
-                             threads, no_prefill=True)
             got["decode_alone_tps"].append(a["decode_tps"])
             got["decode_tps"].append(d["decode_tps"])
             got["decode_int8_tps"].append(d8["decode_tps"])
             got["ttft_s"].append(PROMPT / p["prompt_tps"])
             got["prefill_cold_tps"].append(cold)
             got["prefill_warm_tps"].append(warm)
-            if tuned_so:
-                dt = generate(build, tuned_so[threads], prompt,
-                              args.decode_tokens, threads)
-                got["decode_tuned_tps"].append(dt["decode_tps"])
             last[threads] = (d, d8, p, a)
-            line = (f"round {r + 1}, {threads} threads: decode "
+            line = (f"round {r + 1}, {threads} threads: read probe "
+                    f"{got['probe_gbps'][-1]:.1f} GB/s, decode "
                     f"{d['decode_tps']:.2f} tokens/s (int8 head "
                     f"{d8['decode_tps']:.2f}), prefill {warm:.1f} warm / "
                     f"{cold:.1f} cold tokens/s")
@@ -419,6 +442,15 @@ def main():
                 line += f"; peer decode {tg:.2f}, prefill {pp:.1f}"
             log(line)
     med = {t: {k: median(v) for k, v in rounds[t].items()} for t in (1, 2)}
+    # The bounds are the rounds' probes from here on.
+    bw = {t: med[t]["probe_gbps"] for t in (1, 2)}
+
+    def share(threads, key, nbytes):
+        """The median over the rounds of each round's tokens/s over that
+        round's own bound (its read probe over the bytes a token reads)."""
+        g = rounds[threads]
+        return median([tps * nbytes / (probe * 1e9)
+                       for tps, probe in zip(g[key], g["probe_gbps"]) if tps])
     heads = {t: head_gbps(build, decode_so["f16"], t, work) for t in (1, 2)}
     for t in (1, 2):  # the prefill step's trace, for its roofline
         bitnet_run(build, prefill_so, t, 1, 3,
@@ -467,9 +499,9 @@ def main():
         head += f"{'peer':>12s}{'ratio':>8s}"
     print(head)
 
-    def row(label, value, bound=None, peer_value=None):
+    def row(label, value, bound=None, peer_value=None, of_bound=None):
         text = f"  {label:24s}{value:10.2f}/s"
-        text += f"{bound:9.1f}/s{100 * value / bound:9.0f}%" if bound else " " * 20
+        text += f"{bound:9.1f}/s{100 * of_bound:9.0f}%" if bound else " " * 20
         if peer_value:
             text += f"{peer_value:11.2f}/s{value / peer_value:7.2f}x"
         print(text)
@@ -479,21 +511,31 @@ def main():
     for threads in (1, 2):
         m = med[threads]
         bound = bw[threads] * 1e9 / weight_bytes
-        row(f"decode, {threads}T", m["decode_tps"], bound, m["peer_decode_tps"])
-        row(f"decode, huge pages, {threads}T", m["decode_huge_tps"], bound)
+        of_bound = share(threads, "decode_tps", weight_bytes)
+        row(f"decode, {threads}T", m["decode_tps"], bound, m["peer_decode_tps"],
+            of_bound)
+        row(f"decode, huge pages, {threads}T", m["decode_huge_tps"], bound,
+            of_bound=share(threads, "decode_huge_tps", weight_bytes))
         alone_bound = bw[threads] * 1e9 / weight_alone
         if checkpoint:
             row(f"decode only build, {threads}T", m["decode_alone_tps"],
-                alone_bound)
+                alone_bound,
+                of_bound=share(threads, "decode_alone_tps", weight_alone))
+        probes_seen = rounds[threads]["probe_gbps"]
         summary["threads"][str(threads)] = {
             "decode_tps": m["decode_tps"], "bound_tps": bound,
+            "decode_of_bound": of_bound,
+            "probe_gbps_range": [min(probes_seen), max(probes_seen)],
             "decode_huge_pages_tps": m["decode_huge_tps"],
             "decode_alone_tps": m["decode_alone_tps"],
             "bound_alone_tps": alone_bound,
             "decode_int8_tps": m["decode_int8_tps"],
             "bound_int8_tps": bw[threads] * 1e9 / weight8,
+            "decode_int8_of_bound": share(threads, "decode_int8_tps", weight8),
             "decode_w8a8_tps": m["decode_w8a8_tps"],
             "bound_w8a8_tps": bw[threads] * 1e9 / weight_w8a8,
+            "decode_w8a8_of_bound": share(threads, "decode_w8a8_tps",
+                                          weight_w8a8),
             "prefill_warm_tps": m["prefill_warm_tps"],
             "prefill_cold_tps": m["prefill_cold_tps"],
             "ttft_s": m["ttft_s"], "peak_rss_mb": last[threads][3]["rss_mb"],
@@ -506,15 +548,18 @@ def main():
                 peer_prefill_tps=m["peer_prefill_tps"])
     for threads in (1, 2):
         row(f"decode int8 head, {threads}T", med[threads]["decode_int8_tps"],
-            bw[threads] * 1e9 / weight8)
+            bw[threads] * 1e9 / weight8,
+            of_bound=share(threads, "decode_int8_tps", weight8))
     for threads in (1, 2):
         row(f"decode w8a8 head, {threads}T", med[threads]["decode_w8a8_tps"],
-            bw[threads] * 1e9 / weight_w8a8)
+            bw[threads] * 1e9 / weight_w8a8,
+            of_bound=share(threads, "decode_w8a8_tps", weight_w8a8))
     if tuned_so:
         for threads in (1, 2):
             m = med[threads]
             row(f"decode --tune, {threads}T", m["decode_tuned_tps"],
-                bw[threads] * 1e9 / weight_alone)
+                bw[threads] * 1e9 / weight_alone,
+                of_bound=share(threads, "decode_tuned_tps", weight_alone))
             print(f"  {'':24s}"
                   f"{m['decode_tuned_tps'] / m['decode_alone_tps']:10.2f}x "
                   f"the default cost model's decode-only build")
@@ -540,8 +585,12 @@ def main():
     if not peer:
         print("  (no peer ran: --peer-llama-bench PATH --peer-model FILE.gguf "
               "adds bitnet.cpp's figures of this run)")
-    print(f"  read bandwidth measured in this run: {bw[1]:.1f} GB/s (1 thread), "
-          f"{bw[2]:.1f} GB/s (2 threads)")
+    for t in (1, 2):
+        seen = rounds[t]["probe_gbps"]
+        print(f"  read probe, {t} thread{'s' if t > 1 else ''}: median "
+              f"{bw[t]:.1f} GB/s of the rounds (from {min(seen):.1f} to "
+              f"{max(seen):.1f}), {bw_start[t]:.1f} before them; each "
+              f"share of the bound is the median of the rounds' own")
     print(f"  greedy tokens agree across thread counts: "
           f"{last[1][0]['tokens'] == last[2][0]['tokens']}")
     print()

@@ -395,7 +395,10 @@ class Model:
 
     def mapping(self):
         """Bytes of the model's shared object mapped in this process:
-        {'read_only_bytes', 'code_bytes', 'writable_bytes'}."""
+        {'read_only_bytes', 'huge_page_bytes', 'code_bytes',
+        'writable_bytes'}; huge_page_bytes is the part of the read-only data
+        the kernel maps in 2 MiB pages (the file's cached 2 MiB folios, or
+        the copy use_huge_pages() made)."""
         return self._native.mapping()
 
     # -- lifetime -----------------------------------------------------------

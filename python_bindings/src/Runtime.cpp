@@ -377,6 +377,7 @@ public:
     check(bitnet_model_get_mapping(model, &m));
     py::dict d;
     d["read_only_bytes"] = m.read_only_bytes;
+    d["huge_page_bytes"] = m.huge_page_bytes;
     d["code_bytes"] = m.code_bytes;
     d["writable_bytes"] = m.writable_bytes;
     return d;

@@ -27,6 +27,10 @@
 
 #include "model_internal.h"
 
+/* The size of a transparent huge page on x86-64 and AArch64 (4 KiB base
+ * pages). */
+#define BITNET_HUGE_PAGE ((uintptr_t)2 << 20)
+
 /* glibc serialises dlopen and dlclose with a lock that ThreadSanitizer does
  * not see, so it reports their bookkeeping as racing; loading is rare, so a
  * lock of our own costs nothing and keeps the tools quiet. */
@@ -100,6 +104,30 @@ static bitnet_status map_object(const char *path, void *handle,
                               "model '%s': cannot find its loaded segments",
                               path);
   return BITNET_OK;
+}
+
+static int huge_pages_enabled(void);
+
+/* Asks for 2 MiB pages under the whole 2 MiB pages of the read-only
+ * segments (the weights). bitnet-compile aligns the segments to 2 MiB, so
+ * dlopen() maps them at offsets congruent to the file's: the kernel then
+ * maps the page cache's 2 MiB folios of the file with one entry each, and
+ * with this advice reads the pages not yet cached in 2 MiB folios. The
+ * weights stay the file's pages, shared with every process that maps it.
+ * Only advice: a kernel without transparent huge pages for files keeps
+ * 4 KiB pages, and a refusal changes nothing. */
+static void advise_huge_pages(const bitnet_object_map *map) {
+  if (!huge_pages_enabled())
+    return;
+  for (int i = 0; i < map->count; ++i) {
+    if ((map->segments[i].flags & (PF_R | PF_W | PF_X)) != PF_R)
+      continue;
+    uintptr_t begin = (map->segments[i].begin + BITNET_HUGE_PAGE - 1) &
+                      ~(BITNET_HUGE_PAGE - 1);
+    uintptr_t end = map->segments[i].file_end & ~(BITNET_HUGE_PAGE - 1);
+    if (end > begin)
+      (void)madvise((void *)begin, (size_t)(end - begin), MADV_HUGEPAGE);
+  }
 }
 
 /* INVALID_MODEL: the descriptor's `what` points outside the model. */
@@ -711,6 +739,8 @@ bitnet_status bitnet_model_load(const char *path, bitnet_model **out_model) {
   status = map_object(path, model->handle, &map);
   if (status == BITNET_OK)
     status = check_info(model, &map);
+  if (status == BITNET_OK)
+    advise_huge_pages(&map);
   const bitnet_model_info *info = model->info;
   if (status == BITNET_OK)
     status = describe_tensors(model, path);
@@ -913,39 +943,62 @@ bitnet_status bitnet_model_get_mapping(const bitnet_model *model,
   BITNET_CHECK_ARG(model, "bitnet_model_get_mapping");
   BITNET_CHECK_ARG(out_mapping, "bitnet_model_get_mapping");
   memset(out_mapping, 0, sizeof(*out_mapping));
-  FILE *maps = fopen("/proc/self/maps", "r");
-  if (maps == NULL)
-    return bitnet_status_make(BITNET_STATUS_UNAVAILABLE,
-                              "bitnet_model_get_mapping: /proc/self/maps is "
-                              "not available");
-  /* Lines read: start-end perms offset major:minor inode path. Mappings are
-   * matched by the device and inode the file had when it was loaded, which
-   * neither another spelling of the path nor a later rebuild can fool. */
-  char line[4096];
-  while (fgets(line, sizeof(line), maps) != NULL) {
-    unsigned long long start, end, offset, inode;
-    unsigned major_id, minor_id;
-    char perms[8];
-    if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms,
-               &offset, &major_id, &minor_id, &inode) != 7)
-      continue;
-    if (inode != (unsigned long long)model->file_ino ||
-        major_id != major(model->file_dev) || minor_id != minor(model->file_dev))
-      continue;
-    int64_t size = (int64_t)(end - start);
-    if (perms[1] == 'w')
-      out_mapping->writable_bytes += size;
-    else if (perms[2] == 'x')
-      out_mapping->code_bytes += size;
-    else if (perms[0] == 'r')
-      out_mapping->read_only_bytes += size;
-  }
-  fclose(maps);
-  /* Moved onto huge pages: still the model's read-only data, at the same
-   * addresses, though no longer mapped from its file. */
   const bitnet_model *root = model;
   while (root->parent)
     root = root->parent;
+  /* The copy bitnet_model_use_huge_pages() made is anonymous memory inside
+   * the read-only segments' addresses. */
+  bitnet_object_map map;
+  int have_map = root->huge_page_bytes > 0 &&
+                 map_object(root->path, root->handle, &map) == BITNET_OK;
+  FILE *smaps = fopen("/proc/self/smaps", "r");
+  if (smaps == NULL)
+    return bitnet_status_make(BITNET_STATUS_UNAVAILABLE,
+                              "bitnet_model_get_mapping: /proc/self/smaps is "
+                              "not available");
+  /* A mapping's first line: start-end perms offset major:minor inode path;
+   * then lines "Field: value kB". Mappings are matched by the device and
+   * inode the file had when it was loaded, which neither another spelling
+   * of the path nor a later rebuild can fool. */
+  char line[4096];
+  enum { OTHER, FILE_READ_ONLY, MOVED } current = OTHER;
+  while (fgets(line, sizeof(line), smaps) != NULL) {
+    unsigned long long start, end, offset, inode, kib;
+    unsigned major_id, minor_id;
+    char perms[8];
+    if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu", &start, &end, perms,
+               &offset, &major_id, &minor_id, &inode) == 7) {
+      current = OTHER;
+      if (inode == 0 && have_map && perms[1] != 'w' &&
+          bitnet_object_holds(&map, (const void *)(uintptr_t)start,
+                              (int64_t)(end - start), PF_R)) {
+        current = MOVED;
+        continue;
+      }
+      if (inode != (unsigned long long)model->file_ino ||
+          major_id != major(model->file_dev) ||
+          minor_id != minor(model->file_dev))
+        continue;
+      int64_t size = (int64_t)(end - start);
+      if (perms[1] == 'w')
+        out_mapping->writable_bytes += size;
+      else if (perms[2] == 'x')
+        out_mapping->code_bytes += size;
+      else if (perms[0] == 'r') {
+        out_mapping->read_only_bytes += size;
+        current = FILE_READ_ONLY;
+      }
+    } else if (current == FILE_READ_ONLY &&
+               sscanf(line, "FilePmdMapped: %llu kB", &kib) == 1) {
+      out_mapping->huge_page_bytes += (int64_t)kib * 1024;
+    } else if (current == MOVED &&
+               sscanf(line, "AnonHugePages: %llu kB", &kib) == 1) {
+      out_mapping->huge_page_bytes += (int64_t)kib * 1024;
+    }
+  }
+  fclose(smaps);
+  /* Moved onto huge pages: still the model's read-only data, at the same
+   * addresses, though no longer mapped from its file. */
   out_mapping->read_only_bytes += root->huge_page_bytes;
   return BITNET_OK;
 }
@@ -969,8 +1022,6 @@ const char *bitnet_model_metadata(const bitnet_model *model, const char *key) {
 /*===----------------------------------------------------------------------===*
  * Huge pages for the read-only data
  *===----------------------------------------------------------------------===*/
-
-#define BITNET_HUGE_PAGE ((uintptr_t)2 << 20)
 
 /* Whether the kernel offers transparent huge pages to madvise() callers. */
 static int huge_pages_enabled(void) {

@@ -308,6 +308,55 @@ float RunWeightsModel(bitnet_model *model, float x) {
   return y;
 }
 
+/// Whether transparent huge pages are offered (to madvise() callers at least).
+bool HugePagesEnabled() {
+  std::ifstream f("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string line;
+  return std::getline(f, line) && line.find("[never]") == std::string::npos;
+}
+
+// Tests that loading advises huge pages over the weights (smaps' VmFlags
+// "hg") in whole 2 MiB pages, and that the mapping reports the part the
+// kernel maps in 2 MiB pages as a whole number of them within the read-only
+// data.
+TEST(ModelTest, AdvisesHugePagesOverItsWeights) {
+  if (!HugePagesEnabled() || access("/proc/self/smaps", R_OK) != 0)
+    GTEST_SKIP() << "no transparent huge pages or no /proc/self/smaps";
+  ModelPtr model = LoadModel(BITNET_TEST_MODEL_WEIGHTS);
+  ASSERT_NE(model, nullptr);
+  struct stat st;
+  ASSERT_EQ(stat(BITNET_TEST_MODEL_WEIGHTS, &st), 0);
+  std::ifstream smaps("/proc/self/smaps");
+  int64_t advised = 0, size = 0;
+  bool in_weights = false;
+  for (std::string line; std::getline(smaps, line);) {
+    unsigned long long begin, end, offset, inode;
+    char perms[8], dev[16];
+    if (sscanf(line.c_str(), "%llx-%llx %7s %llx %15s %llu", &begin, &end,
+               perms, &offset, dev, &inode) == 6) {
+      in_weights = inode == static_cast<unsigned long long>(st.st_ino) &&
+                   std::string(perms) == "r--p";
+      size = static_cast<int64_t>(end - begin);
+      if (in_weights)
+        EXPECT_EQ(begin % 4096, 0u);
+      continue;
+    }
+    if (in_weights && line.rfind("VmFlags:", 0) == 0 &&
+        line.find(" hg") != std::string::npos) {
+      EXPECT_EQ(size % (2 << 20), 0) << line;
+      advised += size;
+    }
+  }
+  // 8 MiB from a 4 KiB boundary hold at least three whole 2 MiB pages.
+  EXPECT_GE(advised, 6 << 20);
+  EXPECT_EQ(RunWeightsModel(model.get(), 0.5f), 2048.5f);
+  bitnet_model_mapping mapping;
+  ASSERT_TRUE(IsOk(bitnet_model_get_mapping(model.get(), &mapping)));
+  EXPECT_GE(mapping.huge_page_bytes, 0);
+  EXPECT_LE(mapping.huge_page_bytes, advised);
+  EXPECT_EQ(mapping.huge_page_bytes % (2 << 20), 0);
+}
+
 // Tests that a model's read-only data moves onto huge pages: whole 2 MiB
 // pages of the 8 MiB of weights leave the file's mapping, the model reads
 // the same bytes after, and a second call moves nothing.

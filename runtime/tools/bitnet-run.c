@@ -639,9 +639,10 @@ int main(int argc, char **argv) {
            (long long)(after.allocations_fresh - before.allocations_fresh));
     printf("  process peak RSS      %ld KiB\n", peak_rss_kib());
     if (mapped == BITNET_OK)
-      printf("  model mapped          %lld KiB read-only data, %lld KiB code, "
-             "%lld KiB writable\n",
+      printf("  model mapped          %lld KiB read-only data (%lld KiB on 2 "
+             "MiB pages), %lld KiB code, %lld KiB writable\n",
              (long long)(mapping.read_only_bytes / 1024),
+             (long long)(mapping.huge_page_bytes / 1024),
              (long long)(mapping.code_bytes / 1024),
              (long long)(mapping.writable_bytes / 1024));
     else

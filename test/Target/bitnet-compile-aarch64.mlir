@@ -39,6 +39,9 @@
 // SO: Type: DYN (Shared object file)
 // SO: Machine: AArch64
 
+// RUN: llvm-readelf -lW %t/neon.so | FileCheck %s --check-prefix=ALIGN
+// ALIGN: LOAD {{.*}} R 0x200000
+
 //===----------------------------------------------------------------------===//
 // AArch64 without it: the reference lowering
 //===----------------------------------------------------------------------===//

@@ -105,6 +105,15 @@
 // SO-DAG: D bitnet_model_info
 // SO-DAG: T bitnet_model_run
 
+// RUN: llvm-readelf -lW %t/model.so | FileCheck %s --check-prefix=ALIGN
+
+// Tests that every loadable segment is aligned to 2 MiB, so that the loader
+// maps the weights at addresses congruent to their file offsets modulo a
+// huge page (the kernel can then map the file's 2 MiB folios whole).
+// ALIGN: LOAD {{.*}} R 0x200000
+// ALIGN: LOAD {{.*}} R E 0x200000
+// ALIGN-NOT: LOAD {{.*}} 0x1000{{$}}
+
 // RUN: bitnet-compile %t/model.mlir --target=aarch64-linux-gnu --emit=obj -o %t/model-aarch64.o
 // RUN: llvm-objdump -f %t/model-aarch64.o | FileCheck %s --check-prefix=AARCH64
 // RUN: llvm-nm %t/model-aarch64.o | FileCheck %s --check-prefix=SO

@@ -301,7 +301,12 @@ llvm::Error mlir::bitnet::linkSharedObject(ArrayRef<std::string> objectPaths,
   if (target.isHost && linker.empty() &&
       llvm::sys::findProgramByName("ld.lld"))
     args.push_back("-fuse-ld=lld");
-  args.insert(args.end(), {"-shared", "-o", outputPath.str()});
+  // Segments aligned to 2 MiB: the loader then maps the weights at addresses
+  // congruent to their file offsets modulo a huge page, so that the kernel
+  // can map the file's 2 MiB page-cache folios whole (bitnet_model_load
+  // advises it). It pads addresses, not the file.
+  args.insert(args.end(), {"-shared", "-Wl,-z,max-page-size=0x200000", "-o",
+                           outputPath.str()});
   args.insert(args.end(), objectPaths.begin(), objectPaths.end());
   if (target.isHost)
     args.push_back("-lm");

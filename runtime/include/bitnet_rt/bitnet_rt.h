@@ -244,8 +244,13 @@ typedef struct bitnet_tensor_desc {
  *  dlopen()s it (RTLD_NOW | RTLD_LOCAL), checks the descriptor's magic and
  *  ABI version and validates it. The errors name the file and what was found
  *  and expected. A model compiled for a GPU is loaded onto the device too:
- *  UNAVAILABLE, with the reason, where there is no CUDA driver or GPU. The model's read-only data (its weights) stay mapped from the
- *  file, so processes that load one model share those pages. */
+ *  UNAVAILABLE, with the reason, where there is no CUDA driver or GPU.
+ *  The model's read-only data (its weights) stay mapped from the file, so
+ *  processes that load one model share those pages; where transparent huge
+ *  pages are on, the loader advises them (madvise MADV_HUGEPAGE) over those
+ *  pages, which bitnet-compile aligns to 2 MiB, so that a kernel that caches
+ *  the file in 2 MiB folios maps them whole (bitnet_model_mapping's
+ *  huge_page_bytes says how much). */
 BITNET_RT_API bitnet_status bitnet_model_load(const char *path,
                                               bitnet_model **out_model);
 
@@ -343,9 +348,15 @@ typedef struct bitnet_model_mapping {
   int64_t read_only_bytes; /**< r--: constants and weights */
   int64_t code_bytes;      /**< r-x: machine code */
   int64_t writable_bytes;  /**< rw-: data, relocations */
+  /** Of the read-only data, the bytes the kernel maps in 2 MiB pages: the
+   *  file's pages it caches in 2 MiB folios (smaps' FilePmdMapped; the
+   *  loader asks for them, see bitnet_model_load), or the copy
+   *  bitnet_model_use_huge_pages() made (AnonHugePages). Pages not yet read
+   *  count as not mapped. */
+  int64_t huge_page_bytes;
 } bitnet_model_mapping;
 
-/** Measures the model's mappings from /proc/self/maps (UNAVAILABLE where
+/** Measures the model's mappings from /proc/self/smaps (UNAVAILABLE where
  *  that file does not exist). Read-only data moved onto huge pages
  *  (bitnet_model_use_huge_pages) still counts as read-only data. */
 BITNET_RT_API bitnet_status
