@@ -531,6 +531,11 @@ void registerAll() {
   benchmark::RegisterBenchmark("mad/qo_2560x2560/m128/hot", BM_Compiled,
                                qo, 128, madKernels(), false)
       ->Apply(threads);
+  // The LUT layout's prefill loop: codes decoded once per call, then int8
+  // dot products as the MAD loop's.
+  benchmark::RegisterBenchmark("lut/qo_2560x2560/m128/hot", BM_Compiled, qo,
+                               128, "avx512-lut", false)
+      ->Apply(threads);
   benchmark::RegisterBenchmark("openblas_f32/qo_2560x2560/m128/hot",
                                BM_OpenBLAS, qo, 128, false)
       ->Apply(threads);
@@ -585,6 +590,8 @@ public:
         {"head w8a8 / read probe", "head_w8a8/65536x2560/m1", "weight_GB/s",
          "read_bandwidth", "GB/s"},
         {"mad qo m128 (hot) / int8 peak", "mad/qo_2560x2560/m128/hot", "GOPS",
+         "int8_peak", "GOPS"},
+        {"lut qo m128 (hot) / int8 peak", "lut/qo_2560x2560/m128/hot", "GOPS",
          "int8_peak", "GOPS"},
     };
     for (const Row &row : rows)

@@ -114,3 +114,51 @@ func.func @choice(%x: tensor<1x240xf32>, %x8: tensor<8x240xf32>) -> (tensor<1x10
   %y8 = bitnet.bitlinear %x8, %p scale %ws : tensor<8x240xf32>, !bitnet.ternary<1024x240, i2>, tensor<f32> -> tensor<8x1024xf32>
   return %y, %y8 : tensor<1x1024xf32>, tensor<8x1024xf32>
 }
+
+// -----
+
+// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="family=auto l2-bytes=0 cache-bytes=0 layout-tokens=16" | FileCheck %s --check-prefix=LAYOUT
+
+// Tests the prefill-sized step of the LUT layout (12 tokens or more): no
+// tables; per two tiles the codes of every chunk are decoded once per call
+// (three vpermb a tile, one per digit, into a stack buffer of 20 chunks x
+// 384 bytes), then read by int8 dot products. The scratch holds the tokens'
+// codes twice (quantised, and reordered as the decoded digits: 16 x 256
+// bytes each), their scales and their sums.
+// CHECK-LABEL: func.func @prefill
+// CHECK:         call @__bitnet_lut_avx512_unpack_16x1024x240_memref
+// CHECK-SAME:      family = "lut"
+// CHECK-SAME:      memref<8320xi8>
+// CHECK:       llvm.func internal @__bitnet_lut_avx512_unpack_16x1024x240_prepare
+// CHECK:         math.roundeven
+// CHECK:         vector.shuffle %{{.*}}, %{{.*}} [0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11, 12, 13, 14, 15]
+// CHECK:       llvm.func internal @__bitnet_lut_avx512_unpack_16x1024x240_chunk
+// CHECK:         %[[BUF:.*]] = arith.constant 7680 : i64
+// CHECK:         llvm.alloca %[[BUF]] x i8 {alignment = 64 : i64}
+// CHECK-COUNT-6: llvm.call_intrinsic "llvm.x86.avx512.permvar.qi.512"
+// CHECK-NOT:     llvm.call_intrinsic "llvm.x86.avx512.permvar.qi.512"
+// CHECK:         llvm.call_intrinsic "llvm.x86.avx512.vpdpbusd.512"
+// CHECK:       llvm.func internal @__bitnet_lut_avx512_unpack_16x1024x240(
+// Without a one-token step beside it, the 16-token step takes the MAD
+// layout, whose prefill loop the cost model puts a little ahead.
+// COLD-LABEL: func.func @prefill
+// COLD:         call @__bitnet_lut_avx512_1x1024x240_memref
+// COLD:         call @__bitnet_mad_avx512vnni_16x1024x240_memref
+// Laid out for the 16-token step with the one-token step beside it, the
+// one-token step chooses for both, since either layout's prefill loop takes
+// int8 dot products: weights from memory, the LUT layout.
+// LAYOUT-LABEL: func.func @prefill
+// LAYOUT:         call @__bitnet_lut_avx512_1x1024x240_memref
+// LAYOUT-SAME:      estimated_tokens = 1 : i64
+// LAYOUT-SAME:      family = "lut"
+// LAYOUT:         call @__bitnet_lut_avx512_unpack_16x1024x240_memref
+// LAYOUT-SAME:      estimated_tokens = 1 : i64
+// LAYOUT-SAME:      family = "lut"
+func.func @prefill(%x: tensor<1x240xf32>, %x16: tensor<16x240xf32>) -> (tensor<1x1024xf32>, tensor<16x1024xf32>) {
+  %w = arith.constant dense<0.25> : tensor<1024x240xf32>
+  %wq, %ws = bitnet.ternarize %w : tensor<1024x240xf32> -> tensor<1024x240xi8>, tensor<f32>
+  %p = bitnet.pack %wq : tensor<1024x240xi8> -> !bitnet.ternary<1024x240, i2>
+  %y = bitnet.bitlinear %x, %p scale %ws : tensor<1x240xf32>, !bitnet.ternary<1024x240, i2>, tensor<f32> -> tensor<1x1024xf32>
+  %y16 = bitnet.bitlinear %x16, %p scale %ws : tensor<16x240xf32>, !bitnet.ternary<1024x240, i2>, tensor<f32> -> tensor<16x1024xf32>
+  return %y, %y16 : tensor<1x1024xf32>, tensor<16x1024xf32>
+}

@@ -25,6 +25,10 @@ constexpr int64_t kMadTokensPerPass = 6;
 /// The LUT kernel, and its per-token quantisation and tables per 12 columns.
 constexpr double kLutMacsPerCycle = 66.0;
 constexpr double kLutTableCyclesPerChunk = 24.0;
+/// The LUT layout's prefill loop (codes decoded once per call, then the MAD
+/// prefill loop's dot products): a little below the MAD loop, whose codes
+/// cost less to unpack.
+constexpr double kLutUnpackedMacsPerCycle = 130.0;
 
 /// Weight bytes per cycle one core reads from where they stay.
 double bytesPerCycle(WeightResidency residency) {
@@ -55,6 +59,10 @@ mlir::bitnet::estimateBitLinear(int64_t m, int64_t n, int64_t k,
   double lutCompute = m * perToken / kLutMacsPerCycle;
   double lutTables =
       static_cast<double>(m) * llvm::divideCeil(k, 12) * kLutTableCyclesPerChunk;
+  if (lutUsesUnpackLoop(m, k)) {
+    lutCompute = m * perToken / kLutUnpackedMacsPerCycle;
+    lutTables = 0;
+  }
   double rate = bytesPerCycle(residency);
   e.madCycles = std::max(madCompute, e.madBytes / rate);
   e.lutCycles = std::max(lutCompute, e.lutBytes / rate) + lutTables;

@@ -66,6 +66,11 @@ bool madUsesPrefillLoop(int64_t m, int64_t k);
 /// weights, padded to 64 rows x 12 columns).
 int64_t lutWeightBytes(int64_t n, int64_t k);
 
+/// Whether the LUT kernel of `m` tokens and `k` columns decodes its weights
+/// once per call into int8 dot products (prefill-sized steps), instead of
+/// looking up tables token by token.
+bool lutUsesUnpackLoop(int64_t m, int64_t k);
+
 /// Replaces `op` (static shapes; `weights` its constant ternary weight,
 /// row-major) by a call to the AVX-512 VBMI/VNNI table-lookup kernel
 /// generated for its shape; `choice` is recorded on the call as

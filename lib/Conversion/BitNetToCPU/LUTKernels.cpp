@@ -27,6 +27,18 @@
 //    sum(s * T) + 512 * sum(s), and the second term, fixed by the weights,
 //    is a per-row constant of the layout that starts the sum.
 //
+// Prefill-sized steps (12 tokens or more) do not look tables up: per call,
+// the codes of two tiles (32 rows) over all of K are decoded once into a
+// stack buffer (three `vpermb`, one per digit, then the sign), and passes
+// of 12 tokens take int8 dot products with them (`vpdpbusd`, the MAD
+// kernel's prefill loop). Digit d of the four groups of a 16-row tile's
+// chunk lands in one vector: lane r holds row r's columns 12c + 3g + d,
+// g = 0..3, as codes w + 1; each token's quantised activations are copied
+// once in that order (per chunk, the 4 bytes of digit 0, then 1, then 2),
+// so that one 32-bit broadcast meets them, and sum(x) is taken off at the
+// end. The weights then cost what the MAD layout's do in prefill, at 1.67
+// bits a weight for the one-token step beside it.
+//
 // Layout, for B = ceil(N / 64) row blocks and C = ceil(K / 12) column
 // chunks: per block, 64 int16 row constants sum(s) (128 bytes), then
 // bytes[C][160]. In each 160 bytes, bytes [64p, 64p + 64) hold the nibbles
@@ -62,6 +74,13 @@ static constexpr int64_t kTableBytes = 2 * 64;
 static constexpr int64_t kRowConstantBytes = 2 * kBlockRows;
 /// Added to every table entry: T + 512 is in [128, 896].
 static constexpr int kTableOffset = 512;
+/// Prefill-sized steps: tokens a pass, tiles a pass, and the largest stack
+/// buffer of decoded codes (bytes: three digit vectors of 64 bytes per
+/// tile and chunk), as the MAD kernel's prefill loop.
+static constexpr int64_t kUnpackTokensPerPass = 12;
+static constexpr int64_t kUnpackTilesPerPass = 2;
+static constexpr int64_t kUnpackedChunkBytes = 3 * kUnpackTilesPerPass * 64;
+static constexpr int64_t kMaxUnpackedBytes = 256 * 1024;
 
 static int64_t blockBytes(int64_t k) {
   return kRowConstantBytes + llvm::divideCeil(k, kChunkCols) * kChunkBytes;
@@ -69,6 +88,12 @@ static int64_t blockBytes(int64_t k) {
 
 int64_t mlir::bitnet::lutWeightBytes(int64_t n, int64_t k) {
   return llvm::divideCeil(n, kBlockRows) * blockBytes(k);
+}
+
+bool mlir::bitnet::lutUsesUnpackLoop(int64_t m, int64_t k) {
+  return m >= kUnpackTokensPerPass &&
+         llvm::divideCeil(k, kChunkCols) * kUnpackedChunkBytes <=
+             kMaxUnpackedBytes;
 }
 
 /// The balanced-ternary digits (w0, w1, w2) of 0 <= i <= 13.
@@ -139,8 +164,12 @@ public:
         chunks(llvm::divideCeil(k, kChunkCols)),
         // 16 bytes readable from every chunk's start.
         rowStride(llvm::alignTo(chunks * kChunkCols + 4, 64)),
-        tablesBytes(m * chunks * kTableBytes),
-        xqOffset(tablesBytes), sxOffset(tablesBytes + m * rowStride) {
+        unpacks(lutUsesUnpackLoop(m, k)),
+        // Decoding once per call: the quantised tokens, then the same in the
+        // decoded codes' order, in place of the tables.
+        tablesBytes(unpacks ? m * rowStride : m * chunks * kTableBytes),
+        xqOffset(tablesBytes), sxOffset(tablesBytes + m * rowStride),
+        xsumOffset(sxOffset + 4 * m) {
     i8 = b.getI8Type();
     i16 = b.getI16Type();
     i32 = b.getI32Type();
@@ -148,7 +177,9 @@ public:
     wordsV = VectorType::get({16}, i32);
   }
 
-  int64_t scratchBytes() const { return sxOffset + 4 * m; }
+  /// Tables (or reordered codes), quantised tokens, scales, and with the
+  /// codes decoded once per call the tokens' sums.
+  int64_t scratchBytes() const { return xsumOffset + (unpacks ? 4 * m : 0); }
 
   /// The memref wrapper of the kernel (operand types x, w, s_w, y,
   /// scratch), created on first use.
@@ -156,7 +187,9 @@ public:
 
 private:
   std::string baseName() const {
-    return llvm::formatv("__bitnet_lut_avx512_{0}x{1}x{2}", m, n, k).str();
+    return llvm::formatv("__bitnet_lut_avx512{0}_{1}x{2}x{3}",
+                         unpacks ? "_unpack" : "", m, n, k)
+        .str();
   }
   Value splat(OpBuilder &ob, VectorType type, int64_t v) {
     return arith::ConstantOp::create(
@@ -170,14 +203,16 @@ private:
   }
   LLVM::LLVMFuncOp createPrepare();
   LLVM::LLVMFuncOp createChunk();
+  LLVM::LLVMFuncOp createUnpackedChunk();
   LLVM::LLVMFuncOp createOneToken(LLVM::LLVMFuncOp prepare,
                                   LLVM::LLVMFuncOp chunk);
   LLVM::LLVMFuncOp createMain(LLVM::LLVMFuncOp prepare,
                               LLVM::LLVMFuncOp chunk,
                               LLVM::LLVMFuncOp oneToken);
 
-  int64_t m, n, k, prefetchDistance, blocks, chunks, rowStride, tablesBytes,
-      xqOffset, sxOffset;
+  int64_t m, n, k, prefetchDistance, blocks, chunks, rowStride;
+  bool unpacks;
+  int64_t tablesBytes, xqOffset, sxOffset, xsumOffset;
   Type i8, i16, i32;
   VectorType bytesV, wordsV;
 };
@@ -223,9 +258,34 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createPrepare() {
         Value xRow = gep(tb, x, mul(tb, tok, 4 * k));
         Value qRow = gep(tb, scratch, add(tb, cI64(tb, xqOffset),
                                           mul(tb, tok, rowStride)));
-        Value scale = quantizeRow(tb, xRow, qRow, k, rowStride).second;
+        auto [sum, scale] = quantizeRow(tb, xRow, qRow, k, rowStride);
         store(tb, scale, gep(tb, scratch, add(tb, cI64(tb, sxOffset),
                                               mul(tb, tok, 4))));
+        if (unpacks) {
+          // sum(x), and the codes in the decoded weights' order: per chunk,
+          // x[12 c + 3 g + d] at 12 c + 4 d + g. Each chunk's 16-byte store
+          // spills 4 bytes the next one overwrites (the last into the row's
+          // padding).
+          store(tb, sum, gep(tb, scratch, add(tb, cI64(tb, xsumOffset),
+                                              mul(tb, tok, 4))));
+          Value out = gep(tb, scratch, mul(tb, tok, rowStride));
+          SmallVector<int64_t> order;
+          for (int64_t d = 0; d < 3; ++d)
+            for (int64_t g = 0; g < 4; ++g)
+              order.push_back(3 * g + d);
+          for (int64_t i = 12; i < 16; ++i)
+            order.push_back(i);
+          loop(tb, cI64(tb, 0), cI64(tb, chunks), 1, {},
+               [&](OpBuilder &lb, Value c, ValueRange) -> SmallVector<Value> {
+                 Value at = mul(lb, c, kChunkCols);
+                 Value xs = load(lb, in16, gep(lb, qRow, at));
+                 store(lb, vector::ShuffleOp::create(lb, loc, xs, xs, order),
+                       gep(lb, out, at));
+                 return {};
+               });
+          scf::YieldOp::create(tb, loc);
+          return;
+        }
         Value tables =
             gep(tb, scratch, mul(tb, tok, chunks * kTableBytes));
         loop(tb, cI64(tb, 0), cI64(tb, chunks), 1, {},
@@ -380,6 +440,155 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createChunk() {
   return func;
 }
 
+// void unpackedChunk(args, begin, end): row blocks [begin, end) of every
+// token, for prefill-sized steps. Per two tiles, the codes of all chunks are
+// decoded into a stack buffer: bytes [c][d][tile][64], lane r of digit d
+// holding the codes of columns 12 c + 3 g + d of row r (g = 0..3, bytes
+// 4 r + g). Then passes of up to 12 tokens take their dot products with
+// each token's reordered codes (args = {scratch, w, y, ws}).
+LLVM::LLVMFuncOp LUTKernelEmitter::createUnpackedChunk() {
+  OpBuilder::InsertionGuard guard(b);
+  LLVM::LLVMFuncOp func = beginChunk(baseName() + "_chunk");
+  Block *entry = &func.getBody().front();
+  Value args = entry->getArgument(0);
+  Value begin = entry->getArgument(1), end = entry->getArgument(2);
+  Value scratch = field(b, args, 0), w = field(b, args, 1),
+        y = field(b, args, 2), wsPtr = field(b, args, 3);
+  Value ws = load(b, f32, wsPtr);
+  auto floatsV = VectorType::get({16}, f32);
+  auto maskV = VectorType::get({64}, b.getI1Type());
+  auto halfsV = VectorType::get({32}, i16);
+  constexpr int64_t r = kUnpackTilesPerPass;
+  Value unpacked = LLVM::AllocaOp::create(
+      b, loc, ptr, i8, cI64(b, chunks * kUnpackedChunkBytes), 64);
+  Value lowNibbles = splat(b, bytesV, 0x0F), two = splat(b, bytesV, 2);
+  Value four = splat(b, halfsV, 4);
+  Value zeroAcc = splat(b, wordsV, 0);
+  // Entry i of digit d's table: digit d of i (balanced ternary) + 1.
+  SmallVector<Value> digitTables;
+  for (int d = 0; d < 3; ++d) {
+    SmallVector<int8_t> codes;
+    for (int64_t i = 0; i < 64; ++i)
+      codes.push_back(static_cast<int8_t>(
+          i <= 13 ? digitsOf(static_cast<int>(i))[d] + 1 : 1));
+    digitTables.push_back(arith::ConstantOp::create(
+        b, loc, DenseElementsAttr::get(bytesV, ArrayRef(codes))));
+  }
+  auto codesAt = [&](OpBuilder &ob, Value c, int64_t d, int64_t tile) {
+    return gep(ob, unpacked, add(ob, mul(ob, c, kUnpackedChunkBytes),
+                                 cI64(ob, (d * r + tile) * 64)));
+  };
+
+  loop(b, begin, end, 1, {},
+       [&](OpBuilder &gb, Value blk, ValueRange) -> SmallVector<Value> {
+    Value blockBase = gep(gb, w, add(gb, mul(gb, blk, blockBytes(k)),
+                                     cI64(gb, kRowConstantBytes)));
+    // Tiles 2 pair and 2 pair + 1 share the nibble bytes [64 pair, + 64).
+    for (int64_t pair = 0; pair < kTilesPerBlock / r; ++pair) {
+      loop(gb, cI64(gb, 0), cI64(gb, chunks), 1, {},
+           [&](OpBuilder &kb, Value c, ValueRange) -> SmallVector<Value> {
+             Value base = gep(kb, blockBase, mul(kb, c, kChunkBytes));
+             Value nibbles =
+                 load(kb, bytesV, gep(kb, base, cI64(kb, 64 * pair)));
+             Value halves[] = {
+                 nibbles, vector::BitCastOp::create(
+                              kb, loc, bytesV,
+                              arith::ShRUIOp::create(
+                                  kb, loc,
+                                  vector::BitCastOp::create(kb, loc, halfsV,
+                                                            nibbles),
+                                  four))};
+             for (int64_t tile = 0; tile < r; ++tile) {
+               int64_t t = r * pair + tile;
+               Value index =
+                   arith::AndIOp::create(kb, loc, halves[tile], lowNibbles);
+               Value negative = LLVM::BitcastOp::create(
+                   kb, loc, maskV,
+                   load(kb, i64, gep(kb, base, cI64(kb, 128 + 8 * t))));
+               for (int64_t d = 0; d < 3; ++d) {
+                 Value code = intrinsic(kb, bytesV,
+                                        "llvm.x86.avx512.permvar.qi.512",
+                                        {digitTables[d], index});
+                 // A negative group's digits change sign: w + 1 -> 1 - w.
+                 code = arith::SelectOp::create(
+                     kb, loc, negative,
+                     arith::SubIOp::create(kb, loc, two, code), code);
+                 store(kb, code, codesAt(kb, c, d, tile));
+               }
+             }
+             return {};
+           });
+      auto pass = [&](OpBuilder &tb, Value tok0, int64_t tokens) {
+        SmallVector<Value> toks;
+        for (int64_t u = 0; u < tokens; ++u)
+          toks.push_back(add(tb, tok0, cI64(tb, u)));
+        scf::ForOp kLoop = loop(
+            tb, cI64(tb, 0), cI64(tb, chunks), 1,
+            SmallVector<Value>(r * tokens, zeroAcc),
+            [&](OpBuilder &kb, Value c, ValueRange accs) {
+              SmallVector<Value> next(accs.begin(), accs.end());
+              for (int64_t d = 0; d < 3; ++d) {
+                SmallVector<Value> codes;
+                for (int64_t tile = 0; tile < r; ++tile)
+                  codes.push_back(load(kb, bytesV, codesAt(kb, c, d, tile)));
+                Value column = add(kb, mul(kb, c, kChunkCols), cI64(kb, 4 * d));
+                for (int64_t u = 0; u < tokens; ++u) {
+                  Value word = load(
+                      kb, i32,
+                      gep(kb, scratch,
+                          add(kb, mul(kb, toks[u], rowStride), column)));
+                  Value xs = LLVM::BitcastOp::create(
+                      kb, loc, bytesV,
+                      vector::BroadcastOp::create(kb, loc, wordsV, word));
+                  for (int64_t tile = 0; tile < r; ++tile)
+                    next[tile * tokens + u] = intrinsic(
+                        kb, wordsV, "llvm.x86.avx512.vpdpbusd.512",
+                        {next[tile * tokens + u], codes[tile], xs});
+                }
+              }
+              return next;
+            });
+        for (int64_t u = 0; u < tokens; ++u) {
+          Value tok4 = mul(tb, toks[u], 4);
+          Value sum = load(tb, i32, gep(tb, scratch,
+                                        add(tb, cI64(tb, xsumOffset), tok4)));
+          Value scaleX = load(
+              tb, f32, gep(tb, scratch, add(tb, cI64(tb, sxOffset), tok4)));
+          for (int64_t tile = 0; tile < r; ++tile) {
+            // sum((w + 1) x) - sum(x), rescaled as the contract says:
+            // (float(acc) * s_w) / s_x.
+            Value acc = arith::SubIOp::create(
+                tb, loc, kLoop.getResult(tile * tokens + u),
+                vector::BroadcastOp::create(tb, loc, wordsV, sum));
+            Value yv = arith::SIToFPOp::create(tb, loc, floatsV, acc);
+            yv = arith::MulFOp::create(
+                tb, loc, yv, vector::BroadcastOp::create(tb, loc, floatsV, ws));
+            yv = arith::DivFOp::create(
+                tb, loc, yv,
+                vector::BroadcastOp::create(tb, loc, floatsV, scaleX));
+            Value row0 = add(tb, mul(tb, blk, kBlockRows),
+                             cI64(tb, kTileRows * (r * pair + tile)));
+            Value out =
+                gep(tb, y, mul(tb, add(tb, mul(tb, toks[u], n), row0), 4));
+            storeClipped(tb, yv, out, row0, n);
+          }
+        }
+      };
+      int64_t full = m / kUnpackTokensPerPass, rest = m % kUnpackTokensPerPass;
+      loop(gb, cI64(gb, 0), cI64(gb, full), 1, {},
+           [&](OpBuilder &tb, Value p, ValueRange) -> SmallVector<Value> {
+             pass(tb, mul(tb, p, kUnpackTokensPerPass), kUnpackTokensPerPass);
+             return {};
+           });
+      if (rest > 0)
+        pass(gb, cI64(gb, full * kUnpackTokensPerPass), rest);
+    }
+    return {};
+  });
+  LLVM::ReturnOp::create(b, loc, ValueRange{});
+  return func;
+}
+
 // void oneToken(args, begin, end): one token (m = 1), the rows split into
 // `parts` equal ranges of blocks; this call does parts [begin, end) with
 // tables of its own, on its stack. args = {x, w, y, ws, &parts}.
@@ -433,7 +642,9 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createMain(LLVM::LLVMFuncOp prepare,
       b, loc,
       getOrCreateKernelName(
           module, baseName() + "_name",
-          llvm::formatv("bitlinear lut_avx512 {0}x{1}x{2}", m, n, k).str()));
+          llvm::formatv("bitlinear lut_avx512{0} {1}x{2}x{3}",
+                        unpacks ? "_unpack" : "", m, n, k)
+              .str()));
   calls.kernelBegin(name, lutWeightBytes(n, k) + 4 * m * k + 4 * m * n,
                     2 * m * n * k);
   if (oneToken) {
@@ -461,7 +672,7 @@ func::FuncOp LUTKernelEmitter::getOrCreate(ArrayRef<Type> memrefTypes) {
     return existing;
   ensureExecCtxGlobal(module);
   LLVM::LLVMFuncOp prepare = createPrepare();
-  LLVM::LLVMFuncOp chunk = createChunk();
+  LLVM::LLVMFuncOp chunk = unpacks ? createUnpackedChunk() : createChunk();
   LLVM::LLVMFuncOp oneToken = m == 1 ? createOneToken(prepare, chunk) : nullptr;
   LLVM::LLVMFuncOp kernel = createMain(prepare, chunk, oneToken);
   return createMemRefWrapper(module, wrapperName, memrefTypes, kernel);

@@ -825,18 +825,29 @@ struct BitNetLowerToCPUKernelsPass
                    b.getNamedAttr("mad_ns", b.getI64IntegerAttr(measured->madNs)),
                    b.getNamedAttr("lut_ns", b.getI64IntegerAttr(measured->lutNs))};
     } else if (family == KernelFamily::Auto) {
-      KernelCostEstimate e = estimateBitLinear(layoutM, n, k, residency);
+      // Weights laid out for a prefill-sized step beside the one-token step:
+      // each family takes the prefill-sized step in int8 dot products over
+      // codes it decodes once per call, at about the same pace, so the
+      // one-token step, which streams the weights every token, chooses.
+      int64_t estimateM = layoutM;
+      if (layoutTokens > 1 && madUsesPrefillLoop(layoutM, k) &&
+          lutUsesUnpackLoop(layoutM, k))
+        estimateM = 1;
+      KernelCostEstimate e = estimateBitLinear(estimateM, n, k, residency);
       useLUT = e.preferLUT();
+      if (estimateM != layoutM)
+        estimates.push_back(
+            b.getNamedAttr("estimated_tokens", b.getI64IntegerAttr(estimateM)));
       StringRef where = residency == WeightResidency::L2 ? "l2"
                         : residency == WeightResidency::LastLevelCache
                             ? "llc"
                             : "memory";
-      estimates = {
+      estimates.append({
           b.getNamedAttr("weights_in", b.getStringAttr(where)),
           b.getNamedAttr("mad_cycles",
                          b.getI64IntegerAttr(std::llround(e.madCycles))),
           b.getNamedAttr("lut_cycles",
-                         b.getI64IntegerAttr(std::llround(e.lutCycles)))};
+                         b.getI64IntegerAttr(std::llround(e.lutCycles)))});
     }
     if (measured && measured->prefetch >= 0) {
       prefetch = measured->prefetch;
