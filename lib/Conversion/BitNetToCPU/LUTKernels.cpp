@@ -201,6 +201,17 @@ private:
                                          args)
         .getResult(0);
   }
+  /// A chunk function over row blocks [begin, end), args = {scratch, w, y,
+  /// ws}, with the builder in its entry block.
+  struct BlockChunk {
+    LLVM::LLVMFuncOp func;
+    Value begin, end, scratch, w, y, ws;
+  };
+  BlockChunk beginBlockChunk();
+  /// Stores (float(acc) * ws) / s_x of token `tok` (the contract's
+  /// rescaling) at rows `row0` .. of y.
+  void storeRescaled(OpBuilder &tb, const BlockChunk &c, Value acc,
+                     Value tok, Value row0);
   LLVM::LLVMFuncOp createPrepare();
   LLVM::LLVMFuncOp createChunk();
   LLVM::LLVMFuncOp createUnpackedChunk();
@@ -317,18 +328,40 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createPrepare() {
   return func;
 }
 
+LUTKernelEmitter::BlockChunk LUTKernelEmitter::beginBlockChunk() {
+  BlockChunk c;
+  c.func = beginChunk(baseName() + "_chunk");
+  Block *entry = &c.func.getBody().front();
+  Value args = entry->getArgument(0);
+  c.begin = entry->getArgument(1);
+  c.end = entry->getArgument(2);
+  c.scratch = field(b, args, 0);
+  c.w = field(b, args, 1);
+  c.y = field(b, args, 2);
+  c.ws = load(b, f32, field(b, args, 3));
+  return c;
+}
+
+void LUTKernelEmitter::storeRescaled(OpBuilder &tb, const BlockChunk &c,
+                                     Value acc, Value tok, Value row0) {
+  auto floatsV = VectorType::get({16}, f32);
+  Value scaleX = load(tb, f32, gep(tb, c.scratch, add(tb, cI64(tb, sxOffset),
+                                                      mul(tb, tok, 4))));
+  Value yv = arith::SIToFPOp::create(tb, loc, floatsV, acc);
+  yv = arith::MulFOp::create(
+      tb, loc, yv, vector::BroadcastOp::create(tb, loc, floatsV, c.ws));
+  yv = arith::DivFOp::create(
+      tb, loc, yv, vector::BroadcastOp::create(tb, loc, floatsV, scaleX));
+  Value out = gep(tb, c.y, mul(tb, add(tb, mul(tb, tok, n), row0), 4));
+  storeClipped(tb, yv, out, row0, n);
+}
+
 // void chunk(args, begin, end): row blocks [begin, end) of every token.
 // args = {scratch, w, y, ws}.
 LLVM::LLVMFuncOp LUTKernelEmitter::createChunk() {
   OpBuilder::InsertionGuard guard(b);
-  LLVM::LLVMFuncOp func = beginChunk(baseName() + "_chunk");
-  Block *entry = &func.getBody().front();
-  Value args = entry->getArgument(0);
-  Value begin = entry->getArgument(1), end = entry->getArgument(2);
-  Value scratch = field(b, args, 0), w = field(b, args, 1),
-        y = field(b, args, 2), wsPtr = field(b, args, 3);
-  Value ws = load(b, f32, wsPtr);
-  auto floatsV = VectorType::get({16}, f32);
+  BlockChunk chunkArgs = beginBlockChunk();
+  Value scratch = chunkArgs.scratch, w = chunkArgs.w;
   auto maskV = VectorType::get({64}, b.getI1Type());
   auto halfsV = VectorType::get({32}, i16);
 
@@ -342,7 +375,7 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createChunk() {
   Value groupSelect = arith::ConstantOp::create(
       b, loc, DenseElementsAttr::get(bytesV, ArrayRef(groupBits)));
 
-  loop(b, begin, end, 1, {}, [&](OpBuilder &gb, Value blk, ValueRange) -> SmallVector<Value> {
+  loop(b, chunkArgs.begin, chunkArgs.end, 1, {}, [&](OpBuilder &gb, Value blk, ValueRange) -> SmallVector<Value> {
     Value blockStart = gep(gb, w, mul(gb, blk, blockBytes(k)));
     Value blockBase = gep(gb, blockStart, cI64(gb, kRowConstantBytes));
     // Each tile's sum starts at -512 * sum(s), the tables' offset.
@@ -410,9 +443,6 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createChunk() {
                  }
                  return next;
                });
-           Value scaleX = load(tb, f32, gep(tb, scratch,
-                                             add(tb, cI64(tb, sxOffset),
-                                                 mul(tb, tok, 4))));
            Value eight = splat(tb, wordsV, 8);
            for (int64_t t = 0; t < kTilesPerBlock; ++t) {
              Value acc = arith::AddIOp::create(
@@ -420,24 +450,16 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createChunk() {
                  arith::ShLIOp::create(tb, loc, kLoop.getResult(2 * t + 1),
                                        eight),
                  kLoop.getResult(2 * t));
-             // The contract's rescaling: (float(acc) * s_w) / s_x.
-             Value yv = arith::SIToFPOp::create(tb, loc, floatsV, acc);
-             yv = arith::MulFOp::create(
-                 tb, loc, yv, vector::BroadcastOp::create(tb, loc, floatsV, ws));
-             yv = arith::DivFOp::create(
-                 tb, loc, yv,
-                 vector::BroadcastOp::create(tb, loc, floatsV, scaleX));
-             Value row0 = add(tb, mul(tb, blk, kBlockRows),
-                              cI64(tb, kTileRows * t));
-             Value out = gep(tb, y, mul(tb, add(tb, mul(tb, tok, n), row0), 4));
-             storeClipped(tb, yv, out, row0, n);
+             storeRescaled(tb, chunkArgs, acc, tok,
+                           add(tb, mul(tb, blk, kBlockRows),
+                               cI64(tb, kTileRows * t)));
            }
            return {};
          });
     return {};
   });
   LLVM::ReturnOp::create(b, loc, ValueRange{});
-  return func;
+  return chunkArgs.func;
 }
 
 // void unpackedChunk(args, begin, end): row blocks [begin, end) of every
@@ -448,14 +470,8 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createChunk() {
 // each token's reordered codes (args = {scratch, w, y, ws}).
 LLVM::LLVMFuncOp LUTKernelEmitter::createUnpackedChunk() {
   OpBuilder::InsertionGuard guard(b);
-  LLVM::LLVMFuncOp func = beginChunk(baseName() + "_chunk");
-  Block *entry = &func.getBody().front();
-  Value args = entry->getArgument(0);
-  Value begin = entry->getArgument(1), end = entry->getArgument(2);
-  Value scratch = field(b, args, 0), w = field(b, args, 1),
-        y = field(b, args, 2), wsPtr = field(b, args, 3);
-  Value ws = load(b, f32, wsPtr);
-  auto floatsV = VectorType::get({16}, f32);
+  BlockChunk chunkArgs = beginBlockChunk();
+  Value scratch = chunkArgs.scratch;
   auto maskV = VectorType::get({64}, b.getI1Type());
   auto halfsV = VectorType::get({32}, i16);
   constexpr int64_t r = kUnpackTilesPerPass;
@@ -479,9 +495,9 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createUnpackedChunk() {
                                  cI64(ob, (d * r + tile) * 64)));
   };
 
-  loop(b, begin, end, 1, {},
+  loop(b, chunkArgs.begin, chunkArgs.end, 1, {},
        [&](OpBuilder &gb, Value blk, ValueRange) -> SmallVector<Value> {
-    Value blockBase = gep(gb, w, add(gb, mul(gb, blk, blockBytes(k)),
+    Value blockBase = gep(gb, chunkArgs.w, add(gb, mul(gb, blk, blockBytes(k)),
                                      cI64(gb, kRowConstantBytes)));
     // Tiles 2 pair and 2 pair + 1 share the nibble bytes [64 pair, + 64).
     for (int64_t pair = 0; pair < kTilesPerBlock / r; ++pair) {
@@ -549,28 +565,17 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createUnpackedChunk() {
               return next;
             });
         for (int64_t u = 0; u < tokens; ++u) {
-          Value tok4 = mul(tb, toks[u], 4);
           Value sum = load(tb, i32, gep(tb, scratch,
-                                        add(tb, cI64(tb, xsumOffset), tok4)));
-          Value scaleX = load(
-              tb, f32, gep(tb, scratch, add(tb, cI64(tb, sxOffset), tok4)));
+                                        add(tb, cI64(tb, xsumOffset),
+                                            mul(tb, toks[u], 4))));
           for (int64_t tile = 0; tile < r; ++tile) {
-            // sum((w + 1) x) - sum(x), rescaled as the contract says:
-            // (float(acc) * s_w) / s_x.
+            // sum((w + 1) x) - sum(x).
             Value acc = arith::SubIOp::create(
                 tb, loc, kLoop.getResult(tile * tokens + u),
                 vector::BroadcastOp::create(tb, loc, wordsV, sum));
-            Value yv = arith::SIToFPOp::create(tb, loc, floatsV, acc);
-            yv = arith::MulFOp::create(
-                tb, loc, yv, vector::BroadcastOp::create(tb, loc, floatsV, ws));
-            yv = arith::DivFOp::create(
-                tb, loc, yv,
-                vector::BroadcastOp::create(tb, loc, floatsV, scaleX));
-            Value row0 = add(tb, mul(tb, blk, kBlockRows),
-                             cI64(tb, kTileRows * (r * pair + tile)));
-            Value out =
-                gep(tb, y, mul(tb, add(tb, mul(tb, toks[u], n), row0), 4));
-            storeClipped(tb, yv, out, row0, n);
+            storeRescaled(tb, chunkArgs, acc, toks[u],
+                          add(tb, mul(tb, blk, kBlockRows),
+                              cI64(tb, kTileRows * (r * pair + tile))));
           }
         }
       };
@@ -586,7 +591,7 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createUnpackedChunk() {
     return {};
   });
   LLVM::ReturnOp::create(b, loc, ValueRange{});
-  return func;
+  return chunkArgs.func;
 }
 
 // void oneToken(args, begin, end): one token (m = 1), the rows split into
