@@ -128,9 +128,11 @@ def BitNetLowerToCPUKernels
            "Bytes ahead of the weight stream to prefetch (0: none)">,
     Option<"layoutTokens", "layout-tokens", "int64_t", /*default=*/"0",
            "With family=auto, choose each layer's family as for a step of "
-           "this many tokens where that is more than the layer's own: the "
-           "builds of one model for several step sizes then lay its weights "
-           "out alike, and the shared object keeps one copy of them">,
+           "this many tokens where that is more than the layer's own (as for "
+           "one token where both families have a loop for a step that "
+           "large, which then runs alike on either layout): the builds of "
+           "one model for several step sizes then lay its weights out "
+           "alike, and the shared object keeps one copy of them">,
     ListOption<"tuned", "tuned", "std::string",
                "Kernels measured on the machine (bitnet-compile --tune): "
                "MxNxK:family:mad_ns:lut_ns[:prefetch] for a bitlinear shape "
