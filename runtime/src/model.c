@@ -106,7 +106,29 @@ static bitnet_status map_object(const char *path, void *handle,
   return BITNET_OK;
 }
 
-static int huge_pages_enabled(void);
+/* Whether the kernel offers transparent huge pages to madvise() callers. */
+static int huge_pages_enabled(void) {
+  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (f == NULL)
+    return 0;
+  char line[128] = {0};
+  int ok = fgets(line, sizeof(line), f) != NULL && strstr(line, "[never]") == NULL;
+  fclose(f);
+  return ok;
+}
+
+/* The whole 2 MiB pages inside segment `i`'s bytes from the file, when it
+ * is read-only (the weights) and holds one at least: [*begin, *end). The
+ * pages at its edges hold other segments' bytes too and stay as they are. */
+static int read_only_huge_pages(const bitnet_object_map *map, int i,
+                                uintptr_t *begin, uintptr_t *end) {
+  if ((map->segments[i].flags & (PF_R | PF_W | PF_X)) != PF_R)
+    return 0;
+  *begin = (map->segments[i].begin + BITNET_HUGE_PAGE - 1) &
+           ~(BITNET_HUGE_PAGE - 1);
+  *end = map->segments[i].file_end & ~(BITNET_HUGE_PAGE - 1);
+  return *end > *begin;
+}
 
 /* Asks for 2 MiB pages under the whole 2 MiB pages of the read-only
  * segments (the weights). bitnet-compile aligns the segments to 2 MiB, so
@@ -119,15 +141,10 @@ static int huge_pages_enabled(void);
 static void advise_huge_pages(const bitnet_object_map *map) {
   if (!huge_pages_enabled())
     return;
-  for (int i = 0; i < map->count; ++i) {
-    if ((map->segments[i].flags & (PF_R | PF_W | PF_X)) != PF_R)
-      continue;
-    uintptr_t begin = (map->segments[i].begin + BITNET_HUGE_PAGE - 1) &
-                      ~(BITNET_HUGE_PAGE - 1);
-    uintptr_t end = map->segments[i].file_end & ~(BITNET_HUGE_PAGE - 1);
-    if (end > begin)
+  uintptr_t begin, end;
+  for (int i = 0; i < map->count; ++i)
+    if (read_only_huge_pages(map, i, &begin, &end))
       (void)madvise((void *)begin, (size_t)(end - begin), MADV_HUGEPAGE);
-  }
 }
 
 /* INVALID_MODEL: the descriptor's `what` points outside the model. */
@@ -1023,17 +1040,6 @@ const char *bitnet_model_metadata(const bitnet_model *model, const char *key) {
  * Huge pages for the read-only data
  *===----------------------------------------------------------------------===*/
 
-/* Whether the kernel offers transparent huge pages to madvise() callers. */
-static int huge_pages_enabled(void) {
-  FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-  if (f == NULL)
-    return 0;
-  char line[128] = {0};
-  int ok = fgets(line, sizeof(line), f) != NULL && strstr(line, "[never]") == NULL;
-  fclose(f);
-  return ok;
-}
-
 /* Replaces [begin, begin + bytes) (2 MiB aligned, read-only, mapped from
  * `fd` at `offset`) by a private copy on huge pages, read-only, at the same
  * addresses. The copy is read from the file, not through the mapping, so
@@ -1120,15 +1126,8 @@ bitnet_status bitnet_model_use_huge_pages(bitnet_model *model,
   }
   int64_t moved = 0;
   for (int i = 0; i < map.count; ++i) {
-    if ((map.segments[i].flags & (PF_R | PF_W | PF_X)) != PF_R)
-      continue;
-    /* The whole 2 MiB pages inside the segment's bytes from the file: the
-     * pages at its edges hold other segments' bytes too and stay as they
-     * are. */
-    uintptr_t begin = (map.segments[i].begin + BITNET_HUGE_PAGE - 1) &
-                      ~(BITNET_HUGE_PAGE - 1);
-    uintptr_t end = map.segments[i].file_end & ~(BITNET_HUGE_PAGE - 1);
-    if (end <= begin)
+    uintptr_t begin, end;
+    if (!read_only_huge_pages(&map, i, &begin, &end))
       continue;
     status = move_to_huge_pages(
         model->path, fd, begin, (size_t)(end - begin),
