@@ -34,7 +34,7 @@ std::optional<Range> acceptedRange(OpOperand &use) {
   if (auto embedding = dyn_cast<EmbeddingOp>(user)) {
     if (use.get() != embedding.getTokens())
       return std::nullopt;
-    int64_t rows = embedding.getTable().getType().getDimSize(0);
+    int64_t rows = embedding.getVocabulary();
     return Range{-rows, rows - 1};
   }
   if (auto attention = dyn_cast<AttentionOp>(user)) {

@@ -476,3 +476,22 @@ func.func @attention_scale(%q: tensor<1x1x16xf32>, %c: tensor<4x1x16xf32>, %p: t
       -> tensor<1x1x16xf32>, tensor<4x1x16xf32>, tensor<4x1x16xf32>
   return %o, %kc1, %vc1 : tensor<1x1x16xf32>, tensor<4x1x16xf32>, tensor<4x1x16xf32>
 }
+
+// -----
+
+// Tests that an embedding of a blocked table reads element (id, d) at
+// [id / B, d / C, id % B, d % C], V = 128 rows clamped as ever.
+// CHECK-LABEL: func.func @embedding_blocked
+// CHECK:         linalg.generic
+// CHECK:           arith.minsi %{{.*}}, %c127
+// CHECK:           %[[D:.*]] = linalg.index 1 : index
+// CHECK-DAG:       %[[B:.*]] = arith.divui %[[ID:.*]], %c16
+// CHECK-DAG:       %[[C:.*]] = arith.divui %[[D]], %c32
+// CHECK-DAG:       %[[R:.*]] = arith.remui %[[ID]], %c16
+// CHECK-DAG:       %[[J:.*]] = arith.remui %[[D]], %c32
+// CHECK:           tensor.extract %{{.*}}[%[[B]], %[[C]], %[[R]], %[[J]]] : tensor<8x2x16x32xf16>
+// CHECK:           arith.extf
+func.func @embedding_blocked(%t: tensor<8x2x16x32xf16>, %ids: tensor<4xi32>) -> tensor<4x64xf32> {
+  %x = bitnet.embedding %t, %ids {blocked = array<i64: 16, 32>} : tensor<8x2x16x32xf16>, tensor<4xi32> -> tensor<4x64xf32>
+  return %x : tensor<4x64xf32>
+}

@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -604,8 +605,9 @@ TEST(EndToEnd, W8A8DenseMatchesReferenceBitForBit) {
   struct Shape {
     int64_t m, n, k;
   };
+  // 64 x 128: read blocked in every block shape below.
   const Shape shapes[] = {{1, 37, 64}, {3, 100, 70}, {2, 16, 2560},
-                          {5, 33, 7}, {4, 20, 130}};
+                          {5, 33, 7},  {4, 20, 130}, {3, 64, 128}};
   std::mt19937 rng(31);
   std::uniform_int_distribution<int> code(-127, 127);
   std::uniform_real_distribution<float> scale(1e-3f, 1e-1f);
@@ -746,7 +748,7 @@ class DenseEndToEnd : public ::testing::TestWithParam<DenseCase> {};
 /// The block shapes (rows, vectors, bytes ahead) bitnet-compile --tune
 /// times for 16- and 8-float vectors, beside the defaults.
 constexpr const char *kTunedBlocks16[] = {"8:2:256",  "16:1:1024", "32:1:256",
-                                          "16:2:512", "4:4:1024"};
+                                          "16:2:512", "16:2:0",    "4:4:1024"};
 constexpr const char *kTunedBlocks8[] = {"4:2:256", "8:1:256", "8:1:1024",
                                          "2:4:1024"};
 
@@ -807,7 +809,7 @@ TEST_P(DenseEndToEnd, MatchesReference) {
   std::vector<float> w8 = ref::int8Rows(w.data(), c.n, c.k);
   // The block shapes --tune may choose, on some of the shapes.
   bool tuned = (c.m == 1 && c.n == 97) || (c.m == 7 && c.n == 33) ||
-               (c.m == 2 && c.n == 1030) || c.m == 11;
+               (c.m == 2 && c.n == 1030) || c.m == 11 || c.n == 64;
   for (const std::string &kernels : kernelFlags())
     for (const std::vector<std::string> &cpu :
          denseCPUFlags(kernels, c, tuned))
@@ -865,7 +867,11 @@ INSTANTIATE_TEST_SUITE_P(Shapes, DenseEndToEnd,
                                            // a last tile of fewer.
                                            DenseCase{4, 24, 64},
                                            DenseCase{8, 45, 70},
-                                           DenseCase{11, 9, 33}));
+                                           DenseCase{11, 9, 33},
+                                           // Blocked weights: whole blocks
+                                           // of every default shape.
+                                           DenseCase{1, 64, 96},
+                                           DenseCase{3, 64, 96}));
 
 // A bf16 head's products are exact (its weights widened to f32, x as it is):
 // a row holding one weight of 1 gives back x's value bit for bit, on this
@@ -931,6 +937,102 @@ TEST(EndToEnd, EmbeddingClampsAndWrapsIds) {
     std::vector<float> y(count * d, std::nanf(""));
     ASSERT_EQ(model->run({ids.data(), y.data()}), 0);
     EXPECT_TRUE(bitEqual(precision == "int8" ? expected8 : expected, y.data()));
+  }
+}
+
+// A tied head: the embedding and the dense layer read one table, which the
+// dense kernels store blocked where whole blocks cover it (64 x 128: on
+// every CPU's default shape). The embedding's rows come back bit for bit,
+// ids clamped and wrapped as ever; the logits within the float tolerance.
+TEST(EndToEnd, TiedEmbeddingReadsTheBlockedTable) {
+  const int64_t vocab = 64, d = 128;
+  std::vector<float> table(vocab * d);
+  for (int64_t i = 0; i < vocab * d; ++i)
+    table[i] = float((i * 37) % 257 - 128) / 64.0f; // exact in f16, bf16
+  std::vector<int32_t> ids = {0, 17, 63, -1, -64, 64, 1000, 31};
+  int64_t count = static_cast<int64_t>(ids.size());
+  std::mt19937 rng(41);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(d);
+  for (float &v : x)
+    v = normal(rng);
+  std::string tt = "tensor<" + shapeStr({vocab, d}) + "f32>";
+  std::string it = "tensor<" + shapeStr({count}) + "i32>";
+  std::string et = "tensor<" + shapeStr({count, d}) + "f32>";
+  std::string xt = "tensor<" + shapeStr({1, d}) + "f32>";
+  std::string yt = "tensor<" + shapeStr({1, vocab}) + "f32>";
+  std::ostringstream mlir;
+  mlir << "func.func @tied(%ids: " << it << ", %x: " << xt << ") -> (" << et
+       << ", " << yt << ") {\n"
+       << "  %t = arith.constant " << denseF32(table, {vocab, d}) << " : "
+       << tt << "\n  %e = bitnet.embedding %t, %ids : " << tt << ", " << it
+       << " -> " << et << "\n  %y = bitnet.dense_matmul %x, %t : " << xt
+       << ", " << tt << " -> " << yt << "\n  return %e, %y : " << et << ", "
+       << yt << "\n}\n";
+  std::vector<float> table8 = ref::int8Rows(table.data(), vocab, d);
+  std::vector<std::vector<std::string>> cpus = {{}, {"--kernels=avx2"}};
+  if (__builtin_cpu_supports("avx512vnni"))
+    cpus.push_back({"--cpu=cascadelake"});
+  for (const std::vector<std::string> &cpu : cpus)
+    for (std::string precision : {"f32", "f16", "bf16", "int8"}) {
+      SCOPED_TRACE((cpu.empty() ? "this CPU" : cpu[0]) + " " + precision);
+      const std::vector<float> &tp = precision == "int8" ? table8 : table;
+      std::vector<float> rows =
+          ref::embedding(tp.data(), vocab, d, ids.data(), count);
+      std::vector<float> logits =
+          ref::denseMatmul(x.data(), tp.data(), 1, vocab, d);
+      std::vector<std::string> flags = cpu;
+      flags.push_back("--float-weights=" + precision);
+      auto model = compileOrFail(mlir.str(), flags);
+      ASSERT_TRUE(model);
+      std::vector<float> e(count * d, std::nanf("")), y(vocab, std::nanf(""));
+      ASSERT_EQ(model->run({ids.data(), x.data(), e.data(), y.data()}), 0);
+      EXPECT_TRUE(bitEqual(rows, e.data()));
+      for (int64_t j = 0; j < vocab; ++j) {
+        double scale = 0;
+        for (int64_t l = 0; l < d; ++l)
+          scale += std::fabs(x[l] * tp[j * d + l]);
+        EXPECT_NEAR(y[j], logits[j], 1e-6 * scale + 1e-30) << "y[" << j << "]";
+      }
+    }
+
+  // W8A8: an int8 table with row scales, the head quantising its input; the
+  // rows and the logits bit for bit.
+  std::vector<int8_t> w8(vocab * d);
+  std::vector<float> scales(vocab);
+  for (int64_t i = 0; i < vocab * d; ++i)
+    w8[i] = static_cast<int8_t>((i * 53) % 255 - 127);
+  for (int64_t r = 0; r < vocab; ++r)
+    scales[r] = 0.01f * float(r + 1);
+  std::string t8 = "tensor<" + shapeStr({vocab, d}) + "i8>";
+  std::string st = "tensor<" + std::to_string(vocab) + "xf32>";
+  std::ostringstream w8a8;
+  w8a8 << "func.func @tied(%ids: " << it << ", %x: " << xt << ") -> (" << et
+       << ", " << yt << ") {\n"
+       << "  %t = arith.constant " << denseHex(w8.data(), w8.size()) << " : "
+       << t8 << "\n  %s = arith.constant " << denseF32(scales, {vocab})
+       << " : " << st << "\n  %e = bitnet.embedding %t, %ids scales %s : "
+       << t8 << ", " << it << ", " << st << " -> " << et
+       << "\n  %y = bitnet.dense_matmul %x, %t scales %s {quantize_input} : "
+       << xt << ", " << t8 << ", " << st << " -> " << yt
+       << "\n  return %e, %y : " << et << ", " << yt << "\n}\n";
+  std::vector<float> rows8(count * d);
+  for (int64_t i = 0; i < count; ++i) {
+    int64_t id = ids[i] < 0 ? ids[i] + vocab : ids[i];
+    id = std::clamp<int64_t>(id, 0, vocab - 1);
+    for (int64_t l = 0; l < d; ++l)
+      rows8[i * d + l] = float(w8[id * d + l]) * scales[id];
+  }
+  std::vector<float> logits8 =
+      ref::denseW8A8(x.data(), w8.data(), scales.data(), 1, vocab, d);
+  for (const std::vector<std::string> &cpu : cpus) {
+    SCOPED_TRACE((cpu.empty() ? "this CPU" : cpu[0]) + " w8a8");
+    auto model = compileOrFail(w8a8.str(), cpu);
+    ASSERT_TRUE(model);
+    std::vector<float> e(count * d, std::nanf("")), y(vocab, std::nanf(""));
+    ASSERT_EQ(model->run({ids.data(), x.data(), e.data(), y.data()}), 0);
+    EXPECT_TRUE(bitEqual(rows8, e.data()));
+    EXPECT_TRUE(bitEqual(logits8, y.data()));
   }
 }
 

@@ -54,34 +54,45 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "llvm/Support/FormatVariadic.h"
 
+#include <cstring>
+
 using namespace mlir;
 using namespace mlir::bitnet;
 
 static constexpr int64_t kCacheLine = 64;
 
 /// The block shape where none was measured for the layer (bitnet-compile
-/// --tune times candidates on the machine). With 16-lane vectors
-/// (AVX-512, 32 registers) 8 rows x 2 and 1 KiB, otherwise 4 x 2 (16
-/// registers). For i8 rows 4 x 4 (a whole line of each row a step) was
-/// slower than 8 x 2: 16.7 against 19.9 GB/s, one thread, where widening i8
-/// to f32, not memory, sets the pace.
+/// --tune times candidates on the machine), for a weight stored [N, K] or
+/// blocked (blockDenseWeight). With 16-lane vectors (AVX-512, 32
+/// registers) 8 rows x 2 and 1 KiB, otherwise 4 x 2 (16 registers). For i8
+/// rows 4 x 4 (a whole line of each row a step) was slower than 8 x 2: 16.7
+/// against 19.9 GB/s, one thread, where widening i8 to f32, not memory, sets
+/// the pace.
 ///
 /// The best shape depends on the core's memory system, so it is chosen by
 /// the CPU the code is for (the target's chip), where it was measured: on an
-/// AMD EPYC Zen 4 (znver4, 2 cores), a 65536 x 2560 f16 head streamed 12.8
-/// and 23 GB/s (1 and 2 threads, medians of three alternating rounds of
-/// bitnet-run, read probe 23.5 and 30.6) with 8 x 2 and 1 KiB ahead, 15.6
-/// and 23 with 8 x 2 and 256 bytes, 19.1 and 27 with 16 rows x 1 vector and
-/// 256 bytes: more rows in flight, fetched just ahead, keep its memory busy.
-/// On a Zen 5, 8 x 2 and 1 KiB measured best of the shapes tried there
-/// (above); other CPUs keep it until measured. --tune's seven candidates
-/// on the Zen 4 (nine tunings of the 2B model's head) kept 16 x 1 and 256
-/// bytes each time, the next best 3-19% slower.
-static DenseBlockShape blockShape(int64_t lanes, StringRef chip) {
+/// AMD EPYC Zen 4 (znver4, 2 cores), a 65536 x 2560 f16 head stored [N, K]
+/// streamed 12.8 and 23 GB/s (1 and 2 threads, medians of three alternating
+/// rounds of bitnet-run, read probe 23.5 and 30.6) with 8 x 2 and 1 KiB
+/// ahead, 15.6 and 23 with 8 x 2 and 256 bytes, 19.1 and 27 with 16 rows x 1
+/// vector and 256 bytes: more rows in flight, fetched just ahead, keep its
+/// memory busy. --tune's seven candidates of then on the Zen 4 (nine
+/// tunings of the 2B model's head) kept 16 x 1 and 256 bytes each time, the
+/// next best 3-19% slower.
+///
+/// Blocked, a block is one stream, which the core's own prefetchers follow.
+/// On the Zen 4, the 2B model's 128256 x 2560 head blocked 16 x 2 (a line of
+/// each row a step) and nothing fetched ahead made decode 1.16x and 1.09x
+/// as fast (1 and 2 threads) as [N, K] rows 16 x 1 and 256 bytes ahead, and
+/// 1.07x and 1.01x as fast as blocked 16 x 1 with 256 bytes ahead (five and
+/// six alternating rounds of bitnet-run). On a Zen 5, 8 x 2 and 1 KiB
+/// measured best of the shapes tried there, [N, K] (above); other CPUs keep
+/// it, blocked too, until measured.
+static DenseBlockShape blockShape(int64_t lanes, StringRef chip, bool blocked) {
   if (lanes < 16)
     return {4, 2, 1024};
   if (chip == "znver4")
-    return {16, 1, 256};
+    return blocked ? DenseBlockShape{16, 2, 0} : DenseBlockShape{16, 1, 256};
   return {8, 2, 1024};
 }
 
@@ -106,9 +117,10 @@ namespace {
 class DenseKernelEmitter : KernelEmitterBase {
 public:
   DenseKernelEmitter(ModuleOp module, int64_t m, int64_t n, int64_t k,
-                     Type weightElem, int64_t lanes, DenseBlockShape shape)
+                     Type weightElem, int64_t lanes, DenseBlockShape shape,
+                     bool blocked)
       : KernelEmitterBase(module), m(m), n(n), k(k), lanes(lanes), weightElem(weightElem),
-        weightBytes(weightElem.getIntOrFloatBitWidth() / 8),
+        blocked(blocked), weightBytes(weightElem.getIntOrFloatBitWidth() / 8),
         blockRows(shape.rows), vectorsPerStep(shape.vectors),
         prefetchBytes(shape.prefetch),
         tileTokens(std::min<int64_t>(m, kTileTokens)),
@@ -151,7 +163,12 @@ private:
     return weightBytes == 2 ? "f16" : "f32";
   }
   std::string baseName() const {
-    return llvm::formatv("__bitnet_dense_{0}_{1}x{2}x{3}", typeName(), m, n, k)
+    return llvm::formatv("__bitnet_dense_{0}_{1}x{2}x{3}{4}", typeName(), m, n,
+                         k,
+                         blocked ? llvm::formatv("_blocked{0}x{1}", blockRows,
+                                                 vectorsPerStep * lanes)
+                                       .str()
+                                 : "")
         .str();
   }
   Value widen(OpBuilder &ob, Value v, Type to) {
@@ -183,6 +200,9 @@ private:
 
   int64_t m, n, k, lanes;
   Type weightElem;
+  /// The weight is stored in blocks of blockRows rows by one step's columns
+  /// (blockDenseWeight), which divide N and K.
+  bool blocked;
   int64_t weightBytes, blockRows, vectorsPerStep, prefetchBytes;
   /// Tokens and rows of a tile (one token and the whole block alone; with
   /// more tokens, kTileTokens of them and fewer rows).
@@ -212,21 +232,34 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
     // The block's rows, clamped to the last row past N (their sums are
     // computed and dropped).
     SmallVector<Value> rows, rowBase, rowScale, nextBase;
+    // Blocked, a block is one run of memory, its rows interleaved a step's
+    // columns at a time: a row starts a step's bytes after the one before.
+    int64_t blockBytes = blockRows * k * weightBytes;
+    int64_t stepBytes = vectorsPerStep * lanes * weightBytes;
+    Value nextBlk = arith::MinSIOp::create(bb, loc, add(bb, blk, cI64(bb, 1)),
+                                           cI64(bb, blocks - 1));
     for (int64_t r = 0; r < blockRows; ++r) {
       Value row = add(bb, mul(bb, blk, blockRows), cI64(bb, r));
       rows.push_back(row);
       Value clamped = arith::MinSIOp::create(bb, loc, row, lastRow);
-      rowBase.push_back(gep(bb, w, mul(bb, clamped, k * weightBytes)));
+      rowBase.push_back(
+          blocked ? gep(bb, w,
+                        add(bb, mul(bb, blk, blockBytes), cI64(bb, r * stepBytes)))
+                  : gep(bb, w, mul(bb, clamped, k * weightBytes)));
       // Several tokens: the block is read in several passes, the first from
       // memory; the next block's same row is fetched meanwhile.
       if (m > 1)
-        nextBase.push_back(gep(
-            bb, w,
-            mul(bb,
-                arith::MinSIOp::create(bb, loc,
-                                       add(bb, row, cI64(bb, blockRows)),
-                                       lastRow),
-                k * weightBytes)));
+        nextBase.push_back(
+            blocked
+                ? gep(bb, w,
+                      add(bb, mul(bb, nextBlk, blockBytes),
+                          cI64(bb, r * stepBytes)))
+                : gep(bb, w,
+                      mul(bb,
+                          arith::MinSIOp::create(
+                              bb, loc, add(bb, row, cI64(bb, blockRows)),
+                              lastRow),
+                          k * weightBytes)));
       if (quantized())
         rowScale.push_back(load(bb, f32, gep(bb, scales, mul(bb, clamped, 4))));
     }
@@ -255,20 +288,32 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
             xv[t].push_back(load(
                 kb, floatsV,
                 gep(kb, xRow[t], mul(kb, add(kb, kk, cI64(kb, v * lanes)), 4))));
+        // Column kk of a row: blocked, a step's columns of every row of the
+        // block come before the next step's.
+        Value kkBytes = mul(kb, kk, blocked ? blockRows * weightBytes
+                                            : weightBytes);
+        auto prefetch = [&](Value at, int64_t bytes, int64_t locality) {
+          for (int64_t line = 0; line < bytes; line += kCacheLine)
+            LLVM::Prefetch::create(kb, loc, gep(kb, at, cI64(kb, line)),
+                                   kb.getI32IntegerAttr(0),
+                                   kb.getI32IntegerAttr(locality),
+                                   kb.getI32IntegerAttr(1));
+        };
+        // Blocked, a token alone reads the block in one stream: its lines
+        // `prefetchBytes` ahead, if any.
+        if (blocked && m == 1 && prefetchBytes > 0)
+          prefetch(gep(kb, gep(kb, rowBase[0], kkBytes), cI64(kb, prefetchBytes)),
+                   blockRows * vectors * lanes * weightBytes, 3);
         for (int64_t r = 0; r < tileRows; ++r) {
-          Value at = gep(kb, rowBase[row0 + r], mul(kb, kk, weightBytes));
+          Value at = gep(kb, rowBase[row0 + r], kkBytes);
           // The rows stream from memory: ask for each line once, early (with
           // several tokens, the next block's row at the same column).
-          Value ahead =
-              m > 1 ? gep(kb, nextBase[row0 + r], mul(kb, kk, weightBytes))
-                    : gep(kb, at, cI64(kb, prefetchBytes));
-          for (int64_t line = 0; line < vectors * lanes * weightBytes;
-               line += kCacheLine)
-            LLVM::Prefetch::create(
-                kb, loc, gep(kb, ahead, cI64(kb, line)),
-                kb.getI32IntegerAttr(0),
-                kb.getI32IntegerAttr(m > 1 ? kNextBlockLocality : 3),
-                kb.getI32IntegerAttr(1));
+          if (m > 1)
+            prefetch(gep(kb, nextBase[row0 + r], kkBytes),
+                     vectors * lanes * weightBytes, kNextBlockLocality);
+          else if (!blocked)
+            prefetch(gep(kb, at, cI64(kb, prefetchBytes)),
+                     vectors * lanes * weightBytes, 3);
           for (int64_t v = 0; v < vectors; ++v) {
             Value wv = widen(
                 kb, load(kb, weightsV,
@@ -380,14 +425,55 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
 }
 
 DenseBlockShape mlir::bitnet::defaultDenseBlockShape(ModuleOp module,
-                                                     int64_t lanes) {
-  return blockShape(lanes, targetChip(module));
+                                                     int64_t lanes,
+                                                     bool blocked) {
+  return blockShape(lanes, targetChip(module), blocked);
+}
+
+bool mlir::bitnet::denseWeightBlocks(DenseMatmulOp op, int64_t lanes,
+                                     DenseBlockShape shape) {
+  RankedTensorType wType = op.getWeight().getType();
+  int64_t columns = shape.vectors * lanes;
+  return !op.getQuantizeInput() && wType.hasStaticShape() &&
+         op.getInput().getType().hasStaticShape() &&
+         op.getType().hasStaticShape() && wType.getDimSize(0) > 0 &&
+         wType.getDimSize(0) % shape.rows == 0 &&
+         wType.getDimSize(1) > 0 && wType.getDimSize(1) % columns == 0;
+}
+
+Value mlir::bitnet::blockDenseWeight(arith::ConstantOp weight, int64_t rows,
+                                     int64_t columns) {
+  auto attr = dyn_cast<DenseElementsAttr>(weight.getValue());
+  auto type = cast<RankedTensorType>(weight.getType());
+  if (!attr || attr.isSplat())
+    return {};
+  int64_t n = type.getDimSize(0), k = type.getDimSize(1);
+  int64_t elemBytes = type.getElementType().getIntOrFloatBitWidth() / 8;
+  int64_t runBytes = columns * elemBytes, chunks = k / columns;
+  ArrayRef<char> raw = attr.getRawData();
+  std::vector<char> out(raw.size());
+  // [b, c, r, j] = [b * rows + r, c * columns + j]: a row's run of one
+  // chunk at a time, the block's rows one after another.
+  char *dst = out.data();
+  for (int64_t blk = 0; blk < n / rows; ++blk)
+    for (int64_t c = 0; c < chunks; ++c)
+      for (int64_t r = 0; r < rows; ++r, dst += runBytes)
+        std::memcpy(dst,
+                    raw.data() + ((blk * rows + r) * k + c * columns) * elemBytes,
+                    runBytes);
+  auto blockedType = RankedTensorType::get({n / rows, chunks, rows, columns},
+                                           type.getElementType());
+  OpBuilder b(weight);
+  return arith::ConstantOp::create(
+      b, weight.getLoc(),
+      DenseElementsAttr::getFromRawBuffer(blockedType, out));
 }
 
 bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
                                             int64_t lanes,
                                             DenseBlockShape shape,
-                                            ArrayRef<NamedAttribute> extra) {
+                                            ArrayRef<NamedAttribute> extra,
+                                            Value blockedWeight) {
   RankedTensorType xType = op.getInput().getType();
   RankedTensorType wType = op.getWeight().getType();
   RankedTensorType yType = op.getType();
@@ -399,14 +485,15 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
   if (n == 0 || k == 0 || op.getQuantizeInput())
     return false;
   int64_t m = xType.getNumElements() / k;
+  bool blocked = static_cast<bool>(blockedWeight);
   DenseKernelEmitter emitter(module, m, n, k, wType.getElementType(), lanes,
-                             shape);
+                             shape, blocked);
 
   OpBuilder b(op);
   Location loc = op.getLoc();
   auto toBuffer = [&](Value tensor) { return toReadOnlyBuffer(b, loc, tensor); };
   Value xBuf = toBuffer(op.getInput());
-  Value wBuf = toBuffer(op.getWeight());
+  Value wBuf = toBuffer(blocked ? blockedWeight : op.getWeight());
   auto yMemType = MemRefType::get(yType.getShape(), yType.getElementType());
   Value yBuf =
       memref::AllocOp::create(b, loc, yMemType, b.getI64IntegerAttr(64));
@@ -430,7 +517,9 @@ bool mlir::bitnet::lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op,
       b.getNamedAttr("prefetch_bytes",
                      b.getI64IntegerAttr(shape.prefetch)),
       b.getNamedAttr("weight_type",
-                     TypeAttr::get(wType.getElementType()))};
+                     TypeAttr::get(wType.getElementType())),
+      b.getNamedAttr("layout",
+                     b.getStringAttr(blocked ? "blocked" : "rows"))};
   llvm::append_range(choice, extra);
   call->setAttr("bitnet.kernel", b.getDictionaryAttr(choice));
   Value y = bufferization::ToTensorOp::create(b, loc, yType, yBuf,

@@ -51,10 +51,11 @@ namespace {
 class DenseW8A8KernelEmitter : KernelEmitterBase {
 public:
   DenseW8A8KernelEmitter(ModuleOp module, int64_t m, int64_t n, int64_t k,
-                         int64_t blockRows, int64_t prefetch)
+                         int64_t blockRows, int64_t prefetch, bool blocked)
       : KernelEmitterBase(module), m(m), n(n), k(k),
         kPad(llvm::alignTo(k, kStepBytes)), blockRows(blockRows),
-        prefetch(prefetch), blocks(llvm::divideCeil(n, blockRows)) {
+        prefetch(prefetch), blocks(llvm::divideCeil(n, blockRows)),
+        blocked(blocked) {
     i8 = b.getI8Type();
     i32 = b.getI32Type();
     bytesV = VectorType::get({kStepBytes}, i8);
@@ -79,7 +80,12 @@ public:
 
 private:
   std::string baseName() const {
-    return llvm::formatv("__bitnet_dense_w8a8_{0}x{1}x{2}", m, n, k).str();
+    return llvm::formatv("__bitnet_dense_w8a8_{0}x{1}x{2}{3}", m, n, k,
+                         blocked ? llvm::formatv("_blocked{0}x{1}", blockRows,
+                                                 kStepBytes)
+                                       .str()
+                                 : "")
+        .str();
   }
   int64_t scalesOffset() const { return m * kPad; }
 
@@ -89,6 +95,9 @@ private:
                               LLVM::LLVMFuncOp chunk);
 
   int64_t m, n, k, kPad, blockRows, prefetch, blocks;
+  /// The weight is stored in blocks of blockRows rows by 64 columns
+  /// (blockDenseWeight), which divide N and K.
+  bool blocked;
   Type i8, i32;
   VectorType bytesV, wordsV;
 };
@@ -147,7 +156,13 @@ LLVM::LLVMFuncOp DenseW8A8KernelEmitter::createChunk() {
       Value row = add(bb, mul(bb, blk, blockRows), cI64(bb, r));
       rows.push_back(row);
       Value clamped = arith::MinSIOp::create(bb, loc, row, lastRow);
-      rowBase.push_back(gep(bb, w, mul(bb, clamped, kPad)));
+      // Blocked, a block is one run of memory, 64 columns of each of its
+      // rows at a time.
+      rowBase.push_back(
+          blocked ? gep(bb, w,
+                        add(bb, mul(bb, blk, blockRows * kPad),
+                            cI64(bb, r * kStepBytes)))
+                  : gep(bb, w, mul(bb, clamped, kPad)));
       rowScale.push_back(load(bb, f32, gep(bb, scales, mul(bb, clamped, 4))));
       // 128 * sum(w): what the codes' offset added.
       rowOffset.push_back(arith::MulIOp::create(
@@ -162,13 +177,23 @@ LLVM::LLVMFuncOp DenseW8A8KernelEmitter::createChunk() {
                [&](OpBuilder &kb, Value kk, ValueRange carried) {
                  Value xv = load(kb, bytesV, gep(kb, codes, kk));
                  SmallVector<Value> next;
-                 for (int64_t r = 0; r < blockRows; ++r) {
-                   Value at = gep(kb, rowBase[r], kk);
-                   LLVM::Prefetch::create(kb, loc,
-                                          gep(kb, at, cI64(kb, prefetch)),
-                                          kb.getI32IntegerAttr(0),
+                 auto prefetchAt = [&](Value at) {
+                   LLVM::Prefetch::create(kb, loc, at, kb.getI32IntegerAttr(0),
                                           kb.getI32IntegerAttr(3),
                                           kb.getI32IntegerAttr(1));
+                 };
+                 Value kkBytes = blocked ? mul(kb, kk, blockRows) : kk;
+                 // Blocked, the block is one stream: its lines `prefetch`
+                 // bytes ahead, if any.
+                 if (blocked && prefetch > 0)
+                   for (int64_t r = 0; r < blockRows; ++r)
+                     prefetchAt(gep(kb, rowBase[0],
+                                    add(kb, kkBytes,
+                                        cI64(kb, prefetch + r * kStepBytes))));
+                 for (int64_t r = 0; r < blockRows; ++r) {
+                   Value at = gep(kb, rowBase[r], kkBytes);
+                   if (!blocked)
+                     prefetchAt(gep(kb, at, cI64(kb, prefetch)));
                    Value wv = load(kb, bytesV, at);
                    // Codes unsigned (xq + 128), weights signed.
                    next.push_back(
@@ -234,9 +259,22 @@ LLVM::LLVMFuncOp DenseW8A8KernelEmitter::createMain(LLVM::LLVMFuncOp quantize,
   return func;
 }
 
+bool mlir::bitnet::denseW8A8WeightBlocks(DenseMatmulOp op, int64_t blockRows) {
+  RankedTensorType wType = op.getWeight().getType();
+  return op.getQuantizeInput() && wType.hasStaticShape() &&
+         op.getInput().getType().hasStaticShape() &&
+         op.getType().hasStaticShape() && wType.getDimSize(0) > 0 &&
+         wType.getDimSize(0) % blockRows == 0 && wType.getDimSize(1) > 0 &&
+         wType.getDimSize(1) % kStepBytes == 0 &&
+         wType.getDimSize(1) <= kMaxColumns;
+}
+
+int64_t mlir::bitnet::denseW8A8BlockColumns() { return kStepBytes; }
+
 bool mlir::bitnet::lowerDenseW8A8ToKernel(ModuleOp module, DenseMatmulOp op,
                                           int64_t blockRows, int64_t prefetch,
-                                          ArrayRef<NamedAttribute> extra) {
+                                          ArrayRef<NamedAttribute> extra,
+                                          Value blockedWeight) {
   RankedTensorType xType = op.getInput().getType();
   RankedTensorType wType = op.getWeight().getType();
   RankedTensorType yType = op.getType();
@@ -251,7 +289,8 @@ bool mlir::bitnet::lowerDenseW8A8ToKernel(ModuleOp module, DenseMatmulOp op,
   if (n == 0 || k == 0 || k > kMaxColumns)
     return false; // the reference lowering handles these
   int64_t m = xType.getNumElements() / k;
-  DenseW8A8KernelEmitter emitter(module, m, n, k, blockRows, prefetch);
+  bool blocked = blockedWeight && k % kStepBytes == 0 && !weights.isSplat();
+  DenseW8A8KernelEmitter emitter(module, m, n, k, blockRows, prefetch, blocked);
 
   // Each row's sum of weights, and the weight itself when K is a multiple of
   // 64 (else a copy, rows padded with zeros).
@@ -267,8 +306,8 @@ bool mlir::bitnet::lowerDenseW8A8ToKernel(ModuleOp module, DenseMatmulOp op,
       rowSums[r] += weight(r, c);
   OpBuilder b(op);
   Location loc = op.getLoc();
-  Value wTensor = op.getWeight();
-  if (kPad != k || splat) {
+  Value wTensor = blocked ? blockedWeight : op.getWeight();
+  if (!blocked && (kPad != k || splat)) {
     SmallVector<int8_t> padded(n * kPad, 0);
     for (int64_t r = 0; r < n; ++r)
       for (int64_t c = 0; c < k; ++c)
@@ -299,6 +338,7 @@ bool mlir::bitnet::lowerDenseW8A8ToKernel(ModuleOp module, DenseMatmulOp op,
   SmallVector<NamedAttribute> choice = {
       b.getNamedAttr("family", b.getStringAttr("dense_w8a8")),
       b.getNamedAttr("isa", b.getStringAttr("avx512vnni")),
+      b.getNamedAttr("layout", b.getStringAttr(blocked ? "blocked" : "rows")),
       b.getNamedAttr("rows_per_block",
                      b.getI64IntegerAttr(blockRows)),
       b.getNamedAttr("prefetch_bytes",

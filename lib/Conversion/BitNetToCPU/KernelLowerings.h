@@ -9,6 +9,7 @@
 
 #include "bitnet/Dialect/BitNet/IR/BitNet.h"
 
+#include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/BuiltinOps.h"
 
 namespace mlir::bitnet {
@@ -21,26 +22,52 @@ struct DenseBlockShape {
 };
 
 /// The block shape the dense kernels take for the CPU `module` is compiled
-/// for (vectors of `lanes` floats), where no measured one is given.
-DenseBlockShape defaultDenseBlockShape(ModuleOp module, int64_t lanes);
+/// for (vectors of `lanes` floats), where no measured one is given, for a
+/// weight stored blocked (blockDenseWeight) or [N, K].
+DenseBlockShape defaultDenseBlockShape(ModuleOp module, int64_t lanes,
+                                       bool blocked);
+
+/// Whether the float kernel taking blocks of `shape` can read `op`'s weight
+/// blocked: whole blocks of `shape.rows` rows by one step's columns
+/// (`shape.vectors` vectors of `lanes`) cover it.
+bool denseWeightBlocks(DenseMatmulOp op, int64_t lanes, DenseBlockShape shape);
+
+/// A constant beside `weight` (an [N, K] constant whose blocks of `rows` x
+/// `columns` cover it) holding it blocked, [N / rows, K / columns, rows,
+/// columns], as `bitnet.embedding`'s `blocked` describes: one block of rows
+/// is one run of memory, which a token's GEMV streams in order. Null if the
+/// value is not dense elements (or a splat).
+Value blockDenseWeight(arith::ConstantOp weight, int64_t rows, int64_t columns);
 
 /// Replaces `op` (static shapes, constant weight) by a call to a kernel
 /// generated for its shape with vectors of `lanes` floats, taking blocks of
 /// `shape`; `extra` is added to the `bitnet.kernel` attribute of the call.
-/// Returns false and leaves `op` to the reference lowering otherwise.
+/// With `blockedWeight` (blockDenseWeight of the weight for `shape`), the
+/// kernel reads that. Returns false and leaves `op` to the reference
+/// lowering otherwise.
 bool lowerDenseMatmulToKernel(ModuleOp module, DenseMatmulOp op, int64_t lanes,
                               DenseBlockShape shape,
-                              ArrayRef<NamedAttribute> extra = {});
+                              ArrayRef<NamedAttribute> extra = {},
+                              Value blockedWeight = {});
 
 /// Replaces `op` (`quantize_input`: W8A8; static shapes, constant weight and
 /// scales, K <= 65536) by a call to the AVX-512 VNNI kernel generated for
 /// its shape, `blockRows` rows a block, each row's stream prefetched
-/// `prefetch` bytes ahead; `extra` is added to the `bitnet.kernel` attribute
-/// of the call. Returns false and leaves `op` to the reference lowering
-/// otherwise.
+/// `prefetch` bytes ahead (blocked: the block's stream that far ahead);
+/// `extra` is added to the `bitnet.kernel` attribute of the call. With
+/// `blockedWeight` (blockDenseWeight of the weight, `blockRows` x
+/// denseW8A8BlockColumns()), the kernel reads that. Returns false and leaves
+/// `op` to the reference lowering otherwise.
 bool lowerDenseW8A8ToKernel(ModuleOp module, DenseMatmulOp op,
                             int64_t blockRows, int64_t prefetch,
-                            ArrayRef<NamedAttribute> extra = {});
+                            ArrayRef<NamedAttribute> extra = {},
+                            Value blockedWeight = {});
+
+/// The columns of a W8A8 kernel's block (one `vpdpbusd` of each row), and
+/// whether it can read `op`'s weight blocked, `blockRows` rows by those
+/// columns: static shapes, whole blocks cover it.
+int64_t denseW8A8BlockColumns();
+bool denseW8A8WeightBlocks(DenseMatmulOp op, int64_t blockRows);
 
 /// Replaces `op` (static shapes, head dim a multiple of `lanes`) by the cache
 /// update in tensor IR and a call to an attention kernel generated for its

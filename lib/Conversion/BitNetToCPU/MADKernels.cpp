@@ -55,6 +55,7 @@
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/PatternMatch.h"
+#include "llvm/ADT/MapVector.h"
 #include "llvm/ADT/StringSwitch.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -679,9 +680,11 @@ struct BitNetLowerToCPUKernelsPass
     // Dense float layers (a decoder's head) on the same vector width.
     SmallVector<DenseMatmulOp> dense;
     module.walk([&](DenseMatmulOp op) { dense.push_back(op); });
+    SmallVector<DenseChoice> choices;
     for (DenseMatmulOp op : dense) {
       // The block shape measured on the machine for this shape, if any.
-      DenseBlockShape shape = defaultDenseBlockShape(module, lanesOf(isa));
+      DenseBlockShape shape =
+          defaultDenseBlockShape(module, lanesOf(isa), /*blocked=*/true);
       SmallVector<NamedAttribute> measured;
       RankedTensorType xType = op.getInput().getType();
       RankedTensorType wType = op.getWeight().getType();
@@ -702,16 +705,30 @@ struct BitNetLowerToCPUKernelsPass
                              b.getI64IntegerAttr(found->second.defaultNs))};
         }
       }
+      choices.push_back({op, shape, std::move(measured)});
+    }
+    llvm::DenseMap<Value, Value> blocked = blockDenseWeights(choices);
+    // A weight left [N, K] takes that layout's default where none was
+    // measured.
+    for (DenseChoice &choice : choices)
+      if (!blocked.count(choice.op.getWeight()) && choice.measured.empty())
+        choice.shape =
+            defaultDenseBlockShape(module, lanesOf(isa), /*blocked=*/false);
+    for (DenseChoice &choice : choices) {
+      DenseMatmulOp op = choice.op;
       if (!op.getQuantizeInput()) {
-        lowerDenseMatmulToKernel(module, op, lanesOf(isa), shape, measured);
+        lowerDenseMatmulToKernel(module, op, lanesOf(isa), choice.shape,
+                                 choice.measured,
+                                 blocked.lookup(op.getWeight()));
         continue;
       }
       // W8A8 on vpdpbusd (elsewhere the reference lowering), one row of 64
       // bytes a step: as many rows a block as the float kernel's vectors.
       if (isa != KernelISA::AVX512VNNI)
         continue;
-      lowerDenseW8A8ToKernel(module, op, shape.rows * shape.vectors,
-                             shape.prefetch, measured);
+      lowerDenseW8A8ToKernel(module, op, choice.shape.rows * choice.shape.vectors,
+                             choice.shape.prefetch, choice.measured,
+                             blocked.lookup(op.getWeight()));
     }
     SmallVector<AttentionOp> attention;
     module.walk([&](AttentionOp op) { attention.push_back(op); });
@@ -726,6 +743,73 @@ struct BitNetLowerToCPUKernelsPass
     module.walk([&](RMSNormOp op) { norms.push_back(op); });
     for (RMSNormOp op : norms)
       lowerRMSNormToKernel(module, op);
+  }
+
+  /// A dense layer and the block shape its kernel takes.
+  struct DenseChoice {
+    DenseMatmulOp op;
+    DenseBlockShape shape;
+    SmallVector<NamedAttribute> measured;
+  };
+
+  /// The rows and columns of the blocks `choice`'s kernel reads its weight
+  /// in, if it can read it blocked.
+  std::optional<std::pair<int64_t, int64_t>>
+  denseBlocks(DenseChoice &choice) {
+    const DenseBlockShape &shape = choice.shape;
+    if (!choice.op.getQuantizeInput()) {
+      if (!denseWeightBlocks(choice.op, lanesOf(isa), shape))
+        return std::nullopt;
+      return std::make_pair(shape.rows, shape.vectors * lanesOf(isa));
+    }
+    int64_t rows = shape.rows * shape.vectors;
+    if (isa != KernelISA::AVX512VNNI || !denseW8A8WeightBlocks(choice.op, rows))
+      return std::nullopt;
+    return std::make_pair(rows, denseW8A8BlockColumns());
+  }
+
+  /// The weights to store blocked (blockDenseWeight), each with its blocked
+  /// constant: a constant that only dense kernels reading it in blocks of
+  /// one shape, which cover it, and embeddings read. The embeddings then
+  /// read the blocked constant (`blocked`), so that a tied head and
+  /// embedding still share one copy. Elsewhere the weight stays [N, K].
+  llvm::DenseMap<Value, Value>
+  blockDenseWeights(MutableArrayRef<DenseChoice> choices) {
+    llvm::MapVector<Value, SmallVector<DenseChoice *>> byWeight;
+    for (DenseChoice &choice : choices)
+      byWeight[choice.op.getWeight()].push_back(&choice);
+    llvm::DenseMap<Value, Value> blocked;
+    for (auto &[weight, readers] : byWeight) {
+      auto constant = weight.getDefiningOp<arith::ConstantOp>();
+      std::optional<std::pair<int64_t, int64_t>> blocks =
+          denseBlocks(*readers.front());
+      if (!constant || !blocks || !llvm::all_of(readers, [&](DenseChoice *c) {
+            return denseBlocks(*c) == blocks;
+          }))
+        continue;
+      // Every other reader is an embedding (the dense layers are all in
+      // `readers`).
+      auto readsBlocked = [](OpOperand &use) {
+        if (auto op = dyn_cast<DenseMatmulOp>(use.getOwner()))
+          return use.get() == op.getWeight();
+        if (auto op = dyn_cast<EmbeddingOp>(use.getOwner()))
+          return use.get() == op.getTable() && !op.getBlocked();
+        return false;
+      };
+      if (!llvm::all_of(constant->getUses(), readsBlocked))
+        continue;
+      auto [rows, columns] = *blocks;
+      Value copy = blockDenseWeight(constant, rows, columns);
+      if (!copy)
+        continue;
+      for (OpOperand &use : llvm::make_early_inc_range(constant->getUses()))
+        if (auto op = dyn_cast<EmbeddingOp>(use.getOwner())) {
+          use.set(copy);
+          op.setBlocked(ArrayRef<int64_t>{rows, columns});
+        }
+      blocked[weight] = copy;
+    }
+    return blocked;
   }
 
   /// What `bitnet-compile --tune` measured for one bitlinear shape: the

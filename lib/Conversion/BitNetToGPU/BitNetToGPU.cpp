@@ -548,6 +548,9 @@ LogicalResult BitNetLowerToGPUPass::planOp(Operation *op) {
   }
   if (auto emb = dyn_cast<EmbeddingOp>(op)) {
     RankedTensorType table = emb.getTable().getType();
+    if (emb.getBlocked())
+      return op->emitError("bitnet-lower-to-gpu: a blocked embedding table "
+                           "is a CPU kernel's layout");
     if (!table.hasStaticShape() || !emb.getTokens().getType().hasStaticShape())
       return op->emitError("bitnet-lower-to-gpu: embedding needs static "
                            "shapes");

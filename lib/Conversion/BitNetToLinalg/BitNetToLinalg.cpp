@@ -1085,11 +1085,16 @@ struct EmbeddingLowering : Lowering<EmbeddingOp> {
     Location loc = op.getLoc();
     Emitter h{rewriter, loc};
     Value table = adaptor.getTable(), tokens = adaptor.getTokens();
-    auto tableType = cast<RankedTensorType>(table.getType());
-    int64_t vocab = tableType.getDimSize(0);
+    int64_t vocab = op.getVocabulary();
+    std::optional<ArrayRef<int64_t>> blocked = op.getBlocked();
+    if (blocked && (ShapedType::isDynamic(vocab) ||
+                    ShapedType::isDynamic(op.getRowLength())))
+      return rewriter.notifyMatchFailure(op, "a blocked table of dynamic shape");
     unsigned rank = op.getType().getRank();
     SmallVector<OpFoldResult> sizes = h.sizes(tokens);
-    sizes.push_back(tensor::getMixedSize(rewriter, loc, table, 1));
+    sizes.push_back(blocked
+                        ? OpFoldResult(rewriter.getIndexAttr(op.getRowLength()))
+                        : tensor::getMixedSize(rewriter, loc, table, 1));
     Value init = h.empty(sizes, rewriter.getF32Type());
     rewriter.replaceOp(
         op, h.generic(tokens, init, {h.dropLast(rank), h.identity(rank)},
@@ -1108,8 +1113,16 @@ struct EmbeddingLowering : Lowering<EmbeddingOp> {
                         id = arith::MinSIOp::create(
                             nb, nl, id, hb.index(std::max<int64_t>(vocab - 1, 0)));
                         Value d = linalg::IndexOp::create(nb, nl, rank - 1);
-                        Value v = tensor::ExtractOp::create(
-                            nb, nl, table, ValueRange{id, d});
+                        SmallVector<Value> at{id, d};
+                        if (blocked) {
+                          Value rows = hb.index((*blocked)[0]);
+                          Value cols = hb.index((*blocked)[1]);
+                          at = {arith::DivUIOp::create(nb, nl, id, rows),
+                                arith::DivUIOp::create(nb, nl, d, cols),
+                                arith::RemUIOp::create(nb, nl, id, rows),
+                                arith::RemUIOp::create(nb, nl, d, cols)};
+                        }
+                        Value v = tensor::ExtractOp::create(nb, nl, table, at);
                         Value scale;
                         if (Value scales = adaptor.getScales())
                           scale = tensor::ExtractOp::create(nb, nl, scales,

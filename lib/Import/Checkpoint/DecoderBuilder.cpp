@@ -318,7 +318,7 @@ llvm::Expected<OwningOpRef<ModuleOp>> DecoderEmitter::build() {
   if (!table)
     return table.takeError();
   Value x = EmbeddingOp::create(b, loc, tensor({tokens, d}, f32()), *table,
-                                tokenIds, Value());
+                                tokenIds, Value(), /*blocked=*/nullptr);
 
   // Positions position + [0, S) for the rotary embedding (B sequences: the
   // tokens' own).

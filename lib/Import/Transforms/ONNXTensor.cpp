@@ -554,7 +554,8 @@ FailureOr<Results> lowerGather(Node &n) {
     outShape.push_back(data.shape()[1]);
     Value y = EmbeddingOp::create(n.b, n.loc,
                                   RankedTensorType::get(outShape, n.f32()),
-                                  data.value, indices.value, Value());
+                                  data.value, indices.value, Value(),
+                                  /*blocked=*/nullptr);
     return Results{{y, n.f32()}};
   }
   SmallVector<int64_t> shape(data.shape().take_front(*axis));

@@ -918,3 +918,39 @@ func.func @batched_attention_no_slot(%q: tensor<2x8x64xf32>, %k: tensor<2x2x64xf
   %o, %kc, %vc = bitnet.batched_attention %q, %k, %k, %c, %c, %p, %p : tensor<2x8x64xf32>, tensor<2x2x64xf32>, tensor<2x2x64xf32>, tensor<0x16x2x64xf32>, tensor<0x16x2x64xf32>, tensor<2xi32>, tensor<2xi32> -> tensor<2x8x64xf32>, tensor<0x16x2x64xf32>, tensor<0x16x2x64xf32>
   return
 }
+
+// -----
+
+// Tests that a blocked table is [V / B, D / C, B, C].
+func.func @embedding_blocked_shape(%t: tensor<8x2x16x16xf16>, %ids: tensor<4xi32>) {
+  // expected-error @below {{'bitnet.embedding' op a blocked table must be [V / 16, D / 32, 16, 32], got 8x2x16x16}}
+  %x = bitnet.embedding %t, %ids {blocked = array<i64: 16, 32>} : tensor<8x2x16x16xf16>, tensor<4xi32> -> tensor<4x64xf32>
+  return
+}
+
+// -----
+
+// Tests that a block is two positive sizes.
+func.func @embedding_blocked_sizes(%t: tensor<8x2x16x16xf16>, %ids: tensor<4xi32>) {
+  // expected-error @below {{'bitnet.embedding' op blocked must be [rows, columns] of a block, both positive}}
+  %x = bitnet.embedding %t, %ids {blocked = array<i64: 16>} : tensor<8x2x16x16xf16>, tensor<4xi32> -> tensor<4x32xf32>
+  return
+}
+
+// -----
+
+// Tests that a blocked table's rows are D = K / C x C long.
+func.func @embedding_blocked_row(%t: tensor<8x2x16x16xf16>, %ids: tensor<4xi32>) {
+  // expected-error @below {{'bitnet.embedding' op result shape 4x16 must be the token shape followed by the table's row length, 4x32}}
+  %x = bitnet.embedding %t, %ids {blocked = array<i64: 16, 16>} : tensor<8x2x16x16xf16>, tensor<4xi32> -> tensor<4x16xf32>
+  return
+}
+
+// -----
+
+// Tests that a blocked i8 table has a scale for each of its V rows.
+func.func @embedding_blocked_scales(%t: tensor<8x2x16x16xi8>, %ids: tensor<4xi32>, %s: tensor<8xf32>) {
+  // expected-error @below {{'bitnet.embedding' op scales must have shape [128], got [8]}}
+  %x = bitnet.embedding %t, %ids scales %s {blocked = array<i64: 16, 16>} : tensor<8x2x16x16xi8>, tensor<4xi32>, tensor<8xf32> -> tensor<4x32xf32>
+  return
+}

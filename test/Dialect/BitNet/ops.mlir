@@ -228,6 +228,16 @@ func.func @embedding_and_head(%t: tensor<128x64xf16>, %ids: tensor<4xi32>, %w: t
 
 // -----
 
+// Tests that an embedding of a blocked table round-trips.
+// CHECK-LABEL: func.func @embedding_blocked
+// CHECK: bitnet.embedding %{{.*}}, %{{.*}} {blocked = array<i64: 16, 32>} : tensor<8x2x16x32xf16>, tensor<4xi32> -> tensor<4x64xf32>
+func.func @embedding_blocked(%t: tensor<8x2x16x32xf16>, %ids: tensor<4xi32>) -> tensor<4x64xf32> {
+  %x = bitnet.embedding %t, %ids {blocked = array<i64: 16, 32>} : tensor<8x2x16x32xf16>, tensor<4xi32> -> tensor<4x64xf32>
+  return %x : tensor<4x64xf32>
+}
+
+// -----
+
 // Tests that batched attention round-trips with f16 caches of 4 slots.
 // CHECK-LABEL: func.func @batched_attention
 // CHECK: %{{.*}}, %{{.*}}, %{{.*}} = bitnet.batched_attention %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<3x8x64xf32>, tensor<3x2x64xf32>, tensor<3x2x64xf32>, tensor<4x128x2x64xf16>, tensor<4x128x2x64xf16>, tensor<3xi32>, tensor<3xi32> -> tensor<3x8x64xf32>, tensor<4x128x2x64xf16>, tensor<4x128x2x64xf16>

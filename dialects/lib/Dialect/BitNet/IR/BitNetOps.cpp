@@ -480,9 +480,10 @@ LogicalResult BatchedAttentionOp::verify() {
 // EmbeddingOp
 //===----------------------------------------------------------------------===//
 
-/// An i8 weight needs one f32 scale per row; a float weight none.
+/// An i8 weight (of `rows` rows) needs one f32 scale per row; a float weight
+/// none.
 static LogicalResult verifyRowScales(Operation *op, RankedTensorType weight,
-                                     Value scales) {
+                                     int64_t rows, Value scales) {
   bool quantized = weight.getElementType().isInteger(8);
   if (quantized && !scales)
     return op->emitOpError("an i8 weight needs scales, one per row");
@@ -491,24 +492,55 @@ static LogicalResult verifyRowScales(Operation *op, RankedTensorType weight,
   if (scales) {
     auto type = cast<RankedTensorType>(scales.getType());
     if (type.getRank() != 1 ||
-        !compatibleDim(type.getDimSize(0), weight.getDimSize(0)))
+        !compatibleDim(type.getDimSize(0), rows))
       return op->emitOpError("scales must have shape [")
-             << shapeStr(weight.getDimSize(0)) << "], got ["
+             << shapeStr(rows) << "], got ["
              << shapeStr(type.getShape()) << "]";
   }
   return success();
 }
 
+/// A blocked dimension (`blocks` blocks of `size`) is dynamic if `blocks` is.
+static int64_t blockedDim(int64_t blocks, int64_t size) {
+  return ShapedType::isDynamic(blocks) ? ShapedType::kDynamic : blocks * size;
+}
+
+int64_t EmbeddingOp::getVocabulary() {
+  RankedTensorType table = getTable().getType();
+  if (std::optional<ArrayRef<int64_t>> blocked = getBlocked())
+    return blockedDim(table.getDimSize(0), (*blocked)[0]);
+  return table.getDimSize(0);
+}
+
+int64_t EmbeddingOp::getRowLength() {
+  RankedTensorType table = getTable().getType();
+  if (std::optional<ArrayRef<int64_t>> blocked = getBlocked())
+    return blockedDim(table.getDimSize(1), (*blocked)[1]);
+  return table.getDimSize(1);
+}
+
 LogicalResult EmbeddingOp::verify() {
   RankedTensorType table = getTable().getType();
-  if (table.getRank() != 2)
+  if (std::optional<ArrayRef<int64_t>> blocked = getBlocked()) {
+    if (blocked->size() != 2 || (*blocked)[0] < 1 || (*blocked)[1] < 1)
+      return emitOpError("blocked must be [rows, columns] of a block, both "
+                         "positive");
+    if (table.getRank() != 4 ||
+        !compatibleDim(table.getDimSize(2), (*blocked)[0]) ||
+        !compatibleDim(table.getDimSize(3), (*blocked)[1]))
+      return emitOpError("a blocked table must be [V / ")
+             << (*blocked)[0] << ", D / " << (*blocked)[1] << ", "
+             << (*blocked)[0] << ", " << (*blocked)[1] << "], got "
+             << shapeStr(table.getShape());
+  } else if (table.getRank() != 2) {
     return emitOpError("table must be [vocabulary, dim], got rank ")
            << table.getRank();
-  if (failed(verifyRowScales(*this, table, getScales())))
+  }
+  if (failed(verifyRowScales(*this, table, getVocabulary(), getScales())))
     return failure();
   RankedTensorType tokens = getTokens().getType();
   SmallVector<int64_t> expected(tokens.getShape());
-  expected.push_back(table.getDimSize(1));
+  expected.push_back(getRowLength());
   if (!compatibleShape(getType().getShape(), expected))
     return emitOpError("result shape ")
            << shapeStr(getType().getShape()) << " must be the token shape "
@@ -528,7 +560,7 @@ LogicalResult DenseMatmulOp::verify() {
     return emitOpError("input must have rank >= 1, got a scalar");
   if (weight.getRank() != 2)
     return emitOpError("weight must be [N, K], got rank ") << weight.getRank();
-  if (failed(verifyRowScales(*this, weight, getScales())))
+  if (failed(verifyRowScales(*this, weight, weight.getDimSize(0), getScales())))
     return failure();
   if (getQuantizeInput() && !weight.getElementType().isInteger(8))
     return emitOpError("quantize_input needs an i8 weight (with its row "

@@ -370,17 +370,29 @@ def BitNet_EmbeddingOp : BitNet_Op<"embedding", [Pure]> {
     `[0, V - 1]` so that a bad id never reads outside the table. An i8 table
     has one scale per row: `float(table[id, d]) * scales[id]`.
 
+    With `blocked = [B, C]`, the table is stored in blocks, as a head's
+    kernel streams it (a table a language-model head shares): a tensor
+    `[V / B, D / C, B, C]` holding `table[b * B + r, c * C + j]` at
+    `[b, c, r, j]`, so that B rows of C columns are one run of memory.
+
     ```mlir
     %x = bitnet.embedding %table, %tokens : tensor<128x64xf16>, tensor<4xi32> -> tensor<4x64xf32>
     %y = bitnet.embedding %table8, %tokens scales %s : tensor<128x64xi8>, tensor<4xi32>, tensor<128xf32> -> tensor<4x64xf32>
+    %z = bitnet.embedding %blocks, %tokens {blocked = array<i64: 16, 32>} : tensor<8x2x16x32xf16>, tensor<4xi32> -> tensor<4x64xf32>
     ```
   }];
   let arguments = (ins BitNet_FloatWeightTensor:$table, BitNet_IntTensor:$tokens,
-                       Optional<BitNet_F32Tensor>:$scales);
+                       Optional<BitNet_F32Tensor>:$scales,
+                       OptionalAttr<DenseI64ArrayAttr>:$blocked);
   let results = (outs BitNet_F32Tensor:$result);
   let assemblyFormat = [{
     $table `,` $tokens (`scales` $scales^)? attr-dict `:` type($table) `,`
     type($tokens) (`,` type($scales)^)? `->` type($result)
+  }];
+  let extraClassDeclaration = [{
+    /// Rows of the table (V) and their length (D), blocked or not.
+    int64_t getVocabulary();
+    int64_t getRowLength();
   }];
   let hasVerifier = 1;
 }
