@@ -747,8 +747,9 @@ class DenseEndToEnd : public ::testing::TestWithParam<DenseCase> {};
 
 /// The block shapes (rows, vectors, bytes ahead) bitnet-compile --tune
 /// times for 16- and 8-float vectors, beside the defaults.
-constexpr const char *kTunedBlocks16[] = {"8:2:256",  "16:1:1024", "32:1:256",
-                                          "16:2:512", "16:2:0",    "4:4:1024"};
+constexpr const char *kTunedBlocks16[] = {"8:2:256",  "16:1:1024", "16:1:0",
+                                          "32:1:256", "16:2:512",  "16:2:0",
+                                          "4:4:1024"};
 constexpr const char *kTunedBlocks8[] = {"4:2:256", "8:1:256", "8:1:1024",
                                          "2:4:1024"};
 

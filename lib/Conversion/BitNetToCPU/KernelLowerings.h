@@ -23,9 +23,10 @@ struct DenseBlockShape {
 
 /// The block shape the dense kernels take for the CPU `module` is compiled
 /// for (vectors of `lanes` floats), where no measured one is given, for a
-/// weight stored blocked (blockDenseWeight) or [N, K].
+/// weight stored blocked (blockDenseWeight) or [N, K], for the float kernel
+/// or the W8A8 one.
 DenseBlockShape defaultDenseBlockShape(ModuleOp module, int64_t lanes,
-                                       bool blocked);
+                                       bool blocked, bool w8a8);
 
 /// Whether the float kernel taking blocks of `shape` can read `op`'s weight
 /// blocked: whole blocks of `shape.rows` rows by one step's columns

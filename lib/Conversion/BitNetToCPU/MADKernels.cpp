@@ -684,7 +684,8 @@ struct BitNetLowerToCPUKernelsPass
     for (DenseMatmulOp op : dense) {
       // The block shape measured on the machine for this shape, if any.
       DenseBlockShape shape =
-          defaultDenseBlockShape(module, lanesOf(isa), /*blocked=*/true);
+          defaultDenseBlockShape(module, lanesOf(isa), /*blocked=*/true,
+                                 op.getQuantizeInput());
       SmallVector<NamedAttribute> measured;
       RankedTensorType xType = op.getInput().getType();
       RankedTensorType wType = op.getWeight().getType();
@@ -713,7 +714,8 @@ struct BitNetLowerToCPUKernelsPass
     for (DenseChoice &choice : choices)
       if (!blocked.count(choice.op.getWeight()) && choice.measured.empty())
         choice.shape =
-            defaultDenseBlockShape(module, lanesOf(isa), /*blocked=*/false);
+            defaultDenseBlockShape(module, lanesOf(isa), /*blocked=*/false,
+                                   choice.op.getQuantizeInput());
     for (DenseChoice &choice : choices) {
       DenseMatmulOp op = choice.op;
       if (!op.getQuantizeInput()) {
