@@ -253,8 +253,12 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
     // columns at a time: a row starts a step's bytes after the one before.
     int64_t blockBytes = blockRows * k * weightBytes;
     int64_t stepBytes = vectorsPerStep * lanes * weightBytes;
-    Value nextBlk = arith::MinSIOp::create(bb, loc, add(bb, blk, cI64(bb, 1)),
-                                           cI64(bb, blocks - 1));
+    Value nextBlk =
+        blocked && m > 1
+            ? arith::MinSIOp::create(bb, loc, add(bb, blk, cI64(bb, 1)),
+                                     cI64(bb, blocks - 1))
+                  .getResult()
+            : Value();
     for (int64_t r = 0; r < blockRows; ++r) {
       Value row = add(bb, mul(bb, blk, blockRows), cI64(bb, r));
       rows.push_back(row);
@@ -447,15 +451,19 @@ DenseBlockShape mlir::bitnet::defaultDenseBlockShape(ModuleOp module,
   return blockShape(lanes, targetChip(module), blocked, w8a8);
 }
 
+bool mlir::bitnet::denseBlocksCover(DenseMatmulOp op, int64_t rows,
+                                    int64_t columns) {
+  RankedTensorType wType = op.getWeight().getType();
+  return wType.hasStaticShape() && op.getInput().getType().hasStaticShape() &&
+         op.getType().hasStaticShape() && wType.getDimSize(0) > 0 &&
+         wType.getDimSize(0) % rows == 0 && wType.getDimSize(1) > 0 &&
+         wType.getDimSize(1) % columns == 0;
+}
+
 bool mlir::bitnet::denseWeightBlocks(DenseMatmulOp op, int64_t lanes,
                                      DenseBlockShape shape) {
-  RankedTensorType wType = op.getWeight().getType();
-  int64_t columns = shape.vectors * lanes;
-  return !op.getQuantizeInput() && wType.hasStaticShape() &&
-         op.getInput().getType().hasStaticShape() &&
-         op.getType().hasStaticShape() && wType.getDimSize(0) > 0 &&
-         wType.getDimSize(0) % shape.rows == 0 &&
-         wType.getDimSize(1) > 0 && wType.getDimSize(1) % columns == 0;
+  return !op.getQuantizeInput() &&
+         denseBlocksCover(op, shape.rows, shape.vectors * lanes);
 }
 
 Value mlir::bitnet::blockDenseWeight(arith::ConstantOp weight, int64_t rows,

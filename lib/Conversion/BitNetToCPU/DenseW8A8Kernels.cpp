@@ -260,13 +260,9 @@ LLVM::LLVMFuncOp DenseW8A8KernelEmitter::createMain(LLVM::LLVMFuncOp quantize,
 }
 
 bool mlir::bitnet::denseW8A8WeightBlocks(DenseMatmulOp op, int64_t blockRows) {
-  RankedTensorType wType = op.getWeight().getType();
-  return op.getQuantizeInput() && wType.hasStaticShape() &&
-         op.getInput().getType().hasStaticShape() &&
-         op.getType().hasStaticShape() && wType.getDimSize(0) > 0 &&
-         wType.getDimSize(0) % blockRows == 0 && wType.getDimSize(1) > 0 &&
-         wType.getDimSize(1) % kStepBytes == 0 &&
-         wType.getDimSize(1) <= kMaxColumns;
+  return op.getQuantizeInput() &&
+         denseBlocksCover(op, blockRows, kStepBytes) &&
+         op.getWeight().getType().getDimSize(1) <= kMaxColumns;
 }
 
 int64_t mlir::bitnet::denseW8A8BlockColumns() { return kStepBytes; }
@@ -289,7 +285,10 @@ bool mlir::bitnet::lowerDenseW8A8ToKernel(ModuleOp module, DenseMatmulOp op,
   if (n == 0 || k == 0 || k > kMaxColumns)
     return false; // the reference lowering handles these
   int64_t m = xType.getNumElements() / k;
-  bool blocked = blockedWeight && k % kStepBytes == 0 && !weights.isSplat();
+  // blockDenseWeight made it (whole blocks, not a splat), for this op.
+  bool blocked = static_cast<bool>(blockedWeight);
+  assert((!blocked || (k % kStepBytes == 0 && !weights.isSplat())) &&
+         "a blocked weight covers K in whole steps");
   DenseW8A8KernelEmitter emitter(module, m, n, k, blockRows, prefetch, blocked);
 
   // Each row's sum of weights, and the weight itself when K is a multiple of

@@ -28,6 +28,10 @@ struct DenseBlockShape {
 DenseBlockShape defaultDenseBlockShape(ModuleOp module, int64_t lanes,
                                        bool blocked, bool w8a8);
 
+/// Whether `op`'s shapes are static and whole blocks of `rows` x `columns`
+/// cover its weight.
+bool denseBlocksCover(DenseMatmulOp op, int64_t rows, int64_t columns);
+
 /// Whether the float kernel taking blocks of `shape` can read `op`'s weight
 /// blocked: whole blocks of `shape.rows` rows by one step's columns
 /// (`shape.vectors` vectors of `lanes`) cover it.
