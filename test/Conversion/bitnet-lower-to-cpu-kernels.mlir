@@ -109,18 +109,24 @@ func.func @narrow(%x: tensor<1x16xf32>) -> tensor<1x20xf32> {
 // -----
 
 // Tests that the weight stream is prefetched the given distance ahead, and
-// not at all with 0.
+// not at all with 0; without a distance, and without a target CPU whose
+// default differs (bitnet-lower-to-cpu-kernels-zen4.mlir), 4096 bytes.
 // RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="prefetch-distance=1024" | FileCheck %s --check-prefix=PF
+// RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels | FileCheck %s --check-prefix=DEFPF
 // RUN: bitnet-opt %s -split-input-file --canonicalize --bitnet-lower-to-cpu-kernels="prefetch-distance=0" | FileCheck %s --check-prefix=NOPF
-// RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="prefetch-distance=-1" 2>&1 | FileCheck %s --check-prefix=BADPF
+// RUN: not bitnet-opt %s --bitnet-lower-to-cpu-kernels="prefetch-distance=-2" 2>&1 | FileCheck %s --check-prefix=BADPF
 // PF-LABEL:  llvm.func internal @__bitnet_mad_avx512vnni_1x20x16_chunk
 // PF:          %[[D:.*]] = arith.constant 1024 : i64
 // PF:          %[[P:.*]] = llvm.getelementptr %{{.*}}[%[[D]]]
 // PF:          "llvm.intr.prefetch"(%[[P]])
+// DEFPF-LABEL: llvm.func internal @__bitnet_mad_avx512vnni_1x20x16_chunk
+// DEFPF:         %[[D:.*]] = arith.constant 4096 : i64
+// DEFPF:         %[[P:.*]] = llvm.getelementptr %{{.*}}[%[[D]]]
+// DEFPF:         "llvm.intr.prefetch"(%[[P]])
 // NOPF-LABEL: llvm.func internal @__bitnet_mad_avx512vnni_1x20x16_chunk
 // NOPF-NOT:    llvm.intr.prefetch
 // NOPF:        llvm.func internal @__bitnet_mad_avx512vnni_1x20x16(
-// BADPF: prefetch-distance must be >= 0, got -1
+// BADPF: prefetch-distance must be >= 0 (or -1, the target's default), got -2
 func.func @prefetch(%x: tensor<1x16xf32>) -> tensor<1x20xf32> {
   %w = arith.constant dense<0.25> : tensor<20x16xf32>
   %wq, %ws = bitnet.ternarize %w : tensor<20x16xf32> -> tensor<20x16xi8>, tensor<f32>

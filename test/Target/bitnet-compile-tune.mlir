@@ -46,7 +46,7 @@
 // CHECK-SAME:      bitnet.kernel = {{{(default_ns = [1-9][0-9]* : i64, )?}}family = "dense"
 
 // FIRST: --tune: timing the kernels of 3 layer shape(s) on 1 thread(s), weights in cache
-// FIRST: 1x64x128 mad {{ *[0-9.]+}} us lut {{ *[0-9.]+}} us -> {{mad|lut|within 10%: the cost model's}}; prefetch 4096:{{[0-9.]+}} 0:{{[0-9.]+}} 1024:{{[0-9.]+}} 16384:{{[0-9.]+}} us -> {{0 bytes|1024 bytes|16384 bytes|4096 \(within 10%\)}}
+// FIRST: 1x64x128 mad {{ *[0-9.]+}} us lut {{ *[0-9.]+}} us -> {{mad|lut|within 10%: the cost model's}}; prefetch default:{{[0-9.]+}} 0:{{[0-9.]+}} 1024:{{[0-9.]+}} 4096:{{[0-9.]+}} 16384:{{[0-9.]+}} us -> {{0 bytes|1024 bytes|4096 bytes|16384 bytes|the default \(within 10%\)}}
 // FIRST: 1x128x64
 // FIRST: dense 1x96x128 f16: default {{[0-9.]+}} us, 8x2x1024:{{[0-9.]+}} 8x2x256:{{[0-9.]+}} 16x1x256:{{[0-9.]+}} 16x1x1024:{{[0-9.]+}} 16x1x0:{{[0-9.]+}} 32x1x256:{{[0-9.]+}} 16x2x512:{{[0-9.]+}} 16x2x0:{{[0-9.]+}} 4x4x1024:{{[0-9.]+}} -> {{[0-9x]+|the default \(within 10%\)}}
 // FIRST: --tune: kept in {{.*}}cache.json
@@ -63,6 +63,7 @@
 // CACHE-NEXT: "0": {{[1-9][0-9]*}},
 // CACHE-NEXT: "1024": {{[1-9][0-9]*}},
 // CACHE-NEXT: "16384": {{[1-9][0-9]*}},
+// CACHE-NEXT: "4096": {{[1-9][0-9]*}},
 // CACHE-NEXT: "default": {{[1-9][0-9]*}}
 // CACHE-NEXT: },
 // CACHE-NEXT: "prefetch_of": "{{mad|lut|auto}}"
@@ -72,7 +73,7 @@
 // CACHE-NEXT: "shapes_ns": {
 // CACHE-NEXT: "16x1x0": {{[1-9][0-9]*}},
 // CACHE-NEXT: "16x1x1024": {{[1-9][0-9]*}},
-// CACHE: "version": 2
+// CACHE: "version": 3
 
 // DAMAGED: warning: the tuning cache {{.*}}bad.json is not one this compiler wrote; it is started again
 

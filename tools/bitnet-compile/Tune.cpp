@@ -57,8 +57,11 @@ struct LayerShape {
 constexpr const char *kFamilies[] = {"mad", "lut"};
 
 /// Prefetch distances (bytes ahead of a layer's weight stream) timed for the
-/// family a shape takes, against the compiler's default (4096).
-constexpr int64_t kPrefetchCandidates[] = {0, 1024, 16384};
+/// family a shape takes, against the compiler's default for the target CPU
+/// (4096 bytes, or none for the MAD kernels on a Zen 4; timed twice where it
+/// is a candidate, which costs a little time and keeps the cache's entries
+/// alike on every CPU).
+constexpr int64_t kPrefetchCandidates[] = {0, 1024, 4096, 16384};
 
 /// Block shapes of the dense kernels (rows, vectors a row a step, bytes
 /// ahead) timed against the target's default, for 16- and 8-float vectors.
@@ -442,7 +445,7 @@ Bench denseBench(const DenseShape &dense, bool cold, int64_t cacheBytes) {
   return bench;
 }
 
-/// The cache file: {"version": 2, "machines": {machine: {key: times}}},
+/// The cache file: {"version": 3, "machines": {machine: {key: times}}},
 /// where a bitlinear shape's times are {"mad_ns", "lut_ns", "prefetch_of",
 /// "prefetch_ns": {bytes: ns}} and a dense shape's {"default_ns",
 /// "shapes_ns": {"RxVxP": ns}}. The choices are made from the times again
@@ -514,7 +517,7 @@ public:
   }
 
 private:
-  static constexpr int64_t kVersion = 2;
+  static constexpr int64_t kVersion = 3;
   std::string path;
   llvm::json::Object data;
 };
@@ -787,13 +790,13 @@ llvm::Error mlir::bitnet::tuneKernels(ModuleOp module, CompileOptions &options,
                                     times->prefetchNs[i] / 1e3);
       note(llvm::formatv(
           "  {0,-16} mad {1,9:f2} us  lut {2,9:f2} us  -> {3}; prefetch "
-          "4096:{4:f2}{5} us -> {6}{7}",
+          "default:{4:f2}{5} us -> {6}{7}",
           name, times->familyNs[0] / 1e3, times->familyNs[1] / 1e3,
           family == "auto" ? "within " + percent + ": the cost model's"
                            : family,
           times->defaultPrefetchNs / 1e3, prefetches,
           best >= 0 ? std::to_string(kPrefetchCandidates[best]) + " bytes"
-                    : "4096 (within " + percent + ")",
+                    : "the default (within " + percent + ")",
           fromCache ? " (cached)" : ""));
     }
   }

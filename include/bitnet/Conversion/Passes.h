@@ -35,6 +35,13 @@ namespace mlir::bitnet {
 #define GEN_PASS_DECL
 #include "bitnet/Conversion/Passes.h.inc"
 
+/// Bytes ahead of its weight stream a bitlinear kernel of `family` (MAD or
+/// LUT) prefetches on the CPU `chip` (#bitnet.target's, such as "znver4")
+/// where bitnet-lower-to-cpu-kernels' prefetch-distance is not given: none
+/// for the MAD kernels on an AMD Zen 4, whose own prefetchers keep up with
+/// that stream, 4096 bytes otherwise.
+int64_t defaultPrefetchDistance(StringRef chip, KernelFamily family);
+
 /// Converts `!bitnet.ternary` to its storage tensor, everything else to itself.
 void populateBitNetToLinalgTypeConversion(TypeConverter &converter);
 

@@ -121,11 +121,12 @@ def BitNetLowerToCPUKernels
     Option<"cacheBytes", "cache-bytes", "int64_t", /*default=*/"32 << 20",
            "The last-level cache: larger models stream their weights from "
            "memory (family=auto)">,
-    // 4096 bytes ahead measured best here: weights streamed from memory
-    // reach the read bandwidth of one core, without slowing cached weights.
+    // -1: defaultPrefetchDistance(target chip, family), measured per CPU.
     Option<"prefetchDistance", "prefetch-distance", "int64_t",
-           /*default=*/"4096",
-           "Bytes ahead of the weight stream to prefetch (0: none)">,
+           /*default=*/"-1",
+           "Bytes ahead of the weight stream to prefetch (0: none; -1: the "
+           "target's default, none for the MAD kernels on an AMD Zen 4 and "
+           "4096 otherwise)">,
     Option<"layoutTokens", "layout-tokens", "int64_t", /*default=*/"0",
            "With family=auto, choose each layer's family as for a step of "
            "this many tokens where that is more than the layer's own (as for "

@@ -10,13 +10,16 @@
 // rate of where the weights stay between calls: the core's L2, the
 // last-level cache, or memory. The MAD kernel computes faster; the LUT
 // kernel reads 17% fewer bytes and pays for its tables once per token. The
-// rates were measured on an Emerald Rapids core (2.1 GHz) with the kernel
-// benchmark (bench/kernel_benchmark.cc): what matters is their ratio.
+// rates were measured with the kernel benchmark (bench/kernel_benchmark.cc)
+// on the cores named in CostModel.cpp, and an Emerald Rapids core's stand
+// for the others: what matters is their ratio.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef BITNET_CONVERSION_BITNETTOCPU_COSTMODEL_H
 #define BITNET_CONVERSION_BITNETTOCPU_COSTMODEL_H
+
+#include "llvm/ADT/StringRef.h"
 
 #include <cstdint>
 
@@ -34,9 +37,11 @@ struct KernelCostEstimate {
 /// Where a model's weights stay between calls.
 enum class WeightResidency { L2, LastLevelCache, Memory };
 
-/// The estimate for `m` tokens times an `n x k` ternary weight.
+/// The estimate for `m` tokens times an `n x k` ternary weight on the CPU
+/// `chip` (#bitnet.target's, such as "znver4"; "" for none).
 KernelCostEstimate estimateBitLinear(int64_t m, int64_t n, int64_t k,
-                                     WeightResidency residency);
+                                     WeightResidency residency,
+                                     llvm::StringRef chip);
 
 } // namespace mlir::bitnet
 

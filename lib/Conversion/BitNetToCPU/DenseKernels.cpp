@@ -113,8 +113,7 @@ static DenseBlockShape blockShape(int64_t lanes, StringRef chip, bool blocked,
   return {8, 2, 1024};
 }
 
-/// The CPU `module` is compiled for (#bitnet.target's chip), or "".
-static StringRef targetChip(ModuleOp module) {
+StringRef mlir::bitnet::targetChip(ModuleOp module) {
   auto target = module->getAttrOfType<TargetAttr>(kTargetAttrName);
   return target ? target.getChip() : StringRef();
 }

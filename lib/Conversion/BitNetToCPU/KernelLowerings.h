@@ -21,6 +21,10 @@ struct DenseBlockShape {
   int64_t rows, vectors, prefetch;
 };
 
+/// The CPU `module` is compiled for (#bitnet.target's chip, such as
+/// "znver4"), or "" where it names none.
+StringRef targetChip(ModuleOp module);
+
 /// The block shape the dense kernels take for the CPU `module` is compiled
 /// for (vectors of `lanes` floats), where no measured one is given, for a
 /// weight stored blocked (blockDenseWeight) or [N, K], for the float kernel

@@ -618,9 +618,9 @@ struct BitNetLowerToCPUKernelsPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    if (prefetchDistance < 0) {
+    if (prefetchDistance < -1) {
       module.emitError("bitnet-lower-to-cpu-kernels: prefetch-distance must "
-                       "be >= 0, got ")
+                       "be >= 0 (or -1, the target's default), got ")
           << static_cast<int64_t>(prefetchDistance);
       return signalPassFailure();
     }
@@ -899,7 +899,6 @@ struct BitNetLowerToCPUKernelsPass
     int64_t layoutM = std::max<int64_t>(m, layoutTokens);
     auto tunedChoice = tunedChoices.find(
         llvm::formatv("{0}x{1}x{2}", layoutM, n, k).str());
-    int64_t prefetch = prefetchDistance;
     const TunedChoice *measured = family == KernelFamily::Auto &&
                                           tunedChoice != tunedChoices.end()
                                       ? &tunedChoice->second
@@ -919,7 +918,8 @@ struct BitNetLowerToCPUKernelsPass
       if (layoutTokens > 1 && madUsesPrefillLoop(layoutM, k) &&
           lutUsesUnpackLoop(layoutM, k))
         estimateM = 1;
-      KernelCostEstimate e = estimateBitLinear(estimateM, n, k, residency);
+      KernelCostEstimate e =
+          estimateBitLinear(estimateM, n, k, residency, targetChip(module));
       useLUT = e.preferLUT();
       if (estimateM != layoutM)
         estimates.push_back(
@@ -935,6 +935,12 @@ struct BitNetLowerToCPUKernelsPass
           b.getNamedAttr("lut_cycles",
                          b.getI64IntegerAttr(std::llround(e.lutCycles)))});
     }
+    int64_t prefetch =
+        prefetchDistance >= 0
+            ? static_cast<int64_t>(prefetchDistance)
+            : defaultPrefetchDistance(targetChip(module),
+                                      useLUT ? KernelFamily::LUT
+                                             : KernelFamily::MAD);
     if (measured && measured->prefetch >= 0) {
       prefetch = measured->prefetch;
       estimates.push_back(
