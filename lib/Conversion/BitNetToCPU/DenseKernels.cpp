@@ -98,18 +98,25 @@ static constexpr int64_t kCacheLine = 64;
 /// measured best of the shapes tried there, [N, K] (above); other CPUs keep
 /// it, blocked too, until measured.
 ///
+/// An i8 weight (widened to f32) takes one more instruction a vector, and
+/// with 16 x 2 its 32 accumulators left the widened vectors no registers:
+/// the loop spilled. On the Zen 4 the 2B model's blocked i8 head streamed
+/// 24.2-25.3 GB/s with 16 x 1 against 20.0-22.3 with 16 x 2 (three
+/// alternating profiled steps, one thread), and decode ran 1.06x and 1.02x
+/// as fast on one thread, 1.04x on two (five alternating rounds each).
+///
 /// A W8A8 kernel takes rows x vectors rows a block, one vector each. On the
 /// Zen 4 its int8 head blocked 16 rows, nothing ahead, made decode 1.22x
 /// and 1.09x as fast as [N, K] 16 rows and 256 bytes ahead; blocked 32 rows
 /// only 1.03x and 1.07x (five alternating rounds).
 static DenseBlockShape blockShape(int64_t lanes, StringRef chip, bool blocked,
-                                  bool w8a8) {
+                                  bool w8a8, bool int8) {
   if (lanes < 16)
     return {4, 2, 1024};
   if (chip == "znver4")
-    return !blocked ? DenseBlockShape{16, 1, 256}
-           : w8a8   ? DenseBlockShape{16, 1, 0}
-                    : DenseBlockShape{16, 2, 0};
+    return !blocked       ? DenseBlockShape{16, 1, 256}
+           : w8a8 || int8 ? DenseBlockShape{16, 1, 0}
+                          : DenseBlockShape{16, 2, 0};
   return {8, 2, 1024};
 }
 
@@ -445,9 +452,12 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createMain(LLVM::LLVMFuncOp chunk) {
 }
 
 DenseBlockShape mlir::bitnet::defaultDenseBlockShape(ModuleOp module,
-                                                     int64_t lanes, bool blocked,
-                                                     bool w8a8) {
-  return blockShape(lanes, targetChip(module), blocked, w8a8);
+                                                     DenseMatmulOp op,
+                                                     int64_t lanes,
+                                                     bool blocked) {
+  return blockShape(
+      lanes, targetChip(module), blocked, op.getQuantizeInput(),
+      op.getWeight().getType().getElementType().isInteger(8));
 }
 
 bool mlir::bitnet::denseBlocksCover(DenseMatmulOp op, int64_t rows,

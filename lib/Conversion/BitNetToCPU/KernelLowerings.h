@@ -25,12 +25,12 @@ struct DenseBlockShape {
 /// "znver4"), or "" where it names none.
 StringRef targetChip(ModuleOp module);
 
-/// The block shape the dense kernels take for the CPU `module` is compiled
-/// for (vectors of `lanes` floats), where no measured one is given, for a
-/// weight stored blocked (blockDenseWeight) or [N, K], for the float kernel
-/// or the W8A8 one.
-DenseBlockShape defaultDenseBlockShape(ModuleOp module, int64_t lanes,
-                                       bool blocked, bool w8a8);
+/// The block shape the dense kernel of `op` (the float kernel or the W8A8
+/// one, by its weight's type) takes for the CPU `module` is compiled for
+/// (vectors of `lanes` floats), where no measured one is given, for a
+/// weight stored blocked (blockDenseWeight) or [N, K].
+DenseBlockShape defaultDenseBlockShape(ModuleOp module, DenseMatmulOp op,
+                                       int64_t lanes, bool blocked);
 
 /// Whether `op`'s shapes are static and whole blocks of `rows` x `columns`
 /// cover its weight.

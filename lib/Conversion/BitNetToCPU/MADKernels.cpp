@@ -684,8 +684,7 @@ struct BitNetLowerToCPUKernelsPass
     for (DenseMatmulOp op : dense) {
       // The block shape measured on the machine for this shape, if any.
       DenseBlockShape shape =
-          defaultDenseBlockShape(module, lanesOf(isa), /*blocked=*/true,
-                                 op.getQuantizeInput());
+          defaultDenseBlockShape(module, op, lanesOf(isa), /*blocked=*/true);
       SmallVector<NamedAttribute> measured;
       RankedTensorType xType = op.getInput().getType();
       RankedTensorType wType = op.getWeight().getType();
@@ -713,9 +712,8 @@ struct BitNetLowerToCPUKernelsPass
     // measured.
     for (DenseChoice &choice : choices)
       if (!blocked.count(choice.op.getWeight()) && choice.measured.empty())
-        choice.shape =
-            defaultDenseBlockShape(module, lanesOf(isa), /*blocked=*/false,
-                                   choice.op.getQuantizeInput());
+        choice.shape = defaultDenseBlockShape(module, choice.op, lanesOf(isa),
+                                              /*blocked=*/false);
     for (DenseChoice &choice : choices) {
       DenseMatmulOp op = choice.op;
       if (!op.getQuantizeInput()) {
