@@ -104,19 +104,11 @@ mlir::bitnet::estimateBitLinear(int64_t m, int64_t n, int64_t k,
     lutCompute = m * perToken / r.lutUnpacked;
     lutTables = 0;
   }
-  double madRate, lutRate;
-  switch (residency) {
-  case WeightResidency::L2:
+  double madRate = r.madMemoryBytes, lutRate = r.lutMemoryBytes;
+  if (residency == WeightResidency::L2)
     madRate = lutRate = r.l2Bytes;
-    break;
-  case WeightResidency::LastLevelCache:
+  else if (residency == WeightResidency::LastLevelCache)
     madRate = lutRate = r.llcBytes;
-    break;
-  case WeightResidency::Memory:
-    madRate = r.madMemoryBytes;
-    lutRate = r.lutMemoryBytes;
-    break;
-  }
   e.madCycles = std::max(madCompute, e.madBytes / madRate);
   e.lutCycles = std::max(lutCompute, e.lutBytes / lutRate) + lutTables;
   return e;
