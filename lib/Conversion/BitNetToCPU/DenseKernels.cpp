@@ -17,7 +17,7 @@
 //    (blockDenseWeight): a block's rows interleaved one step's columns at a
 //    time, so that the block is one run of memory, read in order, not as
 //    many streams as it has rows. On an AMD EPYC Zen 4 the 2B model's
-//    128256 x 2560 f16 head streamed 21.7 GB/s so against 17.1 [N, K], one
+//    128256 x 2560 f16 head streamed 21.7 GB/s against 17.1 [N, K], one
 //    thread, in the same minute (bitnet-run --profile); a tied embedding
 //    reads the same copy (`bitnet.embedding`'s `blocked`). Otherwise the
 //    weight stays [N, K];
@@ -67,8 +67,6 @@
 
 using namespace mlir;
 using namespace mlir::bitnet;
-
-static constexpr int64_t kCacheLine = 64;
 
 /// The block shape where none was measured for the layer (bitnet-compile
 /// --tune times candidates on the machine), for a weight stored [N, K] or
@@ -319,28 +317,20 @@ LLVM::LLVMFuncOp DenseKernelEmitter::createChunk() {
         // block come before the next step's.
         Value kkBytes = mul(kb, kk, blocked ? blockRows * weightBytes
                                             : weightBytes);
-        auto prefetch = [&](Value at, int64_t bytes, int64_t locality) {
-          for (int64_t line = 0; line < bytes; line += kCacheLine)
-            LLVM::Prefetch::create(kb, loc, gep(kb, at, cI64(kb, line)),
-                                   kb.getI32IntegerAttr(0),
-                                   kb.getI32IntegerAttr(locality),
-                                   kb.getI32IntegerAttr(1));
-        };
         // Blocked, a token alone reads the block in one stream: its lines
         // `prefetchBytes` ahead, if any.
         if (blocked && m == 1 && prefetchBytes > 0)
-          prefetch(gep(kb, gep(kb, rowBase[0], kkBytes), cI64(kb, prefetchBytes)),
-                   blockRows * vectors * lanes * weightBytes, 3);
+          prefetchLines(kb, gep(kb, rowBase[0], kkBytes), prefetchBytes,
+                        blockRows * vectors * lanes * weightBytes);
         for (int64_t r = 0; r < tileRows; ++r) {
           Value at = gep(kb, rowBase[row0 + r], kkBytes);
           // The rows stream from memory: ask for each line once, early (with
           // several tokens, the next block's row at the same column).
           if (m > 1)
-            prefetch(gep(kb, nextBase[row0 + r], kkBytes),
-                     vectors * lanes * weightBytes, kNextBlockLocality);
+            prefetchLines(kb, gep(kb, nextBase[row0 + r], kkBytes), 0,
+                          vectors * lanes * weightBytes, kNextBlockLocality);
           else if (!blocked)
-            prefetch(gep(kb, at, cI64(kb, prefetchBytes)),
-                     vectors * lanes * weightBytes, 3);
+            prefetchLines(kb, at, prefetchBytes, vectors * lanes * weightBytes);
           for (int64_t v = 0; v < vectors; ++v) {
             Value wv = widen(
                 kb, load(kb, weightsV,

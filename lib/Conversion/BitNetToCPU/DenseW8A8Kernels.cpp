@@ -177,23 +177,16 @@ LLVM::LLVMFuncOp DenseW8A8KernelEmitter::createChunk() {
                [&](OpBuilder &kb, Value kk, ValueRange carried) {
                  Value xv = load(kb, bytesV, gep(kb, codes, kk));
                  SmallVector<Value> next;
-                 auto prefetchAt = [&](Value at) {
-                   LLVM::Prefetch::create(kb, loc, at, kb.getI32IntegerAttr(0),
-                                          kb.getI32IntegerAttr(3),
-                                          kb.getI32IntegerAttr(1));
-                 };
                  Value kkBytes = blocked ? mul(kb, kk, blockRows) : kk;
                  // Blocked, the block is one stream: its lines `prefetch`
                  // bytes ahead, if any.
                  if (blocked && prefetch > 0)
-                   for (int64_t r = 0; r < blockRows; ++r)
-                     prefetchAt(gep(kb, rowBase[0],
-                                    add(kb, kkBytes,
-                                        cI64(kb, prefetch + r * kStepBytes))));
+                   prefetchLines(kb, gep(kb, rowBase[0], kkBytes), prefetch,
+                                 blockRows * kStepBytes);
                  for (int64_t r = 0; r < blockRows; ++r) {
                    Value at = gep(kb, rowBase[r], kkBytes);
                    if (!blocked)
-                     prefetchAt(gep(kb, at, cI64(kb, prefetch)));
+                     prefetchLines(kb, at, prefetch, kStepBytes);
                    Value wv = load(kb, bytesV, at);
                    // Codes unsigned (xq + 128), weights signed.
                    next.push_back(

@@ -226,6 +226,16 @@ Value KernelEmitterBase::add(OpBuilder &ob, Value a, Value c) {
   return arith::AddIOp::create(ob, loc, a, c);
 }
 
+void KernelEmitterBase::prefetchLines(OpBuilder &ob, Value base,
+                                      int64_t offset, int64_t bytes,
+                                      int64_t locality) {
+  for (int64_t line = 0; line < bytes; line += 64)
+    LLVM::Prefetch::create(ob, loc, gep(ob, base, cI64(ob, offset + line)),
+                           /*rw=*/ob.getI32IntegerAttr(0),
+                           ob.getI32IntegerAttr(locality),
+                           /*cache_type=*/ob.getI32IntegerAttr(1));
+}
+
 Value KernelEmitterBase::pointerTable(OpBuilder &ob, ArrayRef<Value> fields) {
   Value args = LLVM::AllocaOp::create(
       ob, loc, ptr, ptr, cI64(ob, static_cast<int64_t>(fields.size())), 8);

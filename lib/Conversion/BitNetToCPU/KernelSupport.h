@@ -65,6 +65,11 @@ protected:
   void store(OpBuilder &ob, Value value, Value address);
   Value mul(OpBuilder &ob, Value a, int64_t c);
   Value add(OpBuilder &ob, Value a, Value c);
+  /// Prefetches, for reading, each 64-byte line of the `bytes` bytes from
+  /// `offset` bytes past `base`: into every cache level with `locality` 3,
+  /// into the outer ones with less.
+  void prefetchLines(OpBuilder &ob, Value base, int64_t offset, int64_t bytes,
+                     int64_t locality = 3);
   /// A table of pointers on the stack (the `args` of a chunk function).
   Value pointerTable(OpBuilder &ob, ArrayRef<Value> fields);
   /// Pointer `index` of a table of pointers.

@@ -399,12 +399,7 @@ LLVM::LLVMFuncOp LUTKernelEmitter::createChunk() {
                  Value highTable = load(kb, bytesV, gep(kb, table, cI64(kb, 64)));
                  Value base = gep(kb, blockBase, mul(kb, c, kChunkBytes));
                  if (prefetchDistance > 0)
-                   for (int64_t line = 0; line < kChunkBytes; line += 64)
-                     LLVM::Prefetch::create(
-                         kb, loc,
-                         gep(kb, base, cI64(kb, prefetchDistance + line)),
-                         kb.getI32IntegerAttr(0), kb.getI32IntegerAttr(3),
-                         kb.getI32IntegerAttr(1));
+                   prefetchLines(kb, base, prefetchDistance, kChunkBytes);
                  SmallVector<Value> next(accs.begin(), accs.end());
                  for (int64_t pair = 0; pair < 2; ++pair) {
                    Value nibbles = load(kb, bytesV, gep(kb, base, cI64(kb, 64 * pair)));

@@ -309,9 +309,7 @@ LLVM::LLVMFuncOp MADKernelEmitter::createChunk() {
     // The weights stream from memory once per call: ask for them early,
     // one cache line per 64 bytes of tiles.
     if (prefetchDistance > 0 && (tileBytes * i) % 64 == 0)
-      LLVM::Prefetch::create(kb, loc, gep(kb, address, cI64(kb, prefetchDistance)),
-                             kb.getI32IntegerAttr(0), kb.getI32IntegerAttr(3),
-                             kb.getI32IntegerAttr(1));
+      prefetchLines(kb, address, prefetchDistance, 64);
     return load(kb, bytesV, address);
   };
   // acc + sum of four u8 codes times four s8 activations, per 32-bit lane.
